@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Builds (once per machine) the Kubernetes binaries the tests run against, and makes sure
+# etcd is installed. Prints the directory that holds kube-apiserver, kube-controller-manager
+# and etcd on its last line of stdout; progress goes to stderr.
+#
+# The binaries come from the Go module proxy: kubernetes/go.mod requires k8s.io/kubernetes
+# at one pinned release (see pin-kubernetes.sh). They are cached outside the clone, keyed by
+# that release and a hash of go.mod/go.sum, in
+#   ${HARDENING_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hardening-operator}/kubernetes-<version>-<hash>/
+# so only the first run on a machine pays for the build (about 8 minutes on 2 cores).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+module="$here/kubernetes"
+say() { printf 'controlplane: %s\n' "$*" >&2; }
+die() { printf 'controlplane: error: %s\n' "$*" >&2; exit 1; }
+
+version=$(sed -n 's/^[[:space:]]*k8s.io\/kubernetes \(v[0-9.]*\).*/\1/p' "$module/go.mod")
+[ -n "$version" ] || die "cannot read the pinned k8s.io/kubernetes version from $module/go.mod"
+hash=$(cat "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-12)
+cache_root=${HARDENING_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hardening-operator}
+bin="$cache_root/kubernetes-$version-$hash"
+
+ensure_etcd() {
+  if [ -x "$bin/etcd" ]; then return; fi
+  local etcd
+  etcd=$(command -v etcd || true)
+  if [ -z "$etcd" ] && [ -x /usr/bin/etcd ]; then etcd=/usr/bin/etcd; fi
+  if [ -z "$etcd" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      say "installing etcd from Debian (package etcd-server)"
+      # Installing must not start a system etcd on the default ports.
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+      trap 'rm -f /usr/sbin/policy-rc.d' RETURN
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server) >&2 \
+        || die "apt-get install etcd-server failed; install etcd 3.4+ and put it on PATH"
+      systemctl disable --now etcd >/dev/null 2>&1 || true
+      etcd=/usr/bin/etcd
+    else
+      die "etcd is missing: run 'sudo apt-get install etcd-server' (or put an etcd 3.4+ binary on PATH)"
+    fi
+  fi
+  ln -sf "$etcd" "$bin/etcd"
+}
+
+check_go() {
+  command -v go >/dev/null || die "Go is missing: install Go 1.26.x from https://go.dev/dl/ and put 'go' on PATH (Debian's golang package is too old)"
+  local gov minor
+  gov=$(go env GOVERSION)           # e.g. go1.26.8
+  minor=$(printf '%s' "$gov" | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+  [ -n "$minor" ] || die "cannot parse the Go version '$gov'"
+  [ "$minor" -ge 26 ] || die "Go $gov is too old for Kubernetes $version: install Go 1.26.x from https://go.dev/dl/"
+  # Go 1.27 turns on encoding/json v2, which breaks the API server's /openapi/v2.
+  if [ "$minor" -ge 27 ]; then export GOEXPERIMENT=nojsonv2; say "Go $gov: building with GOEXPERIMENT=nojsonv2"; fi
+  export GOTOOLCHAIN=local GOFLAGS=-mod=mod
+}
+
+build() {
+  local cmd=$1 minor
+  [ -x "$bin/$cmd" ] && return
+  minor=${version#v1.}; minor=${minor%%.*}
+  local started=$SECONDS
+  say "building $cmd $version from the Go module proxy (first run on this machine: several minutes; later runs reuse $bin)"
+  # Report progress while the compiler is silent, so a first run never looks hung.
+  ( while sleep 30; do say "  ... still building $cmd ($((SECONDS - started)) s)"; done ) &
+  local ticker=$!
+  local status=0
+  (cd "$module" && go build -trimpath -o "$bin/.$cmd.tmp" \
+      -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean" \
+      "k8s.io/kubernetes/cmd/$cmd") >&2 || status=$?
+  kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
+  [ "$status" = 0 ] || die "go build of $cmd failed (exit $status); see the compiler output above"
+  mv "$bin/.$cmd.tmp" "$bin/$cmd"
+  say "built $cmd in $((SECONDS - started)) s"
+}
+
+mkdir -p "$bin"
+# One build at a time per cache directory, even with parallel test runs.
+exec 9>"$bin/.lock"
+flock 9
+if [ ! -x "$bin/kube-apiserver" ] || [ ! -x "$bin/kube-controller-manager" ]; then
+  check_go
+  build kube-apiserver
+  build kube-controller-manager
+fi
+ensure_etcd
+"$bin/etcd" --version >/dev/null 2>&1 || die "$bin/etcd does not run"
+echo "$bin"

@@ -1,0 +1,216 @@
+//! Test support: a real Kubernetes control plane shared by every test of one test binary,
+//! a fresh namespace per test, and small polling helpers.
+//!
+//! By default the first test that calls [`cluster()`] starts a local control plane
+//! (etcd + kube-apiserver + kube-controller-manager built by `tests/controlplane/build.sh`);
+//! it is torn down when the test binary exits. Set `HARDENING_TEST_KUBECONFIG` to a
+//! kubeconfig to run the same tests against an existing cluster (kind, a real cluster)
+//! instead, like envtest's `USE_EXISTING_CLUSTER`.
+
+pub mod controlplane;
+mod pki;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use kube::api::{DeleteParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+
+pub use controlplane::{ControlPlane, HarnessError};
+
+/// Environment variable naming the kubeconfig of an existing cluster to test against.
+pub const EXISTING_CLUSTER_ENV: &str = "HARDENING_TEST_KUBECONFIG";
+
+/// The cluster the tests of this binary share.
+pub struct TestCluster {
+    kubeconfig: PathBuf,
+    audit_log: Option<PathBuf>,
+}
+
+impl TestCluster {
+    /// A new client for the calling test's runtime (clients must not cross runtimes).
+    pub async fn client(&self) -> Client {
+        client_for(&self.kubeconfig)
+            .await
+            .unwrap_or_else(|e| panic!("client for {}: {e}", self.kubeconfig.display()))
+    }
+
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The API server's audit log of write requests; `None` on an existing cluster.
+    pub fn audit_log(&self) -> Option<&Path> {
+        self.audit_log.as_deref()
+    }
+
+    /// True when the tests run against the harness's own local control plane.
+    pub fn is_local(&self) -> bool {
+        self.audit_log.is_some()
+    }
+}
+
+static CLUSTER: OnceLock<Result<TestCluster, String>> = OnceLock::new();
+/// The local control plane's processes, taken and stopped at process exit.
+static LOCAL: Mutex<Option<ControlPlane>> = Mutex::new(None);
+
+extern "C" fn stop_local_control_plane() {
+    let plane = LOCAL.lock().map(|mut g| g.take()).unwrap_or_else(|p| p.into_inner().take());
+    drop(plane);
+}
+
+/// The shared cluster: started on first use, stopped when the test binary exits.
+/// Panics with the harness's message (naming the fix) when it cannot start.
+pub fn cluster() -> &'static TestCluster {
+    let result = CLUSTER.get_or_init(|| {
+        if let Ok(path) = std::env::var(EXISTING_CLUSTER_ENV) {
+            return Ok(TestCluster {
+                kubeconfig: PathBuf::from(path),
+                audit_log: None,
+            });
+        }
+        let plane = ControlPlane::start().map_err(|e| e.to_string())?;
+        let cluster = TestCluster {
+            kubeconfig: plane.kubeconfig().to_path_buf(),
+            audit_log: Some(plane.audit_log().to_path_buf()),
+        };
+        *LOCAL.lock().unwrap_or_else(|p| p.into_inner()) = Some(plane);
+        // Statics are never dropped; exit handlers run on every normal exit of the test
+        // binary, passing or failing. Abnormal deaths are covered by the reaper.
+        // SAFETY: registers a plain `extern "C" fn` without arguments.
+        unsafe { libc::atexit(stop_local_control_plane) };
+        Ok(cluster)
+    });
+    match result {
+        Ok(cluster) => cluster,
+        Err(message) => panic!("the test control plane is not available:\n{message}"),
+    }
+}
+
+/// A client from a kubeconfig file.
+pub async fn client_for(kubeconfig: &Path) -> Result<Client, HarnessError> {
+    let err = |message: String| HarnessError::Kubeconfig {
+        path: kubeconfig.display().to_string(),
+        message,
+    };
+    let file = Kubeconfig::read_from(kubeconfig).map_err(|e| err(e.to_string()))?;
+    let config = Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    Client::try_from(config).map_err(|e| err(e.to_string()))
+}
+
+/// A namespace that belongs to one test: unique name, deleted when dropped.
+pub struct TestNamespace {
+    name: String,
+    kubeconfig: PathBuf,
+}
+
+impl TestNamespace {
+    /// Creates `<prefix>-<random>` with `labels` and waits for its `default`
+    /// ServiceAccount (Pods are rejected until the controller manager made it).
+    pub async fn create(client: &Client, prefix: &str, labels: &[(&str, &str)]) -> Self {
+        let name = unique_name(prefix);
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": name,
+                "labels": labels.iter().map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<BTreeMap<_, _>>(),
+            }
+        }))
+        .expect("namespace manifest");
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
+        wait_until(&format!("ServiceAccount default in {name}"), || async {
+            accounts.get_opt("default").await.ok().flatten().is_some()
+        })
+        .await;
+        TestNamespace {
+            name,
+            kubeconfig: cluster().kubeconfig().to_path_buf(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let kubeconfig = self.kubeconfig.clone();
+        // Drop cannot await; delete from a helper thread with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let client = client_for(&kubeconfig).await.ok()?;
+                Api::<Namespace>::all(client)
+                    .delete(&name, &DeleteParams::background())
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// `prefix-` plus 8 random hex digits: unique across tests and runs.
+pub fn unique_name(prefix: &str) -> String {
+    let mut bytes = [0u8; 4];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut bytes);
+    }
+    let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}-{suffix}")
+}
+
+/// How long [`wait_until`] and [`eventually`] wait by default.
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Polls `check` every 100 ms until it returns true; panics after [`WAIT_TIMEOUT`].
+pub async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT_TIMEOUT;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {WAIT_TIMEOUT:?} waiting for {what}");
+}
+
+/// Polls `probe` until it returns `Ok(value)`; panics after [`WAIT_TIMEOUT`] with the
+/// last `Err` it saw, so a failing test says what was still wrong.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT_TIMEOUT;
+    let mut last = String::from("never probed");
+    while tokio::time::Instant::now() < deadline {
+        match probe().await {
+            Ok(value) => return value,
+            Err(why) => last = why,
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {WAIT_TIMEOUT:?} waiting for {what}; last state: {last}");
+}

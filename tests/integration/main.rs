@@ -1,0 +1,4 @@
+//! Integration tests against a real API server (see `tests/harness`). One test binary, so
+//! the local control plane starts once; every test works in namespaces of its own.
+
+mod smoke;
