@@ -22,20 +22,23 @@ const READY_TIMEOUT: Duration = Duration::from_secs(90);
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Kills the recorded process groups and removes the directory once stdin closes.
+/// Reads the directory, then one process group id per line; at end of input it stops
+/// those groups and removes the directory. (dash's `kill` takes no `--`: `-PGID` direct.)
 const REAPER_SCRIPT: &str = r#"
 trap '' INT HUP
+read -r dir
 pgids=""
 while read -r pgid; do pgids="$pgids $pgid"; done
-for p in $pgids; do kill -TERM -- "-$p" 2>/dev/null; done
+for p in $pgids; do kill -TERM "-$p" 2>/dev/null; done
 i=0
 while [ "$i" -lt 100 ]; do
   alive=""
-  for p in $pgids; do kill -0 -- "-$p" 2>/dev/null && alive=1; done
+  for p in $pgids; do kill -0 "-$p" 2>/dev/null && alive=1; done
   [ -z "$alive" ] && break
   sleep 0.1; i=$((i + 1))
 done
-for p in $pgids; do kill -KILL -- "-$p" 2>/dev/null; done
-rm -rf "$1"
+for p in $pgids; do kill -KILL "-$p" 2>/dev/null; done
+[ -n "$dir" ] && rm -rf "$dir"
 "#;
 
 #[derive(Debug, thiserror::Error)]
@@ -148,15 +151,14 @@ impl ControlPlane {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(REAPER_SCRIPT)
-            .arg("reaper")
-            .arg(&self.dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
             .map_err(io("starting the reaper (sh)"))?;
-        let stdin = child.stdin.take().expect("stdin is piped");
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        writeln!(stdin, "{}", self.dir.display()).map_err(io("telling the reaper the directory"))?;
         self.reaper = Some((child, stdin));
         Ok(())
     }
@@ -479,5 +481,31 @@ fn copy_logs(from: &Path, to: &Path) {
         "audit.log",
     ] {
         let _ = fs::copy(from.join(name), to.join(name));
+    }
+}
+
+impl ControlPlane {
+    /// Resident memory of each component in KiB, read from `/proc/<pid>/status`.
+    pub fn resident_memory_kib(&self) -> Vec<(&'static str, u64)> {
+        self.components
+            .iter()
+            .filter_map(|c| {
+                let status = fs::read_to_string(format!("/proc/{}/status", c.child.id())).ok()?;
+                let kib = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))?
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .ok()?;
+                Some((c.name, kib))
+            })
+            .collect()
+    }
+
+    /// Process ids of the running components (for tests of the teardown).
+    pub fn pids(&self) -> Vec<u32> {
+        self.components.iter().map(|c| c.child.id()).collect()
     }
 }

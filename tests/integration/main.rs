@@ -2,3 +2,4 @@
 //! the local control plane starts once; every test works in namespaces of its own.
 
 mod smoke;
+mod teardown;
