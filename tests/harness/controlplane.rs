@@ -109,6 +109,18 @@ impl ControlPlane {
     /// Starts the control plane from binaries in `bin` (kube-apiserver,
     /// kube-controller-manager, etcd).
     pub fn start_with(bin: &Path) -> Result<Self, HarnessError> {
+        // Free ports are picked, then bound by the components: another process may take
+        // one in between. A component that dies at start-up gets two more chances.
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(bin) {
+                Err(HarnessError::Exited { .. }) if attempt < 3 => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn start_once(bin: &Path) -> Result<Self, HarnessError> {
         let dir = make_run_dir()?;
         let mut plane = ControlPlane {
             kubeconfig: dir.join("admin.kubeconfig"),
@@ -158,7 +170,8 @@ impl ControlPlane {
             .spawn()
             .map_err(io("starting the reaper (sh)"))?;
         let mut stdin = child.stdin.take().expect("stdin is piped");
-        writeln!(stdin, "{}", self.dir.display()).map_err(io("telling the reaper the directory"))?;
+        writeln!(stdin, "{}", self.dir.display())
+            .map_err(io("telling the reaper the directory"))?;
         self.reaper = Some((child, stdin));
         Ok(())
     }
@@ -230,7 +243,10 @@ impl ControlPlane {
             .arg("--authorization-mode=RBAC")
             .arg("--service-account-issuer=https://kubernetes.default.svc.cluster.local")
             .arg(format!("--service-account-key-file={}", d("sa.pub")))
-            .arg(format!("--service-account-signing-key-file={}", d("sa.key")))
+            .arg(format!(
+                "--service-account-signing-key-file={}",
+                d("sa.key")
+            ))
             .arg("--service-cluster-ip-range=10.96.0.0/16")
             .arg("--allow-privileged=true")
             .arg(format!("--audit-policy-file={}", d("audit-policy.yaml")))
@@ -239,9 +255,13 @@ impl ControlPlane {
             .arg("--v=1");
         self.spawn("kube-apiserver", cmd)?;
         let ca = d("ca.crt");
-        let admin = fs::read_to_string(self.dir.join("admin.token")).map_err(io("reading token"))?;
+        let admin =
+            fs::read_to_string(self.dir.join("admin.token")).map_err(io("reading token"))?;
         let kcm = fs::read_to_string(self.dir.join("kcm.token")).map_err(io("reading token"))?;
-        write_private(&self.kubeconfig, &kubeconfig(&self.server, &ca, "admin", &admin))?;
+        write_private(
+            &self.kubeconfig,
+            &kubeconfig(&self.server, &ca, "admin", &admin),
+        )?;
         write_private(
             &self.dir.join("kcm.kubeconfig"),
             &kubeconfig(&self.server, &ca, "kube-controller-manager", &kcm),
@@ -254,13 +274,21 @@ impl ControlPlane {
         let d = |name: &str| dir.join(name).display().to_string();
         let mut cmd = Command::new(bin.join("kube-controller-manager"));
         cmd.arg(format!("--kubeconfig={}", d("kcm.kubeconfig")))
-            .arg(format!("--authentication-kubeconfig={}", d("kcm.kubeconfig")))
-            .arg(format!("--authorization-kubeconfig={}", d("kcm.kubeconfig")))
+            .arg(format!(
+                "--authentication-kubeconfig={}",
+                d("kcm.kubeconfig")
+            ))
+            .arg(format!(
+                "--authorization-kubeconfig={}",
+                d("kcm.kubeconfig")
+            ))
             .arg("--leader-elect=false")
-            .arg("--bind-address=127.0.0.1")
-            .arg(format!("--secure-port={}", free_port()?))
-            .arg(format!("--cert-dir={}", d("kcm-certs")))
-            .arg(format!("--service-account-private-key-file={}", d("sa.key")))
+            // No serving endpoint: nothing here scrapes it, and it avoids a port race.
+            .arg("--secure-port=0")
+            .arg(format!(
+                "--service-account-private-key-file={}",
+                d("sa.key")
+            ))
             .arg(format!("--root-ca-file={}", d("ca.crt")))
             .arg(format!("--cluster-signing-cert-file={}", d("ca.crt")))
             .arg(format!("--cluster-signing-key-file={}", d("ca.key")))
@@ -271,7 +299,9 @@ impl ControlPlane {
     fn spawn(&mut self, name: &'static str, mut cmd: Command) -> Result<(), HarnessError> {
         let log = self.dir.join(format!("{name}.log"));
         let out = fs::File::create(&log).map_err(io(format!("creating {}", log.display())))?;
-        let err = out.try_clone().map_err(io("duplicating a log file handle"))?;
+        let err = out
+            .try_clone()
+            .map_err(io("duplicating a log file handle"))?;
         let child = cmd
             .stdin(Stdio::null())
             .stdout(out)

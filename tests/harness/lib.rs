@@ -60,7 +60,10 @@ static CLUSTER: OnceLock<Result<TestCluster, String>> = OnceLock::new();
 static LOCAL: Mutex<Option<ControlPlane>> = Mutex::new(None);
 
 extern "C" fn stop_local_control_plane() {
-    let plane = LOCAL.lock().map(|mut g| g.take()).unwrap_or_else(|p| p.into_inner().take());
+    let plane = LOCAL
+        .lock()
+        .map(|mut g| g.take())
+        .unwrap_or_else(|p| p.into_inner().take());
     drop(plane);
 }
 

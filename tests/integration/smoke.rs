@@ -42,11 +42,18 @@ async fn pod_security_admission_rejects_a_privileged_pod() {
         json!({ "name": "c", "image": "registry.example/app:1.0",
                 "securityContext": { "privileged": true } }),
     );
-    let err = api_error(pods.create(&PostParams::default(), &privileged).await.unwrap_err());
+    let err = api_error(
+        pods.create(&PostParams::default(), &privileged)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(err.code, 403, "{err:?}");
     assert!(
-        err.message.contains("violates PodSecurity \"restricted:latest\"")
-            && err.message.contains("privileged (container \"c\" must not set securityContext.privileged=true)"),
+        err.message
+            .contains("violates PodSecurity \"restricted:latest\"")
+            && err.message.contains(
+                "privileged (container \"c\" must not set securityContext.privileged=true)"
+            ),
         "unexpected PodSecurity message: {}",
         err.message
     );
@@ -72,19 +79,31 @@ async fn limit_ranger_fills_missing_requests_and_limits() {
     let created = pods
         .create(
             &PostParams::default(),
-            &pod("bare", json!({ "name": "c", "image": "registry.example/app:1.0" })),
+            &pod(
+                "bare",
+                json!({ "name": "c", "image": "registry.example/app:1.0" }),
+            ),
         )
         .await
         .unwrap();
-    let resources = created.spec.unwrap().containers[0].resources.clone().unwrap();
+    let resources = created.spec.unwrap().containers[0]
+        .resources
+        .clone()
+        .unwrap();
     let q = |s: &str| Quantity(s.to_string());
     assert_eq!(
         resources.requests.unwrap(),
-        BTreeMap::from([("cpu".to_string(), q("100m")), ("memory".to_string(), q("128Mi"))])
+        BTreeMap::from([
+            ("cpu".to_string(), q("100m")),
+            ("memory".to_string(), q("128Mi"))
+        ])
     );
     assert_eq!(
         resources.limits.unwrap(),
-        BTreeMap::from([("cpu".to_string(), q("300m")), ("memory".to_string(), q("256Mi"))])
+        BTreeMap::from([
+            ("cpu".to_string(), q("300m")),
+            ("memory".to_string(), q("256Mi"))
+        ])
     );
 }
 
@@ -148,7 +167,8 @@ async fn crd_validation_rule_rejects_a_bad_object_with_its_message() {
     );
     assert_eq!(err.code, 422, "{err:?}");
     assert!(
-        err.message.contains("spec: Invalid value: min must not exceed max"),
+        err.message
+            .contains("spec: Invalid value: min must not exceed max"),
         "unexpected validation message: {}",
         err.message
     );
@@ -182,7 +202,10 @@ async fn controller_manager_fills_resource_quota_status() {
     let q = |s: &str| Quantity(s.to_string());
     assert_eq!(
         status.hard.unwrap(),
-        BTreeMap::from([("pods".to_string(), q("3")), ("requests.cpu".to_string(), q("2"))])
+        BTreeMap::from([
+            ("pods".to_string(), q("3")),
+            ("requests.cpu".to_string(), q("2"))
+        ])
     );
     assert_eq!(status.used.unwrap().get("pods"), Some(&q("0")));
 }

@@ -45,10 +45,25 @@ fn wait_until_gone(dir: &Path, within: Duration) -> Result<(), String> {
 fn dropping_the_control_plane_stops_everything_and_removes_its_directory() {
     let plane = ControlPlane::start().expect("control plane");
     let dir = plane.dir().to_path_buf();
-    assert_eq!(processes_using(&dir).len(), 3, "etcd, kube-apiserver, kube-controller-manager");
+    let pids = plane.pids();
+    assert_eq!(
+        pids.len(),
+        3,
+        "etcd, kube-apiserver, kube-controller-manager"
+    );
+    let alive = |pid: &u32| Path::new(&format!("/proc/{pid}")).exists();
+    assert!(
+        pids.iter().all(alive),
+        "a component is not running: {pids:?}"
+    );
     drop(plane);
     // Drop is synchronous: nothing may be left the moment it returns.
-    assert!(processes_using(&dir).is_empty(), "processes left: {:?}", processes_using(&dir));
+    assert!(!pids.iter().any(alive), "processes left: {pids:?}");
+    assert!(
+        processes_using(&dir).is_empty(),
+        "processes left: {:?}",
+        processes_using(&dir)
+    );
     assert!(!dir.exists(), "{} still exists", dir.display());
 }
 

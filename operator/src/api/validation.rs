@@ -1,0 +1,524 @@
+//! Checks on a profile beyond its CRD schema: label selector syntax, duplicate rules, CIDR
+//! containment and exact quantity comparisons. The cross-field CEL rules are re-checked too
+//! (cheaply), so that a profile file can be validated offline; pure formats (patterns,
+//! ranges) are left to the schema.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::ResourceExt;
+
+use super::{EgressPeer, HardeningProfile, LimitItem, LimitType, NetworkPolicyRules, Peer, Port};
+use crate::fieldpath::{child, index};
+use crate::quantity::ParsedQuantity;
+
+/// One problem with a profile, at a field path such as `spec.networkPolicy.egress[1]`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Every problem found in `profile`, in field order; `Ok` when there is none.
+pub fn validate(profile: &HardeningProfile) -> Result<(), Vec<ValidationError>> {
+    let mut errors = Errors::default();
+    let name = profile.name_any();
+    if name.chars().count() > 63 {
+        errors.push(
+            "metadata.name",
+            "must be at most 63 characters: generated objects carry it as a label value",
+        );
+    }
+    let spec = &profile.spec;
+    errors.selector("spec.namespaceSelector", &spec.namespace_selector);
+    if let Some(network) = &spec.network_policy {
+        errors.network_policy("spec.networkPolicy", network);
+    }
+    if let Some(quota) = &spec.resource_quota {
+        let path = "spec.resourceQuota.hard";
+        if quota.hard.is_empty() {
+            errors.push(path, "must name at least one resource");
+        }
+        errors.quantities(path, Some(&quota.hard));
+    }
+    if let Some(limit_range) = &spec.limit_range {
+        let path = "spec.limitRange.limits";
+        let mut seen = BTreeSet::new();
+        for (i, item) in limit_range.limits.iter().enumerate() {
+            let item_path = index(path, i);
+            if !seen.insert(item.type_) {
+                errors.push(
+                    &child(&item_path, "type"),
+                    format!("duplicate type {}", item.type_.as_str()),
+                );
+            }
+            errors.limit_item(&item_path, item);
+        }
+    }
+    errors.into_result()
+}
+
+#[derive(Default)]
+struct Errors(Vec<ValidationError>);
+
+impl Errors {
+    fn push(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(ValidationError {
+            field: field.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    fn into_result(self) -> Result<(), Vec<ValidationError>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
+    }
+
+    fn selector(&mut self, path: &str, selector: &LabelSelector) {
+        let labels_path = child(path, "matchLabels");
+        for (key, value) in selector.match_labels.iter().flatten() {
+            let key_path = child(&labels_path, key);
+            if let Some(problem) = label_key_problem(key) {
+                self.push(&key_path, problem);
+            }
+            if let Some(problem) = label_value_problem(value) {
+                self.push(
+                    &key_path,
+                    format!("invalid label value {value:?}: {problem}"),
+                );
+            }
+        }
+        let expressions_path = child(path, "matchExpressions");
+        for (i, requirement) in selector.match_expressions.iter().flatten().enumerate() {
+            let requirement_path = index(&expressions_path, i);
+            if let Some(problem) = label_key_problem(&requirement.key) {
+                self.push(&child(&requirement_path, "key"), problem);
+            }
+            let values = requirement.values.as_deref().unwrap_or_default();
+            let values_path = child(&requirement_path, "values");
+            match requirement.operator.as_str() {
+                operator @ ("In" | "NotIn") => {
+                    if values.is_empty() {
+                        self.push(
+                            &values_path,
+                            format!("must be non-empty for operator {operator}"),
+                        );
+                    }
+                    for (j, value) in values.iter().enumerate() {
+                        if let Some(problem) = label_value_problem(value) {
+                            self.push(
+                                &index(&values_path, j),
+                                format!("invalid label value {value:?}: {problem}"),
+                            );
+                        }
+                    }
+                }
+                operator @ ("Exists" | "DoesNotExist") => {
+                    if !values.is_empty() {
+                        self.push(
+                            &values_path,
+                            format!("must be empty for operator {operator}"),
+                        );
+                    }
+                }
+                other => self.push(
+                    &child(&requirement_path, "operator"),
+                    format!("unknown operator {other:?} (use In, NotIn, Exists or DoesNotExist)"),
+                ),
+            }
+        }
+    }
+
+    fn optional_selector(&mut self, parent: &str, field: &str, selector: Option<&LabelSelector>) {
+        if let Some(selector) = selector {
+            self.selector(&child(parent, field), selector);
+        }
+    }
+
+    fn network_policy(&mut self, path: &str, network: &NetworkPolicyRules) {
+        let ingress_path = child(path, "ingress");
+        for (i, rule) in network.ingress.iter().enumerate() {
+            let rule_path = index(&ingress_path, i);
+            if let Some(first) = network.ingress[..i]
+                .iter()
+                .position(|earlier| earlier == rule)
+            {
+                self.push(
+                    &rule_path,
+                    format!("duplicates {}", index(&ingress_path, first)),
+                );
+            }
+            for (j, peer) in rule.from.iter().enumerate() {
+                self.peer(&index(&child(&rule_path, "from"), j), peer);
+            }
+            self.ports(&child(&rule_path, "ports"), &rule.ports);
+        }
+        let egress_path = child(path, "egress");
+        for (i, rule) in network.egress.iter().enumerate() {
+            let rule_path = index(&egress_path, i);
+            if let Some(first) = network.egress[..i]
+                .iter()
+                .position(|earlier| earlier == rule)
+            {
+                self.push(
+                    &rule_path,
+                    format!("duplicates {}", index(&egress_path, first)),
+                );
+            }
+            for (j, peer) in rule.to.iter().enumerate() {
+                self.egress_peer(&index(&child(&rule_path, "to"), j), peer);
+            }
+            self.ports(&child(&rule_path, "ports"), &rule.ports);
+        }
+    }
+
+    fn peer(&mut self, path: &str, peer: &Peer) {
+        if peer.namespace_selector.is_none() && peer.pod_selector.is_none() {
+            self.push(
+                path,
+                "a peer must set namespaceSelector, podSelector or both",
+            );
+        }
+        self.optional_selector(path, "namespaceSelector", peer.namespace_selector.as_ref());
+        self.optional_selector(path, "podSelector", peer.pod_selector.as_ref());
+    }
+
+    fn egress_peer(&mut self, path: &str, peer: &EgressPeer) {
+        let has_selector = peer.namespace_selector.is_some() || peer.pod_selector.is_some();
+        match &peer.cidr {
+            Some(_) if has_selector => self.push(
+                path,
+                "an egress peer must set either cidr or namespaceSelector/podSelector, not both",
+            ),
+            None if !has_selector => self.push(
+                path,
+                "an egress peer must set either cidr or namespaceSelector/podSelector",
+            ),
+            None if !peer.except.is_empty() => {
+                self.push(&child(path, "except"), "only allowed together with cidr")
+            }
+            _ => {}
+        }
+        let cidr_path = child(path, "cidr");
+        let block = peer.cidr.as_deref().and_then(|text| {
+            let parsed = Cidr::parse(text);
+            if parsed.is_none() {
+                self.push(
+                    &cidr_path,
+                    format!("{text:?} is not a CIDR such as 10.0.0.0/8"),
+                );
+            }
+            parsed
+        });
+        for (i, text) in peer.except.iter().enumerate() {
+            let except_path = index(&child(path, "except"), i);
+            match (Cidr::parse(text), &block) {
+                (None, _) => self.push(
+                    &except_path,
+                    format!("{text:?} is not a CIDR such as 10.1.0.0/16"),
+                ),
+                (Some(except), Some(block)) if !block.strictly_contains(&except) => self.push(
+                    &except_path,
+                    format!(
+                        "{text} is not a strict subset of cidr {}",
+                        peer.cidr.as_deref().unwrap_or_default()
+                    ),
+                ),
+                _ => {}
+            }
+        }
+        self.optional_selector(path, "namespaceSelector", peer.namespace_selector.as_ref());
+        self.optional_selector(path, "podSelector", peer.pod_selector.as_ref());
+    }
+
+    fn ports(&mut self, path: &str, ports: &[Port]) {
+        for (i, port) in ports.iter().enumerate() {
+            if port.end_port.is_some_and(|end| end < port.port) {
+                self.push(
+                    &child(&index(path, i), "endPort"),
+                    format!("must be greater than or equal to port {}", port.port),
+                );
+            }
+        }
+    }
+
+    /// Parses every value of a quantity map, reporting malformed and negative ones.
+    fn quantities(
+        &mut self,
+        path: &str,
+        map: Option<&BTreeMap<String, Quantity>>,
+    ) -> BTreeMap<String, ParsedQuantity> {
+        let mut parsed = BTreeMap::new();
+        for (resource, Quantity(text)) in map.into_iter().flatten() {
+            let value_path = child(path, resource);
+            match text.parse::<ParsedQuantity>() {
+                Err(error) => self.push(&value_path, error.to_string()),
+                Ok(value) if value.is_negative() => {
+                    self.push(&value_path, format!("{text} is negative"))
+                }
+                Ok(value) => {
+                    parsed.insert(resource.clone(), value);
+                }
+            }
+        }
+        parsed
+    }
+
+    fn limit_item(&mut self, path: &str, item: &LimitItem) {
+        let maps = LimitMaps {
+            default: self.quantities(&child(path, "default"), item.default.as_ref()),
+            default_request: self.quantities(
+                &child(path, "defaultRequest"),
+                item.default_request.as_ref(),
+            ),
+            min: self.quantities(&child(path, "min"), item.min.as_ref()),
+            max: self.quantities(&child(path, "max"), item.max.as_ref()),
+        };
+        // The order the API server's LimitRange validation checks them in.
+        let bounds = [
+            ("min", &maps.min, "max", &maps.max),
+            ("min", &maps.min, "defaultRequest", &maps.default_request),
+            ("defaultRequest", &maps.default_request, "max", &maps.max),
+            (
+                "defaultRequest",
+                &maps.default_request,
+                "default",
+                &maps.default,
+            ),
+            ("min", &maps.min, "default", &maps.default),
+            ("default", &maps.default, "max", &maps.max),
+        ];
+        for (lower_name, lower, upper_name, upper) in bounds {
+            for (resource, low) in lower {
+                if let Some(high) = upper.get(resource)
+                    && low > high
+                {
+                    self.push(
+                        &child(&child(path, lower_name), resource),
+                        format!(
+                            "{lower_name} {} must not exceed {upper_name} {}",
+                            item_text(item, lower_name, resource),
+                            item_text(item, upper_name, resource)
+                        ),
+                    );
+                }
+            }
+        }
+        let ratio_path = child(path, "maxLimitRequestRatio");
+        let one: ParsedQuantity = "1".parse().expect("1 is a quantity");
+        for (resource, ratio) in self.quantities(&ratio_path, item.max_limit_request_ratio.as_ref())
+        {
+            if ratio < one {
+                self.push(
+                    &child(&ratio_path, &resource),
+                    format!("{ratio} is less than 1"),
+                );
+            }
+        }
+        if item.type_ != LimitType::Container {
+            for (field, present) in [
+                ("default", item.default.is_some()),
+                ("defaultRequest", item.default_request.is_some()),
+            ] {
+                if present {
+                    self.push(
+                        &child(path, field),
+                        format!(
+                            "only allowed for type Container, not {}",
+                            item.type_.as_str()
+                        ),
+                    );
+                }
+            }
+        }
+        if item.type_ == LimitType::PersistentVolumeClaim
+            && !maps.min.contains_key("storage")
+            && !maps.max.contains_key("storage")
+        {
+            self.push(
+                path,
+                "type PersistentVolumeClaim needs min.storage or max.storage",
+            );
+        }
+    }
+}
+
+struct LimitMaps {
+    default: BTreeMap<String, ParsedQuantity>,
+    default_request: BTreeMap<String, ParsedQuantity>,
+    min: BTreeMap<String, ParsedQuantity>,
+    max: BTreeMap<String, ParsedQuantity>,
+}
+
+/// The quantity as the user wrote it, for messages.
+fn item_text<'a>(item: &'a LimitItem, field: &str, resource: &str) -> &'a str {
+    let map = match field {
+        "default" => &item.default,
+        "defaultRequest" => &item.default_request,
+        "min" => &item.min,
+        _ => &item.max,
+    };
+    map.as_ref()
+        .and_then(|map| map.get(resource))
+        .map_or("", |Quantity(text)| text)
+}
+
+/// An IP block `address/prefix`, as the API server's CEL `isCIDR` accepts it.
+struct Cidr {
+    address: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    fn parse(text: &str) -> Option<Self> {
+        let (address, prefix) = text.split_once('/')?;
+        let address: IpAddr = address.parse().ok()?;
+        if !prefix.bytes().all(|b| b.is_ascii_digit()) || prefix.is_empty() || prefix.len() > 3 {
+            return None;
+        }
+        let prefix: u8 = prefix.parse().ok()?;
+        let bits = match address {
+            IpAddr::V4(_) => 32,
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => return None,
+            IpAddr::V6(_) => 128,
+        };
+        (prefix <= bits).then_some(Self { address, prefix })
+    }
+
+    /// Whether `inner` lies inside this block and is smaller (what NetworkPolicy `except` needs).
+    fn strictly_contains(&self, inner: &Cidr) -> bool {
+        if inner.prefix <= self.prefix {
+            return false;
+        }
+        match (self.address, inner.address) {
+            (IpAddr::V4(outer), IpAddr::V4(inner)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(outer) & mask == u32::from(inner) & mask
+            }
+            (IpAddr::V6(outer), IpAddr::V6(inner)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(outer) & mask == u128::from(inner) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Why `key` is not a valid label key (`[prefix/]name`), if it is not.
+fn label_key_problem(key: &str) -> Option<String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    if let Some(prefix) = prefix
+        && !is_dns_subdomain(prefix)
+    {
+        return Some(format!(
+            "invalid label key {key:?}: the prefix must be a DNS subdomain such as example.com"
+        ));
+    }
+    if name.is_empty() || label_value_problem(name).is_some() || name.contains('/') {
+        return Some(format!(
+            "invalid label key {key:?}: the name must be 1-63 characters of letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        ));
+    }
+    None
+}
+
+/// Why `value` is not a valid label value, if it is not.
+fn label_value_problem(value: &str) -> Option<&'static str> {
+    let bytes = value.as_bytes();
+    if bytes.len() > 63 {
+        return Some("must be at most 63 characters");
+    }
+    let inner_ok = bytes
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    let ends_ok = match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) => first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric(),
+        _ => true,
+    };
+    (!(inner_ok && ends_ok)).then_some(
+        "must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+    )
+}
+
+fn is_dns_subdomain(text: &str) -> bool {
+    text.len() <= 253 && text.split('.').all(is_dns_label)
+}
+
+fn is_dns_label(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    (1..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_parsing_follows_the_api_server() {
+        assert!(Cidr::parse("10.0.0.0/8").is_some());
+        assert!(Cidr::parse("10.0.0.1/8").is_some(), "host bits only warn");
+        assert!(Cidr::parse("2001:db8::/32").is_some());
+        assert!(Cidr::parse("0.0.0.0/0").is_some());
+        for bad in [
+            "10.0.0.0/33",
+            "10.0.0.0",
+            "10.0.0/8",
+            "010.0.0.0/8",
+            "::ffff:10.0.0.0/104",
+            "10.0.0.0/+8",
+            "10.0.0.0/",
+            "::/129",
+        ] {
+            assert!(Cidr::parse(bad).is_none(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn strict_containment() {
+        let block = Cidr::parse("10.0.0.0/8").unwrap();
+        assert!(block.strictly_contains(&Cidr::parse("10.1.0.0/16").unwrap()));
+        assert!(!block.strictly_contains(&Cidr::parse("10.0.0.0/8").unwrap()));
+        assert!(!block.strictly_contains(&Cidr::parse("11.0.0.0/16").unwrap()));
+        assert!(!block.strictly_contains(&Cidr::parse("2001:db8::/64").unwrap()));
+        let all = Cidr::parse("0.0.0.0/0").unwrap();
+        assert!(all.strictly_contains(&Cidr::parse("169.254.169.254/32").unwrap()));
+        let v6 = Cidr::parse("2001:db8::/32").unwrap();
+        assert!(v6.strictly_contains(&Cidr::parse("2001:db8:1::/48").unwrap()));
+        assert!(!v6.strictly_contains(&Cidr::parse("2001:db9::/48").unwrap()));
+    }
+
+    #[test]
+    fn label_keys_and_values() {
+        assert_eq!(label_key_problem("app"), None);
+        assert_eq!(label_key_problem("hardening.dev/tier"), None);
+        assert_eq!(label_key_problem("kubernetes.io/metadata.name"), None);
+        assert!(label_key_problem("").is_some());
+        assert!(label_key_problem("/tier").is_some());
+        assert!(label_key_problem("Hardening.dev/tier").is_some());
+        assert!(label_key_problem("a/b/c").is_some());
+        assert!(label_key_problem("-app").is_some());
+        assert!(label_key_problem(&"a".repeat(64)).is_some());
+        assert_eq!(label_value_problem(""), None);
+        assert_eq!(label_value_problem("v1.2_x-y"), None);
+        assert!(label_value_problem("a b").is_some());
+        assert!(label_value_problem("x.").is_some());
+    }
+}

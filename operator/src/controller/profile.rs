@@ -1,0 +1,126 @@
+//! Reconciles one HardeningProfile: its finalizer, and its status as the aggregate of the
+//! namespace outcomes. Namespace writes all happen in the namespace reconciler; this one
+//! writes only the profile itself, and only when something changed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+use tracing::info;
+
+use crate::api::{HardeningProfile, validate};
+use crate::error::Error;
+use crate::labels::{CLEANUP_FINALIZER, FIELD_MANAGER, PROFILE_ANNOTATION};
+use crate::status::{StatusInput, desired_status, needs_update};
+
+use super::context::Context;
+
+/// How often a deleting profile checks whether its namespaces are cleaned up.
+const CLEANUP_POLL: Duration = Duration::from_secs(1);
+
+/// `repairsTotal` survives restarts: the value in the status when this process first saw
+/// the profile, plus the repairs since (keyed by uid, so a re-created profile starts at 0).
+#[derive(Default)]
+pub struct RepairBaselines(Mutex<HashMap<String, u64>>);
+
+pub async fn reconcile(
+    profile: Arc<HardeningProfile>,
+    ctx: Arc<Context>,
+    baselines: &RepairBaselines,
+) -> Result<Action, Error> {
+    let name = profile.name_any();
+    let api: Api<HardeningProfile> = Api::all(ctx.client.clone());
+
+    if profile.metadata.deletion_timestamp.is_some() {
+        if !profile.finalizers().iter().any(|f| f == CLEANUP_FINALIZER) {
+            return Ok(Action::await_change());
+        }
+        // The namespace reconciler undoes each namespace (it sees the profile deleting);
+        // the finalizer goes once no namespace names this profile any more.
+        let remaining = ctx
+            .namespaces
+            .state()
+            .iter()
+            .filter(|ns| ns.annotations().get(PROFILE_ANNOTATION) == Some(&name))
+            .count();
+        if remaining > 0 {
+            return Ok(Action::requeue(CLEANUP_POLL));
+        }
+        let finalizers: Vec<&String> = profile
+            .finalizers()
+            .iter()
+            .filter(|f| *f != CLEANUP_FINALIZER)
+            .collect();
+        let patch = json!({ "metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": profile.resource_version(),
+        }});
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(Error::api("remove finalizer", "HardeningProfile", &name))?;
+        info!(profile = %name, "cleanup finished; finalizer removed");
+        return Ok(Action::await_change());
+    }
+
+    if !profile.finalizers().iter().any(|f| f == CLEANUP_FINALIZER) {
+        let mut finalizers = profile.finalizers().to_vec();
+        finalizers.push(CLEANUP_FINALIZER.to_owned());
+        let patch = json!({ "metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": profile.resource_version(),
+        }});
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(Error::api("add finalizer", "HardeningProfile", &name))?;
+        // The update comes back through the watch and reconciles again.
+        return Ok(Action::await_change());
+    }
+
+    let invalid = validate(&profile).err().map(|problems| {
+        problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    let uid = profile.uid().unwrap_or_default();
+    let baseline = *baselines
+        .0
+        .lock()
+        .expect("baselines lock")
+        .entry(uid)
+        .or_insert_with(|| profile.status.as_ref().map_or(0, |s| s.repairs_total));
+    let selected = ctx.selected_namespaces(&profile);
+    let input = StatusInput {
+        profile: &profile,
+        selected: &selected,
+        repairs_total: baseline + ctx.repairs_since_start(&name),
+        invalid,
+        now: Time(Timestamp::now()),
+    };
+    let status = {
+        let outcomes = ctx.outcomes.lock().expect("outcomes lock");
+        desired_status(&input, |ns| outcomes.get(ns))
+    };
+    if needs_update(profile.status.as_ref(), &status) {
+        let body = json!({
+            "apiVersion": HardeningProfile::api_version(&()),
+            "kind": HardeningProfile::kind(&()),
+            "status": status,
+        });
+        api.patch_status(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(Error::api("apply status", "HardeningProfile", &name))?;
+    }
+    Ok(Action::await_change())
+}

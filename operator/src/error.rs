@@ -1,0 +1,131 @@
+//! The operator's errors. Every variant has a stable `reason()` (PascalCase) that
+//! conditions, Events and metrics use, and a class: permanent errors wait for a change of
+//! the input, transient ones are retried with per-object backoff.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The profile passes the CRD schema but not the operator's own checks.
+    #[error("invalid profile {profile}: {message}")]
+    InvalidSpec { profile: String, message: String },
+
+    /// The profile could not be turned into objects.
+    #[error("rendering profile {profile} for namespace {namespace}: {message}")]
+    Render {
+        profile: String,
+        namespace: String,
+        message: String,
+    },
+
+    /// An object with a generated name exists but was not created by the operator.
+    #[error("{kind} {namespace}/{name} exists and is not managed by the operator; left alone")]
+    ForeignObject {
+        kind: &'static str,
+        namespace: String,
+        name: String,
+    },
+
+    /// A request to the API server failed.
+    #[error("{verb} {kind} {name}: {source}")]
+    Api {
+        verb: &'static str,
+        kind: &'static str,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+
+    /// An object could not be (de)serialized; a bug or an incompatible API server.
+    #[error("serializing {what}: {source}")]
+    Serialization {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Error {
+    /// Stable machine-readable reason, used as condition reason, Event reason and the
+    /// `reason` label of error metrics (bounded: one value per variant / HTTP class).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::InvalidSpec { .. } => "InvalidSpec",
+            Error::Render { .. } => "RenderFailed",
+            Error::ForeignObject { .. } => "ForeignObject",
+            Error::Api { source, .. } => match source {
+                kube::Error::Api(status) if status.code == 409 => "ApplyConflict",
+                kube::Error::Api(status) if status.code == 403 => "Forbidden",
+                kube::Error::Api(status) if status.code == 422 => "Rejected",
+                _ => "ApiError",
+            },
+            Error::Serialization { .. } => "SerializationFailed",
+        }
+    }
+
+    /// Permanent errors are not retried: the next change of the profile, the namespace or
+    /// a generated object triggers a new attempt.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Error::InvalidSpec { .. } | Error::Render { .. } | Error::ForeignObject { .. } => true,
+            // The API server refused the object itself: retrying the same body cannot help.
+            Error::Api {
+                source: kube::Error::Api(status),
+                ..
+            } => status.code == 422,
+            Error::Api { .. } => false,
+            Error::Serialization { .. } => true,
+        }
+    }
+
+    pub fn api(
+        verb: &'static str,
+        kind: &'static str,
+        name: impl Into<String>,
+    ) -> impl FnOnce(kube::Error) -> Error {
+        let name = name.into();
+        move |source| Error::Api {
+            verb,
+            kind,
+            name,
+            source,
+        }
+    }
+}
+
+/// Exponential backoff for transient errors of one object: 1 s, 2 s, 4 s ... capped at
+/// 5 minutes.
+pub fn backoff_delay(consecutive_failures: u32) -> Duration {
+    const CAP: Duration = Duration::from_secs(300);
+    let exponent = consecutive_failures.saturating_sub(1).min(16);
+    Duration::from_secs(1u64 << exponent).min(CAP)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let delays: Vec<u64> = (1..=10).map(|n| backoff_delay(n).as_secs()).collect();
+        assert_eq!(delays, vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 300]);
+        assert_eq!(backoff_delay(1000), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn api_errors_map_to_bounded_reasons() {
+        let status = |code| {
+            kube::Error::Api(Box::new(kube::core::Status {
+                code,
+                ..Default::default()
+            }))
+        };
+        let reason = |code| Error::api("apply", "NetworkPolicy", "x")(status(code)).reason();
+        assert_eq!(reason(409), "ApplyConflict");
+        assert_eq!(reason(403), "Forbidden");
+        assert_eq!(reason(422), "Rejected");
+        assert_eq!(reason(500), "ApiError");
+        assert!(Error::api("apply", "NetworkPolicy", "x")(status(422)).is_permanent());
+        assert!(!Error::api("apply", "NetworkPolicy", "x")(status(500)).is_permanent());
+    }
+}

@@ -1,0 +1,55 @@
+//! Field paths as Kubernetes prints them in messages: `spec.hard["limits.cpu"]`,
+//! `spec.ingress[0].from`. Map keys that are plain identifiers use the dotted form.
+
+/// `parent` followed by the map key or field `key`.
+pub fn child(parent: &str, key: &str) -> String {
+    let mut path = parent.to_owned();
+    push_key(&mut path, key);
+    path
+}
+
+/// `parent` followed by the list index `index`.
+pub fn index(parent: &str, index: usize) -> String {
+    format!("{parent}[{index}]")
+}
+
+/// Appends a map key or field name to `path`.
+pub fn push_key(path: &mut String, key: &str) {
+    if is_identifier(key) {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key);
+    } else {
+        path.push_str(&format!("[{key:?}]"));
+    }
+}
+
+fn is_identifier(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_dotted_other_keys_quoted() {
+        assert_eq!(child("spec", "hard"), "spec.hard");
+        assert_eq!(
+            child("spec.hard", "limits.cpu"),
+            r#"spec.hard["limits.cpu"]"#
+        );
+        assert_eq!(
+            child("metadata.labels", "pod-security.kubernetes.io/enforce"),
+            r#"metadata.labels["pod-security.kubernetes.io/enforce"]"#
+        );
+        assert_eq!(child("", "spec"), "spec");
+        assert_eq!(child("spec.hard", "1x"), r#"spec.hard["1x"]"#);
+        assert_eq!(index("spec.ingress", 2), "spec.ingress[2]");
+    }
+}

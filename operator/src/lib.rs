@@ -1,0 +1,16 @@
+//! The pure core of the hardening operator: the `HardeningProfile` API, rendering a profile
+//! into the objects it wants in a namespace, and diffing those against the live cluster.
+//! Nothing here talks to an API server.
+
+pub mod api;
+pub mod config;
+pub mod controller;
+pub mod crd;
+pub mod diff;
+pub mod error;
+pub mod fieldpath;
+pub mod labels;
+pub mod ownership;
+pub mod quantity;
+pub mod render;
+pub mod status;

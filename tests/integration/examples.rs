@@ -1,0 +1,68 @@
+//! Every profile in `examples/` is accepted by the API server as it is, and works: applied
+//! (in a test shard) to a namespace carrying its selector's labels, it becomes Ready.
+
+use std::path::Path;
+
+use hardening_operator::api::HardeningProfile;
+use kube::ResourceExt;
+
+use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_is_accepted_and_becomes_ready() {
+    let mut env = OperatorEnv::start("examples").await;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 3,
+        "expected at least three examples in {}",
+        dir.display()
+    );
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut profile: HardeningProfile =
+            serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        // Into this test's shard, under a unique name; the selector stays as written.
+        profile.metadata.name = Some(format!("{}-{}", env.shard, profile.name_any()));
+        profile
+            .labels_mut()
+            .insert(SHARD_LABEL.into(), env.shard.clone());
+        let labels: Vec<(String, String)> = profile
+            .spec
+            .namespace_selector
+            .match_labels
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let label_refs: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        // The example's selector would match other tests' namespaces too if they carried
+        // its labels; they do not, and this shard's operator only sees this shard's profiles.
+        env.namespace(&label_refs).await;
+        let created = env
+            .create_profile(&profile)
+            .await
+            .unwrap_or_else(|e| panic!("{} rejected by the API server: {e}", file.display()));
+        let name = created.name_any();
+        env.status_where(
+            &name,
+            &format!("{} ready", file.display()),
+            |s| match condition(s, "Ready") {
+                Some((st, _)) if st == "True" && s.selected_namespaces >= 1 => Ok(()),
+                other => Err(format!(
+                    "Ready {other:?}, selected {}",
+                    s.selected_namespaces
+                )),
+            },
+        )
+        .await;
+    }
+    env.finish().await;
+}
