@@ -3,6 +3,7 @@
 //! Nothing here talks to an API server.
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod crd;
@@ -11,6 +12,7 @@ pub mod error;
 pub mod fieldpath;
 pub mod labels;
 pub mod ownership;
+pub mod plan;
 pub mod quantity;
 pub mod render;
 pub mod status;

@@ -1,4 +1,5 @@
 use clap::{Parser, Subcommand, ValueEnum};
+use hardening_operator::cli;
 use hardening_operator::config::RunConfig;
 use tracing_subscriber::EnvFilter;
 
@@ -23,6 +24,8 @@ enum Command {
     },
     /// Print the HardeningProfile CustomResourceDefinition as YAML.
     Crd,
+    Render(cli::render::RenderArgs),
+    Diff(cli::diff::DiffArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -34,6 +37,8 @@ enum LogFormat {
 fn main() {
     match Cli::parse().command {
         Command::Crd => print!("{}", hardening_operator::crd::crd_yaml()),
+        Command::Render(args) => std::process::exit(cli::render::main(&args)),
+        Command::Diff(args) => std::process::exit(cli::diff::main(&args)),
         Command::Run { config, log_format } => {
             init_logging(log_format);
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");

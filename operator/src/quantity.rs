@@ -40,6 +40,17 @@ impl ParsedQuantity {
         }
     }
 
+    /// The value as a float: for ratios in messages and sanity checks, never for equality.
+    pub fn to_f64(&self) -> f64 {
+        let mantissa = self
+            .digits
+            .iter()
+            .rev()
+            .fold(0.0, |acc, d| (acc + f64::from(*d)) / 10.0);
+        let value = mantissa * 10f64.powi(self.exponent.clamp(-400, 400) as i32);
+        if self.negative { -value } else { value }
+    }
+
     pub fn is_zero(&self) -> bool {
         self.digits.is_empty()
     }

@@ -15,8 +15,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 
 use crate::api::{
-    EgressPeer, EgressRule, HardeningProfile, IngressRule, LimitRangeSpec, NetworkPolicyRules,
-    Peer, PodSecurityStandard, PolicyType, Port, Protocol, ResourceQuotaSpec,
+    EgressPeer, EgressRule, HardeningProfile, IngressRule, LimitRangeSpec, Mode,
+    NetworkPolicyRules, Peer, PodSecurityStandard, PolicyType, Port, Protocol, ResourceQuotaSpec,
 };
 use crate::labels::{
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE_NAME_LABEL, PROFILE_ANNOTATION, PROFILE_LABEL,
@@ -88,6 +88,34 @@ impl DesiredObject {
         };
         json.expect("Kubernetes API objects always serialize to JSON")
     }
+}
+
+impl Desired {
+    /// The Namespace the operator applies (server-side, as its field manager) for this
+    /// profile in `mode`: see [`namespace_apply_body`]. Audit mode writes nothing into the
+    /// namespace, so its body claims no annotation; it is only compared, never applied.
+    pub fn namespace_body(&self, namespace: &str, mode: Mode) -> serde_json::Value {
+        let annotations = match mode {
+            Mode::Enforce => self.namespace_annotations.clone(),
+            Mode::Audit => BTreeMap::new(),
+        };
+        namespace_apply_body(namespace, &self.namespace_labels, &annotations)
+    }
+}
+
+/// The server-side apply body of a Namespace: only `labels` and `annotations`, so the
+/// operator's field manager owns exactly those keys (applying empty maps gives them up).
+/// The one place this body is built, for the controller and `hardening-operator render`.
+pub fn namespace_apply_body(
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": core::Namespace::API_VERSION,
+        "kind": core::Namespace::KIND,
+        "metadata": { "name": name, "labels": labels, "annotations": annotations },
+    })
 }
 
 /// The kinds of object the operator generates (and must find and clean up).

@@ -297,3 +297,330 @@ pub fn needs_update(
 ) -> bool {
     live != Some(desired)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::HardeningProfileSpec;
+    use k8s_openapi::jiff::Timestamp;
+    use std::collections::HashMap;
+
+    fn profile(name: &str, generation: i64, mode: &str) -> HardeningProfile {
+        let mut p = HardeningProfile::new(
+            name,
+            serde_json::from_value::<HardeningProfileSpec>(serde_json::json!({
+                "namespaceSelector": {}, "mode": mode,
+                "podSecurity": { "enforce": { "level": "restricted" } }
+            }))
+            .unwrap(),
+        );
+        p.metadata.generation = Some(generation);
+        p
+    }
+
+    fn at(seconds: i64) -> Time {
+        Time(Timestamp::from_second(seconds).unwrap())
+    }
+
+    fn outcome(candidates: &[(&str, i64)], state: NamespaceState) -> NamespaceOutcome {
+        NamespaceOutcome {
+            candidates: candidates
+                .iter()
+                .map(|(n, g)| (n.to_string(), *g))
+                .collect(),
+            state: Some(state),
+            message: None,
+            drift: Vec::new(),
+        }
+    }
+
+    fn selected(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn status_of(
+        p: &HardeningProfile,
+        sel: &BTreeSet<String>,
+        outcomes: &HashMap<String, NamespaceOutcome>,
+        now: Time,
+    ) -> HardeningProfileStatus {
+        let input = StatusInput {
+            profile: p,
+            selected: sel,
+            repairs_total: 3,
+            invalid: None,
+            now,
+        };
+        desired_status(&input, |ns| outcomes.get(ns))
+    }
+
+    fn summary(status: &HardeningProfileStatus) -> Vec<(String, String, String)> {
+        status
+            .conditions
+            .iter()
+            .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+            .collect()
+    }
+
+    fn triple(t: &str, s: &str, r: &str) -> (String, String, String) {
+        (t.into(), s.into(), r.into())
+    }
+
+    #[test]
+    fn all_governed_namespaces_in_sync_is_ready() {
+        let p = profile("strict", 2, "Enforce");
+        let outcomes = HashMap::from([
+            (
+                "a".to_string(),
+                outcome(&[("strict", 2)], NamespaceState::InSync),
+            ),
+            (
+                "b".to_string(),
+                outcome(&[("strict", 2)], NamespaceState::InSync),
+            ),
+        ]);
+        let status = status_of(&p, &selected(&["a", "b"]), &outcomes, at(100));
+        assert_eq!(
+            summary(&status),
+            vec![
+                triple("Ready", "True", "InSync"),
+                triple("Drifted", "False", "NoDrift"),
+                triple("Conflicting", "False", "NoConflict")
+            ]
+        );
+        assert_eq!(status.conditions[0].message, "2 namespaces in sync");
+        assert!(
+            status
+                .conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(2) && c.last_transition_time == at(100))
+        );
+        assert_eq!(
+            (
+                status.selected_namespaces,
+                status.in_sync_namespaces,
+                status.repairs_total
+            ),
+            (2, 2, 3)
+        );
+        assert_eq!(status.observed_generation, Some(2));
+        assert!(status.namespaces.is_empty());
+    }
+
+    #[test]
+    fn namespaces_not_reconciled_at_this_generation_are_pending() {
+        let p = profile("strict", 3, "Enforce");
+        let outcomes = HashMap::from([(
+            "a".to_string(),
+            outcome(&[("strict", 2)], NamespaceState::InSync),
+        )]);
+        let status = status_of(&p, &selected(&["a", "b"]), &outcomes, at(100));
+        assert_eq!(
+            summary(&status),
+            vec![
+                triple("Ready", "False", "Reconciling"),
+                triple("Reconciling", "True", "Reconciling"),
+                triple("Drifted", "False", "NoDrift"),
+                triple("Conflicting", "False", "NoConflict"),
+            ]
+        );
+        assert_eq!(
+            status.conditions[0].message,
+            "2 of 2 selected namespaces not reconciled yet"
+        );
+        let listed: Vec<_> = status
+            .namespaces
+            .iter()
+            .map(|n| (n.name.as_str(), n.state))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![
+                ("a", NamespaceState::Pending),
+                ("b", NamespaceState::Pending)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_losing_profile_reports_the_conflict_and_stays_ready() {
+        let p = profile("low", 1, "Enforce");
+        let outcomes = HashMap::from([
+            (
+                "a".to_string(),
+                outcome(&[("high", 1), ("low", 1)], NamespaceState::InSync),
+            ),
+            (
+                "b".to_string(),
+                outcome(&[("low", 1)], NamespaceState::InSync),
+            ),
+        ]);
+        let status = status_of(&p, &selected(&["a", "b"]), &outcomes, at(100));
+        assert_eq!(summary(&status)[0], triple("Ready", "True", "InSync"));
+        assert_eq!(
+            summary(&status)[2],
+            triple("Conflicting", "True", "NamespaceConflict")
+        );
+        assert_eq!(
+            (status.in_sync_namespaces, status.conflicting_namespaces),
+            (1, 1)
+        );
+        assert_eq!(status.namespaces.len(), 1);
+        assert_eq!(status.namespaces[0].state, NamespaceState::Conflict);
+        assert_eq!(
+            status.namespaces[0].message.as_deref(),
+            Some("governed by profile high, which takes precedence")
+        );
+    }
+
+    #[test]
+    fn audit_mode_is_ready_with_drift_and_lists_it_most_urgent_first() {
+        let p = profile("audit", 1, "Audit");
+        let mut drifted = outcome(&[("audit", 1)], NamespaceState::Drifted);
+        drifted.drift = vec![DriftEntry {
+            kind: "ResourceQuota".into(),
+            name: "hardening-quota".into(),
+            field: "spec.hard.pods".into(),
+            expected: Some("10".into()),
+            actual: Some("99".into()),
+            manager: Some("kubectl-edit".into()),
+        }];
+        let mut failed = outcome(&[("audit", 1)], NamespaceState::Failed);
+        failed.message = Some("ApiError: boom".into());
+        let outcomes = HashMap::from([
+            ("a-drifted".to_string(), drifted.clone()),
+            ("b-failed".to_string(), failed),
+            (
+                "c".to_string(),
+                outcome(&[("audit", 1)], NamespaceState::InSync),
+            ),
+        ]);
+        let status = status_of(
+            &p,
+            &selected(&["a-drifted", "b-failed", "c"]),
+            &outcomes,
+            at(100),
+        );
+        assert_eq!(
+            summary(&status)[0],
+            triple("Ready", "False", "ReconcileFailed")
+        );
+        assert_eq!(
+            status.conditions[0].message,
+            "1 namespaces failed; first: b-failed: ApiError: boom"
+        );
+        let order: Vec<_> = status.namespaces.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(order, vec!["b-failed", "a-drifted"]);
+        assert_eq!(status.namespaces[1].drift, drifted.drift);
+
+        // Without the failure, Audit mode is Ready and only reports.
+        let outcomes = HashMap::from([("a-drifted".to_string(), drifted)]);
+        let status = status_of(&p, &selected(&["a-drifted"]), &outcomes, at(100));
+        assert_eq!(summary(&status)[0], triple("Ready", "True", "Audited"));
+        assert_eq!(
+            summary(&status)[1],
+            triple("Drifted", "True", "DriftDetected")
+        );
+    }
+
+    #[test]
+    fn invalid_spec_stalls() {
+        let p = profile("bad", 1, "Enforce");
+        let sel = selected(&["a"]);
+        let input = StatusInput {
+            profile: &p,
+            selected: &sel,
+            repairs_total: 0,
+            invalid: Some(
+                "spec.namespaceSelector.matchExpressions[0]: values must not be empty".into(),
+            ),
+            now: at(100),
+        };
+        let status = desired_status(&input, |_| None);
+        assert_eq!(
+            summary(&status)[..2],
+            [
+                triple("Ready", "False", "InvalidSpec"),
+                triple("Stalled", "True", "InvalidSpec")
+            ]
+        );
+        assert_eq!(
+            status.conditions[1].message,
+            "spec.namespaceSelector.matchExpressions[0]: values must not be empty"
+        );
+    }
+
+    #[test]
+    fn an_unchanged_state_needs_no_update_and_keeps_transition_times() {
+        let mut p = profile("strict", 1, "Enforce");
+        let sel = selected(&["a"]);
+        let outcomes = HashMap::from([(
+            "a".to_string(),
+            outcome(&[("strict", 1)], NamespaceState::InSync),
+        )]);
+        let first = status_of(&p, &sel, &outcomes, at(100));
+        assert!(needs_update(None, &first));
+        p.status = Some(first.clone());
+        // Later, same state: identical status, so no patch is sent.
+        let again = status_of(&p, &sel, &outcomes, at(500));
+        assert_eq!(again, first);
+        assert!(!needs_update(p.status.as_ref(), &again));
+        // A real change moves only the changed condition's transition time.
+        let outcomes = HashMap::from([(
+            "a".to_string(),
+            outcome(&[("other", 1), ("strict", 1)], NamespaceState::InSync),
+        )]);
+        let changed = status_of(&p, &sel, &outcomes, at(900));
+        assert!(needs_update(p.status.as_ref(), &changed));
+        let times: Vec<_> = changed
+            .conditions
+            .iter()
+            .map(|c| (c.type_.as_str(), c.last_transition_time.clone()))
+            .collect();
+        assert_eq!(
+            times,
+            vec![
+                ("Ready", at(100)),
+                ("Drifted", at(100)),
+                ("Conflicting", at(900))
+            ]
+        );
+    }
+
+    #[test]
+    fn status_stays_small_with_ten_thousand_drifted_namespaces() {
+        let p = profile("audit", 1, "Audit");
+        let entry = DriftEntry {
+            kind: "NetworkPolicy".into(),
+            name: "hardening-allow-same-namespace".into(),
+            field: "x".repeat(256),
+            expected: Some("e".repeat(256)),
+            actual: Some("a".repeat(256)),
+            manager: Some("m".repeat(128)),
+        };
+        let mut drifted = outcome(&[("audit", 1)], NamespaceState::Drifted);
+        drifted.drift = vec![entry; 40];
+        let names: Vec<String> = (0..10_000)
+            .map(|i| format!("namespace-with-a-long-name-{i:05}"))
+            .collect();
+        let outcomes: HashMap<String, NamespaceOutcome> =
+            names.iter().map(|n| (n.clone(), drifted.clone())).collect();
+        let sel: BTreeSet<String> = names.iter().cloned().collect();
+        let status = status_of(&p, &sel, &outcomes, at(100));
+        assert_eq!(status.namespaces.len(), MAX_LISTED_NAMESPACES);
+        assert_eq!(
+            status.unlisted_namespaces,
+            10_000 - MAX_LISTED_NAMESPACES as u32
+        );
+        assert!(
+            status
+                .namespaces
+                .iter()
+                .all(|n| n.drift.len() == MAX_LISTED_DRIFT)
+        );
+        let bytes = serde_json::to_vec(&status).unwrap().len();
+        // Worst case (every text at its cap) stays far below etcd's 1.5 MiB object limit.
+        assert!(bytes < 512 * 1024, "status is {bytes} bytes");
+        eprintln!("worst-case status with 10,000 drifted namespaces: {bytes} bytes");
+    }
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds (once per machine) the Kubernetes binaries the tests run against, and makes sure
-# etcd is installed. Prints the directory that holds kube-apiserver, kube-controller-manager
-# and etcd on its last line of stdout; progress goes to stderr.
+# Builds (once per machine) the Kubernetes binaries the tests and the demo run against, and
+# makes sure etcd is installed. Prints the directory that holds kube-apiserver,
+# kube-controller-manager, kubectl and etcd on its last line of stdout; progress goes to
+# stderr.
 #
 # The binaries come from the Go module proxy: kubernetes/go.mod requires k8s.io/kubernetes
 # at one pinned release (see pin-kubernetes.sh). They are cached outside the clone, keyed by
@@ -44,6 +45,8 @@ ensure_etcd() {
 }
 
 check_go() {
+  [ -n "${go_checked:-}" ] && return
+  go_checked=1
   command -v go >/dev/null || die "Go is missing: install Go 1.26.x from https://go.dev/dl/ and put 'go' on PATH (Debian's golang package is too old)"
   local gov minor
   gov=$(go env GOVERSION)           # e.g. go1.26.8
@@ -78,11 +81,13 @@ mkdir -p "$bin"
 # One build at a time per cache directory, even with parallel test runs.
 exec 9>"$bin/.lock"
 flock 9
-if [ ! -x "$bin/kube-apiserver" ] || [ ! -x "$bin/kube-controller-manager" ]; then
-  check_go
-  build kube-apiserver
-  build kube-controller-manager
-fi
+commands=(kube-apiserver kube-controller-manager kubectl)
+for cmd in "${commands[@]}"; do
+  if [ ! -x "$bin/$cmd" ]; then
+    check_go
+    build "$cmd"
+  fi
+done
 ensure_etcd
 "$bin/etcd" --version >/dev/null 2>&1 || die "$bin/etcd does not run"
 echo "$bin"

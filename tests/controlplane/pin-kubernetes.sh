@@ -19,6 +19,7 @@ go_directive=$(sed -n 's/^go \(.*\)$/\1/p' "$upstream_mod")
   echo "tool ("
   echo "	k8s.io/kubernetes/cmd/kube-apiserver"
   echo "	k8s.io/kubernetes/cmd/kube-controller-manager"
+  echo "	k8s.io/kubernetes/cmd/kubectl"
   echo ")"
   echo
   echo "require k8s.io/kubernetes $version"

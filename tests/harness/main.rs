@@ -62,6 +62,8 @@ fn main() {
             _ = report_memory => {}
         }
     });
+    // The stdin reader may still block: do not wait for it.
+    runtime.shutdown_background();
     eprintln!("stopping the control plane");
     drop(plane);
 }

@@ -1004,3 +1004,74 @@ fn writes_since(
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn excluded_and_system_namespaces_are_never_touched() {
+    let mut env = OperatorEnv::start("excluded").await;
+    let by_profile = env.namespace(&[]).await;
+    let by_config = env.namespace(&[]).await;
+    let hardened = env.namespace(&[]).await;
+    env.stop_operator().await;
+    env.start_operator(hardening_operator::config::RunConfig {
+        excluded_namespaces: vec![by_config.clone()],
+        ..Default::default()
+    });
+    let mut spec = strict_spec();
+    spec["excludedNamespaces"] = json!([by_profile]);
+    let name = env
+        .create_profile(&env.profile("strict", spec))
+        .await
+        .unwrap()
+        .name_any();
+    env.status_where(&name, "only the third namespace", in_sync(1))
+        .await;
+
+    // A profile that names kube-system explicitly still gets nothing there.
+    let mut system = env.profile(
+        "system",
+        json!({ "podSecurity": { "enforce": { "level": "restricted" } } }),
+    );
+    system.spec.namespace_selector.match_labels = Some(BTreeMap::from([(
+        "kubernetes.io/metadata.name".into(),
+        "kube-system".into(),
+    )]));
+    let system = env.create_profile(&system).await.unwrap().name_any();
+    env.status_where(&system, "nothing selected", |s| {
+        match condition(s, "Ready") {
+            Some((st, _)) if st == "True" && s.selected_namespaces == 0 => Ok(()),
+            other => Err(format!(
+                "Ready {other:?}, selected {}",
+                s.selected_namespaces
+            )),
+        }
+    })
+    .await;
+
+    let client = env.client.clone();
+    assert_eq!(
+        policy_names(&client, &hardened).await,
+        names(&GENERATED_POLICIES)
+    );
+    for ns in [&by_profile, &by_config, &"kube-system".to_string()] {
+        assert!(
+            !policy_names(&client, ns)
+                .await
+                .iter()
+                .any(|n| n.starts_with("hardening-")),
+            "{ns} got policies"
+        );
+        let ns_obj = namespace(&client, ns).await;
+        assert!(
+            !ns_obj.annotations().contains_key("hardening.dev/profile"),
+            "{ns} was claimed"
+        );
+        assert_ne!(
+            labels_of(&ns_obj)
+                .get("pod-security.kubernetes.io/enforce")
+                .map(String::as_str),
+            Some("restricted"),
+            "{ns}"
+        );
+    }
+    env.finish().await;
+}

@@ -1,6 +1,7 @@
 //! Integration tests against a real API server (see `tests/harness`). One test binary, so
 //! the local control plane starts once; every test works in namespaces of its own.
 
+mod cli;
 mod examples;
 mod hardening;
 mod operator_env;

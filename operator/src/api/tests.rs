@@ -380,9 +380,33 @@ mod validation {
                 "spec.limitRange.limits[0].defaultRequest.cpu: defaultRequest 4 must not exceed default 3",
                 "spec.limitRange.limits[0].default.cpu: default 3 must not exceed max 1500m",
                 "spec.limitRange.limits[0].maxLimitRequestRatio.cpu: 0.5 is less than 1",
+                "spec.limitRange.limits[0].maxLimitRequestRatio.cpu: the default limit 3 over the default request 4 is a ratio of 0.75, above 500m: every pod without explicit cpu resources would be rejected",
                 "spec.limitRange.limits[1].default: only allowed for type Container, not Pod",
                 "spec.limitRange.limits[2]: type PersistentVolumeClaim needs min.storage or max.storage",
                 "spec.limitRange.limits[3].type: duplicate type Pod",
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults_must_respect_the_max_limit_request_ratio() {
+        // The API server accepts this, then rejects every pod relying on the defaults:
+        // 500m / 100m = 5 > 4 (seen with an earlier version of examples/bsi-strict.yaml).
+        let yaml = "apiVersion: hardening.dev/v1alpha1\nkind: HardeningProfile\nmetadata: {name: p}\n\
+             spec:\n  namespaceSelector: {}\n  limitRange:\n    limits:\n    - type: Container\n      \
+             default: {cpu: 500m, memory: 256Mi}\n      defaultRequest: {cpu: 100m}\n      \
+             max: {memory: 1Gi}\n      maxLimitRequestRatio: {cpu: 4, memory: 2}\n";
+        let profile: HardeningProfile = serde_yaml_ng::from_str(yaml).unwrap();
+        let errors: Vec<String> = validate(&profile)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        // memory: no default request, so it defaults to the limit (ratio 1): fine.
+        assert_eq!(
+            errors,
+            vec![
+                "spec.limitRange.limits[0].maxLimitRequestRatio.cpu: the default limit 500m over the default request 100m is a ratio of 5.00, above 4: every pod without explicit cpu resources would be rejected"
             ]
         );
     }

@@ -320,6 +320,25 @@ impl Errors {
                     format!("{ratio} is less than 1"),
                 );
             }
+            if item.type_ == LimitType::Container
+                && let Some(((limit_field, limit), (request_field, request))) =
+                    maps.effective_defaults(&resource)
+                && !request.is_zero()
+                && limit.to_f64() / request.to_f64() > ratio.to_f64() * (1.0 + 1e-9)
+            {
+                // The API server accepts this LimitRange but then rejects every pod that
+                // relies on the defaults.
+                self.push(
+                    &child(&ratio_path, &resource),
+                    format!(
+                        "the default limit {} over the default request {} is a ratio of {:.2}, above {}: every pod without explicit {resource} resources would be rejected",
+                        item_text(item, limit_field, &resource),
+                        item_text(item, request_field, &resource),
+                        limit.to_f64() / request.to_f64(),
+                        item.max_limit_request_ratio.as_ref().and_then(|m| m.get(&resource)).map_or("", |Quantity(t)| t),
+                    ),
+                );
+            }
         }
         if item.type_ != LimitType::Container {
             for (field, present) in [
@@ -354,6 +373,31 @@ struct LimitMaps {
     default_request: BTreeMap<String, ParsedQuantity>,
     min: BTreeMap<String, ParsedQuantity>,
     max: BTreeMap<String, ParsedQuantity>,
+}
+
+impl LimitMaps {
+    /// The default limit and request a container gets for `resource`, after the API
+    /// server's defaulting of LimitRange items: a missing default limit is the max, a
+    /// missing default request is the default limit. (Without either, no defaults apply.)
+    /// Each with the field it comes from.
+    #[allow(clippy::type_complexity)]
+    fn effective_defaults(
+        &self,
+        resource: &str,
+    ) -> Option<(
+        (&'static str, &ParsedQuantity),
+        (&'static str, &ParsedQuantity),
+    )> {
+        let limit = match self.default.get(resource) {
+            Some(q) => ("default", q),
+            None => ("max", self.max.get(resource)?),
+        };
+        let request = match self.default_request.get(resource) {
+            Some(q) => ("defaultRequest", q),
+            None => limit,
+        };
+        Some((limit, request))
+    }
 }
 
 /// The quantity as the user wrote it, for messages.

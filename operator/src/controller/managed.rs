@@ -206,12 +206,3 @@ impl ManagedCache {
             ))
     }
 }
-
-/// True when the operator's field manager has ever applied this object: the object is the
-/// operator's even if someone removed its labels.
-pub fn applied_by_operator(object: &DynamicObject) -> bool {
-    object
-        .managed_fields()
-        .iter()
-        .any(|m| m.manager.as_deref() == Some(FIELD_MANAGER))
-}

@@ -30,7 +30,7 @@ use crate::labels::FIELD_MANAGER;
 use crate::render::ManagedKind;
 
 pub use context::Context;
-pub use managed::managed_selector;
+pub use managed::{api_resource, managed_selector};
 
 /// How long the profile controller waits to coalesce status triggers from many namespaces.
 const STATUS_DEBOUNCE: Duration = Duration::from_millis(500);

@@ -11,19 +11,17 @@ use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tracing::{debug, info, warn};
 
 use crate::api::{CleanupPolicy, DriftEntry, HardeningProfile, Mode, NamespaceState, validate};
-use crate::diff::{Drift, attribute, diff_attributed, diff_namespace};
 use crate::error::{Error, backoff_delay};
-use crate::labels::{FIELD_MANAGER, PROFILE_ANNOTATION, PROFILE_LABEL};
-use crate::ownership::{owned_but_not_desired, render_path};
-use crate::render::{DesiredObject, render};
+use crate::labels::{FIELD_MANAGER, PROFILE_ANNOTATION};
+use crate::plan::{self, Step, Target};
+use crate::render::{ManagedKind, namespace_apply_body, render};
 use crate::status::NamespaceOutcome;
 
 use super::context::Context;
-use super::managed::applied_by_operator;
 
 pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = ns.name_any();
@@ -118,21 +116,6 @@ struct Governed {
     drift: Vec<DriftEntry>,
 }
 
-/// One object (or the namespace itself) that differs from what the profile wants.
-struct Change {
-    kind: &'static str,
-    name: String,
-    drifts: Vec<Drift>,
-    /// What to do about it in Enforce mode.
-    fix: Fix,
-}
-
-enum Fix {
-    ApplyNamespace(Value),
-    Apply(Box<DesiredObject>),
-    Delete(Arc<DynamicObject>),
-}
-
 async fn govern(
     ns: &Namespace,
     profile: &HardeningProfile,
@@ -157,88 +140,39 @@ async fn govern(
     })?;
     let enforce = profile.spec.mode == Mode::Enforce;
 
-    let mut changes = Vec::new();
-    let mut foreign = Vec::new();
-
-    // The namespace's Pod Security labels and the annotation naming its profile. Audit
-    // mode writes nothing into the namespace, so it neither expects nor checks the
-    // annotation.
-    let annotations = if enforce {
-        desired.namespace_annotations.clone()
-    } else {
-        BTreeMap::new()
-    };
-    let ns_body = namespace_body(&namespace, &desired.namespace_labels, &annotations);
-    let mut ns_drifts = diff_namespace(&desired.namespace_labels, &annotations, ns);
-    let claim = ["metadata", "annotations", PROFILE_ANNOTATION].map(String::from);
-    ns_drifts.extend(
-        stale_fields(&ns_body, ns.managed_fields(), ns_value(ns).as_ref())
-            .into_iter()
-            // A claim left from Enforce mode is not drift: Audit mode changes nothing.
-            .filter(|d| enforce || d.path != claim),
-    );
-    if !ns_drifts.is_empty() {
-        changes.push(Change {
-            kind: "Namespace",
-            name: namespace.clone(),
-            drifts: attribute(ns_drifts, ns.managed_fields(), FIELD_MANAGER),
-            fix: Fix::ApplyNamespace(ns_body),
-        });
-    }
-
-    // Generated objects.
+    // The generated objects here: everything in the label-filtered caches, plus any
+    // object with a rendered name they do not hold (relabelled, or someone else's).
+    let mut live: Vec<(ManagedKind, Arc<DynamicObject>)> = ctx
+        .managed
+        .iter()
+        .flat_map(|cache| {
+            cache
+                .in_namespace(&namespace)
+                .into_iter()
+                .map(|object| (cache.kind, object))
+        })
+        .collect();
     for object in &desired.objects {
-        let cache = ctx.cache(object.kind());
-        let name = object.name().to_owned();
-        let live = match cache.get(&namespace, &name) {
-            Some(cached) => Some(cached.as_ref().clone()),
-            // Not in the label-filtered cache: absent, relabelled, or someone else's.
-            None => cache.fetch(&ctx.client, &namespace, &name).await?,
-        };
-        if let Some(live) = &live
-            && !applied_by_operator(live)
+        let cached = live
+            .iter()
+            .any(|(kind, o)| *kind == object.kind() && o.name_any() == object.name());
+        if !cached
+            && let Some(fetched) = ctx
+                .cache(object.kind())
+                .fetch(&ctx.client, &namespace, object.name())
+                .await?
         {
-            foreign.push(format!("{} {name}", object.kind().kind()));
-            continue;
-        }
-        let body = object.to_json();
-        let live_json = live.as_ref().map(to_value).transpose()?;
-        let mut drifts = diff_attributed(&body, live_json.as_ref(), FIELD_MANAGER);
-        if let Some(live) = &live {
-            drifts.extend(stale_fields(
-                &body,
-                live.managed_fields(),
-                live_json.as_ref(),
-            ));
-        }
-        if !drifts.is_empty() {
-            changes.push(Change {
-                kind: object.kind().kind(),
-                name,
-                drifts,
-                fix: Fix::Apply(Box::new(object.clone())),
-            });
+            live.push((object.kind(), Arc::new(fetched)));
         }
     }
 
-    // Objects the operator made here that the profile no longer wants (a section removed,
-    // or another profile's objects after a change of governing profile).
-    for cache in &ctx.managed {
-        for live in cache.in_namespace(&namespace) {
-            let wanted = desired
-                .objects
-                .iter()
-                .any(|o| o.kind() == cache.kind && o.name() == live.name_any());
-            if !wanted {
-                changes.push(Change {
-                    kind: cache.kind.kind(),
-                    name: live.name_any(),
-                    drifts: vec![unwanted_object(&live)],
-                    fix: Fix::Delete(live.clone()),
-                });
-            }
-        }
-    }
+    let steps = plan::plan(ns, &desired, profile.spec.mode, &live)?;
+    let foreign: Vec<String> = steps
+        .iter()
+        .filter(|step| step.action == plan::Action::Foreign)
+        .map(|step| format!("{} {}", step.kind, step.name))
+        .collect();
+    let changes: Vec<&Step> = steps.iter().filter(|s| s.action.is_change()).collect();
 
     let already_governed = ns.annotations().get(PROFILE_ANNOTATION) == Some(&profile_name);
     if enforce {
@@ -254,7 +188,7 @@ async fn govern(
                     "Repaired",
                     "Repair",
                     &note,
-                    Some(change.reference(&namespace)),
+                    Some(reference(change, &namespace)),
                 )
                 .await;
             }
@@ -296,36 +230,25 @@ async fn govern(
 
 /// Applies every change; the namespace first, so its labels protect what follows.
 /// Returns how many objects were changed.
-async fn enforce_changes(ctx: &Context, namespace: &str, changes: &[Change]) -> Result<u64, Error> {
+async fn enforce_changes(
+    ctx: &Context,
+    namespace: &str,
+    changes: &[&Step<'_>],
+) -> Result<u64, Error> {
     let mut count = 0;
     for change in changes {
-        match &change.fix {
-            Fix::ApplyNamespace(body) => apply_namespace(ctx, namespace, body).await?,
-            Fix::Apply(object) => {
+        match &change.target {
+            Target::Namespace(body) => apply_namespace(ctx, namespace, body).await?,
+            Target::Object(object) => {
                 let cache = ctx.cache(object.kind());
                 cache
                     .apply(&ctx.client, namespace, object.name(), &object.to_json())
                     .await?
             }
-            Fix::Delete(live) => {
-                let cache = ctx.managed.iter().find(|c| {
-                    c.resource.kind
-                        == live
-                            .types
-                            .as_ref()
-                            .map(|t| t.kind.clone())
-                            .unwrap_or_default()
-                });
-                match cache {
-                    Some(cache) => {
-                        cache
-                            .delete(&ctx.client, namespace, &live.name_any())
-                            .await?
-                    }
-                    None => {
-                        warn!(%namespace, name = %live.name_any(), "no cache for a stale object's kind")
-                    }
-                }
+            Target::Unwanted(kind, live) => {
+                ctx.cache(*kind)
+                    .delete(&ctx.client, namespace, &live.name_any())
+                    .await?
             }
         }
         count += 1;
@@ -363,7 +286,7 @@ async fn release(
             apply_namespace(
                 ctx,
                 &namespace,
-                &namespace_body(&namespace, &BTreeMap::new(), &BTreeMap::new()),
+                &namespace_apply_body(&namespace, &BTreeMap::new(), &BTreeMap::new()),
             )
             .await?;
             info!(%namespace, profile = %claimed, "removed generated objects and Pod Security labels");
@@ -382,7 +305,7 @@ async fn release(
             apply_namespace(
                 ctx,
                 &namespace,
-                &namespace_body(&namespace, &kept, &BTreeMap::new()),
+                &namespace_apply_body(&namespace, &kept, &BTreeMap::new()),
             )
             .await?;
             info!(%namespace, profile = %claimed, "orphaned generated objects and labels (cleanupPolicy: Orphan)");
@@ -407,18 +330,6 @@ fn owned_label_values(ns: &Namespace) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn namespace_body(
-    name: &str,
-    labels: &BTreeMap<String, String>,
-    annotations: &BTreeMap<String, String>,
-) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": { "name": name, "labels": labels, "annotations": annotations },
-    })
-}
-
 async fn apply_namespace(ctx: &Context, name: &str, body: &Value) -> Result<(), Error> {
     Api::<Namespace>::all(ctx.client.clone())
         .patch(
@@ -431,69 +342,8 @@ async fn apply_namespace(ctx: &Context, name: &str, body: &Value) -> Result<(), 
         .map_err(Error::api("apply", "Namespace", name))
 }
 
-/// Fields the operator owns on the live object that the profile no longer sets.
-fn stale_fields(
-    desired: &Value,
-    managed_fields: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry],
-    live: Option<&Value>,
-) -> Vec<Drift> {
-    owned_but_not_desired(desired, managed_fields, FIELD_MANAGER)
-        .into_iter()
-        .map(|path| Drift {
-            field: render_path(&path),
-            actual: live.and_then(|l| lookup(l, &path)),
-            path,
-            expected: None,
-            manager: None,
-        })
-        .collect()
-}
-
-/// The live value at `path`, as text for messages.
-fn lookup(live: &Value, path: &[String]) -> Option<String> {
-    let mut node = live;
-    for segment in path {
-        node = node.get(segment)?;
-    }
-    Some(match node {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    })
-}
-
-fn unwanted_object(live: &DynamicObject) -> Drift {
-    Drift {
-        field: "(object)".to_owned(),
-        path: Vec::new(),
-        expected: Some("object absent".to_owned()),
-        actual: Some(format!(
-            "generated for profile {}",
-            live.labels()
-                .get(PROFILE_LABEL)
-                .map(String::as_str)
-                .unwrap_or("?")
-        )),
-        manager: None,
-    }
-}
-
-fn ns_value(ns: &Namespace) -> Option<Value> {
-    serde_json::to_value(ns).ok()
-}
-
-fn to_value(object: &DynamicObject) -> Result<Value, Error> {
-    serde_json::to_value(object).map_err(|source| Error::Serialization {
-        what: format!(
-            "{}/{}",
-            object.namespace().unwrap_or_default(),
-            object.name_any()
-        ),
-        source,
-    })
-}
-
 /// `repaired ResourceQuota ns/hardening-quota: spec.hard.pods (changed by kubectl-edit)`.
-fn repair_note(namespace: &str, change: &Change) -> String {
+fn repair_note(namespace: &str, change: &Step) -> String {
     let fields: Vec<String> = change
         .drifts
         .iter()
@@ -517,31 +367,20 @@ fn repair_note(namespace: &str, change: &Change) -> String {
     )
 }
 
-impl Change {
-    /// The changed object, as the Event's `related` object: one Event series per object,
-    /// as Events with equal (regarding, related, reason) are folded into one series.
-    fn reference(&self, namespace: &str) -> ObjectReference {
-        let (api_version, object_namespace) = match &self.fix {
-            Fix::ApplyNamespace(_) => ("v1".to_owned(), None),
-            Fix::Apply(object) => (
-                object.kind().api_version().to_owned(),
-                Some(namespace.to_owned()),
-            ),
-            Fix::Delete(live) => (
-                live.types
-                    .as_ref()
-                    .map(|t| t.api_version.clone())
-                    .unwrap_or_default(),
-                Some(namespace.to_owned()),
-            ),
-        };
-        ObjectReference {
-            api_version: Some(api_version),
-            kind: Some(self.kind.to_owned()),
-            name: Some(self.name.clone()),
-            namespace: object_namespace,
-            ..Default::default()
-        }
+/// The changed object, as the Event's `related` object: one Event series per object,
+/// as Events with equal (regarding, related, reason) are folded into one series.
+fn reference(change: &Step, namespace: &str) -> ObjectReference {
+    let (api_version, object_namespace) = match &change.target {
+        Target::Namespace(_) => ("v1", None),
+        Target::Object(object) => (object.kind().api_version(), Some(namespace.to_owned())),
+        Target::Unwanted(kind, _) => (kind.api_version(), Some(namespace.to_owned())),
+    };
+    ObjectReference {
+        api_version: Some(api_version.to_owned()),
+        kind: Some(change.kind.to_owned()),
+        name: Some(change.name.clone()),
+        namespace: object_namespace,
+        ..Default::default()
     }
 }
 

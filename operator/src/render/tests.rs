@@ -158,7 +158,7 @@ fn the_strict_example_renders_exactly() {
                 "spec": {"limits": [
                     {
                         "default": {"cpu": "500m", "memory": "256Mi"},
-                        "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+                        "defaultRequest": {"cpu": "200m", "memory": "128Mi"},
                         "max": {"cpu": "2", "memory": "2Gi"},
                         "maxLimitRequestRatio": {"cpu": "4", "memory": "2"},
                         "min": {"cpu": "50m", "memory": "64Mi"},

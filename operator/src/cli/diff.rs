@@ -1,0 +1,444 @@
+//! `hardening-operator diff`: what the operator would change in a live cluster for a
+//! profile. The reads are here; deciding what changes is [`crate::plan::plan`], the
+//! controller's own function, and turning that into text and an exit status is pure.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{DynamicObject, ListParams};
+use kube::{Api, Client, ResourceExt};
+
+use super::{CliError, EXIT_CHANGES, EXIT_OK, Exclusions, Selection, input, selection};
+use crate::api::{HardeningProfile, Mode};
+use crate::controller::{api_resource, managed_selector};
+use crate::diff::Drift;
+use crate::plan::{self, Action, Step};
+use crate::render::{ManagedKind, render};
+
+/// Show what the operator would change in the live cluster for a profile (exit 1 if anything)
+///
+/// Connects to the cluster of the current kubeconfig context (KUBECONFIG, or the
+/// in-cluster service account), reads the namespaces to compare (the --namespace ones, or
+/// every namespace the profile selects) and their generated objects, and prints per
+/// namespace what the operator would do with this profile:
+///
+///   create     an object that does not exist
+///   update     an object (or the namespace's labels and annotation) that differs, with
+///              each drifted field: expected and actual value, and the field manager
+///              that last changed it
+///   unchanged  an object that matches
+///   delete     an object the operator generated (managed-by label) that the profile no
+///              longer renders
+///   conflict   an object with a generated name that the operator did not create; it is
+///              left alone
+///
+/// For a profile in Audit mode the same differences are listed as missing, drifted and
+/// unwanted: the operator reports them and changes nothing.
+///
+/// Decides as the controller does: the same rendering, selection and drift rules. Other
+/// HardeningProfiles in the cluster (those matching --profile-selector) count for
+/// precedence: a namespace governed by another profile is skipped with a note on stderr.
+/// The stored profile of the same name, if any, provides the uid for ownerReferences.
+/// Reads only; writes nothing.
+///
+/// Exit status: 0 the operator would change nothing (always so in Audit mode); 1 it
+/// would change something; 2 invalid input or the cluster could not be read.
+#[derive(clap::Args, Clone, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct DiffArgs {
+    /// The HardeningProfile manifest (YAML, exactly one profile): the version to review.
+    #[arg(long, value_name = "FILE")]
+    pub profile: PathBuf,
+
+    /// A live namespace to compare; repeat for several. Default: every namespace the
+    /// profile selects.
+    #[arg(long = "namespace", value_name = "NAME")]
+    pub namespaces: Vec<String>,
+
+    /// Only HardeningProfiles matching this label selector compete with this one for
+    /// precedence, as for an operator run with the same --profile-selector.
+    #[arg(long, value_name = "SELECTOR")]
+    pub profile_selector: Option<String>,
+
+    #[command(flatten)]
+    pub exclusions: Exclusions,
+}
+
+/// The uid a profile gets once stored, for a profile the cluster does not hold yet: the
+/// operator's objects carry an ownerReference to it, so the field is not stale.
+const NOT_YET_STORED_UID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// Runs `diff` against the cluster of the current kubeconfig; the exit status.
+pub fn main(args: &DiffArgs) -> i32 {
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr().lock();
+    // Invalid input is reported before any attempt to connect.
+    let result = input::read_profile(&args.profile)
+        .map_err(CliError::from)
+        .and_then(|profile| {
+            let runtime = tokio::runtime::Runtime::new()
+                .map_err(|e| CliError::Failed(format!("starting the runtime: {e}")))?;
+            runtime.block_on(async {
+                let client = Client::try_default().await.map_err(|e| {
+                    CliError::Failed(format!(
+                        "connecting to the cluster of the current kubeconfig: {e}"
+                    ))
+                })?;
+                compare(&client, profile, args, &mut stdout, &mut stderr).await
+            })
+        })
+        .map(|outcome| outcome.exit_status());
+    super::exit_status(result, &mut stderr)
+}
+
+/// Reads the profile file and compares it with the cluster behind `client`: the report
+/// goes to `out`, notes (namespaces skipped and why) to `notes`.
+pub async fn run(
+    client: &Client,
+    args: &DiffArgs,
+    out: &mut dyn Write,
+    notes: &mut dyn Write,
+) -> Result<Outcome, CliError> {
+    let profile = input::read_profile(&args.profile)?;
+    compare(client, profile, args, out, notes).await
+}
+
+async fn compare(
+    client: &Client,
+    mut profile: HardeningProfile,
+    args: &DiffArgs,
+    out: &mut dyn Write,
+    notes: &mut dyn Write,
+) -> Result<Outcome, CliError> {
+    let profile_name = profile.name_any();
+    let mode = profile.spec.mode;
+    let others = list_profiles(client, args.profile_selector.as_deref()).await?;
+    let stored_uid = others
+        .iter()
+        .find(|p| p.name_any() == profile_name)
+        .and_then(|p| p.uid());
+    profile.metadata.uid = Some(stored_uid.unwrap_or_else(|| NOT_YET_STORED_UID.to_owned()));
+
+    let named = !args.namespaces.is_empty();
+    let namespaces = read_namespaces(client, &args.namespaces).await?;
+    let excluded = args.exclusions.excluded();
+    if mode == Mode::Audit {
+        writeln!(
+            notes,
+            "profile {profile_name} is in Audit mode: the operator changes nothing and reports the drift listed"
+        )?;
+    }
+    let mut outcome = Outcome::default();
+    for namespace in &namespaces {
+        let name = namespace.name_any();
+        let selected = selection(&profile.spec, namespace, &excluded);
+        if selected != Selection::Selected {
+            if named && let Some(note) = selected.note(&name) {
+                writeln!(notes, "{note}")?;
+            }
+            continue;
+        }
+        let governing = governing(&profile, &others, namespace);
+        if governing.name_any() != profile_name {
+            writeln!(
+                notes,
+                "namespace {name}: governed by profile {} (priority {}), which takes precedence over {profile_name} (priority {}): the operator would not apply {profile_name} there",
+                governing.name_any(),
+                governing.spec.priority,
+                profile.spec.priority
+            )?;
+            continue;
+        }
+        let desired = render(&profile, &name).map_err(|e| {
+            CliError::Failed(format!(
+                "rendering profile {profile_name} for namespace {name}: {e}"
+            ))
+        })?;
+        let live = read_live(client, &name, &desired.objects).await?;
+        let steps = plan::plan(namespace, &desired, mode, &live)?;
+        write_namespace(out, &name, &profile_name, mode, &steps)?;
+        outcome.add(mode, &steps);
+    }
+    if outcome.namespaces == 0 {
+        writeln!(
+            notes,
+            "profile {profile_name}: no namespace to compare (none selected and governed by it)"
+        )?;
+    } else {
+        writeln!(out, "{}", outcome.summary(mode))?;
+    }
+    out.flush()?;
+    Ok(outcome)
+}
+
+/// HardeningProfiles in the cluster; none when the CRD is not installed.
+async fn list_profiles(
+    client: &Client,
+    selector: Option<&str>,
+) -> Result<Vec<HardeningProfile>, CliError> {
+    let mut params = ListParams::default();
+    if let Some(selector) = selector {
+        params = params.labels(selector);
+    }
+    match Api::<HardeningProfile>::all(client.clone())
+        .list(&params)
+        .await
+    {
+        Ok(list) => Ok(list.items),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Vec::new()),
+        Err(e) => Err(CliError::Failed(format!("listing HardeningProfiles: {e}"))),
+    }
+}
+
+/// The named namespaces (each must exist), or every namespace, by name.
+async fn read_namespaces(client: &Client, names: &[String]) -> Result<Vec<Namespace>, CliError> {
+    let api = Api::<Namespace>::all(client.clone());
+    if names.is_empty() {
+        let mut all = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| CliError::Failed(format!("listing namespaces: {e}")))?
+            .items;
+        all.sort_by_key(|ns| ns.name_any());
+        return Ok(all);
+    }
+    let mut namespaces = Vec::new();
+    let mut seen = BTreeSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            continue;
+        }
+        let namespace = api
+            .get_opt(name)
+            .await
+            .map_err(|e| CliError::Failed(format!("reading namespace {name}: {e}")))?
+            .ok_or_else(|| CliError::Failed(format!("namespace {name} not found")))?;
+        namespaces.push(namespace);
+    }
+    Ok(namespaces)
+}
+
+/// The objects the controller's caches would hold for `namespace` (every object of a
+/// managed kind with the managed-by label), plus any unlabelled one with a rendered name.
+async fn read_live(
+    client: &Client,
+    namespace: &str,
+    rendered: &[crate::render::DesiredObject],
+) -> Result<Vec<(ManagedKind, Arc<DynamicObject>)>, CliError> {
+    let api = |kind| {
+        Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &api_resource(kind))
+    };
+    let mut live = Vec::new();
+    for kind in ManagedKind::ALL {
+        let listed = api(kind)
+            .list(&ListParams::default().labels(&managed_selector()))
+            .await
+            .map_err(|e| {
+                CliError::Failed(format!("listing {} in {namespace}: {e}", kind.plural()))
+            })?;
+        live.extend(listed.items.into_iter().map(|o| (kind, Arc::new(o))));
+    }
+    for object in rendered {
+        let kind = object.kind();
+        let listed = live
+            .iter()
+            .any(|(k, o)| *k == kind && o.name_any() == object.name());
+        if !listed
+            && let Some(found) = api(kind).get_opt(object.name()).await.map_err(|e| {
+                CliError::Failed(format!(
+                    "reading {} {namespace}/{}: {e}",
+                    kind.kind(),
+                    object.name()
+                ))
+            })?
+        {
+            live.push((kind, Arc::new(found)));
+        }
+    }
+    Ok(live)
+}
+
+/// The profile that would govern `namespace`: `profile` (the file's version of a stored
+/// profile of the same name, if any) or another stored profile that selects it and
+/// takes precedence ([`crate::api::winner`], as the controller decides).
+pub fn governing<'a>(
+    profile: &'a HardeningProfile,
+    others: &'a [HardeningProfile],
+    namespace: &Namespace,
+) -> &'a HardeningProfile {
+    let name = namespace.name_any();
+    let rivals = others.iter().filter(|other| {
+        other.name_any() != profile.name_any()
+            && other.metadata.deletion_timestamp.is_none()
+            && crate::api::selects(&other.spec, &name, namespace.labels())
+    });
+    crate::api::winner(std::iter::once(profile).chain(rivals)).unwrap_or(profile)
+}
+
+/// What a diff found, over every namespace compared.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Namespaces compared.
+    pub namespaces: usize,
+    /// Namespaces where the operator would change something.
+    pub changed_namespaces: usize,
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    pub unchanged: usize,
+    /// Objects with a generated name that the operator did not create.
+    pub conflicts: usize,
+    /// Audit mode: objects differing from the profile (reported, never changed).
+    pub drifted: usize,
+}
+
+impl Outcome {
+    /// Counts the steps of one namespace.
+    pub fn add(&mut self, mode: Mode, steps: &[Step]) {
+        self.namespaces += 1;
+        let mut changed = false;
+        for step in steps {
+            match (mode, step.action) {
+                (_, Action::Unchanged) => self.unchanged += 1,
+                (_, Action::Foreign) => self.conflicts += 1,
+                (Mode::Audit, _) => self.drifted += 1,
+                (Mode::Enforce, Action::Create) => self.create += 1,
+                (Mode::Enforce, Action::Update) => self.update += 1,
+                (Mode::Enforce, Action::Delete) => self.delete += 1,
+            }
+            changed |= mode == Mode::Enforce && step.action.is_change();
+        }
+        self.changed_namespaces += usize::from(changed);
+    }
+
+    /// Whether the operator would write anything.
+    pub fn would_change(&self) -> bool {
+        self.create + self.update + self.delete > 0
+    }
+
+    /// 0 when the operator would change nothing, 1 when it would.
+    pub fn exit_status(&self) -> i32 {
+        if self.would_change() {
+            EXIT_CHANGES
+        } else {
+            EXIT_OK
+        }
+    }
+
+    /// The last line of the report.
+    pub fn summary(&self, mode: Mode) -> String {
+        let namespaces = plural(self.namespaces, "namespace");
+        let conflicts = match self.conflicts {
+            0 => String::new(),
+            n => format!(", {}", plural(n, "conflict")),
+        };
+        match mode {
+            Mode::Enforce if self.would_change() => format!(
+                "summary: {namespaces} ({} with changes): {} to create, {} to update, {} to delete, {} unchanged{conflicts}",
+                self.changed_namespaces, self.create, self.update, self.delete, self.unchanged
+            ),
+            Mode::Enforce => {
+                format!(
+                    "summary: {namespaces}: no changes, {} unchanged{conflicts}",
+                    self.unchanged
+                )
+            }
+            Mode::Audit => format!(
+                "summary: {namespaces}: {} drifted (Audit mode: reported, not changed), {} unchanged{conflicts}",
+                self.drifted, self.unchanged
+            ),
+        }
+    }
+}
+
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The word for what happens to an object.
+pub fn verb(action: Action, mode: Mode) -> &'static str {
+    match (mode, action) {
+        (_, Action::Unchanged) => "unchanged",
+        (_, Action::Foreign) => "conflict",
+        (Mode::Enforce, Action::Create) => "create",
+        (Mode::Enforce, Action::Update) => "update",
+        (Mode::Enforce, Action::Delete) => "delete",
+        (Mode::Audit, Action::Create) => "missing",
+        (Mode::Audit, Action::Update) => "drifted",
+        (Mode::Audit, Action::Delete) => "unwanted",
+    }
+}
+
+/// The report of one namespace: a heading, then one line per object and one indented
+/// line per drifted field.
+pub fn write_namespace(
+    out: &mut dyn Write,
+    namespace: &str,
+    profile: &str,
+    mode: Mode,
+    steps: &[Step],
+) -> std::io::Result<()> {
+    let mode_text = match mode {
+        Mode::Enforce => "Enforce",
+        Mode::Audit => "Audit: reported, not changed",
+    };
+    writeln!(
+        out,
+        "namespace {namespace} (profile {profile}, {mode_text}):"
+    )?;
+    for step in steps {
+        let verb = verb(step.action, mode);
+        let object = format!("{} {}", step.kind, step.name);
+        match step.action {
+            Action::Create | Action::Unchanged => writeln!(out, "  {verb:<10} {object}")?,
+            Action::Update => {
+                writeln!(out, "  {verb:<10} {object}")?;
+                for drift in &step.drifts {
+                    writeln!(out, "{:13}{}", "", drift_line(drift))?;
+                }
+            }
+            Action::Delete => {
+                let why = step
+                    .drifts
+                    .iter()
+                    .find_map(|d| d.actual.clone())
+                    .unwrap_or_default();
+                writeln!(out, "  {verb:<10} {object} ({why}; no longer rendered)")?;
+            }
+            Action::Foreign => writeln!(
+                out,
+                "  {verb:<10} {object}: exists and is not managed by the operator; left alone"
+            )?,
+        }
+    }
+    Ok(())
+}
+
+/// `spec.hard.pods: expected 20, actual 99 (changed by kubectl-edit)`.
+pub fn drift_line(drift: &Drift) -> String {
+    let value = |v: &Option<String>| match v.as_deref() {
+        None => "(unset)".to_owned(),
+        Some("") => "\"\"".to_owned(),
+        Some(text) => text.to_owned(),
+    };
+    let manager = match &drift.manager {
+        Some(manager) => format!(" (changed by {manager})"),
+        None => String::new(),
+    };
+    format!(
+        "{}: expected {}, actual {}{manager}",
+        drift.field,
+        value(&drift.expected),
+        value(&drift.actual)
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,220 @@
+//! The review commands: `render` prints what the operator would apply for a profile in
+//! given namespaces, offline; `diff` compares that with a live cluster. Both go through the
+//! controller's own code: [`crate::render`] for the objects and the Namespace body,
+//! [`crate::plan`] for what changes. `main.rs` only wires the command line to [`render`]
+//! and [`diff`].
+
+pub mod diff;
+pub mod input;
+pub mod render;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+
+use k8s_openapi::api::core::v1::Namespace;
+
+use crate::api::HardeningProfileSpec;
+use crate::config::{RunConfig, SYSTEM_NAMESPACES};
+
+pub use input::InputError;
+
+/// Exit status: success; for `diff`, the operator would change nothing.
+pub const EXIT_OK: i32 = 0;
+/// Exit status of `diff`: the operator would change something (as `diff(1)`, `kubectl diff`).
+pub const EXIT_CHANGES: i32 = 1;
+/// Exit status: invalid input, or the cluster could not be read.
+pub const EXIT_ERROR: i32 = 2;
+
+/// Namespaces the operator is configured to leave alone, as in `hardening-operator run`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct Exclusions {
+    /// Namespaces the operator is configured to leave alone (its --excluded-namespaces
+    /// and its own namespace; comma-separated). kube-system, kube-public and
+    /// kube-node-lease always are.
+    #[arg(long, value_delimiter = ',', value_name = "NAMESPACES")]
+    pub excluded_namespaces: Vec<String>,
+}
+
+impl Exclusions {
+    /// Every namespace the operator leaves alone: the same set `run` computes.
+    pub fn excluded(&self) -> BTreeSet<String> {
+        RunConfig {
+            excluded_namespaces: self.excluded_namespaces.clone(),
+            ..RunConfig::default()
+        }
+        .excluded()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A file is unreadable or invalid; the message names it.
+    #[error("{0}")]
+    Input(#[from] InputError),
+    /// Any other problem, said in full.
+    #[error("{0}")]
+    Failed(String),
+    #[error("{0}")]
+    Operator(#[from] crate::error::Error),
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// Prints `result`'s error, if any, and turns it into an exit status.
+pub fn exit_status(result: Result<i32, CliError>, stderr: &mut dyn Write) -> i32 {
+    match result {
+        Ok(status) => status,
+        Err(error) => {
+            let _ = writeln!(stderr, "{error}");
+            EXIT_ERROR
+        }
+    }
+}
+
+/// Whether a profile applies to a namespace, and if not, why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selection {
+    Selected,
+    /// The namespace is being deleted; the operator leaves it be.
+    Terminating,
+    /// kube-system, kube-public or kube-node-lease.
+    SystemNamespace,
+    /// Listed in `--excluded-namespaces`.
+    ExcludedByOperator,
+    /// Listed in the profile's `spec.excludedNamespaces`.
+    ExcludedByProfile,
+    /// The profile's `spec.namespaceSelector` does not match the namespace's labels.
+    NotMatching,
+}
+
+/// Whether `spec` applies to `namespace`, decided as the controller decides it (operator
+/// exclusions first, then [`crate::api::selects`]).
+pub fn selection(
+    spec: &HardeningProfileSpec,
+    namespace: &Namespace,
+    excluded: &BTreeSet<String>,
+) -> Selection {
+    let name = namespace.metadata.name.as_deref().unwrap_or_default();
+    let no_labels = BTreeMap::new();
+    let labels = namespace.metadata.labels.as_ref().unwrap_or(&no_labels);
+    if namespace.metadata.deletion_timestamp.is_some() {
+        Selection::Terminating
+    } else if SYSTEM_NAMESPACES.contains(&name) {
+        Selection::SystemNamespace
+    } else if excluded.contains(name) {
+        Selection::ExcludedByOperator
+    } else if crate::api::selects(spec, name, labels) {
+        Selection::Selected
+    } else if spec.excluded_namespaces.iter().any(|n| n == name) {
+        Selection::ExcludedByProfile
+    } else {
+        Selection::NotMatching
+    }
+}
+
+impl Selection {
+    /// `namespace team-b: not selected: ...`; `None` when selected.
+    pub fn note(self, namespace: &str) -> Option<String> {
+        let why = match self {
+            Self::Selected => return None,
+            Self::Terminating => "it is being deleted",
+            Self::SystemNamespace => {
+                "a system namespace (kube-system, kube-public and kube-node-lease are never hardened)"
+            }
+            Self::ExcludedByOperator => "excluded by --excluded-namespaces",
+            Self::ExcludedByProfile => "excluded by the profile (spec.excludedNamespaces)",
+            Self::NotMatching => "its labels do not match the profile's spec.namespaceSelector",
+        };
+        Some(format!("namespace {namespace}: not selected: {why}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::HardeningProfile;
+
+    fn spec() -> HardeningProfileSpec {
+        let profile: HardeningProfile = serde_yaml_ng::from_str(
+            "apiVersion: hardening.dev/v1alpha1\nkind: HardeningProfile\nmetadata: {name: p}\nspec:\n  namespaceSelector: {matchLabels: {tier: strict}}\n  excludedNamespaces: [legacy]\n",
+        )
+        .unwrap();
+        profile.spec
+    }
+
+    fn namespace(name: &str, labels: &[(&str, &str)]) -> Namespace {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": name,
+                "labels": labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn selection_says_why_a_namespace_is_not_selected() {
+        let excluded = Exclusions {
+            excluded_namespaces: vec!["ops".into()],
+        }
+        .excluded();
+        let strict = [("tier", "strict")];
+        let cases = [
+            ("team-a", &strict[..], Selection::Selected, None),
+            (
+                "team-b",
+                &[][..],
+                Selection::NotMatching,
+                Some(
+                    "namespace team-b: not selected: its labels do not match the profile's spec.namespaceSelector",
+                ),
+            ),
+            (
+                "legacy",
+                &strict[..],
+                Selection::ExcludedByProfile,
+                Some(
+                    "namespace legacy: not selected: excluded by the profile (spec.excludedNamespaces)",
+                ),
+            ),
+            (
+                "kube-system",
+                &strict[..],
+                Selection::SystemNamespace,
+                Some(
+                    "namespace kube-system: not selected: a system namespace (kube-system, kube-public and kube-node-lease are never hardened)",
+                ),
+            ),
+            (
+                "ops",
+                &strict[..],
+                Selection::ExcludedByOperator,
+                Some("namespace ops: not selected: excluded by --excluded-namespaces"),
+            ),
+        ];
+        for (name, labels, expected, note) in cases {
+            let got = selection(&spec(), &namespace(name, labels), &excluded);
+            assert_eq!(got, expected, "{name}");
+            assert_eq!(got.note(name).as_deref(), note, "{name}");
+        }
+        let mut terminating = namespace("team-a", &strict);
+        terminating.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()),
+        );
+        assert_eq!(
+            selection(&spec(), &terminating, &excluded),
+            Selection::Terminating
+        );
+    }
+
+    #[test]
+    fn errors_exit_with_status_2_and_say_why() {
+        let mut stderr = Vec::new();
+        assert_eq!(exit_status(Ok(EXIT_OK), &mut stderr), 0);
+        assert_eq!(exit_status(Ok(EXIT_CHANGES), &mut stderr), 1);
+        assert!(stderr.is_empty());
+        let status = exit_status(Err(CliError::Failed("boom".into())), &mut stderr);
+        assert_eq!(status, 2);
+        assert_eq!(String::from_utf8(stderr).unwrap(), "boom\n");
+    }
+}

@@ -1,0 +1,272 @@
+//! `hardening-operator render`: the objects the operator would apply for a profile in the
+//! namespaces of some manifests, as a YAML stream, without a cluster.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::Namespace;
+use serde_json::Value;
+
+use super::{CliError, EXIT_OK, Exclusions, Selection, input, selection};
+use crate::api::{HardeningProfile, Mode};
+use crate::labels::NAMESPACE_NAME_LABEL;
+use crate::render::render;
+
+/// Print as YAML what the operator would apply for a profile in given namespaces (offline)
+///
+/// For every Namespace in the --namespace manifests that the profile selects, prints the
+/// Namespace as the operator applies it (only the Pod Security labels and the
+/// `hardening.dev/profile` annotation it owns) followed by every generated object
+/// (NetworkPolicies, ResourceQuota, LimitRange), as one multi-document YAML stream on
+/// stdout, ready for review or `kubectl apply --server-side --field-manager
+/// hardening-operator`. Uses the controller's own rendering; reads and writes no cluster.
+///
+/// Namespaces the profile does not select are named on stderr with the reason: labels not
+/// matching spec.namespaceSelector, excluded by the profile, a system namespace, or
+/// excluded by --excluded-namespaces. Selection sees the `kubernetes.io/metadata.name`
+/// label the API server puts on every namespace. A profile in Audit mode writes nothing,
+/// so nothing is printed for it. Precedence between several profiles selecting one
+/// namespace needs the cluster: see `diff`.
+///
+/// Objects rendered offline carry no ownerReferences: the operator sets one to the stored
+/// profile (which has a uid) when it applies them.
+///
+/// The profile is checked as the operator checks it; the CRD schema's own checks (value
+/// ranges, name patterns) are the API server's (`kubectl apply --dry-run=server`).
+///
+/// Exit status: 0 rendered (possibly nothing); 2 invalid input, reported as
+/// `FILE[:LINE:COLUMN]: [document N: ][FIELD: ]MESSAGE`.
+#[derive(clap::Args, Clone, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct RenderArgs {
+    /// The HardeningProfile manifest (YAML, exactly one profile).
+    #[arg(long, value_name = "FILE")]
+    pub profile: PathBuf,
+
+    /// A manifest of one or more Namespaces (YAML documents separated by `---`).
+    /// Repeat for several files.
+    #[arg(long = "namespace", value_name = "FILE", required = true)]
+    pub namespaces: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub exclusions: Exclusions,
+}
+
+/// Runs `render`; the exit status of the command line.
+pub fn main(args: &RenderArgs) -> i32 {
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr().lock();
+    let result = run(args, &mut stdout, &mut stderr).map(|()| EXIT_OK);
+    super::exit_status(result, &mut stderr)
+}
+
+/// Reads the manifests and writes the YAML stream to `out`, notes to `notes`.
+pub fn run(args: &RenderArgs, out: &mut dyn Write, notes: &mut dyn Write) -> Result<(), CliError> {
+    let profile = input::read_profile(&args.profile)?;
+    let mut namespaces: Vec<(String, Namespace)> = Vec::new();
+    for path in &args.namespaces {
+        let file = path.display().to_string();
+        for namespace in input::read_namespaces(path)? {
+            namespaces.push((file.clone(), namespace));
+        }
+    }
+    let mut seen = BTreeMap::new();
+    for (file, namespace) in &namespaces {
+        let name = namespace.metadata.name.clone().unwrap_or_default();
+        if let Some(first) = seen.insert(name.clone(), file) {
+            return Err(CliError::Failed(format!(
+                "{file}: namespace {name} is given twice (also in {first})"
+            )));
+        }
+    }
+    let namespaces: Vec<Namespace> = namespaces.into_iter().map(|(_, ns)| ns).collect();
+    let (documents, messages) = documents(&profile, &namespaces, &args.exclusions)?;
+    for message in messages {
+        writeln!(notes, "{message}")?;
+    }
+    for document in documents {
+        write!(out, "---\n{}", to_yaml(&document))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// What `render` prints: the documents for the selected namespaces, in the order given,
+/// and a note for every namespace that gets none.
+pub fn documents(
+    profile: &HardeningProfile,
+    namespaces: &[Namespace],
+    exclusions: &Exclusions,
+) -> Result<(Vec<Value>, Vec<String>), CliError> {
+    let excluded = exclusions.excluded();
+    let profile_name = profile.metadata.name.as_deref().unwrap_or_default();
+    let mut documents = Vec::new();
+    let mut notes = Vec::new();
+    for namespace in namespaces {
+        let namespace = as_stored(namespace);
+        let name = namespace.metadata.name.as_deref().unwrap_or_default();
+        match selection(&profile.spec, &namespace, &excluded) {
+            Selection::Selected => {}
+            other => {
+                notes.extend(other.note(name));
+                continue;
+            }
+        }
+        if profile.spec.mode == Mode::Audit {
+            notes.push(format!(
+                "namespace {name}: selected, but profile {profile_name} is in Audit mode, which writes nothing: nothing to render"
+            ));
+            continue;
+        }
+        let desired = render(profile, name).map_err(|e| {
+            CliError::Failed(format!(
+                "rendering profile {profile_name} for namespace {name}: {e}"
+            ))
+        })?;
+        documents.push(desired.namespace_body(name, profile.spec.mode));
+        documents.extend(desired.objects.iter().map(|o| o.to_json()));
+    }
+    if documents.is_empty() {
+        notes.push(format!(
+            "profile {profile_name}: nothing to render for the given namespaces"
+        ));
+    }
+    Ok((documents, notes))
+}
+
+/// The namespace as the API server stores it: with the `kubernetes.io/metadata.name`
+/// label, which selectors may use.
+fn as_stored(namespace: &Namespace) -> Namespace {
+    let mut namespace = namespace.clone();
+    let name = namespace.metadata.name.clone().unwrap_or_default();
+    namespace
+        .metadata
+        .labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(NAMESPACE_NAME_LABEL.to_owned(), name);
+    namespace
+}
+
+fn to_yaml(document: &Value) -> String {
+    serde_yaml_ng::to_string(document).expect("JSON values always serialize to YAML")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(extra: &str) -> HardeningProfile {
+        input::parse_profile(
+            "p.yaml",
+            &format!(
+                "apiVersion: hardening.dev/v1alpha1\nkind: HardeningProfile\nmetadata: {{name: p}}\nspec:\n  namespaceSelector: {{matchLabels: {{tier: strict}}}}\n  podSecurity: {{enforce: {{level: restricted}}}}\n  resourceQuota: {{hard: {{pods: \"10\"}}}}\n{extra}"
+            ),
+        )
+        .unwrap()
+    }
+
+    fn namespaces() -> Vec<Namespace> {
+        input::parse_namespaces(
+            "ns.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {tier: strict}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n",
+        )
+        .unwrap()
+    }
+
+    fn kinds_and_names(documents: &[Value]) -> Vec<String> {
+        documents
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {}/{}",
+                    d["kind"].as_str().unwrap(),
+                    d["metadata"]["namespace"].as_str().unwrap_or("-"),
+                    d["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn renders_the_selected_namespaces_and_says_why_not_the_others() {
+        let (documents, notes) =
+            super::documents(&profile(""), &namespaces(), &Exclusions::default()).unwrap();
+        assert_eq!(
+            kinds_and_names(&documents),
+            vec!["Namespace -/a", "ResourceQuota a/hardening-quota"]
+        );
+        assert_eq!(
+            documents[0],
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {
+                    "name": "a",
+                    "labels": {
+                        "pod-security.kubernetes.io/enforce": "restricted",
+                        "pod-security.kubernetes.io/enforce-version": "latest",
+                    },
+                    "annotations": { "hardening.dev/profile": "p" },
+                },
+            })
+        );
+        assert!(documents[1]["metadata"].get("ownerReferences").is_none());
+        assert_eq!(
+            notes,
+            vec![
+                "namespace b: not selected: its labels do not match the profile's spec.namespaceSelector"
+            ]
+        );
+    }
+
+    #[test]
+    fn selectors_see_the_name_label_the_api_server_sets() {
+        let profile = profile("").clone();
+        let mut by_name = profile.clone();
+        by_name.spec.namespace_selector = serde_json::from_value(
+            serde_json::json!({ "matchLabels": { "kubernetes.io/metadata.name": "b" } }),
+        )
+        .unwrap();
+        let (documents, _) =
+            super::documents(&by_name, &namespaces(), &Exclusions::default()).unwrap();
+        assert_eq!(
+            kinds_and_names(&documents),
+            vec!["Namespace -/b", "ResourceQuota b/hardening-quota"]
+        );
+    }
+
+    #[test]
+    fn audit_mode_renders_nothing_and_says_so() {
+        let (documents, notes) = super::documents(
+            &profile("  mode: Audit\n"),
+            &namespaces(),
+            &Exclusions::default(),
+        )
+        .unwrap();
+        assert!(documents.is_empty());
+        assert_eq!(
+            notes[0],
+            "namespace a: selected, but profile p is in Audit mode, which writes nothing: nothing to render"
+        );
+        assert_eq!(
+            notes.last().unwrap(),
+            "profile p: nothing to render for the given namespaces"
+        );
+    }
+
+    #[test]
+    fn the_namespace_body_is_the_controllers() {
+        let profile = profile("");
+        let desired = render(&profile, "a").unwrap();
+        let (documents, _) =
+            super::documents(&profile, &namespaces(), &Exclusions::default()).unwrap();
+        assert_eq!(
+            documents[0],
+            crate::render::namespace_apply_body(
+                "a",
+                &desired.namespace_labels,
+                &desired.namespace_annotations
+            )
+        );
+    }
+}

@@ -1,0 +1,264 @@
+//! The built `hardening-operator` binary: `render` output and exit statuses, and `diff`
+//! failing cleanly without a cluster. `diff` against a real API server is tested in
+//! `tests/integration/cli.rs`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Runs the binary in the workspace root, so that file names in messages are as given.
+fn run(args: &[&str]) -> Output {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-home");
+    std::fs::create_dir_all(&home).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_hardening-operator"))
+        .args(args)
+        .current_dir(root)
+        // No cluster: neither a kubeconfig nor an in-cluster service account.
+        .env("KUBECONFIG", home.join("no-such-kubeconfig"))
+        .env("HOME", &home)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .output()
+        .expect("the hardening-operator binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_yaml_ng::Deserializer::from_str(yaml)
+        .map(|document| Value::deserialize(document).expect("render prints valid YAML"))
+        .filter(|document| !document.is_null())
+        .collect()
+}
+
+#[test]
+fn render_prints_exactly_the_objects_for_the_selected_namespaces() {
+    let output = run(&[
+        "render",
+        "--profile",
+        "examples/bsi-strict.yaml",
+        "--namespace",
+        "operator/tests/fixtures/namespaces.yaml",
+    ]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+
+    let documents = documents(&stdout);
+    let printed: BTreeSet<String> = documents
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {} {}/{}",
+                d["apiVersion"].as_str().unwrap(),
+                d["kind"].as_str().unwrap(),
+                d["metadata"]["namespace"].as_str().unwrap_or("-"),
+                d["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let expected: BTreeSet<String> = [
+        "v1 Namespace -/team-a",
+        "networking.k8s.io/v1 NetworkPolicy team-a/hardening-default-deny",
+        "networking.k8s.io/v1 NetworkPolicy team-a/hardening-allow-dns",
+        "networking.k8s.io/v1 NetworkPolicy team-a/hardening-allow-same-namespace",
+        "networking.k8s.io/v1 NetworkPolicy team-a/hardening-allow-ingress",
+        "networking.k8s.io/v1 NetworkPolicy team-a/hardening-allow-egress",
+        "v1 ResourceQuota team-a/hardening-quota",
+        "v1 LimitRange team-a/hardening-limits",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(printed, expected);
+    assert_eq!(documents.len(), expected.len(), "a document printed twice");
+
+    // The Namespace body holds only what the operator applies to it.
+    let namespace = &documents[0];
+    assert_eq!(namespace["kind"], "Namespace");
+    let metadata = namespace["metadata"].as_object().unwrap();
+    let keys: Vec<&str> = metadata.keys().map(String::as_str).collect();
+    assert_eq!(keys, vec!["annotations", "labels", "name"]);
+    assert_eq!(
+        namespace["metadata"]["annotations"],
+        serde_json::json!({ "hardening.dev/profile": "bsi-strict" })
+    );
+    let labels: Vec<&str> = metadata["labels"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert!(
+        labels
+            .iter()
+            .all(|l| l.starts_with("pod-security.kubernetes.io/")),
+        "{labels:?}"
+    );
+    assert_eq!(labels.len(), 6);
+    // Rendered offline: no owner to refer to.
+    for document in &documents {
+        assert!(
+            document["metadata"].get("ownerReferences").is_none(),
+            "{document}"
+        );
+    }
+
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        vec![
+            "namespace team-b: not selected: its labels do not match the profile's spec.namespaceSelector",
+            "namespace kube-system: not selected: a system namespace (kube-system, kube-public and kube-node-lease are never hardened)",
+        ]
+    );
+}
+
+#[test]
+fn render_of_an_audit_profile_prints_nothing_and_says_why() {
+    let output = run(&[
+        "render",
+        "--profile",
+        "examples/audit-only.yaml",
+        "--namespace",
+        "operator/tests/fixtures/namespaces.yaml",
+        "--namespace",
+        "operator/tests/fixtures/audited-namespace.yaml",
+        "--excluded-namespaces",
+        "team-b",
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(text(&output.stdout), "");
+    assert!(
+        stderr.contains("namespace team-b: not selected: excluded by --excluded-namespaces"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("namespace team-audited: selected, but profile audit-only is in Audit mode, which writes nothing: nothing to render"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("profile audit-only: nothing to render"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_invalid_profile_exits_2_naming_the_file_and_the_field() {
+    for command in ["render", "diff"] {
+        let mut args = vec![
+            command,
+            "--profile",
+            "operator/tests/fixtures/invalid-profile.yaml",
+        ];
+        if command == "render" {
+            args.extend(["--namespace", "operator/tests/fixtures/namespaces.yaml"]);
+        }
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(2), "{command}");
+        assert_eq!(text(&output.stdout), "", "{command}");
+        assert_eq!(
+            text(&output.stderr),
+            "operator/tests/fixtures/invalid-profile.yaml: spec.networkPolicy.egress[0].to[0].except[0]: 192.168.0.0/16 is not a strict subset of cidr 10.0.0.0/8\n",
+            "{command}"
+        );
+    }
+}
+
+#[test]
+fn invalid_namespace_manifests_exit_2_naming_the_position_or_document() {
+    let render = |file: &str| {
+        run(&[
+            "render",
+            "--profile",
+            "examples/bsi-strict.yaml",
+            "--namespace",
+            "operator/tests/fixtures/namespaces.yaml",
+            "--namespace",
+            file,
+        ])
+    };
+    let output = render("operator/tests/fixtures/broken-namespaces.yaml");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(text(&output.stdout), "");
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("operator/tests/fixtures/broken-namespaces.yaml:11:14: "),
+        "{stderr}"
+    );
+
+    let output = render("operator/tests/fixtures/wrong-kind-namespaces.yaml");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        "operator/tests/fixtures/wrong-kind-namespaces.yaml: document 2: kind: a ConfigMap (v1), expected a Namespace (v1)\n"
+    );
+
+    let output = render("operator/tests/fixtures/no-such-file.yaml");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr)
+            .starts_with("operator/tests/fixtures/no-such-file.yaml: cannot read: "),
+        "{}",
+        text(&output.stderr)
+    );
+
+    // The same namespace twice is ambiguous.
+    let output = render("operator/tests/fixtures/namespaces.yaml");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        "operator/tests/fixtures/namespaces.yaml: namespace team-a is given twice (also in operator/tests/fixtures/namespaces.yaml)\n"
+    );
+}
+
+#[test]
+fn diff_without_a_cluster_exits_2() {
+    let output = run(&["diff", "--profile", "examples/bsi-strict.yaml"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(text(&output.stdout), "");
+    assert!(
+        text(&output.stderr).starts_with("connecting to the cluster of the current kubeconfig: "),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_documents_the_commands() {
+    let output = run(&["render", "--profile", "examples/bsi-strict.yaml"]);
+    assert_eq!(output.status.code(), Some(2), "--namespace is required");
+
+    let help = text(&run(&["render", "--help"]).stdout);
+    for phrase in [
+        "multi-document YAML stream",
+        "carry no ownerReferences",
+        "Audit mode writes nothing",
+        "Exit status: 0 rendered (possibly nothing); 2 invalid input",
+    ] {
+        assert!(
+            help.contains(phrase),
+            "render --help lacks {phrase:?}:\n{help}"
+        );
+    }
+    let help = text(&run(&["diff", "--help"]).stdout);
+    for phrase in [
+        "current kubeconfig",
+        "create ",
+        "update ",
+        "unchanged ",
+        "delete ",
+        "Exit status: 0 the operator would change nothing",
+        "would change something; 2 invalid input or the cluster could not be read",
+    ] {
+        assert!(
+            help.contains(phrase),
+            "diff --help lacks {phrase:?}:\n{help}"
+        );
+    }
+}
