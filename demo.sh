@@ -53,7 +53,7 @@ else
   kubectl="$bin/kubectl"
   # The control plane runs while its standard input is open: a FIFO this script holds.
   mkfifo "$work/controlplane.in"
-  HARDENING_K8S_BIN_DIR="$bin" target/debug/hardening-controlplane < "$work/controlplane.in" > "$work/controlplane.out" &
+  HARDENING_K8S_BIN_DIR="$bin" target/debug/hardening-controlplane < "$work/controlplane.in" > "$work/controlplane.out" 2> "$work/controlplane.log" &
   pids+=($!)
   exec 3> "$work/controlplane.in"
   for _ in $(seq 1 300); do grep -q '^export KUBECONFIG=' "$work/controlplane.out" 2>/dev/null && break; sleep 0.2; done

@@ -21,7 +21,7 @@ pub use selection::{outranks, selects, winner};
 pub use validation::{ValidationError, validate};
 
 /// Most namespaces listed one by one in the status; the rest are only counted.
-pub const MAX_LISTED_NAMESPACES: usize = 50;
+pub const MAX_LISTED_NAMESPACES: usize = 20;
 /// Most drift entries listed per namespace in the status.
 pub const MAX_LISTED_DRIFT: usize = 10;
 /// Longest `expected`/`actual`/`field` text kept in a status drift entry.
@@ -489,9 +489,9 @@ pub struct HardeningProfileStatus {
     #[serde(default)]
     #[schemars(schema_with = "schema::count")]
     pub repairs_total: u64,
-    /// Per-namespace details, at most 50; namespaces in sync are listed last (or not at all).
+    /// Per-namespace details, at most 20, most urgent first; namespaces in sync are not listed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 50))]
+    #[schemars(length(max = 20))]
     pub namespaces: Vec<NamespaceStatus>,
     /// Namespaces left out of `namespaces` because of its size limit.
     #[serde(default, skip_serializing_if = "is_zero")]
