@@ -1075,3 +1075,59 @@ async fn excluded_and_system_namespaces_are_never_touched() {
     }
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_profile_no_longer_wants_is_removed() {
+    let mut env = OperatorEnv::start("shrink").await;
+    let ns = env.namespace(&[]).await;
+    let name = env
+        .create_profile(&env.profile("strict", strict_spec()))
+        .await
+        .unwrap()
+        .name_any();
+    env.status_where(&name, "in sync", in_sync(1)).await;
+    let before = env
+        .profiles_api()
+        .get(&name)
+        .await
+        .unwrap()
+        .metadata
+        .generation;
+
+    // The profile drops its quota and its warn mode.
+    env.patch_spec(
+        &name,
+        json!({ "resourceQuota": null, "podSecurity": { "warn": null } }),
+    )
+    .await;
+    env.status_where(&name, "in sync at the new generation", |s| {
+        if s.observed_generation > before && s.in_sync_namespaces == 1 {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
+    })
+    .await;
+    let client = env.client.clone();
+    eventually("the quota and the warn labels removed", || async {
+        let quota = Api::<ResourceQuota>::namespaced(client.clone(), &ns)
+            .get_opt("hardening-quota")
+            .await
+            .map_err(|e| e.to_string())?;
+        let labels = labels_of(&namespace(&client, &ns).await);
+        let warn: Vec<_> = labels
+            .keys()
+            .filter(|k| k.starts_with("pod-security.kubernetes.io/warn"))
+            .collect();
+        if quota.is_none() && warn.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("quota {}, warn labels {warn:?}", quota.is_some()))
+        }
+    })
+    .await;
+    let labels = labels_of(&namespace(&client, &ns).await);
+    assert_eq!(labels["pod-security.kubernetes.io/enforce"], "restricted");
+    assert_eq!(policy_names(&client, &ns).await, names(&GENERATED_POLICIES));
+    env.finish().await;
+}

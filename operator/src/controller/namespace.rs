@@ -1,7 +1,8 @@
 //! Reconciles one namespace: which profile governs it (priority), what that profile wants
-//! there (render), how the live state differs (diff), then apply (Enforce) or only report
-//! (Audit), and record the outcome for the profiles' status. Reads come from the watch
-//! caches; nothing is written when nothing differs.
+//! there (render), what differs and what to do about it (`plan`, shared with
+//! `hardening-operator diff`), then apply (Enforce) or only report (Audit), and record the
+//! outcome for the profiles' status. Reads come from the watch caches; nothing is written
+//! when nothing differs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
