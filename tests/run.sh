@@ -13,6 +13,9 @@ cd "$(dirname "$0")/.."
 die() { printf 'tests/run.sh: %s\n' "$*" >&2; exit 1; }
 command -v cargo >/dev/null || die "cargo is missing: install Rust 1.89 or newer with rustup (https://rustup.rs)"
 
+# Debian packages the tests link or run (libseccomp-dev, apparmor, python3).
+tests/prerequisites.sh
+
 if [ -z "${HARDENING_TEST_KUBECONFIG:-}" ]; then
   # Build (or find cached) Kubernetes binaries and etcd before cargo hides the output.
   HARDENING_K8S_BIN_DIR=$(tests/controlplane/build.sh | tail -n 1)
@@ -22,6 +25,14 @@ else
 fi
 
 # What already exists (say, a demo control plane) is not this run's to account for.
+# Builds that take minutes on a fresh machine run here, where their progress shows, rather
+# than inside a test competing with the timed ones: helm for the chart tests, and the
+# static binary of the container image (tests/integration/image.rs then finds it built).
+HARDENING_HELM=$(tests/controlplane/build-helm.sh | tail -n 1)
+export HARDENING_HELM
+echo "tests/run.sh: building the static image binary (tests/build-static.sh)" >&2
+tests/build-static.sh > /dev/null
+
 leftovers() {
   ls -d /dev/shm/hardening-controlplane-* "${TMPDIR:-/tmp}"/hardening-controlplane-* 2>/dev/null
   pgrep -f 'hardening-controlplane-[0-9]+-' | sed 's/^/pid /'

@@ -1,14 +1,24 @@
 //! Operator configuration: command-line flags, each also settable through an environment
-//! variable (`HARDENING_*`).
+//! variable (`HARDENING_*`), and a YAML file (`--config`, see `config/operator.yaml`).
+//! Precedence: flags > environment > file > defaults.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use serde::Deserialize;
 
 /// Namespaces no profile may touch, whatever it selects.
 pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
 
-#[derive(clap::Args, Clone, Debug)]
+#[derive(clap::Args, Clone, Debug, PartialEq)]
 pub struct RunConfig {
+    /// YAML configuration file (see `config/operator.yaml`); flags and environment
+    /// variables override its values.
+    #[arg(long, env = "HARDENING_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Namespaces never hardened, in addition to kube-system, kube-public,
     /// kube-node-lease and the operator's own namespace (comma-separated).
     #[arg(long, env = "HARDENING_EXCLUDED_NAMESPACES", value_delimiter = ',')]
@@ -32,6 +42,85 @@ pub struct RunConfig {
     /// event (watches do the real work). Examples: `30m`, `1h`, `90s`.
     #[arg(long, env = "HARDENING_RESYNC_PERIOD", default_value = "1h", value_parser = parse_duration)]
     pub resync_period: Duration,
+
+    /// Client-side rate limit of requests to the API server: requests per second on
+    /// average (0: unlimited).
+    #[arg(long, env = "HARDENING_API_QPS", default_value_t = DEFAULT_API_QPS, value_parser = parse_qps)]
+    pub api_qps: f64,
+
+    /// Client-side rate limit: requests sent at once before the QPS limit applies.
+    #[arg(long, env = "HARDENING_API_BURST", default_value_t = DEFAULT_API_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_burst: u32,
+
+    /// Address of the HTTP listener for /metrics, /livez and /readyz (port 0: any free
+    /// port).
+    #[arg(long, env = "HARDENING_METRICS_ADDRESS", default_value_t = default_metrics_address())]
+    pub metrics_address: SocketAddr,
+
+    /// Log format.
+    #[arg(long, env = "HARDENING_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log level or filter directives (`info`, `hardening_operator=debug,kube=warn`).
+    /// Default: RUST_LOG if set, else `info`.
+    #[arg(long, env = "HARDENING_LOG_LEVEL", default_value = DEFAULT_LOG_LEVEL)]
+    pub log_level: String,
+
+    /// Leader election with a coordination.k8s.io Lease, so only one replica writes:
+    /// `true`, `false` or `auto` (on when running inside a cluster).
+    #[arg(long, env = "HARDENING_LEADER_ELECTION", value_name = "BOOL", default_value = "auto", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_leader_election)]
+    pub leader_election: LeaderElection,
+
+    /// Namespace of the Lease `hardening-operator`. Default: the operator's namespace.
+    #[arg(long, env = "HARDENING_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// This replica's identity in the Lease (in a Pod: its name, from the downward API).
+    /// Default: hostname and process id.
+    #[arg(long, env = "POD_NAME")]
+    pub leader_election_identity: Option<String>,
+
+    /// How long a Lease holds without renewal before another replica takes over.
+    #[arg(long, env = "HARDENING_LEADER_ELECTION_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub leader_election_lease_duration: Duration,
+
+    /// How often the leader renews the Lease (shorter than the lease duration).
+    #[arg(long, env = "HARDENING_LEADER_ELECTION_RENEW_PERIOD", default_value = "5s", value_parser = parse_duration)]
+    pub leader_election_renew_period: Duration,
+}
+
+pub const DEFAULT_API_QPS: f64 = 50.0;
+pub const DEFAULT_API_BURST: u32 = 100;
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// Name of the Lease the replicas compete for.
+pub const LEASE_NAME: &str = "hardening-operator";
+
+fn default_metrics_address() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8080))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaderElection {
+    /// On when running inside a cluster (`KUBERNETES_SERVICE_HOST` is set).
+    Auto,
+    On,
+    Off,
+}
+
+impl LeaderElection {
+    pub fn enabled(self) -> bool {
+        match self {
+            Self::Auto => std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
+            Self::On => true,
+            Self::Off => false,
+        }
+    }
 }
 
 impl RunConfig {
@@ -59,6 +148,17 @@ impl Default for RunConfig {
             profile_selector: None,
             concurrency: 16,
             resync_period: Duration::from_secs(3600),
+            config: None,
+            api_qps: DEFAULT_API_QPS,
+            api_burst: DEFAULT_API_BURST,
+            metrics_address: default_metrics_address(),
+            log_format: LogFormat::Text,
+            log_level: DEFAULT_LOG_LEVEL.to_owned(),
+            leader_election: LeaderElection::Auto,
+            leader_election_namespace: None,
+            leader_election_identity: None,
+            leader_election_lease_duration: Duration::from_secs(15),
+            leader_election_renew_period: Duration::from_secs(5),
         }
     }
 }
@@ -100,9 +200,472 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
+fn parse_qps(text: &str) -> Result<f64, String> {
+    let qps: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid number {text:?}"))?;
+    if !qps.is_finite() || qps < 0.0 {
+        return Err(format!(
+            "{text:?} must be 0 (unlimited) or a positive number"
+        ));
+    }
+    Ok(qps)
+}
+
+fn parse_leader_election(text: &str) -> Result<LeaderElection, String> {
+    match text.trim() {
+        "auto" => Ok(LeaderElection::Auto),
+        "true" => Ok(LeaderElection::On),
+        "false" => Ok(LeaderElection::Off),
+        other => Err(format!(
+            "invalid value {other:?}: expected true, false or auto"
+        )),
+    }
+}
+
+fn parse_log_level(text: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| format!("invalid log level {text:?}: {e}"))
+}
+
+fn parse_concurrency(n: u16) -> Result<u16, String> {
+    if (1..=1024).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("{n} is not in 1..=1024"))
+    }
+}
+
+/// A configuration problem, naming the file and key (or the flag) at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// `config/operator.yaml`: every key optional; unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileConfig {
+    excluded_namespaces: Option<Vec<String>>,
+    profile_selector: Option<String>,
+    resync_period: Option<serde_yaml_ng::Value>,
+    concurrency: Option<u16>,
+    api_client: Option<FileApiClient>,
+    metrics_address: Option<String>,
+    log: Option<FileLog>,
+    leader_election: Option<FileLeaderElection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileApiClient {
+    qps: Option<f64>,
+    burst: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileLog {
+    format: Option<String>,
+    level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileLeaderElection {
+    enabled: Option<serde_yaml_ng::Value>,
+    namespace: Option<String>,
+    lease_duration: Option<serde_yaml_ng::Value>,
+    renew_period: Option<serde_yaml_ng::Value>,
+}
+
+/// A YAML scalar as text (`90` and `"90s"` alike).
+fn scalar(value: &serde_yaml_ng::Value) -> Result<String, String> {
+    match value {
+        serde_yaml_ng::Value::String(s) => Ok(s.clone()),
+        serde_yaml_ng::Value::Number(n) => Ok(n.to_string()),
+        serde_yaml_ng::Value::Bool(b) => Ok(b.to_string()),
+        other => Err(format!("expected a string, found {other:?}")),
+    }
+}
+
+/// Whether a value of `RunConfig` (by field name) was given as a flag or an environment
+/// variable, from clap's matches of the `run` command.
+pub fn explicit_in(matches: &clap::ArgMatches) -> impl Fn(&str) -> bool + '_ {
+    move |id| {
+        matches!(
+            matches.value_source(id),
+            Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
+        )
+    }
+}
+
+/// The effective configuration: `cli` holds flags, environment variables and clap's
+/// defaults; `explicit(field)` says whether a value came from a flag or the environment.
+/// Values of the file (`cli.config`) replace defaults only; `rust_log` (the `RUST_LOG`
+/// variable) counts as the environment's log level.
+pub fn resolve(
+    mut config: RunConfig,
+    explicit: &dyn Fn(&str) -> bool,
+    rust_log: Option<String>,
+) -> Result<RunConfig, ConfigError> {
+    if let Some(path) = config.config.clone() {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
+        // An empty file (or comments only) is an empty configuration.
+        let file: Option<FileConfig> = serde_yaml_ng::from_str(&text)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        apply_file(&mut config, &path, file.unwrap_or_default(), explicit)?;
+    }
+    if !explicit("log_level")
+        && let Some(level) = rust_log.filter(|l| !l.trim().is_empty())
+    {
+        config.log_level =
+            parse_log_level(&level).map_err(|e| ConfigError(format!("RUST_LOG: {e}")))?;
+    }
+    validate(&config)?;
+    Ok(config)
+}
+
+fn apply_file(
+    c: &mut RunConfig,
+    path: &Path,
+    file: FileConfig,
+    explicit: &dyn Fn(&str) -> bool,
+) -> Result<(), ConfigError> {
+    let err = |key: &str| {
+        let file = path.display().to_string();
+        let key = key.to_owned();
+        move |message: String| ConfigError(format!("{file}: {key}: {message}"))
+    };
+    // Every value is checked, even one a flag overrides: a broken file is an error.
+    let keep = |field: &str| explicit(field);
+    if let Some(v) = file.excluded_namespaces
+        && !keep("excluded_namespaces")
+    {
+        c.excluded_namespaces = v;
+    }
+    if let Some(v) = file.profile_selector
+        && !keep("profile_selector")
+    {
+        c.profile_selector = Some(v).filter(|s| !s.trim().is_empty());
+    }
+    if let Some(v) = file.resync_period {
+        let v = scalar(&v)
+            .and_then(|t| parse_duration(&t))
+            .map_err(err("resyncPeriod"))?;
+        if !keep("resync_period") {
+            c.resync_period = v;
+        }
+    }
+    if let Some(v) = file.concurrency {
+        let v = parse_concurrency(v).map_err(err("concurrency"))?;
+        if !keep("concurrency") {
+            c.concurrency = v;
+        }
+    }
+    let api = file.api_client.unwrap_or_default();
+    if let Some(v) = api.qps {
+        let v = parse_qps(&v.to_string()).map_err(err("apiClient.qps"))?;
+        if !keep("api_qps") {
+            c.api_qps = v;
+        }
+    }
+    if let Some(v) = api.burst {
+        if v == 0 {
+            return Err(err("apiClient.burst")("must be at least 1".into()));
+        }
+        if !keep("api_burst") {
+            c.api_burst = v;
+        }
+    }
+    if let Some(v) = file.metrics_address {
+        let v: SocketAddr = v.parse().map_err(|e| {
+            err("metricsAddress")(format!("invalid address {v:?} (expected IP:PORT): {e}"))
+        })?;
+        if !keep("metrics_address") {
+            c.metrics_address = v;
+        }
+    }
+    let log = file.log.unwrap_or_default();
+    if let Some(v) = log.format {
+        let v = <LogFormat as clap::ValueEnum>::from_str(&v, false).map_err(|_| {
+            err("log.format")(format!("invalid value {v:?}: expected text or json"))
+        })?;
+        if !keep("log_format") {
+            c.log_format = v;
+        }
+    }
+    if let Some(v) = log.level {
+        let v = parse_log_level(&v).map_err(err("log.level"))?;
+        if !keep("log_level") {
+            c.log_level = v;
+        }
+    }
+    let leader = file.leader_election.unwrap_or_default();
+    if let Some(v) = leader.enabled {
+        let v = scalar(&v)
+            .and_then(|t| parse_leader_election(&t))
+            .map_err(err("leaderElection.enabled"))?;
+        if !keep("leader_election") {
+            c.leader_election = v;
+        }
+    }
+    if let Some(v) = leader.namespace
+        && !keep("leader_election_namespace")
+    {
+        c.leader_election_namespace = Some(v).filter(|s| !s.trim().is_empty());
+    }
+    if let Some(v) = leader.lease_duration {
+        let v = scalar(&v)
+            .and_then(|t| parse_duration(&t))
+            .map_err(err("leaderElection.leaseDuration"))?;
+        if !keep("leader_election_lease_duration") {
+            c.leader_election_lease_duration = v;
+        }
+    }
+    if let Some(v) = leader.renew_period {
+        let v = scalar(&v)
+            .and_then(|t| parse_duration(&t))
+            .map_err(err("leaderElection.renewPeriod"))?;
+        if !keep("leader_election_renew_period") {
+            c.leader_election_renew_period = v;
+        }
+    }
+    Ok(())
+}
+
+/// Checks across values, whatever their source.
+fn validate(c: &RunConfig) -> Result<(), ConfigError> {
+    parse_log_level(&c.log_level)
+        .map_err(|e| ConfigError(format!("--log-level (HARDENING_LOG_LEVEL): {e}")))?;
+    if c.leader_election_renew_period >= c.leader_election_lease_duration {
+        return Err(ConfigError(format!(
+            "leader election: the renew period ({}s, leaderElection.renewPeriod or \
+             --leader-election-renew-period) must be shorter than the lease duration ({}s, \
+             leaderElection.leaseDuration or --leader-election-lease-duration)",
+            c.leader_election_renew_period.as_secs(),
+            c.leader_election_lease_duration.as_secs()
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{CommandFactory, FromArgMatches, Parser};
+
+    #[derive(Parser)]
+    struct TestCli {
+        #[command(flatten)]
+        run: RunConfig,
+    }
+
+    const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/operator.yaml");
+
+    /// A config file in the temp directory, removed when dropped.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, text: &str) -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "hardening-config-{}-{name}.yaml",
+                std::process::id()
+            ));
+            std::fs::write(&path, text).unwrap();
+            TempFile(path)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn with_file(path: &Path) -> RunConfig {
+        RunConfig {
+            config: Some(path.to_path_buf()),
+            ..Default::default()
+        }
+    }
+
+    fn error(name: &str, text: &str) -> String {
+        let file = TempFile::new(name, text);
+        let message = resolve(with_file(&file.0), &|_| false, None)
+            .unwrap_err()
+            .to_string();
+        message.replace(&file.0.display().to_string(), "FILE")
+    }
+
+    /// Parses `args` as clap would, ignoring HARDENING_* variables of the test
+    /// environment only in that they must not be set.
+    fn parse(args: &[&str]) -> Result<RunConfig, ConfigError> {
+        let matches = TestCli::command()
+            .try_get_matches_from(std::iter::once("test").chain(args.iter().copied()))
+            .map_err(|e| ConfigError(e.to_string()))?;
+        let cli = TestCli::from_arg_matches(&matches).unwrap();
+        resolve(cli.run, &explicit_in(&matches), None)
+    }
+
+    #[test]
+    fn the_shipped_file_parses_and_holds_the_defaults() {
+        let resolved = resolve(with_file(Path::new(SHIPPED)), &|_| false, None).unwrap();
+        assert_eq!(resolved, with_file(Path::new(SHIPPED)));
+    }
+
+    #[test]
+    fn clap_defaults_are_the_defaults() {
+        assert_eq!(parse(&[]).unwrap(), RunConfig::default());
+    }
+
+    #[test]
+    fn flags_override_the_file_and_the_file_overrides_defaults() {
+        let file = TempFile::new(
+            "precedence",
+            "concurrency: 4\nresyncPeriod: 30m\napiClient: {qps: 5, burst: 7}\n\
+             log: {format: json, level: debug}\nleaderElection: {enabled: true, namespace: ops}\n",
+        );
+        let path = file.0.display().to_string();
+        let config = parse(&[
+            "--config",
+            &path,
+            "--concurrency",
+            "8",
+            "--leader-election=false",
+        ])
+        .unwrap();
+        // From flags.
+        assert_eq!(config.concurrency, 8);
+        assert_eq!(config.leader_election, LeaderElection::Off);
+        // From the file.
+        assert_eq!(config.resync_period, Duration::from_secs(1800));
+        assert_eq!((config.api_qps, config.api_burst), (5.0, 7));
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.log_level, "debug");
+        assert_eq!(config.leader_election_namespace.as_deref(), Some("ops"));
+        // Defaults.
+        assert_eq!(config.metrics_address, default_metrics_address());
+        assert_eq!(
+            config.leader_election_lease_duration,
+            Duration::from_secs(15)
+        );
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        let file = TempFile::new("environment", "concurrency: 4\nlog: {level: debug}\n");
+        // As clap reports a value from HARDENING_CONCURRENCY: explicit, like a flag.
+        let from_env = RunConfig {
+            concurrency: 9,
+            ..with_file(&file.0)
+        };
+        let config = resolve(from_env.clone(), &|id| id == "concurrency", None).unwrap();
+        assert_eq!(config.concurrency, 9);
+        assert_eq!(config.log_level, "debug");
+        // RUST_LOG is the environment's log level: above the file, below --log-level.
+        let config = resolve(from_env.clone(), &|_| false, Some("warn".into())).unwrap();
+        assert_eq!(config.log_level, "warn");
+        let flagged = RunConfig {
+            log_level: "error".into(),
+            ..from_env
+        };
+        let config = resolve(flagged, &|id| id == "log_level", Some("warn".into())).unwrap();
+        assert_eq!(config.log_level, "error");
+    }
+
+    #[test]
+    fn leader_election_flag_forms() {
+        assert_eq!(
+            parse(&["--leader-election"]).unwrap().leader_election,
+            LeaderElection::On
+        );
+        assert_eq!(
+            parse(&["--leader-election=auto"]).unwrap().leader_election,
+            LeaderElection::Auto
+        );
+        assert!(parse(&["--leader-election=maybe"]).is_err());
+        let config = parse(&[
+            "--leader-election-lease-duration",
+            "4s",
+            "--leader-election-renew-period",
+            "2s",
+        ])
+        .unwrap();
+        assert_eq!(config.leader_election_renew_period, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn bad_values_name_the_file_and_key() {
+        assert_eq!(
+            error("duration", "resyncPeriod: 1d\n"),
+            "FILE: resyncPeriod: invalid duration \"1d\": unknown unit 'd' (use s, m or h)"
+        );
+        assert_eq!(
+            error("concurrency", "concurrency: 0\n"),
+            "FILE: concurrency: 0 is not in 1..=1024"
+        );
+        assert_eq!(
+            error("format", "log:\n  format: xml\n"),
+            "FILE: log.format: invalid value \"xml\": expected text or json"
+        );
+        assert_eq!(
+            error("enabled", "leaderElection: {enabled: sometimes}\n"),
+            "FILE: leaderElection.enabled: invalid value \"sometimes\": expected true, false or auto"
+        );
+        assert_eq!(
+            error("qps", "apiClient: {qps: -1}\n"),
+            "FILE: apiClient.qps: \"-1\" must be 0 (unlimited) or a positive number"
+        );
+        assert!(
+            error("address", "metricsAddress: localhost\n").starts_with(
+                "FILE: metricsAddress: invalid address \"localhost\" (expected IP:PORT)"
+            )
+        );
+        let lease = error(
+            "lease",
+            "leaderElection: {leaseDuration: 5s, renewPeriod: 5s}\n",
+        );
+        assert!(lease.contains("renew period (5s"), "{lease}");
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_errors() {
+        let unknown = error("unknown", "resyncPeriode: 1h\n");
+        assert!(
+            unknown.starts_with("FILE: unknown field `resyncPeriode`, expected one of"),
+            "{unknown}"
+        );
+        let nested = error("nested", "apiClient:\n  qps: 5\n  brust: 10\n");
+        assert!(nested.contains("unknown field `brust`"), "{nested}");
+        let wrong = error("type", "concurrency: many\n");
+        assert!(
+            wrong.starts_with("FILE: concurrency: invalid type"),
+            "{wrong}"
+        );
+        let missing = resolve(
+            with_file(Path::new("/nonexistent/operator.yaml")),
+            &|_| false,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            missing.starts_with("/nonexistent/operator.yaml: cannot read:"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn an_empty_file_is_the_defaults() {
+        let file = TempFile::new("empty", "# nothing\n");
+        assert_eq!(
+            resolve(with_file(&file.0), &|_| false, None).unwrap(),
+            with_file(&file.0)
+        );
+    }
 
     #[test]
     fn durations() {

@@ -46,6 +46,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// Every value [`Error::reason`] returns.
+    pub const REASONS: [&'static str; 8] = [
+        "InvalidSpec",
+        "RenderFailed",
+        "ForeignObject",
+        "ApplyConflict",
+        "Forbidden",
+        "Rejected",
+        "ApiError",
+        "SerializationFailed",
+    ];
+
     /// Stable machine-readable reason, used as condition reason, Event reason and the
     /// `reason` label of error metrics (bounded: one value per variant / HTTP class).
     pub fn reason(&self) -> &'static str {
@@ -125,6 +137,32 @@ mod tests {
         assert_eq!(reason(403), "Forbidden");
         assert_eq!(reason(422), "Rejected");
         assert_eq!(reason(500), "ApiError");
+        for code in [409, 403, 422, 500] {
+            assert!(Error::REASONS.contains(&reason(code)));
+        }
+        let others = [
+            Error::InvalidSpec {
+                profile: "p".into(),
+                message: "m".into(),
+            },
+            Error::Render {
+                profile: "p".into(),
+                namespace: "n".into(),
+                message: "m".into(),
+            },
+            Error::ForeignObject {
+                kind: "LimitRange",
+                namespace: "n".into(),
+                name: "x".into(),
+            },
+            Error::Serialization {
+                what: "w".into(),
+                source: serde_json::from_str::<u8>("x").unwrap_err(),
+            },
+        ];
+        for e in others {
+            assert!(Error::REASONS.contains(&e.reason()), "{}", e.reason());
+        }
         assert!(Error::api("apply", "NetworkPolicy", "x")(status(422)).is_permanent());
         assert!(!Error::api("apply", "NetworkPolicy", "x")(status(500)).is_permanent());
     }

@@ -3,7 +3,9 @@
 //! Nothing here talks to an API server.
 
 pub mod api;
+pub mod apparmor;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod controller;
 pub mod crd;
@@ -11,8 +13,14 @@ pub mod diff;
 pub mod error;
 pub mod fieldpath;
 pub mod labels;
+pub mod leader;
+pub mod learn;
+pub mod metrics;
 pub mod ownership;
 pub mod plan;
 pub mod quantity;
 pub mod render;
+pub mod run;
+pub mod seccomp;
+pub mod server;
 pub mod status;

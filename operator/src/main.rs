@@ -1,6 +1,6 @@
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use hardening_operator::cli;
-use hardening_operator::config::RunConfig;
+use hardening_operator::config::{self, LogFormat, RunConfig};
 use tracing_subscriber::EnvFilter;
 
 /// Kubernetes operator enforcing HardeningProfiles (BSI IT-Grundschutz SYS.1.6).
@@ -14,33 +14,37 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator against the cluster of the current kubeconfig (or the in-cluster
-    /// service account). Log level: RUST_LOG (default `info`).
+    /// service account). Precedence: flags > environment > --config file > defaults.
     Run {
         #[command(flatten)]
         config: RunConfig,
-        /// Log format.
-        #[arg(long, env = "HARDENING_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-        log_format: LogFormat,
     },
     /// Print the HardeningProfile CustomResourceDefinition as YAML.
     Crd,
     Render(cli::render::RenderArgs),
     Diff(cli::diff::DiffArgs),
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
+    Learn(hardening_operator::learn::LearnArgs),
 }
 
 fn main() {
-    match Cli::parse().command {
+    let matches = Cli::command().get_matches();
+    let command = Cli::from_arg_matches(&matches)
+        .unwrap_or_else(|e| e.exit())
+        .command;
+    match command {
         Command::Crd => print!("{}", hardening_operator::crd::crd_yaml()),
         Command::Render(args) => std::process::exit(cli::render::main(&args)),
         Command::Diff(args) => std::process::exit(cli::diff::main(&args)),
-        Command::Run { config, log_format } => {
-            init_logging(log_format);
+        Command::Learn(args) => std::process::exit(hardening_operator::learn::main(&args)),
+        Command::Run { config } => {
+            let flags = matches.subcommand_matches("run").expect("run's matches");
+            let rust_log = std::env::var("RUST_LOG").ok();
+            let config = config::resolve(config, &config::explicit_in(flags), rust_log)
+                .unwrap_or_else(|e| {
+                    eprintln!("hardening-operator: {e}");
+                    std::process::exit(2);
+                });
+            init_logging(config.log_format, &config.log_level);
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             if let Err(e) = runtime.block_on(run(config)) {
                 tracing::error!("{e}");
@@ -50,10 +54,12 @@ fn main() {
     }
 }
 
-async fn run(config: RunConfig) -> Result<(), kube::Error> {
-    let client = kube::Client::try_default().await?;
+async fn run(config: RunConfig) -> Result<(), Box<dyn std::error::Error>> {
+    let kube_config = kube::Config::infer().await?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), ?config, "starting");
-    hardening_operator::controller::run(client, config, shutdown_signal()).await;
+    let running = hardening_operator::run::start(kube_config, config, shutdown_signal()).await?;
+    // Losing the lead ends the process: Kubernetes restarts it as a standby.
+    running.wait().await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -68,8 +74,9 @@ async fn shutdown_signal() {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// `level` was validated by `config::resolve`.
+fn init_logging(format: LogFormat, level: &str) {
+    let filter = EnvFilter::new(level);
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Text => builder.init(),

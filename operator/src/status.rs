@@ -134,6 +134,7 @@ pub fn desired_status<'a>(
             .into_iter()
             .map(String::from)
             .collect(),
+        workload_security_context: crate::api::workload_security_context(profile),
     }
 }
 

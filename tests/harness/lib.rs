@@ -8,6 +8,7 @@
 //! instead, like envtest's `USE_EXISTING_CLUSTER`.
 
 pub mod controlplane;
+pub mod helm;
 mod pki;
 
 use std::collections::BTreeMap;

@@ -38,6 +38,14 @@ impl OperatorEnv {
     }
 
     pub async fn start_with(prefix: &str, config: RunConfig) -> Self {
+        let mut env = Self::without_operator(prefix).await;
+        env.start_operator(config);
+        env
+    }
+
+    /// A new shard without an operator: for tests that start their own
+    /// (`hardening_operator::run::start` with [`OperatorEnv::selector`]).
+    pub async fn without_operator(prefix: &str) -> Self {
         // Operator logs in test output: RUST_LOG=hardening_operator=debug
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -46,19 +54,22 @@ impl OperatorEnv {
         let client = cluster().client().await;
         install_crd(&client).await;
         let shard = unique_name(prefix);
-        let mut env = OperatorEnv {
+        OperatorEnv {
             client,
             shard,
             operator: None,
             profiles: Vec::new(),
             namespaces: Vec::new(),
-        };
-        env.start_operator(config);
-        env
+        }
+    }
+
+    /// The `--profile-selector` of this shard's operators.
+    pub fn selector(&self) -> String {
+        format!("{SHARD_LABEL}={}", self.shard)
     }
 
     pub fn start_operator(&mut self, mut config: RunConfig) {
-        config.profile_selector = Some(format!("{SHARD_LABEL}={}", self.shard));
+        config.profile_selector = Some(self.selector());
         let (stop, stopped) = oneshot::channel::<()>();
         let client = self.client.clone();
         let task = tokio::spawn(async move {

@@ -4,6 +4,7 @@
 //! Doc comments on the spec types become the CRD field descriptions (`kubectl explain`).
 
 mod compliance;
+mod confinement;
 mod schema;
 mod selection;
 mod validation;
@@ -17,6 +18,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use compliance::covered_requirements;
+pub use confinement::{
+    APPARMOR_PATH_PATTERN, AppArmorBaseline, AppArmorCapabilities, AppArmorNetwork, AppArmorSpec,
+    Capability, LocalhostProfile, SYSCALL_NAME_PATTERN, SeccompAction, SeccompArch,
+    SeccompBaseline, SeccompDenyRule, SeccompSpec, WorkloadSecurityContext, apparmor_path_problem,
+    is_syscall_name, workload_security_context,
+};
 pub use selection::{outranks, selects, winner};
 pub use validation::{ValidationError, validate};
 
@@ -96,6 +103,17 @@ pub struct HardeningProfileSpec {
     /// A LimitRange generated in each namespace, named `hardening-limits` (BSI SYS.1.6.A20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_range: Option<LimitRangeSpec>,
+
+    /// A seccomp profile (allowed system calls) for the workloads of selected namespaces,
+    /// rendered as the OCI/Docker JSON file a node loads as a `Localhost` profile
+    /// (BSI SYS.1.6.A4, A23, A24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<SeccompSpec>,
+
+    /// An AppArmor profile (files, network, capabilities) for the workloads of selected
+    /// namespaces, named `hardening.dev-<profile>` (BSI SYS.1.6.A4, A24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apparmor: Option<AppArmorSpec>,
 }
 
 /// Whether the operator changes namespaces or only reports on them.
@@ -501,6 +519,10 @@ pub struct HardeningProfileStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
     pub compliance: Vec<String>,
+    /// The `securityContext` fields with which pods use the seccomp and AppArmor profiles
+    /// this profile declares (`Localhost` profiles a node must have installed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_security_context: Option<WorkloadSecurityContext>,
 }
 
 fn is_zero(n: &u32) -> bool {

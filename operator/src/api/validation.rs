@@ -58,6 +58,16 @@ pub fn validate(profile: &HardeningProfile) -> Result<(), Vec<ValidationError>> 
             errors.limit_item(&item_path, item);
         }
     }
+    if let Some(seccomp) = &spec.seccomp {
+        for (field, message) in super::confinement::seccomp_problems("spec.seccomp", seccomp) {
+            errors.push(&field, message);
+        }
+    }
+    if let Some(apparmor) = &spec.apparmor {
+        for (field, message) in super::confinement::apparmor_problems("spec.apparmor", apparmor) {
+            errors.push(&field, message);
+        }
+    }
     errors.into_result()
 }
 

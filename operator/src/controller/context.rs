@@ -1,8 +1,8 @@
 //! State shared by the reconcilers: the API client, the watch caches and the outcome of
 //! the last reconcile of every namespace.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::runtime::events::Recorder;
@@ -12,6 +12,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::api::HardeningProfile;
 use crate::config::RunConfig;
+use crate::metrics::Metrics;
 use crate::render::ManagedKind;
 use crate::status::NamespaceOutcome;
 
@@ -33,6 +34,10 @@ pub struct Context {
     pub repairs: Mutex<HashMap<String, u64>>,
     /// Consecutive transient failures per object key, for per-object backoff.
     pub failures: Mutex<HashMap<String, u32>>,
+    pub metrics: Arc<Metrics>,
+    /// Objects (`Namespace/<name>`, `HardeningProfile/<name>`) with a reconcile request
+    /// that has not started yet: `hardening_queue_depth`.
+    pub pending: Mutex<HashSet<String>>,
 }
 
 impl Context {
@@ -40,6 +45,7 @@ impl Context {
     pub async fn caches_ready(&self) {
         // A dropped writer ends the process anyway; readiness errors are not actionable here.
         let _ = self.profiles.wait_until_ready().await;
+        let _ = self.namespaces.wait_until_ready().await;
         for cache in &self.managed {
             let _ = cache.store.wait_until_ready().await;
         }
@@ -66,6 +72,11 @@ impl Context {
                 None => outcomes.remove(namespace),
             }
         };
+        let governed = |o: &Option<NamespaceOutcome>| {
+            i64::from(o.as_ref().is_some_and(|o| o.winner().is_some()))
+        };
+        self.metrics
+            .add_managed_namespaces(governed(&outcome) - governed(&previous));
         if previous != outcome {
             let affected: BTreeSet<&str> = previous
                 .iter()
@@ -114,6 +125,22 @@ impl Context {
             .get(key)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// A reconcile of `key` was requested (a watch event, a profile change, a status
+    /// trigger); it counts in `hardening_queue_depth` until it starts.
+    pub fn requested(&self, key: String) {
+        let mut pending = self.pending.lock().expect("pending lock");
+        pending.insert(key);
+        self.metrics.set_queue_depth(pending.len());
+    }
+
+    /// The reconcile of `key` started (or its object is gone).
+    pub fn started(&self, key: &str) {
+        let mut pending = self.pending.lock().expect("pending lock");
+        if pending.remove(key) {
+            self.metrics.set_queue_depth(pending.len());
+        }
     }
 
     pub fn note_success(&self, key: &str) {

@@ -4,7 +4,7 @@
 //! outcome for the profiles' status. Reads come from the watch caches; nothing is written
 //! when nothing differs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 use crate::api::{CleanupPolicy, DriftEntry, HardeningProfile, Mode, NamespaceState, validate};
 use crate::error::{Error, backoff_delay};
 use crate::labels::{FIELD_MANAGER, PROFILE_ANNOTATION};
+use crate::metrics::ControllerKind;
 use crate::plan::{self, Step, Target};
 use crate::render::{ManagedKind, namespace_apply_body, render};
 use crate::status::NamespaceOutcome;
@@ -74,6 +75,9 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
             };
             if e.is_permanent() {
                 // Waits for a change of the profile, the namespace or a generated object.
+                // (Transient errors are returned, and counted where the reconcile ends.)
+                ctx.metrics
+                    .reconcile_failed(ControllerKind::Namespace, e.reason());
                 (found, Action::await_change(), None)
             } else {
                 (
@@ -176,9 +180,13 @@ async fn govern(
     let changes: Vec<&Step> = steps.iter().filter(|s| s.action.is_change()).collect();
 
     let already_governed = ns.annotations().get(PROFILE_ANNOTATION) == Some(&profile_name);
+    count_drifts(ctx, &namespace, &changes, enforce, already_governed);
     if enforce {
         let repaired = enforce_changes(ctx, &namespace, &changes).await?;
         if already_governed && repaired > 0 {
+            for change in &changes {
+                ctx.metrics.drift_repaired(change.kind);
+            }
             ctx.add_repairs(&profile_name, repaired);
             for change in &changes {
                 let note = repair_note(&namespace, change);
@@ -227,6 +235,43 @@ async fn govern(
         message: None,
         drift,
     })
+}
+
+/// `hardening_drifts_detected_total`: in Enforce mode every change to a namespace the
+/// profile already governs (setting a namespace up is no drift); in Audit mode a drift
+/// when it first shows up (it is found again on every reconcile until someone fixes it).
+fn count_drifts(
+    ctx: &Context,
+    namespace: &str,
+    changes: &[&Step<'_>],
+    enforce: bool,
+    already_governed: bool,
+) {
+    if enforce {
+        if already_governed {
+            for change in changes {
+                ctx.metrics.drift_detected(change.kind);
+            }
+        }
+        return;
+    }
+    let known: BTreeSet<(String, String)> = ctx
+        .outcomes
+        .lock()
+        .expect("outcomes lock")
+        .get(namespace)
+        .map(|o| {
+            o.drift
+                .iter()
+                .map(|d| (d.kind.clone(), d.name.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for change in changes {
+        if !known.contains(&(change.kind.to_owned(), change.name.clone())) {
+            ctx.metrics.drift_detected(change.kind);
+        }
+    }
 }
 
 /// Applies every change; the namespace first, so its labels protect what follows.

@@ -1,0 +1,306 @@
+//! The operator's Prometheus metrics, served at `/metrics` (see `server.rs`).
+//!
+//! Every label has a bounded set of values: controller names, error reasons
+//! (`Error::reason()`), object kinds and HTTP verbs. Object names and error texts never
+//! become label values (they would make the number of series grow without bound).
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::render::ManagedKind;
+
+/// Content type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The two controllers, as the `controller` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControllerKind {
+    Namespace,
+    Profile,
+}
+
+impl ControllerKind {
+    pub const ALL: [ControllerKind; 2] = [Self::Namespace, Self::Profile];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Namespace => "namespace",
+            Self::Profile => "profile",
+        }
+    }
+}
+
+/// Values of the `verb` label of `hardening_api_requests_total`, as the API server's audit
+/// log names them.
+pub const VERBS: [&str; 9] = [
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+    "other",
+];
+
+/// The `kind` label: a generated kind or `Namespace`; anything else is `Other`.
+pub fn kind_label(kind: &str) -> &'static str {
+    if kind == "Namespace" {
+        return "Namespace";
+    }
+    ManagedKind::ALL
+        .iter()
+        .map(|k| k.kind())
+        .find(|k| *k == kind)
+        .unwrap_or("Other")
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ControllerLabels {
+    controller: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    controller: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerbLabels {
+    verb: &'static str,
+}
+
+fn duration_histogram() -> Histogram {
+    // 5 ms to about 41 s.
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+/// The registry and a handle to every metric; shared (`Arc`) by the controllers, the
+/// kube client layer and the HTTP server.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ControllerLabels, Counter>,
+    reconcile_errors: Family<ErrorLabels, Counter>,
+    reconcile_duration: Family<ControllerLabels, Histogram, fn() -> Histogram>,
+    drifts_detected: Family<KindLabels, Counter>,
+    drifts_repaired: Family<KindLabels, Counter>,
+    managed_namespaces: Gauge,
+    queue_depth: Gauge,
+    api_requests: Family<VerbLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("hardening");
+        let reconciles = Family::<ControllerLabels, Counter>::default();
+        registry.register(
+            "reconciles",
+            "Reconciles run, by controller",
+            reconciles.clone(),
+        );
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that failed, by controller and reason (Error::reason)",
+            reconcile_errors.clone(),
+        );
+        let reconcile_duration =
+            Family::<ControllerLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                duration_histogram,
+            );
+        registry.register_with_unit(
+            "reconcile_duration",
+            "Duration of reconciles, by controller",
+            Unit::Seconds,
+            reconcile_duration.clone(),
+        );
+        let drifts_detected = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "drifts_detected",
+            "Generated objects or namespace labels found differing from their profile, by kind",
+            drifts_detected.clone(),
+        );
+        let drifts_repaired = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "drifts_repaired",
+            "Drifts repaired in Enforce mode, by kind",
+            drifts_repaired.clone(),
+        );
+        let managed_namespaces = Gauge::default();
+        registry.register(
+            "managed_namespaces",
+            "Namespaces governed by a profile (Enforce or Audit)",
+            managed_namespaces.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "queue_depth",
+            "Namespaces and profiles with a reconcile request that has not started yet",
+            queue_depth.clone(),
+        );
+        let api_requests = Family::<VerbLabels, Counter>::default();
+        registry.register(
+            "api_requests",
+            "Requests the operator sent to the Kubernetes API server, by verb",
+            api_requests.clone(),
+        );
+
+        // Every bounded series from the start, so rates work from the first scrape.
+        for controller in ControllerKind::ALL {
+            let labels = ControllerLabels {
+                controller: controller.label(),
+            };
+            let _ = reconciles.get_or_create(&labels);
+            let _ = reconcile_duration.get_or_create(&labels);
+            for reason in crate::error::Error::REASONS {
+                let _ = reconcile_errors.get_or_create(&ErrorLabels {
+                    controller: controller.label(),
+                    reason,
+                });
+            }
+        }
+        for kind in std::iter::once("Namespace").chain(ManagedKind::ALL.iter().map(|k| k.kind())) {
+            let _ = drifts_detected.get_or_create(&KindLabels { kind });
+            let _ = drifts_repaired.get_or_create(&KindLabels { kind });
+        }
+        for verb in VERBS {
+            let _ = api_requests.get_or_create(&VerbLabels { verb });
+        }
+
+        Metrics {
+            registry,
+            reconciles,
+            reconcile_errors,
+            reconcile_duration,
+            drifts_detected,
+            drifts_repaired,
+            managed_namespaces,
+            queue_depth,
+            api_requests,
+        }
+    }
+
+    /// One reconcile finished after `elapsed`.
+    pub fn reconciled(&self, controller: ControllerKind, elapsed: Duration) {
+        let labels = ControllerLabels {
+            controller: controller.label(),
+        };
+        self.reconciles.get_or_create(&labels).inc();
+        self.reconcile_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// A reconcile failed; `reason` is `Error::reason()`, a fixed set.
+    pub fn reconcile_failed(&self, controller: ControllerKind, reason: &'static str) {
+        self.reconcile_errors
+            .get_or_create(&ErrorLabels {
+                controller: controller.label(),
+                reason,
+            })
+            .inc();
+    }
+
+    pub fn drift_detected(&self, kind: &str) {
+        self.drifts_detected
+            .get_or_create(&KindLabels {
+                kind: kind_label(kind),
+            })
+            .inc();
+    }
+
+    pub fn drift_repaired(&self, kind: &str) {
+        self.drifts_repaired
+            .get_or_create(&KindLabels {
+                kind: kind_label(kind),
+            })
+            .inc();
+    }
+
+    pub fn add_managed_namespaces(&self, delta: i64) {
+        self.managed_namespaces.inc_by(delta);
+    }
+
+    pub fn set_queue_depth(&self, depth: usize) {
+        self.queue_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// `verb` must be one of [`VERBS`].
+    pub fn api_request(&self, verb: &'static str) {
+        self.api_requests.get_or_create(&VerbLabels { verb }).inc();
+    }
+
+    /// Everything in the OpenMetrics text format ([`CONTENT_TYPE`]).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_and_bounded_labels() {
+        let metrics = Metrics::new();
+        metrics.reconciled(ControllerKind::Namespace, Duration::from_millis(12));
+        metrics.reconcile_failed(ControllerKind::Profile, "ApplyConflict");
+        metrics.drift_repaired("ResourceQuota");
+        metrics.drift_detected("SomethingNew");
+        metrics.add_managed_namespaces(2);
+        metrics.set_queue_depth(3);
+        metrics.api_request("patch");
+        let text = metrics.encode();
+        for line in [
+            "# TYPE hardening_reconciles counter",
+            "hardening_reconciles_total{controller=\"namespace\"} 1",
+            "hardening_reconciles_total{controller=\"profile\"} 0",
+            "hardening_reconcile_errors_total{controller=\"profile\",reason=\"ApplyConflict\"} 1",
+            "# TYPE hardening_reconcile_duration_seconds histogram",
+            "hardening_reconcile_duration_seconds_count{controller=\"namespace\"} 1",
+            "hardening_drifts_repaired_total{kind=\"ResourceQuota\"} 1",
+            "hardening_drifts_repaired_total{kind=\"Namespace\"} 0",
+            "hardening_drifts_detected_total{kind=\"Other\"} 1",
+            "hardening_managed_namespaces 2",
+            "hardening_queue_depth 3",
+            "hardening_api_requests_total{verb=\"patch\"} 1",
+            "hardening_api_requests_total{verb=\"watch\"} 0",
+            "# EOF",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn kinds_map_to_a_fixed_set() {
+        assert_eq!(kind_label("NetworkPolicy"), "NetworkPolicy");
+        assert_eq!(kind_label("Namespace"), "Namespace");
+        assert_eq!(kind_label("my-namespace"), "Other");
+    }
+}

@@ -1,0 +1,203 @@
+//! `hardening-operator run`: the kube client (with request metrics and rate limit), the
+//! metrics and health listener, leader election and the controllers, together.
+//!
+//! [`start`] binds the listener and connects before returning, so a busy address or a
+//! missing permission for the Lease stops start-up; the operator then runs on a task of
+//! its own. Integration tests start operators in-process with it (`127.0.0.1:0`, then
+//! [`Running::metrics_address`]).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use kube::Client;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::config::{LEASE_NAME, RunConfig};
+use crate::controller::{self, LostLeadership};
+use crate::leader::{self, Election};
+use crate::metrics::Metrics;
+use crate::server::{self, Health};
+
+/// Where the service account's namespace is mounted in a Pod.
+const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("metrics address {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("kube client: {0}")]
+    Client(#[source] kube::Error),
+    #[error("leader election (Lease {namespace}/{LEASE_NAME}): {source}")]
+    LeaderElection {
+        namespace: String,
+        #[source]
+        source: kube_lease_manager::LeaseManagerError,
+    },
+    #[error(transparent)]
+    LostLeadership(#[from] LostLeadership),
+    #[error("metrics server: {0}")]
+    Server(#[source] std::io::Error),
+    #[error("the operator task ended: {0}")]
+    Task(String),
+}
+
+/// A started operator.
+pub struct Running {
+    /// The address the metrics and health listener is bound to.
+    pub metrics_address: SocketAddr,
+    /// This replica's identity in the Lease, with leader election.
+    pub identity: Option<String>,
+    pub metrics: Arc<Metrics>,
+    task: JoinHandle<Result<(), RunError>>,
+}
+
+impl Running {
+    /// Waits until the operator has stopped: `Ok` after `shutdown`, an error when it lost
+    /// the lead or the listener failed.
+    pub async fn wait(self) -> Result<(), RunError> {
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(RunError::Task(e.to_string())),
+        }
+    }
+
+    /// Stops everything at once, like a crash: no graceful shutdown, the Lease is not
+    /// released.
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+/// Starts the operator for `kube_config` with `config` (already resolved, see
+/// `config::resolve`); it stops when `shutdown` resolves.
+pub async fn start(
+    kube_config: kube::Config,
+    config: RunConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, RunError> {
+    let metrics = Arc::new(Metrics::new());
+    let (listener, metrics_address) =
+        server::bind(config.metrics_address)
+            .await
+            .map_err(|source| RunError::Listen {
+                address: config.metrics_address,
+                source,
+            })?;
+    let client = crate::client::build(
+        kube_config,
+        metrics.clone(),
+        config.api_qps,
+        config.api_burst,
+    )
+    .map_err(RunError::Client)?;
+    let election = if config.leader_election.enabled() {
+        let namespace = lease_namespace(&config, &client);
+        let identity = config
+            .leader_election_identity
+            .clone()
+            .unwrap_or_else(leader::default_identity);
+        let election = Election::new(
+            client.clone(),
+            &namespace,
+            LEASE_NAME,
+            &identity,
+            config.leader_election_lease_duration,
+            config.leader_election_renew_period,
+        )
+        .await
+        .map_err(|source| RunError::LeaderElection {
+            namespace: namespace.clone(),
+            source,
+        })?;
+        info!(lease = LEASE_NAME, %namespace, %identity, "leader election on");
+        Some(election)
+    } else {
+        None
+    };
+    let identity = election.as_ref().map(|e| e.identity.clone());
+    info!(%metrics_address, "serving /metrics, /livez, /readyz");
+    let task = tokio::spawn(run(
+        client,
+        config,
+        metrics.clone(),
+        listener,
+        election,
+        shutdown,
+    ));
+    Ok(Running {
+        metrics_address,
+        identity,
+        metrics,
+        task,
+    })
+}
+
+async fn run(
+    client: Client,
+    config: RunConfig,
+    metrics: Arc<Metrics>,
+    listener: tokio::net::TcpListener,
+    election: Option<Election>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let shutdown = shutdown.shared();
+    let health = Arc::new(Health::default());
+    let (leading_tx, leading_rx) = watch::channel(false);
+    let server = server::serve(listener, metrics.clone(), health.clone(), shutdown.clone());
+    let controllers = controller::run_with(
+        client,
+        config,
+        metrics,
+        health,
+        election.as_ref().map(|_| leading_rx.clone()),
+        shutdown,
+    );
+    let campaign = async {
+        match &election {
+            Some(election) => election.campaign(&leading_tx).await,
+            None => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
+        result = controllers => result.map_err(RunError::from),
+        // Ends only when it lost the lead; the controllers have seen it too.
+        () = campaign => Err(LostLeadership.into()),
+        // Ends by itself only on an error; on shutdown it waits for the controllers.
+        Err(e) = server => Err(RunError::Server(e)),
+    };
+    if result.is_ok()
+        && *leading_rx.borrow()
+        && let Some(election) = &election
+    {
+        election.release().await;
+    }
+    result
+}
+
+/// The Lease's namespace: the configured one, else the operator's own (POD_NAMESPACE,
+/// else the service account's), else the kubeconfig's default namespace.
+fn lease_namespace(config: &RunConfig, client: &Client) -> String {
+    config
+        .leader_election_namespace
+        .clone()
+        .or_else(|| config.operator_namespace.clone())
+        .or_else(|| {
+            std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
+                .ok()
+                .map(|ns| ns.trim().to_owned())
+                .filter(|ns| !ns.is_empty())
+        })
+        .unwrap_or_else(|| client.default_namespace().to_owned())
+}

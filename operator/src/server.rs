@@ -1,0 +1,90 @@
+//! One HTTP listener for metrics and health probes:
+//!
+//! - `/metrics`: every metric of [`Metrics`], OpenMetrics text format;
+//! - `/livez`: 200 while the process serves requests;
+//! - `/readyz`: 200 once every watch cache holds its first complete listing, 503 with the
+//!   reason before. Leadership does not matter: a standby replica with warm caches is
+//!   ready (it can take over at once).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::metrics::{self, Metrics};
+
+/// What `/readyz` reports.
+#[derive(Debug, Default)]
+pub struct Health {
+    caches_synced: AtomicBool,
+}
+
+impl Health {
+    pub fn set_caches_synced(&self) {
+        self.caches_synced.store(true, Ordering::Release);
+    }
+
+    /// `Err(reason)` while not ready.
+    pub fn readiness(&self) -> Result<(), &'static str> {
+        if self.caches_synced.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err("watch caches not synced yet")
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+}
+
+/// Binds the listener (so a bad or busy address stops start-up) and returns it with the
+/// address actually bound (port 0 picks a free port).
+pub async fn bind(address: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address).await?;
+    let bound = listener.local_addr()?;
+    Ok((listener, bound))
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(metrics, health))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
+    Router::new()
+        .route("/metrics", get(scrape))
+        .route("/livez", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .with_state(AppState { metrics, health })
+}
+
+async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.encode(),
+    )
+}
+
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    match state.health.readiness() {
+        Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),
+    }
+}

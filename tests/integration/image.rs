@@ -1,0 +1,166 @@
+//! The container image's binary, built the way the Dockerfile builds it: both run
+//! `tests/build-static.sh`. There is no container engine here, so the test checks what the
+//! distroless/static base needs: a statically linked executable (no ELF interpreter, no
+//! shared library) that runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+#[test]
+fn image_binary_is_static_and_runs() {
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    for line in [
+        "FROM rust:1-bookworm AS build",
+        "tests/build-static.sh > /tmp/built && cp \"$(tail -n 1 /tmp/built)\" /hardening-operator",
+        "FROM gcr.io/distroless/static-debian12:nonroot",
+        "USER 65532:65532",
+        "ENTRYPOINT [\"/hardening-operator\"]",
+    ] {
+        assert!(dockerfile.contains(line), "the Dockerfile lacks `{line}`");
+    }
+
+    // A target directory of its own: other flags, so it would rebuild the debug one.
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the tmp dir lies in the target dir")
+        .join("static");
+    let started = std::time::Instant::now();
+    // At the lowest priority: a release build takes both cores for minutes, and the
+    // control-plane tests running beside it must not starve.
+    let output = Command::new("nice")
+        .args(["-n", "19", "bash"])
+        .arg(root().join("tests/build-static.sh"))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .stdin(Stdio::null())
+        // cargo's progress goes straight to the terminal.
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("running tests/build-static.sh");
+    assert!(output.status.success(), "tests/build-static.sh failed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let binary = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
+    eprintln!(
+        "static build: {} in {:.0?}",
+        binary.display(),
+        started.elapsed()
+    );
+
+    let elf = std::fs::read(&binary).unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    let linking = static_linking(&elf).unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    assert!(
+        linking.interpreter.is_none(),
+        "dynamically linked: interpreter {:?}",
+        linking.interpreter
+    );
+    assert_eq!(linking.needed, 0, "needs shared libraries");
+
+    // The binary accepts every argument the chart gives it (clap checks each one before
+    // it gets to `--help`).
+    let docs = crate::chart::render("hardening-operator", "hardening-system", &[]);
+    let deployment = crate::chart::one(&docs, "Deployment");
+    let mut chart_args =
+        crate::chart::strings(&deployment["spec"]["template"]["spec"]["containers"][0]["args"]);
+    chart_args.push("--help".into());
+
+    for args in [
+        vec!["--help".to_owned()],
+        vec!["run".into(), "--help".into()],
+        chart_args,
+    ] {
+        let out = Command::new(&binary).args(&args).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        assert!(
+            text.contains("Usage: hardening-operator"),
+            "{args:?}: {text}"
+        );
+    }
+}
+
+/// The check itself: this test binary is linked dynamically, and it says so.
+#[test]
+fn elf_check_sees_a_dynamically_linked_executable() {
+    let exe = std::env::current_exe().unwrap();
+    let linking = static_linking(&std::fs::read(&exe).unwrap()).unwrap();
+    assert!(
+        linking
+            .interpreter
+            .as_deref()
+            .is_some_and(|i| i.contains("ld-linux")),
+        "{:?}",
+        linking.interpreter
+    );
+    assert!(linking.needed > 0, "libc at least");
+}
+
+struct Linking {
+    /// The PT_INTERP path (the dynamic loader), if any.
+    interpreter: Option<String>,
+    /// DT_NEEDED entries: shared libraries the executable needs.
+    needed: usize,
+}
+
+/// Reads the program headers of a 64-bit little-endian ELF file. A static-pie executable
+/// has a PT_DYNAMIC segment (for relocating itself) but no interpreter and no DT_NEEDED.
+fn static_linking(elf: &[u8]) -> Result<Linking, String> {
+    let u16_at = |at: usize| -> Result<u64, String> {
+        elf.get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as u64)
+            .ok_or_else(|| format!("truncated at {at}"))
+    };
+    let u32_at = |at: usize| -> Result<u64, String> {
+        elf.get(at..at + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()) as u64)
+            .ok_or_else(|| format!("truncated at {at}"))
+    };
+    let u64_at = |at: usize| -> Result<u64, String> {
+        elf.get(at..at + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+            .ok_or_else(|| format!("truncated at {at}"))
+    };
+    if elf.get(..4) != Some(b"\x7fELF") || elf.get(4) != Some(&2) || elf.get(5) != Some(&1) {
+        return Err("not a 64-bit little-endian ELF file".into());
+    }
+    let phoff = u64_at(0x20)? as usize;
+    let phentsize = u16_at(0x36)? as usize;
+    let phnum = u16_at(0x38)? as usize;
+    let mut linking = Linking {
+        interpreter: None,
+        needed: 0,
+    };
+    for i in 0..phnum {
+        let header = phoff + i * phentsize;
+        let kind = u32_at(header)?;
+        let offset = u64_at(header + 8)? as usize;
+        let size = u64_at(header + 32)? as usize;
+        match kind {
+            // PT_INTERP
+            3 => {
+                let path = elf
+                    .get(offset..offset + size)
+                    .ok_or("truncated PT_INTERP")?;
+                linking.interpreter =
+                    Some(String::from_utf8_lossy(path).trim_end_matches('\0').into());
+            }
+            // PT_DYNAMIC: (tag, value) pairs of 8 bytes each, up to DT_NULL.
+            2 => {
+                for entry in (offset..offset + size).step_by(16) {
+                    match u64_at(entry)? {
+                        0 => break,
+                        1 => linking.needed += 1,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(linking)
+}
