@@ -31,7 +31,8 @@ fi
 HARDENING_HELM=$(tests/controlplane/build-helm.sh | tail -n 1)
 export HARDENING_HELM
 echo "tests/run.sh: building the static image binary (tests/build-static.sh)" >&2
-tests/build-static.sh > /dev/null
+HARDENING_STATIC_BINARY=$(tests/build-static.sh | tail -n 1)
+export HARDENING_STATIC_BINARY
 
 leftovers() {
   ls -d /dev/shm/hardening-controlplane-* "${TMPDIR:-/tmp}"/hardening-controlplane-* 2>/dev/null

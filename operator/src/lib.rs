@@ -16,6 +16,7 @@ pub mod labels;
 pub mod leader;
 pub mod learn;
 pub mod metrics;
+pub mod node_agent;
 pub mod ownership;
 pub mod plan;
 pub mod quantity;

@@ -24,6 +24,9 @@ enum Command {
     Render(cli::render::RenderArgs),
     Diff(cli::diff::DiffArgs),
     Learn(hardening_operator::learn::LearnArgs),
+    /// Run on every node: keep the profiles' seccomp files in
+    /// `<kubelet-root>/seccomp/hardening.dev/` and their AppArmor profiles loaded.
+    NodeAgent(hardening_operator::node_agent::NodeAgentArgs),
 }
 
 fn main() {
@@ -36,6 +39,19 @@ fn main() {
         Command::Render(args) => std::process::exit(cli::render::main(&args)),
         Command::Diff(args) => std::process::exit(cli::diff::main(&args)),
         Command::Learn(args) => std::process::exit(hardening_operator::learn::main(&args)),
+        Command::NodeAgent(args) => {
+            let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+            init_logging(LogFormat::Json, &level);
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            let result = runtime.block_on(async {
+                let client = kube::Client::try_default().await?;
+                hardening_operator::node_agent::run(client, args, shutdown_signal()).await
+            });
+            if let Err(e) = result {
+                tracing::error!("{e}");
+                std::process::exit(1);
+            }
+        }
         Command::Run { config } => {
             let flags = matches.subcommand_matches("run").expect("run's matches");
             let rust_log = std::env::var("RUST_LOG").ok();

@@ -12,8 +12,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 module="$here/helm"
-say() { printf 'helm: %s\n' "$*" >&2; }
-die() { printf 'helm: error: %s\n' "$*" >&2; exit 1; }
+prefix=helm
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 version=$(sed -n 's/^[[:space:]]*helm\.sh\/helm\/v3 \(v[0-9.]*\).*/\1/p' "$module/go.mod")
 [ -n "$version" ] || die "cannot read the pinned helm.sh/helm/v3 version from $module/go.mod"
@@ -25,33 +26,14 @@ hash=$(cat "$module/go.mod" "$module/go.sum" "$here/build-helm.sh" | sha256sum |
 cache_root=${HARDENING_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hardening-operator}
 bin="$cache_root/helm-$version-$hash"
 
-check_go() {
-  command -v go >/dev/null || die "Go is missing: install Go 1.26.x from https://go.dev/dl/ and put 'go' on PATH (Debian's golang package is too old)"
-  local gov minor
-  gov=$(go env GOVERSION)           # e.g. go1.26.8
-  minor=$(printf '%s' "$gov" | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
-  [ -n "$minor" ] || die "cannot parse the Go version '$gov'"
-  [ "$minor" -ge 26 ] || die "Go $gov is too old for helm $version: install Go 1.26.x from https://go.dev/dl/"
-  export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
-}
-
 build() {
-  local started=$SECONDS
-  say "building helm $version from the Go module proxy (first run on this machine: about 2 minutes; later runs reuse $bin)"
-  # Report progress while the compiler is silent, so a first run never looks hung.
-  ( while sleep 30; do say "  ... still building helm ($((SECONDS - started)) s)"; done ) &
-  local ticker=$!
-  local status=0
   local pkg=helm.sh/helm/v3
-  (cd "$module" && go build -trimpath -o "$bin/.helm.tmp" \
-      -ldflags "-s -w -X $pkg/internal/version.version=$version -X $pkg/internal/version.gitTreeState=clean \
-        -X $pkg/pkg/lint/rules.k8sVersionMajor=1 -X $pkg/pkg/lint/rules.k8sVersionMinor=$client_go \
-        -X $pkg/pkg/chartutil.k8sVersionMajor=1 -X $pkg/pkg/chartutil.k8sVersionMinor=$client_go" \
-      "$pkg/cmd/helm") >&2 || status=$?
-  kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
-  [ "$status" = 0 ] || die "go build of helm failed (exit $status); see the compiler output above"
-  mv "$bin/.helm.tmp" "$bin/helm"
-  say "built helm $version in $((SECONDS - started)) s"
+  say "building helm $version from the Go module proxy (first run on this machine: about 2 minutes; later runs reuse $bin)"
+  export CGO_ENABLED=0  # a static helm, like its release builds
+  go_build "$module" "$bin/helm" "$pkg/cmd/helm" \
+    "-s -w -X $pkg/internal/version.version=$version -X $pkg/internal/version.gitTreeState=clean \
+     -X $pkg/pkg/lint/rules.k8sVersionMajor=1 -X $pkg/pkg/lint/rules.k8sVersionMinor=$client_go \
+     -X $pkg/pkg/chartutil.k8sVersionMajor=1 -X $pkg/pkg/chartutil.k8sVersionMinor=$client_go"
 }
 
 mkdir -p "$bin"
@@ -59,7 +41,7 @@ mkdir -p "$bin"
 exec 9>"$bin/.lock"
 flock 9
 if [ ! -x "$bin/helm" ]; then
-  check_go
+  check_go "helm $version"
   build
 fi
 "$bin/helm" version --short >/dev/null 2>&1 || die "$bin/helm does not run"

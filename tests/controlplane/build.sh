@@ -13,8 +13,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 module="$here/kubernetes"
-say() { printf 'controlplane: %s\n' "$*" >&2; }
-die() { printf 'controlplane: error: %s\n' "$*" >&2; exit 1; }
+prefix=controlplane
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 version=$(sed -n 's/^[[:space:]]*k8s.io\/kubernetes \(v[0-9.]*\).*/\1/p' "$module/go.mod")
 [ -n "$version" ] || die "cannot read the pinned k8s.io/kubernetes version from $module/go.mod"
@@ -44,37 +45,12 @@ ensure_etcd() {
   ln -sf "$etcd" "$bin/etcd"
 }
 
-check_go() {
-  [ -n "${go_checked:-}" ] && return
-  go_checked=1
-  command -v go >/dev/null || die "Go is missing: install Go 1.26.x from https://go.dev/dl/ and put 'go' on PATH (Debian's golang package is too old)"
-  local gov minor
-  gov=$(go env GOVERSION)           # e.g. go1.26.8
-  minor=$(printf '%s' "$gov" | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
-  [ -n "$minor" ] || die "cannot parse the Go version '$gov'"
-  [ "$minor" -ge 26 ] || die "Go $gov is too old for Kubernetes $version: install Go 1.26.x from https://go.dev/dl/"
-  # Go 1.27 turns on encoding/json v2, which breaks the API server's /openapi/v2.
-  if [ "$minor" -ge 27 ]; then export GOEXPERIMENT=nojsonv2; say "Go $gov: building with GOEXPERIMENT=nojsonv2"; fi
-  export GOTOOLCHAIN=local GOFLAGS=-mod=mod
-}
-
 build() {
   local cmd=$1 minor
-  [ -x "$bin/$cmd" ] && return
   minor=${version#v1.}; minor=${minor%%.*}
-  local started=$SECONDS
   say "building $cmd $version from the Go module proxy (first run on this machine: several minutes; later runs reuse $bin)"
-  # Report progress while the compiler is silent, so a first run never looks hung.
-  ( while sleep 30; do say "  ... still building $cmd ($((SECONDS - started)) s)"; done ) &
-  local ticker=$!
-  local status=0
-  (cd "$module" && go build -trimpath -o "$bin/.$cmd.tmp" \
-      -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean" \
-      "k8s.io/kubernetes/cmd/$cmd") >&2 || status=$?
-  kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
-  [ "$status" = 0 ] || die "go build of $cmd failed (exit $status); see the compiler output above"
-  mv "$bin/.$cmd.tmp" "$bin/$cmd"
-  say "built $cmd in $((SECONDS - started)) s"
+  go_build "$module" "$bin/$cmd" "k8s.io/kubernetes/cmd/$cmd" \
+    "-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
 }
 
 mkdir -p "$bin"
@@ -84,7 +60,7 @@ flock 9
 commands=(kube-apiserver kube-controller-manager kubectl)
 for cmd in "${commands[@]}"; do
   if [ ! -x "$bin/$cmd" ]; then
-    check_go
+    check_go "Kubernetes $version"
     build "$cmd"
   fi
 done

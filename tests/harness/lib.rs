@@ -151,23 +151,35 @@ impl TestNamespace {
 impl Drop for TestNamespace {
     fn drop(&mut self) {
         let name = self.name.clone();
-        let kubeconfig = self.kubeconfig.clone();
-        // Drop cannot await; delete from a helper thread with its own runtime.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let client = client_for(&kubeconfig).await.ok()?;
-                Api::<Namespace>::all(client)
-                    .delete(&name, &DeleteParams::background())
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        cleanup_in_drop(self.kubeconfig.clone(), move |client| async move {
+            let _ = Api::<Namespace>::all(client)
+                .delete(&name, &DeleteParams::background())
+                .await;
+        });
     }
+}
+
+/// Runs `work` with a fresh client on a helper thread with its own runtime and waits for
+/// it: cleanup for `Drop`, which cannot await (and may run outside any runtime).
+pub fn cleanup_in_drop<F, Fut>(kubeconfig: PathBuf, work: F)
+where
+    F: FnOnce(Client) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let _ = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async move {
+            if let Ok(client) = client_for(&kubeconfig).await {
+                work(client).await;
+            }
+        });
+    })
+    .join();
 }
 
 /// `prefix-` plus 8 random hex digits: unique across tests and runs.

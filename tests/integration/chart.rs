@@ -437,10 +437,100 @@ fn chart_renders_a_restricted_highly_available_operator_with_least_privilege() {
     );
     let agent = one(&docs, "DaemonSet");
     let agent_pod = &agent["spec"]["template"]["spec"];
-    assert_restricted("node agent", agent_pod, &agent_pod["containers"][0]);
+    // The agent writes root-owned host directories: root, but no capability, no privilege
+    // escalation, a read-only root filesystem and RuntimeDefault seccomp; only the kubelet's
+    // seccomp directory mounted (AppArmor is opt-in).
+    let agent_ctr = &agent_pod["containers"][0];
+    assert_eq!(agent_pod["securityContext"]["runAsUser"], json!(0));
     assert_eq!(
-        strings(&agent_pod["containers"][0]["args"])[0],
-        "node-agent"
+        agent_pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(
+        agent_ctr["securityContext"]["allowPrivilegeEscalation"],
+        json!(false)
+    );
+    assert_eq!(
+        agent_ctr["securityContext"]["readOnlyRootFilesystem"],
+        json!(true)
+    );
+    assert_eq!(
+        agent_ctr["securityContext"]["capabilities"],
+        json!({"drop": ["ALL"]})
+    );
+    assert_eq!(
+        agent_pod["volumes"],
+        json!([{
+            "name": "seccomp",
+            "hostPath": {"path": "/var/lib/kubelet/seccomp", "type": "DirectoryOrCreate"},
+        }])
+    );
+    assert_eq!(
+        strings(&agent_ctr["args"]),
+        [
+            "node-agent",
+            "--kubelet-root=/host/kubelet",
+            "--apparmor-dir=/etc/apparmor.d/hardening.dev",
+            "--check-period=30s",
+            "--metrics-address=0.0.0.0:8081",
+        ]
+    );
+    // The agent's own RBAC: read profiles, write ConfigMaps in its namespace; bound to
+    // its ServiceAccount only.
+    let agent_account = agent_pod["serviceAccountName"].as_str().unwrap();
+    let agent_roles: Vec<&Value> = of_kind(&docs, "ClusterRole")
+        .into_iter()
+        .chain(of_kind(&docs, "Role"))
+        .filter(|r| r["metadata"]["name"] == agent_account)
+        .collect();
+    assert_eq!(agent_roles.len(), 2, "the agent's ClusterRole and Role");
+    assert_eq!(
+        grants(agent_roles[0]),
+        expected(&[("hardening.dev", "hardeningprofiles", &["list", "watch"])])
+    );
+    assert_eq!(agent_roles[1]["metadata"]["namespace"], "hardening-system");
+    assert_eq!(
+        grants(agent_roles[1]),
+        expected(&[("", "configmaps", &["create", "patch"])])
+    );
+    for binding in of_kind(&docs, "ClusterRoleBinding")
+        .into_iter()
+        .chain(of_kind(&docs, "RoleBinding"))
+        .filter(|b| b["roleRef"]["name"] == agent_account)
+    {
+        assert_eq!(
+            binding["subjects"],
+            json!([{
+                "kind": "ServiceAccount",
+                "name": agent_account,
+                "namespace": "hardening-system",
+            }])
+        );
+    }
+    // Loading AppArmor adds exactly CAP_MAC_ADMIN, securityfs and /etc/apparmor.d.
+    let docs_aa = render(
+        "hardening-operator",
+        "hardening-system",
+        &["nodeAgent.enabled=true,nodeAgent.apparmor=true"],
+    );
+    let pod_aa = &one(&docs_aa, "DaemonSet")["spec"]["template"]["spec"];
+    assert_eq!(
+        pod_aa["containers"][0]["securityContext"]["capabilities"],
+        json!({"drop": ["ALL"], "add": ["MAC_ADMIN"]})
+    );
+    let host_paths: Vec<&str> = pod_aa["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["hostPath"]["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        host_paths,
+        [
+            "/var/lib/kubelet/seccomp",
+            "/etc/apparmor.d",
+            "/sys/kernel/security"
+        ]
     );
     assert_ne!(
         agent_pod["serviceAccountName"], "hardening-operator",
@@ -631,25 +721,17 @@ impl Drop for ClusterScoped {
     fn drop(&mut self) {
         let objects = std::mem::take(&mut self.0);
         let kubeconfig = cluster().kubeconfig().to_path_buf();
-        // Drop cannot await; delete from a helper thread with its own runtime.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let client = hardening_tests::client_for(&kubeconfig).await.ok()?;
-                for (kind, name) in objects {
-                    let gvk = GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", kind);
-                    let (resource, _) = pinned_kind(&client, &gvk).await.ok()?;
-                    let _ = Api::<DynamicObject>::all_with(client.clone(), &resource)
-                        .delete(&name, &DeleteParams::default())
-                        .await;
-                }
-                Some(())
-            })
-        })
-        .join();
+        hardening_tests::cleanup_in_drop(kubeconfig, move |client| async move {
+            for (kind, name) in objects {
+                let gvk = GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", kind);
+                let Ok((resource, _)) = pinned_kind(&client, &gvk).await else {
+                    return;
+                };
+                let _ = Api::<DynamicObject>::all_with(client.clone(), &resource)
+                    .delete(&name, &DeleteParams::default())
+                    .await;
+            }
+        });
     }
 }
 

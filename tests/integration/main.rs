@@ -8,6 +8,7 @@ mod hardening;
 mod image;
 mod leader;
 mod metrics;
+mod node_agent;
 mod operator_env;
 mod smoke;
 mod teardown;
