@@ -86,6 +86,19 @@ async fn events_for(client: &Client, profile: &str) -> Vec<Event> {
         .collect()
 }
 
+/// An operator, one namespace of its shard, and a strict profile governing it, in sync.
+async fn strict_namespace(prefix: &str) -> (OperatorEnv, String, String) {
+    let mut env = OperatorEnv::start(prefix).await;
+    let ns = env.namespace(&[]).await;
+    let name = env
+        .create_profile(&env.profile("strict", strict_spec()))
+        .await
+        .unwrap()
+        .name_any();
+    env.status_where(&name, "in sync", in_sync(1)).await;
+    (env, ns, name)
+}
+
 fn q(s: &str) -> k8s_openapi::apimachinery::pkg::api::resource::Quantity {
     k8s_openapi::apimachinery::pkg::api::resource::Quantity(s.to_owned())
 }
@@ -284,14 +297,7 @@ async fn generated_objects_are_enforced_by_the_api_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enforce_mode_repairs_edits_deletions_and_relabelling() {
-    let mut env = OperatorEnv::start("repair").await;
-    let ns = env.namespace(&[]).await;
-    let profile = env
-        .create_profile(&env.profile("strict", strict_spec()))
-        .await
-        .unwrap();
-    let name = profile.name_any();
-    env.status_where(&name, "in sync", in_sync(1)).await;
+    let (env, ns, name) = strict_namespace("repair").await;
     let client = env.client.clone();
     let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
     let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
@@ -416,14 +422,7 @@ async fn enforce_mode_repairs_edits_deletions_and_relabelling() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_mode_reports_drift_with_the_field_manager_and_changes_nothing() {
-    let mut env = OperatorEnv::start("audit").await;
-    let ns = env.namespace(&[]).await;
-    let profile = env
-        .create_profile(&env.profile("strict", strict_spec()))
-        .await
-        .unwrap();
-    let name = profile.name_any();
-    env.status_where(&name, "in sync", in_sync(1)).await;
+    let (mut env, ns, name) = strict_namespace("audit").await;
     env.patch_spec(&name, json!({ "mode": "Audit" })).await;
     env.status_where(&name, "audited", |s| match condition(s, "Ready") {
         Some((st, reason)) if st == "True" && reason == "Audited" && s.drifted_namespaces == 0 => {
@@ -911,14 +910,7 @@ async fn steady_state_makes_no_writes() {
         eprintln!("skipped: counting writes needs the local control plane's audit log");
         return;
     };
-    let mut env = OperatorEnv::start("quiet").await;
-    let ns = env.namespace(&[]).await;
-    let profile = env
-        .create_profile(&env.profile("strict", strict_spec()))
-        .await
-        .unwrap();
-    let name = profile.name_any();
-    env.status_where(&name, "in sync", in_sync(1)).await;
+    let (env, ns, name) = strict_namespace("quiet").await;
     // Let the status write and any echo of it settle.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
