@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use hardening_operator::api::{HardeningProfileStatus, NamespaceState};
+use hardening_operator::api::{HardeningProfile, HardeningProfileStatus, NamespaceState};
 use hardening_tests::{cluster, eventually};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota};
 use k8s_openapi::api::events::v1::Event;
@@ -97,6 +97,30 @@ async fn strict_namespace(prefix: &str) -> (OperatorEnv, String, String) {
         .name_any();
     env.status_where(&name, "in sync", in_sync(1)).await;
     (env, ns, name)
+}
+
+/// Waits for an Event with `reason` about `profile`.
+async fn wait_for_event(client: &Client, profile: &str, reason: &str) {
+    eventually(&format!("a {reason} event on {profile}"), || async {
+        let events = events_for(client, profile).await;
+        if events.iter().any(|e| e.reason.as_deref() == Some(reason)) {
+            Ok(())
+        } else {
+            Err(format!("{} other events", events.len()))
+        }
+    })
+    .await;
+}
+
+/// Waits until `name` is gone (its finalizer, if any, removed by the operator).
+async fn wait_until_deleted(profiles: &Api<HardeningProfile>, name: &str) {
+    eventually(&format!("profile {name} to be gone"), || async {
+        match profiles.get_opt(name).await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(p) => Err(format!("still there, finalizers {:?}", p.finalizers())),
+        }
+    })
+    .await;
 }
 
 fn q(s: &str) -> k8s_openapi::apimachinery::pkg::api::resource::Quantity {
@@ -579,22 +603,7 @@ async fn the_higher_priority_profile_wins_and_the_other_reports_the_conflict() {
         "restricted"
     );
     assert_eq!(ns_obj.annotations()["hardening.dev/profile"], high);
-    let low_name = low.clone();
-    eventually(
-        "a NamespaceConflict event on the losing profile",
-        || async {
-            let found = events_for(&client, &low_name)
-                .await
-                .iter()
-                .any(|e| e.reason.as_deref() == Some("NamespaceConflict"));
-            if found {
-                Ok(())
-            } else {
-                Err("no event".into())
-            }
-        },
-    )
-    .await;
+    wait_for_event(&client, &low, "NamespaceConflict").await;
 
     // Without the winner, the other profile takes over.
     env.profiles_api()
@@ -661,13 +670,7 @@ async fn deselected_namespaces_and_deleted_profiles_are_cleaned_up() {
         .await
         .unwrap();
     let profiles = env.profiles_api();
-    eventually("the profile is gone", || async {
-        match profiles.get_opt(&name).await.map_err(|e| e.to_string())? {
-            None => Ok(()),
-            Some(p) => Err(format!("finalizers {:?}", p.finalizers())),
-        }
-    })
-    .await;
+    wait_until_deleted(&profiles, &name).await;
     assert!(policy_names(&client, &staying).await.is_empty());
     assert!(
         Api::<LimitRange>::namespaced(client.clone(), &staying)
@@ -702,13 +705,7 @@ async fn cleanup_policy_orphan_keeps_what_was_generated() {
         .await
         .unwrap();
     let profiles = env.profiles_api();
-    eventually("the profile is gone", || async {
-        match profiles.get_opt(&name).await.map_err(|e| e.to_string())? {
-            None => Ok(()),
-            Some(_) => Err("still there".into()),
-        }
-    })
-    .await;
+    wait_until_deleted(&profiles, &name).await;
     // Give the garbage collector time to act, were anything still owned by the profile.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let client = env.client.clone();
@@ -791,18 +788,7 @@ async fn a_foreign_object_with_a_generated_name_is_left_alone_and_reported() {
         created.resource_version(),
         "the foreign object was modified"
     );
-    eventually("a ForeignObject event", || async {
-        let found = events_for(&client, &name)
-            .await
-            .iter()
-            .any(|e| e.reason.as_deref() == Some("ForeignObject"));
-        if found {
-            Ok(())
-        } else {
-            Err("no event".into())
-        }
-    })
-    .await;
+    wait_for_event(&client, &name, "ForeignObject").await;
     env.finish().await;
 }
 

@@ -182,7 +182,7 @@ pub struct AppArmorSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 64),
-        inner(length(max = 256), regex(pattern = r"^/([A-Za-z0-9._/*?+=~:%-]|\[\^?[A-Za-z0-9._*?+=~:%-]+\]|\{([A-Za-z0-9._/*?+=~:%,-]|\[\^?[A-Za-z0-9._*?+=~:%-]+\])*\})*$")),
+        inner(length(max = 256), regex(pattern = APPARMOR_PATH_PATTERN)),
         extend("x-kubernetes-list-type" = "set")
     )]
     pub deny_write: Vec<String>,
@@ -191,7 +191,7 @@ pub struct AppArmorSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 64),
-        inner(length(max = 256), regex(pattern = r"^/([A-Za-z0-9._/*?+=~:%-]|\[\^?[A-Za-z0-9._*?+=~:%-]+\]|\{([A-Za-z0-9._/*?+=~:%,-]|\[\^?[A-Za-z0-9._*?+=~:%-]+\])*\})*$")),
+        inner(length(max = 256), regex(pattern = APPARMOR_PATH_PATTERN)),
         extend("x-kubernetes-list-type" = "set")
     )]
     pub read_only: Vec<String>,
@@ -200,7 +200,7 @@ pub struct AppArmorSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 64),
-        inner(length(max = 256), regex(pattern = r"^/([A-Za-z0-9._/*?+=~:%-]|\[\^?[A-Za-z0-9._*?+=~:%-]+\]|\{([A-Za-z0-9._/*?+=~:%,-]|\[\^?[A-Za-z0-9._*?+=~:%-]+\])*\})*$")),
+        inner(length(max = 256), regex(pattern = APPARMOR_PATH_PATTERN)),
         extend("x-kubernetes-list-type" = "set")
     )]
     pub no_exec: Vec<String>,
