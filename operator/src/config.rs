@@ -66,6 +66,12 @@ pub struct RunConfig {
     #[arg(long, env = "HARDENING_LOG_LEVEL", default_value = DEFAULT_LOG_LEVEL)]
     pub log_level: String,
 
+    /// Watch pods (not finished ones; only their seccomp/AppArmor fields are kept) to
+    /// report those not using their profile's seccomp/AppArmor profiles in the profile's
+    /// status (`unconfinedPods`). Needs list/watch on pods in every namespace.
+    #[arg(long, env = "HARDENING_POD_REPORT", value_name = "BOOL", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub pod_report: bool,
+
     /// Leader election with a coordination.k8s.io Lease, so only one replica writes:
     /// `true`, `false` or `auto` (on when running inside a cluster).
     #[arg(long, env = "HARDENING_LEADER_ELECTION", value_name = "BOOL", default_value = "auto", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_leader_election)]
@@ -154,6 +160,7 @@ impl Default for RunConfig {
             metrics_address: default_metrics_address(),
             log_format: LogFormat::Text,
             log_level: DEFAULT_LOG_LEVEL.to_owned(),
+            pod_report: true,
             leader_election: LeaderElection::Auto,
             leader_election_namespace: None,
             leader_election_identity: None,
@@ -255,6 +262,7 @@ struct FileConfig {
     metrics_address: Option<String>,
     log: Option<FileLog>,
     leader_election: Option<FileLeaderElection>,
+    pod_report: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -402,6 +410,11 @@ fn apply_file(
         if !keep("log_level") {
             c.log_level = v;
         }
+    }
+    if let Some(v) = file.pod_report
+        && !keep("pod_report")
+    {
+        c.pod_report = v;
     }
     let leader = file.leader_election.unwrap_or_default();
     if let Some(v) = leader.enabled {

@@ -25,3 +25,4 @@ pub mod run;
 pub mod seccomp;
 pub mod server;
 pub mod status;
+pub mod workloads;

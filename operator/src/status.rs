@@ -10,12 +10,16 @@ use crate::api::{
     DriftEntry, HardeningProfile, HardeningProfileStatus, MAX_LISTED_DRIFT, MAX_LISTED_NAMESPACES,
     Mode, NamespaceState, NamespaceStatus,
 };
+use crate::workloads::UnconfinedPods;
 
 pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
 pub const DRIFTED: &str = "Drifted";
 pub const CONFLICTING: &str = "Conflicting";
+/// Present when the profile declares seccomp/AppArmor profiles: whether every pod in the
+/// namespaces it governs uses them. Informational: `Ready` does not depend on it.
+pub const PODS_CONFINED: &str = "PodsConfined";
 
 /// What the last reconcile of one namespace found, from the governing profile's view.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -26,6 +30,9 @@ pub struct NamespaceOutcome {
     pub state: Option<NamespaceState>,
     pub message: Option<String>,
     pub drift: Vec<DriftEntry>,
+    /// Pods not using the winner's seccomp/AppArmor profiles; `None` when it declares
+    /// neither or pods are not watched.
+    pub unconfined: Option<UnconfinedPods>,
 }
 
 impl NamespaceOutcome {
@@ -34,24 +41,48 @@ impl NamespaceOutcome {
     }
 
     /// How this namespace looks from `profile` at `generation`.
-    fn view(
-        &self,
-        profile: &str,
-        generation: i64,
-    ) -> (NamespaceState, Option<String>, &[DriftEntry]) {
+    fn view(&self, profile: &str, generation: i64) -> View<'_> {
         let Some(pos) = self.candidates.iter().position(|(name, _)| name == profile) else {
-            return (NamespaceState::Pending, None, &[]);
+            return View::pending();
         };
         if self.candidates[pos].1 < generation {
-            return (NamespaceState::Pending, None, &[]);
+            return View::pending();
         }
         if pos > 0 {
             let winner = self.winner().unwrap_or_default();
-            let message = format!("governed by profile {winner}, which takes precedence");
-            return (NamespaceState::Conflict, Some(message), &[]);
+            return View {
+                state: NamespaceState::Conflict,
+                message: Some(format!(
+                    "governed by profile {winner}, which takes precedence"
+                )),
+                ..View::pending()
+            };
         }
-        let state = self.state.unwrap_or(NamespaceState::Pending);
-        (state, self.message.clone(), &self.drift)
+        View {
+            state: self.state.unwrap_or(NamespaceState::Pending),
+            message: self.message.clone(),
+            drift: &self.drift,
+            unconfined: self.unconfined.as_ref(),
+        }
+    }
+}
+
+/// One namespace as one profile sees it.
+struct View<'a> {
+    state: NamespaceState,
+    message: Option<String>,
+    drift: &'a [DriftEntry],
+    unconfined: Option<&'a UnconfinedPods>,
+}
+
+impl View<'_> {
+    fn pending() -> Self {
+        Self {
+            state: NamespaceState::Pending,
+            message: None,
+            drift: &[],
+            unconfined: None,
+        }
     }
 }
 
@@ -63,6 +94,8 @@ pub struct StatusInput<'a> {
     pub repairs_total: u64,
     /// The operator's own validation failure, if any.
     pub invalid: Option<String>,
+    /// Whether the operator watches pods (and so can count unconfined ones).
+    pub pods_watched: bool,
     pub now: Time,
 }
 
@@ -78,11 +111,18 @@ pub fn desired_status<'a>(
     let mut entries: Vec<NamespaceStatus> = Vec::new();
     let (mut in_sync, mut drifted, mut conflicting, mut failed, mut pending) =
         (0u32, 0u32, 0u32, 0u32, 0u32);
+    let (mut unconfined_pods, mut unconfined_namespaces) = (0u32, 0u32);
     for ns in input.selected {
-        let (state, message, drift) = match outcome_of(ns) {
+        let view = match outcome_of(ns) {
             Some(outcome) => outcome.view(name, generation),
-            None => (NamespaceState::Pending, None, &[][..]),
+            None => View::pending(),
         };
+        let state = view.state;
+        let unconfined = view.unconfined.filter(|u| u.count > 0);
+        if let Some(u) = unconfined {
+            unconfined_pods += u.count;
+            unconfined_namespaces += 1;
+        }
         match state {
             NamespaceState::InSync => in_sync += 1,
             NamespaceState::Drifted => drifted += 1,
@@ -90,16 +130,19 @@ pub fn desired_status<'a>(
             NamespaceState::Failed => failed += 1,
             NamespaceState::Pending => pending += 1,
         }
-        if state != NamespaceState::InSync {
+        if state != NamespaceState::InSync || unconfined.is_some() {
             entries.push(NamespaceStatus {
                 name: ns.clone(),
                 state,
-                message,
-                drift: drift.iter().take(MAX_LISTED_DRIFT).cloned().collect(),
+                message: view.message,
+                drift: view.drift.iter().take(MAX_LISTED_DRIFT).cloned().collect(),
+                unconfined_pods: unconfined.map_or(0, |u| u.count),
+                pods: unconfined.map(|u| u.listed.clone()).unwrap_or_default(),
             });
         }
     }
-    // Most urgent first, then by name: a stable order, so an unchanged state patches nothing.
+    // Most urgent first (namespaces only listed for their pods last), then by name: a
+    // stable order, so an unchanged state patches nothing.
     entries.sort_by(|a, b| {
         severity(a.state)
             .cmp(&severity(b.state))
@@ -109,6 +152,11 @@ pub fn desired_status<'a>(
     entries.truncate(MAX_LISTED_NAMESPACES);
 
     let selected = input.selected.len() as u32;
+    let required = crate::api::workload_security_context(profile);
+    let confinement = (required.is_some() && input.pods_watched).then_some(Unconfined {
+        pods: unconfined_pods,
+        namespaces: unconfined_namespaces,
+    });
     let counts = Counts {
         selected,
         in_sync,
@@ -116,6 +164,7 @@ pub fn desired_status<'a>(
         conflicting,
         failed,
         pending,
+        unconfined: confinement,
     };
     let conditions = conditions(input, &counts, &entries, profile.status.as_ref());
 
@@ -134,7 +183,8 @@ pub fn desired_status<'a>(
             .into_iter()
             .map(String::from)
             .collect(),
-        workload_security_context: crate::api::workload_security_context(profile),
+        workload_security_context: required,
+        unconfined_pods: confinement.map(|u| u.pods),
     }
 }
 
@@ -145,6 +195,14 @@ struct Counts {
     conflicting: u32,
     failed: u32,
     pending: u32,
+    /// Set when the profile declares seccomp/AppArmor profiles and pods are watched.
+    unconfined: Option<Unconfined>,
+}
+
+#[derive(Clone, Copy)]
+struct Unconfined {
+    pods: u32,
+    namespaces: u32,
 }
 
 fn severity(state: NamespaceState) -> u8 {
@@ -267,6 +325,31 @@ fn conditions(
         )
     });
 
+    if let Some(u) = c.unconfined {
+        out.push(if u.pods > 0 {
+            let first = entries
+                .iter()
+                .find_map(|e| e.pods.first().map(|p| format!("{}/{}: {}", e.name, p.name, p.reason)))
+                .unwrap_or_default();
+            condition(
+                PODS_CONFINED,
+                "False",
+                "UnconfinedPods",
+                &format!(
+                    "{} pods in {} namespaces do not use the profile's workloadSecurityContext; first: {first}",
+                    u.pods, u.namespaces
+                ),
+            )
+        } else {
+            condition(
+                PODS_CONFINED,
+                "True",
+                "AllPodsConfined",
+                "every pod in the governed namespaces uses the profile's workloadSecurityContext",
+            )
+        });
+    }
+
     for cond in &mut out {
         cond.observed_generation = generation;
         let kept = previous
@@ -332,6 +415,27 @@ mod tests {
             state: Some(state),
             message: None,
             drift: Vec::new(),
+            unconfined: None,
+        }
+    }
+
+    /// A profile declaring a seccomp and an AppArmor profile for its workloads.
+    fn confining(name: &str) -> HardeningProfile {
+        let mut p = profile(name, 1, "Enforce");
+        p.spec.seccomp = Some(serde_json::from_value(serde_json::json!({})).unwrap());
+        p.spec.apparmor = Some(serde_json::from_value(serde_json::json!({})).unwrap());
+        p
+    }
+
+    fn unconfined(count: u32, reason: &str) -> UnconfinedPods {
+        UnconfinedPods {
+            count,
+            listed: (0..count.min(crate::workloads::MAX_LISTED_PODS as u32))
+                .map(|i| crate::api::UnconfinedPod {
+                    name: format!("pod-{i}"),
+                    reason: reason.to_owned(),
+                })
+                .collect(),
         }
     }
 
@@ -350,6 +454,7 @@ mod tests {
             selected: sel,
             repairs_total: 3,
             invalid: None,
+            pods_watched: true,
             now,
         };
         desired_status(&input, |ns| outcomes.get(ns))
@@ -535,6 +640,7 @@ mod tests {
             invalid: Some(
                 "spec.namespaceSelector.matchExpressions[0]: values must not be empty".into(),
             ),
+            pods_watched: true,
             now: at(100),
         };
         let status = desired_status(&input, |_| None);
@@ -590,7 +696,8 @@ mod tests {
 
     #[test]
     fn status_stays_small_with_ten_thousand_drifted_namespaces() {
-        let p = profile("audit", 1, "Audit");
+        let mut p = confining("audit");
+        p.spec.mode = Mode::Audit;
         let entry = DriftEntry {
             kind: "NetworkPolicy".into(),
             name: "hardening-allow-same-namespace".into(),
@@ -601,6 +708,7 @@ mod tests {
         };
         let mut drifted = outcome(&[("audit", 1)], NamespaceState::Drifted);
         drifted.drift = vec![entry; 40];
+        drifted.unconfined = Some(unconfined(5_000, &"r".repeat(256)));
         let names: Vec<String> = (0..10_000)
             .map(|i| format!("namespace-with-a-long-name-{i:05}"))
             .collect();
@@ -617,11 +725,102 @@ mod tests {
             status
                 .namespaces
                 .iter()
-                .all(|n| n.drift.len() == MAX_LISTED_DRIFT)
+                .all(|n| n.drift.len() == MAX_LISTED_DRIFT
+                    && n.pods.len() == crate::workloads::MAX_LISTED_PODS)
         );
+        assert_eq!(status.unconfined_pods, Some(50_000_000));
         let bytes = serde_json::to_vec(&status).unwrap().len();
         // Worst case (every text at its cap) stays far below etcd's 1.5 MiB object limit.
         assert!(bytes < 256 * 1024, "status is {bytes} bytes");
         eprintln!("worst-case status with 10,000 drifted namespaces: {bytes} bytes");
+    }
+
+    #[test]
+    fn unconfined_pods_are_counted_listed_and_reported_without_touching_ready() {
+        let p = confining("strict");
+        let mut a = outcome(&[("strict", 1)], NamespaceState::InSync);
+        a.unconfined = Some(unconfined(7, "container app: seccompProfile not set"));
+        let mut b = outcome(&[("strict", 1)], NamespaceState::InSync);
+        b.unconfined = Some(UnconfinedPods::default());
+        let mut c = outcome(&[("strict", 1)], NamespaceState::InSync);
+        c.unconfined = Some(unconfined(1, "container x: appArmorProfile not set"));
+        // Another profile governs d: its pods are not this profile's to count.
+        let mut d = outcome(&[("other", 1), ("strict", 1)], NamespaceState::InSync);
+        d.unconfined = Some(unconfined(3, "y"));
+        let outcomes = HashMap::from([
+            ("a".to_string(), a),
+            ("b".to_string(), b),
+            ("c".to_string(), c),
+            ("d".to_string(), d),
+        ]);
+        let status = status_of(&p, &selected(&["a", "b", "c", "d"]), &outcomes, at(100));
+        assert_eq!(
+            summary(&status),
+            vec![
+                triple("Ready", "True", "InSync"),
+                triple("Drifted", "False", "NoDrift"),
+                triple("Conflicting", "True", "NamespaceConflict"),
+                triple("PodsConfined", "False", "UnconfinedPods"),
+            ]
+        );
+        assert_eq!(
+            status.conditions[3].message,
+            "8 pods in 2 namespaces do not use the profile's workloadSecurityContext; \
+             first: a/pod-0: container app: seccompProfile not set"
+        );
+        assert_eq!(status.unconfined_pods, Some(8));
+        let listed: Vec<_> = status
+            .namespaces
+            .iter()
+            .map(|n| (n.name.as_str(), n.state, n.unconfined_pods, n.pods.len()))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![
+                ("d", NamespaceState::Conflict, 0, 0),
+                ("a", NamespaceState::InSync, 7, 5),
+                ("c", NamespaceState::InSync, 1, 1),
+            ]
+        );
+        assert_eq!(
+            serde_json::to_value(&status.namespaces[2]).unwrap(),
+            serde_json::json!({"name": "c", "state": "InSync", "unconfinedPods": 1,
+                "pods": [{"name": "pod-0", "reason": "container x: appArmorProfile not set"}]})
+        );
+
+        // Every pod confined.
+        let outcomes = HashMap::from([("b".to_string(), outcomes["b"].clone())]);
+        let status = status_of(&p, &selected(&["b"]), &outcomes, at(100));
+        assert_eq!(
+            summary(&status)[3],
+            triple("PodsConfined", "True", "AllPodsConfined")
+        );
+        assert_eq!(status.unconfined_pods, Some(0));
+        assert!(status.namespaces.is_empty());
+    }
+
+    #[test]
+    fn without_confinement_profiles_or_a_pod_watch_nothing_is_reported() {
+        let mut with_pods = outcome(&[("strict", 1)], NamespaceState::InSync);
+        with_pods.unconfined = Some(unconfined(2, "r"));
+        let outcomes = HashMap::from([("a".to_string(), with_pods)]);
+        let sel = selected(&["a"]);
+        let plain = profile("strict", 1, "Enforce");
+        let status = status_of(&plain, &sel, &outcomes, at(100));
+        assert_eq!(status.unconfined_pods, None);
+        assert!(status.conditions.iter().all(|c| c.type_ != PODS_CONFINED));
+
+        let p = confining("strict");
+        let input = StatusInput {
+            profile: &p,
+            selected: &sel,
+            repairs_total: 0,
+            invalid: None,
+            pods_watched: false,
+            now: at(100),
+        };
+        let status = desired_status(&input, |ns| outcomes.get(ns));
+        assert_eq!(status.unconfined_pods, None);
+        assert!(status.conditions.iter().all(|c| c.type_ != PODS_CONFINED));
     }
 }

@@ -3,9 +3,11 @@
 //! `tests/integration/cli.rs`.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use hardening_operator::cli::input::read_profile;
+use hardening_operator::{apparmor, seccomp};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -114,8 +116,150 @@ fn render_prints_exactly_the_objects_for_the_selected_namespaces() {
         vec![
             "namespace team-b: not selected: its labels do not match the profile's spec.namespaceSelector",
             "namespace kube-system: not selected: a system namespace (kube-system, kube-public and kube-node-lease are never hardened)",
+            "profile bsi-strict: declares spec.seccomp and spec.apparmor: --confinement-dir DIR writes its node files",
         ]
     );
+}
+
+/// A new, empty directory under the tests' temporary directory.
+fn fresh_dir(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{test}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const CONFINED: &str = "operator/tests/fixtures/confined-profile.yaml";
+
+#[test]
+fn render_with_confinement_dir_writes_the_node_agents_files() {
+    let tmp = fresh_dir("confinement");
+    let dir = tmp.join("out");
+    let dir_arg = dir.to_str().unwrap();
+    let namespaces = "operator/tests/fixtures/namespaces.yaml";
+    let output = run(&[
+        "render",
+        "--profile",
+        CONFINED,
+        "--namespace",
+        namespaces,
+        "--confinement-dir",
+        dir_arg,
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    // stdout is what it is without the option.
+    let plain = run(&["render", "--profile", CONFINED, "--namespace", namespaces]);
+    assert_eq!(plain.status.code(), Some(0));
+    assert_eq!(text(&output.stdout), text(&plain.stdout));
+    assert!(!text(&output.stdout).is_empty());
+
+    let profile = read_profile(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(CONFINED),
+    )
+    .unwrap();
+    let seccomp_path = format!("{dir_arg}/seccomp/hardening.dev/confined.json");
+    let apparmor_path = format!("{dir_arg}/apparmor/hardening.dev-confined");
+    assert_eq!(
+        seccomp_path,
+        format!(
+            "{dir_arg}/seccomp/{}",
+            seccomp::localhost_profile("confined")
+        )
+    );
+    assert_eq!(
+        apparmor_path,
+        format!("{dir_arg}/apparmor/{}", apparmor::profile_name("confined"))
+    );
+    let seccomp_text = std::fs::read_to_string(&seccomp_path).unwrap();
+    assert_eq!(seccomp_text, seccomp::render(&profile).unwrap());
+    let json: Value = serde_json::from_str(&seccomp_text).unwrap();
+    assert_eq!(json["defaultAction"], "SCMP_ACT_KILL_PROCESS");
+    assert_eq!(
+        std::fs::read_to_string(&apparmor_path).unwrap(),
+        apparmor::render(&profile).unwrap()
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            format!("wrote {seccomp_path}"),
+            format!("wrote {apparmor_path}"),
+        ]
+    );
+    assert!(!stderr.contains("--confinement-dir DIR writes"), "{stderr}");
+    // Without the option: a hint, and no files.
+    assert!(
+        text(&plain.stderr).ends_with(
+            "profile confined: declares spec.seccomp and spec.apparmor: --confinement-dir DIR writes its node files\n"
+        ),
+        "{}",
+        text(&plain.stderr)
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn render_with_confinement_dir_of_a_profile_without_sections_writes_nothing() {
+    let tmp = fresh_dir("no-confinement");
+    let dir = tmp.join("out");
+    let output = run(&[
+        "render",
+        "--profile",
+        "examples/baseline.yaml",
+        "--namespace",
+        "operator/tests/fixtures/namespaces.yaml",
+        "--confinement-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!dir.exists(), "nothing written");
+    assert!(
+        stderr.ends_with(
+            "profile baseline: no spec.seccomp or spec.apparmor: no node files to write\n"
+        ),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn render_exits_2_naming_a_confinement_dir_it_cannot_write() {
+    let tmp = fresh_dir("unwritable");
+    let file = tmp.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let dir = file.join("out");
+    let output = run(&[
+        "render",
+        "--profile",
+        CONFINED,
+        "--namespace",
+        "operator/tests/fixtures/namespaces.yaml",
+        "--confinement-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        text(&output.stdout),
+        "",
+        "nothing to apply when files are missing"
+    );
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .starts_with(&format!(
+                "{}/seccomp/hardening.dev: cannot create directory: ",
+                dir.display()
+            )),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
 }
 
 #[test]
@@ -240,6 +384,9 @@ fn usage_errors_exit_2_and_help_documents_the_commands() {
         "carry no ownerReferences",
         "Audit mode writes nothing",
         "Exit status: 0 rendered (possibly nothing); 2 invalid input",
+        "--confinement-dir <DIR>",
+        "DIR/seccomp/hardening.dev/<profile>.json",
+        "DIR/apparmor/hardening.dev-<profile>",
     ] {
         assert!(
             help.contains(phrase),

@@ -36,6 +36,7 @@ const FIELD_MANAGER: &str = "hardening-tests-chart";
 /// what `operator/src/controller/` does (see the comments in `templates/rbac.yaml`).
 const CLUSTER_ROLE: &[(&str, &str, &[&str])] = &[
     ("", "namespaces", &["list", "watch", "patch"]),
+    ("", "pods", &["list", "watch"]),
     (
         "",
         "resourcequotas",
@@ -242,6 +243,12 @@ fn chart_lints_and_carries_the_crd_of_crds_dir() {
             "--set",
             "nodeAgent.enabled=true,serviceMonitor.enabled=true",
         ],
+        vec![
+            "--set",
+            "nodeAgent.enabled=true,nodeAgent.apparmor=true",
+            "--set",
+            "nodeAgent.image.repository=example.org/agent,nodeAgent.image.tag=1.2.3",
+        ],
     ] {
         let mut args = vec!["lint", "--strict", &chart];
         args.extend(sets);
@@ -380,6 +387,30 @@ fn chart_renders_a_restricted_highly_available_operator_with_least_privilege() {
         }
     }
     assert_eq!(grants(one(&docs, "ClusterRole")), expected(CLUSTER_ROLE));
+    // Without the pod report, neither the flag's default nor the permission remains.
+    let without_pods = render(
+        "hardening-operator",
+        "hardening-system",
+        &["operator.podReport=false"],
+    );
+    let args = strings(
+        &one(&without_pods, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"],
+    );
+    assert!(args.iter().any(|a| a == "--pod-report=false"), "{args:?}");
+    let pod_grants: Vec<Grant> = expected(CLUSTER_ROLE)
+        .into_iter()
+        .filter(|(_, resource, _)| resource == "pods")
+        .collect();
+    assert_eq!(pod_grants.len(), 2);
+    let remaining = grants(one(&without_pods, "ClusterRole"));
+    assert!(
+        pod_grants.iter().all(|g| !remaining.contains(g)),
+        "{remaining:?}"
+    );
+    assert_eq!(
+        remaining.len(),
+        expected(CLUSTER_ROLE).len() - pod_grants.len()
+    );
     // Every kind the operator generates (a new one too) is watched, read, applied and
     // deleted.
     for kind in ManagedKind::ALL {
@@ -581,6 +612,91 @@ fn chart_renders_a_restricted_highly_available_operator_with_least_privilege() {
     let args =
         strings(&one(&single, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]);
     assert!(!args.iter().any(|a| a == "--leader-election"), "{args:?}");
+}
+
+/// `nodeAgent.image` (for the Dockerfile's `node-agent-apparmor` image): when set, the
+/// DaemonSet runs it; unset, the DaemonSet runs the Deployment's image.
+#[test]
+fn chart_node_agent_image_defaults_to_the_operators_and_can_be_set() {
+    fn containers<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+        &one(docs, kind)["spec"]["template"]["spec"]["containers"][0]
+    }
+
+    let set = render(
+        "hardening-operator",
+        "hardening-system",
+        &[
+            "nodeAgent.enabled=true,nodeAgent.apparmor=true",
+            "nodeAgent.image.repository=example.org/agent,nodeAgent.image.tag=1.2.3",
+        ],
+    );
+    let agent = containers(&set, "DaemonSet");
+    assert_eq!(agent["image"], "example.org/agent:1.2.3");
+    // The pull policy follows image.pullPolicy unless nodeAgent.image.pullPolicy is set.
+    assert_eq!(agent["imagePullPolicy"], "IfNotPresent");
+    // The operator keeps its own image.
+    assert_eq!(
+        containers(&set, "Deployment")["image"],
+        format!("hardening-operator:{}", env!("CARGO_PKG_VERSION"))
+    );
+
+    for sets in [
+        vec!["nodeAgent.enabled=true"],
+        vec![
+            "nodeAgent.enabled=true",
+            "image.repository=registry.example/op,image.tag=9.9.9,image.pullPolicy=Always",
+        ],
+        vec![
+            "nodeAgent.enabled=true",
+            "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ],
+    ] {
+        let docs = render("hardening-operator", "hardening-system", &sets);
+        let (agent, operator) = (
+            containers(&docs, "DaemonSet"),
+            containers(&docs, "Deployment"),
+        );
+        assert!(operator["image"].is_string(), "{sets:?}: {operator}");
+        assert_eq!(agent["image"], operator["image"], "{sets:?}");
+        assert_eq!(
+            agent["imagePullPolicy"], operator["imagePullPolicy"],
+            "{sets:?}"
+        );
+    }
+
+    // A tag alone keeps image.repository; the pull policy can be set on its own.
+    let tagged = render(
+        "x",
+        "default",
+        &[
+            "nodeAgent.enabled=true,image.repository=registry.example/op",
+            "nodeAgent.image.tag=0.1.0-apparmor,nodeAgent.image.pullPolicy=Always",
+        ],
+    );
+    let agent = containers(&tagged, "DaemonSet");
+    assert_eq!(agent["image"], "registry.example/op:0.1.0-apparmor");
+    assert_eq!(agent["imagePullPolicy"], "Always");
+    assert_eq!(
+        containers(&tagged, "Deployment")["imagePullPolicy"],
+        "IfNotPresent"
+    );
+
+    // values.schema.json checks nodeAgent.image too.
+    let chart = chart_dir().display().to_string();
+    for (set, message) in [
+        (
+            "nodeAgent.image.digest=sha256:00",
+            "additional properties 'digest' not allowed",
+        ),
+        (
+            "nodeAgent.image.pullPolicy=Sometimes",
+            "/nodeAgent/image/pullPolicy",
+        ),
+    ] {
+        let err = helm(&["template", "x", &chart, "--set", set])
+            .expect_err(&format!("--set {set} must be rejected"));
+        assert!(err.contains(message), "--set {set}: {err}");
+    }
 }
 
 /// Every value of `values.schema.json` (down to its leaves) has a default in `values.yaml`

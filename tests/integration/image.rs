@@ -95,6 +95,104 @@ fn image_binary_is_static_and_runs() {
     }
 }
 
+/// The Dockerfile's stages: `FROM` lines with the RUN/USER/ENTRYPOINT/CMD lines after each.
+/// `docker build` without `--target` builds the last stage, so the distroless operator image
+/// stays last; `--target node-agent-apparmor` builds the node agent with `apparmor_parser`
+/// (the chart's `nodeAgent.apparmor` needs it).
+#[test]
+fn dockerfile_has_a_node_agent_apparmor_stage_and_ends_with_distroless() {
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    // Instructions, with `\` continuations joined and comments dropped.
+    let mut instructions: Vec<String> = Vec::new();
+    let mut continued = false;
+    for line in dockerfile.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') || trimmed.is_empty() {
+            continue;
+        }
+        let (text, continues) = match trimmed.strip_suffix('\\') {
+            Some(head) => (head.trim(), true),
+            None => (trimmed, false),
+        };
+        if continued {
+            let last = instructions.last_mut().unwrap();
+            last.push(' ');
+            last.push_str(text);
+        } else {
+            instructions.push(text.to_owned());
+        }
+        continued = continues;
+    }
+    // (FROM line, the stage's other instructions)
+    let mut stages: Vec<(String, Vec<String>)> = Vec::new();
+    for instruction in instructions {
+        if instruction.starts_with("FROM ") {
+            stages.push((instruction, Vec::new()));
+        } else if let Some((_, body)) = stages.last_mut() {
+            body.push(instruction);
+        }
+    }
+    let froms: Vec<&str> = stages.iter().map(|(from, _)| from.as_str()).collect();
+
+    let (_, apparmor) = stages
+        .iter()
+        .find(|(from, _)| from.ends_with(" AS node-agent-apparmor"))
+        .unwrap_or_else(|| panic!("no `node-agent-apparmor` stage: {froms:?}"));
+    let install = apparmor
+        .iter()
+        .find(|i| i.starts_with("RUN ") && i.contains("apt-get install"))
+        .unwrap_or_else(|| panic!("the node-agent-apparmor stage installs nothing: {apparmor:?}"));
+    let packages: Vec<&str> = install
+        .split("apt-get install")
+        .nth(1)
+        .unwrap()
+        .split("&&")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .filter(|word| !word.starts_with('-'))
+        .collect();
+    assert_eq!(packages, ["apparmor"], "{install}");
+    assert!(install.contains("--no-install-recommends"), "{install}");
+    assert!(install.contains("rm -rf /var/lib/apt/lists"), "{install}");
+    for line in [
+        "COPY --from=build /hardening-operator /hardening-operator",
+        "ENTRYPOINT [\"/hardening-operator\"]",
+        "CMD [\"node-agent\"]",
+    ] {
+        assert!(
+            apparmor.iter().any(|i| i == line),
+            "the node-agent-apparmor stage lacks `{line}`: {apparmor:?}"
+        );
+    }
+
+    let (last_from, last) = stages.last().expect("the Dockerfile has stages");
+    assert!(
+        last_from.starts_with("FROM gcr.io/distroless/static-debian12:nonroot"),
+        "the default (last) stage must be the distroless operator image: {froms:?}"
+    );
+    for line in [
+        "USER 65532:65532",
+        "ENTRYPOINT [\"/hardening-operator\"]",
+        "CMD [\"run\"]",
+    ] {
+        assert!(
+            last.iter().any(|i| i == line),
+            "the last stage lacks `{line}`: {last:?}"
+        );
+    }
+    // Both build commands are documented in the header.
+    for command in [
+        "docker build -t hardening-operator:",
+        "docker build --target node-agent-apparmor -t hardening-operator-node-agent-apparmor:",
+    ] {
+        assert!(
+            dockerfile.contains(command),
+            "the Dockerfile header lacks `{command}`"
+        );
+    }
+}
+
 /// The check itself: this test binary is linked dynamically, and it says so.
 #[test]
 fn elf_check_sees_a_dynamically_linked_executable() {

@@ -12,3 +12,4 @@ mod node_agent;
 mod operator_env;
 mod smoke;
 mod teardown;
+mod workloads;

@@ -73,3 +73,14 @@ app.kubernetes.io/component: node-agent
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 {{- end }}
+
+{{/* The node agent's image: nodeAgent.image when its repository or tag is set (an empty
+repository is image.repository, an empty tag the appVersion), else the operator's image. */}}
+{{- define "hardening-operator.nodeAgentImage" -}}
+{{- $agent := .Values.nodeAgent.image }}
+{{- if or $agent.repository $agent.tag }}
+{{- printf "%s:%s" (default .Values.image.repository $agent.repository) (default .Chart.AppVersion $agent.tag) }}
+{{- else }}
+{{- include "hardening-operator.image" . }}
+{{- end }}
+{{- end }}

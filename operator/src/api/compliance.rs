@@ -6,7 +6,8 @@ use super::{HardeningProfileSpec, Mode, PodSecurityLevel, PolicyType};
 /// Requirement IDs covered by `spec`, in the module's numeric order.
 ///
 /// An `Audit` profile enforces nothing, so it only covers the audit and drift reporting
-/// requirements (A21, A25).
+/// requirements (A21, A25). A24 (network, filesystem and syscall policies) needs default
+/// deny in both directions, a seccomp and an AppArmor profile.
 pub fn covered_requirements(spec: &HardeningProfileSpec) -> Vec<&'static str> {
     let enforcing = spec.mode == Mode::Enforce;
     let restricted = enforcing
@@ -26,8 +27,12 @@ pub fn covered_requirements(spec: &HardeningProfileSpec) -> Vec<&'static str> {
         denied.contains(&PolicyType::Ingress) && denied.contains(&PolicyType::Egress);
     let resources_limited =
         enforcing && spec.resource_quota.is_some() && spec.limit_range.is_some();
+    // Profiles for the workloads to use; pods that do not are reported in the status.
+    let seccomp = enforcing && spec.seccomp.is_some();
+    let apparmor = enforcing && spec.apparmor.is_some();
 
     [
+        ("A4", seccomp || apparmor),
         ("A9", network_separated),
         ("A10", restricted),
         ("A16", restricted),
@@ -35,7 +40,8 @@ pub fn covered_requirements(spec: &HardeningProfileSpec) -> Vec<&'static str> {
         ("A20", resources_limited),
         ("A21", true),
         ("A23", restricted),
-        ("A24", both_directions_denied),
+        // Network connections, filesystem access and system calls: all three.
+        ("A24", both_directions_denied && seccomp && apparmor),
         ("A25", true),
     ]
     .into_iter()

@@ -53,6 +53,7 @@ pub const MAX_DRIFT_TEXT_CHARS: usize = 256;
     printcolumn(name = "In-Sync", type_ = "integer", json_path = ".status.inSyncNamespaces"),
     printcolumn(name = "Drifted", type_ = "integer", json_path = ".status.driftedNamespaces"),
     printcolumn(name = "Conflicts", type_ = "integer", json_path = ".status.conflictingNamespaces"),
+    printcolumn(name = "Unconfined-Pods", type_ = "integer", json_path = ".status.unconfinedPods"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
@@ -523,6 +524,12 @@ pub struct HardeningProfileStatus {
     /// this profile declares (`Localhost` profiles a node must have installed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_security_context: Option<WorkloadSecurityContext>,
+    /// Pods (not finished) in the namespaces this profile governs whose containers do not
+    /// all use `workloadSecurityContext`; unset when the profile declares no seccomp or
+    /// AppArmor profile or the operator does not watch pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::count")]
+    pub unconfined_pods: Option<u32>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -544,6 +551,25 @@ pub struct NamespaceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10))]
     pub drift: Vec<DriftEntry>,
+    /// Pods here that do not use the profile's seccomp or AppArmor profile.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(schema_with = "schema::count")]
+    pub unconfined_pods: u32,
+    /// The first of them by name, at most 5.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub pods: Vec<UnconfinedPod>,
+}
+
+/// A pod whose containers do not all run under the profile's seccomp or AppArmor profile.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnconfinedPod {
+    /// Pod name.
+    pub name: String,
+    /// What is missing, e.g. `container app: seccompProfile RuntimeDefault, wants Localhost
+    /// hardening.dev/strict.json`.
+    pub reason: String,
 }
 
 /// How a selected namespace relates to the profile.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::Namespace;
 use serde_json::Value;
@@ -12,6 +12,7 @@ use super::{CliError, EXIT_OK, Exclusions, Selection, input, selection};
 use crate::api::{HardeningProfile, Mode};
 use crate::labels::NAMESPACE_NAME_LABEL;
 use crate::render::render;
+use crate::{node_agent, seccomp};
 
 /// Print as YAML what the operator would apply for a profile in given namespaces (offline)
 ///
@@ -32,11 +33,22 @@ use crate::render::render;
 /// Objects rendered offline carry no ownerReferences: the operator sets one to the stored
 /// profile (which has a uid) when it applies them.
 ///
+/// With --confinement-dir DIR, also writes the node files of the profile's spec.seccomp and
+/// spec.apparmor exactly as the node agent installs them on every node (whatever the mode
+/// and the namespaces): DIR/seccomp/hardening.dev/<profile>.json, the seccomp profile
+/// (DIR stands for the kubelet root), and DIR/apparmor/hardening.dev-<profile>, the
+/// AppArmor profile (DIR/apparmor stands for the agent's --apparmor-dir). Directories are
+/// created and files of those names replaced; stderr names every file written
+/// (`wrote PATH`), or says that the profile has neither section. Nothing is loaded into
+/// the kernel. Without the option, a profile with either section gets a hint on stderr.
+///
 /// The profile is checked as the operator checks it; the CRD schema's own checks (value
 /// ranges, name patterns) are the API server's (`kubectl apply --dry-run=server`).
 ///
 /// Exit status: 0 rendered (possibly nothing); 2 invalid input, reported as
-/// `FILE[:LINE:COLUMN]: [document N: ][FIELD: ]MESSAGE`.
+/// `FILE[:LINE:COLUMN]: [document N: ][FIELD: ]MESSAGE`, or a node file that could not be
+/// written, reported as `PATH: cannot write: MESSAGE` or `PATH: cannot create directory:
+/// MESSAGE` (nothing is printed on stdout then).
 #[derive(clap::Args, Clone, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct RenderArgs {
@@ -51,6 +63,11 @@ pub struct RenderArgs {
 
     #[command(flatten)]
     pub exclusions: Exclusions,
+
+    /// Also write the profile's seccomp and AppArmor node files under DIR, as the node
+    /// agent installs them (see above).
+    #[arg(long, value_name = "DIR")]
+    pub confinement_dir: Option<PathBuf>,
 }
 
 /// Runs `render`; the exit status of the command line.
@@ -85,6 +102,8 @@ pub fn run(args: &RenderArgs, out: &mut dyn Write, notes: &mut dyn Write) -> Res
     for message in messages {
         writeln!(notes, "{message}")?;
     }
+    // Before stdout: if a file cannot be written, nothing is printed for `kubectl apply`.
+    confinement(&profile, args.confinement_dir.as_deref(), notes)?;
     for document in documents {
         write!(out, "---\n{}", to_yaml(&document))?;
     }
@@ -133,6 +152,72 @@ pub fn documents(
         ));
     }
     Ok((documents, notes))
+}
+
+/// The node files of `profile` under `dir`, with their content, named and rendered as the
+/// node agent installs them ([`node_agent::desired`]): `dir` stands for the kubelet root
+/// (`dir/seccomp/hardening.dev/<profile>.json`) and `dir/apparmor` for the AppArmor
+/// directory (`dir/apparmor/hardening.dev-<profile>`). Empty without either section.
+pub fn confinement_files(profile: &HardeningProfile, dir: &Path) -> Vec<(PathBuf, String)> {
+    let (seccomp_files, apparmor_files) = node_agent::desired(std::slice::from_ref(profile));
+    let seccomp_dir = dir.join("seccomp").join(seccomp::LOCALHOST_DIR);
+    let apparmor_dir = dir.join("apparmor");
+    seccomp_files
+        .into_iter()
+        .map(|(file, text)| (seccomp_dir.join(file), text))
+        .chain(
+            apparmor_files
+                .into_iter()
+                .map(|(file, text)| (apparmor_dir.join(file), text)),
+        )
+        .collect()
+}
+
+/// With `dir`, writes the node files of `profile` there ([`confinement_files`]) and names
+/// each on `notes`; without, a hint on `notes` if the profile has any.
+pub fn confinement(
+    profile: &HardeningProfile,
+    dir: Option<&Path>,
+    notes: &mut dyn Write,
+) -> Result<(), CliError> {
+    let profile_name = profile.metadata.name.as_deref().unwrap_or_default();
+    let sections: Vec<&str> = [
+        ("spec.seccomp", profile.spec.seccomp.is_some()),
+        ("spec.apparmor", profile.spec.apparmor.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(section, declared)| declared.then_some(section))
+    .collect();
+    let Some(dir) = dir else {
+        if !sections.is_empty() {
+            writeln!(
+                notes,
+                "profile {profile_name}: declares {}: --confinement-dir DIR writes its node files",
+                sections.join(" and ")
+            )?;
+        }
+        return Ok(());
+    };
+    let files = confinement_files(profile, dir);
+    if files.is_empty() {
+        writeln!(
+            notes,
+            "profile {profile_name}: no spec.seccomp or spec.apparmor: no node files to write"
+        )?;
+    }
+    for (path, text) in files {
+        let parent = path.parent().expect("a node file is in a directory");
+        std::fs::create_dir_all(parent).map_err(|e| {
+            CliError::Failed(format!(
+                "{}: cannot create directory: {e}",
+                parent.display()
+            ))
+        })?;
+        node_agent::write_atomic(&path, text.as_bytes())
+            .map_err(|e| CliError::Failed(format!("{}: cannot write: {e}", path.display())))?;
+        writeln!(notes, "wrote {}", path.display())?;
+    }
+    Ok(())
 }
 
 /// The namespace as the API server stores it: with the `kubernetes.io/metadata.name`
@@ -268,5 +353,138 @@ mod tests {
                 &desired.namespace_annotations
             )
         );
+    }
+
+    const CONFINED: &str = "  seccomp:\n    baseline: Strict\n    defaultAction: KILL_PROCESS\n    deny: [{names: [ptrace], action: ERRNO}]\n  apparmor:\n    baseline: RuntimeDefault\n    noExec: [/tmp/**]\n";
+
+    /// A new, empty directory for one test, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(test: &str) -> Self {
+            let dir = std::env::temp_dir()
+                .join(format!("hardening-render-{}-{test}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn lines(notes: Vec<u8>) -> Vec<String> {
+        String::from_utf8(notes)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn confinement_dir_gets_the_node_agents_files() {
+        let profile = profile(CONFINED);
+        let tmp = TempDir::new("both");
+        let dir = tmp.0.join("out");
+        let mut notes = Vec::new();
+        confinement(&profile, Some(&dir), &mut notes).unwrap();
+
+        let seccomp_path = dir.join("seccomp").join(seccomp::localhost_profile("p"));
+        let apparmor_path = dir
+            .join("apparmor")
+            .join(crate::apparmor::profile_name("p"));
+        assert_eq!(
+            seccomp_path,
+            dir.join("seccomp/hardening.dev/p.json"),
+            "the seccomp file's place"
+        );
+        assert_eq!(apparmor_path, dir.join("apparmor/hardening.dev-p"));
+        let seccomp_text = std::fs::read_to_string(&seccomp_path).unwrap();
+        assert_eq!(seccomp_text, seccomp::render(&profile).unwrap());
+        let json: Value = serde_json::from_str(&seccomp_text).unwrap();
+        assert_eq!(json["defaultAction"], "SCMP_ACT_KILL_PROCESS");
+        assert_eq!(
+            std::fs::read_to_string(&apparmor_path).unwrap(),
+            crate::apparmor::render(&profile).unwrap()
+        );
+        // Byte for byte what the node agent installs, under the same names.
+        let (want_seccomp, want_apparmor) = node_agent::desired(std::slice::from_ref(&profile));
+        assert_eq!(want_seccomp["p.json"], seccomp_text);
+        assert!(want_apparmor.contains_key("hardening.dev-p"));
+        assert_eq!(
+            lines(notes),
+            vec![
+                format!("wrote {}", seccomp_path.display()),
+                format!("wrote {}", apparmor_path.display()),
+            ]
+        );
+        // Nothing else is written (no temporary files left, no agent record).
+        let mut all = Vec::new();
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    all.push(path);
+                }
+            }
+        }
+        all.sort();
+        assert_eq!(all, vec![apparmor_path, seccomp_path]);
+    }
+
+    #[test]
+    fn a_profile_without_confinement_writes_nothing_and_says_so() {
+        let tmp = TempDir::new("none");
+        let dir = tmp.0.join("out");
+        let mut notes = Vec::new();
+        confinement(&profile(""), Some(&dir), &mut notes).unwrap();
+        assert!(!dir.exists(), "nothing created");
+        assert_eq!(
+            lines(notes),
+            vec!["profile p: no spec.seccomp or spec.apparmor: no node files to write"]
+        );
+    }
+
+    #[test]
+    fn without_confinement_dir_a_confined_profile_gets_a_hint() {
+        let mut notes = Vec::new();
+        confinement(&profile(CONFINED), None, &mut notes).unwrap();
+        assert_eq!(
+            lines(notes),
+            vec![
+                "profile p: declares spec.seccomp and spec.apparmor: --confinement-dir DIR writes its node files"
+            ]
+        );
+        let mut notes = Vec::new();
+        confinement(&profile(""), None, &mut notes).unwrap();
+        assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn an_unwritable_confinement_dir_exits_2_naming_the_path() {
+        let tmp = TempDir::new("unwritable");
+        let file = tmp.0.join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let dir = file.join("out");
+        let mut notes = Vec::new();
+        let error = confinement(&profile(CONFINED), Some(&dir), &mut notes).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "{}: cannot create directory: ",
+                dir.join("seccomp/hardening.dev").display()
+            )),
+            "{message}"
+        );
+        assert!(notes.is_empty());
+        let mut stderr = Vec::new();
+        assert_eq!(super::super::exit_status(Err(error), &mut stderr), 2);
+        assert_eq!(String::from_utf8(stderr).unwrap(), format!("{message}\n"));
     }
 }

@@ -17,6 +17,7 @@ use crate::render::ManagedKind;
 use crate::status::NamespaceOutcome;
 
 use super::managed::ManagedCache;
+use super::pods::PodCache;
 
 pub struct Context {
     pub client: Client,
@@ -26,6 +27,8 @@ pub struct Context {
     pub namespaces: Store<Namespace>,
     /// One label-filtered watch cache per generated kind.
     pub managed: Vec<ManagedCache>,
+    /// Container profiles of active pods (`None` with `--pod-report=false`).
+    pub pods: Option<Arc<PodCache>>,
     pub recorder: Recorder,
     /// Asks the profile controller to recompute a profile's status.
     pub status_trigger: UnboundedSender<ObjectRef<HardeningProfile>>,
@@ -48,6 +51,9 @@ impl Context {
         let _ = self.namespaces.wait_until_ready().await;
         for cache in &self.managed {
             let _ = cache.store.wait_until_ready().await;
+        }
+        if let Some(pods) = &self.pods {
+            pods.wait_until_synced().await;
         }
     }
 

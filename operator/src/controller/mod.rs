@@ -1,14 +1,16 @@
 //! The controllers: one keyed by Namespace (what a namespace gets depends on every
 //! profile selecting it), one keyed by HardeningProfile (finalizer and status).
 //!
-//! Watches: Namespaces, HardeningProfiles, and each generated kind filtered by the
-//! managed-by label. Each watch fills a cache and triggers reconciles; periodic resync is
+//! Watches: Namespaces, HardeningProfiles, each generated kind filtered by the
+//! managed-by label, and (unless `--pod-report=false`) active pods, decoded down to their
+//! seccomp/AppArmor fields. Each watch fills a cache and triggers reconciles; periodic resync is
 //! only a safety net. With leader election, the caches fill on every replica and only
 //! the leader runs the controllers.
 
 mod context;
 mod managed;
 mod namespace;
+mod pods;
 mod profile;
 
 use std::future::Future;
@@ -118,6 +120,11 @@ pub async fn run_with(
         drivers.push(driver);
         caches.push(cache);
     }
+    let pods = config.pod_report.then(|| {
+        let (cache, driver) = pods::cache(&client, config.excluded(), namespace_tx.clone());
+        drivers.push(driver);
+        cache
+    });
 
     let (status_tx, mut status_rx) = tokio::sync::mpsc::unbounded_channel();
     let reporter = Reporter {
@@ -132,6 +139,7 @@ pub async fn run_with(
         profiles,
         namespaces,
         managed: caches,
+        pods,
         status_trigger: status_tx,
         outcomes: Default::default(),
         repairs: Default::default(),

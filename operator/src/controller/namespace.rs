@@ -15,7 +15,10 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
 use tracing::{debug, info, warn};
 
-use crate::api::{CleanupPolicy, DriftEntry, HardeningProfile, Mode, NamespaceState, validate};
+use crate::api::{
+    CleanupPolicy, DriftEntry, HardeningProfile, Mode, NamespaceState, validate,
+    workload_security_context,
+};
 use crate::error::{Error, backoff_delay};
 use crate::labels::{FIELD_MANAGER, PROFILE_ANNOTATION};
 use crate::metrics::ControllerKind;
@@ -88,11 +91,19 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
             }
         }
     };
+    // Whether the workloads use the winner's seccomp/AppArmor profiles: reported, never
+    // enforced (pods are not the operator's to change).
+    let unconfined = ctx
+        .pods
+        .as_ref()
+        .zip(workload_security_context(winner))
+        .map(|(pods, required)| pods.assess(&name, &required));
     let outcome = NamespaceOutcome {
         candidates: candidate_list,
         state: Some(outcome.state),
         message: outcome.message,
         drift: outcome.drift,
+        unconfined,
     };
     let previous = ctx.record(&name, Some(outcome.clone()));
     announce_conflicts(&ctx, &name, previous.as_ref(), &outcome, &candidates).await;

@@ -102,6 +102,7 @@ pub async fn reconcile(
         selected: &selected,
         repairs_total: baseline + ctx.repairs_since_start(&name),
         invalid,
+        pods_watched: ctx.pods.is_some(),
         now: Time(Timestamp::now()),
     };
     let status = {

@@ -1,0 +1,90 @@
+//! The pod watch behind `status.unconfinedPods`: it decodes only what confinement needs
+//! ([`PodView`]), skips finished pods and excluded namespaces, keeps the container profiles
+//! per namespace ([`PodIndex`]) and asks for a namespace's reconcile when the profiles its
+//! pods run under change (not on every pod status update).
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::watch;
+
+use crate::api::WorkloadSecurityContext;
+use crate::workloads::{ACTIVE_PODS_FIELD_SELECTOR, PodIndex, PodView, UnconfinedPods, assess};
+
+pub struct PodCache {
+    index: Mutex<PodIndex>,
+    synced: watch::Sender<bool>,
+}
+
+impl PodCache {
+    /// Waits until the first complete listing of pods is indexed.
+    pub async fn wait_until_synced(&self) {
+        let mut synced = self.synced.subscribe();
+        // The sender lives as long as `self`.
+        let _ = synced.wait_for(|s| *s).await;
+    }
+
+    /// The pods of `namespace` that do not run under `required`.
+    pub fn assess(&self, namespace: &str, required: &WorkloadSecurityContext) -> UnconfinedPods {
+        let index = self.index.lock().expect("pod index lock");
+        assess(index.in_namespace(namespace), required)
+    }
+}
+
+/// The pod cache and the future that fills it; `trigger` receives every namespace whose
+/// pods' profiles changed.
+pub fn cache(
+    client: &Client,
+    excluded: BTreeSet<String>,
+    trigger: UnboundedSender<ObjectRef<Namespace>>,
+) -> (Arc<PodCache>, BoxFuture<'static, ()>) {
+    let cache = Arc::new(PodCache {
+        index: Mutex::new(PodIndex::default()),
+        synced: watch::Sender::new(false),
+    });
+    let config = watcher::Config::default().fields(ACTIVE_PODS_FIELD_SELECTOR);
+    let filled = cache.clone();
+    let driver = watcher(Api::<PodView>::all(client.clone()), config)
+        .default_backoff()
+        .for_each(move |event| {
+            match event {
+                Ok(event) => {
+                    let skip = match &event {
+                        watcher::Event::Apply(pod)
+                        | watcher::Event::Delete(pod)
+                        | watcher::Event::InitApply(pod) => pod
+                            .namespace()
+                            .is_none_or(|namespace| excluded.contains(&namespace)),
+                        watcher::Event::Init | watcher::Event::InitDone => false,
+                    };
+                    if !skip {
+                        let (changed, synced) = {
+                            let mut index = filled.index.lock().expect("pod index lock");
+                            (index.apply(event), index.is_synced())
+                        };
+                        if synced {
+                            filled
+                                .synced
+                                .send_if_modified(|s| !std::mem::replace(s, true));
+                        }
+                        for namespace in changed {
+                            let _ = trigger.send(ObjectRef::new(&namespace));
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(kind = "Pod", error = %e, "watch failed; retrying with backoff")
+                }
+            }
+            futures::future::ready(())
+        })
+        .boxed();
+    (cache, driver)
+}

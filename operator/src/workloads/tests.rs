@@ -1,0 +1,217 @@
+use super::*;
+use serde_json::json;
+
+fn pod(namespace: &str, name: &str, spec: serde_json::Value) -> PodView {
+    serde_json::from_value(json!({
+        "metadata": {"namespace": namespace, "name": name},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+fn required(seccomp: bool, apparmor: bool) -> WorkloadSecurityContext {
+    serde_json::from_value(json!({
+        "seccompProfile": seccomp.then(|| json!({"type": "Localhost", "localhostProfile": "hardening.dev/p.json"})),
+        "appArmorProfile": apparmor.then(|| json!({"type": "Localhost", "localhostProfile": "hardening.dev-p"})),
+    }))
+    .unwrap()
+}
+
+const CONFINED_POD: &str = r#"{"seccompProfile": {"type": "Localhost", "localhostProfile": "hardening.dev/p.json"},
+    "appArmorProfile": {"type": "Localhost", "localhostProfile": "hardening.dev-p"}}"#;
+
+fn confined() -> serde_json::Value {
+    serde_json::from_str(CONFINED_POD).unwrap()
+}
+
+fn reason(pod: &PodView, required: &WorkloadSecurityContext) -> Option<String> {
+    unconfined_reason(&pod_profiles(pod), required)
+}
+
+#[test]
+fn a_pod_level_profile_covers_every_container() {
+    let p = pod(
+        "a",
+        "web",
+        json!({"securityContext": confined(),
+               "initContainers": [{"name": "init"}],
+               "containers": [{"name": "app"}, {"name": "sidecar"}]}),
+    );
+    assert_eq!(reason(&p, &required(true, true)), None);
+    let names: Vec<_> = pod_profiles(&p).into_iter().map(|c| c.container).collect();
+    assert_eq!(names, ["init", "app", "sidecar"]);
+}
+
+#[test]
+fn a_container_overrides_the_pod_and_is_named() {
+    let p = pod(
+        "a",
+        "web",
+        json!({"securityContext": confined(),
+               "containers": [
+                   {"name": "app"},
+                   {"name": "debug", "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}]}),
+    );
+    assert_eq!(
+        reason(&p, &required(true, true)).as_deref(),
+        Some(
+            "container debug: seccompProfile RuntimeDefault, wants Localhost hardening.dev/p.json"
+        )
+    );
+    // Only what the profile declares is required.
+    assert_eq!(reason(&p, &required(false, true)), None);
+}
+
+#[test]
+fn unset_and_wrong_localhost_profiles_are_reported_per_field() {
+    let p = pod(
+        "a",
+        "web",
+        json!({"containers": [{"name": "app", "securityContext": {
+            "appArmorProfile": {"type": "Localhost", "localhostProfile": "other"}}}]}),
+    );
+    assert_eq!(
+        reason(&p, &required(true, true)).as_deref(),
+        Some(
+            "container app: seccompProfile not set, wants Localhost hardening.dev/p.json; \
+             appArmorProfile Localhost other, wants Localhost hardening.dev-p"
+        )
+    );
+}
+
+#[test]
+fn several_unconfined_containers_are_counted() {
+    let p = pod(
+        "a",
+        "web",
+        json!({"containers": [{"name": "a"}, {"name": "b"}],
+               "ephemeralContainers": [{"name": "debugger"}]}),
+    );
+    assert_eq!(
+        reason(&p, &required(true, false)).as_deref(),
+        Some(
+            "container a: seccompProfile not set, wants Localhost hardening.dev/p.json \
+             (and 2 more containers)"
+        )
+    );
+}
+
+#[test]
+fn the_pre_1_30_apparmor_annotation_counts_when_the_field_is_unset() {
+    let mut p = pod(
+        "a",
+        "web",
+        json!({"containers": [{"name": "app"}, {"name": "other"}]}),
+    );
+    p.metadata.annotations = Some(
+        [
+            (
+                "container.apparmor.security.beta.kubernetes.io/app".to_owned(),
+                "localhost/hardening.dev-p".to_owned(),
+            ),
+            (
+                "container.apparmor.security.beta.kubernetes.io/other".to_owned(),
+                "runtime/default".to_owned(),
+            ),
+        ]
+        .into(),
+    );
+    assert_eq!(
+        reason(&p, &required(false, true)).as_deref(),
+        Some("container other: appArmorProfile RuntimeDefault, wants Localhost hardening.dev-p")
+    );
+}
+
+#[test]
+fn long_reasons_are_cut() {
+    let long = "x".repeat(300);
+    let p = pod("a", "web", json!({"containers": [{"name": long}]}));
+    let text = reason(&p, &required(true, true)).unwrap();
+    assert_eq!(text.chars().count(), MAX_REASON_CHARS);
+    assert!(text.ends_with('…'));
+}
+
+#[test]
+fn assess_counts_all_and_lists_the_first_by_name() {
+    let unconfined = json!({"containers": [{"name": "app"}]});
+    let mut index = PodIndex::default();
+    index.apply(watcher::Event::Init);
+    for name in ["f", "b", "d", "a", "e", "c", "g"] {
+        index.apply(watcher::Event::InitApply(pod(
+            "ns",
+            name,
+            unconfined.clone(),
+        )));
+    }
+    index.apply(watcher::Event::InitApply(pod(
+        "ns",
+        "0-confined",
+        json!({"securityContext": confined(), "containers": [{"name": "app"}]}),
+    )));
+    index.apply(watcher::Event::InitDone);
+    let found = assess(index.in_namespace("ns"), &required(true, true));
+    assert_eq!(found.count, 7);
+    let listed: Vec<&str> = found.listed.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(listed, ["a", "b", "c", "d", "e"]);
+    assert_eq!(
+        assess(index.in_namespace("elsewhere"), &required(true, true)),
+        UnconfinedPods::default()
+    );
+}
+
+#[test]
+fn the_index_reports_only_namespaces_whose_pod_profiles_changed() {
+    let app = json!({"containers": [{"name": "app"}]});
+    let mut index = PodIndex::default();
+    assert!(!index.is_synced());
+    index.apply(watcher::Event::Init);
+    index.apply(watcher::Event::InitApply(pod("a", "one", app.clone())));
+    assert!(index.is_empty(), "a listing counts only once complete");
+    assert_eq!(
+        index.apply(watcher::Event::InitDone),
+        BTreeSet::from(["a".to_owned()])
+    );
+    assert!(index.is_synced());
+
+    // The same pod again (a status update): nothing changed.
+    assert!(
+        index
+            .apply(watcher::Event::Apply(pod("a", "one", app.clone())))
+            .is_empty()
+    );
+    // Other profiles, a new pod, a deleted pod: each changes its namespace.
+    let changed = index.apply(watcher::Event::Apply(pod(
+        "a",
+        "one",
+        json!({"securityContext": confined(), "containers": [{"name": "app"}]}),
+    )));
+    assert_eq!(changed, BTreeSet::from(["a".to_owned()]));
+    let changed = index.apply(watcher::Event::Apply(pod("b", "two", app.clone())));
+    assert_eq!(changed, BTreeSet::from(["b".to_owned()]));
+    assert_eq!(index.len(), 2);
+    let changed = index.apply(watcher::Event::Delete(pod("b", "two", app.clone())));
+    assert_eq!(changed, BTreeSet::from(["b".to_owned()]));
+    assert!(
+        index
+            .apply(watcher::Event::Delete(pod("b", "two", app.clone())))
+            .is_empty()
+    );
+
+    // A re-list replaces everything and names exactly the namespaces that differ.
+    index.apply(watcher::Event::Init);
+    index.apply(watcher::Event::InitApply(pod(
+        "a",
+        "one",
+        json!({"securityContext": confined(), "containers": [{"name": "app"}]}),
+    )));
+    index.apply(watcher::Event::InitApply(pod("c", "three", app)));
+    assert_eq!(
+        index.apply(watcher::Event::InitDone),
+        BTreeSet::from(["c".to_owned()])
+    );
+    let everywhere: Vec<&str> = ["a", "b", "c"]
+        .iter()
+        .flat_map(|ns| index.in_namespace(ns).map(|(name, _)| name))
+        .collect();
+    assert_eq!(everywhere, ["one", "three"]);
+}
