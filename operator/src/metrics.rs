@@ -98,6 +98,7 @@ pub struct Metrics {
     drifts_detected: Family<KindLabels, Counter>,
     drifts_repaired: Family<KindLabels, Counter>,
     managed_namespaces: Gauge,
+    unconfined_pods: Gauge,
     queue_depth: Gauge,
     api_requests: Family<VerbLabels, Counter>,
 }
@@ -151,6 +152,12 @@ impl Metrics {
             "Namespaces governed by a profile (Enforce or Audit)",
             managed_namespaces.clone(),
         );
+        let unconfined_pods = Gauge::default();
+        registry.register(
+            "unconfined_pods",
+            "Active pods in governed namespaces that do not use their profile's seccomp/AppArmor profiles",
+            unconfined_pods.clone(),
+        );
         let queue_depth = Gauge::default();
         registry.register(
             "queue_depth",
@@ -194,6 +201,7 @@ impl Metrics {
             drifts_detected,
             drifts_repaired,
             managed_namespaces,
+            unconfined_pods,
             queue_depth,
             api_requests,
         }
@@ -238,6 +246,10 @@ impl Metrics {
 
     pub fn add_managed_namespaces(&self, delta: i64) {
         self.managed_namespaces.inc_by(delta);
+    }
+
+    pub fn add_unconfined_pods(&self, delta: i64) {
+        self.unconfined_pods.inc_by(delta);
     }
 
     pub fn set_queue_depth(&self, depth: usize) {

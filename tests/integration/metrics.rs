@@ -199,8 +199,20 @@ async fn metrics_and_health_endpoints() {
     })
     .await;
 
+    // A pod that does not use the profile's seccomp profile: hardening_unconfined_pods.
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+        "metadata": { "name": "unconfined" },
+        "spec": { "containers": [{ "name": "app", "image": "registry.invalid/app:1" }] },
+    }))
+    .unwrap();
+    Api::namespaced(env.client.clone(), &ns)
+        .create(&Default::default(), &pod)
+        .await
+        .unwrap();
+    let mut spec = quota_spec();
+    spec["seccomp"] = json!({});
     let profile = env
-        .create_profile(&env.profile("quota", quota_spec()))
+        .create_profile(&env.profile("quota", spec))
         .await
         .unwrap();
     let name = profile.name_any();
@@ -286,6 +298,7 @@ async fn metrics_and_health_endpoints() {
             ("hardening_reconcile_duration_seconds", "histogram"),
             ("hardening_reconcile_errors", "counter"),
             ("hardening_reconciles", "counter"),
+            ("hardening_unconfined_pods", "gauge"),
         ]),
         "{}",
         scraped.text
@@ -309,6 +322,15 @@ async fn metrics_and_health_endpoints() {
     assert!(value("hardening_api_requests_total", &[("verb", "list")]) > 0.0);
     assert!(value("hardening_api_requests_total", &[("verb", "watch")]) > 0.0);
     assert_eq!(value("hardening_managed_namespaces", &[]), 1.0);
+    eventually("hardening_unconfined_pods 1", || async {
+        let unconfined = scrape(address)
+            .await
+            .value("hardening_unconfined_pods", &[]);
+        (unconfined == 1.0)
+            .then_some(())
+            .ok_or_else(|| format!("hardening_unconfined_pods {unconfined}"))
+    })
+    .await;
     assert!(
         scraped
             .samples

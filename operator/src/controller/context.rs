@@ -83,6 +83,15 @@ impl Context {
         };
         self.metrics
             .add_managed_namespaces(governed(&outcome) - governed(&previous));
+        let unconfined = |o: &Option<NamespaceOutcome>| {
+            i64::from(
+                o.as_ref()
+                    .and_then(|o| o.unconfined.as_ref())
+                    .map_or(0, |u| u.count),
+            )
+        };
+        self.metrics
+            .add_unconfined_pods(unconfined(&outcome) - unconfined(&previous));
         if previous != outcome {
             let affected: BTreeSet<&str> = previous
                 .iter()
