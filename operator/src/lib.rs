@@ -25,4 +25,6 @@ pub mod run;
 pub mod seccomp;
 pub mod server;
 pub mod status;
+#[cfg(test)]
+mod test_support;
 pub mod workloads;

@@ -357,24 +357,7 @@ mod tests {
 
     const CONFINED: &str = "  seccomp:\n    baseline: Strict\n    defaultAction: KILL_PROCESS\n    deny: [{names: [ptrace], action: ERRNO}]\n  apparmor:\n    baseline: RuntimeDefault\n    noExec: [/tmp/**]\n";
 
-    /// A new, empty directory for one test, removed when dropped.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(test: &str) -> Self {
-            let dir = std::env::temp_dir()
-                .join(format!("hardening-render-{}-{test}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::test_support::TempDir;
 
     fn lines(notes: Vec<u8>) -> Vec<String> {
         String::from_utf8(notes)
@@ -387,7 +370,7 @@ mod tests {
     #[test]
     fn confinement_dir_gets_the_node_agents_files() {
         let profile = profile(CONFINED);
-        let tmp = TempDir::new("both");
+        let tmp = TempDir::new("render-both");
         let dir = tmp.0.join("out");
         let mut notes = Vec::new();
         confinement(&profile, Some(&dir), &mut notes).unwrap();
@@ -440,7 +423,7 @@ mod tests {
 
     #[test]
     fn a_profile_without_confinement_writes_nothing_and_says_so() {
-        let tmp = TempDir::new("none");
+        let tmp = TempDir::new("render-none");
         let dir = tmp.0.join("out");
         let mut notes = Vec::new();
         confinement(&profile(""), Some(&dir), &mut notes).unwrap();
@@ -468,7 +451,7 @@ mod tests {
 
     #[test]
     fn an_unwritable_confinement_dir_exits_2_naming_the_path() {
-        let tmp = TempDir::new("unwritable");
+        let tmp = TempDir::new("render-unwritable");
         let file = tmp.0.join("a-file");
         std::fs::write(&file, "").unwrap();
         let dir = file.join("out");

@@ -12,25 +12,7 @@ const BOTH: &str =
 const SECCOMP: &str = "  seccomp: {baseline: RuntimeDefault}\n";
 
 /// A fresh directory standing in for the kubelet root (and the AppArmor directory).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "hardening-node-agent-{test}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::test_support::TempDir;
 
 #[derive(Default)]
 struct FakeParser {
@@ -130,7 +112,7 @@ fn managed_names() {
 
 #[test]
 fn sync_against_a_kubelet_root() {
-    let root = TempDir::new("sync");
+    let root = TempDir::new("node-agent-sync");
     let aa_dir = root.0.join("apparmor.d/hardening.dev");
     let mut agent = Agent::new(
         &root.0,
@@ -261,7 +243,7 @@ fn sync_against_a_kubelet_root() {
 
 #[test]
 fn the_record_survives_a_restart() {
-    let root = TempDir::new("restart");
+    let root = TempDir::new("node-agent-restart");
     let aa_dir = root.0.join("aa");
     let seccomp_dir = root.0.join("seccomp/hardening.dev");
     let web = profile("web", SECCOMP);
@@ -288,7 +270,7 @@ fn the_record_survives_a_restart() {
 
 #[test]
 fn apparmor_unavailable_is_reported_and_nothing_is_loaded() {
-    let root = TempDir::new("noaa");
+    let root = TempDir::new("node-agent-noaa");
     let aa_dir = root.0.join("aa");
     let mut agent = Agent::new(
         &root.0,

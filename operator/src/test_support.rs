@@ -1,0 +1,22 @@
+//! Helpers shared by the unit tests.
+
+use std::path::PathBuf;
+
+/// A new, empty directory for one test (`<tmp>/hardening-<test>-<pid>`), removed when
+/// dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("hardening-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
