@@ -38,11 +38,11 @@ fn main() {
         .unwrap_or(100_000);
     let mut index = PodIndex::default();
     let before = resident_bytes();
-    index.apply(watcher::Event::Init);
+    index.apply(&watcher::Event::Init);
     for i in 0..pods {
-        index.apply(watcher::Event::InitApply(pod(i)));
+        index.apply(&watcher::Event::InitApply(pod(i)));
     }
-    index.apply(watcher::Event::InitDone);
+    index.apply(&watcher::Event::InitDone);
     let after = resident_bytes();
     let grown = after.saturating_sub(before);
     println!(

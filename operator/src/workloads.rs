@@ -244,12 +244,12 @@ impl PodIndex {
     /// Applies one watch event; returns the namespaces whose pods' profiles changed
     /// (a pod added, removed, or running under other profiles), never one where only a
     /// pod's status moved.
-    pub fn apply(&mut self, event: watcher::Event<PodView>) -> BTreeSet<String> {
+    pub fn apply(&mut self, event: &watcher::Event<PodView>) -> BTreeSet<String> {
         let mut changed = BTreeSet::new();
         match event {
             watcher::Event::Apply(pod) => {
                 if let Some(namespace) = pod.namespace() {
-                    let profiles = pod_profiles(&pod);
+                    let profiles = pod_profiles(pod);
                     let pods = self.pods.entry(namespace.clone()).or_default();
                     if pods.get(&pod.name_any()) != Some(&profiles) {
                         pods.insert(pod.name_any(), profiles);
@@ -274,7 +274,7 @@ impl PodIndex {
                     relist
                         .entry(namespace)
                         .or_default()
-                        .insert(pod.name_any(), pod_profiles(&pod));
+                        .insert(pod.name_any(), pod_profiles(pod));
                 }
             }
             watcher::Event::InitDone => {

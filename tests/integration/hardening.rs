@@ -261,14 +261,7 @@ async fn a_namespace_labelled_later_is_hardened_within_seconds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_objects_are_enforced_by_the_api_server() {
-    let mut env = OperatorEnv::start("enforced").await;
-    let ns = env.namespace(&[]).await;
-    let profile = env
-        .create_profile(&env.profile("strict", strict_spec()))
-        .await
-        .unwrap();
-    env.status_where(&profile.name_any(), "in sync", in_sync(1))
-        .await;
+    let (env, ns, _) = strict_namespace("enforced").await;
     let pods: Api<Pod> = Api::namespaced(env.client.clone(), &ns);
 
     let privileged: Pod = serde_json::from_value(json!({
@@ -1056,14 +1049,7 @@ async fn excluded_and_system_namespaces_are_never_touched() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_profile_no_longer_wants_is_removed() {
-    let mut env = OperatorEnv::start("shrink").await;
-    let ns = env.namespace(&[]).await;
-    let name = env
-        .create_profile(&env.profile("strict", strict_spec()))
-        .await
-        .unwrap()
-        .name_any();
-    env.status_where(&name, "in sync", in_sync(1)).await;
+    let (env, ns, name) = strict_namespace("shrink").await;
     let before = env
         .profiles_api()
         .get(&name)

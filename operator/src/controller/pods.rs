@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
+use futures::StreamExt;
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -51,40 +51,30 @@ pub fn cache(
     });
     let config = watcher::Config::default().fields(ACTIVE_PODS_FIELD_SELECTOR);
     let filled = cache.clone();
-    let driver = watcher(Api::<PodView>::all(client.clone()), config)
+    let events = watcher(Api::<PodView>::all(client.clone()), config)
         .default_backoff()
-        .for_each(move |event| {
-            match event {
-                Ok(event) => {
-                    let skip = match &event {
-                        watcher::Event::Apply(pod)
-                        | watcher::Event::Delete(pod)
-                        | watcher::Event::InitApply(pod) => pod
-                            .namespace()
-                            .is_none_or(|namespace| excluded.contains(&namespace)),
-                        watcher::Event::Init | watcher::Event::InitDone => false,
-                    };
-                    if !skip {
-                        let (changed, synced) = {
-                            let mut index = filled.index.lock().expect("pod index lock");
-                            (index.apply(event), index.is_synced())
-                        };
-                        if synced {
-                            filled
-                                .synced
-                                .send_if_modified(|s| !std::mem::replace(s, true));
-                        }
-                        for namespace in changed {
-                            let _ = trigger.send(ObjectRef::new(&namespace));
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(kind = "Pod", error = %e, "watch failed; retrying with backoff")
-                }
+        .inspect(move |event| {
+            let Ok(event) = event else { return };
+            if let watcher::Event::Apply(pod)
+            | watcher::Event::Delete(pod)
+            | watcher::Event::InitApply(pod) = event
+                && pod.namespace().is_none_or(|ns| excluded.contains(&ns))
+            {
+                return;
             }
-            futures::future::ready(())
-        })
-        .boxed();
+            let (changed, synced) = {
+                let mut index = filled.index.lock().expect("pod index lock");
+                (index.apply(event), index.is_synced())
+            };
+            if synced {
+                filled
+                    .synced
+                    .send_if_modified(|s| !std::mem::replace(s, true));
+            }
+            for namespace in changed {
+                let _ = trigger.send(ObjectRef::new(&namespace));
+            }
+        });
+    let driver = super::managed::drive("Pod", events);
     (cache, driver)
 }

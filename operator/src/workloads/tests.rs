@@ -135,20 +135,20 @@ fn long_reasons_are_cut() {
 fn assess_counts_all_and_lists_the_first_by_name() {
     let unconfined = json!({"containers": [{"name": "app"}]});
     let mut index = PodIndex::default();
-    index.apply(watcher::Event::Init);
+    index.apply(&watcher::Event::Init);
     for name in ["f", "b", "d", "a", "e", "c", "g"] {
-        index.apply(watcher::Event::InitApply(pod(
+        index.apply(&watcher::Event::InitApply(pod(
             "ns",
             name,
             unconfined.clone(),
         )));
     }
-    index.apply(watcher::Event::InitApply(pod(
+    index.apply(&watcher::Event::InitApply(pod(
         "ns",
         "0-confined",
         json!({"securityContext": confined(), "containers": [{"name": "app"}]}),
     )));
-    index.apply(watcher::Event::InitDone);
+    index.apply(&watcher::Event::InitDone);
     let found = assess(index.in_namespace("ns"), &required(true, true));
     assert_eq!(found.count, 7);
     let listed: Vec<&str> = found.listed.iter().map(|p| p.name.as_str()).collect();
@@ -164,11 +164,11 @@ fn the_index_reports_only_namespaces_whose_pod_profiles_changed() {
     let app = json!({"containers": [{"name": "app"}]});
     let mut index = PodIndex::default();
     assert!(!index.is_synced());
-    index.apply(watcher::Event::Init);
-    index.apply(watcher::Event::InitApply(pod("a", "one", app.clone())));
+    index.apply(&watcher::Event::Init);
+    index.apply(&watcher::Event::InitApply(pod("a", "one", app.clone())));
     assert!(index.is_empty(), "a listing counts only once complete");
     assert_eq!(
-        index.apply(watcher::Event::InitDone),
+        index.apply(&watcher::Event::InitDone),
         BTreeSet::from(["a".to_owned()])
     );
     assert!(index.is_synced());
@@ -176,37 +176,37 @@ fn the_index_reports_only_namespaces_whose_pod_profiles_changed() {
     // The same pod again (a status update): nothing changed.
     assert!(
         index
-            .apply(watcher::Event::Apply(pod("a", "one", app.clone())))
+            .apply(&watcher::Event::Apply(pod("a", "one", app.clone())))
             .is_empty()
     );
     // Other profiles, a new pod, a deleted pod: each changes its namespace.
-    let changed = index.apply(watcher::Event::Apply(pod(
+    let changed = index.apply(&watcher::Event::Apply(pod(
         "a",
         "one",
         json!({"securityContext": confined(), "containers": [{"name": "app"}]}),
     )));
     assert_eq!(changed, BTreeSet::from(["a".to_owned()]));
-    let changed = index.apply(watcher::Event::Apply(pod("b", "two", app.clone())));
+    let changed = index.apply(&watcher::Event::Apply(pod("b", "two", app.clone())));
     assert_eq!(changed, BTreeSet::from(["b".to_owned()]));
     assert_eq!(index.len(), 2);
-    let changed = index.apply(watcher::Event::Delete(pod("b", "two", app.clone())));
+    let changed = index.apply(&watcher::Event::Delete(pod("b", "two", app.clone())));
     assert_eq!(changed, BTreeSet::from(["b".to_owned()]));
     assert!(
         index
-            .apply(watcher::Event::Delete(pod("b", "two", app.clone())))
+            .apply(&watcher::Event::Delete(pod("b", "two", app.clone())))
             .is_empty()
     );
 
     // A re-list replaces everything and names exactly the namespaces that differ.
-    index.apply(watcher::Event::Init);
-    index.apply(watcher::Event::InitApply(pod(
+    index.apply(&watcher::Event::Init);
+    index.apply(&watcher::Event::InitApply(pod(
         "a",
         "one",
         json!({"securityContext": confined(), "containers": [{"name": "app"}]}),
     )));
-    index.apply(watcher::Event::InitApply(pod("c", "three", app)));
+    index.apply(&watcher::Event::InitApply(pod("c", "three", app)));
     assert_eq!(
-        index.apply(watcher::Event::InitDone),
+        index.apply(&watcher::Event::InitDone),
         BTreeSet::from(["c".to_owned()])
     );
     let everywhere: Vec<&str> = ["a", "b", "c"]
