@@ -18,12 +18,27 @@ pub enum Error {
         message: String,
     },
 
-    /// An object with a generated name exists but was not created by the operator.
-    #[error("{kind} {namespace}/{name} exists and is not managed by the operator; left alone")]
+    /// Objects with generated names exist but were not created by the operator; they are
+    /// left alone, so the namespace cannot be brought to the profile.
+    #[error("{objects} in namespace {namespace} not created by the operator; left alone")]
     ForeignObject {
-        kind: &'static str,
         namespace: String,
-        name: String,
+        /// `NetworkPolicy hardening-default-deny exists`, joined by `, `.
+        objects: String,
+    },
+
+    /// An object the operator wrote still differs from the profile right after the write,
+    /// with no one else writing in between: the API server stores something other than
+    /// what the operator applies. Writing it again would loop, so the operator stops.
+    #[error(
+        "{kind} {object}: {} is stored as {} after the operator applied {}; not writing it again until the profile or the object changes",
+        .difference.field, .difference.actual, .difference.expected
+    )]
+    NotConverging {
+        kind: &'static str,
+        /// `namespace/name`, or the namespace's name.
+        object: String,
+        difference: Box<Difference>,
     },
 
     /// A request to the API server failed.
@@ -47,10 +62,11 @@ pub enum Error {
 
 impl Error {
     /// Every value [`Error::reason`] returns.
-    pub const REASONS: [&'static str; 8] = [
+    pub const REASONS: [&'static str; 9] = [
         "InvalidSpec",
         "RenderFailed",
         "ForeignObject",
+        "NotConverging",
         "ApplyConflict",
         "Forbidden",
         "Rejected",
@@ -65,6 +81,7 @@ impl Error {
             Error::InvalidSpec { .. } => "InvalidSpec",
             Error::Render { .. } => "RenderFailed",
             Error::ForeignObject { .. } => "ForeignObject",
+            Error::NotConverging { .. } => "NotConverging",
             Error::Api { source, .. } => match source {
                 kube::Error::Api(status) if status.code == 409 => "ApplyConflict",
                 kube::Error::Api(status) if status.code == 403 => "Forbidden",
@@ -79,7 +96,10 @@ impl Error {
     /// a generated object triggers a new attempt.
     pub fn is_permanent(&self) -> bool {
         match self {
-            Error::InvalidSpec { .. } | Error::Render { .. } | Error::ForeignObject { .. } => true,
+            Error::InvalidSpec { .. }
+            | Error::Render { .. }
+            | Error::ForeignObject { .. }
+            | Error::NotConverging { .. } => true,
             // The API server refused the object itself: retrying the same body cannot help.
             Error::Api {
                 source: kube::Error::Api(status),
@@ -103,6 +123,14 @@ impl Error {
             source,
         }
     }
+}
+
+/// One field that differs after a write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    pub field: String,
+    pub expected: String,
+    pub actual: String,
 }
 
 /// Exponential backoff for transient errors of one object: 1 s, 2 s, 4 s ... capped at
@@ -151,9 +179,17 @@ mod tests {
                 message: "m".into(),
             },
             Error::ForeignObject {
-                kind: "LimitRange",
                 namespace: "n".into(),
-                name: "x".into(),
+                objects: "LimitRange hardening-limits exists".into(),
+            },
+            Error::NotConverging {
+                kind: "ResourceQuota",
+                object: "n/q".into(),
+                difference: Box::new(Difference {
+                    field: "spec.hard.cpu".into(),
+                    expected: "1".into(),
+                    actual: "2".into(),
+                }),
             },
             Error::Serialization {
                 what: "w".into(),

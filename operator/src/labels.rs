@@ -15,6 +15,10 @@ pub const PROFILE_LABEL: &str = "hardening.dev/profile";
 /// Annotation on a namespace naming the `HardeningProfile` that currently governs it.
 pub const PROFILE_ANNOTATION: &str = "hardening.dev/profile";
 
+/// Annotation on a governed namespace: the fingerprint of everything its profile rendered
+/// there (`render::fingerprint`), written once all of it is applied.
+pub const RENDERED_ANNOTATION: &str = "hardening.dev/rendered";
+
 /// Finalizer on a profile while its generated objects may still need cleaning up.
 pub const CLEANUP_FINALIZER: &str = "hardening.dev/cleanup";
 

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod apparmor;
+pub mod canonical;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod crd;
 pub mod diff;
 pub mod error;
 pub mod fieldpath;
+pub mod isolation;
 pub mod labels;
 pub mod leader;
 pub mod learn;

@@ -97,8 +97,10 @@ pub struct Metrics {
     reconcile_duration: Family<ControllerLabels, Histogram, fn() -> Histogram>,
     drifts_detected: Family<KindLabels, Counter>,
     drifts_repaired: Family<KindLabels, Counter>,
+    rolled_out: Family<KindLabels, Counter>,
     managed_namespaces: Gauge,
     unconfined_pods: Gauge,
+    widening_policies: Gauge,
     queue_depth: Gauge,
     api_requests: Family<VerbLabels, Counter>,
 }
@@ -146,6 +148,12 @@ impl Metrics {
             "Drifts repaired in Enforce mode, by kind",
             drifts_repaired.clone(),
         );
+        let rolled_out = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "objects_rolled_out",
+            "Generated objects and namespaces written to roll out a profile's rendering (set-up and profile changes; repairs are counted apart), by kind",
+            rolled_out.clone(),
+        );
         let managed_namespaces = Gauge::default();
         registry.register(
             "managed_namespaces",
@@ -157,6 +165,12 @@ impl Metrics {
             "unconfined_pods",
             "Active pods in governed namespaces that do not use their profile's seccomp/AppArmor profiles",
             unconfined_pods.clone(),
+        );
+        let widening_policies = Gauge::default();
+        registry.register(
+            "widening_network_policies",
+            "Rules of NetworkPolicies the operator did not generate, in governed namespaces, that allow traffic the governing profile denies",
+            widening_policies.clone(),
         );
         let queue_depth = Gauge::default();
         registry.register(
@@ -188,6 +202,7 @@ impl Metrics {
         for kind in std::iter::once("Namespace").chain(ManagedKind::ALL.iter().map(|k| k.kind())) {
             let _ = drifts_detected.get_or_create(&KindLabels { kind });
             let _ = drifts_repaired.get_or_create(&KindLabels { kind });
+            let _ = rolled_out.get_or_create(&KindLabels { kind });
         }
         for verb in VERBS {
             let _ = api_requests.get_or_create(&VerbLabels { verb });
@@ -200,8 +215,10 @@ impl Metrics {
             reconcile_duration,
             drifts_detected,
             drifts_repaired,
+            rolled_out,
             managed_namespaces,
             unconfined_pods,
+            widening_policies,
             queue_depth,
             api_requests,
         }
@@ -242,6 +259,19 @@ impl Metrics {
                 kind: kind_label(kind),
             })
             .inc();
+    }
+
+    /// An object (or the namespace) written for a rollout, not a repair.
+    pub fn rolled_out(&self, kind: &str) {
+        self.rolled_out
+            .get_or_create(&KindLabels {
+                kind: kind_label(kind),
+            })
+            .inc();
+    }
+
+    pub fn add_widening_policies(&self, delta: i64) {
+        self.widening_policies.inc_by(delta);
     }
 
     pub fn add_managed_namespaces(&self, delta: i64) {

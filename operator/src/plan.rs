@@ -13,11 +13,10 @@ use kube::api::DynamicObject;
 use serde_json::Value;
 
 use crate::api::Mode;
-use crate::diff::{Drift, MISSING_OBJECT_FIELD, attribute, diff_attributed, diff_namespace};
+use crate::canonical::canonical;
+use crate::diff::{Change, Drift, MISSING_OBJECT_FIELD, diff_namespace, diff_object};
 use crate::error::Error;
-use crate::labels::{
-    FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PROFILE_ANNOTATION, PROFILE_LABEL,
-};
+use crate::labels::{FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PROFILE_LABEL};
 use crate::ownership::{owned_but_not_desired, render_path};
 use crate::render::{Desired, DesiredObject, ManagedKind};
 
@@ -69,12 +68,13 @@ pub struct Step<'a> {
 }
 
 /// Every step for namespace `namespace` (live), for `desired` rendered from a profile in
-/// `mode`: the namespace first, then each rendered object in render order, then the
-/// unwanted objects by kind and name.
+/// `mode`: the namespace first, then each rendered object in render order, then the unwanted
+/// objects by kind and name. (The controller writes the namespace last: its annotations
+/// record a completed rollout.)
 ///
-/// `live` holds the namespace's objects of the managed kinds: every one carrying the
-/// managed-by label, and any other one named like a rendered object. An unwanted object
-/// must carry the label; a rendered one that the operator never applied is foreign.
+/// `live` holds the namespace's objects of the managed kinds. An unwanted object must carry
+/// the managed-by label and have been applied by the operator; a rendered one that the
+/// operator never applied is foreign.
 pub fn plan<'a>(
     namespace: &Namespace,
     desired: &'a Desired,
@@ -85,23 +85,28 @@ pub fn plan<'a>(
     let enforce = mode == Mode::Enforce;
     let mut steps = Vec::new();
 
-    // The namespace's Pod Security labels and the annotation naming its profile. Audit
-    // mode writes nothing into the namespace, so it neither expects nor checks the
-    // annotation.
+    // The namespace's Pod Security labels and the annotations naming its profile and
+    // rendering. Audit mode writes nothing into the namespace, so it neither expects nor
+    // checks the annotations.
     let ns_body = desired.namespace_body(&name, mode);
     let annotations = if enforce {
         desired.namespace_annotations.clone()
     } else {
         Default::default()
     };
-    let mut ns_drifts = diff_namespace(&desired.namespace_labels, &annotations, namespace);
-    let claim = ["metadata", "annotations", PROFILE_ANNOTATION].map(String::from);
+    let mut ns_drifts = diff_namespace(
+        &desired.namespace_labels,
+        &annotations,
+        desired.governed_labels,
+        namespace,
+        FIELD_MANAGER,
+    );
     let ns_value = serde_json::to_value(namespace).ok();
     ns_drifts.extend(
         stale_fields(&ns_body, namespace.managed_fields(), ns_value.as_ref())
             .into_iter()
-            // A claim left from Enforce mode is not drift: Audit mode changes nothing.
-            .filter(|d| enforce || d.path != claim),
+            // Annotations left from Enforce mode are not drift: Audit mode changes nothing.
+            .filter(|d| enforce || d.path.get(1).map(String::as_str) != Some("annotations")),
     );
     steps.push(Step {
         kind: "Namespace",
@@ -110,11 +115,10 @@ pub fn plan<'a>(
         } else {
             Action::Update
         },
-        drifts: attribute(ns_drifts, namespace.managed_fields(), FIELD_MANAGER),
+        drifts: ns_drifts,
         name,
         target: Target::Namespace(ns_body),
     });
-
     // Generated objects.
     for object in &desired.objects {
         let found = live
@@ -136,7 +140,7 @@ pub fn plan<'a>(
         }
         let body = object.to_json();
         let found_json = found.map(to_value).transpose()?;
-        let mut drifts = diff_attributed(&body, found_json.as_ref(), FIELD_MANAGER);
+        let mut drifts = diff_object(&canonical(&body), found_json.as_ref(), FIELD_MANAGER);
         if let Some(found) = found {
             drifts.extend(stale_fields(
                 &body,
@@ -158,6 +162,7 @@ pub fn plan<'a>(
         .iter()
         .filter(|(_, o)| {
             o.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE)
+                && applied_by_operator(o)
         })
         .filter(|(kind, o)| {
             !desired
@@ -176,6 +181,7 @@ pub fn plan<'a>(
             target: Target::Unwanted(*kind, object),
         });
     }
+
     Ok(steps)
 }
 
@@ -202,6 +208,7 @@ fn stale_fields(
             path,
             expected: None,
             manager: None,
+            change: Change::Stale,
         })
         .collect()
 }
@@ -231,6 +238,7 @@ fn unwanted_object(live: &DynamicObject) -> Drift {
                 .unwrap_or("?")
         )),
         manager: None,
+        change: Change::Unwanted,
     }
 }
 

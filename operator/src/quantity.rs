@@ -90,15 +90,28 @@ impl ParsedQuantity {
     }
 
     /// Rounds the magnitude up to nano precision, as the API server does when it parses.
-    fn rounded_to_nano(mut self) -> Self {
-        let keep = self.exponent + MAX_FRACTION_DIGITS;
+    fn rounded_to_nano(self) -> Self {
+        self.rounded_up_to(MAX_FRACTION_DIGITS)
+    }
+
+    /// Rounds the magnitude up to milli precision (`0.1m` becomes `1m`, `1.0001` becomes
+    /// `1.001`), as the API server does with every quantity of a resource list
+    /// (`SetDefaults_ResourceList`): ResourceQuota `hard`, the LimitRange maps, container
+    /// resources. What it stores is this value, so comparisons must use it too.
+    pub fn round_up_to_milli(self) -> Self {
+        self.rounded_up_to(3)
+    }
+
+    /// Rounds the magnitude up (away from zero) to `fraction_digits` decimal places.
+    fn rounded_up_to(mut self, fraction_digits: i64) -> Self {
+        let keep = self.exponent + fraction_digits;
         if self.is_zero() || (self.digits.len() as i64) <= keep {
             return self;
         }
         if keep <= 0 {
-            // Smaller than one nano: the smallest representable non-zero value.
+            // Smaller than the precision: the smallest representable non-zero value.
             self.digits = vec![1];
-            self.exponent = -(MAX_FRACTION_DIGITS - 1);
+            self.exponent = -(fraction_digits - 1);
             return self;
         }
         self.digits.truncate(keep as usize);
@@ -332,6 +345,21 @@ mod tests {
         assert_eq!(q("-0.0000000001"), q("-1e-9"));
         assert_eq!(q("0.5m"), q("500000n"));
         assert_eq!(q("1500u"), q("1.5m"));
+    }
+
+    #[test]
+    fn resource_lists_round_up_to_milli_like_the_api_server() {
+        let milli = |s: &str| q(s).round_up_to_milli();
+        assert_eq!(milli("0.1m"), q("1m"));
+        assert_eq!(milli("100u"), q("1m"));
+        assert_eq!(milli("1n"), q("1m"));
+        assert_eq!(milli("1.0001"), q("1.001"));
+        assert_eq!(milli("1001m"), q("1001m"));
+        assert_eq!(milli("999.9999m"), q("1"));
+        assert_eq!(milli("1Gi"), q("1Gi"));
+        assert_eq!(milli("0"), q("0"));
+        assert_eq!(milli("1e-7"), q("1m"));
+        assert_eq!(milli("-0.5m"), q("-1m"));
     }
 
     #[test]

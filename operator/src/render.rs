@@ -20,7 +20,7 @@ use crate::api::{
 };
 use crate::labels::{
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE_NAME_LABEL, PROFILE_ANNOTATION, PROFILE_LABEL,
-    pod_security,
+    RENDERED_ANNOTATION, pod_security,
 };
 
 /// Names of the generated objects; fixed, so each namespace holds at most one of each.
@@ -44,7 +44,11 @@ const DNS_PORT: i32 = 53;
 pub struct Desired {
     /// Pod Security Admission labels for the namespace.
     pub namespace_labels: BTreeMap<String, String>,
-    /// [`PROFILE_ANNOTATION`] naming the governing profile.
+    /// Label keys the profile decides as a whole: all Pod Security labels when it declares
+    /// `podSecurity` (one it does not set must be absent), none otherwise.
+    pub governed_labels: &'static [&'static str],
+    /// [`PROFILE_ANNOTATION`] naming the governing profile, and [`RENDERED_ANNOTATION`]
+    /// fingerprinting everything rendered (see [`fingerprint`]).
     pub namespace_annotations: BTreeMap<String, String>,
     /// Objects to apply in the namespace, in a fixed order.
     pub objects: Vec<DesiredObject>,
@@ -198,11 +202,43 @@ pub fn render(profile: &HardeningProfile, namespace: &str) -> Result<Desired, Re
         objects.push(DesiredObject::LimitRange(limit_range(&meta, limits)));
     }
 
+    let namespace_labels = pod_security_labels(profile);
+    let rendered = fingerprint(&namespace_labels, &objects);
     Ok(Desired {
-        namespace_labels: pod_security_labels(profile),
-        namespace_annotations: BTreeMap::from([(PROFILE_ANNOTATION.to_owned(), profile_name)]),
+        namespace_labels,
+        governed_labels: if spec.pod_security.is_some() {
+            &pod_security::ALL
+        } else {
+            &[]
+        },
+        namespace_annotations: BTreeMap::from([
+            (PROFILE_ANNOTATION.to_owned(), profile_name),
+            (RENDERED_ANNOTATION.to_owned(), rendered),
+        ]),
         objects,
     })
+}
+
+/// A short, stable fingerprint (16 hex digits of a SHA-256) of the namespace labels and
+/// objects a profile renders for a namespace. Written on the namespace once everything is
+/// applied, it tells the operator whether a namespace already holds this rendering: a
+/// difference then is someone else's change (a repair), otherwise the rollout of a new
+/// rendering.
+pub fn fingerprint(labels: &BTreeMap<String, String>, objects: &[DesiredObject]) -> String {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let labels = serde_json::to_vec(labels).expect("a string map serializes");
+    context.update(&labels);
+    for object in objects {
+        context.update(b"\n");
+        context.update(object.to_json().to_string().as_bytes());
+    }
+    context
+        .finish()
+        .as_ref()
+        .iter()
+        .take(8)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 fn pod_security_labels(profile: &HardeningProfile) -> BTreeMap<String, String> {

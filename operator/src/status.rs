@@ -1,6 +1,14 @@
 //! The profile's status, computed without I/O from the per-namespace outcomes the
 //! namespace reconciler records. The controller writes it only when it differs from the
 //! live status (conditions keep their `lastTransitionTime` while their status holds).
+//!
+//! `Ready` is True only when every namespace the profile governs holds exactly what it
+//! declares: a namespace it cannot bring there (an object in the way, a write that does not
+//! take, a refused request) makes it False with that cause as the reason. Being outranked by
+//! another profile is reported (`Conflicting`), not a failure. What tenants do in governed
+//! namespaces (pods not using the seccomp/AppArmor profiles, NetworkPolicies opening what the
+//! profile denies) is reported in conditions of its own and withdraws the compliance IDs it
+//! undermines, but is not the operator's to repair and does not change `Ready`.
 
 use std::collections::BTreeSet;
 
@@ -8,8 +16,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::{
     DriftEntry, HardeningProfile, HardeningProfileStatus, MAX_LISTED_DRIFT, MAX_LISTED_NAMESPACES,
-    Mode, NamespaceState, NamespaceStatus,
+    Mode, NamespaceState, NamespaceStatus, RolloutStatus, WideningPolicy,
 };
+use crate::isolation::{MAX_LISTED_POLICIES, Widening};
 use crate::workloads::UnconfinedPods;
 
 pub const READY: &str = "Ready";
@@ -20,6 +29,9 @@ pub const CONFLICTING: &str = "Conflicting";
 /// Present when the profile declares seccomp/AppArmor profiles: whether every pod in the
 /// namespaces it governs uses them. Informational: `Ready` does not depend on it.
 pub const PODS_CONFINED: &str = "PodsConfined";
+/// Present when the profile isolates a direction: whether any NetworkPolicy the operator did
+/// not generate allows traffic the profile denies. Informational: `Ready` does not depend on it.
+pub const NETWORK_ISOLATED: &str = "NetworkIsolated";
 
 /// What the last reconcile of one namespace found, from the governing profile's view.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -28,11 +40,17 @@ pub struct NamespaceOutcome {
     pub candidates: Vec<(String, i64)>,
     /// State under the winner (the first candidate).
     pub state: Option<NamespaceState>,
+    /// For `Failed`: the stable reason (`Error::reason`) and whether it waits for a change.
+    pub reason: Option<&'static str>,
+    pub permanent: bool,
     pub message: Option<String>,
     pub drift: Vec<DriftEntry>,
     /// Pods not using the winner's seccomp/AppArmor profiles; `None` when it declares
     /// neither or pods are not watched.
     pub unconfined: Option<UnconfinedPods>,
+    /// Tenant NetworkPolicy rules opening what the winner denies; `None` when it isolates
+    /// no direction.
+    pub widening: Option<Vec<Widening>>,
 }
 
 impl NamespaceOutcome {
@@ -60,9 +78,12 @@ impl NamespaceOutcome {
         }
         View {
             state: self.state.unwrap_or(NamespaceState::Pending),
+            reason: self.reason,
+            permanent: self.permanent,
             message: self.message.clone(),
             drift: &self.drift,
             unconfined: self.unconfined.as_ref(),
+            widening: self.widening.as_deref(),
         }
     }
 }
@@ -70,18 +91,24 @@ impl NamespaceOutcome {
 /// One namespace as one profile sees it.
 struct View<'a> {
     state: NamespaceState,
+    reason: Option<&'static str>,
+    permanent: bool,
     message: Option<String>,
     drift: &'a [DriftEntry],
     unconfined: Option<&'a UnconfinedPods>,
+    widening: Option<&'a [Widening]>,
 }
 
 impl View<'_> {
     fn pending() -> Self {
         Self {
             state: NamespaceState::Pending,
+            reason: None,
+            permanent: false,
             message: None,
             drift: &[],
             unconfined: None,
+            widening: None,
         }
     }
 }
@@ -92,6 +119,8 @@ pub struct StatusInput<'a> {
     /// Namespaces the profile selects now (from the namespace cache).
     pub selected: &'a BTreeSet<String>,
     pub repairs_total: u64,
+    /// The newest rollout, when the operator rolled out anything of this profile.
+    pub rollout: Option<RolloutStatus>,
     /// The operator's own validation failure, if any.
     pub invalid: Option<String>,
     /// Whether the operator watches pods (and so can count unconfined ones).
@@ -109,9 +138,7 @@ pub fn desired_status<'a>(
     let generation = profile.metadata.generation.unwrap_or(0);
 
     let mut entries: Vec<NamespaceStatus> = Vec::new();
-    let (mut in_sync, mut drifted, mut conflicting, mut failed, mut pending) =
-        (0u32, 0u32, 0u32, 0u32, 0u32);
-    let (mut unconfined_pods, mut unconfined_namespaces) = (0u32, 0u32);
+    let mut c = Counts::default();
     for ns in input.selected {
         let view = match outcome_of(ns) {
             Some(outcome) => outcome.view(name, generation),
@@ -120,28 +147,51 @@ pub fn desired_status<'a>(
         let state = view.state;
         let unconfined = view.unconfined.filter(|u| u.count > 0);
         if let Some(u) = unconfined {
-            unconfined_pods += u.count;
-            unconfined_namespaces += 1;
+            c.unconfined_pods += u.count;
+            c.unconfined_namespaces += 1;
+        }
+        let widening = view.widening.filter(|w| !w.is_empty());
+        if let Some(w) = widening {
+            c.widening_policies += w.len() as u32;
+            c.widened_namespaces += 1;
         }
         match state {
-            NamespaceState::InSync => in_sync += 1,
-            NamespaceState::Drifted => drifted += 1,
-            NamespaceState::Conflict => conflicting += 1,
-            NamespaceState::Failed => failed += 1,
-            NamespaceState::Pending => pending += 1,
+            NamespaceState::InSync => c.in_sync += 1,
+            NamespaceState::Drifted => c.drifted += 1,
+            NamespaceState::Conflict => c.conflicting += 1,
+            NamespaceState::Failed => {
+                c.failed += 1;
+                if let Some(reason) = view.reason {
+                    c.failure_reasons.insert(reason);
+                }
+                c.permanent_failures += u32::from(view.permanent);
+            }
+            NamespaceState::Pending => c.pending += 1,
         }
-        if state != NamespaceState::InSync || unconfined.is_some() {
+        if state != NamespaceState::InSync || unconfined.is_some() || widening.is_some() {
             entries.push(NamespaceStatus {
                 name: ns.clone(),
                 state,
+                reason: view.reason.map(str::to_owned),
                 message: view.message,
                 drift: view.drift.iter().take(MAX_LISTED_DRIFT).cloned().collect(),
                 unconfined_pods: unconfined.map_or(0, |u| u.count),
                 pods: unconfined.map(|u| u.listed.clone()).unwrap_or_default(),
+                widening_policies: widening.map_or(0, |w| w.len() as u32),
+                policies: widening
+                    .into_iter()
+                    .flatten()
+                    .take(MAX_LISTED_POLICIES)
+                    .map(|w| WideningPolicy {
+                        name: w.policy.clone(),
+                        direction: w.direction,
+                        opens: w.opens.clone(),
+                    })
+                    .collect(),
             });
         }
     }
-    // Most urgent first (namespaces only listed for their pods last), then by name: a
+    // Most urgent first (namespaces only listed for what tenants do last), then by name: a
     // stable order, so an unchanged state patches nothing.
     entries.sort_by(|a, b| {
         severity(a.state)
@@ -151,43 +201,36 @@ pub fn desired_status<'a>(
     let unlisted = entries.len().saturating_sub(MAX_LISTED_NAMESPACES) as u32;
     entries.truncate(MAX_LISTED_NAMESPACES);
 
-    let selected = input.selected.len() as u32;
+    c.selected = input.selected.len() as u32;
     let required = crate::api::workload_security_context(profile);
-    let confinement = (required.is_some() && input.pods_watched).then_some(Unconfined {
-        pods: unconfined_pods,
-        namespaces: unconfined_namespaces,
-    });
-    let counts = Counts {
-        selected,
-        in_sync,
-        drifted,
-        conflicting,
-        failed,
-        pending,
-        unconfined: confinement,
-    };
-    let conditions = conditions(input, &counts, &entries, profile.status.as_ref());
+    c.confinement_reported = required.is_some() && input.pods_watched;
+    c.isolation_reported = profile
+        .spec
+        .network_policy
+        .as_ref()
+        .is_some_and(|rules| !rules.isolated_directions().is_empty());
+    let conditions = conditions(input, &c, &entries, profile.status.as_ref());
 
     HardeningProfileStatus {
         observed_generation: Some(generation),
         conditions,
-        selected_namespaces: selected,
-        in_sync_namespaces: in_sync,
-        drifted_namespaces: drifted,
-        conflicting_namespaces: conflicting,
-        failed_namespaces: failed,
+        selected_namespaces: c.selected,
+        in_sync_namespaces: c.in_sync,
+        drifted_namespaces: c.drifted,
+        conflicting_namespaces: c.conflicting,
+        failed_namespaces: c.failed,
         repairs_total: input.repairs_total,
         namespaces: entries,
         unlisted_namespaces: unlisted,
-        compliance: crate::api::covered_requirements(&profile.spec)
-            .into_iter()
-            .map(String::from)
-            .collect(),
+        compliance: compliance(input, &c),
         workload_security_context: required,
-        unconfined_pods: confinement.map(|u| u.pods),
+        unconfined_pods: c.confinement_reported.then_some(c.unconfined_pods),
+        widening_policies: c.isolation_reported.then_some(c.widening_policies),
+        rollout: input.rollout.clone(),
     }
 }
 
+#[derive(Default)]
 struct Counts {
     selected: u32,
     in_sync: u32,
@@ -195,14 +238,36 @@ struct Counts {
     conflicting: u32,
     failed: u32,
     pending: u32,
-    /// Set when the profile declares seccomp/AppArmor profiles and pods are watched.
-    unconfined: Option<Unconfined>,
+    /// Stable reasons of the failed namespaces.
+    failure_reasons: BTreeSet<&'static str>,
+    /// Failed namespaces that wait for a change (retrying cannot help).
+    permanent_failures: u32,
+    unconfined_pods: u32,
+    unconfined_namespaces: u32,
+    /// The profile declares seccomp/AppArmor profiles and pods are watched.
+    confinement_reported: bool,
+    widening_policies: u32,
+    widened_namespaces: u32,
+    /// The profile isolates a direction, so tenant NetworkPolicies are checked.
+    isolation_reported: bool,
 }
 
-#[derive(Clone, Copy)]
-struct Unconfined {
-    pods: u32,
-    namespaces: u32,
+/// The requirement IDs the spec covers, without those the cluster contradicts: A9 and A24
+/// while a tenant NetworkPolicy opens what the profile denies, A4 and A24 while pods do not
+/// use the profile's seccomp/AppArmor profiles or while that cannot be checked (no pod watch).
+fn compliance(input: &StatusInput<'_>, c: &Counts) -> Vec<String> {
+    let network_undone = c.widening_policies > 0;
+    let confinement_unproven = !c.confinement_reported || c.unconfined_pods > 0;
+    crate::api::covered_requirements(&input.profile.spec)
+        .into_iter()
+        .filter(|id| match *id {
+            "A9" => !network_undone,
+            "A4" => !confinement_unproven,
+            "A24" => !network_undone && !confinement_unproven,
+            _ => true,
+        })
+        .map(String::from)
+        .collect()
 }
 
 fn severity(state: NamespaceState) -> u8 {
@@ -212,6 +277,15 @@ fn severity(state: NamespaceState) -> u8 {
         NamespaceState::Conflict => 2,
         NamespaceState::Pending => 3,
         NamespaceState::InSync => 4,
+    }
+}
+
+/// `1 namespace`, `2 namespaces`.
+pub fn count(n: u32, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
@@ -233,6 +307,16 @@ fn conditions(
             })
             .unwrap_or_default()
     };
+    // One cause names itself; several are a failed reconcile.
+    let failure_reason = match c.failure_reasons.len() {
+        1 => c
+            .failure_reasons
+            .iter()
+            .next()
+            .copied()
+            .unwrap_or("ReconcileFailed"),
+        _ => "ReconcileFailed",
+    };
 
     let ready = if let Some(message) = &input.invalid {
         ("False", "InvalidSpec", message.clone())
@@ -241,17 +325,18 @@ fn conditions(
             "False",
             "Reconciling",
             format!(
-                "{} of {} selected namespaces not reconciled yet",
-                c.pending, c.selected
+                "{} of {} not reconciled yet",
+                c.pending,
+                count(c.selected, "selected namespace")
             ),
         )
     } else if c.failed > 0 {
         (
             "False",
-            "ReconcileFailed",
+            failure_reason,
             format!(
-                "{} namespaces failed; first: {}",
-                c.failed,
+                "{} cannot be brought to the profile; first: {}",
+                count(c.failed, "namespace"),
                 first(NamespaceState::Failed)
             ),
         )
@@ -259,15 +344,18 @@ fn conditions(
         (
             "False",
             "Drifted",
-            format!("{} namespaces drifted and are not repaired yet", c.drifted),
+            format!(
+                "{} drifted and not repaired yet",
+                count(c.drifted, "namespace")
+            ),
         )
     } else if audit {
         (
             "True",
             "Audited",
             format!(
-                "{} namespaces audited, {} drifted (Audit mode changes nothing)",
-                c.selected - c.conflicting,
+                "{} audited, {} drifted (Audit mode changes nothing)",
+                count(c.selected - c.conflicting, "namespace"),
                 c.drifted
             ),
         )
@@ -275,7 +363,7 @@ fn conditions(
         (
             "True",
             "InSync",
-            format!("{} namespaces in sync", c.in_sync),
+            format!("{} in sync", count(c.in_sync, "namespace")),
         )
     };
 
@@ -285,6 +373,9 @@ fn conditions(
         out.push(condition(STALLED, "True", "InvalidSpec", &ready.2));
     } else if c.pending > 0 {
         out.push(condition(RECONCILING, "True", "Reconciling", &ready.2));
+    } else if c.permanent_failures > 0 {
+        // Retrying cannot help: the operator waits for a change.
+        out.push(condition(STALLED, "True", failure_reason, &ready.2));
     }
     out.push(if c.drifted > 0 {
         condition(
@@ -292,8 +383,8 @@ fn conditions(
             "True",
             "DriftDetected",
             &format!(
-                "{} namespaces drifted; first: {}",
-                c.drifted,
+                "{} drifted; first: {}",
+                count(c.drifted, "namespace"),
                 first(NamespaceState::Drifted)
             ),
         )
@@ -311,8 +402,11 @@ fn conditions(
             "True",
             "NamespaceConflict",
             &format!(
-                "{} selected namespaces are governed by another profile; first: {}",
-                c.conflicting,
+                "{} governed by another profile; first: {}",
+                match c.conflicting {
+                    1 => "1 selected namespace is".to_owned(),
+                    n => format!("{n} selected namespaces are"),
+                },
                 first(NamespaceState::Conflict)
             ),
         )
@@ -325,19 +419,24 @@ fn conditions(
         )
     });
 
-    if let Some(u) = c.unconfined {
-        out.push(if u.pods > 0 {
+    if c.confinement_reported {
+        out.push(if c.unconfined_pods > 0 {
             let first = entries
                 .iter()
-                .find_map(|e| e.pods.first().map(|p| format!("{}/{}: {}", e.name, p.name, p.reason)))
+                .find_map(|e| {
+                    e.pods
+                        .first()
+                        .map(|p| format!("{}/{}: {}", e.name, p.name, p.reason))
+                })
                 .unwrap_or_default();
             condition(
                 PODS_CONFINED,
                 "False",
                 "UnconfinedPods",
                 &format!(
-                    "{} pods in {} namespaces do not use the profile's workloadSecurityContext; first: {first}",
-                    u.pods, u.namespaces
+                    "{} in {} do not use the profile's workloadSecurityContext; first: {first}",
+                    count(c.unconfined_pods, "pod"),
+                    count(c.unconfined_namespaces, "namespace")
                 ),
             )
         } else {
@@ -346,6 +445,41 @@ fn conditions(
                 "True",
                 "AllPodsConfined",
                 "every pod in the governed namespaces uses the profile's workloadSecurityContext",
+            )
+        });
+    }
+    if c.isolation_reported {
+        out.push(if c.widening_policies > 0 {
+            let first = entries
+                .iter()
+                .find_map(|e| {
+                    e.policies.first().map(|p| {
+                        format!(
+                            "{}/{}: allows {} {}",
+                            e.name,
+                            p.name,
+                            p.direction.as_str().to_lowercase(),
+                            p.opens
+                        )
+                    })
+                })
+                .unwrap_or_default();
+            condition(
+                NETWORK_ISOLATED,
+                "False",
+                "WideningPolicies",
+                &format!(
+                    "{} in {} allow traffic the profile denies; first: {first}",
+                    count(c.widening_policies, "NetworkPolicy rule"),
+                    count(c.widened_namespaces, "namespace")
+                ),
+            )
+        } else {
+            condition(
+                NETWORK_ISOLATED,
+                "True",
+                "NoWideningPolicies",
+                "no NetworkPolicy in the governed namespaces allows traffic the profile denies",
             )
         });
     }
@@ -416,6 +550,7 @@ mod tests {
             message: None,
             drift: Vec::new(),
             unconfined: None,
+            ..Default::default()
         }
     }
 
@@ -453,6 +588,7 @@ mod tests {
             profile: p,
             selected: sel,
             repairs_total: 3,
+            rollout: None,
             invalid: None,
             pods_watched: true,
             now,
@@ -613,7 +749,7 @@ mod tests {
         );
         assert_eq!(
             status.conditions[0].message,
-            "1 namespaces failed; first: b-failed: ApiError: boom"
+            "1 namespace cannot be brought to the profile; first: b-failed: ApiError: boom"
         );
         let order: Vec<_> = status.namespaces.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(order, vec!["b-failed", "a-drifted"]);
@@ -637,6 +773,7 @@ mod tests {
             profile: &p,
             selected: &sel,
             repairs_total: 0,
+            rollout: None,
             invalid: Some(
                 "spec.namespaceSelector.matchExpressions[0]: values must not be empty".into(),
             ),
@@ -815,6 +952,7 @@ mod tests {
             profile: &p,
             selected: &sel,
             repairs_total: 0,
+            rollout: None,
             invalid: None,
             pods_watched: false,
             now: at(100),
@@ -822,5 +960,187 @@ mod tests {
         let status = desired_status(&input, |ns| outcomes.get(ns));
         assert_eq!(status.unconfined_pods, None);
         assert!(status.conditions.iter().all(|c| c.type_ != PODS_CONFINED));
+    }
+
+    #[test]
+    fn a_governed_namespace_that_cannot_be_brought_to_the_profile_makes_it_not_ready() {
+        let p = profile("strict", 1, "Enforce");
+        let blocked = NamespaceOutcome {
+            reason: Some("ForeignObject"),
+            permanent: true,
+            message: Some("NetworkPolicy hardening-default-deny exists".into()),
+            ..outcome(&[("strict", 1)], NamespaceState::Failed)
+        };
+        let outcomes = HashMap::from([
+            ("a".to_string(), blocked),
+            (
+                "b".to_string(),
+                outcome(&[("strict", 1)], NamespaceState::InSync),
+            ),
+            // Outranked elsewhere: reported, not a failure of this profile.
+            (
+                "c".to_string(),
+                outcome(&[("other", 1), ("strict", 1)], NamespaceState::InSync),
+            ),
+        ]);
+        let status = status_of(&p, &selected(&["a", "b", "c"]), &outcomes, at(100));
+        assert_eq!(
+            summary(&status),
+            vec![
+                triple("Ready", "False", "ForeignObject"),
+                triple("Stalled", "True", "ForeignObject"),
+                triple("Drifted", "False", "NoDrift"),
+                triple("Conflicting", "True", "NamespaceConflict"),
+            ]
+        );
+        assert_eq!(
+            status.conditions[0].message,
+            "1 namespace cannot be brought to the profile; first: a: NetworkPolicy hardening-default-deny exists"
+        );
+        assert_eq!(
+            status.namespaces[0].reason.as_deref(),
+            Some("ForeignObject")
+        );
+        assert_eq!(
+            (status.failed_namespaces, status.conflicting_namespaces),
+            (1, 1)
+        );
+
+        // Without the foreign object, being outranked alone leaves the profile Ready.
+        let outcomes = HashMap::from([
+            (
+                "b".to_string(),
+                outcome(&[("strict", 1)], NamespaceState::InSync),
+            ),
+            (
+                "c".to_string(),
+                outcome(&[("other", 1), ("strict", 1)], NamespaceState::InSync),
+            ),
+        ]);
+        let status = status_of(&p, &selected(&["b", "c"]), &outcomes, at(100));
+        assert_eq!(summary(&status)[0], triple("Ready", "True", "InSync"));
+    }
+
+    #[test]
+    fn failures_with_several_causes_are_a_failed_reconcile_and_transient_ones_do_not_stall() {
+        let p = profile("strict", 1, "Enforce");
+        let failed = |reason: &'static str, permanent: bool| NamespaceOutcome {
+            reason: Some(reason),
+            permanent,
+            ..outcome(&[("strict", 1)], NamespaceState::Failed)
+        };
+        let outcomes = HashMap::from([
+            ("a".to_string(), failed("Forbidden", false)),
+            ("b".to_string(), failed("ApiError", false)),
+        ]);
+        let status = status_of(&p, &selected(&["a", "b"]), &outcomes, at(100));
+        assert_eq!(
+            summary(&status)[0],
+            triple("Ready", "False", "ReconcileFailed")
+        );
+        assert!(status.conditions.iter().all(|c| c.type_ != STALLED));
+    }
+
+    #[test]
+    fn widening_tenant_policies_are_reported_and_withdraw_a9() {
+        let mut p = profile("strict", 1, "Enforce");
+        p.spec.network_policy = Some(serde_json::from_value(serde_json::json!({})).unwrap());
+        let widened = NamespaceOutcome {
+            widening: Some(vec![Widening {
+                policy: "allow-all".into(),
+                direction: crate::api::PolicyType::Ingress,
+                opens: "from anywhere on all ports, to all pods".into(),
+            }]),
+            ..outcome(&[("strict", 1)], NamespaceState::InSync)
+        };
+        let outcomes = HashMap::from([("a".to_string(), widened)]);
+        let status = status_of(&p, &selected(&["a"]), &outcomes, at(100));
+        assert_eq!(summary(&status)[0], triple("Ready", "True", "InSync"));
+        assert_eq!(
+            summary(&status).last().unwrap(),
+            &triple("NetworkIsolated", "False", "WideningPolicies")
+        );
+        assert_eq!(status.widening_policies, Some(1));
+        assert_eq!(status.namespaces[0].policies[0].name, "allow-all");
+        assert!(
+            !status.compliance.iter().any(|id| id == "A9"),
+            "{:?}",
+            status.compliance
+        );
+
+        let clean = HashMap::from([(
+            "a".to_string(),
+            NamespaceOutcome {
+                widening: Some(Vec::new()),
+                ..outcome(&[("strict", 1)], NamespaceState::InSync)
+            },
+        )]);
+        let status = status_of(&p, &selected(&["a"]), &clean, at(100));
+        assert!(status.compliance.iter().any(|id| id == "A9"));
+        assert_eq!(
+            summary(&status).last().unwrap(),
+            &triple("NetworkIsolated", "True", "NoWideningPolicies")
+        );
+        assert!(status.namespaces.is_empty());
+    }
+
+    #[test]
+    fn a4_holds_only_while_every_pod_is_confined_and_that_can_be_checked() {
+        let p = confining("strict");
+        let with = |count| {
+            HashMap::from([(
+                "a".to_string(),
+                NamespaceOutcome {
+                    unconfined: Some(unconfined(count, "not set")),
+                    ..outcome(&[("strict", 1)], NamespaceState::InSync)
+                },
+            )])
+        };
+        let has_a4 = |s: &HardeningProfileStatus| s.compliance.iter().any(|id| id == "A4");
+        assert!(has_a4(&status_of(&p, &selected(&["a"]), &with(0), at(100))));
+        assert!(!has_a4(&status_of(
+            &p,
+            &selected(&["a"]),
+            &with(2),
+            at(100)
+        )));
+        let outcomes = with(0);
+        let input = StatusInput {
+            profile: &p,
+            selected: &selected(&["a"]),
+            repairs_total: 0,
+            rollout: None,
+            invalid: None,
+            pods_watched: false,
+            now: at(100),
+        };
+        assert!(!has_a4(&desired_status(&input, |ns| outcomes.get(ns))));
+    }
+
+    #[test]
+    fn the_rollout_is_reported_as_given_and_counts_are_worded_in_the_singular() {
+        let p = profile("strict", 3, "Enforce");
+        let outcomes = HashMap::from([(
+            "a".to_string(),
+            outcome(&[("strict", 3)], NamespaceState::InSync),
+        )]);
+        let rollout = RolloutStatus {
+            generation: 3,
+            updated_namespaces: 1,
+        };
+        let input = StatusInput {
+            profile: &p,
+            selected: &selected(&["a"]),
+            repairs_total: 0,
+            rollout: Some(rollout.clone()),
+            invalid: None,
+            pods_watched: true,
+            now: at(100),
+        };
+        let status = desired_status(&input, |ns| outcomes.get(ns));
+        assert_eq!(status.rollout, Some(rollout));
+        assert_eq!(status.conditions[0].message, "1 namespace in sync");
+        assert_eq!(count(0, "pod"), "0 pods");
+        assert_eq!(count(2, "pod"), "2 pods");
     }
 }

@@ -86,10 +86,15 @@ fn render_prints_exactly_the_objects_for_the_selected_namespaces() {
     let metadata = namespace["metadata"].as_object().unwrap();
     let keys: Vec<&str> = metadata.keys().map(String::as_str).collect();
     assert_eq!(keys, vec!["annotations", "labels", "name"]);
-    assert_eq!(
-        namespace["metadata"]["annotations"],
-        serde_json::json!({ "hardening.dev/profile": "bsi-strict" })
+    let annotations = namespace["metadata"]["annotations"].as_object().unwrap();
+    assert_eq!(annotations["hardening.dev/profile"], "bsi-strict");
+    // The fingerprint of the rendering, as the operator writes it once it is applied.
+    let rendered = annotations["hardening.dev/rendered"].as_str().unwrap();
+    assert!(
+        rendered.len() == 16 && rendered.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{rendered}"
     );
+    assert_eq!(annotations.len(), 2);
     let labels: Vec<&str> = metadata["labels"]
         .as_object()
         .unwrap()

@@ -88,6 +88,9 @@ pub struct ControlPlane {
     kubeconfig: PathBuf,
     audit_log: PathBuf,
     server: String,
+    /// Where the binaries are, and the API server's port: a restart reuses both.
+    bin: PathBuf,
+    apiserver_port: u16,
     components: Vec<Component>,
     reaper: Option<(Child, ChildStdin)>,
 }
@@ -126,6 +129,8 @@ impl ControlPlane {
             kubeconfig: dir.join("admin.kubeconfig"),
             audit_log: dir.join("audit.log"),
             server: String::new(),
+            bin: bin.to_path_buf(),
+            apiserver_port: free_port()?,
             dir,
             components: Vec::new(),
             reaper: None,
@@ -133,10 +138,27 @@ impl ControlPlane {
         plane.start_reaper()?;
         plane.write_config_files()?;
         plane.start_etcd(bin)?;
-        plane.start_apiserver(bin)?;
+        plane.start_apiserver()?;
         plane.wait_ready()?;
         plane.start_controller_manager(bin)?;
         Ok(plane)
+    }
+
+    /// Stops kube-apiserver (SIGTERM, like a node drain or a crash-looping control plane),
+    /// waits `down`, starts it again with the same flags, port, certificates and etcd, and
+    /// waits until it is ready. Clients keep their kubeconfig; every watch breaks.
+    pub fn restart_apiserver(&mut self, down: Duration) -> Result<(), HarnessError> {
+        if let Some(index) = self
+            .components
+            .iter()
+            .position(|c| c.name == "kube-apiserver")
+        {
+            let mut apiserver = self.components.remove(index);
+            stop_component(&mut apiserver);
+        }
+        std::thread::sleep(down);
+        self.start_apiserver()?;
+        self.wait_ready()
     }
 
     /// Kubeconfig of a cluster-admin user (bearer token, group `system:masters`).
@@ -225,8 +247,9 @@ impl ControlPlane {
         Ok(())
     }
 
-    fn start_apiserver(&mut self, bin: &Path) -> Result<(), HarnessError> {
-        let port = free_port()?;
+    fn start_apiserver(&mut self) -> Result<(), HarnessError> {
+        let port = self.apiserver_port;
+        let bin = self.bin.clone();
         self.server = format!("https://127.0.0.1:{port}");
         let dir = self.dir.clone();
         let d = |name: &str| dir.join(name).display().to_string();
@@ -298,7 +321,12 @@ impl ControlPlane {
 
     fn spawn(&mut self, name: &'static str, mut cmd: Command) -> Result<(), HarnessError> {
         let log = self.dir.join(format!("{name}.log"));
-        let out = fs::File::create(&log).map_err(io(format!("creating {}", log.display())))?;
+        // Appended: a restarted component keeps its earlier log.
+        let out = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(io(format!("creating {}", log.display())))?;
         let err = out
             .try_clone()
             .map_err(io("duplicating a log file handle"))?;
@@ -373,18 +401,7 @@ impl ControlPlane {
     fn stop(&mut self) {
         // Stop in reverse start order, so the API server never loses etcd under it.
         for c in self.components.iter_mut().rev() {
-            let pgid = c.child.id() as i32;
-            // SAFETY: plain syscall on a process group we created.
-            unsafe { libc::kill(-pgid, libc::SIGTERM) };
-            let deadline = Instant::now() + STOP_GRACE;
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-            let _ = c.child.wait();
+            stop_component(c);
         }
         self.components.clear();
         if let Ok(keep) = std::env::var("HARDENING_TEST_LOG_DIR") {
@@ -396,6 +413,22 @@ impl ControlPlane {
             let _ = reaper.wait();
         }
     }
+}
+
+/// SIGTERM to the component's process group, SIGKILL after [`STOP_GRACE`].
+fn stop_component(c: &mut Component) {
+    let pgid = c.child.id() as i32;
+    // SAFETY: plain syscall on a process group we created.
+    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    let deadline = Instant::now() + STOP_GRACE;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = c.child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let _ = c.child.wait();
 }
 
 impl Drop for ControlPlane {

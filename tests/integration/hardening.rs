@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition, labels_of};
 
-fn strict_spec() -> Value {
+pub(crate) fn strict_spec() -> Value {
     json!({
         "podSecurity": {
             "enforce": { "level": "restricted", "version": "latest" },
@@ -32,13 +32,13 @@ fn strict_spec() -> Value {
     })
 }
 
-const GENERATED_POLICIES: [&str; 3] = [
+pub(crate) const GENERATED_POLICIES: [&str; 3] = [
     "hardening-allow-dns",
     "hardening-allow-same-namespace",
     "hardening-default-deny",
 ];
 
-async fn policy_names(client: &Client, ns: &str) -> BTreeSet<String> {
+pub(crate) async fn policy_names(client: &Client, ns: &str) -> BTreeSet<String> {
     Api::<NetworkPolicy>::namespaced(client.clone(), ns)
         .list(&ListParams::default())
         .await
@@ -49,18 +49,18 @@ async fn policy_names(client: &Client, ns: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn names(list: &[&str]) -> BTreeSet<String> {
+pub(crate) fn names(list: &[&str]) -> BTreeSet<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-async fn namespace(client: &Client, name: &str) -> Namespace {
+pub(crate) async fn namespace(client: &Client, name: &str) -> Namespace {
     Api::<Namespace>::all(client.clone())
         .get(name)
         .await
         .unwrap()
 }
 
-fn in_sync(expected: u32) -> impl Fn(&HardeningProfileStatus) -> Result<(), String> {
+pub(crate) fn in_sync(expected: u32) -> impl Fn(&HardeningProfileStatus) -> Result<(), String> {
     move |s| {
         let ready = condition(s, "Ready");
         if s.selected_namespaces == expected
@@ -75,7 +75,7 @@ fn in_sync(expected: u32) -> impl Fn(&HardeningProfileStatus) -> Result<(), Stri
 }
 
 /// Events the operator recorded about a (cluster-scoped) profile.
-async fn events_for(client: &Client, profile: &str) -> Vec<Event> {
+pub(crate) async fn events_for(client: &Client, profile: &str) -> Vec<Event> {
     Api::<Event>::all(client.clone())
         .list(&ListParams::default())
         .await
@@ -87,7 +87,7 @@ async fn events_for(client: &Client, profile: &str) -> Vec<Event> {
 }
 
 /// An operator, one namespace of its shard, and a strict profile governing it, in sync.
-async fn strict_namespace(prefix: &str) -> (OperatorEnv, String, String) {
+pub(crate) async fn strict_namespace(prefix: &str) -> (OperatorEnv, String, String) {
     let mut env = OperatorEnv::start(prefix).await;
     let ns = env.namespace(&[]).await;
     let name = env
@@ -100,7 +100,7 @@ async fn strict_namespace(prefix: &str) -> (OperatorEnv, String, String) {
 }
 
 /// Waits for an Event with `reason` about `profile`.
-async fn wait_for_event(client: &Client, profile: &str, reason: &str) {
+pub(crate) async fn wait_for_event(client: &Client, profile: &str, reason: &str) {
     eventually(&format!("a {reason} event on {profile}"), || async {
         let events = events_for(client, profile).await;
         if events.iter().any(|e| e.reason.as_deref() == Some(reason)) {
@@ -113,7 +113,7 @@ async fn wait_for_event(client: &Client, profile: &str, reason: &str) {
 }
 
 /// Waits until `name` is gone (its finalizer, if any, removed by the operator).
-async fn wait_until_deleted(profiles: &Api<HardeningProfile>, name: &str) {
+pub(crate) async fn wait_until_deleted(profiles: &Api<HardeningProfile>, name: &str) {
     eventually(&format!("profile {name} to be gone"), || async {
         match profiles.get_opt(name).await.map_err(|e| e.to_string())? {
             None => Ok(()),
@@ -123,7 +123,7 @@ async fn wait_until_deleted(profiles: &Api<HardeningProfile>, name: &str) {
     .await;
 }
 
-fn q(s: &str) -> k8s_openapi::apimachinery::pkg::api::resource::Quantity {
+pub(crate) fn q(s: &str) -> k8s_openapi::apimachinery::pkg::api::resource::Quantity {
     k8s_openapi::apimachinery::pkg::api::resource::Quantity(s.to_owned())
 }
 
@@ -746,19 +746,30 @@ async fn a_foreign_object_with_a_generated_name_is_left_alone_and_reported() {
         .await
         .unwrap();
     let name = profile.name_any();
+    // The namespace cannot be brought to the profile: the profile is not Ready, and says why.
     let status = env
-        .status_where(&name, "the conflict reported", |s| {
-            if s.conflicting_namespaces == 1 {
-                Ok(())
-            } else {
-                Err(format!("conflicting {}", s.conflicting_namespaces))
+        .status_where(&name, "the foreign object reported", |s| {
+            match (condition(s, "Ready"), condition(s, "Stalled")) {
+                (Some((ready, reason)), Some((stalled, _)))
+                    if ready == "False" && reason == "ForeignObject" && stalled == "True" =>
+                {
+                    Ok(())
+                }
+                other => Err(format!("{other:?}")),
             }
         })
         .await;
+    assert_eq!(
+        (status.failed_namespaces, status.conflicting_namespaces),
+        (1, 0)
+    );
+    assert_eq!(
+        status.namespaces[0].reason.as_deref(),
+        Some("ForeignObject")
+    );
     let message = status.namespaces[0].message.clone().unwrap_or_default();
     assert!(
-        message.contains("ForeignObject")
-            && message.contains("NetworkPolicy hardening-default-deny"),
+        message.contains("NetworkPolicy hardening-default-deny exists"),
         "{message}"
     );
     // Everything else is generated; the foreign object is untouched.
@@ -782,6 +793,17 @@ async fn a_foreign_object_with_a_generated_name_is_left_alone_and_reported() {
         "the foreign object was modified"
     );
     wait_for_event(&client, &name, "ForeignObject").await;
+    // Once it is gone, the operator's own policy takes its place and the profile is Ready.
+    policies
+        .delete("hardening-default-deny", &DeleteParams::default())
+        .await
+        .unwrap();
+    env.status_where(&name, "in sync once the foreign object is gone", in_sync(1))
+        .await;
+    let own = policies.get("hardening-default-deny").await.unwrap();
+    assert!(hardening_operator::plan::applied_by_operator(
+        &serde_json::from_value(serde_json::to_value(&own).unwrap()).unwrap()
+    ));
     env.finish().await;
 }
 
@@ -938,7 +960,7 @@ async fn steady_state_makes_no_writes() {
     env.finish().await;
 }
 
-fn audit_lines(path: &std::path::Path) -> usize {
+pub(crate) fn audit_lines(path: &std::path::Path) -> usize {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -946,7 +968,7 @@ fn audit_lines(path: &std::path::Path) -> usize {
 }
 
 /// Write requests after line `from` that touch `namespace` (or objects in it) or `profile`.
-fn writes_since(
+pub(crate) fn writes_since(
     path: &std::path::Path,
     from: usize,
     namespace: &str,

@@ -294,11 +294,13 @@ async fn metrics_and_health_endpoints() {
             ("hardening_drifts_detected", "counter"),
             ("hardening_drifts_repaired", "counter"),
             ("hardening_managed_namespaces", "gauge"),
+            ("hardening_objects_rolled_out", "counter"),
             ("hardening_queue_depth", "gauge"),
             ("hardening_reconcile_duration_seconds", "histogram"),
             ("hardening_reconcile_errors", "counter"),
             ("hardening_reconciles", "counter"),
             ("hardening_unconfined_pods", "gauge"),
+            ("hardening_widening_network_policies", "gauge"),
         ]),
         "{}",
         scraped.text

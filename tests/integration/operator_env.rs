@@ -188,9 +188,21 @@ impl OperatorEnv {
             .unwrap_or_else(|e| panic!("labelling namespace {namespace}: {e}"));
     }
 
+    /// [`OperatorEnv::finish`] for a test that started its own operator: `stop` stops it
+    /// once the profiles are gone.
+    pub async fn finish_with(mut self, stop: impl std::future::Future<Output = ()>) {
+        self.delete_profiles().await;
+        stop.await;
+    }
+
     /// Deletes this test's profiles (while the operator runs, so finalizers complete) and
     /// stops the operator. Call at the end of every test.
     pub async fn finish(mut self) {
+        self.delete_profiles().await;
+        self.stop_operator().await;
+    }
+
+    async fn delete_profiles(&mut self) {
         let api = self.profiles_api();
         let names = std::mem::take(&mut self.profiles);
         for name in &names {
@@ -204,7 +216,6 @@ impl OperatorEnv {
             })
             .await;
         }
-        self.stop_operator().await;
     }
 }
 

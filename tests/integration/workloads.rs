@@ -160,7 +160,7 @@ async fn pods_not_using_the_profiles_are_reported_per_namespace() {
     assert_eq!(
         pods_confined.message,
         format!(
-            "3 pods in 1 namespaces do not use the profile's workloadSecurityContext; \
+            "3 pods in 1 namespace do not use the profile's workloadSecurityContext; \
              first: {ns}/debug-sidecar: container debug: seccompProfile RuntimeDefault, \
              wants Localhost {seccomp}"
         )

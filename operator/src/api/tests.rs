@@ -457,6 +457,7 @@ fn drift_entries_are_cut_to_the_status_limit() {
         expected: Some(long.clone()),
         actual: None,
         manager: Some("kubectl-edit".into()),
+        change: crate::diff::Change::Removed,
     };
     let entry = DriftEntry::new("NetworkPolicy", "hardening-allow-ingress", &drift);
     assert_eq!(entry.kind, "NetworkPolicy");

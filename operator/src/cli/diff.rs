@@ -13,7 +13,7 @@ use kube::{Api, Client, ResourceExt};
 
 use super::{CliError, EXIT_CHANGES, EXIT_OK, Exclusions, Selection, input, selection};
 use crate::api::{HardeningProfile, Mode};
-use crate::controller::{api_resource, managed_selector};
+use crate::controller::api_resource;
 use crate::diff::Drift;
 use crate::plan::{self, Action, Step};
 use crate::render::{ManagedKind, render};
@@ -157,7 +157,7 @@ async fn compare(
                 "rendering profile {profile_name} for namespace {name}: {e}"
             ))
         })?;
-        let live = read_live(client, &name, &desired.objects).await?;
+        let live = read_live(client, &name).await?;
         let steps = plan::plan(namespace, &desired, mode, &live)?;
         write_namespace(out, &name, &profile_name, mode, &steps)?;
         outcome.add(mode, &steps);
@@ -221,42 +221,22 @@ async fn read_namespaces(client: &Client, names: &[String]) -> Result<Vec<Namesp
     Ok(namespaces)
 }
 
-/// The objects the controller's caches would hold for `namespace` (every object of a
-/// managed kind with the managed-by label), plus any unlabelled one with a rendered name.
+/// The objects the controller's indexes hold for `namespace`: every object of a managed
+/// kind there.
 async fn read_live(
     client: &Client,
     namespace: &str,
-    rendered: &[crate::render::DesiredObject],
 ) -> Result<Vec<(ManagedKind, Arc<DynamicObject>)>, CliError> {
-    let api = |kind| {
-        Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &api_resource(kind))
-    };
     let mut live = Vec::new();
     for kind in ManagedKind::ALL {
-        let listed = api(kind)
-            .list(&ListParams::default().labels(&managed_selector()))
-            .await
-            .map_err(|e| {
-                CliError::Failed(format!("listing {} in {namespace}: {e}", kind.plural()))
-            })?;
+        let listed =
+            Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &api_resource(kind))
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| {
+                    CliError::Failed(format!("listing {} in {namespace}: {e}", kind.plural()))
+                })?;
         live.extend(listed.items.into_iter().map(|o| (kind, Arc::new(o))));
-    }
-    for object in rendered {
-        let kind = object.kind();
-        let listed = live
-            .iter()
-            .any(|(k, o)| *k == kind && o.name_any() == object.name());
-        if !listed
-            && let Some(found) = api(kind).get_opt(object.name()).await.map_err(|e| {
-                CliError::Failed(format!(
-                    "reading {} {namespace}/{}: {e}",
-                    kind.kind(),
-                    object.name()
-                ))
-            })?
-        {
-            live.push((kind, Arc::new(found)));
-        }
     }
     Ok(live)
 }

@@ -291,7 +291,10 @@ mod tests {
                         "pod-security.kubernetes.io/enforce": "restricted",
                         "pod-security.kubernetes.io/enforce-version": "latest",
                     },
-                    "annotations": { "hardening.dev/profile": "p" },
+                    "annotations": {
+                        "hardening.dev/profile": "p",
+                        "hardening.dev/rendered": documents[0]["metadata"]["annotations"]["hardening.dev/rendered"],
+                    },
                 },
             })
         );

@@ -1,23 +1,109 @@
-//! State shared by the reconcilers: the API client, the watch caches and the outcome of
-//! the last reconcile of every namespace.
+//! State shared by the reconcilers: the API client, the watch caches and indexes, and what
+//! the reconciles found (per-namespace outcomes, repair and rollout counts, failures).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::runtime::events::Recorder;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::api::HardeningProfile;
+use crate::api::{HardeningProfile, RolloutStatus};
 use crate::config::RunConfig;
+use crate::error::{Difference, Error};
 use crate::metrics::Metrics;
 use crate::render::ManagedKind;
 use crate::status::NamespaceOutcome;
 
-use super::managed::ManagedCache;
+use super::index::KindIndex;
 use super::pods::PodCache;
+
+/// An object the operator wrote that did not take: what it applied and what still
+/// differed right after. As long as both still hold (status writes of other controllers
+/// aside), writing again would change nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unconverged {
+    /// The applied body.
+    pub body: serde_json::Value,
+    /// `(field, expected, actual)` of every difference left after the write.
+    pub remaining: Vec<(String, Option<String>, Option<String>)>,
+    /// The first of them, as reported.
+    pub first: Difference,
+}
+
+impl Unconverged {
+    pub fn error(&self, (namespace, kind, name): &ObjectKey) -> Error {
+        Error::NotConverging {
+            kind,
+            object: if *kind == "Namespace" {
+                name.clone()
+            } else {
+                format!("{namespace}/{name}")
+            },
+            difference: Box::new(self.first.clone()),
+        }
+    }
+}
+
+/// A namespace as the operator wrote it, over the version it replaced.
+type NamespaceWrite = (Option<String>, Arc<Namespace>);
+
+/// The operator's writes of namespaces whose watch events have not arrived yet (see
+/// `index` for the generated kinds): reconciles read the namespace as written, and the
+/// event echoing a write asks for no reconcile.
+#[derive(Default)]
+pub struct NamespaceWrites(Mutex<HashMap<String, NamespaceWrite>>);
+
+impl NamespaceWrites {
+    /// The operator wrote the namespace over version `before`; `after` is what was stored.
+    pub fn record(&self, before: Option<String>, after: Namespace) {
+        self.0
+            .lock()
+            .expect("namespace writes lock")
+            .insert(after.name_any(), (before, Arc::new(after)));
+    }
+
+    /// The namespace as the store holds it now, or the operator's own write over it while
+    /// the store still shows the version it replaced. The store is read under the same
+    /// lock that `settled` takes after the store took an event, so the two cannot miss
+    /// each other. `None` when the namespace is gone.
+    pub fn view(&self, store: &Store<Namespace>, name: &str) -> Option<Arc<Namespace>> {
+        let writes = self.0.lock().expect("namespace writes lock");
+        let cached = store.get(&kube::runtime::reflector::ObjectRef::new(name))?;
+        Some(match writes.get(name) {
+            Some((before, after)) if *before == cached.resource_version() => after.clone(),
+            _ => cached,
+        })
+    }
+
+    /// Whether a watch event echoes the operator's own write (then it asks for no
+    /// reconcile). Called before the store takes the event.
+    pub fn echo(&self, event: &Namespace) -> bool {
+        let writes = self.0.lock().expect("namespace writes lock");
+        writes
+            .get(&event.name_any())
+            .is_some_and(|(_, after)| after.resource_version() == event.resource_version())
+    }
+
+    /// The store took a watch event of the namespace: it shows the write or something
+    /// newer, so the write is no longer needed.
+    pub fn settled(&self, event: &Namespace) {
+        self.0
+            .lock()
+            .expect("namespace writes lock")
+            .remove(&event.name_any());
+    }
+
+    /// A fresh listing shows every write made before it.
+    pub fn clear(&self) {
+        self.0.lock().expect("namespace writes lock").clear();
+    }
+}
+
+/// `(namespace, kind, name)` of a written object.
+pub type ObjectKey = (String, &'static str, String);
 
 pub struct Context {
     pub client: Client,
@@ -25,18 +111,24 @@ pub struct Context {
     pub excluded: BTreeSet<String>,
     pub profiles: Store<HardeningProfile>,
     pub namespaces: Store<Namespace>,
-    /// One label-filtered watch cache per generated kind.
-    pub managed: Vec<ManagedCache>,
+    pub namespace_writes: Arc<NamespaceWrites>,
+    /// One index of every object per generated kind.
+    pub managed: Vec<Arc<KindIndex>>,
     /// Container profiles of active pods (`None` with `--pod-report=false`).
     pub pods: Option<Arc<PodCache>>,
     pub recorder: Recorder,
-    /// Asks the profile controller to recompute a profile's status.
-    pub status_trigger: UnboundedSender<ObjectRef<HardeningProfile>>,
+    /// Asks the profile controller to recompute a profile's status (by name).
+    pub status_trigger: UnboundedSender<String>,
     pub outcomes: Mutex<HashMap<String, NamespaceOutcome>>,
     /// Repairs per profile name since this process started.
     pub repairs: Mutex<HashMap<String, u64>>,
-    /// Consecutive transient failures per object key, for per-object backoff.
+    /// Per profile name: the generation rolled out and the namespaces changed for it since
+    /// this process started.
+    pub rollouts: Mutex<HashMap<String, RolloutStatus>>,
+    /// Consecutive failures per reconcile key, for per-object backoff.
     pub failures: Mutex<HashMap<String, u32>>,
+    /// Writes that did not take, so that they are not repeated on the same state.
+    pub unconverged: Mutex<HashMap<ObjectKey, Unconverged>>,
     pub metrics: Arc<Metrics>,
     /// Objects (`Namespace/<name>`, `HardeningProfile/<name>`) with a reconcile request
     /// that has not started yet: `hardening_queue_depth`.
@@ -49,19 +141,19 @@ impl Context {
         // A dropped writer ends the process anyway; readiness errors are not actionable here.
         let _ = self.profiles.wait_until_ready().await;
         let _ = self.namespaces.wait_until_ready().await;
-        for cache in &self.managed {
-            let _ = cache.store.wait_until_ready().await;
+        for index in &self.managed {
+            index.wait_until_synced().await;
         }
         if let Some(pods) = &self.pods {
             pods.wait_until_synced().await;
         }
     }
 
-    pub fn cache(&self, kind: ManagedKind) -> &ManagedCache {
+    pub fn index_of(&self, kind: ManagedKind) -> &KindIndex {
         self.managed
             .iter()
             .find(|c| c.kind == kind)
-            .expect("a cache exists for every ManagedKind")
+            .expect("an index exists for every ManagedKind")
     }
 
     /// Records a namespace's outcome; when it changed, asks for a status update of every
@@ -92,6 +184,13 @@ impl Context {
         };
         self.metrics
             .add_unconfined_pods(unconfined(&outcome) - unconfined(&previous));
+        let widening = |o: &Option<NamespaceOutcome>| {
+            o.as_ref()
+                .and_then(|o| o.widening.as_ref())
+                .map_or(0, |w| w.len() as i64)
+        };
+        self.metrics
+            .add_widening_policies(widening(&outcome) - widening(&previous));
         if previous != outcome {
             let affected: BTreeSet<&str> = previous
                 .iter()
@@ -99,7 +198,7 @@ impl Context {
                 .flat_map(|o| o.candidates.iter().map(|(name, _)| name.as_str()))
                 .collect();
             for profile in affected {
-                let _ = self.status_trigger.send(ObjectRef::new(profile));
+                let _ = self.status_trigger.send(profile.to_owned());
             }
         }
         previous
@@ -113,7 +212,7 @@ impl Context {
             .expect("repairs lock")
             .entry(profile.to_owned())
             .or_default() += count;
-        let _ = self.status_trigger.send(ObjectRef::new(profile));
+        let _ = self.status_trigger.send(profile.to_owned());
     }
 
     pub fn repairs_since_start(&self, profile: &str) -> u64 {
@@ -125,7 +224,33 @@ impl Context {
             .unwrap_or(0)
     }
 
-    /// Counts a transient failure of `key` and returns how many happened in a row.
+    /// Counts a namespace changed to roll out `generation` of `profile`.
+    pub fn rolled_out(&self, profile: &str, generation: i64) {
+        {
+            let mut rollouts = self.rollouts.lock().expect("rollouts lock");
+            let rollout = rollouts.entry(profile.to_owned()).or_default();
+            if rollout.generation != generation {
+                *rollout = RolloutStatus {
+                    generation,
+                    updated_namespaces: 0,
+                };
+            }
+            rollout.updated_namespaces += 1;
+        }
+        let _ = self.status_trigger.send(profile.to_owned());
+    }
+
+    /// The rollout of `profile` at `generation` counted by this process, if any.
+    pub fn rollout_since_start(&self, profile: &str, generation: i64) -> Option<RolloutStatus> {
+        self.rollouts
+            .lock()
+            .expect("rollouts lock")
+            .get(profile)
+            .filter(|r| r.generation == generation)
+            .cloned()
+    }
+
+    /// Counts a failure of `key` and returns how many happened in a row.
     pub fn note_failure(&self, key: &str) -> u32 {
         let mut failures = self.failures.lock().expect("failures lock");
         let n = failures.entry(key.to_owned()).or_default();
@@ -133,13 +258,8 @@ impl Context {
         *n
     }
 
-    pub fn failure_count(&self, key: &str) -> u32 {
-        self.failures
-            .lock()
-            .expect("failures lock")
-            .get(key)
-            .copied()
-            .unwrap_or(0)
+    pub fn note_success(&self, key: &str) {
+        self.failures.lock().expect("failures lock").remove(key);
     }
 
     /// A reconcile of `key` was requested (a watch event, a profile change, a status
@@ -158,10 +278,6 @@ impl Context {
         }
     }
 
-    pub fn note_success(&self, key: &str) {
-        self.failures.lock().expect("failures lock").remove(key);
-    }
-
     /// Names of the namespaces that `profile` selects now, from the namespace cache.
     pub fn selected_namespaces(&self, profile: &HardeningProfile) -> BTreeSet<String> {
         self.namespaces
@@ -175,5 +291,13 @@ impl Context {
             })
             .map(|(name, _)| name)
             .collect()
+    }
+
+    /// Forgets writes that did not take in `namespace` (it is gone or no longer governed).
+    pub fn forget_unconverged(&self, namespace: &str) {
+        self.unconverged
+            .lock()
+            .expect("unconverged lock")
+            .retain(|(ns, _, _), _| ns != namespace);
     }
 }

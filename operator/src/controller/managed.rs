@@ -1,23 +1,24 @@
-//! Watch caches and writes for the generated kinds, driven by `ManagedKind::ALL`: a new
-//! kind needs no edit here, only its `ApiResource`.
+//! Watches and writes of the generated kinds, driven by `ManagedKind::ALL`: a new kind needs
+//! no edit here, only its `ApiResource`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt};
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::core::v1::{LimitRange, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::utils::{Backoff, ResetTimerBackoff};
+use kube::runtime::watcher::ExponentialBackoff;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde_json::Value;
-use tokio::sync::mpsc::UnboundedSender;
 
+use super::index::KindIndex;
 use crate::error::Error;
-use crate::labels::{FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::labels::FIELD_MANAGER;
 use crate::render::ManagedKind;
 
 pub fn api_resource(kind: ManagedKind) -> ApiResource {
@@ -28,65 +29,55 @@ pub fn api_resource(kind: ManagedKind) -> ApiResource {
     }
 }
 
-/// The cache of one generated kind: only objects labelled as managed by the operator.
-pub struct ManagedCache {
-    pub kind: ManagedKind,
-    pub resource: ApiResource,
-    pub store: Store<DynamicObject>,
+/// Backoff of every watch after an error: short, so that after the API server comes back
+/// (every watch then fails, and re-lists) the caches are current again within about two
+/// seconds. kube's default backoff grows to 30 s, which left drift unrepaired for up to a
+/// minute after an API server restart.
+pub fn watch_backoff() -> impl Backoff {
+    let exponential: ExponentialBackoff = backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(2))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .into();
+    ResetTimerBackoff::new(exponential, Duration::from_secs(30))
 }
 
-/// Label selector of everything the operator generates.
-pub fn managed_selector() -> String {
-    format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
-}
-
-/// A cache for `kind` and the future that fills it. The future runs on its own (the cache
-/// fills even while every reconcile slot is busy) and sends the namespace of every touched
-/// object to `trigger`, so a change of a generated object reconciles its namespace.
-pub fn cache(
+/// An index of every object of `kind` and the future that fills it from one watch. The
+/// future runs on its own (the index fills even while every reconcile slot is busy) and
+/// sends every namespace whose objects changed to `trigger`.
+pub fn index(
     client: &Client,
     kind: ManagedKind,
-    trigger: UnboundedSender<ObjectRef<Namespace>>,
-) -> (ManagedCache, BoxFuture<'static, ()>) {
-    let resource = api_resource(kind);
-    let writer = reflector::store::Writer::new(resource.clone());
-    let store = writer.as_reader();
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-    let config = watcher::Config::default().labels(&managed_selector());
-    let events = watcher(api, config)
-        .default_backoff()
-        .reflect(writer)
-        .inspect(move |event| {
-            if let Ok(event) = event {
-                // Init events carry no change worth a reconcile; the initial pass covers them.
-                if let watcher::Event::Apply(o) | watcher::Event::Delete(o) = event
-                    && let Some(ns) = o.namespace()
-                {
-                    let _ = trigger.send(ObjectRef::new(&ns));
+    trigger: impl Fn(String) + Send + 'static,
+) -> (Arc<KindIndex>, BoxFuture<'static, ()>) {
+    let index = Arc::new(KindIndex::new(kind));
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &api_resource(kind));
+    let filled = index.clone();
+    let events = watcher(api, watcher::Config::default())
+        .backoff(watch_backoff())
+        .map(move |event| {
+            event.map(|event| {
+                for namespace in filled.apply(event) {
+                    trigger(namespace);
                 }
-            }
+            })
         });
-    (
-        ManagedCache {
-            kind,
-            resource,
-            store,
-        },
-        drive(kind.kind(), events),
-    )
+    (index, drive(kind.kind(), events))
 }
 
 /// Events a subscriber may lag behind before the reflector waits for it.
 pub const SUBSCRIBER_BUFFER: usize = 1024;
 
-/// Polls a reflector stream to its end, logging watch errors (the watcher retries them
+/// Polls a watch stream to its end, logging watch errors (the watcher retries them
 /// with backoff; they are never silently dropped).
-pub fn drive<K>(
+pub fn drive<T>(
     kind: &'static str,
-    stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    stream: impl Stream<Item = Result<T, watcher::Error>> + Send + 'static,
 ) -> BoxFuture<'static, ()>
 where
-    K: Send + 'static,
+    T: Send + 'static,
 {
     stream
         .for_each(move |event| async move {
@@ -97,112 +88,163 @@ where
         .boxed()
 }
 
-impl ManagedCache {
-    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<DynamicObject>> {
-        let key = ObjectRef::new_with(name, self.resource.clone()).within(namespace);
-        self.store.get(&key)
-    }
+fn api(client: &Client, kind: ManagedKind, namespace: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), namespace, &api_resource(kind))
+}
 
-    pub fn in_namespace(&self, namespace: &str) -> Vec<Arc<DynamicObject>> {
-        self.store
-            .state()
-            .into_iter()
-            .filter(|o| o.namespace().as_deref() == Some(namespace))
-            .collect()
-    }
+/// Server-side apply under the operator's field manager, forced: takes back fields another
+/// manager changed on an object the operator owns. Returns the object as stored.
+pub async fn apply(
+    client: &Client,
+    kind: ManagedKind,
+    namespace: &str,
+    name: &str,
+    body: &Value,
+) -> Result<DynamicObject, Error> {
+    api(client, kind, namespace)
+        .patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(body),
+        )
+        .await
+        .map_err(Error::api(
+            "apply",
+            kind.kind(),
+            format!("{namespace}/{name}"),
+        ))
+}
 
-    fn api(&self, client: &Client, namespace: &str) -> Api<DynamicObject> {
-        Api::namespaced_with(client.clone(), namespace, &self.resource)
-    }
+/// Removes `paths` (fields another manager added, which server-side apply leaves in place)
+/// with a merge patch that only succeeds on `resource_version`: a concurrent change fails it
+/// (409) instead of being overwritten. Returns the object as stored.
+pub async fn remove_fields(
+    client: &Client,
+    kind: ManagedKind,
+    namespace: &str,
+    name: &str,
+    resource_version: &str,
+    paths: &[Vec<String>],
+) -> Result<DynamicObject, Error> {
+    let patch = removal_patch(resource_version, paths);
+    api(client, kind, namespace)
+        .patch(
+            name,
+            &PatchParams {
+                field_manager: Some(FIELD_MANAGER.to_owned()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(Error::api(
+            "remove foreign fields of",
+            kind.kind(),
+            format!("{namespace}/{name}"),
+        ))
+}
 
-    /// Reads an object the cache does not hold: one that lost the managed-by label, or a
-    /// foreign object that happens to carry a generated name.
-    pub async fn fetch(
-        &self,
-        client: &Client,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Option<DynamicObject>, Error> {
-        self.api(client, namespace)
-            .get_opt(name)
-            .await
-            .map_err(Error::api(
-                "get",
-                self.kind.kind(),
-                format!("{namespace}/{name}"),
-            ))
-    }
-
-    /// Server-side apply under the operator's field manager. `force` takes back fields
-    /// another manager changed on an object the operator owns: that is the repair.
-    pub async fn apply(
-        &self,
-        client: &Client,
-        namespace: &str,
-        name: &str,
-        body: &Value,
-    ) -> Result<(), Error> {
-        self.api(client, namespace)
-            .patch(
-                name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(body),
-            )
-            .await
-            .map(|_| ())
-            .map_err(Error::api(
-                "apply",
-                self.kind.kind(),
-                format!("{namespace}/{name}"),
-            ))
-    }
-
-    /// Deletes an object; "not found" counts as done.
-    pub async fn delete(&self, client: &Client, namespace: &str, name: &str) -> Result<(), Error> {
-        match self
-            .api(client, namespace)
-            .delete(name, &DeleteParams::background())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(Error::api(
-                "delete",
-                self.kind.kind(),
-                format!("{namespace}/{name}"),
-            )(e)),
+/// A JSON merge patch setting each path to null (which deletes it), guarded by
+/// `metadata.resourceVersion`.
+pub fn removal_patch(resource_version: &str, paths: &[Vec<String>]) -> Value {
+    let mut patch = serde_json::json!({ "metadata": { "resourceVersion": resource_version } });
+    for path in paths {
+        let Some((last, parents)) = path.split_last() else {
+            continue;
+        };
+        let mut node = &mut patch;
+        for key in parents {
+            node = node
+                .as_object_mut()
+                .expect("patch nodes are objects")
+                .entry(key.clone())
+                .or_insert_with(|| Value::Object(Default::default()));
+            if !node.is_object() {
+                *node = Value::Object(Default::default());
+            }
         }
+        node.as_object_mut()
+            .expect("patch nodes are objects")
+            .insert(last.clone(), Value::Null);
     }
+    patch
+}
 
-    /// Removes the ownerReference to `profile_uid`, so that deleting the profile does not
-    /// garbage-collect an object the profile's `Orphan` policy keeps.
-    pub async fn disown(
-        &self,
-        client: &Client,
-        object: &DynamicObject,
-        profile_uid: &str,
-    ) -> Result<(), Error> {
-        let namespace = object.namespace().unwrap_or_default();
-        let name = object.name_any();
-        let remaining: Vec<_> = object
-            .owner_references()
-            .iter()
-            .filter(|r| r.uid != profile_uid)
-            .cloned()
-            .collect();
-        let patch = serde_json::json!({ "metadata": {
-            "ownerReferences": remaining,
-            // Guards against racing with a concurrent change of the references.
-            "resourceVersion": object.resource_version(),
-        }});
-        self.api(client, &namespace)
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map(|_| ())
-            .map_err(Error::api(
-                "disown",
-                self.kind.kind(),
-                format!("{namespace}/{name}"),
-            ))
+/// Deletes an object; "not found" counts as done.
+pub async fn delete(
+    client: &Client,
+    kind: ManagedKind,
+    namespace: &str,
+    name: &str,
+) -> Result<(), Error> {
+    match api(client, kind, namespace)
+        .delete(name, &DeleteParams::background())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::api(
+            "delete",
+            kind.kind(),
+            format!("{namespace}/{name}"),
+        )(e)),
+    }
+}
+
+/// Removes the ownerReference to `profile_uid`, so that deleting the profile does not
+/// garbage-collect an object the profile's `Orphan` policy keeps.
+pub async fn disown(
+    client: &Client,
+    kind: ManagedKind,
+    object: &DynamicObject,
+    profile_uid: &str,
+) -> Result<(), Error> {
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    let remaining: Vec<_> = object
+        .owner_references()
+        .iter()
+        .filter(|r| r.uid != profile_uid)
+        .cloned()
+        .collect();
+    let patch = serde_json::json!({ "metadata": {
+        "ownerReferences": remaining,
+        // Guards against racing with a concurrent change of the references.
+        "resourceVersion": object.resource_version(),
+    }});
+    api(client, kind, &namespace)
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+        .map_err(Error::api(
+            "disown",
+            kind.kind(),
+            format!("{namespace}/{name}"),
+        ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_removal_patch_nulls_each_path_under_a_resource_version() {
+        let paths = vec![
+            vec!["spec".to_owned(), "scopes".to_owned()],
+            vec!["spec".to_owned(), "hard".to_owned(), "secrets".to_owned()],
+            vec![
+                "metadata".to_owned(),
+                "labels".to_owned(),
+                "pod-security.kubernetes.io/warn".to_owned(),
+            ],
+        ];
+        assert_eq!(
+            removal_patch("42", &paths),
+            json!({
+                "metadata": {"resourceVersion": "42", "labels": {"pod-security.kubernetes.io/warn": null}},
+                "spec": {"scopes": null, "hard": {"secrets": null}}
+            })
+        );
     }
 }

@@ -1,29 +1,33 @@
 //! The controllers: one keyed by Namespace (what a namespace gets depends on every
 //! profile selecting it), one keyed by HardeningProfile (finalizer and status).
 //!
-//! Watches: Namespaces, HardeningProfiles, each generated kind filtered by the
-//! managed-by label, and (unless `--pod-report=false`) active pods, decoded down to their
-//! seccomp/AppArmor fields. Each watch fills a cache and triggers reconciles; periodic resync is
-//! only a safety net. With leader election, the caches fill on every replica and only
-//! the leader runs the controllers.
+//! Watches: Namespaces, HardeningProfiles, every object of each generated kind (indexed by
+//! namespace, see `index`), and (unless `--pod-report=false`) active pods, decoded down to
+//! their seccomp/AppArmor fields. Each watch fills a cache and asks for the reconciles its
+//! changes call for; a watch that restarts re-lists and asks for the namespaces that changed
+//! meanwhile. Periodic resync is only a safety net. With leader election, the caches fill on
+//! every replica and only the leader runs the controllers.
 
 mod context;
+mod index;
 mod managed;
 mod namespace;
 mod pods;
 mod profile;
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -36,10 +40,11 @@ use crate::render::ManagedKind;
 use crate::server::Health;
 
 pub use context::Context;
-pub use managed::{api_resource, managed_selector};
+pub use managed::{api_resource, watch_backoff};
 
-/// How long the profile controller waits to coalesce status triggers from many namespaces.
-const STATUS_DEBOUNCE: Duration = Duration::from_millis(500);
+/// How often at most a profile's status is recomputed (and written, if it changed) while
+/// its namespaces keep changing.
+const STATUS_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Runs the operator until `shutdown` resolves; in-flight reconciles finish first. No
 /// leader election, metrics kept but not served.
@@ -79,14 +84,15 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), LostLeadership> {
     let shutdown = shutdown.shared();
+    // Every request for a namespace reconcile, from every watch, by namespace name.
+    let (namespace_tx, mut namespace_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let mut drivers = Vec::new();
+
     let profile_api: Api<HardeningProfile> = Api::all(client.clone());
     let mut profile_watch = watcher::Config::default();
     if let Some(selector) = &config.profile_selector {
         profile_watch = profile_watch.labels(selector);
     }
-
-    // Shared caches: each filled by its own reflector future, with subscriptions that
-    // trigger the controllers. One watch per kind.
     let (profiles, profile_writer) = reflector::store_shared(managed::SUBSCRIBER_BUFFER);
     let profile_events = profile_writer
         .subscribe()
@@ -94,31 +100,59 @@ pub async fn run_with(
     let profile_self = profile_writer
         .subscribe()
         .expect("a shared writer has subscribers");
-    let mut drivers = vec![managed::drive(
+    drivers.push(managed::drive(
         "HardeningProfile",
         watcher(profile_api, profile_watch)
-            .default_backoff()
+            .backoff(watch_backoff())
             .reflect_shared(profile_writer),
-    )];
-    let (namespaces, namespace_writer) = reflector::store_shared(managed::SUBSCRIBER_BUFFER);
-    let namespace_self = namespace_writer
-        .subscribe()
-        .expect("a shared writer has subscribers");
+    ));
+
+    let namespace_writer = reflector::store::Writer::<Namespace>::default();
+    let namespaces = namespace_writer.as_reader();
+    let namespace_writes = Arc::new(context::NamespaceWrites::default());
+    let mut relist = Relist {
+        own_writes: namespace_writes.clone(),
+        ..Relist::default()
+    };
+    let (reader, tx) = (namespaces.clone(), namespace_tx.clone());
     drivers.push(managed::drive(
         "Namespace",
         watcher(
             Api::<Namespace>::all(client.clone()),
             watcher::Config::default(),
         )
-        .default_backoff()
-        .reflect_shared(namespace_writer),
+        .backoff(watch_backoff())
+        // Before the store takes the event: a re-list is compared with what it held.
+        .map_ok(move |event| {
+            for name in relist.changed(&event, &reader) {
+                let _ = tx.send(name);
+            }
+            event
+        })
+        .reflect(namespace_writer)
+        .inspect_ok({
+            let writes = namespace_writes.clone();
+            move |event| {
+                if let watcher::Event::Apply(ns) | watcher::Event::Delete(ns) = event {
+                    writes.settled(ns);
+                }
+            }
+        }),
     ));
-    let (namespace_tx, mut namespace_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut caches = Vec::new();
+
+    // A change of a profile's spec (or its deletion) can change what any namespace gets;
+    // its status writes change nothing there.
+    drivers
+        .push(profile_triggers(profile_events, namespaces.clone(), namespace_tx.clone()).boxed());
+
+    let mut indexes = Vec::new();
     for kind in ManagedKind::ALL {
-        let (cache, driver) = managed::cache(&client, kind, namespace_tx.clone());
+        let tx = namespace_tx.clone();
+        let (index, driver) = managed::index(&client, kind, move |namespace| {
+            let _ = tx.send(namespace);
+        });
         drivers.push(driver);
-        caches.push(cache);
+        indexes.push(index);
     }
     let pods = config.pod_report.then(|| {
         let (cache, driver) = pods::cache(&client, config.excluded(), namespace_tx.clone());
@@ -126,7 +160,7 @@ pub async fn run_with(
         cache
     });
 
-    let (status_tx, mut status_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (status_tx, status_rx) = tokio::sync::mpsc::unbounded_channel();
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -138,20 +172,21 @@ pub async fn run_with(
         config: config.clone(),
         profiles,
         namespaces,
-        managed: caches,
+        namespace_writes,
+        managed: indexes,
         pods,
         status_trigger: status_tx,
         outcomes: Default::default(),
         repairs: Default::default(),
+        rollouts: Default::default(),
         failures: Default::default(),
+        unconverged: Default::default(),
         metrics,
         pending: Default::default(),
     });
 
-    // Boxed: subscriptions are polled by reference while standing by, then moved.
-    let mut profile_events = Box::pin(profile_events);
+    // Boxed: polled by reference while standing by, then moved.
     let mut profile_self = Box::pin(profile_self);
-    let mut namespace_self = Box::pin(namespace_self);
 
     let lifecycle = async {
         // Standing by: until every cache is complete (reconciles read them, and "not
@@ -170,14 +205,8 @@ pub async fn run_with(
             };
             let drain = async {
                 let notifications = futures::stream::select(
-                    futures::stream::select(
-                        profile_events.as_mut().map(|_| ()),
-                        profile_self.as_mut().map(|_| ()),
-                    ),
-                    futures::stream::select(
-                        namespace_self.as_mut().map(|_| ()),
-                        futures::stream::poll_fn(|cx| namespace_rx.poll_recv(cx)).map(|_| ()),
-                    ),
+                    profile_self.as_mut().map(|_| ()),
+                    futures::stream::poll_fn(|cx| namespace_rx.poll_recv(cx)).map(|_| ()),
                 );
                 notifications.for_each(|()| async {}).await;
                 std::future::pending::<()>().await
@@ -193,78 +222,58 @@ pub async fn run_with(
         }
         info!("reconciling");
 
-        // A namespace's own changes reconcile it.
         let c = ctx.clone();
-        let namespace_controller = Controller::for_shared_stream(
-            namespace_self.inspect(move |ns| c.requested(namespace_key(&ns.name_any()))),
-            ctx.namespaces.clone(),
-        )
-        .with_config(controller::Config::default().concurrency(config.concurrency));
-        // A profile change can change what any namespace gets (priority, selection).
-        let c = ctx.clone();
-        let namespace_controller = namespace_controller.watches_shared_stream(
-            profile_events,
-            move |_: Arc<HardeningProfile>| {
-                c.namespaces
-                    .state()
-                    .iter()
-                    .map(|ns| {
-                        c.requested(namespace_key(&ns.name_any()));
-                        ObjectRef::from_obj(ns.as_ref())
-                    })
-                    .collect::<Vec<_>>()
-            },
-        );
-        // A change of a generated object reconciles its namespace.
-        let c = ctx.clone();
-        let namespace_controller = namespace_controller.reconcile_on(
-            futures::stream::poll_fn(move |cx| namespace_rx.poll_recv(cx))
-                .inspect(move |ns| c.requested(namespace_key(&ns.name))),
-        );
+        let requests =
+            futures::stream::poll_fn(move |cx| namespace_rx.poll_recv(cx)).map(move |name| {
+                c.requested(namespace_key(&name));
+                ObjectRef::<Namespace>::new(&name)
+            });
         // Everything once at the start: the caches filled while standing by.
         let c = ctx.clone();
-        let namespace_controller =
-            namespace_controller.reconcile_all_on(futures::stream::once(async move {
-                for ns in c.namespaces.state() {
-                    c.requested(namespace_key(&ns.name_any()));
-                }
-            }));
-        let c = ctx.clone();
-        let namespace_loop = namespace_controller
-            .graceful_shutdown_on(shutdown.clone())
-            .run(
-                |ns, ctx: Arc<Context>| async move {
-                    let name = ns.name_any();
-                    ctx.started(&namespace_key(&name));
-                    let started = Instant::now();
-                    let result = namespace::reconcile(ns, ctx.clone()).await;
-                    ctx.metrics
-                        .reconciled(ControllerKind::Namespace, started.elapsed());
-                    if let Err(e) = &result {
-                        ctx.metrics
-                            .reconcile_failed(ControllerKind::Namespace, e.reason());
-                    }
-                    result
-                },
-                namespace_error_policy,
-                ctx.clone(),
-            )
-            .for_each(move |result| {
+        let namespace_loop = Controller::for_shared_stream(
+            futures::stream::pending::<Arc<Namespace>>(),
+            ctx.namespaces.clone(),
+        )
+        .with_config(controller::Config::default().concurrency(config.concurrency))
+        .reconcile_on(requests)
+        .reconcile_all_on(futures::stream::once(async move {
+            for ns in c.namespaces.state() {
+                c.requested(namespace_key(&ns.name_any()));
+            }
+        }))
+        .graceful_shutdown_on(shutdown.clone())
+        .run(
+            |ns, ctx: Arc<Context>| async move {
+                let key = namespace_key(&ns.name_any());
+                ctx.started(&key);
+                let started = Instant::now();
+                let result = namespace::reconcile(ns, ctx.clone()).await;
+                finished(&ctx, ControllerKind::Namespace, &key, started, &result);
+                result
+            },
+            |ns, error, ctx| error_policy(&namespace_key(&ns.name_any()), error, &ctx),
+            ctx.clone(),
+        )
+        .for_each({
+            let c = ctx.clone();
+            move |result| {
                 log_result("Namespace", result, &c, namespace_key);
                 futures::future::ready(())
-            });
+            }
+        });
 
         let c = ctx.clone();
-        let status_requests = futures::stream::poll_fn(move |cx| status_rx.poll_recv(cx))
-            .inspect(move |p| c.requested(profile_key(&p.name)));
-        let baselines = Arc::new(profile::RepairBaselines::default());
+        let status_requests = throttled(status_rx, STATUS_INTERVAL).map(move |name| {
+            c.requested(profile_key(&name));
+            ObjectRef::<HardeningProfile>::new(&name)
+        });
+        let baselines = Arc::new(profile::Baselines::default());
         let c = ctx.clone();
         let all = ctx.clone();
         let profile_loop = Controller::for_shared_stream(
             profile_self.inspect(move |p| c.requested(profile_key(&p.name_any()))),
             ctx.profiles.clone(),
         )
-        .with_config(controller::Config::default().debounce(STATUS_DEBOUNCE))
         .reconcile_on(status_requests)
         .reconcile_all_on(futures::stream::once(async move {
             for p in all.profiles.state() {
@@ -276,19 +285,15 @@ pub async fn run_with(
             move |p, ctx: Arc<Context>| {
                 let baselines = baselines.clone();
                 async move {
-                    ctx.started(&profile_key(&p.name_any()));
+                    let key = profile_key(&p.name_any());
+                    ctx.started(&key);
                     let started = Instant::now();
                     let result = profile::reconcile(p, ctx.clone(), &baselines).await;
-                    ctx.metrics
-                        .reconciled(ControllerKind::Profile, started.elapsed());
-                    if let Err(e) = &result {
-                        ctx.metrics
-                            .reconcile_failed(ControllerKind::Profile, e.reason());
-                    }
+                    finished(&ctx, ControllerKind::Profile, &key, started, &result);
                     result
                 }
             },
-            profile_error_policy,
+            |p, error, ctx| error_policy(&profile_key(&p.name_any()), error, &ctx),
             ctx.clone(),
         )
         .for_each({
@@ -317,7 +322,7 @@ pub async fn run_with(
             }
         }
     };
-    // The reflectors run until the controllers have shut down.
+    // The watches run until the controllers have shut down.
     tokio::select! {
         result = lifecycle => result,
         _ = futures::future::join_all(drivers) => {
@@ -335,25 +340,30 @@ fn profile_key(name: &str) -> String {
     format!("HardeningProfile/{name}")
 }
 
-fn namespace_error_policy(ns: Arc<Namespace>, error: &Error, ctx: Arc<Context>) -> Action {
-    error_policy(&ns.name_any(), error, &ctx)
+/// Metrics and the failure count of one finished reconcile.
+fn finished(
+    ctx: &Context,
+    controller: ControllerKind,
+    key: &str,
+    started: Instant,
+    result: &Result<Action, Error>,
+) {
+    ctx.metrics.reconciled(controller, started.elapsed());
+    match result {
+        Ok(_) => ctx.note_success(key),
+        Err(e) => ctx.metrics.reconcile_failed(controller, e.reason()),
+    }
 }
 
-fn profile_error_policy(
-    profile: Arc<HardeningProfile>,
-    error: &Error,
-    ctx: Arc<Context>,
-) -> Action {
-    error_policy(&format!("profile/{}", profile.name_any()), error, &ctx)
-}
-
-/// Permanent errors wait for a change; transient ones back off per object.
+/// Permanent errors wait for a change; every other failure backs off per object: 1 s,
+/// doubling with each failure in a row, up to 5 minutes.
 fn error_policy(key: &str, error: &Error, ctx: &Context) -> Action {
-    warn!(object = key, reason = error.reason(), error = %error, "reconcile failed");
+    let failures = ctx.note_failure(key);
+    warn!(object = key, reason = error.reason(), failures, error = %error, "reconcile failed");
     if error.is_permanent() {
         Action::await_change()
     } else {
-        Action::requeue(backoff_delay(ctx.failure_count(key).max(1)))
+        Action::requeue(backoff_delay(failures))
     }
 }
 
@@ -368,10 +378,123 @@ fn log_result<K: kube::Resource, E: std::fmt::Display, W: std::fmt::Display>(
         // A request for an object that is gone never starts a reconcile.
         Err(controller::Error::ObjectNotFound(object)) => {
             ctx.started(&key(&object.name));
+            if kind == "Namespace" {
+                ctx.record(&object.name, None);
+                ctx.forget_unconverged(&object.name);
+            }
             debug!(kind, object = %object.name, "gone before its reconcile");
         }
         // Reconcile errors were logged by the error policy; these are the controller's own
         // (a watch failing): visible, never fatal.
         Err(e) => warn!(kind, error = %e, "controller event"),
     }
+}
+
+/// The namespaces to reconcile for a watch event of the namespace watch: the namespace an
+/// event is about, and after a re-list every namespace that changed (or vanished) while the
+/// watch was down. The first listing asks for nothing: the controller starts with a full pass.
+#[derive(Default)]
+struct Relist {
+    synced: bool,
+    seen: Option<HashSet<String>>,
+    /// The echo of the operator's own write asks for nothing.
+    own_writes: Arc<context::NamespaceWrites>,
+}
+
+impl Relist {
+    fn changed(
+        &mut self,
+        event: &watcher::Event<Namespace>,
+        store: &Store<Namespace>,
+    ) -> Vec<String> {
+        match event {
+            watcher::Event::Apply(ns) if self.own_writes.echo(ns) => Vec::new(),
+            watcher::Event::Apply(ns) | watcher::Event::Delete(ns) => vec![ns.name_any()],
+            watcher::Event::Init => {
+                self.seen = Some(HashSet::new());
+                Vec::new()
+            }
+            watcher::Event::InitApply(ns) => {
+                let name = ns.name_any();
+                if let Some(seen) = self.seen.as_mut() {
+                    seen.insert(name.clone());
+                }
+                let before = store.get(&ObjectRef::new(&name));
+                if self.synced && before.and_then(|b| b.resource_version()) != ns.resource_version()
+                {
+                    vec![name]
+                } else {
+                    Vec::new()
+                }
+            }
+            watcher::Event::InitDone => {
+                self.own_writes.clear();
+                let seen = self.seen.take().unwrap_or_default();
+                let gone = if self.synced {
+                    store
+                        .state()
+                        .iter()
+                        .map(|ns| ns.name_any())
+                        .filter(|name| !seen.contains(name))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                self.synced = true;
+                gone
+            }
+        }
+    }
+}
+
+/// Asks for every namespace's reconcile when a profile's spec, identity or deletion state
+/// changes: not for its status or finalizer writes, which change nothing a namespace gets.
+async fn profile_triggers(
+    events: impl Stream<Item = Arc<HardeningProfile>>,
+    namespaces: Store<Namespace>,
+    trigger: UnboundedSender<String>,
+) {
+    let mut seen: HashMap<String, (Option<String>, Option<i64>, bool)> = HashMap::new();
+    events
+        .for_each(|profile| {
+            let identity = (
+                profile.uid(),
+                profile.metadata.generation,
+                profile.metadata.deletion_timestamp.is_some(),
+            );
+            if seen.insert(profile.name_any(), identity.clone()) != Some(identity) {
+                for ns in namespaces.state() {
+                    let _ = trigger.send(ns.name_any());
+                }
+            }
+            futures::future::ready(())
+        })
+        .await;
+}
+
+/// The names from `requests`, each at most once per `period`: requests arriving within a
+/// period are merged and passed on at its end.
+fn throttled(requests: UnboundedReceiver<String>, period: Duration) -> impl Stream<Item = String> {
+    let ticks = tokio::time::interval(period);
+    futures::stream::unfold((requests, ticks), |(mut requests, mut ticks)| async move {
+        loop {
+            ticks.tick().await;
+            let mut due = std::collections::BTreeSet::new();
+            loop {
+                match requests.try_recv() {
+                    Ok(name) => {
+                        due.insert(name);
+                    }
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                        return (!due.is_empty()).then_some((due, (requests, ticks)));
+                    }
+                }
+            }
+            if !due.is_empty() {
+                return Some((due, (requests, ticks)));
+            }
+        }
+    })
+    .flat_map(futures::stream::iter)
 }

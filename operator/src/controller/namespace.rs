@@ -3,11 +3,17 @@
 //! `hardening-operator diff`), then apply (Enforce) or only report (Audit), and record the
 //! outcome for the profiles' status. Reads come from the watch caches; nothing is written
 //! when nothing differs.
+//!
+//! A write is checked against what the API server returns: fields another manager added
+//! (which server-side apply leaves in place) are removed with a patch guarded by the
+//! resource version, and an object that still differs is reported `NotConverging` and not
+//! written again until the profile or the object changes, so the operator never loops.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
@@ -19,20 +25,34 @@ use crate::api::{
     CleanupPolicy, DriftEntry, HardeningProfile, Mode, NamespaceState, validate,
     workload_security_context,
 };
-use crate::error::{Error, backoff_delay};
-use crate::labels::{FIELD_MANAGER, PROFILE_ANNOTATION};
+use crate::canonical::canonical;
+use crate::diff::{Change, Drift, diff_namespace, diff_object};
+use crate::error::{Difference, Error};
+use crate::labels::{
+    FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PROFILE_ANNOTATION, PROFILE_LABEL,
+    RENDERED_ANNOTATION,
+};
 use crate::metrics::ControllerKind;
-use crate::plan::{self, Step, Target};
-use crate::render::{ManagedKind, namespace_apply_body, render};
+use crate::plan::{self, Step, Target, applied_by_operator};
+use crate::render::{Desired, ManagedKind, namespace_apply_body, render};
 use crate::status::NamespaceOutcome;
 
-use super::context::Context;
+use super::context::{Context, ObjectKey, Unconverged};
+use super::index::to_value;
+use super::managed;
 
 pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // Read now (the controller looked it up when it queued this reconcile), and as the
+    // operator last wrote it if the cache has not caught up yet.
+    let ns = ctx
+        .namespace_writes
+        .view(&ctx.namespaces, &ns.name_any())
+        .unwrap_or(ns);
     let name = ns.name_any();
     if ns.metadata.deletion_timestamp.is_some() {
         // Everything in it goes away with it; nothing to enforce or report.
         ctx.record(&name, None);
+        ctx.forget_unconverged(&name);
         return Ok(Action::await_change());
     }
     let profiles = ctx.profiles.state();
@@ -51,7 +71,7 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
     let Some(winner) = candidates.first().copied() else {
         release(&ns, &profiles, &ctx).await?;
         ctx.record(&name, None);
-        ctx.note_success(&name);
+        ctx.forget_unconverged(&name);
         return Ok(Action::requeue(ctx.config.resync_period));
     };
 
@@ -59,58 +79,45 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
         .iter()
         .map(|p| (p.name_any(), p.metadata.generation.unwrap_or(0)))
         .collect();
-    let result = govern(&ns, winner, &ctx).await;
-    let (outcome, action, error) = match result {
-        Ok(found) => {
-            ctx.note_success(&name);
-            (found, Action::requeue(ctx.config.resync_period), None)
-        }
-        Err(e) => {
-            let state = if matches!(e, Error::ForeignObject { .. }) {
-                NamespaceState::Conflict
-            } else {
-                NamespaceState::Failed
-            };
-            let found = Governed {
-                state,
-                message: Some(format!("{}: {e}", e.reason())),
-                drift: Vec::new(),
-            };
-            if e.is_permanent() {
-                // Waits for a change of the profile, the namespace or a generated object.
-                // (Transient errors are returned, and counted where the reconcile ends.)
-                ctx.metrics
-                    .reconcile_failed(ControllerKind::Namespace, e.reason());
-                (found, Action::await_change(), None)
-            } else {
-                (
-                    found,
-                    Action::requeue(backoff_delay(ctx.note_failure(&name))),
-                    Some(e),
-                )
-            }
-        }
+    let (found, error) = match govern(&ns, winner, &ctx).await {
+        Ok(found) => (found, None),
+        Err(e) => (Governed::failed(&e), Some(e)),
     };
-    // Whether the workloads use the winner's seccomp/AppArmor profiles: reported, never
-    // enforced (pods are not the operator's to change).
+    // What tenants do here, reported and never changed: pods not using the winner's
+    // seccomp/AppArmor profiles, NetworkPolicies opening what it denies.
     let unconfined = ctx
         .pods
         .as_ref()
         .zip(workload_security_context(winner))
         .map(|(pods, required)| pods.assess(&name, &required));
+    let widening = winner
+        .spec
+        .network_policy
+        .as_ref()
+        .filter(|rules| !rules.isolated_directions().is_empty())
+        .map(|rules| crate::isolation::widening(rules, &tenant_policies(&ctx, &name)));
     let outcome = NamespaceOutcome {
         candidates: candidate_list,
-        state: Some(outcome.state),
-        message: outcome.message,
-        drift: outcome.drift,
+        state: Some(found.state),
+        reason: found.reason,
+        permanent: found.permanent,
+        message: found.message,
+        drift: found.drift,
         unconfined,
+        widening,
     };
     let previous = ctx.record(&name, Some(outcome.clone()));
     announce_conflicts(&ctx, &name, previous.as_ref(), &outcome, &candidates).await;
     match error {
-        // The controller's error policy applies the same per-object backoff.
+        // Waits for a change of the profile, the namespace or an object in it.
+        Some(e) if e.is_permanent() => {
+            ctx.metrics
+                .reconcile_failed(ControllerKind::Namespace, e.reason());
+            Ok(Action::await_change())
+        }
+        // The controller's error policy backs off per namespace.
         Some(e) => Err(e),
-        None => Ok(action),
+        None => Ok(Action::requeue(ctx.config.resync_period)),
     }
 }
 
@@ -128,8 +135,45 @@ fn precedence(a: &HardeningProfile, b: &HardeningProfile) -> std::cmp::Ordering 
 /// What governing a namespace found, from the winner's view.
 struct Governed {
     state: NamespaceState,
+    reason: Option<&'static str>,
+    permanent: bool,
     message: Option<String>,
     drift: Vec<DriftEntry>,
+}
+
+impl Governed {
+    fn failed(error: &Error) -> Self {
+        Self {
+            state: NamespaceState::Failed,
+            reason: Some(error.reason()),
+            permanent: error.is_permanent(),
+            message: Some(error.to_string()),
+            drift: Vec::new(),
+        }
+    }
+}
+
+/// The namespace's objects of the generated kinds, from the indexes.
+fn live_objects(ctx: &Context, namespace: &str) -> Vec<(ManagedKind, Arc<DynamicObject>)> {
+    ctx.managed
+        .iter()
+        .flat_map(|index| {
+            index
+                .in_namespace(namespace)
+                .into_iter()
+                .map(|object| (index.kind, object))
+        })
+        .collect()
+}
+
+/// The namespace's NetworkPolicies the operator did not generate.
+fn tenant_policies(ctx: &Context, namespace: &str) -> Vec<NetworkPolicy> {
+    ctx.index_of(ManagedKind::NetworkPolicy)
+        .in_namespace(namespace)
+        .iter()
+        .filter(|policy| !applied_by_operator(policy))
+        .filter_map(|policy| to_value(policy).and_then(|v| serde_json::from_value(v).ok()))
+        .collect()
 }
 
 async fn govern(
@@ -155,117 +199,112 @@ async fn govern(
         message: e.to_string(),
     })?;
     let enforce = profile.spec.mode == Mode::Enforce;
-
-    // The generated objects here: everything in the label-filtered caches, plus any
-    // object with a rendered name they do not hold (relabelled, or someone else's).
-    let mut live: Vec<(ManagedKind, Arc<DynamicObject>)> = ctx
-        .managed
-        .iter()
-        .flat_map(|cache| {
-            cache
-                .in_namespace(&namespace)
-                .into_iter()
-                .map(|object| (cache.kind, object))
-        })
-        .collect();
-    for object in &desired.objects {
-        let cached = live
-            .iter()
-            .any(|(kind, o)| *kind == object.kind() && o.name_any() == object.name());
-        if !cached
-            && let Some(fetched) = ctx
-                .cache(object.kind())
-                .fetch(&ctx.client, &namespace, object.name())
-                .await?
-        {
-            live.push((object.kind(), Arc::new(fetched)));
-        }
-    }
-
+    let live = live_objects(ctx, &namespace);
     let steps = plan::plan(ns, &desired, profile.spec.mode, &live)?;
-    let foreign: Vec<String> = steps
+    let foreign: Vec<&Step> = steps
         .iter()
         .filter(|step| step.action == plan::Action::Foreign)
-        .map(|step| format!("{} {}", step.kind, step.name))
         .collect();
     let changes: Vec<&Step> = steps.iter().filter(|s| s.action.is_change()).collect();
 
-    let already_governed = ns.annotations().get(PROFILE_ANNOTATION) == Some(&profile_name);
-    count_drifts(ctx, &namespace, &changes, enforce, already_governed);
-    if enforce {
-        let repaired = enforce_changes(ctx, &namespace, &changes).await?;
-        if already_governed && repaired > 0 {
+    if enforce && !changes.is_empty() {
+        // The namespace holds this rendering already: whatever differs, someone else
+        // changed. Otherwise the rendering is new here (set-up, or a new generation).
+        let repair = ns.annotations().get(RENDERED_ANNOTATION)
+            == desired.namespace_annotations.get(RENDERED_ANNOTATION);
+        enforce_changes(ctx, ns, &desired, &changes).await?;
+        if repair {
+            record_repairs(ctx, profile, &namespace, &changes).await;
+        } else {
             for change in &changes {
-                ctx.metrics.drift_repaired(change.kind);
+                ctx.metrics.rolled_out(change.kind);
             }
-            ctx.add_repairs(&profile_name, repaired);
-            for change in &changes {
-                let note = repair_note(&namespace, change);
-                publish(
-                    ctx,
-                    profile,
-                    EventType::Normal,
-                    "Repaired",
-                    "Repair",
-                    &note,
-                    Some(reference(change, &namespace)),
-                )
-                .await;
-            }
-            info!(%namespace, profile = %profile_name, repaired, "repaired drift");
+            ctx.rolled_out(&profile_name, profile.metadata.generation.unwrap_or(0));
+            debug!(
+                %namespace,
+                profile = %profile_name,
+                changes = ?changes
+                    .iter()
+                    .map(|c| format!("{} {}: {:?}", c.kind, c.name, c.drifts.first().map(Drift::describe)))
+                    .collect::<Vec<_>>(),
+                "rolled out"
+            );
         }
-    } else if !changes.is_empty() {
-        debug!(%namespace, profile = %profile_name, changes = changes.len(), "drift found (Audit mode)");
+    } else if !enforce {
+        count_audit_drifts(ctx, &namespace, &changes);
     }
 
-    let drift: Vec<DriftEntry> = if enforce {
-        Vec::new()
-    } else {
-        changes
-            .iter()
-            .flat_map(|c| c.drifts.iter().map(|d| DriftEntry::new(c.kind, &c.name, d)))
-            .collect()
-    };
-    if !foreign.is_empty() {
-        return Ok(Governed {
-            state: NamespaceState::Conflict,
-            message: Some(format!(
-                "ForeignObject: {} exists and is not managed by the operator; left alone",
-                foreign.join(", ")
-            )),
-            drift,
+    if enforce && !foreign.is_empty() {
+        return Err(Error::ForeignObject {
+            namespace,
+            objects: foreign
+                .iter()
+                .map(|step| format!("{} {} exists", step.kind, step.name))
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     }
-    let state = if drift.is_empty() {
-        NamespaceState::InSync
-    } else {
-        NamespaceState::Drifted
-    };
+    let mut drift: Vec<DriftEntry> = Vec::new();
+    if !enforce {
+        drift.extend(
+            changes
+                .iter()
+                .flat_map(|c| c.drifts.iter().map(|d| DriftEntry::new(c.kind, &c.name, d))),
+        );
+        drift.extend(foreign.iter().map(|step| DriftEntry {
+            kind: step.kind.to_owned(),
+            name: step.name.clone(),
+            field: crate::diff::MISSING_OBJECT_FIELD.to_owned(),
+            expected: Some("generated by the operator".to_owned()),
+            actual: Some("an object the operator did not create".to_owned()),
+            manager: None,
+        }));
+    }
     Ok(Governed {
-        state,
+        state: if drift.is_empty() {
+            NamespaceState::InSync
+        } else {
+            NamespaceState::Drifted
+        },
+        reason: None,
+        permanent: false,
         message: None,
         drift,
     })
 }
 
-/// `hardening_drifts_detected_total`: in Enforce mode every change to a namespace the
-/// profile already governs (setting a namespace up is no drift); in Audit mode a drift
-/// when it first shows up (it is found again on every reconcile until someone fixes it).
-fn count_drifts(
+/// Repairs: counted per object in `repairsTotal` and the metrics, one `Repaired` Event per
+/// object naming each changed field and who changed it.
+async fn record_repairs(
     ctx: &Context,
+    profile: &HardeningProfile,
     namespace: &str,
     changes: &[&Step<'_>],
-    enforce: bool,
-    already_governed: bool,
 ) {
-    if enforce {
-        if already_governed {
-            for change in changes {
-                ctx.metrics.drift_detected(change.kind);
-            }
-        }
-        return;
+    for change in changes {
+        ctx.metrics.drift_detected(change.kind);
+        ctx.metrics.drift_repaired(change.kind);
     }
+    ctx.add_repairs(&profile.name_any(), changes.len() as u64);
+    for change in changes {
+        let note = repair_note(namespace, change);
+        publish(
+            ctx,
+            profile,
+            EventType::Normal,
+            "Repaired",
+            "Repair",
+            &note,
+            Some(reference(change, namespace)),
+        )
+        .await;
+    }
+    info!(%namespace, profile = %profile.name_any(), repaired = changes.len(), "repaired drift");
+}
+
+/// `hardening_drifts_detected_total` in Audit mode: a drift when it first shows up (it is
+/// found again on every reconcile until someone fixes it).
+fn count_audit_drifts(ctx: &Context, namespace: &str, changes: &[&Step<'_>]) {
     let known: BTreeSet<(String, String)> = ctx
         .outcomes
         .lock()
@@ -285,32 +324,188 @@ fn count_drifts(
     }
 }
 
-/// Applies every change; the namespace first, so its labels protect what follows.
-/// Returns how many objects were changed.
+/// Applies every change: the generated objects at once, then the namespace, whose
+/// annotation records that the rendering is complete.
 async fn enforce_changes(
     ctx: &Context,
-    namespace: &str,
+    ns: &Namespace,
+    desired: &Desired,
     changes: &[&Step<'_>],
-) -> Result<u64, Error> {
-    let mut count = 0;
-    for change in changes {
-        match &change.target {
-            Target::Namespace(body) => apply_namespace(ctx, namespace, body).await?,
-            Target::Object(object) => {
-                let cache = ctx.cache(object.kind());
-                cache
-                    .apply(&ctx.client, namespace, object.name(), &object.to_json())
-                    .await?
-            }
-            Target::Unwanted(kind, live) => {
-                ctx.cache(*kind)
-                    .delete(&ctx.client, namespace, &live.name_any())
-                    .await?
-            }
-        }
-        count += 1;
+) -> Result<(), Error> {
+    let namespace = ns.name_any();
+    let writes = changes
+        .iter()
+        .filter(|c| !matches!(c.target, Target::Namespace(_)))
+        .map(|change| write_object(ctx, &namespace, change));
+    let results = futures::future::join_all(writes).await;
+    if let Some(error) = results.into_iter().find_map(Result::err) {
+        return Err(error);
     }
-    Ok(count)
+    for change in changes {
+        if let Target::Namespace(body) = &change.target {
+            write_namespace(ctx, ns, desired, change, body).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn write_object(ctx: &Context, namespace: &str, change: &Step<'_>) -> Result<(), Error> {
+    match &change.target {
+        Target::Object(object) => {
+            let kind = object.kind();
+            let body = object.to_json();
+            let key: ObjectKey = (namespace.to_owned(), kind.kind(), object.name().to_owned());
+            refuse_repeated_write(ctx, &key, &body, &change.drifts)?;
+            let before = ctx
+                .index_of(kind)
+                .get(namespace, object.name())
+                .and_then(|o| o.resource_version());
+            let mut stored =
+                managed::apply(&ctx.client, kind, namespace, object.name(), &body).await?;
+            let canonical_body = canonical(&body);
+            let check = |stored: &DynamicObject| {
+                to_value(stored)
+                    .map(|json| diff_object(&canonical_body, Some(&json), FIELD_MANAGER))
+                    .unwrap_or_default()
+            };
+            let mut remaining = check(&stored);
+            let added: Vec<Vec<String>> = foreign_additions(&remaining);
+            if !added.is_empty() && added.len() == remaining.len() {
+                let version = stored.resource_version().unwrap_or_default();
+                stored = managed::remove_fields(
+                    &ctx.client,
+                    kind,
+                    namespace,
+                    object.name(),
+                    &version,
+                    &added,
+                )
+                .await?;
+                remaining = check(&stored);
+            }
+            ctx.index_of(kind)
+                .record_write(namespace, object.name(), before, Some(stored));
+            settle(ctx, key, &body, remaining)
+        }
+        Target::Unwanted(kind, live) => {
+            managed::delete(&ctx.client, *kind, namespace, &live.name_any()).await?;
+            ctx.index_of(*kind).record_write(
+                namespace,
+                &live.name_any(),
+                live.resource_version(),
+                None,
+            );
+            Ok(())
+        }
+        // Written by `write_namespace`, after the objects.
+        Target::Namespace(_) => Ok(()),
+    }
+}
+
+/// Server-side applies the namespace's labels and annotations, then removes Pod Security
+/// labels another manager added that the profile does not set.
+async fn write_namespace(
+    ctx: &Context,
+    ns: &Namespace,
+    desired: &Desired,
+    change: &Step<'_>,
+    body: &Value,
+) -> Result<(), Error> {
+    let name = ns.name_any();
+    let key: ObjectKey = (name.clone(), "Namespace", name.clone());
+    refuse_repeated_write(ctx, &key, body, &change.drifts)?;
+    let mut stored = apply_namespace(ctx, &name, body).await?;
+    let annotations: BTreeMap<String, String> = body
+        .pointer("/metadata/annotations")
+        .and_then(|a| serde_json::from_value(a.clone()).ok())
+        .unwrap_or_default();
+    let check = |stored: &Namespace| {
+        diff_namespace(
+            &desired.namespace_labels,
+            &annotations,
+            desired.governed_labels,
+            stored,
+            FIELD_MANAGER,
+        )
+    };
+    let mut remaining = check(&stored);
+    let added = foreign_additions(&remaining);
+    if !added.is_empty() && added.len() == remaining.len() {
+        let version = stored.resource_version().unwrap_or_default();
+        let patch = managed::removal_patch(&version, &added);
+        stored = Api::<Namespace>::all(ctx.client.clone())
+            .patch(
+                &name,
+                &PatchParams {
+                    field_manager: Some(FIELD_MANAGER.to_owned()),
+                    ..PatchParams::default()
+                },
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(Error::api("remove foreign labels of", "Namespace", &name))?;
+        remaining = check(&stored);
+    }
+    ctx.namespace_writes.record(ns.resource_version(), stored);
+    settle(ctx, key, body, remaining)
+}
+
+/// Paths of the drifts that are fields another manager added.
+fn foreign_additions(drifts: &[Drift]) -> Vec<Vec<String>> {
+    drifts
+        .iter()
+        .filter(|d| d.change == Change::Added)
+        .map(|d| d.path.clone())
+        .collect()
+}
+
+/// Refuses to write `body` again when the last write of the same body did not take and
+/// the object still differs exactly as it did right after that write (nobody changed what
+/// the operator compares since).
+fn refuse_repeated_write(
+    ctx: &Context,
+    key: &ObjectKey,
+    body: &Value,
+    drifts: &[Drift],
+) -> Result<(), Error> {
+    let unconverged = ctx.unconverged.lock().expect("unconverged lock");
+    match unconverged.get(key) {
+        Some(last) if last.body == *body && last.remaining == differences(drifts) => {
+            Err(last.error(key))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What a list of drifts says about the object, without who did it.
+fn differences(drifts: &[Drift]) -> Vec<(String, Option<String>, Option<String>)> {
+    drifts
+        .iter()
+        .map(|d| (d.field.clone(), d.expected.clone(), d.actual.clone()))
+        .collect()
+}
+
+/// After a write: forgets a past failure, or records this one and reports it.
+fn settle(ctx: &Context, key: ObjectKey, body: &Value, remaining: Vec<Drift>) -> Result<(), Error> {
+    let mut unconverged = ctx.unconverged.lock().expect("unconverged lock");
+    let left = differences(&remaining);
+    let Some(first) = remaining.into_iter().next() else {
+        unconverged.remove(&key);
+        return Ok(());
+    };
+    warn!(namespace = %key.0, kind = key.1, name = %key.2, field = %first.field, "write did not take; not repeating it");
+    let unconverged_write = Unconverged {
+        body: body.clone(),
+        remaining: left,
+        first: Difference {
+            field: first.field,
+            expected: first.expected.unwrap_or_else(|| "(absent)".to_owned()),
+            actual: first.actual.unwrap_or_else(|| "(absent)".to_owned()),
+        },
+    };
+    let error = unconverged_write.error(&key);
+    unconverged.insert(key, unconverged_write);
+    Err(error)
 }
 
 /// No profile selects the namespace (any more): if the operator set it up for a profile it
@@ -321,65 +516,86 @@ async fn release(
     ctx: &Context,
 ) -> Result<(), Error> {
     let namespace = ns.name_any();
-    let Some(claimed) = ns.annotations().get(PROFILE_ANNOTATION) else {
+    let generated: Vec<(ManagedKind, Arc<DynamicObject>)> = live_objects(ctx, &namespace)
+        .into_iter()
+        .filter(|(_, o)| {
+            o.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE)
+                && applied_by_operator(o)
+        })
+        .collect();
+    // The claim, or (set-up interrupted before the namespace was written) the profile
+    // label of what was generated.
+    let claimed = ns
+        .annotations()
+        .get(PROFILE_ANNOTATION)
+        .cloned()
+        .or_else(|| {
+            generated
+                .iter()
+                .find_map(|(_, o)| o.labels().get(PROFILE_LABEL).cloned())
+        });
+    let Some(claimed) = claimed else {
         return Ok(());
     };
     // A profile this operator does not see (another shard's, or gone without its
     // finalizer) is not ours to undo.
-    let Some(owner) = profiles.iter().find(|p| &p.name_any() == claimed) else {
+    let Some(owner) = profiles.iter().find(|p| p.name_any() == claimed) else {
         debug!(%namespace, profile = %claimed, "namespace claimed by an unknown profile; left alone");
         return Ok(());
     };
+    let owned_annotations = owned_keys(ns, "annotations");
     match owner.spec.cleanup_policy {
         CleanupPolicy::Delete => {
-            for cache in &ctx.managed {
-                for live in cache.in_namespace(&namespace) {
-                    cache
-                        .delete(&ctx.client, &namespace, &live.name_any())
-                        .await?;
-                }
+            for (kind, live) in &generated {
+                managed::delete(&ctx.client, *kind, &namespace, &live.name_any()).await?;
             }
             // Applying nothing gives up every label and annotation the operator set.
-            apply_namespace(
-                ctx,
-                &namespace,
-                &namespace_apply_body(&namespace, &BTreeMap::new(), &BTreeMap::new()),
-            )
-            .await?;
+            if !owned_keys(ns, "labels").is_empty() || !owned_annotations.is_empty() {
+                apply_namespace(
+                    ctx,
+                    &namespace,
+                    &namespace_apply_body(&namespace, &BTreeMap::new(), &BTreeMap::new()),
+                )
+                .await?;
+            }
             info!(%namespace, profile = %claimed, "removed generated objects and Pod Security labels");
         }
         CleanupPolicy::Orphan => {
             let uid = owner.uid().unwrap_or_default();
-            for cache in &ctx.managed {
-                for live in cache.in_namespace(&namespace) {
-                    if live.owner_references().iter().any(|r| r.uid == uid) {
-                        cache.disown(&ctx.client, &live, &uid).await?;
-                    }
+            for (kind, live) in &generated {
+                if live.owner_references().iter().any(|r| r.uid == uid) {
+                    managed::disown(&ctx.client, *kind, live, &uid).await?;
                 }
             }
-            // Keep the labels as they are; only the claim goes.
-            let kept: BTreeMap<String, String> = owned_label_values(ns);
-            apply_namespace(
-                ctx,
-                &namespace,
-                &namespace_apply_body(&namespace, &kept, &BTreeMap::new()),
-            )
-            .await?;
+            // Keep the labels as they are; only the annotations go.
+            if !owned_annotations.is_empty() {
+                let kept: BTreeMap<String, String> = owned_keys(ns, "labels");
+                apply_namespace(
+                    ctx,
+                    &namespace,
+                    &namespace_apply_body(&namespace, &kept, &BTreeMap::new()),
+                )
+                .await?;
+            }
             info!(%namespace, profile = %claimed, "orphaned generated objects and labels (cleanupPolicy: Orphan)");
         }
     }
     Ok(())
 }
 
-/// Labels the operator's field manager owns on the namespace, with their live values.
-fn owned_label_values(ns: &Namespace) -> BTreeMap<String, String> {
+/// Labels or annotations (`field`) the operator's field manager owns on the namespace,
+/// with their live values.
+fn owned_keys(ns: &Namespace, field: &str) -> BTreeMap<String, String> {
     let owned = crate::ownership::owned_paths(ns.managed_fields(), FIELD_MANAGER);
-    ns.labels()
-        .iter()
+    let live = match field {
+        "labels" => ns.labels(),
+        _ => ns.annotations(),
+    };
+    live.iter()
         .filter(|(key, _)| {
             owned.contains(&vec![
                 "metadata".to_owned(),
-                "labels".to_owned(),
+                field.to_owned(),
                 (*key).clone(),
             ])
         })
@@ -387,7 +603,7 @@ fn owned_label_values(ns: &Namespace) -> BTreeMap<String, String> {
         .collect()
 }
 
-async fn apply_namespace(ctx: &Context, name: &str, body: &Value) -> Result<(), Error> {
+async fn apply_namespace(ctx: &Context, name: &str, body: &Value) -> Result<Namespace, Error> {
     Api::<Namespace>::all(ctx.client.clone())
         .patch(
             name,
@@ -395,21 +611,12 @@ async fn apply_namespace(ctx: &Context, name: &str, body: &Value) -> Result<(), 
             &Patch::Apply(body),
         )
         .await
-        .map(|_| ())
         .map_err(Error::api("apply", "Namespace", name))
 }
 
-/// `repaired ResourceQuota ns/hardening-quota: spec.hard.pods (changed by kubectl-edit)`.
+/// `repaired ResourceQuota ns/hardening-quota: spec.hard.pods changed by kubectl-edit`.
 fn repair_note(namespace: &str, change: &Step) -> String {
-    let fields: Vec<String> = change
-        .drifts
-        .iter()
-        .take(5)
-        .map(|d| match &d.manager {
-            Some(m) => format!("{} (changed by {m})", d.field),
-            None => d.field.clone(),
-        })
-        .collect();
+    let fields: Vec<String> = change.drifts.iter().take(5).map(Drift::describe).collect();
     let more = change.drifts.len().saturating_sub(5);
     let more = if more > 0 {
         format!(" and {more} more")
@@ -424,24 +631,28 @@ fn repair_note(namespace: &str, change: &Step) -> String {
     )
 }
 
-/// The changed object, as the Event's `related` object: one Event series per object,
-/// as Events with equal (regarding, related, reason) are folded into one series.
+/// The changed object and its changed fields, as the Event's `related` object: Events with
+/// equal (regarding, related, reason) are folded into one series that keeps the first note,
+/// so each object and set of fields gets a series of its own.
 fn reference(change: &Step, namespace: &str) -> ObjectReference {
     let (api_version, object_namespace) = match &change.target {
         Target::Namespace(_) => ("v1", None),
         Target::Object(object) => (object.kind().api_version(), Some(namespace.to_owned())),
         Target::Unwanted(kind, _) => (kind.api_version(), Some(namespace.to_owned())),
     };
+    let fields: Vec<&str> = change.drifts.iter().map(|d| d.field.as_str()).collect();
     ObjectReference {
         api_version: Some(api_version.to_owned()),
         kind: Some(change.kind.to_owned()),
         name: Some(change.name.clone()),
         namespace: object_namespace,
+        field_path: Some(fields.join(",")).filter(|f| !f.is_empty()),
         ..Default::default()
     }
 }
 
-/// Events on the profiles involved when a namespace newly becomes a conflict.
+/// Events on the profiles involved when a namespace newly becomes a conflict, or newly
+/// holds a foreign object.
 async fn announce_conflicts(
     ctx: &Context,
     namespace: &str,
@@ -470,25 +681,20 @@ async fn announce_conflicts(
             .await;
         }
     }
-    let foreign_now = outcome.state == Some(NamespaceState::Conflict);
-    let foreign_before = previous.is_some_and(|p| {
-        p.state == Some(NamespaceState::Conflict) && p.winner() == outcome.winner()
-    });
-    if foreign_now
+    let foreign = |o: &NamespaceOutcome| o.reason == Some("ForeignObject");
+    let foreign_before = previous.is_some_and(|p| foreign(p) && p.winner() == outcome.winner());
+    if foreign(outcome)
         && !foreign_before
         && let Some(profile) = candidates.first()
     {
-        let note = format!(
-            "namespace {namespace}: {}",
-            outcome.message.as_deref().unwrap_or_default()
-        );
+        let note = outcome.message.as_deref().unwrap_or_default();
         publish(
             ctx,
             profile,
             EventType::Warning,
             "ForeignObject",
             "Apply",
-            &note,
+            note,
             Some(namespace_ref(namespace)),
         )
         .await;

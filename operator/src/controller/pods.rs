@@ -8,8 +8,6 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use k8s_openapi::api::core::v1::Namespace;
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::mpsc::UnboundedSender;
@@ -43,7 +41,7 @@ impl PodCache {
 pub fn cache(
     client: &Client,
     excluded: BTreeSet<String>,
-    trigger: UnboundedSender<ObjectRef<Namespace>>,
+    trigger: UnboundedSender<String>,
 ) -> (Arc<PodCache>, BoxFuture<'static, ()>) {
     let cache = Arc::new(PodCache {
         index: Mutex::new(PodIndex::default()),
@@ -52,7 +50,7 @@ pub fn cache(
     let config = watcher::Config::default().fields(ACTIVE_PODS_FIELD_SELECTOR);
     let filled = cache.clone();
     let events = watcher(Api::<PodView>::all(client.clone()), config)
-        .default_backoff()
+        .backoff(super::managed::watch_backoff())
         .inspect(move |event| {
             let Ok(event) = event else { return };
             if let watcher::Event::Apply(pod)
@@ -72,7 +70,7 @@ pub fn cache(
                     .send_if_modified(|s| !std::mem::replace(s, true));
             }
             for namespace in changed {
-                let _ = trigger.send(ObjectRef::new(&namespace));
+                let _ = trigger.send(namespace);
             }
         });
     let driver = super::managed::drive("Pod", events);

@@ -2,37 +2,44 @@
 //! namespace outcomes. Namespace writes all happen in the namespace reconciler; this one
 //! writes only the profile itself, and only when something changed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
-use tracing::info;
+use tracing::{info, warn};
 
-use crate::api::{HardeningProfile, validate};
+use crate::api::{HardeningProfile, RolloutStatus, validate};
 use crate::error::Error;
 use crate::labels::{CLEANUP_FINALIZER, FIELD_MANAGER, PROFILE_ANNOTATION};
-use crate::status::{StatusInput, desired_status, needs_update};
+use crate::status::{StatusInput, count, desired_status, needs_update};
 
 use super::context::Context;
 
 /// How often a deleting profile checks whether its namespaces are cleaned up.
 const CLEANUP_POLL: Duration = Duration::from_secs(1);
 
-/// `repairsTotal` survives restarts: the value in the status when this process first saw
-/// the profile, plus the repairs since (keyed by uid, so a re-created profile starts at 0).
+/// What the status held when this process first saw a profile, so that counts survive
+/// restarts: `repairsTotal` by uid (a re-created profile starts at 0) and the rollout's
+/// namespace count by uid and generation. Also the rollouts announced with an Event.
 #[derive(Default)]
-pub struct RepairBaselines(Mutex<HashMap<String, u64>>);
+pub struct Baselines {
+    repairs: Mutex<HashMap<String, u64>>,
+    rollouts: Mutex<HashMap<(String, i64), u32>>,
+    announced: Mutex<HashSet<(String, i64)>>,
+}
 
 pub async fn reconcile(
     profile: Arc<HardeningProfile>,
     ctx: Arc<Context>,
-    baselines: &RepairBaselines,
+    baselines: &Baselines,
 ) -> Result<Action, Error> {
     let name = profile.name_any();
     let api: Api<HardeningProfile> = Api::all(ctx.client.clone());
@@ -90,17 +97,41 @@ pub async fn reconcile(
             .join("; ")
     });
     let uid = profile.uid().unwrap_or_default();
+    let generation = profile.metadata.generation.unwrap_or(0);
     let baseline = *baselines
-        .0
+        .repairs
         .lock()
         .expect("baselines lock")
-        .entry(uid)
+        .entry(uid.clone())
         .or_insert_with(|| profile.status.as_ref().map_or(0, |s| s.repairs_total));
+    let rollout_baseline = *baselines
+        .rollouts
+        .lock()
+        .expect("baselines lock")
+        .entry((uid.clone(), generation))
+        .or_insert_with(|| {
+            profile
+                .status
+                .as_ref()
+                .and_then(|s| s.rollout.as_ref())
+                .filter(|r| r.generation == generation)
+                .map_or(0, |r| r.updated_namespaces)
+        });
+    let since_start = ctx.rollout_since_start(&name, generation);
+    let rollout = match &since_start {
+        Some(r) => Some(RolloutStatus {
+            generation,
+            updated_namespaces: rollout_baseline + r.updated_namespaces,
+        }),
+        // Nothing written for this generation (yet): the newest rollout stays reported.
+        None => profile.status.as_ref().and_then(|s| s.rollout.clone()),
+    };
     let selected = ctx.selected_namespaces(&profile);
     let input = StatusInput {
         profile: &profile,
         selected: &selected,
         repairs_total: baseline + ctx.repairs_since_start(&name),
+        rollout,
         invalid,
         pods_watched: ctx.pods.is_some(),
         now: Time(Timestamp::now()),
@@ -122,6 +153,40 @@ pub async fn reconcile(
         )
         .await
         .map_err(Error::api("apply status", "HardeningProfile", &name))?;
+    }
+    // One Event per rollout this process took part in, once every namespace has it.
+    let reconciled = !status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == crate::status::RECONCILING);
+    if let (true, Some(rollout)) = (reconciled, since_start)
+        && baselines
+            .announced
+            .lock()
+            .expect("baselines lock")
+            .insert((uid, generation))
+    {
+        let total = status.rollout.as_ref().map_or(0, |r| r.updated_namespaces);
+        let note = format!(
+            "rolled out generation {generation}: {} updated ({} by this operator instance)",
+            count(total, "namespace"),
+            rollout.updated_namespaces
+        );
+        let event = Event {
+            type_: EventType::Normal,
+            reason: "RolledOut".into(),
+            note: Some(note),
+            action: "Rollout".into(),
+            // The profile as of this rollout: Events with equal references are folded into
+            // one series keeping the first note, and each rollout has its own.
+            secondary: Some(ObjectReference {
+                resource_version: profile.resource_version(),
+                ..profile.object_ref(&())
+            }),
+        };
+        if let Err(e) = ctx.recorder.publish(&event, &profile.object_ref(&())).await {
+            warn!(profile = %name, error = %e, "could not publish event");
+        }
     }
     Ok(Action::await_change())
 }

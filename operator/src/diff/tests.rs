@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 
 use super::*;
 
+const OWN: &str = "hardening-operator";
+
+/// A drift; its kind of change follows from which values are there.
 fn drift(
     field: &str,
     path: &[&str],
@@ -16,13 +19,28 @@ fn drift(
     actual: Option<&str>,
     manager: Option<&str>,
 ) -> Drift {
+    let change = match (path.is_empty(), expected, actual) {
+        (true, _, _) => Change::MissingObject,
+        (false, Some(_), None) => Change::Removed,
+        (false, None, _) => Change::Added,
+        (false, Some(_), Some(_)) => Change::Changed,
+    };
     Drift {
         field: field.to_owned(),
         path: path.iter().map(|s| s.to_string()).collect(),
         expected: expected.map(str::to_owned),
         actual: actual.map(str::to_owned),
         manager: manager.map(str::to_owned),
+        change,
     }
+}
+
+/// The drifts without their field managers.
+fn diff(desired: &Value, live: Option<&Value>) -> Vec<Drift> {
+    diff_object(desired, live, OWN)
+        .into_iter()
+        .map(|d| Drift { manager: None, ..d })
+        .collect()
 }
 
 fn owner() -> Value {
@@ -144,7 +162,7 @@ fn an_object_as_the_api_server_returns_it_has_no_drift() {
         vec![]
     );
     assert_eq!(
-        diff_attributed(
+        diff_object(
             &desired_dns_policy(),
             Some(&live_dns_policy()),
             "hardening-operator"
@@ -174,7 +192,7 @@ fn a_missing_object_is_one_drift() {
         vec![drift("(object)", &[], Some("object exists"), None, None)]
     );
     assert_eq!(
-        diff_attributed(&desired_quota(), None, "hardening-operator"),
+        diff_object(&desired_quota(), None, "hardening-operator"),
         vec![drift("(object)", &[], Some("object exists"), None, None)]
     );
 }
@@ -189,7 +207,7 @@ fn an_edited_quota_value_is_attributed_to_the_editor() {
         Some("kubectl-edit"),
     )];
     assert_eq!(
-        diff_attributed(
+        diff_object(
             &desired_quota(),
             Some(&edited_quota()),
             "hardening-operator"
@@ -227,7 +245,7 @@ fn a_changed_list_is_reported_whole() {
         "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}
     });
     assert_eq!(
-        diff_attributed(&desired, Some(&live), "hardening-operator"),
+        diff_object(&desired, Some(&live), "hardening-operator"),
         vec![drift(
             "spec.policyTypes",
             &["spec", "policyTypes"],
@@ -239,36 +257,129 @@ fn a_changed_list_is_reported_whole() {
 }
 
 #[test]
-fn list_elements_compare_on_the_fields_desired_sets() {
-    let desired = json!({"spec": {"ingress": [{"ports": [{"port": 8080, "protocol": "TCP"}]}]}});
-    let with_extra_field =
-        json!({"spec": {"ingress": [{"ports": [{"port": 8080, "protocol": "TCP", "extra": 1}]}]}});
-    assert_eq!(diff(&desired, Some(&with_extra_field)), vec![]);
-
-    let other_port = json!({"spec": {"ingress": [{"ports": [{"port": 8081, "protocol": "TCP"}]}]}});
+fn list_elements_compare_whole_both_ways() {
+    let desired = json!({"spec": {"egress": [{"ports": [{"port": 443, "protocol": "TCP"}]}]}});
+    // `kubectl edit` added an endPort: 443 became 443-65535.
+    let widened = json!({"spec": {"egress": [{"ports": [{"port": 443, "protocol": "TCP", "endPort": 65535}]}]}});
     assert_eq!(
-        diff(&desired, Some(&other_port)),
+        diff(&desired, Some(&widened)),
         vec![drift(
-            "spec.ingress",
-            &["spec", "ingress"],
-            Some(r#"[{"ports":[{"port":8080,"protocol":"TCP"}]}]"#),
-            Some(r#"[{"ports":[{"port":8081,"protocol":"TCP"}]}]"#),
+            "spec.egress",
+            &["spec", "egress"],
+            Some(r#"[{"ports":[{"port":443,"protocol":"TCP"}]}]"#),
+            Some(r#"[{"ports":[{"endPort":65535,"port":443,"protocol":"TCP"}]}]"#),
             None
         )]
     );
 
-    let longer = json!({"spec": {"ingress": [{"ports": [{"port": 8080, "protocol": "TCP"}]}, {}]}});
+    let other_port = json!({"spec": {"egress": [{"ports": [{"port": 8081, "protocol": "TCP"}]}]}});
+    assert_eq!(diff(&desired, Some(&other_port)).len(), 1);
+    let longer = json!({"spec": {"egress": [{"ports": [{"port": 443, "protocol": "TCP"}]}, {}]}});
     assert_eq!(diff(&desired, Some(&longer)).len(), 1);
     let gone = json!({"spec": {}});
     assert_eq!(
         diff(&desired, Some(&gone)),
         vec![drift(
-            "spec.ingress",
-            &["spec", "ingress"],
-            Some(r#"[{"ports":[{"port":8080,"protocol":"TCP"}]}]"#),
+            "spec.egress",
+            &["spec", "egress"],
+            Some(r#"[{"ports":[{"port":443,"protocol":"TCP"}]}]"#),
             None,
             None
         )]
+    );
+}
+
+#[test]
+fn a_label_added_to_an_empty_pod_selector_is_drift() {
+    let desired = json!({"spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}});
+    // `kubectl edit` of hardening-default-deny: the policy then covers no pod.
+    let live = json!({
+        "metadata": {"managedFields": [
+            {
+                "apiVersion": "networking.k8s.io/v1", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:spec": {"f:policyTypes": {}}},
+                "manager": "hardening-operator", "operation": "Apply", "time": "2026-11-23T10:33:09Z"
+            },
+            {
+                "apiVersion": "networking.k8s.io/v1", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:spec": {"f:podSelector": {}}},
+                "manager": "kubectl-edit", "operation": "Update", "time": "2026-11-23T10:33:17Z"
+            }
+        ]},
+        "spec": {"podSelector": {"matchLabels": {"nobody": "x"}}, "policyTypes": ["Ingress", "Egress"]}
+    });
+    assert_eq!(
+        diff_object(&desired, Some(&live), OWN),
+        vec![drift(
+            "spec.podSelector.matchLabels.nobody",
+            &["spec", "podSelector", "matchLabels", "nobody"],
+            None,
+            Some("x"),
+            Some("kubectl-edit")
+        )]
+    );
+}
+
+#[test]
+fn fields_another_manager_added_are_drift_server_defaults_are_not() {
+    let desired = json!({"spec": {"hard": {"pods": "10"}}});
+    let live = json!({
+        "metadata": {"managedFields": [
+            {
+                "apiVersion": "v1", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:spec": {"f:hard": {"f:pods": {}}}},
+                "manager": "hardening-operator", "operation": "Apply", "time": "2026-11-23T10:33:09Z"
+            },
+            {
+                "apiVersion": "v1", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:spec": {"f:scopes": {}, "f:hard": {"f:secrets": {}}}},
+                "manager": "kubectl-edit", "operation": "Update", "time": "2026-11-23T10:33:17Z"
+            }
+        ]},
+        // `scopes` narrows the quota to BestEffort pods; `services` is owned by nobody.
+        "spec": {"hard": {"pods": "10", "secrets": "3", "services": "5"}, "scopes": ["BestEffort"]}
+    });
+    assert_eq!(
+        diff_object(&desired, Some(&live), OWN),
+        vec![
+            drift(
+                "spec.hard.secrets",
+                &["spec", "hard", "secrets"],
+                None,
+                Some("3"),
+                Some("kubectl-edit")
+            ),
+            drift(
+                "spec.scopes",
+                &["spec", "scopes"],
+                None,
+                Some(r#"["BestEffort"]"#),
+                Some("kubectl-edit")
+            ),
+        ]
+    );
+}
+
+#[test]
+fn quantities_compare_as_the_api_server_stores_them() {
+    // The API server rounds resource list quantities up to milli precision.
+    let desired = json!({"spec": {"hard": {"requests.cpu": "0.1m", "limits.cpu": "1.0001"}}});
+    let live = json!({"spec": {"hard": {"requests.cpu": "1m", "limits.cpu": "1001m"}}});
+    assert_eq!(diff(&desired, Some(&live)), vec![]);
+    let other = json!({"spec": {"hard": {"requests.cpu": "2m", "limits.cpu": "1001m"}}});
+    assert_eq!(diff(&desired, Some(&other)).len(), 1);
+}
+
+#[test]
+fn owner_references_must_stay() {
+    let desired =
+        json!({"metadata": {"ownerReferences": owner()}, "spec": {"hard": {"pods": "1"}}});
+    let kept = json!({"metadata": {"ownerReferences": owner()}, "spec": {"hard": {"pods": "1"}}});
+    assert_eq!(diff(&desired, Some(&kept)), vec![]);
+    let dropped = json!({"metadata": {}, "spec": {"hard": {"pods": "1"}}});
+    assert_eq!(
+        diff(&desired, Some(&dropped))[0].field,
+        "metadata.ownerReferences"
     );
 }
 
@@ -312,7 +423,7 @@ fn empty_desired_collections_equal_absent_ones() {
 }
 
 #[test]
-fn fields_desired_does_not_set_are_ignored() {
+fn fields_nobody_owns_beyond_desired_are_server_defaults() {
     let desired = json!({
         "apiVersion": "v1", "kind": "ResourceQuota",
         "metadata": {"name": "q", "labels": {"a": "1"}, "annotations": {"b": "2"}, "ownerReferences": owner()},
@@ -322,7 +433,7 @@ fn fields_desired_does_not_set_are_ignored() {
         "apiVersion": "v1", "kind": "ResourceQuota",
         "metadata": {
             "name": "q", "labels": {"a": "1", "other": "x"}, "annotations": {"b": "2", "c": "3"},
-            "ownerReferences": [], "resourceVersion": "9", "finalizers": ["x"]
+            "ownerReferences": owner(), "resourceVersion": "9", "finalizers": ["x"]
         },
         "spec": {"hard": {"pods": "10", "services": "5"}, "scopes": ["BestEffort"]},
         "status": {"used": {"pods": "3"}}
@@ -455,10 +566,9 @@ fn namespace_label_changed_by_kubectl_label() {
         ("pod-security.kubernetes.io/warn", "restricted"),
     ]);
     let desired_annotations = strings(&[("hardening.dev/profile", "bsi-strict")]);
-    let drifts = diff_namespace(&desired_labels, &desired_annotations, &ns);
-    let managed_fields = ns.metadata.managed_fields.clone().unwrap();
+    let drifts = diff_namespace(&desired_labels, &desired_annotations, &[], &ns, OWN);
     assert_eq!(
-        attribute(drifts, &managed_fields, "hardening-operator"),
+        drifts,
         vec![
             drift(
                 r#"metadata.labels["pod-security.kubernetes.io/enforce"]"#,
@@ -482,7 +592,13 @@ fn namespace_label_changed_by_kubectl_label() {
 #[test]
 fn namespace_without_labels_or_annotations() {
     let ns = namespace(json!({"metadata": {"name": "bare"}}));
-    let drifts = diff_namespace(&strings(&[("a", "1")]), &strings(&[("b", "2")]), &ns);
+    let drifts = diff_namespace(
+        &strings(&[("a", "1")]),
+        &strings(&[("b", "2")]),
+        &[],
+        &ns,
+        OWN,
+    );
     assert_eq!(
         drifts,
         vec![
@@ -503,7 +619,44 @@ fn namespace_without_labels_or_annotations() {
         ]
     );
     assert_eq!(
-        diff_namespace(&BTreeMap::new(), &BTreeMap::new(), &ns),
+        diff_namespace(&BTreeMap::new(), &BTreeMap::new(), &[], &ns, OWN),
+        vec![]
+    );
+}
+
+#[test]
+fn a_pod_security_label_the_profile_does_not_set_is_drift_when_it_governs_them() {
+    let mut ns = relabelled_namespace();
+    ns.metadata.labels.as_mut().unwrap().insert(
+        "pod-security.kubernetes.io/warn".to_owned(),
+        "privileged".to_owned(),
+    );
+    ns.metadata.managed_fields.as_mut().unwrap().push(
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:metadata": {"f:labels": {"f:pod-security.kubernetes.io/warn": {}}}},
+            "manager": "kubectl-label", "operation": "Update", "time": "2026-11-23T10:34:00Z"
+        }))
+        .unwrap(),
+    );
+    let desired_labels = strings(&[
+        ("pod-security.kubernetes.io/enforce", "privileged"),
+        ("pod-security.kubernetes.io/enforce-version", "latest"),
+    ]);
+    let governed = crate::labels::pod_security::ALL;
+    assert_eq!(
+        diff_namespace(&desired_labels, &BTreeMap::new(), &governed, &ns, OWN),
+        vec![drift(
+            r#"metadata.labels["pod-security.kubernetes.io/warn"]"#,
+            &["metadata", "labels", "pod-security.kubernetes.io/warn"],
+            None,
+            Some("privileged"),
+            Some("kubectl-label")
+        )]
+    );
+    // Without `podSecurity` in the profile, the namespace's own labels are its business.
+    assert_eq!(
+        diff_namespace(&desired_labels, &BTreeMap::new(), &[], &ns, OWN),
         vec![]
     );
 }

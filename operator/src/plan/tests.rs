@@ -130,6 +130,7 @@ fn a_fresh_namespace_gets_everything_created() {
             r#"metadata.labels["pod-security.kubernetes.io/enforce"]"#,
             r#"metadata.labels["pod-security.kubernetes.io/enforce-version"]"#,
             r#"metadata.annotations["hardening.dev/profile"]"#,
+            r#"metadata.annotations["hardening.dev/rendered"]"#,
         ]
     );
     match &steps[0].target {
@@ -184,6 +185,7 @@ fn an_edit_is_an_update_naming_the_field_manager() {
             expected: Some("20".into()),
             actual: Some("99".into()),
             manager: Some("kubectl-edit".into()),
+            change: crate::diff::Change::Changed,
         }]
     );
     assert_eq!(

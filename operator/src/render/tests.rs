@@ -55,7 +55,13 @@ fn the_strict_example_renders_exactly() {
     );
     assert_eq!(
         desired.namespace_annotations,
-        strings(&[("hardening.dev/profile", "bsi-strict")])
+        strings(&[
+            ("hardening.dev/profile", "bsi-strict"),
+            (
+                "hardening.dev/rendered",
+                &fingerprint(&desired.namespace_labels, &desired.objects)
+            ),
+        ])
     );
 
     let metadata = |name: &str| {
@@ -222,12 +228,36 @@ fn only_present_sections_render_objects() {
     );
     assert_eq!(
         desired.namespace_annotations,
-        strings(&[("hardening.dev/profile", "p")])
+        strings(&[
+            ("hardening.dev/profile", "p"),
+            (
+                "hardening.dev/rendered",
+                &fingerprint(&desired.namespace_labels, &[])
+            ),
+        ])
     );
 
     let nothing = render(&spec("  networkPolicy: {defaultDeny: []}\n"), "ns").unwrap();
     assert_eq!(names(&nothing), Vec::<&str>::new());
     assert_eq!(nothing.namespace_labels, BTreeMap::new());
+}
+
+#[test]
+fn the_fingerprint_changes_with_what_is_rendered_and_nothing_else() {
+    let a = render(&spec("  resourceQuota: {hard: {pods: \"10\"}}\n"), "ns").unwrap();
+    let same = render(&spec("  resourceQuota: {hard: {pods: \"10\"}}\n"), "ns").unwrap();
+    let other_namespace =
+        render(&spec("  resourceQuota: {hard: {pods: \"10\"}}\n"), "other").unwrap();
+    let more = render(&spec("  resourceQuota: {hard: {pods: \"11\"}}\n"), "ns").unwrap();
+    let rendered = |d: &Desired| d.namespace_annotations["hardening.dev/rendered"].clone();
+    assert_eq!(rendered(&a), rendered(&same));
+    assert_eq!(rendered(&a).len(), 16);
+    assert_ne!(rendered(&a), rendered(&more));
+    assert_ne!(
+        rendered(&a),
+        rendered(&other_namespace),
+        "objects carry their namespace"
+    );
 }
 
 #[test]

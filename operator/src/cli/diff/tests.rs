@@ -16,6 +16,11 @@ fn drift(
         expected: expected.map(str::to_owned),
         actual: actual.map(str::to_owned),
         manager: manager.map(str::to_owned),
+        change: match (expected, actual) {
+            (Some(_), None) => crate::diff::Change::Removed,
+            (None, _) => crate::diff::Change::Added,
+            (Some(_), Some(_)) => crate::diff::Change::Changed,
+        },
     }
 }
 
