@@ -161,7 +161,20 @@ extern "C" fn stop_local_node() {
         .lock()
         .map(|mut g| g.take())
         .unwrap_or_else(|p| p.into_inner().take());
+    let Some(node) = node else { return };
+    // The node's footprint after the tests, for the record (test output).
+    let memory: Vec<String> = node
+        .resident_memory_kib()
+        .iter()
+        .map(|(name, kib)| format!("{name} {} MiB", kib / 1024))
+        .collect();
+    eprintln!("test node {}: RSS {}", node.name(), memory.join(", "));
+    let started = std::time::Instant::now();
     drop(node);
+    eprintln!(
+        "test node stopped in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// The shared node: on the local control plane a node of its own, started on first use
