@@ -30,7 +30,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
 pub use controlplane::{ControlPlane, HarnessError};
-pub use node::{BUSYBOX_IMAGE, Node, NodeError};
+pub use node::{BUSYBOX_IMAGE, NO_PULL_PROXY, NODE_TAINT_KEY, Node, NodeError};
 
 /// Environment variable naming the kubeconfig of an existing cluster to test against.
 pub const EXISTING_CLUSTER_ENV: &str = "HARDENING_TEST_KUBECONFIG";
@@ -175,6 +175,11 @@ extern "C" fn stop_local_node() {
         "test node stopped in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// The toleration pods need to run on the local test node (harmless elsewhere).
+pub fn node_toleration() -> serde_json::Value {
+    serde_json::json!({ "key": NODE_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule" })
 }
 
 /// The shared node: on the local control plane a node of its own, started on first use

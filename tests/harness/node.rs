@@ -60,6 +60,15 @@ const REAPER_SCRIPT: &str = include_str!("node-reaper.sh");
 /// could ever answer.
 pub const BUSYBOX_IMAGE: &str = "hardening.invalid/busybox:test";
 pub const PAUSE_IMAGE: &str = "hardening.invalid/pause:test";
+/// Where containerd would send a pull (see `start_containerd`): port 9 (discard) on
+/// loopback, where nothing listens.
+pub const NO_PULL_PROXY: &str = "http://127.0.0.1:9";
+
+/// The node's taint (effect NoSchedule): only pods that tolerate it run here, so the other
+/// tests' pods (made-up images) stay unscheduled as they were without a node, and no
+/// kubelet ever tries to pull them.
+pub const NODE_TAINT_KEY: &str = "hardening.dev/test-node";
+
 /// The operator's image: the repository the chart is given, tagged with the chart's
 /// appVersion (the crate version), as the chart's default tag is.
 pub const OPERATOR_REPOSITORY: &str = "hardening.invalid/hardening-operator";
@@ -610,6 +619,9 @@ podLogsDir: "{pod_logs}"
 resolvConf: "{resolv}"
 # No iptables chains in the host's tables (KUBE-FIREWALL and the canaries).
 makeIPTablesUtilChains: false
+# Only pods that ask for this node.
+registerWithTaints:
+  - {{key: "{taint}", effect: NoSchedule}}
 # The kubelet's own oom_score_adj stays as it is (lowering it needs CAP_SYS_RESOURCE).
 oomScoreAdj: 0
 # A shared test machine: never evict test pods for the host's disk or memory, never collect
@@ -623,6 +635,7 @@ imageGCLowThresholdPercent: 99
             socket = self.socket.display(),
             pod_logs = d("pod-logs"),
             resolv = d("resolv.conf"),
+            taint = NODE_TAINT_KEY,
         );
         write_private(&self.dir.join("kubelet.yaml"), &kubelet)?;
         Ok(())
@@ -634,6 +647,25 @@ imageGCLowThresholdPercent: 99
             "--config={}",
             self.dir.join("containerd.toml").display()
         ));
+        // Images are imported, never pulled; should a pod ask for a pull all the same, it
+        // goes to a proxy on loopback where nothing listens (the registry's name is not even
+        // looked up), so it fails at once and no traffic leaves the machine.
+        for (name, value) in [
+            ("HTTPS_PROXY", NO_PULL_PROXY),
+            ("HTTP_PROXY", NO_PULL_PROXY),
+        ] {
+            cmd.env(name, value);
+        }
+        for name in [
+            "https_proxy",
+            "http_proxy",
+            "NO_PROXY",
+            "no_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            cmd.env_remove(name);
+        }
         self.spawn("containerd", cmd)?;
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {

@@ -12,6 +12,7 @@ mod metrics;
 mod node_agent;
 mod node_chart;
 mod node_confinement;
+mod node_network;
 mod node_teardown;
 mod node_workloads;
 mod on_node;

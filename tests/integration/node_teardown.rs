@@ -287,6 +287,7 @@ fn run_a_pod(kubeconfig: &Path) {
             "metadata": { "name": "sleeper" },
             "spec": {
                 "terminationGracePeriodSeconds": 1,
+                "tolerations": [hardening_tests::node_toleration()],
                 "containers": [{
                     "name": "main",
                     "image": BUSYBOX_IMAGE,

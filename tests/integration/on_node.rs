@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use hardening_tests::{
-    BUSYBOX_IMAGE, TestNode, cleanup_in_drop, cluster, eventually, eventually_within, node,
-    unique_name,
+    BUSYBOX_IMAGE, NODE_TAINT_KEY, TestNode, cleanup_in_drop, cluster, eventually,
+    eventually_within, node, node_toleration, unique_name,
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
@@ -58,6 +58,7 @@ pub fn busybox_pod(name: &str, script: &str, pod_security: Value) -> Pod {
             // A shell as PID 1 ignores SIGTERM: 30 s per deletion otherwise.
             "terminationGracePeriodSeconds": 1,
             "securityContext": pod_security,
+            "tolerations": [node_toleration()],
             "containers": [{
                 "name": "main",
                 "image": BUSYBOX_IMAGE,
@@ -217,6 +218,11 @@ impl Release {
         )];
         if let Some((host, port)) = node.api_server_for_pods() {
             all.push(format!("apiServer.host={host},apiServer.port={port}"));
+        }
+        for pods in ["tolerations", "nodeAgent.tolerations"] {
+            all.push(format!(
+                "{pods}[0].key={NODE_TAINT_KEY},{pods}[0].operator=Exists,{pods}[0].effect=NoSchedule"
+            ));
         }
         all.extend_from_slice(sets);
         let name = unique_name(prefix);
@@ -413,6 +419,7 @@ impl SharedAgent {
             "metadata": { "name": name },
             "spec": {
                 "nodeName": self.node_name,
+                "tolerations": [node_toleration()],
                 "restartPolicy": "Never",
                 "terminationGracePeriodSeconds": 1,
                 "containers": [{
