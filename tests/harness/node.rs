@@ -89,14 +89,13 @@ const KUBELET_SYSCTLS: [&str; 6] = [
 /// they are told, deepest first. Where one is missing, or marked by other test nodes, the
 /// node creates it and puts its marker file (`.<node name>`) in it; at teardown it removes
 /// its marker, and the directory when that leaves it empty. Directories others made (no
-/// marker) are never removed.
-const HOST_DIRS: [&str; 8] = [
+/// marker) are never removed. (`/run/containerd/runc` and `/var/lib/cni/networks` are not
+/// among them: the node has its own runc root and IPAM directory.)
+const HOST_DIRS: [&str; 6] = [
     "/run/containerd/s",
     "/run/containerd/fifo",
-    "/run/containerd/runc",
     "/run/containerd",
     "/var/lib/cni/results",
-    "/var/lib/cni/networks",
     "/var/lib/cni",
     "/var/log/containers",
 ];
@@ -1183,6 +1182,8 @@ impl ApiProxy {
                 let serve = async {
                     loop {
                         let Ok((mut inbound, _)) = listener.accept().await else {
+                            // Out of file descriptors, say: try again in a moment.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
                             continue;
                         };
                         tokio::spawn(async move {

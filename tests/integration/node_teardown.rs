@@ -139,10 +139,8 @@ impl Footprint {
         for dir in [
             "/run/containerd/s",
             "/run/containerd/fifo",
-            "/run/containerd/runc",
             "/run/containerd",
             "/var/lib/cni/results",
-            "/var/lib/cni/networks",
             "/var/lib/cni",
             "/var/log/containers",
         ] {
