@@ -1237,6 +1237,41 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_program_is_named_with_its_fix() {
+        let empty = std::env::temp_dir().join(format!("no-kubelet-{}", random_token()));
+        fs::create_dir_all(&empty).unwrap();
+        let result = Programs::find(&empty);
+        let _ = fs::remove_dir_all(&empty);
+        let message = match result {
+            Ok(_) => panic!("found a kubelet in an empty directory"),
+            Err(e) => e.to_string(),
+        };
+        // SAFETY: a plain getter.
+        let root = unsafe { libc::geteuid() } == 0;
+        let packages = [
+            "/usr/sbin/runc",
+            "/usr/bin/containerd-shim-runc-v2",
+            "/usr/lib/cni/bridge",
+            "/usr/lib/cni/host-local",
+            "/usr/lib/cni/loopback",
+            "/usr/bin/containerd",
+            "/usr/bin/ctr",
+            "/bin/busybox",
+        ]
+        .iter()
+        .all(|p| Path::new(p).exists());
+        let fix = match (root, packages) {
+            (false, _) => "run the tests as root",
+            (true, false) => "tests/prerequisites.sh",
+            (true, true) => "tests/controlplane/build.sh",
+        };
+        assert!(message.contains(fix), "{message}");
+        if root && packages {
+            assert!(message.contains("needs kubelet"), "{message}");
+        }
+    }
+
+    #[test]
     fn routes_include_the_default_route_where_there_is_one() {
         let text = fs::read_to_string("/proc/net/route").unwrap_or_default();
         let has_default = text.lines().skip(1).any(|l| {
