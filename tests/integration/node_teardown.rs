@@ -189,7 +189,13 @@ impl Footprint {
     /// cgroups, a shim socket, CNI cache entries. Returns the ids of its tasks and
     /// sandboxes.
     fn assert_present(&self) -> Vec<String> {
-        let processes = self.processes();
+        // The pod is reported running while `runc init` may still be about to exec.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut processes = self.processes();
+        while !processes.iter().any(|p| p.contains("sleep 3600")) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            processes = self.processes();
+        }
         assert!(
             processes.iter().any(|p| p.contains("containerd-shim")),
             "no shim: {processes:?}"
