@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's one test command: every unit and integration test, against a real local
-# control plane (etcd + kube-apiserver + kube-controller-manager) that the harness builds
+# control plane (etcd + kube-apiserver + kube-controller-manager) and, for the tests whose
+# pods really run, a node (containerd + kubelet + kube-scheduler) that the harness builds
 # and starts itself. A first run on a machine builds Kubernetes (about 8 minutes on 2
-# cores) and says so; later runs reuse the cached binaries.
+# cores) and says so; later runs reuse the cached binaries. Needs root for the node.
 #
 #   tests/run.sh                  # everything
 #   tests/run.sh -- smoke         # extra arguments go to `cargo test` (here: a name filter)
@@ -13,7 +14,8 @@ cd "$(dirname "$0")/.."
 die() { printf 'tests/run.sh: %s\n' "$*" >&2; exit 1; }
 command -v cargo >/dev/null || die "cargo is missing: install Rust 1.89 or newer with rustup (https://rustup.rs)"
 
-# Debian packages the tests link or run (libseccomp-dev, apparmor, python3).
+# Debian packages the tests link or run (libseccomp-dev, apparmor, python3; for the node
+# containerd, runc, containernetworking-plugins, busybox-static).
 tests/prerequisites.sh
 
 if [ -z "${HARDENING_TEST_KUBECONFIG:-}" ]; then
@@ -34,9 +36,29 @@ echo "tests/run.sh: building the static image binary (tests/build-static.sh)" >&
 HARDENING_STATIC_BINARY=$(tests/build-static.sh | tail -n 1)
 export HARDENING_STATIC_BINARY
 
+# What the control plane and the node make on this machine (tests/harness/node.rs says what
+# the node makes and how its teardown removes it).
 leftovers() {
-  ls -d /dev/shm/hardening-controlplane-* "${TMPDIR:-/tmp}"/hardening-controlplane-* 2>/dev/null
-  pgrep -f 'hardening-controlplane-[0-9]+-' | sed 's/^/pid /'
+  ls -d /dev/shm/hardening-controlplane-* "${TMPDIR:-/tmp}"/hardening-controlplane-* \
+    /dev/shm/hardening-node-* "${TMPDIR:-/tmp}"/hardening-node-* 2>/dev/null
+  # Components and shims name their directory; containers live in a node's cgroups.
+  pgrep -f 'hardening-(controlplane|node)-[0-9]+-' | sed 's/^/pid /'
+  grep -l ':/hardening-node-' /proc/[0-9]*/cgroup 2>/dev/null | sed 's/^/process in a node cgroup: /'
+  ls -d /sys/fs/cgroup/*/hardening-node-* 2>/dev/null
+  awk '$5 ~ /hardening-node-/ { print "mount " $5 }' /proc/self/mountinfo
+  ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^hn-/ { sub(/@.*/, "", $2); print "link " $2 }'
+  # containerd's and the kubelet's files outside the node's directory.
+  find /run/containerd /var/lib/cni /var/log/containers 2>/dev/null
+  for program in iptables ip6tables; do
+    for table in filter nat mangle; do
+      "$program" -t "$table" -S 2>/dev/null | grep KUBE- | sed "s/^/$program $table: /"
+    done
+  done
+  # Kernel settings the kubelet changes at start-up (the harness puts them back).
+  for setting in vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops \
+    kernel/keys/root_maxkeys kernel/keys/root_maxbytes; do
+    echo "sysctl $setting=$(cat "/proc/sys/$setting")"
+  done
 }
 before=$(leftovers | sort || true)
 
@@ -45,8 +67,9 @@ extra=()
 if [ "${1:-}" = "--" ]; then shift; extra=("$@"); fi
 cargo test --workspace --locked "${extra[@]}"
 
-# The harness must leave nothing behind: no control-plane directory, no process.
+# The harness must leave nothing behind: no directory, process, mount, cgroup, link, file,
+# iptables chain or changed kernel setting of the control plane or the node.
 after=$(leftovers | sort || true)
 new=$(comm -13 <(printf '%s\n' "$before") <(printf '%s\n' "$after") | grep . || true)
-[ -z "$new" ] || die "the test control plane left these behind: $(echo $new)"
-echo "tests/run.sh: all tests passed; no control-plane process or directory left behind"
+[ -z "$new" ] || die "the test control plane or node left these behind: $(echo $new)"
+echo "tests/run.sh: all tests passed; nothing of the control plane or the node left behind"

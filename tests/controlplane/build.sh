@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds (once per machine) the Kubernetes binaries the tests and the demo run against, and
 # makes sure etcd is installed. Prints the directory that holds kube-apiserver,
-# kube-controller-manager, kubectl and etcd on its last line of stdout; progress goes to
+# kube-controller-manager, kubectl, kubelet, kube-scheduler (the last two for the tests'
+# node, see tests/harness/node.rs) and etcd on its last line of stdout; progress goes to
 # stderr.
 #
 # The binaries come from the Go module proxy: kubernetes/go.mod requires k8s.io/kubernetes
@@ -57,7 +58,7 @@ mkdir -p "$bin"
 # One build at a time per cache directory, even with parallel test runs.
 exec 9>"$bin/.lock"
 flock 9
-commands=(kube-apiserver kube-controller-manager kubectl)
+commands=(kube-apiserver kube-controller-manager kubectl kubelet kube-scheduler)
 for cmd in "${commands[@]}"; do
   if [ ! -x "$bin/$cmd" ]; then
     check_go "Kubernetes $version"

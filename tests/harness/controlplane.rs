@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::node::PodNetwork;
 use crate::pki::Pki;
 
 /// How long the API server may take to report `/readyz` ok (it takes about 4 s here).
@@ -77,7 +78,7 @@ pub enum HarnessError {
     Kubeconfig { path: String, message: String },
 }
 
-fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> HarnessError {
+pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> HarnessError {
     let context = context.into();
     move |source| HarnessError::Io { context, source }
 }
@@ -91,6 +92,9 @@ pub struct ControlPlane {
     /// Where the binaries are, and the API server's port: a restart reuses both.
     bin: PathBuf,
     apiserver_port: u16,
+    /// The pod network of a test node on this control plane: chosen here because the API
+    /// server's serving certificate must carry the host's address on it (see node.rs).
+    pod_network: PodNetwork,
     components: Vec<Component>,
     reaper: Option<(Child, ChildStdin)>,
 }
@@ -131,6 +135,7 @@ impl ControlPlane {
             server: String::new(),
             bin: bin.to_path_buf(),
             apiserver_port: free_port()?,
+            pod_network: PodNetwork::pick(),
             dir,
             components: Vec::new(),
             reaper: None,
@@ -181,6 +186,17 @@ impl ControlPlane {
         &self.dir
     }
 
+    /// The certificate authority's certificate (it signs the serving and client
+    /// certificates).
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    /// Where a test node's pods live; its host address is in the serving certificate.
+    pub fn pod_network(&self) -> &PodNetwork {
+        &self.pod_network
+    }
+
     fn start_reaper(&mut self) -> Result<(), HarnessError> {
         let mut child = Command::new("sh")
             .arg("-c")
@@ -199,12 +215,20 @@ impl ControlPlane {
     }
 
     fn write_config_files(&self) -> Result<(), HarnessError> {
-        let pki = Pki::generate()?;
+        let pki = Pki::generate(&[self.pod_network.host().into()])?;
         let files = [
             ("ca.crt", pki.ca_cert.as_str()),
             ("ca.key", pki.ca_key.as_str()),
             ("apiserver.crt", pki.serving_cert.as_str()),
             ("apiserver.key", pki.serving_key.as_str()),
+            (
+                "apiserver-kubelet-client.crt",
+                pki.kubelet_client_cert.as_str(),
+            ),
+            (
+                "apiserver-kubelet-client.key",
+                pki.kubelet_client_key.as_str(),
+            ),
             ("sa.key", pki.service_account_key.as_str()),
             ("sa.pub", pki.service_account_public_key.as_str()),
             ("audit-policy.yaml", AUDIT_POLICY),
@@ -272,6 +296,17 @@ impl ControlPlane {
             ))
             .arg("--service-cluster-ip-range=10.96.0.0/16")
             .arg("--allow-privileged=true")
+            // `kubectl logs`/`exec` on a test node: the kubelet listens on the node's
+            // InternalIP only and accepts this client certificate (node.rs).
+            .arg(format!(
+                "--kubelet-client-certificate={}",
+                d("apiserver-kubelet-client.crt")
+            ))
+            .arg(format!(
+                "--kubelet-client-key={}",
+                d("apiserver-kubelet-client.key")
+            ))
+            .arg("--kubelet-preferred-address-types=InternalIP")
             .arg(format!("--audit-policy-file={}", d("audit-policy.yaml")))
             .arg(format!("--audit-log-path={}", d("audit.log")))
             .arg(format!("--cert-dir={}", d("certs")))
@@ -498,7 +533,7 @@ fn make_run_dir() -> Result<PathBuf, HarnessError> {
     Ok(dir)
 }
 
-fn write_private(path: &Path, content: &str) -> Result<(), HarnessError> {
+pub(crate) fn write_private(path: &Path, content: &str) -> Result<(), HarnessError> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = fs::OpenOptions::new()
         .create(true)
@@ -511,7 +546,7 @@ fn write_private(path: &Path, content: &str) -> Result<(), HarnessError> {
         .map_err(io(format!("writing {}", path.display())))
 }
 
-fn free_port() -> Result<u16, HarnessError> {
+pub(crate) fn free_port() -> Result<u16, HarnessError> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io("finding a free port"))?;
     Ok(listener
         .local_addr()
@@ -519,7 +554,7 @@ fn free_port() -> Result<u16, HarnessError> {
         .port())
 }
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 16];
     if let Ok(mut f) = fs::File::open("/dev/urandom") {
         use std::io::Read;
@@ -528,7 +563,7 @@ fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn tail(path: &Path, lines: usize) -> String {
+pub(crate) fn tail(path: &Path, lines: usize) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     // `--v=1` logs every flag at start-up; they would hide the actual error.
     let all: Vec<&str> = text.lines().filter(|l| !l.contains("FLAG: --")).collect();

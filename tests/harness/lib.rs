@@ -6,13 +6,20 @@
 //! it is torn down when the test binary exits. Set `HARDENING_TEST_KUBECONFIG` to a
 //! kubeconfig to run the same tests against an existing cluster (kind, a real cluster)
 //! instead, like envtest's `USE_EXISTING_CLUSTER`.
+//!
+//! Tests that need pods to really run call [`node()`]: on the local control plane it starts
+//! a node (containerd + kubelet + kube-scheduler, see [`node`]) once per test binary, on
+//! first use; on an existing cluster it describes that cluster's nodes.
 
 pub mod controlplane;
 pub mod helm;
+pub mod node;
+pub mod oci;
 mod pki;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -23,6 +30,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
 pub use controlplane::{ControlPlane, HarnessError};
+pub use node::{BUSYBOX_IMAGE, NO_PULL_PROXY, NODE_TAINT_KEY, Node, NodeError};
 
 /// Environment variable naming the kubeconfig of an existing cluster to test against.
 pub const EXISTING_CLUSTER_ENV: &str = "HARDENING_TEST_KUBECONFIG";
@@ -94,6 +102,142 @@ pub fn cluster() -> &'static TestCluster {
         Ok(cluster) => cluster,
         Err(message) => panic!("the test control plane is not available:\n{message}"),
     }
+}
+
+/// Environment variable naming the kubelet root directory of an existing cluster's nodes
+/// (default `/var/lib/kubelet`).
+pub const EXISTING_KUBELET_ROOT_ENV: &str = "HARDENING_TEST_KUBELET_ROOT";
+
+/// The node the tests of this binary run pods on.
+pub struct TestNode {
+    kubelet_root: PathBuf,
+    api_server_for_pods: Option<(Ipv4Addr, u16)>,
+    operator_image: OnceLock<Result<String, String>>,
+}
+
+impl TestNode {
+    /// The kubelet's root directory on the node (the node agent's `--kubelet-root`).
+    pub fn kubelet_root(&self) -> &Path {
+        &self.kubelet_root
+    }
+
+    /// `KUBERNETES_SERVICE_HOST` and `KUBERNETES_SERVICE_PORT` for pods that talk to the API
+    /// server: the local node has no kube-proxy, so the `kubernetes` Service does not
+    /// work there; `None` on an existing cluster (the Service works).
+    pub fn api_server_for_pods(&self) -> Option<(Ipv4Addr, u16)> {
+        self.api_server_for_pods
+    }
+
+    /// The operator's image, `hardening.invalid/hardening-operator:<version>`: on the local
+    /// node imported (once) from the static binary `binary`; on an existing cluster it must
+    /// have been loaded (see the README).
+    pub fn operator_image(&self, binary: &Path) -> String {
+        let result = self.operator_image.get_or_init(|| {
+            let mut guard = LOCAL_NODE.lock().unwrap_or_else(|p| p.into_inner());
+            match guard.as_mut() {
+                Some(node) => node
+                    .import_operator_image(binary)
+                    .map_err(|e| e.to_string()),
+                None => Ok(format!(
+                    "{}:{}",
+                    node::OPERATOR_REPOSITORY,
+                    env!("CARGO_PKG_VERSION")
+                )),
+            }
+        });
+        match result {
+            Ok(name) => name.clone(),
+            Err(message) => panic!("the operator's image is not available:\n{message}"),
+        }
+    }
+}
+
+static NODE: OnceLock<Result<TestNode, String>> = OnceLock::new();
+/// The local node's processes, taken and stopped at process exit (before the control plane).
+static LOCAL_NODE: Mutex<Option<Node>> = Mutex::new(None);
+
+extern "C" fn stop_local_node() {
+    let node = LOCAL_NODE
+        .lock()
+        .map(|mut g| g.take())
+        .unwrap_or_else(|p| p.into_inner().take());
+    let Some(node) = node else { return };
+    // The node's footprint after the tests, for the record (test output).
+    let memory: Vec<String> = node
+        .resident_memory_kib()
+        .iter()
+        .map(|(name, kib)| format!("{name} {} MiB", kib / 1024))
+        .collect();
+    eprintln!("test node {}: RSS {}", node.name(), memory.join(", "));
+    let started = std::time::Instant::now();
+    drop(node);
+    eprintln!(
+        "test node stopped in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The toleration pods need to run on the local test node (harmless elsewhere).
+pub fn node_toleration() -> serde_json::Value {
+    serde_json::json!({ "key": NODE_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule" })
+}
+
+/// The shared node: on the local control plane a node of its own, started on first use
+/// and stopped when the test binary exits (before the control plane); on an existing
+/// cluster its nodes. Panics with the harness's message (naming the fix) when it cannot
+/// start.
+pub fn node() -> &'static TestNode {
+    let result = NODE.get_or_init(|| {
+        let cluster = cluster();
+        if !cluster.is_local() {
+            return Ok(TestNode {
+                kubelet_root: std::env::var_os(EXISTING_KUBELET_ROOT_ENV)
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("/var/lib/kubelet")),
+                api_server_for_pods: None,
+                operator_image: OnceLock::new(),
+            });
+        }
+        let bin = controlplane::binaries_dir().map_err(|e| e.to_string())?;
+        let started = std::time::Instant::now();
+        let node = {
+            let plane = LOCAL.lock().unwrap_or_else(|p| p.into_inner());
+            let plane = plane
+                .as_ref()
+                .ok_or("the local control plane has stopped")?;
+            Node::start(plane, &bin).map_err(|e| e.to_string())?
+        };
+        eprintln!(
+            "test node {} Ready in {:.2} s",
+            node.name(),
+            started.elapsed().as_secs_f64()
+        );
+        let test_node = TestNode {
+            kubelet_root: node.kubelet_root(),
+            api_server_for_pods: Some(node.api_server_for_pods()),
+            operator_image: OnceLock::new(),
+        };
+        *LOCAL_NODE.lock().unwrap_or_else(|p| p.into_inner()) = Some(node);
+        // Registered after the control plane's handler, so it runs before it: the node's
+        // teardown still needs the API server.
+        // SAFETY: registers a plain `extern "C" fn` without arguments.
+        unsafe { libc::atexit(stop_local_node) };
+        Ok(test_node)
+    });
+    match result {
+        Ok(node) => node,
+        Err(message) => panic!("the test node is not available:\n{message}"),
+    }
+}
+
+/// Resident memory (KiB) of the local node's components; empty on an existing cluster.
+pub fn node_resident_memory_kib() -> Vec<(String, u64)> {
+    LOCAL_NODE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(Node::resident_memory_kib)
+        .unwrap_or_default()
 }
 
 /// A client from a kubeconfig file.
@@ -214,12 +358,21 @@ where
 
 /// Polls `probe` until it returns `Ok(value)`; panics after [`WAIT_TIMEOUT`] with the
 /// last `Err` it saw, so a failing test says what was still wrong.
-pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, String>>,
 {
-    let deadline = tokio::time::Instant::now() + WAIT_TIMEOUT;
+    eventually_within(WAIT_TIMEOUT, what, probe).await
+}
+
+/// [`eventually`] with another timeout (e.g. for a kubelet's back-off between retries).
+pub async fn eventually_within<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut last = String::from("never probed");
     while tokio::time::Instant::now() < deadline {
         match probe().await {
@@ -228,5 +381,5 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("timed out after {WAIT_TIMEOUT:?} waiting for {what}; last state: {last}");
+    panic!("timed out after {timeout:?} waiting for {what}; last state: {last}");
 }

@@ -81,7 +81,7 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-fn chart_dir() -> PathBuf {
+pub fn chart_dir() -> PathBuf {
     root().join("charts/hardening-operator")
 }
 
@@ -102,7 +102,7 @@ fn with_helm_home(cmd: &mut Command) -> &mut Command {
 }
 
 /// Runs helm; `Ok(stdout)` or `Err(stderr)`.
-fn helm(args: &[&str]) -> Result<String, String> {
+pub fn helm(args: &[&str]) -> Result<String, String> {
     let output = with_helm_home(&mut Command::new(helm_path()))
         .args(args)
         .output()
@@ -691,6 +691,55 @@ fn chart_node_agent_image_defaults_to_the_operators_and_can_be_set() {
             "nodeAgent.image.pullPolicy=Sometimes",
             "/nodeAgent/image/pullPolicy",
         ),
+    ] {
+        let err = helm(&["template", "x", &chart, "--set", set])
+            .expect_err(&format!("--set {set} must be rejected"));
+        assert!(err.contains(message), "--set {set}: {err}");
+    }
+}
+
+/// `apiServer.host`/`port` (clusters whose Pods cannot use the `kubernetes` Service, like the
+/// test node): both the operator and the node agent get `KUBERNETES_SERVICE_HOST` and
+/// `_PORT`; unset, neither does (the kubelet's Service variables apply).
+#[test]
+fn chart_api_server_value_sets_both_pods_api_server_address() {
+    fn env_of(docs: &[Value], kind: &str) -> Vec<(String, String)> {
+        one(docs, kind)["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["name"].as_str().unwrap().starts_with("KUBERNETES_"))
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_owned(),
+                    e["value"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+    let unset = render("x", "default", &["nodeAgent.enabled=true"]);
+    for kind in ["Deployment", "DaemonSet"] {
+        assert_eq!(env_of(&unset, kind), [], "{kind}");
+    }
+    let set = render(
+        "x",
+        "default",
+        &["nodeAgent.enabled=true,apiServer.host=10.64.3.1,apiServer.port=6443"],
+    );
+    for kind in ["Deployment", "DaemonSet"] {
+        assert_eq!(
+            env_of(&set, kind),
+            [
+                ("KUBERNETES_SERVICE_HOST".to_owned(), "10.64.3.1".to_owned()),
+                ("KUBERNETES_SERVICE_PORT".to_owned(), "6443".to_owned()),
+            ],
+            "{kind}"
+        );
+    }
+    let chart = chart_dir().display().to_string();
+    for (set, message) in [
+        ("apiServer.host=a b", "/apiServer/host"),
+        ("apiServer.port=0", "/apiServer/port"),
     ] {
         let err = helm(&["template", "x", &chart, "--set", set])
             .expect_err(&format!("--set {set} must be rejected"));

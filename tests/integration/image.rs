@@ -13,6 +13,16 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The image's binary: the one `tests/run.sh` built with the same script before any test
+/// started (`HARDENING_STATIC_BINARY`; a cargo build inside `cargo test` sees another
+/// environment and would rebuild everything), else built now.
+pub fn static_binary() -> PathBuf {
+    match std::env::var_os("HARDENING_STATIC_BINARY") {
+        Some(path) => PathBuf::from(path),
+        None => build_static(),
+    }
+}
+
 /// Builds the image's binary with `tests/build-static.sh`, as the Dockerfile does.
 fn build_static() -> PathBuf {
     // A target directory of its own: other flags, so it would rebuild the debug one.
@@ -56,12 +66,7 @@ fn image_binary_is_static_and_runs() {
         assert!(dockerfile.contains(line), "the Dockerfile lacks `{line}`");
     }
 
-    // tests/run.sh builds it with the same script before any test starts (a cargo build
-    // inside `cargo test` sees another environment and would rebuild everything).
-    let binary = match std::env::var_os("HARDENING_STATIC_BINARY") {
-        Some(path) => PathBuf::from(path),
-        None => build_static(),
-    };
+    let binary = crate::on_node::static_binary();
 
     let elf = std::fs::read(&binary).unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
     let linking = static_linking(&elf).unwrap_or_else(|e| panic!("{}: {e}", binary.display()));

@@ -1,5 +1,6 @@
 //! Integration tests against a real API server (see `tests/harness`). One test binary, so
-//! the local control plane starts once; every test works in namespaces of its own.
+//! the local control plane starts once; every test works in namespaces of its own. The
+//! `node_*` tests run real pods on the node the harness starts on first use.
 
 mod chart;
 mod cli;
@@ -9,6 +10,12 @@ mod image;
 mod leader;
 mod metrics;
 mod node_agent;
+mod node_chart;
+mod node_confinement;
+mod node_network;
+mod node_teardown;
+mod node_workloads;
+mod on_node;
 mod operator_env;
 mod smoke;
 mod teardown;

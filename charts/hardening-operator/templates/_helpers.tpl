@@ -65,6 +65,15 @@ app.kubernetes.io/component: node-agent
 {{- end }}
 {{- end }}
 
+{{/* KUBERNETES_SERVICE_HOST/PORT from apiServer, for Pods that cannot use the `kubernetes`
+Service (use only when apiServer.host is set). */}}
+{{- define "hardening-operator.apiServerEnv" -}}
+- name: KUBERNETES_SERVICE_HOST
+  value: {{ .Values.apiServer.host | quote }}
+- name: KUBERNETES_SERVICE_PORT
+  value: {{ .Values.apiServer.port | quote }}
+{{- end }}
+
 {{/* `repository:tag` or `repository@digest`. */}}
 {{- define "hardening-operator.image" -}}
 {{- if .Values.image.digest }}
