@@ -12,4 +12,5 @@ mod node_agent;
 mod operator_env;
 mod smoke;
 mod teardown;
+mod validation_oracle;
 mod workloads;

@@ -119,6 +119,11 @@ pub fn is_dns_subdomain(text: &str) -> bool {
     text.len() <= 253 && text.split('.').all(is_dns_label)
 }
 
+/// A namespace name: a DNS label (RFC 1123) of at most 63 characters.
+pub fn is_namespace_name(text: &str) -> bool {
+    text.len() <= 63 && is_dns_label(text)
+}
+
 fn is_dns_label(text: &str) -> bool {
     let bytes = text.as_bytes();
     !bytes.is_empty()

@@ -14,8 +14,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 
 use super::resource_names::{
-    MAX_INTEGER_QUOTA, is_dns_subdomain, is_integer_quota_resource, limit_resource_problem,
-    overcommit_allowed, quota_resource_problem,
+    MAX_INTEGER_QUOTA, is_dns_subdomain, is_integer_quota_resource, is_namespace_name,
+    limit_resource_problem, overcommit_allowed, quota_resource_problem,
 };
 use super::{
     EgressPeer, HardeningProfile, LimitItem, LimitType, NetworkPolicyRules, Peer, PodSecurity, Port,
@@ -43,6 +43,36 @@ pub fn validate(profile: &HardeningProfile) -> Result<(), Vec<ValidationError>> 
     }
     let spec = &profile.spec;
     errors.selector("spec.namespaceSelector", &spec.namespace_selector);
+    // What the schema checks besides, for files validated offline.
+    if !(-1000..=1000).contains(&spec.priority) {
+        errors.push(
+            "spec.priority",
+            format!("{} is not between -1000 and 1000", spec.priority),
+        );
+    }
+    for (i, namespace) in spec.excluded_namespaces.iter().enumerate() {
+        if !is_namespace_name(namespace) {
+            errors.push(
+                &index("spec.excludedNamespaces", i),
+                format!("{namespace:?} is not a namespace name (a DNS label: lower case letters, digits and '-', at most 63)"),
+            );
+        }
+    }
+    errors.duplicates("spec.excludedNamespaces", &spec.excluded_namespaces);
+    if let Some(network) = &spec.network_policy {
+        errors.duplicates("spec.networkPolicy.defaultDeny", &network.default_deny);
+    }
+    if let Some(apparmor) = &spec.apparmor {
+        errors.duplicates("spec.apparmor.denyWrite", &apparmor.deny_write);
+        errors.duplicates("spec.apparmor.readOnly", &apparmor.read_only);
+        errors.duplicates("spec.apparmor.noExec", &apparmor.no_exec);
+        if let Some(capabilities) = &apparmor.capabilities {
+            errors.duplicates("spec.apparmor.capabilities.deny", &capabilities.deny);
+        }
+    }
+    if let Some(seccomp) = &spec.seccomp {
+        errors.duplicates("spec.seccomp.architectures", &seccomp.architectures);
+    }
     if let Some(pod_security) = &spec.pod_security {
         errors.pod_security("spec.podSecurity", pod_security);
     }
@@ -74,6 +104,9 @@ pub fn validate(profile: &HardeningProfile) -> Result<(), Vec<ValidationError>> 
     }
     if let Some(limit_range) = &spec.limit_range {
         let path = "spec.limitRange.limits";
+        if limit_range.limits.is_empty() {
+            errors.push(path, "must hold at least one item");
+        }
         let mut seen = BTreeSet::new();
         for (i, item) in limit_range.limits.iter().enumerate() {
             let item_path = index(path, i);
@@ -169,6 +202,18 @@ impl Errors {
                     &child(&requirement_path, "operator"),
                     format!("unknown operator {other:?} (use In, NotIn, Exists or DoesNotExist)"),
                 ),
+            }
+        }
+    }
+
+    /// Entries of a list the schema declares a set, each reported where it repeats.
+    fn duplicates<T: PartialEq + std::fmt::Debug>(&mut self, path: &str, items: &[T]) {
+        for (i, item) in items.iter().enumerate() {
+            if let Some(first) = items[..i].iter().position(|earlier| earlier == item) {
+                self.push(
+                    &index(path, i),
+                    format!("{item:?} is already listed at {}", index(path, first)),
+                );
             }
         }
     }
@@ -291,7 +336,20 @@ impl Errors {
     }
 
     fn ports(&mut self, path: &str, ports: &[Port]) {
+        const PORTS: std::ops::RangeInclusive<i32> = 1..=65535;
         for (i, port) in ports.iter().enumerate() {
+            if !PORTS.contains(&port.port) {
+                self.push(
+                    &child(&index(path, i), "port"),
+                    format!("{} is not a port number (1 to 65535)", port.port),
+                );
+            }
+            if let Some(end) = port.end_port.filter(|end| !PORTS.contains(end)) {
+                self.push(
+                    &child(&index(path, i), "endPort"),
+                    format!("{end} is not a port number (1 to 65535)"),
+                );
+            }
             if port.end_port.is_some_and(|end| end < port.port) {
                 self.push(
                     &child(&index(path, i), "endPort"),
