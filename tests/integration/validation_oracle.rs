@@ -177,7 +177,7 @@ impl Oracle {
             let mut stats = self.stats.lock().unwrap();
             if self.survey {
                 // Survey mode: count the failure by its first words and go on.
-                let class: String = what.chars().take(150).collect();
+                let class: String = what.chars().take(240).collect();
                 *stats.failures.entry(class).or_default() += 1;
                 return Ok(());
             }
@@ -368,12 +368,10 @@ impl Oracle {
         stats.only_crd_rejected += u32::from(!crd_ok && validate_ok);
         if let Err(status) = crd {
             for cause in status.details.iter().flat_map(|d| &d.causes) {
-                *stats.crd_classes.entry(class(&cause.message)).or_default() += 1;
+                let entry = format!("{}: {}", class(&cause.field), class(&cause.message));
+                *stats.crd_classes.entry(entry.clone()).or_default() += 1;
                 if validate_ok {
-                    *stats
-                        .only_crd_classes
-                        .entry(class(&cause.message))
-                        .or_default() += 1;
+                    *stats.only_crd_classes.entry(entry).or_default() += 1;
                 }
             }
         }
@@ -384,15 +382,17 @@ impl Oracle {
                 stats.object_rejections += 1;
             }
             for error in &rejection.errors {
+                // "the API server rejects KIND NAME: FIELD: CAUSE", or the parser's words.
                 let kind = rejection.what.split(' ').next().unwrap_or_default();
-                let message = error
-                    .message
-                    .split_once(": ")
-                    .map_or(error.message.as_str(), |(_, rest)| rest);
-                *stats
-                    .rejection_classes
-                    .entry(format!("{kind}: {}", class(message)))
-                    .or_default() += 1;
+                let mut parts = error.message.splitn(3, ": ");
+                let (_, field, cause) = (parts.next(), parts.next(), parts.next());
+                let entry = match (field, cause) {
+                    (Some(field), Some(cause)) => {
+                        format!("{kind} {}: {}", class(field), class(cause))
+                    }
+                    _ => format!("{kind}: {}", class(&error.message)),
+                };
+                *stats.rejection_classes.entry(entry).or_default() += 1;
             }
         }
     }
@@ -477,16 +477,40 @@ fn related(a: &str, b: &str) -> bool {
     inside(a, b) || inside(b, a) || entry(a).is_some_and(|e| Some(e) == entry(b))
 }
 
-/// The first words of a message, values left out: one class of rejection.
+/// A message as a class of rejection: the value it quotes, list indices and map keys and
+/// regular expressions left out, cut to its first words.
 fn class(message: &str) -> String {
-    let message = message
-        .strip_prefix("Invalid value: ")
-        .map(|rest| {
-            // Drop the quoted value: `"1500m": must be an integer` -> `must be an integer`.
-            rest.split_once("\": ").map_or(rest, |(_, after)| after)
-        })
-        .unwrap_or(message);
-    message.chars().take(70).collect()
+    let mut text = message.strip_prefix("Invalid value: ").unwrap_or(message);
+    if let Some(quoted) = text.strip_prefix('"') {
+        text = quoted.split_once("\": ").map_or(text, |(_, rest)| rest);
+    } else if text.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '{')
+        || text.starts_with("null")
+    {
+        text = text.split_once(": ").map_or(text, |(_, rest)| rest);
+    }
+    let text = text.split(" '^").next().unwrap_or(text);
+    let mut class = String::new();
+    let mut depth = 0;
+    for c in text.chars() {
+        match c {
+            '[' => {
+                depth += 1;
+                if depth == 1 {
+                    class.push_str("[]");
+                }
+            }
+            ']' if depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            // Numbers vary from case to case: one class.
+            c if c.is_ascii_digit() => {
+                if !class.ends_with('N') {
+                    class.push('N');
+                }
+            }
+            c => class.push(c),
+        }
+    }
+    class.chars().take(80).collect()
 }
 
 fn describe(rejections: &[Rejection]) -> String {
@@ -1416,5 +1440,16 @@ mod helpers {
             r#"spec.limitRange.limits[0].max["cpu"]"#,
             r#"spec.limitRange.limits[1].max["cpu"]"#
         ));
+        assert_eq!(
+            class(
+                r#"Invalid value: "10.0.0.1/8": must not have bits set beyond the prefix length"#
+            ),
+            "must not have bits set beyond the prefix length"
+        );
+        assert_eq!(class("spec.limits[0].max[cpu]"), "spec.limits[].max[]");
+        assert_eq!(
+            class("0: spec.priority in body should be greater than or equal to -1000"),
+            "spec.priority in body should be greater than or equal to -N"
+        );
     }
 }

@@ -49,12 +49,23 @@ pub(super) fn quota_map(generator: &mut SchemaGenerator) -> Schema {
     }));
     rules.push(serde_json::json!({
         "rule": format!(
-            "self.all(k, !({}) || (type(self[k]) == int ? self[k] <= {MAX_INTEGER_QUOTA} : !isQuantity(self[k]) || (quantity(self[k]).isInteger() && quantity(self[k]).asInteger() <= {MAX_INTEGER_QUOTA})))",
-            integer_resource("k")
+            "self.all(k, !({}) || (type(self[k]) == int ? self[k] <= {MAX_INTEGER_QUOTA} : !isQuantity(self[k]) || {}))",
+            integer_resource("k"),
+            whole_number("quantity(self[k])"),
         ),
         "message": format!("object counts (pods, services, secrets, configmaps, persistentvolumeclaims, ..., count/*) and extended resources (example.com/gpu) must be whole numbers up to {MAX_INTEGER_QUOTA}, such as 10, not 1.5 or 500m"),
     }));
     schema
+}
+
+/// CEL: the Quantity `q` is a whole number up to [`MAX_INTEGER_QUOTA`], exactly.
+/// `isInteger()` alone is false for `1000m` or `10.0` (stored with a negative scale),
+/// which the API server takes as whole numbers; for those the value is compared with
+/// the integer its float approximation truncates to (exact below 2^53).
+fn whole_number(q: &str) -> String {
+    format!(
+        "{q}.compareTo(quantity('{MAX_INTEGER_QUOTA}')) <= 0 && ({q}.isInteger() || ({q}.asApproximateFloat() < 9.0e15 && {q}.compareTo(quantity('0').add(int({q}.asApproximateFloat()))) == 0))"
+    )
 }
 
 /// CEL list literal of `names`.
