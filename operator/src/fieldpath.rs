@@ -8,6 +8,12 @@ pub fn child(parent: &str, key: &str) -> String {
     path
 }
 
+/// `parent` followed by the map key `key`, always in brackets: `spec.hard["pods"]`. For
+/// messages about a profile, where a bracket marks a key the user chose.
+pub fn key(parent: &str, key: &str) -> String {
+    format!("{parent}[{key:?}]")
+}
+
 /// `parent` followed by the list index `index`.
 pub fn index(parent: &str, index: usize) -> String {
     format!("{parent}[{index}]")
@@ -51,5 +57,7 @@ mod tests {
         assert_eq!(child("", "spec"), "spec");
         assert_eq!(child("spec.hard", "1x"), r#"spec.hard["1x"]"#);
         assert_eq!(index("spec.ingress", 2), "spec.ingress[2]");
+        assert_eq!(key("spec.hard", "pods"), r#"spec.hard["pods"]"#);
+        assert_eq!(key("spec.hard", "a\"b"), r#"spec.hard["a\"b"]"#);
     }
 }

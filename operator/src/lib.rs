@@ -22,6 +22,7 @@ pub mod node_agent;
 pub mod ownership;
 pub mod plan;
 pub mod quantity;
+pub mod rejection;
 pub mod render;
 pub mod run;
 pub mod seccomp;

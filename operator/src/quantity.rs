@@ -59,6 +59,48 @@ impl ParsedQuantity {
         self.negative
     }
 
+    /// `ceil(value × 1000)`, what the API server's `MilliValue()` returns for it; `None`
+    /// outside the `i64` range (where the API server's own arithmetic overflows).
+    pub fn ceil_milli_value(&self) -> Option<i64> {
+        self.ceil_scaled(3)
+    }
+
+    /// `ceil(value)`, what the API server's `Value()` returns for it; `None` outside the
+    /// `i64` range.
+    pub fn ceil_value(&self) -> Option<i64> {
+        self.ceil_scaled(0)
+    }
+
+    /// Whether the value is a whole number.
+    pub fn is_integer(&self) -> bool {
+        self.digits.len() as i64 <= self.exponent.max(0)
+    }
+
+    /// `ceil(value × 10^power)` as an `i64`, if it fits.
+    fn ceil_scaled(&self, power: i64) -> Option<i64> {
+        if self.is_zero() {
+            return Some(0);
+        }
+        let integer_digits = self.exponent.checked_add(power)?;
+        // 19 digits are the most an i64 holds; more (or an exponent far out) overflow.
+        if integer_digits > 19 {
+            return None;
+        }
+        let mut magnitude: i128 = 0;
+        for position in 0..integer_digits.max(0) {
+            let digit = self.digits.get(position as usize).copied().unwrap_or(0);
+            magnitude = magnitude * 10 + i128::from(digit);
+        }
+        let has_fraction = self.digits.len() as i64 > integer_digits.max(0);
+        let value = match (self.negative, has_fraction) {
+            (false, true) => magnitude + 1,
+            (false, false) => magnitude,
+            // ceil of a negative value drops its fraction.
+            (true, _) => -magnitude,
+        };
+        i64::try_from(value).ok()
+    }
+
     fn normalised(mut self) -> Self {
         let leading = self.digits.iter().take_while(|&&d| d == 0).count();
         self.digits.drain(..leading);
@@ -419,6 +461,37 @@ mod tests {
             "x1".parse::<ParsedQuantity>(),
             Err(ParseQuantityError::InvalidNumber("x1".into()))
         );
+    }
+
+    #[test]
+    fn ceilings_match_the_api_servers_value_and_milli_value() {
+        assert_eq!(q("1").ceil_milli_value(), Some(1000));
+        assert_eq!(q("1.5").ceil_milli_value(), Some(1500));
+        assert_eq!(q("0.1m").ceil_milli_value(), Some(1));
+        assert_eq!(q("1.0001").ceil_milli_value(), Some(1001));
+        assert_eq!(q("-1.5m").ceil_milli_value(), Some(-1));
+        assert_eq!(q("0").ceil_milli_value(), Some(0));
+        assert_eq!(q("1Ki").ceil_milli_value(), Some(1_024_000));
+        assert_eq!(q("9223372036854775807m").ceil_milli_value(), Some(i64::MAX));
+        assert_eq!(q("9223372036854775808m").ceil_milli_value(), None);
+        assert_eq!(q("1e30").ceil_milli_value(), None);
+        assert_eq!(q("1.5").ceil_value(), Some(2));
+        assert_eq!(q("1e-9").ceil_value(), Some(1));
+        assert_eq!(q("8Ei").ceil_value(), None);
+        assert_eq!(q("7Ei").ceil_value(), Some(8_070_450_532_247_928_832));
+    }
+
+    #[test]
+    fn integers() {
+        assert!(q("1").is_integer());
+        assert!(q("1000m").is_integer());
+        assert!(q("1e3").is_integer());
+        assert!(q("0").is_integer());
+        assert!(q("1Ki").is_integer());
+        assert!(!q("1.5").is_integer());
+        assert!(!q("1m").is_integer());
+        assert!(q("0.5Ki").is_integer());
+        assert!(!q("1n").is_integer());
     }
 
     #[test]

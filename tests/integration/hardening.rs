@@ -832,6 +832,31 @@ async fn invalid_profiles_are_rejected_with_messages_naming_the_field() {
             "spec.podSecurity.enforce.level",
         ),
         (json!({ "mode": "Sometimes" }), "spec.mode"),
+        // Rules of the generated objects, stopped at the profile (issue 10).
+        (
+            json!({ "networkPolicy": { "egress": [{ "to": [{ "cidr": "10.0.0.1/8" }] }] } }),
+            "spec.networkPolicy.egress[0].to[0].cidr: Invalid value: \"10.0.0.1/8\": cidr 10.0.0.1/8 has bits set beyond its prefix length",
+        ),
+        (
+            json!({ "resourceQuota": { "hard": { "pods": "1.5" } } }),
+            "spec.resourceQuota.hard: Invalid value: object counts",
+        ),
+        (
+            json!({ "resourceQuota": { "hard": { "gpu": "1" } } }),
+            "spec.resourceQuota.hard: Invalid value: resource names must be qualified names a ResourceQuota can cap",
+        ),
+        (
+            json!({ "limitRange": { "limits": [{ "type": "Container", "min": { "cpu": "1" }, "max": { "cpu": "2" }, "maxLimitRequestRatio": { "cpu": "3" } }] } }),
+            "spec.limitRange.limits[0]: Invalid value: maxLimitRequestRatio must not exceed max / min",
+        ),
+        (
+            json!({ "podSecurity": { "enforce": { "level": "baseline", "version": "v1.01" } } }),
+            "spec.podSecurity.enforce.version",
+        ),
+        (
+            json!({ "apparmor": { "denyWrite": ["/etc/{passwd}"] } }),
+            "spec.apparmor.denyWrite[0]",
+        ),
     ];
     let resource = kube::core::ApiResource::erase::<hardening_operator::api::HardeningProfile>(&());
     let raw: Api<kube::api::DynamicObject> = Api::all_with(env.client.clone(), &resource);

@@ -20,4 +20,5 @@ mod operator_env;
 mod smoke;
 mod teardown;
 mod truth;
+mod validation_oracle;
 mod workloads;

@@ -9,10 +9,55 @@ use serde::{Deserialize, Serialize};
 /// A system call name, as libseccomp and the OCI runtime spec spell it.
 pub const SYSCALL_NAME_PATTERN: &str = "^[a-z0-9_]+$";
 
-/// An absolute AppArmor path glob that cannot break out of its rule: letters, digits and
-/// `. _ / * ? + = ~ : % -`, character classes `[...]`/`[^...]` and one level of
-/// alternation `{a,b}`; no spaces, quotes, commas outside `{}`, `#`, `@`, `\` or newlines.
-pub const APPARMOR_PATH_PATTERN: &str = r"^/([A-Za-z0-9._/*?+=~:%-]|\[\^?[A-Za-z0-9._*?+=~:%-]+\]|\{([A-Za-z0-9._/*?+=~:%,-]|\[\^?[A-Za-z0-9._*?+=~:%-]+\])*\})*$";
+/// Characters a path glob may hold outside `[...]`: letters, digits and `. _ / * ? + = ~ : % -`.
+macro_rules! apparmor_plain {
+    () => {
+        "[A-Za-z0-9._/*?+=~:%-]"
+    };
+}
+/// Characters of a `[...]` class, `-` aside.
+macro_rules! apparmor_member {
+    () => {
+        "[A-Za-z0-9._*?+=~:%]"
+    };
+}
+/// A class: `[` optionally `^`, then either `-` alone or an optional leading `-` and
+/// characters or ranges `a-z`; `apparmor_parser` rejects a `-` anywhere else (`[a-]`,
+/// `[a-c-e]`), `[]`, `[^]` and `^` as a member.
+macro_rules! apparmor_class {
+    () => {
+        concat!(
+            r"\[\^?(-|-?(",
+            apparmor_member!(),
+            "(-",
+            apparmor_member!(),
+            r")?)+)\]"
+        )
+    };
+}
+macro_rules! apparmor_atom {
+    () => {
+        concat!("(", apparmor_plain!(), "|", apparmor_class!(), ")")
+    };
+}
+
+/// An absolute AppArmor path glob that `apparmor_parser` accepts and that cannot break out
+/// of its rule: letters, digits and `. _ / * ? + = ~ : % -`; character classes `[...]` and
+/// `[^...]` of those characters (no `/` or `,`) and ranges such as `a-z`, with `-` only first
+/// or inside a range; and one level of alternation `{a,b}` with at least two alternatives
+/// and no empty one between two commas (`{,a}` and `{a,}` are fine, `{a}` and `{a,,b}` are
+/// not). No spaces, quotes, commas outside `{}`, `#`, `@`, `$`, `\` or newlines.
+pub const APPARMOR_PATH_PATTERN: &str = concat!(
+    "^/(",
+    apparmor_atom!(),
+    r"|\{",
+    apparmor_atom!(),
+    "*(,",
+    apparmor_atom!(),
+    "+)*,",
+    apparmor_atom!(),
+    r"*\})*$"
+);
 
 /// The seccomp profile generated for the profile's workloads.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -168,6 +213,23 @@ impl SeccompArch {
     }
 }
 
+/// Most wildcard characters (`*`, `?`) the path globs of one profile may hold before the
+/// end of their paths (a trailing `*` or `**` is free). `apparmor_parser` builds one DFA of
+/// all rules, which grows exponentially with such wildcards: 16 rules like `/*a*b` take it
+/// more than 40 s, 8 rules like `/**a**b` more than 30 s; within this budget the worst measured
+/// takes 2 s. Checked by [`super::validate`] only: a CEL rule summing over the three lists
+/// exceeds the CRD's CEL cost budget.
+pub const MAX_INTERIOR_WILDCARDS: usize = 8;
+
+/// The wildcard characters of `path` that count against [`MAX_INTERIOR_WILDCARDS`].
+pub fn interior_wildcards(path: &str) -> usize {
+    let body = path
+        .strip_suffix("**")
+        .or_else(|| path.strip_suffix('*'))
+        .unwrap_or(path);
+    body.chars().filter(|c| matches!(c, '*' | '?')).count()
+}
+
 /// The AppArmor profile generated for the profile's workloads.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -178,7 +240,8 @@ pub struct AppArmorSpec {
     #[serde(default)]
     pub baseline: AppArmorBaseline,
     /// Path globs that may not be written, created, deleted or linked (`deny PATH wl,`),
-    /// e.g. `/etc/**`.
+    /// e.g. `/etc/**`. Wildcards before the end of a path (`/var/*/data`) are limited to 8
+    /// across `denyWrite`, `readOnly` and `noExec` together.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 64),
@@ -377,43 +440,111 @@ pub fn apparmor_path_problem(path: &str) -> Option<String> {
     if !path.starts_with('/') {
         return Some(format!("{path:?} must be an absolute path starting with /"));
     }
-    let plain = |c: char| c.is_ascii_alphanumeric() || "._/*?+=~:%-".contains(c);
+    glob_problem(path).map(|problem| format!("{path:?}: {problem}"))
+}
+
+fn is_apparmor_plain(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "._/*?+=~:%-".contains(c)
+}
+
+fn is_apparmor_member(c: char) -> bool {
+    c != '/' && c != '-' && is_apparmor_plain(c)
+}
+
+/// What in `path` leaves [`APPARMOR_PATH_PATTERN`], if anything.
+fn glob_problem(path: &str) -> Option<String> {
     let mut chars = path.chars().peekable();
-    let mut in_alternation = false;
+    // Inside `{...}`: the commas seen so far, and whether the last character was one.
+    let mut alternation: Option<(usize, bool)> = None;
     while let Some(c) = chars.next() {
+        let after_comma = alternation.is_some_and(|(_, after)| after);
+        if let Some((_, after)) = alternation.as_mut() {
+            *after = c == ',';
+        }
         match c {
             '[' => {
-                if chars.peek() == Some(&'^') {
-                    chars.next();
-                }
-                let mut members = 0;
-                loop {
-                    match chars.next() {
-                        Some(']') if members > 0 => break,
-                        Some(m) if m != '/' && m != ',' && plain(m) => members += 1,
-                        Some(other) => {
-                            return Some(format!(
-                                "{path:?}: character {other:?} is not allowed in a [...] class"
-                            ));
-                        }
-                        None => return Some(format!("{path:?}: unclosed [")),
-                    }
+                if let Some(problem) = class_problem(&mut chars) {
+                    return Some(problem);
                 }
             }
-            '{' if !in_alternation => in_alternation = true,
-            '{' => return Some(format!("{path:?}: nested {{ is not supported")),
-            '}' if in_alternation => in_alternation = false,
-            '}' => return Some(format!("{path:?}: }} without {{")),
-            ',' if in_alternation => {}
-            c if plain(c) => {}
+            '{' if alternation.is_none() => alternation = Some((0, false)),
+            '{' => return Some("nested { is not supported".to_owned()),
+            '}' => match alternation.take() {
+                None => return Some("} without {".to_owned()),
+                Some((0, _)) => {
+                    return Some(
+                        "{...} needs at least two alternatives, such as {a,b} or {,a}".to_owned(),
+                    );
+                }
+                Some(_) => {}
+            },
+            ',' if alternation.is_some() => {
+                if after_comma {
+                    return Some(
+                        "an empty alternative between two commas (,,) is not allowed".to_owned(),
+                    );
+                }
+                if let Some((commas, _)) = alternation.as_mut() {
+                    *commas += 1;
+                }
+            }
+            c if is_apparmor_plain(c) => {}
             other => {
                 return Some(format!(
-                    "{path:?}: character {other:?} is not allowed (letters, digits, . _ / * ? + = ~ : % -, [...] and {{a,b}})"
+                    "character {other:?} is not allowed (letters, digits, . _ / * ? + = ~ : % -, [...] and {{a,b}})"
                 ));
             }
         }
     }
-    in_alternation.then(|| format!("{path:?}: unclosed {{"))
+    alternation.map(|_| "unclosed {".to_owned())
+}
+
+/// Checks a class after its `[`, consuming it through `]`: why it is not one
+/// `apparmor_parser` accepts (see [`APPARMOR_PATH_PATTERN`]), if it is not.
+fn class_problem(chars: &mut std::iter::Peekable<std::str::Chars>) -> Option<String> {
+    let problem = |text: &str| Some(text.to_owned());
+    if chars.peek() == Some(&'^') {
+        chars.next();
+    }
+    let mut members = 0;
+    if chars.peek() == Some(&'-') {
+        chars.next();
+        if chars.peek() == Some(&']') {
+            chars.next();
+            return None;
+        }
+    }
+    loop {
+        match chars.next() {
+            Some(']') if members > 0 => return None,
+            Some(']') => return problem("an empty [...] class"),
+            Some(m) if is_apparmor_member(m) => {
+                members += 1;
+                if chars.peek() == Some(&'-') {
+                    chars.next();
+                    match chars.next() {
+                        Some(end) if is_apparmor_member(end) => {}
+                        _ => {
+                            return problem(
+                                "in a [...] class '-' may only come first or between the two ends of a range such as a-z",
+                            );
+                        }
+                    }
+                }
+            }
+            Some('-') => {
+                return problem(
+                    "in a [...] class '-' may only come first or between the two ends of a range such as a-z",
+                );
+            }
+            Some(other) => {
+                return Some(format!(
+                    "character {other:?} is not allowed in a [...] class"
+                ));
+            }
+            None => return problem("unclosed ["),
+        }
+    }
 }
 
 /// Whether `name` looks like a system call name ([`SYSCALL_NAME_PATTERN`]).
@@ -529,6 +660,19 @@ pub(super) fn apparmor_problems(path: &str, spec: &AppArmorSpec) -> Vec<(String,
             }
         }
     }
+    let wildcards: usize = [&spec.deny_write, &spec.read_only, &spec.no_exec]
+        .into_iter()
+        .flatten()
+        .map(|glob| interior_wildcards(glob))
+        .sum();
+    if wildcards > MAX_INTERIOR_WILDCARDS {
+        problems.push((
+            path.to_owned(),
+            format!(
+                "denyWrite, readOnly and noExec hold {wildcards} wildcards (* and ?) before the ends of their paths, more than {MAX_INTERIOR_WILDCARDS} (a trailing * or ** is free): apparmor_parser's rule compilation grows exponentially with them"
+            ),
+        ));
+    }
     problems
 }
 
@@ -609,6 +753,15 @@ mod tests {
             "/config/{a,b}/**",
             "/proc/[^1-9]*",
             "/opt/app-1.2/bin/run_me",
+            "/{,a}",
+            "/{a,}",
+            "/{,}",
+            "/{a,b,}",
+            "/[-]",
+            "/[^-]",
+            "/[-a-z]",
+            "/[a-z0-9_.]",
+            "/x/{[a-z],b}/*",
         ] {
             assert_eq!(apparmor_path_problem(good), None, "{good}");
         }
@@ -629,6 +782,18 @@ mod tests {
             "/[]",
             "/[a/b]",
             "/x/{a,b},/y rw",
+            // Forms the character-class regex let through and apparmor_parser rejects.
+            "/{a}",
+            "/{}",
+            "/{**}",
+            "/{a,,b}",
+            "/{,a,,}",
+            "/[a-]",
+            "/[a-z-]",
+            "/[a-c-e]",
+            "/[---]",
+            "/[^]",
+            "/[^^-a]",
         ] {
             assert!(
                 apparmor_path_problem(bad).is_some(),
@@ -639,6 +804,24 @@ mod tests {
             errors("  apparmor:\n    noExec: [/ok, '/tmp/** rwx, /']\n"),
             [
                 "spec.apparmor.noExec[1]: \"/tmp/** rwx, /\": character ' ' is not allowed (letters, digits, . _ / * ? + = ~ : % -, [...] and {a,b})"
+            ]
+        );
+    }
+
+    #[test]
+    fn interior_wildcards_are_budgeted() {
+        assert_eq!(interior_wildcards("/etc/**"), 0);
+        assert_eq!(interior_wildcards("/tmp/*"), 0);
+        assert_eq!(interior_wildcards("/var/*/data/**"), 1);
+        assert_eq!(interior_wildcards("/a/**/b?"), 3);
+        assert_eq!(interior_wildcards("/a/***"), 1);
+        // 1 + 2 + 1 + 2 + 0 + 1 + 1 = 8.
+        let within = "  apparmor:\n    denyWrite: ['/a/*/b/**', '/c/**/d', '/e?f']\n    noExec: ['/g/*h*/i/**', '/j/**']\n    readOnly: ['/l/*/m', '/n?o']\n";
+        assert_eq!(errors(within), Vec::<String>::new());
+        assert_eq!(
+            errors(&within.replace("'/j/**'", "'/j/**', '/k?/**'")),
+            [
+                "spec.apparmor: denyWrite, readOnly and noExec hold 9 wildcards (* and ?) before the ends of their paths, more than 8 (a trailing * or ** is free): apparmor_parser's rule compilation grows exponentially with them"
             ]
         );
     }

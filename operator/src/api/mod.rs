@@ -5,6 +5,7 @@
 
 mod compliance;
 mod confinement;
+pub mod resource_names;
 mod schema;
 mod selection;
 mod validation;
@@ -161,12 +162,17 @@ pub struct PodSecurity {
 pub struct PodSecurityStandard {
     /// `privileged`, `baseline` or `restricted`.
     pub level: PodSecurityLevel,
-    /// Policy version: `latest` or a Kubernetes minor such as `v1.33`. Unset means `latest`
-    /// (the operator still writes the `-version` label, so a changed label shows as drift).
+    /// Policy version: `latest` or a Kubernetes minor such as `v1.33` (no leading zeros, as
+    /// Pod Security Admission parses it). Unset means `latest` (the operator still writes
+    /// the `-version` label, so a changed label shows as drift).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^(latest|v1\.[0-9]+)$"))]
+    #[schemars(regex(pattern = POD_SECURITY_VERSION_PATTERN))]
     pub version: Option<String>,
 }
+
+/// A Pod Security Admission policy version: `latest` or `v1.<minor>`, the minor without
+/// leading zeros and small enough for the admission plugin's integer parsing.
+pub const POD_SECURITY_VERSION_PATTERN: &str = r"^(latest|v1\.(0|[1-9][0-9]{0,17}))$";
 
 /// Pod Security Standard levels, from least to most restrictive.
 #[derive(
@@ -327,15 +333,25 @@ pub struct EgressRule {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct EgressPeer {
-    /// IP range in CIDR notation, e.g. `10.0.0.0/8` or `2001:db8::/32`.
+    /// IP range in CIDR notation, e.g. `10.0.0.0/8` or `2001:db8::/32`: a network address
+    /// (no bits set beyond the prefix length, so `10.0.0.0/8`, not `10.0.0.1/8`), without
+    /// leading zeros, not an IPv4-mapped IPv6 address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
-    #[x_kube(validation = Rule::new("isCIDR(self)").message("cidr must be a CIDR such as 10.0.0.0/8 or 2001:db8::/32"))]
+    #[x_kube(
+        validation = Rule::new("isCIDR(self)").message("cidr must be a CIDR such as 10.0.0.0/8 or 2001:db8::/32"),
+        validation = Rule::new("!isCIDR(self) || cidr(self) == cidr(self).masked()")
+            .message(Message::Expression("'cidr ' + self + ' has bits set beyond its prefix length: give the network address, such as 10.0.0.0/8 rather than 10.0.0.1/8'".into()))
+    )]
     pub cidr: Option<String>,
-    /// Ranges inside `cidr` that stay denied.
+    /// Ranges inside `cidr` that stay denied, network addresses as for `cidr`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32), inner(length(max = 64)))]
-    #[x_kube(validation = Rule::new("self.all(e, isCIDR(e))").message("every except entry must be a CIDR such as 10.1.0.0/16"))]
+    #[x_kube(
+        validation = Rule::new("self.all(e, isCIDR(e))").message("every except entry must be a CIDR such as 10.1.0.0/16"),
+        validation = Rule::new("self.all(e, !isCIDR(e) || cidr(e) == cidr(e).masked())")
+            .message("every except entry must be a network address without bits set beyond its prefix length, such as 10.1.0.0/16 rather than 10.1.2.3/16")
+    )]
     pub except: Vec<String>,
     /// Namespaces, by label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -388,7 +404,13 @@ impl Protocol {
 #[serde(rename_all = "camelCase")]
 pub struct ResourceQuotaSpec {
     /// Resource name to cap, e.g. `requests.cpu: "4"`, `limits.memory: 8Gi`, `pods: 50`.
-    #[schemars(schema_with = "schema::non_empty_quantity_map")]
+    /// Names: `cpu`, `memory`, `ephemeral-storage`, `requests.`/`limits.` of those,
+    /// `requests.storage`, object counts (`pods`, `services`, `secrets`, `configmaps`,
+    /// `persistentvolumeclaims`, `replicationcontrollers`, `resourcequotas`,
+    /// `services.nodeports`, `services.loadbalancers`), `hugepages-<size>`, or names with a
+    /// domain (`count/deployments.apps`, `requests.example.com/gpu`). Object counts,
+    /// `count/*` and extended resources are whole numbers.
+    #[schemars(schema_with = "schema::quota_map")]
     pub hard: BTreeMap<String, Quantity>,
 }
 
@@ -404,8 +426,11 @@ pub struct LimitRangeSpec {
     pub limits: Vec<LimitItem>,
 }
 
-/// Bounds for one kind of object. Values are quantities per resource name
-/// (`cpu`, `memory`, `ephemeral-storage`, `storage`, ...).
+/// Bounds for one kind of object. Values are quantities per resource name: for `Container`
+/// and `Pod` `cpu`, `memory`, `ephemeral-storage`, `hugepages-<size>` or extended resources
+/// such as `example.com/gpu`; for `PersistentVolumeClaim` `storage` (or a name with a
+/// domain). Hugepages and extended resources cannot be overcommitted: their
+/// `defaultRequest` must equal the default limit.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[x_kube(
     validation = Rule::new(schema::not_greater("min", "max"))
@@ -423,7 +448,13 @@ pub struct LimitRangeSpec {
     validation = Rule::new("self.type == 'Container' || (!has(self.default) && !has(self.defaultRequest))")
         .message("default and defaultRequest are only allowed for type Container (the LimitRanger applies them to containers only)"),
     validation = Rule::new("self.type != 'PersistentVolumeClaim' || (has(self.min) && 'storage' in self.min) || (has(self.max) && 'storage' in self.max)")
-        .message("type PersistentVolumeClaim needs min.storage or max.storage")
+        .message("type PersistentVolumeClaim needs min.storage or max.storage"),
+    validation = Rule::new(schema::limit_names())
+        .message("resource names must suit the type: for Container and Pod cpu, memory, ephemeral-storage, hugepages-<size> or an extended resource such as example.com/gpu; for PersistentVolumeClaim storage or a name with a domain"),
+    validation = Rule::new(schema::no_overcommit())
+        .message("for hugepages and extended resources (which cannot be overcommitted) defaultRequest must equal default, or max when default is unset"),
+    validation = Rule::new(schema::ratio_within_bounds())
+        .message("maxLimitRequestRatio must not exceed max / min for the same resource")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct LimitItem {
@@ -446,7 +477,7 @@ pub struct LimitItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::quantity_map")]
     pub max: Option<BTreeMap<String, Quantity>>,
-    /// Largest allowed limit/request ratio, at least 1.
+    /// Largest allowed limit/request ratio, at least 1 and at most `max / min`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::quantity_map")]
     #[x_kube(validation = Rule::new(schema::at_least_one("self")).message("maxLimitRequestRatio values must be at least 1"))]

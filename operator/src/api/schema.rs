@@ -7,6 +7,12 @@
 
 use schemars::{Schema, SchemaGenerator, json_schema};
 
+use super::resource_names::{
+    HUGE_PAGES_PREFIX, INTEGER_RESOURCES, MAX_EXTENDED_PREFIX, MAX_INTEGER_QUOTA, NATIVE_DOMAIN,
+    REQUESTS_HUGE_PAGES_PREFIX, REQUESTS_PREFIX, STANDARD_CONTAINER_RESOURCES,
+    STANDARD_QUOTA_RESOURCES, STANDARD_RESOURCES,
+};
+
 /// Resource names per quantity map; bounds the cost of the CEL rules that iterate them.
 const MAX_QUANTITIES: u32 = 32;
 /// Longest quantity string; bounds the cost of parsing it in CEL.
@@ -28,11 +34,151 @@ pub(super) fn quantity_map(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
-/// Like [`quantity_map`], with at least one entry (ResourceQuota `hard`).
-pub(super) fn non_empty_quantity_map(generator: &mut SchemaGenerator) -> Schema {
+/// ResourceQuota `hard`: [`quantity_map`] with at least one entry, names a quota can cap,
+/// and whole numbers for the resources counted in units.
+pub(super) fn quota_map(generator: &mut SchemaGenerator) -> Schema {
     let mut schema = quantity_map(generator);
     schema.insert("minProperties".to_owned(), 1.into());
+    let rules = schema
+        .get_mut("x-kubernetes-validations")
+        .and_then(|rules| rules.as_array_mut())
+        .expect("quantity_map has rules");
+    rules.push(serde_json::json!({
+        "rule": format!("self.all(k, {})", quota_name("k")),
+        "message": "resource names must be qualified names a ResourceQuota can cap: cpu, memory, ephemeral-storage, pods, services, secrets, configmaps, persistentvolumeclaims, replicationcontrollers, resourcequotas, services.nodeports, services.loadbalancers, requests.* and limits.* of cpu, memory, ephemeral-storage (requests.storage), hugepages-<size>, or names with a domain such as count/deployments.apps or example.com/gpu",
+    }));
+    rules.push(serde_json::json!({
+        "rule": format!(
+            "self.all(k, !({}) || (type(self[k]) == int ? self[k] <= {MAX_INTEGER_QUOTA} : !isQuantity(self[k]) || {}))",
+            integer_resource("k"),
+            whole_number("quantity(self[k])"),
+        ),
+        "message": format!("object counts (pods, services, secrets, configmaps, persistentvolumeclaims, ..., count/*) and extended resources (example.com/gpu) must be whole numbers up to {MAX_INTEGER_QUOTA}, such as 10, not 1.5 or 500m"),
+    }));
     schema
+}
+
+/// CEL: the Quantity `q` is a whole number up to [`MAX_INTEGER_QUOTA`], exactly.
+/// `isInteger()` alone is false for `1000m` or `10.0` (stored with a negative scale),
+/// which the API server takes as whole numbers; for those the value is compared with
+/// the integer its float approximation truncates to (exact below 2^53).
+fn whole_number(q: &str) -> String {
+    format!(
+        "{q}.compareTo(quantity('{MAX_INTEGER_QUOTA}')) <= 0 && ({q}.isInteger() || ({q}.asApproximateFloat() < 9.0e15 && {q}.compareTo(quantity('0').add(int({q}.asApproximateFloat()))) == 0))"
+    )
+}
+
+/// CEL list literal of `names`.
+fn cel_list(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// RE2 for a qualified name (`[prefix/]name`); `[.]` rather than `\.`, which a CEL string
+/// would need escaped.
+const QUALIFIED_NAME_REGEX: &str = "^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+
+/// CEL: the string `k` is a qualified name (`IsQualifiedName`).
+fn qualified(k: &str) -> String {
+    format!("({k}.matches('{QUALIFIED_NAME_REGEX}') && {k}.indexOf('/') <= 253)")
+}
+
+/// CEL: `k` is a resource name a ResourceQuota can cap ([`super::resource_names::quota_resource_problem`]).
+fn quota_name(k: &str) -> String {
+    format!(
+        "{} && ({k}.contains('/') || {k} in {} || {k}.startsWith('{HUGE_PAGES_PREFIX}') || {k}.startsWith('{REQUESTS_HUGE_PAGES_PREFIX}'))",
+        qualified(k),
+        cel_list(&STANDARD_QUOTA_RESOURCES),
+    )
+}
+
+/// CEL: quota resource `k` is counted in whole units ([`super::resource_names::is_integer_quota_resource`]).
+fn integer_resource(k: &str) -> String {
+    format!(
+        "{k} in {} || ({k}.contains('/') && !{k}.contains('{NATIVE_DOMAIN}') && !{k}.startsWith('{REQUESTS_PREFIX}'))",
+        cel_list(&INTEGER_RESOURCES)
+    )
+}
+
+/// CEL: `k` may be bounded by a LimitRange item of type `self.type`
+/// ([`super::resource_names::limit_resource_problem`]).
+fn limit_name(k: &str) -> String {
+    let container = format!(
+        "({k}.contains('/') ? ({k}.contains('{NATIVE_DOMAIN}') || (!{k}.startsWith('{REQUESTS_PREFIX}') && {k}.indexOf('/') <= {MAX_EXTENDED_PREFIX})) : ({k} in {} || {k}.startsWith('{HUGE_PAGES_PREFIX}')))",
+        cel_list(&STANDARD_CONTAINER_RESOURCES)
+    );
+    let claim = format!(
+        "({k}.contains('/') || {k} in {} || {k}.startsWith('{HUGE_PAGES_PREFIX}') || {k}.startsWith('{REQUESTS_HUGE_PAGES_PREFIX}'))",
+        cel_list(&STANDARD_RESOURCES)
+    );
+    format!(
+        "{} && (self.type == 'PersistentVolumeClaim' ? {claim} : {container})",
+        qualified(k)
+    )
+}
+
+/// CEL rule on a LimitRange item: every resource name in its maps suits its type.
+pub(super) fn limit_names() -> String {
+    [
+        "default",
+        "defaultRequest",
+        "min",
+        "max",
+        "maxLimitRequestRatio",
+    ]
+    .iter()
+    .map(|map| {
+        format!(
+            "(!has(self.{map}) || self.{map}.all(k, {}))",
+            limit_name("k")
+        )
+    })
+    .collect::<Vec<_>>()
+    .join(" && ")
+}
+
+/// CEL rule on a LimitRange item: for resources that cannot be overcommitted (hugepages,
+/// extended resources), `defaultRequest` equals the default limit (`default`, else `max`,
+/// as the API server defaults it).
+pub(super) fn no_overcommit() -> String {
+    let request = "self.defaultRequest[k]";
+    let default = "self.default[k]";
+    let max = "self.max[k]";
+    let equal = |other: &str| {
+        format!(
+            "(!{} || {}.compareTo({}) == 0)",
+            is_quantity(other),
+            as_quantity(request),
+            as_quantity(other)
+        )
+    };
+    format!(
+        "self.type != 'Container' || !has(self.defaultRequest) || self.defaultRequest.all(k, !(({k}.contains('/') && !{k}.contains('{NATIVE_DOMAIN}')) || {k}.startsWith('{HUGE_PAGES_PREFIX}')) || !{} || (has(self.default) && k in self.default ? {} : (!has(self.max) || !(k in self.max) || {})))",
+        is_quantity(request),
+        equal(default),
+        equal(max),
+        k = "k",
+    )
+}
+
+/// CEL rule on a LimitRange item: `maxLimitRequestRatio` at most `max / min`. The API
+/// server compares the values rounded up to milli units; this rule allows for that
+/// rounding (and float error), so it never rejects what the API server accepts, and
+/// [`super::validate`] applies the exact rule.
+pub(super) fn ratio_within_bounds() -> String {
+    let ratio = "self.maxLimitRequestRatio[k]";
+    let min = "self.min[k]";
+    let max = "self.max[k]";
+    format!(
+        "!has(self.maxLimitRequestRatio) || !has(self.min) || !has(self.max) || self.maxLimitRequestRatio.all(k, !(k in self.min) || !(k in self.max) || !{} || !{} || !{} || {}.compareTo(quantity('0')) <= 0 || {}.asApproximateFloat() <= ({}.asApproximateFloat() + 0.001) / {}.asApproximateFloat() * 1.000000001)",
+        is_quantity(ratio),
+        is_quantity(min),
+        is_quantity(max),
+        as_quantity(min),
+        as_quantity(ratio),
+        as_quantity(max),
+        as_quantity(min),
+    )
 }
 
 /// A count: a non-negative integer without the `uint32`/`uint64` formats schemars emits

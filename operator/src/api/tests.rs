@@ -330,7 +330,7 @@ mod validation {
             errors(&yaml),
             [
                 r#"spec.namespaceSelector.matchLabels["bad key!"]: invalid label key "bad key!": the name must be 1-63 characters of letters, digits, '-', '_' or '.', starting and ending with a letter or digit"#,
-                r#"spec.namespaceSelector.matchLabels.ok: invalid label value "bad value": must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit"#,
+                r#"spec.namespaceSelector.matchLabels["ok"]: invalid label value "bad value": must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit"#,
                 "spec.namespaceSelector.matchExpressions[0].values: must be non-empty for operator In",
                 "spec.namespaceSelector.matchExpressions[1].values: must be empty for operator Exists",
                 r#"spec.namespaceSelector.matchExpressions[2].operator: unknown operator "Equals" (use In, NotIn, Exists or DoesNotExist)"#,
@@ -396,13 +396,13 @@ mod validation {
             errors(&yaml),
             [
                 r#"spec.resourceQuota.hard["limits.cpu"]: quantity "abc" does not start with a number"#,
-                "spec.resourceQuota.hard.pods: -1 is negative",
-                "spec.limitRange.limits[0].min.cpu: min 2 must not exceed max 1500m",
-                "spec.limitRange.limits[0].defaultRequest.cpu: defaultRequest 4 must not exceed max 1500m",
-                "spec.limitRange.limits[0].defaultRequest.cpu: defaultRequest 4 must not exceed default 3",
-                "spec.limitRange.limits[0].default.cpu: default 3 must not exceed max 1500m",
-                "spec.limitRange.limits[0].maxLimitRequestRatio.cpu: 0.5 is less than 1",
-                "spec.limitRange.limits[0].maxLimitRequestRatio.cpu: the default limit 3 over the default request 4 is a ratio of 0.75, above 500m: every pod without explicit cpu resources would be rejected",
+                r#"spec.resourceQuota.hard["pods"]: -1 is negative"#,
+                r#"spec.limitRange.limits[0].min["cpu"]: min 2 must not exceed max 1500m"#,
+                r#"spec.limitRange.limits[0].defaultRequest["cpu"]: defaultRequest 4 must not exceed max 1500m"#,
+                r#"spec.limitRange.limits[0].defaultRequest["cpu"]: defaultRequest 4 must not exceed default 3"#,
+                r#"spec.limitRange.limits[0].default["cpu"]: default 3 must not exceed max 1500m"#,
+                r#"spec.limitRange.limits[0].maxLimitRequestRatio["cpu"]: 0.5 is less than 1"#,
+                r#"spec.limitRange.limits[0].maxLimitRequestRatio["cpu"]: the default limit 3 over the default request 4 is a ratio of 0.75, above 500m: every pod without explicit cpu resources would be rejected"#,
                 "spec.limitRange.limits[1].default: only allowed for type Container, not Pod",
                 "spec.limitRange.limits[2]: type PersistentVolumeClaim needs min.storage or max.storage",
                 "spec.limitRange.limits[3].type: duplicate type Pod",
@@ -428,9 +428,63 @@ mod validation {
         assert_eq!(
             errors,
             vec![
-                "spec.limitRange.limits[0].maxLimitRequestRatio.cpu: the default limit 500m over the default request 100m is a ratio of 5.00, above 4: every pod without explicit cpu resources would be rejected"
+                r#"spec.limitRange.limits[0].maxLimitRequestRatio["cpu"]: the default limit 500m over the default request 100m is a ratio of 5.00, above 4: every pod without explicit cpu resources would be rejected"#
             ]
         );
+    }
+
+    #[test]
+    fn rules_of_the_generated_objects_are_checked_with_the_profiles_field() {
+        let yaml = format!(
+            "{HEADER}spec:\n  namespaceSelector: {{}}\n  podSecurity: {{enforce: {{level: baseline, version: v1.01}}, warn: {{level: restricted, version: v1.0}}}}\n  \
+             networkPolicy:\n    egress: [{{to: [{{cidr: 10.0.0.1/8, except: [10.1.2.3/16]}}, {{cidr: 10.0.0.0/08}}, {{cidr: '2001:db8::1/32'}}]}}]\n  \
+             resourceQuota:\n    hard: {{pods: '1.5', count/pods: 2, services: 1e3, gpu: 1, storage: 1Gi, example.com/gpu: 500m, requests.example.com/gpu: 500m, secrets: 1e16}}\n  \
+             limitRange:\n    limits:\n      \
+             - type: Container\n        min: {{cpu: 1, example.com/gpu: 1}}\n        max: {{cpu: 2, example.com/gpu: 2, storage: 1Gi}}\n        \
+             defaultRequest: {{example.com/gpu: 1}}\n        maxLimitRequestRatio: {{cpu: 3}}\n      \
+             - type: PersistentVolumeClaim\n        min: {{storage: 1Gi, iops: 1}}\n"
+        );
+        assert_eq!(
+            errors(&yaml),
+            [
+                r#"spec.podSecurity.enforce.version: "v1.01" is not a Pod Security version: use latest or v1.<minor> such as v1.33 (no leading zeros)"#,
+                "spec.networkPolicy.egress[0].to[0].cidr: 10.0.0.1/8 has bits set beyond its prefix length: give the network address 10.0.0.0/8",
+                "spec.networkPolicy.egress[0].to[0].except[0]: 10.1.2.3/16 has bits set beyond its prefix length: give the network address 10.1.0.0/16",
+                r#"spec.networkPolicy.egress[0].to[1].cidr: "10.0.0.0/08" is not a CIDR such as 10.0.0.0/8"#,
+                "spec.networkPolicy.egress[0].to[2].cidr: 2001:db8::1/32 has bits set beyond its prefix length: give the network address 2001:db8::/32",
+                r#"spec.resourceQuota.hard["example.com/gpu"]: example.com/gpu is counted in whole units, so it must be a whole number up to 9223372036854775, not 500m"#,
+                r#"spec.resourceQuota.hard["gpu"]: "gpu" is not a resource a ResourceQuota can cap: use a standard name (cpu, memory, ephemeral-storage, requests.cpu, requests.memory, requests.storage, requests.ephemeral-storage, limits.cpu, limits.memory, limits.ephemeral-storage, pods, resourcequotas, services, replicationcontrollers, secrets, persistentvolumeclaims, configmaps, services.nodeports, services.loadbalancers, hugepages-<size>, requests.hugepages-<size>) or a name with a domain such as count/deployments.apps or example.com/gpu"#,
+                r#"spec.resourceQuota.hard["pods"]: pods is counted in whole units, so it must be a whole number up to 9223372036854775, not 1.5"#,
+                r#"spec.resourceQuota.hard["secrets"]: secrets is counted in whole units, so it must be a whole number up to 9223372036854775, not 10000000000000000"#,
+                r#"spec.resourceQuota.hard["storage"]: "storage" is not a resource a ResourceQuota can cap: use a standard name (cpu, memory, ephemeral-storage, requests.cpu, requests.memory, requests.storage, requests.ephemeral-storage, limits.cpu, limits.memory, limits.ephemeral-storage, pods, resourcequotas, services, replicationcontrollers, secrets, persistentvolumeclaims, configmaps, services.nodeports, services.loadbalancers, hugepages-<size>, requests.hugepages-<size>) or a name with a domain such as count/deployments.apps or example.com/gpu"#,
+                r#"spec.limitRange.limits[0].max["storage"]: "storage" is not a resource a Container can request: use cpu, memory, ephemeral-storage, hugepages-<size> or an extended resource such as example.com/gpu"#,
+                r#"spec.limitRange.limits[0].maxLimitRequestRatio["cpu"]: 3 is greater than max / min = 2.000 (min 1, max 2)"#,
+                r#"spec.limitRange.limits[0].defaultRequest["example.com/gpu"]: example.com/gpu cannot be overcommitted, so defaultRequest 1 must equal the default limit (max 2)"#,
+                r#"spec.limitRange.limits[1].min["iops"]: "iops" is not a standard resource (such as storage) nor a name with a domain such as example.com/iops"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn ratios_are_judged_in_the_api_servers_milli_units() {
+        let ratio = |min: &str, max: &str, ratio: &str| {
+            let yaml = format!(
+                "{HEADER}spec:\n  namespaceSelector: {{}}\n  limitRange:\n    limits: [{{type: Pod, min: {{cpu: '{min}'}}, max: {{cpu: '{max}'}}, maxLimitRequestRatio: {{cpu: '{ratio}'}}}}]\n"
+            );
+            errors(&yaml)
+        };
+        assert_eq!(ratio("1", "2", "2"), Vec::<String>::new());
+        // 0.0015 and 0.003 are 2m and 3m to the API server: max / min is 1.5, not 2.
+        assert_eq!(
+            ratio("0.0015", "0.003", "2"),
+            [
+                r#"spec.limitRange.limits[0].maxLimitRequestRatio["cpu"]: 2 is greater than max / min = 1.500 (min 0.0015, max 0.003)"#
+            ]
+        );
+        // 1.0004 becomes 1.001, as does 1.0006: within the bound once rounded.
+        assert_eq!(ratio("1", "1.0006", "1.0004"), Vec::<String>::new());
+        // A zero min puts no bound on the ratio (max / 0 is infinite to the API server too).
+        assert_eq!(ratio("0", "2", "5"), Vec::<String>::new());
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Checks on a profile beyond its CRD schema: label selector syntax, duplicate rules, CIDR
-//! containment and exact quantity comparisons. The cross-field CEL rules are re-checked too
-//! (cheaply), so that a profile file can be validated offline; pure formats (patterns,
-//! ranges) are left to the schema.
+//! containment and exact quantity comparisons, and every rule the API server applies to
+//! the objects the profile renders (resource names, whole-number quotas, LimitRange
+//! ratios and defaults, strict CIDRs, Pod Security versions) in the API server's own
+//! arithmetic, so that a profile accepted here renders objects the API server accepts. The
+//! CEL rules are re-checked too (cheaply), so that a profile file can be validated offline;
+//! pure formats (lengths, ranges, enums) are left to the schema.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -10,8 +13,14 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 
-use super::{EgressPeer, HardeningProfile, LimitItem, LimitType, NetworkPolicyRules, Peer, Port};
-use crate::fieldpath::{child, index};
+use super::resource_names::{
+    MAX_INTEGER_QUOTA, is_dns_subdomain, is_integer_quota_resource, is_namespace_name,
+    limit_resource_problem, overcommit_allowed, quota_resource_problem,
+};
+use super::{
+    EgressPeer, HardeningProfile, LimitItem, LimitType, NetworkPolicyRules, Peer, PodSecurity, Port,
+};
+use crate::fieldpath::{child, index, key};
 use crate::quantity::ParsedQuantity;
 
 /// One problem with a profile, at a field path such as `spec.networkPolicy.egress[1]`.
@@ -34,6 +43,39 @@ pub fn validate(profile: &HardeningProfile) -> Result<(), Vec<ValidationError>> 
     }
     let spec = &profile.spec;
     errors.selector("spec.namespaceSelector", &spec.namespace_selector);
+    // What the schema checks besides, for files validated offline.
+    if !(-1000..=1000).contains(&spec.priority) {
+        errors.push(
+            "spec.priority",
+            format!("{} is not between -1000 and 1000", spec.priority),
+        );
+    }
+    for (i, namespace) in spec.excluded_namespaces.iter().enumerate() {
+        if !is_namespace_name(namespace) {
+            errors.push(
+                &index("spec.excludedNamespaces", i),
+                format!("{namespace:?} is not a namespace name (a DNS label: lower case letters, digits and '-', at most 63)"),
+            );
+        }
+    }
+    errors.duplicates("spec.excludedNamespaces", &spec.excluded_namespaces);
+    if let Some(network) = &spec.network_policy {
+        errors.duplicates("spec.networkPolicy.defaultDeny", &network.default_deny);
+    }
+    if let Some(apparmor) = &spec.apparmor {
+        errors.duplicates("spec.apparmor.denyWrite", &apparmor.deny_write);
+        errors.duplicates("spec.apparmor.readOnly", &apparmor.read_only);
+        errors.duplicates("spec.apparmor.noExec", &apparmor.no_exec);
+        if let Some(capabilities) = &apparmor.capabilities {
+            errors.duplicates("spec.apparmor.capabilities.deny", &capabilities.deny);
+        }
+    }
+    if let Some(seccomp) = &spec.seccomp {
+        errors.duplicates("spec.seccomp.architectures", &seccomp.architectures);
+    }
+    if let Some(pod_security) = &spec.pod_security {
+        errors.pod_security("spec.podSecurity", pod_security);
+    }
     if let Some(network) = &spec.network_policy {
         errors.network_policy("spec.networkPolicy", network);
     }
@@ -42,10 +84,29 @@ pub fn validate(profile: &HardeningProfile) -> Result<(), Vec<ValidationError>> 
         if quota.hard.is_empty() {
             errors.push(path, "must name at least one resource");
         }
-        errors.quantities(path, Some(&quota.hard));
+        for (resource, value) in errors.quantities(path, Some(&quota.hard)) {
+            let value_path = key(path, &resource);
+            if let Some(problem) = quota_resource_problem(&resource) {
+                errors.push(&value_path, problem);
+            } else if is_integer_quota_resource(&resource)
+                && !(value.is_integer()
+                    && value.ceil_value().is_some_and(|v| v <= MAX_INTEGER_QUOTA))
+            {
+                errors.push(
+                    &value_path,
+                    format!(
+                        "{resource} is counted in whole units, so it must be a whole number up to {MAX_INTEGER_QUOTA}, not {}",
+                        quota.hard[&resource].0
+                    ),
+                );
+            }
+        }
     }
     if let Some(limit_range) = &spec.limit_range {
         let path = "spec.limitRange.limits";
+        if limit_range.limits.is_empty() {
+            errors.push(path, "must hold at least one item");
+        }
         let mut seen = BTreeSet::new();
         for (i, item) in limit_range.limits.iter().enumerate() {
             let item_path = index(path, i);
@@ -92,9 +153,9 @@ impl Errors {
 
     fn selector(&mut self, path: &str, selector: &LabelSelector) {
         let labels_path = child(path, "matchLabels");
-        for (key, value) in selector.match_labels.iter().flatten() {
-            let key_path = child(&labels_path, key);
-            if let Some(problem) = label_key_problem(key) {
+        for (label, value) in selector.match_labels.iter().flatten() {
+            let key_path = key(&labels_path, label);
+            if let Some(problem) = label_key_problem(label) {
                 self.push(&key_path, problem);
             }
             if let Some(problem) = label_value_problem(value) {
@@ -141,6 +202,18 @@ impl Errors {
                     &child(&requirement_path, "operator"),
                     format!("unknown operator {other:?} (use In, NotIn, Exists or DoesNotExist)"),
                 ),
+            }
+        }
+    }
+
+    /// Entries of a list the schema declares a set, each reported where it repeats.
+    fn duplicates<T: PartialEq + std::fmt::Debug>(&mut self, path: &str, items: &[T]) {
+        for (i, item) in items.iter().enumerate() {
+            if let Some(first) = items[..i].iter().position(|earlier| earlier == item) {
+                self.push(
+                    &index(path, i),
+                    format!("{item:?} is already listed at {}", index(path, first)),
+                );
             }
         }
     }
@@ -218,11 +291,19 @@ impl Errors {
         let cidr_path = child(path, "cidr");
         let block = peer.cidr.as_deref().and_then(|text| {
             let parsed = Cidr::parse(text);
-            if parsed.is_none() {
-                self.push(
+            match &parsed {
+                None => self.push(
                     &cidr_path,
                     format!("{text:?} is not a CIDR such as 10.0.0.0/8"),
-                );
+                ),
+                Some(block) if !block.is_network() => self.push(
+                    &cidr_path,
+                    format!(
+                        "{text} has bits set beyond its prefix length: give the network address {}",
+                        block.network()
+                    ),
+                ),
+                Some(_) => {}
             }
             parsed
         });
@@ -232,6 +313,13 @@ impl Errors {
                 (None, _) => self.push(
                     &except_path,
                     format!("{text:?} is not a CIDR such as 10.1.0.0/16"),
+                ),
+                (Some(except), _) if !except.is_network() => self.push(
+                    &except_path,
+                    format!(
+                        "{text} has bits set beyond its prefix length: give the network address {}",
+                        except.network()
+                    ),
                 ),
                 (Some(except), Some(block)) if !block.strictly_contains(&except) => self.push(
                     &except_path,
@@ -248,7 +336,20 @@ impl Errors {
     }
 
     fn ports(&mut self, path: &str, ports: &[Port]) {
+        const PORTS: std::ops::RangeInclusive<i32> = 1..=65535;
         for (i, port) in ports.iter().enumerate() {
+            if !PORTS.contains(&port.port) {
+                self.push(
+                    &child(&index(path, i), "port"),
+                    format!("{} is not a port number (1 to 65535)", port.port),
+                );
+            }
+            if let Some(end) = port.end_port.filter(|end| !PORTS.contains(end)) {
+                self.push(
+                    &child(&index(path, i), "endPort"),
+                    format!("{end} is not a port number (1 to 65535)"),
+                );
+            }
             if port.end_port.is_some_and(|end| end < port.port) {
                 self.push(
                     &child(&index(path, i), "endPort"),
@@ -266,7 +367,7 @@ impl Errors {
     ) -> BTreeMap<String, ParsedQuantity> {
         let mut parsed = BTreeMap::new();
         for (resource, Quantity(text)) in map.into_iter().flatten() {
-            let value_path = child(path, resource);
+            let value_path = key(path, resource);
             match text.parse::<ParsedQuantity>() {
                 Err(error) => self.push(&value_path, error.to_string()),
                 Ok(value) if value.is_negative() => {
@@ -278,6 +379,57 @@ impl Errors {
             }
         }
         parsed
+    }
+
+    /// Resource names of every map of a LimitRange item that its type cannot bound.
+    fn limit_names(&mut self, path: &str, item: &LimitItem) {
+        for (field, map) in [
+            ("default", &item.default),
+            ("defaultRequest", &item.default_request),
+            ("min", &item.min),
+            ("max", &item.max),
+            ("maxLimitRequestRatio", &item.max_limit_request_ratio),
+        ] {
+            for resource in map.iter().flat_map(BTreeMap::keys) {
+                if let Some(problem) = limit_resource_problem(item.type_, resource) {
+                    self.push(&key(&child(path, field), resource), problem);
+                }
+            }
+        }
+    }
+
+    /// The values of a quantity map that parse, reporting nothing (the caller has).
+    fn quantities_quietly(
+        &self,
+        map: Option<&BTreeMap<String, Quantity>>,
+    ) -> BTreeMap<String, ParsedQuantity> {
+        map.into_iter()
+            .flatten()
+            .filter_map(|(resource, Quantity(text))| {
+                let value: ParsedQuantity = text.parse().ok()?;
+                (!value.is_negative()).then(|| (resource.clone(), value))
+            })
+            .collect()
+    }
+
+    /// Policy versions Pod Security Admission can parse (it rejects the namespace else).
+    fn pod_security(&mut self, path: &str, pod_security: &PodSecurity) {
+        for (mode, standard) in [
+            ("enforce", &pod_security.enforce),
+            ("audit", &pod_security.audit),
+            ("warn", &pod_security.warn),
+        ] {
+            if let Some(version) = standard.as_ref().and_then(|s| s.version.as_deref())
+                && !is_pod_security_version(version)
+            {
+                self.push(
+                    &child(&child(path, mode), "version"),
+                    format!(
+                        "{version:?} is not a Pod Security version: use latest or v1.<minor> such as v1.33 (no leading zeros)"
+                    ),
+                );
+            }
+        }
     }
 
     fn limit_item(&mut self, path: &str, item: &LimitItem) {
@@ -310,7 +462,7 @@ impl Errors {
                     && low > high
                 {
                     self.push(
-                        &child(&child(path, lower_name), resource),
+                        &key(&child(path, lower_name), resource),
                         format!(
                             "{lower_name} {} must not exceed {upper_name} {}",
                             item_text(item, lower_name, resource),
@@ -326,7 +478,7 @@ impl Errors {
         {
             if ratio < one {
                 self.push(
-                    &child(&ratio_path, &resource),
+                    &key(&ratio_path, &resource),
                     format!("{ratio} is less than 1"),
                 );
             }
@@ -339,7 +491,7 @@ impl Errors {
                 // The API server accepts this LimitRange but then rejects every pod that
                 // relies on the defaults.
                 self.push(
-                    &child(&ratio_path, &resource),
+                    &key(&ratio_path, &resource),
                     format!(
                         "the default limit {} over the default request {} is a ratio of {:.2}, above {}: every pod without explicit {resource} resources would be rejected",
                         item_text(item, limit_field, &resource),
@@ -348,6 +500,46 @@ impl Errors {
                         item.max_limit_request_ratio.as_ref().and_then(|m| m.get(&resource)).map_or("", |Quantity(t)| t),
                     ),
                 );
+            }
+        }
+        self.limit_names(path, item);
+        let ratios = self.quantities_quietly(item.max_limit_request_ratio.as_ref());
+        for (resource, ratio) in &ratios {
+            if let (Some(min), Some(max)) = (maps.min.get(resource), maps.max.get(resource))
+                && let Some(problem) = ratio_bound_problem(ratio, min, max)
+            {
+                self.push(
+                    &key(&ratio_path, resource),
+                    format!(
+                        "{} {problem} (min {}, max {})",
+                        item_ratio_text(item, resource),
+                        item_text(item, "min", resource),
+                        item_text(item, "max", resource)
+                    ),
+                );
+            }
+        }
+        if item.type_ == LimitType::Container {
+            for (resource, request) in &maps.default_request {
+                if overcommit_allowed(resource) {
+                    continue;
+                }
+                let limit = match maps.default.get(resource) {
+                    Some(limit) => Some(("default", limit)),
+                    None => maps.max.get(resource).map(|max| ("max", max)),
+                };
+                if let Some((limit_field, limit)) = limit
+                    && !same_after_rounding(request, limit)
+                {
+                    self.push(
+                        &key(&child(path, "defaultRequest"), resource),
+                        format!(
+                            "{resource} cannot be overcommitted, so defaultRequest {} must equal the default limit ({limit_field} {})",
+                            item_text(item, "defaultRequest", resource),
+                            item_text(item, limit_field, resource)
+                        ),
+                    );
+                }
             }
         }
         if item.type_ != LimitType::Container {
@@ -410,6 +602,73 @@ impl LimitMaps {
     }
 }
 
+/// `resource.MaxMilliValue`: below it the API server compares LimitRange ratios in milli
+/// units, above it in whole units.
+const MAX_MILLI_VALUE: i64 = i64::MAX / 1000;
+
+/// Why the API server rejects `maxLimitRequestRatio` `ratio` for bounds `min`..`max`, if it
+/// does: its own float arithmetic on the values rounded up to milli units
+/// (`ValidateLimitRange`), so that borderline ratios are judged exactly as it does.
+fn ratio_bound_problem(
+    ratio: &ParsedQuantity,
+    min: &ParsedQuantity,
+    max: &ParsedQuantity,
+) -> Option<String> {
+    let too_large = || {
+        Some("cannot be checked against max / min: the values are too large for the API server's arithmetic".to_owned())
+    };
+    let (Some(ratio_units), Some(min_units), Some(max_units)) =
+        (ratio.ceil_value(), min.ceil_value(), max.ceil_value())
+    else {
+        return too_large();
+    };
+    let small = |units: i64| units < MAX_MILLI_VALUE;
+    let (ratio_value, min_value, max_value) =
+        if small(ratio_units) && small(min_units) && small(max_units) {
+            match (
+                ratio.ceil_milli_value(),
+                min.ceil_milli_value(),
+                max.ceil_milli_value(),
+            ) {
+                (Some(r), Some(lo), Some(hi)) => (r as f64 / 1000.0, lo, hi),
+                _ => return too_large(),
+            }
+        } else {
+            (ratio_units as f64, min_units, max_units)
+        };
+    let limit = max_value as f64 / min_value as f64;
+    (ratio_value > limit).then(|| format!("is greater than max / min = {limit:.3}"))
+}
+
+/// Whether two quantities are equal once the API server has rounded both up to milli units.
+fn same_after_rounding(a: &ParsedQuantity, b: &ParsedQuantity) -> bool {
+    match (a.ceil_milli_value(), b.ceil_milli_value()) {
+        (Some(a), Some(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// `latest` or `v1.<minor>` as Pod Security Admission parses it ([`super::POD_SECURITY_VERSION_PATTERN`]).
+fn is_pod_security_version(version: &str) -> bool {
+    if version == "latest" {
+        return true;
+    }
+    let Some(minor) = version.strip_prefix("v1.") else {
+        return false;
+    };
+    !minor.is_empty()
+        && minor.len() <= 18
+        && minor.bytes().all(|b| b.is_ascii_digit())
+        && (minor == "0" || !minor.starts_with('0'))
+}
+
+fn item_ratio_text<'a>(item: &'a LimitItem, resource: &str) -> &'a str {
+    item.max_limit_request_ratio
+        .as_ref()
+        .and_then(|map| map.get(resource))
+        .map_or("", |Quantity(text)| text)
+}
+
 /// The quantity as the user wrote it, for messages.
 fn item_text<'a>(item: &'a LimitItem, field: &str, resource: &str) -> &'a str {
     let map = match field {
@@ -423,7 +682,8 @@ fn item_text<'a>(item: &'a LimitItem, field: &str, resource: &str) -> &'a str {
         .map_or("", |Quantity(text)| text)
 }
 
-/// An IP block `address/prefix`, as the API server's CEL `isCIDR` accepts it.
+/// An IP block `address/prefix`, as the API server's CEL `isCIDR` (Go's
+/// `netip.ParsePrefix`, IPv4-mapped IPv6 addresses refused) accepts it.
 struct Cidr {
     address: IpAddr,
     prefix: u8,
@@ -433,7 +693,12 @@ impl Cidr {
     fn parse(text: &str) -> Option<Self> {
         let (address, prefix) = text.split_once('/')?;
         let address: IpAddr = address.parse().ok()?;
-        if !prefix.bytes().all(|b| b.is_ascii_digit()) || prefix.is_empty() || prefix.len() > 3 {
+        let leading_zero = prefix.len() > 1 && prefix.starts_with('0');
+        if !prefix.bytes().all(|b| b.is_ascii_digit())
+            || prefix.is_empty()
+            || prefix.len() > 3
+            || leading_zero
+        {
             return None;
         }
         let prefix: u8 = prefix.parse().ok()?;
@@ -443,6 +708,34 @@ impl Cidr {
             IpAddr::V6(_) => 128,
         };
         (prefix <= bits).then_some(Self { address, prefix })
+    }
+
+    /// The block's address with the bits beyond the prefix cleared.
+    fn network_address(&self) -> IpAddr {
+        match self.address {
+            IpAddr::V4(v4) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V4((u32::from(v4) & mask).into())
+            }
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+        }
+    }
+
+    /// Whether no bit beyond the prefix is set: Kubernetes 1.36 rejects `10.0.0.1/8`.
+    fn is_network(&self) -> bool {
+        self.network_address() == self.address
+    }
+
+    /// The network this block lies in, e.g. `10.0.0.0/8` for `10.0.0.1/8`.
+    fn network(&self) -> String {
+        format!("{}/{}", self.network_address(), self.prefix)
     }
 
     /// Whether `inner` lies inside this block and is smaller (what NetworkPolicy `except` needs).
@@ -505,20 +798,6 @@ fn label_value_problem(value: &str) -> Option<&'static str> {
     (!(inner_ok && ends_ok)).then_some(
         "must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
     )
-}
-
-fn is_dns_subdomain(text: &str) -> bool {
-    text.len() <= 253 && text.split('.').all(is_dns_label)
-}
-
-fn is_dns_label(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    (1..=63).contains(&bytes.len())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes[0] != b'-'
-        && bytes[bytes.len() - 1] != b'-'
 }
 
 #[cfg(test)]

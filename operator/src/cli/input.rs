@@ -368,7 +368,7 @@ spec:
             "{lines:?}"
         );
         assert!(
-            lines[1].starts_with("examples/x.yaml: spec.resourceQuota.hard.pods: "),
+            lines[1].starts_with(r#"examples/x.yaml: spec.resourceQuota.hard["pods"]: "#),
             "{lines:?}"
         );
     }
