@@ -4,6 +4,7 @@
 
 mod chart;
 mod cli;
+mod dry_run;
 mod examples;
 mod hardening;
 mod image;

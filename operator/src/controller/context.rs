@@ -129,6 +129,8 @@ pub struct Context {
     pub failures: Mutex<HashMap<String, u32>>,
     /// Writes that did not take, so that they are not repeated on the same state.
     pub unconverged: Mutex<HashMap<ObjectKey, Unconverged>>,
+    /// The API server's verdict on each profile generation (dry-run before the first write).
+    pub admissions: super::admission::Admissions,
     pub metrics: Arc<Metrics>,
     /// Objects (`Namespace/<name>`, `HardeningProfile/<name>`) with a reconcile request
     /// that has not started yet: `hardening_queue_depth`.

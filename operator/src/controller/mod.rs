@@ -8,6 +8,7 @@
 //! meanwhile. Periodic resync is only a safety net. With leader election, the caches fill on
 //! every replica and only the leader runs the controllers.
 
+mod admission;
 mod context;
 mod index;
 mod managed;
@@ -181,6 +182,7 @@ pub async fn run_with(
         rollouts: Default::default(),
         failures: Default::default(),
         unconverged: Default::default(),
+        admissions: Default::default(),
         metrics,
         pending: Default::default(),
     });

@@ -207,6 +207,10 @@ async fn govern(
         .collect();
     let changes: Vec<&Step> = steps.iter().filter(|s| s.action.is_change()).collect();
 
+    if !changes.is_empty() {
+        // Nothing is written of a generation the API server would reject in part.
+        super::admission::check(ctx, profile, &namespace, &desired).await?;
+    }
     if enforce && !changes.is_empty() {
         // The namespace holds this rendering already: whatever differs, someone else
         // changed. Otherwise the rendering is new here (set-up, or a new generation).

@@ -89,13 +89,21 @@ pub async fn reconcile(
         return Ok(Action::await_change());
     }
 
-    let invalid = validate(&profile).err().map(|problems| {
-        problems
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
-    });
+    // The operator's own checks, then the API server's verdict on what this generation
+    // renders (see `admission`).
+    let invalid = validate(&profile)
+        .err()
+        .map(|problems| {
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .or_else(|| match ctx.admissions.verdict(&profile) {
+            Some(super::admission::Verdict::Rejected(message)) => Some(message),
+            _ => None,
+        });
     let uid = profile.uid().unwrap_or_default();
     let generation = profile.metadata.generation.unwrap_or(0);
     let baseline = *baselines

@@ -1,0 +1,150 @@
+//! Whether the API server accepts what a profile generation renders, asked once per
+//! generation before the first write: a server-side apply of every rendered object and the
+//! namespace with `dryRun=All`, in the namespace about to be written. A rejection stops the
+//! profile there (`InvalidSpec`, naming the profile's field, see [`crate::rejection`]), so
+//! no namespace is left half-hardened; the operator then waits for a change of the profile.
+//! What one namespace's check says holds for every namespace (the objects differ only in
+//! their namespace), so the verdict is kept per profile uid and generation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::api::HardeningProfile;
+use crate::error::Error;
+use crate::labels::FIELD_MANAGER;
+use crate::rejection::rejection_errors;
+use crate::render::Desired;
+
+use super::context::Context;
+use super::managed::api_resource;
+
+/// The API server's verdict on one profile generation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    /// The rejections, each naming the profile's field: `field: message`, joined by `; `.
+    Rejected(String),
+}
+
+/// Verdicts by profile uid and generation; one check runs at a time per generation, the
+/// namespaces reconciled meanwhile wait for it.
+#[derive(Default)]
+pub struct Admissions(Mutex<HashMap<(String, i64), Arc<OnceCell<Verdict>>>>);
+
+impl Admissions {
+    /// The verdict on `profile`'s current generation, if one was reached.
+    pub fn verdict(&self, profile: &HardeningProfile) -> Option<Verdict> {
+        let key = key(profile);
+        self.0
+            .lock()
+            .expect("admissions lock")
+            .get(&key)
+            .and_then(|cell| cell.get().cloned())
+    }
+
+    fn cell(&self, profile: &HardeningProfile) -> Arc<OnceCell<Verdict>> {
+        let (uid, generation) = key(profile);
+        let mut cells = self.0.lock().expect("admissions lock");
+        // Only the current generation of a profile matters.
+        cells.retain(|(u, g), _| *u != uid || *g >= generation);
+        cells.entry((uid, generation)).or_default().clone()
+    }
+}
+
+fn key(profile: &HardeningProfile) -> (String, i64) {
+    (
+        profile.uid().unwrap_or_default(),
+        profile.metadata.generation.unwrap_or(0),
+    )
+}
+
+/// Ok when the API server accepts every object `desired` holds (from the verdict already
+/// reached for this generation, else by asking it in `namespace`); `InvalidSpec` naming the
+/// profile's fields when it rejects any. Errors that say nothing about the objects (the API
+/// server unreachable, a refused permission, an admission policy of this namespace) are
+/// returned as they are and decide nothing for the generation.
+pub async fn check(
+    ctx: &Context,
+    profile: &HardeningProfile,
+    namespace: &str,
+    desired: &Desired,
+) -> Result<(), Error> {
+    let cell = ctx.admissions.cell(profile);
+    let verdict = cell
+        .get_or_try_init(|| ask(ctx, profile, namespace, desired))
+        .await?;
+    match verdict {
+        Verdict::Accepted => Ok(()),
+        Verdict::Rejected(message) => Err(Error::InvalidSpec {
+            profile: profile.name_any(),
+            message: message.clone(),
+        }),
+    }
+}
+
+async fn ask(
+    ctx: &Context,
+    profile: &HardeningProfile,
+    namespace: &str,
+    desired: &Desired,
+) -> Result<Verdict, Error> {
+    let params = PatchParams {
+        dry_run: true,
+        ..PatchParams::apply(FIELD_MANAGER).force()
+    };
+    let namespace_body = desired.namespace_body(namespace, profile.spec.mode);
+    let namespace_check = async {
+        let answer = Api::<Namespace>::all(ctx.client.clone())
+            .patch(namespace, &params, &Patch::Apply(&namespace_body))
+            .await
+            .map(|_| ());
+        ("Namespace", namespace.to_owned(), answer)
+    };
+    let object_checks = desired.objects.iter().map(|object| {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(ctx.client.clone(), namespace, &api_resource(object.kind()));
+        let body: Value = object.to_json();
+        let params = params.clone();
+        async move {
+            let answer = api
+                .patch(object.name(), &params, &Patch::Apply(&body))
+                .await
+                .map(|_| ());
+            (object.kind().kind(), object.name().to_owned(), answer)
+        }
+    });
+    let (namespace_answer, object_answers) =
+        futures::future::join(namespace_check, futures::future::join_all(object_checks)).await;
+    let mut problems = Vec::new();
+    for (kind, name, answer) in std::iter::once(namespace_answer).chain(object_answers) {
+        match answer {
+            Ok(()) => {}
+            // The object itself is invalid: retrying the same generation cannot help.
+            Err(kube::Error::Api(status)) if matches!(status.code, 400 | 422) => {
+                problems.extend(
+                    rejection_errors(&profile.spec, kind, &name, &status)
+                        .iter()
+                        .map(ToString::to_string),
+                );
+            }
+            Err(e) => {
+                return Err(Error::api(
+                    "dry-run apply",
+                    kind,
+                    format!("{namespace}/{name}"),
+                )(e));
+            }
+        }
+    }
+    Ok(if problems.is_empty() {
+        Verdict::Accepted
+    } else {
+        Verdict::Rejected(problems.join("; "))
+    })
+}
