@@ -22,7 +22,7 @@ use kube::api::{DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
-pub use controlplane::{ControlPlane, HarnessError};
+pub use controlplane::{ControlPlane, HarnessError, Options};
 
 /// Environment variable naming the kubeconfig of an existing cluster to test against.
 pub const EXISTING_CLUSTER_ENV: &str = "HARDENING_TEST_KUBECONFIG";
