@@ -97,6 +97,19 @@ pub struct ControlPlane {
     pod_network: PodNetwork,
     components: Vec<Component>,
     reaper: Option<(Child, ChildStdin)>,
+    options: Options,
+}
+
+/// What a control plane may have beyond the defaults; the benchmark (`tests/bench`) needs
+/// clients that its audit log can tell apart. The default is what the tests get.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// More users, each with a bearer token of its own, in group `system:masters`; their
+    /// kubeconfigs are [`ControlPlane::user_kubeconfig`].
+    pub users: Vec<String>,
+    /// Users whose reads (get, list, watch) the audit log records too, at Metadata level
+    /// (everybody's writes are recorded anyway).
+    pub audit_reads_of: Vec<String>,
 }
 
 struct Component {
@@ -116,18 +129,23 @@ impl ControlPlane {
     /// Starts the control plane from binaries in `bin` (kube-apiserver,
     /// kube-controller-manager, etcd).
     pub fn start_with(bin: &Path) -> Result<Self, HarnessError> {
+        Self::start_with_options(bin, &Options::default())
+    }
+
+    /// [`ControlPlane::start_with`], with [`Options`].
+    pub fn start_with_options(bin: &Path, options: &Options) -> Result<Self, HarnessError> {
         // Free ports are picked, then bound by the components: another process may take
         // one in between. A component that dies at start-up gets two more chances.
         let mut attempt = 1;
         loop {
-            match Self::start_once(bin) {
+            match Self::start_once(bin, options) {
                 Err(HarnessError::Exited { .. }) if attempt < 3 => attempt += 1,
                 other => return other,
             }
         }
     }
 
-    fn start_once(bin: &Path) -> Result<Self, HarnessError> {
+    fn start_once(bin: &Path, options: &Options) -> Result<Self, HarnessError> {
         let dir = make_run_dir()?;
         let mut plane = ControlPlane {
             kubeconfig: dir.join("admin.kubeconfig"),
@@ -139,6 +157,7 @@ impl ControlPlane {
             dir,
             components: Vec::new(),
             reaper: None,
+            options: options.clone(),
         };
         plane.start_reaper()?;
         plane.write_config_files()?;
@@ -174,6 +193,11 @@ impl ControlPlane {
     /// The API server's audit log: one JSON event per line for every write request.
     pub fn audit_log(&self) -> &Path {
         &self.audit_log
+    }
+
+    /// Kubeconfig of `user`, one of [`Options::users`] (bearer token, group `system:masters`).
+    pub fn user_kubeconfig(&self, user: &str) -> PathBuf {
+        self.dir.join(format!("user-{user}.kubeconfig"))
     }
 
     /// The API server URL, `https://127.0.0.1:<port>`.
@@ -231,20 +255,26 @@ impl ControlPlane {
             ),
             ("sa.key", pki.service_account_key.as_str()),
             ("sa.pub", pki.service_account_public_key.as_str()),
-            ("audit-policy.yaml", AUDIT_POLICY),
         ];
         for (name, content) in files {
             write_private(&self.dir.join(name), content)?;
         }
+        write_private(
+            &self.dir.join("audit-policy.yaml"),
+            &audit_policy(&self.options.audit_reads_of),
+        )?;
         let admin_token = random_token();
         let kcm_token = random_token();
-        write_private(
-            &self.dir.join("tokens.csv"),
-            &format!(
-                "{admin_token},admin,admin-uid,\"system:masters\"\n\
-                 {kcm_token},system:kube-controller-manager,kcm-uid,\"system:masters\"\n"
-            ),
-        )?;
+        let mut tokens = format!(
+            "{admin_token},admin,admin-uid,\"system:masters\"\n\
+             {kcm_token},system:kube-controller-manager,kcm-uid,\"system:masters\"\n"
+        );
+        for user in &self.options.users {
+            let token = random_token();
+            tokens.push_str(&format!("{token},{user},{user}-uid,\"system:masters\"\n"));
+            write_private(&self.dir.join(format!("user-{user}.token")), &token)?;
+        }
+        write_private(&self.dir.join("tokens.csv"), &tokens)?;
         // The server URL is known once the API server's port is chosen; write both
         // kubeconfigs then (see start_apiserver).
         write_private(&self.dir.join("admin.token"), &admin_token)?;
@@ -324,6 +354,14 @@ impl ControlPlane {
             &self.dir.join("kcm.kubeconfig"),
             &kubeconfig(&self.server, &ca, "kube-controller-manager", &kcm),
         )?;
+        for user in &self.options.users {
+            let token = fs::read_to_string(self.dir.join(format!("user-{user}.token")))
+                .map_err(io("reading token"))?;
+            write_private(
+                &self.user_kubeconfig(user),
+                &kubeconfig(&self.server, &ca, user, &token),
+            )?;
+        }
         Ok(())
     }
 
@@ -507,6 +545,22 @@ rules:
   - level: None
 "#;
 
+/// [`AUDIT_POLICY`], plus the reads of `readers` when there are any.
+fn audit_policy(readers: &[String]) -> String {
+    if readers.is_empty() {
+        return AUDIT_POLICY.to_owned();
+    }
+    let users = serde_json::to_string(readers).expect("names serialize to JSON");
+    AUDIT_POLICY.replacen(
+        "rules:\n",
+        &format!(
+            "rules:\n  # The measured clients' reads too (Options::audit_reads_of).\n  \
+             - level: Metadata\n    users: {users}\n    verbs: [\"get\", \"list\", \"watch\"]\n"
+        ),
+        1,
+    )
+}
+
 fn kubeconfig(server: &str, ca: &str, user: &str, token: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {server}\n    \
@@ -605,5 +659,32 @@ impl ControlPlane {
     /// Process ids of the running components (for tests of the teardown).
     pub fn pids(&self) -> Vec<u32> {
         self.components.iter().map(|c| c.child.id()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tests_audit_policy_records_writes_only() {
+        assert_eq!(audit_policy(&[]), AUDIT_POLICY);
+    }
+
+    #[test]
+    fn audited_readers_get_a_rule_before_the_others() {
+        let policy: serde_json::Value =
+            serde_yaml_ng::from_str(&audit_policy(&["bench".to_owned()])).unwrap();
+        let rules = policy["rules"].as_array().unwrap();
+        assert_eq!(
+            rules[0],
+            serde_json::json!({
+                "level": "Metadata", "users": ["bench"], "verbs": ["get", "list", "watch"],
+            })
+        );
+        // The tests' rules follow unchanged: writes of everybody, then nothing.
+        let default: serde_json::Value = serde_yaml_ng::from_str(AUDIT_POLICY).unwrap();
+        assert_eq!(rules[1..], default["rules"].as_array().unwrap()[..]);
+        assert_eq!(policy["omitStages"], default["omitStages"]);
     }
 }

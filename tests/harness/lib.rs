@@ -29,7 +29,7 @@ use kube::api::{DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
-pub use controlplane::{ControlPlane, HarnessError};
+pub use controlplane::{ControlPlane, HarnessError, Options};
 pub use node::{BUSYBOX_IMAGE, NO_PULL_PROXY, NODE_TAINT_KEY, Node, NodeError};
 
 /// Environment variable naming the kubeconfig of an existing cluster to test against.

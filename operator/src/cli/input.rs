@@ -131,13 +131,37 @@ fn documents(file: &str, text: &str) -> Result<(Vec<Document>, usize), InputErro
     Ok((found, count))
 }
 
-/// Document `number` of `text` as a `T`: parsed again from the text, so that type errors
-/// carry their line, column and field path.
-fn typed<T: DeserializeOwned>(text: &str, number: usize) -> Result<T, Problem> {
-    let document = serde_yaml_ng::Deserializer::from_str(text)
-        .nth(number - 1)
-        .ok_or_else(|| Problem::message(format!("document {number} disappeared")))?;
-    T::deserialize(document).map_err(|e| Problem::yaml(&e))
+/// Documents of `text` parsed again from the text as a `T`, so that type errors carry
+/// their line, column and field path. One pass over the stream: finding document N afresh
+/// would parse the N - 1 before it again, quadratic in a file of many documents.
+struct TypedDocuments<'a> {
+    text: &'a str,
+    stream: serde_yaml_ng::Deserializer<'a>,
+    /// 1-based number of the document the stream yields next.
+    next: usize,
+}
+
+impl<'a> TypedDocuments<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            stream: serde_yaml_ng::Deserializer::from_str(text),
+            next: 1,
+        }
+    }
+
+    /// Document `number`; cheapest when asked in ascending order.
+    fn get<T: DeserializeOwned>(&mut self, number: usize) -> Result<T, Problem> {
+        if number < self.next {
+            *self = Self::new(self.text);
+        }
+        let document = self
+            .stream
+            .nth(number - self.next)
+            .ok_or_else(|| Problem::message(format!("document {number} disappeared")))?;
+        self.next = number + 1;
+        T::deserialize(document).map_err(|e| Problem::yaml(&e))
+    }
 }
 
 /// `None` when `value` is an object of `api_version`/`kind`, else why not.
@@ -173,6 +197,7 @@ fn objects<T: DeserializeOwned>(
 ) -> Result<Vec<(Option<usize>, T)>, InputError> {
     let (documents, count) = documents(file, text)?;
     let numbered = |n: usize| (count > 1).then_some(n);
+    let mut typed = TypedDocuments::new(text);
     let mut problems = Vec::new();
     let mut parsed = Vec::new();
     for Document { number, value } in documents {
@@ -180,7 +205,7 @@ fn objects<T: DeserializeOwned>(
             problems.push(problem.in_document(numbered(number)));
             continue;
         }
-        match typed::<T>(text, number) {
+        match typed.get::<T>(number) {
             Ok(object) => parsed.push((numbered(number), object)),
             Err(problem) => problems.push(problem),
         }
@@ -445,6 +470,75 @@ spec:
             lines(error),
             vec!["ns.yaml: document 2: metadata.name: required"]
         );
+    }
+
+    #[test]
+    fn positions_in_a_multi_document_file_count_from_the_file_start() {
+        // Documents: 1 fine, 2 a type error, 3 comments only, 4 the wrong kind, 5 fine,
+        // 6 a type error. Every problem is found, in document order, at its own line.
+        let text = "\
+apiVersion: v1
+kind: Namespace
+metadata: {name: a}
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: b
+  labels: [x]
+---
+# only a comment
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: c}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: d}
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: e
+  labels:
+    tier: {nested: map}
+";
+        let error = parse_namespaces("ns.yaml", text).unwrap_err();
+        assert_eq!(
+            lines(error),
+            vec![
+                "ns.yaml:9:11: metadata.labels: invalid type: sequence, expected a map",
+                "ns.yaml: document 4: kind: a ConfigMap (v1), expected a Namespace (v1)",
+                "ns.yaml:26:11: metadata.labels.tier: invalid type: map, expected a string",
+            ]
+        );
+    }
+
+    #[test]
+    fn positions_hold_deep_into_a_long_file() {
+        // 2,000 documents of 5 lines each (`---` included); document 1,500 has a bad name.
+        let mut text = String::new();
+        for i in 1..=2_000 {
+            let name = if i == 1_500 {
+                "[oops]".to_owned()
+            } else {
+                format!("ns-{i}")
+            };
+            text.push_str(&format!(
+                "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
+            ));
+        }
+        let error = parse_namespaces("ns.yaml", &text).unwrap_err();
+        let line = (1_500 - 1) * 5 + 5;
+        assert_eq!(
+            lines(error),
+            vec![format!(
+                "ns.yaml:{line}:9: metadata.name: invalid type: sequence, expected a string"
+            )]
+        );
+        let fine = text.replace("[oops]", "ns-1500");
+        assert_eq!(parse_namespaces("ns.yaml", &fine).unwrap().len(), 2_000);
     }
 
     #[test]

@@ -72,7 +72,8 @@ pub struct RenderArgs {
 
 /// Runs `render`; the exit status of the command line.
 pub fn main(args: &RenderArgs) -> i32 {
-    let mut stdout = std::io::stdout().lock();
+    // Buffered: stdout alone flushes every line, a system call per line of the stream.
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let mut stderr = std::io::stderr().lock();
     let result = run(args, &mut stdout, &mut stderr).map(|()| EXIT_OK);
     super::exit_status(result, &mut stderr)

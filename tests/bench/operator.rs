@@ -1,0 +1,217 @@
+//! The operator under test: the release binary as a process of its own (so its memory is
+//! its own), `run` with default flags but for the metrics address, with the kubeconfig of
+//! the measured user; and the wait for its profile status to report every namespace in
+//! sync, through one watch of that profile.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::StreamExt;
+use hardening_operator::api::HardeningProfile;
+use kube::api::{ApiResource, DynamicObject};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use serde_json::Value;
+
+/// How long a stopped operator gets before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How often progress is printed while the operator converges.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+pub struct Operator {
+    child: Child,
+    log: PathBuf,
+    /// When the process was started.
+    pub started: SystemTime,
+}
+
+/// Resident memory of the process, KiB.
+#[derive(Clone, Copy, Debug)]
+pub struct Memory {
+    /// VmRSS: resident now.
+    pub rss_kib: u64,
+    /// VmHWM: the most it was resident so far.
+    pub peak_kib: u64,
+}
+
+impl Operator {
+    /// Starts `bin run`, logging to `log`. Only `KUBECONFIG` is passed on from an
+    /// environment of its own, so no `HARDENING_*` variable changes a default.
+    pub fn start(bin: &Path, kubeconfig: &Path, log: &Path) -> Result<Self, String> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("finding a free port: {e}"))?
+            .port();
+        let out = File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let mut command = Command::new(bin);
+        command
+            .arg("run")
+            .arg(format!("--metrics-address=127.0.0.1:{port}"))
+            .env_clear()
+            .env("KUBECONFIG", kubeconfig)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        // SAFETY: prctl is async-signal-safe; the operator dies with this process, even on
+        // SIGKILL, as the control plane does (by its reaper).
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let started = SystemTime::now();
+        let child = command
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", bin.display()))?;
+        Ok(Self {
+            child,
+            log: log.to_path_buf(),
+            started,
+        })
+    }
+
+    pub fn memory(&self) -> Option<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let field = |name: &str| -> Option<u64> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        };
+        Some(Memory {
+            rss_kib: field("VmRSS:")?,
+            peak_kib: field("VmHWM:")?,
+        })
+    }
+
+    /// `Err` with the end of its log once the process has exited.
+    pub fn check_running(&mut self) -> Result<(), String> {
+        match self.child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => Err(format!(
+                "the operator exited ({status}); last lines of {}:\n{}",
+                self.log.display(),
+                self.log_tail(20)
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// SIGTERM, then SIGKILL after [`STOP_GRACE`].
+    pub fn stop(&mut self) {
+        // SAFETY: a plain syscall on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The counts of a profile's status that convergence is read from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub selected: u64,
+    pub in_sync: u64,
+    /// `status.observedGeneration` equals `metadata.generation`.
+    pub current: bool,
+}
+
+impl Counts {
+    pub fn of(profile: &Value) -> Self {
+        let status = &profile["status"];
+        let count = |key: &str| status[key].as_u64().unwrap_or(0);
+        Self {
+            selected: count("selectedNamespaces"),
+            in_sync: count("inSyncNamespaces"),
+            current: status["observedGeneration"].as_i64().is_some()
+                && status["observedGeneration"] == profile["metadata"]["generation"],
+        }
+    }
+
+    pub fn converged(&self, namespaces: usize) -> bool {
+        self.current && self.selected == namespaces as u64 && self.in_sync == namespaces as u64
+    }
+}
+
+/// The profile API as raw JSON: the benchmark reads the status by its API field names.
+pub fn profiles(admin: &Client) -> Api<DynamicObject> {
+    Api::all_with(admin.clone(), &ApiResource::erase::<HardeningProfile>(&()))
+}
+
+/// Waits, through one watch of the profile, until its status counts every namespace in
+/// sync; prints the count every [`PROGRESS_EVERY`]. `Err` when the operator exits or
+/// `timeout` passes first.
+pub async fn wait_converged(
+    admin: &Client,
+    profile: &str,
+    namespaces: usize,
+    operator: &mut Operator,
+    timeout: Duration,
+) -> Result<Counts, String> {
+    let config = watcher::Config::default().fields(&format!("metadata.name={profile}"));
+    let mut events = std::pin::pin!(watcher(profiles(admin), config).default_backoff());
+    let started = Instant::now();
+    let mut counts = Counts::default();
+    let mut progress = tokio::time::interval(PROGRESS_EVERY);
+    progress.tick().await;
+    let mut alive = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object))) => {
+                    counts = Counts::of(&serde_json::to_value(&object).map_err(|e| e.to_string())?);
+                    if counts.converged(namespaces) {
+                        return Ok(counts);
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => eprintln!("  watching the profile: {e} (retrying)"),
+                None => return Err("the profile watch ended".into()),
+            },
+            _ = progress.tick() => eprintln!(
+                "  operator: {}/{namespaces} namespaces in sync after {:.0} s",
+                counts.in_sync,
+                started.elapsed().as_secs_f64()
+            ),
+            _ = alive.tick() => {
+                operator.check_running()?;
+                if started.elapsed() > timeout {
+                    return Err(format!(
+                        "not converged within {timeout:?}: status counts {counts:?}"
+                    ));
+                }
+            }
+        }
+    }
+}
