@@ -1004,6 +1004,12 @@ pub(crate) fn writes_since(
         .skip(from)
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|e| e["stage"] == "ResponseComplete")
+        // A server-side dry-run (the operator's admission check) changes nothing.
+        .filter(|e| {
+            !e["requestURI"]
+                .as_str()
+                .is_some_and(|uri| uri.contains("dryRun="))
+        })
         .filter(|e| {
             let obj = &e["objectRef"];
             obj["namespace"] == namespace
