@@ -12,6 +12,11 @@
 //! The operator's own writes are known before their watch events arrive: a reconcile reads
 //! the object as written rather than the version it replaced, and the event echoing the
 //! write asks for no reconcile (the writer already knows the result).
+//!
+//! Objects are held as JSON text and parsed when a reconcile reads them: a parsed object
+//! spends an allocation on every map of its spec and `managedFields` (about ten times its
+//! text), and the index holds every object of the kind while a reconcile reads one
+//! namespace's.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -25,7 +30,30 @@ use tokio::sync::watch;
 use crate::render::ManagedKind;
 
 /// Objects by namespace, then name.
-type ByNamespace = HashMap<String, BTreeMap<String, Arc<DynamicObject>>>;
+type ByNamespace = HashMap<String, BTreeMap<String, Stored>>;
+
+/// One object as the index keeps it: trimmed, as compact JSON.
+#[derive(Clone)]
+struct Stored {
+    resource_version: Option<String>,
+    json: Box<str>,
+}
+
+impl Stored {
+    fn new(object: DynamicObject) -> Self {
+        let object = trimmed(object);
+        Self {
+            resource_version: object.resource_version(),
+            json: serde_json::to_string(&object)
+                .expect("an object from the API server serializes")
+                .into_boxed_str(),
+        }
+    }
+
+    fn object(&self) -> Arc<DynamicObject> {
+        Arc::new(serde_json::from_str(&self.json).expect("the index parses the JSON it wrote"))
+    }
+}
 
 /// The objects of one kind, and whether the first complete listing arrived.
 pub struct KindIndex {
@@ -75,7 +103,7 @@ impl KindIndex {
                 name.to_owned(),
                 OwnWrite {
                     before,
-                    after: after.map(|o| Arc::new(trimmed(o))),
+                    after: after.map(Stored::new),
                 },
             );
     }
@@ -107,7 +135,7 @@ struct OwnWrite {
     /// The version the write replaced (`None`: the object did not exist).
     before: Option<String>,
     /// What the API server stored (`None`: the operator deleted it).
-    after: Option<Arc<DynamicObject>>,
+    after: Option<Stored>,
 }
 
 /// The index proper: pure, so its re-list rules are unit-tested.
@@ -126,17 +154,25 @@ impl IndexState {
     /// The namespace's objects, with the operator's own writes in place of the versions
     /// they replaced while the watch has not caught up.
     fn in_namespace(&self, namespace: &str) -> Vec<Arc<DynamicObject>> {
-        let mut objects = self.objects.get(namespace).cloned().unwrap_or_default();
+        let mut objects: BTreeMap<&str, &Stored> = self
+            .objects
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .map(|(name, stored)| (name.as_str(), stored))
+            .collect();
         for (name, write) in self.own_writes.get(namespace).into_iter().flatten() {
-            let cached = objects.get(name).and_then(|o| o.resource_version());
-            if cached == write.before {
+            let cached = objects
+                .get(name.as_str())
+                .and_then(|o| o.resource_version.as_ref());
+            if cached == write.before.as_ref() {
                 match &write.after {
-                    Some(after) => objects.insert(name.clone(), after.clone()),
-                    None => objects.remove(name),
+                    Some(after) => objects.insert(name, after),
+                    None => objects.remove(name.as_str()),
                 };
             }
         }
-        objects.into_values().collect()
+        objects.into_values().map(Stored::object).collect()
     }
 
     /// Whether a watch event of `namespace`/`name` echoes the operator's own write (then it
@@ -152,7 +188,7 @@ impl IndexState {
             self.own_writes.remove(namespace);
         }
         match (&write.after, event_version) {
-            (Some(after), Some(version)) => after.resource_version() == Some(version),
+            (Some(after), Some(version)) => after.resource_version == Some(version),
             (None, None) => true,
             _ => false,
         }
@@ -163,13 +199,12 @@ impl IndexState {
         match event {
             watcher::Event::Apply(object) => {
                 if let Some(namespace) = object.namespace() {
-                    let object = trimmed(object);
-                    let own =
-                        self.own_echo(&namespace, &object.name_any(), object.resource_version());
+                    let name = object.name_any();
+                    let own = self.own_echo(&namespace, &name, object.resource_version());
                     self.objects
                         .entry(namespace.clone())
                         .or_default()
-                        .insert(object.name_any(), Arc::new(object));
+                        .insert(name, Stored::new(object));
                     if !own {
                         changed.insert(namespace);
                     }
@@ -194,11 +229,10 @@ impl IndexState {
                 if let (Some(listing), Some(namespace)) =
                     (self.relisting.as_mut(), object.namespace())
                 {
-                    let object = trimmed(object);
                     listing
                         .entry(namespace)
                         .or_default()
-                        .insert(object.name_any(), Arc::new(object));
+                        .insert(object.name_any(), Stored::new(object));
                 }
             }
             watcher::Event::InitDone => {
@@ -219,13 +253,13 @@ impl IndexState {
 
 /// Namespaces whose objects differ between two listings (by name and resource version).
 fn changed_namespaces(before: &ByNamespace, after: &ByNamespace) -> BTreeSet<String> {
-    let versions = |objects: Option<&BTreeMap<String, Arc<DynamicObject>>>| {
+    fn versions(objects: Option<&BTreeMap<String, Stored>>) -> Vec<(&String, &Option<String>)> {
         objects
             .into_iter()
             .flatten()
-            .map(|(name, o)| (name.clone(), o.resource_version()))
-            .collect::<Vec<_>>()
-    };
+            .map(|(name, o)| (name, &o.resource_version))
+            .collect()
+    }
     before
         .keys()
         .chain(after.keys())
@@ -305,7 +339,7 @@ mod tests {
         assert_eq!(changed, names(&["a", "b", "d"]));
         assert!(!state.objects.contains_key("b"));
         assert_eq!(
-            state.objects["a"]["q"].resource_version().as_deref(),
+            state.objects["a"]["q"].resource_version.as_deref(),
             Some("7")
         );
     }
@@ -318,7 +352,13 @@ mod tests {
             state.apply(watcher::Event::Apply(object("a", "q", "1"))),
             names(&["a"])
         );
-        assert!(state.objects["a"]["q"].data.get("status").is_none());
+        assert!(
+            state.objects["a"]["q"]
+                .object()
+                .data
+                .get("status")
+                .is_none()
+        );
         assert_eq!(
             state.apply(watcher::Event::Delete(object("a", "q", "1"))),
             names(&["a"])
@@ -336,7 +376,7 @@ mod tests {
                 name.into(),
                 OwnWrite {
                     before: before.map(str::to_owned),
-                    after: Some(Arc::new(object("a", name, after))),
+                    after: Some(Stored::new(object("a", name, after))),
                 },
             );
         };
@@ -382,7 +422,7 @@ mod tests {
         state.apply(watcher::Event::Init);
         state.apply(watcher::Event::InitApply(object("a", "q", "2")));
         assert_eq!(
-            state.objects["a"]["q"].resource_version().as_deref(),
+            state.objects["a"]["q"].resource_version.as_deref(),
             Some("1")
         );
     }
