@@ -27,22 +27,59 @@ use kube::runtime::watcher;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use super::trim;
 use crate::render::ManagedKind;
 
-/// Objects by namespace, then name.
-type ByNamespace = HashMap<String, BTreeMap<String, Stored>>;
+/// Objects by namespace. A namespace holds a handful of objects of a kind: a list
+/// searched by name costs less memory than a map (a B-tree node is some 700 bytes).
+type ByNamespace = HashMap<String, Objects>;
+
+/// The objects of one kind in one namespace.
+#[derive(Clone, Default)]
+struct Objects(Vec<Stored>);
+
+impl Objects {
+    #[cfg(test)]
+    fn get(&self, name: &str) -> Option<&Stored> {
+        self.0.iter().find(|o| &*o.name == name)
+    }
+
+    fn insert(&mut self, stored: Stored) {
+        match self.0.iter_mut().find(|o| o.name == stored.name) {
+            Some(slot) => *slot = stored,
+            None => self.0.push(stored),
+        }
+    }
+
+    fn remove(&mut self, name: &str) {
+        self.0.retain(|o| &*o.name != name);
+    }
+
+    /// Name and resource version of each object, by name.
+    fn versions(&self) -> Vec<(&str, Option<&str>)> {
+        let mut versions: Vec<_> = self
+            .0
+            .iter()
+            .map(|o| (&*o.name, o.resource_version.as_deref()))
+            .collect();
+        versions.sort_unstable();
+        versions
+    }
+}
 
 /// One object as the index keeps it: trimmed, as compact JSON.
 #[derive(Clone)]
 struct Stored {
+    name: Box<str>,
     resource_version: Option<String>,
     json: Box<str>,
 }
 
 impl Stored {
     fn new(object: DynamicObject) -> Self {
-        let object = trimmed(object);
+        let object = trim::generated_object(object);
         Self {
+            name: object.name_any().into_boxed_str(),
             resource_version: object.resource_version(),
             json: serde_json::to_string(&object)
                 .expect("an object from the API server serializes")
@@ -158,8 +195,8 @@ impl IndexState {
             .objects
             .get(namespace)
             .into_iter()
-            .flatten()
-            .map(|(name, stored)| (name.as_str(), stored))
+            .flat_map(|objects| &objects.0)
+            .map(|stored| (&*stored.name, stored))
             .collect();
         for (name, write) in self.own_writes.get(namespace).into_iter().flatten() {
             let cached = objects
@@ -199,12 +236,12 @@ impl IndexState {
         match event {
             watcher::Event::Apply(object) => {
                 if let Some(namespace) = object.namespace() {
-                    let name = object.name_any();
-                    let own = self.own_echo(&namespace, &name, object.resource_version());
+                    let own =
+                        self.own_echo(&namespace, &object.name_any(), object.resource_version());
                     self.objects
                         .entry(namespace.clone())
                         .or_default()
-                        .insert(name, Stored::new(object));
+                        .insert(Stored::new(object));
                     if !own {
                         changed.insert(namespace);
                     }
@@ -215,7 +252,7 @@ impl IndexState {
                     let own = self.own_echo(&namespace, &object.name_any(), None);
                     if let Some(objects) = self.objects.get_mut(&namespace) {
                         objects.remove(&object.name_any());
-                        if objects.is_empty() {
+                        if objects.0.is_empty() {
                             self.objects.remove(&namespace);
                         }
                     }
@@ -232,7 +269,7 @@ impl IndexState {
                     listing
                         .entry(namespace)
                         .or_default()
-                        .insert(object.name_any(), Stored::new(object));
+                        .insert(Stored::new(object));
                 }
             }
             watcher::Event::InitDone => {
@@ -253,32 +290,18 @@ impl IndexState {
 
 /// Namespaces whose objects differ between two listings (by name and resource version).
 fn changed_namespaces(before: &ByNamespace, after: &ByNamespace) -> BTreeSet<String> {
-    fn versions(objects: Option<&BTreeMap<String, Stored>>) -> Vec<(&String, &Option<String>)> {
-        objects
-            .into_iter()
-            .flatten()
-            .map(|(name, o)| (name, &o.resource_version))
-            .collect()
+    fn versions<'a>(listing: &'a ByNamespace, namespace: &str) -> Vec<(&'a str, Option<&'a str>)> {
+        listing
+            .get(namespace)
+            .map(Objects::versions)
+            .unwrap_or_default()
     }
     before
         .keys()
         .chain(after.keys())
-        .filter(|namespace| versions(before.get(*namespace)) != versions(after.get(*namespace)))
+        .filter(|namespace| versions(before, namespace) != versions(after, namespace))
         .cloned()
         .collect()
-}
-
-/// What the reconciler never reads, dropped to keep the index small: a quota's status
-/// (rewritten by the quota controller on every use) and `managedFields` entries of status
-/// writers.
-fn trimmed(mut object: DynamicObject) -> DynamicObject {
-    if let Some(data) = object.data.as_object_mut() {
-        data.remove("status");
-    }
-    if let Some(entries) = object.metadata.managed_fields.as_mut() {
-        entries.retain(|entry| entry.subresource.as_deref().unwrap_or_default().is_empty());
-    }
-    object
 }
 
 /// An object's JSON as the diff reads it.
@@ -339,7 +362,11 @@ mod tests {
         assert_eq!(changed, names(&["a", "b", "d"]));
         assert!(!state.objects.contains_key("b"));
         assert_eq!(
-            state.objects["a"]["q"].resource_version.as_deref(),
+            state.objects["a"]
+                .get("q")
+                .unwrap()
+                .resource_version
+                .as_deref(),
             Some("7")
         );
     }
@@ -353,7 +380,9 @@ mod tests {
             names(&["a"])
         );
         assert!(
-            state.objects["a"]["q"]
+            state.objects["a"]
+                .get("q")
+                .unwrap()
                 .object()
                 .data
                 .get("status")
@@ -422,7 +451,11 @@ mod tests {
         state.apply(watcher::Event::Init);
         state.apply(watcher::Event::InitApply(object("a", "q", "2")));
         assert_eq!(
-            state.objects["a"]["q"].resource_version.as_deref(),
+            state.objects["a"]
+                .get("q")
+                .unwrap()
+                .resource_version
+                .as_deref(),
             Some("1")
         );
     }

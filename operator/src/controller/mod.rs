@@ -15,6 +15,7 @@ mod managed;
 mod namespace;
 mod pods;
 mod profile;
+mod trim;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -123,6 +124,7 @@ pub async fn run_with(
             watcher::Config::default(),
         )
         .backoff(watch_backoff())
+        .map_ok(|event| event.modify(|ns| *ns = trim::namespace(std::mem::take(ns))))
         // Before the store takes the event: a re-list is compared with what it held.
         .map_ok(move |event| {
             for name in relist.changed(&event, &reader) {
