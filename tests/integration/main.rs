@@ -3,6 +3,7 @@
 //! `node_*` tests run real pods on the node the harness starts on first use.
 
 mod chart;
+mod chart_crds;
 mod cli;
 mod dry_run;
 mod examples;
