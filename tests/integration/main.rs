@@ -4,6 +4,7 @@
 
 mod chart;
 mod chart_crds;
+mod chart_monitoring;
 mod cli;
 mod dry_run;
 mod examples;
