@@ -24,6 +24,7 @@ pub mod plan;
 pub mod quantity;
 pub mod rejection;
 pub mod render;
+pub mod report;
 pub mod run;
 pub mod seccomp;
 pub mod server;
