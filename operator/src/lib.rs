@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod node_agent;
 pub mod ownership;
 pub mod plan;
+pub mod policy_report;
 pub mod quantity;
 pub mod rejection;
 pub mod render;

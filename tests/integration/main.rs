@@ -20,6 +20,7 @@ mod node_teardown;
 mod node_workloads;
 mod on_node;
 mod operator_env;
+mod policy_reports;
 mod report;
 mod smoke;
 mod teardown;
