@@ -1,6 +1,6 @@
-//! Policy reports (issue 13, item 1; in progress): the content of one report per governed
-//! namespace, in the two report APIs Policy Reporter and Kyverno-/Trivy-based tools read,
-//! and which of them a cluster serves. Pure but for [`detect`]; nothing writes reports yet.
+//! Policy reports: the content of one report per governed namespace, in the two report
+//! APIs Policy Reporter and Kyverno-/Trivy-based tools read, and which of them a cluster
+//! serves. Pure but for [`detect`]; `controller/reports.rs` writes them.
 //!
 //! The types follow the published CRDs, which are the same for both APIs but for
 //! OpenReports' top-level `source`: `openreports.io/v1alpha1` `Report` / `ClusterReport`

@@ -59,6 +59,16 @@ const CLUSTER_ROLE: &[(&str, &str, &[&str])] = &[
     ),
     ("hardening.dev", "hardeningprofiles/status", &["patch"]),
     ("events.k8s.io", "events", &["create", "patch"]),
+    (
+        "openreports.io",
+        "reports",
+        &["list", "create", "patch", "delete"],
+    ),
+    (
+        "wgpolicyk8s.io",
+        "policyreports",
+        &["list", "create", "patch", "delete"],
+    ),
 ];
 
 /// The Role in the release namespace (leader election; get and patch only of the Lease
@@ -67,8 +77,47 @@ const LEADER_ROLE: &[(&str, &str, &[&str])] =
     &[("coordination.k8s.io", "leases", &["get", "create", "patch"])];
 
 /// Write permissions the RBAC test cannot see used, and why they are needed all the same.
-/// Empty: the test exercises every write the roles grant.
-const NEEDED_BUT_NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[];
+/// The policy report writes need the report CRDs, which the shared control plane does not
+/// have (they change what every operator detects at start-up); tests/integration/
+/// policy_reports.rs exercises them on a control plane of its own.
+const NEEDED_BUT_NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[
+    (
+        "openreports.io",
+        "reports",
+        "create",
+        "policy reports (OpenReports)",
+    ),
+    (
+        "openreports.io",
+        "reports",
+        "patch",
+        "policy reports (OpenReports)",
+    ),
+    (
+        "openreports.io",
+        "reports",
+        "delete",
+        "policy reports (OpenReports)",
+    ),
+    (
+        "wgpolicyk8s.io",
+        "policyreports",
+        "create",
+        "policy reports (wgpolicyk8s.io)",
+    ),
+    (
+        "wgpolicyk8s.io",
+        "policyreports",
+        "patch",
+        "policy reports (wgpolicyk8s.io)",
+    ),
+    (
+        "wgpolicyk8s.io",
+        "policyreports",
+        "delete",
+        "policy reports (wgpolicyk8s.io)",
+    ),
+];
 
 const WRITE_VERBS: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
 

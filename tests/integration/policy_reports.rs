@@ -229,3 +229,183 @@ async fn reports_are_detected_and_accepted_by_the_published_crds() {
     assert!(refused.is_err(), "an invalid result was accepted");
     drop(plane);
 }
+
+async fn report_of(client: &Client, namespace: &str) -> Option<Value> {
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("openreports.io", "v1alpha1", "Report"),
+        "reports",
+    );
+    Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &resource)
+        .get_opt(REPORT_NAME)
+        .await
+        .ok()
+        .flatten()
+        .map(|r| serde_json::to_value(r).unwrap())
+}
+
+fn result_of(report: &Value, rule: &str) -> Option<String> {
+    report["results"]
+        .as_array()?
+        .iter()
+        .find(|r| r["rule"] == rule)?["result"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+async fn wait_for_result(client: &Client, namespace: &str, rule: &str, wanted: &str) -> Value {
+    eventually(
+        &format!("{rule} {wanted} in the report of {namespace}"),
+        || async {
+            let report = report_of(client, namespace).await.ok_or("no report")?;
+            match result_of(&report, rule) {
+                Some(r) if r == wanted => Ok(report),
+                other => Err(format!("{rule}: {other:?}")),
+            }
+        },
+    )
+    .await
+}
+
+async fn label(client: &Client, namespace: &str, labels: Value) {
+    Api::<Namespace>::all(client.clone())
+        .patch(
+            namespace,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "labels": labels } })),
+        )
+        .await
+        .unwrap();
+}
+
+/// The operator with the OpenReports CRDs installed: a report per governed namespace, a
+/// result that flips with drift and back, no write while nothing changes, and the report
+/// deleted when the namespace is no longer governed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_writes_one_report_per_governed_namespace_when_it_changes() {
+    if std::env::var(hardening_tests::EXISTING_CLUSTER_ENV).is_ok() {
+        eprintln!("skipped: installing report CRDs needs a local control plane of the test's own");
+        return;
+    }
+    let plane = tokio::task::spawn_blocking(ControlPlane::start)
+        .await
+        .unwrap()
+        .expect("a control plane of this test's own");
+    let client = hardening_tests::client_for(plane.kubeconfig())
+        .await
+        .unwrap();
+    crate::operator_env::install_crd(&client).await;
+    install(&client, "openreports.io_reports.yaml").await;
+    install(&client, "openreports.io_clusterreports.yaml").await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for (name, labels) in [
+        ("strict-ns", json!({ "tier": "strict" })),
+        // Audit mode writes nothing: the labels its profile declares are set by hand.
+        (
+            "audit-ns",
+            json!({ "tier": "audit", "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest" }),
+        ),
+    ] {
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({ "metadata": { "name": name, "labels": labels } }))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let profiles: Api<HardeningProfile> = Api::all(client.clone());
+    for (name, spec) in [
+        (
+            "strict",
+            json!({
+                "namespaceSelector": { "matchLabels": { "tier": "strict" } },
+                "podSecurity": { "enforce": { "level": "restricted" } },
+                "networkPolicy": { "defaultDeny": ["Ingress", "Egress"] },
+                "resourceQuota": { "hard": { "pods": "10" } }
+            }),
+        ),
+        (
+            "audit",
+            json!({
+                "namespaceSelector": { "matchLabels": { "tier": "audit" } },
+                "mode": "Audit",
+                "podSecurity": { "enforce": { "level": "restricted" } }
+            }),
+        ),
+    ] {
+        profiles
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({
+                    "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile",
+                    "metadata": { "name": name }, "spec": spec
+                }))
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let operator = tokio::spawn(hardening_operator::controller::run(
+        client.clone(),
+        hardening_operator::config::RunConfig::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    let strict = wait_for_result(&client, "strict-ns", "resource-quota", "pass").await;
+    for (rule, wanted) in [
+        ("pod-security-labels", "pass"),
+        ("network-policies", "pass"),
+        ("limit-range", "skip"),
+        ("tenant-network-policies", "pass"),
+    ] {
+        assert_eq!(result_of(&strict, rule).as_deref(), Some(wanted), "{rule}");
+    }
+    assert_eq!(strict["source"], "hardening-operator");
+    assert_eq!(strict["scope"]["name"], "strict-ns");
+    assert_eq!(strict["summary"]["pass"], 4);
+
+    // Drift the operator only reports (Audit): the result flips, and flips back.
+    wait_for_result(&client, "audit-ns", "pod-security-labels", "pass").await;
+    label(
+        &client,
+        "audit-ns",
+        json!({ "pod-security.kubernetes.io/enforce": null }),
+    )
+    .await;
+    let drifted = wait_for_result(&client, "audit-ns", "pod-security-labels", "fail").await;
+    assert_eq!(drifted["summary"]["fail"], 1);
+    label(
+        &client,
+        "audit-ns",
+        json!({ "pod-security.kubernetes.io/enforce": "restricted" }),
+    )
+    .await;
+    wait_for_result(&client, "audit-ns", "pod-security-labels", "pass").await;
+
+    // Nothing changes: nothing is written.
+    let before =
+        report_of(&client, "strict-ns").await.unwrap()["metadata"]["resourceVersion"].clone();
+    tokio::time::sleep(hardening_operator::controller::REPORT_PERIOD * 3).await;
+    let after =
+        report_of(&client, "strict-ns").await.unwrap()["metadata"]["resourceVersion"].clone();
+    assert_eq!(before, after, "the report was rewritten without a change");
+
+    // No longer governed: the report goes with the namespace's cleanup.
+    label(&client, "strict-ns", json!({ "tier": null })).await;
+    eventually("the report of strict-ns deleted", || async {
+        match report_of(&client, "strict-ns").await {
+            None => Ok(()),
+            Some(_) => Err("still there".to_owned()),
+        }
+    })
+    .await;
+
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(20), operator).await;
+    drop(plane);
+}
