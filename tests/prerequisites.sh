@@ -5,6 +5,8 @@
 #   apparmor        apparmor_parser, which compiles the generated AppArmor profiles
 #                   (parse only, nothing is loaded into the kernel)
 #   python3         a threaded program whose learned seccomp profile is tested
+#   chromium        renders the HTML compliance report headless (tests/integration/report.rs:
+#                   a screenshot and the DOM)
 # and, for the test node (tests/harness/node.rs: pods really run):
 #   containerd, runc              the container runtime the kubelet drives (CRI)
 #   containernetworking-plugins   the CNI bridge, host-local and loopback plugins
@@ -15,7 +17,7 @@
 # and says so.
 set -euo pipefail
 
-packages=(libseccomp-dev apparmor python3 containerd runc containernetworking-plugins busybox-static)
+packages=(libseccomp-dev apparmor python3 chromium containerd runc containernetworking-plugins busybox-static)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then

@@ -32,6 +32,13 @@ fi
 # static binary of the container image (tests/integration/image.rs then finds it built).
 HARDENING_HELM=$(tests/controlplane/build-helm.sh | tail -n 1)
 export HARDENING_HELM
+# Prometheus' PromQL parser, for the chart's dashboard and alert rules (about a minute once).
+HARDENING_PROMQL=$(tests/controlplane/build-promql.sh | tail -n 1)
+export HARDENING_PROMQL
+# The published OpenReports and wgpolicyk8s.io CRDs the policy report tests install (11 MB
+# once, from the Go module proxy).
+HARDENING_REPORT_CRDS=$(tests/controlplane/fetch-report-crds.sh | tail -n 1)
+export HARDENING_REPORT_CRDS
 echo "tests/run.sh: building the static image binary (tests/build-static.sh)" >&2
 HARDENING_STATIC_BINARY=$(tests/build-static.sh | tail -n 1)
 export HARDENING_STATIC_BINARY

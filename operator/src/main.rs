@@ -23,6 +23,7 @@ enum Command {
     Crd,
     Render(cli::render::RenderArgs),
     Diff(cli::diff::DiffArgs),
+    Report(cli::report::ReportArgs),
     Learn(hardening_operator::learn::LearnArgs),
     /// Run on every node: keep the profiles' seccomp files in
     /// `<kubelet-root>/seccomp/hardening.dev/` and their AppArmor profiles loaded.
@@ -38,6 +39,7 @@ fn main() {
         Command::Crd => print!("{}", hardening_operator::crd::crd_yaml()),
         Command::Render(args) => std::process::exit(cli::render::main(&args)),
         Command::Diff(args) => std::process::exit(cli::diff::main(&args)),
+        Command::Report(args) => std::process::exit(cli::report::main(&args)),
         Command::Learn(args) => std::process::exit(hardening_operator::learn::main(&args)),
         Command::NodeAgent(args) => {
             let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());

@@ -4,6 +4,8 @@
 //! (`Error::reason()`), object kinds and HTTP verbs. Object names and error texts never
 //! become label values (they would make the number of series grow without bound).
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -79,6 +81,11 @@ struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadyLabels {
+    ready: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerbLabels {
     verb: &'static str,
 }
@@ -103,6 +110,10 @@ pub struct Metrics {
     widening_policies: Gauge,
     queue_depth: Gauge,
     api_requests: Family<VerbLabels, Counter>,
+    profiles: Family<ReadyLabels, Gauge>,
+    /// Whether each profile's last computed status was Ready: the names stay here, only
+    /// the two counts become series.
+    readiness: Mutex<BTreeMap<String, bool>>,
 }
 
 impl Default for Metrics {
@@ -185,6 +196,13 @@ impl Metrics {
             api_requests.clone(),
         );
 
+        let profiles = Family::<ReadyLabels, Gauge>::default();
+        registry.register(
+            "profiles",
+            "Profiles this operator reconciled, by whether their status is Ready (ready=\"true\" or \"false\"); only the leader reconciles",
+            profiles.clone(),
+        );
+
         // Every bounded series from the start, so rates work from the first scrape.
         for controller in ControllerKind::ALL {
             let labels = ControllerLabels {
@@ -207,6 +225,9 @@ impl Metrics {
         for verb in VERBS {
             let _ = api_requests.get_or_create(&VerbLabels { verb });
         }
+        for ready in ["true", "false"] {
+            let _ = profiles.get_or_create(&ReadyLabels { ready });
+        }
 
         Metrics {
             registry,
@@ -221,6 +242,32 @@ impl Metrics {
             widening_policies,
             queue_depth,
             api_requests,
+            profiles,
+            readiness: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The status computed for profile `name` is (not) Ready.
+    pub fn profile_ready(&self, name: &str, ready: bool) {
+        let mut readiness = self.readiness.lock().expect("readiness lock");
+        readiness.insert(name.to_owned(), ready);
+        self.publish_readiness(&readiness);
+    }
+
+    /// Profile `name` is being deleted: it counts no more.
+    pub fn profile_gone(&self, name: &str) {
+        let mut readiness = self.readiness.lock().expect("readiness lock");
+        if readiness.remove(name).is_some() {
+            self.publish_readiness(&readiness);
+        }
+    }
+
+    fn publish_readiness(&self, readiness: &BTreeMap<String, bool>) {
+        let ready = readiness.values().filter(|r| **r).count();
+        for (label, n) in [("true", ready), ("false", readiness.len() - ready)] {
+            self.profiles
+                .get_or_create(&ReadyLabels { ready: label })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 
@@ -337,6 +384,27 @@ mod tests {
                 "missing {line:?} in\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn profiles_are_counted_by_readiness_once_each() {
+        let metrics = Metrics::new();
+        let count = |ready: &str| {
+            let line = format!("hardening_profiles{{ready=\"{ready}\"}} ");
+            metrics
+                .encode()
+                .lines()
+                .find_map(|l| l.strip_prefix(&line).map(str::to_owned))
+                .unwrap_or_else(|| panic!("no {line}"))
+        };
+        assert_eq!((count("true"), count("false")), ("0".into(), "0".into()));
+        metrics.profile_ready("a", false);
+        metrics.profile_ready("b", false);
+        metrics.profile_ready("a", true);
+        assert_eq!((count("true"), count("false")), ("1".into(), "1".into()));
+        metrics.profile_gone("b");
+        metrics.profile_gone("never-seen");
+        assert_eq!((count("true"), count("false")), ("1".into(), "0".into()));
     }
 
     #[test]

@@ -252,21 +252,98 @@ struct Counts {
     isolation_reported: bool,
 }
 
-/// The requirement IDs the spec covers, without those the cluster contradicts: A9 and A24
-/// while a tenant NetworkPolicy opens what the profile denies, A4 and A24 while pods do not
-/// use the profile's seccomp/AppArmor profiles or while that cannot be checked (no pod watch).
-fn compliance(input: &StatusInput<'_>, c: &Counts) -> Vec<String> {
-    let network_undone = c.widening_policies > 0;
-    let confinement_unproven = !c.confinement_reported || c.unconfined_pods > 0;
-    crate::api::covered_requirements(&input.profile.spec)
+/// What the cluster says about the requirements a spec covers: the facts
+/// [`requirement_findings`] judges, as the status reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ComplianceFacts {
+    /// Pods are checked against the profile's seccomp/AppArmor profiles (it declares one
+    /// and the operator watches pods).
+    pub confinement_reported: bool,
+    pub unconfined_pods: u32,
+    /// Tenant NetworkPolicy rules opening what the profile denies.
+    pub widening_policies: u32,
+}
+
+impl ComplianceFacts {
+    /// The facts a profile's status reports (`unconfinedPods` and `wideningPolicies` are
+    /// unset when not checked).
+    pub fn of_status(status: &HardeningProfileStatus) -> Self {
+        Self {
+            confinement_reported: status.unconfined_pods.is_some(),
+            unconfined_pods: status.unconfined_pods.unwrap_or(0),
+            widening_policies: status.widening_policies.unwrap_or(0),
+        }
+    }
+}
+
+/// One requirement the spec covers, and whether the cluster lets it hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequirementFinding {
+    pub id: &'static str,
+    /// Why it does not hold now; `None` when it holds.
+    pub withdrawn: Option<String>,
+}
+
+/// Every requirement ID the spec covers, each with why it is withdrawn, if it is: A9 and
+/// A24 while a tenant NetworkPolicy opens what the profile denies, A4 and A24 while pods do
+/// not use the profile's seccomp/AppArmor profiles or while that cannot be checked (no pod
+/// watch). The status's `compliance` lists those that hold; the compliance report shows
+/// the others with the reason.
+pub fn requirement_findings(
+    spec: &crate::api::HardeningProfileSpec,
+    facts: ComplianceFacts,
+) -> Vec<RequirementFinding> {
+    let network_undone = (facts.widening_policies > 0).then(|| {
+        format!(
+            "{} opening what the profile denies",
+            count(facts.widening_policies, "tenant NetworkPolicy rule")
+        )
+    });
+    let confinement_unproven = if !facts.confinement_reported {
+        Some("pods are not checked (the operator runs without --pod-report)".to_owned())
+    } else if facts.unconfined_pods > 0 {
+        Some(format!(
+            "{} not using the profile's seccomp/AppArmor profiles",
+            count(facts.unconfined_pods, "pod")
+        ))
+    } else {
+        None
+    };
+    crate::api::covered_requirements(spec)
         .into_iter()
-        .filter(|id| match *id {
-            "A9" => !network_undone,
-            "A4" => !confinement_unproven,
-            "A24" => !network_undone && !confinement_unproven,
-            _ => true,
+        .map(|id| RequirementFinding {
+            id,
+            withdrawn: match id {
+                "A9" => network_undone.clone(),
+                "A4" => confinement_unproven.clone(),
+                "A24" => match (&network_undone, &confinement_unproven) {
+                    (None, None) => None,
+                    (a, b) => Some(
+                        a.iter()
+                            .chain(b.iter())
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ),
+                },
+                _ => None,
+            },
         })
-        .map(String::from)
+        .collect()
+}
+
+/// The requirement IDs the spec covers, without those the cluster contradicts
+/// ([`requirement_findings`]).
+fn compliance(input: &StatusInput<'_>, c: &Counts) -> Vec<String> {
+    let facts = ComplianceFacts {
+        confinement_reported: c.confinement_reported,
+        unconfined_pods: c.unconfined_pods,
+        widening_policies: c.widening_policies,
+    };
+    requirement_findings(&input.profile.spec, facts)
+        .into_iter()
+        .filter(|f| f.withdrawn.is_none())
+        .map(|f| f.id.to_owned())
         .collect()
 }
 

@@ -414,3 +414,40 @@ fn usage_errors_exit_2_and_help_documents_the_commands() {
         );
     }
 }
+
+#[test]
+fn report_without_a_cluster_exits_2_and_its_help_says_what_it_reports() {
+    let output = run(&["report", "--format", "html"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(text(&output.stdout), "");
+    assert!(
+        text(&output.stderr).starts_with("connecting to the cluster of the current kubeconfig: "),
+        "{}",
+        text(&output.stderr)
+    );
+    let output = run(&["report", "--format", "pdf"]);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "an unknown format is a usage error"
+    );
+
+    let help = text(&run(&["report", "--help"]).stdout);
+    for phrase in [
+        "A1-A27",
+        "covered ",
+        "partly covered ",
+        "not covered ",
+        "organisational ",
+        "self-contained page",
+        "--format <FORMAT>",
+        "--profile-selector <SELECTOR>",
+        "--namespace-selector <SELECTOR>",
+        "Exit status: 0 written; 2 the cluster could not be read",
+    ] {
+        assert!(
+            help.contains(phrase),
+            "report --help lacks {phrase:?}:\n{help}"
+        );
+    }
+}

@@ -16,6 +16,7 @@ pub mod helm;
 pub mod node;
 pub mod oci;
 mod pki;
+pub mod promql;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -3,6 +3,8 @@
 //! `node_*` tests run real pods on the node the harness starts on first use.
 
 mod chart;
+mod chart_crds;
+mod chart_monitoring;
 mod cli;
 mod dry_run;
 mod examples;
@@ -18,6 +20,8 @@ mod node_teardown;
 mod node_workloads;
 mod on_node;
 mod operator_env;
+mod policy_reports;
+mod report;
 mod smoke;
 mod teardown;
 mod truth;

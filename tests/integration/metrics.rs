@@ -295,6 +295,7 @@ async fn metrics_and_health_endpoints() {
             ("hardening_drifts_repaired", "counter"),
             ("hardening_managed_namespaces", "gauge"),
             ("hardening_objects_rolled_out", "counter"),
+            ("hardening_profiles", "gauge"),
             ("hardening_queue_depth", "gauge"),
             ("hardening_reconcile_duration_seconds", "histogram"),
             ("hardening_reconcile_errors", "counter"),
@@ -362,6 +363,7 @@ async fn metrics_and_health_endpoints() {
                 "verb" => VERBS.contains(&value.as_str()),
                 "reason" => value.chars().all(|c| c.is_ascii_alphabetic()),
                 "le" => value == "+Inf" || value.parse::<f64>().is_ok(),
+                "ready" => ["true", "false"].contains(&value.as_str()),
                 _ => false,
             };
             assert!(allowed, "unexpected label {series}{{{key}={value:?}}}");
@@ -377,7 +379,8 @@ async fn metrics_and_health_endpoints() {
         "kind",
         "le",
         "verb",
-        "reason"
+        "reason",
+        "ready"
     ])));
 
     env.finish().await;

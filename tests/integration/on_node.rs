@@ -213,9 +213,12 @@ impl Release {
     pub fn install(prefix: &str, namespace: &str, sets: &[String]) -> Self {
         let (node, image) = node_with_operator_image();
         let (repository, tag) = image.rsplit_once(':').expect("image has a tag");
-        let mut all = vec![format!(
-            "image.repository={repository},image.tag={tag},image.pullPolicy=Never"
-        )];
+        // The tests install the CRD themselves (operator_env::install_crd), before any
+        // release: a release that installed it too would not own it and fail.
+        let mut all = vec![
+            format!("image.repository={repository},image.tag={tag},image.pullPolicy=Never"),
+            "crds.install=false".to_owned(),
+        ];
         if let Some((host, port)) = node.api_server_for_pods() {
             all.push(format!("apiServer.host={host},apiServer.port={port}"));
         }

@@ -93,3 +93,15 @@ repository is image.repository, an empty tag the appVersion), else the operator'
 {{- include "hardening-operator.image" . }}
 {{- end }}
 {{- end }}
+
+{{/* What the chart adds to the metadata of its CRDs: the release's labels and, with
+`crds.keep`, the annotation that makes `helm uninstall` leave the CRD (and so every
+HardeningProfile) in place. */}}
+{{- define "hardening-operator.crdMetadata" -}}
+{{- if .Values.crds.keep }}
+  annotations:
+    helm.sh/resource-policy: keep
+{{- end }}
+  labels:
+    {{- include "hardening-operator.commonLabels" . | nindent 4 }}
+{{- end }}

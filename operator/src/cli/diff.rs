@@ -175,7 +175,7 @@ async fn compare(
 }
 
 /// HardeningProfiles in the cluster; none when the CRD is not installed.
-async fn list_profiles(
+pub(crate) async fn list_profiles(
     client: &Client,
     selector: Option<&str>,
 ) -> Result<Vec<HardeningProfile>, CliError> {

@@ -7,6 +7,7 @@
 pub mod diff;
 pub mod input;
 pub mod render;
+pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

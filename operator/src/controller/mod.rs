@@ -15,7 +15,10 @@ mod managed;
 mod namespace;
 mod pods;
 mod profile;
+mod reports;
 mod trim;
+
+pub use reports::PERIOD as REPORT_PERIOD;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -319,7 +322,11 @@ pub async fn run_with(
             }
         };
         tokio::select! {
-            _ = futures::future::join(namespace_loop, profile_loop) => Ok(()),
+            _ = futures::future::join3(
+                namespace_loop,
+                profile_loop,
+                reports::run(ctx.clone(), shutdown.clone()),
+            ) => Ok(()),
             _ = lost => {
                 warn!("lost the leader election; stopped reconciling");
                 Err(LostLeadership)

@@ -45,6 +45,7 @@ pub async fn reconcile(
     let api: Api<HardeningProfile> = Api::all(ctx.client.clone());
 
     if profile.metadata.deletion_timestamp.is_some() {
+        ctx.metrics.profile_gone(&name);
         if !profile.finalizers().iter().any(|f| f == CLEANUP_FINALIZER) {
             return Ok(Action::await_change());
         }
@@ -148,6 +149,13 @@ pub async fn reconcile(
         let outcomes = ctx.outcomes.lock().expect("outcomes lock");
         desired_status(&input, |ns| outcomes.get(ns))
     };
+    ctx.metrics.profile_ready(
+        &name,
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == crate::status::READY && c.status == "True"),
+    );
     if needs_update(profile.status.as_ref(), &status) {
         let body = json!({
             "apiVersion": HardeningProfile::api_version(&()),

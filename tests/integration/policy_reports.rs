@@ -1,0 +1,411 @@
+//! Policy reports against the real published CRDs (`tests/controlplane/fetch-report-crds.sh`:
+//! OpenReports v0.2.1, wgpolicyk8s.io v1alpha2 of Kyverno v1.19.1), on a control plane of
+//! this test's own (the CRDs decide what start-up detects, which the other tests must not
+//! see change): detection prefers OpenReports, falls back to wgpolicyk8s.io and else finds
+//! none; the API server accepts the reports the operator builds for both APIs as they are
+//! (nothing pruned), and a result flips with drift and back.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use hardening_operator::api::{DriftEntry, HardeningProfile, NamespaceState};
+use hardening_operator::policy_report::{
+    REPORT_NAME, ReportApi, detect, namespace_results, report_object,
+};
+use hardening_operator::status::NamespaceOutcome;
+use hardening_tests::{ControlPlane, eventually};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+
+/// The directory `fetch-report-crds.sh` prints (fetching once per machine);
+/// `HARDENING_REPORT_CRDS` names it and skips the script.
+fn crd_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("HARDENING_REPORT_CRDS") {
+        return PathBuf::from(dir);
+    }
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/controlplane/fetch-report-crds.sh"
+    );
+    let output = Command::new("bash")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("running fetch-report-crds.sh");
+    assert!(output.status.success(), "{script} failed");
+    PathBuf::from(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .trim(),
+    )
+}
+
+async fn install(client: &Client, file: &str) {
+    let crd: CustomResourceDefinition =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(crd_dir().join(file)).unwrap()).unwrap();
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = crd.metadata.name.clone().unwrap();
+    api.patch(
+        &name,
+        &PatchParams::apply("hardening-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("installing {file}: {e}"));
+    eventually(&format!("{name} established"), || async {
+        let crd = api.get(&name).await.map_err(|e| e.to_string())?;
+        crd.status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+            .then_some(())
+            .ok_or_else(|| "not established".to_owned())
+    })
+    .await;
+}
+
+/// Applies the report and reads it back; what the API server stored (pruning unknown
+/// fields) must be what was sent.
+async fn apply_and_read(client: &Client, api: ReportApi, report: &Value) -> Value {
+    let (kind, plural) = api.kind();
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(api.group(), api.version(), kind),
+        plural,
+    );
+    let namespace = report["metadata"]["namespace"].as_str().unwrap();
+    let reports: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+    let object: DynamicObject = serde_json::from_value(report.clone()).unwrap();
+    // The CRD's schema may not be served at once after Established.
+    eventually(&format!("{kind} applied"), || async {
+        reports
+            .patch(
+                REPORT_NAME,
+                &PatchParams::apply("hardening-operator").force(),
+                &Patch::Apply(&object),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    let stored = reports.get(REPORT_NAME).await.unwrap();
+    serde_json::to_value(stored).unwrap()
+}
+
+fn profile() -> HardeningProfile {
+    serde_json::from_value(json!({
+        "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile",
+        "metadata": { "name": "strict" },
+        "spec": {
+            "namespaceSelector": {},
+            "podSecurity": { "enforce": { "level": "restricted" } },
+            "networkPolicy": { "defaultDeny": ["Ingress", "Egress"] },
+            "resourceQuota": { "hard": { "pods": "10" } }
+        }
+    }))
+    .unwrap()
+}
+
+fn outcome(drift: Vec<DriftEntry>) -> NamespaceOutcome {
+    NamespaceOutcome {
+        candidates: vec![("strict".into(), 1)],
+        state: Some(if drift.is_empty() {
+            NamespaceState::InSync
+        } else {
+            NamespaceState::Drifted
+        }),
+        drift,
+        ..Default::default()
+    }
+}
+
+fn quota_result(stored: &Value) -> String {
+    stored["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "resource-quota")
+        .unwrap()["result"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_are_detected_and_accepted_by_the_published_crds() {
+    if std::env::var(hardening_tests::EXISTING_CLUSTER_ENV).is_ok() {
+        eprintln!("skipped: installing report CRDs needs a local control plane of the test's own");
+        return;
+    }
+    let plane = tokio::task::spawn_blocking(ControlPlane::start)
+        .await
+        .unwrap()
+        .expect("a control plane of this test's own");
+    let client = hardening_tests::client_for(plane.kubeconfig())
+        .await
+        .unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({ "metadata": { "name": "team" } })).unwrap(),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(detect(&client).await.unwrap(), None, "no report CRDs yet");
+    // Only one kind of an API is not enough.
+    install(&client, "wgpolicyk8s.io_policyreports.yaml").await;
+    assert_eq!(detect(&client).await.unwrap(), None);
+    install(&client, "wgpolicyk8s.io_clusterpolicyreports.yaml").await;
+    assert_eq!(detect(&client).await.unwrap(), Some(ReportApi::WgPolicy));
+
+    let drift = DriftEntry {
+        kind: "ResourceQuota".into(),
+        name: "hardening-quota".into(),
+        field: "spec.hard.pods".into(),
+        expected: Some("10".into()),
+        actual: Some("99".into()),
+        manager: Some("kubectl-edit".into()),
+    };
+    for api in [ReportApi::WgPolicy, ReportApi::OpenReports] {
+        if api == ReportApi::OpenReports {
+            install(&client, "openreports.io_reports.yaml").await;
+            install(&client, "openreports.io_clusterreports.yaml").await;
+            assert_eq!(
+                detect(&client).await.unwrap(),
+                Some(ReportApi::OpenReports),
+                "OpenReports is preferred"
+            );
+        }
+        // In sync, drifted, repaired: the result flips and flips back; the API server
+        // stores every report exactly as built.
+        let mut seen = Vec::new();
+        for drift in [vec![], vec![drift.clone()], vec![]] {
+            let report = report_object(
+                api,
+                "team",
+                &namespace_results(&profile(), "team", &outcome(drift)),
+            );
+            let stored = apply_and_read(&client, api, &report).await;
+            for field in ["scope", "summary", "results"] {
+                assert_eq!(
+                    stored[field], report[field],
+                    "{api:?} {field} pruned or changed"
+                );
+            }
+            if api == ReportApi::OpenReports {
+                assert_eq!(stored["source"], report["source"]);
+            }
+            seen.push(quota_result(&stored));
+        }
+        assert_eq!(seen, ["pass", "fail", "pass"], "{api:?}");
+    }
+    // The CRDs' enum holds: a result outside it is refused (the schema is really checked).
+    let mut bad = report_object(
+        ReportApi::OpenReports,
+        "team",
+        &namespace_results(&profile(), "team", &outcome(vec![])),
+    );
+    bad["results"][0]["result"] = json!("maybe");
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("openreports.io", "v1alpha1", "Report"),
+        "reports",
+    );
+    let refused = Api::<DynamicObject>::namespaced_with(client.clone(), "team", &resource)
+        .patch(
+            REPORT_NAME,
+            &PatchParams::apply("hardening-operator").force(),
+            &Patch::Apply(&serde_json::from_value::<DynamicObject>(bad).unwrap()),
+        )
+        .await;
+    assert!(refused.is_err(), "an invalid result was accepted");
+    drop(plane);
+}
+
+async fn report_of(client: &Client, namespace: &str) -> Option<Value> {
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("openreports.io", "v1alpha1", "Report"),
+        "reports",
+    );
+    Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &resource)
+        .get_opt(REPORT_NAME)
+        .await
+        .ok()
+        .flatten()
+        .map(|r| serde_json::to_value(r).unwrap())
+}
+
+fn result_of(report: &Value, rule: &str) -> Option<String> {
+    report["results"]
+        .as_array()?
+        .iter()
+        .find(|r| r["rule"] == rule)?["result"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+async fn wait_for_result(client: &Client, namespace: &str, rule: &str, wanted: &str) -> Value {
+    eventually(
+        &format!("{rule} {wanted} in the report of {namespace}"),
+        || async {
+            let report = report_of(client, namespace).await.ok_or("no report")?;
+            match result_of(&report, rule) {
+                Some(r) if r == wanted => Ok(report),
+                other => Err(format!("{rule}: {other:?}")),
+            }
+        },
+    )
+    .await
+}
+
+async fn label(client: &Client, namespace: &str, labels: Value) {
+    Api::<Namespace>::all(client.clone())
+        .patch(
+            namespace,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "labels": labels } })),
+        )
+        .await
+        .unwrap();
+}
+
+/// The operator with the OpenReports CRDs installed: a report per governed namespace, a
+/// result that flips with drift and back, no write while nothing changes, and the report
+/// deleted when the namespace is no longer governed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_writes_one_report_per_governed_namespace_when_it_changes() {
+    if std::env::var(hardening_tests::EXISTING_CLUSTER_ENV).is_ok() {
+        eprintln!("skipped: installing report CRDs needs a local control plane of the test's own");
+        return;
+    }
+    let plane = tokio::task::spawn_blocking(ControlPlane::start)
+        .await
+        .unwrap()
+        .expect("a control plane of this test's own");
+    let client = hardening_tests::client_for(plane.kubeconfig())
+        .await
+        .unwrap();
+    crate::operator_env::install_crd(&client).await;
+    install(&client, "openreports.io_reports.yaml").await;
+    install(&client, "openreports.io_clusterreports.yaml").await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for (name, labels) in [
+        ("strict-ns", json!({ "tier": "strict" })),
+        // Audit mode writes nothing: the labels its profile declares are set by hand.
+        (
+            "audit-ns",
+            json!({ "tier": "audit", "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest" }),
+        ),
+    ] {
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({ "metadata": { "name": name, "labels": labels } }))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let profiles: Api<HardeningProfile> = Api::all(client.clone());
+    for (name, spec) in [
+        (
+            "strict",
+            json!({
+                "namespaceSelector": { "matchLabels": { "tier": "strict" } },
+                "podSecurity": { "enforce": { "level": "restricted" } },
+                "networkPolicy": { "defaultDeny": ["Ingress", "Egress"] },
+                "resourceQuota": { "hard": { "pods": "10" } }
+            }),
+        ),
+        (
+            "audit",
+            json!({
+                "namespaceSelector": { "matchLabels": { "tier": "audit" } },
+                "mode": "Audit",
+                "podSecurity": { "enforce": { "level": "restricted" } }
+            }),
+        ),
+    ] {
+        profiles
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({
+                    "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile",
+                    "metadata": { "name": name }, "spec": spec
+                }))
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let operator = tokio::spawn(hardening_operator::controller::run(
+        client.clone(),
+        hardening_operator::config::RunConfig::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    let strict = wait_for_result(&client, "strict-ns", "resource-quota", "pass").await;
+    for (rule, wanted) in [
+        ("pod-security-labels", "pass"),
+        ("network-policies", "pass"),
+        ("limit-range", "skip"),
+        ("tenant-network-policies", "pass"),
+    ] {
+        assert_eq!(result_of(&strict, rule).as_deref(), Some(wanted), "{rule}");
+    }
+    assert_eq!(strict["source"], "hardening-operator");
+    assert_eq!(strict["scope"]["name"], "strict-ns");
+    assert_eq!(strict["summary"]["pass"], 4);
+
+    // Drift the operator only reports (Audit): the result flips, and flips back.
+    wait_for_result(&client, "audit-ns", "pod-security-labels", "pass").await;
+    label(
+        &client,
+        "audit-ns",
+        json!({ "pod-security.kubernetes.io/enforce": null }),
+    )
+    .await;
+    let drifted = wait_for_result(&client, "audit-ns", "pod-security-labels", "fail").await;
+    assert_eq!(drifted["summary"]["fail"], 1);
+    label(
+        &client,
+        "audit-ns",
+        json!({ "pod-security.kubernetes.io/enforce": "restricted" }),
+    )
+    .await;
+    wait_for_result(&client, "audit-ns", "pod-security-labels", "pass").await;
+
+    // Nothing changes: nothing is written.
+    let before =
+        report_of(&client, "strict-ns").await.unwrap()["metadata"]["resourceVersion"].clone();
+    tokio::time::sleep(hardening_operator::controller::REPORT_PERIOD * 3).await;
+    let after =
+        report_of(&client, "strict-ns").await.unwrap()["metadata"]["resourceVersion"].clone();
+    assert_eq!(before, after, "the report was rewritten without a change");
+
+    // No longer governed: the report goes with the namespace's cleanup.
+    label(&client, "strict-ns", json!({ "tier": null })).await;
+    eventually("the report of strict-ns deleted", || async {
+        match report_of(&client, "strict-ns").await {
+            None => Ok(()),
+            Some(_) => Err("still there".to_owned()),
+        }
+    })
+    .await;
+
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(20), operator).await;
+    drop(plane);
+}
