@@ -132,6 +132,8 @@ pub struct Context {
     /// The API server's verdict on each profile generation (dry-run before the first write).
     pub admissions: super::admission::Admissions,
     pub metrics: Arc<Metrics>,
+    /// Namespaces whose policy report may have changed.
+    pub reports: super::reports::ReportQueue,
     /// Objects (`Namespace/<name>`, `HardeningProfile/<name>`) with a reconcile request
     /// that has not started yet: `hardening_queue_depth`.
     pub pending: Mutex<HashSet<String>>,
@@ -172,6 +174,7 @@ impl Context {
                 None => outcomes.remove(namespace),
             }
         };
+        self.reports.touch(namespace);
         let governed = |o: &Option<NamespaceOutcome>| {
             i64::from(o.as_ref().is_some_and(|o| o.winner().is_some()))
         };

@@ -189,6 +189,7 @@ pub async fn run_with(
         unconverged: Default::default(),
         admissions: Default::default(),
         metrics,
+        reports: Default::default(),
         pending: Default::default(),
     });
 

@@ -2,11 +2,14 @@
 //! from the namespace reconciler's outcomes, written only when its content changes and
 //! deleted when the namespace is no longer governed. The report API is detected once at
 //! start-up (logged); with neither API installed this does nothing. Runs on the leader only,
-//! beside the controllers, and looks at the outcomes every [`PERIOD`].
+//! beside the controllers, and looks every [`PERIOD`] at the namespaces whose outcome was
+//! recorded since (a [`ReportQueue`]): its work per look is what changed, not the cluster.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::Arc;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
@@ -22,14 +25,50 @@ use crate::policy_report::{REPORT_NAME, ReportApi, detect, namespace_results, re
 /// How often the outcomes are compared with the reports written.
 pub const PERIOD: Duration = Duration::from_secs(2);
 
-/// What decides whether a report changed (metadata aside).
-fn content(report: &Value) -> Value {
-    serde_json::json!({
+/// Namespaces whose outcome was recorded since the writer last looked (only while reports
+/// are on).
+#[derive(Default)]
+pub struct ReportQueue {
+    on: AtomicBool,
+    pending: Mutex<HashSet<String>>,
+}
+
+impl ReportQueue {
+    /// The reconciler recorded `namespace`'s outcome.
+    pub fn touch(&self, namespace: &str) {
+        if self.on.load(Ordering::SeqCst) {
+            self.lock().insert(namespace.to_owned());
+        }
+    }
+
+    /// Turns the queue on; `known` lists the outcomes recorded before.
+    fn start(&self, known: impl FnOnce() -> Vec<String>) {
+        self.on.store(true, Ordering::SeqCst);
+        let known = known();
+        self.lock().extend(known);
+    }
+
+    fn take(&self) -> HashSet<String> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.pending.lock().expect("report queue lock")
+    }
+}
+
+/// What decides whether a report changed (metadata aside), as a digest: the writer keeps
+/// one per namespace, not the report.
+fn content(report: &Value) -> u64 {
+    let content = serde_json::json!({
         "scope": report["scope"],
         "summary": report["summary"],
         "results": report["results"],
         "source": report["source"],
-    })
+    });
+    let mut hasher = DefaultHasher::new();
+    content.to_string().hash(&mut hasher);
+    hasher.finish()
 }
 
 fn resource(api: ReportApi) -> ApiResource {
@@ -40,15 +79,22 @@ fn resource(api: ReportApi) -> ApiResource {
     )
 }
 
-/// Every governed namespace's report as it should be now.
-fn desired(ctx: &Context, api: ReportApi) -> HashMap<String, Value> {
+/// The report each of `namespaces` should have now (`None`: not governed, no report).
+fn desired(
+    ctx: &Context,
+    api: ReportApi,
+    namespaces: HashSet<String>,
+) -> Vec<(String, Option<Value>)> {
     let outcomes = ctx.outcomes.lock().expect("outcomes lock");
-    outcomes
-        .iter()
-        .filter_map(|(namespace, outcome)| {
-            let profile = ctx.profiles.get(&ObjectRef::new(outcome.winner()?))?;
-            let results = namespace_results(&profile, namespace, outcome);
-            Some((namespace.clone(), report_object(api, namespace, &results)))
+    namespaces
+        .into_iter()
+        .map(|namespace| {
+            let report = outcomes.get(&namespace).and_then(|outcome| {
+                let profile = ctx.profiles.get(&ObjectRef::new(outcome.winner()?))?;
+                let results = namespace_results(&profile, &namespace, outcome);
+                Some(report_object(api, &namespace, &results))
+            });
+            (namespace, report)
         })
         .collect()
 }
@@ -77,7 +123,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()>) {
     };
     let resource = resource(api);
     // What is already there (written by an earlier run) counts as written.
-    let mut written: HashMap<String, Value> = HashMap::new();
+    let mut written: HashMap<String, u64> = HashMap::new();
     let all: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &resource);
     let params = ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
     match all.list(&params).await {
@@ -95,19 +141,42 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()>) {
         Err(e) => warn!(error = %e, "policy reports: could not list the existing reports"),
     }
 
+    // Every outcome recorded so far, and each one recorded from now on.
+    ctx.reports.start(|| {
+        let outcomes = ctx.outcomes.lock().expect("outcomes lock");
+        outcomes.keys().cloned().collect()
+    });
+    // Reports of namespaces no longer governed while the operator was away.
+    let stale: Vec<String> = written
+        .keys()
+        .filter(|namespace| {
+            let outcomes = ctx.outcomes.lock().expect("outcomes lock");
+            !outcomes.contains_key(*namespace)
+        })
+        .cloned()
+        .collect();
+    for namespace in stale {
+        ctx.reports.touch(&namespace);
+    }
+
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = tokio::time::sleep(PERIOD) => {}
             () = &mut shutdown => return,
         }
-        let desired = desired(&ctx, api);
-        for (namespace, report) in &desired {
-            let wanted = content(report);
-            if written.get(namespace) == Some(&wanted) {
+        for (namespace, report) in desired(&ctx, api, ctx.reports.take()) {
+            let Some(report) = report else {
+                if written.contains_key(&namespace) {
+                    delete(&ctx, &resource, &namespace, &mut written).await;
+                }
+                continue;
+            };
+            let wanted = content(&report);
+            if written.get(&namespace) == Some(&wanted) {
                 continue;
             }
-            let object: DynamicObject = match serde_json::from_value(report.clone()) {
+            let object: DynamicObject = match serde_json::from_value(report) {
                 Ok(object) => object,
                 Err(e) => {
                     warn!(%namespace, error = %e, "policy report: not an object");
@@ -115,7 +184,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()>) {
                 }
             };
             let reports: Api<DynamicObject> =
-                Api::namespaced_with(ctx.client.clone(), namespace, &resource);
+                Api::namespaced_with(ctx.client.clone(), &namespace, &resource);
             match reports
                 .patch(
                     REPORT_NAME,
@@ -125,29 +194,35 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()>) {
                 .await
             {
                 Ok(_) => {
-                    written.insert(namespace.clone(), wanted);
+                    written.insert(namespace, wanted);
                 }
-                // Tried again at the next look.
-                Err(e) => warn!(%namespace, error = %e, "policy report: could not write"),
+                Err(e) => {
+                    warn!(%namespace, error = %e, "policy report: could not write");
+                    // Tried again at the next look.
+                    ctx.reports.touch(&namespace);
+                }
             }
         }
-        let gone: Vec<String> = written
-            .keys()
-            .filter(|namespace| !desired.contains_key(*namespace))
-            .cloned()
-            .collect();
-        for namespace in gone {
-            let reports: Api<DynamicObject> =
-                Api::namespaced_with(ctx.client.clone(), &namespace, &resource);
-            match reports.delete(REPORT_NAME, &DeleteParams::default()).await {
-                Ok(_) => {
-                    written.remove(&namespace);
-                }
-                Err(kube::Error::Api(status)) if status.code == 404 => {
-                    written.remove(&namespace);
-                }
-                Err(e) => warn!(%namespace, error = %e, "policy report: could not delete"),
-            }
+    }
+}
+
+async fn delete(
+    ctx: &Context,
+    resource: &ApiResource,
+    namespace: &str,
+    written: &mut HashMap<String, u64>,
+) {
+    let reports: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, resource);
+    match reports.delete(REPORT_NAME, &DeleteParams::default()).await {
+        Ok(_) => {
+            written.remove(namespace);
+        }
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            written.remove(namespace);
+        }
+        Err(e) => {
+            warn!(%namespace, error = %e, "policy report: could not delete");
+            ctx.reports.touch(namespace);
         }
     }
 }
