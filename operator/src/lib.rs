@@ -13,6 +13,7 @@ pub mod crd;
 pub mod diff;
 pub mod error;
 pub mod fieldpath;
+pub mod guardrails;
 pub mod isolation;
 pub mod labels;
 pub mod leader;

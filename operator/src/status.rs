@@ -15,8 +15,8 @@ use std::collections::BTreeSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::{
-    DriftEntry, HardeningProfile, HardeningProfileStatus, MAX_LISTED_DRIFT, MAX_LISTED_NAMESPACES,
-    Mode, NamespaceState, NamespaceStatus, RolloutStatus, WideningPolicy,
+    DriftEntry, GuardrailsStatus, HardeningProfile, HardeningProfileStatus, MAX_LISTED_DRIFT,
+    MAX_LISTED_NAMESPACES, Mode, NamespaceState, NamespaceStatus, RolloutStatus, WideningPolicy,
 };
 use crate::isolation::{MAX_LISTED_POLICIES, Widening};
 use crate::workloads::UnconfinedPods;
@@ -32,6 +32,9 @@ pub const PODS_CONFINED: &str = "PodsConfined";
 /// Present when the profile isolates a direction: whether any NetworkPolicy the operator did
 /// not generate allows traffic the profile denies. Informational: `Ready` does not depend on it.
 pub const NETWORK_ISOLATED: &str = "NetworkIsolated";
+/// Present when the profile declares guardrails: whether the API server denies what they
+/// forbid (True only in Enforce mode with the policy and binding as rendered).
+pub const GUARDRAILS_ENFORCED: &str = "GuardrailsEnforced";
 
 /// What the last reconcile of one namespace found, from the governing profile's view.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -125,6 +128,8 @@ pub struct StatusInput<'a> {
     pub invalid: Option<String>,
     /// Whether the operator watches pods (and so can count unconfined ones).
     pub pods_watched: bool,
+    /// The state of the generated admission policy and binding (profiles with guardrails).
+    pub guardrails: Option<GuardrailsStatus>,
     pub now: Time,
 }
 
@@ -227,6 +232,7 @@ pub fn desired_status<'a>(
         unconfined_pods: c.confinement_reported.then_some(c.unconfined_pods),
         widening_policies: c.isolation_reported.then_some(c.widening_policies),
         rollout: input.rollout.clone(),
+        guardrails: input.guardrails.clone(),
     }
 }
 
@@ -255,19 +261,33 @@ struct Counts {
 /// The requirement IDs the spec covers, without those the cluster contradicts: A9 and A24
 /// while a tenant NetworkPolicy opens what the profile denies, A4 and A24 while pods do not
 /// use the profile's seccomp/AppArmor profiles or while that cannot be checked (no pod watch).
+///
+/// The requirements only guardrails serve (A7, A11, A13, A22) count while the API server
+/// enforces them: the policy and binding in place as rendered, with `Deny`.
 fn compliance(input: &StatusInput<'_>, c: &Counts) -> Vec<String> {
     let network_undone = c.widening_policies > 0;
     let confinement_unproven = !c.confinement_reported || c.unconfined_pods > 0;
+    let guardrails_enforced = guardrails_enforced(input);
     crate::api::covered_requirements(&input.profile.spec)
         .into_iter()
         .filter(|id| match *id {
             "A9" => !network_undone,
             "A4" => !confinement_unproven,
             "A24" => !network_undone && !confinement_unproven,
+            id if crate::api::GUARDRAIL_REQUIREMENTS.contains(&id) => guardrails_enforced,
             _ => true,
         })
         .map(String::from)
         .collect()
+}
+
+/// Enforce mode, and the policy and binding as rendered.
+fn guardrails_enforced(input: &StatusInput<'_>) -> bool {
+    input.profile.spec.mode == Mode::Enforce
+        && input
+            .guardrails
+            .as_ref()
+            .is_some_and(|g| g.state == NamespaceState::InSync)
 }
 
 fn severity(state: NamespaceState) -> u8 {
@@ -340,6 +360,13 @@ fn conditions(
                 first(NamespaceState::Failed)
             ),
         )
+    } else if let Some(message) = input
+        .guardrails
+        .as_ref()
+        .filter(|g| g.state == NamespaceState::Failed)
+        .map(|g| g.message.clone().unwrap_or_default())
+    {
+        ("False", "GuardrailsFailed", message)
     } else if c.drifted > 0 && !audit {
         (
             "False",
@@ -484,6 +511,52 @@ fn conditions(
         });
     }
 
+    if let Some(g) = &input.guardrails {
+        let actions = g.validation_actions.join(", ");
+        out.push(match g.state {
+            NamespaceState::InSync if !audit => condition(
+                GUARDRAILS_ENFORCED,
+                "True",
+                "Enforced",
+                &format!("ValidatingAdmissionPolicy {} bound with [{actions}]", g.policy),
+            ),
+            NamespaceState::InSync => condition(
+                GUARDRAILS_ENFORCED,
+                "False",
+                "AuditOnly",
+                &format!(
+                    "ValidatingAdmissionPolicy {} bound with [{actions}]: violations are warned about and audited, not denied",
+                    g.policy
+                ),
+            ),
+            NamespaceState::Drifted => condition(
+                GUARDRAILS_ENFORCED,
+                "False",
+                "Drifted",
+                &format!(
+                    "the ValidatingAdmissionPolicy or binding {} differs from the profile; first: {}",
+                    g.policy,
+                    g.drift
+                        .first()
+                        .map(|d| format!("{} {}", d.kind, d.field))
+                        .unwrap_or_default()
+                ),
+            ),
+            NamespaceState::Failed => condition(
+                GUARDRAILS_ENFORCED,
+                "False",
+                "GuardrailsFailed",
+                g.message.as_deref().unwrap_or_default(),
+            ),
+            NamespaceState::Pending | NamespaceState::Conflict => condition(
+                GUARDRAILS_ENFORCED,
+                "False",
+                "Pending",
+                "the ValidatingAdmissionPolicy and binding are not applied yet",
+            ),
+        });
+    }
+
     for cond in &mut out {
         cond.observed_generation = generation;
         let kept = previous
@@ -591,6 +664,7 @@ mod tests {
             rollout: None,
             invalid: None,
             pods_watched: true,
+            guardrails: None,
             now,
         };
         desired_status(&input, |ns| outcomes.get(ns))
@@ -778,6 +852,7 @@ mod tests {
                 "spec.namespaceSelector.matchExpressions[0]: values must not be empty".into(),
             ),
             pods_watched: true,
+            guardrails: None,
             now: at(100),
         };
         let status = desired_status(&input, |_| None);
@@ -955,6 +1030,7 @@ mod tests {
             rollout: None,
             invalid: None,
             pods_watched: false,
+            guardrails: None,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));
@@ -1085,6 +1161,87 @@ mod tests {
     }
 
     #[test]
+    fn guardrail_requirements_count_only_while_the_api_server_enforces_them() {
+        let mut p = profile("strict", 1, "Enforce");
+        p.spec.guardrails = Some(crate::api::Guardrails {
+            allowed_registries: vec!["registry.example.com".into()],
+            require_image_tag: true,
+            deny_exec: true,
+            ..Default::default()
+        });
+        let outcomes = HashMap::from([(
+            "a".to_string(),
+            outcome(&[("strict", 1)], NamespaceState::InSync),
+        )]);
+        let guardrails = |state| GuardrailsStatus {
+            policy: "hardening.dev-strict".into(),
+            validation_actions: vec!["Deny".into()],
+            state,
+            message: Some("apply failed".into()),
+            drift: Vec::new(),
+        };
+        let status_with = |p: &HardeningProfile, g: Option<GuardrailsStatus>| {
+            let sel = selected(&["a"]);
+            let input = StatusInput {
+                profile: p,
+                selected: &sel,
+                repairs_total: 0,
+                rollout: None,
+                invalid: None,
+                pods_watched: true,
+                guardrails: g,
+                now: at(100),
+            };
+            desired_status(&input, |ns| outcomes.get(ns))
+        };
+        let ids = ["A7", "A11", "A13", "A22"];
+        let claimed = |s: &HardeningProfileStatus| {
+            ids.iter()
+                .filter(|id| s.compliance.iter().any(|c| c == *id))
+                .count()
+        };
+        let enforced = status_with(&p, Some(guardrails(NamespaceState::InSync)));
+        assert_eq!(claimed(&enforced), 4, "{:?}", enforced.compliance);
+        assert_eq!(
+            summary(&enforced).last().unwrap(),
+            &triple(GUARDRAILS_ENFORCED, "True", "Enforced")
+        );
+        for state in [
+            NamespaceState::Pending,
+            NamespaceState::Drifted,
+            NamespaceState::Failed,
+        ] {
+            let status = status_with(&p, Some(guardrails(state)));
+            assert_eq!(claimed(&status), 0, "{state:?}: {:?}", status.compliance);
+            assert_eq!(condition_status(&status, GUARDRAILS_ENFORCED), "False");
+        }
+        let failed = status_with(&p, Some(guardrails(NamespaceState::Failed)));
+        assert_eq!(
+            summary(&failed)[0],
+            triple(READY, "False", "GuardrailsFailed")
+        );
+        // No report (yet): nothing claimed.
+        assert_eq!(claimed(&status_with(&p, None)), 0);
+        let mut audit = p.clone();
+        audit.spec.mode = Mode::Audit;
+        let audited = status_with(&audit, Some(guardrails(NamespaceState::InSync)));
+        assert_eq!(claimed(&audited), 0);
+        assert_eq!(
+            summary(&audited).last().unwrap(),
+            &triple(GUARDRAILS_ENFORCED, "False", "AuditOnly")
+        );
+    }
+
+    fn condition_status(status: &HardeningProfileStatus, type_: &str) -> String {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .map(|c| c.status.clone())
+            .unwrap_or_default()
+    }
+
+    #[test]
     fn a4_holds_only_while_every_pod_is_confined_and_that_can_be_checked() {
         let p = confining("strict");
         let with = |count| {
@@ -1112,6 +1269,7 @@ mod tests {
             rollout: None,
             invalid: None,
             pods_watched: false,
+            guardrails: None,
             now: at(100),
         };
         assert!(!has_a4(&desired_status(&input, |ns| outcomes.get(ns))));
@@ -1135,6 +1293,7 @@ mod tests {
             rollout: Some(rollout.clone()),
             invalid: None,
             pods_watched: true,
+            guardrails: None,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));

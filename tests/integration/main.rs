@@ -6,6 +6,7 @@ mod chart;
 mod cli;
 mod dry_run;
 mod examples;
+mod guardrails;
 mod hardening;
 mod image;
 mod leader;

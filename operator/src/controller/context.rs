@@ -37,7 +37,7 @@ impl Unconverged {
     pub fn error(&self, (namespace, kind, name): &ObjectKey) -> Error {
         Error::NotConverging {
             kind,
-            object: if *kind == "Namespace" {
+            object: if *kind == "Namespace" || namespace.is_empty() {
                 name.clone()
             } else {
                 format!("{namespace}/{name}")
@@ -116,6 +116,8 @@ pub struct Context {
     pub managed: Vec<Arc<KindIndex>>,
     /// Container profiles of active pods (`None` with `--pod-report=false`).
     pub pods: Option<Arc<PodCache>>,
+    /// Every ValidatingAdmissionPolicy and binding (`None`: guardrails not handled).
+    pub guardrails: Option<super::guardrails::GuardrailCaches>,
     pub recorder: Recorder,
     /// Asks the profile controller to recompute a profile's status (by name).
     pub status_trigger: UnboundedSender<String>,
@@ -148,6 +150,9 @@ impl Context {
         }
         if let Some(pods) = &self.pods {
             pods.wait_until_synced().await;
+        }
+        if let Some(guardrails) = &self.guardrails {
+            guardrails.wait_until_ready().await;
         }
     }
 

@@ -10,6 +10,7 @@
 
 mod admission;
 mod context;
+mod guardrails;
 mod index;
 mod managed;
 mod namespace;
@@ -162,6 +163,9 @@ pub async fn run_with(
     });
 
     let (status_tx, status_rx) = tokio::sync::mpsc::unbounded_channel();
+    // A change of a generated admission policy or binding asks for its profile's reconcile.
+    let (guardrail_caches, guardrail_drivers) = guardrails::caches(&client, status_tx.clone());
+    drivers.extend(guardrail_drivers);
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -176,6 +180,7 @@ pub async fn run_with(
         namespace_writes,
         managed: indexes,
         pods,
+        guardrails: Some(guardrail_caches),
         status_trigger: status_tx,
         outcomes: Default::default(),
         repairs: Default::default(),
