@@ -466,6 +466,39 @@ async fn audit_mode_warns_and_audits_and_drift_is_repaired_or_reported() {
         answer.warnings
     );
 
+    // ... and recorded in the audit log (Audit): a real create, by the pod's name.
+    let created = send(
+        &client,
+        "POST",
+        &format!("/api/v1/namespaces/{governed}/pods"),
+        Some(&pod("audited", "docker.io/library/busybox:1.36", true)),
+    )
+    .await;
+    assert_admitted(&created, "a violating pod created in Audit mode");
+    if let Some(audit_log) = hardening_tests::cluster().audit_log() {
+        let audit_log = audit_log.to_owned();
+        let governed = governed.clone();
+        eventually("the violation in the audit log", || {
+            let audit_log = audit_log.clone();
+            let governed = governed.clone();
+            async move {
+                let text = std::fs::read_to_string(&audit_log).unwrap_or_default();
+                let found = text.lines().any(|line| {
+                    line.contains("validation.policy.admission.k8s.io/validation_failure")
+                        && line.contains("guardrail allowedRegistries")
+                        && line.contains(&format!("\"namespace\":\"{governed}\""))
+                        && line.contains("\"name\":\"audited\"")
+                });
+                if found {
+                    Ok(())
+                } else {
+                    Err("not in the audit log yet".to_owned())
+                }
+            }
+        })
+        .await;
+    }
+
     // Audit mode: someone's edit of the binding is reported with its field manager (who
     // added a value: a removal has no owner in Kubernetes), not undone.
     let edit = |actions: Value| json!({ "spec": { "validationActions": actions } });
