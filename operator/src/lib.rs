@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod node_agent;
 pub mod ownership;
 pub mod plan;
+pub mod preview;
 pub mod quantity;
 pub mod rejection;
 pub mod render;

@@ -19,6 +19,7 @@ use crate::api::{
     MAX_LISTED_NAMESPACES, Mode, NamespaceState, NamespaceStatus, RolloutStatus, WideningPolicy,
 };
 use crate::isolation::{MAX_LISTED_POLICIES, Widening};
+use crate::preview::{MAX_LISTED_PREVIEW, NamespacePreview};
 use crate::workloads::UnconfinedPods;
 
 pub const READY: &str = "Ready";
@@ -35,6 +36,9 @@ pub const NETWORK_ISOLATED: &str = "NetworkIsolated";
 /// Present when the profile declares guardrails: whether the API server denies what they
 /// forbid (True only in Enforce mode with the policy and binding as rendered).
 pub const GUARDRAILS_ENFORCED: &str = "GuardrailsEnforced";
+/// Present in Audit mode for profiles with a Pod Security `enforce` level or guardrails:
+/// whether enforcing the profile would reject existing pods (the preview).
+pub const READY_TO_ENFORCE: &str = "ReadyToEnforce";
 
 /// What the last reconcile of one namespace found, from the governing profile's view.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -54,6 +58,9 @@ pub struct NamespaceOutcome {
     /// Tenant NetworkPolicy rules opening what the winner denies; `None` when it isolates
     /// no direction.
     pub widening: Option<Vec<Widening>>,
+    /// Audit mode: existing pods enforcing the winner would reject; `None` when not
+    /// previewed (Enforce mode, nothing to preview, or the preview failed).
+    pub preview: Option<NamespacePreview>,
 }
 
 impl NamespaceOutcome {
@@ -87,6 +94,7 @@ impl NamespaceOutcome {
             drift: &self.drift,
             unconfined: self.unconfined.as_ref(),
             widening: self.widening.as_deref(),
+            preview: self.preview.as_ref(),
         }
     }
 }
@@ -100,6 +108,7 @@ struct View<'a> {
     drift: &'a [DriftEntry],
     unconfined: Option<&'a UnconfinedPods>,
     widening: Option<&'a [Widening]>,
+    preview: Option<&'a NamespacePreview>,
 }
 
 impl View<'_> {
@@ -112,6 +121,7 @@ impl View<'_> {
             drift: &[],
             unconfined: None,
             widening: None,
+            preview: None,
         }
     }
 }
@@ -173,7 +183,19 @@ pub fn desired_status<'a>(
             }
             NamespaceState::Pending => c.pending += 1,
         }
-        if state != NamespaceState::InSync || unconfined.is_some() || widening.is_some() {
+        let rejected = view.preview.filter(|p| p.rejected_pods() > 0);
+        if let Some(p) = view.preview {
+            c.previewed += 1;
+            if p.rejected_pods() > 0 {
+                c.would_reject_pods += p.rejected_pods();
+                c.would_reject_namespaces += 1;
+            }
+        }
+        if state != NamespaceState::InSync
+            || unconfined.is_some()
+            || widening.is_some()
+            || rejected.is_some()
+        {
             entries.push(NamespaceStatus {
                 name: ns.clone(),
                 state,
@@ -193,6 +215,19 @@ pub fn desired_status<'a>(
                         opens: w.opens.clone(),
                     })
                     .collect(),
+                would_reject_pods: rejected.map_or(0, NamespacePreview::rejected_pods),
+                would_reject: rejected
+                    .map(|p| {
+                        p.lines()
+                            .into_iter()
+                            .take(MAX_LISTED_PREVIEW)
+                            .map(|(pod, reason)| crate::api::WouldReject {
+                                pod: crate::api::truncate_text(&pod),
+                                reason: crate::api::truncate_text(&reason),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             });
         }
     }
@@ -214,6 +249,7 @@ pub fn desired_status<'a>(
         .network_policy
         .as_ref()
         .is_some_and(|rules| !rules.isolated_directions().is_empty());
+    c.preview_reported = profile.spec.mode == Mode::Audit && crate::preview::applies(profile);
     let conditions = conditions(input, &c, &entries, profile.status.as_ref());
 
     HardeningProfileStatus {
@@ -232,6 +268,7 @@ pub fn desired_status<'a>(
         unconfined_pods: c.confinement_reported.then_some(c.unconfined_pods),
         widening_policies: c.isolation_reported.then_some(c.widening_policies),
         rollout: input.rollout.clone(),
+        would_reject_pods: c.preview_reported.then_some(c.would_reject_pods),
         guardrails: input.guardrails.clone(),
     }
 }
@@ -256,6 +293,13 @@ struct Counts {
     widened_namespaces: u32,
     /// The profile isolates a direction, so tenant NetworkPolicies are checked.
     isolation_reported: bool,
+    /// Namespaces with a preview, pods it found that enforcing would reject, and their
+    /// namespaces.
+    previewed: u32,
+    would_reject_pods: u32,
+    would_reject_namespaces: u32,
+    /// Audit mode with something to preview: the preview is reported.
+    preview_reported: bool,
 }
 
 /// The requirement IDs the spec covers, without those the cluster contradicts: A9 and A24
@@ -511,6 +555,50 @@ fn conditions(
         });
     }
 
+    if c.preview_reported {
+        let governed = c.selected - c.conflicting;
+        out.push(if c.would_reject_pods > 0 {
+            let first = entries
+                .iter()
+                .find_map(|e| {
+                    e.would_reject
+                        .first()
+                        .map(|r| format!("{}/{}: {}", e.name, r.pod, r.reason))
+                })
+                .unwrap_or_default();
+            condition(
+                READY_TO_ENFORCE,
+                "False",
+                "WouldRejectPods",
+                &format!(
+                    "enforcing would reject {} in {}; first: {first}",
+                    count(c.would_reject_pods, "existing pod"),
+                    count(c.would_reject_namespaces, "namespace")
+                ),
+            )
+        } else if c.previewed < governed {
+            condition(
+                READY_TO_ENFORCE,
+                "Unknown",
+                "Previewing",
+                &format!(
+                    "{} of {} previewed",
+                    c.previewed,
+                    count(governed, "governed namespace")
+                ),
+            )
+        } else {
+            condition(
+                READY_TO_ENFORCE,
+                "True",
+                "NoRejections",
+                &format!(
+                    "enforcing would reject no existing pod in {}",
+                    count(governed, "namespace")
+                ),
+            )
+        });
+    }
     if let Some(g) = &input.guardrails {
         let actions = g.validation_actions.join(", ");
         out.push(match g.state {

@@ -19,6 +19,7 @@ mod node_teardown;
 mod node_workloads;
 mod on_node;
 mod operator_env;
+mod preview;
 mod smoke;
 mod teardown;
 mod truth;

@@ -628,6 +628,12 @@ pub struct HardeningProfileStatus {
     /// undoing someone else's edits are repairs (`repairsTotal`), not rollouts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutStatus>,
+    /// Audit mode, with a Pod Security `enforce` level or guardrails: existing pods in the
+    /// governed namespaces that they would reject once the profile enforces (the preview;
+    /// condition `ReadyToEnforce`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::count")]
+    pub would_reject_pods: Option<u32>,
     /// The generated ValidatingAdmissionPolicy and binding of `spec.guardrails`; unset
     /// without guardrails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -706,6 +712,28 @@ pub struct NamespaceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 5))]
     pub policies: Vec<WideningPolicy>,
+    /// Audit mode: existing pods here that the profile's Pod Security `enforce` level or its
+    /// guardrails would reject once it enforces (the preview).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(schema_with = "schema::count")]
+    pub would_reject_pods: u32,
+    /// The first findings of the preview, at most 5.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub would_reject: Vec<WouldReject>,
+}
+
+/// An existing pod (or group of pods) that enforcing the profile would reject.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WouldReject {
+    /// The pod, e.g. `web-0`, or `web-0 (and 2 other pods)` where Pod Security groups pods
+    /// with the same violation.
+    pub pod: String,
+    /// What rejects it, e.g. `Pod Security restricted:latest: runAsNonRoot != true` or
+    /// `guardrail allowedRegistries (BSI SYS.1.6.A7, A22): image ... is not from an allowed
+    /// registry`.
+    pub reason: String,
 }
 
 /// A NetworkPolicy rule that allows traffic the profile denies.
@@ -784,6 +812,10 @@ impl DriftEntry {
 }
 
 /// Cuts `text` to [`MAX_DRIFT_TEXT_CHARS`] characters, marking the cut with `…`.
+pub fn truncate_text(text: &str) -> String {
+    truncate(text)
+}
+
 fn truncate(text: &str) -> String {
     match text.char_indices().nth(MAX_DRIFT_TEXT_CHARS - 1) {
         Some((cut, _)) if text.chars().count() > MAX_DRIFT_TEXT_CHARS => {

@@ -102,6 +102,10 @@ impl NamespaceWrites {
     }
 }
 
+/// What a namespace's preview depends on: the profile and its generation, the namespace's
+/// Pod Security labels and the names of its active pods.
+pub type PreviewKey = (String, i64, Vec<(String, String)>, Vec<String>);
+
 /// `(namespace, kind, name)` of a written object.
 pub type ObjectKey = (String, &'static str, String);
 
@@ -131,6 +135,8 @@ pub struct Context {
     pub failures: Mutex<HashMap<String, u32>>,
     /// Writes that did not take, so that they are not repeated on the same state.
     pub unconverged: Mutex<HashMap<ObjectKey, Unconverged>>,
+    /// The newest preview per namespace and what it was computed for (see `namespace`).
+    pub previews: Mutex<HashMap<String, (PreviewKey, crate::preview::NamespacePreview)>>,
     /// The API server's verdict on each profile generation (dry-run before the first write).
     pub admissions: super::admission::Admissions,
     pub metrics: Arc<Metrics>,
@@ -300,8 +306,13 @@ impl Context {
             .collect()
     }
 
-    /// Forgets writes that did not take in `namespace` (it is gone or no longer governed).
+    /// Forgets writes that did not take in `namespace`, and its preview (it is gone or no
+    /// longer governed).
     pub fn forget_unconverged(&self, namespace: &str) {
+        self.previews
+            .lock()
+            .expect("previews lock")
+            .remove(namespace);
         self.unconverged
             .lock()
             .expect("unconverged lock")

@@ -15,6 +15,7 @@ mod index;
 mod managed;
 mod namespace;
 mod pods;
+pub mod preview;
 mod profile;
 
 use std::collections::{HashMap, HashSet};
@@ -187,6 +188,7 @@ pub async fn run_with(
         rollouts: Default::default(),
         failures: Default::default(),
         unconverged: Default::default(),
+        previews: Default::default(),
         admissions: Default::default(),
         metrics,
         pending: Default::default(),
