@@ -85,6 +85,24 @@ step "Pod Security labels the operator set"
 "$kubectl" get namespaces demo-strict demo-baseline demo-audit -L pod-security.kubernetes.io/enforce,pod-security.kubernetes.io/warn,hardening.dev/tier
 step "A privileged pod in demo-strict is rejected by the API server"
 "$kubectl" run privileged -n demo-strict --image=registry.example/app:1.0 --privileged 2>&1 | sed 's/^/    /' || true
+step "An image from another registry, tagged latest, is rejected by the profile's guardrails"
+"$kubectl" apply -n demo-strict -f - <<'POD' 2>&1 | sed 's/^/    /' || true
+apiVersion: v1
+kind: Pod
+metadata:
+  name: other-registry
+spec:
+  securityContext:
+    runAsNonRoot: true
+    seccompProfile: {type: RuntimeDefault}
+  containers:
+    - name: app
+      image: docker.io/library/nginx:latest
+      securityContext:
+        allowPrivilegeEscalation: false
+        capabilities: {drop: [ALL]}
+        readOnlyRootFilesystem: true
+POD
 
 step "Drift: someone raises the pod quota in demo-strict; the operator repairs it"
 "$kubectl" patch resourcequota hardening-quota -n demo-strict --type=merge -p '{"spec":{"hard":{"pods":"999"}}}' --field-manager=kubectl-edit
@@ -106,6 +124,7 @@ spec:
       securityContext:
         allowPrivilegeEscalation: false
         capabilities: {drop: [ALL]}
+        readOnlyRootFilesystem: true
 POD
 sleep 2
 "$kubectl" get hp bsi-strict

@@ -57,6 +57,14 @@ pub fn kind_label(kind: &str) -> &'static str {
     if kind == "Namespace" {
         return "Namespace";
     }
+    for guardrail in [
+        crate::guardrails::POLICY_KIND,
+        crate::guardrails::BINDING_KIND,
+    ] {
+        if kind == guardrail {
+            return guardrail;
+        }
+    }
     ManagedKind::ALL
         .iter()
         .map(|k| k.kind())

@@ -274,7 +274,7 @@ fn pod_security_labels(profile: &HardeningProfile) -> BTreeMap<String, String> {
     labels
 }
 
-fn owner_reference(profile: &HardeningProfile) -> Option<OwnerReference> {
+pub(crate) fn owner_reference(profile: &HardeningProfile) -> Option<OwnerReference> {
     let uid = profile.metadata.uid.clone()?;
     Some(OwnerReference {
         api_version: <HardeningProfile as kube::Resource>::api_version(&()).into_owned(),

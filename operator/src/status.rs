@@ -15,10 +15,11 @@ use std::collections::BTreeSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::{
-    DriftEntry, HardeningProfile, HardeningProfileStatus, MAX_LISTED_DRIFT, MAX_LISTED_NAMESPACES,
-    Mode, NamespaceState, NamespaceStatus, RolloutStatus, WideningPolicy,
+    DriftEntry, GuardrailsStatus, HardeningProfile, HardeningProfileStatus, MAX_LISTED_DRIFT,
+    MAX_LISTED_NAMESPACES, Mode, NamespaceState, NamespaceStatus, RolloutStatus, WideningPolicy,
 };
 use crate::isolation::{MAX_LISTED_POLICIES, Widening};
+use crate::preview::{MAX_LISTED_PREVIEW, NamespacePreview};
 use crate::workloads::UnconfinedPods;
 
 pub const READY: &str = "Ready";
@@ -32,6 +33,12 @@ pub const PODS_CONFINED: &str = "PodsConfined";
 /// Present when the profile isolates a direction: whether any NetworkPolicy the operator did
 /// not generate allows traffic the profile denies. Informational: `Ready` does not depend on it.
 pub const NETWORK_ISOLATED: &str = "NetworkIsolated";
+/// Present when the profile declares guardrails: whether the API server denies what they
+/// forbid (True only in Enforce mode with the policy and binding as rendered).
+pub const GUARDRAILS_ENFORCED: &str = "GuardrailsEnforced";
+/// Present in Audit mode for profiles with a Pod Security `enforce` level or guardrails:
+/// whether enforcing the profile would reject existing pods (the preview).
+pub const READY_TO_ENFORCE: &str = "ReadyToEnforce";
 
 /// What the last reconcile of one namespace found, from the governing profile's view.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -51,6 +58,9 @@ pub struct NamespaceOutcome {
     /// Tenant NetworkPolicy rules opening what the winner denies; `None` when it isolates
     /// no direction.
     pub widening: Option<Vec<Widening>>,
+    /// Audit mode: existing pods enforcing the winner would reject; `None` when not
+    /// previewed (Enforce mode, nothing to preview, or the preview failed).
+    pub preview: Option<NamespacePreview>,
 }
 
 impl NamespaceOutcome {
@@ -84,6 +94,7 @@ impl NamespaceOutcome {
             drift: &self.drift,
             unconfined: self.unconfined.as_ref(),
             widening: self.widening.as_deref(),
+            preview: self.preview.as_ref(),
         }
     }
 }
@@ -97,6 +108,7 @@ struct View<'a> {
     drift: &'a [DriftEntry],
     unconfined: Option<&'a UnconfinedPods>,
     widening: Option<&'a [Widening]>,
+    preview: Option<&'a NamespacePreview>,
 }
 
 impl View<'_> {
@@ -109,6 +121,7 @@ impl View<'_> {
             drift: &[],
             unconfined: None,
             widening: None,
+            preview: None,
         }
     }
 }
@@ -125,6 +138,8 @@ pub struct StatusInput<'a> {
     pub invalid: Option<String>,
     /// Whether the operator watches pods (and so can count unconfined ones).
     pub pods_watched: bool,
+    /// The state of the generated admission policy and binding (profiles with guardrails).
+    pub guardrails: Option<GuardrailsStatus>,
     pub now: Time,
 }
 
@@ -168,7 +183,19 @@ pub fn desired_status<'a>(
             }
             NamespaceState::Pending => c.pending += 1,
         }
-        if state != NamespaceState::InSync || unconfined.is_some() || widening.is_some() {
+        let rejected = view.preview.filter(|p| p.rejected_pods() > 0);
+        if let Some(p) = view.preview {
+            c.previewed += 1;
+            if p.rejected_pods() > 0 {
+                c.would_reject_pods += p.rejected_pods();
+                c.would_reject_namespaces += 1;
+            }
+        }
+        if state != NamespaceState::InSync
+            || unconfined.is_some()
+            || widening.is_some()
+            || rejected.is_some()
+        {
             entries.push(NamespaceStatus {
                 name: ns.clone(),
                 state,
@@ -188,6 +215,19 @@ pub fn desired_status<'a>(
                         opens: w.opens.clone(),
                     })
                     .collect(),
+                would_reject_pods: rejected.map_or(0, NamespacePreview::rejected_pods),
+                would_reject: rejected
+                    .map(|p| {
+                        p.lines()
+                            .into_iter()
+                            .take(MAX_LISTED_PREVIEW)
+                            .map(|(pod, reason)| crate::api::WouldReject {
+                                pod: crate::api::truncate_text(&pod),
+                                reason: crate::api::truncate_text(&reason),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             });
         }
     }
@@ -209,6 +249,7 @@ pub fn desired_status<'a>(
         .network_policy
         .as_ref()
         .is_some_and(|rules| !rules.isolated_directions().is_empty());
+    c.preview_reported = profile.spec.mode == Mode::Audit && crate::preview::applies(profile);
     let conditions = conditions(input, &c, &entries, profile.status.as_ref());
 
     HardeningProfileStatus {
@@ -227,6 +268,8 @@ pub fn desired_status<'a>(
         unconfined_pods: c.confinement_reported.then_some(c.unconfined_pods),
         widening_policies: c.isolation_reported.then_some(c.widening_policies),
         rollout: input.rollout.clone(),
+        would_reject_pods: c.preview_reported.then_some(c.would_reject_pods),
+        guardrails: input.guardrails.clone(),
     }
 }
 
@@ -250,6 +293,13 @@ struct Counts {
     widened_namespaces: u32,
     /// The profile isolates a direction, so tenant NetworkPolicies are checked.
     isolation_reported: bool,
+    /// Namespaces with a preview, pods it found that enforcing would reject, and their
+    /// namespaces.
+    previewed: u32,
+    would_reject_pods: u32,
+    would_reject_namespaces: u32,
+    /// Audit mode with something to preview: the preview is reported.
+    preview_reported: bool,
 }
 
 /// What the cluster says about the requirements a spec covers: the facts
@@ -262,6 +312,9 @@ pub struct ComplianceFacts {
     pub unconfined_pods: u32,
     /// Tenant NetworkPolicy rules opening what the profile denies.
     pub widening_policies: u32,
+    /// The API server enforces the profile's guardrails: policy and binding as rendered,
+    /// with `Deny`.
+    pub guardrails_enforced: bool,
 }
 
 impl ComplianceFacts {
@@ -272,6 +325,10 @@ impl ComplianceFacts {
             confinement_reported: status.unconfined_pods.is_some(),
             unconfined_pods: status.unconfined_pods.unwrap_or(0),
             widening_policies: status.widening_policies.unwrap_or(0),
+            guardrails_enforced: status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == GUARDRAILS_ENFORCED && c.status == "True"),
         }
     }
 }
@@ -287,8 +344,9 @@ pub struct RequirementFinding {
 /// Every requirement ID the spec covers, each with why it is withdrawn, if it is: A9 and
 /// A24 while a tenant NetworkPolicy opens what the profile denies, A4 and A24 while pods do
 /// not use the profile's seccomp/AppArmor profiles or while that cannot be checked (no pod
-/// watch). The status's `compliance` lists those that hold; the compliance report shows
-/// the others with the reason.
+/// watch), and the requirements only guardrails serve (A7, A11, A13, A22) while the API
+/// server does not enforce them. The status's `compliance` lists those that hold; the
+/// compliance report shows the others with the reason.
 pub fn requirement_findings(
     spec: &crate::api::HardeningProfileSpec,
     facts: ComplianceFacts,
@@ -326,6 +384,12 @@ pub fn requirement_findings(
                             .join("; "),
                     ),
                 },
+                id if crate::api::GUARDRAIL_REQUIREMENTS.contains(&id) => {
+                    (!facts.guardrails_enforced).then(|| {
+                        "the guardrails are not enforced (see the GuardrailsEnforced condition)"
+                            .to_owned()
+                    })
+                }
                 _ => None,
             },
         })
@@ -339,12 +403,22 @@ fn compliance(input: &StatusInput<'_>, c: &Counts) -> Vec<String> {
         confinement_reported: c.confinement_reported,
         unconfined_pods: c.unconfined_pods,
         widening_policies: c.widening_policies,
+        guardrails_enforced: guardrails_enforced(input),
     };
     requirement_findings(&input.profile.spec, facts)
         .into_iter()
         .filter(|f| f.withdrawn.is_none())
         .map(|f| f.id.to_owned())
         .collect()
+}
+
+/// Enforce mode, and the policy and binding as rendered.
+fn guardrails_enforced(input: &StatusInput<'_>) -> bool {
+    input.profile.spec.mode == Mode::Enforce
+        && input
+            .guardrails
+            .as_ref()
+            .is_some_and(|g| g.state == NamespaceState::InSync)
 }
 
 fn severity(state: NamespaceState) -> u8 {
@@ -417,6 +491,13 @@ fn conditions(
                 first(NamespaceState::Failed)
             ),
         )
+    } else if let Some(message) = input
+        .guardrails
+        .as_ref()
+        .filter(|g| g.state == NamespaceState::Failed)
+        .map(|g| g.message.clone().unwrap_or_default())
+    {
+        ("False", "GuardrailsFailed", message)
     } else if c.drifted > 0 && !audit {
         (
             "False",
@@ -561,6 +642,96 @@ fn conditions(
         });
     }
 
+    if c.preview_reported {
+        let governed = c.selected - c.conflicting;
+        out.push(if c.would_reject_pods > 0 {
+            let first = entries
+                .iter()
+                .find_map(|e| {
+                    e.would_reject
+                        .first()
+                        .map(|r| format!("{}/{}: {}", e.name, r.pod, r.reason))
+                })
+                .unwrap_or_default();
+            condition(
+                READY_TO_ENFORCE,
+                "False",
+                "WouldRejectPods",
+                &format!(
+                    "enforcing would reject {} in {}; first: {first}",
+                    count(c.would_reject_pods, "existing pod"),
+                    count(c.would_reject_namespaces, "namespace")
+                ),
+            )
+        } else if c.previewed < governed {
+            condition(
+                READY_TO_ENFORCE,
+                "Unknown",
+                "Previewing",
+                &format!(
+                    "{} of {} previewed",
+                    c.previewed,
+                    count(governed, "governed namespace")
+                ),
+            )
+        } else {
+            condition(
+                READY_TO_ENFORCE,
+                "True",
+                "NoRejections",
+                &format!(
+                    "enforcing would reject no existing pod in {}",
+                    count(governed, "namespace")
+                ),
+            )
+        });
+    }
+    if let Some(g) = &input.guardrails {
+        let actions = g.validation_actions.join(", ");
+        out.push(match g.state {
+            NamespaceState::InSync if !audit => condition(
+                GUARDRAILS_ENFORCED,
+                "True",
+                "Enforced",
+                &format!("ValidatingAdmissionPolicy {} bound with [{actions}]", g.policy),
+            ),
+            NamespaceState::InSync => condition(
+                GUARDRAILS_ENFORCED,
+                "False",
+                "AuditOnly",
+                &format!(
+                    "ValidatingAdmissionPolicy {} bound with [{actions}]: violations are warned about and audited, not denied",
+                    g.policy
+                ),
+            ),
+            NamespaceState::Drifted => condition(
+                GUARDRAILS_ENFORCED,
+                "False",
+                "Drifted",
+                &format!(
+                    "the ValidatingAdmissionPolicy or binding {} differs from the profile; first: {}",
+                    g.policy,
+                    g.drift
+                        .first()
+                        .map(|d| format!("{} {}", d.kind, d.field))
+                        .unwrap_or_default()
+                ),
+            ),
+            NamespaceState::Failed => condition(
+                GUARDRAILS_ENFORCED,
+                "False",
+                "GuardrailsFailed",
+                g.message.as_deref().unwrap_or_default(),
+            ),
+            NamespaceState::Pending | NamespaceState::Conflict => condition(
+                GUARDRAILS_ENFORCED,
+                "False",
+                "Pending",
+                "the ValidatingAdmissionPolicy and binding are not applied yet",
+            ),
+        });
+    }
+
     for cond in &mut out {
         cond.observed_generation = generation;
         let kept = previous
@@ -668,6 +839,7 @@ mod tests {
             rollout: None,
             invalid: None,
             pods_watched: true,
+            guardrails: None,
             now,
         };
         desired_status(&input, |ns| outcomes.get(ns))
@@ -855,6 +1027,7 @@ mod tests {
                 "spec.namespaceSelector.matchExpressions[0]: values must not be empty".into(),
             ),
             pods_watched: true,
+            guardrails: None,
             now: at(100),
         };
         let status = desired_status(&input, |_| None);
@@ -1032,6 +1205,7 @@ mod tests {
             rollout: None,
             invalid: None,
             pods_watched: false,
+            guardrails: None,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));
@@ -1162,6 +1336,87 @@ mod tests {
     }
 
     #[test]
+    fn guardrail_requirements_count_only_while_the_api_server_enforces_them() {
+        let mut p = profile("strict", 1, "Enforce");
+        p.spec.guardrails = Some(crate::api::Guardrails {
+            allowed_registries: vec!["registry.example.com".into()],
+            require_image_tag: true,
+            deny_exec: true,
+            ..Default::default()
+        });
+        let outcomes = HashMap::from([(
+            "a".to_string(),
+            outcome(&[("strict", 1)], NamespaceState::InSync),
+        )]);
+        let guardrails = |state| GuardrailsStatus {
+            policy: "hardening.dev-strict".into(),
+            validation_actions: vec!["Deny".into()],
+            state,
+            message: Some("apply failed".into()),
+            drift: Vec::new(),
+        };
+        let status_with = |p: &HardeningProfile, g: Option<GuardrailsStatus>| {
+            let sel = selected(&["a"]);
+            let input = StatusInput {
+                profile: p,
+                selected: &sel,
+                repairs_total: 0,
+                rollout: None,
+                invalid: None,
+                pods_watched: true,
+                guardrails: g,
+                now: at(100),
+            };
+            desired_status(&input, |ns| outcomes.get(ns))
+        };
+        let ids = ["A7", "A11", "A13", "A22"];
+        let claimed = |s: &HardeningProfileStatus| {
+            ids.iter()
+                .filter(|id| s.compliance.iter().any(|c| c == *id))
+                .count()
+        };
+        let enforced = status_with(&p, Some(guardrails(NamespaceState::InSync)));
+        assert_eq!(claimed(&enforced), 4, "{:?}", enforced.compliance);
+        assert_eq!(
+            summary(&enforced).last().unwrap(),
+            &triple(GUARDRAILS_ENFORCED, "True", "Enforced")
+        );
+        for state in [
+            NamespaceState::Pending,
+            NamespaceState::Drifted,
+            NamespaceState::Failed,
+        ] {
+            let status = status_with(&p, Some(guardrails(state)));
+            assert_eq!(claimed(&status), 0, "{state:?}: {:?}", status.compliance);
+            assert_eq!(condition_status(&status, GUARDRAILS_ENFORCED), "False");
+        }
+        let failed = status_with(&p, Some(guardrails(NamespaceState::Failed)));
+        assert_eq!(
+            summary(&failed)[0],
+            triple(READY, "False", "GuardrailsFailed")
+        );
+        // No report (yet): nothing claimed.
+        assert_eq!(claimed(&status_with(&p, None)), 0);
+        let mut audit = p.clone();
+        audit.spec.mode = Mode::Audit;
+        let audited = status_with(&audit, Some(guardrails(NamespaceState::InSync)));
+        assert_eq!(claimed(&audited), 0);
+        assert_eq!(
+            summary(&audited).last().unwrap(),
+            &triple(GUARDRAILS_ENFORCED, "False", "AuditOnly")
+        );
+    }
+
+    fn condition_status(status: &HardeningProfileStatus, type_: &str) -> String {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .map(|c| c.status.clone())
+            .unwrap_or_default()
+    }
+
+    #[test]
     fn a4_holds_only_while_every_pod_is_confined_and_that_can_be_checked() {
         let p = confining("strict");
         let with = |count| {
@@ -1189,6 +1444,7 @@ mod tests {
             rollout: None,
             invalid: None,
             pods_watched: false,
+            guardrails: None,
             now: at(100),
         };
         assert!(!has_a4(&desired_status(&input, |ns| outcomes.get(ns))));
@@ -1212,6 +1468,7 @@ mod tests {
             rollout: Some(rollout.clone()),
             invalid: None,
             pods_watched: true,
+            guardrails: None,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));

@@ -53,9 +53,19 @@ const CLUSTER_ROLE: &[(&str, &str, &[&str])] = &[
         &["list", "watch", "create", "patch", "delete"],
     ),
     (
+        "admissionregistration.k8s.io",
+        "validatingadmissionpolicies",
+        &["list", "watch", "create", "patch", "delete"],
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "validatingadmissionpolicybindings",
+        &["list", "watch", "create", "patch", "delete"],
+    ),
+    (
         "hardening.dev",
         "hardeningprofiles",
-        &["list", "watch", "patch"],
+        &["list", "watch", "get", "patch"],
     ),
     ("hardening.dev", "hardeningprofiles/status", &["patch"]),
     ("events.k8s.io", "events", &["create", "patch"]),
@@ -1154,7 +1164,9 @@ async fn chart_rbac_is_sufficient_and_minimal() {
                 "type": "Container",
                 "default": { "cpu": "300m", "memory": "256Mi" },
                 "defaultRequest": { "cpu": "100m", "memory": "128Mi" }
-            }]}
+            }]},
+            // Its ValidatingAdmissionPolicy and binding: created, applied, deleted.
+            "guardrails": { "denyExec": true }
         }
     }))
     .unwrap();

@@ -767,7 +767,8 @@ async fn failures_back_off_per_object() {
                 rule(&[""], &["resourcequotas"], &["list", "watch", "create", "patch", "delete"]),
                 rule(&[""], &["limitranges"], &["list", "watch", "patch", "delete"]),
                 rule(&[""], &["pods"], &["list", "watch"]),
-                rule(&["hardening.dev"], &["hardeningprofiles"], &["list", "watch", "patch"]),
+                rule(&["admissionregistration.k8s.io"], &["validatingadmissionpolicies", "validatingadmissionpolicybindings"], &["list", "watch", "create", "patch", "delete"]),
+                rule(&["hardening.dev"], &["hardeningprofiles"], &["list", "watch", "get", "patch"]),
                 rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
             ]
         }),

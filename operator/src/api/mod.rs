@@ -18,7 +18,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use compliance::covered_requirements;
+pub use compliance::{GUARDRAIL_REQUIREMENTS, covered_requirements};
 pub use confinement::{
     APPARMOR_PATH_PATTERN, AppArmorBaseline, AppArmorCapabilities, AppArmorNetwork, AppArmorSpec,
     Capability, LocalhostProfile, SYSCALL_NAME_PATTERN, SeccompAction, SeccompArch,
@@ -116,6 +116,62 @@ pub struct HardeningProfileSpec {
     /// namespaces, named `hardening.dev-<profile>` (BSI SYS.1.6.A4, A24).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apparmor: Option<AppArmorSpec>,
+
+    /// Admission rules beyond Pod Security, enforced by the API server itself through a
+    /// generated ValidatingAdmissionPolicy and its binding (no webhook): `Deny` in
+    /// `Enforce` mode, `Warn` and `Audit` in `Audit` mode (BSI SYS.1.6.A7, A9, A10, A11,
+    /// A13, A22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrails: Option<Guardrails>,
+}
+
+/// Rules the API server checks for every pod, `kubectl exec`/`attach` and NetworkPolicy in
+/// the namespaces the profile governs. Each rule is off unless set.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Guardrails {
+    /// Registries images must come from (BSI SYS.1.6.A7, A22): an image is admitted when it
+    /// starts with an entry followed by `/`, e.g. `registry.example.com` or
+    /// `registry.example.com/team`. Images must then be written in full:
+    /// `docker.io/library/busybox`, not `busybox`. Empty: any registry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 32),
+        inner(length(min = 1, max = 253), regex(pattern = REGISTRY_PATTERN)),
+        extend("x-kubernetes-list-type" = "set")
+    )]
+    pub allowed_registries: Vec<String>,
+    /// Reject images without a tag or tagged `latest`, unless pinned by digest
+    /// (`image@sha256:...`), so that updates are deliberate (BSI SYS.1.6.A13).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_image_tag: bool,
+    /// Reject images not pinned by digest (`image@sha256:...`) (BSI SYS.1.6.A13).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_image_digest: bool,
+    /// Reject containers (init and ephemeral ones included) without
+    /// `securityContext.readOnlyRootFilesystem: true` (BSI SYS.1.6.A10).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_read_only_root_filesystem: bool,
+    /// Reject `kubectl exec` and `kubectl attach` into pods (the CONNECT requests on
+    /// `pods/exec` and `pods/attach`): no interactive access into containers
+    /// (BSI SYS.1.6.A11).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deny_exec: bool,
+    /// Reject NetworkPolicies with a rule allowing traffic in a direction the profile's
+    /// `networkPolicy` isolates, beyond what the profile itself allows (BSI SYS.1.6.A9). The
+    /// check is conservative: every peer and port of a rule must be one the profile allows
+    /// (the same namespace with `allowSameNamespace`, the cluster DNS with `allowDns`, or a
+    /// peer of one of its rules, as restrictive or more, on ports within that rule's).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deny_widening_network_policies: bool,
+}
+
+/// A registry host (with an optional port) and optional path, without a trailing `/`.
+pub const REGISTRY_PATTERN: &str =
+    r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([-a-z0-9._]*[a-z0-9])?)*$";
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// Whether the operator changes namespaces or only reports on them.
@@ -572,6 +628,37 @@ pub struct HardeningProfileStatus {
     /// undoing someone else's edits are repairs (`repairsTotal`), not rollouts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutStatus>,
+    /// Audit mode, with a Pod Security `enforce` level or guardrails: existing pods in the
+    /// governed namespaces that they would reject once the profile enforces (the preview;
+    /// condition `ReadyToEnforce`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::count")]
+    pub would_reject_pods: Option<u32>,
+    /// The generated ValidatingAdmissionPolicy and binding of `spec.guardrails`; unset
+    /// without guardrails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrails: Option<GuardrailsStatus>,
+}
+
+/// The state of a profile's admission guardrails.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GuardrailsStatus {
+    /// Name of the ValidatingAdmissionPolicy and of its binding.
+    pub policy: String,
+    /// What the API server does with a violation: `[Deny]` (Enforce) or `[Warn, Audit]`.
+    #[schemars(length(max = 3))]
+    pub validation_actions: Vec<String>,
+    /// `InSync`, `Drifted` (someone changed them; repaired in Enforce mode), `Failed` or
+    /// `Pending`.
+    pub state: NamespaceState,
+    /// Why, for `Failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Differences found (Audit mode), at most 10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub drift: Vec<DriftEntry>,
 }
 
 /// How far a profile generation has been rolled out.
@@ -625,6 +712,28 @@ pub struct NamespaceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 5))]
     pub policies: Vec<WideningPolicy>,
+    /// Audit mode: existing pods here that the profile's Pod Security `enforce` level or its
+    /// guardrails would reject once it enforces (the preview).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(schema_with = "schema::count")]
+    pub would_reject_pods: u32,
+    /// The first findings of the preview, at most 5.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub would_reject: Vec<WouldReject>,
+}
+
+/// An existing pod (or group of pods) that enforcing the profile would reject.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WouldReject {
+    /// The pod, e.g. `web-0`, or `web-0 (and 2 other pods)` where Pod Security groups pods
+    /// with the same violation.
+    pub pod: String,
+    /// What rejects it, e.g. `Pod Security restricted:latest: runAsNonRoot != true` or
+    /// `guardrail allowedRegistries (BSI SYS.1.6.A7, A22): image ... is not from an allowed
+    /// registry`.
+    pub reason: String,
 }
 
 /// A NetworkPolicy rule that allows traffic the profile denies.
@@ -703,6 +812,10 @@ impl DriftEntry {
 }
 
 /// Cuts `text` to [`MAX_DRIFT_TEXT_CHARS`] characters, marking the cut with `…`.
+pub fn truncate_text(text: &str) -> String {
+    truncate(text)
+}
+
 fn truncate(text: &str) -> String {
     match text.char_indices().nth(MAX_DRIFT_TEXT_CHARS - 1) {
         Some((cut, _)) if text.chars().count() > MAX_DRIFT_TEXT_CHARS => {

@@ -38,11 +38,17 @@ use crate::render::{ManagedKind, render};
 /// For a profile in Audit mode the same differences are listed as missing, drifted and
 /// unwanted: the operator reports them and changes nothing.
 ///
+/// Then, for a profile with a Pod Security enforce level or guardrails, the existing pods
+/// enforcing it would reject ("enforcing would reject POD: REASON"): Pod Security through a
+/// server-side dry-run of the namespace's enforce label (the API server names the pods,
+/// grouping those with the same violation as "POD (and N other pods)"), the guardrails by
+/// evaluating the namespace's pods.
+///
 /// Decides as the controller does: the same rendering, selection and drift rules. Other
 /// HardeningProfiles in the cluster (those matching --profile-selector) count for
 /// precedence: a namespace governed by another profile is skipped with a note on stderr.
 /// The stored profile of the same name, if any, provides the uid for ownerReferences.
-/// Reads only; writes nothing.
+/// Reads only (the dry-run included); writes nothing.
 ///
 /// Exit status: 0 the operator would change nothing (always so in Audit mode); 1 it
 /// would change something; 2 invalid input or the cluster could not be read.
@@ -161,6 +167,16 @@ async fn compare(
         let steps = plan::plan(namespace, &desired, mode, &live)?;
         write_namespace(out, &name, &profile_name, mode, &steps)?;
         outcome.add(mode, &steps);
+        // What enforcing would reject among the pods running there (the preview).
+        if crate::preview::applies(&profile) {
+            let preview = crate::controller::preview::preview(client, &profile, namespace)
+                .await
+                .map_err(|e| CliError::Failed(format!("previewing namespace {name}: {e}")))?;
+            for (who, reason) in preview.lines() {
+                writeln!(out, "  enforcing would reject {who}: {reason}")?;
+            }
+            outcome.would_reject += preview.rejected_pods() as usize;
+        }
     }
     if outcome.namespaces == 0 {
         writeln!(
@@ -273,6 +289,8 @@ pub struct Outcome {
     pub conflicts: usize,
     /// Audit mode: objects differing from the profile (reported, never changed).
     pub drifted: usize,
+    /// Existing pods the profile's Pod Security `enforce` level or guardrails would reject.
+    pub would_reject: usize,
 }
 
 impl Outcome {
@@ -314,6 +332,13 @@ impl Outcome {
         let conflicts = match self.conflicts {
             0 => String::new(),
             n => format!(", {}", plural(n, "conflict")),
+        };
+        let conflicts = match self.would_reject {
+            0 => conflicts,
+            n => format!(
+                "{conflicts}; enforcing would reject {}",
+                plural(n, "existing pod")
+            ),
         };
         match mode {
             Mode::Enforce if self.would_change() => format!(

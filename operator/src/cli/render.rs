@@ -26,9 +26,14 @@ use crate::{node_agent, seccomp};
 /// Namespaces the profile does not select are named on stderr with the reason: labels not
 /// matching spec.namespaceSelector, excluded by the profile, a system namespace, or
 /// excluded by --excluded-namespaces. Selection sees the `kubernetes.io/metadata.name`
-/// label the API server puts on every namespace. A profile in Audit mode writes nothing,
-/// so nothing is printed for it. Precedence between several profiles selecting one
-/// namespace needs the cluster: see `diff`.
+/// label the API server puts on every namespace. A profile in Audit mode writes nothing
+/// into namespaces, so nothing is printed for them. Precedence between several profiles
+/// selecting one namespace needs the cluster: see `diff`.
+///
+/// A profile with spec.guardrails also gets its cluster-scoped ValidatingAdmissionPolicy
+/// and ValidatingAdmissionPolicyBinding (`hardening.dev-<profile>`; in Audit mode too, with
+/// validationActions [Warn, Audit]), printed last; offline, the binding excludes only the
+/// profile's and the always-excluded namespaces, not those other profiles govern.
 ///
 /// Objects rendered offline carry no ownerReferences: the operator sets one to the stored
 /// profile (which has a uid) when it applies them.
@@ -151,6 +156,22 @@ pub fn documents(
         notes.push(format!(
             "profile {profile_name}: nothing to render for the given namespaces"
         ));
+    }
+    // The guardrails' cluster-scoped policy and binding, in either mode. Offline, the
+    // binding leaves out only the excluded namespaces: which ones another profile governs
+    // needs the cluster (`diff` and the operator know).
+    if let Some(guardrails) = crate::guardrails::render(profile, &excluded) {
+        for (_, object) in guardrails.iter() {
+            let mut object = object.clone();
+            if let Some(meta) = object["metadata"].as_object_mut()
+                && meta["ownerReferences"]
+                    .as_array()
+                    .is_some_and(Vec::is_empty)
+            {
+                meta.remove("ownerReferences");
+            }
+            documents.push(object);
+        }
     }
     Ok((documents, notes))
 }
@@ -473,5 +494,37 @@ mod tests {
         let mut stderr = Vec::new();
         assert_eq!(super::super::exit_status(Err(error), &mut stderr), 2);
         assert_eq!(String::from_utf8(stderr).unwrap(), format!("{message}\n"));
+    }
+
+    #[test]
+    fn guardrails_are_rendered_once_in_either_mode() {
+        let mut p = profile("");
+        p.spec.guardrails = Some(crate::api::Guardrails {
+            deny_exec: true,
+            ..Default::default()
+        });
+        for mode in [Mode::Enforce, Mode::Audit] {
+            p.spec.mode = mode;
+            let (documents, _) =
+                super::documents(&p, &namespaces(), &Exclusions::default()).unwrap();
+            let kinds: Vec<&str> = documents
+                .iter()
+                .filter_map(|d| d["kind"].as_str())
+                .filter(|k| k.starts_with("ValidatingAdmissionPolicy"))
+                .collect();
+            assert_eq!(
+                kinds,
+                [
+                    "ValidatingAdmissionPolicy",
+                    "ValidatingAdmissionPolicyBinding"
+                ],
+                "{mode:?}"
+            );
+            assert!(
+                documents
+                    .iter()
+                    .all(|d| d["metadata"].get("ownerReferences").is_none())
+            );
+        }
     }
 }

@@ -37,7 +37,7 @@ impl Unconverged {
     pub fn error(&self, (namespace, kind, name): &ObjectKey) -> Error {
         Error::NotConverging {
             kind,
-            object: if *kind == "Namespace" {
+            object: if *kind == "Namespace" || namespace.is_empty() {
                 name.clone()
             } else {
                 format!("{namespace}/{name}")
@@ -102,6 +102,10 @@ impl NamespaceWrites {
     }
 }
 
+/// What a namespace's preview depends on: the profile and its generation, the namespace's
+/// Pod Security labels and the names of its active pods.
+pub type PreviewKey = (String, i64, Vec<(String, String)>, Vec<String>);
+
 /// `(namespace, kind, name)` of a written object.
 pub type ObjectKey = (String, &'static str, String);
 
@@ -116,6 +120,8 @@ pub struct Context {
     pub managed: Vec<Arc<KindIndex>>,
     /// Container profiles of active pods (`None` with `--pod-report=false`).
     pub pods: Option<Arc<PodCache>>,
+    /// Every ValidatingAdmissionPolicy and binding (`None`: guardrails not handled).
+    pub guardrails: Option<super::guardrails::GuardrailCaches>,
     pub recorder: Recorder,
     /// Asks the profile controller to recompute a profile's status (by name).
     pub status_trigger: UnboundedSender<String>,
@@ -129,6 +135,8 @@ pub struct Context {
     pub failures: Mutex<HashMap<String, u32>>,
     /// Writes that did not take, so that they are not repeated on the same state.
     pub unconverged: Mutex<HashMap<ObjectKey, Unconverged>>,
+    /// The newest preview per namespace and what it was computed for (see `namespace`).
+    pub previews: Mutex<HashMap<String, (PreviewKey, crate::preview::NamespacePreview)>>,
     /// The API server's verdict on each profile generation (dry-run before the first write).
     pub admissions: super::admission::Admissions,
     pub metrics: Arc<Metrics>,
@@ -150,6 +158,9 @@ impl Context {
         }
         if let Some(pods) = &self.pods {
             pods.wait_until_synced().await;
+        }
+        if let Some(guardrails) = &self.guardrails {
+            guardrails.wait_until_ready().await;
         }
     }
 
@@ -298,8 +309,13 @@ impl Context {
             .collect()
     }
 
-    /// Forgets writes that did not take in `namespace` (it is gone or no longer governed).
+    /// Forgets writes that did not take in `namespace`, and its preview (it is gone or no
+    /// longer governed).
     pub fn forget_unconverged(&self, namespace: &str) {
+        self.previews
+            .lock()
+            .expect("previews lock")
+            .remove(namespace);
         self.unconverged
             .lock()
             .expect("unconverged lock")

@@ -10,10 +10,12 @@
 
 mod admission;
 mod context;
+mod guardrails;
 mod index;
 mod managed;
 mod namespace;
 mod pods;
+pub mod preview;
 mod profile;
 mod reports;
 mod trim;
@@ -167,6 +169,9 @@ pub async fn run_with(
     });
 
     let (status_tx, status_rx) = tokio::sync::mpsc::unbounded_channel();
+    // A change of a generated admission policy or binding asks for its profile's reconcile.
+    let (guardrail_caches, guardrail_drivers) = guardrails::caches(&client, status_tx.clone());
+    drivers.extend(guardrail_drivers);
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -181,12 +186,14 @@ pub async fn run_with(
         namespace_writes,
         managed: indexes,
         pods,
+        guardrails: Some(guardrail_caches),
         status_trigger: status_tx,
         outcomes: Default::default(),
         repairs: Default::default(),
         rollouts: Default::default(),
         failures: Default::default(),
         unconverged: Default::default(),
+        previews: Default::default(),
         admissions: Default::default(),
         metrics,
         reports: Default::default(),

@@ -96,7 +96,9 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
         .as_ref()
         .filter(|rules| !rules.isolated_directions().is_empty())
         .map(|rules| crate::isolation::widening(rules, &tenant_policies(&ctx, &name)));
+    let preview = preview(&ctx, &ns, winner).await;
     let outcome = NamespaceOutcome {
+        preview,
         candidates: candidate_list,
         state: Some(found.state),
         reason: found.reason,
@@ -118,6 +120,54 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
         // The controller's error policy backs off per namespace.
         Some(e) => Err(e),
         None => Ok(Action::requeue(ctx.config.resync_period)),
+    }
+}
+
+/// Audit mode: the existing pods enforcing `profile` would reject here, computed again only
+/// when the profile's generation, the namespace's Pod Security labels or its set of active
+/// pods changed (two requests: a dry-run and a pod listing). A failure is logged and leaves
+/// the namespace unpreviewed (the condition `ReadyToEnforce` says so); it is retried on the
+/// next reconcile.
+async fn preview(
+    ctx: &Context,
+    ns: &Namespace,
+    profile: &HardeningProfile,
+) -> Option<crate::preview::NamespacePreview> {
+    if profile.spec.mode != Mode::Audit || !crate::preview::applies(profile) {
+        return None;
+    }
+    let name = ns.name_any();
+    let key: super::context::PreviewKey = (
+        profile.name_any(),
+        profile.metadata.generation.unwrap_or(0),
+        ns.labels()
+            .iter()
+            .filter(|(k, _)| crate::labels::pod_security::ALL.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ctx.pods
+            .as_ref()
+            .map(|p| p.names(&name))
+            .unwrap_or_default(),
+    );
+    if let Some((known, preview)) = ctx.previews.lock().expect("previews lock").get(&name)
+        && *known == key
+        && ctx.pods.is_some()
+    {
+        return Some(preview.clone());
+    }
+    match super::preview::preview(&ctx.client, profile, ns).await {
+        Ok(preview) => {
+            ctx.previews
+                .lock()
+                .expect("previews lock")
+                .insert(name, (key, preview.clone()));
+            Some(preview)
+        }
+        Err(e) => {
+            warn!(namespace = %name, profile = %profile.name_any(), error = %e, "preview failed");
+            None
+        }
     }
 }
 

@@ -29,6 +29,15 @@ impl PodCache {
         let _ = synced.wait_for(|s| *s).await;
     }
 
+    /// Names of the active pods of `namespace`, in name order.
+    pub fn names(&self, namespace: &str) -> Vec<String> {
+        let index = self.index.lock().expect("pod index lock");
+        index
+            .in_namespace(namespace)
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+
     /// The pods of `namespace` that do not run under `required`.
     pub fn assess(&self, namespace: &str, required: &WorkloadSecurityContext) -> UnconfinedPods {
         let index = self.index.lock().expect("pod index lock");

@@ -57,7 +57,9 @@ pub async fn reconcile(
             .iter()
             .filter(|ns| ns.annotations().get(PROFILE_ANNOTATION) == Some(&name))
             .count();
-        if remaining > 0 {
+        // The profile's admission policy and binding go in any case (see `guardrails`).
+        super::guardrails::remove(&profile, &ctx).await?;
+        if remaining > 0 || super::guardrails::remaining(&profile, &ctx) {
             return Ok(Action::requeue(CLEANUP_POLL));
         }
         let finalizers: Vec<&String> = profile
@@ -135,6 +137,16 @@ pub async fn reconcile(
         // Nothing written for this generation (yet): the newest rollout stays reported.
         None => profile.status.as_ref().and_then(|s| s.rollout.clone()),
     };
+    // The admission guardrails, unless this generation is invalid (then they stay as they
+    // are until it is fixed).
+    let (guardrails, guardrails_error) = if invalid.is_none() {
+        super::guardrails::reconcile(&profile, &ctx).await
+    } else {
+        (
+            profile.status.as_ref().and_then(|s| s.guardrails.clone()),
+            None,
+        )
+    };
     let selected = ctx.selected_namespaces(&profile);
     let input = StatusInput {
         profile: &profile,
@@ -143,6 +155,7 @@ pub async fn reconcile(
         rollout,
         invalid,
         pods_watched: ctx.pods.is_some(),
+        guardrails,
         now: Time(Timestamp::now()),
     };
     let status = {
@@ -204,5 +217,9 @@ pub async fn reconcile(
             warn!(profile = %name, error = %e, "could not publish event");
         }
     }
-    Ok(Action::await_change())
+    // A failed guardrails write backs off (the status already says so).
+    match guardrails_error {
+        Some(e) => Err(e),
+        None => Ok(Action::await_change()),
+    }
 }

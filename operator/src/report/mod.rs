@@ -363,6 +363,8 @@ fn namespace_row(profile: &HardeningProfile, namespace: &str) -> NamespaceRow {
         confinement_reported: status.is_some_and(|s| s.unconfined_pods.is_some()),
         unconfined_pods: entry.map_or(0, |e| e.unconfined_pods),
         widening_policies: entry.map_or(0, |e| e.widening_policies),
+        guardrails_enforced: status
+            .is_some_and(|s| ComplianceFacts::of_status(s).guardrails_enforced),
     };
     let in_sync = state == "InSync";
     let mut meeting = Vec::new();

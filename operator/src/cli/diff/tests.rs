@@ -187,12 +187,26 @@ fn exit_status_is_1_only_when_the_operator_would_change_something() {
             unchanged: 1,
             conflicts: 1,
             drifted: 0,
+            would_reject: 0,
         }
     );
     assert_eq!(changes.exit_status(), EXIT_CHANGES);
     assert_eq!(
         changes.summary(Mode::Enforce),
         "summary: 1 namespace (1 with changes): 1 to create, 2 to update, 1 to delete, 1 unchanged, 1 conflict"
+    );
+    // The preview changes nothing the operator would do: only the summary mentions it.
+    let previewed = Outcome {
+        would_reject: 3,
+        ..changes.clone()
+    };
+    assert_eq!(previewed.exit_status(), EXIT_CHANGES);
+    assert!(
+        previewed
+            .summary(Mode::Enforce)
+            .ends_with("1 conflict; enforcing would reject 3 existing pods"),
+        "{}",
+        previewed.summary(Mode::Enforce)
     );
     for action in [Action::Create, Action::Update, Action::Delete] {
         let mut outcome = Outcome::default();

@@ -1,0 +1,666 @@
+//! Guardrails (issue 12): the operator generates a ValidatingAdmissionPolicy and a binding
+//! per profile, and the real API server judges pods, `exec`/`attach` and NetworkPolicies
+//! with them. Every rule: a violating request is rejected with a message naming the rule
+//! and the BSI requirement, a compliant one is admitted, and the same violation in a
+//! namespace the profile does not govern is admitted. Audit mode warns instead of denying;
+//! drift is repaired (Enforce) or reported (Audit); the objects go with the profile.
+//!
+//! Pods are judged by server-side dry-run (nothing runs), `exec`/`attach` on a pod that has
+//! no node: the API server's admission decides before it would dial a kubelet (in a
+//! namespace without guardrails the same request gets past admission and fails with "does
+//! not have a host assigned").
+
+use std::time::Duration;
+
+use hardening_tests::{eventually, wait_until};
+use http::Request;
+use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{Value, json};
+
+use crate::operator_env::{OperatorEnv, condition};
+
+fn admission_api(client: &Client, kind: &str) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", kind);
+    Api::all_with(client.clone(), &ApiResource::from_gvk(&gvk))
+}
+
+/// The API server's answer to a raw request: status code, body and `Warning` headers.
+struct Answer {
+    code: u16,
+    body: String,
+    warnings: Vec<String>,
+}
+
+async fn send(client: &Client, method: &str, uri: &str, body: Option<&Value>) -> Answer {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("Content-Type", "application/json")
+        .body(body.map_or_else(Vec::new, |b| b.to_string().into_bytes()))
+        .expect("a request");
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .unwrap_or_else(|e| panic!("{method} {uri}: {e}"));
+    let code = response.status().as_u16();
+    let warnings = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    let bytes = response
+        .into_body()
+        .collect_bytes()
+        .await
+        .unwrap_or_default();
+    Answer {
+        code,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        warnings,
+    }
+}
+
+/// A server-side dry-run create of `object` (a Pod or NetworkPolicy) in `namespace`.
+async fn dry_run(client: &Client, namespace: &str, object: &Value) -> Answer {
+    let uri = match object["kind"].as_str() {
+        Some("Pod") => format!("/api/v1/namespaces/{namespace}/pods?dryRun=All"),
+        _ => {
+            format!("/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies?dryRun=All")
+        }
+    };
+    send(client, "POST", &uri, Some(object)).await
+}
+
+fn pod(name: &str, image: &str, read_only: bool) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": name },
+        "spec": { "containers": [{
+            "name": "app", "image": image, "imagePullPolicy": "Never",
+            "securityContext": { "readOnlyRootFilesystem": read_only },
+        }]},
+    })
+}
+
+fn policy(name: &str, spec: Value) -> Value {
+    let mut spec = spec;
+    spec["podSelector"] = json!({});
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": { "name": name }, "spec": spec,
+    })
+}
+
+/// Rejected by this profile's guardrail `rule`, the message naming rule and requirement.
+fn assert_rejected(answer: &Answer, profile: &str, rule: &str, requirement: &str, what: &str) {
+    let named = format!("HardeningProfile {profile} guardrail {rule} (BSI SYS.1.6.{requirement})");
+    assert!(
+        answer.code >= 400 && answer.body.contains(&named),
+        "{what}: want a rejection naming '{named}', got {}: {}",
+        answer.code,
+        answer.body
+    );
+}
+
+fn assert_admitted(answer: &Answer, what: &str) {
+    assert!(
+        answer.code < 300,
+        "{what}: want it admitted, got {}: {}",
+        answer.code,
+        answer.body
+    );
+}
+
+fn guardrails_spec() -> Value {
+    json!({
+        "networkPolicy": {
+            "defaultDeny": ["Ingress", "Egress"],
+            "ingress": [{ "from": [{ "namespaceSelector": { "matchLabels": { "team": "shop" } } }], "ports": [{ "port": 8080 }] }],
+            "egress": [{ "to": [{ "cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"] }], "ports": [{ "port": 443 }] }],
+        },
+        "guardrails": {
+            "allowedRegistries": ["hardening.invalid", "registry.example.com/team"],
+            "requireImageTag": true,
+            "requireReadOnlyRootFilesystem": true,
+            "denyExec": true,
+            "denyWideningNetworkPolicies": true,
+        },
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guardrails_reject_violations_only_in_governed_namespaces() {
+    let mut env = OperatorEnv::start("guardrails").await;
+    let governed = env.namespace(&[]).await;
+    let ungoverned = env.unselected_namespace().await;
+    let profile = env.profile("enforce", guardrails_spec());
+    let name = profile.name_any();
+    env.create_profile(&profile).await.unwrap();
+    // In sync: the operator's own NetworkPolicies (same namespace, DNS, the profile's
+    // allow-lists) passed its own widening rule.
+    let status = env
+        .status_where(&name, "guardrails enforced and in sync", |s| {
+            match (condition(s, "GuardrailsEnforced"), condition(s, "Ready")) {
+                (Some(g), Some(r))
+                    if g.0 == "True" && r.0 == "True" && s.in_sync_namespaces == 1 =>
+                {
+                    Ok(())
+                }
+                _ => Err("want GuardrailsEnforced=True, Ready=True, 1 in sync".into()),
+            }
+        })
+        .await;
+    let guardrails = status.guardrails.expect("status.guardrails");
+    assert_eq!(guardrails.validation_actions, ["Deny"]);
+    for id in ["A7", "A9", "A11", "A13", "A22"] {
+        assert!(
+            status.compliance.iter().any(|c| c == id),
+            "{id} in {:?}",
+            status.compliance
+        );
+    }
+    let client = env.client.clone();
+    let binding = admission_api(&client, "ValidatingAdmissionPolicyBinding")
+        .get(&guardrails.policy)
+        .await
+        .unwrap();
+    assert_eq!(binding.labels()["hardening.dev/profile"], name);
+    assert_eq!(binding.owner_references()[0].name, name);
+
+    // The API server applies a new binding once its informers have it.
+    eventually("the binding to take effect", || {
+        let client = client.clone();
+        let governed = governed.clone();
+        async move {
+            let answer = dry_run(
+                &client,
+                &governed,
+                &pod("probe", "docker.io/library/busybox:1.36", true),
+            )
+            .await;
+            if answer.code >= 400 {
+                Ok(())
+            } else {
+                Err(format!("still admitted: {}", answer.body))
+            }
+        }
+    })
+    .await;
+
+    let pods = [
+        (
+            "allowedRegistries",
+            "A7, A22",
+            pod("other-registry", "docker.io/library/busybox:1.36", true),
+            pod("own-registry", "registry.example.com/team/app:1.2", true),
+        ),
+        (
+            "allowedRegistries",
+            "A7, A22",
+            pod(
+                "registry-prefix",
+                "registry.example.com/teamx/app:1.2",
+                true,
+            ),
+            pod("local", "hardening.invalid/busybox:test", true),
+        ),
+        (
+            "requireImageTag",
+            "A13",
+            pod("latest", "hardening.invalid/busybox:latest", true),
+            pod(
+                "digest",
+                "hardening.invalid/busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                true,
+            ),
+        ),
+        (
+            "requireImageTag",
+            "A13",
+            pod("untagged", "hardening.invalid/busybox", true),
+            pod("port-registry-tag", "hardening.invalid/busybox:1.0", true),
+        ),
+        (
+            "requireReadOnlyRootFilesystem",
+            "A10",
+            pod("writable", "hardening.invalid/busybox:test", false),
+            pod("read-only", "hardening.invalid/busybox:test", true),
+        ),
+    ];
+    for (rule, requirement, violating, compliant) in &pods {
+        let what = format!("pod {}", violating["metadata"]["name"]);
+        assert_rejected(
+            &dry_run(&client, &governed, violating).await,
+            &name,
+            rule,
+            requirement,
+            &what,
+        );
+        assert_admitted(
+            &dry_run(&client, &ungoverned, violating).await,
+            &format!("{what} in an ungoverned namespace"),
+        );
+        assert_admitted(
+            &dry_run(&client, &governed, compliant).await,
+            &format!("pod {}", compliant["metadata"]["name"]),
+        );
+    }
+    // An init container is judged too.
+    let mut init = pod("init", "hardening.invalid/busybox:test", true);
+    init["spec"]["initContainers"] =
+        json!([{ "name": "setup", "image": "hardening.invalid/busybox:test" }]);
+    assert_rejected(
+        &dry_run(&client, &governed, &init).await,
+        &name,
+        "requireReadOnlyRootFilesystem",
+        "A10",
+        "init container",
+    );
+
+    // exec and attach: a real (compliant) pod; nothing schedules it, admission decides first.
+    let target = pod("target", "hardening.invalid/busybox:test", true);
+    for ns in [&governed, &ungoverned] {
+        let created = send(
+            &client,
+            "POST",
+            &format!("/api/v1/namespaces/{ns}/pods"),
+            Some(&target),
+        )
+        .await;
+        assert_admitted(&created, "the exec target pod");
+    }
+    for sub in ["exec?command=true&stdout=true", "attach?stdout=true"] {
+        let uri = |ns: &str| format!("/api/v1/namespaces/{ns}/pods/target/{sub}");
+        let denied = send(&client, "POST", &uri(&governed), None).await;
+        assert_rejected(&denied, &name, "denyExec", "A11", sub);
+        let passed = send(&client, "POST", &uri(&ungoverned), None).await;
+        assert!(
+            passed.body.contains("does not have a host assigned"),
+            "{sub} in an ungoverned namespace: want it past admission, got {}: {}",
+            passed.code,
+            passed.body
+        );
+    }
+
+    let rule = |from: Value, ports: Value| json!({ "ingress": [{ "from": from, "ports": ports }] });
+    let egress = |to: Value, ports: Value| json!({ "policyTypes": ["Egress"], "egress": [{ "to": to, "ports": ports }] });
+    let widening = [
+        ("allow-all", json!({ "ingress": [{}] })),
+        (
+            "every-namespace",
+            rule(
+                json!([{ "namespaceSelector": {} }]),
+                json!([{ "port": 8080 }]),
+            ),
+        ),
+        (
+            "other-port",
+            rule(
+                json!([{ "namespaceSelector": { "matchLabels": { "team": "shop" } } }]),
+                json!([{ "port": 8081 }]),
+            ),
+        ),
+        (
+            "all-ports",
+            rule(
+                json!([{ "namespaceSelector": { "matchLabels": { "team": "shop" } } }]),
+                Value::Null,
+            ),
+        ),
+        (
+            "named-port",
+            rule(
+                json!([{ "namespaceSelector": { "matchLabels": { "team": "shop" } } }]),
+                json!([{ "port": "http" }]),
+            ),
+        ),
+        (
+            "excepted-range",
+            egress(
+                json!([{ "ipBlock": { "cidr": "10.1.2.0/24" } }]),
+                json!([{ "port": 443 }]),
+            ),
+        ),
+        (
+            "without-except",
+            egress(
+                json!([{ "ipBlock": { "cidr": "10.0.0.0/8" } }]),
+                json!([{ "port": 443 }]),
+            ),
+        ),
+        (
+            "internet",
+            egress(json!([{ "ipBlock": { "cidr": "0.0.0.0/0" } }]), Value::Null),
+        ),
+        (
+            "dns-elsewhere",
+            egress(
+                json!([{ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "kube-system" } }, "podSelector": { "matchLabels": { "k8s-app": "kube-dns" } } }]),
+                json!([{ "port": 5353, "protocol": "UDP" }]),
+            ),
+        ),
+    ];
+    let within = [
+        (
+            "same-namespace",
+            rule(
+                json!([{ "podSelector": { "matchLabels": { "app": "web" } } }]),
+                Value::Null,
+            ),
+        ),
+        (
+            "shop-web",
+            rule(
+                json!([{ "namespaceSelector": { "matchLabels": { "team": "shop", "env": "prod" } }, "podSelector": {} }]),
+                json!([{ "port": 8080, "protocol": "TCP" }]),
+            ),
+        ),
+        (
+            "subnet",
+            egress(
+                json!([{ "ipBlock": { "cidr": "10.2.0.0/16" } }]),
+                json!([{ "port": 443 }]),
+            ),
+        ),
+        (
+            "dns",
+            egress(
+                json!([{ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "kube-system" } }, "podSelector": { "matchLabels": { "k8s-app": "kube-dns" } } }]),
+                json!([{ "port": 53, "protocol": "UDP" }]),
+            ),
+        ),
+    ];
+    for (policy_name, spec) in widening {
+        let object = policy(policy_name, spec);
+        let what = format!("NetworkPolicy {policy_name}");
+        assert_rejected(
+            &dry_run(&client, &governed, &object).await,
+            &name,
+            "denyWideningNetworkPolicies",
+            "A9",
+            &what,
+        );
+        assert_admitted(
+            &dry_run(&client, &ungoverned, &object).await,
+            &format!("{what} in an ungoverned namespace"),
+        );
+    }
+    for (policy_name, spec) in within {
+        assert_admitted(
+            &dry_run(&client, &governed, &policy(policy_name, spec)).await,
+            &format!("NetworkPolicy {policy_name}"),
+        );
+    }
+
+    // Without guardrails the objects go; with the profile, the rest (below, in finish).
+    env.patch_spec(&name, json!({ "guardrails": null })).await;
+    let policies = admission_api(&client, "ValidatingAdmissionPolicy");
+    wait_until("the policy deleted with the guardrails", || {
+        let policies = policies.clone();
+        let policy = guardrails.policy.clone();
+        async move { policies.get_opt(&policy).await.ok().flatten().is_none() }
+    })
+    .await;
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_mode_warns_and_audits_and_drift_is_repaired_or_reported() {
+    let mut env = OperatorEnv::start("guardrails-audit").await;
+    let governed = env.namespace(&[]).await;
+    let mut spec = guardrails_spec();
+    spec["mode"] = json!("Audit");
+    let audit = env.profile("audit", spec);
+    let audit_name = audit.name_any();
+    env.create_profile(&audit).await.unwrap();
+    let status = env
+        .status_where(&audit_name, "guardrails audited", |s| {
+            match condition(s, "GuardrailsEnforced") {
+                Some(g) if g.1 == "AuditOnly" => Ok(()),
+                _ => Err("want GuardrailsEnforced reason AuditOnly".into()),
+            }
+        })
+        .await;
+    let object = status.guardrails.expect("status.guardrails").policy;
+    for id in ["A7", "A11", "A13", "A22"] {
+        assert!(
+            !status.compliance.iter().any(|c| c == id),
+            "{id} claimed in Audit mode: {:?}",
+            status.compliance
+        );
+    }
+    let client = env.client.clone();
+    let bindings = admission_api(&client, "ValidatingAdmissionPolicyBinding");
+    let binding = bindings.get(&object).await.unwrap();
+    assert_eq!(
+        binding.data["spec"]["validationActions"],
+        json!(["Warn", "Audit"])
+    );
+
+    // Admitted, with a warning naming the rule and requirement.
+    let violating = pod("other-registry", "docker.io/library/busybox:1.36", true);
+    let answer = eventually("a warning for the violating pod", || {
+        let client = client.clone();
+        let governed = governed.clone();
+        let violating = violating.clone();
+        async move {
+            let answer = dry_run(&client, &governed, &violating).await;
+            if answer.warnings.is_empty() {
+                Err(format!("no warning yet: {}", answer.code))
+            } else {
+                Ok(answer)
+            }
+        }
+    })
+    .await;
+    assert_admitted(&answer, "a violating pod in Audit mode");
+    assert!(
+        answer
+            .warnings
+            .iter()
+            .any(|w| w.contains("guardrail allowedRegistries (BSI SYS.1.6.A7, A22)")),
+        "warnings: {:?}",
+        answer.warnings
+    );
+
+    // ... and recorded in the audit log (Audit): a real create, by the pod's name.
+    let created = send(
+        &client,
+        "POST",
+        &format!("/api/v1/namespaces/{governed}/pods"),
+        Some(&pod("audited", "docker.io/library/busybox:1.36", true)),
+    )
+    .await;
+    assert_admitted(&created, "a violating pod created in Audit mode");
+    if let Some(audit_log) = hardening_tests::cluster().audit_log() {
+        let audit_log = audit_log.to_owned();
+        let governed = governed.clone();
+        eventually("the violation in the audit log", || {
+            let audit_log = audit_log.clone();
+            let governed = governed.clone();
+            async move {
+                let text = std::fs::read_to_string(&audit_log).unwrap_or_default();
+                let found = text.lines().any(|line| {
+                    line.contains("validation.policy.admission.k8s.io/validation_failure")
+                        && line.contains("guardrail allowedRegistries")
+                        && line.contains(&format!("\"namespace\":\"{governed}\""))
+                        && line.contains("\"name\":\"audited\"")
+                });
+                if found {
+                    Ok(())
+                } else {
+                    Err("not in the audit log yet".to_owned())
+                }
+            }
+        })
+        .await;
+    }
+
+    // Audit mode: someone's edit of the binding is reported with its field manager (who
+    // added a value: a removal has no owner in Kubernetes), not undone.
+    let edit = |actions: Value| json!({ "spec": { "validationActions": actions } });
+    let by_kubectl_edit = PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..Default::default()
+    };
+    bindings
+        .patch(
+            &object,
+            &by_kubectl_edit,
+            &Patch::Merge(&edit(json!(["Deny", "Audit"]))),
+        )
+        .await
+        .unwrap();
+    env.status_where(&audit_name, "binding drift reported", |s| {
+        let drift = s
+            .guardrails
+            .as_ref()
+            .map(|g| g.drift.clone())
+            .unwrap_or_default();
+        match drift.iter().find(|d| d.field == "spec.validationActions") {
+            Some(d)
+                if d.manager.as_deref() == Some("kubectl-edit")
+                    && condition(s, "GuardrailsEnforced").is_some_and(|c| c.1 == "Drifted") =>
+            {
+                Ok(())
+            }
+            _ => Err("want a spec.validationActions drift by kubectl-edit".into()),
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let binding = bindings.get(&object).await.unwrap();
+    assert_eq!(
+        binding.data["spec"]["validationActions"],
+        json!(["Deny", "Audit"]),
+        "Audit mode must not repair"
+    );
+
+    // Enforce mode: the rollout writes Deny; then the same edit is repaired and counted.
+    env.patch_spec(&audit_name, json!({ "mode": "Enforce" }))
+        .await;
+    let before = env
+        .status_where(&audit_name, "guardrails enforced", |s| {
+            match condition(s, "GuardrailsEnforced") {
+                Some(g) if g.0 == "True" => Ok(()),
+                _ => Err("want GuardrailsEnforced=True".into()),
+            }
+        })
+        .await
+        .repairs_total;
+    bindings
+        .patch(
+            &object,
+            &by_kubectl_edit,
+            &Patch::Merge(&edit(json!(["Warn"]))),
+        )
+        .await
+        .unwrap();
+    let policies = admission_api(&client, "ValidatingAdmissionPolicy");
+    policies.delete(&object, &Default::default()).await.unwrap();
+    env.status_where(&audit_name, "binding and policy repaired", |s| {
+        if s.repairs_total >= before + 2 {
+            Ok(())
+        } else {
+            Err(format!("repairsTotal {} (was {before})", s.repairs_total))
+        }
+    })
+    .await;
+    let binding = bindings.get(&object).await.unwrap();
+    assert_eq!(binding.data["spec"]["validationActions"], json!(["Deny"]));
+    assert!(
+        policies.get_opt(&object).await.unwrap().is_some(),
+        "the deleted policy is back"
+    );
+
+    // A profile of higher precedence takes the namespace: this binding leaves it out.
+    let mut rival_spec = guardrails_spec();
+    rival_spec["priority"] = json!(10);
+    rival_spec["guardrails"] = json!({ "requireImageDigest": true });
+    let rival = env.profile("rival", rival_spec);
+    env.create_profile(&rival).await.unwrap();
+    eventually("the outranked namespace excluded from the binding", || {
+        let bindings = bindings.clone();
+        let object = object.clone();
+        let governed = governed.clone();
+        async move {
+            let binding = bindings.get(&object).await.map_err(|e| e.to_string())?;
+            let expressions =
+                &binding.data["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"];
+            let excluded = expressions.as_array().into_iter().flatten().any(|e| {
+                e["key"] == "kubernetes.io/metadata.name"
+                    && e["operator"] == "NotIn"
+                    && e["values"]
+                        .as_array()
+                        .is_some_and(|v| v.contains(&json!(governed)))
+            });
+            if excluded {
+                Ok(())
+            } else {
+                Err(format!("selector: {expressions}"))
+            }
+        }
+    })
+    .await;
+    // The rival's rule applies there, this profile's registry rule no longer does: a pinned
+    // image from another registry is admitted, an unpinned one rejected by the rival.
+    let digest = "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let pinned = pod(
+        "pinned",
+        &format!("docker.io/library/busybox{digest}"),
+        true,
+    );
+    eventually("only the rival's guardrails in the namespace", || {
+        let client = client.clone();
+        let governed = governed.clone();
+        let pinned = pinned.clone();
+        async move {
+            let answer = dry_run(&client, &governed, &pinned).await;
+            if answer.code < 300 {
+                Ok(())
+            } else {
+                Err(answer.body)
+            }
+        }
+    })
+    .await;
+    let unpinned = pod("unpinned", "docker.io/library/busybox:1.36", true);
+    let answer = eventually("the rival's binding to take effect", || {
+        let client = client.clone();
+        let governed = governed.clone();
+        let unpinned = unpinned.clone();
+        async move {
+            let answer = dry_run(&client, &governed, &unpinned).await;
+            if answer.code >= 400 {
+                Ok(answer)
+            } else {
+                Err("admitted".to_owned())
+            }
+        }
+    })
+    .await;
+    assert_rejected(
+        &answer,
+        &rival.name_any(),
+        "requireImageDigest",
+        "A13",
+        "the rival's digest rule",
+    );
+
+    let rival_object = format!("hardening.dev-{}", rival.name_any());
+    env.finish().await;
+    // Deleting the profiles removed their policies and bindings.
+    for name in [&object, &rival_object] {
+        assert!(
+            policies.get_opt(name).await.unwrap().is_none(),
+            "policy {name} left behind"
+        );
+        assert!(
+            bindings.get_opt(name).await.unwrap().is_none(),
+            "binding {name} left behind"
+        );
+    }
+}
