@@ -115,6 +115,37 @@ pub async fn apply(
         ))
 }
 
+/// Server-side applies an object the index does not hold, without force: if it exists
+/// after all (created meanwhile, its watch event not here yet) with fields another manager
+/// owns, the API server refuses (409) instead of the operator taking it over, and the
+/// object is reported as foreign.
+pub async fn create(
+    client: &Client,
+    kind: ManagedKind,
+    namespace: &str,
+    name: &str,
+    body: &Value,
+) -> Result<DynamicObject, Error> {
+    match api(client, kind, namespace)
+        .patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER),
+            &Patch::Apply(body),
+        )
+        .await
+    {
+        Err(kube::Error::Api(status)) if status.code == 409 => Err(Error::ForeignObject {
+            namespace: namespace.to_owned(),
+            objects: format!("{} {name} exists", kind.kind()),
+        }),
+        result => result.map_err(Error::api(
+            "apply",
+            kind.kind(),
+            format!("{namespace}/{name}"),
+        )),
+    }
+}
+
 /// Removes `paths` (fields another manager added, which server-side apply leaves in place)
 /// with a merge patch that only succeeds on `resource_version`: a concurrent change fails it
 /// (409) instead of being overwritten. Returns the object as stored.

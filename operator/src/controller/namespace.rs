@@ -414,8 +414,11 @@ async fn write_object(ctx: &Context, namespace: &str, change: &Step<'_>) -> Resu
                 .index_of(kind)
                 .get(namespace, object.name())
                 .and_then(|o| o.resource_version());
-            let mut stored =
-                managed::apply(&ctx.client, kind, namespace, object.name(), &body).await?;
+            let mut stored = if before.is_some() {
+                managed::apply(&ctx.client, kind, namespace, object.name(), &body).await?
+            } else {
+                managed::create(&ctx.client, kind, namespace, object.name(), &body).await?
+            };
             let canonical_body = canonical(&body);
             let check = |stored: &DynamicObject| {
                 to_value(stored)
