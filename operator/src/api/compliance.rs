@@ -5,13 +5,15 @@ use super::{HardeningProfileSpec, Mode, PodSecurityLevel, PolicyType};
 
 /// Requirements only `spec.guardrails` serves: the status claims them only while the API
 /// server enforces the guardrails (see `status`).
-pub const GUARDRAIL_REQUIREMENTS: [&str; 4] = ["A7", "A11", "A13", "A22"];
+pub const GUARDRAIL_REQUIREMENTS: [&str; 5] = ["A7", "A10", "A11", "A13", "A22"];
 
 /// Requirement IDs covered by `spec`, in the module's numeric order.
 ///
 /// An `Audit` profile enforces nothing, so it only covers the audit and drift reporting
-/// requirements (A21, A25). A7, A11, A13 and A22 need the guardrails serving them. A24 (network, filesystem and syscall policies) needs default
-/// deny in both directions, a seccomp and an AppArmor profile.
+/// requirements (A21, A25). A7, A11, A13 and A22 need the guardrails serving them, A10
+/// both Pod Security `restricted` and the read-only root filesystem guardrail. A24
+/// (network, filesystem and syscall policies) needs default deny in both directions, a
+/// seccomp and an AppArmor profile.
 pub fn covered_requirements(spec: &HardeningProfileSpec) -> Vec<&'static str> {
     let enforcing = spec.mode == Mode::Enforce;
     let restricted = enforcing
@@ -38,13 +40,16 @@ pub fn covered_requirements(spec: &HardeningProfileSpec) -> Vec<&'static str> {
     let registries = guardrails.is_some_and(|g| !g.allowed_registries.is_empty());
     let no_exec = guardrails.is_some_and(|g| g.deny_exec);
     let pinned_images = guardrails.is_some_and(|g| g.require_image_tag || g.require_image_digest);
+    let read_only_root = guardrails.is_some_and(|g| g.require_read_only_root_filesystem);
 
     [
         ("A4", seccomp || apparmor),
         // Images only from the listed registries (trusted, A7; the organisation's own, A22).
         ("A7", registries),
         ("A9", network_separated),
-        ("A10", restricted),
+        // Only the volumes a container needs (restricted: no hostPath), and a read-only root
+        // filesystem where writes are not needed.
+        ("A10", restricted && read_only_root),
         // No `kubectl exec`/`attach` into containers.
         ("A11", no_exec),
         // No `:latest` or untagged images: updates are deliberate redeployments.

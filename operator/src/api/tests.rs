@@ -245,9 +245,7 @@ mod compliance {
         );
         assert_eq!(
             covered_requirements(&strict),
-            [
-                "A4", "A9", "A10", "A16", "A17", "A20", "A21", "A23", "A24", "A25"
-            ]
+            ["A4", "A9", "A16", "A17", "A20", "A21", "A23", "A24", "A25"]
         );
     }
 

@@ -101,18 +101,8 @@ pub async fn apply(
     name: &str,
     body: &Value,
 ) -> Result<DynamicObject, Error> {
-    api(client, kind, namespace)
-        .patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .map_err(Error::api(
-            "apply",
-            kind.kind(),
-            format!("{namespace}/{name}"),
-        ))
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    server_side_apply(client, kind, namespace, name, body, &params).await
 }
 
 /// Server-side applies an object the index does not hold, without force: if it exists
@@ -126,24 +116,35 @@ pub async fn create(
     name: &str,
     body: &Value,
 ) -> Result<DynamicObject, Error> {
-    match api(client, kind, namespace)
-        .patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER),
-            &Patch::Apply(body),
-        )
-        .await
-    {
-        Err(kube::Error::Api(status)) if status.code == 409 => Err(Error::ForeignObject {
+    let params = PatchParams::apply(FIELD_MANAGER);
+    match server_side_apply(client, kind, namespace, name, body, &params).await {
+        Err(Error::Api {
+            source: kube::Error::Api(status),
+            ..
+        }) if status.code == 409 => Err(Error::ForeignObject {
             namespace: namespace.to_owned(),
             objects: format!("{} {name} exists", kind.kind()),
         }),
-        result => result.map_err(Error::api(
+        result => result,
+    }
+}
+
+async fn server_side_apply(
+    client: &Client,
+    kind: ManagedKind,
+    namespace: &str,
+    name: &str,
+    body: &Value,
+    params: &PatchParams,
+) -> Result<DynamicObject, Error> {
+    api(client, kind, namespace)
+        .patch(name, params, &Patch::Apply(body))
+        .await
+        .map_err(Error::api(
             "apply",
             kind.kind(),
             format!("{namespace}/{name}"),
-        )),
-    }
+        ))
 }
 
 /// Removes `paths` (fields another manager added, which server-side apply leaves in place)

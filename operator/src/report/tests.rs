@@ -150,8 +150,9 @@ fn coverage_follows_namespace_state_and_tenant_findings_per_namespace() {
         assert_eq!(row(&report, id).coverage, Coverage::Covered, "{id}");
         assert_eq!(row(&report, id).meeting, 4);
     }
-    // A10: strict's in-sync namespaces; not the drifted one, not the audited one.
-    let a10 = row(&report, "A10");
+    // A16 (from Pod Security restricted): strict's in-sync namespaces; not the drifted one,
+    // not the audited one.
+    let a10 = row(&report, "A16");
     assert_eq!((a10.coverage, a10.meeting), (Coverage::Partly, 2));
     assert_eq!(a10.profiles, ["strict"]);
     assert!(
