@@ -35,7 +35,10 @@ pub enum Verdict {
 /// Verdicts by profile uid and generation; one check runs at a time per generation, the
 /// namespaces reconciled meanwhile wait for it.
 #[derive(Default)]
-pub struct Admissions(Mutex<HashMap<(String, i64), Arc<OnceCell<Verdict>>>>);
+pub struct Admissions(Mutex<HashMap<Generation, Arc<OnceCell<Verdict>>>>);
+
+/// A profile generation: (uid, `metadata.generation`).
+type Generation = (String, i64);
 
 impl Admissions {
     /// The verdict on `profile`'s current generation, if one was reached.

@@ -33,7 +33,7 @@ use crate::plan::applied_by_operator;
 
 use super::context::Context;
 use super::index::to_value;
-use super::managed::{drive, removal_patch, watch_backoff};
+use super::managed::{drive, watch_backoff};
 
 fn api_resource(kind: &str) -> ApiResource {
     let (group, version) = POLICY_API_VERSION.split_once('/').expect("a group/version");
@@ -318,16 +318,8 @@ async fn write(
         .map(|d| d.path.clone())
         .collect();
     if !added.is_empty() && added.len() == remaining.len() {
-        let patch = removal_patch(&stored.resource_version().unwrap_or_default(), &added);
-        stored = api
-            .patch(
-                name,
-                &PatchParams {
-                    field_manager: Some(FIELD_MANAGER.to_owned()),
-                    ..PatchParams::default()
-                },
-                &Patch::Merge(&patch),
-            )
+        let version = stored.resource_version().unwrap_or_default();
+        stored = super::managed::remove_fields_with(&api, name, &version, &added)
             .await
             .map_err(Error::api("remove foreign fields of", kind, name))?;
         remaining = check(&stored);

@@ -158,16 +158,7 @@ pub async fn remove_fields(
     resource_version: &str,
     paths: &[Vec<String>],
 ) -> Result<DynamicObject, Error> {
-    let patch = removal_patch(resource_version, paths);
-    api(client, kind, namespace)
-        .patch(
-            name,
-            &PatchParams {
-                field_manager: Some(FIELD_MANAGER.to_owned()),
-                ..PatchParams::default()
-            },
-            &Patch::Merge(&patch),
-        )
+    remove_fields_with(&api(client, kind, namespace), name, resource_version, paths)
         .await
         .map_err(Error::api(
             "remove foreign fields of",
@@ -178,6 +169,21 @@ pub async fn remove_fields(
 
 /// A JSON merge patch setting each path to null (which deletes it), guarded by
 /// `metadata.resourceVersion`.
+/// [`remove_fields`] through any API (the guardrails' objects are cluster-scoped).
+pub async fn remove_fields_with(
+    api: &Api<DynamicObject>,
+    name: &str,
+    resource_version: &str,
+    paths: &[Vec<String>],
+) -> kube::Result<DynamicObject> {
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    let patch = removal_patch(resource_version, paths);
+    api.patch(name, &params, &Patch::Merge(&patch)).await
+}
+
 pub fn removal_patch(resource_version: &str, paths: &[Vec<String>]) -> Value {
     let mut patch = serde_json::json!({ "metadata": { "resourceVersion": resource_version } });
     for path in paths {
