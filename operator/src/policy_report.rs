@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::api::{HardeningProfile, Mode, NamespaceState};
-use crate::labels::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::labels::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, PROFILE_LABEL};
 use crate::status::NamespaceOutcome;
 
 /// The name of the operator's report in each governed namespace.
@@ -307,6 +307,153 @@ pub fn namespace_results(
     results
 }
 
+/// The results of what is not namespaced, for `profile` (sorted by rule), from the status
+/// the profile reconciler computed: whether the profile is Ready at its current generation,
+/// whether another profile takes some of its namespaces, and whether its guardrails (a
+/// cluster-scoped ValidatingAdmissionPolicy and its binding) are in place. A status that
+/// does not describe the profile's generation yet gives `skip`: nothing is claimed from an
+/// older status.
+pub fn cluster_results(profile: &HardeningProfile) -> Vec<ReportResult> {
+    let mut results = profile_results(profile);
+    results.sort_by(|a, b| a.rule.cmp(&b.rule));
+    results
+}
+
+fn profile_results(profile: &HardeningProfile) -> Vec<ReportResult> {
+    let name = profile.metadata.name.clone().unwrap_or_default();
+    let spec = &profile.spec;
+    let mode = match spec.mode {
+        Mode::Enforce => "Enforce",
+        Mode::Audit => "Audit",
+    };
+    let status = profile.status.as_ref();
+    let current = status.is_some_and(|s| {
+        s.observed_generation.is_some() && s.observed_generation == profile.metadata.generation
+    });
+    let condition = |type_: &str| {
+        status
+            .filter(|_| current)
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+    };
+    let result =
+        |rule: &str, ids: &[&str], result: Outcome, message: String, resources| ReportResult {
+            source: SOURCE.to_owned(),
+            policy: name.clone(),
+            rule: rule.to_owned(),
+            category: format!("BSI SYS.1.6 {}", ids[0]),
+            result,
+            scored: true,
+            message,
+            resources,
+            properties: BTreeMap::from([
+                ("requirements".to_owned(), ids.join(",")),
+                ("profile-mode".to_owned(), mode.to_owned()),
+            ]),
+        };
+    let not_yet = || {
+        format!(
+            "the status does not describe generation {} yet",
+            profile.metadata.generation.unwrap_or_default()
+        )
+    };
+    let profile_ref = ObjectReference {
+        api_version: Some("hardening.dev/v1alpha1".to_owned()),
+        kind: Some("HardeningProfile".to_owned()),
+        name: Some(name.clone()),
+        ..Default::default()
+    };
+
+    let mut results = Vec::new();
+    // Ready: the profile's own verdict over every namespace it selects (A21: the automated
+    // audit of container settings against what is declared).
+    let (verdict, message) = match condition(crate::status::READY) {
+        None => (Outcome::Skip, not_yet()),
+        Some(c) if c.status == "True" => (Outcome::Pass, c.message.clone()),
+        Some(c) if condition(crate::status::RECONCILING).is_some() => {
+            (Outcome::Skip, format!("reconciling: {}", c.message))
+        }
+        Some(c) => (Outcome::Fail, format!("{}: {}", c.reason, c.message)),
+    };
+    results.push(result(
+        "profile-ready",
+        &["A21", "A25"],
+        verdict,
+        message,
+        vec![profile_ref.clone()],
+    ));
+
+    // Namespaces another profile governs: this profile's rules do not apply there.
+    let (verdict, message) = match condition(crate::status::CONFLICTING) {
+        None => (Outcome::Skip, not_yet()),
+        Some(c) if c.status == "True" => (Outcome::Warn, c.message.clone()),
+        Some(c) => (Outcome::Pass, c.message.clone()),
+    };
+    results.push(result(
+        "profile-conflicts",
+        &["A21"],
+        verdict,
+        message,
+        vec![profile_ref],
+    ));
+
+    // Guardrails: cluster-scoped admission objects.
+    if let Some(guardrails) = &spec.guardrails {
+        let ids = guardrail_requirements(guardrails);
+        let ids = if ids.is_empty() { vec!["A21"] } else { ids };
+        let policy = crate::guardrails::object_name(&name);
+        let objects = [
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+        ]
+        .map(|kind| ObjectReference {
+            api_version: Some("admissionregistration.k8s.io/v1".to_owned()),
+            kind: Some(kind.to_owned()),
+            name: Some(policy.clone()),
+            ..Default::default()
+        })
+        .to_vec();
+        let (verdict, message) = match (
+            condition(crate::status::GUARDRAILS_ENFORCED),
+            status.and_then(|s| s.guardrails.as_ref()),
+        ) {
+            (None, _) => (Outcome::Skip, not_yet()),
+            (Some(c), Some(g)) if c.status == "True" && g.drift.is_empty() => {
+                (Outcome::Pass, c.message.clone())
+            }
+            (Some(c), Some(g)) if !g.drift.is_empty() => (
+                Outcome::Fail,
+                g.drift
+                    .iter()
+                    .map(|d| format!("{} {}: {} changed", d.kind, d.name, d.field))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+                    + &format!(" ({})", c.message),
+            ),
+            (Some(c), _) if c.status == "True" => (Outcome::Pass, c.message.clone()),
+            (Some(c), _) => (Outcome::Fail, format!("{}: {}", c.reason, c.message)),
+        };
+        results.push(result("guardrails", &ids, verdict, message, objects));
+    }
+    results
+}
+
+/// The requirements the declared guardrails serve (as in `api::compliance`), whatever the
+/// mode: the result says whether they are in place, not whether they are enforced.
+fn guardrail_requirements(g: &crate::api::Guardrails) -> Vec<&'static str> {
+    let registries = !g.allowed_registries.is_empty();
+    [
+        ("A7", registries),
+        ("A9", g.deny_widening_network_policies),
+        ("A10", g.require_read_only_root_filesystem),
+        ("A11", g.deny_exec),
+        ("A13", g.require_image_tag || g.require_image_digest),
+        ("A22", registries),
+    ]
+    .into_iter()
+    .filter_map(|(id, on)| on.then_some(id))
+    .collect()
+}
+
 fn object_ref(kind: &str, name: &str, namespace: &str) -> ObjectReference {
     let api_version = match kind {
         "NetworkPolicy" => "networking.k8s.io/v1",
@@ -333,6 +480,35 @@ pub fn report_object(api: ReportApi, namespace: &str, results: &[ReportResult]) 
             "labels": { MANAGED_BY_LABEL: MANAGED_BY_VALUE },
         },
         "scope": { "apiVersion": "v1", "kind": "Namespace", "name": namespace },
+        "summary": Summary::of(results),
+        "results": results,
+    });
+    if api == ReportApi::OpenReports {
+        report["source"] = json!(SOURCE);
+    }
+    report
+}
+
+/// The name of the cluster-scoped report of `profile`: `hardening.dev-<profile>`, as its
+/// guardrails' policy (one report per profile, so that operators sharing the profiles
+/// between them by `--profile-selector` never write the same report).
+pub fn cluster_report_name(profile: &str) -> String {
+    format!("hardening.dev-{profile}")
+}
+
+/// The cluster-scoped report of `profile` in `api` (`ClusterReport` /
+/// `ClusterPolicyReport`), scoped to the HardeningProfile, ready for a server-side apply.
+pub fn cluster_report_object(api: ReportApi, profile: &str, results: &[ReportResult]) -> Value {
+    let mut report = json!({
+        "apiVersion": api.api_version(),
+        "kind": api.cluster_kind().0,
+        "metadata": {
+            "name": cluster_report_name(profile),
+            "labels": { MANAGED_BY_LABEL: MANAGED_BY_VALUE, PROFILE_LABEL: profile },
+        },
+        "scope": {
+            "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile", "name": profile,
+        },
         "summary": Summary::of(results),
         "results": results,
     });
@@ -481,6 +657,163 @@ mod tests {
             open["summary"],
             json!({"pass": 3, "fail": 0, "warn": 0, "error": 0, "skip": 1})
         );
+        assert_eq!(open["results"], wg["results"]);
+    }
+
+    fn with_status(
+        mut profile: HardeningProfile,
+        generation: i64,
+        status: Value,
+    ) -> HardeningProfile {
+        profile.metadata.generation = Some(generation);
+        profile.status = Some(serde_json::from_value(status).unwrap());
+        profile
+    }
+
+    fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Value {
+        json!({ "type": type_, "status": status, "reason": reason, "message": message,
+                "lastTransitionTime": "2026-12-01T00:00:00Z" })
+    }
+
+    #[test]
+    fn cluster_results_follow_the_status_of_the_current_generation_only() {
+        let ready = json!({
+            "observedGeneration": 2,
+            "conditions": [
+                condition("Ready", "True", "InSync", "3 namespaces in sync"),
+                condition("Conflicting", "False", "NoConflict", "no conflict"),
+            ],
+        });
+        let results = cluster_results(&with_status(strict(), 2, ready.clone()));
+        assert_eq!(
+            verdicts(&results),
+            [
+                ("profile-conflicts", Outcome::Pass),
+                ("profile-ready", Outcome::Pass)
+            ]
+        );
+        assert_eq!(results[1].message, "3 namespaces in sync");
+        assert_eq!(results[1].category, "BSI SYS.1.6 A21");
+        assert_eq!(
+            results[1].resources[0].kind.as_deref(),
+            Some("HardeningProfile")
+        );
+        assert_eq!(results[1].resources[0].namespace, None);
+
+        // A newer generation the status does not describe yet: nothing is claimed.
+        let stale = cluster_results(&with_status(strict(), 3, ready));
+        assert!(stale.iter().all(|r| r.result == Outcome::Skip), "{stale:?}");
+        assert!(stale[0].message.contains("generation 3"));
+        assert!(
+            cluster_results(&strict())
+                .iter()
+                .all(|r| r.result == Outcome::Skip)
+        );
+
+        let troubled = json!({
+            "observedGeneration": 1,
+            "conditions": [
+                condition("Ready", "False", "Drifted", "1 namespace drifted and not repaired yet"),
+                condition("Conflicting", "True", "NamespaceConflict", "1 namespace governed by another profile"),
+            ],
+        });
+        let results = cluster_results(&with_status(strict(), 1, troubled));
+        assert_eq!(
+            verdicts(&results),
+            [
+                ("profile-conflicts", Outcome::Warn),
+                ("profile-ready", Outcome::Fail)
+            ]
+        );
+        assert_eq!(
+            results[1].message,
+            "Drifted: 1 namespace drifted and not repaired yet"
+        );
+
+        let reconciling = json!({
+            "observedGeneration": 1,
+            "conditions": [
+                condition("Ready", "False", "Reconciling", "2 namespaces pending"),
+                condition("Reconciling", "True", "Reconciling", "2 namespaces pending"),
+            ],
+        });
+        let results = cluster_results(&with_status(strict(), 1, reconciling));
+        assert_eq!(results[1].result, Outcome::Skip);
+    }
+
+    #[test]
+    fn guardrails_results_name_their_requirements_and_drift() {
+        let mut spec = serde_json::to_value(&strict().spec).unwrap();
+        spec["guardrails"] =
+            json!({ "allowedRegistries": ["registry.example/"], "denyExec": true });
+        let guarded = profile(spec);
+        let enforced = json!({
+            "observedGeneration": 1,
+            "conditions": [
+                condition("Ready", "True", "InSync", "in sync"),
+                condition("GuardrailsEnforced", "True", "Enforced", "enforced"),
+            ],
+            "guardrails": { "policy": "hardening.dev-strict", "validationActions": ["Deny"],
+                            "state": "InSync" },
+        });
+        let results = cluster_results(&with_status(guarded.clone(), 1, enforced));
+        let guardrails = results.iter().find(|r| r.rule == "guardrails").unwrap();
+        assert_eq!(guardrails.result, Outcome::Pass);
+        assert_eq!(guardrails.properties["requirements"], "A7,A11,A22");
+        assert_eq!(
+            guardrails
+                .resources
+                .iter()
+                .map(|r| r.kind.clone().unwrap())
+                .collect::<Vec<_>>(),
+            [
+                "ValidatingAdmissionPolicy",
+                "ValidatingAdmissionPolicyBinding"
+            ]
+        );
+        let drifted = json!({
+            "observedGeneration": 1,
+            "conditions": [
+                condition("Ready", "False", "Drifted", "drifted"),
+                condition("GuardrailsEnforced", "False", "GuardrailsDrifted", "the binding drifted"),
+            ],
+            "guardrails": { "policy": "hardening.dev-strict", "validationActions": ["Deny"],
+                            "state": "Drifted",
+                            "drift": [{ "kind": "ValidatingAdmissionPolicyBinding",
+                                        "name": "hardening.dev-strict",
+                                        "field": "spec.validationActions" }] },
+        });
+        let results = cluster_results(&with_status(guarded, 1, drifted));
+        let guardrails = results.iter().find(|r| r.rule == "guardrails").unwrap();
+        assert_eq!(guardrails.result, Outcome::Fail);
+        assert!(
+            guardrails.message.starts_with(
+                "ValidatingAdmissionPolicyBinding hardening.dev-strict: spec.validationActions changed"
+            ),
+            "{}",
+            guardrails.message
+        );
+        // No guardrails declared: no result for them.
+        assert!(
+            cluster_results(&strict())
+                .iter()
+                .all(|r| r.rule != "guardrails")
+        );
+    }
+
+    #[test]
+    fn cluster_report_objects_are_scoped_to_their_profile() {
+        let results = cluster_results(&strict());
+        let open = cluster_report_object(ReportApi::OpenReports, "strict", &results);
+        let wg = cluster_report_object(ReportApi::WgPolicy, "strict", &results);
+        assert_eq!(open["kind"], "ClusterReport");
+        assert_eq!(wg["kind"], "ClusterPolicyReport");
+        assert_eq!(open["metadata"]["name"], "hardening.dev-strict");
+        assert!(open["metadata"].get("namespace").is_none());
+        assert_eq!(open["metadata"]["labels"][PROFILE_LABEL], "strict");
+        assert_eq!(open["scope"]["kind"], "HardeningProfile");
+        assert_eq!(open["source"], SOURCE);
+        assert!(wg.get("source").is_none());
         assert_eq!(open["results"], wg["results"]);
     }
 }

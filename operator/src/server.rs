@@ -4,12 +4,14 @@
 //! - `/livez`: 200 while the process serves requests;
 //! - `/readyz`: 200 once every watch cache holds its first complete listing, 503 with the
 //!   reason before. Leadership does not matter: a standby replica with warm caches is
-//!   ready (it can take over at once).
+//!   ready (it can take over at once). Lines after the verdict tell what the operator found
+//!   at start-up (the leader: which policy report API it writes).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::State;
@@ -24,11 +26,31 @@ use crate::metrics::{self, Metrics};
 #[derive(Debug, Default)]
 pub struct Health {
     caches_synced: AtomicBool,
+    /// Lines `/readyz` adds after its verdict, by topic (e.g. which policy report API is
+    /// written): what a person probing the operator wants to know of its state.
+    notes: Mutex<BTreeMap<&'static str, String>>,
 }
 
 impl Health {
     pub fn set_caches_synced(&self) {
         self.caches_synced.store(true, Ordering::Release);
+    }
+
+    /// Sets the line `/readyz` shows for `topic` (`<topic>: <text>`).
+    pub fn set_note(&self, topic: &'static str, text: String) {
+        self.notes
+            .lock()
+            .expect("health notes lock")
+            .insert(topic, text);
+    }
+
+    /// `/readyz`'s lines after its verdict.
+    pub fn notes(&self) -> String {
+        let notes = self.notes.lock().expect("health notes lock");
+        notes
+            .iter()
+            .map(|(topic, text)| format!("{topic}: {text}\n"))
+            .collect()
     }
 
     /// `Err(reason)` while not ready.
@@ -83,8 +105,12 @@ async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let notes = state.health.notes();
     match state.health.readiness() {
-        Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
-        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),
+        Ok(()) => (StatusCode::OK, format!("ok\n{notes}")),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{reason}\n{notes}"),
+        ),
     }
 }

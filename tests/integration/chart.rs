@@ -75,8 +75,18 @@ const CLUSTER_ROLE: &[(&str, &str, &[&str])] = &[
         &["list", "create", "patch", "delete"],
     ),
     (
+        "openreports.io",
+        "clusterreports",
+        &["list", "create", "patch", "delete"],
+    ),
+    (
         "wgpolicyk8s.io",
         "policyreports",
+        &["list", "create", "patch", "delete"],
+    ),
+    (
+        "wgpolicyk8s.io",
+        "clusterpolicyreports",
         &["list", "create", "patch", "delete"],
     ),
 ];
@@ -110,6 +120,24 @@ const NEEDED_BUT_NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[
         "policy reports (OpenReports)",
     ),
     (
+        "openreports.io",
+        "clusterreports",
+        "create",
+        "cluster policy reports (OpenReports)",
+    ),
+    (
+        "openreports.io",
+        "clusterreports",
+        "patch",
+        "cluster policy reports (OpenReports)",
+    ),
+    (
+        "openreports.io",
+        "clusterreports",
+        "delete",
+        "cluster policy reports (OpenReports)",
+    ),
+    (
         "wgpolicyk8s.io",
         "policyreports",
         "create",
@@ -126,6 +154,24 @@ const NEEDED_BUT_NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[
         "policyreports",
         "delete",
         "policy reports (wgpolicyk8s.io)",
+    ),
+    (
+        "wgpolicyk8s.io",
+        "clusterpolicyreports",
+        "create",
+        "cluster policy reports (wgpolicyk8s.io)",
+    ),
+    (
+        "wgpolicyk8s.io",
+        "clusterpolicyreports",
+        "patch",
+        "cluster policy reports (wgpolicyk8s.io)",
+    ),
+    (
+        "wgpolicyk8s.io",
+        "clusterpolicyreports",
+        "delete",
+        "cluster policy reports (wgpolicyk8s.io)",
     ),
 ];
 

@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 
 use hardening_operator::api::{DriftEntry, HardeningProfile, NamespaceState};
 use hardening_operator::policy_report::{
-    REPORT_NAME, ReportApi, detect, namespace_results, report_object,
+    REPORT_NAME, ReportApi, cluster_report_name, cluster_report_object, cluster_results, detect,
+    namespace_results, report_object,
 };
 use hardening_operator::status::NamespaceOutcome;
 use hardening_tests::{ControlPlane, eventually};
@@ -75,19 +76,26 @@ async fn install(client: &Client, file: &str) {
 /// Applies the report and reads it back; what the API server stored (pruning unknown
 /// fields) must be what was sent.
 async fn apply_and_read(client: &Client, api: ReportApi, report: &Value) -> Value {
-    let (kind, plural) = api.kind();
+    let namespace = report["metadata"]["namespace"].as_str();
+    let (kind, plural) = match namespace {
+        Some(_) => api.kind(),
+        None => api.cluster_kind(),
+    };
     let resource = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk(api.group(), api.version(), kind),
         plural,
     );
-    let namespace = report["metadata"]["namespace"].as_str().unwrap();
-    let reports: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+    let reports: Api<DynamicObject> = match namespace {
+        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    let name = report["metadata"]["name"].as_str().unwrap();
     let object: DynamicObject = serde_json::from_value(report.clone()).unwrap();
     // The CRD's schema may not be served at once after Established.
     eventually(&format!("{kind} applied"), || async {
         reports
             .patch(
-                REPORT_NAME,
+                name,
                 &PatchParams::apply("hardening-operator").force(),
                 &Patch::Apply(&object),
             )
@@ -96,7 +104,7 @@ async fn apply_and_read(client: &Client, api: ReportApi, report: &Value) -> Valu
             .map_err(|e| e.to_string())
     })
     .await;
-    let stored = reports.get(REPORT_NAME).await.unwrap();
+    let stored = reports.get(name).await.unwrap();
     serde_json::to_value(stored).unwrap()
 }
 
@@ -207,6 +215,37 @@ async fn reports_are_detected_and_accepted_by_the_published_crds() {
             seen.push(quota_result(&stored));
         }
         assert_eq!(seen, ["pass", "fail", "pass"], "{api:?}");
+
+        // The cluster-scoped report, with every kind of result it has (guardrails
+        // included), stored as built too.
+        let mut guarded = profile();
+        guarded.spec.guardrails =
+            serde_json::from_value(json!({ "denyExec": true, "requireImageTag": true })).unwrap();
+        guarded.metadata.generation = Some(1);
+        guarded.status = serde_json::from_value(json!({
+            "observedGeneration": 1,
+            "conditions": [
+                { "type": "Ready", "status": "False", "reason": "Drifted", "message": "1 namespace drifted",
+                  "lastTransitionTime": "2026-12-01T00:00:00Z" },
+                { "type": "Conflicting", "status": "True", "reason": "NamespaceConflict",
+                  "message": "1 namespace governed by another profile",
+                  "lastTransitionTime": "2026-12-01T00:00:00Z" },
+                { "type": "GuardrailsEnforced", "status": "True", "reason": "Enforced",
+                  "message": "enforced", "lastTransitionTime": "2026-12-01T00:00:00Z" }
+            ],
+            "guardrails": { "policy": "hardening.dev-strict", "validationActions": ["Deny"], "state": "InSync" }
+        }))
+        .unwrap();
+        let results = cluster_results(&guarded);
+        assert_eq!(results.len(), 3, "{results:?}");
+        let report = cluster_report_object(api, "strict", &results);
+        let stored = apply_and_read(&client, api, &report).await;
+        for field in ["scope", "summary", "results"] {
+            assert_eq!(
+                stored[field], report[field],
+                "{api:?} cluster report {field} pruned or changed"
+            );
+        }
     }
     // The CRDs' enum holds: a result outside it is refused (the schema is really checked).
     let mut bad = report_object(
@@ -230,10 +269,11 @@ async fn reports_are_detected_and_accepted_by_the_published_crds() {
     drop(plane);
 }
 
-async fn report_of(client: &Client, namespace: &str) -> Option<Value> {
+async fn report_of(client: &Client, api: ReportApi, namespace: &str) -> Option<Value> {
+    let (kind, plural) = api.kind();
     let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("openreports.io", "v1alpha1", "Report"),
-        "reports",
+        &GroupVersionKind::gvk(api.group(), api.version(), kind),
+        plural,
     );
     Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &resource)
         .get_opt(REPORT_NAME)
@@ -241,6 +281,42 @@ async fn report_of(client: &Client, namespace: &str) -> Option<Value> {
         .ok()
         .flatten()
         .map(|r| serde_json::to_value(r).unwrap())
+}
+
+async fn cluster_report_of(client: &Client, api: ReportApi, profile: &str) -> Option<Value> {
+    let (kind, plural) = api.cluster_kind();
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(api.group(), api.version(), kind),
+        plural,
+    );
+    Api::<DynamicObject>::all_with(client.clone(), &resource)
+        .get_opt(&cluster_report_name(profile))
+        .await
+        .ok()
+        .flatten()
+        .map(|r| serde_json::to_value(r).unwrap())
+}
+
+async fn wait_for_cluster_result(
+    client: &Client,
+    api: ReportApi,
+    profile: &str,
+    rule: &str,
+    wanted: &str,
+) -> Value {
+    eventually(
+        &format!("{rule} {wanted} in the cluster report of {profile}"),
+        || async {
+            let report = cluster_report_of(client, api, profile)
+                .await
+                .ok_or("no report")?;
+            match result_of(&report, rule) {
+                Some(r) if r == wanted => Ok(report),
+                other => Err(format!("{rule}: {other:?}")),
+            }
+        },
+    )
+    .await
 }
 
 fn result_of(report: &Value, rule: &str) -> Option<String> {
@@ -252,11 +328,17 @@ fn result_of(report: &Value, rule: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn wait_for_result(client: &Client, namespace: &str, rule: &str, wanted: &str) -> Value {
+async fn wait_for_result(
+    client: &Client,
+    api: ReportApi,
+    namespace: &str,
+    rule: &str,
+    wanted: &str,
+) -> Value {
     eventually(
         &format!("{rule} {wanted} in the report of {namespace}"),
         || async {
-            let report = report_of(client, namespace).await.ok_or("no report")?;
+            let report = report_of(client, api, namespace).await.ok_or("no report")?;
             match result_of(&report, rule) {
                 Some(r) if r == wanted => Ok(report),
                 other => Err(format!("{rule}: {other:?}")),
@@ -279,9 +361,20 @@ async fn label(client: &Client, namespace: &str, labels: Value) {
 
 /// The operator with the OpenReports CRDs installed: a report per governed namespace, a
 /// result that flips with drift and back, no write while nothing changes, and the report
-/// deleted when the namespace is no longer governed.
+/// deleted when the namespace is no longer governed; a cluster-scoped report per profile
+/// (its readiness, its conflicts), deleted with the profile; `/readyz` names the API.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_writes_one_report_per_governed_namespace_when_it_changes() {
+    the_operator_writes_reports(ReportApi::OpenReports).await;
+}
+
+/// The same with only the wgpolicyk8s.io CRDs installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_writes_wgpolicyk8s_reports_without_openreports() {
+    the_operator_writes_reports(ReportApi::WgPolicy).await;
+}
+
+async fn the_operator_writes_reports(api: ReportApi) {
     if std::env::var(hardening_tests::EXISTING_CLUSTER_ENV).is_ok() {
         eprintln!("skipped: installing report CRDs needs a local control plane of the test's own");
         return;
@@ -294,8 +387,19 @@ async fn the_operator_writes_one_report_per_governed_namespace_when_it_changes()
         .await
         .unwrap();
     crate::operator_env::install_crd(&client).await;
-    install(&client, "openreports.io_reports.yaml").await;
-    install(&client, "openreports.io_clusterreports.yaml").await;
+    let files = match api {
+        ReportApi::OpenReports => [
+            "openreports.io_reports.yaml",
+            "openreports.io_clusterreports.yaml",
+        ],
+        ReportApi::WgPolicy => [
+            "wgpolicyk8s.io_policyreports.yaml",
+            "wgpolicyk8s.io_clusterpolicyreports.yaml",
+        ],
+    };
+    for file in files {
+        install(&client, file).await;
+    }
     let namespaces: Api<Namespace> = Api::all(client.clone());
     for (name, labels) in [
         ("strict-ns", json!({ "tier": "strict" })),
@@ -348,15 +452,19 @@ async fn the_operator_writes_one_report_per_governed_namespace_when_it_changes()
             .unwrap();
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let operator = tokio::spawn(hardening_operator::controller::run(
+    let health = std::sync::Arc::new(hardening_operator::server::Health::default());
+    let operator = tokio::spawn(hardening_operator::controller::run_with(
         client.clone(),
         hardening_operator::config::RunConfig::default(),
+        std::sync::Arc::new(hardening_operator::metrics::Metrics::new()),
+        health.clone(),
+        None,
         async {
             let _ = stopped.await;
         },
     ));
 
-    let strict = wait_for_result(&client, "strict-ns", "resource-quota", "pass").await;
+    let strict = wait_for_result(&client, api, "strict-ns", "resource-quota", "pass").await;
     for (rule, wanted) in [
         ("pod-security-labels", "pass"),
         ("network-policies", "pass"),
@@ -365,19 +473,70 @@ async fn the_operator_writes_one_report_per_governed_namespace_when_it_changes()
     ] {
         assert_eq!(result_of(&strict, rule).as_deref(), Some(wanted), "{rule}");
     }
-    assert_eq!(strict["source"], "hardening-operator");
+    assert_eq!(strict["kind"], api.kind().0);
+    if api == ReportApi::OpenReports {
+        assert_eq!(strict["source"], "hardening-operator");
+    }
     assert_eq!(strict["scope"]["name"], "strict-ns");
     assert_eq!(strict["summary"]["pass"], 4);
+    // /readyz says which API the reports are written in.
+    let notes = health.notes();
+    assert!(
+        notes.contains(&format!("policy reports: {}", api.api_version())),
+        "{notes}"
+    );
+
+    // The cluster-scoped report of each profile: ready, no conflict.
+    let cluster = wait_for_cluster_result(&client, api, "strict", "profile-ready", "pass").await;
+    assert_eq!(cluster["kind"], api.cluster_kind().0);
+    assert_eq!(cluster["scope"]["name"], "strict");
+    assert_eq!(
+        result_of(&cluster, "profile-conflicts").as_deref(),
+        Some("pass")
+    );
+    wait_for_cluster_result(&client, api, "audit", "profile-ready", "pass").await;
+    // A second profile selecting strict-ns, with a lower priority, is in conflict there;
+    // deleted, its cluster report goes with it.
+    profiles
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile",
+                "metadata": { "name": "overlap" },
+                "spec": {
+                    "namespaceSelector": { "matchLabels": { "tier": "strict" } },
+                    "priority": -1,
+                    "resourceQuota": { "hard": { "pods": "5" } }
+                }
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let overlap =
+        wait_for_cluster_result(&client, api, "overlap", "profile-conflicts", "warn").await;
+    assert_eq!(overlap["summary"]["warn"], 1);
+    profiles
+        .delete("overlap", &Default::default())
+        .await
+        .unwrap();
+    eventually("the cluster report of overlap deleted", || async {
+        match cluster_report_of(&client, api, "overlap").await {
+            None => Ok(()),
+            Some(_) => Err("still there".to_owned()),
+        }
+    })
+    .await;
 
     // Drift the operator only reports (Audit): the result flips, and flips back.
-    wait_for_result(&client, "audit-ns", "pod-security-labels", "pass").await;
+    wait_for_result(&client, api, "audit-ns", "pod-security-labels", "pass").await;
     label(
         &client,
         "audit-ns",
         json!({ "pod-security.kubernetes.io/enforce": null }),
     )
     .await;
-    let drifted = wait_for_result(&client, "audit-ns", "pod-security-labels", "fail").await;
+    let drifted = wait_for_result(&client, api, "audit-ns", "pod-security-labels", "fail").await;
     assert_eq!(drifted["summary"]["fail"], 1);
     label(
         &client,
@@ -385,20 +544,25 @@ async fn the_operator_writes_one_report_per_governed_namespace_when_it_changes()
         json!({ "pod-security.kubernetes.io/enforce": "restricted" }),
     )
     .await;
-    wait_for_result(&client, "audit-ns", "pod-security-labels", "pass").await;
+    wait_for_result(&client, api, "audit-ns", "pod-security-labels", "pass").await;
 
     // Nothing changes: nothing is written.
-    let before =
-        report_of(&client, "strict-ns").await.unwrap()["metadata"]["resourceVersion"].clone();
+    let version = |report: Option<Value>| report.unwrap()["metadata"]["resourceVersion"].clone();
+    let before = version(report_of(&client, api, "strict-ns").await);
+    let cluster_before = version(cluster_report_of(&client, api, "strict").await);
     tokio::time::sleep(hardening_operator::controller::REPORT_PERIOD * 3).await;
-    let after =
-        report_of(&client, "strict-ns").await.unwrap()["metadata"]["resourceVersion"].clone();
+    let after = version(report_of(&client, api, "strict-ns").await);
     assert_eq!(before, after, "the report was rewritten without a change");
+    let cluster_after = version(cluster_report_of(&client, api, "strict").await);
+    assert_eq!(
+        cluster_before, cluster_after,
+        "the cluster report was rewritten without a change"
+    );
 
     // No longer governed: the report goes with the namespace's cleanup.
     label(&client, "strict-ns", json!({ "tier": null })).await;
     eventually("the report of strict-ns deleted", || async {
-        match report_of(&client, "strict-ns").await {
+        match report_of(&client, api, "strict-ns").await {
             None => Ok(()),
             Some(_) => Err("still there".to_owned()),
         }

@@ -333,7 +333,7 @@ pub async fn run_with(
             _ = futures::future::join3(
                 namespace_loop,
                 profile_loop,
-                reports::run(ctx.clone(), shutdown.clone()),
+                reports::run(ctx.clone(), health.clone(), shutdown.clone()),
             ) => Ok(()),
             _ = lost => {
                 warn!("lost the leader election; stopped reconciling");

@@ -1,6 +1,8 @@
 //! Writes the policy reports ([`crate::policy_report`]): one report per governed namespace,
 //! from the namespace reconciler's outcomes, written only when its content changes and
-//! deleted when the namespace is no longer governed. The report API is detected once at
+//! deleted when the namespace is no longer governed; and one cluster-scoped report per
+//! profile (what is not namespaced: the profile's readiness, conflicts, guardrails), from
+//! the status the profile reconciler wrote, deleted with the profile. The report API is detected once at
 //! start-up (logged); with neither API installed this does nothing. Runs on the leader only,
 //! beside the controllers, and looks every [`PERIOD`] at the namespaces whose outcome was
 //! recorded since (a [`ReportQueue`]): its work per look is what changed, not the cluster.
@@ -19,8 +21,17 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use super::context::Context;
+use crate::api::HardeningProfile;
+use crate::labels::PROFILE_LABEL;
 use crate::labels::{FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
-use crate::policy_report::{REPORT_NAME, ReportApi, detect, namespace_results, report_object};
+use crate::policy_report::{
+    REPORT_NAME, ReportApi, cluster_report_name, cluster_report_object, cluster_results, detect,
+    namespace_results, report_object,
+};
+use crate::server::Health;
+
+/// The topic of `/readyz`'s line on policy reports.
+pub const HEALTH_TOPIC: &str = "policy reports";
 
 /// How often the outcomes are compared with the reports written.
 pub const PERIOD: Duration = Duration::from_secs(2);
@@ -79,6 +90,147 @@ fn resource(api: ReportApi) -> ApiResource {
     )
 }
 
+fn cluster_resource(api: ReportApi) -> ApiResource {
+    let (kind, plural) = api.cluster_kind();
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(api.group(), api.version(), kind),
+        plural,
+    )
+}
+
+/// The cluster-scoped reports: one per profile this operator handles, rebuilt when the
+/// profile (its status included) changes.
+struct ClusterReports {
+    api: ReportApi,
+    reports: Api<DynamicObject>,
+    /// Per profile: the resourceVersion last looked at and the digest of the report written.
+    written: HashMap<String, (Option<String>, u64)>,
+}
+
+impl ClusterReports {
+    async fn new(ctx: &Context, api: ReportApi) -> Self {
+        let reports = Api::all_with(ctx.client.clone(), &cluster_resource(api));
+        let mut this = Self {
+            api,
+            reports,
+            written: HashMap::new(),
+        };
+        let params =
+            ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+        match this.reports.list(&params).await {
+            Ok(list) => {
+                for report in list.items {
+                    let Some(profile) = report
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(PROFILE_LABEL))
+                        .cloned()
+                    else {
+                        continue;
+                    };
+                    let value = serde_json::to_value(&report).unwrap_or_default();
+                    this.written.insert(profile, (None, content(&value)));
+                }
+            }
+            Err(e) => warn!(error = %e, "cluster policy reports: could not list the existing ones"),
+        }
+        this
+    }
+
+    /// Writes the report of each profile that changed since the last look; deletes those of
+    /// profiles gone from the cache that no longer exist (a profile another operator's
+    /// `--profile-selector` took is that operator's to report).
+    async fn sync(&mut self, ctx: &Context) {
+        let profiles = ctx.profiles.state();
+        let current: HashSet<&str> = profiles
+            .iter()
+            .filter_map(|p| p.metadata.name.as_deref())
+            .collect();
+        let gone: Vec<String> = self
+            .written
+            .keys()
+            .filter(|name| !current.contains(name.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.forget_or_delete(ctx, &name).await;
+        }
+        for profile in &profiles {
+            let Some(name) = profile.metadata.name.as_deref() else {
+                continue;
+            };
+            let version = profile.metadata.resource_version.clone();
+            if self
+                .written
+                .get(name)
+                .is_some_and(|(seen, _)| seen.is_some() && *seen == version)
+            {
+                continue;
+            }
+            let report = cluster_report_object(self.api, name, &cluster_results(profile));
+            let wanted = content(&report);
+            if self.written.get(name).map(|(_, digest)| *digest) == Some(wanted) {
+                self.written.insert(name.to_owned(), (version, wanted));
+                continue;
+            }
+            match apply(&self.reports, &cluster_report_name(name), report).await {
+                Ok(()) => {
+                    self.written.insert(name.to_owned(), (version, wanted));
+                }
+                // Tried again at the next look (the version is not recorded as seen).
+                Err(e) => {
+                    warn!(profile = name, error = %e, "cluster policy report: could not write")
+                }
+            }
+        }
+    }
+
+    async fn forget_or_delete(&mut self, ctx: &Context, profile: &str) {
+        let profiles: Api<HardeningProfile> = Api::all(ctx.client.clone());
+        match profiles.get_opt(profile).await {
+            Ok(Some(_)) => {
+                self.written.remove(profile);
+            }
+            Ok(None) => {
+                match self
+                    .reports
+                    .delete(&cluster_report_name(profile), &DeleteParams::default())
+                    .await
+                {
+                    Ok(_) => {
+                        self.written.remove(profile);
+                    }
+                    Err(kube::Error::Api(status)) if status.code == 404 => {
+                        self.written.remove(profile);
+                    }
+                    Err(e) => {
+                        warn!(profile, error = %e, "cluster policy report: could not delete")
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(profile, error = %e, "cluster policy report: could not read the profile")
+            }
+        }
+    }
+}
+
+/// A server-side apply of `report` (built by `policy_report`) as `name`.
+async fn apply(reports: &Api<DynamicObject>, name: &str, report: Value) -> Result<(), String> {
+    let object: DynamicObject =
+        serde_json::from_value(report).map_err(|e| format!("not an object: {e}"))?;
+    reports
+        .patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&object),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// The report each of `namespaces` should have now (`None`: not governed, no report).
 fn desired(
     ctx: &Context,
@@ -99,14 +251,25 @@ fn desired(
         .collect()
 }
 
-/// Runs until `shutdown`.
-pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()>) {
+/// Runs until `shutdown`; says in the log and on `/readyz` (`health`) which report API it
+/// writes, if any.
+pub async fn run(ctx: Arc<Context>, health: Arc<Health>, shutdown: impl Future<Output = ()>) {
     let api = match detect(&ctx.client).await {
         Ok(Some(api)) => {
             info!(
                 api = %api.api_version(),
                 kind = api.kind().0,
-                "policy reports: one per governed namespace"
+                cluster_kind = api.cluster_kind().0,
+                "policy reports: one per governed namespace, one cluster-scoped per profile"
+            );
+            health.set_note(
+                HEALTH_TOPIC,
+                format!(
+                    "{} ({} per governed namespace, {} per profile)",
+                    api.api_version(),
+                    api.kind().0,
+                    api.cluster_kind().0
+                ),
             );
             api
         }
@@ -114,10 +277,19 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()>) {
             info!(
                 "policy reports: off (neither openreports.io/v1alpha1 nor wgpolicyk8s.io/v1alpha2 is installed)"
             );
+            health.set_note(
+                HEALTH_TOPIC,
+                "off (neither openreports.io/v1alpha1 nor wgpolicyk8s.io/v1alpha2 is installed)"
+                    .to_owned(),
+            );
             return;
         }
         Err(e) => {
             warn!(error = %e, "policy reports: off (could not discover the report APIs)");
+            health.set_note(
+                HEALTH_TOPIC,
+                format!("off (could not discover the report APIs: {e})"),
+            );
             return;
         }
     };
@@ -159,12 +331,15 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()>) {
         ctx.reports.touch(&namespace);
     }
 
+    let mut cluster = ClusterReports::new(&ctx, api).await;
+
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = tokio::time::sleep(PERIOD) => {}
             () = &mut shutdown => return,
         }
+        cluster.sync(&ctx).await;
         for (namespace, report) in desired(&ctx, api, ctx.reports.take()) {
             let Some(report) = report else {
                 if written.contains_key(&namespace) {
@@ -176,24 +351,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()>) {
             if written.get(&namespace) == Some(&wanted) {
                 continue;
             }
-            let object: DynamicObject = match serde_json::from_value(report) {
-                Ok(object) => object,
-                Err(e) => {
-                    warn!(%namespace, error = %e, "policy report: not an object");
-                    continue;
-                }
-            };
             let reports: Api<DynamicObject> =
                 Api::namespaced_with(ctx.client.clone(), &namespace, &resource);
-            match reports
-                .patch(
-                    REPORT_NAME,
-                    &PatchParams::apply(FIELD_MANAGER).force(),
-                    &Patch::Apply(&object),
-                )
-                .await
-            {
-                Ok(_) => {
+            match apply(&reports, REPORT_NAME, report).await {
+                Ok(()) => {
                     written.insert(namespace, wanted);
                 }
                 Err(e) => {
