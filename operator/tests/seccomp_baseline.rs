@@ -1,6 +1,6 @@
 //! The `RuntimeDefault` seccomp baseline, which the operator defines in code
 //! (`operator/src/seccomp/baseline.rs`), decides every x86_64 system call as the Moby/Docker
-//! default profile does (`shared/data/moby-seccomp-default.json`, read here as data), apart
+//! default profile does (`tests/testdata/moby-seccomp-default.json`, read here as data), apart
 //! from the known differences listed below, each with its reason.
 
 use std::collections::BTreeMap;
@@ -129,7 +129,7 @@ fn decisions(profile: &Value) -> BTreeMap<&'static str, Decision> {
 #[test]
 fn runtime_default_decides_like_moby_on_x86_64() {
     let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/moby-seccomp-default.json");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/moby-seccomp-default.json");
     let moby: Value = serde_json::from_str(
         &std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
