@@ -13,10 +13,10 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::core::ApiResource;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
@@ -32,6 +32,7 @@ use crate::labels::{FIELD_MANAGER, PROFILE_LABEL, RENDERED_ANNOTATION};
 use crate::plan::applied_by_operator;
 
 use super::context::Context;
+use super::events::{changed_fields, publish};
 use super::index::to_value;
 use super::managed::{drive, watch_backoff};
 
@@ -424,14 +425,7 @@ async fn announce_repair(
     name: &str,
     drifts: &[Drift],
 ) {
-    let fields: Vec<String> = drifts.iter().take(5).map(Drift::describe).collect();
-    let more = drifts.len().saturating_sub(5);
-    let more = if more > 0 {
-        format!(" and {more} more")
-    } else {
-        String::new()
-    };
-    let note = format!("repaired {kind} {name}: {}{more}", fields.join(", "));
+    let note = format!("repaired {kind} {name}: {}", changed_fields(drifts));
     let related = ObjectReference {
         api_version: Some(POLICY_API_VERSION.to_owned()),
         kind: Some(kind.to_owned()),
@@ -446,15 +440,15 @@ async fn announce_repair(
         .filter(|f| !f.is_empty()),
         ..Default::default()
     };
-    let event = Event {
-        type_: EventType::Normal,
-        reason: "Repaired".into(),
-        note: Some(note.chars().take(1024).collect()),
-        action: "Repair".into(),
-        secondary: Some(related),
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &profile.object_ref(&())).await {
-        warn!(profile = %profile.name_any(), error = %e, "could not publish event");
-    }
+    publish(
+        ctx,
+        profile,
+        EventType::Normal,
+        "Repaired",
+        "Repair",
+        &note,
+        Some(related),
+    )
+    .await;
     info!(profile = %profile.name_any(), kind, name, "repaired guardrails drift");
 }

@@ -10,6 +10,7 @@
 
 mod admission;
 mod context;
+mod events;
 mod guardrails;
 mod index;
 mod managed;

@@ -11,10 +11,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::api::{HardeningProfile, RolloutStatus, validate};
 use crate::error::Error;
@@ -22,6 +22,7 @@ use crate::labels::{CLEANUP_FINALIZER, FIELD_MANAGER, PROFILE_ANNOTATION};
 use crate::status::{StatusInput, count, desired_status, needs_update};
 
 use super::context::Context;
+use super::events::publish;
 
 /// How often a deleting profile checks whether its namespaces are cleaned up.
 const CLEANUP_POLL: Duration = Duration::from_secs(1);
@@ -201,21 +202,22 @@ pub async fn reconcile(
             count(total, "namespace"),
             rollout.updated_namespaces
         );
-        let event = Event {
-            type_: EventType::Normal,
-            reason: "RolledOut".into(),
-            note: Some(note),
-            action: "Rollout".into(),
-            // The profile as of this rollout: Events with equal references are folded into
-            // one series keeping the first note, and each rollout has its own.
-            secondary: Some(ObjectReference {
-                resource_version: profile.resource_version(),
-                ..profile.object_ref(&())
-            }),
+        // The profile as of this rollout: Events with equal references are folded into one
+        // series keeping the first note, and each rollout has its own.
+        let this_rollout = ObjectReference {
+            resource_version: profile.resource_version(),
+            ..profile.object_ref(&())
         };
-        if let Err(e) = ctx.recorder.publish(&event, &profile.object_ref(&())).await {
-            warn!(profile = %name, error = %e, "could not publish event");
-        }
+        publish(
+            &ctx,
+            &profile,
+            EventType::Normal,
+            "RolledOut",
+            "Rollout",
+            &note,
+            Some(this_rollout),
+        )
+        .await;
     }
     // A failed guardrails write backs off (the status already says so).
     match guardrails_error {

@@ -1,0 +1,106 @@
+//! Reconciles one namespace, in the steps this directory holds, in this order:
+//!
+//! 1. [`select`]: the profiles that select the namespace and the one that governs it
+//!    (priority, then name); with none, [`release`] undoes what the operator set up there;
+//! 2. [`validate`]: the governing profile as `api::validate` accepts it;
+//! 3. render (`crate::render`, pure): the objects and labels the profile wants there;
+//! 4. [`observe`]: the namespace's objects from the watch caches, what tenants do, and in
+//!    Audit mode what enforcing would reject;
+//! 5. plan (`crate::plan`, pure, shared with `hardening-operator diff`): what differs and
+//!    what to do about it;
+//! 6. [`apply`]: write (Enforce) or only report (Audit);
+//! 7. [`outcome`]: recorded for the profiles' status and emitted as metrics and Events, in
+//!    one place.
+//!
+//! Reads come from the watch caches; nothing is written when nothing differs.
+
+mod apply;
+mod observe;
+mod outcome;
+mod release;
+mod select;
+mod validate;
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+
+use super::context::Context;
+use crate::api::HardeningProfile;
+use crate::error::Error;
+use crate::plan;
+use crate::render::render;
+use crate::status::NamespaceOutcome;
+use outcome::{Effects, Governed};
+
+pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // Read now (the controller looked it up when it queued this reconcile), and as the
+    // operator last wrote it if the cache has not caught up yet.
+    let ns = ctx
+        .namespace_writes
+        .view(&ctx.namespaces, &ns.name_any())
+        .unwrap_or(ns);
+    let name = ns.name_any();
+    if ns.metadata.deletion_timestamp.is_some() {
+        // Everything in it goes away with it; nothing to enforce or report.
+        outcome::forget(&ctx, &name);
+        return Ok(Action::await_change());
+    }
+    let profiles = ctx.profiles.state();
+    let candidates = select::candidates(&ctx, &ns, &profiles);
+    let Some(winner) = candidates.first().copied() else {
+        release::release(&ns, &profiles, &ctx).await?;
+        outcome::forget(&ctx, &name);
+        return Ok(Action::requeue(ctx.config.resync_period));
+    };
+
+    let (found, effects, error) = match govern(&ns, winner, &ctx).await {
+        Ok((found, effects)) => (found, effects, None),
+        Err(e) => (Governed::failed(&e), Effects::default(), Some(e)),
+    };
+    // What tenants do here, reported and never changed.
+    let (unconfined, widening) = observe::tenants(&ctx, &name, winner);
+    let preview = observe::preview(&ctx, &ns, winner).await;
+    let outcome = NamespaceOutcome {
+        preview,
+        candidates: candidates
+            .iter()
+            .map(|p| (p.name_any(), p.metadata.generation.unwrap_or(0)))
+            .collect(),
+        state: Some(found.state),
+        reason: found.reason,
+        permanent: found.permanent,
+        message: found.message,
+        drift: found.drift,
+        unconfined,
+        widening,
+    };
+    outcome::emit(&ctx, &name, &candidates, effects, outcome, error.as_ref()).await;
+    match error {
+        // Waits for a change of the profile, the namespace or an object in it.
+        Some(e) if e.is_permanent() => Ok(Action::await_change()),
+        // The controller's error policy backs off per namespace.
+        Some(e) => Err(e),
+        None => Ok(Action::requeue(ctx.config.resync_period)),
+    }
+}
+
+/// Steps 2 to 6 for the governing `profile`.
+async fn govern(
+    ns: &Namespace,
+    profile: &HardeningProfile,
+    ctx: &Context,
+) -> Result<(Governed, Effects), Error> {
+    let namespace = ns.name_any();
+    let profile = validate::validate(profile)?;
+    let desired = render(&profile, &namespace).map_err(|e| Error::Render {
+        profile: profile.name_any(),
+        namespace: namespace.clone(),
+        message: e.to_string(),
+    })?;
+    let live = observe::live_objects(ctx, &namespace);
+    let steps = plan::plan(ns, &desired, profile.spec.mode, &live)?;
+    apply::apply(ctx, ns, &profile, &desired, &steps).await
+}
