@@ -4,7 +4,7 @@
 //!
 //!   cargo run --release -p hardening-operator --example pod_index_footprint [-- PODS]
 
-use hardening_operator::workloads::{PodIndex, PodView};
+use hardening_operator::core::workloads::{PodIndex, PodView};
 use kube::runtime::watcher;
 
 fn resident_bytes() -> u64 {

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// Namespaces no profile may touch, whatever it selects.
-pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
+pub use crate::core::api::SYSTEM_NAMESPACES;
 
 #[derive(clap::Args, Clone, Debug, PartialEq)]
 pub struct RunConfig {

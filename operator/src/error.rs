@@ -141,6 +141,15 @@ pub fn backoff_delay(consecutive_failures: u32) -> Duration {
     Duration::from_secs(1u64 << exponent).min(CAP)
 }
 
+impl From<crate::core::plan::SerializationError> for Error {
+    fn from(e: crate::core::plan::SerializationError) -> Self {
+        Error::Serialization {
+            what: e.what,
+            source: e.source,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,37 +1,29 @@
-//! The pure core of the hardening operator: the `HardeningProfile` API, rendering a profile
-//! into the objects it wants in a namespace, and diffing those against the live cluster.
-//! Nothing here talks to an API server.
+//! The hardening operator and its command-line tools.
+//!
+//! - [`core`]: the pure core. The `HardeningProfile` API and its validation, rendering a
+//!   profile into the objects it wants in a namespace, diffing and planning against what is
+//!   there, the status, the reports, seccomp and AppArmor profiles. It performs no I/O:
+//!   no API client, no files, no clock, no processes.
+//! - [`controller`]: the controllers: watches and caches, the namespace reconciler as its
+//!   steps, the profile, guardrails and policy-report writers.
+//! - [`run`] (`hardening-operator run`): the client ([`client`]), the listener
+//!   ([`server`], [`metrics`]), leader election ([`leader`]) and the controllers together,
+//!   configured by [`config`].
+//! - [`cli`]: the other commands (`render`, `diff`, `report`, `learn`, `crd`).
+//! - [`node_agent`] (`hardening-operator node-agent`): installs the seccomp and AppArmor
+//!   profiles on a node.
+//! - [`error`]: the typed errors with their stable reasons.
 
-pub mod api;
-pub mod apparmor;
-pub mod canonical;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod controller;
-pub mod crd;
-pub mod diff;
+pub mod core;
 pub mod error;
-pub mod fieldpath;
-pub mod guardrails;
-pub mod isolation;
-pub mod labels;
 pub mod leader;
-pub mod learn;
 pub mod metrics;
 pub mod node_agent;
-pub mod ownership;
-pub mod plan;
-pub mod policy_report;
-pub mod preview;
-pub mod quantity;
-pub mod rejection;
-pub mod render;
-pub mod report;
 pub mod run;
-pub mod seccomp;
 pub mod server;
-pub mod status;
 #[cfg(test)]
 mod test_support;
-pub mod workloads;

@@ -24,7 +24,7 @@ enum Command {
     Render(cli::render::RenderArgs),
     Diff(cli::diff::DiffArgs),
     Report(cli::report::ReportArgs),
-    Learn(hardening_operator::learn::LearnArgs),
+    Learn(hardening_operator::cli::learn::LearnArgs),
     /// Run on every node: keep the profiles' seccomp files in
     /// `<kubelet-root>/seccomp/hardening.dev/` and their AppArmor profiles loaded.
     NodeAgent(hardening_operator::node_agent::NodeAgentArgs),
@@ -36,11 +36,11 @@ fn main() {
         .unwrap_or_else(|e| e.exit())
         .command;
     match command {
-        Command::Crd => print!("{}", hardening_operator::crd::crd_yaml()),
+        Command::Crd => print!("{}", hardening_operator::core::crd::crd_yaml()),
         Command::Render(args) => std::process::exit(cli::render::main(&args)),
         Command::Diff(args) => std::process::exit(cli::diff::main(&args)),
         Command::Report(args) => std::process::exit(cli::report::main(&args)),
-        Command::Learn(args) => std::process::exit(hardening_operator::learn::main(&args)),
+        Command::Learn(args) => std::process::exit(hardening_operator::cli::learn::main(&args)),
         Command::NodeAgent(args) => {
             let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
             init_logging(LogFormat::Json, &level);

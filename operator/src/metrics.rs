@@ -15,7 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::render::ManagedKind;
+use crate::core::render::ManagedKind;
 
 /// Content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -58,8 +58,8 @@ pub fn kind_label(kind: &str) -> &'static str {
         return "Namespace";
     }
     for guardrail in [
-        crate::guardrails::POLICY_KIND,
-        crate::guardrails::BINDING_KIND,
+        crate::core::guardrails::POLICY_KIND,
+        crate::core::guardrails::BINDING_KIND,
     ] {
         if kind == guardrail {
             return guardrail;

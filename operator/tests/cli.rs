@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use hardening_operator::cli::input::read_profile;
-use hardening_operator::{apparmor, seccomp};
+use hardening_operator::core::{apparmor, seccomp};
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -14,8 +14,8 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hardening_operator::api::{AppArmorSpec, SeccompSpec};
-use hardening_operator::{apparmor, seccomp};
+use hardening_operator::core::api::{AppArmorSpec, SeccompSpec};
+use hardening_operator::core::{apparmor, seccomp};
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
@@ -459,7 +459,7 @@ fn generated_apparmor_profiles_compile_and_broken_rules_do_not() {
         });
     }
     // The profile of the example in examples/.
-    let example: hardening_operator::api::HardeningProfile = serde_yaml_ng::from_str(
+    let example: hardening_operator::core::api::HardeningProfile = serde_yaml_ng::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../examples/bsi-strict.yaml"
@@ -476,7 +476,7 @@ fn generated_apparmor_profiles_compile_and_broken_rules_do_not() {
     );
     for broken in ["/etc/{a **", "/etc/a b/**", "etc/**", "/etc/\"**"] {
         assert!(
-            hardening_operator::api::apparmor_path_problem(broken).is_some(),
+            hardening_operator::core::api::apparmor_path_problem(broken).is_some(),
             "the API must reject {broken:?}"
         );
         let text = good.replace("deny /etc/** wl,", &format!("deny {broken} wl,"));
@@ -622,7 +622,7 @@ fn learned_profile_runs_threads_through_the_clone_fallback() {
 #[test]
 fn example_profile_confines() {
     require_root();
-    let example: hardening_operator::api::HardeningProfile = serde_yaml_ng::from_str(
+    let example: hardening_operator::core::api::HardeningProfile = serde_yaml_ng::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../examples/bsi-strict.yaml"

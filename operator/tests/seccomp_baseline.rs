@@ -1,13 +1,13 @@
 //! The `RuntimeDefault` seccomp baseline, which the operator defines in code
-//! (`operator/src/seccomp/baseline.rs`), decides every x86_64 system call as the Moby/Docker
+//! (`operator/src/core/seccomp/baseline.rs`), decides every x86_64 system call as the Moby/Docker
 //! default profile does (`tests/testdata/moby-seccomp-default.json`, read here as data), apart
 //! from the known differences listed below, each with its reason.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use hardening_operator::api::SeccompSpec;
-use hardening_operator::seccomp;
+use hardening_operator::core::api::SeccompSpec;
+use hardening_operator::core::seccomp;
 use serde_json::Value;
 
 /// How a profile treats one system call for a container on x86_64.

@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use hardening_operator::api::HardeningProfile;
-use hardening_operator::labels::pod_security;
-use hardening_operator::render::{DesiredObject, ManagedKind, names, render};
+use hardening_operator::core::api::HardeningProfile;
+use hardening_operator::core::labels::pod_security;
+use hardening_operator::core::render::{DesiredObject, ManagedKind, names, render};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{DeleteParams, Patch, PatchParams};

@@ -1,13 +1,13 @@
 //! The floor: the least a client can do to roll a profile out. It server-side applies
-//! exactly what `hardening_operator::render::render` produces for every namespace (the
+//! exactly what `hardening_operator::core::render::render` produces for every namespace (the
 //! Namespace body with the Pod Security labels and the profile annotation, then each
 //! object), as the operator's field manager, with as many namespaces in flight as the
 //! operator reconciles at once. No reads, no status, no watches.
 
 use futures::{StreamExt, TryStreamExt, stream};
-use hardening_operator::api::{HardeningProfile, Mode};
-use hardening_operator::labels::FIELD_MANAGER;
-use hardening_operator::render::{ManagedKind, render};
+use hardening_operator::core::api::{HardeningProfile, Mode};
+use hardening_operator::core::labels::FIELD_MANAGER;
+use hardening_operator::core::render::{ManagedKind, render};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::{Api, Client};

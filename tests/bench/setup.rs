@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt, stream};
-use hardening_operator::api::HardeningProfile;
+use hardening_operator::core::api::HardeningProfile;
 use hardening_tests::{ControlPlane, Options, client_for};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

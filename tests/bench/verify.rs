@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use hardening_operator::api::{HardeningProfile, Mode};
-use hardening_operator::render::{ManagedKind, render};
+use hardening_operator::core::api::{HardeningProfile, Mode};
+use hardening_operator::core::render::{ManagedKind, render};
 use kube::api::{DynamicObject, ListParams};
 use kube::{Api, Client};
 use serde_json::Value;

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use hardening_operator::api::HardeningProfile;
 use hardening_operator::config::{LeaderElection, RunConfig};
 use hardening_operator::controller::api_resource;
-use hardening_operator::render::ManagedKind;
+use hardening_operator::core::api::HardeningProfile;
+use hardening_operator::core::render::ManagedKind;
 use hardening_tests::helm::helm_binary;
 use hardening_tests::{TestNamespace, cluster, eventually, unique_name, wait_until};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
@@ -191,7 +191,7 @@ pub fn chart_dir() -> PathBuf {
 }
 
 fn crd_file() -> PathBuf {
-    root().join(hardening_operator::crd::CRD_PATH)
+    root().join(hardening_operator::core::crd::CRD_PATH)
 }
 
 fn helm_path() -> PathBuf {
@@ -1223,7 +1223,7 @@ async fn chart_rbac_is_sufficient_and_minimal() {
         .name_any();
     let status =
         |what: &'static str,
-         check: fn(&hardening_operator::api::HardeningProfileStatus) -> bool| {
+         check: fn(&hardening_operator::core::api::HardeningProfileStatus) -> bool| {
             let profiles = profiles.clone();
             let name = name.clone();
             async move {

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use hardening_operator::api::HardeningProfile;
+use hardening_operator::core::api::HardeningProfile;
 use hardening_tests::{ControlPlane, eventually, unique_name, wait_until};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use hardening_operator::api::HardeningProfile;
+use hardening_operator::core::api::HardeningProfile;
 use kube::ResourceExt;
 
 use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition};

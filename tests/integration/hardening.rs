@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use hardening_operator::api::{HardeningProfile, HardeningProfileStatus, NamespaceState};
+use hardening_operator::core::api::{HardeningProfile, HardeningProfileStatus, NamespaceState};
 use hardening_tests::{cluster, eventually};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota};
 use k8s_openapi::api::events::v1::Event;
@@ -801,7 +801,7 @@ async fn a_foreign_object_with_a_generated_name_is_left_alone_and_reported() {
     env.status_where(&name, "in sync once the foreign object is gone", in_sync(1))
         .await;
     let own = policies.get("hardening-default-deny").await.unwrap();
-    assert!(hardening_operator::plan::applied_by_operator(
+    assert!(hardening_operator::core::plan::applied_by_operator(
         &serde_json::from_value(serde_json::to_value(&own).unwrap()).unwrap()
     ));
     env.finish().await;
@@ -858,7 +858,8 @@ async fn invalid_profiles_are_rejected_with_messages_naming_the_field() {
             "spec.apparmor.denyWrite[0]",
         ),
     ];
-    let resource = kube::core::ApiResource::erase::<hardening_operator::api::HardeningProfile>(&());
+    let resource =
+        kube::core::ApiResource::erase::<hardening_operator::core::api::HardeningProfile>(&());
     let raw: Api<kube::api::DynamicObject> = Api::all_with(env.client.clone(), &resource);
     for (i, (spec, expected)) in cases.into_iter().enumerate() {
         // Sent as plain JSON: the typed client would refuse some of these before sending.

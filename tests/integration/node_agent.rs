@@ -54,7 +54,7 @@ async fn node_agent_installs_repairs_and_removes_a_profiles_seccomp_file() {
     let created = env.create_profile(&profile).await.unwrap();
     let name = kube::ResourceExt::name_any(&created);
     let file = root.join(format!("seccomp/hardening.dev/{name}.json"));
-    let want = hardening_operator::seccomp::render(&created).unwrap();
+    let want = hardening_operator::core::seccomp::render(&created).unwrap();
     eventually("the seccomp file", || {
         let file = file.clone();
         let want = want.clone();

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use hardening_operator::api::HardeningProfileStatus;
+use hardening_operator::core::api::HardeningProfileStatus;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams};
 use kube::{Client, ResourceExt};
@@ -103,7 +103,7 @@ async fn node_agent_daemonset_installs_profiles_that_confine_real_containers() {
         json!({ "seccompProfile": { "type": "Localhost", "localhostProfile": format!("hardening.dev/{name}.json") } })
     );
     // The DaemonSet's agent writes the renderer's bytes on the node.
-    let rendered = hardening_operator::seccomp::render(&created).unwrap();
+    let rendered = hardening_operator::core::seccomp::render(&created).unwrap();
     wait_for_node_file(&client, &name, &rendered).await;
 
     // Pods using the profile: the denied call fails inside the container, an allowed
@@ -151,7 +151,7 @@ async fn node_agent_daemonset_installs_profiles_that_confine_real_containers() {
     )
     .await;
     let changed = env.profiles_api().get(&name).await.unwrap();
-    let rendered_now = hardening_operator::seccomp::render(&changed).unwrap();
+    let rendered_now = hardening_operator::core::seccomp::render(&changed).unwrap();
     assert_ne!(rendered_now, rendered);
     wait_for_node_file(&client, &name, &rendered_now).await;
     let after = run_to_completion(
@@ -302,7 +302,7 @@ async fn a_learned_profile_runs_its_program_in_a_restricted_pod_and_denies_what_
     wait_for_node_file(
         &client,
         &name,
-        &hardening_operator::seccomp::render(&profile).unwrap(),
+        &hardening_operator::core::seccomp::render(&profile).unwrap(),
     )
     .await;
     let program = |pod: &str, context: Value, extra: &str| {

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use hardening_operator::api::HardeningProfileStatus;
+use hardening_operator::core::api::HardeningProfileStatus;
 use kube::ResourceExt;
 use serde_json::json;
 

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hardening_operator::api::{HardeningProfile, HardeningProfileStatus};
 use hardening_operator::config::RunConfig;
+use hardening_operator::core::api::{HardeningProfile, HardeningProfileStatus};
 use hardening_tests::{TestNamespace, cluster, eventually, unique_name, wait_until};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -8,12 +8,12 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use hardening_operator::api::{DriftEntry, HardeningProfile, NamespaceState};
-use hardening_operator::policy_report::{
-    REPORT_NAME, ReportApi, cluster_report_name, cluster_report_object, cluster_results, detect,
+use hardening_operator::core::api::{DriftEntry, HardeningProfile, NamespaceState};
+use hardening_operator::core::policy_report::{
+    REPORT_NAME, ReportApi, cluster_report_name, cluster_report_object, cluster_results,
     namespace_results, report_object,
 };
-use hardening_operator::status::NamespaceOutcome;
+use hardening_operator::core::status::NamespaceOutcome;
 use hardening_tests::{ControlPlane, eventually};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -168,12 +168,28 @@ async fn reports_are_detected_and_accepted_by_the_published_crds() {
         .await
         .unwrap();
 
-    assert_eq!(detect(&client).await.unwrap(), None, "no report CRDs yet");
+    assert_eq!(
+        hardening_operator::controller::detect_report_api(&client)
+            .await
+            .unwrap(),
+        None,
+        "no report CRDs yet"
+    );
     // Only one kind of an API is not enough.
     install(&client, "wgpolicyk8s.io_policyreports.yaml").await;
-    assert_eq!(detect(&client).await.unwrap(), None);
+    assert_eq!(
+        hardening_operator::controller::detect_report_api(&client)
+            .await
+            .unwrap(),
+        None
+    );
     install(&client, "wgpolicyk8s.io_clusterpolicyreports.yaml").await;
-    assert_eq!(detect(&client).await.unwrap(), Some(ReportApi::WgPolicy));
+    assert_eq!(
+        hardening_operator::controller::detect_report_api(&client)
+            .await
+            .unwrap(),
+        Some(ReportApi::WgPolicy)
+    );
 
     let drift = DriftEntry {
         kind: "ResourceQuota".into(),
@@ -188,7 +204,9 @@ async fn reports_are_detected_and_accepted_by_the_published_crds() {
             install(&client, "openreports.io_reports.yaml").await;
             install(&client, "openreports.io_clusterreports.yaml").await;
             assert_eq!(
-                detect(&client).await.unwrap(),
+                hardening_operator::controller::detect_report_api(&client)
+                    .await
+                    .unwrap(),
                 Some(ReportApi::OpenReports),
                 "OpenReports is preferred"
             );

@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 
 use hardening_operator::cli::diff::{DiffArgs, run};
-use hardening_operator::preview::evaluate_guardrails;
+use hardening_operator::core::preview::evaluate_guardrails;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DynamicObject, PostParams};
 use kube::{Api, Client, ResourceExt};

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use hardening_operator::cli::Exclusions;
 use hardening_operator::cli::report::{Format, ReportArgs, read, render};
-use hardening_operator::report::{Coverage, REQUIREMENTS, Report};
+use hardening_operator::core::report::{Coverage, REQUIREMENTS, Report};
 use hardening_tests::unique_name;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition};
 
-fn row<'a>(report: &'a Report, id: &str) -> &'a hardening_operator::report::RequirementRow {
+fn row<'a>(report: &'a Report, id: &str) -> &'a hardening_operator::core::report::RequirementRow {
     report
         .requirements
         .iter()

@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use hardening_operator::api::HardeningProfileStatus;
 use hardening_operator::config::{LeaderElection, RunConfig};
+use hardening_operator::core::api::HardeningProfileStatus;
 use hardening_tests::{ControlPlane, cluster, eventually, unique_name};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
@@ -456,10 +456,10 @@ async fn drift_is_repaired_within_seconds_after_the_api_server_restarts() {
         .create(&PostParams::default(), &ns)
         .await
         .unwrap();
-    let profiles: Api<hardening_operator::api::HardeningProfile> = Api::all(client.clone());
+    let profiles: Api<hardening_operator::core::api::HardeningProfile> = Api::all(client.clone());
     let mut spec = strict_spec();
     spec["namespaceSelector"] = json!({ "matchLabels": { SHARD_LABEL: shard } });
-    let profile: hardening_operator::api::HardeningProfile = serde_json::from_value(json!({
+    let profile: hardening_operator::core::api::HardeningProfile = serde_json::from_value(json!({
         "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile",
         "metadata": { "name": shard },
         "spec": spec
@@ -578,7 +578,7 @@ async fn drift_is_repaired_within_seconds_after_the_api_server_restarts() {
 }
 
 async fn wait_status(
-    profiles: &Api<hardening_operator::api::HardeningProfile>,
+    profiles: &Api<hardening_operator::core::api::HardeningProfile>,
     name: &str,
     check: impl Fn(&HardeningProfileStatus) -> Result<(), String>,
 ) -> HardeningProfileStatus {
@@ -1012,9 +1012,9 @@ async fn tenant_policies_that_open_what_the_profile_denies_are_reported() {
 /// stored object changed, naming that manager for every field it still owns.
 #[test]
 fn the_diff_agrees_with_the_api_server_on_random_edits() {
-    use hardening_operator::canonical::canonical;
-    use hardening_operator::diff::diff_object;
-    use hardening_operator::render::{DesiredObject, render};
+    use hardening_operator::core::canonical::canonical;
+    use hardening_operator::core::diff::diff_object;
+    use hardening_operator::core::render::{DesiredObject, render};
     use proptest::prelude::*;
     use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 
@@ -1115,7 +1115,7 @@ fn the_diff_agrees_with_the_api_server_on_random_edits() {
     let checked = std::cell::Cell::new(0u32);
     let result = runner.run(&(spec, edit), |(spec, (kind, name, patch))| {
         runtime.block_on(async {
-            let profile: hardening_operator::api::HardeningProfile = serde_json::from_value(json!({
+            let profile: hardening_operator::core::api::HardeningProfile = serde_json::from_value(json!({
                 "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile",
                 "metadata": { "name": "oracle" },
                 "spec": merge_into(json!({ "namespaceSelector": {} }), spec.clone())

@@ -10,7 +10,7 @@
 //! AppArmor profile the parser accepts; every rejection names a field of the profile
 //! (`spec....`); and `validate()` alone (what `hardening-operator render` checks offline)
 //! rejects every profile whose rendered objects the API server or the parser rejects, at
-//! the profile field [`hardening_operator::rejection::profile_field`] maps the rejection to
+//! the profile field [`hardening_operator::core::rejection::profile_field`] maps the rejection to
 //! (or one enclosing or inside it), a field the generator actually set.
 //!
 //! Seeded (`HARDENING_ORACLE_SEED`, 64 hex digits, to try another) and bounded
@@ -24,9 +24,9 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use hardening_operator::api::{HardeningProfile, ValidationError, validate};
-use hardening_operator::rejection::{NAMESPACE_KIND, rejection_errors};
-use hardening_operator::render::{DesiredObject, render};
+use hardening_operator::core::api::{HardeningProfile, ValidationError, validate};
+use hardening_operator::core::rejection::{NAMESPACE_KIND, rejection_errors};
+use hardening_operator::core::render::{DesiredObject, render};
 use hardening_tests::{TestNamespace, cluster};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams};
@@ -328,7 +328,7 @@ impl Oracle {
                 });
             }
         }
-        if let Some(text) = hardening_operator::apparmor::render(profile) {
+        if let Some(text) = hardening_operator::core::apparmor::render(profile) {
             self.count_one(|stats| stats.apparmor_parsed += 1);
             if let Err(message) = apparmor_parse(&text) {
                 let field = "spec.apparmor".to_owned();

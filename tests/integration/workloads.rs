@@ -4,7 +4,7 @@
 //! No kubelet runs here, so pods stay unscheduled; a pod's phase is set through the status
 //! subresource (as a kubelet would) to show that running pods count and finished ones not.
 
-use hardening_operator::api::{HardeningProfileStatus, NamespaceState};
+use hardening_operator::core::api::{HardeningProfileStatus, NamespaceState};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};

@@ -1,5 +1,5 @@
 //! `hardening-operator diff`: what the operator would change in a live cluster for a
-//! profile. The reads are here; deciding what changes is [`crate::plan::plan`], the
+//! profile. The reads are here; deciding what changes is [`crate::core::plan::plan`], the
 //! controller's own function, and turning that into text and an exit status is pure.
 
 use std::collections::BTreeSet;
@@ -12,11 +12,11 @@ use kube::api::{DynamicObject, ListParams};
 use kube::{Api, Client, ResourceExt};
 
 use super::{CliError, EXIT_CHANGES, EXIT_OK, Exclusions, Selection, input, selection};
-use crate::api::{HardeningProfile, Mode};
 use crate::controller::api_resource;
-use crate::diff::Drift;
-use crate::plan::{self, Action, Step};
-use crate::render::{ManagedKind, render};
+use crate::core::api::{HardeningProfile, Mode};
+use crate::core::diff::Drift;
+use crate::core::plan::{self, Action, Step};
+use crate::core::render::{ManagedKind, render};
 
 /// Show what the operator would change in the live cluster for a profile (exit 1 if anything)
 ///
@@ -164,11 +164,12 @@ async fn compare(
             ))
         })?;
         let live = read_live(client, &name).await?;
-        let steps = plan::plan(namespace, &desired, mode, &live)?;
+        let steps =
+            plan::plan(namespace, &desired, mode, &live).map_err(crate::error::Error::from)?;
         write_namespace(out, &name, &profile_name, mode, &steps)?;
         outcome.add(mode, &steps);
         // What enforcing would reject among the pods running there (the preview).
-        if crate::preview::applies(&profile) {
+        if crate::core::preview::applies(&profile) {
             let preview = crate::controller::preview::preview(client, &profile, namespace)
                 .await
                 .map_err(|e| CliError::Failed(format!("previewing namespace {name}: {e}")))?;
@@ -259,7 +260,7 @@ async fn read_live(
 
 /// The profile that would govern `namespace`: `profile` (the file's version of a stored
 /// profile of the same name, if any) or another stored profile that selects it and
-/// takes precedence ([`crate::api::winner`], as the controller decides).
+/// takes precedence ([`crate::core::api::winner`], as the controller decides).
 pub fn governing<'a>(
     profile: &'a HardeningProfile,
     others: &'a [HardeningProfile],
@@ -269,9 +270,9 @@ pub fn governing<'a>(
     let rivals = others.iter().filter(|other| {
         other.name_any() != profile.name_any()
             && other.metadata.deletion_timestamp.is_none()
-            && crate::api::selects(&other.spec, &name, namespace.labels())
+            && crate::core::api::selects(&other.spec, &name, namespace.labels())
     });
-    crate::api::winner(std::iter::once(profile).chain(rivals)).unwrap_or(profile)
+    crate::core::api::winner(std::iter::once(profile).chain(rivals)).unwrap_or(profile)
 }
 
 /// What a diff found, over every namespace compared.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_yaml_ng::Value;
 
-use crate::api::{HardeningProfile, validate};
+use crate::core::api::{HardeningProfile, validate};
 
 /// Everything wrong with one input file.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,21 +1,20 @@
 //! The review commands: `render` prints what the operator would apply for a profile in
 //! given namespaces, offline; `diff` compares that with a live cluster. Both go through the
-//! controller's own code: [`crate::render`] for the objects and the Namespace body,
-//! [`crate::plan`] for what changes. `main.rs` only wires the command line to [`render`]
+//! controller's own code: [`crate::core::render`] for the objects and the Namespace body,
+//! [`crate::core::plan`] for what changes. `main.rs` only wires the command line to [`render`]
 //! and [`diff`].
 
 pub mod diff;
 pub mod input;
+pub mod learn;
 pub mod render;
 pub mod report;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Write;
 
-use k8s_openapi::api::core::v1::Namespace;
-
-use crate::api::HardeningProfileSpec;
-use crate::config::{RunConfig, SYSTEM_NAMESPACES};
+use crate::config::RunConfig;
+pub use crate::core::api::{Selection, selection};
 
 pub use input::InputError;
 
@@ -72,68 +71,14 @@ pub fn exit_status(result: Result<i32, CliError>, stderr: &mut dyn Write) -> i32
     }
 }
 
-/// Whether a profile applies to a namespace, and if not, why.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Selection {
-    Selected,
-    /// The namespace is being deleted; the operator leaves it be.
-    Terminating,
-    /// kube-system, kube-public or kube-node-lease.
-    SystemNamespace,
-    /// Listed in `--excluded-namespaces`.
-    ExcludedByOperator,
-    /// Listed in the profile's `spec.excludedNamespaces`.
-    ExcludedByProfile,
-    /// The profile's `spec.namespaceSelector` does not match the namespace's labels.
-    NotMatching,
-}
-
-/// Whether `spec` applies to `namespace`, decided as the controller decides it (operator
-/// exclusions first, then [`crate::api::selects`]).
-pub fn selection(
-    spec: &HardeningProfileSpec,
-    namespace: &Namespace,
-    excluded: &BTreeSet<String>,
-) -> Selection {
-    let name = namespace.metadata.name.as_deref().unwrap_or_default();
-    let no_labels = BTreeMap::new();
-    let labels = namespace.metadata.labels.as_ref().unwrap_or(&no_labels);
-    if namespace.metadata.deletion_timestamp.is_some() {
-        Selection::Terminating
-    } else if SYSTEM_NAMESPACES.contains(&name) {
-        Selection::SystemNamespace
-    } else if excluded.contains(name) {
-        Selection::ExcludedByOperator
-    } else if crate::api::selects(spec, name, labels) {
-        Selection::Selected
-    } else if spec.excluded_namespaces.iter().any(|n| n == name) {
-        Selection::ExcludedByProfile
-    } else {
-        Selection::NotMatching
-    }
-}
-
-impl Selection {
-    /// `namespace team-b: not selected: ...`; `None` when selected.
-    pub fn note(self, namespace: &str) -> Option<String> {
-        let why = match self {
-            Self::Selected => return None,
-            Self::Terminating => "it is being deleted",
-            Self::SystemNamespace => {
-                "a system namespace (kube-system, kube-public and kube-node-lease are never hardened)"
-            }
-            Self::ExcludedByOperator => "excluded by --excluded-namespaces",
-            Self::ExcludedByProfile => "excluded by the profile (spec.excludedNamespaces)",
-            Self::NotMatching => "its labels do not match the profile's spec.namespaceSelector",
-        };
-        Some(format!("namespace {namespace}: not selected: {why}"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::api::core::v1::Namespace;
+
     use super::*;
-    use crate::api::HardeningProfile;
+    use crate::core::api::{HardeningProfile, HardeningProfileSpec};
 
     fn spec() -> HardeningProfileSpec {
         let profile: HardeningProfile = serde_yaml_ng::from_str(

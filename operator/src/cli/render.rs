@@ -9,10 +9,11 @@ use k8s_openapi::api::core::v1::Namespace;
 use serde_json::Value;
 
 use super::{CliError, EXIT_OK, Exclusions, Selection, input, selection};
-use crate::api::{HardeningProfile, Mode};
-use crate::labels::NAMESPACE_NAME_LABEL;
-use crate::render::render;
-use crate::{node_agent, seccomp};
+use crate::core::api::{HardeningProfile, Mode};
+use crate::core::labels::NAMESPACE_NAME_LABEL;
+use crate::core::render::render;
+use crate::core::seccomp;
+use crate::node_agent;
 
 /// Print as YAML what the operator would apply for a profile in given namespaces (offline)
 ///
@@ -160,7 +161,7 @@ pub fn documents(
     // The guardrails' cluster-scoped policy and binding, in either mode. Offline, the
     // binding leaves out only the excluded namespaces: which ones another profile governs
     // needs the cluster (`diff` and the operator know).
-    if let Some(guardrails) = crate::guardrails::render(profile, &excluded) {
+    if let Some(guardrails) = crate::core::guardrails::render(profile, &excluded) {
         for (_, object) in guardrails.iter() {
             let mut object = object.clone();
             if let Some(meta) = object["metadata"].as_object_mut()
@@ -372,7 +373,7 @@ mod tests {
             super::documents(&profile, &namespaces(), &Exclusions::default()).unwrap();
         assert_eq!(
             documents[0],
-            crate::render::namespace_apply_body(
+            crate::core::render::namespace_apply_body(
                 "a",
                 &desired.namespace_labels,
                 &desired.namespace_annotations
@@ -403,7 +404,7 @@ mod tests {
         let seccomp_path = dir.join("seccomp").join(seccomp::localhost_profile("p"));
         let apparmor_path = dir
             .join("apparmor")
-            .join(crate::apparmor::profile_name("p"));
+            .join(crate::core::apparmor::profile_name("p"));
         assert_eq!(
             seccomp_path,
             dir.join("seccomp/hardening.dev/p.json"),
@@ -416,7 +417,7 @@ mod tests {
         assert_eq!(json["defaultAction"], "SCMP_ACT_KILL_PROCESS");
         assert_eq!(
             std::fs::read_to_string(&apparmor_path).unwrap(),
-            crate::apparmor::render(&profile).unwrap()
+            crate::core::apparmor::render(&profile).unwrap()
         );
         // Byte for byte what the node agent installs, under the same names.
         let (want_seccomp, want_apparmor) = node_agent::desired(std::slice::from_ref(&profile));
@@ -499,7 +500,7 @@ mod tests {
     #[test]
     fn guardrails_are_rendered_once_in_either_mode() {
         let mut p = profile("");
-        p.spec.guardrails = Some(crate::api::Guardrails {
+        p.spec.guardrails = Some(crate::core::api::Guardrails {
             deny_exec: true,
             ..Default::default()
         });

@@ -1,5 +1,5 @@
 //! `hardening-operator report`: the BSI SYS.1.6 compliance report of a live cluster. The
-//! reads are here; the report itself is [`crate::report`], pure.
+//! reads are here; the report itself is [`crate::core::report`], pure.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use kube::Client;
 use kube::api::{Api, ListParams};
 
 use super::{CliError, EXIT_OK, Exclusions};
-use crate::report::{self, Report};
+use crate::core::report::{self, Report};
 
 /// Write a BSI SYS.1.6 compliance report of the live cluster, as Markdown or HTML
 ///

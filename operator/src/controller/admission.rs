@@ -1,7 +1,7 @@
 //! Whether the API server accepts what a profile generation renders, asked once per
 //! generation before the first write: a server-side apply of every rendered object and the
 //! namespace with `dryRun=All`, in the namespace about to be written. A rejection stops the
-//! profile there (`InvalidSpec`, naming the profile's field, see [`crate::rejection`]), so
+//! profile there (`InvalidSpec`, naming the profile's field, see [`crate::core::rejection`]), so
 //! no namespace is left half-hardened; the operator then waits for a change of the profile.
 //! What one namespace's check says holds for every namespace (the objects differ only in
 //! their namespace), so the verdict is kept per profile uid and generation.
@@ -15,11 +15,11 @@ use kube::{Api, ResourceExt};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use crate::api::HardeningProfile;
+use crate::core::api::HardeningProfile;
+use crate::core::labels::FIELD_MANAGER;
+use crate::core::rejection::rejection_errors;
+use crate::core::render::Desired;
 use crate::error::Error;
-use crate::labels::FIELD_MANAGER;
-use crate::rejection::rejection_errors;
-use crate::render::Desired;
 
 use super::context::Context;
 use super::managed::api_resource;

@@ -10,12 +10,12 @@ use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::api::{HardeningProfile, RolloutStatus};
 use crate::config::RunConfig;
+use crate::core::api::{HardeningProfile, RolloutStatus};
+use crate::core::render::ManagedKind;
+use crate::core::status::NamespaceOutcome;
 use crate::error::{Difference, Error};
 use crate::metrics::Metrics;
-use crate::render::ManagedKind;
-use crate::status::NamespaceOutcome;
 
 use super::index::KindIndex;
 use super::pods::PodCache;
@@ -136,7 +136,7 @@ pub struct Context {
     /// Writes that did not take, so that they are not repeated on the same state.
     pub unconverged: Mutex<HashMap<ObjectKey, Unconverged>>,
     /// The newest preview per namespace and what it was computed for (see `namespace`).
-    pub previews: Mutex<HashMap<String, (PreviewKey, crate::preview::NamespacePreview)>>,
+    pub previews: Mutex<HashMap<String, (PreviewKey, crate::core::preview::NamespacePreview)>>,
     /// The API server's verdict on each profile generation (dry-run before the first write).
     pub admissions: super::admission::Admissions,
     pub metrics: Arc<Metrics>,
@@ -303,7 +303,7 @@ impl Context {
             .map(|ns| (ns.name_any(), ns))
             .filter(|(name, ns)| {
                 !self.excluded.contains(name)
-                    && crate::api::selects(&profile.spec, name, ns.labels())
+                    && crate::core::api::selects(&profile.spec, name, ns.labels())
             })
             .map(|(name, _)| name)
             .collect()

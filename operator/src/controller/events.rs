@@ -7,8 +7,8 @@ use kube::{Resource, ResourceExt};
 use tracing::warn;
 
 use super::context::Context;
-use crate::api::HardeningProfile;
-use crate::diff::Drift;
+use crate::core::api::HardeningProfile;
+use crate::core::diff::Drift;
 
 /// Publishes an Event on `profile`, `related` naming what it is about. An Event is
 /// informational: its loss is logged, never fatal.

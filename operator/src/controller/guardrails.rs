@@ -1,4 +1,4 @@
-//! Keeps a profile's ValidatingAdmissionPolicy and binding (`crate::guardrails`) as
+//! Keeps a profile's ValidatingAdmissionPolicy and binding (`crate::core::guardrails`) as
 //! rendered: applies them (server-side, the operator's field manager), repairs what someone
 //! else changed in Enforce mode and only reports it in Audit mode, and deletes them when the
 //! profile drops its guardrails or is deleted. Called by the profile reconciler; the live
@@ -21,15 +21,15 @@ use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
-use crate::api::{DriftEntry, GuardrailsStatus, HardeningProfile, Mode, NamespaceState};
-use crate::diff::{Change, Drift, diff_object};
-use crate::error::{Difference, Error};
-use crate::guardrails::{
+use crate::core::api::{DriftEntry, GuardrailsStatus, HardeningProfile, Mode, NamespaceState};
+use crate::core::diff::{Change, Drift, diff_object};
+use crate::core::guardrails::{
     BINDING_KIND, GuardrailObjects, POLICY_API_VERSION, POLICY_KIND, object_name, render,
     validation_actions,
 };
-use crate::labels::{FIELD_MANAGER, PROFILE_LABEL, RENDERED_ANNOTATION};
-use crate::plan::applied_by_operator;
+use crate::core::labels::{FIELD_MANAGER, PROFILE_LABEL, RENDERED_ANNOTATION};
+use crate::core::plan::applied_by_operator;
+use crate::error::{Difference, Error};
 
 use super::context::Context;
 use super::events::{changed_fields, publish};
@@ -134,7 +134,7 @@ pub fn not_governed(ctx: &Context, profile: &HardeningProfile) -> BTreeSet<Strin
         .iter()
         .map(|p| p.as_ref())
         .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter(|p| crate::api::outranks(p, profile))
+        .filter(|p| crate::core::api::outranks(p, profile))
         .collect();
     let mut names: BTreeSet<String> = ctx.excluded.clone();
     if !rivals.is_empty() {
@@ -144,7 +144,7 @@ pub fn not_governed(ctx: &Context, profile: &HardeningProfile) -> BTreeSet<Strin
             };
             if rivals
                 .iter()
-                .any(|r| crate::api::selects(&r.spec, &name, ns.labels()))
+                .any(|r| crate::core::api::selects(&r.spec, &name, ns.labels()))
             {
                 names.insert(name);
             }
@@ -184,7 +184,7 @@ pub async fn reconcile(
                 status.state = NamespaceState::Drifted;
                 status.drift = drift
                     .into_iter()
-                    .take(crate::api::MAX_LISTED_DRIFT)
+                    .take(crate::core::api::MAX_LISTED_DRIFT)
                     .collect();
             }
             (Some(status), None)

@@ -28,7 +28,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::trim;
-use crate::render::ManagedKind;
+use crate::core::render::ManagedKind;
 
 /// Objects by namespace. A namespace holds a handful of objects of a kind: a list
 /// searched by name costs less memory than a map (a B-tree node is some 700 bytes).

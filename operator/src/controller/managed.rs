@@ -17,9 +17,9 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::Value;
 
 use super::index::KindIndex;
+use crate::core::labels::FIELD_MANAGER;
+use crate::core::render::ManagedKind;
 use crate::error::Error;
-use crate::labels::FIELD_MANAGER;
-use crate::render::ManagedKind;
 
 pub fn api_resource(kind: ManagedKind) -> ApiResource {
     match kind {

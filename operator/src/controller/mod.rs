@@ -22,6 +22,7 @@ mod reports;
 mod trim;
 
 pub use reports::PERIOD as REPORT_PERIOD;
+pub use reports::detect as detect_report_api;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -39,12 +40,12 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::api::HardeningProfile;
 use crate::config::RunConfig;
+use crate::core::api::HardeningProfile;
+use crate::core::labels::FIELD_MANAGER;
+use crate::core::render::ManagedKind;
 use crate::error::{Error, backoff_delay};
-use crate::labels::FIELD_MANAGER;
 use crate::metrics::{ControllerKind, Metrics};
-use crate::render::ManagedKind;
 use crate::server::Health;
 
 pub use context::Context;

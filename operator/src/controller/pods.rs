@@ -13,8 +13,10 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
-use crate::api::WorkloadSecurityContext;
-use crate::workloads::{ACTIVE_PODS_FIELD_SELECTOR, PodIndex, PodView, UnconfinedPods, assess};
+use crate::core::api::WorkloadSecurityContext;
+use crate::core::workloads::{
+    ACTIVE_PODS_FIELD_SELECTOR, PodIndex, PodView, UnconfinedPods, assess,
+};
 
 pub struct PodCache {
     index: Mutex<PodIndex>,

@@ -1,4 +1,4 @@
-//! The I/O of the preview (`crate::preview`): a server-side dry-run of the namespace's
+//! The I/O of the preview (`crate::core::preview`): a server-side dry-run of the namespace's
 //! Pod Security `enforce` label change, whose warnings name the existing pods the level
 //! would reject, and one listing of the namespace's pods for the guardrails. Two requests
 //! per namespace; shared by the namespace reconciler and `hardening-operator diff`.
@@ -11,10 +11,12 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::OnceCell;
 
-use crate::api::{HardeningProfile, PodSecurityLevel};
+use crate::core::api::{HardeningProfile, PodSecurityLevel};
+use crate::core::labels::pod_security::{ENFORCE, ENFORCE_VERSION};
+use crate::core::preview::{
+    NamespacePreview, active, evaluate_guardrails, parse_pod_security_warnings,
+};
 use crate::error::Error;
-use crate::labels::pod_security::{ENFORCE, ENFORCE_VERSION};
-use crate::preview::{NamespacePreview, active, evaluate_guardrails, parse_pod_security_warnings};
 
 /// The API server's minor version, asked once per process.
 static SERVER_MINOR: OnceCell<Option<u32>> = OnceCell::const_new();
@@ -100,11 +102,13 @@ pub async fn preview(
                 .extend(evaluate_guardrails(guardrails, pod));
         }
     }
-    preview.guardrails.truncate(crate::preview::MAX_FINDINGS);
+    preview
+        .guardrails
+        .truncate(crate::core::preview::MAX_FINDINGS);
     preview
         .pod_security
         .findings
-        .truncate(crate::preview::MAX_FINDINGS);
+        .truncate(crate::core::preview::MAX_FINDINGS);
     Ok(preview)
 }
 
@@ -120,7 +124,7 @@ async fn dry_run_labels(
         .method("PATCH")
         .uri(format!(
             "/api/v1/namespaces/{namespace}?dryRun=All&fieldManager={}",
-            crate::labels::FIELD_MANAGER
+            crate::core::labels::FIELD_MANAGER
         ))
         .header("Content-Type", "application/merge-patch+json")
         .body(Body::from(patch.to_string().into_bytes()))

@@ -16,10 +16,10 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tracing::info;
 
-use crate::api::{HardeningProfile, RolloutStatus, validate};
+use crate::core::api::{HardeningProfile, RolloutStatus, validate};
+use crate::core::labels::{CLEANUP_FINALIZER, FIELD_MANAGER, PROFILE_ANNOTATION};
+use crate::core::status::{StatusInput, count, desired_status, needs_update};
 use crate::error::Error;
-use crate::labels::{CLEANUP_FINALIZER, FIELD_MANAGER, PROFILE_ANNOTATION};
-use crate::status::{StatusInput, count, desired_status, needs_update};
 
 use super::context::Context;
 use super::events::publish;
@@ -168,7 +168,7 @@ pub async fn reconcile(
         status
             .conditions
             .iter()
-            .any(|c| c.type_ == crate::status::READY && c.status == "True"),
+            .any(|c| c.type_ == crate::core::status::READY && c.status == "True"),
     );
     if needs_update(profile.status.as_ref(), &status) {
         let body = json!({
@@ -188,7 +188,7 @@ pub async fn reconcile(
     let reconciled = !status
         .conditions
         .iter()
-        .any(|c| c.type_ == crate::status::RECONCILING);
+        .any(|c| c.type_ == crate::core::status::RECONCILING);
     if let (true, Some(rollout)) = (reconciled, since_start)
         && baselines
             .announced

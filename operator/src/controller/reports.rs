@@ -1,4 +1,4 @@
-//! Writes the policy reports ([`crate::policy_report`]): one report per governed namespace,
+//! Writes the policy reports ([`crate::core::policy_report`]): one report per governed namespace,
 //! from the namespace reconciler's outcomes, written only when its content changes and
 //! deleted when the namespace is no longer governed; and one cluster-scoped report per
 //! profile (what is not namespaced: the profile's readiness, conflicts, guardrails), from
@@ -21,11 +21,11 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use super::context::Context;
-use crate::api::HardeningProfile;
-use crate::labels::PROFILE_LABEL;
-use crate::labels::{FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
-use crate::policy_report::{
-    REPORT_NAME, ReportApi, cluster_report_name, cluster_report_object, cluster_results, detect,
+use crate::core::api::HardeningProfile;
+use crate::core::labels::PROFILE_LABEL;
+use crate::core::labels::{FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::core::policy_report::{
+    REPORT_NAME, ReportApi, cluster_report_name, cluster_report_object, cluster_results,
     namespace_results, report_object,
 };
 use crate::server::Health;
@@ -249,6 +249,23 @@ fn desired(
             (namespace, report)
         })
         .collect()
+}
+
+/// The report API the cluster serves: OpenReports if its CRDs are installed, else
+/// wgpolicyk8s.io v1alpha2, else none (`Ok(None)`). Both kinds of an API must be served.
+pub async fn detect(client: &kube::Client) -> Result<Option<ReportApi>, kube::Error> {
+    for api in ReportApi::ALL {
+        let resources = match client.list_api_group_resources(&api.api_version()).await {
+            Ok(list) => list.resources,
+            Err(kube::Error::Api(status)) if status.code == 404 => continue,
+            Err(e) => return Err(e),
+        };
+        let served = |plural: &str| resources.iter().any(|r| r.name == plural);
+        if served(api.kind().1) && served(api.cluster_kind().1) {
+            return Ok(Some(api));
+        }
+    }
+    Ok(None)
 }
 
 /// Runs until `shutdown`; says in the log and on `/readyz` (`health`) which report API it

@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1;
 use kube::api::DynamicObject;
 use serde_json::Value;
 
-use crate::labels::FIELD_MANAGER;
+use crate::core::labels::FIELD_MANAGER;
 
 /// Annotations on namespaces that carry what the operator reads.
 const OPERATOR_ANNOTATION_PREFIX: &str = "hardening.dev/";
@@ -87,7 +87,7 @@ fn metadata_claims(fields: &mut Value, own: bool) -> serde_json::Map<String, Val
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ownership::owned_paths;
+    use crate::core::ownership::owned_paths;
     use serde_json::json;
 
     fn ns(managed_fields: Value) -> Namespace {

@@ -42,8 +42,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::api::HardeningProfile;
-use crate::{apparmor, seccomp};
+use crate::core::api::HardeningProfile;
+use crate::core::{apparmor, seccomp};
 
 /// The agent's record of the seccomp files it created, in the seccomp directory.
 pub const RECORD_FILE: &str = ".hardening-node-agent";

@@ -1,8 +1,8 @@
 use serde_json::json;
 
 use super::*;
-use crate::plan::Target;
-use crate::render::Desired;
+use crate::core::plan::Target;
+use crate::core::render::Desired;
 
 fn drift(
     field: &str,
@@ -17,9 +17,9 @@ fn drift(
         actual: actual.map(str::to_owned),
         manager: manager.map(str::to_owned),
         change: match (expected, actual) {
-            (Some(_), None) => crate::diff::Change::Removed,
-            (None, _) => crate::diff::Change::Added,
-            (Some(_), Some(_)) => crate::diff::Change::Changed,
+            (Some(_), None) => crate::core::diff::Change::Removed,
+            (None, _) => crate::core::diff::Change::Added,
+            (Some(_), Some(_)) => crate::core::diff::Change::Changed,
         },
     }
 }

@@ -3,10 +3,10 @@
 //! 1. [`select`]: the profiles that select the namespace and the one that governs it
 //!    (priority, then name); with none, [`release`] undoes what the operator set up there;
 //! 2. [`validate`]: the governing profile as `api::validate` accepts it;
-//! 3. render (`crate::render`, pure): the objects and labels the profile wants there;
+//! 3. render (`crate::core::render`, pure): the objects and labels the profile wants there;
 //! 4. [`observe`]: the namespace's objects from the watch caches, what tenants do, and in
 //!    Audit mode what enforcing would reject;
-//! 5. plan (`crate::plan`, pure, shared with `hardening-operator diff`): what differs and
+//! 5. plan (`crate::core::plan`, pure, shared with `hardening-operator diff`): what differs and
 //!    what to do about it;
 //! 6. [`apply`]: write (Enforce) or only report (Audit);
 //! 7. [`outcome`]: recorded for the profiles' status and emitted as metrics and Events, in
@@ -28,11 +28,11 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
 use super::context::Context;
-use crate::api::HardeningProfile;
+use crate::core::api::HardeningProfile;
+use crate::core::plan;
+use crate::core::render::render;
+use crate::core::status::NamespaceOutcome;
 use crate::error::Error;
-use crate::plan;
-use crate::render::render;
-use crate::status::NamespaceOutcome;
 use outcome::{Effects, Governed};
 
 pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Error> {

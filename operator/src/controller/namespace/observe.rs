@@ -13,11 +13,11 @@ use tracing::warn;
 
 use super::super::context::Context;
 use super::super::index::to_value;
-use crate::api::{HardeningProfile, Mode, workload_security_context};
-use crate::isolation::Widening;
-use crate::plan::applied_by_operator;
-use crate::render::ManagedKind;
-use crate::workloads::UnconfinedPods;
+use crate::core::api::{HardeningProfile, Mode, workload_security_context};
+use crate::core::isolation::Widening;
+use crate::core::plan::applied_by_operator;
+use crate::core::render::ManagedKind;
+use crate::core::workloads::UnconfinedPods;
 
 /// The namespace's objects of the generated kinds, from the indexes.
 pub fn live_objects(ctx: &Context, namespace: &str) -> Vec<(ManagedKind, Arc<DynamicObject>)> {
@@ -59,7 +59,7 @@ pub fn tenants(
         .network_policy
         .as_ref()
         .filter(|rules| !rules.isolated_directions().is_empty())
-        .map(|rules| crate::isolation::widening(rules, &tenant_policies(ctx, namespace)));
+        .map(|rules| crate::core::isolation::widening(rules, &tenant_policies(ctx, namespace)));
     (unconfined, widening)
 }
 
@@ -72,8 +72,8 @@ pub async fn preview(
     ctx: &Context,
     ns: &Namespace,
     profile: &HardeningProfile,
-) -> Option<crate::preview::NamespacePreview> {
-    if profile.spec.mode != Mode::Audit || !crate::preview::applies(profile) {
+) -> Option<crate::core::preview::NamespacePreview> {
+    if profile.spec.mode != Mode::Audit || !crate::core::preview::applies(profile) {
         return None;
     }
     let name = ns.name_any();
@@ -82,7 +82,7 @@ pub async fn preview(
         profile.metadata.generation.unwrap_or(0),
         ns.labels()
             .iter()
-            .filter(|(k, _)| crate::labels::pod_security::ALL.contains(&k.as_str()))
+            .filter(|(k, _)| crate::core::labels::pod_security::ALL.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         ctx.pods

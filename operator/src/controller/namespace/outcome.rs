@@ -12,11 +12,11 @@ use tracing::info;
 
 use super::super::context::Context;
 use super::super::events::{changed_fields, publish};
-use crate::api::{DriftEntry, HardeningProfile, NamespaceState};
+use crate::core::api::{DriftEntry, HardeningProfile, NamespaceState};
+use crate::core::plan::{Step, Target};
+use crate::core::status::NamespaceOutcome;
 use crate::error::Error;
 use crate::metrics::ControllerKind;
-use crate::plan::{Step, Target};
-use crate::status::NamespaceOutcome;
 
 /// What governing a namespace found, from the winner's view.
 pub struct Governed {

@@ -13,13 +13,13 @@ use super::super::context::Context;
 use super::super::managed;
 use super::apply::apply_namespace;
 use super::observe::live_objects;
-use crate::api::{CleanupPolicy, HardeningProfile};
-use crate::error::Error;
-use crate::labels::{
+use crate::core::api::{CleanupPolicy, HardeningProfile};
+use crate::core::labels::{
     FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PROFILE_ANNOTATION, PROFILE_LABEL,
 };
-use crate::plan::applied_by_operator;
-use crate::render::{ManagedKind, namespace_apply_body};
+use crate::core::plan::applied_by_operator;
+use crate::core::render::{ManagedKind, namespace_apply_body};
+use crate::error::Error;
 
 /// If the operator set `ns` up for a profile it knows, undoes that according to the
 /// profile's `cleanupPolicy`.
@@ -99,7 +99,7 @@ pub async fn release(
 /// Labels or annotations (`field`) the operator's field manager owns on the namespace,
 /// with their live values.
 fn owned_keys(ns: &Namespace, field: &str) -> BTreeMap<String, String> {
-    let owned = crate::ownership::owned_paths(ns.managed_fields(), FIELD_MANAGER);
+    let owned = crate::core::ownership::owned_paths(ns.managed_fields(), FIELD_MANAGER);
     let live = match field {
         "labels" => ns.labels(),
         _ => ns.annotations(),

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 
 use super::super::context::Context;
-use crate::api::HardeningProfile;
+use crate::core::api::HardeningProfile;
 
 /// The profiles selecting `ns`, the governing one first; none for an excluded namespace.
 /// Profiles being deleted select nothing.
@@ -23,7 +23,7 @@ pub fn candidates<'a>(
         .iter()
         .map(|p| p.as_ref())
         .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter(|p| crate::api::selects(&p.spec, &name, ns.labels()))
+        .filter(|p| crate::core::api::selects(&p.spec, &name, ns.labels()))
         .collect();
     candidates.sort_by(|a, b| precedence(a, b));
     candidates
@@ -31,9 +31,9 @@ pub fn candidates<'a>(
 
 /// Winner first (`api::outranks`: priority, then name), whatever the cache order.
 fn precedence(a: &HardeningProfile, b: &HardeningProfile) -> std::cmp::Ordering {
-    if crate::api::outranks(a, b) {
+    if crate::core::api::outranks(a, b) {
         std::cmp::Ordering::Less
-    } else if crate::api::outranks(b, a) {
+    } else if crate::core::api::outranks(b, a) {
         std::cmp::Ordering::Greater
     } else {
         std::cmp::Ordering::Equal

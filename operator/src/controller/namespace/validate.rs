@@ -5,7 +5,7 @@ use std::ops::Deref;
 
 use kube::ResourceExt;
 
-use crate::api::HardeningProfile;
+use crate::core::api::HardeningProfile;
 use crate::error::Error;
 
 /// A profile `api::validate` accepted.
@@ -21,7 +21,7 @@ impl Deref for Validated<'_> {
 
 /// `InvalidSpec` (permanent: it waits for a change of the profile) with every problem.
 pub fn validate(profile: &HardeningProfile) -> Result<Validated<'_>, Error> {
-    match crate::api::validate(profile) {
+    match crate::core::api::validate(profile) {
         Ok(()) => Ok(Validated(profile)),
         Err(problems) => Err(Error::InvalidSpec {
             profile: profile.name_any(),

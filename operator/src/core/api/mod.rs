@@ -1,0 +1,829 @@
+//! The `HardeningProfile` custom resource (`hardening.dev/v1alpha1`): what users declare,
+//! what the operator reports back, and the checks on it that the CRD schema cannot express.
+//!
+//! Doc comments on the spec types become the CRD field descriptions (`kubectl explain`).
+
+mod compliance;
+mod confinement;
+pub mod resource_names;
+mod schema;
+mod selection;
+mod validation;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use compliance::{GUARDRAIL_REQUIREMENTS, covered_requirements};
+pub use confinement::{
+    APPARMOR_PATH_PATTERN, AppArmorBaseline, AppArmorCapabilities, AppArmorNetwork, AppArmorSpec,
+    Capability, LocalhostProfile, SYSCALL_NAME_PATTERN, SeccompAction, SeccompArch,
+    SeccompBaseline, SeccompDenyRule, SeccompSpec, WorkloadSecurityContext, apparmor_path_problem,
+    is_syscall_name, workload_security_context,
+};
+pub use selection::{SYSTEM_NAMESPACES, Selection, outranks, selection, selects, winner};
+pub use validation::{ValidationError, validate};
+
+/// Most namespaces listed one by one in the status; the rest are only counted.
+pub const MAX_LISTED_NAMESPACES: usize = 20;
+/// Most drift entries listed per namespace in the status.
+pub const MAX_LISTED_DRIFT: usize = 10;
+/// Longest `expected`/`actual`/`field` text kept in a status drift entry.
+pub const MAX_DRIFT_TEXT_CHARS: usize = 256;
+
+/// Hardening declared once and enforced in every selected namespace: Pod Security Admission
+/// labels, NetworkPolicies, a ResourceQuota and a LimitRange (BSI IT-Grundschutz SYS.1.6).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "hardening.dev",
+    version = "v1alpha1",
+    kind = "HardeningProfile",
+    status = "HardeningProfileStatus",
+    shortname = "hp",
+    category = "hardening",
+    derive = "PartialEq",
+    doc = "HardeningProfile declares Pod Security, network isolation and resource limits that the hardening operator enforces in every namespace it selects, and reports drift from them.",
+    validation = Rule::new("size(self.metadata.name) <= 63")
+        .message("metadata.name must be at most 63 characters: generated objects carry it as a label value"),
+    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
+    printcolumn(name = "Selected", type_ = "integer", json_path = ".status.selectedNamespaces"),
+    printcolumn(name = "In-Sync", type_ = "integer", json_path = ".status.inSyncNamespaces"),
+    printcolumn(name = "Drifted", type_ = "integer", json_path = ".status.driftedNamespaces"),
+    printcolumn(name = "Conflicts", type_ = "integer", json_path = ".status.conflictingNamespaces"),
+    printcolumn(name = "Unconfined-Pods", type_ = "integer", json_path = ".status.unconfinedPods"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct HardeningProfileSpec {
+    /// Namespaces this profile applies to, by their labels. `{}` selects every namespace.
+    /// When several profiles select a namespace, the one with the highest priority governs it
+    /// (ties: the alphabetically first name); the others report it as a conflict.
+    pub namespace_selector: LabelSelector,
+
+    /// Namespaces never touched by this profile, even when the selector matches them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 256),
+        inner(length(max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")),
+        extend("x-kubernetes-list-type" = "set")
+    )]
+    pub excluded_namespaces: Vec<String>,
+
+    /// `Enforce` writes and repairs the generated objects; `Audit` only reports how selected
+    /// namespaces differ from the profile and changes nothing.
+    #[serde(default)]
+    pub mode: Mode,
+
+    /// Decides between several profiles selecting the same namespace: the highest wins, ties
+    /// go to the alphabetically first profile name. -1000 to 1000.
+    #[serde(default)]
+    #[schemars(range(min = -1000, max = 1000))]
+    pub priority: i32,
+
+    /// What happens to generated objects and namespace labels when the profile is deleted or
+    /// stops selecting a namespace: `Delete` removes them, `Orphan` leaves them in place.
+    #[serde(default)]
+    pub cleanup_policy: CleanupPolicy,
+
+    /// Pod Security Admission levels set as namespace labels (BSI SYS.1.6.A10, A16, A17, A23).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_security: Option<PodSecurity>,
+
+    /// NetworkPolicies generated in each namespace (BSI SYS.1.6.A9, A24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_policy: Option<NetworkPolicyRules>,
+
+    /// A ResourceQuota generated in each namespace, named `hardening-quota` (BSI SYS.1.6.A20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_quota: Option<ResourceQuotaSpec>,
+
+    /// A LimitRange generated in each namespace, named `hardening-limits` (BSI SYS.1.6.A20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_range: Option<LimitRangeSpec>,
+
+    /// A seccomp profile (allowed system calls) for the workloads of selected namespaces,
+    /// rendered as the OCI/Docker JSON file a node loads as a `Localhost` profile
+    /// (BSI SYS.1.6.A4, A23, A24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<SeccompSpec>,
+
+    /// An AppArmor profile (files, network, capabilities) for the workloads of selected
+    /// namespaces, named `hardening.dev-<profile>` (BSI SYS.1.6.A4, A24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apparmor: Option<AppArmorSpec>,
+
+    /// Admission rules beyond Pod Security, enforced by the API server itself through a
+    /// generated ValidatingAdmissionPolicy and its binding (no webhook): `Deny` in
+    /// `Enforce` mode, `Warn` and `Audit` in `Audit` mode (BSI SYS.1.6.A7, A9, A10, A11,
+    /// A13, A22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrails: Option<Guardrails>,
+}
+
+/// Rules the API server checks for every pod, `kubectl exec`/`attach` and NetworkPolicy in
+/// the namespaces the profile governs. Each rule is off unless set.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Guardrails {
+    /// Registries images must come from (BSI SYS.1.6.A7, A22): an image is admitted when it
+    /// starts with an entry followed by `/`, e.g. `registry.example.com` or
+    /// `registry.example.com/team`. Images must then be written in full:
+    /// `docker.io/library/busybox`, not `busybox`. Empty: any registry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 32),
+        inner(length(min = 1, max = 253), regex(pattern = REGISTRY_PATTERN)),
+        extend("x-kubernetes-list-type" = "set")
+    )]
+    pub allowed_registries: Vec<String>,
+    /// Reject images without a tag or tagged `latest`, unless pinned by digest
+    /// (`image@sha256:...`), so that updates are deliberate (BSI SYS.1.6.A13).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_image_tag: bool,
+    /// Reject images not pinned by digest (`image@sha256:...`) (BSI SYS.1.6.A13).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_image_digest: bool,
+    /// Reject containers (init and ephemeral ones included) without
+    /// `securityContext.readOnlyRootFilesystem: true` (BSI SYS.1.6.A10).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_read_only_root_filesystem: bool,
+    /// Reject `kubectl exec` and `kubectl attach` into pods (the CONNECT requests on
+    /// `pods/exec` and `pods/attach`): no interactive access into containers
+    /// (BSI SYS.1.6.A11).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deny_exec: bool,
+    /// Reject NetworkPolicies with a rule allowing traffic in a direction the profile's
+    /// `networkPolicy` isolates, beyond what the profile itself allows (BSI SYS.1.6.A9). The
+    /// check is conservative: every peer and port of a rule must be one the profile allows
+    /// (the same namespace with `allowSameNamespace`, the cluster DNS with `allowDns`, or a
+    /// peer of one of its rules, as restrictive or more, on ports within that rule's).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deny_widening_network_policies: bool,
+}
+
+/// A registry host (with an optional port) and optional path, without a trailing `/`.
+pub const REGISTRY_PATTERN: &str =
+    r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([-a-z0-9._]*[a-z0-9])?)*$";
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// Whether the operator changes namespaces or only reports on them.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Mode {
+    /// Apply the generated objects and repair drift.
+    #[default]
+    Enforce,
+    /// Report differences only; never write to selected namespaces.
+    Audit,
+}
+
+/// What happens to generated objects when they are no longer wanted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum CleanupPolicy {
+    /// Delete generated objects and remove the namespace labels the profile set.
+    #[default]
+    Delete,
+    /// Leave generated objects and labels in place.
+    Orphan,
+}
+
+/// Pod Security Admission modes; each one set becomes a pair of namespace labels
+/// (`pod-security.kubernetes.io/<mode>` and `<mode>-version`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[x_kube(validation = Rule::new("has(self.enforce) || has(self.audit) || has(self.warn)")
+    .message("podSecurity must set at least one of enforce, audit or warn"))]
+#[serde(rename_all = "camelCase")]
+pub struct PodSecurity {
+    /// Pods violating this level are rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforce: Option<PodSecurityStandard>,
+    /// Violations are recorded in the API server audit log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<PodSecurityStandard>,
+    /// Violations are returned to the client as warnings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warn: Option<PodSecurityStandard>,
+}
+
+/// A Pod Security Standard level, optionally pinned to the policy of a Kubernetes minor version.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSecurityStandard {
+    /// `privileged`, `baseline` or `restricted`.
+    pub level: PodSecurityLevel,
+    /// Policy version: `latest` or a Kubernetes minor such as `v1.33` (no leading zeros, as
+    /// Pod Security Admission parses it). Unset means `latest` (the operator still writes
+    /// the `-version` label, so a changed label shows as drift).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = POD_SECURITY_VERSION_PATTERN))]
+    pub version: Option<String>,
+}
+
+/// A Pod Security Admission policy version: `latest` or `v1.<minor>`, the minor without
+/// leading zeros and small enough for the admission plugin's integer parsing.
+pub const POD_SECURITY_VERSION_PATTERN: &str = r"^(latest|v1\.(0|[1-9][0-9]{0,17}))$";
+
+/// Pod Security Standard levels, from least to most restrictive.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PodSecurityLevel {
+    /// No restrictions.
+    Privileged,
+    /// Prevents known privilege escalations (no host namespaces, no privileged containers).
+    Baseline,
+    /// Current hardening best practice: non-root, no privilege escalation, ALL capabilities
+    /// dropped, seccomp RuntimeDefault.
+    Restricted,
+}
+
+impl PodSecurityLevel {
+    /// The label value Pod Security Admission expects.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Privileged => "privileged",
+            Self::Baseline => "baseline",
+            Self::Restricted => "restricted",
+        }
+    }
+}
+
+/// Network isolation for every pod of a selected namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPolicyRules {
+    /// Directions denied unless an allow rule matches (policy `hardening-default-deny`).
+    /// Defaults to both; `[]` generates no default-deny policy. Listing `ingress` or
+    /// `egress` rules isolates pods in that direction anyway (NetworkPolicy semantics).
+    #[serde(default = "both_directions")]
+    #[schemars(length(max = 2), extend("x-kubernetes-list-type" = "set"))]
+    pub default_deny: Vec<PolicyType>,
+
+    /// Allow DNS (UDP and TCP port 53) to the cluster DNS pods (`k8s-app: kube-dns` in
+    /// namespace `kube-system`). Generated only while egress is isolated
+    /// (policy `hardening-allow-dns`).
+    #[serde(default = "enabled")]
+    pub allow_dns: bool,
+
+    /// Allow traffic between pods of the same namespace in every isolated direction
+    /// (policy `hardening-allow-same-namespace`).
+    #[serde(default = "enabled")]
+    pub allow_same_namespace: bool,
+
+    /// Allowed incoming connections (policy `hardening-allow-ingress`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub ingress: Vec<IngressRule>,
+
+    /// Allowed outgoing connections (policy `hardening-allow-egress`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub egress: Vec<EgressRule>,
+}
+
+impl NetworkPolicyRules {
+    /// Directions in which pods end up isolated: denied by default or governed by an
+    /// allow-list (a NetworkPolicy with rules isolates the pods it selects).
+    pub fn isolated_directions(&self) -> Vec<PolicyType> {
+        [
+            (PolicyType::Ingress, !self.ingress.is_empty()),
+            (PolicyType::Egress, !self.egress.is_empty()),
+        ]
+        .into_iter()
+        .filter(|(direction, has_rules)| *has_rules || self.default_deny.contains(direction))
+        .map(|(direction, _)| direction)
+        .collect()
+    }
+}
+
+fn both_directions() -> Vec<PolicyType> {
+    vec![PolicyType::Ingress, PolicyType::Egress]
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// A traffic direction, as in NetworkPolicy `policyTypes`.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
+pub enum PolicyType {
+    Ingress,
+    Egress,
+}
+
+impl PolicyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ingress => "Ingress",
+            Self::Egress => "Egress",
+        }
+    }
+}
+
+/// Incoming traffic allowed to every pod of the namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressRule {
+    /// Sources allowed; empty allows every source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub from: Vec<Peer>,
+    /// Destination ports allowed; empty allows every port.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub ports: Vec<Port>,
+}
+
+/// Pods chosen by label. `podSelector` alone means pods of the same namespace;
+/// `namespaceSelector` alone means every pod of the matching namespaces; both means the
+/// matching pods of the matching namespaces.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[x_kube(validation = Rule::new("has(self.namespaceSelector) || has(self.podSelector)")
+    .message("a peer must set namespaceSelector, podSelector or both"))]
+#[serde(rename_all = "camelCase")]
+pub struct Peer {
+    /// Namespaces, by label (`kubernetes.io/metadata.name` holds a namespace's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+    /// Pods, by label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_selector: Option<LabelSelector>,
+}
+
+/// Outgoing traffic allowed from every pod of the namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EgressRule {
+    /// Destinations allowed; empty allows every destination.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub to: Vec<EgressPeer>,
+    /// Destination ports allowed; empty allows every port.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub ports: Vec<Port>,
+}
+
+/// A destination: either an IP range (`cidr`, optionally with `except`) or pods chosen by
+/// label (`namespaceSelector` and/or `podSelector`, as for ingress peers).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[x_kube(
+    validation = Rule::new("has(self.cidr) != (has(self.namespaceSelector) || has(self.podSelector))")
+        .message("an egress peer must set either cidr or namespaceSelector/podSelector, not both"),
+    validation = Rule::new("!has(self.except) || has(self.cidr)")
+        .message("except is only allowed together with cidr"),
+    validation = Rule::new(
+        "!has(self.cidr) || !has(self.except) || !isCIDR(self.cidr) || self.except.all(e, !isCIDR(e) || (cidr(self.cidr).containsCIDR(e) && cidr(e).prefixLength() > cidr(self.cidr).prefixLength()))"
+    )
+    .message("every except entry must be a strict subset of cidr")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct EgressPeer {
+    /// IP range in CIDR notation, e.g. `10.0.0.0/8` or `2001:db8::/32`: a network address
+    /// (no bits set beyond the prefix length, so `10.0.0.0/8`, not `10.0.0.1/8`), without
+    /// leading zeros, not an IPv4-mapped IPv6 address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(
+        validation = Rule::new("isCIDR(self)").message("cidr must be a CIDR such as 10.0.0.0/8 or 2001:db8::/32"),
+        validation = Rule::new("!isCIDR(self) || cidr(self) == cidr(self).masked()")
+            .message(Message::Expression("'cidr ' + self + ' has bits set beyond its prefix length: give the network address, such as 10.0.0.0/8 rather than 10.0.0.1/8'".into()))
+    )]
+    pub cidr: Option<String>,
+    /// Ranges inside `cidr` that stay denied, network addresses as for `cidr`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(max = 64)))]
+    #[x_kube(
+        validation = Rule::new("self.all(e, isCIDR(e))").message("every except entry must be a CIDR such as 10.1.0.0/16"),
+        validation = Rule::new("self.all(e, !isCIDR(e) || cidr(e) == cidr(e).masked())")
+            .message("every except entry must be a network address without bits set beyond its prefix length, such as 10.1.0.0/16 rather than 10.1.2.3/16")
+    )]
+    pub except: Vec<String>,
+    /// Namespaces, by label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+    /// Pods, by label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_selector: Option<LabelSelector>,
+}
+
+/// A port or port range. Named ports are not supported: give the number.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("!has(self.endPort) || self.endPort >= self.port")
+    .message("endPort must be greater than or equal to port"))]
+#[serde(rename_all = "camelCase")]
+pub struct Port {
+    /// Port number, 1 to 65535.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+    /// Last port of a range starting at `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub end_port: Option<i32>,
+    /// `TCP` (default), `UDP` or `SCTP`.
+    #[serde(default)]
+    pub protocol: Protocol,
+}
+
+/// Transport protocol of a port.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+            Self::Sctp => "SCTP",
+        }
+    }
+}
+
+/// Namespace-wide caps (ResourceQuota `hard`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceQuotaSpec {
+    /// Resource name to cap, e.g. `requests.cpu: "4"`, `limits.memory: 8Gi`, `pods: 50`.
+    /// Names: `cpu`, `memory`, `ephemeral-storage`, `requests.`/`limits.` of those,
+    /// `requests.storage`, object counts (`pods`, `services`, `secrets`, `configmaps`,
+    /// `persistentvolumeclaims`, `replicationcontrollers`, `resourcequotas`,
+    /// `services.nodeports`, `services.loadbalancers`), `hugepages-<size>`, or names with a
+    /// domain (`count/deployments.apps`, `requests.example.com/gpu`). Object counts,
+    /// `count/*` and extended resources are whole numbers.
+    #[schemars(schema_with = "schema::quota_map")]
+    pub hard: BTreeMap<String, Quantity>,
+}
+
+/// Per-container, per-pod and per-claim defaults and bounds (LimitRange `limits`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitRangeSpec {
+    /// At most one entry per `type`.
+    #[schemars(
+        length(min = 1, max = 3),
+        extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"])
+    )]
+    pub limits: Vec<LimitItem>,
+}
+
+/// Bounds for one kind of object. Values are quantities per resource name: for `Container`
+/// and `Pod` `cpu`, `memory`, `ephemeral-storage`, `hugepages-<size>` or extended resources
+/// such as `example.com/gpu`; for `PersistentVolumeClaim` `storage` (or a name with a
+/// domain). Hugepages and extended resources cannot be overcommitted: their
+/// `defaultRequest` must equal the default limit.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(
+    validation = Rule::new(schema::not_greater("min", "max"))
+        .message("min must not exceed max for the same resource"),
+    validation = Rule::new(schema::not_greater("defaultRequest", "default"))
+        .message("defaultRequest must not exceed default for the same resource"),
+    validation = Rule::new(schema::not_greater("default", "max"))
+        .message("default must not exceed max for the same resource"),
+    validation = Rule::new(schema::not_greater("defaultRequest", "max"))
+        .message("defaultRequest must not exceed max for the same resource"),
+    validation = Rule::new(schema::not_greater("min", "defaultRequest"))
+        .message("min must not exceed defaultRequest for the same resource"),
+    validation = Rule::new(schema::not_greater("min", "default"))
+        .message("min must not exceed default for the same resource"),
+    validation = Rule::new("self.type == 'Container' || (!has(self.default) && !has(self.defaultRequest))")
+        .message("default and defaultRequest are only allowed for type Container (the LimitRanger applies them to containers only)"),
+    validation = Rule::new("self.type != 'PersistentVolumeClaim' || (has(self.min) && 'storage' in self.min) || (has(self.max) && 'storage' in self.max)")
+        .message("type PersistentVolumeClaim needs min.storage or max.storage"),
+    validation = Rule::new(schema::limit_names())
+        .message("resource names must suit the type: for Container and Pod cpu, memory, ephemeral-storage, hugepages-<size> or an extended resource such as example.com/gpu; for PersistentVolumeClaim storage or a name with a domain"),
+    validation = Rule::new(schema::no_overcommit())
+        .message("for hugepages and extended resources (which cannot be overcommitted) defaultRequest must equal default, or max when default is unset"),
+    validation = Rule::new(schema::ratio_within_bounds())
+        .message("maxLimitRequestRatio must not exceed max / min for the same resource")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitItem {
+    /// `Container`, `Pod` or `PersistentVolumeClaim`.
+    #[serde(rename = "type")]
+    pub type_: LimitType,
+    /// Limits given to containers that set none (`Container` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::quantity_map")]
+    pub default: Option<BTreeMap<String, Quantity>>,
+    /// Requests given to containers that set none (`Container` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::quantity_map")]
+    pub default_request: Option<BTreeMap<String, Quantity>>,
+    /// Smallest request allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::quantity_map")]
+    pub min: Option<BTreeMap<String, Quantity>>,
+    /// Largest limit allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::quantity_map")]
+    pub max: Option<BTreeMap<String, Quantity>>,
+    /// Largest allowed limit/request ratio, at least 1 and at most `max / min`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::quantity_map")]
+    #[x_kube(validation = Rule::new(schema::at_least_one("self")).message("maxLimitRequestRatio values must be at least 1"))]
+    pub max_limit_request_ratio: Option<BTreeMap<String, Quantity>>,
+}
+
+/// The kind of object a LimitRange entry bounds.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
+pub enum LimitType {
+    Container,
+    Pod,
+    PersistentVolumeClaim,
+}
+
+impl LimitType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Container => "Container",
+            Self::Pod => "Pod",
+            Self::PersistentVolumeClaim => "PersistentVolumeClaim",
+        }
+    }
+}
+
+/// What the operator last observed and did. Written only by the operator.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HardeningProfileStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` and friends, each with its own observedGeneration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// Namespaces the selector matches (minus excluded ones).
+    #[serde(default)]
+    #[schemars(schema_with = "schema::count")]
+    pub selected_namespaces: u32,
+    /// Selected namespaces matching the profile.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::count")]
+    pub in_sync_namespaces: u32,
+    /// Selected namespaces where generated objects or labels differ from the profile.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::count")]
+    pub drifted_namespaces: u32,
+    /// Selected namespaces governed by another profile with higher precedence.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::count")]
+    pub conflicting_namespaces: u32,
+    /// Selected namespaces where applying the profile failed.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::count")]
+    pub failed_namespaces: u32,
+    /// Drifted objects and labels repaired since the operator started.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::count")]
+    pub repairs_total: u64,
+    /// Per-namespace details, at most 20, most urgent first; namespaces in sync are not listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub namespaces: Vec<NamespaceStatus>,
+    /// Namespaces left out of `namespaces` because of its size limit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(schema_with = "schema::count")]
+    pub unlisted_namespaces: u32,
+    /// BSI IT-Grundschutz SYS.1.6 requirement IDs this profile helps to meet (e.g. `A9`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub compliance: Vec<String>,
+    /// The `securityContext` fields with which pods use the seccomp and AppArmor profiles
+    /// this profile declares (`Localhost` profiles a node must have installed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_security_context: Option<WorkloadSecurityContext>,
+    /// Pods (not finished) in the namespaces this profile governs whose containers do not
+    /// all use `workloadSecurityContext`; unset when the profile declares no seccomp or
+    /// AppArmor profile or the operator does not watch pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::count")]
+    pub unconfined_pods: Option<u32>,
+    /// Rules of NetworkPolicies the operator did not generate, in the namespaces this
+    /// profile governs, that allow traffic the profile denies; unset when the profile
+    /// isolates no direction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::count")]
+    pub widening_policies: Option<u32>,
+    /// The newest rollout of this profile: the generation and how many namespaces the
+    /// operator changed to bring them to it (setting up a namespace counts too). Changes
+    /// undoing someone else's edits are repairs (`repairsTotal`), not rollouts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutStatus>,
+    /// Audit mode, with a Pod Security `enforce` level or guardrails: existing pods in the
+    /// governed namespaces that they would reject once the profile enforces (the preview;
+    /// condition `ReadyToEnforce`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::count")]
+    pub would_reject_pods: Option<u32>,
+    /// The generated ValidatingAdmissionPolicy and binding of `spec.guardrails`; unset
+    /// without guardrails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrails: Option<GuardrailsStatus>,
+}
+
+/// The state of a profile's admission guardrails.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GuardrailsStatus {
+    /// Name of the ValidatingAdmissionPolicy and of its binding.
+    pub policy: String,
+    /// What the API server does with a violation: `[Deny]` (Enforce) or `[Warn, Audit]`.
+    #[schemars(length(max = 3))]
+    pub validation_actions: Vec<String>,
+    /// `InSync`, `Drifted` (someone changed them; repaired in Enforce mode), `Failed` or
+    /// `Pending`.
+    pub state: NamespaceState,
+    /// Why, for `Failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Differences found (Audit mode), at most 10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub drift: Vec<DriftEntry>,
+}
+
+/// How far a profile generation has been rolled out.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// The profile generation rolled out.
+    pub generation: i64,
+    /// Namespaces the operator changed for this generation (objects, labels or both).
+    #[schemars(schema_with = "schema::count")]
+    pub updated_namespaces: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The state of one selected namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceStatus {
+    /// Namespace name.
+    pub name: String,
+    /// `InSync`, `Drifted`, `Conflict`, `Failed` or `Pending`.
+    pub state: NamespaceState,
+    /// Why the namespace is in state `Failed`, as a stable reason (`ForeignObject`,
+    /// `NotConverging`, `Forbidden`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Why the namespace is in this state, for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Differences found, at most 10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub drift: Vec<DriftEntry>,
+    /// Pods here that do not use the profile's seccomp or AppArmor profile.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(schema_with = "schema::count")]
+    pub unconfined_pods: u32,
+    /// The first of them by name, at most 5.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub pods: Vec<UnconfinedPod>,
+    /// Rules of NetworkPolicies here, not generated by the operator, that allow traffic the
+    /// profile denies.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(schema_with = "schema::count")]
+    pub widening_policies: u32,
+    /// The first of them by policy name, at most 5.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub policies: Vec<WideningPolicy>,
+    /// Audit mode: existing pods here that the profile's Pod Security `enforce` level or its
+    /// guardrails would reject once it enforces (the preview).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(schema_with = "schema::count")]
+    pub would_reject_pods: u32,
+    /// The first findings of the preview, at most 5.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub would_reject: Vec<WouldReject>,
+}
+
+/// An existing pod (or group of pods) that enforcing the profile would reject.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WouldReject {
+    /// The pod, e.g. `web-0`, or `web-0 (and 2 other pods)` where Pod Security groups pods
+    /// with the same violation.
+    pub pod: String,
+    /// What rejects it, e.g. `Pod Security restricted:latest: runAsNonRoot != true` or
+    /// `guardrail allowedRegistries (BSI SYS.1.6.A7, A22): image ... is not from an allowed
+    /// registry`.
+    pub reason: String,
+}
+
+/// A NetworkPolicy rule that allows traffic the profile denies.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WideningPolicy {
+    /// NetworkPolicy name.
+    pub name: String,
+    /// `Ingress` or `Egress`.
+    pub direction: PolicyType,
+    /// What the rule opens, e.g. `from anywhere on all ports, to all pods`.
+    pub opens: String,
+}
+
+/// A pod whose containers do not all run under the profile's seccomp or AppArmor profile.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnconfinedPod {
+    /// Pod name.
+    pub name: String,
+    /// What is missing, e.g. `container app: seccompProfile RuntimeDefault, wants Localhost
+    /// hardening.dev/strict.json`.
+    pub reason: String,
+}
+
+/// How a selected namespace relates to the profile.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum NamespaceState {
+    /// Everything generated matches the profile.
+    InSync,
+    /// Something generated differs from the profile (repaired in `Enforce` mode).
+    Drifted,
+    /// Another profile with higher precedence governs this namespace (not a failure).
+    Conflict,
+    /// The namespace cannot be brought to the profile: see `reason` and `message` (for
+    /// example an object with a generated name that someone else created).
+    Failed,
+    /// Not yet processed.
+    Pending,
+}
+
+/// One difference between a generated object (or namespace label) and the live cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftEntry {
+    /// Kind of the object, e.g. `NetworkPolicy` or `Namespace`.
+    pub kind: String,
+    /// Name of the object.
+    pub name: String,
+    /// Path of the differing field, e.g. `spec.hard["limits.cpu"]`.
+    pub field: String,
+    /// Value the profile asks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// Value found; unset when the field or object is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    /// Field manager that last wrote the differing field, when known (e.g. `kubectl-edit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
+}
+
+impl DriftEntry {
+    /// A status entry for a drift of object `kind`/`name`, texts cut to
+    /// [`MAX_DRIFT_TEXT_CHARS`] characters.
+    pub fn new(kind: &str, name: &str, drift: &crate::core::diff::Drift) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            field: truncate(&drift.field),
+            expected: drift.expected.as_deref().map(truncate),
+            actual: drift.actual.as_deref().map(truncate),
+            manager: drift.manager.as_deref().map(truncate),
+        }
+    }
+}
+
+/// Cuts `text` to [`MAX_DRIFT_TEXT_CHARS`] characters, marking the cut with `…`.
+pub fn truncate_text(text: &str) -> String {
+    truncate(text)
+}
+
+fn truncate(text: &str) -> String {
+    match text.char_indices().nth(MAX_DRIFT_TEXT_CHARS - 1) {
+        Some((cut, _)) if text.chars().count() > MAX_DRIFT_TEXT_CHARS => {
+            format!("{}…", &text[..cut])
+        }
+        _ => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

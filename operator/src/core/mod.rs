@@ -1,0 +1,110 @@
+//! The pure core: everything the operator and its commands decide, as functions of their
+//! inputs. Nothing here performs I/O (no API client, no files, no clock, no processes):
+//! the controllers and commands fetch, call these, and write what they return.
+//!
+//! - [`api`]: the `HardeningProfile` types (the CRD's schema and CEL rules), validation,
+//!   namespace selection, the requirements a spec covers; [`crd`]: the CRD from the types.
+//! - [`render`]: a profile and a namespace into the objects and labels it wants there,
+//!   written by [`canonical`] as the API server stores them; [`seccomp`], [`apparmor`]: the
+//!   profiles' files; [`guardrails`]: its ValidatingAdmissionPolicy and binding.
+//! - [`diff`] (with [`fieldpath`], [`ownership`], [`quantity`]): live against desired, by
+//!   field manager; [`plan`]: per object, what to do.
+//! - Tenants, reported and never changed: [`workloads`] (pods not confined),
+//!   [`isolation`] (NetworkPolicies opening what the profile denies), [`preview`] and
+//!   [`rejection`] (what enforcing would reject).
+//! - [`status`]: a profile's status from the namespaces' outcomes; [`report`]: the
+//!   compliance report; [`policy_report`]: the policy reports' content.
+//! - [`labels`]: the labels, annotations and field manager the operator writes with.
+
+pub mod api;
+pub mod apparmor;
+pub mod canonical;
+pub mod crd;
+pub mod diff;
+pub mod fieldpath;
+pub mod guardrails;
+pub mod isolation;
+pub mod labels;
+pub mod ownership;
+pub mod plan;
+pub mod policy_report;
+pub mod preview;
+pub mod quantity;
+pub mod rejection;
+pub mod render;
+pub mod report;
+pub mod seccomp;
+pub mod status;
+pub mod workloads;
+
+#[cfg(test)]
+mod purity {
+    use std::path::Path;
+
+    /// What would bring I/O (or the I/O half of the crate) into the core. (Watch events
+    /// and object metadata are data: `kube::runtime::watcher::Event`, `kube::api::ObjectMeta`
+    /// are allowed.)
+    const FORBIDDEN: [&str; 21] = [
+        "Client",
+        "Api<",
+        "kube::runtime::controller",
+        "kube::runtime::reflector",
+        "kube::runtime::events",
+        "tokio",
+        "async fn",
+        "std::fs",
+        "std::process",
+        "std::net::Tcp",
+        "std::net::Udp",
+        "SystemTime::now",
+        "Timestamp::now",
+        "crate::controller",
+        "crate::cli",
+        "crate::config",
+        "crate::node_agent",
+        "crate::client",
+        "crate::server",
+        "crate::metrics",
+        "crate::run",
+    ];
+
+    fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && path.file_name().is_some_and(|n| n != "tests.rs")
+            {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn the_core_performs_no_io() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core");
+        let mut files = Vec::new();
+        sources(&root, &mut files);
+        assert!(files.len() > 20, "{files:?}");
+        let mut found = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            // Unit tests may read their fixtures.
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            for (number, line) in code.lines().enumerate() {
+                let line = line.split("//").next().unwrap();
+                for word in FORBIDDEN {
+                    if line.contains(word) {
+                        found.push(format!("{}:{}: {word}", file.display(), number + 1));
+                    }
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "I/O in the pure core:\n{}",
+            found.join("\n")
+        );
+    }
+}

@@ -1,0 +1,516 @@
+//! What a profile asks for in one namespace: namespace labels and annotations, and the
+//! objects to apply there. Pure and deterministic (sorted maps, fixed order), so that the
+//! same profile always renders byte for byte the same objects.
+//!
+//! Values the API server would fill in (port protocol, `policyTypes`) are rendered
+//! explicitly, so a live object equals its desired form and never shows as drift.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::Resource;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::networking::v1 as networking;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::ResourceExt;
+
+use crate::core::api::{
+    EgressPeer, EgressRule, HardeningProfile, IngressRule, LimitRangeSpec, Mode,
+    NetworkPolicyRules, Peer, PodSecurityStandard, PolicyType, Port, Protocol, ResourceQuotaSpec,
+};
+use crate::core::labels::{
+    MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE_NAME_LABEL, PROFILE_ANNOTATION, PROFILE_LABEL,
+    RENDERED_ANNOTATION, pod_security,
+};
+
+/// Names of the generated objects; fixed, so each namespace holds at most one of each.
+pub mod names {
+    pub const DEFAULT_DENY: &str = "hardening-default-deny";
+    pub const ALLOW_DNS: &str = "hardening-allow-dns";
+    pub const ALLOW_SAME_NAMESPACE: &str = "hardening-allow-same-namespace";
+    pub const ALLOW_INGRESS: &str = "hardening-allow-ingress";
+    pub const ALLOW_EGRESS: &str = "hardening-allow-egress";
+    pub const QUOTA: &str = "hardening-quota";
+    pub const LIMITS: &str = "hardening-limits";
+}
+
+/// Where the cluster DNS runs and how its pods are labelled (kube-dns and CoreDNS alike).
+const DNS_NAMESPACE: &str = "kube-system";
+const DNS_POD_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
+const DNS_PORT: i32 = 53;
+
+/// Everything a profile wants in one namespace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Desired {
+    /// Pod Security Admission labels for the namespace.
+    pub namespace_labels: BTreeMap<String, String>,
+    /// Label keys the profile decides as a whole: all Pod Security labels when it declares
+    /// `podSecurity` (one it does not set must be absent), none otherwise.
+    pub governed_labels: &'static [&'static str],
+    /// [`PROFILE_ANNOTATION`] naming the governing profile, and [`RENDERED_ANNOTATION`]
+    /// fingerprinting everything rendered (see [`fingerprint`]).
+    pub namespace_annotations: BTreeMap<String, String>,
+    /// Objects to apply in the namespace, in a fixed order.
+    pub objects: Vec<DesiredObject>,
+}
+
+/// A generated object, one variant per kind the operator manages.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DesiredObject {
+    NetworkPolicy(networking::NetworkPolicy),
+    ResourceQuota(core::ResourceQuota),
+    LimitRange(core::LimitRange),
+}
+
+impl DesiredObject {
+    pub fn kind(&self) -> ManagedKind {
+        match self {
+            Self::NetworkPolicy(_) => ManagedKind::NetworkPolicy,
+            Self::ResourceQuota(_) => ManagedKind::ResourceQuota,
+            Self::LimitRange(_) => ManagedKind::LimitRange,
+        }
+    }
+
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Self::NetworkPolicy(object) => &object.metadata,
+            Self::ResourceQuota(object) => &object.metadata,
+            Self::LimitRange(object) => &object.metadata,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.metadata().name.as_deref().unwrap_or_default()
+    }
+
+    /// The object as sent to the API server, `apiVersion` and `kind` included.
+    pub fn to_json(&self) -> serde_json::Value {
+        let json = match self {
+            Self::NetworkPolicy(object) => serde_json::to_value(object),
+            Self::ResourceQuota(object) => serde_json::to_value(object),
+            Self::LimitRange(object) => serde_json::to_value(object),
+        };
+        json.expect("Kubernetes API objects always serialize to JSON")
+    }
+}
+
+impl Desired {
+    /// The Namespace the operator applies (server-side, as its field manager) for this
+    /// profile in `mode`: see [`namespace_apply_body`]. Audit mode writes nothing into the
+    /// namespace, so its body claims no annotation; it is only compared, never applied.
+    pub fn namespace_body(&self, namespace: &str, mode: Mode) -> serde_json::Value {
+        let annotations = match mode {
+            Mode::Enforce => self.namespace_annotations.clone(),
+            Mode::Audit => BTreeMap::new(),
+        };
+        namespace_apply_body(namespace, &self.namespace_labels, &annotations)
+    }
+}
+
+/// The server-side apply body of a Namespace: only `labels` and `annotations`, so the
+/// operator's field manager owns exactly those keys (applying empty maps gives them up).
+/// The one place this body is built, for the controller and `hardening-operator render`.
+pub fn namespace_apply_body(
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": core::Namespace::API_VERSION,
+        "kind": core::Namespace::KIND,
+        "metadata": { "name": name, "labels": labels, "annotations": annotations },
+    })
+}
+
+/// The kinds of object the operator generates (and must find and clean up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ManagedKind {
+    NetworkPolicy,
+    ResourceQuota,
+    LimitRange,
+}
+
+impl ManagedKind {
+    /// Every kind; a unit test checks that [`render`] produces no other.
+    pub const ALL: [ManagedKind; 3] = [Self::NetworkPolicy, Self::ResourceQuota, Self::LimitRange];
+
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Self::NetworkPolicy => networking::NetworkPolicy::API_VERSION,
+            Self::ResourceQuota => core::ResourceQuota::API_VERSION,
+            Self::LimitRange => core::LimitRange::API_VERSION,
+        }
+    }
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::NetworkPolicy => networking::NetworkPolicy::KIND,
+            Self::ResourceQuota => core::ResourceQuota::KIND,
+            Self::LimitRange => core::LimitRange::KIND,
+        }
+    }
+
+    /// Resource name in API paths, e.g. `networkpolicies`.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Self::NetworkPolicy => networking::NetworkPolicy::URL_PATH_SEGMENT,
+            Self::ResourceQuota => core::ResourceQuota::URL_PATH_SEGMENT,
+            Self::LimitRange => core::LimitRange::URL_PATH_SEGMENT,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("the profile has no name")]
+    UnnamedProfile,
+    #[error("profile name {0:?} is longer than 63 characters, so it cannot be a label value")]
+    ProfileNameTooLong(String),
+    #[error("the namespace name is empty")]
+    EmptyNamespace,
+}
+
+/// Renders what `profile` wants in `namespace`. Objects get an owner reference to the profile
+/// when it has a UID (it does once stored; a profile read from a file does not).
+pub fn render(profile: &HardeningProfile, namespace: &str) -> Result<Desired, RenderError> {
+    let profile_name = profile
+        .metadata
+        .name
+        .clone()
+        .ok_or(RenderError::UnnamedProfile)?;
+    if profile_name.chars().count() > 63 {
+        return Err(RenderError::ProfileNameTooLong(profile_name));
+    }
+    if namespace.is_empty() {
+        return Err(RenderError::EmptyNamespace);
+    }
+    let meta = MetaFactory {
+        namespace,
+        profile_name: &profile_name,
+        owner: owner_reference(profile),
+    };
+    let spec = &profile.spec;
+
+    let mut objects = Vec::new();
+    if let Some(network) = &spec.network_policy {
+        objects.extend(network_policies(&meta, network).map(DesiredObject::NetworkPolicy));
+    }
+    if let Some(quota) = &spec.resource_quota {
+        objects.push(DesiredObject::ResourceQuota(resource_quota(&meta, quota)));
+    }
+    if let Some(limits) = &spec.limit_range {
+        objects.push(DesiredObject::LimitRange(limit_range(&meta, limits)));
+    }
+
+    let namespace_labels = pod_security_labels(profile);
+    let rendered = fingerprint(&namespace_labels, &objects);
+    Ok(Desired {
+        namespace_labels,
+        governed_labels: if spec.pod_security.is_some() {
+            &pod_security::ALL
+        } else {
+            &[]
+        },
+        namespace_annotations: BTreeMap::from([
+            (PROFILE_ANNOTATION.to_owned(), profile_name),
+            (RENDERED_ANNOTATION.to_owned(), rendered),
+        ]),
+        objects,
+    })
+}
+
+/// A short, stable fingerprint (16 hex digits of a SHA-256) of the namespace labels and
+/// objects a profile renders for a namespace. Written on the namespace once everything is
+/// applied, it tells the operator whether a namespace already holds this rendering: a
+/// difference then is someone else's change (a repair), otherwise the rollout of a new
+/// rendering.
+pub fn fingerprint(labels: &BTreeMap<String, String>, objects: &[DesiredObject]) -> String {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let labels = serde_json::to_vec(labels).expect("a string map serializes");
+    context.update(&labels);
+    for object in objects {
+        context.update(b"\n");
+        context.update(object.to_json().to_string().as_bytes());
+    }
+    context
+        .finish()
+        .as_ref()
+        .iter()
+        .take(8)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn pod_security_labels(profile: &HardeningProfile) -> BTreeMap<String, String> {
+    let Some(pod_security) = &profile.spec.pod_security else {
+        return BTreeMap::new();
+    };
+    let modes = [
+        (
+            pod_security::ENFORCE,
+            pod_security::ENFORCE_VERSION,
+            &pod_security.enforce,
+        ),
+        (
+            pod_security::AUDIT,
+            pod_security::AUDIT_VERSION,
+            &pod_security.audit,
+        ),
+        (
+            pod_security::WARN,
+            pod_security::WARN_VERSION,
+            &pod_security.warn,
+        ),
+    ];
+    let mut labels = BTreeMap::new();
+    for (level_key, version_key, standard) in modes {
+        if let Some(PodSecurityStandard { level, version }) = standard {
+            labels.insert(level_key.to_owned(), level.as_str().to_owned());
+            // Unset means latest to Pod Security Admission too; writing it keeps the label ours.
+            let version = version.as_deref().unwrap_or("latest");
+            labels.insert(version_key.to_owned(), version.to_owned());
+        }
+    }
+    labels
+}
+
+pub(crate) fn owner_reference(profile: &HardeningProfile) -> Option<OwnerReference> {
+    let uid = profile.metadata.uid.clone()?;
+    Some(OwnerReference {
+        api_version: <HardeningProfile as kube::Resource>::api_version(&()).into_owned(),
+        kind: <HardeningProfile as kube::Resource>::kind(&()).into_owned(),
+        name: profile.name_any(),
+        uid,
+        controller: Some(true),
+        // Deleting a profile must not wait for its children.
+        block_owner_deletion: Some(false),
+    })
+}
+
+/// Metadata shared by every generated object of one namespace.
+struct MetaFactory<'a> {
+    namespace: &'a str,
+    profile_name: &'a str,
+    owner: Option<OwnerReference>,
+}
+
+impl MetaFactory<'_> {
+    fn named(&self, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(self.namespace.to_owned()),
+            labels: Some(BTreeMap::from([
+                (MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned()),
+                (PROFILE_LABEL.to_owned(), self.profile_name.to_owned()),
+            ])),
+            owner_references: self.owner.clone().map(|owner| vec![owner]),
+            ..ObjectMeta::default()
+        }
+    }
+}
+
+fn network_policies(
+    meta: &MetaFactory,
+    rules: &NetworkPolicyRules,
+) -> impl Iterator<Item = networking::NetworkPolicy> {
+    let isolated = rules.isolated_directions();
+    let ingress_isolated = isolated.contains(&PolicyType::Ingress);
+    let egress_isolated = isolated.contains(&PolicyType::Egress);
+    let every_pod = || networking::NetworkPolicyPeer {
+        pod_selector: Some(LabelSelector::default()),
+        ..Default::default()
+    };
+
+    let default_deny = (!rules.default_deny.is_empty()).then(|| {
+        let mut directions = rules.default_deny.clone();
+        directions.sort();
+        directions.dedup();
+        policy(meta, names::DEFAULT_DENY, &directions, None, None)
+    });
+
+    // Only while egress is isolated: an egress policy would itself isolate the pods.
+    let allow_dns = (rules.allow_dns && egress_isolated).then(|| {
+        let dns_pods = networking::NetworkPolicyPeer {
+            namespace_selector: Some(match_labels(NAMESPACE_NAME_LABEL, DNS_NAMESPACE)),
+            pod_selector: Some(match_labels(DNS_POD_LABEL.0, DNS_POD_LABEL.1)),
+            ..Default::default()
+        };
+        let dns_ports = [Protocol::Udp, Protocol::Tcp].map(|protocol| {
+            port(&Port {
+                port: DNS_PORT,
+                end_port: None,
+                protocol,
+            })
+        });
+        let egress = networking::NetworkPolicyEgressRule {
+            to: Some(vec![dns_pods]),
+            ports: Some(dns_ports.to_vec()),
+        };
+        policy(
+            meta,
+            names::ALLOW_DNS,
+            &[PolicyType::Egress],
+            None,
+            Some(vec![egress]),
+        )
+    });
+
+    let allow_same_namespace = (rules.allow_same_namespace && !isolated.is_empty()).then(|| {
+        let ingress = ingress_isolated.then(|| {
+            vec![networking::NetworkPolicyIngressRule {
+                from: Some(vec![every_pod()]),
+                ports: None,
+            }]
+        });
+        let egress = egress_isolated.then(|| {
+            vec![networking::NetworkPolicyEgressRule {
+                to: Some(vec![every_pod()]),
+                ports: None,
+            }]
+        });
+        policy(
+            meta,
+            names::ALLOW_SAME_NAMESPACE,
+            &isolated,
+            ingress,
+            egress,
+        )
+    });
+
+    let allow_ingress = (!rules.ingress.is_empty()).then(|| {
+        let ingress = rules.ingress.iter().map(ingress_rule).collect();
+        policy(
+            meta,
+            names::ALLOW_INGRESS,
+            &[PolicyType::Ingress],
+            Some(ingress),
+            None,
+        )
+    });
+
+    let allow_egress = (!rules.egress.is_empty()).then(|| {
+        let egress = rules.egress.iter().map(egress_rule).collect();
+        policy(
+            meta,
+            names::ALLOW_EGRESS,
+            &[PolicyType::Egress],
+            None,
+            Some(egress),
+        )
+    });
+
+    [
+        default_deny,
+        allow_dns,
+        allow_same_namespace,
+        allow_ingress,
+        allow_egress,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// A NetworkPolicy selecting every pod of the namespace.
+fn policy(
+    meta: &MetaFactory,
+    name: &str,
+    directions: &[PolicyType],
+    ingress: Option<Vec<networking::NetworkPolicyIngressRule>>,
+    egress: Option<Vec<networking::NetworkPolicyEgressRule>>,
+) -> networking::NetworkPolicy {
+    networking::NetworkPolicy {
+        metadata: meta.named(name),
+        spec: Some(networking::NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            policy_types: Some(directions.iter().map(|d| d.as_str().to_owned()).collect()),
+            ingress,
+            egress,
+        }),
+    }
+}
+
+fn ingress_rule(rule: &IngressRule) -> networking::NetworkPolicyIngressRule {
+    networking::NetworkPolicyIngressRule {
+        from: non_empty(rule.from.iter().map(peer).collect()),
+        ports: non_empty(rule.ports.iter().map(port).collect()),
+    }
+}
+
+fn egress_rule(rule: &EgressRule) -> networking::NetworkPolicyEgressRule {
+    networking::NetworkPolicyEgressRule {
+        to: non_empty(rule.to.iter().map(egress_peer).collect()),
+        ports: non_empty(rule.ports.iter().map(port).collect()),
+    }
+}
+
+fn peer(peer: &Peer) -> networking::NetworkPolicyPeer {
+    networking::NetworkPolicyPeer {
+        ip_block: None,
+        namespace_selector: peer.namespace_selector.clone(),
+        pod_selector: peer.pod_selector.clone(),
+    }
+}
+
+fn egress_peer(peer: &EgressPeer) -> networking::NetworkPolicyPeer {
+    networking::NetworkPolicyPeer {
+        ip_block: peer.cidr.as_ref().map(|cidr| networking::IPBlock {
+            cidr: cidr.clone(),
+            except: non_empty(peer.except.clone()),
+        }),
+        namespace_selector: peer.namespace_selector.clone(),
+        pod_selector: peer.pod_selector.clone(),
+    }
+}
+
+fn port(port: &Port) -> networking::NetworkPolicyPort {
+    networking::NetworkPolicyPort {
+        port: Some(IntOrString::Int(port.port)),
+        end_port: port.end_port,
+        protocol: Some(port.protocol.as_str().to_owned()),
+    }
+}
+
+fn resource_quota(meta: &MetaFactory, quota: &ResourceQuotaSpec) -> core::ResourceQuota {
+    core::ResourceQuota {
+        metadata: meta.named(names::QUOTA),
+        spec: Some(core::ResourceQuotaSpec {
+            hard: Some(quota.hard.clone()),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+fn limit_range(meta: &MetaFactory, spec: &LimitRangeSpec) -> core::LimitRange {
+    let limits = spec
+        .limits
+        .iter()
+        .map(|item| core::LimitRangeItem {
+            type_: item.type_.as_str().to_owned(),
+            default: item.default.clone(),
+            default_request: item.default_request.clone(),
+            min: item.min.clone(),
+            max: item.max.clone(),
+            max_limit_request_ratio: item.max_limit_request_ratio.clone(),
+        })
+        .collect();
+    core::LimitRange {
+        metadata: meta.named(names::LIMITS),
+        spec: Some(core::LimitRangeSpec { limits }),
+    }
+}
+
+fn match_labels(key: &str, value: &str) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(BTreeMap::from([(key.to_owned(), value.to_owned())])),
+        match_expressions: None,
+    }
+}
+
+/// The API server drops empty lists; rendering them absent keeps desired equal to live.
+fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
+    (!items.is_empty()).then_some(items)
+}
+
+#[cfg(test)]
+mod tests;

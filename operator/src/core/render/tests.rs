@@ -1,0 +1,480 @@
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use super::*;
+
+const UID: &str = "1b2c3d4e-0000-4000-8000-000000000001";
+
+fn profile(yaml: &str) -> HardeningProfile {
+    serde_yaml_ng::from_str(yaml)
+        .unwrap_or_else(|e| panic!("test profile does not parse: {e}\n{yaml}"))
+}
+
+fn example(file: &str) -> HardeningProfile {
+    let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    profile(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+}
+
+fn stored(mut profile: HardeningProfile) -> HardeningProfile {
+    profile.metadata.uid = Some(UID.to_owned());
+    profile
+}
+
+/// A profile named `p` with the given spec lines (indented by two spaces).
+fn spec(lines: &str) -> HardeningProfile {
+    profile(&format!(
+        "apiVersion: hardening.dev/v1alpha1\nkind: HardeningProfile\nmetadata: {{name: p}}\nspec:\n  namespaceSelector: {{}}\n{lines}"
+    ))
+}
+
+fn names(desired: &Desired) -> Vec<&str> {
+    desired.objects.iter().map(DesiredObject::name).collect()
+}
+
+fn strings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn the_strict_example_renders_exactly() {
+    let desired = render(&stored(example("bsi-strict.yaml")), "team-a").unwrap();
+    assert_eq!(
+        desired.namespace_labels,
+        strings(&[
+            ("pod-security.kubernetes.io/audit", "restricted"),
+            ("pod-security.kubernetes.io/audit-version", "latest"),
+            ("pod-security.kubernetes.io/enforce", "restricted"),
+            ("pod-security.kubernetes.io/enforce-version", "latest"),
+            ("pod-security.kubernetes.io/warn", "restricted"),
+            ("pod-security.kubernetes.io/warn-version", "latest"),
+        ])
+    );
+    assert_eq!(
+        desired.namespace_annotations,
+        strings(&[
+            ("hardening.dev/profile", "bsi-strict"),
+            (
+                "hardening.dev/rendered",
+                &fingerprint(&desired.namespace_labels, &desired.objects)
+            ),
+        ])
+    );
+
+    let metadata = |name: &str| {
+        json!({
+            "labels": {"app.kubernetes.io/managed-by": "hardening-operator", "hardening.dev/profile": "bsi-strict"},
+            "name": name,
+            "namespace": "team-a",
+            "ownerReferences": [{
+                "apiVersion": "hardening.dev/v1alpha1",
+                "blockOwnerDeletion": false,
+                "controller": true,
+                "kind": "HardeningProfile",
+                "name": "bsi-strict",
+                "uid": UID,
+            }],
+        })
+    };
+    let objects: Vec<serde_json::Value> =
+        desired.objects.iter().map(DesiredObject::to_json).collect();
+    assert_eq!(
+        objects,
+        vec![
+            json!({
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": metadata("hardening-default-deny"),
+                "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+            }),
+            json!({
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": metadata("hardening-allow-dns"),
+                "spec": {
+                    "egress": [{
+                        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+                        "to": [{
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }],
+                    }],
+                    "podSelector": {},
+                    "policyTypes": ["Egress"],
+                },
+            }),
+            json!({
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": metadata("hardening-allow-same-namespace"),
+                "spec": {
+                    "egress": [{"to": [{"podSelector": {}}]}],
+                    "ingress": [{"from": [{"podSelector": {}}]}],
+                    "podSelector": {},
+                    "policyTypes": ["Ingress", "Egress"],
+                },
+            }),
+            json!({
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": metadata("hardening-allow-ingress"),
+                "spec": {
+                    "ingress": [{
+                        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
+                        "ports": [{"port": 8080, "protocol": "TCP"}],
+                    }],
+                    "podSelector": {},
+                    "policyTypes": ["Ingress"],
+                },
+            }),
+            json!({
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": metadata("hardening-allow-egress"),
+                "spec": {
+                    "egress": [{
+                        "ports": [{"port": 443, "protocol": "TCP"}],
+                        "to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.255.0.0/16"]}}],
+                    }],
+                    "podSelector": {},
+                    "policyTypes": ["Egress"],
+                },
+            }),
+            json!({
+                "apiVersion": "v1",
+                "kind": "ResourceQuota",
+                "metadata": metadata("hardening-quota"),
+                "spec": {"hard": {
+                    "limits.cpu": "4",
+                    "limits.memory": "8Gi",
+                    "persistentvolumeclaims": "5",
+                    "pods": "20",
+                    "requests.cpu": "2",
+                    "requests.memory": "4Gi",
+                    "requests.storage": "50Gi",
+                }},
+            }),
+            json!({
+                "apiVersion": "v1",
+                "kind": "LimitRange",
+                "metadata": metadata("hardening-limits"),
+                "spec": {"limits": [
+                    {
+                        "default": {"cpu": "500m", "memory": "256Mi"},
+                        "defaultRequest": {"cpu": "200m", "memory": "128Mi"},
+                        "max": {"cpu": "2", "memory": "2Gi"},
+                        "maxLimitRequestRatio": {"cpu": "4", "memory": "2"},
+                        "min": {"cpu": "50m", "memory": "64Mi"},
+                        "type": "Container",
+                    },
+                    {
+                        "max": {"storage": "10Gi"},
+                        "min": {"storage": "1Gi"},
+                        "type": "PersistentVolumeClaim",
+                    },
+                ]},
+            }),
+        ]
+    );
+}
+
+#[test]
+fn rendering_is_byte_for_byte_deterministic() {
+    let profile = stored(example("bsi-strict.yaml"));
+    let bytes = |desired: Desired| -> Vec<String> {
+        desired
+            .objects
+            .iter()
+            .map(|object| serde_json::to_string(&object.to_json()).unwrap())
+            .collect()
+    };
+    let first = bytes(render(&profile, "team-a").unwrap());
+    for _ in 0..10 {
+        assert_eq!(bytes(render(&profile.clone(), "team-a").unwrap()), first);
+    }
+}
+
+#[test]
+fn a_profile_without_uid_renders_without_owner_reference() {
+    let desired = render(&example("bsi-strict.yaml"), "team-a").unwrap();
+    for object in &desired.objects {
+        assert_eq!(
+            object.metadata().owner_references,
+            None,
+            "{}",
+            object.name()
+        );
+        assert_eq!(object.to_json()["metadata"].get("ownerReferences"), None);
+    }
+}
+
+#[test]
+fn only_present_sections_render_objects() {
+    let desired = render(
+        &spec("  podSecurity: {warn: {level: baseline, version: v1.33}}\n"),
+        "ns",
+    )
+    .unwrap();
+    assert_eq!(names(&desired), Vec::<&str>::new());
+    assert_eq!(
+        desired.namespace_labels,
+        strings(&[
+            ("pod-security.kubernetes.io/warn", "baseline"),
+            ("pod-security.kubernetes.io/warn-version", "v1.33"),
+        ])
+    );
+    assert_eq!(
+        desired.namespace_annotations,
+        strings(&[
+            ("hardening.dev/profile", "p"),
+            (
+                "hardening.dev/rendered",
+                &fingerprint(&desired.namespace_labels, &[])
+            ),
+        ])
+    );
+
+    let nothing = render(&spec("  networkPolicy: {defaultDeny: []}\n"), "ns").unwrap();
+    assert_eq!(names(&nothing), Vec::<&str>::new());
+    assert_eq!(nothing.namespace_labels, BTreeMap::new());
+}
+
+#[test]
+fn the_fingerprint_changes_with_what_is_rendered_and_nothing_else() {
+    let a = render(&spec("  resourceQuota: {hard: {pods: \"10\"}}\n"), "ns").unwrap();
+    let same = render(&spec("  resourceQuota: {hard: {pods: \"10\"}}\n"), "ns").unwrap();
+    let other_namespace =
+        render(&spec("  resourceQuota: {hard: {pods: \"10\"}}\n"), "other").unwrap();
+    let more = render(&spec("  resourceQuota: {hard: {pods: \"11\"}}\n"), "ns").unwrap();
+    let rendered = |d: &Desired| d.namespace_annotations["hardening.dev/rendered"].clone();
+    assert_eq!(rendered(&a), rendered(&same));
+    assert_eq!(rendered(&a).len(), 16);
+    assert_ne!(rendered(&a), rendered(&more));
+    assert_ne!(
+        rendered(&a),
+        rendered(&other_namespace),
+        "objects carry their namespace"
+    );
+}
+
+#[test]
+fn dns_is_allowed_only_while_egress_is_isolated() {
+    let ingress_only = render(&spec("  networkPolicy: {defaultDeny: [Ingress]}\n"), "ns").unwrap();
+    assert_eq!(
+        names(&ingress_only),
+        [names::DEFAULT_DENY, names::ALLOW_SAME_NAMESPACE]
+    );
+
+    let egress_list = render(
+        &spec("  networkPolicy:\n    defaultDeny: []\n    egress: [{to: [{cidr: 192.0.2.0/24}], ports: [{port: 22}]}]\n"),
+        "ns",
+    )
+    .unwrap();
+    assert_eq!(
+        names(&egress_list),
+        [
+            names::ALLOW_DNS,
+            names::ALLOW_SAME_NAMESPACE,
+            names::ALLOW_EGRESS
+        ]
+    );
+    let DesiredObject::NetworkPolicy(same_namespace) = &egress_list.objects[1] else {
+        panic!("expected a NetworkPolicy");
+    };
+    assert_eq!(
+        serde_json::to_value(same_namespace.spec.as_ref().unwrap()).unwrap(),
+        json!({"egress": [{"to": [{"podSelector": {}}]}], "podSelector": {}, "policyTypes": ["Egress"]})
+    );
+
+    let no_extras = render(
+        &spec("  networkPolicy: {allowDns: false, allowSameNamespace: false}\n"),
+        "ns",
+    )
+    .unwrap();
+    assert_eq!(names(&no_extras), [names::DEFAULT_DENY]);
+}
+
+#[test]
+fn rules_render_explicitly() {
+    let desired = render(
+        &spec(
+            "  networkPolicy:\n    defaultDeny: [Egress, Ingress]\n    allowDns: false\n    allowSameNamespace: false\n    \
+             ingress:\n      - {}\n      - from: [{podSelector: {matchLabels: {app: web}}, namespaceSelector: {}}]\n        \
+             ports: [{port: 8000, endPort: 8100}, {port: 53, protocol: UDP}, {port: 9, protocol: SCTP}]\n    \
+             egress:\n      - to: [{namespaceSelector: {matchLabels: {team: db}}}, {cidr: \"2001:db8::/32\"}]\n",
+        ),
+        "ns",
+    )
+    .unwrap();
+    let specs: Vec<serde_json::Value> = desired
+        .objects
+        .iter()
+        .map(|object| object.to_json()["spec"].clone())
+        .collect();
+    assert_eq!(
+        specs,
+        [
+            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+            json!({
+                "ingress": [
+                    {},
+                    {
+                        "from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "web"}}}],
+                        "ports": [
+                            {"endPort": 8100, "port": 8000, "protocol": "TCP"},
+                            {"port": 53, "protocol": "UDP"},
+                            {"port": 9, "protocol": "SCTP"},
+                        ],
+                    },
+                ],
+                "podSelector": {},
+                "policyTypes": ["Ingress"],
+            }),
+            json!({
+                "egress": [{"to": [
+                    {"namespaceSelector": {"matchLabels": {"team": "db"}}},
+                    {"ipBlock": {"cidr": "2001:db8::/32"}},
+                ]}],
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+            }),
+        ]
+    );
+}
+
+#[test]
+fn unset_pod_security_versions_render_as_latest() {
+    let desired = render(
+        &spec("  podSecurity: {enforce: {level: privileged}, audit: {level: baseline}}\n"),
+        "ns",
+    )
+    .unwrap();
+    assert_eq!(
+        desired.namespace_labels,
+        strings(&[
+            ("pod-security.kubernetes.io/audit", "baseline"),
+            ("pod-security.kubernetes.io/audit-version", "latest"),
+            ("pod-security.kubernetes.io/enforce", "privileged"),
+            ("pod-security.kubernetes.io/enforce-version", "latest"),
+        ])
+    );
+}
+
+#[test]
+fn every_rendered_kind_is_listed_in_all() {
+    let desired = render(&example("bsi-strict.yaml"), "ns").unwrap();
+    let rendered: BTreeSet<ManagedKind> = desired.objects.iter().map(DesiredObject::kind).collect();
+    assert_eq!(
+        rendered,
+        ManagedKind::ALL.into_iter().collect::<BTreeSet<_>>()
+    );
+    for object in &desired.objects {
+        let json = object.to_json();
+        assert_eq!(json["apiVersion"], object.kind().api_version());
+        assert_eq!(json["kind"], object.kind().kind());
+    }
+    let plurals: Vec<&str> = ManagedKind::ALL.iter().map(|kind| kind.plural()).collect();
+    assert_eq!(
+        plurals,
+        ["networkpolicies", "resourcequotas", "limitranges"]
+    );
+}
+
+#[test]
+fn unrenderable_input_is_an_error() {
+    let mut unnamed = spec("");
+    unnamed.metadata.name = None;
+    assert_eq!(render(&unnamed, "ns"), Err(RenderError::UnnamedProfile));
+
+    let mut long = spec("");
+    long.metadata.name = Some("x".repeat(64));
+    assert_eq!(
+        render(&long, "ns"),
+        Err(RenderError::ProfileNameTooLong("x".repeat(64)))
+    );
+
+    assert_eq!(render(&spec(""), ""), Err(RenderError::EmptyNamespace));
+}
+
+/// Every file in `examples/` is a valid profile that renders (the integration tests apply
+/// them to a real API server).
+#[test]
+fn examples_validate_and_render() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    files.sort();
+    let file_names: Vec<_> = files
+        .iter()
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        file_names,
+        ["audit-only.yaml", "baseline.yaml", "bsi-strict.yaml"]
+    );
+
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        let profile: HardeningProfile = serde_yaml_ng::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not a HardeningProfile: {e}", path.display()));
+        if let Err(errors) = crate::core::api::validate(&profile) {
+            panic!("{} is invalid: {errors:?}", path.display());
+        }
+        let desired = render(&stored(profile), "team-a")
+            .unwrap_or_else(|e| panic!("{} does not render: {e}", path.display()));
+        assert!(
+            !desired.namespace_labels.is_empty(),
+            "{} sets no Pod Security labels",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn examples_render_the_documented_objects() {
+    let rendered = |file| {
+        let desired = render(&example(file), "team-a").unwrap();
+        names(&desired)
+            .iter()
+            .map(|name| name.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rendered("baseline.yaml"),
+        [
+            names::DEFAULT_DENY,
+            names::ALLOW_SAME_NAMESPACE,
+            names::QUOTA,
+            names::LIMITS
+        ]
+    );
+    assert_eq!(
+        rendered("audit-only.yaml"),
+        [
+            names::DEFAULT_DENY,
+            names::ALLOW_DNS,
+            names::ALLOW_SAME_NAMESPACE
+        ]
+    );
+    assert_eq!(
+        crate::core::api::covered_requirements(&example("bsi-strict.yaml").spec),
+        [
+            "A4", "A7", "A9", "A10", "A11", "A13", "A16", "A17", "A20", "A21", "A22", "A23", "A24",
+            "A25"
+        ]
+    );
+    assert_eq!(
+        crate::core::api::covered_requirements(&example("baseline.yaml").spec),
+        ["A9", "A20", "A21", "A25"]
+    );
+    assert_eq!(
+        crate::core::api::covered_requirements(&example("audit-only.yaml").spec),
+        ["A21", "A25"]
+    );
+}

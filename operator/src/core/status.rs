@@ -1,0 +1,1480 @@
+//! The profile's status, computed without I/O from the per-namespace outcomes the
+//! namespace reconciler records. The controller writes it only when it differs from the
+//! live status (conditions keep their `lastTransitionTime` while their status holds).
+//!
+//! `Ready` is True only when every namespace the profile governs holds exactly what it
+//! declares: a namespace it cannot bring there (an object in the way, a write that does not
+//! take, a refused request) makes it False with that cause as the reason. Being outranked by
+//! another profile is reported (`Conflicting`), not a failure. What tenants do in governed
+//! namespaces (pods not using the seccomp/AppArmor profiles, NetworkPolicies opening what the
+//! profile denies) is reported in conditions of its own and withdraws the compliance IDs it
+//! undermines, but is not the operator's to repair and does not change `Ready`.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::core::api::{
+    DriftEntry, GuardrailsStatus, HardeningProfile, HardeningProfileStatus, MAX_LISTED_DRIFT,
+    MAX_LISTED_NAMESPACES, Mode, NamespaceState, NamespaceStatus, RolloutStatus, WideningPolicy,
+};
+use crate::core::isolation::{MAX_LISTED_POLICIES, Widening};
+use crate::core::preview::{MAX_LISTED_PREVIEW, NamespacePreview};
+use crate::core::workloads::UnconfinedPods;
+
+pub const READY: &str = "Ready";
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+pub const DRIFTED: &str = "Drifted";
+pub const CONFLICTING: &str = "Conflicting";
+/// Present when the profile declares seccomp/AppArmor profiles: whether every pod in the
+/// namespaces it governs uses them. Informational: `Ready` does not depend on it.
+pub const PODS_CONFINED: &str = "PodsConfined";
+/// Present when the profile isolates a direction: whether any NetworkPolicy the operator did
+/// not generate allows traffic the profile denies. Informational: `Ready` does not depend on it.
+pub const NETWORK_ISOLATED: &str = "NetworkIsolated";
+/// Present when the profile declares guardrails: whether the API server denies what they
+/// forbid (True only in Enforce mode with the policy and binding as rendered).
+pub const GUARDRAILS_ENFORCED: &str = "GuardrailsEnforced";
+/// Present in Audit mode for profiles with a Pod Security `enforce` level or guardrails:
+/// whether enforcing the profile would reject existing pods (the preview).
+pub const READY_TO_ENFORCE: &str = "ReadyToEnforce";
+
+/// What the last reconcile of one namespace found, from the governing profile's view.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NamespaceOutcome {
+    /// Every profile that selects the namespace with the generation seen, winner first.
+    pub candidates: Vec<(String, i64)>,
+    /// State under the winner (the first candidate).
+    pub state: Option<NamespaceState>,
+    /// For `Failed`: the stable reason (`Error::reason`) and whether it waits for a change.
+    pub reason: Option<&'static str>,
+    pub permanent: bool,
+    pub message: Option<String>,
+    pub drift: Vec<DriftEntry>,
+    /// Pods not using the winner's seccomp/AppArmor profiles; `None` when it declares
+    /// neither or pods are not watched.
+    pub unconfined: Option<UnconfinedPods>,
+    /// Tenant NetworkPolicy rules opening what the winner denies; `None` when it isolates
+    /// no direction.
+    pub widening: Option<Vec<Widening>>,
+    /// Audit mode: existing pods enforcing the winner would reject; `None` when not
+    /// previewed (Enforce mode, nothing to preview, or the preview failed).
+    pub preview: Option<NamespacePreview>,
+}
+
+impl NamespaceOutcome {
+    pub fn winner(&self) -> Option<&str> {
+        self.candidates.first().map(|(name, _)| name.as_str())
+    }
+
+    /// How this namespace looks from `profile` at `generation`.
+    fn view(&self, profile: &str, generation: i64) -> View<'_> {
+        let Some(pos) = self.candidates.iter().position(|(name, _)| name == profile) else {
+            return View::pending();
+        };
+        if self.candidates[pos].1 < generation {
+            return View::pending();
+        }
+        if pos > 0 {
+            let winner = self.winner().unwrap_or_default();
+            return View {
+                state: NamespaceState::Conflict,
+                message: Some(format!(
+                    "governed by profile {winner}, which takes precedence"
+                )),
+                ..View::pending()
+            };
+        }
+        View {
+            state: self.state.unwrap_or(NamespaceState::Pending),
+            reason: self.reason,
+            permanent: self.permanent,
+            message: self.message.clone(),
+            drift: &self.drift,
+            unconfined: self.unconfined.as_ref(),
+            widening: self.widening.as_deref(),
+            preview: self.preview.as_ref(),
+        }
+    }
+}
+
+/// One namespace as one profile sees it.
+struct View<'a> {
+    state: NamespaceState,
+    reason: Option<&'static str>,
+    permanent: bool,
+    message: Option<String>,
+    drift: &'a [DriftEntry],
+    unconfined: Option<&'a UnconfinedPods>,
+    widening: Option<&'a [Widening]>,
+    preview: Option<&'a NamespacePreview>,
+}
+
+impl View<'_> {
+    fn pending() -> Self {
+        Self {
+            state: NamespaceState::Pending,
+            reason: None,
+            permanent: false,
+            message: None,
+            drift: &[],
+            unconfined: None,
+            widening: None,
+            preview: None,
+        }
+    }
+}
+
+/// Everything the status depends on besides the outcomes.
+pub struct StatusInput<'a> {
+    pub profile: &'a HardeningProfile,
+    /// Namespaces the profile selects now (from the namespace cache).
+    pub selected: &'a BTreeSet<String>,
+    pub repairs_total: u64,
+    /// The newest rollout, when the operator rolled out anything of this profile.
+    pub rollout: Option<RolloutStatus>,
+    /// The operator's own validation failure, if any.
+    pub invalid: Option<String>,
+    /// Whether the operator watches pods (and so can count unconfined ones).
+    pub pods_watched: bool,
+    /// The state of the generated admission policy and binding (profiles with guardrails).
+    pub guardrails: Option<GuardrailsStatus>,
+    pub now: Time,
+}
+
+/// The status `input.profile` should have, given the outcome of each selected namespace.
+pub fn desired_status<'a>(
+    input: &StatusInput<'_>,
+    outcome_of: impl Fn(&str) -> Option<&'a NamespaceOutcome>,
+) -> HardeningProfileStatus {
+    let profile = input.profile;
+    let name = profile.metadata.name.as_deref().unwrap_or_default();
+    let generation = profile.metadata.generation.unwrap_or(0);
+
+    let mut entries: Vec<NamespaceStatus> = Vec::new();
+    let mut c = Counts::default();
+    for ns in input.selected {
+        let view = match outcome_of(ns) {
+            Some(outcome) => outcome.view(name, generation),
+            None => View::pending(),
+        };
+        let state = view.state;
+        let unconfined = view.unconfined.filter(|u| u.count > 0);
+        if let Some(u) = unconfined {
+            c.unconfined_pods += u.count;
+            c.unconfined_namespaces += 1;
+        }
+        let widening = view.widening.filter(|w| !w.is_empty());
+        if let Some(w) = widening {
+            c.widening_policies += w.len() as u32;
+            c.widened_namespaces += 1;
+        }
+        match state {
+            NamespaceState::InSync => c.in_sync += 1,
+            NamespaceState::Drifted => c.drifted += 1,
+            NamespaceState::Conflict => c.conflicting += 1,
+            NamespaceState::Failed => {
+                c.failed += 1;
+                if let Some(reason) = view.reason {
+                    c.failure_reasons.insert(reason);
+                }
+                c.permanent_failures += u32::from(view.permanent);
+            }
+            NamespaceState::Pending => c.pending += 1,
+        }
+        let rejected = view.preview.filter(|p| p.rejected_pods() > 0);
+        if let Some(p) = view.preview {
+            c.previewed += 1;
+            if p.rejected_pods() > 0 {
+                c.would_reject_pods += p.rejected_pods();
+                c.would_reject_namespaces += 1;
+            }
+        }
+        if state != NamespaceState::InSync
+            || unconfined.is_some()
+            || widening.is_some()
+            || rejected.is_some()
+        {
+            entries.push(NamespaceStatus {
+                name: ns.clone(),
+                state,
+                reason: view.reason.map(str::to_owned),
+                message: view.message,
+                drift: view.drift.iter().take(MAX_LISTED_DRIFT).cloned().collect(),
+                unconfined_pods: unconfined.map_or(0, |u| u.count),
+                pods: unconfined.map(|u| u.listed.clone()).unwrap_or_default(),
+                widening_policies: widening.map_or(0, |w| w.len() as u32),
+                policies: widening
+                    .into_iter()
+                    .flatten()
+                    .take(MAX_LISTED_POLICIES)
+                    .map(|w| WideningPolicy {
+                        name: w.policy.clone(),
+                        direction: w.direction,
+                        opens: w.opens.clone(),
+                    })
+                    .collect(),
+                would_reject_pods: rejected.map_or(0, NamespacePreview::rejected_pods),
+                would_reject: rejected
+                    .map(|p| {
+                        p.lines()
+                            .into_iter()
+                            .take(MAX_LISTED_PREVIEW)
+                            .map(|(pod, reason)| crate::core::api::WouldReject {
+                                pod: crate::core::api::truncate_text(&pod),
+                                reason: crate::core::api::truncate_text(&reason),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    // Most urgent first (namespaces only listed for what tenants do last), then by name: a
+    // stable order, so an unchanged state patches nothing.
+    entries.sort_by(|a, b| {
+        severity(a.state)
+            .cmp(&severity(b.state))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let unlisted = entries.len().saturating_sub(MAX_LISTED_NAMESPACES) as u32;
+    entries.truncate(MAX_LISTED_NAMESPACES);
+
+    c.selected = input.selected.len() as u32;
+    let required = crate::core::api::workload_security_context(profile);
+    c.confinement_reported = required.is_some() && input.pods_watched;
+    c.isolation_reported = profile
+        .spec
+        .network_policy
+        .as_ref()
+        .is_some_and(|rules| !rules.isolated_directions().is_empty());
+    c.preview_reported = profile.spec.mode == Mode::Audit && crate::core::preview::applies(profile);
+    let conditions = conditions(input, &c, &entries, profile.status.as_ref());
+
+    HardeningProfileStatus {
+        observed_generation: Some(generation),
+        conditions,
+        selected_namespaces: c.selected,
+        in_sync_namespaces: c.in_sync,
+        drifted_namespaces: c.drifted,
+        conflicting_namespaces: c.conflicting,
+        failed_namespaces: c.failed,
+        repairs_total: input.repairs_total,
+        namespaces: entries,
+        unlisted_namespaces: unlisted,
+        compliance: compliance(input, &c),
+        workload_security_context: required,
+        unconfined_pods: c.confinement_reported.then_some(c.unconfined_pods),
+        widening_policies: c.isolation_reported.then_some(c.widening_policies),
+        rollout: input.rollout.clone(),
+        would_reject_pods: c.preview_reported.then_some(c.would_reject_pods),
+        guardrails: input.guardrails.clone(),
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    selected: u32,
+    in_sync: u32,
+    drifted: u32,
+    conflicting: u32,
+    failed: u32,
+    pending: u32,
+    /// Stable reasons of the failed namespaces.
+    failure_reasons: BTreeSet<&'static str>,
+    /// Failed namespaces that wait for a change (retrying cannot help).
+    permanent_failures: u32,
+    unconfined_pods: u32,
+    unconfined_namespaces: u32,
+    /// The profile declares seccomp/AppArmor profiles and pods are watched.
+    confinement_reported: bool,
+    widening_policies: u32,
+    widened_namespaces: u32,
+    /// The profile isolates a direction, so tenant NetworkPolicies are checked.
+    isolation_reported: bool,
+    /// Namespaces with a preview, pods it found that enforcing would reject, and their
+    /// namespaces.
+    previewed: u32,
+    would_reject_pods: u32,
+    would_reject_namespaces: u32,
+    /// Audit mode with something to preview: the preview is reported.
+    preview_reported: bool,
+}
+
+/// What the cluster says about the requirements a spec covers: the facts
+/// [`requirement_findings`] judges, as the status reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ComplianceFacts {
+    /// Pods are checked against the profile's seccomp/AppArmor profiles (it declares one
+    /// and the operator watches pods).
+    pub confinement_reported: bool,
+    pub unconfined_pods: u32,
+    /// Tenant NetworkPolicy rules opening what the profile denies.
+    pub widening_policies: u32,
+    /// The API server enforces the profile's guardrails: policy and binding as rendered,
+    /// with `Deny`.
+    pub guardrails_enforced: bool,
+}
+
+impl ComplianceFacts {
+    /// The facts a profile's status reports (`unconfinedPods` and `wideningPolicies` are
+    /// unset when not checked).
+    pub fn of_status(status: &HardeningProfileStatus) -> Self {
+        Self {
+            confinement_reported: status.unconfined_pods.is_some(),
+            unconfined_pods: status.unconfined_pods.unwrap_or(0),
+            widening_policies: status.widening_policies.unwrap_or(0),
+            guardrails_enforced: status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == GUARDRAILS_ENFORCED && c.status == "True"),
+        }
+    }
+}
+
+/// One requirement the spec covers, and whether the cluster lets it hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequirementFinding {
+    pub id: &'static str,
+    /// Why it does not hold now; `None` when it holds.
+    pub withdrawn: Option<String>,
+}
+
+/// Every requirement ID the spec covers, each with why it is withdrawn, if it is: A9 and
+/// A24 while a tenant NetworkPolicy opens what the profile denies, A4 and A24 while pods do
+/// not use the profile's seccomp/AppArmor profiles or while that cannot be checked (no pod
+/// watch), and the requirements only guardrails serve (A7, A11, A13, A22) while the API
+/// server does not enforce them. The status's `compliance` lists those that hold; the
+/// compliance report shows the others with the reason.
+pub fn requirement_findings(
+    spec: &crate::core::api::HardeningProfileSpec,
+    facts: ComplianceFacts,
+) -> Vec<RequirementFinding> {
+    let network_undone = (facts.widening_policies > 0).then(|| {
+        format!(
+            "{} opening what the profile denies",
+            count(facts.widening_policies, "tenant NetworkPolicy rule")
+        )
+    });
+    let confinement_unproven = if !facts.confinement_reported {
+        Some("pods are not checked (the operator runs without --pod-report)".to_owned())
+    } else if facts.unconfined_pods > 0 {
+        Some(format!(
+            "{} not using the profile's seccomp/AppArmor profiles",
+            count(facts.unconfined_pods, "pod")
+        ))
+    } else {
+        None
+    };
+    crate::core::api::covered_requirements(spec)
+        .into_iter()
+        .map(|id| RequirementFinding {
+            id,
+            withdrawn: match id {
+                "A9" => network_undone.clone(),
+                "A4" => confinement_unproven.clone(),
+                "A24" => match (&network_undone, &confinement_unproven) {
+                    (None, None) => None,
+                    (a, b) => Some(
+                        a.iter()
+                            .chain(b.iter())
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ),
+                },
+                id if crate::core::api::GUARDRAIL_REQUIREMENTS.contains(&id) => {
+                    (!facts.guardrails_enforced).then(|| {
+                        "the guardrails are not enforced (see the GuardrailsEnforced condition)"
+                            .to_owned()
+                    })
+                }
+                _ => None,
+            },
+        })
+        .collect()
+}
+
+/// The requirement IDs the spec covers, without those the cluster contradicts
+/// ([`requirement_findings`]).
+fn compliance(input: &StatusInput<'_>, c: &Counts) -> Vec<String> {
+    let facts = ComplianceFacts {
+        confinement_reported: c.confinement_reported,
+        unconfined_pods: c.unconfined_pods,
+        widening_policies: c.widening_policies,
+        guardrails_enforced: guardrails_enforced(input),
+    };
+    requirement_findings(&input.profile.spec, facts)
+        .into_iter()
+        .filter(|f| f.withdrawn.is_none())
+        .map(|f| f.id.to_owned())
+        .collect()
+}
+
+/// Enforce mode, and the policy and binding as rendered.
+fn guardrails_enforced(input: &StatusInput<'_>) -> bool {
+    input.profile.spec.mode == Mode::Enforce
+        && input
+            .guardrails
+            .as_ref()
+            .is_some_and(|g| g.state == NamespaceState::InSync)
+}
+
+fn severity(state: NamespaceState) -> u8 {
+    match state {
+        NamespaceState::Failed => 0,
+        NamespaceState::Drifted => 1,
+        NamespaceState::Conflict => 2,
+        NamespaceState::Pending => 3,
+        NamespaceState::InSync => 4,
+    }
+}
+
+/// `1 namespace`, `2 namespaces`.
+pub fn count(n: u32, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+fn conditions(
+    input: &StatusInput<'_>,
+    c: &Counts,
+    entries: &[NamespaceStatus],
+    previous: Option<&HardeningProfileStatus>,
+) -> Vec<Condition> {
+    let generation = input.profile.metadata.generation;
+    let audit = input.profile.spec.mode == Mode::Audit;
+    let first = |state: NamespaceState| {
+        entries
+            .iter()
+            .find(|e| e.state == state)
+            .map(|e| match &e.message {
+                Some(m) => format!("{}: {m}", e.name),
+                None => e.name.clone(),
+            })
+            .unwrap_or_default()
+    };
+    // One cause names itself; several are a failed reconcile.
+    let failure_reason = match c.failure_reasons.len() {
+        1 => c
+            .failure_reasons
+            .iter()
+            .next()
+            .copied()
+            .unwrap_or("ReconcileFailed"),
+        _ => "ReconcileFailed",
+    };
+
+    let ready = if let Some(message) = &input.invalid {
+        ("False", "InvalidSpec", message.clone())
+    } else if c.pending > 0 {
+        (
+            "False",
+            "Reconciling",
+            format!(
+                "{} of {} not reconciled yet",
+                c.pending,
+                count(c.selected, "selected namespace")
+            ),
+        )
+    } else if c.failed > 0 {
+        (
+            "False",
+            failure_reason,
+            format!(
+                "{} cannot be brought to the profile; first: {}",
+                count(c.failed, "namespace"),
+                first(NamespaceState::Failed)
+            ),
+        )
+    } else if let Some(message) = input
+        .guardrails
+        .as_ref()
+        .filter(|g| g.state == NamespaceState::Failed)
+        .map(|g| g.message.clone().unwrap_or_default())
+    {
+        ("False", "GuardrailsFailed", message)
+    } else if c.drifted > 0 && !audit {
+        (
+            "False",
+            "Drifted",
+            format!(
+                "{} drifted and not repaired yet",
+                count(c.drifted, "namespace")
+            ),
+        )
+    } else if audit {
+        (
+            "True",
+            "Audited",
+            format!(
+                "{} audited, {} drifted (Audit mode changes nothing)",
+                count(c.selected - c.conflicting, "namespace"),
+                c.drifted
+            ),
+        )
+    } else {
+        (
+            "True",
+            "InSync",
+            format!("{} in sync", count(c.in_sync, "namespace")),
+        )
+    };
+
+    let mut out = vec![condition(READY, ready.0, ready.1, &ready.2)];
+    // kstatus reads these two "abnormal-true" conditions; they are present only while true.
+    if input.invalid.is_some() {
+        out.push(condition(STALLED, "True", "InvalidSpec", &ready.2));
+    } else if c.pending > 0 {
+        out.push(condition(RECONCILING, "True", "Reconciling", &ready.2));
+    } else if c.permanent_failures > 0 {
+        // Retrying cannot help: the operator waits for a change.
+        out.push(condition(STALLED, "True", failure_reason, &ready.2));
+    }
+    out.push(if c.drifted > 0 {
+        condition(
+            DRIFTED,
+            "True",
+            "DriftDetected",
+            &format!(
+                "{} drifted; first: {}",
+                count(c.drifted, "namespace"),
+                first(NamespaceState::Drifted)
+            ),
+        )
+    } else {
+        condition(
+            DRIFTED,
+            "False",
+            "NoDrift",
+            "no drift in the governed namespaces",
+        )
+    });
+    out.push(if c.conflicting > 0 {
+        condition(
+            CONFLICTING,
+            "True",
+            "NamespaceConflict",
+            &format!(
+                "{} governed by another profile; first: {}",
+                match c.conflicting {
+                    1 => "1 selected namespace is".to_owned(),
+                    n => format!("{n} selected namespaces are"),
+                },
+                first(NamespaceState::Conflict)
+            ),
+        )
+    } else {
+        condition(
+            CONFLICTING,
+            "False",
+            "NoConflict",
+            "no other profile governs a selected namespace",
+        )
+    });
+
+    if c.confinement_reported {
+        out.push(if c.unconfined_pods > 0 {
+            let first = entries
+                .iter()
+                .find_map(|e| {
+                    e.pods
+                        .first()
+                        .map(|p| format!("{}/{}: {}", e.name, p.name, p.reason))
+                })
+                .unwrap_or_default();
+            condition(
+                PODS_CONFINED,
+                "False",
+                "UnconfinedPods",
+                &format!(
+                    "{} in {} do not use the profile's workloadSecurityContext; first: {first}",
+                    count(c.unconfined_pods, "pod"),
+                    count(c.unconfined_namespaces, "namespace")
+                ),
+            )
+        } else {
+            condition(
+                PODS_CONFINED,
+                "True",
+                "AllPodsConfined",
+                "every pod in the governed namespaces uses the profile's workloadSecurityContext",
+            )
+        });
+    }
+    if c.isolation_reported {
+        out.push(if c.widening_policies > 0 {
+            let first = entries
+                .iter()
+                .find_map(|e| {
+                    e.policies.first().map(|p| {
+                        format!(
+                            "{}/{}: allows {} {}",
+                            e.name,
+                            p.name,
+                            p.direction.as_str().to_lowercase(),
+                            p.opens
+                        )
+                    })
+                })
+                .unwrap_or_default();
+            condition(
+                NETWORK_ISOLATED,
+                "False",
+                "WideningPolicies",
+                &format!(
+                    "{} in {} allow traffic the profile denies; first: {first}",
+                    count(c.widening_policies, "NetworkPolicy rule"),
+                    count(c.widened_namespaces, "namespace")
+                ),
+            )
+        } else {
+            condition(
+                NETWORK_ISOLATED,
+                "True",
+                "NoWideningPolicies",
+                "no NetworkPolicy in the governed namespaces allows traffic the profile denies",
+            )
+        });
+    }
+
+    if c.preview_reported {
+        let governed = c.selected - c.conflicting;
+        out.push(if c.would_reject_pods > 0 {
+            let first = entries
+                .iter()
+                .find_map(|e| {
+                    e.would_reject
+                        .first()
+                        .map(|r| format!("{}/{}: {}", e.name, r.pod, r.reason))
+                })
+                .unwrap_or_default();
+            condition(
+                READY_TO_ENFORCE,
+                "False",
+                "WouldRejectPods",
+                &format!(
+                    "enforcing would reject {} in {}; first: {first}",
+                    count(c.would_reject_pods, "existing pod"),
+                    count(c.would_reject_namespaces, "namespace")
+                ),
+            )
+        } else if c.previewed < governed {
+            condition(
+                READY_TO_ENFORCE,
+                "Unknown",
+                "Previewing",
+                &format!(
+                    "{} of {} previewed",
+                    c.previewed,
+                    count(governed, "governed namespace")
+                ),
+            )
+        } else {
+            condition(
+                READY_TO_ENFORCE,
+                "True",
+                "NoRejections",
+                &format!(
+                    "enforcing would reject no existing pod in {}",
+                    count(governed, "namespace")
+                ),
+            )
+        });
+    }
+    if let Some(g) = &input.guardrails {
+        let actions = g.validation_actions.join(", ");
+        out.push(match g.state {
+            NamespaceState::InSync if !audit => condition(
+                GUARDRAILS_ENFORCED,
+                "True",
+                "Enforced",
+                &format!("ValidatingAdmissionPolicy {} bound with [{actions}]", g.policy),
+            ),
+            NamespaceState::InSync => condition(
+                GUARDRAILS_ENFORCED,
+                "False",
+                "AuditOnly",
+                &format!(
+                    "ValidatingAdmissionPolicy {} bound with [{actions}]: violations are warned about and audited, not denied",
+                    g.policy
+                ),
+            ),
+            NamespaceState::Drifted => condition(
+                GUARDRAILS_ENFORCED,
+                "False",
+                "Drifted",
+                &format!(
+                    "the ValidatingAdmissionPolicy or binding {} differs from the profile; first: {}",
+                    g.policy,
+                    g.drift
+                        .first()
+                        .map(|d| format!("{} {}", d.kind, d.field))
+                        .unwrap_or_default()
+                ),
+            ),
+            NamespaceState::Failed => condition(
+                GUARDRAILS_ENFORCED,
+                "False",
+                "GuardrailsFailed",
+                g.message.as_deref().unwrap_or_default(),
+            ),
+            NamespaceState::Pending | NamespaceState::Conflict => condition(
+                GUARDRAILS_ENFORCED,
+                "False",
+                "Pending",
+                "the ValidatingAdmissionPolicy and binding are not applied yet",
+            ),
+        });
+    }
+
+    for cond in &mut out {
+        cond.observed_generation = generation;
+        let kept = previous
+            .and_then(|p| p.conditions.iter().find(|old| old.type_ == cond.type_))
+            .filter(|old| old.status == cond.status);
+        cond.last_transition_time = match kept {
+            Some(old) => old.last_transition_time.clone(),
+            None => input.now.clone(),
+        };
+    }
+    out
+}
+
+fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Condition {
+    Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message: message.chars().take(1024).collect(),
+        observed_generation: None,
+        last_transition_time: Time(Default::default()),
+    }
+}
+
+/// True when writing `desired` would change what the API server holds.
+pub fn needs_update(
+    live: Option<&HardeningProfileStatus>,
+    desired: &HardeningProfileStatus,
+) -> bool {
+    live != Some(desired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::api::HardeningProfileSpec;
+    use k8s_openapi::jiff::Timestamp;
+    use std::collections::HashMap;
+
+    fn profile(name: &str, generation: i64, mode: &str) -> HardeningProfile {
+        let mut p = HardeningProfile::new(
+            name,
+            serde_json::from_value::<HardeningProfileSpec>(serde_json::json!({
+                "namespaceSelector": {}, "mode": mode,
+                "podSecurity": { "enforce": { "level": "restricted" } }
+            }))
+            .unwrap(),
+        );
+        p.metadata.generation = Some(generation);
+        p
+    }
+
+    fn at(seconds: i64) -> Time {
+        Time(Timestamp::from_second(seconds).unwrap())
+    }
+
+    fn outcome(candidates: &[(&str, i64)], state: NamespaceState) -> NamespaceOutcome {
+        NamespaceOutcome {
+            candidates: candidates
+                .iter()
+                .map(|(n, g)| (n.to_string(), *g))
+                .collect(),
+            state: Some(state),
+            message: None,
+            drift: Vec::new(),
+            unconfined: None,
+            ..Default::default()
+        }
+    }
+
+    /// A profile declaring a seccomp and an AppArmor profile for its workloads.
+    fn confining(name: &str) -> HardeningProfile {
+        let mut p = profile(name, 1, "Enforce");
+        p.spec.seccomp = Some(serde_json::from_value(serde_json::json!({})).unwrap());
+        p.spec.apparmor = Some(serde_json::from_value(serde_json::json!({})).unwrap());
+        p
+    }
+
+    fn unconfined(count: u32, reason: &str) -> UnconfinedPods {
+        UnconfinedPods {
+            count,
+            listed: (0..count.min(crate::core::workloads::MAX_LISTED_PODS as u32))
+                .map(|i| crate::core::api::UnconfinedPod {
+                    name: format!("pod-{i}"),
+                    reason: reason.to_owned(),
+                })
+                .collect(),
+        }
+    }
+
+    fn selected(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn status_of(
+        p: &HardeningProfile,
+        sel: &BTreeSet<String>,
+        outcomes: &HashMap<String, NamespaceOutcome>,
+        now: Time,
+    ) -> HardeningProfileStatus {
+        let input = StatusInput {
+            profile: p,
+            selected: sel,
+            repairs_total: 3,
+            rollout: None,
+            invalid: None,
+            pods_watched: true,
+            guardrails: None,
+            now,
+        };
+        desired_status(&input, |ns| outcomes.get(ns))
+    }
+
+    fn summary(status: &HardeningProfileStatus) -> Vec<(String, String, String)> {
+        status
+            .conditions
+            .iter()
+            .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+            .collect()
+    }
+
+    fn triple(t: &str, s: &str, r: &str) -> (String, String, String) {
+        (t.into(), s.into(), r.into())
+    }
+
+    #[test]
+    fn all_governed_namespaces_in_sync_is_ready() {
+        let p = profile("strict", 2, "Enforce");
+        let outcomes = HashMap::from([
+            (
+                "a".to_string(),
+                outcome(&[("strict", 2)], NamespaceState::InSync),
+            ),
+            (
+                "b".to_string(),
+                outcome(&[("strict", 2)], NamespaceState::InSync),
+            ),
+        ]);
+        let status = status_of(&p, &selected(&["a", "b"]), &outcomes, at(100));
+        assert_eq!(
+            summary(&status),
+            vec![
+                triple("Ready", "True", "InSync"),
+                triple("Drifted", "False", "NoDrift"),
+                triple("Conflicting", "False", "NoConflict")
+            ]
+        );
+        assert_eq!(status.conditions[0].message, "2 namespaces in sync");
+        assert!(
+            status
+                .conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(2) && c.last_transition_time == at(100))
+        );
+        assert_eq!(
+            (
+                status.selected_namespaces,
+                status.in_sync_namespaces,
+                status.repairs_total
+            ),
+            (2, 2, 3)
+        );
+        assert_eq!(status.observed_generation, Some(2));
+        assert!(status.namespaces.is_empty());
+    }
+
+    #[test]
+    fn namespaces_not_reconciled_at_this_generation_are_pending() {
+        let p = profile("strict", 3, "Enforce");
+        let outcomes = HashMap::from([(
+            "a".to_string(),
+            outcome(&[("strict", 2)], NamespaceState::InSync),
+        )]);
+        let status = status_of(&p, &selected(&["a", "b"]), &outcomes, at(100));
+        assert_eq!(
+            summary(&status),
+            vec![
+                triple("Ready", "False", "Reconciling"),
+                triple("Reconciling", "True", "Reconciling"),
+                triple("Drifted", "False", "NoDrift"),
+                triple("Conflicting", "False", "NoConflict"),
+            ]
+        );
+        assert_eq!(
+            status.conditions[0].message,
+            "2 of 2 selected namespaces not reconciled yet"
+        );
+        let listed: Vec<_> = status
+            .namespaces
+            .iter()
+            .map(|n| (n.name.as_str(), n.state))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![
+                ("a", NamespaceState::Pending),
+                ("b", NamespaceState::Pending)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_losing_profile_reports_the_conflict_and_stays_ready() {
+        let p = profile("low", 1, "Enforce");
+        let outcomes = HashMap::from([
+            (
+                "a".to_string(),
+                outcome(&[("high", 1), ("low", 1)], NamespaceState::InSync),
+            ),
+            (
+                "b".to_string(),
+                outcome(&[("low", 1)], NamespaceState::InSync),
+            ),
+        ]);
+        let status = status_of(&p, &selected(&["a", "b"]), &outcomes, at(100));
+        assert_eq!(summary(&status)[0], triple("Ready", "True", "InSync"));
+        assert_eq!(
+            summary(&status)[2],
+            triple("Conflicting", "True", "NamespaceConflict")
+        );
+        assert_eq!(
+            (status.in_sync_namespaces, status.conflicting_namespaces),
+            (1, 1)
+        );
+        assert_eq!(status.namespaces.len(), 1);
+        assert_eq!(status.namespaces[0].state, NamespaceState::Conflict);
+        assert_eq!(
+            status.namespaces[0].message.as_deref(),
+            Some("governed by profile high, which takes precedence")
+        );
+    }
+
+    #[test]
+    fn audit_mode_is_ready_with_drift_and_lists_it_most_urgent_first() {
+        let p = profile("audit", 1, "Audit");
+        let mut drifted = outcome(&[("audit", 1)], NamespaceState::Drifted);
+        drifted.drift = vec![DriftEntry {
+            kind: "ResourceQuota".into(),
+            name: "hardening-quota".into(),
+            field: "spec.hard.pods".into(),
+            expected: Some("10".into()),
+            actual: Some("99".into()),
+            manager: Some("kubectl-edit".into()),
+        }];
+        let mut failed = outcome(&[("audit", 1)], NamespaceState::Failed);
+        failed.message = Some("ApiError: boom".into());
+        let outcomes = HashMap::from([
+            ("a-drifted".to_string(), drifted.clone()),
+            ("b-failed".to_string(), failed),
+            (
+                "c".to_string(),
+                outcome(&[("audit", 1)], NamespaceState::InSync),
+            ),
+        ]);
+        let status = status_of(
+            &p,
+            &selected(&["a-drifted", "b-failed", "c"]),
+            &outcomes,
+            at(100),
+        );
+        assert_eq!(
+            summary(&status)[0],
+            triple("Ready", "False", "ReconcileFailed")
+        );
+        assert_eq!(
+            status.conditions[0].message,
+            "1 namespace cannot be brought to the profile; first: b-failed: ApiError: boom"
+        );
+        let order: Vec<_> = status.namespaces.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(order, vec!["b-failed", "a-drifted"]);
+        assert_eq!(status.namespaces[1].drift, drifted.drift);
+
+        // Without the failure, Audit mode is Ready and only reports.
+        let outcomes = HashMap::from([("a-drifted".to_string(), drifted)]);
+        let status = status_of(&p, &selected(&["a-drifted"]), &outcomes, at(100));
+        assert_eq!(summary(&status)[0], triple("Ready", "True", "Audited"));
+        assert_eq!(
+            summary(&status)[1],
+            triple("Drifted", "True", "DriftDetected")
+        );
+    }
+
+    #[test]
+    fn invalid_spec_stalls() {
+        let p = profile("bad", 1, "Enforce");
+        let sel = selected(&["a"]);
+        let input = StatusInput {
+            profile: &p,
+            selected: &sel,
+            repairs_total: 0,
+            rollout: None,
+            invalid: Some(
+                "spec.namespaceSelector.matchExpressions[0]: values must not be empty".into(),
+            ),
+            pods_watched: true,
+            guardrails: None,
+            now: at(100),
+        };
+        let status = desired_status(&input, |_| None);
+        assert_eq!(
+            summary(&status)[..2],
+            [
+                triple("Ready", "False", "InvalidSpec"),
+                triple("Stalled", "True", "InvalidSpec")
+            ]
+        );
+        assert_eq!(
+            status.conditions[1].message,
+            "spec.namespaceSelector.matchExpressions[0]: values must not be empty"
+        );
+    }
+
+    #[test]
+    fn an_unchanged_state_needs_no_update_and_keeps_transition_times() {
+        let mut p = profile("strict", 1, "Enforce");
+        let sel = selected(&["a"]);
+        let outcomes = HashMap::from([(
+            "a".to_string(),
+            outcome(&[("strict", 1)], NamespaceState::InSync),
+        )]);
+        let first = status_of(&p, &sel, &outcomes, at(100));
+        assert!(needs_update(None, &first));
+        p.status = Some(first.clone());
+        // Later, same state: identical status, so no patch is sent.
+        let again = status_of(&p, &sel, &outcomes, at(500));
+        assert_eq!(again, first);
+        assert!(!needs_update(p.status.as_ref(), &again));
+        // A real change moves only the changed condition's transition time.
+        let outcomes = HashMap::from([(
+            "a".to_string(),
+            outcome(&[("other", 1), ("strict", 1)], NamespaceState::InSync),
+        )]);
+        let changed = status_of(&p, &sel, &outcomes, at(900));
+        assert!(needs_update(p.status.as_ref(), &changed));
+        let times: Vec<_> = changed
+            .conditions
+            .iter()
+            .map(|c| (c.type_.as_str(), c.last_transition_time.clone()))
+            .collect();
+        assert_eq!(
+            times,
+            vec![
+                ("Ready", at(100)),
+                ("Drifted", at(100)),
+                ("Conflicting", at(900))
+            ]
+        );
+    }
+
+    #[test]
+    fn status_stays_small_with_ten_thousand_drifted_namespaces() {
+        let mut p = confining("audit");
+        p.spec.mode = Mode::Audit;
+        let entry = DriftEntry {
+            kind: "NetworkPolicy".into(),
+            name: "hardening-allow-same-namespace".into(),
+            field: "x".repeat(256),
+            expected: Some("e".repeat(256)),
+            actual: Some("a".repeat(256)),
+            manager: Some("m".repeat(128)),
+        };
+        let mut drifted = outcome(&[("audit", 1)], NamespaceState::Drifted);
+        drifted.drift = vec![entry; 40];
+        drifted.unconfined = Some(unconfined(5_000, &"r".repeat(256)));
+        let names: Vec<String> = (0..10_000)
+            .map(|i| format!("namespace-with-a-long-name-{i:05}"))
+            .collect();
+        let outcomes: HashMap<String, NamespaceOutcome> =
+            names.iter().map(|n| (n.clone(), drifted.clone())).collect();
+        let sel: BTreeSet<String> = names.iter().cloned().collect();
+        let status = status_of(&p, &sel, &outcomes, at(100));
+        assert_eq!(status.namespaces.len(), MAX_LISTED_NAMESPACES);
+        assert_eq!(
+            status.unlisted_namespaces,
+            10_000 - MAX_LISTED_NAMESPACES as u32
+        );
+        assert!(
+            status
+                .namespaces
+                .iter()
+                .all(|n| n.drift.len() == MAX_LISTED_DRIFT
+                    && n.pods.len() == crate::core::workloads::MAX_LISTED_PODS)
+        );
+        assert_eq!(status.unconfined_pods, Some(50_000_000));
+        let bytes = serde_json::to_vec(&status).unwrap().len();
+        // Worst case (every text at its cap) stays far below etcd's 1.5 MiB object limit.
+        assert!(bytes < 256 * 1024, "status is {bytes} bytes");
+        eprintln!("worst-case status with 10,000 drifted namespaces: {bytes} bytes");
+    }
+
+    #[test]
+    fn unconfined_pods_are_counted_listed_and_reported_without_touching_ready() {
+        let p = confining("strict");
+        let mut a = outcome(&[("strict", 1)], NamespaceState::InSync);
+        a.unconfined = Some(unconfined(7, "container app: seccompProfile not set"));
+        let mut b = outcome(&[("strict", 1)], NamespaceState::InSync);
+        b.unconfined = Some(UnconfinedPods::default());
+        let mut c = outcome(&[("strict", 1)], NamespaceState::InSync);
+        c.unconfined = Some(unconfined(1, "container x: appArmorProfile not set"));
+        // Another profile governs d: its pods are not this profile's to count.
+        let mut d = outcome(&[("other", 1), ("strict", 1)], NamespaceState::InSync);
+        d.unconfined = Some(unconfined(3, "y"));
+        let outcomes = HashMap::from([
+            ("a".to_string(), a),
+            ("b".to_string(), b),
+            ("c".to_string(), c),
+            ("d".to_string(), d),
+        ]);
+        let status = status_of(&p, &selected(&["a", "b", "c", "d"]), &outcomes, at(100));
+        assert_eq!(
+            summary(&status),
+            vec![
+                triple("Ready", "True", "InSync"),
+                triple("Drifted", "False", "NoDrift"),
+                triple("Conflicting", "True", "NamespaceConflict"),
+                triple("PodsConfined", "False", "UnconfinedPods"),
+            ]
+        );
+        assert_eq!(
+            status.conditions[3].message,
+            "8 pods in 2 namespaces do not use the profile's workloadSecurityContext; \
+             first: a/pod-0: container app: seccompProfile not set"
+        );
+        assert_eq!(status.unconfined_pods, Some(8));
+        let listed: Vec<_> = status
+            .namespaces
+            .iter()
+            .map(|n| (n.name.as_str(), n.state, n.unconfined_pods, n.pods.len()))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![
+                ("d", NamespaceState::Conflict, 0, 0),
+                ("a", NamespaceState::InSync, 7, 5),
+                ("c", NamespaceState::InSync, 1, 1),
+            ]
+        );
+        assert_eq!(
+            serde_json::to_value(&status.namespaces[2]).unwrap(),
+            serde_json::json!({"name": "c", "state": "InSync", "unconfinedPods": 1,
+                "pods": [{"name": "pod-0", "reason": "container x: appArmorProfile not set"}]})
+        );
+
+        // Every pod confined.
+        let outcomes = HashMap::from([("b".to_string(), outcomes["b"].clone())]);
+        let status = status_of(&p, &selected(&["b"]), &outcomes, at(100));
+        assert_eq!(
+            summary(&status)[3],
+            triple("PodsConfined", "True", "AllPodsConfined")
+        );
+        assert_eq!(status.unconfined_pods, Some(0));
+        assert!(status.namespaces.is_empty());
+    }
+
+    #[test]
+    fn without_confinement_profiles_or_a_pod_watch_nothing_is_reported() {
+        let mut with_pods = outcome(&[("strict", 1)], NamespaceState::InSync);
+        with_pods.unconfined = Some(unconfined(2, "r"));
+        let outcomes = HashMap::from([("a".to_string(), with_pods)]);
+        let sel = selected(&["a"]);
+        let plain = profile("strict", 1, "Enforce");
+        let status = status_of(&plain, &sel, &outcomes, at(100));
+        assert_eq!(status.unconfined_pods, None);
+        assert!(status.conditions.iter().all(|c| c.type_ != PODS_CONFINED));
+
+        let p = confining("strict");
+        let input = StatusInput {
+            profile: &p,
+            selected: &sel,
+            repairs_total: 0,
+            rollout: None,
+            invalid: None,
+            pods_watched: false,
+            guardrails: None,
+            now: at(100),
+        };
+        let status = desired_status(&input, |ns| outcomes.get(ns));
+        assert_eq!(status.unconfined_pods, None);
+        assert!(status.conditions.iter().all(|c| c.type_ != PODS_CONFINED));
+    }
+
+    #[test]
+    fn a_governed_namespace_that_cannot_be_brought_to_the_profile_makes_it_not_ready() {
+        let p = profile("strict", 1, "Enforce");
+        let blocked = NamespaceOutcome {
+            reason: Some("ForeignObject"),
+            permanent: true,
+            message: Some("NetworkPolicy hardening-default-deny exists".into()),
+            ..outcome(&[("strict", 1)], NamespaceState::Failed)
+        };
+        let outcomes = HashMap::from([
+            ("a".to_string(), blocked),
+            (
+                "b".to_string(),
+                outcome(&[("strict", 1)], NamespaceState::InSync),
+            ),
+            // Outranked elsewhere: reported, not a failure of this profile.
+            (
+                "c".to_string(),
+                outcome(&[("other", 1), ("strict", 1)], NamespaceState::InSync),
+            ),
+        ]);
+        let status = status_of(&p, &selected(&["a", "b", "c"]), &outcomes, at(100));
+        assert_eq!(
+            summary(&status),
+            vec![
+                triple("Ready", "False", "ForeignObject"),
+                triple("Stalled", "True", "ForeignObject"),
+                triple("Drifted", "False", "NoDrift"),
+                triple("Conflicting", "True", "NamespaceConflict"),
+            ]
+        );
+        assert_eq!(
+            status.conditions[0].message,
+            "1 namespace cannot be brought to the profile; first: a: NetworkPolicy hardening-default-deny exists"
+        );
+        assert_eq!(
+            status.namespaces[0].reason.as_deref(),
+            Some("ForeignObject")
+        );
+        assert_eq!(
+            (status.failed_namespaces, status.conflicting_namespaces),
+            (1, 1)
+        );
+
+        // Without the foreign object, being outranked alone leaves the profile Ready.
+        let outcomes = HashMap::from([
+            (
+                "b".to_string(),
+                outcome(&[("strict", 1)], NamespaceState::InSync),
+            ),
+            (
+                "c".to_string(),
+                outcome(&[("other", 1), ("strict", 1)], NamespaceState::InSync),
+            ),
+        ]);
+        let status = status_of(&p, &selected(&["b", "c"]), &outcomes, at(100));
+        assert_eq!(summary(&status)[0], triple("Ready", "True", "InSync"));
+    }
+
+    #[test]
+    fn failures_with_several_causes_are_a_failed_reconcile_and_transient_ones_do_not_stall() {
+        let p = profile("strict", 1, "Enforce");
+        let failed = |reason: &'static str, permanent: bool| NamespaceOutcome {
+            reason: Some(reason),
+            permanent,
+            ..outcome(&[("strict", 1)], NamespaceState::Failed)
+        };
+        let outcomes = HashMap::from([
+            ("a".to_string(), failed("Forbidden", false)),
+            ("b".to_string(), failed("ApiError", false)),
+        ]);
+        let status = status_of(&p, &selected(&["a", "b"]), &outcomes, at(100));
+        assert_eq!(
+            summary(&status)[0],
+            triple("Ready", "False", "ReconcileFailed")
+        );
+        assert!(status.conditions.iter().all(|c| c.type_ != STALLED));
+    }
+
+    #[test]
+    fn widening_tenant_policies_are_reported_and_withdraw_a9() {
+        let mut p = profile("strict", 1, "Enforce");
+        p.spec.network_policy = Some(serde_json::from_value(serde_json::json!({})).unwrap());
+        let widened = NamespaceOutcome {
+            widening: Some(vec![Widening {
+                policy: "allow-all".into(),
+                direction: crate::core::api::PolicyType::Ingress,
+                opens: "from anywhere on all ports, to all pods".into(),
+            }]),
+            ..outcome(&[("strict", 1)], NamespaceState::InSync)
+        };
+        let outcomes = HashMap::from([("a".to_string(), widened)]);
+        let status = status_of(&p, &selected(&["a"]), &outcomes, at(100));
+        assert_eq!(summary(&status)[0], triple("Ready", "True", "InSync"));
+        assert_eq!(
+            summary(&status).last().unwrap(),
+            &triple("NetworkIsolated", "False", "WideningPolicies")
+        );
+        assert_eq!(status.widening_policies, Some(1));
+        assert_eq!(status.namespaces[0].policies[0].name, "allow-all");
+        assert!(
+            !status.compliance.iter().any(|id| id == "A9"),
+            "{:?}",
+            status.compliance
+        );
+
+        let clean = HashMap::from([(
+            "a".to_string(),
+            NamespaceOutcome {
+                widening: Some(Vec::new()),
+                ..outcome(&[("strict", 1)], NamespaceState::InSync)
+            },
+        )]);
+        let status = status_of(&p, &selected(&["a"]), &clean, at(100));
+        assert!(status.compliance.iter().any(|id| id == "A9"));
+        assert_eq!(
+            summary(&status).last().unwrap(),
+            &triple("NetworkIsolated", "True", "NoWideningPolicies")
+        );
+        assert!(status.namespaces.is_empty());
+    }
+
+    #[test]
+    fn guardrail_requirements_count_only_while_the_api_server_enforces_them() {
+        let mut p = profile("strict", 1, "Enforce");
+        p.spec.guardrails = Some(crate::core::api::Guardrails {
+            allowed_registries: vec!["registry.example.com".into()],
+            require_image_tag: true,
+            deny_exec: true,
+            ..Default::default()
+        });
+        let outcomes = HashMap::from([(
+            "a".to_string(),
+            outcome(&[("strict", 1)], NamespaceState::InSync),
+        )]);
+        let guardrails = |state| GuardrailsStatus {
+            policy: "hardening.dev-strict".into(),
+            validation_actions: vec!["Deny".into()],
+            state,
+            message: Some("apply failed".into()),
+            drift: Vec::new(),
+        };
+        let status_with = |p: &HardeningProfile, g: Option<GuardrailsStatus>| {
+            let sel = selected(&["a"]);
+            let input = StatusInput {
+                profile: p,
+                selected: &sel,
+                repairs_total: 0,
+                rollout: None,
+                invalid: None,
+                pods_watched: true,
+                guardrails: g,
+                now: at(100),
+            };
+            desired_status(&input, |ns| outcomes.get(ns))
+        };
+        let ids = ["A7", "A11", "A13", "A22"];
+        let claimed = |s: &HardeningProfileStatus| {
+            ids.iter()
+                .filter(|id| s.compliance.iter().any(|c| c == *id))
+                .count()
+        };
+        let enforced = status_with(&p, Some(guardrails(NamespaceState::InSync)));
+        assert_eq!(claimed(&enforced), 4, "{:?}", enforced.compliance);
+        assert_eq!(
+            summary(&enforced).last().unwrap(),
+            &triple(GUARDRAILS_ENFORCED, "True", "Enforced")
+        );
+        for state in [
+            NamespaceState::Pending,
+            NamespaceState::Drifted,
+            NamespaceState::Failed,
+        ] {
+            let status = status_with(&p, Some(guardrails(state)));
+            assert_eq!(claimed(&status), 0, "{state:?}: {:?}", status.compliance);
+            assert_eq!(condition_status(&status, GUARDRAILS_ENFORCED), "False");
+        }
+        let failed = status_with(&p, Some(guardrails(NamespaceState::Failed)));
+        assert_eq!(
+            summary(&failed)[0],
+            triple(READY, "False", "GuardrailsFailed")
+        );
+        // No report (yet): nothing claimed.
+        assert_eq!(claimed(&status_with(&p, None)), 0);
+        let mut audit = p.clone();
+        audit.spec.mode = Mode::Audit;
+        let audited = status_with(&audit, Some(guardrails(NamespaceState::InSync)));
+        assert_eq!(claimed(&audited), 0);
+        assert_eq!(
+            summary(&audited).last().unwrap(),
+            &triple(GUARDRAILS_ENFORCED, "False", "AuditOnly")
+        );
+    }
+
+    fn condition_status(status: &HardeningProfileStatus, type_: &str) -> String {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .map(|c| c.status.clone())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a4_holds_only_while_every_pod_is_confined_and_that_can_be_checked() {
+        let p = confining("strict");
+        let with = |count| {
+            HashMap::from([(
+                "a".to_string(),
+                NamespaceOutcome {
+                    unconfined: Some(unconfined(count, "not set")),
+                    ..outcome(&[("strict", 1)], NamespaceState::InSync)
+                },
+            )])
+        };
+        let has_a4 = |s: &HardeningProfileStatus| s.compliance.iter().any(|id| id == "A4");
+        assert!(has_a4(&status_of(&p, &selected(&["a"]), &with(0), at(100))));
+        assert!(!has_a4(&status_of(
+            &p,
+            &selected(&["a"]),
+            &with(2),
+            at(100)
+        )));
+        let outcomes = with(0);
+        let input = StatusInput {
+            profile: &p,
+            selected: &selected(&["a"]),
+            repairs_total: 0,
+            rollout: None,
+            invalid: None,
+            pods_watched: false,
+            guardrails: None,
+            now: at(100),
+        };
+        assert!(!has_a4(&desired_status(&input, |ns| outcomes.get(ns))));
+    }
+
+    #[test]
+    fn the_rollout_is_reported_as_given_and_counts_are_worded_in_the_singular() {
+        let p = profile("strict", 3, "Enforce");
+        let outcomes = HashMap::from([(
+            "a".to_string(),
+            outcome(&[("strict", 3)], NamespaceState::InSync),
+        )]);
+        let rollout = RolloutStatus {
+            generation: 3,
+            updated_namespaces: 1,
+        };
+        let input = StatusInput {
+            profile: &p,
+            selected: &selected(&["a"]),
+            repairs_total: 0,
+            rollout: Some(rollout.clone()),
+            invalid: None,
+            pods_watched: true,
+            guardrails: None,
+            now: at(100),
+        };
+        let status = desired_status(&input, |ns| outcomes.get(ns));
+        assert_eq!(status.rollout, Some(rollout));
+        assert_eq!(status.conditions[0].message, "1 namespace in sync");
+        assert_eq!(count(0, "pod"), "0 pods");
+        assert_eq!(count(2, "pod"), "2 pods");
+    }
+}
