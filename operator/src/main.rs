@@ -42,8 +42,19 @@ fn main() {
         Command::Report(args) => std::process::exit(cli::report::main(&args)),
         Command::Learn(args) => std::process::exit(hardening_operator::cli::learn::main(&args)),
         Command::NodeAgent(args) => {
-            let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
-            init_logging(LogFormat::Json, &level);
+            let flags = matches
+                .subcommand_matches("node-agent")
+                .expect("its matches");
+            let explicit = config::explicit_in(flags)("log_level");
+            let log = args
+                .log
+                .clone()
+                .with_rust_log(explicit, std::env::var("RUST_LOG").ok())
+                .unwrap_or_else(|e| {
+                    eprintln!("hardening-operator: {e}");
+                    std::process::exit(2);
+                });
+            init_logging(log.log_format, &log.log_level);
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             let result = runtime.block_on(async {
                 let client = kube::Client::try_default().await?;
@@ -62,7 +73,7 @@ fn main() {
                     eprintln!("hardening-operator: {e}");
                     std::process::exit(2);
                 });
-            init_logging(config.log_format, &config.log_level);
+            init_logging(config.log.log_format, &config.log.log_level);
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             if let Err(e) = runtime.block_on(run(config)) {
                 tracing::error!("{e}");
@@ -92,7 +103,7 @@ async fn shutdown_signal() {
     }
 }
 
-/// `level` was validated by `config::resolve`.
+/// `level` was validated by `config::resolve` or `LogArgs::with_rust_log`.
 fn init_logging(format: LogFormat, level: &str) {
     let filter = EnvFilter::new(level);
     let builder = tracing_subscriber::fmt().with_env_filter(filter);

@@ -29,6 +29,7 @@ async fn node_agent_installs_repairs_and_removes_a_profiles_seccomp_file() {
         node_name: node.clone(),
         namespace: home.name().to_owned(),
         metrics_address: "127.0.0.1:0".parse().unwrap(),
+        log: Default::default(),
     };
     // This machine's AppArmor is left alone: the agent is told it has none.
     let agent = Agent::new(

@@ -51,8 +51,9 @@ pub const RECORD_FILE: &str = ".hardening-node-agent";
 /// Field manager of the per-node ConfigMap.
 pub const FIELD_MANAGER: &str = "hardening-node-agent";
 
-/// `hardening-operator node-agent` flags.
+/// `hardening-operator node-agent` flags (logs are JSON unless `--log-format` says otherwise).
 #[derive(clap::Args, Debug, Clone)]
+#[command(mut_arg("log_format", |arg| arg.default_value("json")))]
 pub struct NodeAgentArgs {
     /// The kubelet's root directory; profiles go to `<root>/seccomp/hardening.dev/`.
     #[arg(
@@ -84,6 +85,8 @@ pub struct NodeAgentArgs {
         default_value = "0.0.0.0:8081"
     )]
     pub metrics_address: SocketAddr,
+    #[command(flatten)]
+    pub log: crate::config::LogArgs,
 }
 
 /// A `--check-period`: a duration (`30s`, `1m`) above zero.
