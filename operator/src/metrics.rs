@@ -83,9 +83,10 @@ struct ErrorLabels {
     reason: &'static str,
 }
 
+/// The `kind` label alone (also the node agent's: `seccomp`, `apparmor`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct KindLabels {
-    kind: &'static str,
+pub(crate) struct KindLabels {
+    pub(crate) kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -349,11 +350,16 @@ impl Metrics {
 
     /// Everything in the OpenMetrics text format ([`CONTENT_TYPE`]).
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
-        out
+        encode(&self.registry)
     }
+}
+
+/// `registry` in the OpenMetrics text format ([`CONTENT_TYPE`]).
+pub(crate) fn encode(registry: &Registry) -> String {
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, registry)
+        .expect("writing to a String cannot fail");
+    out
 }
 
 #[cfg(test)]
