@@ -7,7 +7,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::report::{FileState, NodeReport};
-use crate::metrics::KindLabels;
+use crate::metrics::{KindLabels, register};
 
 /// The agent's gauges: labels are only `kind` (`seccomp`, `apparmor`).
 pub struct NodeMetrics {
@@ -26,23 +26,20 @@ impl Default for NodeMetrics {
 impl NodeMetrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("hardening_node");
-        let installed = Family::<KindLabels, Gauge>::default();
-        registry.register(
+        let installed: Family<KindLabels, Gauge> = register(
+            &mut registry,
             "profiles_installed",
             "Profile files installed on this node, by kind",
-            installed.clone(),
         );
-        let failed = Family::<KindLabels, Gauge>::default();
-        registry.register(
+        let failed: Family<KindLabels, Gauge> = register(
+            &mut registry,
             "profiles_failed",
             "Profile files that could not be installed on this node, by kind",
-            failed.clone(),
         );
-        let apparmor_available = Gauge::default();
-        registry.register(
+        let apparmor_available: Gauge = register(
+            &mut registry,
             "apparmor_available",
             "1 if this node can load AppArmor profiles",
-            apparmor_available.clone(),
         );
         NodeMetrics {
             registry,
