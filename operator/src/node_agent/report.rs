@@ -21,7 +21,8 @@ impl FileState {
     }
 }
 
-/// What one [`Agent::sync`](super::Agent::sync) pass left: per profile and section, and AppArmor support.
+/// What one [`Agent::sync`](super::Agent::sync) pass left: per profile and section, and
+/// AppArmor support.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NodeReport {
     pub seccomp: BTreeMap<String, FileState>,
