@@ -13,7 +13,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::{Metric, Registry, Unit};
 
 use crate::core::render::ManagedKind;
 
@@ -83,9 +83,10 @@ struct ErrorLabels {
     reason: &'static str,
 }
 
+/// The `kind` label alone (also the node agent's: `seccomp`, `apparmor`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct KindLabels {
-    kind: &'static str,
+pub(crate) struct KindLabels {
+    pub(crate) kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -133,17 +134,12 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("hardening");
-        let reconciles = Family::<ControllerLabels, Counter>::default();
-        registry.register(
-            "reconciles",
-            "Reconciles run, by controller",
-            reconciles.clone(),
-        );
-        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
-        registry.register(
+        let reconciles: Family<ControllerLabels, Counter> =
+            register(&mut registry, "reconciles", "Reconciles run, by controller");
+        let reconcile_errors: Family<ErrorLabels, Counter> = register(
+            &mut registry,
             "reconcile_errors",
             "Reconciles that failed, by controller and reason (Error::reason)",
-            reconcile_errors.clone(),
         );
         let reconcile_duration =
             Family::<ControllerLabels, Histogram, fn() -> Histogram>::new_with_constructor(
@@ -155,60 +151,51 @@ impl Metrics {
             Unit::Seconds,
             reconcile_duration.clone(),
         );
-        let drifts_detected = Family::<KindLabels, Counter>::default();
-        registry.register(
+        let drifts_detected: Family<KindLabels, Counter> = register(
+            &mut registry,
             "drifts_detected",
             "Generated objects or namespace labels found differing from their profile, by kind",
-            drifts_detected.clone(),
         );
-        let drifts_repaired = Family::<KindLabels, Counter>::default();
-        registry.register(
+        let drifts_repaired: Family<KindLabels, Counter> = register(
+            &mut registry,
             "drifts_repaired",
             "Drifts repaired in Enforce mode, by kind",
-            drifts_repaired.clone(),
         );
-        let rolled_out = Family::<KindLabels, Counter>::default();
-        registry.register(
+        let rolled_out: Family<KindLabels, Counter> = register(
+            &mut registry,
             "objects_rolled_out",
             "Generated objects and namespaces written to roll out a profile's rendering (set-up and profile changes; repairs are counted apart), by kind",
-            rolled_out.clone(),
         );
-        let managed_namespaces = Gauge::default();
-        registry.register(
+        let managed_namespaces: Gauge = register(
+            &mut registry,
             "managed_namespaces",
             "Namespaces governed by a profile (Enforce or Audit)",
-            managed_namespaces.clone(),
         );
-        let unconfined_pods = Gauge::default();
-        registry.register(
+        let unconfined_pods: Gauge = register(
+            &mut registry,
             "unconfined_pods",
             "Active pods in governed namespaces that do not use their profile's seccomp/AppArmor profiles",
-            unconfined_pods.clone(),
         );
-        let widening_policies = Gauge::default();
-        registry.register(
+        let widening_policies: Gauge = register(
+            &mut registry,
             "widening_network_policies",
             "Rules of NetworkPolicies the operator did not generate, in governed namespaces, that allow traffic the governing profile denies",
-            widening_policies.clone(),
         );
-        let queue_depth = Gauge::default();
-        registry.register(
+        let queue_depth: Gauge = register(
+            &mut registry,
             "queue_depth",
             "Namespaces and profiles with a reconcile request that has not started yet",
-            queue_depth.clone(),
         );
-        let api_requests = Family::<VerbLabels, Counter>::default();
-        registry.register(
+        let api_requests: Family<VerbLabels, Counter> = register(
+            &mut registry,
             "api_requests",
             "Requests the operator sent to the Kubernetes API server, by verb",
-            api_requests.clone(),
         );
 
-        let profiles = Family::<ReadyLabels, Gauge>::default();
-        registry.register(
+        let profiles: Family<ReadyLabels, Gauge> = register(
+            &mut registry,
             "profiles",
             "Profiles this operator reconciled, by whether their status is Ready (ready=\"true\" or \"false\"); only the leader reconciles",
-            profiles.clone(),
         );
 
         // Every bounded series from the start, so rates work from the first scrape.
@@ -349,11 +336,27 @@ impl Metrics {
 
     /// Everything in the OpenMetrics text format ([`CONTENT_TYPE`]).
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
-        out
+        encode(&self.registry)
     }
+}
+
+/// A new metric registered in `registry` as `name` with `help`: the handle returned and
+/// the registry's are the same metric.
+pub(crate) fn register<M>(registry: &mut Registry, name: &str, help: &str) -> M
+where
+    M: Metric + Clone + Default,
+{
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// `registry` in the OpenMetrics text format ([`CONTENT_TYPE`]).
+pub(crate) fn encode(registry: &Registry) -> String {
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, registry)
+        .expect("writing to a String cannot fail");
+    out
 }
 
 #[cfg(test)]

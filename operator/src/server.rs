@@ -1,11 +1,13 @@
-//! One HTTP listener for metrics and health probes:
+//! One HTTP listener for metrics and health probes, the operator's and the node agent's:
 //!
-//! - `/metrics`: every metric of [`Metrics`], OpenMetrics text format;
+//! - `/metrics`: every metric of a [`Scrape`] ([`Metrics`], the node agent's gauges),
+//!   OpenMetrics text format;
 //! - `/livez`: 200 while the process serves requests;
-//! - `/readyz`: 200 once every watch cache holds its first complete listing, 503 with the
-//!   reason before. Leadership does not matter: a standby replica with warm caches is
-//!   ready (it can take over at once). Lines after the verdict tell what the operator found
-//!   at start-up (the leader: which policy report API it writes).
+//! - `/readyz`: 200 once every watch cache holds its first complete listing (the node
+//!   agent: once it has synced with its first one), 503 with the reason before. Leadership
+//!   does not matter: a standby replica with warm caches is ready (it can take over at once).
+//!   Lines after the verdict tell what the operator found at start-up (the leader: which
+//!   policy report API it writes).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -21,6 +23,18 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 
 use crate::metrics::{self, Metrics};
+
+/// What `/metrics` serves: a registry in the OpenMetrics text format
+/// ([`metrics::CONTENT_TYPE`]).
+pub trait Scrape: Send + Sync {
+    fn encode(&self) -> String;
+}
+
+impl Scrape for Metrics {
+    fn encode(&self) -> String {
+        Metrics::encode(self)
+    }
+}
 
 /// What `/readyz` reports.
 #[derive(Debug, Default)]
@@ -65,7 +79,7 @@ impl Health {
 
 #[derive(Clone)]
 struct AppState {
-    metrics: Arc<Metrics>,
+    metrics: Arc<dyn Scrape>,
     health: Arc<Health>,
 }
 
@@ -80,7 +94,7 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<(TcpListener, SocketAd
 /// Serves until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
-    metrics: Arc<Metrics>,
+    metrics: Arc<dyn Scrape>,
     health: Arc<Health>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -89,7 +103,7 @@ pub async fn serve(
         .await
 }
 
-fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
+fn router(metrics: Arc<dyn Scrape>, health: Arc<Health>) -> Router {
     Router::new()
         .route("/metrics", get(scrape))
         .route("/livez", get(|| async { "ok\n" }))

@@ -1,8 +1,19 @@
 //! `hardening-operator node-agent`: one per node, installs every HardeningProfile's
 //! rendered seccomp profile under the kubelet's seccomp root and loads its AppArmor profile.
 //!
-//! The core is pure: [`desired`] turns profiles into the files this node should hold and
-//! [`plan`] compares them with a directory listing; [`sync`] applies the plan on disk.
+//! One module a job:
+//!
+//! - `args`: the flags ([`NodeAgentArgs`]);
+//! - `plan`: the pure core: [`desired`] turns profiles into the files this node should hold
+//!   and [`plan`] compares them with a directory listing;
+//! - `sync`: [`Agent::sync`], one pass that applies the plan on disk and reports;
+//! - `files`: listing, the record, atomic writes ([`write_atomic`]);
+//! - `apparmor_loader`: AppArmor support on this node and `apparmor_parser`;
+//! - `report`: what a pass left ([`NodeReport`]) and the ConfigMap's data;
+//! - `publish`: the per-node ConfigMap;
+//! - `metrics`: the gauges, served by the operator's server (`crate::server`) with
+//!   `/livez` and `/readyz`;
+//! - here: the agent loop ([`run`], [`run_agent`]).
 //!
 //! # Which files the agent touches ("did not write")
 //!
@@ -23,648 +34,38 @@
 //! written or removed, even under a profile's name: that profile is reported `failed:
 //! foreign file` on this node instead, until an administrator removes the file.
 
+mod apparmor_loader;
+mod args;
+mod files;
+mod metrics;
+mod plan;
+mod publish;
+mod report;
+mod sync;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+pub use apparmor_loader::{AppArmorLoader, AppArmorSupport, Parser, probe_apparmor};
+pub use args::NodeAgentArgs;
+pub use files::{RECORD_FILE, write_atomic};
+pub use metrics::NodeMetrics;
+pub use plan::{
+    Action, apparmor_marker, apparmor_owner, desired, plan, seccomp_file, seccomp_owner,
+};
+pub use publish::{FIELD_MANAGER, config_map_name};
+pub use report::{FileState, NodeReport};
+pub use sync::Agent;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::Client;
+use kube::api::Api;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
-use kube::{Client, ResourceExt};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 
 use crate::core::api::HardeningProfile;
-use crate::core::{apparmor, seccomp};
-
-/// The agent's record of the seccomp files it created, in the seccomp directory.
-pub const RECORD_FILE: &str = ".hardening-node-agent";
-
-/// Field manager of the per-node ConfigMap.
-pub const FIELD_MANAGER: &str = "hardening-node-agent";
-
-/// `hardening-operator node-agent` flags (logs are JSON unless `--log-format` says otherwise).
-#[derive(clap::Args, Debug, Clone)]
-#[command(mut_arg("log_format", |arg| arg.default_value("json")))]
-pub struct NodeAgentArgs {
-    /// The kubelet's root directory; profiles go to `<root>/seccomp/hardening.dev/`.
-    #[arg(
-        long,
-        env = "HARDENING_KUBELET_ROOT",
-        default_value = "/var/lib/kubelet"
-    )]
-    pub kubelet_root: PathBuf,
-    /// Directory of the AppArmor profile files the agent writes and loads.
-    #[arg(
-        long,
-        env = "HARDENING_APPARMOR_DIR",
-        default_value = "/etc/apparmor.d/hardening.dev"
-    )]
-    pub apparmor_dir: PathBuf,
-    /// How often files are compared with the profiles (repairs edits and deletions).
-    #[arg(long, env = "HARDENING_CHECK_PERIOD", default_value = "30s", value_parser = parse_period)]
-    pub check_period: Duration,
-    /// This node's name (names the ConfigMap `hardening-node-<node>`).
-    #[arg(long, env = "NODE_NAME")]
-    pub node_name: String,
-    /// Namespace of the per-node ConfigMap (the agent's own).
-    #[arg(long, env = "POD_NAMESPACE")]
-    pub namespace: String,
-    /// Address of `/metrics` and `/livez`.
-    #[arg(
-        long,
-        env = "HARDENING_METRICS_ADDRESS",
-        default_value = "0.0.0.0:8081"
-    )]
-    pub metrics_address: SocketAddr,
-    #[command(flatten)]
-    pub log: crate::config::LogArgs,
-}
-
-/// A `--check-period`: a duration (`30s`, `1m`) above zero.
-fn parse_period(text: &str) -> Result<Duration, String> {
-    let period = crate::config::parse_duration(text)?;
-    if period.is_zero() {
-        return Err("must be above zero".into());
-    }
-    Ok(period)
-}
-
-/// What [`plan`] decides for one file name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Create the file, or rewrite an own file that was changed.
-    Write { file: String, repair: bool },
-    /// Remove an own file nothing wants any more.
-    Remove { file: String },
-    /// A file of this name exists but is not the agent's: left alone.
-    Foreign { file: String },
-}
-
-/// The seccomp file name of `profile`.
-pub fn seccomp_file(profile: &str) -> String {
-    format!("{profile}.json")
-}
-
-/// The profile a seccomp file name belongs to, if the agent could have written it.
-pub fn seccomp_owner(file: &str) -> Option<&str> {
-    file.strip_suffix(".json").filter(|p| is_profile_name(p))
-}
-
-/// The profile an AppArmor file name belongs to, if the agent could have written it.
-pub fn apparmor_owner(file: &str) -> Option<&str> {
-    file.strip_prefix(apparmor::PROFILE_PREFIX)
-        .filter(|p| is_profile_name(p))
-}
-
-/// A Kubernetes object name (DNS subdomain): lower-case alphanumerics, `-` and `.`.
-fn is_profile_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
-}
-
-/// The marker first line of `profile`'s AppArmor file.
-pub fn apparmor_marker(profile: &str) -> String {
-    format!("# Generated by hardening-operator from HardeningProfile {profile}; do not edit.\n")
-}
-
-/// The files this node should hold: (seccomp file -> content, AppArmor file -> content).
-pub fn desired(
-    profiles: &[HardeningProfile],
-) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
-    let mut seccomp_files = BTreeMap::new();
-    let mut apparmor_files = BTreeMap::new();
-    for profile in profiles {
-        let name = profile.name_any();
-        if let Some(text) = seccomp::render(profile) {
-            seccomp_files.insert(seccomp_file(&name), text);
-        }
-        if let Some(text) = apparmor::render(profile) {
-            apparmor_files.insert(apparmor::profile_name(&name), text);
-        }
-    }
-    (seccomp_files, apparmor_files)
-}
-
-/// The actions that make `present` (file name -> content, every file of the directory)
-/// hold `desired`. `managed(name)` says whether a name is one the agent could have written;
-/// `own(name, content)` whether an existing file is the agent's (see the module docs).
-pub fn plan(
-    desired: &BTreeMap<String, String>,
-    present: &BTreeMap<String, Vec<u8>>,
-    managed: impl Fn(&str) -> bool,
-    own: impl Fn(&str, &[u8]) -> bool,
-) -> Vec<Action> {
-    let mut actions = Vec::new();
-    for (file, want) in desired {
-        match present.get(file) {
-            None => actions.push(Action::Write {
-                file: file.clone(),
-                repair: false,
-            }),
-            Some(have) if have.as_slice() == want.as_bytes() => {}
-            Some(have) if own(file, have) => actions.push(Action::Write {
-                file: file.clone(),
-                repair: true,
-            }),
-            Some(_) => actions.push(Action::Foreign { file: file.clone() }),
-        }
-    }
-    for (file, have) in present {
-        if !desired.contains_key(file) && managed(file) && own(file, have) {
-            actions.push(Action::Remove { file: file.clone() });
-        }
-    }
-    actions
-}
-
-/// Whether this node can load AppArmor profiles, or why not.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AppArmorSupport {
-    Available,
-    Unavailable(String),
-}
-
-/// Probes the kernel and the parser: `/sys/module/apparmor/parameters/enabled` is `Y` and
-/// `apparmor_parser` is on `PATH` (or in `/sbin`, `/usr/sbin`).
-pub fn probe_apparmor() -> AppArmorSupport {
-    match std::fs::read_to_string("/sys/module/apparmor/parameters/enabled") {
-        Ok(text) if text.trim() == "Y" => {}
-        Ok(_) => return AppArmorSupport::Unavailable("disabled in the kernel".into()),
-        Err(_) => return AppArmorSupport::Unavailable("no AppArmor in the kernel".into()),
-    }
-    if find_parser().is_some() {
-        AppArmorSupport::Available
-    } else {
-        AppArmorSupport::Unavailable("apparmor_parser not found".into())
-    }
-}
-
-fn find_parser() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/sbin".into(), "/usr/sbin".into()])
-        .map(|dir| dir.join("apparmor_parser"))
-        .find(|p| p.is_file())
-}
-
-/// Loads (`-r`, replace) or unloads (`-R`) AppArmor profile files; injectable for tests.
-pub trait AppArmorLoader {
-    fn load(&mut self, file: &Path) -> Result<(), String>;
-    fn unload(&mut self, file: &Path) -> Result<(), String>;
-}
-
-/// Runs `apparmor_parser`.
-pub struct Parser;
-
-impl AppArmorLoader for Parser {
-    fn load(&mut self, file: &Path) -> Result<(), String> {
-        run_parser("-r", file)
-    }
-    fn unload(&mut self, file: &Path) -> Result<(), String> {
-        run_parser("-R", file)
-    }
-}
-
-fn run_parser(flag: &str, file: &Path) -> Result<(), String> {
-    let parser = find_parser().ok_or("apparmor_parser not found")?;
-    let out = std::process::Command::new(parser)
-        .arg(flag)
-        .arg(file)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
-    }
-}
-
-/// A profile's state on this node, per section.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileState {
-    Installed,
-    Failed(String),
-}
-
-impl FileState {
-    fn text(&self) -> String {
-        match self {
-            FileState::Installed => "installed".into(),
-            FileState::Failed(reason) => format!("failed: {reason}"),
-        }
-    }
-}
-
-/// What one [`sync`] pass left: per profile and section, and AppArmor support.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct NodeReport {
-    pub seccomp: BTreeMap<String, FileState>,
-    pub apparmor: BTreeMap<String, FileState>,
-    /// `None`: available.
-    pub apparmor_unavailable: Option<String>,
-    /// Files written (created or repaired) and removed in this pass.
-    pub written: Vec<PathBuf>,
-    pub removed: Vec<PathBuf>,
-}
-
-impl NodeReport {
-    /// The per-node ConfigMap's data: `<profile>.seccomp` / `<profile>.apparmor` ->
-    /// `installed` or `failed: <reason>`, and `apparmor` -> `available` or
-    /// `unavailable: <reason>`. One key per profile section: bounded by the profiles.
-    pub fn config_map_data(&self) -> BTreeMap<String, String> {
-        let mut data = BTreeMap::new();
-        data.insert(
-            "apparmor".to_owned(),
-            match &self.apparmor_unavailable {
-                None => "available".to_owned(),
-                Some(reason) => format!("unavailable: {reason}"),
-            },
-        );
-        for (profile, state) in &self.seccomp {
-            data.insert(format!("{profile}.seccomp"), state.text());
-        }
-        for (profile, state) in &self.apparmor {
-            data.insert(format!("{profile}.apparmor"), state.text());
-        }
-        data
-    }
-}
-
-/// The agent's directories and what it remembers between passes.
-pub struct Agent<L> {
-    pub seccomp_dir: PathBuf,
-    pub apparmor_dir: PathBuf,
-    pub support: AppArmorSupport,
-    pub loader: L,
-    /// AppArmor files loaded by this process (loaded again after a restart).
-    loaded: BTreeSet<String>,
-}
-
-impl<L: AppArmorLoader> Agent<L> {
-    pub fn new(
-        kubelet_root: &Path,
-        apparmor_dir: &Path,
-        support: AppArmorSupport,
-        loader: L,
-    ) -> Self {
-        Agent {
-            seccomp_dir: kubelet_root.join("seccomp").join(seccomp::LOCALHOST_DIR),
-            apparmor_dir: apparmor_dir.to_owned(),
-            support,
-            loader,
-            loaded: BTreeSet::new(),
-        }
-    }
-
-    /// One pass: brings both directories to what `profiles` want.
-    pub fn sync(&mut self, profiles: &[HardeningProfile]) -> NodeReport {
-        let (want_seccomp, want_apparmor) = desired(profiles);
-        let mut report = NodeReport::default();
-        self.sync_seccomp(&want_seccomp, &mut report);
-        match self.support.clone() {
-            AppArmorSupport::Available => self.sync_apparmor(&want_apparmor, &mut report),
-            AppArmorSupport::Unavailable(reason) => {
-                for file in want_apparmor.keys() {
-                    let profile = apparmor_owner(file).unwrap_or(file).to_owned();
-                    report.apparmor.insert(
-                        profile,
-                        FileState::Failed(format!("AppArmor unavailable on this node: {reason}")),
-                    );
-                }
-                report.apparmor_unavailable = Some(reason);
-            }
-        }
-        report
-    }
-
-    fn sync_seccomp(&mut self, want: &BTreeMap<String, String>, report: &mut NodeReport) {
-        let dir = self.seccomp_dir.clone();
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            for file in want.keys() {
-                let profile = seccomp_owner(file).unwrap_or(file).to_owned();
-                report.seccomp.insert(
-                    profile,
-                    FileState::Failed(format!("{}: {e}", dir.display())),
-                );
-            }
-            return;
-        }
-        let present = listing(&dir, |f| seccomp_owner(f).is_some());
-        let mut record = read_record(&dir);
-        let own = |file: &str, have: &[u8]| {
-            record.contains(file) || want.get(file).is_some_and(|w| w.as_bytes() == have)
-        };
-        let actions = plan(want, &present, |f| seccomp_owner(f).is_some(), own);
-        for file in want.keys() {
-            let profile = seccomp_owner(file).unwrap_or(file).to_owned();
-            report.seccomp.insert(profile, FileState::Installed);
-            if present.contains_key(file) {
-                // Identical content found: adopt it.
-                record.insert(file.clone());
-            }
-        }
-        for action in actions {
-            match action {
-                Action::Write { file, .. } => {
-                    let path = dir.join(&file);
-                    let profile = seccomp_owner(&file).unwrap_or(&file).to_owned();
-                    match write_atomic(&path, want[&file].as_bytes()) {
-                        Ok(()) => {
-                            record.insert(file);
-                            report.written.push(path);
-                        }
-                        Err(e) => {
-                            report
-                                .seccomp
-                                .insert(profile, FileState::Failed(e.to_string()));
-                        }
-                    }
-                }
-                Action::Remove { file } => {
-                    let path = dir.join(&file);
-                    match std::fs::remove_file(&path) {
-                        Ok(()) => {
-                            record.remove(&file);
-                            report.removed.push(path);
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                            record.remove(&file);
-                        }
-                        Err(e) => tracing::warn!(path = %path.display(), "cannot remove: {e}"),
-                    }
-                }
-                Action::Foreign { file } => {
-                    let profile = seccomp_owner(&file).unwrap_or(&file).to_owned();
-                    report
-                        .seccomp
-                        .insert(profile, FileState::Failed("foreign file".into()));
-                    record.remove(&file);
-                }
-            }
-        }
-        // Names the agent recorded but that are gone and unwanted are forgotten.
-        record.retain(|f| want.contains_key(f) || dir.join(f).exists());
-        if let Err(e) = write_record(&dir, &record) {
-            tracing::warn!(dir = %dir.display(), "cannot write the record: {e}");
-        }
-    }
-
-    fn sync_apparmor(&mut self, want: &BTreeMap<String, String>, report: &mut NodeReport) {
-        let dir = self.apparmor_dir.clone();
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            for file in want.keys() {
-                let profile = apparmor_owner(file).unwrap_or(file).to_owned();
-                report.apparmor.insert(
-                    profile,
-                    FileState::Failed(format!("{}: {e}", dir.display())),
-                );
-            }
-            return;
-        }
-        let present = listing(&dir, |f| apparmor_owner(f).is_some());
-        let own = |file: &str, have: &[u8]| {
-            apparmor_owner(file).is_some_and(|p| have.starts_with(apparmor_marker(p).as_bytes()))
-        };
-        let actions = plan(want, &present, |f| apparmor_owner(f).is_some(), own);
-        let mut to_load: BTreeSet<String> = want
-            .keys()
-            .filter(|f| present.contains_key(*f) && !self.loaded.contains(*f))
-            .cloned()
-            .collect();
-        for file in want.keys() {
-            let profile = apparmor_owner(file).unwrap_or(file).to_owned();
-            report.apparmor.insert(profile, FileState::Installed);
-        }
-        for action in actions {
-            match action {
-                Action::Write { file, .. } => {
-                    let path = dir.join(&file);
-                    match write_atomic(&path, want[&file].as_bytes()) {
-                        Ok(()) => {
-                            report.written.push(path);
-                            to_load.insert(file);
-                        }
-                        Err(e) => {
-                            let profile = apparmor_owner(&file).unwrap_or(&file).to_owned();
-                            report
-                                .apparmor
-                                .insert(profile, FileState::Failed(e.to_string()));
-                            to_load.remove(&file);
-                        }
-                    }
-                }
-                Action::Remove { file } => {
-                    let path = dir.join(&file);
-                    if let Err(e) = self.loader.unload(&path) {
-                        tracing::warn!(path = %path.display(), "apparmor_parser -R: {e}");
-                    }
-                    self.loaded.remove(&file);
-                    match std::fs::remove_file(&path) {
-                        Ok(()) => report.removed.push(path),
-                        Err(e) => tracing::warn!(path = %path.display(), "cannot remove: {e}"),
-                    }
-                }
-                Action::Foreign { file } => {
-                    let profile = apparmor_owner(&file).unwrap_or(&file).to_owned();
-                    report
-                        .apparmor
-                        .insert(profile, FileState::Failed("foreign file".into()));
-                    to_load.remove(&file);
-                }
-            }
-        }
-        for file in to_load {
-            let path = dir.join(&file);
-            match self.loader.load(&path) {
-                Ok(()) => {
-                    self.loaded.insert(file);
-                }
-                Err(e) => {
-                    self.loaded.remove(&file);
-                    let profile = apparmor_owner(&file).unwrap_or(&file).to_owned();
-                    report
-                        .apparmor
-                        .insert(profile, FileState::Failed(format!("apparmor_parser: {e}")));
-                }
-            }
-        }
-    }
-}
-
-/// Regular files of `dir` whose names pass `keep`, with their content.
-fn listing(dir: &Path, keep: impl Fn(&str) -> bool) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return files;
-    };
-    for entry in entries.flatten() {
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        if !keep(&name) || !entry.file_type().is_ok_and(|t| t.is_file()) {
-            continue;
-        }
-        if let Ok(content) = std::fs::read(entry.path()) {
-            files.insert(name, content);
-        }
-    }
-    files
-}
-
-fn read_record(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_to_string(dir.join(RECORD_FILE))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| seccomp_owner(l).is_some())
-        .map(str::to_owned)
-        .collect()
-}
-
-fn write_record(dir: &Path, record: &BTreeSet<String>) -> std::io::Result<()> {
-    let path = dir.join(RECORD_FILE);
-    let text: String = record.iter().map(|f| format!("{f}\n")).collect();
-    if std::fs::read(&path).is_ok_and(|have| have == text.as_bytes()) {
-        return Ok(());
-    }
-    write_atomic(&path, text.as_bytes())
-}
-
-/// Writes `path` so readers see the old or the new content, never a part: a temporary file
-/// in the same directory, fsync, rename, fsync of the directory.
-pub fn write_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        file.write_all(content)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct KindLabels {
-    kind: &'static str,
-}
-
-/// The agent's gauges: labels are only `kind` (`seccomp`, `apparmor`).
-pub struct NodeMetrics {
-    registry: Registry,
-    installed: Family<KindLabels, Gauge>,
-    failed: Family<KindLabels, Gauge>,
-    apparmor_available: Gauge,
-}
-
-impl Default for NodeMetrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl NodeMetrics {
-    pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("hardening_node");
-        let installed = Family::<KindLabels, Gauge>::default();
-        registry.register(
-            "profiles_installed",
-            "Profile files installed on this node, by kind",
-            installed.clone(),
-        );
-        let failed = Family::<KindLabels, Gauge>::default();
-        registry.register(
-            "profiles_failed",
-            "Profile files that could not be installed on this node, by kind",
-            failed.clone(),
-        );
-        let apparmor_available = Gauge::default();
-        registry.register(
-            "apparmor_available",
-            "1 if this node can load AppArmor profiles",
-            apparmor_available.clone(),
-        );
-        NodeMetrics {
-            registry,
-            installed,
-            failed,
-            apparmor_available,
-        }
-    }
-
-    pub fn record(&self, report: &NodeReport) {
-        for (kind, states) in [("seccomp", &report.seccomp), ("apparmor", &report.apparmor)] {
-            let ok = states
-                .values()
-                .filter(|s| **s == FileState::Installed)
-                .count();
-            let labels = KindLabels { kind };
-            self.installed.get_or_create(&labels).set(ok as i64);
-            self.failed
-                .get_or_create(&labels)
-                .set((states.len() - ok) as i64);
-        }
-        self.apparmor_available
-            .set(i64::from(report.apparmor_unavailable.is_none()));
-    }
-
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
-        out
-    }
-}
-
-/// The per-node ConfigMap's name.
-pub fn config_map_name(node: &str) -> String {
-    format!("hardening-node-{node}")
-}
-
-async fn publish(client: &Client, args: &NodeAgentArgs, report: &NodeReport) -> kube::Result<()> {
-    let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
-        Api::namespaced(client.clone(), &args.namespace);
-    let name = config_map_name(&args.node_name);
-    let body = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": name,
-            "labels": {"app.kubernetes.io/managed-by": "hardening-node-agent"},
-        },
-        "data": report.config_map_data(),
-    });
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .map(|_| ())
-}
+use crate::server::{self, Health};
 
 /// Runs the agent with this node's AppArmor support and `apparmor_parser` until `shutdown`
 /// resolves.
@@ -691,26 +92,16 @@ pub async fn run_agent<L: AppArmorLoader>(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let metrics = Arc::new(NodeMetrics::new());
-    let listener = tokio::net::TcpListener::bind(args.metrics_address).await?;
-    let served = metrics.clone();
-    let router = axum::Router::new()
-        .route(
-            "/metrics",
-            axum::routing::get(move || {
-                let served = served.clone();
-                async move {
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            crate::metrics::CONTENT_TYPE,
-                        )],
-                        served.encode(),
-                    )
-                }
-            }),
-        )
-        .route("/livez", axum::routing::get(|| async { "ok\n" }));
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let health = Arc::new(Health::default());
+    let (listener, metrics_address) = server::bind(args.metrics_address).await?;
+    tracing::info!(%metrics_address, "serving /metrics, /livez, /readyz");
+    // Stopped by `abort` at the end: the agent does not wait for open connections.
+    let server = tokio::spawn(server::serve(
+        listener,
+        metrics.clone(),
+        health.clone(),
+        std::future::pending(),
+    ));
 
     if let AppArmorSupport::Unavailable(reason) = &agent.support {
         tracing::warn!("AppArmor unavailable on this node: {reason}");
@@ -750,9 +141,10 @@ pub async fn run_agent<L: AppArmorLoader>(
             tracing::info!(path = %path.display(), "removed");
         }
         metrics.record(&report);
+        health.set_caches_synced();
         let data = report.config_map_data();
         if published.as_ref() != Some(&data) {
-            match publish(&client, &args, &report).await {
+            match publish::publish(&client, &args.namespace, &args.node_name, &report).await {
                 Ok(()) => published = Some(data),
                 Err(e) => tracing::warn!("cannot publish the node state: {e}"),
             }

@@ -1,4 +1,10 @@
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use super::args::parse_period;
 use super::*;
+use crate::core::{apparmor, seccomp};
 
 fn profile(name: &str, sections: &str) -> HardeningProfile {
     let yaml = format!(
