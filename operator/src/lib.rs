@@ -13,6 +13,8 @@ pub mod crd;
 pub mod diff;
 pub mod error;
 pub mod fieldpath;
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod fixtures;
 pub mod guardrails;
 pub mod isolation;
 pub mod labels;

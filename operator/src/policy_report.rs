@@ -346,23 +346,13 @@ pub fn report_object(api: ReportApi, namespace: &str, results: &[ReportResult]) 
 mod tests {
     use super::*;
     use crate::api::DriftEntry;
+    use crate::fixtures::{profile, specs};
     use crate::workloads::UnconfinedPods;
 
-    fn profile(spec: Value) -> HardeningProfile {
-        serde_json::from_value(json!({
-            "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile",
-            "metadata": { "name": "strict" }, "spec": spec
-        }))
-        .unwrap()
-    }
-
     fn strict() -> HardeningProfile {
-        profile(json!({
-            "namespaceSelector": {},
-            "podSecurity": { "enforce": { "level": "restricted" } },
-            "networkPolicy": { "defaultDeny": ["Ingress", "Egress"] },
-            "resourceQuota": { "hard": { "pods": "10" } }
-        }))
+        profile("strict")
+            .spec_yaml(specs::RESTRICTED_DENY_ALL)
+            .build()
     }
 
     fn outcome(state: NamespaceState, drift: Vec<DriftEntry>) -> NamespaceOutcome {

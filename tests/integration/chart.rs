@@ -14,6 +14,7 @@ use std::time::Duration;
 use hardening_operator::api::HardeningProfile;
 use hardening_operator::config::{LeaderElection, RunConfig};
 use hardening_operator::controller::api_resource;
+use hardening_operator::fixtures;
 use hardening_operator::render::ManagedKind;
 use hardening_tests::helm::helm_binary;
 use hardening_tests::{TestNamespace, cluster, eventually, unique_name, wait_until};
@@ -1151,15 +1152,11 @@ async fn chart_rbac_is_sufficient_and_minimal() {
     // Sufficient: a profile hardens its namespace and reports Ready.
     let target = TestNamespace::create(&admin, "rbac-target", &[(SHARD_LABEL, &shard)]).await;
     let profiles: Api<HardeningProfile> = Api::all(admin.clone());
-    let profile: HardeningProfile = serde_json::from_value(json!({
-        "apiVersion": "hardening.dev/v1alpha1",
-        "kind": "HardeningProfile",
-        "metadata": { "name": format!("{shard}-strict"), "labels": { SHARD_LABEL: shard } },
-        "spec": {
+    let profile = fixtures::profile(&format!("{shard}-strict"))
+        .label(SHARD_LABEL, &shard)
+        .spec_yaml(fixtures::specs::RESTRICTED_DENY_ALL)
+        .spec(json!({
             "namespaceSelector": { "matchLabels": { SHARD_LABEL: shard } },
-            "podSecurity": { "enforce": { "level": "restricted" } },
-            "networkPolicy": { "defaultDeny": ["Ingress", "Egress"] },
-            "resourceQuota": { "hard": { "pods": "10" } },
             "limitRange": { "limits": [{
                 "type": "Container",
                 "default": { "cpu": "300m", "memory": "256Mi" },
@@ -1167,9 +1164,8 @@ async fn chart_rbac_is_sufficient_and_minimal() {
             }]},
             // Its ValidatingAdmissionPolicy and binding: created, applied, deleted.
             "guardrails": { "denyExec": true }
-        }
-    }))
-    .unwrap();
+        }))
+        .build();
     let name = profiles
         .create(&PostParams::default(), &profile)
         .await

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use hardening_operator::api::{DriftEntry, HardeningProfile, NamespaceState};
+use hardening_operator::fixtures::{profile, specs};
 use hardening_operator::policy_report::{
     REPORT_NAME, ReportApi, detect, namespace_results, report_object,
 };
@@ -100,18 +101,10 @@ async fn apply_and_read(client: &Client, api: ReportApi, report: &Value) -> Valu
     serde_json::to_value(stored).unwrap()
 }
 
-fn profile() -> HardeningProfile {
-    serde_json::from_value(json!({
-        "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile",
-        "metadata": { "name": "strict" },
-        "spec": {
-            "namespaceSelector": {},
-            "podSecurity": { "enforce": { "level": "restricted" } },
-            "networkPolicy": { "defaultDeny": ["Ingress", "Egress"] },
-            "resourceQuota": { "hard": { "pods": "10" } }
-        }
-    }))
-    .unwrap()
+fn strict() -> HardeningProfile {
+    profile("strict")
+        .spec_yaml(specs::RESTRICTED_DENY_ALL)
+        .build()
 }
 
 fn outcome(drift: Vec<DriftEntry>) -> NamespaceOutcome {
@@ -192,7 +185,7 @@ async fn reports_are_detected_and_accepted_by_the_published_crds() {
             let report = report_object(
                 api,
                 "team",
-                &namespace_results(&profile(), "team", &outcome(drift)),
+                &namespace_results(&strict(), "team", &outcome(drift)),
             );
             let stored = apply_and_read(&client, api, &report).await;
             for field in ["scope", "summary", "results"] {
@@ -212,7 +205,7 @@ async fn reports_are_detected_and_accepted_by_the_published_crds() {
     let mut bad = report_object(
         ReportApi::OpenReports,
         "team",
-        &namespace_results(&profile(), "team", &outcome(vec![])),
+        &namespace_results(&strict(), "team", &outcome(vec![])),
     );
     bad["results"][0]["result"] = json!("maybe");
     let resource = ApiResource::from_gvk_with_plural(
@@ -336,14 +329,7 @@ async fn the_operator_writes_one_report_per_governed_namespace_when_it_changes()
         ),
     ] {
         profiles
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({
-                    "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile",
-                    "metadata": { "name": name }, "spec": spec
-                }))
-                .unwrap(),
-            )
+            .create(&PostParams::default(), &profile(name).spec(spec).build())
             .await
             .unwrap();
     }

@@ -4,11 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::diff::Drift;
-
-fn profile(yaml: &str) -> HardeningProfile {
-    serde_yaml_ng::from_str(yaml)
-        .unwrap_or_else(|e| panic!("test profile does not parse: {e}\n{yaml}"))
-}
+use crate::fixtures::{from_manifest, profile};
 
 fn spec(yaml: &str) -> HardeningProfileSpec {
     serde_yaml_ng::from_str(yaml)
@@ -201,9 +197,7 @@ mod selection {
     }
 
     fn named(name: &str, priority: i32) -> HardeningProfile {
-        let mut spec = spec("namespaceSelector: {}");
-        spec.priority = priority;
-        HardeningProfile::new(name, spec)
+        profile(name).spec(json!({ "priority": priority })).build()
     }
 
     #[test]
@@ -295,7 +289,7 @@ mod validation {
     use super::*;
 
     fn errors(yaml: &str) -> Vec<String> {
-        match validate(&profile(yaml)) {
+        match validate(&from_manifest(yaml)) {
             Ok(()) => vec![],
             Err(errors) => errors.iter().map(ToString::to_string).collect(),
         }
@@ -416,7 +410,7 @@ mod validation {
              spec:\n  namespaceSelector: {}\n  limitRange:\n    limits:\n    - type: Container\n      \
              default: {cpu: 500m, memory: 256Mi}\n      defaultRequest: {cpu: 100m}\n      \
              max: {memory: 1Gi}\n      maxLimitRequestRatio: {cpu: 4, memory: 2}\n";
-        let profile: HardeningProfile = serde_yaml_ng::from_str(yaml).unwrap();
+        let profile = from_manifest(yaml);
         let errors: Vec<String> = validate(&profile)
             .unwrap_err()
             .iter()
