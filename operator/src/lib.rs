@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod node_agent;
 pub mod ownership;
 pub mod plan;
+pub mod plural;
 pub mod policy_report;
 pub mod preview;
 pub mod quantity;

@@ -257,7 +257,7 @@ pub fn namespace_results(
                 Outcome::Fail,
                 format!(
                     "{} not using the profile's seccomp/AppArmor profiles",
-                    crate::status::count(unconfined.count, "pod")
+                    crate::plural::count(unconfined.count, "pod")
                 ),
             )
         };

@@ -19,6 +19,7 @@ use crate::api::{
     MAX_LISTED_NAMESPACES, Mode, NamespaceState, NamespaceStatus, RolloutStatus, WideningPolicy,
 };
 use crate::isolation::{MAX_LISTED_POLICIES, Widening};
+use crate::plural::{agree, count};
 use crate::preview::{MAX_LISTED_PREVIEW, NamespacePreview};
 use crate::workloads::UnconfinedPods;
 
@@ -431,15 +432,6 @@ fn severity(state: NamespaceState) -> u8 {
     }
 }
 
-/// `1 namespace`, `2 namespaces`.
-pub fn count(n: u32, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
 fn conditions(
     input: &StatusInput<'_>,
     c: &Counts,
@@ -560,11 +552,9 @@ fn conditions(
             "True",
             "NamespaceConflict",
             &format!(
-                "{} governed by another profile; first: {}",
-                match c.conflicting {
-                    1 => "1 selected namespace is".to_owned(),
-                    n => format!("{n} selected namespaces are"),
-                },
+                "{} {} governed by another profile; first: {}",
+                count(c.conflicting, "selected namespace"),
+                agree(c.conflicting, "is", "are"),
                 first(NamespaceState::Conflict)
             ),
         )
@@ -592,9 +582,10 @@ fn conditions(
                 "False",
                 "UnconfinedPods",
                 &format!(
-                    "{} in {} do not use the profile's workloadSecurityContext; first: {first}",
+                    "{} in {} {} not use the profile's workloadSecurityContext; first: {first}",
                     count(c.unconfined_pods, "pod"),
-                    count(c.unconfined_namespaces, "namespace")
+                    count(c.unconfined_namespaces, "namespace"),
+                    agree(c.unconfined_pods, "does", "do")
                 ),
             )
         } else {
@@ -627,9 +618,10 @@ fn conditions(
                 "False",
                 "WideningPolicies",
                 &format!(
-                    "{} in {} allow traffic the profile denies; first: {first}",
+                    "{} in {} {} traffic the profile denies; first: {first}",
                     count(c.widening_policies, "NetworkPolicy rule"),
-                    count(c.widened_namespaces, "namespace")
+                    count(c.widened_namespaces, "namespace"),
+                    agree(c.widening_policies, "allows", "allow")
                 ),
             )
         } else {
@@ -1496,7 +1488,5 @@ mod tests {
         let status = desired_status(&input, |ns| outcomes.get(ns));
         assert_eq!(status.rollout, Some(rollout));
         assert_eq!(status.conditions[0].message, "1 namespace in sync");
-        assert_eq!(count(0, "pod"), "0 pods");
-        assert_eq!(count(2, "pod"), "2 pods");
     }
 }

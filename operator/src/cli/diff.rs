@@ -16,6 +16,7 @@ use crate::api::{HardeningProfile, Mode};
 use crate::controller::api_resource;
 use crate::diff::Drift;
 use crate::plan::{self, Action, Step};
+use crate::plural::count;
 use crate::render::{ManagedKind, render};
 
 /// Show what the operator would change in the live cluster for a profile (exit 1 if anything)
@@ -328,16 +329,16 @@ impl Outcome {
 
     /// The last line of the report.
     pub fn summary(&self, mode: Mode) -> String {
-        let namespaces = plural(self.namespaces, "namespace");
+        let namespaces = count(self.namespaces, "namespace");
         let conflicts = match self.conflicts {
             0 => String::new(),
-            n => format!(", {}", plural(n, "conflict")),
+            n => format!(", {}", count(n, "conflict")),
         };
         let conflicts = match self.would_reject {
             0 => conflicts,
             n => format!(
                 "{conflicts}; enforcing would reject {}",
-                plural(n, "existing pod")
+                count(n, "existing pod")
             ),
         };
         match mode {
@@ -356,14 +357,6 @@ impl Outcome {
                 self.drifted, self.unchanged
             ),
         }
-    }
-}
-
-fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
     }
 }
 

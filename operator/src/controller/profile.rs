@@ -19,7 +19,8 @@ use tracing::{info, warn};
 use crate::api::{HardeningProfile, RolloutStatus, validate};
 use crate::error::Error;
 use crate::labels::{CLEANUP_FINALIZER, FIELD_MANAGER, PROFILE_ANNOTATION};
-use crate::status::{StatusInput, count, desired_status, needs_update};
+use crate::plural::count;
+use crate::status::{StatusInput, desired_status, needs_update};
 
 use super::context::Context;
 

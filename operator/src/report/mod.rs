@@ -464,7 +464,7 @@ fn requirement_row(
             };
             format!(
                 "{cause}: {} ({}{tail})",
-                crate::status::count(namespaces.len() as u32, "namespace"),
+                crate::plural::count(namespaces.len(), "namespace"),
                 named.join(", ")
             )
         })
