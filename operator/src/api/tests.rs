@@ -1,21 +1,13 @@
-use std::collections::BTreeMap;
-
 use serde_json::json;
 
 use super::*;
 use crate::diff::Drift;
 use crate::fixtures::{from_manifest, profile};
+use crate::test_support::strings;
 
 fn spec(yaml: &str) -> HardeningProfileSpec {
     serde_yaml_ng::from_str(yaml)
         .unwrap_or_else(|e| panic!("test spec does not parse: {e}\n{yaml}"))
-}
-
-fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 #[test]
@@ -108,7 +100,7 @@ mod selection {
     use super::*;
 
     fn selects_ns(selector: &str, name: &str, ns_labels: &[(&str, &str)]) -> bool {
-        selects(&spec(selector), name, &labels(ns_labels))
+        selects(&spec(selector), name, &strings(ns_labels))
     }
 
     #[test]

@@ -10,6 +10,13 @@ fn scoped(name: &str) -> ProfileFixture {
     }))
 }
 
+/// A profile of [`scoped`] with `guardrails`.
+fn guarded(name: &str, guardrails: &Guardrails) -> HardeningProfile {
+    scoped(name)
+        .spec(json!({ "guardrails": guardrails }))
+        .build()
+}
+
 fn all_rules() -> Guardrails {
     Guardrails {
         allowed_registries: vec!["registry.example.com".into()],
@@ -24,13 +31,7 @@ fn all_rules() -> Guardrails {
 #[test]
 fn print_for_manual_use() {
     if std::env::var_os("HARDENING_PRINT_GUARDRAILS").is_some() {
-        let objects = render(
-            &scoped("p")
-                .spec(json!({ "guardrails": all_rules() }))
-                .build(),
-            &BTreeSet::new(),
-        )
-        .unwrap();
+        let objects = render(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
         println!("{}", serde_json::to_string_pretty(&objects.policy).unwrap());
         println!(
             "{}",
@@ -47,11 +48,7 @@ fn without_guardrails_nothing_is_rendered() {
 #[test]
 fn the_policy_matches_only_the_requests_of_the_rules_turned_on() {
     let resources = |g: Guardrails| -> Vec<String> {
-        let objects = render(
-            &scoped("p").spec(json!({ "guardrails": g })).build(),
-            &BTreeSet::new(),
-        )
-        .unwrap();
+        let objects = render(&guarded("p", &g), &BTreeSet::new()).unwrap();
         objects.policy["spec"]["matchConstraints"]["resourceRules"]
             .as_array()
             .unwrap()
@@ -87,9 +84,7 @@ fn the_policy_matches_only_the_requests_of_the_rules_turned_on() {
 
 #[test]
 fn the_binding_uses_the_profile_as_parameter_and_the_mode_as_actions() {
-    let mut p = scoped("shop")
-        .spec(json!({ "guardrails": all_rules() }))
-        .build();
+    let mut p = guarded("shop", &all_rules());
     let objects = render(&p, &BTreeSet::new()).unwrap();
     let binding = &objects.binding["spec"];
     assert_eq!(binding["policyName"], "hardening.dev-shop");
@@ -121,13 +116,7 @@ fn the_binding_uses_the_profile_as_parameter_and_the_mode_as_actions() {
 #[test]
 fn the_binding_selects_the_profile_selector_minus_excluded_and_outranked_namespaces() {
     let not_governed: BTreeSet<String> = ["kube-system".to_owned(), "taken".to_owned()].into();
-    let objects = render(
-        &scoped("p")
-            .spec(json!({ "guardrails": all_rules() }))
-            .build(),
-        &not_governed,
-    )
-    .unwrap();
+    let objects = render(&guarded("p", &all_rules()), &not_governed).unwrap();
     assert_eq!(
         objects.binding["spec"]["matchResources"]["namespaceSelector"],
         json!({
@@ -143,29 +132,11 @@ fn the_binding_selects_the_profile_selector_minus_excluded_and_outranked_namespa
 
 #[test]
 fn the_fingerprint_follows_what_is_rendered() {
-    let a = render(
-        &scoped("p")
-            .spec(json!({ "guardrails": all_rules() }))
-            .build(),
-        &BTreeSet::new(),
-    )
-    .unwrap();
-    let again = render(
-        &scoped("p")
-            .spec(json!({ "guardrails": all_rules() }))
-            .build(),
-        &BTreeSet::new(),
-    )
-    .unwrap();
+    let a = render(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
+    let again = render(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
     assert_eq!(a, again, "deterministic");
     let taken: BTreeSet<String> = ["taken".to_owned()].into();
-    let b = render(
-        &scoped("p")
-            .spec(json!({ "guardrails": all_rules() }))
-            .build(),
-        &taken,
-    )
-    .unwrap();
+    let b = render(&guarded("p", &all_rules()), &taken).unwrap();
     let print = |o: &Value| o["metadata"]["annotations"][RENDERED_ANNOTATION].clone();
     assert_ne!(print(&a.binding), print(&b.binding));
     assert_eq!(print(&a.policy), print(&b.policy));
@@ -173,13 +144,7 @@ fn the_fingerprint_follows_what_is_rendered() {
 
 #[test]
 fn every_rule_names_itself_and_its_requirement() {
-    let objects = render(
-        &scoped("p")
-            .spec(json!({ "guardrails": all_rules() }))
-            .build(),
-        &BTreeSet::new(),
-    )
-    .unwrap();
+    let objects = render(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
     let messages: Vec<String> = objects.policy["spec"]["validations"]
         .as_array()
         .unwrap()

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::fixtures::{example, profile};
+use crate::test_support::strings;
 
 const UID: &str = "1b2c3d4e-0000-4000-8000-000000000001";
 
@@ -14,13 +15,6 @@ fn stored(mut profile: HardeningProfile) -> HardeningProfile {
 
 fn names(desired: &Desired) -> Vec<&str> {
     desired.objects.iter().map(DesiredObject::name).collect()
-}
-
-fn strings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 #[test]
