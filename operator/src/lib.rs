@@ -13,6 +13,8 @@
 //! - [`node_agent`] (`hardening-operator node-agent`): installs the seccomp and AppArmor
 //!   profiles on a node.
 //! - [`error`]: the typed errors with their stable reasons.
+//! - `fixtures` (tests only; for the integration tests with the `test-fixtures` feature):
+//!   the one way tests build a HardeningProfile.
 
 pub mod cli;
 pub mod client;
@@ -20,6 +22,8 @@ pub mod config;
 pub mod controller;
 pub mod core;
 pub mod error;
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod fixtures;
 pub mod leader;
 pub mod metrics;
 pub mod node_agent;

@@ -1,5 +1,6 @@
 //! Helpers shared by the unit tests.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// A new, empty directory for one test (`<tmp>/hardening-<test>-<pid>`), removed when
@@ -19,4 +20,12 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A map of strings (labels, annotations) from literal pairs.
+pub fn strings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }

@@ -509,7 +509,7 @@ fn learn(argv: &[&str]) -> (SeccompSpec, usize) {
     let section: Section = serde_yaml_ng::from_str(&stdout)
         .unwrap_or_else(|e| panic!("learn printed no seccomp section: {e}\n{stdout}"));
     let tasks = stdout
-        .split(" task(s)")
+        .split(" task")
         .next()
         .and_then(|head| head.rsplit(' ').next())
         .and_then(|n| n.parse().ok())

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use clap::Parser;
 use hardening_operator::config::RunConfig;
+use hardening_operator::core::plural;
 
 use crate::audit::{Event, requests, requests_by_verb, writes};
 use crate::operator::Operator;
@@ -94,10 +95,10 @@ async fn main() {
     for repetition in 1..=args.repetitions {
         for &client in &clients {
             eprintln!(
-                "== repetition {repetition}/{}: {} ({} namespaces) ==",
+                "== repetition {repetition}/{}: {} ({}) ==",
                 args.repetitions,
                 client.name(),
-                args.namespaces
+                plural::count(args.namespaces, "namespace")
             );
             let run = format!("{repetition}-{}", client.name());
             match measure(&args, &bin, &operator_bin, client, &run).await {
@@ -115,8 +116,9 @@ async fn main() {
     println!("{header}");
     println!("{}", report::table(&results));
     println!(
-        "One benchmark run took {:.0} s; {failures} failed runs.",
-        started.elapsed().as_secs_f64()
+        "One benchmark run took {:.0} s; {}.",
+        started.elapsed().as_secs_f64(),
+        plural::count(failures, "failed run")
     );
     if failures > 0 {
         std::process::exit(1);
@@ -147,13 +149,13 @@ fn header(args: &Args, bin: &Path, operator: &Path) -> String {
         .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
     let date = k8s_openapi::jiff::Timestamp::now().to_string();
     format!(
-        "hardening-bench {}: {} namespaces, {} repetitions, {} s idle, {} drifts (timeout {} s); \
+        "hardening-bench {}: {}, {}, {} s idle, {} (timeout {} s); \
          {cores} cores ({model}), {memory_gib:.0} GiB; Kubernetes binaries {}; operator {}",
         &date[..10],
-        args.namespaces,
-        args.repetitions,
+        plural::count(args.namespaces, "namespace"),
+        plural::count(args.repetitions, "repetition"),
         args.idle_seconds,
-        args.drifts,
+        plural::count(args.drifts, "drift"),
         args.drift_timeout_seconds,
         bin.file_name().unwrap_or_default().to_string_lossy(),
         operator.display()
@@ -312,10 +314,11 @@ async fn measure_operator(
     let rollout_writes = rollout.writes;
     let verified = verify::objects(&cluster.admin, &cluster.profile, &cluster.namespaces).await?;
     result.notes.push(format!(
-        "{}; status: {}/{} namespaces in sync; {rollout_writes} rollout writes",
+        "{}; status: {}/{} in sync; {}",
         verification(&verified, count),
         counts.in_sync,
-        counts.selected
+        plural::count(counts.selected, "namespace"),
+        plural::count(rollout_writes, "rollout write")
     ));
     let stored = operator::profiles(&cluster.admin)
         .get(&profile_name)
@@ -356,7 +359,7 @@ async fn measure_operator(
     }
 
     if args.drifts > 0 {
-        eprintln!("  {} drifts, one at a time", args.drifts);
+        eprintln!("  {}, one at a time", plural::count(args.drifts, "drift"));
         let outcomes = drift::run(
             &cluster.admin,
             &mut cluster.audit,
@@ -417,11 +420,12 @@ fn drift_figures(result: &mut RunResult, outcomes: &[drift::Outcome]) {
     }
 }
 
-fn verification(verified: &verify::Verified, count: usize) -> String {
+fn verification(verified: &verify::Verified, count_of: usize) -> String {
     format!(
-        "verified by reading them back: {}/{count} namespaces as rendered ({} objects checked){}",
+        "verified by reading them back: {}/{} as rendered ({} checked){}",
         verified.namespaces_in_sync,
-        verified.objects_checked,
+        plural::count(count_of, "namespace"),
+        plural::count(verified.objects_checked, "object"),
         verified
             .first_problem
             .as_ref()

@@ -200,8 +200,9 @@ pub async fn wait_converged(
                 None => return Err("the profile watch ended".into()),
             },
             _ = progress.tick() => eprintln!(
-                "  operator: {}/{namespaces} namespaces in sync after {:.0} s",
+                "  operator: {}/{} in sync after {:.0} s",
                 counts.in_sync,
+                hardening_operator::core::plural::count(namespaces, "namespace"),
                 started.elapsed().as_secs_f64()
             ),
             _ = alive.tick() => {

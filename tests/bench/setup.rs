@@ -70,7 +70,8 @@ impl Cluster {
         let namespaces: Vec<String> = (1..=count).map(namespace_name).collect();
         create_namespaces(&admin, &namespaces).await?;
         eprintln!(
-            "  control plane, CRD and {count} namespaces in {:.1} s",
+            "  control plane, CRD and {} in {:.1} s",
+            hardening_operator::core::plural::count(count, "namespace"),
             started.elapsed().as_secs_f64()
         );
         wait_for_controller_manager(&mut audit, &namespaces).await;

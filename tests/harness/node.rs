@@ -804,7 +804,10 @@ imageGCLowThresholdPercent: 99
                     break;
                 }
                 if tokio::time::Instant::now() > deadline {
-                    return Err(format!("{} pods still on the node", list.items.len()));
+                    return Err(format!(
+                        "{} still on the node",
+                        hardening_operator::core::plural::count(list.items.len(), "pod")
+                    ));
                 }
                 for pod in list.items {
                     let (Some(ns), Some(pod_name)) = (pod.metadata.namespace, pod.metadata.name)

@@ -79,9 +79,9 @@ pub fn parse(exprs: &[String]) -> Result<Vec<Parsed>, String> {
         .map_err(|e| format!("reading promql-check's answer: {e}"))?;
     if parsed.len() != exprs.len() {
         return Err(format!(
-            "promql-check answered {} times for {} expressions",
-            parsed.len(),
-            exprs.len()
+            "promql-check answered {} for {}",
+            hardening_operator::core::plural::count(parsed.len(), "time"),
+            hardening_operator::core::plural::count(exprs.len(), "expression")
         ));
     }
     Ok(parsed)

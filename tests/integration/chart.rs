@@ -15,6 +15,7 @@ use hardening_operator::config::{LeaderElection, RunConfig};
 use hardening_operator::controller::api_resource;
 use hardening_operator::core::api::HardeningProfile;
 use hardening_operator::core::render::ManagedKind;
+use hardening_operator::fixtures;
 use hardening_tests::helm::helm_binary;
 use hardening_tests::{TestNamespace, cluster, eventually, unique_name, wait_until};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
@@ -1197,15 +1198,11 @@ async fn chart_rbac_is_sufficient_and_minimal() {
     // Sufficient: a profile hardens its namespace and reports Ready.
     let target = TestNamespace::create(&admin, "rbac-target", &[(SHARD_LABEL, &shard)]).await;
     let profiles: Api<HardeningProfile> = Api::all(admin.clone());
-    let profile: HardeningProfile = serde_json::from_value(json!({
-        "apiVersion": "hardening.dev/v1alpha1",
-        "kind": "HardeningProfile",
-        "metadata": { "name": format!("{shard}-strict"), "labels": { SHARD_LABEL: shard } },
-        "spec": {
+    let profile = fixtures::profile(&format!("{shard}-strict"))
+        .label(SHARD_LABEL, &shard)
+        .spec_yaml(fixtures::specs::RESTRICTED_DENY_ALL)
+        .spec(json!({
             "namespaceSelector": { "matchLabels": { SHARD_LABEL: shard } },
-            "podSecurity": { "enforce": { "level": "restricted" } },
-            "networkPolicy": { "defaultDeny": ["Ingress", "Egress"] },
-            "resourceQuota": { "hard": { "pods": "10" } },
             "limitRange": { "limits": [{
                 "type": "Container",
                 "default": { "cpu": "300m", "memory": "256Mi" },
@@ -1213,9 +1210,8 @@ async fn chart_rbac_is_sufficient_and_minimal() {
             }]},
             // Its ValidatingAdmissionPolicy and binding: created, applied, deleted.
             "guardrails": { "denyExec": true }
-        }
-    }))
-    .unwrap();
+        }))
+        .build();
     let name = profiles
         .create(&PostParams::default(), &profile)
         .await

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use hardening_operator::core::api::HardeningProfile;
+use hardening_operator::fixtures;
 use hardening_tests::{ControlPlane, eventually, unique_name, wait_until};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
@@ -125,13 +126,9 @@ async fn profile_exists(client: &Client, name: &str) -> bool {
 }
 
 async fn create_profile(client: &Client, name: &str) {
-    let profile: HardeningProfile = serde_json::from_value(json!({
-        "apiVersion": "hardening.dev/v1alpha1",
-        "kind": "HardeningProfile",
-        "metadata": { "name": name },
-        "spec": { "namespaceSelector": { "matchLabels": { "nothing": "selected" } } }
-    }))
-    .unwrap();
+    let profile = fixtures::profile(name)
+        .spec(json!({ "namespaceSelector": { "matchLabels": { "nothing": "selected" } } }))
+        .build();
     // The CRD may be Established a moment before its endpoint serves.
     eventually(&format!("profile {name} created"), || async {
         Api::<HardeningProfile>::all(client.clone())

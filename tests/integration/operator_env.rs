@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use hardening_operator::config::RunConfig;
 use hardening_operator::core::api::{HardeningProfile, HardeningProfileStatus};
+use hardening_operator::fixtures;
 use hardening_tests::{TestNamespace, cluster, eventually, unique_name, wait_until};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -110,20 +111,11 @@ impl OperatorEnv {
     /// A profile named `<shard>-<suffix>` in this shard. `spec` is merged over a default
     /// namespace selector that matches the shard's namespaces.
     pub fn profile(&self, suffix: &str, spec: Value) -> HardeningProfile {
-        let mut full = json!({
-            "namespaceSelector": { "matchLabels": { SHARD_LABEL: self.shard } }
-        });
-        merge(&mut full, spec);
-        serde_json::from_value(json!({
-            "apiVersion": "hardening.dev/v1alpha1",
-            "kind": "HardeningProfile",
-            "metadata": {
-                "name": format!("{}-{suffix}", self.shard),
-                "labels": { SHARD_LABEL: self.shard },
-            },
-            "spec": full,
-        }))
-        .expect("profile manifest")
+        fixtures::profile(&format!("{}-{suffix}", self.shard))
+            .label(SHARD_LABEL, &self.shard)
+            .spec(json!({ "namespaceSelector": { "matchLabels": { SHARD_LABEL: self.shard } } }))
+            .spec(spec)
+            .build()
     }
 
     pub async fn create_profile(
@@ -255,17 +247,6 @@ pub async fn install_crd(client: &Client) {
         }
     })
     .await;
-}
-
-fn merge(base: &mut Value, patch: Value) {
-    match (base, patch) {
-        (Value::Object(base), Value::Object(patch)) => {
-            for (k, v) in patch {
-                merge(base.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (slot, value) => *slot = value,
-    }
 }
 
 /// The condition `type_` of a status, as (status, reason).

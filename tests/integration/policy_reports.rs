@@ -14,6 +14,7 @@ use hardening_operator::core::policy_report::{
     namespace_results, report_object,
 };
 use hardening_operator::core::status::NamespaceOutcome;
+use hardening_operator::fixtures::{profile, specs};
 use hardening_tests::{ControlPlane, eventually};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -108,18 +109,10 @@ async fn apply_and_read(client: &Client, api: ReportApi, report: &Value) -> Valu
     serde_json::to_value(stored).unwrap()
 }
 
-fn profile() -> HardeningProfile {
-    serde_json::from_value(json!({
-        "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile",
-        "metadata": { "name": "strict" },
-        "spec": {
-            "namespaceSelector": {},
-            "podSecurity": { "enforce": { "level": "restricted" } },
-            "networkPolicy": { "defaultDeny": ["Ingress", "Egress"] },
-            "resourceQuota": { "hard": { "pods": "10" } }
-        }
-    }))
-    .unwrap()
+fn strict() -> HardeningProfile {
+    profile("strict")
+        .spec_yaml(specs::RESTRICTED_DENY_ALL)
+        .build()
 }
 
 fn outcome(drift: Vec<DriftEntry>) -> NamespaceOutcome {
@@ -218,7 +211,7 @@ async fn reports_are_detected_and_accepted_by_the_published_crds() {
             let report = report_object(
                 api,
                 "team",
-                &namespace_results(&profile(), "team", &outcome(drift)),
+                &namespace_results(&strict(), "team", &outcome(drift)),
             );
             let stored = apply_and_read(&client, api, &report).await;
             for field in ["scope", "summary", "results"] {
@@ -236,24 +229,25 @@ async fn reports_are_detected_and_accepted_by_the_published_crds() {
 
         // The cluster-scoped report, with every kind of result it has (guardrails
         // included), stored as built too.
-        let mut guarded = profile();
-        guarded.spec.guardrails =
-            serde_json::from_value(json!({ "denyExec": true, "requireImageTag": true })).unwrap();
-        guarded.metadata.generation = Some(1);
-        guarded.status = serde_json::from_value(json!({
-            "observedGeneration": 1,
-            "conditions": [
-                { "type": "Ready", "status": "False", "reason": "Drifted", "message": "1 namespace drifted",
-                  "lastTransitionTime": "2026-12-01T00:00:00Z" },
-                { "type": "Conflicting", "status": "True", "reason": "NamespaceConflict",
-                  "message": "1 namespace governed by another profile",
-                  "lastTransitionTime": "2026-12-01T00:00:00Z" },
-                { "type": "GuardrailsEnforced", "status": "True", "reason": "Enforced",
-                  "message": "enforced", "lastTransitionTime": "2026-12-01T00:00:00Z" }
-            ],
-            "guardrails": { "policy": "hardening.dev-strict", "validationActions": ["Deny"], "state": "InSync" }
-        }))
-        .unwrap();
+        let guarded = profile("strict")
+            .spec_yaml(specs::RESTRICTED_DENY_ALL)
+            .spec(json!({ "guardrails": { "denyExec": true, "requireImageTag": true } }))
+            .generation(1)
+            .status(json!({
+                "observedGeneration": 1,
+                "conditions": [
+                    { "type": "Ready", "status": "False", "reason": "Drifted",
+                      "message": "1 namespace drifted", "lastTransitionTime": "2026-12-01T00:00:00Z" },
+                    { "type": "Conflicting", "status": "True", "reason": "NamespaceConflict",
+                      "message": "1 namespace governed by another profile",
+                      "lastTransitionTime": "2026-12-01T00:00:00Z" },
+                    { "type": "GuardrailsEnforced", "status": "True", "reason": "Enforced",
+                      "message": "enforced", "lastTransitionTime": "2026-12-01T00:00:00Z" }
+                ],
+                "guardrails": { "policy": "hardening.dev-strict", "validationActions": ["Deny"],
+                                "state": "InSync" }
+            }))
+            .build();
         let results = cluster_results(&guarded);
         assert_eq!(results.len(), 3, "{results:?}");
         let report = cluster_report_object(api, "strict", &results);
@@ -269,7 +263,7 @@ async fn reports_are_detected_and_accepted_by_the_published_crds() {
     let mut bad = report_object(
         ReportApi::OpenReports,
         "team",
-        &namespace_results(&profile(), "team", &outcome(vec![])),
+        &namespace_results(&strict(), "team", &outcome(vec![])),
     );
     bad["results"][0]["result"] = json!("maybe");
     let resource = ApiResource::from_gvk_with_plural(
@@ -458,14 +452,7 @@ async fn the_operator_writes_reports(api: ReportApi) {
         ),
     ] {
         profiles
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({
-                    "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile",
-                    "metadata": { "name": name }, "spec": spec
-                }))
-                .unwrap(),
-            )
+            .create(&PostParams::default(), &profile(name).spec(spec).build())
             .await
             .unwrap();
     }

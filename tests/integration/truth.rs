@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use hardening_operator::config::{LeaderElection, RunConfig};
 use hardening_operator::core::api::HardeningProfileStatus;
+use hardening_operator::fixtures;
 use hardening_tests::{ControlPlane, cluster, eventually, unique_name};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
@@ -459,12 +460,7 @@ async fn drift_is_repaired_within_seconds_after_the_api_server_restarts() {
     let profiles: Api<hardening_operator::core::api::HardeningProfile> = Api::all(client.clone());
     let mut spec = strict_spec();
     spec["namespaceSelector"] = json!({ "matchLabels": { SHARD_LABEL: shard } });
-    let profile: hardening_operator::core::api::HardeningProfile = serde_json::from_value(json!({
-        "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile",
-        "metadata": { "name": shard },
-        "spec": spec
-    }))
-    .unwrap();
+    let profile = fixtures::profile(&shard).spec(spec).build();
     profiles
         .create(&PostParams::default(), &profile)
         .await
@@ -1115,12 +1111,7 @@ fn the_diff_agrees_with_the_api_server_on_random_edits() {
     let checked = std::cell::Cell::new(0u32);
     let result = runner.run(&(spec, edit), |(spec, (kind, name, patch))| {
         runtime.block_on(async {
-            let profile: hardening_operator::core::api::HardeningProfile = serde_json::from_value(json!({
-                "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile",
-                "metadata": { "name": "oracle" },
-                "spec": merge_into(json!({ "namespaceSelector": {} }), spec.clone())
-            }))
-            .unwrap();
+            let profile = fixtures::profile("oracle").spec(spec.clone()).build();
             let desired = render(&profile, &namespace).unwrap();
             let object = desired
                 .objects
@@ -1170,13 +1161,4 @@ fn the_diff_agrees_with_the_api_server_on_random_edits() {
         panic!("{e}");
     }
     drop(ns);
-}
-
-fn merge_into(mut base: Value, patch: Value) -> Value {
-    if let (Value::Object(b), Value::Object(p)) = (&mut base, patch) {
-        for (k, v) in p {
-            b.insert(k, v);
-        }
-    }
-    base
 }

@@ -16,6 +16,7 @@ use crate::controller::api_resource;
 use crate::core::api::{HardeningProfile, Mode};
 use crate::core::diff::Drift;
 use crate::core::plan::{self, Action, Step};
+use crate::core::plural::count;
 use crate::core::render::{ManagedKind, render};
 
 /// Show what the operator would change in the live cluster for a profile (exit 1 if anything)
@@ -329,16 +330,16 @@ impl Outcome {
 
     /// The last line of the report.
     pub fn summary(&self, mode: Mode) -> String {
-        let namespaces = plural(self.namespaces, "namespace");
+        let namespaces = count(self.namespaces, "namespace");
         let conflicts = match self.conflicts {
             0 => String::new(),
-            n => format!(", {}", plural(n, "conflict")),
+            n => format!(", {}", count(n, "conflict")),
         };
         let conflicts = match self.would_reject {
             0 => conflicts,
             n => format!(
                 "{conflicts}; enforcing would reject {}",
-                plural(n, "existing pod")
+                count(n, "existing pod")
             ),
         };
         match mode {
@@ -357,14 +358,6 @@ impl Outcome {
                 self.drifted, self.unchanged
             ),
         }
-    }
-}
-
-fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
     }
 }
 

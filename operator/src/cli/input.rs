@@ -235,7 +235,8 @@ pub fn parse_profile(file: &str, text: &str) -> Result<HardeningProfile, InputEr
             return Err(InputError::new(
                 file,
                 vec![Problem::message(format!(
-                    "holds {n} {kind}s; give one profile per file"
+                    "holds {}; give one profile per file",
+                    crate::core::plural::count(n, &kind)
                 ))],
             ));
         }

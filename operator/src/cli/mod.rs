@@ -78,14 +78,16 @@ mod tests {
     use k8s_openapi::api::core::v1::Namespace;
 
     use super::*;
-    use crate::core::api::{HardeningProfile, HardeningProfileSpec};
+    use crate::core::api::HardeningProfileSpec;
+    use crate::fixtures::profile;
 
     fn spec() -> HardeningProfileSpec {
-        let profile: HardeningProfile = serde_yaml_ng::from_str(
-            "apiVersion: hardening.dev/v1alpha1\nkind: HardeningProfile\nmetadata: {name: p}\nspec:\n  namespaceSelector: {matchLabels: {tier: strict}}\n  excludedNamespaces: [legacy]\n",
-        )
-        .unwrap();
-        profile.spec
+        profile("p")
+            .spec_yaml(
+                "{namespaceSelector: {matchLabels: {tier: strict}}, excludedNamespaces: [legacy]}",
+            )
+            .build()
+            .spec
     }
 
     fn namespace(name: &str, labels: &[(&str, &str)]) -> Namespace {

@@ -264,15 +264,14 @@ fn to_yaml(document: &Value) -> String {
 mod tests {
     use super::*;
 
-    fn profile(extra: &str) -> HardeningProfile {
-        input::parse_profile(
-            "p.yaml",
-            &format!(
-                "apiVersion: hardening.dev/v1alpha1\nkind: HardeningProfile\nmetadata: {{name: p}}\nspec:\n  namespaceSelector: {{matchLabels: {{tier: strict}}}}\n  podSecurity: {{enforce: {{level: restricted}}}}\n  resourceQuota: {{hard: {{pods: \"10\"}}}}\n{extra}"
-            ),
-        )
-        .unwrap()
-    }
+    use crate::fixtures::profile;
+
+    /// What the profile `p` of these tests declares before a test adds sections.
+    const STRICT: &str = "\
+namespaceSelector: {matchLabels: {tier: strict}}
+podSecurity: {enforce: {level: restricted}}
+resourceQuota: {hard: {pods: \"10\"}}
+";
 
     fn namespaces() -> Vec<Namespace> {
         input::parse_namespaces(
@@ -298,8 +297,12 @@ mod tests {
 
     #[test]
     fn renders_the_selected_namespaces_and_says_why_not_the_others() {
-        let (documents, notes) =
-            super::documents(&profile(""), &namespaces(), &Exclusions::default()).unwrap();
+        let (documents, notes) = super::documents(
+            &profile("p").spec_yaml(STRICT).build(),
+            &namespaces(),
+            &Exclusions::default(),
+        )
+        .unwrap();
         assert_eq!(
             kinds_and_names(&documents),
             vec!["Namespace -/a", "ResourceQuota a/hardening-quota"]
@@ -332,7 +335,7 @@ mod tests {
 
     #[test]
     fn selectors_see_the_name_label_the_api_server_sets() {
-        let profile = profile("").clone();
+        let profile = profile("p").spec_yaml(STRICT).build();
         let mut by_name = profile.clone();
         by_name.spec.namespace_selector = serde_json::from_value(
             serde_json::json!({ "matchLabels": { "kubernetes.io/metadata.name": "b" } }),
@@ -349,7 +352,10 @@ mod tests {
     #[test]
     fn audit_mode_renders_nothing_and_says_so() {
         let (documents, notes) = super::documents(
-            &profile("  mode: Audit\n"),
+            &profile("p")
+                .spec_yaml(STRICT)
+                .spec_yaml("  mode: Audit\n")
+                .build(),
             &namespaces(),
             &Exclusions::default(),
         )
@@ -367,7 +373,7 @@ mod tests {
 
     #[test]
     fn the_namespace_body_is_the_controllers() {
-        let profile = profile("");
+        let profile = profile("p").spec_yaml(STRICT).build();
         let desired = render(&profile, "a").unwrap();
         let (documents, _) =
             super::documents(&profile, &namespaces(), &Exclusions::default()).unwrap();
@@ -395,7 +401,7 @@ mod tests {
 
     #[test]
     fn confinement_dir_gets_the_node_agents_files() {
-        let profile = profile(CONFINED);
+        let profile = profile("p").spec_yaml(STRICT).spec_yaml(CONFINED).build();
         let tmp = TempDir::new("render-both");
         let dir = tmp.0.join("out");
         let mut notes = Vec::new();
@@ -452,7 +458,12 @@ mod tests {
         let tmp = TempDir::new("render-none");
         let dir = tmp.0.join("out");
         let mut notes = Vec::new();
-        confinement(&profile(""), Some(&dir), &mut notes).unwrap();
+        confinement(
+            &profile("p").spec_yaml(STRICT).build(),
+            Some(&dir),
+            &mut notes,
+        )
+        .unwrap();
         assert!(!dir.exists(), "nothing created");
         assert_eq!(
             lines(notes),
@@ -463,7 +474,12 @@ mod tests {
     #[test]
     fn without_confinement_dir_a_confined_profile_gets_a_hint() {
         let mut notes = Vec::new();
-        confinement(&profile(CONFINED), None, &mut notes).unwrap();
+        confinement(
+            &profile("p").spec_yaml(STRICT).spec_yaml(CONFINED).build(),
+            None,
+            &mut notes,
+        )
+        .unwrap();
         assert_eq!(
             lines(notes),
             vec![
@@ -471,7 +487,7 @@ mod tests {
             ]
         );
         let mut notes = Vec::new();
-        confinement(&profile(""), None, &mut notes).unwrap();
+        confinement(&profile("p").spec_yaml(STRICT).build(), None, &mut notes).unwrap();
         assert!(notes.is_empty());
     }
 
@@ -482,7 +498,12 @@ mod tests {
         std::fs::write(&file, "").unwrap();
         let dir = file.join("out");
         let mut notes = Vec::new();
-        let error = confinement(&profile(CONFINED), Some(&dir), &mut notes).unwrap_err();
+        let error = confinement(
+            &profile("p").spec_yaml(STRICT).spec_yaml(CONFINED).build(),
+            Some(&dir),
+            &mut notes,
+        )
+        .unwrap_err();
         let message = error.to_string();
         assert!(
             message.starts_with(&format!(
@@ -499,7 +520,7 @@ mod tests {
 
     #[test]
     fn guardrails_are_rendered_once_in_either_mode() {
-        let mut p = profile("");
+        let mut p = profile("p").spec_yaml(STRICT).build();
         p.spec.guardrails = Some(crate::core::api::Guardrails {
             deny_exec: true,
             ..Default::default()

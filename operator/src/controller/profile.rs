@@ -18,7 +18,8 @@ use tracing::info;
 
 use crate::core::api::{HardeningProfile, RolloutStatus, validate};
 use crate::core::labels::{CLEANUP_FINALIZER, FIELD_MANAGER, PROFILE_ANNOTATION};
-use crate::core::status::{StatusInput, count, desired_status, needs_update};
+use crate::core::plural::count;
+use crate::core::status::{StatusInput, desired_status, needs_update};
 use crate::error::Error;
 
 use super::context::Context;

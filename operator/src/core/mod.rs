@@ -14,7 +14,8 @@
 //!   [`rejection`] (what enforcing would reject).
 //! - [`status`]: a profile's status from the namespaces' outcomes; [`report`]: the
 //!   compliance report; [`policy_report`]: the policy reports' content.
-//! - [`labels`]: the labels, annotations and field manager the operator writes with.
+//! - [`labels`]: the labels, annotations and field manager the operator writes with;
+//!   [`plural`]: counted nouns in the messages people read.
 
 pub mod api;
 pub mod apparmor;
@@ -27,6 +28,7 @@ pub mod isolation;
 pub mod labels;
 pub mod ownership;
 pub mod plan;
+pub mod plural;
 pub mod policy_report;
 pub mod preview;
 pub mod quantity;

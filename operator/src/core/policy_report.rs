@@ -239,7 +239,7 @@ pub fn namespace_results(
                 Outcome::Fail,
                 format!(
                     "{} not using the profile's seccomp/AppArmor profiles",
-                    crate::core::status::count(unconfined.count, "pod")
+                    crate::core::plural::count(unconfined.count, "pod")
                 ),
             )
         };
@@ -505,22 +505,12 @@ mod tests {
     use super::*;
     use crate::core::api::DriftEntry;
     use crate::core::workloads::UnconfinedPods;
-
-    fn profile(spec: Value) -> HardeningProfile {
-        serde_json::from_value(json!({
-            "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile",
-            "metadata": { "name": "strict" }, "spec": spec
-        }))
-        .unwrap()
-    }
+    use crate::fixtures::{profile, specs};
 
     fn strict() -> HardeningProfile {
-        profile(json!({
-            "namespaceSelector": {},
-            "podSecurity": { "enforce": { "level": "restricted" } },
-            "networkPolicy": { "defaultDeny": ["Ingress", "Egress"] },
-            "resourceQuota": { "hard": { "pods": "10" } }
-        }))
+        profile("strict")
+            .spec_yaml(specs::RESTRICTED_DENY_ALL)
+            .build()
     }
 
     fn outcome(state: NamespaceState, drift: Vec<DriftEntry>) -> NamespaceOutcome {
@@ -642,14 +632,22 @@ mod tests {
         assert_eq!(open["results"], wg["results"]);
     }
 
-    fn with_status(
-        mut profile: HardeningProfile,
-        generation: i64,
-        status: Value,
-    ) -> HardeningProfile {
-        profile.metadata.generation = Some(generation);
-        profile.status = Some(serde_json::from_value(status).unwrap());
-        profile
+    /// `strict()` as the profile reconciler left it: at `generation`, with `status`.
+    fn strict_at(generation: i64, status: Value) -> HardeningProfile {
+        profile("strict")
+            .spec_yaml(specs::RESTRICTED_DENY_ALL)
+            .generation(generation)
+            .status(status)
+            .build()
+    }
+
+    fn guarded_at(generation: i64, status: Value) -> HardeningProfile {
+        profile("strict")
+            .spec_yaml(specs::RESTRICTED_DENY_ALL)
+            .spec(json!({ "guardrails": { "allowedRegistries": ["registry.example/"], "denyExec": true } }))
+            .generation(generation)
+            .status(status)
+            .build()
     }
 
     fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Value {
@@ -666,7 +664,7 @@ mod tests {
                 condition("Conflicting", "False", "NoConflict", "no conflict"),
             ],
         });
-        let results = cluster_results(&with_status(strict(), 2, ready.clone()));
+        let results = cluster_results(&strict_at(2, ready.clone()));
         assert_eq!(
             verdicts(&results),
             [
@@ -683,7 +681,7 @@ mod tests {
         assert_eq!(results[1].resources[0].namespace, None);
 
         // A newer generation the status does not describe yet: nothing is claimed.
-        let stale = cluster_results(&with_status(strict(), 3, ready));
+        let stale = cluster_results(&strict_at(3, ready));
         assert!(stale.iter().all(|r| r.result == Outcome::Skip), "{stale:?}");
         assert!(stale[0].message.contains("generation 3"));
         assert!(
@@ -699,7 +697,7 @@ mod tests {
                 condition("Conflicting", "True", "NamespaceConflict", "1 namespace governed by another profile"),
             ],
         });
-        let results = cluster_results(&with_status(strict(), 1, troubled));
+        let results = cluster_results(&strict_at(1, troubled));
         assert_eq!(
             verdicts(&results),
             [
@@ -719,16 +717,12 @@ mod tests {
                 condition("Reconciling", "True", "Reconciling", "2 namespaces pending"),
             ],
         });
-        let results = cluster_results(&with_status(strict(), 1, reconciling));
+        let results = cluster_results(&strict_at(1, reconciling));
         assert_eq!(results[1].result, Outcome::Skip);
     }
 
     #[test]
     fn guardrails_results_name_their_requirements_and_drift() {
-        let mut spec = serde_json::to_value(&strict().spec).unwrap();
-        spec["guardrails"] =
-            json!({ "allowedRegistries": ["registry.example/"], "denyExec": true });
-        let guarded = profile(spec);
         let enforced = json!({
             "observedGeneration": 1,
             "conditions": [
@@ -738,7 +732,7 @@ mod tests {
             "guardrails": { "policy": "hardening.dev-strict", "validationActions": ["Deny"],
                             "state": "InSync" },
         });
-        let results = cluster_results(&with_status(guarded.clone(), 1, enforced));
+        let results = cluster_results(&guarded_at(1, enforced));
         let guardrails = results.iter().find(|r| r.rule == "guardrails").unwrap();
         assert_eq!(guardrails.result, Outcome::Pass);
         assert_eq!(guardrails.properties["requirements"], "A7,A11,A22");
@@ -765,7 +759,7 @@ mod tests {
                                         "name": "hardening.dev-strict",
                                         "field": "spec.validationActions" }] },
         });
-        let results = cluster_results(&with_status(guarded, 1, drifted));
+        let results = cluster_results(&guarded_at(1, drifted));
         let guardrails = results.iter().find(|r| r.rule == "guardrails").unwrap();
         assert_eq!(guardrails.result, Outcome::Fail);
         assert!(

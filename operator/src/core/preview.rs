@@ -10,6 +10,7 @@ use kube::ResourceExt;
 use serde::{Deserialize, Serialize};
 
 use crate::core::api::Guardrails;
+use crate::core::plural::count;
 
 /// Most findings kept per namespace (the status lists fewer, see `MAX_LISTED_PREVIEW`).
 pub const MAX_FINDINGS: usize = 50;
@@ -271,8 +272,7 @@ impl NamespacePreview {
             .map(|f| {
                 let who = match f.other_pods {
                     0 => f.pod.clone(),
-                    1 => format!("{} (and 1 other pod)", f.pod),
-                    n => format!("{} (and {n} other pods)", f.pod),
+                    n => format!("{} (and {})", f.pod, count(n, "other pod")),
                 };
                 (who, format!("Pod Security {level}: {}", f.reason))
             })

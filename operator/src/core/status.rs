@@ -19,6 +19,7 @@ use crate::core::api::{
     MAX_LISTED_NAMESPACES, Mode, NamespaceState, NamespaceStatus, RolloutStatus, WideningPolicy,
 };
 use crate::core::isolation::{MAX_LISTED_POLICIES, Widening};
+use crate::core::plural::{agree, count};
 use crate::core::preview::{MAX_LISTED_PREVIEW, NamespacePreview};
 use crate::core::workloads::UnconfinedPods;
 
@@ -431,15 +432,6 @@ fn severity(state: NamespaceState) -> u8 {
     }
 }
 
-/// `1 namespace`, `2 namespaces`.
-pub fn count(n: u32, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
 fn conditions(
     input: &StatusInput<'_>,
     c: &Counts,
@@ -560,11 +552,9 @@ fn conditions(
             "True",
             "NamespaceConflict",
             &format!(
-                "{} governed by another profile; first: {}",
-                match c.conflicting {
-                    1 => "1 selected namespace is".to_owned(),
-                    n => format!("{n} selected namespaces are"),
-                },
+                "{} {} governed by another profile; first: {}",
+                count(c.conflicting, "selected namespace"),
+                agree(c.conflicting, "is", "are"),
                 first(NamespaceState::Conflict)
             ),
         )
@@ -592,9 +582,10 @@ fn conditions(
                 "False",
                 "UnconfinedPods",
                 &format!(
-                    "{} in {} do not use the profile's workloadSecurityContext; first: {first}",
+                    "{} in {} {} not use the profile's workloadSecurityContext; first: {first}",
                     count(c.unconfined_pods, "pod"),
-                    count(c.unconfined_namespaces, "namespace")
+                    count(c.unconfined_namespaces, "namespace"),
+                    agree(c.unconfined_pods, "does", "do")
                 ),
             )
         } else {
@@ -627,9 +618,10 @@ fn conditions(
                 "False",
                 "WideningPolicies",
                 &format!(
-                    "{} in {} allow traffic the profile denies; first: {first}",
+                    "{} in {} {} traffic the profile denies; first: {first}",
                     count(c.widening_policies, "NetworkPolicy rule"),
-                    count(c.widened_namespaces, "namespace")
+                    count(c.widened_namespaces, "namespace"),
+                    agree(c.widening_policies, "allows", "allow")
                 ),
             )
         } else {
@@ -767,22 +759,12 @@ pub fn needs_update(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::api::HardeningProfileSpec;
+    use crate::fixtures::profile;
     use k8s_openapi::jiff::Timestamp;
     use std::collections::HashMap;
 
-    fn profile(name: &str, generation: i64, mode: &str) -> HardeningProfile {
-        let mut p = HardeningProfile::new(
-            name,
-            serde_json::from_value::<HardeningProfileSpec>(serde_json::json!({
-                "namespaceSelector": {}, "mode": mode,
-                "podSecurity": { "enforce": { "level": "restricted" } }
-            }))
-            .unwrap(),
-        );
-        p.metadata.generation = Some(generation);
-        p
-    }
+    /// What every profile of these tests declares.
+    const RESTRICTED: &str = "podSecurity: {enforce: {level: restricted}}";
 
     fn at(seconds: i64) -> Time {
         Time(Timestamp::from_second(seconds).unwrap())
@@ -804,10 +786,11 @@ mod tests {
 
     /// A profile declaring a seccomp and an AppArmor profile for its workloads.
     fn confining(name: &str) -> HardeningProfile {
-        let mut p = profile(name, 1, "Enforce");
-        p.spec.seccomp = Some(serde_json::from_value(serde_json::json!({})).unwrap());
-        p.spec.apparmor = Some(serde_json::from_value(serde_json::json!({})).unwrap());
-        p
+        profile(name)
+            .generation(1)
+            .spec_yaml(RESTRICTED)
+            .spec_yaml("{seccomp: {}, apparmor: {}}")
+            .build()
     }
 
     fn unconfined(count: u32, reason: &str) -> UnconfinedPods {
@@ -859,7 +842,10 @@ mod tests {
 
     #[test]
     fn all_governed_namespaces_in_sync_is_ready() {
-        let p = profile("strict", 2, "Enforce");
+        let p = profile("strict")
+            .generation(2)
+            .spec_yaml(RESTRICTED)
+            .build();
         let outcomes = HashMap::from([
             (
                 "a".to_string(),
@@ -900,7 +886,10 @@ mod tests {
 
     #[test]
     fn namespaces_not_reconciled_at_this_generation_are_pending() {
-        let p = profile("strict", 3, "Enforce");
+        let p = profile("strict")
+            .generation(3)
+            .spec_yaml(RESTRICTED)
+            .build();
         let outcomes = HashMap::from([(
             "a".to_string(),
             outcome(&[("strict", 2)], NamespaceState::InSync),
@@ -935,7 +924,7 @@ mod tests {
 
     #[test]
     fn a_losing_profile_reports_the_conflict_and_stays_ready() {
-        let p = profile("low", 1, "Enforce");
+        let p = profile("low").generation(1).spec_yaml(RESTRICTED).build();
         let outcomes = HashMap::from([
             (
                 "a".to_string(),
@@ -966,7 +955,11 @@ mod tests {
 
     #[test]
     fn audit_mode_is_ready_with_drift_and_lists_it_most_urgent_first() {
-        let p = profile("audit", 1, "Audit");
+        let p = profile("audit")
+            .generation(1)
+            .spec_yaml(RESTRICTED)
+            .spec_yaml("mode: Audit")
+            .build();
         let mut drifted = outcome(&[("audit", 1)], NamespaceState::Drifted);
         drifted.drift = vec![DriftEntry {
             kind: "ResourceQuota".into(),
@@ -1016,7 +1009,7 @@ mod tests {
 
     #[test]
     fn invalid_spec_stalls() {
-        let p = profile("bad", 1, "Enforce");
+        let p = profile("bad").generation(1).spec_yaml(RESTRICTED).build();
         let sel = selected(&["a"]);
         let input = StatusInput {
             profile: &p,
@@ -1046,7 +1039,10 @@ mod tests {
 
     #[test]
     fn an_unchanged_state_needs_no_update_and_keeps_transition_times() {
-        let mut p = profile("strict", 1, "Enforce");
+        let mut p = profile("strict")
+            .generation(1)
+            .spec_yaml(RESTRICTED)
+            .build();
         let sel = selected(&["a"]);
         let outcomes = HashMap::from([(
             "a".to_string(),
@@ -1192,7 +1188,10 @@ mod tests {
         with_pods.unconfined = Some(unconfined(2, "r"));
         let outcomes = HashMap::from([("a".to_string(), with_pods)]);
         let sel = selected(&["a"]);
-        let plain = profile("strict", 1, "Enforce");
+        let plain = profile("strict")
+            .generation(1)
+            .spec_yaml(RESTRICTED)
+            .build();
         let status = status_of(&plain, &sel, &outcomes, at(100));
         assert_eq!(status.unconfined_pods, None);
         assert!(status.conditions.iter().all(|c| c.type_ != PODS_CONFINED));
@@ -1215,7 +1214,10 @@ mod tests {
 
     #[test]
     fn a_governed_namespace_that_cannot_be_brought_to_the_profile_makes_it_not_ready() {
-        let p = profile("strict", 1, "Enforce");
+        let p = profile("strict")
+            .generation(1)
+            .spec_yaml(RESTRICTED)
+            .build();
         let blocked = NamespaceOutcome {
             reason: Some("ForeignObject"),
             permanent: true,
@@ -1274,7 +1276,10 @@ mod tests {
 
     #[test]
     fn failures_with_several_causes_are_a_failed_reconcile_and_transient_ones_do_not_stall() {
-        let p = profile("strict", 1, "Enforce");
+        let p = profile("strict")
+            .generation(1)
+            .spec_yaml(RESTRICTED)
+            .build();
         let failed = |reason: &'static str, permanent: bool| NamespaceOutcome {
             reason: Some(reason),
             permanent,
@@ -1294,7 +1299,10 @@ mod tests {
 
     #[test]
     fn widening_tenant_policies_are_reported_and_withdraw_a9() {
-        let mut p = profile("strict", 1, "Enforce");
+        let mut p = profile("strict")
+            .generation(1)
+            .spec_yaml(RESTRICTED)
+            .build();
         p.spec.network_policy = Some(serde_json::from_value(serde_json::json!({})).unwrap());
         let widened = NamespaceOutcome {
             widening: Some(vec![Widening {
@@ -1337,7 +1345,10 @@ mod tests {
 
     #[test]
     fn guardrail_requirements_count_only_while_the_api_server_enforces_them() {
-        let mut p = profile("strict", 1, "Enforce");
+        let mut p = profile("strict")
+            .generation(1)
+            .spec_yaml(RESTRICTED)
+            .build();
         p.spec.guardrails = Some(crate::core::api::Guardrails {
             allowed_registries: vec!["registry.example.com".into()],
             require_image_tag: true,
@@ -1452,7 +1463,10 @@ mod tests {
 
     #[test]
     fn the_rollout_is_reported_as_given_and_counts_are_worded_in_the_singular() {
-        let p = profile("strict", 3, "Enforce");
+        let p = profile("strict")
+            .generation(3)
+            .spec_yaml(RESTRICTED)
+            .build();
         let outcomes = HashMap::from([(
             "a".to_string(),
             outcome(&[("strict", 3)], NamespaceState::InSync),
@@ -1474,7 +1488,5 @@ mod tests {
         let status = desired_status(&input, |ns| outcomes.get(ns));
         assert_eq!(status.rollout, Some(rollout));
         assert_eq!(status.conditions[0].message, "1 namespace in sync");
-        assert_eq!(count(0, "pod"), "0 pods");
-        assert_eq!(count(2, "pod"), "2 pods");
     }
 }

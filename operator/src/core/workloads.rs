@@ -16,6 +16,7 @@ use kube::{Resource, ResourceExt};
 use serde::Deserialize;
 
 use crate::core::api::{LocalhostProfile, UnconfinedPod, WorkloadSecurityContext};
+use crate::core::plural::count;
 
 /// Unconfined pods listed by name per namespace in the status; the rest are counted.
 pub const MAX_LISTED_PODS: usize = 5;
@@ -185,7 +186,7 @@ pub fn unconfined_reason(
     let first = problems.first()?;
     let reason = match problems.len() {
         1 => first.clone(),
-        n => format!("{first} (and {} more containers)", n - 1),
+        n => format!("{first} (and {})", count(n - 1, "more container")),
     };
     Some(truncate(&reason))
 }

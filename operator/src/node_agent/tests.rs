@@ -6,12 +6,7 @@ use super::args::parse_period;
 use super::*;
 use crate::core::{apparmor, seccomp};
 
-fn profile(name: &str, sections: &str) -> HardeningProfile {
-    let yaml = format!(
-        "apiVersion: hardening.dev/v1alpha1\nkind: HardeningProfile\nmetadata: {{name: {name}}}\nspec:\n  namespaceSelector: {{}}\n{sections}"
-    );
-    serde_yaml_ng::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
-}
+use crate::fixtures::profile;
 
 const BOTH: &str =
     "  seccomp: {baseline: Strict, allow: [keyctl]}\n  apparmor: {denyWrite: [/etc/**]}\n";
@@ -112,7 +107,7 @@ fn managed_names() {
     assert_eq!(apparmor_owner("hardening.dev-web"), Some("web"));
     assert_eq!(apparmor_owner("docker-default"), None);
     // The marker is the renderer's first line.
-    let text = apparmor::render(&profile("web", BOTH)).unwrap();
+    let text = apparmor::render(&profile("web").spec_yaml(BOTH).build()).unwrap();
     assert!(text.starts_with(&apparmor_marker("web")));
 }
 
@@ -127,9 +122,9 @@ fn sync_against_a_kubelet_root() {
         FakeParser::default(),
     );
     let seccomp_dir = root.0.join("seccomp/hardening.dev");
-    let web = profile("web", BOTH);
-    let db = profile("db", SECCOMP);
-    let plain = profile("plain", "");
+    let web = profile("web").spec_yaml(BOTH).build();
+    let db = profile("db").spec_yaml(SECCOMP).build();
+    let plain = profile("plain").build();
 
     // First pass: every file, byte-identical to the renderers; AppArmor loaded.
     let report = agent.sync(&[web.clone(), db.clone(), plain.clone()]);
@@ -166,7 +161,7 @@ fn sync_against_a_kubelet_root() {
     )
     .unwrap();
     std::fs::write(aa_dir.join("hardening.dev-other"), "profile other {}\n").unwrap();
-    let api = profile("api", SECCOMP);
+    let api = profile("api").spec_yaml(SECCOMP).build();
 
     // Tampered and deleted files are rewritten; the edited AppArmor file is loaded again.
     std::fs::write(seccomp_dir.join("web.json"), "{}\n").unwrap();
@@ -206,7 +201,7 @@ fn sync_against_a_kubelet_root() {
     );
 
     // Deleted profiles (and a dropped section) lose their files; AppArmor is unloaded first.
-    let web_seccomp_only = profile("web", SECCOMP);
+    let web_seccomp_only = profile("web").spec_yaml(SECCOMP).build();
     let report = agent.sync(std::slice::from_ref(&web_seccomp_only));
     assert!(!seccomp_dir.join("db.json").exists());
     assert!(!aa_dir.join("hardening.dev-web").exists());
@@ -252,7 +247,7 @@ fn the_record_survives_a_restart() {
     let root = TempDir::new("node-agent-restart");
     let aa_dir = root.0.join("aa");
     let seccomp_dir = root.0.join("seccomp/hardening.dev");
-    let web = profile("web", SECCOMP);
+    let web = profile("web").spec_yaml(SECCOMP).build();
     let mut agent = Agent::new(
         &root.0,
         &aa_dir,
@@ -284,7 +279,7 @@ fn apparmor_unavailable_is_reported_and_nothing_is_loaded() {
         AppArmorSupport::Unavailable("apparmor_parser not found".into()),
         FakeParser::default(),
     );
-    let report = agent.sync(&[profile("web", BOTH)]);
+    let report = agent.sync(&[profile("web").spec_yaml(BOTH).build()]);
     assert!(agent.loader.calls.is_empty());
     assert!(!aa_dir.exists());
     assert_eq!(report.seccomp["web"], FileState::Installed);

@@ -3,6 +3,7 @@ use serde_json::json;
 use super::*;
 use crate::core::plan::Target;
 use crate::core::render::Desired;
+use crate::fixtures::profile;
 
 fn drift(
     field: &str,
@@ -25,10 +26,9 @@ fn drift(
 }
 
 fn desired() -> Desired {
-    let profile: HardeningProfile = serde_yaml_ng::from_str(
-        "apiVersion: hardening.dev/v1alpha1\nkind: HardeningProfile\nmetadata: {name: p}\nspec:\n  namespaceSelector: {}\n  resourceQuota: {hard: {pods: \"20\"}}\n",
-    )
-    .unwrap();
+    let profile = profile("p")
+        .spec_yaml("resourceQuota: {hard: {pods: \"20\"}}")
+        .build();
     render(&profile, "team-a").unwrap()
 }
 
@@ -256,12 +256,10 @@ fn drift_lines_show_unset_and_empty_values() {
 }
 
 fn stored(name: &str, priority: i32, selector: serde_json::Value) -> HardeningProfile {
-    serde_json::from_value(json!({
-        "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile",
-        "metadata": { "name": name, "uid": format!("uid-{name}") },
-        "spec": { "namespaceSelector": selector, "priority": priority },
-    }))
-    .unwrap()
+    profile(name)
+        .uid(&format!("uid-{name}"))
+        .spec(json!({ "namespaceSelector": selector, "priority": priority }))
+        .build()
 }
 
 #[test]

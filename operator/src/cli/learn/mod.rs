@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::fmt::Write as _;
 
+use crate::core::plural::{agree, count};
 use crate::core::seccomp;
 
 /// `hardening-operator learn`: record the system calls of a command.
@@ -75,9 +76,9 @@ pub fn main(args: &LearnArgs) -> i32 {
         Ok(recording) => {
             print!("{}", profile_yaml(&args.command, &recording));
             eprintln!(
-                "hardening-operator learn: {} system calls in {} task(s); the command exited with {}",
-                recording.syscalls.len(),
-                recording.tasks,
+                "hardening-operator learn: {} in {}; the command exited with {}",
+                count(recording.syscalls.len(), "system call"),
+                count(recording.tasks, "task"),
                 recording.exit_code
             );
             0
@@ -123,10 +124,10 @@ pub fn profile_yaml(command: &[String], recording: &Recording) -> String {
     );
     let _ = writeln!(
         out,
-        "# {} distinct system calls in {} task(s); {} of them are in the Strict baseline.",
-        names.len(),
-        recording.tasks,
-        in_strict
+        "# {} in {}; {in_strict} of them {} in the Strict baseline.",
+        count(names.len(), "distinct system call"),
+        count(recording.tasks, "task"),
+        agree(in_strict, "is", "are")
     );
     if names.contains("clone3") {
         let _ = writeln!(

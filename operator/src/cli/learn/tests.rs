@@ -16,7 +16,7 @@ fn yaml_allows_what_strict_lacks() {
     assert_eq!(
         profile_yaml(&command(), &recording),
         "# Learned by `hardening-operator learn` (x86_64) from: /bin/ls /\n\
-         # 6 distinct system calls in 2 task(s); 4 of them are in the Strict baseline.\n\
+         # 6 distinct system calls in 2 tasks; 4 of them are in the Strict baseline.\n\
          # clone3 is answered ENOSYS by the baseline; the C library falls back to clone.\n\
          # Unknown system call numbers, not allowed: 9999\n\
          seccomp:\n  baseline: Strict\n  allow:\n    - socket\n"
@@ -50,5 +50,34 @@ fn command_is_quoted_in_the_comment() {
     assert_eq!(
         shell_words(&command),
         r"/bin/sh -c 'ls -la / | wc -l' 'it'\''s'"
+    );
+}
+
+#[test]
+fn the_summary_agrees_with_its_counts() {
+    let summary = |syscalls: &[u64], tasks| {
+        let recording = Recording {
+            syscalls: syscalls.iter().copied().collect(),
+            tasks,
+            ..Recording::default()
+        };
+        profile_yaml(&command(), &recording)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    // execve is always there: the runtime starts the program with it.
+    assert_eq!(
+        summary(&[], 0),
+        "# 1 distinct system call in 0 tasks; 1 of them is in the Strict baseline."
+    );
+    assert_eq!(
+        summary(&[0], 1),
+        "# 2 distinct system calls in 1 task; 2 of them are in the Strict baseline."
+    );
+    assert_eq!(
+        summary(&[0, 1], 2),
+        "# 3 distinct system calls in 2 tasks; 3 of them are in the Strict baseline."
     );
 }

@@ -682,16 +682,10 @@ mod tests {
 
     use super::*;
     use crate::core::api::{HardeningProfile, validate};
-
-    fn profile(spec: &str) -> HardeningProfile {
-        serde_yaml_ng::from_str(&format!(
-            "apiVersion: hardening.dev/v1alpha1\nkind: HardeningProfile\nmetadata: {{name: p}}\nspec:\n  namespaceSelector: {{}}\n{spec}"
-        ))
-        .unwrap_or_else(|e| panic!("{e}\n{spec}"))
-    }
+    use crate::fixtures::profile;
 
     fn errors(spec: &str) -> Vec<String> {
-        match validate(&profile(spec)) {
+        match validate(&profile("p").spec_yaml(spec).build()) {
             Ok(()) => vec![],
             Err(errors) => errors.iter().map(ToString::to_string).collect(),
         }
@@ -699,7 +693,9 @@ mod tests {
 
     #[test]
     fn sections_parse_with_defaults() {
-        let p = profile("  seccomp: {}\n  apparmor: {network: {}}\n");
+        let p = profile("p")
+            .spec_yaml("  seccomp: {}\n  apparmor: {network: {}}\n")
+            .build();
         let seccomp = p.spec.seccomp.unwrap();
         assert_eq!(seccomp.baseline, SeccompBaseline::RuntimeDefault);
         assert_eq!(seccomp.default_action, SeccompAction::Errno);
@@ -828,8 +824,12 @@ mod tests {
 
     #[test]
     fn workload_security_context_names_the_localhost_profiles() {
-        assert_eq!(workload_security_context(&profile("")), None);
-        let both = workload_security_context(&profile("  seccomp: {}\n  apparmor: {}\n"));
+        assert_eq!(workload_security_context(&profile("p").build()), None);
+        let both = workload_security_context(
+            &profile("p")
+                .spec_yaml("  seccomp: {}\n  apparmor: {}\n")
+                .build(),
+        );
         assert_eq!(
             serde_json::to_value(both).unwrap(),
             serde_json::json!({
@@ -837,7 +837,8 @@ mod tests {
                 "appArmorProfile": {"type": "Localhost", "localhostProfile": "hardening.dev-p"},
             })
         );
-        let seccomp_only = workload_security_context(&profile("  seccomp: {}\n")).unwrap();
+        let seccomp_only =
+            workload_security_context(&profile("p").spec_yaml("  seccomp: {}\n").build()).unwrap();
         assert_eq!(seccomp_only.app_armor_profile, None);
     }
 

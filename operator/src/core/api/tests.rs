@@ -1,25 +1,13 @@
-use std::collections::BTreeMap;
-
 use serde_json::json;
 
 use super::*;
 use crate::core::diff::Drift;
-
-fn profile(yaml: &str) -> HardeningProfile {
-    serde_yaml_ng::from_str(yaml)
-        .unwrap_or_else(|e| panic!("test profile does not parse: {e}\n{yaml}"))
-}
+use crate::fixtures::{from_manifest, profile};
+use crate::test_support::strings;
 
 fn spec(yaml: &str) -> HardeningProfileSpec {
     serde_yaml_ng::from_str(yaml)
         .unwrap_or_else(|e| panic!("test spec does not parse: {e}\n{yaml}"))
-}
-
-fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 #[test]
@@ -112,7 +100,7 @@ mod selection {
     use super::*;
 
     fn selects_ns(selector: &str, name: &str, ns_labels: &[(&str, &str)]) -> bool {
-        selects(&spec(selector), name, &labels(ns_labels))
+        selects(&spec(selector), name, &strings(ns_labels))
     }
 
     #[test]
@@ -201,9 +189,7 @@ mod selection {
     }
 
     fn named(name: &str, priority: i32) -> HardeningProfile {
-        let mut spec = spec("namespaceSelector: {}");
-        spec.priority = priority;
-        HardeningProfile::new(name, spec)
+        profile(name).spec(json!({ "priority": priority })).build()
     }
 
     #[test]
@@ -295,7 +281,7 @@ mod validation {
     use super::*;
 
     fn errors(yaml: &str) -> Vec<String> {
-        match validate(&profile(yaml)) {
+        match validate(&from_manifest(yaml)) {
             Ok(()) => vec![],
             Err(errors) => errors.iter().map(ToString::to_string).collect(),
         }
@@ -416,7 +402,7 @@ mod validation {
              spec:\n  namespaceSelector: {}\n  limitRange:\n    limits:\n    - type: Container\n      \
              default: {cpu: 500m, memory: 256Mi}\n      defaultRequest: {cpu: 100m}\n      \
              max: {memory: 1Gi}\n      maxLimitRequestRatio: {cpu: 4, memory: 2}\n";
-        let profile: HardeningProfile = serde_yaml_ng::from_str(yaml).unwrap();
+        let profile = from_manifest(yaml);
         let errors: Vec<String> = validate(&profile)
             .unwrap_err()
             .iter()

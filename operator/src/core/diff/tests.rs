@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::test_support::strings;
 
 const OWN: &str = "hardening-operator";
 
@@ -548,13 +549,6 @@ fn relabelled_namespace() -> Namespace {
         },
         "spec": {"finalizers": ["kubernetes"]}
     }))
-}
-
-fn strings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 #[test]

@@ -5,28 +5,18 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::core::api::HardeningProfile;
 use crate::core::render::{names, render};
+use crate::fixtures::profile;
 
 const UID: &str = "1b2c3d4e-0000-4000-8000-000000000001";
 
-fn profile(mode: &str) -> HardeningProfile {
-    let mut profile: HardeningProfile = serde_yaml_ng::from_str(&format!(
-        "apiVersion: hardening.dev/v1alpha1
-kind: HardeningProfile
-metadata: {{name: p}}
-spec:
-  mode: {mode}
-  namespaceSelector: {{}}
-  podSecurity: {{enforce: {{level: restricted}}}}
-  networkPolicy: {{defaultDeny: [Ingress], allowSameNamespace: false}}
-  resourceQuota: {{hard: {{pods: \"20\", limits.cpu: \"4\"}}}}
-"
-    ))
-    .unwrap();
-    profile.metadata.uid = Some(UID.to_owned());
-    profile
-}
+/// The profile `p` of these tests (stored: it has a uid), in Enforce mode.
+const SPEC: &str = "\
+mode: Enforce
+podSecurity: {enforce: {level: restricted}}
+networkPolicy: {defaultDeny: [Ingress], allowSameNamespace: false}
+resourceQuota: {hard: {pods: \"20\", limits.cpu: \"4\"}}
+";
 
 /// `fieldsV1` owning every field of `value` (lists as a whole).
 fn fields_of(value: &Value) -> Value {
@@ -110,7 +100,7 @@ fn step<'a>(steps: &'a [Step<'a>], kind: &str, name: &str) -> &'a Step<'a> {
 
 #[test]
 fn a_fresh_namespace_gets_everything_created() {
-    let desired = render(&profile("Enforce"), "team-a").unwrap();
+    let desired = render(&profile("p").uid(UID).spec_yaml(SPEC).build(), "team-a").unwrap();
     let steps = plan(&fresh_namespace(), &desired, Mode::Enforce, &[]).unwrap();
     assert_eq!(
         summary(&steps),
@@ -144,7 +134,7 @@ fn a_fresh_namespace_gets_everything_created() {
 
 #[test]
 fn a_hardened_namespace_is_unchanged() {
-    let desired = render(&profile("Enforce"), "team-a").unwrap();
+    let desired = render(&profile("p").uid(UID).spec_yaml(SPEC).build(), "team-a").unwrap();
     let ns = hardened_namespace(&desired.namespace_body("team-a", Mode::Enforce));
     let live = hardened_objects(&desired);
     let steps = plan(&ns, &desired, Mode::Enforce, &live).unwrap();
@@ -159,7 +149,7 @@ fn a_hardened_namespace_is_unchanged() {
 
 #[test]
 fn an_edit_is_an_update_naming_the_field_manager() {
-    let desired = render(&profile("Enforce"), "team-a").unwrap();
+    let desired = render(&profile("p").uid(UID).spec_yaml(SPEC).build(), "team-a").unwrap();
     let ns = hardened_namespace(&desired.namespace_body("team-a", Mode::Enforce));
     let mut live = hardened_objects(&desired);
     let mut quota = serde_json::to_value(live[1].1.as_ref()).unwrap();
@@ -196,11 +186,11 @@ fn an_edit_is_an_update_naming_the_field_manager() {
 
 #[test]
 fn fields_the_profile_dropped_are_an_update() {
-    let desired = render(&profile("Enforce"), "team-a").unwrap();
+    let desired = render(&profile("p").uid(UID).spec_yaml(SPEC).build(), "team-a").unwrap();
     let ns = hardened_namespace(&desired.namespace_body("team-a", Mode::Enforce));
     let live = hardened_objects(&desired);
     // The profile drops limits.cpu from the quota: the operator still owns it live.
-    let mut smaller = profile("Enforce");
+    let mut smaller = profile("p").uid(UID).spec_yaml(SPEC).build();
     smaller
         .spec
         .resource_quota
@@ -220,7 +210,7 @@ fn fields_the_profile_dropped_are_an_update() {
 
 #[test]
 fn objects_no_longer_rendered_are_deleted_and_foreign_ones_left_alone() {
-    let desired = render(&profile("Enforce"), "team-a").unwrap();
+    let desired = render(&profile("p").uid(UID).spec_yaml(SPEC).build(), "team-a").unwrap();
     let ns = hardened_namespace(&desired.namespace_body("team-a", Mode::Enforce));
     let mut live = hardened_objects(&desired);
     // Generated earlier (another section or profile): carries the managed-by label.
@@ -275,7 +265,15 @@ fn objects_no_longer_rendered_are_deleted_and_foreign_ones_left_alone() {
 
 #[test]
 fn audit_mode_neither_expects_nor_reports_the_claim() {
-    let desired = render(&profile("Audit"), "team-a").unwrap();
+    let desired = render(
+        &profile("p")
+            .uid(UID)
+            .spec_yaml(SPEC)
+            .spec_yaml("mode: Audit")
+            .build(),
+        "team-a",
+    )
+    .unwrap();
     // Fresh: only the Pod Security labels are missing, not the claim.
     let steps = plan(&fresh_namespace(), &desired, Mode::Audit, &[]).unwrap();
     let fields: Vec<&str> = steps[0].drifts.iter().map(|d| d.field.as_str()).collect();

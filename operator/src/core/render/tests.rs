@@ -3,40 +3,18 @@ use std::collections::BTreeSet;
 use serde_json::json;
 
 use super::*;
+use crate::fixtures::{example, profile};
+use crate::test_support::strings;
 
 const UID: &str = "1b2c3d4e-0000-4000-8000-000000000001";
-
-fn profile(yaml: &str) -> HardeningProfile {
-    serde_yaml_ng::from_str(yaml)
-        .unwrap_or_else(|e| panic!("test profile does not parse: {e}\n{yaml}"))
-}
-
-fn example(file: &str) -> HardeningProfile {
-    let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
-    profile(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
-}
 
 fn stored(mut profile: HardeningProfile) -> HardeningProfile {
     profile.metadata.uid = Some(UID.to_owned());
     profile
 }
 
-/// A profile named `p` with the given spec lines (indented by two spaces).
-fn spec(lines: &str) -> HardeningProfile {
-    profile(&format!(
-        "apiVersion: hardening.dev/v1alpha1\nkind: HardeningProfile\nmetadata: {{name: p}}\nspec:\n  namespaceSelector: {{}}\n{lines}"
-    ))
-}
-
 fn names(desired: &Desired) -> Vec<&str> {
     desired.objects.iter().map(DesiredObject::name).collect()
-}
-
-fn strings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 #[test]
@@ -214,7 +192,9 @@ fn a_profile_without_uid_renders_without_owner_reference() {
 #[test]
 fn only_present_sections_render_objects() {
     let desired = render(
-        &spec("  podSecurity: {warn: {level: baseline, version: v1.33}}\n"),
+        &profile("p")
+            .spec_yaml("  podSecurity: {warn: {level: baseline, version: v1.33}}\n")
+            .build(),
         "ns",
     )
     .unwrap();
@@ -237,18 +217,47 @@ fn only_present_sections_render_objects() {
         ])
     );
 
-    let nothing = render(&spec("  networkPolicy: {defaultDeny: []}\n"), "ns").unwrap();
+    let nothing = render(
+        &profile("p")
+            .spec_yaml("  networkPolicy: {defaultDeny: []}\n")
+            .build(),
+        "ns",
+    )
+    .unwrap();
     assert_eq!(names(&nothing), Vec::<&str>::new());
     assert_eq!(nothing.namespace_labels, BTreeMap::new());
 }
 
 #[test]
 fn the_fingerprint_changes_with_what_is_rendered_and_nothing_else() {
-    let a = render(&spec("  resourceQuota: {hard: {pods: \"10\"}}\n"), "ns").unwrap();
-    let same = render(&spec("  resourceQuota: {hard: {pods: \"10\"}}\n"), "ns").unwrap();
-    let other_namespace =
-        render(&spec("  resourceQuota: {hard: {pods: \"10\"}}\n"), "other").unwrap();
-    let more = render(&spec("  resourceQuota: {hard: {pods: \"11\"}}\n"), "ns").unwrap();
+    let a = render(
+        &profile("p")
+            .spec_yaml("  resourceQuota: {hard: {pods: \"10\"}}\n")
+            .build(),
+        "ns",
+    )
+    .unwrap();
+    let same = render(
+        &profile("p")
+            .spec_yaml("  resourceQuota: {hard: {pods: \"10\"}}\n")
+            .build(),
+        "ns",
+    )
+    .unwrap();
+    let other_namespace = render(
+        &profile("p")
+            .spec_yaml("  resourceQuota: {hard: {pods: \"10\"}}\n")
+            .build(),
+        "other",
+    )
+    .unwrap();
+    let more = render(
+        &profile("p")
+            .spec_yaml("  resourceQuota: {hard: {pods: \"11\"}}\n")
+            .build(),
+        "ns",
+    )
+    .unwrap();
     let rendered = |d: &Desired| d.namespace_annotations["hardening.dev/rendered"].clone();
     assert_eq!(rendered(&a), rendered(&same));
     assert_eq!(rendered(&a).len(), 16);
@@ -262,14 +271,20 @@ fn the_fingerprint_changes_with_what_is_rendered_and_nothing_else() {
 
 #[test]
 fn dns_is_allowed_only_while_egress_is_isolated() {
-    let ingress_only = render(&spec("  networkPolicy: {defaultDeny: [Ingress]}\n"), "ns").unwrap();
+    let ingress_only = render(
+        &profile("p")
+            .spec_yaml("  networkPolicy: {defaultDeny: [Ingress]}\n")
+            .build(),
+        "ns",
+    )
+    .unwrap();
     assert_eq!(
         names(&ingress_only),
         [names::DEFAULT_DENY, names::ALLOW_SAME_NAMESPACE]
     );
 
     let egress_list = render(
-        &spec("  networkPolicy:\n    defaultDeny: []\n    egress: [{to: [{cidr: 192.0.2.0/24}], ports: [{port: 22}]}]\n"),
+        &profile("p").spec_yaml("  networkPolicy:\n    defaultDeny: []\n    egress: [{to: [{cidr: 192.0.2.0/24}], ports: [{port: 22}]}]\n").build(),
         "ns",
     )
     .unwrap();
@@ -290,7 +305,9 @@ fn dns_is_allowed_only_while_egress_is_isolated() {
     );
 
     let no_extras = render(
-        &spec("  networkPolicy: {allowDns: false, allowSameNamespace: false}\n"),
+        &profile("p")
+            .spec_yaml("  networkPolicy: {allowDns: false, allowSameNamespace: false}\n")
+            .build(),
         "ns",
     )
     .unwrap();
@@ -300,12 +317,12 @@ fn dns_is_allowed_only_while_egress_is_isolated() {
 #[test]
 fn rules_render_explicitly() {
     let desired = render(
-        &spec(
+        &profile("p").spec_yaml(
             "  networkPolicy:\n    defaultDeny: [Egress, Ingress]\n    allowDns: false\n    allowSameNamespace: false\n    \
              ingress:\n      - {}\n      - from: [{podSelector: {matchLabels: {app: web}}, namespaceSelector: {}}]\n        \
              ports: [{port: 8000, endPort: 8100}, {port: 53, protocol: UDP}, {port: 9, protocol: SCTP}]\n    \
              egress:\n      - to: [{namespaceSelector: {matchLabels: {team: db}}}, {cidr: \"2001:db8::/32\"}]\n",
-        ),
+        ).build(),
         "ns",
     )
     .unwrap();
@@ -348,7 +365,9 @@ fn rules_render_explicitly() {
 #[test]
 fn unset_pod_security_versions_render_as_latest() {
     let desired = render(
-        &spec("  podSecurity: {enforce: {level: privileged}, audit: {level: baseline}}\n"),
+        &profile("p")
+            .spec_yaml("  podSecurity: {enforce: {level: privileged}, audit: {level: baseline}}\n")
+            .build(),
         "ns",
     )
     .unwrap();
@@ -385,18 +404,21 @@ fn every_rendered_kind_is_listed_in_all() {
 
 #[test]
 fn unrenderable_input_is_an_error() {
-    let mut unnamed = spec("");
+    let mut unnamed = profile("p").build();
     unnamed.metadata.name = None;
     assert_eq!(render(&unnamed, "ns"), Err(RenderError::UnnamedProfile));
 
-    let mut long = spec("");
+    let mut long = profile("p").build();
     long.metadata.name = Some("x".repeat(64));
     assert_eq!(
         render(&long, "ns"),
         Err(RenderError::ProfileNameTooLong("x".repeat(64)))
     );
 
-    assert_eq!(render(&spec(""), ""), Err(RenderError::EmptyNamespace));
+    assert_eq!(
+        render(&profile("p").build(), ""),
+        Err(RenderError::EmptyNamespace)
+    );
 }
 
 /// Every file in `examples/` is a valid profile that renders (the integration tests apply

@@ -463,7 +463,7 @@ fn requirement_row(
             };
             format!(
                 "{cause}: {} ({}{tail})",
-                crate::core::status::count(namespaces.len() as u32, "namespace"),
+                crate::core::plural::count(namespaces.len(), "namespace"),
                 named.join(", ")
             )
         })

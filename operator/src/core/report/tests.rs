@@ -4,21 +4,11 @@ use k8s_openapi::api::core::v1::Namespace;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::fixtures::profile;
 
 const ORGANISATIONAL: [&str; 10] = [
     "A1", "A2", "A3", "A5", "A6", "A12", "A14", "A15", "A19", "A27",
 ];
-
-fn profile(name: &str, spec: Value, status: Value) -> HardeningProfile {
-    serde_json::from_value(json!({
-        "apiVersion": "hardening.dev/v1alpha1",
-        "kind": "HardeningProfile",
-        "metadata": { "name": name, "generation": 1 },
-        "spec": spec,
-        "status": status,
-    }))
-    .unwrap()
-}
 
 fn namespace(name: &str, tier: &str) -> Namespace {
     serde_json::from_value(json!({
@@ -113,10 +103,10 @@ fn every_requirement_once_in_order_and_the_organisational_ones_out_of_scope() {
 
 #[test]
 fn coverage_follows_namespace_state_and_tenant_findings_per_namespace() {
-    let strict = profile(
-        "strict",
-        strict_spec(),
-        ready(
+    let strict = profile("strict")
+        .generation(1)
+        .spec(strict_spec())
+        .status(ready(
             3,
             1,
             1,
@@ -125,13 +115,15 @@ fn coverage_follows_namespace_state_and_tenant_findings_per_namespace() {
                   "message": "ResourceQuota hardening-quota changed" },
                 { "name": "c-widened", "state": "InSync", "wideningPolicies": 2 }
             ]),
-        ),
-    );
-    let audit = profile(
-        "audit",
-        json!({ "namespaceSelector": { "matchLabels": { "tier": "audit" } }, "mode": "Audit" }),
-        ready(1, 1, 0, json!([])),
-    );
+        ))
+        .build();
+    let audit = profile("audit")
+        .generation(1)
+        .spec(
+            json!({ "namespaceSelector": { "matchLabels": { "tier": "audit" } }, "mode": "Audit" }),
+        )
+        .status(ready(1, 1, 0, json!([])))
+        .build();
     let namespaces = [
         namespace("a-in-sync", "strict"),
         namespace("b-drifted", "strict"),
@@ -216,13 +208,19 @@ fn a_status_of_an_older_generation_or_a_cut_list_claims_nothing_but_reporting() 
     let mut cut = ready(2, 0, 0, json!([]));
     cut["unlistedNamespaces"] = json!(2);
     let profiles = [
-        profile("old", strict_spec(), old),
-        profile(
-            "cut",
-            json!({ "namespaceSelector": { "matchLabels": { "tier": "cut" } },
+        profile("old")
+            .generation(1)
+            .spec(strict_spec())
+            .status(old)
+            .build(),
+        profile("cut")
+            .generation(1)
+            .spec(
+                json!({ "namespaceSelector": { "matchLabels": { "tier": "cut" } },
                     "podSecurity": { "enforce": { "level": "restricted" } } }),
-            cut,
-        ),
+            )
+            .status(cut)
+            .build(),
     ];
     let report = build_of(
         &profiles,
@@ -242,7 +240,11 @@ fn a_status_of_an_older_generation_or_a_cut_list_claims_nothing_but_reporting() 
 
 #[test]
 fn markdown_and_html_have_a_row_per_requirement_and_the_html_no_external_asset() {
-    let strict = profile("strict<&>", strict_spec(), ready(1, 1, 0, json!([])));
+    let strict = profile("strict<&>")
+        .generation(1)
+        .spec(strict_spec())
+        .status(ready(1, 1, 0, json!([])))
+        .build();
     let report = build_of(&[strict], &[namespace("a", "strict")]);
     let md = markdown(&report);
     for r in &REQUIREMENTS {

@@ -1,7 +1,10 @@
 use std::collections::BTreeMap;
 
+use serde_json::json;
+
 use super::*;
-use crate::core::api::{HardeningProfile, SeccompArch};
+use crate::core::api::SeccompArch;
+use crate::fixtures::profile;
 
 fn spec(yaml: &str) -> SeccompSpec {
     serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
@@ -37,16 +40,10 @@ fn example_renders_exactly() {
 
 #[test]
 fn render_takes_the_profile_section() {
-    let profile: HardeningProfile = serde_yaml_ng::from_str(&format!(
-        "apiVersion: hardening.dev/v1alpha1\nkind: HardeningProfile\nmetadata: {{name: p}}\nspec:\n  namespaceSelector: {{}}\n  seccomp:\n{}",
-        EXAMPLE.lines().map(|l| format!("    {l}\n")).collect::<String>()
-    ))
-    .unwrap();
-    assert_eq!(render(&profile), Some(render_spec(&spec(EXAMPLE))));
-    let without: HardeningProfile = serde_yaml_ng::from_str(
-        "apiVersion: hardening.dev/v1alpha1\nkind: HardeningProfile\nmetadata: {name: p}\nspec: {namespaceSelector: {}}\n",
-    )
-    .unwrap();
+    let example: serde_json::Value = serde_yaml_ng::from_str(EXAMPLE).unwrap();
+    let declaring = profile("p").spec(json!({ "seccomp": example })).build();
+    assert_eq!(render(&declaring), Some(render_spec(&spec(EXAMPLE))));
+    let without = profile("p").build();
     assert_eq!(render(&without), None);
 }
 

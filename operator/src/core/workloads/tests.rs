@@ -215,3 +215,19 @@ fn the_index_reports_only_namespaces_whose_pod_profiles_changed() {
         .collect();
     assert_eq!(everywhere, ["one", "three"]);
 }
+
+#[test]
+fn one_more_unconfined_container_is_singular() {
+    let p = pod(
+        "a",
+        "web",
+        json!({"containers": [{"name": "a"}, {"name": "b"}]}),
+    );
+    assert_eq!(
+        reason(&p, &required(true, false)).as_deref(),
+        Some(
+            "container a: seccompProfile not set, wants Localhost hardening.dev/p.json \
+             (and 1 more container)"
+        )
+    );
+}
