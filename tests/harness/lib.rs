@@ -241,6 +241,53 @@ pub fn node_resident_memory_kib() -> Vec<(String, u64)> {
         .unwrap_or_default()
 }
 
+/// The path a `tests/controlplane/` script (`script`, relative to `tests/`) prints on its
+/// last line: it builds or fetches `what` once per machine and is a no-op when cached. The
+/// environment variable `override_env` names the path instead and skips the script. The
+/// script's progress goes straight to the terminal.
+pub fn cached_by_script(script: &str, override_env: &str, what: &str) -> Result<PathBuf, String> {
+    if let Ok(path) = std::env::var(override_env) {
+        return Ok(PathBuf::from(path));
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running {}: {e}", script.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{what} failed ({}: {}); run it by hand to see the full output",
+            script.display(),
+            output.status
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    Ok(PathBuf::from(
+        stdout.lines().last().unwrap_or_default().trim(),
+    ))
+}
+
+/// A local control plane of the calling test's own, with a client, for a test that changes
+/// what every other test would see (CRDs, the API server itself). `None`, after saying why
+/// the test is skipped, against an existing cluster (`HARDENING_TEST_KUBECONFIG`): `need`
+/// says what the test does there (e.g. "installing report CRDs").
+pub async fn own_control_plane(need: &str) -> Option<(ControlPlane, Client)> {
+    if std::env::var(EXISTING_CLUSTER_ENV).is_ok() {
+        eprintln!("skipped: {need} needs a local control plane of the test's own");
+        return None;
+    }
+    let plane = tokio::task::spawn_blocking(ControlPlane::start)
+        .await
+        .expect("starting the control plane")
+        .expect("a control plane of this test's own");
+    let client = client_for(plane.kubeconfig())
+        .await
+        .expect("a client of the test's own control plane");
+    Some((plane, client))
+}
+
 /// A client from a kubeconfig file.
 pub async fn client_for(kubeconfig: &Path) -> Result<Client, HarnessError> {
     let err = |message: String| HarnessError::Kubeconfig {

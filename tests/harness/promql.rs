@@ -27,24 +27,11 @@ pub fn promql_check_binary() -> Result<PathBuf, String> {
     static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BINARY
         .get_or_init(|| {
-            if let Ok(path) = std::env::var("HARDENING_PROMQL") {
-                return Ok(PathBuf::from(path));
-            }
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/controlplane/build-promql.sh");
-            let output = Command::new("bash")
-                .arg(script)
-                .stdin(Stdio::null())
-                .stderr(Stdio::inherit())
-                .output()
-                .map_err(|e| format!("running {script}: {e}"))?;
-            if !output.status.success() {
-                return Err(format!(
-                    "building promql-check failed ({script}: {}); run it by hand to see the full output",
-                    output.status
-                ));
-            }
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            Ok(PathBuf::from(stdout.lines().last().unwrap_or_default().trim()))
+            crate::cached_by_script(
+                "controlplane/build-promql.sh",
+                "HARDENING_PROMQL",
+                "building promql-check",
+            )
         })
         .clone()
 }

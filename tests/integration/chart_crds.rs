@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hardening_operator::core::api::HardeningProfile;
 use hardening_operator::fixtures;
-use hardening_tests::{ControlPlane, eventually, unique_name, wait_until};
+use hardening_tests::{eventually, unique_name, wait_until};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -149,17 +149,9 @@ async fn wait_for_crd_gone(client: &Client) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_uninstall_keeps_the_crd_and_profiles_unless_told_otherwise() {
-    if std::env::var(hardening_tests::EXISTING_CLUSTER_ENV).is_ok() {
-        eprintln!("skipped: deleting the CRD needs a local control plane of the test's own");
+    let Some((plane, client)) = hardening_tests::own_control_plane("deleting the CRD").await else {
         return;
-    }
-    let plane = tokio::task::spawn_blocking(ControlPlane::start)
-        .await
-        .unwrap()
-        .expect("a control plane of this test's own");
-    let client = hardening_tests::client_for(plane.kubeconfig())
-        .await
-        .unwrap();
+    };
     let namespace = unique_name("crd-lifecycle");
     Api::<Namespace>::all(client.clone())
         .create(

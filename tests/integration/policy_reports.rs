@@ -6,7 +6,6 @@
 //! (nothing pruned), and a result flips with drift and back.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use hardening_operator::core::api::{DriftEntry, HardeningProfile, NamespaceState};
 use hardening_operator::core::policy_report::{
@@ -15,7 +14,7 @@ use hardening_operator::core::policy_report::{
 };
 use hardening_operator::core::status::NamespaceOutcome;
 use hardening_operator::fixtures::{profile, specs};
-use hardening_tests::{ControlPlane, eventually};
+use hardening_tests::eventually;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -26,27 +25,12 @@ use serde_json::{Value, json};
 /// The directory `fetch-report-crds.sh` prints (fetching once per machine);
 /// `HARDENING_REPORT_CRDS` names it and skips the script.
 fn crd_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("HARDENING_REPORT_CRDS") {
-        return PathBuf::from(dir);
-    }
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/controlplane/fetch-report-crds.sh"
-    );
-    let output = Command::new("bash")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("running fetch-report-crds.sh");
-    assert!(output.status.success(), "{script} failed");
-    PathBuf::from(
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .last()
-            .unwrap()
-            .trim(),
+    hardening_tests::cached_by_script(
+        "controlplane/fetch-report-crds.sh",
+        "HARDENING_REPORT_CRDS",
+        "fetching the report CRDs",
     )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn install(client: &Client, file: &str) {
@@ -142,17 +126,10 @@ fn quota_result(stored: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_are_detected_and_accepted_by_the_published_crds() {
-    if std::env::var(hardening_tests::EXISTING_CLUSTER_ENV).is_ok() {
-        eprintln!("skipped: installing report CRDs needs a local control plane of the test's own");
+    let Some((plane, client)) = hardening_tests::own_control_plane("installing report CRDs").await
+    else {
         return;
-    }
-    let plane = tokio::task::spawn_blocking(ControlPlane::start)
-        .await
-        .unwrap()
-        .expect("a control plane of this test's own");
-    let client = hardening_tests::client_for(plane.kubeconfig())
-        .await
-        .unwrap();
+    };
     Api::<Namespace>::all(client.clone())
         .create(
             &PostParams::default(),
@@ -387,17 +364,10 @@ async fn the_operator_writes_wgpolicyk8s_reports_without_openreports() {
 }
 
 async fn the_operator_writes_reports(api: ReportApi) {
-    if std::env::var(hardening_tests::EXISTING_CLUSTER_ENV).is_ok() {
-        eprintln!("skipped: installing report CRDs needs a local control plane of the test's own");
+    let Some((plane, client)) = hardening_tests::own_control_plane("installing report CRDs").await
+    else {
         return;
-    }
-    let plane = tokio::task::spawn_blocking(ControlPlane::start)
-        .await
-        .unwrap()
-        .expect("a control plane of this test's own");
-    let client = hardening_tests::client_for(plane.kubeconfig())
-        .await
-        .unwrap();
+    };
     crate::operator_env::install_crd(&client).await;
     let files = match api {
         ReportApi::OpenReports => [

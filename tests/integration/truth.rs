@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use hardening_operator::config::{LeaderElection, RunConfig};
 use hardening_operator::core::api::HardeningProfileStatus;
 use hardening_operator::fixtures;
-use hardening_tests::{ControlPlane, cluster, eventually, unique_name};
+use hardening_tests::{cluster, eventually, unique_name};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -425,17 +425,11 @@ async fn apply_dynamic(api: &Api<DynamicObject>, body: Value) {
 /// every kind. Runs its own control plane: the restart must not disturb the other tests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_is_repaired_within_seconds_after_the_api_server_restarts() {
-    if std::env::var(hardening_tests::EXISTING_CLUSTER_ENV).is_ok() {
-        eprintln!("skipped: restarting the API server needs the local control plane");
+    let Some((mut plane, client)) =
+        hardening_tests::own_control_plane("restarting the API server").await
+    else {
         return;
-    }
-    let mut plane = tokio::task::spawn_blocking(ControlPlane::start)
-        .await
-        .unwrap()
-        .expect("a control plane of this test's own");
-    let client = hardening_tests::client_for(plane.kubeconfig())
-        .await
-        .unwrap();
+    };
     install_crd(&client).await;
     let (stop, stopped) = oneshot::channel::<()>();
     let operator = {

@@ -20,7 +20,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         Ok(nanos) if nanos > 0 => Ok(Duration::from_nanos(nanos as u64)),
         Ok(_) => Err(format!("invalid duration {text:?}: must be above zero")),
         Err(GoDurationError::UnknownUnit(unit)) => Err(format!(
-            "invalid duration {text:?}: unknown unit '{unit}' (use s, m or h)"
+            "invalid duration {text:?}: unknown unit '{unit}' (use h, m, s, ms, us or ns)"
         )),
         Err(GoDurationError::Invalid | GoDurationError::MissingUnit) => Err(format!(
             "invalid duration {text:?}: expected e.g. 90s, 30m, 1h or 500ms"
@@ -279,7 +279,7 @@ mod tests {
         );
         assert_eq!(
             parse_duration("1d"),
-            Err("invalid duration \"1d\": unknown unit 'd' (use s, m or h)".to_owned())
+            Err("invalid duration \"1d\": unknown unit 'd' (use h, m, s, ms, us or ns)".to_owned())
         );
         // As in Go, a unit runs to the next digit or point.
         assert!(

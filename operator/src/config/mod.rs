@@ -477,7 +477,7 @@ mod tests {
     fn bad_values_name_the_file_and_key() {
         assert_eq!(
             error("duration", "resyncPeriod: 1d\n"),
-            "FILE: resyncPeriod: invalid duration \"1d\": unknown unit 'd' (use s, m or h)"
+            "FILE: resyncPeriod: invalid duration \"1d\": unknown unit 'd' (use h, m, s, ms, us or ns)"
         );
         assert_eq!(
             error("concurrency", "concurrency: 0\n"),

@@ -104,6 +104,38 @@ pub struct ReportResult {
     pub properties: BTreeMap<String, String>,
 }
 
+impl ReportResult {
+    /// The result of `rule` of `profile`: category the first of `ids`, every one of them in
+    /// the property `requirements`, the profile's mode in `profile-mode`.
+    fn new(
+        profile: &HardeningProfile,
+        rule: &str,
+        ids: &[&str],
+        result: Outcome,
+        message: String,
+        resources: Vec<ObjectReference>,
+    ) -> Self {
+        let mode = match profile.spec.mode {
+            Mode::Enforce => "Enforce",
+            Mode::Audit => "Audit",
+        };
+        ReportResult {
+            source: SOURCE.to_owned(),
+            policy: profile.metadata.name.clone().unwrap_or_default(),
+            rule: rule.to_owned(),
+            category: format!("BSI SYS.1.6 {}", ids[0]),
+            result,
+            scored: true,
+            message,
+            resources,
+            properties: BTreeMap::from([
+                ("requirements".to_owned(), ids.join(",")),
+                ("profile-mode".to_owned(), mode.to_owned()),
+            ]),
+        }
+    }
+}
+
 /// Counts of the results by outcome.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -153,25 +185,9 @@ pub fn namespace_results(
 ) -> Vec<ReportResult> {
     let name = profile.metadata.name.clone().unwrap_or_default();
     let spec = &profile.spec;
-    let mode = match spec.mode {
-        Mode::Enforce => "Enforce",
-        Mode::Audit => "Audit",
+    let result = |rule: &str, ids: &[&str], result: Outcome, message: String, resources| {
+        ReportResult::new(profile, rule, ids, result, message, resources)
     };
-    let result =
-        |rule: &str, ids: &[&str], result: Outcome, message: String, resources| ReportResult {
-            source: SOURCE.to_owned(),
-            policy: name.clone(),
-            rule: rule.to_owned(),
-            category: format!("BSI SYS.1.6 {}", ids[0]),
-            result,
-            scored: true,
-            message,
-            resources,
-            properties: BTreeMap::from([
-                ("requirements".to_owned(), ids.join(",")),
-                ("profile-mode".to_owned(), mode.to_owned()),
-            ]),
-        };
     let declared = |rule: &str| match rule {
         "pod-security-labels" => spec.pod_security.is_some(),
         "network-policies" => spec.network_policy.is_some(),
@@ -304,10 +320,6 @@ pub fn cluster_results(profile: &HardeningProfile) -> Vec<ReportResult> {
 fn profile_results(profile: &HardeningProfile) -> Vec<ReportResult> {
     let name = profile.metadata.name.clone().unwrap_or_default();
     let spec = &profile.spec;
-    let mode = match spec.mode {
-        Mode::Enforce => "Enforce",
-        Mode::Audit => "Audit",
-    };
     let status = profile.status.as_ref();
     let current = status.is_some_and(|s| {
         s.observed_generation.is_some() && s.observed_generation == profile.metadata.generation
@@ -317,21 +329,9 @@ fn profile_results(profile: &HardeningProfile) -> Vec<ReportResult> {
             .filter(|_| current)
             .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
     };
-    let result =
-        |rule: &str, ids: &[&str], result: Outcome, message: String, resources| ReportResult {
-            source: SOURCE.to_owned(),
-            policy: name.clone(),
-            rule: rule.to_owned(),
-            category: format!("BSI SYS.1.6 {}", ids[0]),
-            result,
-            scored: true,
-            message,
-            resources,
-            properties: BTreeMap::from([
-                ("requirements".to_owned(), ids.join(",")),
-                ("profile-mode".to_owned(), mode.to_owned()),
-            ]),
-        };
+    let result = |rule: &str, ids: &[&str], result: Outcome, message: String, resources| {
+        ReportResult::new(profile, rule, ids, result, message, resources)
+    };
     let not_yet = || {
         format!(
             "the status does not describe generation {} yet",

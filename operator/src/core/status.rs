@@ -569,14 +569,9 @@ fn conditions(
 
     if c.confinement_reported {
         out.push(if c.unconfined_pods > 0 {
-            let first = entries
-                .iter()
-                .find_map(|e| {
-                    e.pods
-                        .first()
-                        .map(|p| format!("{}/{}: {}", e.name, p.name, p.reason))
-                })
-                .unwrap_or_default();
+            let first = first_finding(entries, |e| {
+                e.pods.first().map(|p| format!("{}: {}", p.name, p.reason))
+            });
             condition(
                 PODS_CONFINED,
                 "False",
@@ -599,20 +594,16 @@ fn conditions(
     }
     if c.isolation_reported {
         out.push(if c.widening_policies > 0 {
-            let first = entries
-                .iter()
-                .find_map(|e| {
-                    e.policies.first().map(|p| {
-                        format!(
-                            "{}/{}: allows {} {}",
-                            e.name,
-                            p.name,
-                            p.direction.as_str().to_lowercase(),
-                            p.opens
-                        )
-                    })
+            let first = first_finding(entries, |e| {
+                e.policies.first().map(|p| {
+                    format!(
+                        "{}: allows {} {}",
+                        p.name,
+                        p.direction.as_str().to_lowercase(),
+                        p.opens
+                    )
                 })
-                .unwrap_or_default();
+            });
             condition(
                 NETWORK_ISOLATED,
                 "False",
@@ -637,14 +628,11 @@ fn conditions(
     if c.preview_reported {
         let governed = c.selected - c.conflicting;
         out.push(if c.would_reject_pods > 0 {
-            let first = entries
-                .iter()
-                .find_map(|e| {
-                    e.would_reject
-                        .first()
-                        .map(|r| format!("{}/{}: {}", e.name, r.pod, r.reason))
-                })
-                .unwrap_or_default();
+            let first = first_finding(entries, |e| {
+                e.would_reject
+                    .first()
+                    .map(|r| format!("{}: {}", r.pod, r.reason))
+            });
             condition(
                 READY_TO_ENFORCE,
                 "False",
@@ -735,6 +723,17 @@ fn conditions(
         };
     }
     out
+}
+
+/// The first finding of the listed namespaces, as `<namespace>/<finding>`.
+fn first_finding(
+    entries: &[NamespaceStatus],
+    finding: impl Fn(&NamespaceStatus) -> Option<String>,
+) -> String {
+    entries
+        .iter()
+        .find_map(|e| finding(e).map(|f| format!("{}/{f}", e.name)))
+        .unwrap_or_default()
 }
 
 fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Condition {
