@@ -350,7 +350,14 @@ fn profile_results(profile: &HardeningProfile) -> Vec<ReportResult> {
     // audit of container settings against what is declared).
     let (verdict, message) = match condition(crate::core::status::READY) {
         None => (Outcome::Skip, not_yet()),
-        Some(c) if c.status == "True" => (Outcome::Pass, c.message.clone()),
+        // Audit mode is Ready while it finds drift (it changes nothing): the report does
+        // not pass what the profile's namespaces fail.
+        Some(c) if c.status == "True" => match condition(crate::core::status::DRIFTED) {
+            Some(d) if d.status == "True" => {
+                (Outcome::Warn, format!("{}: {}", c.message, d.message))
+            }
+            _ => (Outcome::Pass, c.message.clone()),
+        },
         Some(c) if condition(crate::core::status::RECONCILING).is_some() => {
             (Outcome::Skip, format!("reconciling: {}", c.message))
         }
@@ -719,6 +726,22 @@ mod tests {
         });
         let results = cluster_results(&strict_at(1, reconciling));
         assert_eq!(results[1].result, Outcome::Skip);
+
+        let audited_drift = json!({
+            "observedGeneration": 1,
+            "conditions": [
+                condition("Ready", "True", "Audited", "1 namespace audited, 1 drifted (Audit mode changes nothing)"),
+                condition("Drifted", "True", "DriftDetected", "1 namespace drifted; first: team"),
+            ],
+        });
+        let results = cluster_results(&strict_at(1, audited_drift));
+        assert_eq!(results[1].rule, "profile-ready");
+        assert_eq!(results[1].result, Outcome::Warn, "{:?}", results[1]);
+        assert!(
+            results[1]
+                .message
+                .ends_with("1 namespace drifted; first: team")
+        );
     }
 
     #[test]
