@@ -47,33 +47,31 @@ impl Unconverged {
     }
 }
 
-/// A namespace as the operator wrote it, over the version it replaced.
-type NamespaceWrite = (Option<String>, Arc<Namespace>);
-
 /// The operator's writes of namespaces whose watch events have not arrived yet (see
 /// `index` for the generated kinds): reconciles read the namespace as written, and the
-/// event echoing a write asks for no reconcile.
+/// event echoing a write asks for no reconcile. A write stands in for the cached namespace
+/// only while it is newer (by resource version, see `core::resource_version`): an event
+/// delivered after it, or a deletion, is never hidden.
 #[derive(Default)]
-pub struct NamespaceWrites(Mutex<HashMap<String, NamespaceWrite>>);
+pub struct NamespaceWrites(Mutex<HashMap<String, Arc<Namespace>>>);
 
 impl NamespaceWrites {
-    /// The operator wrote the namespace over version `before`; `after` is what was stored.
-    pub fn record(&self, before: Option<String>, after: Namespace) {
+    /// The operator wrote the namespace; `after` is what was stored.
+    pub fn record(&self, after: Namespace) {
         self.0
             .lock()
             .expect("namespace writes lock")
-            .insert(after.name_any(), (before, Arc::new(after)));
+            .insert(after.name_any(), Arc::new(after));
     }
 
-    /// The namespace as the store holds it now, or the operator's own write over it while
-    /// the store still shows the version it replaced. The store is read under the same
-    /// lock that `settled` takes after the store took an event, so the two cannot miss
-    /// each other. `None` when the namespace is gone.
+    /// The namespace as the store holds it now, or the operator's own write while that is
+    /// newer. The store is read under the same lock that `settled` takes after the store
+    /// took an event, so the two cannot miss each other. `None` when the namespace is gone.
     pub fn view(&self, store: &Store<Namespace>, name: &str) -> Option<Arc<Namespace>> {
         let writes = self.0.lock().expect("namespace writes lock");
         let cached = store.get(&kube::runtime::reflector::ObjectRef::new(name))?;
         Some(match writes.get(name) {
-            Some((before, after)) if *before == cached.resource_version() => after.clone(),
+            Some(after) if newer(after, &cached) => after.clone(),
             _ => cached,
         })
     }
@@ -84,16 +82,17 @@ impl NamespaceWrites {
         let writes = self.0.lock().expect("namespace writes lock");
         writes
             .get(&event.name_any())
-            .is_some_and(|(_, after)| after.resource_version() == event.resource_version())
+            .is_some_and(|after| after.resource_version() == event.resource_version())
     }
 
-    /// The store took a watch event of the namespace: it shows the write or something
-    /// newer, so the write is no longer needed.
+    /// The store took a watch event of the namespace: a write it is at least as new as is
+    /// no longer needed (an older event, delivered late, leaves it standing).
     pub fn settled(&self, event: &Namespace) {
-        self.0
-            .lock()
-            .expect("namespace writes lock")
-            .remove(&event.name_any());
+        let mut writes = self.0.lock().expect("namespace writes lock");
+        let name = event.name_any();
+        if writes.get(&name).is_some_and(|after| !newer(after, event)) {
+            writes.remove(&name);
+        }
     }
 
     /// A fresh listing shows every write made before it.
@@ -102,9 +101,17 @@ impl NamespaceWrites {
     }
 }
 
+/// Whether `a` is known to be a newer version of the namespace than `b`.
+fn newer(a: &Namespace, b: &Namespace) -> bool {
+    match (&a.metadata.resource_version, &b.metadata.resource_version) {
+        (Some(a), Some(b)) => crate::core::resource_version::newer(a, b),
+        _ => false,
+    }
+}
+
 /// What a namespace's preview depends on: the profile and its generation, the namespace's
-/// Pod Security labels and the names of its active pods.
-pub type PreviewKey = (String, i64, Vec<(String, String)>, Vec<String>);
+/// Pod Security labels and, per active pod, its name and the digest of what is judged of it.
+pub type PreviewKey = (String, i64, Vec<(String, String)>, Vec<(String, u64)>);
 
 /// `(namespace, kind, name)` of a written object.
 pub type ObjectKey = (String, &'static str, String);

@@ -11,7 +11,13 @@
 //!
 //! The operator's own writes are known before their watch events arrive: a reconcile reads
 //! the object as written rather than the version it replaced, and the event echoing the
-//! write asks for no reconcile (the writer already knows the result).
+//! write asks for no reconcile (the writer already knows the result). What the operator
+//! remembers of a write can only stand in for an event the watch has not delivered yet,
+//! never hide one that arrived first: a watch delivers a kind's events in resource version
+//! order, and resource versions of one resource compare (Kubernetes 1.35, KEP-5504), so a
+//! write is shown only while its resource version is newer than every event the index took
+//! (a tenant who deletes the object after the write deletes it at a newer version). A write
+//! that began before a re-list completed is not compared with the new listing at all.
 //!
 //! Objects are held as JSON text and parsed when a reconcile reads them: a parsed object
 //! spends an allocation on every map of its spec and `managedFields` (about ten times its
@@ -29,6 +35,7 @@ use tokio::sync::watch;
 
 use super::trim;
 use crate::core::render::ManagedKind;
+use crate::core::resource_version;
 
 /// Objects by namespace. A namespace holds a handful of objects of a kind: a list
 /// searched by name costs less memory than a map (a B-tree node is some 700 bytes).
@@ -39,9 +46,13 @@ type ByNamespace = HashMap<String, Objects>;
 struct Objects(Vec<Stored>);
 
 impl Objects {
+    fn find(&self, name: &str) -> Option<&Stored> {
+        self.0.iter().find(|o| &*o.name == name)
+    }
+
     #[cfg(test)]
     fn get(&self, name: &str) -> Option<&Stored> {
-        self.0.iter().find(|o| &*o.name == name)
+        self.find(name)
     }
 
     fn insert(&mut self, stored: Stored) {
@@ -90,6 +101,21 @@ impl Stored {
     fn object(&self) -> Arc<DynamicObject> {
         Arc::new(serde_json::from_str(&self.json).expect("the index parses the JSON it wrote"))
     }
+
+    /// The object's uid (read from its JSON: needed only while an own deletion is pending).
+    fn uid(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Meta {
+            uid: Option<String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Object {
+            metadata: Meta,
+        }
+        serde_json::from_str::<Object>(&self.json)
+            .ok()
+            .and_then(|o| o.metadata.uid)
+    }
 }
 
 /// The objects of one kind, and whether the first complete listing arrived.
@@ -97,6 +123,21 @@ pub struct KindIndex {
     pub kind: ManagedKind,
     state: RwLock<IndexState>,
     synced: watch::Sender<bool>,
+}
+
+/// Taken before a write ([`KindIndex::write_token`]) and handed back with its result: the
+/// listing the write began under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteToken {
+    listing: u64,
+}
+
+/// What an own write left on the API server.
+pub enum Written {
+    /// The object as stored.
+    Stored(Box<DynamicObject>),
+    /// Deleted: the object with this uid (the delete was conditional on it).
+    Deleted { uid: String },
 }
 
 impl KindIndex {
@@ -122,27 +163,19 @@ impl KindIndex {
             .find(|o| o.name_any() == name)
     }
 
-    /// The operator wrote `name` in `namespace` over version `before` (`None`: it did not
-    /// exist); `after` is what the API server stored (`None`: deleted).
-    pub fn record_write(
-        &self,
-        namespace: &str,
-        name: &str,
-        before: Option<String>,
-        after: Option<DynamicObject>,
-    ) {
-        let mut state = self.state.write().expect("index lock");
-        state
-            .own_writes
-            .entry(namespace.to_owned())
-            .or_default()
-            .insert(
-                name.to_owned(),
-                OwnWrite {
-                    before,
-                    after: after.map(Stored::new),
-                },
-            );
+    /// To be taken before a write and passed to [`KindIndex::record_write`] with its result.
+    pub fn write_token(&self) -> WriteToken {
+        WriteToken {
+            listing: self.state.read().expect("index lock").listings,
+        }
+    }
+
+    /// The operator wrote `name` in `namespace`; `written` is what the API server answered.
+    pub fn record_write(&self, token: WriteToken, namespace: &str, name: &str, written: Written) {
+        self.state
+            .write()
+            .expect("index lock")
+            .record_write(token, namespace, name, written);
     }
 
     /// Waits until the first complete listing is indexed.
@@ -168,14 +201,15 @@ impl KindIndex {
 }
 
 /// A write of the operator whose watch event has not arrived yet.
-struct OwnWrite {
-    /// The version the write replaced (`None`: the object did not exist).
-    before: Option<String>,
-    /// What the API server stored (`None`: the operator deleted it).
-    after: Option<Stored>,
+enum OwnWrite {
+    /// What the API server stored, at a version newer than any event taken when recorded.
+    Stored(Stored),
+    /// The object with this uid deleted (another object of the name is someone else's).
+    Deleted { uid: String },
 }
 
-/// The index proper: pure, so its re-list rules are unit-tested.
+/// The index proper: pure, so its re-list rules and its handling of own writes are
+/// unit-tested (and model-checked against a simulated API server, `model` below).
 #[derive(Default)]
 struct IndexState {
     objects: ByNamespace,
@@ -185,11 +219,15 @@ struct IndexState {
     relisting: Option<ByNamespace>,
     /// A complete listing has been indexed at least once.
     synced: bool,
+    /// Completed listings so far: a write begun under an earlier one is not recorded.
+    listings: u64,
+    /// The newest resource version of every event and listed object taken.
+    newest: Option<String>,
 }
 
 impl IndexState {
-    /// The namespace's objects, with the operator's own writes in place of the versions
-    /// they replaced while the watch has not caught up.
+    /// The namespace's objects, with the operator's own writes that the watch has not
+    /// delivered yet in place of what they replaced.
     fn in_namespace(&self, namespace: &str) -> Vec<Arc<DynamicObject>> {
         let mut objects: BTreeMap<&str, &Stored> = self
             .objects
@@ -199,35 +237,129 @@ impl IndexState {
             .map(|stored| (&*stored.name, stored))
             .collect();
         for (name, write) in self.own_writes.get(namespace).into_iter().flatten() {
-            let cached = objects
-                .get(name.as_str())
-                .and_then(|o| o.resource_version.as_ref());
-            if cached == write.before.as_ref() {
-                match &write.after {
-                    Some(after) => objects.insert(name, after),
-                    None => objects.remove(name.as_str()),
-                };
+            match write {
+                OwnWrite::Stored(after) => {
+                    if self.undelivered(after.resource_version.as_deref()) {
+                        objects.insert(name, after);
+                    }
+                }
+                OwnWrite::Deleted { uid } => {
+                    if objects
+                        .get(name.as_str())
+                        .is_some_and(|cached| cached.uid().as_deref() == Some(uid.as_str()))
+                    {
+                        objects.remove(name.as_str());
+                    }
+                }
             }
         }
         objects.into_values().map(Stored::object).collect()
     }
 
-    /// Whether a watch event of `namespace`/`name` echoes the operator's own write (then it
-    /// asks for no reconcile); either way the write is no longer pending.
-    fn own_echo(&mut self, namespace: &str, name: &str, event_version: Option<String>) -> bool {
-        let Some(writes) = self.own_writes.get_mut(namespace) else {
-            return false;
+    /// Whether `version` is newer than every event taken: the watch has not delivered it.
+    /// Unknown versions are treated as delivered (the cache is then read as it is).
+    fn undelivered(&self, version: Option<&str>) -> bool {
+        match (version, &self.newest) {
+            (Some(version), Some(newest)) => resource_version::newer(version, newest),
+            (Some(version), None) => resource_version::compare(version, version).is_some(),
+            (None, _) => false,
+        }
+    }
+
+    fn record_write(&mut self, token: WriteToken, namespace: &str, name: &str, written: Written) {
+        // A listing completed meanwhile may or may not show the write: it is not compared.
+        if token.listing != self.listings {
+            return;
+        }
+        let write = match written {
+            Written::Stored(object) => {
+                let stored = Stored::new(*object);
+                // Its event is here already (and maybe newer ones): nothing to remember.
+                if !self.undelivered(stored.resource_version.as_deref()) {
+                    self.forget_write(namespace, name);
+                    return;
+                }
+                OwnWrite::Stored(stored)
+            }
+            Written::Deleted { uid } => {
+                // Its event is here already (the object is gone, or another one took the
+                // name): nothing to hide.
+                let hides = self
+                    .objects
+                    .get(namespace)
+                    .and_then(|o| o.find(name))
+                    .is_some_and(|cached| cached.uid().as_deref() == Some(uid.as_str()));
+                if !hides {
+                    self.forget_write(namespace, name);
+                    return;
+                }
+                OwnWrite::Deleted { uid }
+            }
         };
-        let Some(write) = writes.remove(name) else {
-            return false;
-        };
+        self.own_writes
+            .entry(namespace.to_owned())
+            .or_default()
+            .insert(name.to_owned(), write);
+    }
+
+    fn forget_write(&mut self, namespace: &str, name: &str) -> Option<OwnWrite> {
+        let writes = self.own_writes.get_mut(namespace)?;
+        let write = writes.remove(name);
         if writes.is_empty() {
             self.own_writes.remove(namespace);
         }
-        match (&write.after, event_version) {
-            (Some(after), Some(version)) => after.resource_version == Some(version),
-            (None, None) => true,
-            _ => false,
+        write
+    }
+
+    /// Takes the event of `namespace`/`name` at `version` (`None`: a deletion) into account
+    /// for the operator's pending write there: whether it echoes that write (then it asks
+    /// for no reconcile). The write is forgotten once the event is at least as new.
+    fn own_echo(&mut self, namespace: &str, object: &DynamicObject, deletion: bool) -> bool {
+        let name = object.name_any();
+        let name = name.as_str();
+        let version = object.metadata.resource_version.as_deref();
+        let event_uid = object.metadata.uid.as_deref();
+        let Some(write) = self
+            .own_writes
+            .get(namespace)
+            .and_then(|writes| writes.get(name))
+        else {
+            return false;
+        };
+        let (echo, settled) = match write {
+            OwnWrite::Stored(after) => {
+                let written = after.resource_version.as_deref();
+                let echo = !deletion && version.is_some() && written == version;
+                // An older event (a change from before the write) leaves the write standing.
+                let older = match (version, written) {
+                    (Some(v), Some(w)) => resource_version::newer(w, v),
+                    _ => false,
+                };
+                (echo, !older)
+            }
+            // The deletion's own event names the deleted object's uid; an event of another
+            // object of the name (an older one's deletion, a new one) is someone else's. An
+            // update of the deleted object delivered late leaves it deleted.
+            OwnWrite::Deleted { uid } => {
+                let same = event_uid == Some(uid.as_str());
+                (deletion && same, !same || deletion)
+            }
+        };
+        if settled {
+            self.forget_write(namespace, name);
+        }
+        echo
+    }
+
+    fn take_version(&mut self, version: Option<&str>) {
+        if let Some(version) = version
+            && resource_version::compare(version, version).is_some()
+        {
+            let newest = match &self.newest {
+                Some(newest) => resource_version::max(newest, version).to_owned(),
+                None => version.to_owned(),
+            };
+            self.newest = Some(newest);
         }
     }
 
@@ -236,8 +368,9 @@ impl IndexState {
         match event {
             watcher::Event::Apply(object) => {
                 if let Some(namespace) = object.namespace() {
-                    let own =
-                        self.own_echo(&namespace, &object.name_any(), object.resource_version());
+                    let version = object.resource_version();
+                    self.take_version(version.as_deref());
+                    let own = self.own_echo(&namespace, &object, false);
                     self.objects
                         .entry(namespace.clone())
                         .or_default()
@@ -249,7 +382,10 @@ impl IndexState {
             }
             watcher::Event::Delete(object) => {
                 if let Some(namespace) = object.namespace() {
-                    let own = self.own_echo(&namespace, &object.name_any(), None);
+                    // A deletion's event carries the version of the deletion.
+                    let version = object.resource_version();
+                    self.take_version(version.as_deref());
+                    let own = self.own_echo(&namespace, &object, true);
                     if let Some(objects) = self.objects.get_mut(&namespace) {
                         objects.remove(&object.name_any());
                         if objects.0.is_empty() {
@@ -263,6 +399,7 @@ impl IndexState {
             }
             watcher::Event::Init => self.relisting = Some(ByNamespace::new()),
             watcher::Event::InitApply(object) => {
+                self.take_version(object.resource_version().as_deref());
                 if let (Some(listing), Some(namespace)) =
                     (self.relisting.as_mut(), object.namespace())
                 {
@@ -279,8 +416,10 @@ impl IndexState {
                     changed = changed_namespaces(&self.objects, &listing);
                 }
                 self.objects = listing;
-                // A fresh listing shows every write made before it.
+                // A fresh listing shows every write made before it, and writes still in
+                // flight are not compared with it.
                 self.own_writes.clear();
+                self.listings += 1;
                 self.synced = true;
             }
         }
@@ -400,17 +539,19 @@ mod tests {
         let mut state = IndexState::default();
         list(&mut state, vec![object("a", "q", "1")]);
         // The operator updates q (version 1 -> 2) and creates r.
-        let update = |state: &mut IndexState, name: &str, before: Option<&str>, after: &str| {
-            state.own_writes.entry("a".into()).or_default().insert(
-                name.into(),
-                OwnWrite {
-                    before: before.map(str::to_owned),
-                    after: Some(Stored::new(object("a", name, after))),
-                },
+        let write = |state: &mut IndexState, name: &str, version: &str| {
+            let token = WriteToken {
+                listing: state.listings,
+            };
+            state.record_write(
+                token,
+                "a",
+                name,
+                Written::Stored(Box::new(object("a", name, version))),
             );
         };
-        update(&mut state, "q", Some("1"), "2");
-        update(&mut state, "r", None, "3");
+        write(&mut state, "q", "2");
+        write(&mut state, "r", "3");
         let versions = |state: &IndexState| {
             state
                 .in_namespace("a")
@@ -433,7 +574,7 @@ mod tests {
         );
         assert!(state.own_writes.is_empty());
         // Someone else's change after the operator's write is one.
-        update(&mut state, "q", Some("2"), "4");
+        write(&mut state, "q", "4");
         assert_eq!(
             state.apply(watcher::Event::Apply(object("a", "q", "5"))),
             names(&["a"])
@@ -442,6 +583,52 @@ mod tests {
             versions(&state),
             vec![("q".into(), "5".into()), ("r".into(), "3".into())]
         );
+    }
+
+    /// The race a tenant won before: the operator creates q, the tenant deletes it, both
+    /// events arrive before the create's response is recorded. The index must show q gone.
+    #[test]
+    fn a_write_recorded_after_a_later_deletion_arrived_shows_nothing() {
+        let mut state = IndexState::default();
+        list(&mut state, vec![]);
+        let token = WriteToken {
+            listing: state.listings,
+        };
+        assert_eq!(
+            state.apply(watcher::Event::Apply(object("a", "q", "7"))),
+            names(&["a"])
+        );
+        assert_eq!(
+            state.apply(watcher::Event::Delete(object("a", "q", "8"))),
+            names(&["a"])
+        );
+        state.record_write(
+            token,
+            "a",
+            "q",
+            Written::Stored(Box::new(object("a", "q", "7"))),
+        );
+        assert!(state.in_namespace("a").is_empty());
+        assert!(state.own_writes.is_empty(), "nothing left to remember");
+    }
+
+    /// A write in flight while the watch re-listed is not compared with the new listing,
+    /// which may or may not show it.
+    #[test]
+    fn a_write_begun_before_a_relist_is_not_recorded() {
+        let mut state = IndexState::default();
+        list(&mut state, vec![object("a", "other", "3")]);
+        let token = WriteToken {
+            listing: state.listings,
+        };
+        list(&mut state, vec![object("a", "other", "3")]);
+        state.record_write(
+            token,
+            "a",
+            "q",
+            Written::Stored(Box::new(object("a", "q", "5"))),
+        );
+        assert_eq!(state.in_namespace("a").len(), 1);
     }
 
     #[test]
@@ -458,5 +645,265 @@ mod tests {
                 .as_deref(),
             Some("1")
         );
+    }
+}
+
+#[cfg(test)]
+mod model {
+    //! The index against a model of the API server: own writes, foreign writes and deletes,
+    //! watch events delivered late and in order, write responses recorded late, re-lists.
+    //! After every step the index shows only what the server had since the newest event
+    //! delivered; once everything is delivered and recorded it shows what the server has,
+    //! and every change of a tenant asked for a reconcile.
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+    use std::collections::VecDeque;
+
+    const NAMES: [&str; 2] = ["p", "q"];
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        OwnApply(usize),
+        OwnDelete(usize),
+        ForeignApply(usize),
+        ForeignDelete(usize),
+        Deliver,
+        Record(usize),
+        Relist,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            1 => (0..NAMES.len()).prop_map(Step::OwnApply),
+            1 => (0..NAMES.len()).prop_map(Step::OwnDelete),
+            1 => (0..NAMES.len()).prop_map(Step::ForeignApply),
+            1 => (0..NAMES.len()).prop_map(Step::ForeignDelete),
+            3 => Just(Step::Deliver),
+            2 => (0..4usize).prop_map(Step::Record),
+            1 => Just(Step::Relist),
+        ]
+    }
+
+    /// One state of a name on the server: who wrote it and the uid of the object.
+    #[derive(Clone, Debug, PartialEq)]
+    struct Live {
+        writer: String,
+        uid: u64,
+    }
+
+    fn object(name: &str, version: u64, writer: &str, uid: u64) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ResourceQuota",
+            "metadata": {"name": name, "namespace": "ns", "resourceVersion": version.to_string(),
+                         "uid": uid.to_string(), "labels": {"writer": writer}},
+            "spec": {"hard": {"pods": "1"}},
+        }))
+        .unwrap()
+    }
+
+    /// A response to one of the operator's writes, not recorded in the index yet.
+    struct Response {
+        token: WriteToken,
+        name: &'static str,
+        written: Written,
+    }
+
+    /// The API server: every name's history, and the events its watch has not delivered.
+    #[derive(Default)]
+    struct Server {
+        version: u64,
+        /// Per name: (version, the state from then on; `None`: deleted), oldest first.
+        history: BTreeMap<&'static str, Vec<(u64, Option<Live>)>>,
+        queue: VecDeque<watcher::Event<DynamicObject>>,
+        /// Newest version the index took an event (or listing) of.
+        delivered: u64,
+    }
+
+    impl Server {
+        fn now(&self, name: &str) -> Option<(u64, Live)> {
+            let (version, live) = self.history.get(name)?.last()?;
+            live.clone().map(|l| (*version, l))
+        }
+
+        /// Creates or updates `name` as `writer`.
+        fn write(&mut self, name: &'static str, writer: &str) -> DynamicObject {
+            self.version += 1;
+            let v = self.version;
+            let uid = self.now(name).map_or(v, |(_, live)| live.uid);
+            let live = Live {
+                writer: writer.to_owned(),
+                uid,
+            };
+            self.history.entry(name).or_default().push((v, Some(live)));
+            let o = object(name, v, writer, uid);
+            self.queue.push_back(watcher::Event::Apply(o.clone()));
+            o
+        }
+
+        /// Deletes `name` (if it exists) as `deleter`: the deleted object's uid.
+        fn delete(&mut self, name: &'static str, deleter: &str) -> Option<u64> {
+            let (_, live) = self.now(name)?;
+            self.version += 1;
+            let v = self.version;
+            self.history.entry(name).or_default().push((v, None));
+            // A delete event carries the deleted object, at the deletion's version.
+            self.queue
+                .push_back(watcher::Event::Delete(object(name, v, deleter, live.uid)));
+            Some(live.uid)
+        }
+
+        /// Whether the index's view of `name` is a state the server had at some version
+        /// between the newest delivered one and now.
+        fn possible(&self, name: &str, view: &Option<(u64, String)>) -> bool {
+            let history = self.history.get(name).cloned().unwrap_or_default();
+            let at = |t: u64| {
+                history
+                    .iter()
+                    .rev()
+                    .find(|(v, _)| *v <= t)
+                    .and_then(|(v, live)| live.clone().map(|l| (*v, l.writer)))
+            };
+            (self.delivered..=self.version).any(|t| at(t) == *view)
+        }
+    }
+
+    fn view(index: &KindIndex, name: &str) -> Option<(u64, String)> {
+        index.get("ns", name).map(|o| {
+            (
+                o.resource_version().unwrap().parse().unwrap(),
+                o.labels()["writer"].clone(),
+            )
+        })
+    }
+
+    fn version_of(event: &watcher::Event<DynamicObject>) -> u64 {
+        match event {
+            watcher::Event::Apply(o) | watcher::Event::Delete(o) => {
+                o.resource_version().unwrap().parse().unwrap()
+            }
+            _ => 0,
+        }
+    }
+
+    fn tenants(event: &watcher::Event<DynamicObject>) -> bool {
+        matches!(event,
+            watcher::Event::Apply(o) | watcher::Event::Delete(o) if o.labels()["writer"] == "tenant")
+    }
+
+    /// Delivers the next event; whether a tenant's change is still owed a reconcile.
+    fn deliver(index: &KindIndex, server: &mut Server, owed: bool) -> bool {
+        let Some(event) = server.queue.pop_front() else {
+            return owed;
+        };
+        let tenants = tenants(&event);
+        server.delivered = version_of(&event);
+        let changed = index.apply(event);
+        (owed || tenants) && !changed.contains("ns")
+    }
+
+    /// A re-list: the queue is dropped, the server listed; whether it asked for a reconcile.
+    fn relist(index: &KindIndex, server: &mut Server) -> bool {
+        server.queue.clear();
+        index.apply(watcher::Event::Init);
+        for name in NAMES {
+            if let Some((v, live)) = server.now(name) {
+                let o = object(name, v, &live.writer, live.uid);
+                index.apply(watcher::Event::InitApply(o));
+            }
+        }
+        server.delivered = server.version;
+        index.apply(watcher::Event::InitDone).contains("ns")
+    }
+
+    fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
+        let index = KindIndex::new(ManagedKind::ResourceQuota);
+        let mut server = Server::default();
+        let mut responses: Vec<Response> = Vec::new();
+        // A tenant's change was delivered and no reconcile asked for since.
+        let mut owed = false;
+        relist(&index, &mut server);
+        for step in steps {
+            match step {
+                Step::OwnApply(i) => {
+                    let name = NAMES[i];
+                    let token = index.write_token();
+                    let written = Written::Stored(Box::new(server.write(name, "operator")));
+                    responses.push(Response {
+                        token,
+                        name,
+                        written,
+                    });
+                }
+                Step::OwnDelete(i) => {
+                    // The operator deletes what its index shows, on condition of its uid.
+                    let name = NAMES[i];
+                    let Some(live) = index.get("ns", name) else {
+                        continue;
+                    };
+                    let uid = live.metadata.uid.clone().unwrap();
+                    let token = index.write_token();
+                    if server.now(name).map(|(_, l)| l.uid.to_string()) != Some(uid.clone()) {
+                        continue; // 404 or 409: nothing deleted, nothing recorded
+                    }
+                    server.delete(name, "operator");
+                    responses.push(Response {
+                        token,
+                        name,
+                        written: Written::Deleted { uid },
+                    });
+                }
+                Step::ForeignApply(i) => {
+                    server.write(NAMES[i], "tenant");
+                }
+                Step::ForeignDelete(i) => {
+                    server.delete(NAMES[i], "tenant");
+                }
+                Step::Deliver => owed = deliver(&index, &mut server, owed),
+                Step::Record(i) => {
+                    if !responses.is_empty() {
+                        let r = responses.remove(i % responses.len());
+                        index.record_write(r.token, "ns", r.name, r.written);
+                    }
+                }
+                Step::Relist => {
+                    if relist(&index, &mut server) {
+                        owed = false;
+                    }
+                }
+            }
+            for name in NAMES {
+                let seen = view(&index, name);
+                prop_assert!(
+                    server.possible(name, &seen),
+                    "{name}: the index shows {seen:?}, the server had {:?} since version {}",
+                    server.history.get(name),
+                    server.delivered
+                );
+            }
+        }
+        // Quiescence: every event delivered, every response recorded.
+        while !server.queue.is_empty() {
+            owed = deliver(&index, &mut server, owed);
+        }
+        prop_assert!(!owed, "a tenant's change asked for no reconcile");
+        for r in responses.drain(..) {
+            index.record_write(r.token, "ns", r.name, r.written);
+        }
+        for name in NAMES {
+            let expected = server.now(name).map(|(v, live)| (v, live.writer));
+            prop_assert_eq!(view(&index, name), expected, "{} after quiescence", name);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+        #[test]
+        fn the_index_never_shows_what_the_server_no_longer_has(
+            steps in proptest::collection::vec(step(), 1..40)
+        ) {
+            run(steps)?;
+        }
     }
 }

@@ -208,19 +208,26 @@ pub fn removal_patch(resource_version: &str, paths: &[Vec<String>]) -> Value {
     patch
 }
 
-/// Deletes an object; "not found" counts as done.
+/// Deletes an object; "not found" counts as done. With `uid`, only the object of that uid:
+/// another one of the name (someone re-created it) is left alone. Whether this call deleted
+/// it (`false`: it was gone, or is another object now).
 pub async fn delete(
     client: &Client,
     kind: ManagedKind,
     namespace: &str,
     name: &str,
-) -> Result<(), Error> {
-    match api(client, kind, namespace)
-        .delete(name, &DeleteParams::background())
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+    uid: Option<&str>,
+) -> Result<bool, Error> {
+    let mut params = DeleteParams::background();
+    if let Some(uid) = uid {
+        params = params.preconditions(kube::api::Preconditions {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        });
+    }
+    match api(client, kind, namespace).delete(name, &params).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 || (uid.is_some() && s.code == 409) => Ok(false),
         Err(e) => Err(Error::api(
             "delete",
             kind.kind(),

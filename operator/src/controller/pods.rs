@@ -1,7 +1,8 @@
-//! The pod watch behind `status.unconfinedPods`: it decodes only what confinement needs
-//! ([`PodView`]), skips finished pods and excluded namespaces, keeps the container profiles
-//! per namespace ([`PodIndex`]) and asks for a namespace's reconcile when the profiles its
-//! pods run under change (not on every pod status update).
+//! The pod watch behind `status.unconfinedPods` and the preview: it decodes only what
+//! confinement and the admission rules judge ([`PodView`]), skips finished pods and excluded
+//! namespaces, keeps per namespace the container profiles and the judged spec of each pod
+//! ([`PodIndex`]) and asks for a namespace's reconcile when what is judged of its pods
+//! changes (not on every pod status update).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::core::api::WorkloadSecurityContext;
 use crate::core::workloads::{
-    ACTIVE_PODS_FIELD_SELECTOR, PodIndex, PodView, UnconfinedPods, assess,
+    ACTIVE_PODS_FIELD_SELECTOR, JudgedPod, PodIndex, PodView, UnconfinedPods, assess,
 };
 
 pub struct PodCache {
@@ -31,12 +32,12 @@ impl PodCache {
         let _ = synced.wait_for(|s| *s).await;
     }
 
-    /// Names of the active pods of `namespace`, in name order.
-    pub fn names(&self, namespace: &str) -> Vec<String> {
+    /// What is judged of each active pod of `namespace`, in name order.
+    pub fn judged(&self, namespace: &str) -> Vec<(String, JudgedPod)> {
         let index = self.index.lock().expect("pod index lock");
         index
-            .in_namespace(namespace)
-            .map(|(name, _)| name.to_owned())
+            .entries(namespace)
+            .map(|(name, entry)| (name.to_owned(), entry.judged.clone()))
             .collect()
     }
 

@@ -1,7 +1,7 @@
 //! The I/O of the preview (`crate::core::preview`): a server-side dry-run of the namespace's
 //! Pod Security `enforce` label change, whose warnings name the existing pods the level
-//! would reject, and one listing of the namespace's pods for the guardrails. Two requests
-//! per namespace; shared by the namespace reconciler and `hardening-operator diff`.
+//! would reject, and the namespace's pods for the guardrails (from the operator's pod cache,
+//! or one listing). Shared by the namespace reconciler and `hardening-operator diff`.
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::ListParams;
@@ -30,11 +30,13 @@ async fn server_minor(client: &Client) -> Option<u32> {
         .await
 }
 
-/// What `profile` would reject among the existing pods of `ns`.
+/// What `profile` would reject among the existing pods of `ns`: `pods` are its active pods
+/// from the operator's pod cache, or `None` to list them (the CLI, or `--pod-report=false`).
 pub async fn preview(
     client: &Client,
     profile: &HardeningProfile,
     ns: &Namespace,
+    pods: Option<Vec<Pod>>,
 ) -> Result<NamespacePreview, Error> {
     let name = ns.name_any();
     let mut preview = NamespacePreview::default();
@@ -91,12 +93,18 @@ pub async fn preview(
         }
     }
     if let Some(guardrails) = &profile.spec.guardrails {
-        let pods: Api<Pod> = Api::namespaced(client.clone(), &name);
-        let listed = pods
-            .list(&ListParams::default())
-            .await
-            .map_err(Error::api("list", "Pod", &name))?;
-        for pod in listed.items.iter().filter(|p| active(p)) {
+        let pods = match pods {
+            Some(pods) => pods,
+            None => Api::<Pod>::namespaced(client.clone(), &name)
+                .list(&ListParams::default())
+                .await
+                .map_err(Error::api("list", "Pod", &name))?
+                .items
+                .into_iter()
+                .filter(active)
+                .collect(),
+        };
+        for pod in &pods {
             preview
                 .guardrails
                 .extend(evaluate_guardrails(guardrails, pod));

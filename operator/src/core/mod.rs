@@ -35,6 +35,7 @@ pub mod quantity;
 pub mod rejection;
 pub mod render;
 pub mod report;
+pub mod resource_version;
 pub mod seccomp;
 pub mod status;
 pub mod workloads;

@@ -9,11 +9,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use k8s_openapi::api::core::v1::{AppArmorProfile, Pod, SeccompProfile};
+use k8s_openapi::api::core::v1::{
+    ContainerPort, Lifecycle, Pod, PodOS, PodSecurityContext, Probe, SecurityContext, Volume,
+};
 use kube::api::ObjectMeta;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::core::api::{LocalhostProfile, UnconfinedPod, WorkloadSecurityContext};
 use crate::core::plural::count;
@@ -27,7 +29,9 @@ pub const ACTIVE_PODS_FIELD_SELECTOR: &str = "status.phase!=Succeeded,status.pha
 /// The AppArmor annotation of Kubernetes before 1.30, still honoured by kubelets.
 const APPARMOR_ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
 
-/// A Pod as the operator reads it: only what confinement needs is decoded.
+/// A Pod as the operator reads it: only what confinement and the admission rules judge is
+/// decoded (security contexts, images, host namespaces, volumes, ports, probes), not the
+/// environment, resources or status.
 #[derive(Resource, Deserialize, Clone, Debug, Default)]
 #[resource(inherit = "Pod")]
 pub struct PodView {
@@ -36,35 +40,97 @@ pub struct PodView {
     pub spec: PodViewSpec,
 }
 
-#[derive(Deserialize, Clone, Debug, Default)]
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PodViewSpec {
-    #[serde(default)]
-    pub security_context: Option<ProfilesView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
     #[serde(default)]
     pub containers: Vec<ContainerView>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init_containers: Vec<ContainerView>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ephemeral_containers: Vec<ContainerView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_network: Option<bool>,
+    #[serde(default, rename = "hostPID", skip_serializing_if = "Option::is_none")]
+    pub host_pid: Option<bool>,
+    #[serde(default, rename = "hostIPC", skip_serializing_if = "Option::is_none")]
+    pub host_ipc: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_users: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<Vec<Volume>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<PodOS>,
 }
 
-#[derive(Deserialize, Clone, Debug, Default)]
+/// A container (init and ephemeral ones alike) as the operator reads it.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerView {
     pub name: String,
-    #[serde(default)]
-    pub security_context: Option<ProfilesView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<ContainerPort>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_probe: Option<Probe>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_probe: Option<Probe>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_probe: Option<Probe>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
 }
 
-/// The two fields of a pod's or container's `securityContext` that matter here.
-#[derive(Deserialize, Clone, Debug, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct ProfilesView {
-    #[serde(default)]
-    pub seccomp_profile: Option<SeccompProfile>,
-    #[serde(default)]
-    pub app_armor_profile: Option<AppArmorProfile>,
+/// Annotations that decide how a pod is judged: AppArmor and seccomp by annotation (older
+/// Kubernetes, still honoured by kubelets and checked by Pod Security).
+fn judged_annotation(key: &str) -> bool {
+    key.starts_with(APPARMOR_ANNOTATION_PREFIX)
+        || key.starts_with("seccomp.security.alpha.kubernetes.io/")
+        || key.starts_with("container.seccomp.security.alpha.kubernetes.io/")
+}
+
+/// What the admission rules judge of one pod, as compact JSON (a `Pod` with the decoded
+/// spec and the judged annotations), and a digest of it: a pod whose digest did not change
+/// is judged as before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JudgedPod {
+    pub digest: u64,
+    json: Box<str>,
+}
+
+impl JudgedPod {
+    pub fn of(pod: &PodView) -> Self {
+        let annotations: BTreeMap<&String, &String> = pod
+            .annotations()
+            .iter()
+            .filter(|(k, _)| judged_annotation(k))
+            .collect();
+        let json = serde_json::json!({
+            "metadata": {
+                "name": pod.name_any(),
+                "namespace": pod.namespace(),
+                "annotations": annotations,
+            },
+            "spec": pod.spec,
+        })
+        .to_string();
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&json, &mut hasher);
+        Self {
+            digest: std::hash::Hasher::finish(&hasher),
+            json: json.into_boxed_str(),
+        }
+    }
+
+    /// The pod as the judges read it.
+    pub fn pod(&self) -> Pod {
+        serde_json::from_str(&self.json).expect("a judged pod parses as a Pod")
+    }
 }
 
 /// The profile a container runs under, for one of seccomp or AppArmor.
@@ -230,9 +296,27 @@ pub fn assess<'a>(
     }
 }
 
-type NamespacePods = BTreeMap<String, Vec<ContainerProfiles>>;
+/// One active pod in the index: the profiles its containers run under, and what the
+/// admission rules judge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodEntry {
+    pub profiles: Vec<ContainerProfiles>,
+    pub judged: JudgedPod,
+}
 
-/// The container profiles of every active pod, by namespace, fed by a pod watch.
+impl PodEntry {
+    fn of(pod: &PodView) -> Self {
+        Self {
+            profiles: pod_profiles(pod),
+            judged: JudgedPod::of(pod),
+        }
+    }
+}
+
+type NamespacePods = BTreeMap<String, PodEntry>;
+
+/// The container profiles and judged specs of every active pod, by namespace, fed by a pod
+/// watch.
 #[derive(Debug, Default)]
 pub struct PodIndex {
     pods: HashMap<String, NamespacePods>,
@@ -242,18 +326,18 @@ pub struct PodIndex {
 }
 
 impl PodIndex {
-    /// Applies one watch event; returns the namespaces whose pods' profiles changed
-    /// (a pod added, removed, or running under other profiles), never one where only a
-    /// pod's status moved.
+    /// Applies one watch event; returns the namespaces whose pods changed in what is judged
+    /// (a pod added, removed, running under other profiles, with another image, container or
+    /// security context), never one where only a pod's status moved.
     pub fn apply(&mut self, event: &watcher::Event<PodView>) -> BTreeSet<String> {
         let mut changed = BTreeSet::new();
         match event {
             watcher::Event::Apply(pod) => {
                 if let Some(namespace) = pod.namespace() {
-                    let profiles = pod_profiles(pod);
+                    let entry = PodEntry::of(pod);
                     let pods = self.pods.entry(namespace.clone()).or_default();
-                    if pods.get(&pod.name_any()) != Some(&profiles) {
-                        pods.insert(pod.name_any(), profiles);
+                    if pods.get(&pod.name_any()) != Some(&entry) {
+                        pods.insert(pod.name_any(), entry);
                         changed.insert(namespace);
                     }
                 }
@@ -275,7 +359,7 @@ impl PodIndex {
                     relist
                         .entry(namespace)
                         .or_default()
-                        .insert(pod.name_any(), pod_profiles(pod));
+                        .insert(pod.name_any(), PodEntry::of(pod));
                 }
             }
             watcher::Event::InitDone => {
@@ -303,10 +387,16 @@ impl PodIndex {
         &self,
         namespace: &str,
     ) -> impl Iterator<Item = (&str, &[ContainerProfiles])> {
+        self.entries(namespace)
+            .map(|(name, entry)| (name, entry.profiles.as_slice()))
+    }
+
+    /// The active pods of `namespace`, in name order.
+    pub fn entries(&self, namespace: &str) -> impl Iterator<Item = (&str, &PodEntry)> {
         self.pods
             .get(namespace)
             .into_iter()
-            .flat_map(|pods| pods.iter().map(|(name, c)| (name.as_str(), c.as_slice())))
+            .flat_map(|pods| pods.iter().map(|(name, entry)| (name.as_str(), entry)))
     }
 
     /// Active pods indexed, over all namespaces.

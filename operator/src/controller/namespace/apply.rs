@@ -17,7 +17,7 @@ use serde_json::Value;
 use tracing::{debug, warn};
 
 use super::super::context::{Context, ObjectKey, Unconverged};
-use super::super::index::to_value;
+use super::super::index::{Written, to_value};
 use super::super::managed;
 use super::outcome::{Effects, Governed, Repair};
 use super::validate::Validated;
@@ -150,11 +150,10 @@ async fn write_object(ctx: &Context, namespace: &str, change: &Step<'_>) -> Resu
             let body = object.to_json();
             let key: ObjectKey = (namespace.to_owned(), kind.kind(), object.name().to_owned());
             refuse_repeated_write(ctx, &key, &body, &change.drifts)?;
-            let before = ctx
-                .index_of(kind)
-                .get(namespace, object.name())
-                .and_then(|o| o.resource_version());
-            let mut stored = if before.is_some() {
+            let index = ctx.index_of(kind);
+            let token = index.write_token();
+            let exists = index.get(namespace, object.name()).is_some();
+            let mut stored = if exists {
                 managed::apply(&ctx.client, kind, namespace, object.name(), &body).await?
             } else {
                 managed::create(&ctx.client, kind, namespace, object.name(), &body).await?
@@ -180,18 +179,26 @@ async fn write_object(ctx: &Context, namespace: &str, change: &Step<'_>) -> Resu
                 .await?;
                 remaining = check(&stored);
             }
-            ctx.index_of(kind)
-                .record_write(namespace, object.name(), before, Some(stored));
+            index.record_write(
+                token,
+                namespace,
+                object.name(),
+                Written::Stored(Box::new(stored)),
+            );
             settle(ctx, key, &body, remaining)
         }
         Target::Unwanted(kind, live) => {
-            managed::delete(&ctx.client, *kind, namespace, &live.name_any()).await?;
-            ctx.index_of(*kind).record_write(
-                namespace,
-                &live.name_any(),
-                live.resource_version(),
-                None,
-            );
+            let index = ctx.index_of(*kind);
+            let token = index.write_token();
+            // Only the object seen: one made meanwhile is someone else's, and a deletion
+            // that found nothing is someone else's too (the index takes their events).
+            let uid = live.metadata.uid.clone();
+            let name = live.name_any();
+            if managed::delete(&ctx.client, *kind, namespace, &name, uid.as_deref()).await?
+                && let Some(uid) = uid
+            {
+                index.record_write(token, namespace, &name, Written::Deleted { uid });
+            }
             Ok(())
         }
         // Written by `write_namespace`, after the objects.
@@ -243,7 +250,7 @@ async fn write_namespace(
             .map_err(Error::api("remove foreign labels of", "Namespace", &name))?;
         remaining = check(&stored);
     }
-    ctx.namespace_writes.record(ns.resource_version(), stored);
+    ctx.namespace_writes.record(stored);
     settle(ctx, key, body, remaining)
 }
 

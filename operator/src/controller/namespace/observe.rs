@@ -64,10 +64,12 @@ pub fn tenants(
 }
 
 /// Audit mode: the existing pods enforcing `profile` would reject here, computed again only
-/// when the profile's generation, the namespace's Pod Security labels or its set of active
-/// pods changed (two requests: a dry-run and a pod listing). A failure is logged and leaves
-/// the namespace unpreviewed (the condition `ReadyToEnforce` says so); it is retried on the
-/// next reconcile.
+/// when the profile's generation, the namespace's Pod Security labels or what is judged of
+/// its active pods (a pod added or removed, an image, a container, an ephemeral container, a
+/// security context changed) changed. The guardrails judge the pods from the pod cache;
+/// Pod Security is asked by a server-side dry-run. A failure is logged and leaves the
+/// namespace unpreviewed (the condition `ReadyToEnforce` says so); it is retried on the next
+/// reconcile.
 pub async fn preview(
     ctx: &Context,
     ns: &Namespace,
@@ -77,6 +79,7 @@ pub async fn preview(
         return None;
     }
     let name = ns.name_any();
+    let judged = ctx.pods.as_ref().map(|p| p.judged(&name));
     let key: super::super::context::PreviewKey = (
         profile.name_any(),
         profile.metadata.generation.unwrap_or(0),
@@ -85,10 +88,11 @@ pub async fn preview(
             .filter(|(k, _)| crate::core::labels::pod_security::ALL.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        ctx.pods
-            .as_ref()
-            .map(|p| p.names(&name))
-            .unwrap_or_default(),
+        judged
+            .iter()
+            .flatten()
+            .map(|(pod, judged)| (pod.clone(), judged.digest))
+            .collect(),
     );
     if let Some((known, preview)) = ctx.previews.lock().expect("previews lock").get(&name)
         && *known == key
@@ -96,7 +100,8 @@ pub async fn preview(
     {
         return Some(preview.clone());
     }
-    match super::super::preview::preview(&ctx.client, profile, ns).await {
+    let pods = judged.map(|pods| pods.iter().map(|(_, judged)| judged.pod()).collect());
+    match super::super::preview::preview(&ctx.client, profile, ns, pods).await {
         Ok(preview) => {
             ctx.previews
                 .lock()

@@ -60,7 +60,8 @@ pub async fn release(
     match owner.spec.cleanup_policy {
         CleanupPolicy::Delete => {
             for (kind, live) in &generated {
-                managed::delete(&ctx.client, *kind, &namespace, &live.name_any()).await?;
+                let uid = live.metadata.uid.as_deref();
+                managed::delete(&ctx.client, *kind, &namespace, &live.name_any(), uid).await?;
             }
             // Applying nothing gives up every label and annotation the operator set.
             if !owned_keys(ns, "labels").is_empty() || !owned_annotations.is_empty() {

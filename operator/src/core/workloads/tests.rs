@@ -231,3 +231,66 @@ fn one_more_unconfined_container_is_singular() {
         )
     );
 }
+
+/// What the admission rules judge (issue 19, item 4): a new image, an added ephemeral
+/// container, a changed security context or host namespace change the namespace; the
+/// environment or a label do not (they are not judged).
+#[test]
+fn the_index_reports_a_pod_whose_judged_spec_changed() {
+    let base = json!({"containers": [{"name": "app", "image": "registry.example/app:1"}]});
+    let mut index = PodIndex::default();
+    index.apply(&watcher::Event::Init);
+    index.apply(&watcher::Event::InitApply(pod("a", "one", base.clone())));
+    index.apply(&watcher::Event::InitDone);
+    let digest = |index: &PodIndex| index.entries("a").next().unwrap().1.judged.digest;
+    let before = digest(&index);
+    let unjudged = json!({"containers": [{"name": "app", "image": "registry.example/app:1",
+                                          "env": [{"name": "X", "value": "1"}]}]});
+    assert!(
+        index
+            .apply(&watcher::Event::Apply(pod("a", "one", unjudged)))
+            .is_empty()
+    );
+    assert_eq!(digest(&index), before);
+    for (what, spec) in [
+        (
+            "image",
+            json!({"containers": [{"name": "app", "image": "docker.io/library/app:1"}]}),
+        ),
+        (
+            "ephemeral container",
+            json!({"containers": [{"name": "app", "image": "docker.io/library/app:1"}],
+                   "ephemeralContainers": [{"name": "debug", "image": "busybox"}]}),
+        ),
+        (
+            "security context",
+            json!({"containers": [{"name": "app", "image": "docker.io/library/app:1",
+                                   "securityContext": {"privileged": true}}],
+                   "ephemeralContainers": [{"name": "debug", "image": "busybox"}]}),
+        ),
+        (
+            "host network",
+            json!({"hostNetwork": true,
+                   "containers": [{"name": "app", "image": "docker.io/library/app:1",
+                                   "securityContext": {"privileged": true}}],
+                   "ephemeralContainers": [{"name": "debug", "image": "busybox"}]}),
+        ),
+    ] {
+        let before = digest(&index);
+        assert_eq!(
+            index.apply(&watcher::Event::Apply(pod("a", "one", spec))),
+            BTreeSet::from(["a".to_owned()]),
+            "{what}"
+        );
+        assert_ne!(digest(&index), before, "{what}");
+    }
+    // The judged pod reads back as the pod it was made from.
+    let judged = index.entries("a").next().unwrap().1.judged.pod();
+    let spec = judged.spec.unwrap();
+    assert_eq!(spec.host_network, Some(true));
+    assert_eq!(spec.ephemeral_containers.unwrap()[0].name, "debug");
+    assert_eq!(
+        spec.containers[0].image.as_deref(),
+        Some("docker.io/library/app:1")
+    );
+}
