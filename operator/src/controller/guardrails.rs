@@ -5,8 +5,8 @@
 //! objects come from two watches (every policy and binding: there are few, and a foreign
 //! object with a generated name must be seen too).
 
-use std::collections::{BTreeSet, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
@@ -24,8 +24,8 @@ use tracing::{info, warn};
 use crate::core::api::{DriftEntry, GuardrailsStatus, HardeningProfile, Mode, NamespaceState};
 use crate::core::diff::{Change, Drift, diff_object};
 use crate::core::guardrails::{
-    BINDING_KIND, GuardrailObjects, POLICY_API_VERSION, POLICY_KIND, object_name, render,
-    validation_actions,
+    BINDING_KIND, GuardrailObjects, OBJECT_NAME_PREFIX, POLICY_API_VERSION, POLICY_KIND,
+    object_name, render, validation_actions,
 };
 use crate::core::labels::{FIELD_MANAGER, PROFILE_LABEL, RENDERED_ANNOTATION};
 use crate::core::plan::applied_by_operator;
@@ -60,56 +60,42 @@ pub fn caches(
             .reflect(writer)
             .inspect_ok(move |event| {
                 if let watcher::Event::Apply(o) | watcher::Event::Delete(o) = event
-                    && let Some(profile) = o.labels().get(PROFILE_LABEL)
+                    && let Some(profile) = profile_of(o)
                 {
-                    let _ = trigger.send(profile.clone());
+                    let _ = trigger.send(profile);
                 }
             });
         drivers.push(drive(kind, events.map(|e| e.map(|_| ()))));
     }
     let bindings = stores.pop().expect("two stores");
     let policies = stores.pop().expect("two stores");
-    (
-        GuardrailCaches {
-            policies,
-            bindings,
-            applied: Default::default(),
-        },
-        drivers,
-    )
+    (GuardrailCaches { policies, bindings }, drivers)
 }
 
-/// `(kind, name, fingerprint)` of an applied rendering.
-type Applied = (&'static str, String, String);
+/// The profile an admission policy or binding concerns: the one its label names, or for an
+/// object without the label (someone else's) the one whose generated name it holds, so that
+/// its disappearance lets that profile's guardrails in at once.
+fn profile_of(object: &DynamicObject) -> Option<String> {
+    if let Some(profile) = object.labels().get(PROFILE_LABEL) {
+        return Some(profile.clone());
+    }
+    object
+        .name_any()
+        .strip_prefix(OBJECT_NAME_PREFIX)
+        .filter(|profile| !profile.is_empty())
+        .map(str::to_owned)
+}
 
 #[derive(Clone)]
 pub struct GuardrailCaches {
     pub policies: Store<DynamicObject>,
     pub bindings: Store<DynamicObject>,
-    /// `(kind, name, fingerprint)` of every rendering this process applied.
-    applied: Arc<Mutex<HashSet<Applied>>>,
 }
 
 impl GuardrailCaches {
     pub async fn wait_until_ready(&self) {
         let _ = self.policies.wait_until_ready().await;
         let _ = self.bindings.wait_until_ready().await;
-    }
-
-    fn applied(&self, kind: &'static str, name: &str, fingerprint: &str) -> bool {
-        self.applied.lock().expect("applied lock").contains(&(
-            kind,
-            name.to_owned(),
-            fingerprint.to_owned(),
-        ))
-    }
-
-    fn record_applied(&self, kind: &'static str, name: &str, fingerprint: &str) {
-        self.applied.lock().expect("applied lock").insert((
-            kind,
-            name.to_owned(),
-            fingerprint.to_owned(),
-        ));
     }
 
     fn store(&self, kind: &str) -> &Store<DynamicObject> {
@@ -229,9 +215,10 @@ async fn sync(
             .to_owned();
         let repair = match &live {
             Some(live) => rendered(live).as_deref() == Some(fingerprint.as_str()),
-            // Deleted by someone, once this process had applied this very rendering (after a
-            // restart, a deletion meanwhile is set up again as a rollout).
-            None => caches.applied(kind, name, &fingerprint),
+            // Deleted by someone after the profile's status recorded its guardrails in
+            // place at this generation (the record on the cluster, so a restart of the
+            // operator does not turn the repair into a rollout).
+            None => in_place(profile),
         };
         if repair && profile.spec.mode == Mode::Audit {
             reported.extend(drifts.iter().map(|d| DriftEntry::new(kind, name, d)));
@@ -239,7 +226,6 @@ async fn sync(
         }
         let version = live.as_ref().and_then(|l| l.resource_version());
         write(ctx, kind, name, body, &drifts, version).await?;
-        caches.record_applied(kind, name, &fingerprint);
         if repair {
             ctx.metrics.drift_detected(kind);
             ctx.metrics.drift_repaired(kind);
@@ -251,6 +237,18 @@ async fn sync(
         }
     }
     Ok(reported)
+}
+
+/// Whether the profile's status says its guardrails were in place (as rendered, or drifted in
+/// Audit mode) at its current generation.
+fn in_place(profile: &HardeningProfile) -> bool {
+    profile.status.as_ref().is_some_and(|status| {
+        status.observed_generation.is_some()
+            && status.observed_generation == profile.metadata.generation
+            && status.guardrails.as_ref().is_some_and(|g| {
+                matches!(g.state, NamespaceState::InSync | NamespaceState::Drifted)
+            })
+    })
 }
 
 /// Server-side apply (forced), then removes fields another manager added, guarded by the

@@ -27,9 +27,12 @@ pub const POLICY_API_VERSION: &str = "admissionregistration.k8s.io/v1";
 pub const POLICY_KIND: &str = "ValidatingAdmissionPolicy";
 pub const BINDING_KIND: &str = "ValidatingAdmissionPolicyBinding";
 
+/// What the names of every profile's policy and binding start with.
+pub const OBJECT_NAME_PREFIX: &str = "hardening.dev-";
+
 /// Name of the policy and of its binding for `profile`: `hardening.dev-<profile>`.
 pub fn object_name(profile: &str) -> String {
-    format!("hardening.dev-{profile}")
+    format!("{OBJECT_NAME_PREFIX}{profile}")
 }
 
 /// The two objects of a profile with guardrails, in the order they are applied (the
