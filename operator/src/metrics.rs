@@ -60,6 +60,10 @@ pub fn kind_label(kind: &str) -> &'static str {
     for guardrail in [
         crate::core::guardrails::POLICY_KIND,
         crate::core::guardrails::BINDING_KIND,
+        "Report",
+        "ClusterReport",
+        "PolicyReport",
+        "ClusterPolicyReport",
     ] {
         if kind == guardrail {
             return guardrail;

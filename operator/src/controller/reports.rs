@@ -14,13 +14,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::TryStreamExt;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
 use tracing::{info, warn};
 
 use super::context::Context;
+use super::managed::{drive, watch_backoff};
 use crate::core::api::HardeningProfile;
 use crate::core::labels::PROFILE_LABEL;
 use crate::core::labels::{FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
@@ -68,6 +73,29 @@ impl ReportQueue {
     }
 }
 
+/// A report as the writer last wrote it: the digest of what it wanted and of what the API
+/// server stored (the same, unless the server defaults something), so that the watch can
+/// tell its own write from someone else's change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Digests {
+    wanted: u64,
+    stored: u64,
+}
+
+impl Digests {
+    fn same(digest: u64) -> Self {
+        Self {
+            wanted: digest,
+            stored: digest,
+        }
+    }
+
+    /// Whether a report the watch saw (`None`: deleted) is this one.
+    fn matches(&self, seen: Option<u64>) -> bool {
+        seen.is_some_and(|d| d == self.wanted || d == self.stored)
+    }
+}
+
 /// What decides whether a report changed (metadata aside), as a digest: the writer keeps
 /// one per namespace, not the report.
 fn content(report: &Value) -> u64 {
@@ -99,12 +127,77 @@ fn cluster_resource(api: ReportApi) -> ApiResource {
 }
 
 /// The cluster-scoped reports: one per profile this operator handles, rebuilt when the
-/// profile (its status included) changes.
+/// profile (its status included) changes, or when someone else changed or deleted one.
 struct ClusterReports {
     api: ReportApi,
     reports: Api<DynamicObject>,
     /// Per profile: the resourceVersion last looked at and the digest of the report written.
-    written: HashMap<String, (Option<String>, u64)>,
+    written: HashMap<String, (Option<String>, Digests)>,
+}
+
+/// What the report watch saw of one of the operator's reports: its content's digest, or
+/// `None` when it was deleted.
+#[derive(Debug)]
+enum Seen {
+    Namespaced(String, Option<u64>),
+    /// By profile.
+    Cluster(String, Option<u64>),
+}
+
+/// Watches the operator's reports of both scopes (by its managed-by label) and sends what
+/// it sees: a report someone deleted or changed is written again like any generated
+/// object. Only digests travel; no report is kept.
+fn watch_reports(
+    ctx: &Context,
+    api: ReportApi,
+    seen: tokio::sync::mpsc::UnboundedSender<Seen>,
+) -> Vec<futures::future::BoxFuture<'static, ()>> {
+    let config =
+        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    let mut drivers = Vec::new();
+    for cluster in [false, true] {
+        let resource = if cluster {
+            cluster_resource(api)
+        } else {
+            resource(api)
+        };
+        let reports: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &resource);
+        let seen = seen.clone();
+        let events = watcher(reports, config.clone())
+            .backoff(watch_backoff())
+            .map_ok(move |event| {
+                let (object, deleted) = match event {
+                    watcher::Event::Apply(o) | watcher::Event::InitApply(o) => (o, false),
+                    watcher::Event::Delete(o) => (o, true),
+                    watcher::Event::Init | watcher::Event::InitDone => return,
+                };
+                let digest =
+                    (!deleted).then(|| content(&serde_json::to_value(&object).unwrap_or_default()));
+                let event = if cluster {
+                    object
+                        .labels()
+                        .get(PROFILE_LABEL)
+                        .map(|profile| Seen::Cluster(profile.clone(), digest))
+                } else {
+                    object
+                        .namespace()
+                        .filter(|_| object.name_any() == REPORT_NAME)
+                        .map(|namespace| Seen::Namespaced(namespace, digest))
+                };
+                if let Some(event) = event {
+                    let _ = seen.send(event);
+                }
+            });
+        drivers.push(drive(
+            if cluster {
+                api.cluster_kind().0
+            } else {
+                api.kind().0
+            },
+            events,
+        ));
+    }
+    drivers
 }
 
 impl ClusterReports {
@@ -130,7 +223,8 @@ impl ClusterReports {
                         continue;
                     };
                     let value = serde_json::to_value(&report).unwrap_or_default();
-                    this.written.insert(profile, (None, content(&value)));
+                    this.written
+                        .insert(profile, (None, Digests::same(content(&value))));
                 }
             }
             Err(e) => warn!(error = %e, "cluster policy reports: could not list the existing ones"),
@@ -170,19 +264,34 @@ impl ClusterReports {
             }
             let report = cluster_report_object(self.api, name, &cluster_results(profile));
             let wanted = content(&report);
-            if self.written.get(name).map(|(_, digest)| *digest) == Some(wanted) {
-                self.written.insert(name.to_owned(), (version, wanted));
+            if let Some((_, digests)) = self.written.get(name).cloned()
+                && digests.wanted == wanted
+            {
+                self.written.insert(name.to_owned(), (version, digests));
                 continue;
             }
             match apply(&self.reports, &cluster_report_name(name), report).await {
-                Ok(()) => {
-                    self.written.insert(name.to_owned(), (version, wanted));
+                Ok(stored) => {
+                    let digests = Digests { wanted, stored };
+                    self.written.insert(name.to_owned(), (version, digests));
                 }
                 // Tried again at the next look (the version is not recorded as seen).
                 Err(e) => {
                     warn!(profile = name, error = %e, "cluster policy report: could not write")
                 }
             }
+        }
+    }
+
+    /// The watch saw the report of `profile` with content `digest` (`None`: deleted). Whether
+    /// it is someone else's change (then it is written again at the next look).
+    fn seen(&mut self, profile: &str, digest: Option<u64>) -> bool {
+        match self.written.get(profile) {
+            Some((_, written)) if !written.matches(digest) => {
+                self.written.remove(profile);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -216,19 +325,20 @@ impl ClusterReports {
     }
 }
 
-/// A server-side apply of `report` (built by `policy_report`) as `name`.
-async fn apply(reports: &Api<DynamicObject>, name: &str, report: Value) -> Result<(), String> {
+/// A server-side apply of `report` (built by `policy_report`) as `name`: the digest of what
+/// the API server stored.
+async fn apply(reports: &Api<DynamicObject>, name: &str, report: Value) -> Result<u64, String> {
     let object: DynamicObject =
         serde_json::from_value(report).map_err(|e| format!("not an object: {e}"))?;
-    reports
+    let stored = reports
         .patch(
             name,
             &PatchParams::apply(FIELD_MANAGER).force(),
             &Patch::Apply(&object),
         )
         .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok(content(&serde_json::to_value(&stored).unwrap_or_default()))
 }
 
 /// The report each of `namespaces` should have now (`None`: not governed, no report).
@@ -312,7 +422,7 @@ pub async fn run(ctx: Arc<Context>, health: Arc<Health>, shutdown: impl Future<O
     };
     let resource = resource(api);
     // What is already there (written by an earlier run) counts as written.
-    let mut written: HashMap<String, u64> = HashMap::new();
+    let mut written: HashMap<String, Digests> = HashMap::new();
     let all: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &resource);
     let params = ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
     match all.list(&params).await {
@@ -323,7 +433,7 @@ pub async fn run(ctx: Arc<Context>, health: Arc<Health>, shutdown: impl Future<O
                     report.metadata.name.as_deref() == Some(REPORT_NAME),
                 ) {
                     let value = serde_json::to_value(&report).unwrap_or_default();
-                    written.insert(namespace, content(&value));
+                    written.insert(namespace, Digests::same(content(&value)));
                 }
             }
         }
@@ -349,12 +459,33 @@ pub async fn run(ctx: Arc<Context>, health: Arc<Health>, shutdown: impl Future<O
     }
 
     let mut cluster = ClusterReports::new(&ctx, api).await;
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    let watches = futures::future::join_all(watch_reports(&ctx, api, seen_tx));
+    tokio::pin!(watches);
 
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = tokio::time::sleep(PERIOD) => {}
             () = &mut shutdown => return,
+            _ = &mut watches => warn!("policy reports: the report watches ended"),
+        }
+        // Reports someone else deleted or changed since the last look are written again.
+        while let Ok(event) = seen_rx.try_recv() {
+            match event {
+                Seen::Namespaced(namespace, digest) => {
+                    if written.get(&namespace).is_some_and(|w| !w.matches(digest)) {
+                        written.remove(&namespace);
+                        restored(&ctx, api, false, &namespace, digest).await;
+                        ctx.reports.touch(&namespace);
+                    }
+                }
+                Seen::Cluster(profile, digest) => {
+                    if cluster.seen(&profile, digest) {
+                        restored(&ctx, api, true, &profile, digest).await;
+                    }
+                }
+            }
         }
         cluster.sync(&ctx).await;
         for (namespace, report) in desired(&ctx, api, ctx.reports.take()) {
@@ -365,14 +496,14 @@ pub async fn run(ctx: Arc<Context>, health: Arc<Health>, shutdown: impl Future<O
                 continue;
             };
             let wanted = content(&report);
-            if written.get(&namespace) == Some(&wanted) {
+            if written.get(&namespace).is_some_and(|w| w.wanted == wanted) {
                 continue;
             }
             let reports: Api<DynamicObject> =
                 Api::namespaced_with(ctx.client.clone(), &namespace, &resource);
             match apply(&reports, REPORT_NAME, report).await {
-                Ok(()) => {
-                    written.insert(namespace, wanted);
+                Ok(stored) => {
+                    written.insert(namespace, Digests { wanted, stored });
                 }
                 Err(e) => {
                     warn!(%namespace, error = %e, "policy report: could not write");
@@ -384,11 +515,65 @@ pub async fn run(ctx: Arc<Context>, health: Arc<Health>, shutdown: impl Future<O
     }
 }
 
+/// Counts and announces the repair of a report someone else deleted or changed (it is
+/// written again at this look): `scope` is the namespace, or the profile of a cluster report.
+async fn restored(ctx: &Context, api: ReportApi, cluster: bool, scope: &str, digest: Option<u64>) {
+    let kind = if cluster {
+        api.cluster_kind().0
+    } else {
+        api.kind().0
+    };
+    let (profile, name, namespace) = if cluster {
+        (Some(scope.to_owned()), cluster_report_name(scope), None)
+    } else {
+        let outcomes = ctx.outcomes.lock().expect("outcomes lock");
+        let winner = outcomes
+            .get(scope)
+            .and_then(|o| o.winner().map(str::to_owned));
+        (winner, REPORT_NAME.to_owned(), Some(scope.to_owned()))
+    };
+    let shown = match &namespace {
+        Some(namespace) => format!("{namespace}/{name}"),
+        None => name.clone(),
+    };
+    let what = if digest.is_none() {
+        "deleted"
+    } else {
+        "changed"
+    };
+    info!(kind, report = %shown, what, "restoring a policy report someone else changed or deleted");
+    ctx.metrics.drift_detected(kind);
+    ctx.metrics.drift_repaired(kind);
+    let Some(profile) = profile.and_then(|p| ctx.profiles.get(&ObjectRef::new(&p))) else {
+        return;
+    };
+    ctx.add_repairs(&profile.name_any(), 1);
+    let note = format!("repaired {kind} {shown}: {what} by someone else, written again");
+    // Its own Event series: Events about the same related object are folded into one.
+    let related = k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some(api.api_version()),
+        kind: Some(kind.to_owned()),
+        name: Some(name),
+        namespace,
+        ..Default::default()
+    };
+    super::events::publish(
+        ctx,
+        &profile,
+        EventType::Normal,
+        "Repaired",
+        "Repair",
+        &note,
+        Some(related),
+    )
+    .await;
+}
+
 async fn delete(
     ctx: &Context,
     resource: &ApiResource,
     namespace: &str,
-    written: &mut HashMap<String, u64>,
+    written: &mut HashMap<String, Digests>,
 ) {
     let reports: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, resource);
     match reports.delete(REPORT_NAME, &DeleteParams::default()).await {
