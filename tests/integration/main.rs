@@ -23,6 +23,7 @@ mod on_node;
 mod operator_env;
 mod policy_reports;
 mod preview;
+mod repairs;
 mod report;
 mod smoke;
 mod teardown;

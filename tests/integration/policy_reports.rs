@@ -33,7 +33,7 @@ fn crd_dir() -> PathBuf {
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn install(client: &Client, file: &str) {
+pub(crate) async fn install(client: &Client, file: &str) {
     let crd: CustomResourceDefinition =
         serde_yaml_ng::from_str(&std::fs::read_to_string(crd_dir().join(file)).unwrap()).unwrap();
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -258,7 +258,7 @@ async fn reports_are_detected_and_accepted_by_the_published_crds() {
     drop(plane);
 }
 
-async fn report_of(client: &Client, api: ReportApi, namespace: &str) -> Option<Value> {
+pub(crate) async fn report_of(client: &Client, api: ReportApi, namespace: &str) -> Option<Value> {
     let (kind, plural) = api.kind();
     let resource = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk(api.group(), api.version(), kind),
@@ -272,7 +272,11 @@ async fn report_of(client: &Client, api: ReportApi, namespace: &str) -> Option<V
         .map(|r| serde_json::to_value(r).unwrap())
 }
 
-async fn cluster_report_of(client: &Client, api: ReportApi, profile: &str) -> Option<Value> {
+pub(crate) async fn cluster_report_of(
+    client: &Client,
+    api: ReportApi,
+    profile: &str,
+) -> Option<Value> {
     let (kind, plural) = api.cluster_kind();
     let resource = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk(api.group(), api.version(), kind),
@@ -308,7 +312,7 @@ async fn wait_for_cluster_result(
     .await
 }
 
-fn result_of(report: &Value, rule: &str) -> Option<String> {
+pub(crate) fn result_of(report: &Value, rule: &str) -> Option<String> {
     report["results"]
         .as_array()?
         .iter()
@@ -317,7 +321,7 @@ fn result_of(report: &Value, rule: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn wait_for_result(
+pub(crate) async fn wait_for_result(
     client: &Client,
     api: ReportApi,
     namespace: &str,

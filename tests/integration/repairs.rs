@@ -1,0 +1,686 @@
+//! Every repair happens and every report stays current, under a hostile tenant and across
+//! restarts (issue 19). Each test fails on an operator that lets its record of its own writes
+//! hide a deletion that arrived first, tells repairs of the guardrails from rollouts by what
+//! the running process applied, waits for a resync when a foreign object with a generated
+//! name goes, keeps a preview by pod names, or writes a report only when its content changes.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use hardening_operator::core::api::{HardeningProfile, HardeningProfileStatus};
+use hardening_operator::core::policy_report::{REPORT_NAME, ReportApi, cluster_report_name};
+use hardening_operator::fixtures;
+use hardening_tests::{eventually, eventually_within};
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+use serde_json::{Value, json};
+
+use crate::hardening::{events_for, in_sync, strict_spec};
+use crate::operator_env::{OperatorEnv, condition};
+use crate::policy_reports::{cluster_report_of, install, report_of, result_of, wait_for_result};
+
+const DEFAULT_DENY: &str = "hardening-default-deny";
+
+/// What the status and the report must not claim about a namespace whose default deny has
+/// been missing for longer than a repair takes.
+fn claims_isolation(status: &HardeningProfileStatus, report: Option<&Value>) -> Vec<String> {
+    let mut claims = Vec::new();
+    if condition(status, "Ready").is_some_and(|(s, _)| s == "True") {
+        claims.push("Ready=True".to_owned());
+    }
+    if status.in_sync_namespaces > 0 {
+        claims.push("the namespace InSync".to_owned());
+    }
+    if status.compliance.iter().any(|id| id == "A9") {
+        claims.push(format!("compliance {:?}", status.compliance));
+    }
+    if let Some(result) = report.and_then(|r| result_of(r, "network-policies"))
+        && result == "pass"
+    {
+        claims.push("network-policies pass in the policy report".to_owned());
+    }
+    claims
+}
+
+/// The race a tenant with the `edit` role won before: a client that watches the generated
+/// default deny and deletes it the instant it comes back, for a minute. The operator must
+/// bring it back every time, within a second once the client stops, and while it is missing
+/// for longer than a repair takes neither the status nor the policy report may say the
+/// namespace is isolated. (Before: after 140 to 1,550 deletes the operator's record of its
+/// own create, kept after the tenant's deletion arrived, hid the deletion for good.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tenant_deleting_the_default_deny_the_moment_it_returns_never_outlasts_the_repair() {
+    let Some((_plane, client)) = hardening_tests::own_control_plane("installing report CRDs").await
+    else {
+        return;
+    };
+    crate::operator_env::install_crd(&client).await;
+    for file in [
+        "openreports.io_reports.yaml",
+        "openreports.io_clusterreports.yaml",
+    ] {
+        install(&client, file).await;
+    }
+    let ns = "tenant";
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({ "metadata": { "name": ns, "labels": { "tier": "strict" } } }),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let profiles: Api<HardeningProfile> = Api::all(client.clone());
+    let mut spec = strict_spec();
+    spec["namespaceSelector"] = json!({ "matchLabels": { "tier": "strict" } });
+    profiles
+        .create(
+            &PostParams::default(),
+            &fixtures::profile("strict").spec(spec).build(),
+        )
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let operator = tokio::spawn(hardening_operator::controller::run(
+        client.clone(),
+        hardening_operator::config::RunConfig::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    wait_for_result(
+        &client,
+        ReportApi::OpenReports,
+        ns,
+        "network-policies",
+        "pass",
+    )
+    .await;
+    eventually("the profile in sync", || async {
+        let status = profiles
+            .get("strict")
+            .await
+            .unwrap()
+            .status
+            .ok_or("no status")?;
+        in_sync(1)(&status)
+    })
+    .await;
+
+    // The attacker: deletes the default deny whenever the watch shows it.
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), ns);
+    #[derive(Default)]
+    struct Attack {
+        deletes: u32,
+        /// Since when the object has been missing (after a delete of the attacker's).
+        missing_since: Option<Instant>,
+        longest_gap: Duration,
+    }
+    let attack = Arc::new(Mutex::new(Attack::default()));
+    let attacker = {
+        let (policies, attack) = (policies.clone(), attack.clone());
+        tokio::spawn(async move {
+            let config =
+                watcher::Config::default().fields(&format!("metadata.name={DEFAULT_DENY}"));
+            let mut events = watcher(policies.clone(), config).boxed();
+            while let Some(event) = events.next().await {
+                let Ok(watcher::Event::Apply(_) | watcher::Event::InitApply(_)) = event else {
+                    continue;
+                };
+                {
+                    let mut attack = attack.lock().unwrap();
+                    if let Some(since) = attack.missing_since.take() {
+                        attack.longest_gap = attack.longest_gap.max(since.elapsed());
+                    }
+                }
+                if policies
+                    .delete(DEFAULT_DENY, &DeleteParams::default())
+                    .await
+                    .is_ok()
+                {
+                    let mut attack = attack.lock().unwrap();
+                    attack.deletes += 1;
+                    attack.missing_since = Some(Instant::now());
+                }
+            }
+        })
+    };
+    // The auditor: what the status and the report claim while the object has been missing
+    // for longer than a repair takes.
+    const REPAIR: Duration = Duration::from_secs(1);
+    let mut false_claims = Vec::new();
+    let attack_for = Duration::from_secs(60);
+    let started = Instant::now();
+    while started.elapsed() < attack_for {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let missing_before = attack.lock().unwrap().missing_since;
+        let status = profiles
+            .get("strict")
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default();
+        let report = report_of(&client, ReportApi::OpenReports, ns).await;
+        let missing_after = attack.lock().unwrap().missing_since;
+        // Missing throughout the reads, for longer than a repair takes.
+        if let (Some(before), Some(after)) = (missing_before, missing_after)
+            && before == after
+            && before.elapsed() > REPAIR
+        {
+            let claims = claims_isolation(&status, report.as_ref());
+            if !claims.is_empty() {
+                false_claims.push(format!(
+                    "missing for {:?}, yet {}",
+                    before.elapsed(),
+                    claims.join(", ")
+                ));
+            }
+        }
+    }
+    attacker.abort();
+    let _ = attacker.await;
+    let (deletes, longest_gap, missing_since) = {
+        let attack = attack.lock().unwrap();
+        (attack.deletes, attack.longest_gap, attack.missing_since)
+    };
+    // Once the client stops, the object is back within a second.
+    let back = eventually_within(REPAIR, "the default deny back after the attack", || async {
+        match policies.get_opt(DEFAULT_DENY).await {
+            Ok(Some(_)) => Ok(Instant::now()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let last_gap = missing_since.map(|since| back.duration_since(since));
+    eprintln!(
+        "attack: {deletes} deletes in {attack_for:?}, longest gap before the object returned \
+         {longest_gap:?}, back {last_gap:?} after the last delete"
+    );
+    assert!(
+        deletes >= 20,
+        "only {deletes} deletes: the attack proved nothing"
+    );
+    assert!(
+        false_claims.is_empty(),
+        "claims made while the default deny was missing: {false_claims:#?}"
+    );
+    assert!(
+        longest_gap < Duration::from_secs(2),
+        "the default deny was missing for {longest_gap:?} during the attack"
+    );
+    // And the status and report are right again.
+    wait_for_result(
+        &client,
+        ReportApi::OpenReports,
+        ns,
+        "network-policies",
+        "pass",
+    )
+    .await;
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(20), operator).await;
+}
+
+fn binding_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicyBinding",
+    ))
+}
+
+fn policy_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicy",
+    ))
+}
+
+fn repaired_notes(events: &[k8s_openapi::api::events::v1::Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("Repaired"))
+        .filter_map(|e| e.note.clone())
+        .collect()
+}
+
+/// A restarted operator tells repairs from rollouts by what is on the cluster, not by what
+/// it applied itself: deleting the guardrails' binding or a generated NetworkPolicy after a
+/// restart gives a `Repaired` Event and counts in `repairsTotal`, as before the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repairs_after_a_restart_are_repairs() {
+    let mut env = OperatorEnv::start("restart-repair").await;
+    let ns = env.namespace(&[]).await;
+    let mut spec = strict_spec();
+    spec["guardrails"] = json!({ "requireImageTag": true });
+    let name = env
+        .create_profile(&env.profile("strict", spec))
+        .await
+        .unwrap()
+        .name_any();
+    let enforced = |s: &HardeningProfileStatus| {
+        in_sync(1)(s)?;
+        match condition(s, "GuardrailsEnforced") {
+            Some((status, _)) if status == "True" => Ok(()),
+            other => Err(format!("GuardrailsEnforced {other:?}")),
+        }
+    };
+    let before = env
+        .status_where(&name, "in sync, guardrails enforced", enforced)
+        .await;
+    env.stop_operator().await;
+    env.start_operator(hardening_operator::config::RunConfig::default());
+
+    let client = env.client.clone();
+    let object = hardening_operator::core::guardrails::object_name(&name);
+    let bindings: Api<DynamicObject> = Api::all_with(client.clone(), &binding_resource());
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    // The restarted operator has looked at everything (its status is current again).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    bindings
+        .delete(&object, &DeleteParams::default())
+        .await
+        .unwrap();
+    policies
+        .delete(DEFAULT_DENY, &DeleteParams::default())
+        .await
+        .unwrap();
+
+    eventually("both repaired, with Repaired Events", || async {
+        let back = bindings
+            .get_opt(&object)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+            && policies
+                .get_opt(DEFAULT_DENY)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some();
+        let notes = repaired_notes(&events_for(&client, &name).await).join("\n");
+        let announced = notes.contains(&format!("ValidatingAdmissionPolicyBinding {object}"))
+            && notes.contains(&format!("NetworkPolicy {ns}/{DEFAULT_DENY}"));
+        if back && announced {
+            Ok(())
+        } else {
+            Err(format!("back: {back}; Repaired notes: {notes}"))
+        }
+    })
+    .await;
+    env.status_where(&name, "both repairs counted", |s| {
+        enforced(s)?;
+        if s.repairs_total == before.repairs_total + 2 {
+            Ok(())
+        } else {
+            Err(format!(
+                "repairsTotal {} (was {})",
+                s.repairs_total, before.repairs_total
+            ))
+        }
+    })
+    .await;
+    env.finish().await;
+}
+
+fn as_someone_else() -> PostParams {
+    PostParams {
+        field_manager: Some("someone-else".into()),
+        ..Default::default()
+    }
+}
+
+/// A foreign object holding a generated name keeps the operator out; its deletion lets the
+/// operator in at once (not at the hourly resync), for every kind the operator generates, and
+/// the conflict leaves the status with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_moves_in_as_soon_as_a_foreign_object_with_a_generated_name_goes() {
+    let mut env = OperatorEnv::start("foreign-gone").await;
+    let quota_ns = env.namespace(&[]).await;
+    let limits_ns = env.namespace(&[]).await;
+    let client = env.client.clone();
+    let profile_name = format!("{}-strict", env.shard);
+    let object = hardening_operator::core::guardrails::object_name(&profile_name);
+    // Someone else's objects, with the names the profile generates.
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &quota_ns);
+    quotas
+        .create(
+            &as_someone_else(),
+            &serde_json::from_value(json!({
+                "metadata": { "name": "hardening-quota" }, "spec": { "hard": { "pods": "99" } }
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let ranges: Api<LimitRange> = Api::namespaced(client.clone(), &limits_ns);
+    ranges
+        .create(
+            &as_someone_else(),
+            &serde_json::from_value(json!({
+                "metadata": { "name": "hardening-limits" },
+                "spec": { "limits": [{ "type": "Container", "max": { "cpu": "9" } }] }
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let vaps: Api<DynamicObject> = Api::all_with(client.clone(), &policy_resource());
+    vaps.create(
+        &as_someone_else(),
+        &serde_json::from_value(json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": { "name": object },
+            "spec": {
+                "matchConstraints": { "resourceRules": [{
+                    "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                    "resources": ["configmaps"] }] },
+                "validations": [{ "expression": "true" }]
+            }
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut spec = strict_spec();
+    spec["guardrails"] = json!({ "requireImageTag": true });
+    let name = env
+        .create_profile(&env.profile("strict", spec))
+        .await
+        .unwrap()
+        .name_any();
+    assert_eq!(name, profile_name);
+    env.status_where(&name, "three foreign objects reported", |s| {
+        let failed = s.failed_namespaces == 2;
+        let guardrails = s
+            .guardrails
+            .as_ref()
+            .and_then(|g| g.message.as_deref())
+            .is_some_and(|m| m.contains(&format!("ValidatingAdmissionPolicy {object} exists")));
+        if failed && guardrails {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} failed namespaces, guardrails {:?}",
+                s.failed_namespaces, s.guardrails
+            ))
+        }
+    })
+    .await;
+
+    // Each foreign object goes; the operator's own takes its place at once.
+    const AT_ONCE: Duration = Duration::from_secs(10);
+    quotas
+        .delete("hardening-quota", &DeleteParams::default())
+        .await
+        .unwrap();
+    ranges
+        .delete("hardening-limits", &DeleteParams::default())
+        .await
+        .unwrap();
+    vaps.delete(&object, &DeleteParams::default())
+        .await
+        .unwrap();
+    let profiles = env.profiles_api();
+    eventually_within(
+        AT_ONCE,
+        "every generated object in place, the conflicts gone",
+        || async {
+            let status = profiles
+                .get(&name)
+                .await
+                .map_err(|e| e.to_string())?
+                .status
+                .ok_or("no status")?;
+            in_sync(2)(&status)?;
+            match condition(&status, "GuardrailsEnforced") {
+                Some((s, _)) if s == "True" => {}
+                other => return Err(format!("GuardrailsEnforced {other:?}")),
+            }
+            if status.namespaces.iter().any(|n| n.message.is_some()) {
+                return Err(format!(
+                    "a namespace still names a problem: {:?}",
+                    status.namespaces
+                ));
+            }
+            Ok(())
+        },
+    )
+    .await;
+    let own = |o: &DynamicObject| hardening_operator::core::plan::applied_by_operator(o);
+    let dynamic = |v: Value| serde_json::from_value::<DynamicObject>(v).unwrap();
+    let quota = quotas.get("hardening-quota").await.unwrap();
+    let range = ranges.get("hardening-limits").await.unwrap();
+    assert!(own(&dynamic(serde_json::to_value(quota).unwrap())));
+    assert!(own(&dynamic(serde_json::to_value(range).unwrap())));
+    assert!(own(&vaps.get(&object).await.unwrap()));
+    env.finish().await;
+}
+
+/// The preview judges a pod again when what is judged of it changes in place: its image,
+/// an ephemeral container added. (Before: it was kept by the set of pod names, and
+/// `ReadyToEnforce` said a namespace was ready while enforcing would reject its pods.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_judges_a_pod_again_when_its_spec_changes() {
+    let mut env = OperatorEnv::start("preview-change").await;
+    let ns = env.namespace(&[]).await;
+    let name = env
+        .create_profile(&env.profile(
+            "audit",
+            json!({ "mode": "Audit", "guardrails": { "allowedRegistries": ["registry.example"] } }),
+        ))
+        .await
+        .unwrap()
+        .name_any();
+    let pods: Api<Pod> = Api::namespaced(env.client.clone(), &ns);
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "metadata": { "name": "web" },
+            "spec": { "containers": [{ "name": "app", "image": "registry.example/app:1" }] }
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let ready_to_enforce = |wanted: &'static str, pod_named: bool| {
+        move |s: &HardeningProfileStatus| match condition(s, "ReadyToEnforce") {
+            Some((status, _)) if status == wanted => {
+                let message = s
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == "ReadyToEnforce")
+                    .map(|c| c.message.clone())
+                    .unwrap_or_default();
+                if !pod_named || message.contains("web") {
+                    Ok(())
+                } else {
+                    Err(format!("the message does not name the pod: {message}"))
+                }
+            }
+            other => Err(format!("ReadyToEnforce {other:?}")),
+        }
+    };
+    env.status_where(&name, "ready to enforce", ready_to_enforce("True", false))
+        .await;
+
+    // The image changes in place to one from another registry.
+    pods.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Strategic(json!({ "spec": { "containers": [
+            { "name": "app", "image": "docker.io/library/busybox:1.36" }] } })),
+    )
+    .await
+    .unwrap();
+    env.status_where(
+        &name,
+        "not ready: the new image",
+        ready_to_enforce("False", true),
+    )
+    .await;
+
+    // Back to an allowed image, then an ephemeral container from elsewhere.
+    pods.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Strategic(json!({ "spec": { "containers": [
+            { "name": "app", "image": "registry.example/app:1" }] } })),
+    )
+    .await
+    .unwrap();
+    env.status_where(&name, "ready again", ready_to_enforce("True", false))
+        .await;
+    pods.patch_ephemeral_containers(
+        "web",
+        &PatchParams::default(),
+        &Patch::Strategic(json!({ "spec": { "ephemeralContainers": [
+            { "name": "debug", "image": "docker.io/library/busybox:1.36" }] } })),
+    )
+    .await
+    .unwrap();
+    env.status_where(
+        &name,
+        "not ready: the ephemeral container",
+        ready_to_enforce("False", true),
+    )
+    .await;
+    env.finish().await;
+}
+
+/// The operator's policy reports are kept like any generated object: one someone deletes or
+/// edits is written again (with a `Repaired` Event), the namespace's and the profile's.
+/// (Before: a report was written again only when the namespace's outcome changed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_or_edited_policy_report_is_restored() {
+    let Some((_plane, client)) = hardening_tests::own_control_plane("installing report CRDs").await
+    else {
+        return;
+    };
+    crate::operator_env::install_crd(&client).await;
+    for file in [
+        "openreports.io_reports.yaml",
+        "openreports.io_clusterreports.yaml",
+    ] {
+        install(&client, file).await;
+    }
+    let ns = "team";
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({ "metadata": { "name": ns, "labels": { "tier": "strict" } } }),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut spec = strict_spec();
+    spec["namespaceSelector"] = json!({ "matchLabels": { "tier": "strict" } });
+    Api::<HardeningProfile>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &fixtures::profile("strict").spec(spec).build(),
+        )
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let operator = tokio::spawn(hardening_operator::controller::run(
+        client.clone(),
+        hardening_operator::config::RunConfig::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let api = ReportApi::OpenReports;
+    let written = wait_for_result(&client, api, ns, "network-policies", "pass").await;
+    let resource = |(kind, plural): (&str, &str)| {
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(api.group(), api.version(), kind),
+            plural,
+        )
+    };
+    let reports: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &resource(api.kind()));
+    let cluster_reports: Api<DynamicObject> =
+        Api::all_with(client.clone(), &resource(api.cluster_kind()));
+    let cluster_name = cluster_report_name("strict");
+    let cluster_written = eventually("the profile's cluster report", || async {
+        cluster_report_of(&client, api, "strict")
+            .await
+            .ok_or_else(|| "none yet".to_owned())
+    })
+    .await;
+
+    // Deleted: written again.
+    reports
+        .delete(REPORT_NAME, &DeleteParams::default())
+        .await
+        .unwrap();
+    cluster_reports
+        .delete(&cluster_name, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("both reports written again", || async {
+        let namespaced = report_of(&client, api, ns)
+            .await
+            .ok_or("no namespace report")?;
+        let cluster = cluster_report_of(&client, api, "strict")
+            .await
+            .ok_or("no cluster report")?;
+        if namespaced["results"] == written["results"]
+            && cluster["results"] == cluster_written["results"]
+        {
+            Ok(())
+        } else {
+            Err("written again with other results".to_owned())
+        }
+    })
+    .await;
+
+    // Edited: a result turned from pass to fail by someone else is put back.
+    let mut results = written["results"].clone();
+    for result in results.as_array_mut().unwrap() {
+        result["result"] = json!("fail");
+    }
+    reports
+        .patch(
+            REPORT_NAME,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "results": results })),
+        )
+        .await
+        .unwrap();
+    eventually("the edited report put back", || async {
+        let now = report_of(&client, api, ns).await.ok_or("no report")?;
+        if now["results"] == written["results"] {
+            Ok(())
+        } else {
+            Err(format!("results {}", now["results"]))
+        }
+    })
+    .await;
+    let notes = eventually("Repaired Events for the reports", || async {
+        let notes = repaired_notes(&events_for(&client, "strict").await);
+        let text = notes.join("\n");
+        if text.contains(&format!("Report {ns}/{REPORT_NAME}"))
+            && text.contains(&format!("ClusterReport {cluster_name}"))
+        {
+            Ok(notes)
+        } else {
+            Err(text)
+        }
+    })
+    .await;
+    eprintln!("{notes:#?}");
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(20), operator).await;
+}
