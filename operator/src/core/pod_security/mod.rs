@@ -3,14 +3,19 @@
 //! plugin finds for a pod at a level and policy version, worded as it words them, so a pod
 //! whose spec changed is judged at the cost of that pod alone.
 //!
-//! - [`Level`] (the profile API's [`PodSecurityLevel`]) and [`Version`] (`latest` or `v1.N`,
-//!   parsed as the plugin parses the namespace labels);
+//! - [`Level`] (the profile API's [`crate::core::api::PodSecurityLevel`]) and [`Version`]
+//!   (`latest` or `v1.N`, parsed as the plugin parses the namespace labels);
 //! - `registry`: every check with its versions and the baseline checks a restricted check
 //!   overrides (`policy/registry.go`, `policy/check_*.go`'s `Versions`); `checks/`: one
 //!   module per Go file, each function naming the Go function it mirrors;
 //! - [`Violation`]: one check's forbidden reason and detail; [`forbidden_detail`] and
 //!   [`forbidden_reason`] join them as the plugin does in its rejection message
 //!   ([`rejection_message`]) and in its namespace warnings.
+//!
+//! Judge pods as the API server stores them (as a pod read from it is): the plugin sees a pod
+//! after defaulting and the API server's own changes, which can change the verdict (on the
+//! host's network every container port is also a host port; an AppArmor annotation is copied
+//! into the container's field).
 //!
 //! What the plugin does beyond the checks and this module does not: exemptions (users,
 //! namespaces, runtime classes, from the API server's admission configuration) and the

@@ -44,9 +44,11 @@ impl FromStr for Version {
             .strip_prefix("v1.")
             .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
             .filter(|n| *n == "0" || !n.starts_with('0'))
-            .and_then(|n| n.parse::<i64>().ok());
+            // Go's `strconv.Atoi`: at most a 64-bit `int`.
+            .and_then(|n| n.parse::<i64>().ok())
+            .and_then(|n| u64::try_from(n).ok());
         match minor {
-            Some(minor) => Ok(Version::V1(minor.unsigned_abs())),
+            Some(minor) => Ok(Version::V1(minor)),
             None => Err(VersionError {
                 value: value.to_owned(),
             }),
