@@ -438,3 +438,24 @@ fn sysctls_grow_by_version_and_keep_the_pods_order() {
     );
     assert_eq!(at(32), ["forbidden sysctls (kernel.msgmax)"]);
 }
+
+/// Neither oracle reaches ephemeral containers (no fixture has one, and a pod cannot be
+/// created with one): they are visited last, as `visitContainers` does.
+#[test]
+fn init_regular_and_ephemeral_containers_are_judged_in_that_order() {
+    let privileged = json!({ "privileged": true });
+    let all = pod(json!({
+        "metadata": { "name": "p" },
+        "spec": {
+            "containers": [{ "name": "app", "image": "i", "securityContext": privileged }],
+            "initContainers": [{ "name": "init", "image": "i", "securityContext": privileged }],
+            "ephemeralContainers": [{ "name": "debug", "image": "i", "securityContext": privileged }],
+        },
+    }));
+    assert_eq!(
+        texts(&evaluate_pod(Level::Baseline, Version::Latest, &all)),
+        [
+            r#"privileged (containers "init", "app", "debug" must not set securityContext.privileged=true)"#
+        ]
+    );
+}
