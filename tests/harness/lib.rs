@@ -269,6 +269,52 @@ pub fn cached_by_script(script: &str, override_env: &str, what: &str) -> Result<
     ))
 }
 
+/// The Go module of Pod Security Admission the local API server is built with, whose checks
+/// `hardening_operator::core::pod_security` ports.
+pub const POD_SECURITY_MODULE: &str = "k8s.io/pod-security-admission@v0.36.2";
+
+/// The fixture directories of [`POD_SECURITY_MODULE`], `test/testdata/<level>/v1.<N>` (each
+/// with `pass/` and `fail/` pods), by minor, oldest first. The module is in the Go module
+/// cache (`GOMODCACHE`, else `go env GOMODCACHE`, else `~/go/pkg/mod`) once
+/// `tests/controlplane/build.sh` has built Kubernetes; panics naming that fix when it is not.
+pub fn pod_security_fixtures(level: &str) -> Vec<(u64, PathBuf)> {
+    let cache = std::env::var_os("GOMODCACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let out = std::process::Command::new("go")
+                .args(["env", "GOMODCACHE"])
+                .output()
+                .ok()?;
+            Some(PathBuf::from(String::from_utf8(out.stdout).ok()?.trim()))
+        })
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join("go/pkg/mod"));
+    let dir = cache
+        .join(POD_SECURITY_MODULE)
+        .join("test/testdata")
+        .join(level);
+    let mut versions: Vec<(u64, PathBuf)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}: the Pod Security fixtures come with the Kubernetes build (tests/controlplane/build.sh)",
+                dir.display()
+            )
+        })
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let minor = path.file_name()?.to_str()?.strip_prefix("v1.")?.parse().ok()?;
+            Some((minor, path))
+        })
+        .collect();
+    assert!(
+        !versions.is_empty(),
+        "{}: no v1.<N> fixture directories",
+        dir.display()
+    );
+    versions.sort();
+    versions
+}
+
 /// A local control plane of the calling test's own, with a client, for a test that changes
 /// what every other test would see (CRDs, the API server itself). `None`, after saying why
 /// the test is skipped, against an existing cluster (`HARDENING_TEST_KUBECONFIG`): `need`

@@ -21,6 +21,7 @@ mod node_teardown;
 mod node_workloads;
 mod on_node;
 mod operator_env;
+mod pod_security;
 mod policy_reports;
 mod preview;
 mod repairs;

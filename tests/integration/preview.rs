@@ -26,33 +26,8 @@ fn dynamic(object: &Value) -> DynamicObject {
 
 /// The newest fixture directory of `level` in the pod-security-admission module.
 fn fixtures(level: &str) -> PathBuf {
-    let cache = std::env::var_os("GOMODCACHE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let out = std::process::Command::new("go")
-                .args(["env", "GOMODCACHE"])
-                .output()
-                .ok()?;
-            Some(PathBuf::from(String::from_utf8(out.stdout).ok()?.trim()))
-        })
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join("go/pkg/mod"));
-    let module = cache
-        .join("k8s.io/pod-security-admission@v0.36.2/test/testdata")
-        .join(level);
-    let newest = std::fs::read_dir(&module)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}: the Pod Security fixtures come with the Kubernetes build (tests/controlplane/build.sh)",
-                module.display()
-            )
-        })
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|v| Some((v.strip_prefix("v1.")?.parse::<u32>().ok()?, v)))
-        .max()
-        .expect("versioned fixture directories")
-        .1;
-    module.join(newest)
+    let mut versions = hardening_tests::pod_security_fixtures(level);
+    versions.pop().expect("versioned fixture directories").1
 }
 
 /// Creates every fixture of `dir/{fail,pass}` as a pod named `fail-…`/`pass-…`; the names

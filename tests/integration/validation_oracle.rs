@@ -656,7 +656,7 @@ fn apparmor_parse(text: &str) -> Result<(), String> {
     }
 }
 
-fn parse_seed(hex: &str) -> Option<[u8; 32]> {
+pub(crate) fn parse_seed(hex: &str) -> Option<[u8; 32]> {
     if hex.len() != 64 {
         return None;
     }

@@ -11,7 +11,8 @@
 //!   field manager; [`plan`]: per object, what to do.
 //! - Tenants, reported and never changed: [`workloads`] (pods not confined),
 //!   [`isolation`] (NetworkPolicies opening what the profile denies), [`preview`] and
-//!   [`rejection`] (what enforcing would reject).
+//!   [`rejection`] (what enforcing would reject); [`pod_security`]: Pod Security
+//!   Admission's checks, judging one pod as the API server does.
 //! - [`status`]: a profile's status from the namespaces' outcomes; [`report`]: the
 //!   compliance report; [`policy_report`]: the policy reports' content.
 //! - [`labels`]: the labels, annotations and field manager the operator writes with;
@@ -29,6 +30,7 @@ pub mod labels;
 pub mod ownership;
 pub mod plan;
 pub mod plural;
+pub mod pod_security;
 pub mod policy_report;
 pub mod preview;
 pub mod quantity;
