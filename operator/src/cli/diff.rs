@@ -171,7 +171,7 @@ async fn compare(
         outcome.add(mode, &steps);
         // What enforcing would reject among the pods running there (the preview).
         if crate::core::preview::applies(&profile) {
-            let preview = crate::controller::preview::preview(client, &profile, namespace, None)
+            let preview = crate::controller::preview::list_and_judge(client, &profile, &name)
                 .await
                 .map_err(|e| CliError::Failed(format!("previewing namespace {name}: {e}")))?;
             for (who, reason) in preview.lines() {

@@ -109,10 +109,6 @@ fn newer(a: &Namespace, b: &Namespace) -> bool {
     }
 }
 
-/// What a namespace's preview depends on: the profile and its generation, the namespace's
-/// Pod Security labels and, per active pod, its name and the digest of what is judged of it.
-pub type PreviewKey = (String, i64, Vec<(String, String)>, Vec<(String, u64)>);
-
 /// `(namespace, kind, name)` of a written object.
 pub type ObjectKey = (String, &'static str, String);
 
@@ -142,8 +138,8 @@ pub struct Context {
     pub failures: Mutex<HashMap<String, u32>>,
     /// Writes that did not take, so that they are not repeated on the same state.
     pub unconverged: Mutex<HashMap<ObjectKey, Unconverged>>,
-    /// The newest preview per namespace and what it was computed for (see `namespace`).
-    pub previews: Mutex<HashMap<String, (PreviewKey, crate::core::preview::NamespacePreview)>>,
+    /// Each active pod's verdict under its namespace's governing profile (see `preview`).
+    pub verdicts: super::preview::PodVerdicts,
     /// The API server's verdict on each profile generation (dry-run before the first write).
     pub admissions: super::admission::Admissions,
     pub metrics: Arc<Metrics>,
@@ -316,13 +312,10 @@ impl Context {
             .collect()
     }
 
-    /// Forgets writes that did not take in `namespace`, and its preview (it is gone or no
-    /// longer governed).
+    /// Forgets writes that did not take in `namespace`, and its pods' verdicts (it is gone or
+    /// no longer governed).
     pub fn forget_unconverged(&self, namespace: &str) {
-        self.previews
-            .lock()
-            .expect("previews lock")
-            .remove(namespace);
+        self.verdicts.forget(namespace);
         self.unconverged
             .lock()
             .expect("unconverged lock")

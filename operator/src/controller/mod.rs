@@ -195,7 +195,7 @@ pub async fn run_with(
         rollouts: Default::default(),
         failures: Default::default(),
         unconverged: Default::default(),
-        previews: Default::default(),
+        verdicts: Default::default(),
         admissions: Default::default(),
         metrics,
         reports: Default::default(),

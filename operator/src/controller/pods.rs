@@ -32,13 +32,22 @@ impl PodCache {
         let _ = synced.wait_for(|s| *s).await;
     }
 
-    /// What is judged of each active pod of `namespace`, in name order.
-    pub fn judged(&self, namespace: &str) -> Vec<(String, JudgedPod)> {
+    /// Name and digest of what is judged of each active pod of `namespace`, in name order.
+    pub fn digests(&self, namespace: &str) -> Vec<(String, u64)> {
         let index = self.index.lock().expect("pod index lock");
         index
             .entries(namespace)
-            .map(|(name, entry)| (name.to_owned(), entry.judged.clone()))
+            .map(|(name, entry)| (name.to_owned(), entry.judged.digest))
             .collect()
+    }
+
+    /// What is judged of one active pod.
+    pub fn judged(&self, namespace: &str, pod: &str) -> Option<JudgedPod> {
+        let index = self.index.lock().expect("pod index lock");
+        index
+            .entries(namespace)
+            .find(|(name, _)| *name == pod)
+            .map(|(_, entry)| entry.judged.clone())
     }
 
     /// The pods of `namespace` that do not run under `required`.

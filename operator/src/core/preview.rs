@@ -1,23 +1,30 @@
-//! Preview before enforce: the existing pods of a namespace that the profile's Pod Security
-//! `enforce` level and its guardrails would reject. Pure: the Pod Security part reads the
-//! warnings the API server answers to a server-side dry-run of the namespace label change
-//! (Pod Security Admission judges the existing pods itself, grouping pods with the same
-//! violation as `name (and N other pods): reason`); the guardrails part evaluates pods with
-//! the same rules as the generated admission policy (`crate::core::guardrails`).
+//! The admission rules' verdict on existing pods: which pods of a namespace the profile's
+//! Pod Security `enforce` level and its guardrails reject. In Audit mode that is the preview
+//! before enforcing; in Enforce mode it finds pods admitted before the rules were in place
+//! (before the namespace was hardened, or before the profile enforced). Pure: a pod is
+//! judged by the port of Pod Security Admission (`crate::core::pod_security`), exactly as the
+//! API server would judge it, and by the same rules as the generated admission policy
+//! (`crate::core::guardrails`), one pod at a time ([`judge`]), so a pod whose spec changed
+//! is judged again at the cost of that pod alone; [`namespace_preview`] sums a namespace up,
+//! grouping pods with the same Pod Security violation as the API server's warnings do.
+
+use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use serde::{Deserialize, Serialize};
 
-use crate::core::api::Guardrails;
+use crate::core::api::{Guardrails, HardeningProfile, PodSecurityLevel};
 use crate::core::plural::count;
+use crate::core::pod_security::{self, Version};
 
 /// Most findings kept per namespace (the status lists fewer, see `MAX_LISTED_PREVIEW`).
 pub const MAX_FINDINGS: usize = 50;
 /// Most findings listed per namespace in the status.
 pub const MAX_LISTED_PREVIEW: usize = 5;
 
-/// Pods the API server's Pod Security check reported for one violation.
+/// Pods Pod Security rejects for one violation (the same reasons), as the API server's
+/// warnings group them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodSecurityFinding {
     /// The alphabetically first pod with this violation.
@@ -38,11 +45,11 @@ pub struct GuardrailFinding {
     pub reason: String,
 }
 
-/// What the API server's answer to the Pod Security dry-run says.
+/// What Pod Security says of a namespace's pods.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodSecurityPreview {
     pub findings: Vec<PodSecurityFinding>,
-    /// Set when Pod Security checked only some of the pods (the API server's own limit).
+    /// Set when some pods could not be judged, and why.
     pub incomplete: Option<String>,
 }
 
@@ -51,57 +58,6 @@ impl PodSecurityPreview {
     pub fn pods(&self) -> u32 {
         self.findings.iter().map(|f| 1 + f.other_pods).sum()
     }
-}
-
-/// Reads the warnings of a dry-run namespace update that set a stricter `enforce` level
-/// (`admission.EvaluatePodsInNamespace` in k8s.io/pod-security-admission writes them).
-pub fn parse_pod_security_warnings(warnings: &[String]) -> PodSecurityPreview {
-    let mut preview = PodSecurityPreview::default();
-    for warning in warnings {
-        let warning = unquote(warning);
-        if warning.starts_with("new PodSecurity enforce level only checked against") {
-            preview.incomplete = Some(warning.to_owned());
-            continue;
-        }
-        if warning.starts_with("existing pods in namespace") {
-            continue;
-        }
-        let Some((who, reason)) = warning.split_once(": ") else {
-            continue;
-        };
-        let (pod, other_pods) = match who.split_once(" (and ") {
-            Some((pod, rest)) => {
-                let count = rest.split(' ').next().and_then(|n| n.parse::<u32>().ok());
-                match count {
-                    Some(count) => (pod, count),
-                    None => continue,
-                }
-            }
-            None => (who, 0),
-        };
-        // A pod name is a DNS subdomain: anything else is another kind of warning.
-        if pod.is_empty()
-            || !pod
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        {
-            continue;
-        }
-        preview.findings.push(PodSecurityFinding {
-            pod: pod.to_owned(),
-            other_pods,
-            reason: reason.to_owned(),
-        });
-    }
-    preview
-}
-
-/// A `Warning` header value is `299 - "text"`; kube hands some over already unwrapped.
-fn unquote(warning: &str) -> &str {
-    let text = warning.strip_prefix("299 - ").unwrap_or(warning);
-    text.strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(text)
 }
 
 /// The images of a pod and whether each container's root file system is read-only, init
@@ -208,16 +164,101 @@ pub fn evaluate_guardrails(guardrails: &Guardrails, pod: &Pod) -> Vec<GuardrailF
     findings
 }
 
+/// The profile's Pod Security `enforce` level and version, unless it sets none or
+/// `privileged` (which rejects nothing). An unparsable version is judged as `latest`, as Pod
+/// Security Admission does (the CRD refuses such versions anyway).
+pub fn enforce_level(profile: &HardeningProfile) -> Option<(PodSecurityLevel, Version)> {
+    let enforce = profile.spec.pod_security.as_ref()?.enforce.as_ref()?;
+    if enforce.level == PodSecurityLevel::Privileged {
+        return None;
+    }
+    let version = enforce
+        .version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(Version::Latest);
+    Some((enforce.level, version))
+}
+
+/// What one pod breaks of `profile`'s admission rules.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodVerdict {
+    /// Pod Security's reasons (`allowPrivilegeEscalation != false, runAsNonRoot != true`),
+    /// as its warnings about existing pods word them; `None` when it allows the pod.
+    pub pod_security: Option<String>,
+    pub guardrails: Vec<GuardrailFinding>,
+}
+
+impl PodVerdict {
+    pub fn rejected(&self) -> bool {
+        self.pod_security.is_some() || !self.guardrails.is_empty()
+    }
+}
+
+/// Judges one pod (as the API server stores it) by `profile`'s Pod Security `enforce` level
+/// and its guardrails.
+pub fn judge(profile: &HardeningProfile, pod: &Pod) -> PodVerdict {
+    let pod_security = enforce_level(profile).and_then(|(level, version)| {
+        let violations = pod_security::evaluate_pod(level, version, pod);
+        (!violations.is_empty()).then(|| pod_security::forbidden_reason(&violations))
+    });
+    let guardrails = profile
+        .spec
+        .guardrails
+        .as_ref()
+        .map(|g| evaluate_guardrails(g, pod))
+        .unwrap_or_default();
+    PodVerdict {
+        pod_security,
+        guardrails,
+    }
+}
+
+/// A namespace's preview from its pods' verdicts (by pod name): Pod Security findings
+/// grouped by violation (the first pod by name, the others counted), then guardrail
+/// findings, each list cut at [`MAX_FINDINGS`].
+pub fn namespace_preview<'a>(
+    profile: &HardeningProfile,
+    verdicts: impl IntoIterator<Item = (&'a str, &'a PodVerdict)>,
+) -> NamespacePreview {
+    let mut by_reason: BTreeMap<&str, (&str, u32)> = BTreeMap::new();
+    let mut guardrails = Vec::new();
+    let mut verdicts: Vec<(&str, &PodVerdict)> = verdicts.into_iter().collect();
+    verdicts.sort_by_key(|(name, _)| *name);
+    for (pod, verdict) in verdicts {
+        if let Some(reason) = &verdict.pod_security {
+            by_reason
+                .entry(reason.as_str())
+                .and_modify(|(_, others)| *others += 1)
+                .or_insert((pod, 0));
+        }
+        guardrails.extend(verdict.guardrails.iter().cloned());
+    }
+    let mut findings: Vec<PodSecurityFinding> = by_reason
+        .into_iter()
+        .map(|(reason, (pod, other_pods))| PodSecurityFinding {
+            pod: pod.to_owned(),
+            other_pods,
+            reason: reason.to_owned(),
+        })
+        .collect();
+    findings.sort_by(|a, b| a.pod.cmp(&b.pod));
+    findings.truncate(MAX_FINDINGS);
+    guardrails.truncate(MAX_FINDINGS);
+    NamespacePreview {
+        level: enforce_level(profile).map(|(level, version)| format!("{}:{version}", level.as_str())),
+        pod_security: PodSecurityPreview {
+            findings,
+            incomplete: None,
+        },
+        guardrails,
+    }
+}
+
 /// Whether `profile` has anything to preview: a Pod Security `enforce` level above
 /// `privileged`, or guardrails.
-pub fn applies(profile: &crate::core::api::HardeningProfile) -> bool {
-    let enforce = profile
-        .spec
-        .pod_security
-        .as_ref()
-        .and_then(|ps| ps.enforce.as_ref())
-        .is_some_and(|e| e.level != crate::core::api::PodSecurityLevel::Privileged);
-    enforce || profile.spec.guardrails.is_some()
+pub fn applies(profile: &HardeningProfile) -> bool {
+    enforce_level(profile).is_some() || profile.spec.guardrails.is_some()
 }
 
 /// Whether a pod is still active (finished pods are not recreated by enforcement).

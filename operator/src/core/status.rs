@@ -250,7 +250,7 @@ pub fn desired_status<'a>(
         .network_policy
         .as_ref()
         .is_some_and(|rules| !rules.isolated_directions().is_empty());
-    c.preview_reported = profile.spec.mode == Mode::Audit && crate::core::preview::applies(profile);
+    c.pods_judged = crate::core::preview::applies(profile);
     let conditions = conditions(input, &c, &entries, profile.status.as_ref());
 
     HardeningProfileStatus {
@@ -269,7 +269,7 @@ pub fn desired_status<'a>(
         unconfined_pods: c.confinement_reported.then_some(c.unconfined_pods),
         widening_policies: c.isolation_reported.then_some(c.widening_policies),
         rollout: input.rollout.clone(),
-        would_reject_pods: c.preview_reported.then_some(c.would_reject_pods),
+        would_reject_pods: c.pods_judged.then_some(c.would_reject_pods),
         guardrails: input.guardrails.clone(),
     }
 }
@@ -299,8 +299,10 @@ struct Counts {
     previewed: u32,
     would_reject_pods: u32,
     would_reject_namespaces: u32,
-    /// Audit mode with something to preview: the preview is reported.
-    preview_reported: bool,
+    /// An enforce level or guardrails: running pods are judged by them (in Audit mode the
+    /// preview before enforcing, in Enforce mode pods admitted before the rules were in
+    /// place).
+    pods_judged: bool,
 }
 
 /// What the cluster says about the requirements a spec covers: the facts
@@ -625,7 +627,7 @@ fn conditions(
         });
     }
 
-    if c.preview_reported {
+    if c.pods_judged && audit {
         let governed = c.selected - c.conflicting;
         out.push(if c.would_reject_pods > 0 {
             let first = first_finding(entries, |e| {

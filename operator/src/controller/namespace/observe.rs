@@ -13,7 +13,7 @@ use tracing::warn;
 
 use super::super::context::Context;
 use super::super::index::to_value;
-use crate::core::api::{HardeningProfile, Mode, workload_security_context};
+use crate::core::api::{HardeningProfile, workload_security_context};
 use crate::core::isolation::Widening;
 use crate::core::plan::applied_by_operator;
 use crate::core::render::ManagedKind;
@@ -63,55 +63,34 @@ pub fn tenants(
     (unconfined, widening)
 }
 
-/// Audit mode: the existing pods enforcing `profile` would reject here, computed again only
-/// when the profile's generation, the namespace's Pod Security labels or what is judged of
-/// its active pods (a pod added or removed, an image, a container, an ephemeral container, a
-/// security context changed) changed. The guardrails judge the pods from the pod cache;
-/// Pod Security is asked by a server-side dry-run. A failure is logged and leaves the
-/// namespace unpreviewed (the condition `ReadyToEnforce` says so); it is retried on the next
-/// reconcile.
+/// The existing pods `profile`'s admission rules reject here, in either mode (in Audit mode
+/// the preview before enforcing; in Enforce mode pods admitted before the rules were in
+/// place). From the pod watch, each pod judged again only when what is judged of it or the
+/// profile's generation changed; without a pod watch, listed on every reconcile. A failure
+/// is logged and leaves the namespace unjudged (`None`, which the status reports as not
+/// checked); it is retried on the next reconcile.
 pub async fn preview(
     ctx: &Context,
     ns: &Namespace,
     profile: &HardeningProfile,
 ) -> Option<crate::core::preview::NamespacePreview> {
-    if profile.spec.mode != Mode::Audit || !crate::core::preview::applies(profile) {
+    if !crate::core::preview::applies(profile) {
         return None;
     }
     let name = ns.name_any();
-    let judged = ctx.pods.as_ref().map(|p| p.judged(&name));
-    let key: super::super::context::PreviewKey = (
-        profile.name_any(),
-        profile.metadata.generation.unwrap_or(0),
-        ns.labels()
-            .iter()
-            .filter(|(k, _)| crate::core::labels::pod_security::ALL.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        judged
-            .iter()
-            .flatten()
-            .map(|(pod, judged)| (pod.clone(), judged.digest))
-            .collect(),
-    );
-    if let Some((known, preview)) = ctx.previews.lock().expect("previews lock").get(&name)
-        && *known == key
-        && ctx.pods.is_some()
-    {
-        return Some(preview.clone());
-    }
-    let pods = judged.map(|pods| pods.iter().map(|(_, judged)| judged.pod()).collect());
-    match super::super::preview::preview(&ctx.client, profile, ns, pods).await {
-        Ok(preview) => {
-            ctx.previews
-                .lock()
-                .expect("previews lock")
-                .insert(name, (key, preview.clone()));
-            Some(preview)
-        }
-        Err(e) => {
-            warn!(namespace = %name, profile = %profile.name_any(), error = %e, "preview failed");
-            None
-        }
+    match &ctx.pods {
+        Some(pods) => Some(ctx.verdicts.preview(
+            &name,
+            profile,
+            pods.digests(&name),
+            |pod| pods.judged(&name, pod),
+        )),
+        None => match super::super::preview::list_and_judge(&ctx.client, profile, &name).await {
+            Ok(preview) => Some(preview),
+            Err(e) => {
+                warn!(namespace = %name, profile = %profile.name_any(), error = %e, "judging the pods failed");
+                None
+            }
+        },
     }
 }

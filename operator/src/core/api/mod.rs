@@ -628,9 +628,10 @@ pub struct HardeningProfileStatus {
     /// undoing someone else's edits are repairs (`repairsTotal`), not rollouts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutStatus>,
-    /// Audit mode, with a Pod Security `enforce` level or guardrails: existing pods in the
-    /// governed namespaces that they would reject once the profile enforces (the preview;
-    /// condition `ReadyToEnforce`).
+    /// With a Pod Security `enforce` level or guardrails: existing pods in the governed
+    /// namespaces that these rules reject. In Audit mode the preview of enforcing (condition
+    /// `ReadyToEnforce`); in Enforce mode pods admitted before the rules were in place (before
+    /// the namespace was hardened or the profile enforced), still running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::count")]
     pub would_reject_pods: Option<u32>,
@@ -712,8 +713,8 @@ pub struct NamespaceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 5))]
     pub policies: Vec<WideningPolicy>,
-    /// Audit mode: existing pods here that the profile's Pod Security `enforce` level or its
-    /// guardrails would reject once it enforces (the preview).
+    /// Existing pods here that the profile's Pod Security `enforce` level or its guardrails
+    /// reject (Audit mode: once it enforces; Enforce mode: pods admitted before).
     #[serde(default, skip_serializing_if = "is_zero")]
     #[schemars(schema_with = "schema::count")]
     pub would_reject_pods: u32,

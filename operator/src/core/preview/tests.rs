@@ -1,44 +1,6 @@
 use super::*;
 use serde_json::json;
 
-fn strings(lines: &[&str]) -> Vec<String> {
-    lines.iter().map(|s| s.to_string()).collect()
-}
-
-#[test]
-fn pod_security_warnings_are_read_as_the_admission_plugin_writes_them() {
-    // The forms of `decoratePodWarnings` and `EvaluatePodsInNamespace` (v0.36.2).
-    let preview = parse_pod_security_warnings(&strings(&[
-        "existing pods in namespace \"shop\" violate the new PodSecurity enforce level \"restricted:latest\"",
-        "new PodSecurity enforce level only checked against the first 3000 of 3100 existing pods",
-        "web-0: allowPrivilegeEscalation != false",
-        "api-1 (and 1 other pod): runAsNonRoot != true",
-        "db-0 (and 21 other pods): restricted volume types",
-        "299 - \"quoted-0: hostPort\"",
-        "metadata.annotations[x]: deprecated since v1.30",
-    ]));
-    assert_eq!(
-        preview.findings,
-        [
-            ("web-0", 0, "allowPrivilegeEscalation != false"),
-            ("api-1", 1, "runAsNonRoot != true"),
-            ("db-0", 21, "restricted volume types"),
-            ("quoted-0", 0, "hostPort"),
-        ]
-        .map(|(pod, other_pods, reason)| PodSecurityFinding {
-            pod: pod.into(),
-            other_pods,
-            reason: reason.into()
-        })
-    );
-    assert_eq!(preview.pods(), 1 + 2 + 22 + 1);
-    assert!(preview.incomplete.unwrap().contains("3000 of 3100"));
-    assert_eq!(
-        parse_pod_security_warnings(&[]),
-        PodSecurityPreview::default()
-    );
-}
-
 #[test]
 fn image_rules_match_the_admission_policy() {
     let registries = vec![
@@ -107,29 +69,63 @@ fn a_pod_is_judged_by_every_rule_on_every_kind_of_container() {
     assert!(evaluate_guardrails(&Guardrails::default(), &pod).is_empty());
 }
 
+/// A restricted pod but for its image, for the namespace tests.
+fn restricted_pod(name: &str, image: &str, extra: serde_json::Value) -> Pod {
+    let mut container = json!({
+        "name": "app", "image": image,
+        "securityContext": {
+            "allowPrivilegeEscalation": false, "runAsNonRoot": true,
+            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}
+        }
+    });
+    if let Some(extra) = extra.as_object() {
+        for (k, v) in extra {
+            container[k] = v.clone();
+        }
+    }
+    serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"containers": [container]}}))
+        .unwrap()
+}
+
 #[test]
-fn rejected_pods_count_each_named_pod_once() {
-    let preview = NamespacePreview {
-        level: Some("restricted:latest".into()),
-        pod_security: parse_pod_security_warnings(&strings(&[
-            "a (and 2 other pods): runAsNonRoot != true",
-            "b: hostPort",
-        ])),
-        guardrails: vec![
-            GuardrailFinding {
-                pod: "b".into(),
-                rule: "denyExec",
-                requirement: "A11",
-                reason: "x".into(),
-            },
-            GuardrailFinding {
-                pod: "c".into(),
-                rule: "requireImageTag",
-                requirement: "A13",
-                reason: "y".into(),
-            },
-        ],
-    };
+fn pods_are_judged_one_by_one_and_grouped_by_violation() {
+    let profile = crate::fixtures::profile("p")
+        .spec(json!({
+            "podSecurity": {"enforce": {"level": "restricted", "version": "latest"}},
+            "guardrails": {"requireImageTag": true}
+        }))
+        .build();
+    let root = json!({"securityContext": {"allowPrivilegeEscalation": false,
+        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}});
+    let pods = [
+        restricted_pod("a", "app:1", root.clone()),
+        restricted_pod("a2", "app:1", root.clone()),
+        restricted_pod("a3", "app:1", root),
+        restricted_pod("b", "app", json!({"ports": [{"containerPort": 80, "hostPort": 80}]})),
+        restricted_pod("c", "app", json!({})),
+        restricted_pod("ok", "app:1", json!({})),
+    ];
+    let verdicts: Vec<(String, PodVerdict)> = pods
+        .iter()
+        .map(|pod| (pod.name_any(), judge(&profile, pod)))
+        .collect();
+    assert!(!verdicts[5].1.rejected(), "{:?}", verdicts[5]);
+    assert_eq!(verdicts[0].1.pod_security.as_deref(), Some("runAsNonRoot != true"));
+    assert!(verdicts[4].1.pod_security.is_none());
+    assert_eq!(verdicts[4].1.guardrails[0].rule, "requireImageTag");
+    let preview = namespace_preview(&profile, verdicts.iter().map(|(n, v)| (n.as_str(), v)));
+    assert_eq!(preview.level.as_deref(), Some("restricted:latest"));
+    assert_eq!(
+        preview
+            .pod_security
+            .findings
+            .iter()
+            .map(|f| (f.pod.as_str(), f.other_pods))
+            .collect::<Vec<_>>(),
+        [("a", 2), ("b", 0)]
+    );
+    // a, a2, a3 and b by Pod Security; c by the guardrail only (b's guardrail finding is
+    // the same pod).
     assert_eq!(preview.rejected_pods(), 3 + 1 + 1);
     assert_eq!(
         preview.lines()[0],
@@ -138,4 +134,8 @@ fn rejected_pods_count_each_named_pod_once() {
             "Pod Security restricted:latest: runAsNonRoot != true".to_owned()
         )
     );
+    // Without an enforce level or guardrails there is nothing to judge.
+    let nothing = crate::fixtures::profile("n").spec(json!({})).build();
+    assert!(!applies(&nothing));
+    assert_eq!(judge(&nothing, &pods[0]), PodVerdict::default());
 }
