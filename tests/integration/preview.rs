@@ -349,3 +349,78 @@ async fn the_guardrails_preview_judges_pods_as_the_admission_policy_does() {
     );
     env.finish().await;
 }
+
+/// In Enforce mode the same judgement finds pods admitted before the rules were in place
+/// (here: before the namespace was selected, so before its Pod Security labels): they keep
+/// running, and the status names them, and forgets them once they are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enforce_mode_reports_the_pods_admitted_before_the_rules() {
+    let mut env = OperatorEnv::start("enforce-judged").await;
+    // Not in the shard yet: nothing governs it.
+    let ns = env.unselected_namespace().await;
+    let pods: Api<Pod> = Api::namespaced(env.client.clone(), &ns);
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "metadata": { "name": "privileged" },
+            "spec": { "containers": [{ "name": "app", "image": "registry.example/app:1",
+                                       "securityContext": { "privileged": true } }] }
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let name = env
+        .create_profile(&env.profile(
+            "strict",
+            json!({ "podSecurity": { "enforce": { "level": "restricted" } } }),
+        ))
+        .await
+        .unwrap()
+        .name_any();
+    env.set_namespace_labels(&ns, json!({ SHARD_LABEL: env.shard }))
+        .await;
+    let status = env
+        .status_where(&name, "the running privileged pod reported", |s| {
+            let listed = s
+                .namespaces
+                .iter()
+                .find(|n| n.name == ns)
+                .and_then(|n| n.would_reject.first())
+                .map(|r| (r.pod.clone(), r.reason.clone()));
+            match (s.would_reject_pods, listed) {
+                (Some(1), Some((pod, reason)))
+                    if pod == "privileged" && reason.contains("privileged") =>
+                {
+                    Ok(())
+                }
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    assert_eq!(
+        condition(&status, "ReadyToEnforce"),
+        None,
+        "an Audit-mode condition"
+    );
+    // The API server now rejects such a pod (the labels are in place), and the running one,
+    // once deleted, is no longer reported.
+    let again: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "privileged-2" },
+        "spec": { "containers": [{ "name": "app", "image": "registry.example/app:1",
+                                   "securityContext": { "privileged": true } }] }
+    }))
+    .unwrap();
+    assert!(pods.create(&PostParams::default(), &again).await.is_err());
+    pods.delete("privileged", &Default::default())
+        .await
+        .unwrap();
+    env.status_where(&name, "no pod reported once it is gone", |s| {
+        match s.would_reject_pods {
+            Some(0) => Ok(()),
+            other => Err(format!("wouldRejectPods {other:?}")),
+        }
+    })
+    .await;
+    env.finish().await;
+}
