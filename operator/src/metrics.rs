@@ -57,14 +57,13 @@ pub fn kind_label(kind: &str) -> &'static str {
     if kind == "Namespace" {
         return "Namespace";
     }
-    for guardrail in [
-        crate::core::guardrails::POLICY_KIND,
-        crate::core::guardrails::BINDING_KIND,
+    let reports = [
         "Report",
         "ClusterReport",
         "PolicyReport",
         "ClusterPolicyReport",
-    ] {
+    ];
+    for guardrail in crate::core::guardrails::KINDS.into_iter().chain(reports) {
         if kind == guardrail {
             return guardrail;
         }

@@ -73,9 +73,12 @@ fn render_prints_exactly_the_objects_for_the_selected_namespaces() {
         "networking.k8s.io/v1 NetworkPolicy team-a/hardening-allow-egress",
         "v1 ResourceQuota team-a/hardening-quota",
         "v1 LimitRange team-a/hardening-limits",
-        // The example's guardrails: cluster-scoped, once.
+        // The example's admission rules (guardrails, creation gate, protection) and the Pod
+        // Security labels at namespace creation: cluster-scoped, once.
         "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy -/hardening.dev-bsi-strict",
         "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding -/hardening.dev-bsi-strict",
+        "admissionregistration.k8s.io/v1 MutatingAdmissionPolicy -/hardening.dev-bsi-strict",
+        "admissionregistration.k8s.io/v1 MutatingAdmissionPolicyBinding -/hardening.dev-bsi-strict",
     ]
     .into_iter()
     .map(String::from)

@@ -395,14 +395,37 @@ async fn guardrails_reject_violations_only_in_governed_namespaces() {
         );
     }
 
-    // Without guardrails the objects go; with the profile, the rest (below, in finish).
+    // Without guardrails an Enforce profile keeps its policy for the creation gate and the
+    // protection, without the guardrails' rules; in Audit mode without guardrails the
+    // objects go; with the profile, the rest (below, in finish).
     env.patch_spec(&name, json!({ "guardrails": null })).await;
     let policies = admission_api(&client, "ValidatingAdmissionPolicy");
-    wait_until("the policy deleted with the guardrails", || {
+    wait_until("the policy without the guardrails' requests", || {
         let policies = policies.clone();
         let policy = guardrails.policy.clone();
-        async move { policies.get_opt(&policy).await.ok().flatten().is_none() }
+        async move {
+            policies
+                .get_opt(&policy)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|p| {
+                    !p.data["spec"]["matchConstraints"]
+                        .to_string()
+                        .contains("pods/exec")
+                })
+        }
     })
+    .await;
+    env.patch_spec(&name, json!({ "mode": "Audit" })).await;
+    wait_until(
+        "the policy deleted with the guardrails in Audit mode",
+        || {
+            let policies = policies.clone();
+            let policy = guardrails.policy.clone();
+            async move { policies.get_opt(&policy).await.ok().flatten().is_none() }
+        },
+    )
     .await;
     env.finish().await;
 }

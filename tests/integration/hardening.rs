@@ -6,11 +6,13 @@ use std::time::{Duration, Instant};
 
 use hardening_operator::core::api::{HardeningProfile, HardeningProfileStatus, NamespaceState};
 use hardening_tests::{cluster, eventually};
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota};
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, ResourceExt};
+use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition, labels_of};
@@ -350,7 +352,9 @@ async fn enforce_mode_repairs_edits_deletions_and_relabelling() {
         )
         .await
         .unwrap();
-    // The namespace's Pod Security level is lowered.
+    // The namespace's Pod Security level lowered: the profile's mutating admission policy
+    // puts it back in the same request once the API server has taken the policy in (about a
+    // second after it is written), the operator repairs it before that.
     Api::<Namespace>::all(client.clone())
         .patch(&ns, &as_manager("kubectl-label"), &Patch::Merge(json!({ "metadata": { "labels": { "pod-security.kubernetes.io/enforce": "privileged" } } })))
         .await
@@ -405,7 +409,7 @@ async fn enforce_mode_repairs_edits_deletions_and_relabelling() {
 
     let status = env
         .status_where(&name, "repairs counted", |s| {
-            if s.repairs_total >= 4 {
+            if s.repairs_total >= 3 {
                 Ok(())
             } else {
                 Err(format!("repairsTotal {}", s.repairs_total))
@@ -421,7 +425,8 @@ async fn enforce_mode_repairs_edits_deletions_and_relabelling() {
             .filter_map(|e| e.note)
             .collect();
         let text = notes.join("\n");
-        if text.contains("kubectl-edit") && text.contains("kubectl-label") {
+        if text.contains("kubectl-edit") && text.contains("app.kubernetes.io/managed-by\"] removed")
+        {
             Ok(notes)
         } else {
             Err(text)
@@ -1148,4 +1153,53 @@ async fn what_a_profile_no_longer_wants_is_removed() {
     assert_eq!(labels["pod-security.kubernetes.io/enforce"], "restricted");
     assert_eq!(policy_names(&client, &ns).await, names(&GENERATED_POLICIES));
     env.finish().await;
+}
+
+/// A client for `account` in `namespace` (a token from the TokenRequest API).
+pub(crate) async fn client_as(admin: &Client, namespace: &str, account: &str) -> (Client, Config) {
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({ "metadata": { "name": account } })).unwrap();
+    let _ = accounts.create(&PostParams::default(), &sa).await;
+    let token = accounts
+        .create_token_request(
+            account,
+            &PostParams::default(),
+            &TokenRequest {
+                spec: TokenRequestSpec {
+                    expiration_seconds: Some(3600),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("a token")
+        .status
+        .expect("a TokenRequest answer has a status")
+        .token;
+    let kubeconfig = Kubeconfig::read_from(cluster().kubeconfig()).unwrap();
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    config.auth_info = AuthInfo {
+        token: Some(token.into()),
+        ..Default::default()
+    };
+    (Client::try_from(config.clone()).unwrap(), config)
+}
+
+/// The cluster administrator acting with the operator's break-glass group, which may change
+/// what the operator generated (its admission policies forbid it to anyone else).
+pub(crate) async fn break_glass() -> Client {
+    let kubeconfig = Kubeconfig::read_from(cluster().kubeconfig()).unwrap();
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    config.auth_info.impersonate = Some("admin".into());
+    config.auth_info.impersonate_groups = Some(vec![
+        "system:masters".into(),
+        hardening_operator::core::guardrails::DEFAULT_BREAK_GLASS_GROUP.into(),
+    ]);
+    Client::try_from(config).unwrap()
 }

@@ -347,6 +347,14 @@ async fn metrics_and_health_endpoints() {
         "NetworkPolicy",
         "ResourceQuota",
         "LimitRange",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "MutatingAdmissionPolicy",
+        "MutatingAdmissionPolicyBinding",
+        "Report",
+        "ClusterReport",
+        "PolicyReport",
+        "ClusterPolicyReport",
         "Other",
     ];
     for (series, labels, _) in &scraped.samples {

@@ -11,17 +11,17 @@ use hardening_operator::config::{LeaderElection, RunConfig};
 use hardening_operator::core::api::HardeningProfileStatus;
 use hardening_operator::fixtures;
 use hardening_tests::{cluster, eventually, unique_name};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
-use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::{Api, Client, Config, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::hardening::{audit_lines, events_for, in_sync, namespace, strict_spec, writes_since};
+use crate::hardening::{
+    audit_lines, client_as, events_for, in_sync, namespace, strict_spec, writes_since,
+};
 use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition, install_crd, labels_of};
 
 fn as_manager(manager: &str) -> PatchParams {
@@ -682,40 +682,6 @@ async fn rollouts_are_counted_apart_from_repairs() {
     env.finish().await;
 }
 
-/// A client for `account` in `namespace` (a token from the TokenRequest API).
-async fn client_as(admin: &Client, namespace: &str, account: &str) -> (Client, Config) {
-    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
-    let sa: ServiceAccount =
-        serde_json::from_value(json!({ "metadata": { "name": account } })).unwrap();
-    let _ = accounts.create(&PostParams::default(), &sa).await;
-    let token = accounts
-        .create_token_request(
-            account,
-            &PostParams::default(),
-            &TokenRequest {
-                spec: TokenRequestSpec {
-                    expiration_seconds: Some(3600),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("a token")
-        .status
-        .expect("a TokenRequest answer has a status")
-        .token;
-    let kubeconfig = Kubeconfig::read_from(cluster().kubeconfig()).unwrap();
-    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    config.auth_info = AuthInfo {
-        token: Some(token.into()),
-        ..Default::default()
-    };
-    (Client::try_from(config.clone()).unwrap(), config)
-}
-
 async fn apply_admin(client: &Client, api_version: &str, kind: &str, body: Value) {
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let gvk = GroupVersionKind::gvk(group, version, kind);
@@ -757,7 +723,7 @@ async fn failures_back_off_per_object() {
                 rule(&[""], &["resourcequotas"], &["list", "watch", "create", "patch", "delete"]),
                 rule(&[""], &["limitranges"], &["list", "watch", "patch", "delete"]),
                 rule(&[""], &["pods"], &["list", "watch"]),
-                rule(&["admissionregistration.k8s.io"], &["validatingadmissionpolicies", "validatingadmissionpolicybindings"], &["list", "watch", "create", "patch", "delete"]),
+                rule(&["admissionregistration.k8s.io"], &["validatingadmissionpolicies", "validatingadmissionpolicybindings", "mutatingadmissionpolicies", "mutatingadmissionpolicybindings"], &["list", "watch", "create", "patch", "delete"]),
                 rule(&["hardening.dev"], &["hardeningprofiles"], &["list", "watch", "get", "patch"]),
                 rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
             ]

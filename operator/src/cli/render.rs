@@ -31,10 +31,15 @@ use crate::node_agent;
 /// into namespaces, so nothing is printed for them. Precedence between several profiles
 /// selecting one namespace needs the cluster: see `diff`.
 ///
-/// A profile with spec.guardrails also gets its cluster-scoped ValidatingAdmissionPolicy
-/// and ValidatingAdmissionPolicyBinding (`hardening.dev-<profile>`; in Audit mode too, with
-/// validationActions [Warn, Audit]), printed last; offline, the binding excludes only the
-/// profile's and the always-excluded namespaces, not those other profiles govern.
+/// A profile in Enforce mode, or with spec.guardrails, also gets its cluster-scoped
+/// ValidatingAdmissionPolicy and ValidatingAdmissionPolicyBinding (`hardening.dev-<profile>`:
+/// the guardrails, and in Enforce mode the creation gate and the protection of what the
+/// operator generates, trusting the identity the chart gives the operator,
+/// system:serviceaccount:hardening-system:hardening-operator; in Audit mode with
+/// validationActions [Warn, Audit]) and, in Enforce mode with Pod Security labels, its
+/// MutatingAdmissionPolicy and binding (the labels set at namespace creation), printed last;
+/// offline, the bindings exclude only the profile's and the always-excluded namespaces, not
+/// those other profiles govern.
 ///
 /// Objects rendered offline carry no ownerReferences: the operator sets one to the stored
 /// profile (which has a uid) when it applies them.
@@ -161,7 +166,11 @@ pub fn documents(
     // The guardrails' cluster-scoped policy and binding, in either mode. Offline, the
     // binding leaves out only the excluded namespaces: which ones another profile governs
     // needs the cluster (`diff` and the operator know).
-    if let Some(guardrails) = crate::core::guardrails::render(profile, &excluded) {
+    if let Some(guardrails) = crate::core::guardrails::render(
+        profile,
+        &excluded,
+        &crate::core::guardrails::AdmissionEnv::default(),
+    ) {
         for (_, object) in guardrails.iter() {
             let mut object = object.clone();
             if let Some(meta) = object["metadata"].as_object_mut()
@@ -305,7 +314,14 @@ resourceQuota: {hard: {pods: \"10\"}}
         .unwrap();
         assert_eq!(
             kinds_and_names(&documents),
-            vec!["Namespace -/a", "ResourceQuota a/hardening-quota"]
+            vec![
+                "Namespace -/a",
+                "ResourceQuota a/hardening-quota",
+                "MutatingAdmissionPolicy -/hardening.dev-p",
+                "MutatingAdmissionPolicyBinding -/hardening.dev-p",
+                "ValidatingAdmissionPolicy -/hardening.dev-p",
+                "ValidatingAdmissionPolicyBinding -/hardening.dev-p"
+            ]
         );
         assert_eq!(
             documents[0],
@@ -344,8 +360,8 @@ resourceQuota: {hard: {pods: \"10\"}}
         let (documents, _) =
             super::documents(&by_name, &namespaces(), &Exclusions::default()).unwrap();
         assert_eq!(
-            kinds_and_names(&documents),
-            vec!["Namespace -/b", "ResourceQuota b/hardening-quota"]
+            kinds_and_names(&documents)[..2],
+            ["Namespace -/b", "ResourceQuota b/hardening-quota"]
         );
     }
 

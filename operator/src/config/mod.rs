@@ -73,6 +73,12 @@ settings! {
         #[arg(long, env = "HARDENING_POD_REPORT", value_name = "BOOL", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set)]
         pub pod_report: bool => "podReport",
 
+        /// The group whose members may change or delete what the operator generated, which
+        /// its admission policies otherwise forbid to anyone but the operator itself: the
+        /// break-glass for cluster administrators (`kubectl --as=<you> --as-group=<group>`).
+        #[arg(long, env = "HARDENING_BREAK_GLASS_GROUP", default_value = crate::core::guardrails::DEFAULT_BREAK_GLASS_GROUP, value_parser = parse_group)]
+        pub break_glass_group: String => "breakGlassGroup",
+
         /// Leader election with a coordination.k8s.io Lease, so only one replica writes:
         /// `true`, `false` or `auto` (on when running inside a cluster).
         #[arg(long, env = "HARDENING_LEADER_ELECTION", value_name = "BOOL", default_value = "auto", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_leader_election)]
@@ -190,6 +196,16 @@ impl LogArgs {
         }
         Ok(self)
     }
+}
+
+/// A group name as Kubernetes user info carries it: not empty, no surrounding spaces.
+fn parse_group(value: &str) -> Result<String, String> {
+    if value.is_empty() || value.trim() != value {
+        return Err(format!(
+            "{value:?} is not a group name (not empty, no spaces around it)"
+        ));
+    }
+    Ok(value.to_owned())
 }
 
 fn parse_qps(text: &str) -> Result<f64, String> {

@@ -123,8 +123,11 @@ pub struct Context {
     pub managed: Vec<Arc<KindIndex>>,
     /// Container profiles of active pods (`None` with `--pod-report=false`).
     pub pods: Option<Arc<PodCache>>,
-    /// Every ValidatingAdmissionPolicy and binding (`None`: guardrails not handled).
+    /// Every admission policy and binding (`None`: guardrails not handled).
     pub guardrails: Option<super::guardrails::GuardrailCaches>,
+    /// Who the admission rules trust and what the API server serves (set when this replica
+    /// starts leading, before any reconcile).
+    pub admission: std::sync::OnceLock<crate::core::guardrails::AdmissionEnv>,
     pub recorder: Recorder,
     /// Asks the profile controller to recompute a profile's status (by name).
     pub status_trigger: UnboundedSender<String>,
@@ -165,6 +168,13 @@ impl Context {
         if let Some(guardrails) = &self.guardrails {
             guardrails.wait_until_ready().await;
         }
+    }
+
+    /// The admission environment (see `admission`).
+    pub fn admission(&self) -> &crate::core::guardrails::AdmissionEnv {
+        self.admission
+            .get()
+            .expect("the admission environment is set before the controllers start")
     }
 
     pub fn index_of(&self, kind: ManagedKind) -> &KindIndex {

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::api::{DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -24,8 +25,8 @@ use tracing::{info, warn};
 use crate::core::api::{DriftEntry, GuardrailsStatus, HardeningProfile, Mode, NamespaceState};
 use crate::core::diff::{Change, Drift, diff_object};
 use crate::core::guardrails::{
-    BINDING_KIND, GuardrailObjects, OBJECT_NAME_PREFIX, POLICY_API_VERSION, POLICY_KIND,
-    object_name, render, validation_actions,
+    AdmissionEnv, BINDING_KIND, GuardrailObjects, MUTATING_BINDING_KIND, MUTATING_POLICY_KIND,
+    OBJECT_NAME_PREFIX, POLICY_API_VERSION, POLICY_KIND, object_name, render, validation_actions,
 };
 use crate::core::labels::{FIELD_MANAGER, PROFILE_LABEL, RENDERED_ANNOTATION};
 use crate::core::plan::applied_by_operator;
@@ -41,19 +42,21 @@ fn api_resource(kind: &str) -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
 }
 
-/// The caches of both kinds, and the futures that fill them. A change of an object asks for
-/// the reconcile of the profile named in its `hardening.dev/profile` label.
+/// The caches of the admission kinds (`kinds`: the validating ones, and the mutating ones
+/// where the API server serves them), and the futures that fill them. A change of an object
+/// asks for the reconcile of the profile it belongs to.
 pub fn caches(
     client: &Client,
     trigger: UnboundedSender<String>,
+    kinds: &[&'static str],
 ) -> (GuardrailCaches, Vec<BoxFuture<'static, ()>>) {
     let mut drivers = Vec::new();
     let mut stores = Vec::new();
-    for kind in [POLICY_KIND, BINDING_KIND] {
+    for &kind in kinds {
         let resource = api_resource(kind);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
         let writer = reflector::store::Writer::new(resource);
-        stores.push(writer.as_reader());
+        stores.push((kind, writer.as_reader()));
         let trigger = trigger.clone();
         let events = watcher(api, watcher::Config::default())
             .backoff(watch_backoff())
@@ -67,9 +70,7 @@ pub fn caches(
             });
         drivers.push(drive(kind, events.map(|e| e.map(|_| ()))));
     }
-    let bindings = stores.pop().expect("two stores");
-    let policies = stores.pop().expect("two stores");
-    (GuardrailCaches { policies, bindings }, drivers)
+    (GuardrailCaches { stores }, drivers)
 }
 
 /// The profile an admission policy or binding concerns: the one its label names, or for an
@@ -88,27 +89,75 @@ fn profile_of(object: &DynamicObject) -> Option<String> {
 
 #[derive(Clone)]
 pub struct GuardrailCaches {
-    pub policies: Store<DynamicObject>,
-    pub bindings: Store<DynamicObject>,
+    stores: Vec<(&'static str, Store<DynamicObject>)>,
 }
 
 impl GuardrailCaches {
     pub async fn wait_until_ready(&self) {
-        let _ = self.policies.wait_until_ready().await;
-        let _ = self.bindings.wait_until_ready().await;
-    }
-
-    fn store(&self, kind: &str) -> &Store<DynamicObject> {
-        if kind == POLICY_KIND {
-            &self.policies
-        } else {
-            &self.bindings
+        for (_, store) in &self.stores {
+            let _ = store.wait_until_ready().await;
         }
     }
 
+    /// The kinds watched (the mutating ones only where the API server serves them).
+    fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.stores.iter().map(|(kind, _)| *kind)
+    }
+
     fn get(&self, kind: &str, name: &str) -> Option<Arc<DynamicObject>> {
-        self.store(kind)
-            .get(&ObjectRef::new_with(name, api_resource(kind)))
+        let (_, store) = self.stores.iter().find(|(k, _)| *k == kind)?;
+        store.get(&ObjectRef::new_with(name, api_resource(kind)))
+    }
+}
+
+/// Whether the API server serves MutatingAdmissionPolicy (`admissionregistration.k8s.io/v1`,
+/// Kubernetes 1.36), asked once at start-up (discovery, a read).
+pub async fn mutating_policies_served(client: &Client) -> bool {
+    match client.list_api_group_resources(POLICY_API_VERSION).await {
+        Ok(list) => list
+            .resources
+            .iter()
+            .any(|r| r.name == "mutatingadmissionpolicies"),
+        Err(e) => {
+            warn!(error = %e, "could not discover admissionregistration.k8s.io/v1");
+            false
+        }
+    }
+}
+
+/// What the admission rules need to know, asked once when this replica starts leading: the
+/// operator's own identity (a SelfSubjectReview: only it may change what it generated;
+/// unknown, nothing is protected, and the log says why).
+pub async fn environment(
+    client: &Client,
+    break_glass_group: &str,
+    mutating_policies: bool,
+) -> AdmissionEnv {
+    let reviews: Api<SelfSubjectReview> = Api::all(client.clone());
+    let operator = match reviews
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+    {
+        Ok(review) => review
+            .status
+            .and_then(|s| s.user_info)
+            .and_then(|u| u.username)
+            .filter(|u| !u.is_empty()),
+        Err(e) => {
+            warn!(error = %e, "could not tell who the operator is (SelfSubjectReview): the generated objects are not protected from others");
+            None
+        }
+    };
+    info!(
+        operator = operator.as_deref().unwrap_or("(unknown)"),
+        break_glass_group,
+        mutating_policies,
+        "admission rules: who may change what the operator generated, and whether namespaces get their Pod Security labels at creation"
+    );
+    AdmissionEnv {
+        operator,
+        break_glass_group: break_glass_group.to_owned(),
+        mutating_policies,
     }
 }
 
@@ -149,8 +198,8 @@ pub async fn reconcile(
         return (None, None);
     };
     let name = object_name(&profile.name_any());
-    let Some(desired) = render(profile, &not_governed(ctx, profile)) else {
-        // No guardrails (any more): remove what the operator generated for this profile.
+    let Some(desired) = render(profile, &not_governed(ctx, profile), ctx.admission()) else {
+        // No admission rules (any more): remove what the operator generated for this profile.
         let error = remove_from(profile, ctx, caches).await.err();
         return (None, error);
     };
@@ -164,7 +213,14 @@ pub async fn reconcile(
         message: None,
         drift: Vec::new(),
     };
-    match sync(profile, ctx, caches, &desired).await {
+    let synced = match sync(profile, ctx, caches, &desired).await {
+        // What the profile no longer asks for (the mutating policy after a switch to Audit).
+        Ok(drift) => remove_except(profile, ctx, caches, Some(&desired))
+            .await
+            .map(|()| drift),
+        Err(e) => Err(e),
+    };
+    match synced {
         Ok(drift) => {
             if !drift.is_empty() {
                 status.state = NamespaceState::Drifted;
@@ -383,9 +439,28 @@ async fn remove_from(
     ctx: &Context,
     caches: &GuardrailCaches,
 ) -> Result<(), Error> {
+    remove_except(profile, ctx, caches, None).await
+}
+
+/// Deletes the profile's admission objects that the operator generated, but those of
+/// `desired` (bindings first: a policy without binding judges nothing).
+async fn remove_except(
+    profile: &HardeningProfile,
+    ctx: &Context,
+    caches: &GuardrailCaches,
+    desired: Option<&GuardrailObjects>,
+) -> Result<(), Error> {
     let name = object_name(&profile.name_any());
-    // The binding first: a policy without binding judges nothing.
-    for kind in [BINDING_KIND, POLICY_KIND] {
+    let kinds: Vec<&'static str> = caches.kinds().collect();
+    for kind in [
+        MUTATING_BINDING_KIND,
+        BINDING_KIND,
+        MUTATING_POLICY_KIND,
+        POLICY_KIND,
+    ] {
+        if !kinds.contains(&kind) || desired.is_some_and(|d| d.iter().any(|(k, _)| k == kind)) {
+            continue;
+        }
         let Some(live) = caches.get(kind, &name) else {
             continue;
         };
@@ -396,7 +471,7 @@ async fn remove_from(
         }
         let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &api_resource(kind));
         match api.delete(&name, &DeleteParams::default()).await {
-            Ok(_) => info!(profile = %profile.name_any(), kind, name, "deleted guardrails"),
+            Ok(_) => info!(profile = %profile.name_any(), kind, name, "deleted admission object"),
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(e) => return Err(Error::api("delete", kind, &name)(e)),
         }
@@ -410,8 +485,8 @@ pub fn remaining(profile: &HardeningProfile, ctx: &Context) -> bool {
         return false;
     };
     let name = object_name(&profile.name_any());
-    [POLICY_KIND, BINDING_KIND]
-        .iter()
+    caches
+        .kinds()
         .filter_map(|kind| caches.get(kind, &name))
         .any(|live| applied_by_operator(&live))
 }

@@ -172,7 +172,20 @@ pub async fn run_with(
 
     let (status_tx, status_rx) = tokio::sync::mpsc::unbounded_channel();
     // A change of a generated admission policy or binding asks for its profile's reconcile.
-    let (guardrail_caches, guardrail_drivers) = guardrails::caches(&client, status_tx.clone());
+    let mutating_policies = guardrails::mutating_policies_served(&client).await;
+    let admission_kinds: Vec<&'static str> = crate::core::guardrails::KINDS
+        .into_iter()
+        .filter(|kind| {
+            mutating_policies
+                || ![
+                    crate::core::guardrails::MUTATING_POLICY_KIND,
+                    crate::core::guardrails::MUTATING_BINDING_KIND,
+                ]
+                .contains(kind)
+        })
+        .collect();
+    let (guardrail_caches, guardrail_drivers) =
+        guardrails::caches(&client, status_tx.clone(), &admission_kinds);
     drivers.extend(guardrail_drivers);
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),
@@ -189,6 +202,7 @@ pub async fn run_with(
         managed: indexes,
         pods,
         guardrails: Some(guardrail_caches),
+        admission: Default::default(),
         status_trigger: status_tx,
         outcomes: Default::default(),
         repairs: Default::default(),
@@ -237,6 +251,11 @@ pub async fn run_with(
         if !leads {
             return Err(LostLeadership);
         }
+        // Who the operator is, asked once it leads (a standby writes nothing, not even that).
+        let _ = ctx.admission.set(
+            guardrails::environment(&ctx.client, &config.break_glass_group, mutating_policies)
+                .await,
+        );
         info!("reconciling");
 
         let c = ctx.clone();

@@ -1,15 +1,30 @@
-//! `spec.guardrails` as the API server's own admission: one ValidatingAdmissionPolicy and
-//! one binding per profile, cluster-scoped, pure and deterministic like `render`.
+//! A profile's admission rules as the API server's own admission, without a webhook: one
+//! ValidatingAdmissionPolicy and one binding per profile, and in Enforce mode one
+//! MutatingAdmissionPolicy and binding, cluster-scoped, pure and deterministic like `render`.
 //!
-//! The policy's CEL reads the rule settings from its parameter, the HardeningProfile itself
-//! (`paramKind`), so a change of the rules rewrites nothing; it only matches the requests
-//! of the rules the profile turns on. The binding selects exactly the namespaces the
-//! profile governs, in both modes (Audit writes nothing into namespaces, so no label of
-//! ours can mark them): the profile's own `namespaceSelector`, minus (by the
-//! `kubernetes.io/metadata.name` label the API server sets) the namespaces it excludes,
-//! those the operator always excludes, and those a profile of higher precedence governs.
-//! Its cost is per profile, not per namespace; the exclusion list grows only with
-//! conflicts.
+//! The validating policy holds three kinds of rules:
+//! - `spec.guardrails` (images, read-only root file systems, exec and its kin, widening
+//!   NetworkPolicies): `Deny` in Enforce mode, `Warn` and `Audit` in Audit mode;
+//! - the creation gate (Enforce mode): no pod and no ephemeral container in a governed
+//!   namespace until the operator has applied every object there and stamped the namespace
+//!   (its `hardening.dev/profile` annotation, written last), so nothing runs before the
+//!   namespace is hardened, even while the operator is down;
+//! - protection (Enforce mode): only the operator's own identity (and the break-glass group,
+//!   and the system controllers that delete objects with their owners or namespaces) may
+//!   change or delete what the operator generated in a namespace, or the namespace's Pod
+//!   Security labels and hardening annotations.
+//!
+//! The mutating policy sets the profile's Pod Security labels on a namespace the moment it is
+//! created (or labelled into the profile), so even the first request in it is judged by Pod
+//! Security.
+//!
+//! The validating policy's CEL reads the rule settings from its parameter, the
+//! HardeningProfile itself (`paramKind`); it only matches the requests of the rules the
+//! profile turns on. The bindings select exactly the namespaces the profile governs, in both
+//! modes: the profile's own `namespaceSelector`, minus (by the `kubernetes.io/metadata.name`
+//! label the API server sets, or by name) the namespaces it excludes, those the operator
+//! always excludes, and those a profile of higher precedence governs. Their cost is per
+//! profile, not per namespace; the exclusion lists grow only with conflicts.
 
 use std::collections::BTreeSet;
 
@@ -26,6 +41,53 @@ use crate::core::labels::{
 pub const POLICY_API_VERSION: &str = "admissionregistration.k8s.io/v1";
 pub const POLICY_KIND: &str = "ValidatingAdmissionPolicy";
 pub const BINDING_KIND: &str = "ValidatingAdmissionPolicyBinding";
+pub const MUTATING_POLICY_KIND: &str = "MutatingAdmissionPolicy";
+pub const MUTATING_BINDING_KIND: &str = "MutatingAdmissionPolicyBinding";
+/// Every kind of object a profile's admission rules are made of, in the order they are
+/// applied (a binding names its policy).
+pub const KINDS: [&str; 4] = [
+    MUTATING_POLICY_KIND,
+    MUTATING_BINDING_KIND,
+    POLICY_KIND,
+    BINDING_KIND,
+];
+
+/// The group whose members may change what the operator generated, the break-glass for
+/// cluster administrators (`kubectl --as=<you> --as-group=hardening.dev:break-glass ...`).
+pub const DEFAULT_BREAK_GLASS_GROUP: &str = "hardening.dev:break-glass";
+/// The operator's identity as the chart and `config/rbac` install it.
+pub const DEFAULT_OPERATOR_IDENTITY: &str =
+    "system:serviceaccount:hardening-system:hardening-operator";
+/// The controllers of kube-controller-manager that delete what the operator generated:
+/// the garbage collector (objects of a deleted profile) and the namespace controller
+/// (everything in a deleted namespace), by their own service accounts or as
+/// kube-controller-manager itself.
+pub const SYSTEM_IDENTITIES: [&str; 3] = [
+    "system:kube-controller-manager",
+    "system:serviceaccount:kube-system:generic-garbage-collector",
+    "system:serviceaccount:kube-system:namespace-controller",
+];
+
+/// What the admission rules need to know of the cluster and the operator: who the operator
+/// is (`None`: unknown, then nothing is protected: the operator could not repair what it
+/// protects), the break-glass group, and whether the API server serves
+/// MutatingAdmissionPolicy (`admissionregistration.k8s.io/v1`, Kubernetes 1.36).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdmissionEnv {
+    pub operator: Option<String>,
+    pub break_glass_group: String,
+    pub mutating_policies: bool,
+}
+
+impl Default for AdmissionEnv {
+    fn default() -> Self {
+        Self {
+            operator: Some(DEFAULT_OPERATOR_IDENTITY.to_owned()),
+            break_glass_group: DEFAULT_BREAK_GLASS_GROUP.to_owned(),
+            mutating_policies: true,
+        }
+    }
+}
 
 /// What the names of every profile's policy and binding start with.
 pub const OBJECT_NAME_PREFIX: &str = "hardening.dev-";
@@ -35,17 +97,25 @@ pub fn object_name(profile: &str) -> String {
     format!("{OBJECT_NAME_PREFIX}{profile}")
 }
 
-/// The two objects of a profile with guardrails, in the order they are applied (the
-/// binding names the policy).
+/// The admission objects of a profile: the validating policy and binding, and (Enforce
+/// mode, Pod Security labels, a cluster serving it) the mutating policy and binding.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuardrailObjects {
     pub policy: Value,
     pub binding: Value,
+    pub mutating: Option<(Value, Value)>,
 }
 
 impl GuardrailObjects {
+    /// Every object with its kind, in the order they are applied.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Value)> {
-        [(POLICY_KIND, &self.policy), (BINDING_KIND, &self.binding)].into_iter()
+        let mutating = self.mutating.iter().flat_map(|(policy, binding)| {
+            [
+                (MUTATING_POLICY_KIND, policy),
+                (MUTATING_BINDING_KIND, binding),
+            ]
+        });
+        mutating.chain([(POLICY_KIND, &self.policy), (BINDING_KIND, &self.binding)])
     }
 }
 
@@ -57,60 +127,87 @@ pub fn validation_actions(mode: Mode) -> Vec<&'static str> {
     }
 }
 
-/// The policy and binding `profile` asks for, or `None` without `spec.guardrails`.
-/// `not_governed` are names of namespaces its selector may match that it does not govern
-/// (excluded by the operator or outranked by another profile).
+/// The admission objects `profile` asks for: with `spec.guardrails` or in Enforce mode (the
+/// creation gate and the protection of what it generates); `None` for an Audit profile
+/// without guardrails. `not_governed` are names of namespaces its selector may match that it
+/// does not govern (excluded by the operator or outranked by another profile).
 pub fn render(
     profile: &HardeningProfile,
     not_governed: &BTreeSet<String>,
+    env: &AdmissionEnv,
 ) -> Option<GuardrailObjects> {
-    let guardrails = profile.spec.guardrails.as_ref()?;
+    let enforcing = profile.spec.mode == Mode::Enforce;
+    if profile.spec.guardrails.is_none() && !enforcing {
+        return None;
+    }
+    let guardrails = profile.spec.guardrails.clone().unwrap_or_default();
     let profile_name = profile.name_any();
     let name = object_name(&profile_name);
-    let pods = !guardrails.allowed_registries.is_empty()
+    let image_rules = !guardrails.allowed_registries.is_empty()
         || guardrails.require_image_tag
         || guardrails.require_image_digest
         || guardrails.require_read_only_root_filesystem;
     let mut rules = Vec::new();
-    if pods {
+    if image_rules || enforcing || guardrails.deny_exec {
         rules.push(resource_rule(
             "",
             &["CREATE", "UPDATE"],
             &["pods", "pods/ephemeralcontainers"],
         ));
     }
-    if guardrails.deny_exec {
-        rules.push(resource_rule(
-            "",
-            &["CONNECT"],
-            &["pods/attach", "pods/exec"],
-        ));
+    let connect: Vec<&str> = [
+        (guardrails.deny_exec, "pods/attach"),
+        (guardrails.deny_exec, "pods/exec"),
+        (guardrails.deny_port_forward, "pods/portforward"),
+        (guardrails.deny_pod_proxy, "pods/proxy"),
+    ]
+    .into_iter()
+    .filter_map(|(on, resource)| on.then_some(resource))
+    .collect();
+    if !connect.is_empty() {
+        rules.push(resource_rule("", &["CONNECT"], &connect));
     }
+    let protect = enforcing && env.operator.is_some();
+    let mut policy_operations = Vec::new();
     if guardrails.deny_widening_network_policies {
+        policy_operations.extend(["CREATE", "UPDATE"]);
+    }
+    if protect {
+        policy_operations.extend(["UPDATE", "DELETE"]);
+    }
+    policy_operations.dedup();
+    if !policy_operations.is_empty() {
+        let mut operations = policy_operations.clone();
+        operations.sort_unstable();
+        operations.dedup();
         rules.push(resource_rule(
             "networking.k8s.io",
-            &["CREATE", "UPDATE"],
+            &operations,
             &["networkpolicies"],
         ));
     }
-    let metadata = |extra: Value| {
-        let mut meta = json!({
+    if protect {
+        rules.push(resource_rule(
+            "",
+            &["UPDATE", "DELETE"],
+            &["limitranges", "resourcequotas"],
+        ));
+        rules.push(resource_rule("", &["UPDATE"], &["namespaces"]));
+    }
+    let metadata = || {
+        json!({
             "name": name,
             "labels": {
                 MANAGED_BY_LABEL: MANAGED_BY_VALUE,
                 PROFILE_LABEL: profile_name,
             },
             "ownerReferences": owner_reference(profile),
-        });
-        if let (Some(meta), Some(extra)) = (meta.as_object_mut(), extra.as_object()) {
-            meta.extend(extra.clone());
-        }
-        meta
+        })
     };
     let mut policy = json!({
         "apiVersion": POLICY_API_VERSION,
         "kind": POLICY_KIND,
-        "metadata": metadata(json!({})),
+        "metadata": metadata(),
         "spec": {
             "failurePolicy": "Fail",
             "paramKind": {
@@ -123,14 +220,14 @@ pub fn render(
                 "objectSelector": {},
                 "resourceRules": rules,
             },
-            "variables": variables(),
-            "validations": validations(),
+            "variables": variables(env),
+            "validations": validations(env),
         },
     });
     let mut binding = json!({
         "apiVersion": POLICY_API_VERSION,
         "kind": BINDING_KIND,
-        "metadata": metadata(json!({})),
+        "metadata": metadata(),
         "spec": {
             "policyName": name,
             "paramRef": { "name": profile_name, "parameterNotFoundAction": "Deny" },
@@ -142,14 +239,117 @@ pub fn render(
             },
         },
     });
+    let labels = crate::core::render::pod_security_labels(profile);
+    let mut mutating = (enforcing && env.mutating_policies && !labels.is_empty())
+        .then(|| mutating_policy(profile, &name, metadata(), not_governed));
     // Like a namespace's `hardening.dev/rendered`: a live object carrying the fingerprint of
     // what is rendered now and differing anyway was changed by someone else (a repair), one
     // with another fingerprint is due a rollout.
-    for object in [&mut policy, &mut binding] {
+    let mutating_objects = mutating.iter_mut().flat_map(|(p, b)| [p, b]);
+    for object in [&mut policy, &mut binding]
+        .into_iter()
+        .chain(mutating_objects)
+    {
         let print = fingerprint(object);
         object["metadata"]["annotations"] = json!({ RENDERED_ANNOTATION: print });
     }
-    Some(GuardrailObjects { policy, binding })
+    Some(GuardrailObjects {
+        policy,
+        binding,
+        mutating,
+    })
+}
+
+/// The mutating policy and binding that set the profile's Pod Security labels on a namespace
+/// the moment it is created or labelled into the profile's selector (the binding selects
+/// namespaces by their own labels; the policy leaves out `not_governed` and the profile's
+/// exclusions by name, the only mark a namespace has at creation). The labels are read from
+/// the profile (the parameter) at admission, so they follow a change of the profile at once,
+/// and are only ever set, never removed: when the profile drops a mode, the operator's own
+/// write removes its label without the policy putting it back.
+fn mutating_policy(
+    profile: &HardeningProfile,
+    name: &str,
+    metadata: Value,
+    not_governed: &BTreeSet<String>,
+) -> (Value, Value) {
+    let mut excluded: BTreeSet<String> = not_governed.clone();
+    excluded.extend(profile.spec.excluded_namespaces.iter().cloned());
+    let excluded_list = excluded
+        .iter()
+        .map(|n| cel_string(n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    use crate::core::labels::pod_security::{
+        AUDIT, AUDIT_VERSION, ENFORCE, ENFORCE_VERSION, WARN, WARN_VERSION,
+    };
+    let label_map = [
+        ("enforce", ENFORCE, ENFORCE_VERSION),
+        ("audit", AUDIT, AUDIT_VERSION),
+        ("warn", WARN, WARN_VERSION),
+    ]
+    .map(|(mode, level, version)| {
+        format!(
+            "?{level}: params.spec.?podSecurity.?{mode}.?level, ?{version}: params.spec.?podSecurity.?{mode}.hasValue() ? optional.of(params.spec.podSecurity.{mode}.?version.orValue('latest')) : optional.none()",
+            level = cel_string(level),
+            version = cel_string(version),
+        )
+    })
+    .join(", ");
+    let policy = json!({
+        "apiVersion": POLICY_API_VERSION,
+        "kind": MUTATING_POLICY_KIND,
+        "metadata": metadata,
+        "spec": {
+            "failurePolicy": "Fail",
+            "reinvocationPolicy": "Never",
+            "paramKind": {
+                "apiVersion": HardeningProfile::api_version(&()),
+                "kind": HardeningProfile::kind(&()),
+            },
+            "matchConstraints": {
+                "matchPolicy": "Equivalent",
+                "namespaceSelector": {},
+                "objectSelector": {},
+                "resourceRules": [resource_rule("", &["CREATE", "UPDATE"], &["namespaces"])],
+            },
+            // Not while the profile is being deleted or no longer enforces: the operator then
+            // gives the labels up, and must not see them come back.
+            "matchConditions": [
+                {
+                    "name": "governed",
+                    "expression": format!("!(object.metadata.name in [{excluded_list}])"),
+                },
+                {
+                    "name": "enforcing",
+                    "expression": "!has(params.metadata.deletionTimestamp) && params.spec.?mode.orValue('Enforce') == 'Enforce'",
+                },
+            ],
+            "mutations": [{
+                "patchType": "ApplyConfiguration",
+                "applyConfiguration": {
+                    "expression": format!("Object{{metadata: Object.metadata{{labels: {{{label_map}}}}}}}"),
+                },
+            }],
+        },
+    });
+    let mut binding_metadata = policy["metadata"].clone();
+    binding_metadata["name"] = json!(name);
+    let binding = json!({
+        "apiVersion": POLICY_API_VERSION,
+        "kind": MUTATING_BINDING_KIND,
+        "metadata": binding_metadata,
+        "spec": {
+            "policyName": name,
+            "paramRef": { "name": profile.name_any(), "parameterNotFoundAction": "Allow" },
+            "matchResources": {
+                "matchPolicy": "Equivalent",
+                "namespaceSelector": {},
+                "objectSelector": selector_value(profile.spec.namespace_selector.clone()),
+            },
+        },
+    });
+    (policy, binding)
 }
 
 /// 16 hex digits of a SHA-256 of the object as rendered (without annotations).
@@ -194,6 +394,10 @@ fn binding_selector(profile: &HardeningProfile, not_governed: &BTreeSet<String>)
                 values: Some(excluded.into_iter().collect()),
             });
     }
+    selector_value(selector)
+}
+
+fn selector_value(selector: LabelSelector) -> Value {
     let mut value = serde_json::to_value(selector).expect("a LabelSelector serializes");
     // The API server stores `{}` for an empty selector; the diff compares maps by key.
     if value.is_null() {
@@ -202,8 +406,25 @@ fn binding_selector(profile: &HardeningProfile, not_governed: &BTreeSet<String>)
     value
 }
 
+/// CEL normalising the image reference `image` as container runtimes pull it (the Docker
+/// reference rules containerd and CRI-O follow): a first path component with a dot or a
+/// port, or `localhost`, is a registry; anything else is on `docker.io`, and a name with
+/// no namespace there is in `library` (`busybox` is `docker.io/library/busybox`,
+/// `harbor/app:1` is `docker.io/harbor/app:1`); `index.docker.io` is `docker.io`.
+fn normalized(image: &str) -> String {
+    let first = format!("{image}.split('/')[0]");
+    let rest = format!("{image}.substring({image}.indexOf('/') + 1)");
+    format!(
+        "(({image}.contains('/') && ({first}.contains('.') || {first}.contains(':') || {first} == 'localhost')) ? (({first} == 'docker.io' || {first} == 'index.docker.io') ? 'docker.io/' + ({rest}.contains('/') ? '' : 'library/') + {rest} : {image}) : 'docker.io/' + ({image}.contains('/') ? '' : 'library/') + {image})"
+    )
+}
+
+/// The operator's own annotation naming the profile that governs a namespace: written last,
+/// after every object is in place, it is the stamp the creation gate waits for.
+const STAMP: &str = crate::core::labels::PROFILE_ANNOTATION;
+
 /// Who asks: what a rule looks at, as CEL variables (evaluated lazily, once per request).
-fn variables() -> Value {
+fn variables(env: &AdmissionEnv) -> Value {
     let containers = |object: &str, field: &str| {
         format!(
             "{object}.spec.containers.map(c, c.{field}) + {object}.spec.?initContainers.orValue([]).map(c, c.{field}) + {object}.spec.?ephemeralContainers.orValue([]).map(c, c.{field})"
@@ -261,7 +482,10 @@ fn variables() -> Value {
         ),
         (
             "badRegistry",
-            "size(variables.registries) == 0 ? [] : variables.newImages.filter(i, !variables.registries.exists(r, i.startsWith(r + '/')))".to_owned(),
+            format!(
+                "size(variables.registries) == 0 ? [] : variables.newImages.filter(i, !variables.registries.exists(r, {}.startsWith(r + '/')))",
+                normalized("i")
+            ),
         ),
         (
             "badTag",
@@ -309,6 +533,68 @@ fn variables() -> Value {
                 egress_covered("r")
             ),
         ),
+        // Enforce mode, and not while the profile is being deleted (the operator then
+        // releases its namespaces).
+        (
+            "enforcing",
+            "params.spec.?mode.orValue('Enforce') == 'Enforce' && !has(params.metadata.deletionTimestamp)".to_owned(),
+        ),
+        (
+            "breakGlass",
+            format!(
+                "{} in request.userInfo.?groups.orValue([])",
+                cel_string(&env.break_glass_group)
+            ),
+        ),
+        // The operator itself, the system controllers that delete with owners and
+        // namespaces, and the break-glass group.
+        (
+            "trusted",
+            format!(
+                "request.userInfo.username in [{}] || variables.breakGlass",
+                env.operator
+                    .iter()
+                    .map(String::as_str)
+                    .chain(SYSTEM_IDENTITIES)
+                    .map(cel_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        // A new pod, or new ephemeral containers in one: what the creation gate holds back.
+        (
+            "podAdmission",
+            "request.resource.?group.orValue('') == '' && request.resource.resource == 'pods' && ((request.operation == 'CREATE' && request.?subResource.orValue('') == '') || (request.operation == 'UPDATE' && request.?subResource.orValue('') == 'ephemeralcontainers'))".to_owned(),
+        ),
+        (
+            "stamped",
+            format!(
+                "namespaceObject != null && namespaceObject.metadata.?annotations[?'{STAMP}'].orValue('') == params.metadata.name"
+            ),
+        ),
+        (
+            "newEphemeral",
+            "variables.isPod && request.?subResource.orValue('') == 'ephemeralcontainers' ? object.spec.?ephemeralContainers.orValue([]).map(c, c.name).filter(n, !(oldObject != null && n in oldObject.spec.?ephemeralContainers.orValue([]).map(c, c.name))) : []".to_owned(),
+        ),
+        // An object this profile generated, changed or deleted.
+        (
+            "generated",
+            format!(
+                "request.operation in ['UPDATE', 'DELETE'] && request.resource.resource in ['networkpolicies', 'resourcequotas', 'limitranges'] && request.?subResource.orValue('') == '' && oldObject != null && oldObject.metadata.?labels[?'{MANAGED_BY_LABEL}'].orValue('') == '{MANAGED_BY_VALUE}' && oldObject.metadata.?labels[?'{PROFILE_LABEL}'].orValue('') == params.metadata.name"
+            ),
+        ),
+        // A namespace this profile governs, its Pod Security labels or the operator's
+        // annotations changed.
+        (
+            "namespaceHardening",
+            format!(
+                "request.resource.resource == 'namespaces' && request.operation == 'UPDATE' && oldObject != null && oldObject.metadata.?annotations[?'{STAMP}'].orValue('') == params.metadata.name && ([{labels}].exists(k, oldObject.metadata.?labels[?k].orValue('') != object.metadata.?labels[?k].orValue('')) || [{annotations}].exists(k, oldObject.metadata.?annotations[?k].orValue('') != object.metadata.?annotations[?k].orValue('')))",
+                labels = crate::core::labels::pod_security::ALL
+                    .map(cel_string)
+                    .join(", "),
+                annotations = [STAMP, RENDERED_ANNOTATION].map(cel_string).join(", "),
+            ),
+        ),
     ];
     Value::Array(
         vars.into_iter()
@@ -317,20 +603,26 @@ fn variables() -> Value {
     )
 }
 
+/// A CEL string literal.
+fn cel_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serializes")
+}
+
 /// Each rule: what it rejects, and a message naming the rule and the BSI requirement.
-fn validations() -> Value {
+fn validations(env: &AdmissionEnv) -> Value {
     let rule = |expression: &str, message: String| json!({ "expression": expression, "messageExpression": message });
     let prefix = |rule: &str, requirement: &str| {
         format!(
             "'HardeningProfile ' + params.metadata.name + ' guardrail {rule} (BSI SYS.1.6.{requirement}): "
         )
     };
-    json!([
+    let mut rules = json!([
         rule(
             "size(variables.badRegistry) == 0",
             format!(
-                "{}image ' + variables.badRegistry[0] + ' is not from an allowed registry (' + variables.registries.join(', ') + ')'",
-                prefix("allowedRegistries", "A7, A22")
+                "{}image ' + variables.badRegistry[0] + ' (pulled as ' + {} + ') is not from an allowed registry (' + variables.registries.join(', ') + ')'",
+                prefix("allowedRegistries", "A7, A22"),
+                normalized("variables.badRegistry[0]")
             ),
         ),
         rule(
@@ -361,6 +653,29 @@ fn validations() -> Value {
                 prefix("denyExec", "A11")
             ),
         ),
+        // `kubectl debug` adds an ephemeral container (any image, any command, sharing the
+        // target's processes) and reads its output with `kubectl logs`: another way in.
+        rule(
+            "!params.spec.?guardrails.?denyExec.orValue(false) || size(variables.newEphemeral) == 0",
+            format!(
+                "{}ephemeral container ' + variables.newEphemeral[0] + ' (kubectl debug) is not allowed in this namespace'",
+                prefix("denyExec", "A11")
+            ),
+        ),
+        rule(
+            "!(request.operation == 'CONNECT' && request.?subResource.orValue('') == 'portforward' && params.spec.?guardrails.?denyPortForward.orValue(false))",
+            format!(
+                "{}port-forward to pods is not allowed in this namespace (it reaches container ports past the NetworkPolicies)'",
+                prefix("denyPortForward", "A11")
+            ),
+        ),
+        rule(
+            "!(request.operation == 'CONNECT' && request.?subResource.orValue('') == 'proxy' && params.spec.?guardrails.?denyPodProxy.orValue(false))",
+            format!(
+                "{}the pods/proxy subresource is not allowed in this namespace (it reaches container ports past the NetworkPolicies)'",
+                prefix("denyPodProxy", "A11")
+            ),
+        ),
         rule(
             "size(variables.wideningIngress) + size(variables.wideningEgress) == 0",
             format!(
@@ -368,7 +683,33 @@ fn validations() -> Value {
                 prefix("denyWideningNetworkPolicies", "A9")
             ),
         ),
-    ])
+    ]);
+    let forbidden = |expression: &str, message: String| json!({ "expression": expression, "messageExpression": message, "reason": "Forbidden" });
+    let rules = rules.as_array_mut().expect("an array");
+    // The creation gate.
+    rules.push(forbidden(
+        "!variables.enforcing || !variables.podAdmission || variables.stamped || variables.breakGlass",
+        "'namespace ' + request.namespace + ' is not hardened yet by HardeningProfile ' + params.metadata.name + ': no pod or ephemeral container is admitted before the operator has applied the profile there and stamped the namespace, usually within a second of its creation. This is temporary: retry (controllers do on their own); if it lasts, check that hardening-operator runs'".to_owned(),
+    ));
+    if env.operator.is_some() {
+        let break_glass = cel_string(&format!(
+            "; change the profile instead, or in an emergency act with the group {} (kubectl --as=<you> --as-group={})",
+            env.break_glass_group, env.break_glass_group
+        ));
+        rules.push(forbidden(
+            "!variables.enforcing || variables.trusted || !variables.generated",
+            format!(
+                "oldObject.kind + ' ' + request.namespace + '/' + oldObject.metadata.name + ' was generated by HardeningProfile ' + params.metadata.name + ' and only hardening-operator may change or delete it' + {break_glass}"
+            ),
+        ));
+        rules.push(forbidden(
+            "!variables.enforcing || variables.trusted || !variables.namespaceHardening",
+            format!(
+                "'the Pod Security labels and hardening.dev annotations of namespace ' + oldObject.metadata.name + ' are set by HardeningProfile ' + params.metadata.name + ' and only hardening-operator may change them' + {break_glass}"
+            ),
+        ));
+    }
+    Value::Array(std::mem::take(rules))
 }
 
 /// `t` selects no more than `s`: every label and requirement of `s` is one of `t`'s too.

@@ -23,6 +23,7 @@ pub mod apparmor;
 pub mod canonical;
 pub mod crd;
 pub mod diff;
+pub mod enforced;
 pub mod fieldpath;
 pub mod guardrails;
 pub mod isolation;

@@ -92,12 +92,39 @@ fn containers(pod: &Pod) -> Vec<(String, String, bool)> {
     out
 }
 
-/// Whether `image` starts with one of `registries` followed by `/` (the admission rule).
+/// `image` as container runtimes pull it (the Docker reference rules containerd and CRI-O
+/// follow; the admission policy's CEL does the same, `core::guardrails`): a first path
+/// component with a dot or a port, or `localhost`, is a registry; anything else is on
+/// `docker.io`, where a name without a namespace is in `library`; `index.docker.io` is
+/// `docker.io`. (`busybox:1` is `docker.io/library/busybox:1`, `harbor/app:1` is
+/// `docker.io/harbor/app:1`.)
+pub fn normalize_image(image: &str) -> String {
+    let docker = |rest: &str| {
+        let library = if rest.contains('/') { "" } else { "library/" };
+        format!("docker.io/{library}{rest}")
+    };
+    match image.split_once('/') {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            if first == "docker.io" || first == "index.docker.io" {
+                docker(rest)
+            } else {
+                image.to_owned()
+            }
+        }
+        _ => docker(image),
+    }
+}
+
+/// Whether `image`, as the runtime pulls it, starts with one of `registries` followed by `/`
+/// (the admission rule).
 pub fn from_allowed_registry(image: &str, registries: &[String]) -> bool {
+    let pulled = normalize_image(image);
     registries.is_empty()
         || registries
             .iter()
-            .any(|r| image.starts_with(&format!("{r}/")))
+            .any(|r| pulled.starts_with(&format!("{r}/")))
 }
 
 /// Whether `image` has a tag other than `latest`, or a digest.
@@ -130,7 +157,12 @@ pub fn evaluate_guardrails(guardrails: &Guardrails, pod: &Pod) -> Vec<GuardrailF
         containers
             .iter()
             .find(|(_, image, _)| !from_allowed_registry(image, &guardrails.allowed_registries))
-            .map(|(_, image, _)| format!("image {image} is not from an allowed registry")),
+            .map(|(_, image, _)| {
+                format!(
+                    "image {image} (pulled as {}) is not from an allowed registry",
+                    normalize_image(image)
+                )
+            }),
     );
     first(
         "requireImageTag",
@@ -246,7 +278,8 @@ pub fn namespace_preview<'a>(
     findings.truncate(MAX_FINDINGS);
     guardrails.truncate(MAX_FINDINGS);
     NamespacePreview {
-        level: enforce_level(profile).map(|(level, version)| format!("{}:{version}", level.as_str())),
+        level: enforce_level(profile)
+            .map(|(level, version)| format!("{}:{version}", level.as_str())),
         pod_security: PodSecurityPreview {
             findings,
             incomplete: None,

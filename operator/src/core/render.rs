@@ -241,7 +241,9 @@ pub fn fingerprint(labels: &BTreeMap<String, String>, objects: &[DesiredObject])
         .collect()
 }
 
-fn pod_security_labels(profile: &HardeningProfile) -> BTreeMap<String, String> {
+/// The Pod Security labels `profile` sets on its namespaces (`enforce`, `audit`, `warn` and
+/// their versions; an unset version is written `latest`).
+pub fn pod_security_labels(profile: &HardeningProfile) -> BTreeMap<String, String> {
     let Some(pod_security) = &profile.spec.pod_security else {
         return BTreeMap::new();
     };

@@ -40,6 +40,11 @@ pub const GUARDRAILS_ENFORCED: &str = "GuardrailsEnforced";
 /// Present in Audit mode for profiles with a Pod Security `enforce` level or guardrails:
 /// whether enforcing the profile would reject existing pods (the preview).
 pub const READY_TO_ENFORCE: &str = "ReadyToEnforce";
+/// Audit mode: whether what the profile's Enforce mode left in namespaces still acts there
+/// (Audit mode neither repairs nor removes it).
+pub const STILL_ENFORCED: &str = "StillEnforced";
+/// Most lines of what is still enforced listed per namespace.
+const MAX_LISTED_ENFORCED: usize = 8;
 
 /// What the last reconcile of one namespace found, from the governing profile's view.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -59,9 +64,12 @@ pub struct NamespaceOutcome {
     /// Tenant NetworkPolicy rules opening what the winner denies; `None` when it isolates
     /// no direction.
     pub widening: Option<Vec<Widening>>,
-    /// Audit mode: existing pods enforcing the winner would reject; `None` when not
-    /// previewed (Enforce mode, nothing to preview, or the preview failed).
+    /// Existing pods the winner's enforce level and guardrails reject; `None` when not
+    /// judged (nothing to judge, or the judgement failed).
     pub preview: Option<NamespacePreview>,
+    /// Audit mode: what the winner's Enforce mode left here that still acts (its Pod
+    /// Security enforce label, its generated objects); empty in Enforce mode.
+    pub enforced: Vec<String>,
 }
 
 impl NamespaceOutcome {
@@ -96,6 +104,7 @@ impl NamespaceOutcome {
             unconfined: self.unconfined.as_ref(),
             widening: self.widening.as_deref(),
             preview: self.preview.as_ref(),
+            enforced: &self.enforced,
         }
     }
 }
@@ -110,6 +119,7 @@ struct View<'a> {
     unconfined: Option<&'a UnconfinedPods>,
     widening: Option<&'a [Widening]>,
     preview: Option<&'a NamespacePreview>,
+    enforced: &'a [String],
 }
 
 impl View<'_> {
@@ -123,6 +133,7 @@ impl View<'_> {
             unconfined: None,
             widening: None,
             preview: None,
+            enforced: &[],
         }
     }
 }
@@ -192,10 +203,14 @@ pub fn desired_status<'a>(
                 c.would_reject_namespaces += 1;
             }
         }
+        if !view.enforced.is_empty() {
+            c.enforced_namespaces += 1;
+        }
         if state != NamespaceState::InSync
             || unconfined.is_some()
             || widening.is_some()
             || rejected.is_some()
+            || !view.enforced.is_empty()
         {
             entries.push(NamespaceStatus {
                 name: ns.clone(),
@@ -229,6 +244,12 @@ pub fn desired_status<'a>(
                             .collect()
                     })
                     .unwrap_or_default(),
+                enforced: view
+                    .enforced
+                    .iter()
+                    .take(MAX_LISTED_ENFORCED)
+                    .map(|e| crate::core::api::truncate_text(e))
+                    .collect(),
             });
         }
     }
@@ -299,6 +320,8 @@ struct Counts {
     previewed: u32,
     would_reject_pods: u32,
     would_reject_namespaces: u32,
+    /// Audit mode: namespaces where what Enforce mode left still acts.
+    enforced_namespaces: u32,
     /// An enforce level or guardrails: running pods are judged by them (in Audit mode the
     /// preview before enforcing, in Enforce mode pods admitted before the rules were in
     /// place).
@@ -668,7 +691,35 @@ fn conditions(
             )
         });
     }
-    if let Some(g) = &input.guardrails {
+    if audit {
+        out.push(if c.enforced_namespaces > 0 {
+            let first = entries
+                .iter()
+                .find(|e| !e.enforced.is_empty())
+                .map(|e| format!("{}: {}", e.name, e.enforced.join(", ")))
+                .unwrap_or_default();
+            condition(
+                STILL_ENFORCED,
+                "True",
+                "LeftByEnforceMode",
+                &format!(
+                    "{} {} what Enforce mode left (Audit mode neither repairs nor removes it); first: {first}",
+                    count(c.enforced_namespaces, "namespace"),
+                    agree(c.enforced_namespaces, "still enforces", "still enforce"),
+                ),
+            )
+        } else {
+            condition(
+                STILL_ENFORCED,
+                "False",
+                "NothingEnforced",
+                "no governed namespace enforces anything of this profile: its admission rules only warn and audit",
+            )
+        });
+    }
+    // About `spec.guardrails`: an Enforce profile without them has admission objects too
+    // (the creation gate, the protection), whose failure shows in Ready.
+    if let (Some(g), Some(_)) = (&input.guardrails, &input.profile.spec.guardrails) {
         let actions = g.validation_actions.join(", ");
         out.push(match g.state {
             NamespaceState::InSync if !audit => condition(
@@ -1006,6 +1057,55 @@ mod tests {
             summary(&status)[1],
             triple("Drifted", "True", "DriftDetected")
         );
+    }
+
+    /// After a switch to Audit mode, the status says what Enforce mode left that still acts,
+    /// and where (issue 21, item 5).
+    #[test]
+    fn audit_mode_says_what_enforce_mode_left_in_place() {
+        let p = profile("audit")
+            .generation(2)
+            .spec_yaml(RESTRICTED)
+            .spec_yaml("mode: Audit")
+            .build();
+        let mut left = outcome(&[("audit", 2)], NamespaceState::InSync);
+        left.enforced = vec![
+            "Pod Security enforce restricted:latest".into(),
+            "NetworkPolicy hardening-default-deny".into(),
+        ];
+        let clean = outcome(&[("audit", 2)], NamespaceState::Drifted);
+        let outcomes = HashMap::from([("a".to_string(), left), ("b".to_string(), clean)]);
+        let status = status_of(&p, &selected(&["a", "b"]), &outcomes, at(100));
+        let still = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == STILL_ENFORCED)
+            .unwrap();
+        assert_eq!(
+            (still.status.as_str(), still.reason.as_str()),
+            ("True", "LeftByEnforceMode")
+        );
+        assert_eq!(
+            still.message,
+            "1 namespace still enforces what Enforce mode left (Audit mode neither repairs nor removes it); first: a: Pod Security enforce restricted:latest, NetworkPolicy hardening-default-deny"
+        );
+        let a = status.namespaces.iter().find(|n| n.name == "a").unwrap();
+        assert_eq!(a.enforced.len(), 2);
+        // Nothing left: said so; Enforce mode has no such condition.
+        let outcomes = HashMap::from([(
+            "b".to_string(),
+            outcome(&[("audit", 2)], NamespaceState::Drifted),
+        )]);
+        let status = status_of(&p, &selected(&["b"]), &outcomes, at(100));
+        assert!(
+            status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == STILL_ENFORCED && c.status == "False")
+        );
+        let enforcing = profile("e").generation(1).spec_yaml(RESTRICTED).build();
+        let status = status_of(&enforcing, &selected(&[]), &HashMap::new(), at(100));
+        assert!(!status.conditions.iter().any(|c| c.type_ == STILL_ENFORCED));
     }
 
     #[test]

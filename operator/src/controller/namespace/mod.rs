@@ -63,8 +63,10 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
     // What tenants do here, reported and never changed.
     let (unconfined, widening) = observe::tenants(&ctx, &name, winner);
     let preview = observe::preview(&ctx, &ns, winner).await;
+    let enforced = observe::left_enforcing(&ctx, &ns, winner);
     let outcome = NamespaceOutcome {
         preview,
+        enforced,
         candidates: candidates
             .iter()
             .map(|p| (p.name_any(), p.metadata.generation.unwrap_or(0)))

@@ -79,12 +79,12 @@ pub async fn preview(
     }
     let name = ns.name_any();
     match &ctx.pods {
-        Some(pods) => Some(ctx.verdicts.preview(
-            &name,
-            profile,
-            pods.digests(&name),
-            |pod| pods.judged(&name, pod),
-        )),
+        Some(pods) => Some(
+            ctx.verdicts
+                .preview(&name, profile, pods.digests(&name), |pod| {
+                    pods.judged(&name, pod)
+                }),
+        ),
         None => match super::super::preview::list_and_judge(&ctx.client, profile, &name).await {
             Ok(preview) => Some(preview),
             Err(e) => {
@@ -93,4 +93,18 @@ pub async fn preview(
             }
         },
     }
+}
+
+/// Audit mode: what the profile's Enforce mode left here that still acts (see
+/// `core::enforced`); empty in Enforce mode.
+pub fn left_enforcing(ctx: &Context, ns: &Namespace, profile: &HardeningProfile) -> Vec<String> {
+    if profile.spec.mode != crate::core::api::Mode::Audit {
+        return Vec::new();
+    }
+    let live = live_objects(ctx, &ns.name_any());
+    let objects: Vec<(&'static str, &DynamicObject)> = live
+        .iter()
+        .map(|(kind, object)| (kind.kind(), object.as_ref()))
+        .collect();
+    crate::core::enforced::left_enforcing(&profile.name_any(), ns, &objects)
 }

@@ -140,6 +140,7 @@ pub struct Guardrails {
         inner(length(min = 1, max = 253), regex(pattern = REGISTRY_PATTERN)),
         extend("x-kubernetes-list-type" = "set")
     )]
+    #[x_kube(validation = Rule::new(REGISTRY_HOST_RULE).message(REGISTRY_HOST_MESSAGE))]
     pub allowed_registries: Vec<String>,
     /// Reject images without a tag or tagged `latest`, unless pinned by digest
     /// (`image@sha256:...`), so that updates are deliberate (BSI SYS.1.6.A13).
@@ -152,11 +153,21 @@ pub struct Guardrails {
     /// `securityContext.readOnlyRootFilesystem: true` (BSI SYS.1.6.A10).
     #[serde(default, skip_serializing_if = "is_false")]
     pub require_read_only_root_filesystem: bool,
-    /// Reject `kubectl exec` and `kubectl attach` into pods (the CONNECT requests on
-    /// `pods/exec` and `pods/attach`): no interactive access into containers
-    /// (BSI SYS.1.6.A11).
+    /// Reject every way into a running container: `kubectl exec` and `kubectl attach` (the
+    /// CONNECT requests on `pods/exec` and `pods/attach`) and ephemeral containers (`kubectl
+    /// debug`, whatever their image) (BSI SYS.1.6.A11).
     #[serde(default, skip_serializing_if = "is_false")]
     pub deny_exec: bool,
+    /// Reject `kubectl port-forward` (CONNECT on `pods/portforward`): it reaches container
+    /// ports from outside the cluster past the NetworkPolicies. Leaving it allowed lets anyone
+    /// with that right reach any container port of the namespace.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deny_port_forward: bool,
+    /// Reject the `pods/proxy` subresource (the API server proxying HTTP to a container
+    /// port), which likewise reaches container ports past the NetworkPolicies. Leaving it
+    /// allowed lets anyone with that right send HTTP requests to any container port.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deny_pod_proxy: bool,
     /// Reject NetworkPolicies with a rule allowing traffic in a direction the profile's
     /// `networkPolicy` isolates, beyond what the profile itself allows (BSI SYS.1.6.A9). The
     /// check is conservative: every peer and port of a rule must be one the profile allows
@@ -165,6 +176,12 @@ pub struct Guardrails {
     #[serde(default, skip_serializing_if = "is_false")]
     pub deny_widening_network_policies: bool,
 }
+
+/// Every allow-list entry starts with a registry host, as container runtimes tell one from
+/// a path: a first component with a dot or a port, or `localhost` (anything else is a
+/// namespace on docker.io), and not `index.docker.io` (which runtimes call `docker.io`).
+pub const REGISTRY_HOST_RULE: &str = "self.all(r, (r.split('/')[0].contains('.') || r.split('/')[0].contains(':') || r.split('/')[0] == 'localhost') && r.split('/')[0] != 'index.docker.io')";
+pub const REGISTRY_HOST_MESSAGE: &str = "every entry must start with a registry host as container runtimes read image names: a name with a dot or a port (registry.example.com, registry:5000) or localhost; a first part without them is a namespace on docker.io (write docker.io/harbor for harbor), and index.docker.io is written docker.io";
 
 /// A registry host (with an optional port) and optional path, without a trailing `/`.
 pub const REGISTRY_PATTERN: &str =
@@ -635,13 +652,16 @@ pub struct HardeningProfileStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::count")]
     pub would_reject_pods: Option<u32>,
-    /// The generated ValidatingAdmissionPolicy and binding of `spec.guardrails`; unset
-    /// without guardrails.
+    /// The generated admission objects: the ValidatingAdmissionPolicy and binding (the rules
+    /// of `spec.guardrails`, and in Enforce mode the creation gate and the protection of what
+    /// the operator generated) and in Enforce mode the MutatingAdmissionPolicy and binding
+    /// setting Pod Security labels at namespace creation. Unset for an Audit profile without
+    /// guardrails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails: Option<GuardrailsStatus>,
 }
 
-/// The state of a profile's admission guardrails.
+/// The state of a profile's admission objects (named after their policy).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GuardrailsStatus {
@@ -722,6 +742,12 @@ pub struct NamespaceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 5))]
     pub would_reject: Vec<WouldReject>,
+    /// Audit mode: what the profile's Enforce mode left here that still acts (its Pod
+    /// Security enforce label, the objects it generated), at most 8; Audit mode neither
+    /// repairs nor removes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8), inner(length(max = 256)))]
+    pub enforced: Vec<String>,
 }
 
 /// An existing pod (or group of pods) that enforcing the profile would reject.

@@ -73,6 +73,13 @@ pub fn validate(profile: &HardeningProfile) -> Result<(), Vec<ValidationError>> 
     if let Some(seccomp) = &spec.seccomp {
         errors.duplicates("spec.seccomp.architectures", &seccomp.architectures);
     }
+    if let Some(guardrails) = &spec.guardrails {
+        for (i, entry) in guardrails.allowed_registries.iter().enumerate() {
+            if let Some(problem) = registry_host_problem(entry) {
+                errors.push(&index("spec.guardrails.allowedRegistries", i), problem);
+            }
+        }
+    }
     if let Some(pod_security) = &spec.pod_security {
         errors.pod_security("spec.podSecurity", pod_security);
     }
@@ -798,6 +805,24 @@ fn label_value_problem(value: &str) -> Option<&'static str> {
     (!(inner_ok && ends_ok)).then_some(
         "must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
     )
+}
+
+/// Why an allowed-registries entry can match no image as container runtimes pull it
+/// (`crate::core::preview::normalize_image`): its first part names no registry host.
+fn registry_host_problem(entry: &str) -> Option<String> {
+    let host = entry.split('/').next().unwrap_or_default();
+    if host == "index.docker.io" {
+        return Some(format!(
+            "{entry:?} can match no image: container runtimes call index.docker.io docker.io, write {:?}",
+            entry.replacen("index.docker.io", "docker.io", 1)
+        ));
+    }
+    let is_host = host.contains('.') || host.contains(':') || host == "localhost";
+    (!is_host).then(|| {
+        format!(
+            "{entry:?} names no registry host (a name with a dot or a port, or localhost): container runtimes pull a short name such as {entry}/app from docker.io, so write \"docker.io/{entry}\""
+        )
+    })
 }
 
 #[cfg(test)]

@@ -24,14 +24,32 @@ fn all_rules() -> Guardrails {
         require_image_digest: false,
         require_read_only_root_filesystem: true,
         deny_exec: true,
+        deny_port_forward: true,
+        deny_pod_proxy: true,
         deny_widening_network_policies: true,
     }
+}
+
+fn env() -> AdmissionEnv {
+    AdmissionEnv {
+        operator: Some("system:serviceaccount:ops:hardening".into()),
+        break_glass_group: "breakers".into(),
+        mutating_policies: true,
+    }
+}
+
+/// [`render`] with [`env`].
+fn rendered(
+    profile: &HardeningProfile,
+    not_governed: &BTreeSet<String>,
+) -> Option<GuardrailObjects> {
+    render(profile, not_governed, &env())
 }
 
 #[test]
 fn print_for_manual_use() {
     if std::env::var_os("HARDENING_PRINT_GUARDRAILS").is_some() {
-        let objects = render(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
+        let objects = rendered(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
         println!("{}", serde_json::to_string_pretty(&objects.policy).unwrap());
         println!(
             "{}",
@@ -41,14 +59,20 @@ fn print_for_manual_use() {
 }
 
 #[test]
-fn without_guardrails_nothing_is_rendered() {
-    assert_eq!(render(&scoped("p").build(), &BTreeSet::new()), None);
+fn an_audit_profile_without_guardrails_renders_nothing() {
+    let audit = scoped("p").spec(json!({"mode": "Audit"})).build();
+    assert_eq!(rendered(&audit, &BTreeSet::new()), None);
+    // In Enforce mode the gate and the protection need the policy anyway.
+    assert!(rendered(&scoped("p").build(), &BTreeSet::new()).is_some());
 }
 
 #[test]
 fn the_policy_matches_only_the_requests_of_the_rules_turned_on() {
     let resources = |g: Guardrails| -> Vec<String> {
-        let objects = render(&guarded("p", &g), &BTreeSet::new()).unwrap();
+        let mut profile = guarded("p", &g);
+        // Audit mode: the guardrails alone (Enforce adds the gate and the protection).
+        profile.spec.mode = Mode::Audit;
+        let objects = rendered(&profile, &BTreeSet::new()).unwrap();
         objects.policy["spec"]["matchConstraints"]["resourceRules"]
             .as_array()
             .unwrap()
@@ -64,6 +88,8 @@ fn the_policy_matches_only_the_requests_of_the_rules_turned_on() {
             "pods/ephemeralcontainers",
             "pods/attach",
             "pods/exec",
+            "pods/portforward",
+            "pods/proxy",
             "networkpolicies"
         ]
     );
@@ -71,7 +97,16 @@ fn the_policy_matches_only_the_requests_of_the_rules_turned_on() {
         deny_exec: true,
         ..Guardrails::default()
     };
-    assert_eq!(resources(exec_only), ["pods/attach", "pods/exec"]);
+    // denyExec covers ephemeral containers too.
+    assert_eq!(
+        resources(exec_only),
+        [
+            "pods",
+            "pods/ephemeralcontainers",
+            "pods/attach",
+            "pods/exec"
+        ]
+    );
     let registries_only = Guardrails {
         allowed_registries: vec!["r.example".into()],
         ..Guardrails::default()
@@ -85,7 +120,9 @@ fn the_policy_matches_only_the_requests_of_the_rules_turned_on() {
 #[test]
 fn the_binding_uses_the_profile_as_parameter_and_the_mode_as_actions() {
     let mut p = guarded("shop", &all_rules());
-    let objects = render(&p, &BTreeSet::new()).unwrap();
+    p.spec.pod_security =
+        serde_json::from_value(json!({"enforce": {"level": "restricted"}})).unwrap();
+    let objects = rendered(&p, &BTreeSet::new()).unwrap();
     let binding = &objects.binding["spec"];
     assert_eq!(binding["policyName"], "hardening.dev-shop");
     assert_eq!(objects.policy["metadata"]["name"], "hardening.dev-shop");
@@ -96,14 +133,28 @@ fn the_binding_uses_the_profile_as_parameter_and_the_mode_as_actions() {
         json!({"apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile"})
     );
     p.spec.mode = Mode::Audit;
-    let audit = render(&p, &BTreeSet::new()).unwrap();
+    let audit = rendered(&p, &BTreeSet::new()).unwrap();
     assert_eq!(
         audit.binding["spec"]["validationActions"],
         json!(["Warn", "Audit"])
     );
-    // The policy does not depend on the mode or on the rule values: only the binding does.
-    assert_eq!(audit.policy, objects.policy);
-    for object in [&objects.policy, &objects.binding] {
+    // The rules read the mode and the rule values from the parameter: only the requests
+    // matched (no gate or protection in Audit mode) and the binding's actions differ.
+    assert_eq!(
+        audit.policy["spec"]["validations"],
+        objects.policy["spec"]["validations"]
+    );
+    assert_eq!(
+        audit.mutating, None,
+        "Audit mode sets no labels at creation"
+    );
+    let (mutating, mutating_binding) = objects.mutating.as_ref().unwrap();
+    for object in [
+        &objects.policy,
+        &objects.binding,
+        mutating,
+        mutating_binding,
+    ] {
         assert_eq!(
             object["metadata"]["labels"][MANAGED_BY_LABEL],
             MANAGED_BY_VALUE
@@ -116,7 +167,7 @@ fn the_binding_uses_the_profile_as_parameter_and_the_mode_as_actions() {
 #[test]
 fn the_binding_selects_the_profile_selector_minus_excluded_and_outranked_namespaces() {
     let not_governed: BTreeSet<String> = ["kube-system".to_owned(), "taken".to_owned()].into();
-    let objects = render(&guarded("p", &all_rules()), &not_governed).unwrap();
+    let objects = rendered(&guarded("p", &all_rules()), &not_governed).unwrap();
     assert_eq!(
         objects.binding["spec"]["matchResources"]["namespaceSelector"],
         json!({
@@ -132,11 +183,11 @@ fn the_binding_selects_the_profile_selector_minus_excluded_and_outranked_namespa
 
 #[test]
 fn the_fingerprint_follows_what_is_rendered() {
-    let a = render(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
-    let again = render(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
+    let a = rendered(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
+    let again = rendered(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
     assert_eq!(a, again, "deterministic");
     let taken: BTreeSet<String> = ["taken".to_owned()].into();
-    let b = render(&guarded("p", &all_rules()), &taken).unwrap();
+    let b = rendered(&guarded("p", &all_rules()), &taken).unwrap();
     let print = |o: &Value| o["metadata"]["annotations"][RENDERED_ANNOTATION].clone();
     assert_ne!(print(&a.binding), print(&b.binding));
     assert_eq!(print(&a.policy), print(&b.policy));
@@ -144,7 +195,7 @@ fn the_fingerprint_follows_what_is_rendered() {
 
 #[test]
 fn every_rule_names_itself_and_its_requirement() {
-    let objects = render(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
+    let objects = rendered(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
     let messages: Vec<String> = objects.policy["spec"]["validations"]
         .as_array()
         .unwrap()
@@ -157,9 +208,119 @@ fn every_rule_names_itself_and_its_requirement() {
         ("requireImageDigest", "A13"),
         ("requireReadOnlyRootFilesystem", "A10"),
         ("denyExec", "A11"),
+        ("denyPortForward", "A11"),
+        ("denyPodProxy", "A11"),
         ("denyWideningNetworkPolicies", "A9"),
     ] {
         let named = format!("guardrail {rule} (BSI SYS.1.6.{requirement})");
         assert!(messages.iter().any(|m| m.contains(&named)), "{named}");
     }
+}
+
+/// The creation gate and the protection (issue 21): present in Enforce mode, trusting the
+/// operator's identity, the system controllers and the break-glass group, denying with the
+/// Forbidden reason and a message naming the profile.
+#[test]
+fn enforce_mode_gates_pods_and_protects_what_was_generated() {
+    let profile = scoped("shop")
+        .spec(json!({"podSecurity": {"enforce": {"level": "restricted"}}}))
+        .build();
+    let objects = rendered(&profile, &BTreeSet::new()).unwrap();
+    let spec = &objects.policy["spec"];
+    let resources: Vec<&str> = spec["matchConstraints"]["resourceRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["resources"].as_array().unwrap())
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        resources,
+        [
+            "pods",
+            "pods/ephemeralcontainers",
+            "networkpolicies",
+            "limitranges",
+            "resourcequotas",
+            "namespaces"
+        ]
+    );
+    let variables = spec["variables"].to_string();
+    assert!(
+        variables.contains(r#"\"system:serviceaccount:ops:hardening\""#),
+        "{variables}"
+    );
+    assert!(variables.contains("generic-garbage-collector"));
+    assert!(variables.contains(r#"\"breakers\" in request.userInfo"#));
+    let forbidden: Vec<&Value> = spec["validations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["reason"] == "Forbidden")
+        .collect();
+    assert_eq!(forbidden.len(), 3, "gate, objects, namespace labels");
+    assert!(
+        forbidden[0]["messageExpression"]
+            .as_str()
+            .unwrap()
+            .contains("is not hardened yet by HardeningProfile")
+    );
+    // The operator's identity unknown: nothing to trust, so nothing protected (the gate
+    // stays: it needs no identity).
+    let unknown = AdmissionEnv {
+        operator: None,
+        ..env()
+    };
+    let unprotected = render(&profile, &BTreeSet::new(), &unknown).unwrap();
+    let count = |o: &GuardrailObjects| {
+        o.policy["spec"]["validations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["reason"] == "Forbidden")
+            .count()
+    };
+    assert_eq!(count(&unprotected), 1);
+    let resources = unprotected.policy["spec"]["matchConstraints"]["resourceRules"].to_string();
+    assert!(!resources.contains("namespaces") && !resources.contains("resourcequotas"));
+}
+
+/// The mutating policy sets the profile's Pod Security labels, read from the profile, on
+/// namespaces its selector matches, but those it does not govern; only in Enforce mode, with
+/// Pod Security labels, where the API server serves it.
+#[test]
+fn the_mutating_policy_labels_namespaces_the_profile_governs_at_creation() {
+    let profile = scoped("shop")
+        .spec(json!({"podSecurity": {"enforce": {"level": "restricted"}}}))
+        .build();
+    let taken: BTreeSet<String> = ["taken".to_owned()].into();
+    let objects = rendered(&profile, &taken).unwrap();
+    let (policy, binding) = objects.mutating.as_ref().unwrap();
+    assert_eq!(
+        binding["spec"]["matchResources"]["objectSelector"],
+        json!({"matchLabels": {"tier": "strict"}})
+    );
+    assert_eq!(binding["spec"]["paramRef"]["name"], "shop");
+    assert_eq!(
+        policy["spec"]["matchConditions"][0]["expression"],
+        r#"!(object.metadata.name in ["legacy", "taken"])"#
+    );
+    let mutation = policy["spec"]["mutations"][0]["applyConfiguration"]["expression"]
+        .as_str()
+        .unwrap();
+    assert!(mutation.contains(
+        r#"?"pod-security.kubernetes.io/enforce": params.spec.?podSecurity.?enforce.?level"#
+    ));
+    assert_eq!(
+        objects.iter().map(|(kind, _)| kind).collect::<Vec<_>>(),
+        KINDS,
+        "applied in this order"
+    );
+    let no_api = AdmissionEnv {
+        mutating_policies: false,
+        ..env()
+    };
+    assert_eq!(render(&profile, &taken, &no_api).unwrap().mutating, None);
+    let no_labels = scoped("shop").build();
+    assert_eq!(rendered(&no_labels, &taken).unwrap().mutating, None);
 }
