@@ -2,6 +2,7 @@
 //! the local control plane starts once; every test works in namespaces of its own. The
 //! `node_*` tests run real pods on the node the harness starts on first use.
 
+mod argocd;
 mod chart;
 mod chart_crds;
 mod chart_monitoring;
