@@ -114,7 +114,7 @@ impl Cluster {
 
 async fn install_crd(admin: &Client) -> Result<(), String> {
     let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
-    let crd = HardeningProfile::crd();
+    let crd = hardening_operator::core::crd::crd();
     let name = crd.metadata.name.clone().unwrap_or_default();
     crds.patch(
         &name,

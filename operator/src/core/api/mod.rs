@@ -69,7 +69,7 @@ pub struct HardeningProfileSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 256),
-        inner(length(max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")),
+        inner(length(max = 63), regex(pattern = NAMESPACE_NAME_PATTERN)),
         extend("x-kubernetes-list-type" = "set")
     )]
     pub excluded_namespaces: Vec<String>,
@@ -165,6 +165,9 @@ pub struct Guardrails {
     #[serde(default, skip_serializing_if = "is_false")]
     pub deny_widening_network_policies: bool,
 }
+
+/// A namespace name (a DNS label), as `excludedNamespaces` entries must be.
+pub const NAMESPACE_NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
 /// A registry host (with an optional port) and optional path, without a trailing `/`.
 pub const REGISTRY_PATTERN: &str =
