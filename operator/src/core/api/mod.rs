@@ -8,6 +8,7 @@ mod confinement;
 pub mod resource_names;
 mod schema;
 mod selection;
+mod structural;
 mod validation;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ pub use confinement::{
     is_syscall_name, workload_security_context,
 };
 pub use selection::{SYSTEM_NAMESPACES, Selection, outranks, selection, selects, winner};
+pub use structural::check_manifest;
 pub use validation::{ValidationError, validate};
 
 /// Most namespaces listed one by one in the status; the rest are only counted.
