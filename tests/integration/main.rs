@@ -9,6 +9,7 @@ mod chart_monitoring;
 mod cli;
 mod dry_run;
 mod examples;
+mod fingerprint;
 mod gitops;
 mod guardrails;
 mod hardening;

@@ -229,6 +229,19 @@ fn only_present_sections_render_objects() {
 }
 
 #[test]
+fn the_fingerprint_is_what_an_offline_render_knows_too() {
+    // A stored profile has a uid (its objects an ownerReference), a file does not: the
+    // fingerprint is the same, so `render` and the cluster agree on it.
+    let spec =
+        "  resourceQuota: {hard: {pods: \"10\"}}\n  podSecurity: {enforce: {level: restricted}}\n";
+    let stored = render(&profile("p").spec_yaml(spec).uid("1234").build(), "ns").unwrap();
+    let file = render(&profile("p").spec_yaml(spec).build(), "ns").unwrap();
+    assert!(stored.objects[0].metadata().owner_references.is_some());
+    assert!(file.objects[0].metadata().owner_references.is_none());
+    assert_eq!(stored.namespace_annotations, file.namespace_annotations);
+}
+
+#[test]
 fn the_fingerprint_changes_with_what_is_rendered_and_nothing_else() {
     let a = render(
         &profile("p")
