@@ -14,6 +14,7 @@
 //!   [`rejection`] (what enforcing would reject).
 //! - [`status`]: a profile's status from the namespaces' outcomes; [`report`]: the
 //!   compliance report; [`policy_report`]: the policy reports' content.
+//! - [`review`]: a profile's change in words (guardrails, mode, precedence), for `diff`.
 //! - [`labels`]: the labels, annotations and field manager the operator writes with;
 //!   [`plural`]: counted nouns in the messages people read.
 
@@ -35,6 +36,7 @@ pub mod quantity;
 pub mod rejection;
 pub mod render;
 pub mod report;
+pub mod review;
 pub mod seccomp;
 pub mod status;
 pub mod workloads;
