@@ -166,7 +166,26 @@ pub fn words(error: &kube::Error) -> String {
                 reason => format!("{message} ({reason}, HTTP {})", status.code),
             }
         }
-        other => other.to_string(),
+        other => {
+            // The client's name for its error ("ServiceError: ") said as what happened, and
+            // the causes behind it (a refused connection, a certificate) said too.
+            let mut parts = vec![other.to_string()];
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                let text = cause.to_string();
+                if !parts.iter().any(|p| p.contains(&text)) {
+                    parts.push(text);
+                }
+                source = cause.source();
+            }
+            let text = parts.join(": ");
+            for prefix in ["ServiceError: ", "HyperError: ", "HttpError: "] {
+                if let Some(rest) = text.strip_prefix(prefix) {
+                    return format!("the API server cannot be reached: {rest}");
+                }
+            }
+            text
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod guardrails;
 mod hardening;
 mod image;
 mod leader;
+mod messages;
 mod metrics;
 mod node_agent;
 mod node_chart;

@@ -63,7 +63,8 @@ impl Problem {
         self
     }
 
-    /// A YAML error, at its position, without the position repeated in the message.
+    /// A YAML error, at its position, without the position repeated in the message, in
+    /// words ([`plain`]).
     fn yaml(error: &serde_yaml_ng::Error) -> Self {
         let mut message = error.to_string();
         let position = error.location().map(|l| (l.line(), l.column()));
@@ -72,9 +73,64 @@ impl Problem {
         }
         Self {
             position,
-            ..Self::message(message)
+            ..Self::message(plain(&message))
         }
     }
+}
+
+/// A reader's message in words: what Rust's serde says with type names and backticks
+/// (`invalid type: string "x", expected i64`, ``unknown variant `X` ``) as a person would.
+pub fn plain(message: &str) -> String {
+    let mut text = message.to_owned();
+    for (rust, words) in [
+        ("expected i8", "expected a whole number"),
+        ("expected i16", "expected a whole number"),
+        ("expected i32", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected u8", "expected a whole number"),
+        ("expected u16", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected usize", "expected a whole number"),
+        ("expected f32", "expected a number"),
+        ("expected f64", "expected a number"),
+        ("expected a map", "expected a mapping"),
+        ("expected a sequence", "expected a list"),
+        ("invalid type: map", "invalid type: a mapping"),
+        ("invalid type: sequence", "invalid type: a list"),
+        ("invalid type: unit value", "invalid type: empty (null)"),
+        ("invalid type: floating point", "invalid type: the number"),
+        ("invalid type: integer", "invalid type: the number"),
+        ("invalid type: string", "invalid type: the text"),
+        ("invalid type: boolean", "invalid type:"),
+        ("unknown variant", "unknown value"),
+    ] {
+        text = text.replace(rust, words);
+    }
+    // `expected struct ObjectMeta` and the like: a mapping.
+    while let Some(start) = text.find("expected struct ") {
+        let end = text[start + 16..]
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(text.len(), |e| start + 16 + e);
+        text.replace_range(start..end, "expected a mapping");
+    }
+    // `expected ObjectMeta` (a type's name): a mapping.
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("expected ") {
+        out.push_str(&rest[..at + 9]);
+        rest = &rest[at + 9..];
+        let word_end = rest
+            .find(|c: char| !c.is_alphanumeric())
+            .unwrap_or(rest.len());
+        let word = &rest[..word_end];
+        if word.starts_with(|c: char| c.is_ascii_uppercase()) && word.len() > 1 {
+            out.push_str("a mapping");
+            rest = &rest[word_end..];
+        }
+    }
+    out.push_str(rest);
+    out.replace('`', "")
 }
 
 impl InputError {
@@ -871,9 +927,9 @@ metadata:
         assert_eq!(
             lines(error),
             vec![
-                "ns.yaml:9:11: metadata.labels: invalid type: sequence, expected a map",
+                "ns.yaml:9:11: metadata.labels: invalid type: a list, expected a mapping",
                 "ns.yaml: document 4: kind: a ConfigMap (v1), expected a Namespace (v1)",
-                "ns.yaml:26:11: metadata.labels.tier: invalid type: map, expected a string",
+                "ns.yaml:26:11: metadata.labels.tier: invalid type: a mapping, expected a string",
             ]
         );
     }
@@ -897,7 +953,7 @@ metadata:
         assert_eq!(
             lines(error),
             vec![format!(
-                "ns.yaml:{line}:9: metadata.name: invalid type: sequence, expected a string"
+                "ns.yaml:{line}:9: metadata.name: invalid type: a list, expected a string"
             )]
         );
         let fine = text.replace("[oops]", "ns-1500");
