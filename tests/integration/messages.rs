@@ -303,3 +303,46 @@ fn the_wording_check_catches_what_the_issue_showed() {
         None
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_explain_says_the_defaults_in_whole_sentences() {
+    let client = cluster().client().await;
+    crate::operator_env::install_crd(&client).await;
+    let kubectl =
+        PathBuf::from(std::env::var_os("HARDENING_K8S_BIN_DIR").expect("kubectl's directory"))
+            .join("kubectl");
+    let explain = |field: &str| -> Result<String, String> {
+        let output = Command::new(&kubectl)
+            .arg("--kubeconfig")
+            .arg(cluster().kubeconfig())
+            .args(["explain", field])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !output.status.success() {
+            // The CRD's OpenAPI is published a moment after it is established.
+            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+        }
+        // kubectl wraps at 76 columns itself: the description, joined again.
+        let text = String::from_utf8(output.stdout).map_err(|e| e.to_string())?;
+        Ok(text
+            .split("DESCRIPTION:")
+            .nth(1)
+            .ok_or("no description")?
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" "))
+    };
+    let mode = hardening_tests::eventually("kubectl explain", || async {
+        explain("hardeningprofile.spec.mode")
+    })
+    .await;
+    assert!(mode.contains("Default: `Enforce`."), "{mode}");
+    let dns = explain("hardeningprofile.spec.networkPolicy.allowDns").unwrap();
+    assert!(dns.contains("Default: `true`."), "{dns}");
+    // One sentence across kubectl's own line breaks, not broken where the doc comment was.
+    assert!(
+        dns.contains("Allow DNS (UDP and TCP port 53) to the cluster DNS pods"),
+        "{dns}"
+    );
+}
