@@ -6,6 +6,7 @@ mod argocd;
 mod chart;
 mod chart_crds;
 mod chart_monitoring;
+mod chart_release;
 mod cli;
 mod dry_run;
 mod examples;
