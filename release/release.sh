@@ -13,14 +13,14 @@
 #                                             (cargo-cyclonedx, release/sbom-tool.sh)
 #   SHA256SUMS                                the checksums of all of the above files
 #
-#   release/release.sh [--out DIR] [--registry REGISTRY] [--push]
+#   release/release.sh [--out DIR] [--registry REGISTRY] [--push [--plain-http]]
 #
 # REGISTRY (default registry.example) is where the image and chart are to be pushed, e.g.
 # ghcr.io/acme: the image REGISTRY/hardening-operator:<version>, the chart
 # oci://REGISTRY/charts/hardening-operator. --push pushes them there (the image and its SBOM
 # with oras, built once from the Go module proxy; the chart with helm push), using the
-# credentials of `oras login` / `helm registry login`. Without --push nothing leaves this
-# machine. Signing is left to the registry's tooling (cosign sign of the pushed digest).
+# credentials of `oras login` / `helm registry login` (--plain-http: a registry without TLS,
+# such as one on localhost). Without --push nothing leaves this machine. Signing is left to the registry's tooling (cosign sign of the pushed digest).
 #
 # HARDENING_STATIC_BINARY names an already built static binary (tests/run.sh builds one),
 # else tests/build-static.sh builds it (a release build: minutes on 2 cores).
@@ -30,13 +30,14 @@ cd "$(dirname "$0")/.."
 die() { printf 'release: %s\n' "$*" >&2; exit 1; }
 say() { printf 'release: %s\n' "$*" >&2; }
 
-out=dist registry=registry.example push=false
+out=dist registry=registry.example push=false plain_http=() to_plain_http=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=${2:?--out needs a directory}; shift 2 ;;
     --registry) registry=${2:?--registry needs a registry such as ghcr.io/acme}; shift 2 ;;
     --push) push=true; shift ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --plain-http) plain_http=(--plain-http) to_plain_http=(--to-plain-http); shift ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
@@ -95,9 +96,10 @@ say "5/5 checksums"
 if [ "$push" = true ]; then
   oras=$(release/oras-tool.sh | tail -n 1)
   say "pushing $image (and its SBOM) and oci://$registry/charts/hardening-operator:$chart_version"
-  "$oras" cp --from-oci-layout "$layout:$version" "$image" >&2
-  "$oras" attach --artifact-type application/vnd.cyclonedx+json "$image" "$out/$sbom_name.json:application/vnd.cyclonedx+json" >&2
-  "$helm" push "$package" "oci://$registry/charts" >&2
+  "$oras" cp "${to_plain_http[@]}" --from-oci-layout "$layout:$version" "$image" >&2
+  (cd "$out" && "$oras" attach "${plain_http[@]}" --artifact-type application/vnd.cyclonedx+json \
+    "$image" "$sbom_name.json:application/vnd.cyclonedx+json") >&2
+  "$helm" push "${plain_http[@]}" "$package" "oci://$registry/charts" >&2
 fi
 say "done: $out"
 ls -1 "$out" | sed 's/^/  /' >&2
