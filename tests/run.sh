@@ -2,7 +2,7 @@
 # The project's one test command: every unit and integration test, against a real local
 # control plane (etcd + kube-apiserver + kube-controller-manager) and, for the tests whose
 # pods really run, a node (containerd + kubelet + kube-scheduler) that the harness builds
-# and starts itself. A first run on a machine builds Kubernetes (about 8 minutes on 2
+# and starts itself. A first run on a machine builds Kubernetes (about 11 minutes on 2
 # cores) and says so; later runs reuse the cached binaries. Needs root for the node.
 #
 #   tests/run.sh                  # everything
