@@ -7,6 +7,8 @@
 #   python3         a threaded program whose learned seccomp profile is tested
 #   chromium        renders the HTML compliance report headless (tests/integration/report.rs:
 #                   a screenshot and the DOM)
+#   lua5.1          runs the Argo CD health check (config/argocd/) over its test cases, as
+#                   Argo CD's own Lua 5.1 interpreter does (tests/integration/argocd.rs)
 # and, for the test node (tests/harness/node.rs: pods really run):
 #   containerd, runc              the container runtime the kubelet drives (CRI)
 #   containernetworking-plugins   the CNI bridge, host-local and loopback plugins
@@ -17,7 +19,7 @@
 # and says so.
 set -euo pipefail
 
-packages=(libseccomp-dev apparmor python3 chromium containerd runc containernetworking-plugins busybox-static)
+packages=(libseccomp-dev apparmor python3 chromium lua5.1 containerd runc containernetworking-plugins busybox-static)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then

@@ -2,7 +2,7 @@
 # The project's one test command: every unit and integration test, against a real local
 # control plane (etcd + kube-apiserver + kube-controller-manager) and, for the tests whose
 # pods really run, a node (containerd + kubelet + kube-scheduler) that the harness builds
-# and starts itself. A first run on a machine builds Kubernetes (about 8 minutes on 2
+# and starts itself. A first run on a machine builds Kubernetes (about 11 minutes on 2
 # cores) and says so; later runs reuse the cached binaries. Needs root for the node.
 #
 #   tests/run.sh                  # everything
@@ -39,6 +39,9 @@ export HARDENING_PROMQL
 # once, from the Go module proxy).
 HARDENING_REPORT_CRDS=$(tests/controlplane/fetch-report-crds.sh | tail -n 1)
 export HARDENING_REPORT_CRDS
+# cargo-cyclonedx for the release recipe's SBOM (tests/integration/chart_release.rs runs
+# release/release.sh): built once from crates.io, about 3 minutes on 2 cores, then cached.
+release/sbom-tool.sh >/dev/null
 echo "tests/run.sh: building the static image binary (tests/build-static.sh)" >&2
 HARDENING_STATIC_BINARY=$(tests/build-static.sh | tail -n 1)
 export HARDENING_STATIC_BINARY

@@ -40,7 +40,7 @@ fn main() {
         let manifest = dir.join(format!("namespaces-{count}.yaml"));
         std::fs::write(&manifest, namespaces(count)).expect("namespaces");
         let args = RenderArgs {
-            profile: profile.clone(),
+            profiles: vec![profile.clone()],
             namespaces: vec![manifest],
             exclusions: Exclusions::default(),
             confinement_dir: None,

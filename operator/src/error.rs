@@ -42,7 +42,7 @@ pub enum Error {
     },
 
     /// A request to the API server failed.
-    #[error("{verb} {kind} {name}: {source}")]
+    #[error("{verb} {kind} {name}: {}", words(.source))]
     Api {
         verb: &'static str,
         kind: &'static str,
@@ -150,9 +150,67 @@ impl From<crate::core::plan::SerializationError> for Error {
     }
 }
 
+/// A client error as people read it: the API server's own message with its reason and
+/// HTTP status (`namespaces "x" not found (NotFound, HTTP 404)`), not the client's debug
+/// dump of the answer; any other error as the client words it.
+pub fn words(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => {
+            let message = if status.message.is_empty() {
+                "the API server refused the request"
+            } else {
+                status.message.as_str()
+            };
+            match status.reason.as_str() {
+                "" => format!("{message} (HTTP {})", status.code),
+                reason => format!("{message} ({reason}, HTTP {})", status.code),
+            }
+        }
+        other => {
+            // The client's name for its error ("ServiceError: ") said as what happened, and
+            // the causes behind it (a refused connection, a certificate) said too.
+            let mut parts = vec![other.to_string()];
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                let text = cause.to_string();
+                if !parts.iter().any(|p| p.contains(&text)) {
+                    parts.push(text);
+                }
+                source = cause.source();
+            }
+            let text = parts.join(": ");
+            for prefix in ["ServiceError: ", "HyperError: ", "HttpError: "] {
+                if let Some(rest) = text.strip_prefix(prefix) {
+                    return format!("the API server cannot be reached: {rest}");
+                }
+            }
+            text
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_errors_are_said_in_words_without_a_debug_dump() {
+        let forbidden = kube::Error::Api(Box::new(kube::core::Status {
+            code: 403,
+            reason: "Forbidden".into(),
+            message: "resourcequotas \"q\" is forbidden: User \"u\" cannot patch resource".into(),
+            ..Default::default()
+        }));
+        let text = Error::api("patch", "ResourceQuota", "q")(forbidden).to_string();
+        assert_eq!(
+            text,
+            "patch ResourceQuota q: resourcequotas \"q\" is forbidden: User \"u\" cannot patch resource (Forbidden, HTTP 403)"
+        );
+        assert!(
+            !text.contains("Status {") && !text.contains("Some("),
+            "{text}"
+        );
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

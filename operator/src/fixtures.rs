@@ -119,6 +119,78 @@ fn merge(base: &mut Value, patch: Value) {
     }
 }
 
+/// Why `text`, a message for people, is not in words, if it is not: a regular expression,
+/// a Rust type name or a debug dump of a value. For the tests that sweep the error paths.
+pub fn wording_problem(text: &str) -> Option<String> {
+    const REGEX: [&str; 14] = [
+        "]*", "]+", ")*", ")?", ")+", "(?", "{0,", "{1,", "\\.", "\\d", "[-a-z", "a-z0-9]", "$'",
+        "'^",
+    ];
+    const DEBUG: [&str; 8] = [
+        "Status {",
+        "Some(",
+        ": None",
+        "None)",
+        "Error {",
+        "ErrorResponse",
+        "{ code:",
+        "hardening_operator::",
+    ];
+    for piece in REGEX {
+        if text.contains(piece) {
+            return Some(format!("a regular expression ({piece:?}) in: {text}"));
+        }
+    }
+    for piece in DEBUG {
+        if text.contains(piece) {
+            return Some(format!("a debug dump ({piece:?}) in: {text}"));
+        }
+    }
+    let words: Vec<&str> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '<'))
+        .collect();
+    for word in words {
+        let rust = matches!(
+            word,
+            "i8" | "i16"
+                | "i32"
+                | "i64"
+                | "i128"
+                | "u8"
+                | "u16"
+                | "u32"
+                | "u64"
+                | "u128"
+                | "f32"
+                | "f64"
+                | "usize"
+                | "isize"
+                | "Vec<"
+                | "Option<"
+                | "BTreeMap<"
+                | "Box<"
+        ) || word.starts_with("Vec<")
+            || word.starts_with("Option<");
+        if rust {
+            return Some(format!("a Rust type ({word}) in: {text}"));
+        }
+    }
+    // `expected ObjectMeta`: a type's name where a kind of value belongs.
+    if let Some(at) = text.find("expected ")
+        && text[at + 9..].starts_with(|c: char| c.is_ascii_uppercase())
+        && text[at + 9..]
+            .split(|c: char| !c.is_alphanumeric())
+            .next()
+            .is_some_and(|w| w.chars().skip(1).any(|c| c.is_ascii_uppercase()))
+    {
+        return Some(format!("a type's name after 'expected' in: {text}"));
+    }
+    if text.contains("struct ") || text.contains("enum ") || text.contains('`') {
+        return Some(format!("Rust's words (struct, enum, backticks) in: {text}"));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

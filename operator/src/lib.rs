@@ -14,7 +14,7 @@
 //!   profiles on a node.
 //! - [`error`]: the typed errors with their stable reasons.
 //! - `fixtures` (tests only; for the integration tests with the `test-fixtures` feature):
-//!   the one way tests build a HardeningProfile.
+//!   the one way tests build a HardeningProfile, and the check that a message is in words.
 
 pub mod cli;
 pub mod client;

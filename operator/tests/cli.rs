@@ -319,7 +319,7 @@ fn an_invalid_profile_exits_2_naming_the_file_and_the_field() {
         assert_eq!(text(&output.stdout), "", "{command}");
         assert_eq!(
             text(&output.stderr),
-            "operator/tests/fixtures/invalid-profile.yaml: spec.networkPolicy.egress[0].to[0].except[0]: 192.168.0.0/16 is not a strict subset of cidr 10.0.0.0/8\n",
+            "operator/tests/fixtures/invalid-profile.yaml:15:17: spec.networkPolicy.egress[0].to[0].except[0]: 192.168.0.0/16 is not a strict subset of cidr 10.0.0.0/8\n",
             "{command}"
         );
     }
@@ -406,7 +406,11 @@ fn usage_errors_exit_2_and_help_documents_the_commands() {
     }
     let help = text(&run(&["diff", "--help"]).stdout);
     for phrase in [
-        "current kubeconfig",
+        "--context <NAME>",
+        "--kubeconfig <FILE>",
+        "-n, --namespace <NAME>",
+        "--profile <FILE|DIR>",
+        "guardrail turned on or off",
         "create ",
         "update ",
         "unchanged ",
@@ -456,4 +460,148 @@ fn report_without_a_cluster_exits_2_and_its_help_says_what_it_reports() {
             "report --help lacks {phrase:?}:\n{help}"
         );
     }
+}
+
+#[test]
+fn a_misspelt_field_is_refused_as_kubectl_apply_refuses_it() {
+    let tmp = fresh_dir("misspelt");
+    let file = tmp.join("p.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: hardening.dev/v1alpha1\nkind: HardeningProfile\nmetadata:\n  name: p\nspec:\n  namespaceSelector: {}\n  podSecurty:\n    enforce: {level: restricted}\n  guardrails:\n    allowedRegistries: [Registry.Example/]\n",
+    )
+    .unwrap();
+    let output = run(&[
+        "render",
+        "--profile",
+        file.to_str().unwrap(),
+        "--namespace",
+        "operator/tests/fixtures/namespaces.yaml",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(text(&output.stdout), "");
+    let path = file.display();
+    assert_eq!(
+        text(&output.stderr).lines().collect::<Vec<_>>(),
+        vec![
+            format!(
+                "{path}:10:25: spec.guardrails.allowedRegistries[0]: \"Registry.Example/\" must be a registry host in lower case, optionally with a port and a path, without a trailing '/', such as registry.example.com, registry.example.com:5000 or registry.example.com/team"
+            ),
+            format!(
+                "{path}:7:3: spec.podSecurty: unknown field: spec has no podSecurty (did you mean podSecurity?)"
+            ),
+        ]
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn render_takes_directories_of_manifests_as_gitops_repositories_hold_them() {
+    let tmp = fresh_dir("directories");
+    let profiles = tmp.join("profiles");
+    std::fs::create_dir_all(profiles.join("nested")).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for example in ["bsi-strict.yaml", "baseline.yaml"] {
+        std::fs::copy(root.join("examples").join(example), profiles.join(example)).unwrap();
+    }
+    // A kustomization and a ConfigMap beside the profiles, a README, a subdirectory: not
+    // profiles, not read or skipped.
+    std::fs::write(
+        profiles.join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [bsi-strict.yaml]\n",
+    )
+    .unwrap();
+    std::fs::write(profiles.join("README.md"), "# profiles\n").unwrap();
+    std::fs::copy(
+        root.join("examples/audit-only.yaml"),
+        profiles.join("nested/audit-only.yaml"),
+    )
+    .unwrap();
+    let output = run(&[
+        "render",
+        "--profile",
+        profiles.to_str().unwrap(),
+        "--namespace",
+        "operator/tests/fixtures/namespaces.yaml",
+    ]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let documents = documents(&stdout);
+    let namespaces: Vec<(&str, &str)> = documents
+        .iter()
+        .filter(|d| d["kind"] == "Namespace")
+        .map(|d| {
+            (
+                d["metadata"]["name"].as_str().unwrap(),
+                d["metadata"]["annotations"]["hardening.dev/profile"]
+                    .as_str()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    // team-a is strict, team-b baseline (examples/namespaces' labels).
+    assert_eq!(
+        namespaces,
+        vec![("team-a", "bsi-strict"), ("team-b", "baseline")]
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{}: skipped 1 document that is not a HardeningProfile",
+            profiles.join("kustomization.yaml").display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("audit-only"),
+        "subdirectories are not read: {stderr}"
+    );
+    // A directory without any profile is an error.
+    let empty = tmp.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let output = run(&[
+        "render",
+        "--profile",
+        empty.to_str().unwrap(),
+        "--namespace",
+        "operator/tests/fixtures/namespaces.yaml",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        format!("{}: holds no .yaml, .yml or .json file\n", empty.display())
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn diff_takes_kubectls_context_and_kubeconfig_flags() {
+    let tmp = fresh_dir("context");
+    let kubeconfig = tmp.join("config");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\ncurrent-context: \"\"\n",
+    )
+    .unwrap();
+    let output = run(&[
+        "diff",
+        "--profile",
+        "examples/bsi-strict.yaml",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--context",
+        "staging",
+        "-n",
+        "team-a",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "connecting to the cluster of context staging in {}: ",
+            kubeconfig.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("staging"), "{stderr}");
+    std::fs::remove_dir_all(&tmp).unwrap();
 }

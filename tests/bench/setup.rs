@@ -12,7 +12,7 @@ use hardening_tests::{ControlPlane, Options, client_for};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt};
+use kube::{Api, Client};
 
 use crate::audit::AuditLog;
 
@@ -114,7 +114,7 @@ impl Cluster {
 
 async fn install_crd(admin: &Client) -> Result<(), String> {
     let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
-    let crd = HardeningProfile::crd();
+    let crd = hardening_operator::core::crd::crd();
     let name = crd.metadata.name.clone().unwrap_or_default();
     crds.patch(
         &name,

@@ -873,7 +873,10 @@ fn chart_api_server_value_sets_both_pods_api_server_address() {
     }
     let chart = chart_dir().display().to_string();
     for (set, message) in [
-        ("apiServer.host=a b", "/apiServer/host"),
+        (
+            "apiServer.host=a b",
+            "apiServer.host must be a host name or an IP address",
+        ),
         ("apiServer.port=0", "/apiServer/port"),
     ] {
         let err = helm(&["template", "x", &chart, "--set", set])

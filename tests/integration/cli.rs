@@ -15,11 +15,17 @@ use serde_json::json;
 
 use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition};
 
-/// `(verb, "Kind name")` for every object line of a report.
+/// `(verb, "Kind name")` for every object line of a report (the namespaces' sections).
 fn objects(report: &str) -> Vec<(String, String)> {
+    let mut in_namespace = false;
     report
         .lines()
-        .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
+        .filter(|line| {
+            if !line.starts_with(' ') {
+                in_namespace = line.starts_with("namespace ");
+            }
+            in_namespace && line.starts_with("  ") && !line.starts_with("   ")
+        })
         .map(|line| {
             let mut words = line.split_whitespace();
             let verb = words.next().unwrap().to_owned();
@@ -58,10 +64,11 @@ async fn diff_reports_create_then_unchanged_then_an_edit_with_its_field_manager(
     let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.yaml", env.shard));
     std::fs::write(&file, serde_yaml_ng::to_string(&profile).unwrap()).unwrap();
     let mut args = DiffArgs {
-        profile: file.clone(),
+        profiles: vec![file.clone()],
         namespaces: vec![ns.clone(), other.clone()],
         profile_selector: Some(format!("{SHARD_LABEL}={}", env.shard)),
         exclusions: Default::default(),
+        cluster: Default::default(),
     };
     let client = env.client.clone();
 
@@ -97,6 +104,13 @@ async fn diff_reports_create_then_unchanged_then_an_edit_with_its_field_manager(
             "namespace {other}: not selected: its labels do not match the profile's spec.namespaceSelector\n"
         )
     );
+    assert!(
+        report.starts_with(&format!(
+            "profile {0}:\n  profile {0} is new: the cluster does not hold it yet\n",
+            profile.name_any()
+        )),
+        "{report}"
+    );
 
     // Once the operator has hardened the namespace: nothing to change. Without
     // --namespace, every namespace the profile selects (only this one).
@@ -116,7 +130,50 @@ async fn diff_reports_create_then_unchanged_then_an_edit_with_its_field_manager(
         lines.iter().all(|(verb, _)| verb == "unchanged"),
         "{report}"
     );
+    // The file is what the cluster holds: no change of the profile, and the namespace's
+    // fingerprint is the one the file renders (nothing shows that is not a change).
     assert!(report.starts_with(&format!("namespace {ns} (profile {name}, Enforce):\n")));
+    assert!(!report.contains("hardening.dev/rendered"), "{report}");
+
+    // A change that turns a guardrail off and narrows the registries, in words.
+    let mut guarded = profile.clone();
+    guarded.spec.guardrails = Some(
+        serde_json::from_value(json!({
+            "denyExec": true, "allowedRegistries": ["registry.example.com", "ghcr.io"]
+        }))
+        .unwrap(),
+    );
+    env.patch_spec(&name, json!({ "guardrails": guarded.spec.guardrails }))
+        .await;
+    let mut relaxed = guarded.clone();
+    relaxed.spec.guardrails = Some(
+        serde_json::from_value(json!({
+            "allowedRegistries": ["registry.example.com"]
+        }))
+        .unwrap(),
+    );
+    std::fs::write(&file, serde_yaml_ng::to_string(&relaxed).unwrap()).unwrap();
+    let (outcome, report, _) = diff(&client, &args).await;
+    assert_eq!(outcome.exit_status(), EXIT_CHANGES, "{report}");
+    assert!(
+        report.starts_with(&format!(
+            "profile {name}:\n  guardrail allowedRegistries: images from ghcr.io are rejected from now on\n  guardrail denyExec turned off: kubectl exec and kubectl attach are admitted again (BSI SYS.1.6.A11 no longer covered by it)\nnamespace {ns} "
+        )),
+        "{report}"
+    );
+    assert!(
+        report
+            .trim_end()
+            .ends_with("; the guardrails' policy and binding change"),
+        "{report}"
+    );
+    env.patch_spec(&name, json!({ "guardrails": null })).await;
+    std::fs::write(&file, serde_yaml_ng::to_string(&profile).unwrap()).unwrap();
+    env.status_where(&name, "in sync again", |s| match condition(s, "Ready") {
+        Some((status, _)) if status == "True" && s.in_sync_namespaces == 1 => Ok(()),
+        other => Err(format!("Ready {other:?}")),
+    })
+    .await;
 
     // Someone edits the quota while no operator repairs it.
     env.stop_operator().await;

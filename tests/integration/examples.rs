@@ -1,5 +1,6 @@
 //! Every profile in `examples/` is accepted by the API server as it is, and works: applied
-//! (in a test shard) to a namespace carrying its selector's labels, it becomes Ready.
+//! (in a test shard) to a namespace carrying its selector's labels, it becomes Ready; and
+//! each selects a namespace of `examples/namespaces.yaml` (the demo's and the README's).
 
 use std::path::Path;
 
@@ -17,15 +18,28 @@ async fn every_example_is_accepted_and_becomes_ready() {
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    assert!(
-        files.len() >= 3,
-        "expected at least three examples in {}",
-        dir.display()
-    );
+    let namespaces = hardening_operator::cli::input::read_namespaces(&dir.join("namespaces.yaml"))
+        .expect("examples/namespaces.yaml");
+    let mut profiles = 0;
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
+        if !text.contains("\nkind: HardeningProfile\n") {
+            continue;
+        }
+        profiles += 1;
         let mut profile: HardeningProfile =
             serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(
+            namespaces
+                .iter()
+                .any(|ns| hardening_operator::core::api::selects(
+                    &profile.spec,
+                    ns.metadata.name.as_deref().unwrap_or_default(),
+                    ns.metadata.labels.as_ref().unwrap_or(&Default::default()),
+                )),
+            "{} selects no namespace of examples/namespaces.yaml",
+            file.display()
+        );
         // Into this test's shard, under a unique name; the selector stays as written.
         profile.metadata.name = Some(format!("{}-{}", env.shard, profile.name_any()));
         profile
@@ -64,5 +78,6 @@ async fn every_example_is_accepted_and_becomes_ready() {
         )
         .await;
     }
+    assert!(profiles >= 3, "expected at least three example profiles");
     env.finish().await;
 }

@@ -2,16 +2,22 @@
 //! the local control plane starts once; every test works in namespaces of its own. The
 //! `node_*` tests run real pods on the node the harness starts on first use.
 
+mod argocd;
 mod chart;
 mod chart_crds;
 mod chart_monitoring;
+mod chart_release;
 mod cli;
+mod demo;
 mod dry_run;
 mod examples;
+mod fingerprint;
+mod gitops;
 mod guardrails;
 mod hardening;
 mod image;
 mod leader;
+mod messages;
 mod metrics;
 mod node_agent;
 mod node_chart;

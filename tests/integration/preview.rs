@@ -83,10 +83,11 @@ async fn diff_report(
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{}-{namespace}.yaml", env.shard));
     std::fs::write(&file, serde_yaml_ng::to_string(profile).unwrap()).unwrap();
     let args = DiffArgs {
-        profile: file,
+        profiles: vec![file],
         namespaces: vec![namespace.to_owned()],
         profile_selector: Some(format!("{SHARD_LABEL}={}", env.shard)),
         exclusions: Default::default(),
+        cluster: Default::default(),
     };
     let (mut out, mut notes) = (Vec::new(), Vec::new());
     run(client, &args, &mut out, &mut notes)

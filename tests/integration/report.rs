@@ -168,6 +168,7 @@ async fn report_of_a_live_cluster_agrees_with_the_status_and_renders_in_chromium
         profile_selector: Some(env.selector()),
         namespace_selector: Some(format!("{SHARD_LABEL}={}", env.shard)),
         exclusions: Exclusions::default(),
+        cluster: Default::default(),
     };
     let report = read(&env.client, &args).await.expect("the report");
 

@@ -6,7 +6,13 @@
 //!   the operator's field manager) in a real namespace, the namespace with its Pod Security
 //!   labels too, and the rendered AppArmor profile goes through `apparmor_parser -Q -K`.
 //!
-//! Properties: a profile both accept renders only objects the API server accepts and an
+//! The API server judges the profile as `kubectl apply` sends it: with strict field
+//! validation (`fieldValidation=Strict`), so an unknown field is an error, as it is for
+//! `check_manifest()`, the offline check of `hardening-operator render` and `diff` (the
+//! CRD's structural schema, then `validate()`).
+//!
+//! Properties: whatever the API server rejects, `check_manifest()` rejects too, naming
+//! every field the API server names (or one enclosing or inside it); a profile both accept renders only objects the API server accepts and an
 //! AppArmor profile the parser accepts; every rejection names a field of the profile
 //! (`spec....`); and `validate()` alone (what `hardening-operator render` checks offline)
 //! rejects every profile whose rendered objects the API server or the parser rejects, at
@@ -24,12 +30,12 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use hardening_operator::core::api::{HardeningProfile, ValidationError, validate};
+use hardening_operator::core::api::{HardeningProfile, ValidationError, check_manifest, validate};
 use hardening_operator::core::rejection::{NAMESPACE_KIND, rejection_errors};
 use hardening_operator::core::render::{DesiredObject, render};
 use hardening_tests::{TestNamespace, cluster};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::core::{GroupVersionKind, Status};
 use kube::{Api, Client};
 use proptest::prelude::*;
@@ -97,8 +103,12 @@ struct Stats {
     both_accepted: u32,
     /// The CRD accepted what validate() rejected (validate() is stricter there).
     only_validate_rejected: u32,
-    /// validate() accepted what the CRD rejected (offline render would let it through).
+    /// validate() accepted what the CRD rejected (the schema's part: check_manifest() has it).
     only_crd_rejected: u32,
+    /// check_manifest() (offline render and diff) rejected.
+    offline_rejected: u32,
+    /// The CRD accepted what check_manifest() rejected (it is stricter there).
+    only_offline_rejected: u32,
     objects_applied: u32,
     object_rejections: u32,
     apparmor_parsed: u32,
@@ -121,8 +131,10 @@ impl Stats {
                 .collect::<String>()
         };
         format!(
-            "CRD rejected {}, validate() rejected {}, both accepted {} (CRD accepted but validate() rejected {}, validate() accepted but CRD rejected {}); rendered objects dry-run {} ({} rejected), AppArmor profiles parsed {} ({} rejected)\n  rendered-object rejections (all caught by validate()):{}\n  CRD rejections:{}\n  CRD rejections of profiles validate() accepts:{}\n  failures (survey mode):{}",
+            "CRD rejected {}, check_manifest() rejected {} (of them the CRD accepted {}), validate() rejected {}, both accepted {} (CRD accepted but validate() rejected {}, validate() accepted but CRD rejected {}); rendered objects dry-run {} ({} rejected), AppArmor profiles parsed {} ({} rejected)\n  rendered-object rejections (all caught by validate()):{}\n  CRD rejections:{}\n  CRD rejections of profiles validate() accepts:{}\n  failures (survey mode):{}",
             self.crd_rejected,
+            self.offline_rejected,
+            self.only_offline_rejected,
             self.validate_rejected,
             self.both_accepted,
             self.only_validate_rejected,
@@ -202,6 +214,38 @@ impl Oracle {
         if let Err(status) = &crd {
             check_crd_rejection(status).map_err(&fail)?;
         }
+        // The offline check (render, diff) rejects what the API server rejects, at its fields.
+        let offline = check_manifest(&manifest);
+        if let Err(errors) = &offline {
+            for error in errors {
+                if !names_a_profile_field(&error.field) {
+                    return Err(fail(format!(
+                        "check_manifest() error names no field of the profile: {error}"
+                    )));
+                }
+            }
+        }
+        if let Err(status) = &crd {
+            let Err(errors) = &offline else {
+                return Err(fail(format!(
+                    "the API server rejects the profile, check_manifest() (offline render) accepts it: {}",
+                    status.message
+                )));
+            };
+            for field in rejected_fields(status) {
+                if !errors.iter().any(|e| related(&e.field, &field)) {
+                    return Err(fail(format!(
+                        "the API server rejects {field} ({}), check_manifest() does not name it; its errors: {:?}",
+                        status.message,
+                        errors.iter().map(ToString::to_string).collect::<Vec<_>>()
+                    )));
+                }
+            }
+        }
+        self.count_one(|stats| {
+            stats.offline_rejected += u32::from(offline.is_err());
+            stats.only_offline_rejected += u32::from(offline.is_err() && crd_accepted);
+        });
         // What the operator would read: the stored (defaulted) object, else the manifest.
         let source = crd.as_ref().unwrap_or(&manifest);
         let typed = match serde_json::from_value::<HardeningProfile>(source.clone()) {
@@ -269,21 +313,20 @@ impl Oracle {
     }
 
     /// The API server's verdict on the profile itself: the stored object, or the rejection.
+    /// As `kubectl apply` creates it: `fieldValidation=Strict` (kubectl's default), dry-run.
     async fn dry_run_create(&self, manifest: &Value) -> Result<Result<Value, Status>, String> {
-        let resource = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("hardening.dev", "v1alpha1", "HardeningProfile"),
-            "hardeningprofiles",
-        );
-        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
-        let object: DynamicObject =
-            serde_json::from_value(manifest.clone()).map_err(|e| e.to_string())?;
-        let params = PostParams {
-            dry_run: true,
-            ..PostParams::default()
-        };
-        match api.create(&params, &object).await {
-            Ok(stored) => Ok(Ok(serde_json::to_value(stored).map_err(|e| e.to_string())?)),
-            Err(kube::Error::Api(status)) if status.code == 422 => Ok(Err(*status)),
+        let request = http::Request::post(
+            "/apis/hardening.dev/v1alpha1/hardeningprofiles?dryRun=All&fieldValidation=Strict",
+        )
+        .header("Content-Type", "application/json")
+        .body(serde_json::to_vec(manifest).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+        match self.client.request::<Value>(request).await {
+            Ok(stored) => Ok(Ok(stored)),
+            // 422: schema or CEL; 400: strict decoding (an unknown field, a duplicate key).
+            Err(kube::Error::Api(status)) if status.code == 422 || status.code == 400 => {
+                Ok(Err(*status))
+            }
             Err(e) => Err(format!("dry-run create of the profile failed: {e}")),
         }
     }
@@ -429,6 +472,17 @@ fn rejected(outcome: Result<(), kube::Error>) -> Result<Option<Status>, String> 
 
 /// A CRD rejection must name profile fields: every cause has a `spec.`/`metadata.` field.
 fn check_crd_rejection(status: &Status) -> Result<(), String> {
+    if status.code == 400 {
+        let fields = unknown_fields(&status.message);
+        return if !fields.is_empty() && fields.iter().all(|f| names_a_profile_field(f)) {
+            Ok(())
+        } else {
+            Err(format!(
+                "a strict decoding rejection names no field of the profile: {}",
+                status.message
+            ))
+        };
+    }
     let causes: Vec<_> = status.details.iter().flat_map(|d| &d.causes).collect();
     if causes.is_empty() {
         return Err(format!(
@@ -463,6 +517,30 @@ fn check_crd_rejection(status: &Status) -> Result<(), String> {
     Ok(())
 }
 
+/// The fields of `strict decoding error: unknown field "spec.x", unknown field "spec.y"`.
+fn unknown_fields(message: &str) -> Vec<String> {
+    message
+        .split("unknown field \"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The profile fields an API server rejection names.
+fn rejected_fields(status: &Status) -> Vec<String> {
+    if status.code == 400 {
+        return unknown_fields(&status.message);
+    }
+    status
+        .details
+        .iter()
+        .flat_map(|d| &d.causes)
+        .map(|cause| cause.field.clone())
+        .filter(|field| names_a_profile_field(field))
+        .collect()
+}
+
 fn names_a_profile_field(field: &str) -> bool {
     field.starts_with("spec.") || field == "spec" || field.starts_with("metadata.")
 }
@@ -471,6 +549,7 @@ fn names_a_profile_field(field: &str) -> bool {
 /// `a.b["c"]`), or both lie in the same list entry or map value (`spec.limitRange.limits[0]`:
 /// the API server may blame a defaulted field where validate() blames the one it came from).
 fn related(a: &str, b: &str) -> bool {
+    let (a, b) = (&plain_path(a), &plain_path(b));
     let inside = |outer: &str, inner: &str| {
         inner
             .strip_prefix(outer)
@@ -478,6 +557,37 @@ fn related(a: &str, b: &str) -> bool {
     };
     let entry = |field: &str| field.find(']').map(|end| field[..=end].to_owned());
     inside(a, b) || inside(b, a) || entry(a).is_some_and(|e| Some(e) == entry(b))
+}
+
+/// A field path with map keys as plain dotted names, the form the API server uses for
+/// some causes (`spec.resourceQuota.hard.pods`): `hard["pods"]` and `hard[pods]` alike.
+fn plain_path(field: &str) -> String {
+    let mut out = String::new();
+    let mut rest = field;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let inner_start = open + 1;
+        let close = if rest[inner_start..].starts_with('"') {
+            quoted_end(&rest[inner_start + 1..]).map(|end| inner_start + 1 + end + 1)
+        } else {
+            rest[inner_start..].find(']').map(|end| inner_start + end)
+        };
+        let Some(close) = close else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let inner = &rest[inner_start..close];
+        if inner.parse::<usize>().is_ok() {
+            out.push_str(&format!("[{inner}]"));
+        } else {
+            let key: String = serde_json::from_str(inner).unwrap_or_else(|_| inner.to_owned());
+            out.push('.');
+            out.push_str(&key);
+        }
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A message as a class of rejection: the value it quotes, list indices and map keys and
@@ -698,7 +808,48 @@ fn one_of(values: &'static [&'static str]) -> BoxedStrategy<String> {
         .boxed()
 }
 
+/// A spec, now and then with the slips people make in a manifest: a misspelt field, a
+/// value of the wrong type, an explicit null.
 fn spec() -> impl Strategy<Value = Value> {
+    (
+        well_formed_spec(),
+        prop_oneof![12 => Just(None), 1 => (0usize..8, any::<u8>()).prop_map(Some)],
+    )
+        .prop_map(|(mut spec, slip)| {
+            if let Some((kind, n)) = slip {
+                slip_into(&mut spec, kind, n);
+            }
+            spec
+        })
+}
+
+/// One slip of kind `kind` (`n` picks where), into `spec`.
+fn slip_into(spec: &mut Value, kind: usize, n: u8) {
+    let misspelt = [
+        "podSecurty",
+        "networkpolicy",
+        "resourceQuotas",
+        "guardrail",
+        "exludedNamespaces",
+    ];
+    match kind {
+        0 => spec[misspelt[n as usize % misspelt.len()]] = json!({}),
+        1 if spec["networkPolicy"].is_object() => spec["networkPolicy"]["allowDNS"] = json!(true),
+        2 if spec["podSecurity"]["enforce"].is_object() => {
+            spec["podSecurity"]["enforce"]["levle"] = json!("restricted")
+        }
+        3 => spec["priority"] = json!(["high", "10", "1.5"][n as usize % 3]),
+        4 => spec["mode"] = Value::Null,
+        5 if spec["guardrails"].is_object() => spec["guardrails"]["denyExec"] = json!("yes"),
+        6 => spec["networkPolicy"] = json!({ "defaultDeny": "Ingress" }),
+        7 if spec["limitRange"]["limits"][0].is_object() => {
+            spec["limitRange"]["limits"][0]["maximum"] = json!({ "cpu": "1" })
+        }
+        _ => spec["cleanupPolicy"] = json!(n.is_multiple_of(2)),
+    }
+}
+
+fn well_formed_spec() -> impl Strategy<Value = Value> {
     (
         selector(),
         prop::collection::vec(
@@ -719,6 +870,7 @@ fn spec() -> impl Strategy<Value = Value> {
             optional(
                 mostly(one_of(&["Delete", "Orphan"]), one_of(&["Keep"])).prop_map(Value::from),
             ),
+            optional(guardrails()),
         ),
         optional(pod_security()),
         optional(network_policy()),
@@ -731,7 +883,7 @@ fn spec() -> impl Strategy<Value = Value> {
             |(
                 selector,
                 excluded,
-                (mode, priority, cleanup),
+                (mode, priority, cleanup, guardrails),
                 pod_security,
                 network,
                 quota,
@@ -754,9 +906,59 @@ fn spec() -> impl Strategy<Value = Value> {
                     ("limitRange", limits),
                     ("seccomp", seccomp),
                     ("apparmor", apparmor),
+                    ("guardrails", guardrails),
                 ])
             },
         )
+}
+
+// --- Guardrails ------------------------------------------------------------------------
+
+fn guardrails() -> BoxedStrategy<Value> {
+    let registry = mostly(
+        one_of(&[
+            "registry.example.com",
+            "registry.example.com/team",
+            "registry.example.com:5000",
+            "localhost:5000/a/b",
+            "ghcr.io",
+            "docker.io/library",
+            "a",
+        ]),
+        one_of(&[
+            "Registry.example.com",
+            "registry.example.com/",
+            "https://registry.example.com",
+            "registry.example.com:99999",
+            "registry..com",
+            "",
+            "-registry.example.com",
+            "registry.example.com/Team",
+            "registry example",
+        ]),
+    );
+    (
+        prop::collection::vec(registry, 0..3),
+        optional(any::<bool>().prop_map(Value::from)),
+        optional(any::<bool>().prop_map(Value::from)),
+        optional(any::<bool>().prop_map(Value::from)),
+        optional(any::<bool>().prop_map(Value::from)),
+        optional(any::<bool>().prop_map(Value::from)),
+    )
+        .prop_map(|(registries, tag, digest, read_only, exec, widening)| {
+            object(vec![
+                (
+                    "allowedRegistries",
+                    (!registries.is_empty()).then(|| json!(registries)),
+                ),
+                ("requireImageTag", tag),
+                ("requireImageDigest", digest),
+                ("requireReadOnlyRootFilesystem", read_only),
+                ("denyExec", exec),
+                ("denyWideningNetworkPolicies", widening),
+            ])
+        })
+        .boxed()
 }
 
 // --- Label selectors -------------------------------------------------------------------
@@ -1457,6 +1659,14 @@ mod helpers {
         assert!(!field_is_set(&manifest, "spec.limitRange.limits[1]"));
         assert!(!field_is_set(&manifest, "spec.networkPolicy"));
         assert!(related("spec.a", r#"spec.a["b"]"#));
+        assert!(related(
+            "spec.resourceQuota.hard.pods",
+            r#"spec.resourceQuota.hard["pods"]"#
+        ));
+        assert_eq!(
+            plain_path(r#"spec.hard["a\"]b"][0].x[cpu]"#),
+            "spec.hard.a\"]b[0].x.cpu"
+        );
         assert!(related("spec.a[0].b", "spec.a[0]"));
         assert!(!related("spec.ab", "spec.a"));
         assert!(related(

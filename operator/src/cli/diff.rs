@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DynamicObject, ListParams};
 use kube::{Api, Client, ResourceExt};
 
+use super::cluster::ClusterArgs;
 use super::{CliError, EXIT_CHANGES, EXIT_OK, Exclusions, Selection, input, selection};
 use crate::controller::api_resource;
 use crate::core::api::{HardeningProfile, Mode};
@@ -19,15 +20,21 @@ use crate::core::plan::{self, Action, Step};
 use crate::core::plural::count;
 use crate::core::render::{ManagedKind, render};
 
-/// Show what the operator would change in the live cluster for a profile (exit 1 if anything)
+/// Show what the operator would change in the live cluster for profiles (exit 1 if anything)
 ///
-/// Connects to the cluster of the current kubeconfig context (KUBECONFIG, or the
-/// in-cluster service account), reads the namespaces to compare (the --namespace ones, or
-/// every namespace the profile selects) and their generated objects, and prints per
+/// Connects to the cluster (--kubeconfig and --context as for kubectl; default the current
+/// context of KUBECONFIG or ~/.kube/config, or the in-cluster service account), reads the
+/// namespaces to compare (the -n/--namespace ones, or every namespace a profile selects)
+/// and their generated objects, and prints for each profile of the --profile files or
+/// directories (as GitOps repositories are laid out; see `render --help`):
+///
+/// first, what changes in the profile itself that no namespaced object shows, in words:
+/// each guardrail turned on or off or changed (with what it admits or rejects from then
+/// on and the BSI requirement it serves), the mode, the priority, the selector; then per
 /// namespace what the operator would do with this profile:
 ///
 ///   create     an object that does not exist
-///   update     an object (or the namespace's labels and annotation) that differs, with
+///   update     an object (or the namespace's labels and annotations) that differs, with
 ///              each drifted field: expected and actual value, and the field manager
 ///              that last changed it
 ///   unchanged  an object that matches
@@ -45,63 +52,73 @@ use crate::core::render::{ManagedKind, render};
 /// grouping those with the same violation as "POD (and N other pods)"), the guardrails by
 /// evaluating the namespace's pods.
 ///
-/// Decides as the controller does: the same rendering, selection and drift rules. Other
-/// HardeningProfiles in the cluster (those matching --profile-selector) count for
-/// precedence: a namespace governed by another profile is skipped with a note on stderr.
-/// The stored profile of the same name, if any, provides the uid for ownerReferences.
-/// Reads only (the dry-run included); writes nothing.
+/// Decides as the controller does: the same rendering, selection and drift rules; the
+/// namespace's `hardening.dev/rendered` fingerprint is the one `render` computes, so it
+/// shows only when something rendered changes. Other HardeningProfiles in the cluster
+/// (those matching --profile-selector), with the given files' versions in place of the
+/// stored ones, count for precedence: a namespace governed by another profile is skipped
+/// with a note on stderr. The stored profile of the same name, if any, provides the uid
+/// for ownerReferences. Reads only (the dry-run included); writes nothing.
 ///
-/// Exit status: 0 the operator would change nothing (always so in Audit mode); 1 it
-/// would change something; 2 invalid input or the cluster could not be read.
+/// Each profile is checked as `kubectl apply` checks it before anything is read (see
+/// `render --help`).
+///
+/// Exit status: 0 the operator would change nothing (always so in Audit mode, guardrails
+/// aside); 1 it would change something; 2 invalid input or the cluster could not be read.
 #[derive(clap::Args, Clone, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct DiffArgs {
-    /// The HardeningProfile manifest (YAML, exactly one profile): the version to review.
-    #[arg(long, value_name = "FILE")]
-    pub profile: PathBuf,
+    /// HardeningProfile manifests, the versions to review: a file or a directory of them.
+    /// Repeat for several.
+    #[arg(long = "profile", value_name = "FILE|DIR", required = true)]
+    pub profiles: Vec<PathBuf>,
 
-    /// A live namespace to compare; repeat for several. Default: every namespace the
+    /// A live namespace to compare; repeat for several. Default: every namespace a
     /// profile selects.
-    #[arg(long = "namespace", value_name = "NAME")]
+    #[arg(short = 'n', long = "namespace", value_name = "NAME")]
     pub namespaces: Vec<String>,
 
-    /// Only HardeningProfiles matching this label selector compete with this one for
+    /// Only HardeningProfiles matching this label selector compete with these for
     /// precedence, as for an operator run with the same --profile-selector.
     #[arg(long, value_name = "SELECTOR")]
     pub profile_selector: Option<String>,
 
     #[command(flatten)]
     pub exclusions: Exclusions,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// The uid a profile gets once stored, for a profile the cluster does not hold yet: the
 /// operator's objects carry an ownerReference to it, so the field is not stale.
 const NOT_YET_STORED_UID: &str = "00000000-0000-0000-0000-000000000000";
 
-/// Runs `diff` against the cluster of the current kubeconfig; the exit status.
+/// Runs `diff` against the cluster the flags name; the exit status.
 pub fn main(args: &DiffArgs) -> i32 {
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
     // Invalid input is reported before any attempt to connect.
-    let result = input::read_profile(&args.profile)
-        .map_err(CliError::from)
-        .and_then(|profile| {
+    let result = input::read_profiles(&args.profiles)
+        .map_err(CliError::Inputs)
+        .and_then(|read| {
+            for note in &read.notes {
+                let _ = writeln!(stderr, "{note}");
+            }
+            let profiles: Vec<HardeningProfile> =
+                read.objects.into_iter().map(|(_, p)| p).collect();
             let runtime = tokio::runtime::Runtime::new()
                 .map_err(|e| CliError::Failed(format!("starting the runtime: {e}")))?;
             runtime.block_on(async {
-                let client = Client::try_default().await.map_err(|e| {
-                    CliError::Failed(format!(
-                        "connecting to the cluster of the current kubeconfig: {e}"
-                    ))
-                })?;
-                compare(&client, profile, args, &mut stdout, &mut stderr).await
+                let client = args.cluster.client().await?;
+                compare_all(&client, profiles, args, &mut stdout, &mut stderr).await
             })
         })
         .map(|outcome| outcome.exit_status());
     super::exit_status(result, &mut stderr)
 }
 
-/// Reads the profile file and compares it with the cluster behind `client`: the report
+/// Reads the profile files and compares them with the cluster behind `client`: the report
 /// goes to `out`, notes (namespaces skipped and why) to `notes`.
 pub async fn run(
     client: &Client,
@@ -109,25 +126,74 @@ pub async fn run(
     out: &mut dyn Write,
     notes: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
-    let profile = input::read_profile(&args.profile)?;
-    compare(client, profile, args, out, notes).await
+    let read = input::read_profiles(&args.profiles).map_err(CliError::Inputs)?;
+    for note in &read.notes {
+        writeln!(notes, "{note}")?;
+    }
+    let profiles = read.objects.into_iter().map(|(_, p)| p).collect();
+    compare_all(client, profiles, args, out, notes).await
+}
+
+async fn compare_all(
+    client: &Client,
+    profiles: Vec<HardeningProfile>,
+    args: &DiffArgs,
+    out: &mut dyn Write,
+    notes: &mut dyn Write,
+) -> Result<Outcome, CliError> {
+    let stored = list_profiles(client, args.profile_selector.as_deref()).await?;
+    // What the cluster will hold once the files are applied: their versions in place of
+    // the stored ones, new ones added.
+    let mut others: Vec<HardeningProfile> = stored
+        .iter()
+        .filter(|s| !profiles.iter().any(|p| p.name_any() == s.name_any()))
+        .cloned()
+        .collect();
+    others.extend(profiles.iter().cloned());
+    let mut total = Outcome::default();
+    for profile in profiles {
+        let current = stored.iter().find(|p| p.name_any() == profile.name_any());
+        let outcome = compare(client, profile, current, &others, args, out, notes).await?;
+        total.merge(&outcome);
+    }
+    Ok(total)
 }
 
 async fn compare(
     client: &Client,
     mut profile: HardeningProfile,
+    stored: Option<&HardeningProfile>,
+    others: &[HardeningProfile],
     args: &DiffArgs,
     out: &mut dyn Write,
     notes: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
     let profile_name = profile.name_any();
     let mode = profile.spec.mode;
-    let others = list_profiles(client, args.profile_selector.as_deref()).await?;
-    let stored_uid = others
-        .iter()
-        .find(|p| p.name_any() == profile_name)
-        .and_then(|p| p.uid());
-    profile.metadata.uid = Some(stored_uid.unwrap_or_else(|| NOT_YET_STORED_UID.to_owned()));
+    profile.metadata.uid = Some(
+        stored
+            .and_then(|p| p.uid())
+            .unwrap_or_else(|| NOT_YET_STORED_UID.to_owned()),
+    );
+    let mut outcome = Outcome::default();
+
+    // The profile's own changes that no namespaced object shows, in words.
+    let changes =
+        crate::core::review::spec_changes(&profile_name, stored.map(|p| &p.spec), &profile.spec);
+    if !changes.is_empty() {
+        writeln!(out, "profile {profile_name}:")?;
+        for change in &changes {
+            writeln!(out, "  {change}")?;
+        }
+    }
+    let old_guardrails = stored.and_then(|p| p.spec.guardrails.as_ref());
+    let old_mode = stored.map(|p| p.spec.mode);
+    if old_guardrails != profile.spec.guardrails.as_ref()
+        || (profile.spec.guardrails.is_some() && old_mode != Some(mode))
+    {
+        // The ValidatingAdmissionPolicy and binding are written (or deleted).
+        outcome.guardrails = 1;
+    }
 
     let named = !args.namespaces.is_empty();
     let namespaces = read_namespaces(client, &args.namespaces).await?;
@@ -138,7 +204,6 @@ async fn compare(
             "profile {profile_name} is in Audit mode: the operator changes nothing and reports the drift listed"
         )?;
     }
-    let mut outcome = Outcome::default();
     for namespace in &namespaces {
         let name = namespace.name_any();
         let selected = selection(&profile.spec, namespace, &excluded);
@@ -148,7 +213,7 @@ async fn compare(
             }
             continue;
         }
-        let governing = governing(&profile, &others, namespace);
+        let governing = governing(&profile, others, namespace);
         if governing.name_any() != profile_name {
             writeln!(
                 notes,
@@ -185,6 +250,9 @@ async fn compare(
             notes,
             "profile {profile_name}: no namespace to compare (none selected and governed by it)"
         )?;
+        if outcome.guardrails > 0 {
+            writeln!(out, "{}", outcome.summary(mode))?;
+        }
     } else {
         writeln!(out, "{}", outcome.summary(mode))?;
     }
@@ -207,7 +275,10 @@ pub(crate) async fn list_profiles(
     {
         Ok(list) => Ok(list.items),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(Vec::new()),
-        Err(e) => Err(CliError::Failed(format!("listing HardeningProfiles: {e}"))),
+        Err(e) => Err(CliError::Failed(format!(
+            "listing HardeningProfiles: {}",
+            crate::error::words(&e)
+        ))),
     }
 }
 
@@ -218,7 +289,9 @@ async fn read_namespaces(client: &Client, names: &[String]) -> Result<Vec<Namesp
         let mut all = api
             .list(&ListParams::default())
             .await
-            .map_err(|e| CliError::Failed(format!("listing namespaces: {e}")))?
+            .map_err(|e| {
+                CliError::Failed(format!("listing namespaces: {}", crate::error::words(&e)))
+            })?
             .items;
         all.sort_by_key(|ns| ns.name_any());
         return Ok(all);
@@ -232,7 +305,12 @@ async fn read_namespaces(client: &Client, names: &[String]) -> Result<Vec<Namesp
         let namespace = api
             .get_opt(name)
             .await
-            .map_err(|e| CliError::Failed(format!("reading namespace {name}: {e}")))?
+            .map_err(|e| {
+                CliError::Failed(format!(
+                    "reading namespace {name}: {}",
+                    crate::error::words(&e)
+                ))
+            })?
             .ok_or_else(|| CliError::Failed(format!("namespace {name} not found")))?;
         namespaces.push(namespace);
     }
@@ -252,7 +330,11 @@ async fn read_live(
                 .list(&ListParams::default())
                 .await
                 .map_err(|e| {
-                    CliError::Failed(format!("listing {} in {namespace}: {e}", kind.plural()))
+                    CliError::Failed(format!(
+                        "listing {} in {namespace}: {}",
+                        kind.plural(),
+                        crate::error::words(&e)
+                    ))
                 })?;
         live.extend(listed.items.into_iter().map(|o| (kind, Arc::new(o))));
     }
@@ -293,6 +375,8 @@ pub struct Outcome {
     pub drifted: usize,
     /// Existing pods the profile's Pod Security `enforce` level or guardrails would reject.
     pub would_reject: usize,
+    /// Profiles whose guardrails' policy and binding would be written or deleted.
+    pub guardrails: usize,
 }
 
 impl Outcome {
@@ -314,9 +398,23 @@ impl Outcome {
         self.changed_namespaces += usize::from(changed);
     }
 
+    /// Adds another profile's outcome.
+    pub fn merge(&mut self, other: &Outcome) {
+        self.namespaces += other.namespaces;
+        self.changed_namespaces += other.changed_namespaces;
+        self.create += other.create;
+        self.update += other.update;
+        self.delete += other.delete;
+        self.unchanged += other.unchanged;
+        self.conflicts += other.conflicts;
+        self.drifted += other.drifted;
+        self.would_reject += other.would_reject;
+        self.guardrails += other.guardrails;
+    }
+
     /// Whether the operator would write anything.
     pub fn would_change(&self) -> bool {
-        self.create + self.update + self.delete > 0
+        self.create + self.update + self.delete + self.guardrails > 0
     }
 
     /// 0 when the operator would change nothing, 1 when it would.
@@ -341,6 +439,10 @@ impl Outcome {
                 "{conflicts}; enforcing would reject {}",
                 count(n, "existing pod")
             ),
+        };
+        let conflicts = match self.guardrails {
+            0 => conflicts,
+            _ => format!("{conflicts}; the guardrails' policy and binding change"),
         };
         match mode {
             Mode::Enforce if self.would_change() => format!(

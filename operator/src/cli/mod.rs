@@ -4,6 +4,7 @@
 //! [`crate::core::plan`] for what changes. `main.rs` only wires the command line to [`render`]
 //! and [`diff`].
 
+pub mod cluster;
 pub mod diff;
 pub mod input;
 pub mod learn;
@@ -51,6 +52,9 @@ pub enum CliError {
     /// A file is unreadable or invalid; the message names it.
     #[error("{0}")]
     Input(#[from] InputError),
+    /// Several files are, each named.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Inputs(Vec<InputError>),
     /// Any other problem, said in full.
     #[error("{0}")]
     Failed(String),

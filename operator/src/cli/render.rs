@@ -1,7 +1,7 @@
 //! `hardening-operator render`: the objects the operator would apply for a profile in the
 //! namespaces of some manifests, as a YAML stream, without a cluster.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -15,9 +15,16 @@ use crate::core::render::render;
 use crate::core::seccomp;
 use crate::node_agent;
 
-/// Print as YAML what the operator would apply for a profile in given namespaces (offline)
+/// Print as YAML what the operator would apply for profiles in given namespaces (offline)
 ///
-/// For every Namespace in the --namespace manifests that the profile selects, prints the
+/// --profile and --namespace take files or directories (as GitOps repositories are laid
+/// out: every .yaml, .yml and .json file of the directory, in name order, not descending
+/// into subdirectories; documents of other kinds there are skipped, and counted on
+/// stderr), and may be repeated. Every HardeningProfile found is rendered; where several
+/// select a namespace, the one that takes precedence (highest priority, then the
+/// alphabetically first name) governs it, as in the cluster, and stderr says so.
+///
+/// For every Namespace in the --namespace manifests that a profile selects, prints the
 /// Namespace as the operator applies it (only the Pod Security labels and the
 /// `hardening.dev/profile` annotation it owns) followed by every generated object
 /// (NetworkPolicies, ResourceQuota, LimitRange), as one multi-document YAML stream on
@@ -53,8 +60,10 @@ use crate::node_agent;
 /// (`wrote PATH`), or says that the profile has neither section. Nothing is loaded into
 /// the kernel. Without the option, a profile with either section gets a hint on stderr.
 ///
-/// The profile is checked as the operator checks it; the CRD schema's own checks (value
-/// ranges, name patterns) are the API server's (`kubectl apply --dry-run=server`).
+/// Each profile is checked as the API server checks it on `kubectl apply`: the CRD's
+/// schema (a misspelt field such as podSecurty is an error, not a section silently
+/// dropped; types, enums, ranges, patterns) and its rules, then what the operator checks
+/// beyond them; what `kubectl apply` or the operator would refuse is an error here.
 ///
 /// Exit status: 0 rendered (possibly nothing); 2 invalid input, reported as
 /// `FILE[:LINE:COLUMN]: [document N: ][FIELD: ]MESSAGE`, or a node file that could not be
@@ -63,13 +72,14 @@ use crate::node_agent;
 #[derive(clap::Args, Clone, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct RenderArgs {
-    /// The HardeningProfile manifest (YAML, exactly one profile).
-    #[arg(long, value_name = "FILE")]
-    pub profile: PathBuf,
+    /// HardeningProfile manifests: a file (YAML documents separated by `---`) or a
+    /// directory of them. Repeat for several.
+    #[arg(long = "profile", value_name = "FILE|DIR", required = true)]
+    pub profiles: Vec<PathBuf>,
 
-    /// A manifest of one or more Namespaces (YAML documents separated by `---`).
-    /// Repeat for several files.
-    #[arg(long = "namespace", value_name = "FILE", required = true)]
+    /// Namespace manifests: a file of one or more Namespaces, or a directory of them.
+    /// Repeat for several.
+    #[arg(long = "namespace", value_name = "FILE|DIR", required = true)]
     pub namespaces: Vec<PathBuf>,
 
     #[command(flatten)]
@@ -92,16 +102,22 @@ pub fn main(args: &RenderArgs) -> i32 {
 
 /// Reads the manifests and writes the YAML stream to `out`, notes to `notes`.
 pub fn run(args: &RenderArgs, out: &mut dyn Write, notes: &mut dyn Write) -> Result<(), CliError> {
-    let profile = input::read_profile(&args.profile)?;
-    let mut namespaces: Vec<(String, Namespace)> = Vec::new();
-    for path in &args.namespaces {
-        let file = path.display().to_string();
-        for namespace in input::read_namespaces(path)? {
-            namespaces.push((file.clone(), namespace));
+    let profiles = input::read_profiles(&args.profiles).map_err(CliError::Inputs)?;
+    let namespaces = input::read_all_namespaces(&args.namespaces).map_err(CliError::Inputs)?;
+    for note in profiles.notes.iter().chain(&namespaces.notes) {
+        writeln!(notes, "{note}")?;
+    }
+    let mut seen = BTreeMap::new();
+    for (file, profile) in &profiles.objects {
+        let name = profile.metadata.name.clone().unwrap_or_default();
+        if let Some(first) = seen.insert(name.clone(), file) {
+            return Err(CliError::Failed(format!(
+                "{file}: profile {name} is given twice (also in {first})"
+            )));
         }
     }
     let mut seen = BTreeMap::new();
-    for (file, namespace) in &namespaces {
+    for (file, namespace) in &namespaces.objects {
         let name = namespace.metadata.name.clone().unwrap_or_default();
         if let Some(first) = seen.insert(name.clone(), file) {
             return Err(CliError::Failed(format!(
@@ -109,13 +125,16 @@ pub fn run(args: &RenderArgs, out: &mut dyn Write, notes: &mut dyn Write) -> Res
             )));
         }
     }
-    let namespaces: Vec<Namespace> = namespaces.into_iter().map(|(_, ns)| ns).collect();
-    let (documents, messages) = documents(&profile, &namespaces, &args.exclusions)?;
+    let profiles: Vec<HardeningProfile> = profiles.objects.into_iter().map(|(_, p)| p).collect();
+    let namespaces: Vec<Namespace> = namespaces.objects.into_iter().map(|(_, ns)| ns).collect();
+    let (documents, messages) = documents(&profiles, &namespaces, &args.exclusions)?;
     for message in messages {
         writeln!(notes, "{message}")?;
     }
     // Before stdout: if a file cannot be written, nothing is printed for `kubectl apply`.
-    confinement(&profile, args.confinement_dir.as_deref(), notes)?;
+    for profile in &profiles {
+        confinement(profile, args.confinement_dir.as_deref(), notes)?;
+    }
     for document in documents {
         write!(out, "---\n{}", to_yaml(&document))?;
     }
@@ -124,25 +143,58 @@ pub fn run(args: &RenderArgs, out: &mut dyn Write, notes: &mut dyn Write) -> Res
 }
 
 /// What `render` prints: the documents for the selected namespaces, in the order given,
-/// and a note for every namespace that gets none.
+/// each rendered by the profile governing it among `profiles`, then each profile's
+/// guardrails; and a note for every namespace that gets nothing from a profile.
 pub fn documents(
-    profile: &HardeningProfile,
+    profiles: &[HardeningProfile],
     namespaces: &[Namespace],
     exclusions: &Exclusions,
 ) -> Result<(Vec<Value>, Vec<String>), CliError> {
     let excluded = exclusions.excluded();
-    let profile_name = profile.metadata.name.as_deref().unwrap_or_default();
     let mut documents = Vec::new();
     let mut notes = Vec::new();
+    // Per profile: the given namespaces it selects that another profile governs.
+    let mut outranked: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut rendered: BTreeSet<String> = BTreeSet::new();
     for namespace in namespaces {
         let namespace = as_stored(namespace);
         let name = namespace.metadata.name.as_deref().unwrap_or_default();
-        match selection(&profile.spec, &namespace, &excluded) {
-            Selection::Selected => {}
-            other => {
-                notes.extend(other.note(name));
-                continue;
+        let mut selecting = Vec::new();
+        let mut why_not = Vec::new();
+        for profile in profiles {
+            match selection(&profile.spec, &namespace, &excluded) {
+                Selection::Selected => selecting.push(profile),
+                other => why_not.extend(other.note(name)),
             }
+        }
+        if selecting.is_empty() {
+            // One profile says why; several, that none selects it (or the one reason all share).
+            why_not.dedup();
+            match why_not.as_slice() {
+                [one] => notes.push(one.clone()),
+                _ => notes.push(format!(
+                    "namespace {name}: not selected by any of the {} given",
+                    crate::core::plural::count(profiles.len(), "profile")
+                )),
+            }
+        }
+        let Some(profile) = crate::core::api::winner(selecting.iter().copied()) else {
+            continue;
+        };
+        let profile_name = profile.metadata.name.as_deref().unwrap_or_default();
+        for other in selecting
+            .iter()
+            .filter(|p| p.metadata.name != profile.metadata.name)
+        {
+            let other_name = other.metadata.name.as_deref().unwrap_or_default();
+            notes.push(format!(
+                "namespace {name}: governed by profile {profile_name} (priority {}), which takes precedence over {other_name} (priority {}): nothing of {other_name} is rendered there",
+                profile.spec.priority, other.spec.priority
+            ));
+            outranked
+                .entry(other_name.to_owned())
+                .or_default()
+                .insert(name.to_owned());
         }
         if profile.spec.mode == Mode::Audit {
             notes.push(format!(
@@ -157,30 +209,40 @@ pub fn documents(
         })?;
         documents.push(desired.namespace_body(name, profile.spec.mode));
         documents.extend(desired.objects.iter().map(|o| o.to_json()));
+        rendered.insert(profile_name.to_owned());
     }
-    if documents.is_empty() {
-        notes.push(format!(
-            "profile {profile_name}: nothing to render for the given namespaces"
-        ));
+    for profile in profiles {
+        let profile_name = profile.metadata.name.as_deref().unwrap_or_default();
+        if !rendered.contains(profile_name) {
+            notes.push(format!(
+                "profile {profile_name}: nothing to render for the given namespaces"
+            ));
+        }
     }
     // The guardrails' cluster-scoped policy and binding, in either mode. Offline, the
-    // binding leaves out only the excluded namespaces: which ones another profile governs
-    // needs the cluster (`diff` and the operator know).
-    if let Some(guardrails) = crate::core::guardrails::render(
-        profile,
-        &excluded,
-        &crate::core::guardrails::AdmissionEnv::default(),
-    ) {
-        for (_, object) in guardrails.iter() {
-            let mut object = object.clone();
-            if let Some(meta) = object["metadata"].as_object_mut()
-                && meta["ownerReferences"]
-                    .as_array()
-                    .is_some_and(Vec::is_empty)
-            {
-                meta.remove("ownerReferences");
+    // binding leaves out the excluded namespaces and the given ones another given profile
+    // governs; which other namespaces the cluster's profiles govern needs the cluster
+    // (`diff` and the operator know).
+    for profile in profiles {
+        let profile_name = profile.metadata.name.as_deref().unwrap_or_default();
+        let mut not_governed = excluded.clone();
+        not_governed.extend(outranked.get(profile_name).into_iter().flatten().cloned());
+        if let Some(guardrails) = crate::core::guardrails::render(
+            profile,
+            &not_governed,
+            &crate::core::guardrails::AdmissionEnv::default(),
+        ) {
+            for (_, object) in guardrails.iter() {
+                let mut object = object.clone();
+                if let Some(meta) = object["metadata"].as_object_mut()
+                    && meta["ownerReferences"]
+                        .as_array()
+                        .is_some_and(Vec::is_empty)
+                {
+                    meta.remove("ownerReferences");
+                }
+                documents.push(object);
             }
-            documents.push(object);
         }
     }
     Ok((documents, notes))
@@ -307,7 +369,7 @@ resourceQuota: {hard: {pods: \"10\"}}
     #[test]
     fn renders_the_selected_namespaces_and_says_why_not_the_others() {
         let (documents, notes) = super::documents(
-            &profile("p").spec_yaml(STRICT).build(),
+            &[profile("p").spec_yaml(STRICT).build()],
             &namespaces(),
             &Exclusions::default(),
         )
@@ -357,8 +419,12 @@ resourceQuota: {hard: {pods: \"10\"}}
             serde_json::json!({ "matchLabels": { "kubernetes.io/metadata.name": "b" } }),
         )
         .unwrap();
-        let (documents, _) =
-            super::documents(&by_name, &namespaces(), &Exclusions::default()).unwrap();
+        let (documents, _) = super::documents(
+            std::slice::from_ref(&by_name),
+            &namespaces(),
+            &Exclusions::default(),
+        )
+        .unwrap();
         assert_eq!(
             kinds_and_names(&documents)[..2],
             ["Namespace -/b", "ResourceQuota b/hardening-quota"]
@@ -366,12 +432,68 @@ resourceQuota: {hard: {pods: \"10\"}}
     }
 
     #[test]
+    fn several_profiles_render_each_namespace_by_the_one_that_governs_it() {
+        let strict = profile("strict")
+            .spec_yaml(STRICT)
+            .spec_yaml("  priority: 10\n  guardrails: {denyExec: true}\n")
+            .build();
+        let everyone = profile("everyone")
+            .spec_yaml("namespaceSelector: {}\nresourceQuota: {hard: {pods: \"5\"}}\nguardrails: {denyExec: true}\n")
+            .build();
+        let (documents, notes) = super::documents(
+            &[everyone.clone(), strict.clone()],
+            &namespaces(),
+            &Exclusions::default(),
+        )
+        .unwrap();
+        let governed: Vec<(String, String)> = documents
+            .iter()
+            .filter(|d| d["kind"] == "Namespace")
+            .map(|d| {
+                (
+                    d["metadata"]["name"].as_str().unwrap().to_owned(),
+                    d["metadata"]["annotations"]["hardening.dev/profile"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            governed,
+            [
+                ("a".into(), "strict".into()),
+                ("b".into(), "everyone".into())
+            ]
+        );
+        assert_eq!(
+            notes,
+            [
+                "namespace a: governed by profile strict (priority 10), which takes precedence over everyone (priority 0): nothing of everyone is rendered there"
+            ]
+        );
+        // everyone's binding leaves out the namespace strict governs, as the operator's does.
+        let binding = documents
+            .iter()
+            .find(|d| {
+                d["kind"] == "ValidatingAdmissionPolicyBinding"
+                    && d["metadata"]["name"] == "hardening.dev-everyone"
+            })
+            .unwrap();
+        let not_in = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][0]
+            ["values"]
+            .as_array()
+            .unwrap();
+        assert!(not_in.contains(&Value::from("a")), "{binding}");
+    }
+
+    #[test]
     fn audit_mode_renders_nothing_and_says_so() {
         let (documents, notes) = super::documents(
-            &profile("p")
+            &[profile("p")
                 .spec_yaml(STRICT)
                 .spec_yaml("  mode: Audit\n")
-                .build(),
+                .build()],
             &namespaces(),
             &Exclusions::default(),
         )
@@ -391,8 +513,12 @@ resourceQuota: {hard: {pods: \"10\"}}
     fn the_namespace_body_is_the_controllers() {
         let profile = profile("p").spec_yaml(STRICT).build();
         let desired = render(&profile, "a").unwrap();
-        let (documents, _) =
-            super::documents(&profile, &namespaces(), &Exclusions::default()).unwrap();
+        let (documents, _) = super::documents(
+            std::slice::from_ref(&profile),
+            &namespaces(),
+            &Exclusions::default(),
+        )
+        .unwrap();
         assert_eq!(
             documents[0],
             crate::core::render::namespace_apply_body(
@@ -543,8 +669,12 @@ resourceQuota: {hard: {pods: \"10\"}}
         });
         for mode in [Mode::Enforce, Mode::Audit] {
             p.spec.mode = mode;
-            let (documents, _) =
-                super::documents(&p, &namespaces(), &Exclusions::default()).unwrap();
+            let (documents, _) = super::documents(
+                std::slice::from_ref(&p),
+                &namespaces(),
+                &Exclusions::default(),
+            )
+            .unwrap();
             let kinds: Vec<&str> = documents
                 .iter()
                 .filter_map(|d| d["kind"].as_str())

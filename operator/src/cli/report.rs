@@ -14,8 +14,8 @@ use crate::core::report::{self, Report};
 
 /// Write a BSI SYS.1.6 compliance report of the live cluster, as Markdown or HTML
 ///
-/// Connects to the cluster of the current kubeconfig context (KUBECONFIG, or the
-/// in-cluster service account), reads the HardeningProfiles (spec and status) and the
+/// Connects to the cluster (--kubeconfig and --context as for kubectl; default the current
+/// context of KUBECONFIG or ~/.kube/config, or the in-cluster service account), reads the HardeningProfiles (spec and status) and the
 /// namespaces, and reports for every requirement A1-A27 of BSI IT-Grundschutz SYS.1.6:
 ///
 ///   covered          met in every namespace a profile governs
@@ -59,6 +59,9 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub exclusions: Exclusions,
+
+    #[command(flatten)]
+    pub cluster: super::cluster::ClusterArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,18 +70,14 @@ pub enum Format {
     Html,
 }
 
-/// Runs `report` against the cluster of the current kubeconfig; the exit status.
+/// Runs `report` against the cluster the flags name; the exit status.
 pub fn main(args: &ReportArgs) -> i32 {
     let mut stderr = std::io::stderr().lock();
     let result = tokio::runtime::Runtime::new()
         .map_err(|e| CliError::Failed(format!("starting the runtime: {e}")))
         .and_then(|runtime| {
             runtime.block_on(async {
-                let client = Client::try_default().await.map_err(|e| {
-                    CliError::Failed(format!(
-                        "connecting to the cluster of the current kubeconfig: {e}"
-                    ))
-                })?;
+                let client = args.cluster.client().await?;
                 let text = render(&read(&client, args).await?, args.format);
                 match &args.output {
                     Some(path) => std::fs::write(path, text).map_err(|e| {
@@ -102,7 +101,7 @@ pub async fn read(client: &Client, args: &ReportArgs) -> Result<Report, CliError
     let namespaces: Vec<Namespace> = Api::<Namespace>::all(client.clone())
         .list(&params)
         .await
-        .map_err(|e| CliError::Failed(format!("listing namespaces: {e}")))?
+        .map_err(|e| CliError::Failed(format!("listing namespaces: {}", crate::error::words(&e))))?
         .items;
     Ok(report::build(
         &profiles,

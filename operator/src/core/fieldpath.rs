@@ -61,3 +61,52 @@ mod tests {
         assert_eq!(key("spec.hard", "a\"b"), r#"spec.hard["a\"b"]"#);
     }
 }
+
+/// One step of a field path: a field or map key, or a list index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// The steps of a path as [`child`], [`key`] and [`index`] write it:
+/// `spec.hard["limits.cpu"]` is `spec`, `hard`, `limits.cpu`; `None` if it is not such a path.
+pub fn segments(path: &str) -> Option<Vec<Segment>> {
+    let mut out = Vec::new();
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(inner) = rest.strip_prefix("[\"") {
+            // A quoted key, as `key` writes it (Rust's Debug quoting of a string).
+            let mut end = None;
+            let bytes = inner.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                match bytes[i] {
+                    b'\\' => i += 2,
+                    b'"' if bytes.get(i + 1) == Some(&b']') => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => i += 1,
+                }
+            }
+            let end = end?;
+            let key: String = serde_json::from_str(&format!("\"{}\"", &inner[..end])).ok()?;
+            out.push(Segment::Key(key));
+            rest = &inner[end + 2..];
+        } else if let Some(inner) = rest.strip_prefix('[') {
+            let end = inner.find(']')?;
+            out.push(Segment::Index(inner[..end].parse().ok()?));
+            rest = &inner[end + 1..];
+        } else {
+            let name = rest.strip_prefix('.').unwrap_or(rest);
+            let end = name.find(['.', '[']).unwrap_or(name.len());
+            if end == 0 {
+                return None;
+            }
+            out.push(Segment::Key(name[..end].to_owned()));
+            rest = &name[end..];
+        }
+    }
+    Some(out)
+}

@@ -352,8 +352,14 @@ fn mutating_policy(
     (policy, binding)
 }
 
-/// 16 hex digits of a SHA-256 of the object as rendered (without annotations).
+/// 16 hex digits of a SHA-256 of the object as rendered (without annotations), less its
+/// ownerReferences, which an offline render cannot know: `render` and the cluster then
+/// agree on the policy's fingerprint (see [`crate::core::render::fingerprint`]).
 fn fingerprint(object: &Value) -> String {
+    let mut object = object.clone();
+    if let Some(meta) = object["metadata"].as_object_mut() {
+        meta.remove("ownerReferences");
+    }
     let digest = ring::digest::digest(&ring::digest::SHA256, object.to_string().as_bytes());
     digest.as_ref()[..8]
         .iter()

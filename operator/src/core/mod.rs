@@ -15,6 +15,7 @@
 //!   Admission's checks, judging one pod as the API server does.
 //! - [`status`]: a profile's status from the namespaces' outcomes; [`report`]: the
 //!   compliance report; [`policy_report`]: the policy reports' content.
+//! - [`review`]: a profile's change in words (guardrails, mode, precedence), for `diff`.
 //! - [`labels`]: the labels, annotations and field manager the operator writes with;
 //!   [`plural`]: counted nouns in the messages people read.
 
@@ -39,6 +40,7 @@ pub mod rejection;
 pub mod render;
 pub mod report;
 pub mod resource_version;
+pub mod review;
 pub mod seccomp;
 pub mod status;
 pub mod workloads;

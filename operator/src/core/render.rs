@@ -224,13 +224,24 @@ pub fn render(profile: &HardeningProfile, namespace: &str) -> Result<Desired, Re
 /// applied, it tells the operator whether a namespace already holds this rendering: a
 /// difference then is someone else's change (a repair), otherwise the rollout of a new
 /// rendering.
+///
+/// It covers what an offline `render` knows too: the objects without their
+/// ownerReferences (the stored profile's uid, which a file does not have), so `render`
+/// and the cluster agree on it and `diff` shows it only when something rendered changes.
+/// (Before, it covered the ownerReferences: the first reconcile after an upgrade finds
+/// every namespace with another fingerprint and rolls the new one out, one write of the
+/// namespace's annotation each, counted as a rollout and never as a repair.)
 pub fn fingerprint(labels: &BTreeMap<String, String>, objects: &[DesiredObject]) -> String {
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);
     let labels = serde_json::to_vec(labels).expect("a string map serializes");
     context.update(&labels);
     for object in objects {
+        let mut json = object.to_json();
+        if let Some(meta) = json["metadata"].as_object_mut() {
+            meta.remove("ownerReferences");
+        }
         context.update(b"\n");
-        context.update(object.to_json().to_string().as_bytes());
+        context.update(json.to_string().as_bytes());
     }
     context
         .finish()

@@ -188,6 +188,7 @@ fn exit_status_is_1_only_when_the_operator_would_change_something() {
             conflicts: 1,
             drifted: 0,
             would_reject: 0,
+            guardrails: 0,
         }
     );
     assert_eq!(changes.exit_status(), EXIT_CHANGES);
@@ -207,6 +208,21 @@ fn exit_status_is_1_only_when_the_operator_would_change_something() {
             .ends_with("1 conflict; enforcing would reject 3 existing pods"),
         "{}",
         previewed.summary(Mode::Enforce)
+    );
+    // A guardrails-only change is a change: the policy and binding are written.
+    let guardrails_only = Outcome {
+        namespaces: 1,
+        unchanged: 4,
+        guardrails: 1,
+        ..Outcome::default()
+    };
+    assert_eq!(guardrails_only.exit_status(), EXIT_CHANGES);
+    assert!(
+        guardrails_only
+            .summary(Mode::Enforce)
+            .ends_with("; the guardrails' policy and binding change"),
+        "{}",
+        guardrails_only.summary(Mode::Enforce)
     );
     for action in [Action::Create, Action::Update, Action::Delete] {
         let mut outcome = Outcome::default();

@@ -89,7 +89,7 @@ pub struct SeccompSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 512),
-        inner(length(max = 64), regex(pattern = r"^[a-z0-9_]+$")),
+        inner(length(max = 64), regex(pattern = SYSCALL_NAME_PATTERN)),
         extend("x-kubernetes-list-type" = "set")
     )]
     pub allow: Vec<String>,
@@ -173,7 +173,7 @@ pub struct SeccompDenyRule {
     /// System call names, e.g. `[unshare, setns, mount]`.
     #[schemars(
         length(min = 1, max = 64),
-        inner(length(max = 64), regex(pattern = r"^[a-z0-9_]+$")),
+        inner(length(max = 64), regex(pattern = SYSCALL_NAME_PATTERN)),
         extend("x-kubernetes-list-type" = "set")
     )]
     pub names: Vec<String>,
@@ -678,10 +678,10 @@ pub(super) fn apparmor_problems(path: &str, spec: &AppArmorSpec) -> Vec<(String,
 
 #[cfg(test)]
 mod tests {
-    use kube::CustomResourceExt;
+    use serde_json::Value;
 
     use super::*;
-    use crate::core::api::{HardeningProfile, validate};
+    use crate::core::api::validate;
     use crate::fixtures::profile;
 
     fn errors(spec: &str) -> Vec<String> {
@@ -844,16 +844,26 @@ mod tests {
 
     #[test]
     fn crd_schema_carries_the_patterns_and_rules() {
-        let crd = serde_json::to_value(HardeningProfile::crd()).unwrap();
+        let crd = serde_json::to_value(crate::core::crd::crd()).unwrap();
         let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+        let pattern = |schema: &Value| -> Value {
+            let rule = schema["x-kubernetes-validations"][0]["rule"]
+                .as_str()
+                .unwrap_or_default();
+            Value::from(
+                rule.strip_prefix("self.matches(r'")
+                    .and_then(|r| r.strip_suffix("')"))
+                    .unwrap_or(rule),
+            )
+        };
         let seccomp = &spec["seccomp"];
         assert_eq!(
-            seccomp["properties"]["allow"]["items"]["pattern"],
+            pattern(&seccomp["properties"]["allow"]["items"]),
             SYSCALL_NAME_PATTERN
         );
         let deny = &seccomp["properties"]["deny"]["items"];
         assert_eq!(
-            deny["properties"]["names"]["items"]["pattern"],
+            pattern(&deny["properties"]["names"]["items"]),
             SYSCALL_NAME_PATTERN
         );
         assert_eq!(
@@ -870,7 +880,8 @@ mod tests {
         );
         for field in ["denyWrite", "readOnly", "noExec"] {
             assert_eq!(
-                spec["apparmor"]["properties"][field]["items"]["pattern"], APPARMOR_PATH_PATTERN,
+                pattern(&spec["apparmor"]["properties"][field]["items"]),
+                APPARMOR_PATH_PATTERN,
                 "{field}"
             );
         }

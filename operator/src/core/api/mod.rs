@@ -8,6 +8,7 @@ mod confinement;
 pub mod resource_names;
 mod schema;
 mod selection;
+mod structural;
 mod validation;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ pub use confinement::{
     is_syscall_name, workload_security_context,
 };
 pub use selection::{SYSTEM_NAMESPACES, Selection, outranks, selection, selects, winner};
+pub use structural::check_manifest;
 pub use validation::{ValidationError, validate};
 
 /// Most namespaces listed one by one in the status; the rest are only counted.
@@ -69,7 +71,7 @@ pub struct HardeningProfileSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 256),
-        inner(length(max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")),
+        inner(length(max = 63), regex(pattern = NAMESPACE_NAME_PATTERN)),
         extend("x-kubernetes-list-type" = "set")
     )]
     pub excluded_namespaces: Vec<String>,
@@ -130,10 +132,12 @@ pub struct HardeningProfileSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Guardrails {
-    /// Registries images must come from (BSI SYS.1.6.A7, A22): an image is admitted when it
-    /// starts with an entry followed by `/`, e.g. `registry.example.com` or
-    /// `registry.example.com/team`. Images must then be written in full:
-    /// `docker.io/library/busybox`, not `busybox`. Empty: any registry.
+    /// Registries images must come from (BSI SYS.1.6.A7, A22): an image is admitted when,
+    /// read as container runtimes pull it, it starts with an entry followed by `/`, e.g.
+    /// `registry.example.com` or `registry.example.com/team`. A short name is on docker.io:
+    /// `busybox` is pulled as `docker.io/library/busybox`, `harbor/app` as
+    /// `docker.io/harbor/app`; so every entry starts with a registry host (a name with a dot
+    /// or a port, or `localhost`). Empty: any registry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 32),
@@ -182,6 +186,9 @@ pub struct Guardrails {
 /// namespace on docker.io), and not `index.docker.io` (which runtimes call `docker.io`).
 pub const REGISTRY_HOST_RULE: &str = "self.all(r, (r.split('/')[0].contains('.') || r.split('/')[0].contains(':') || r.split('/')[0] == 'localhost') && r.split('/')[0] != 'index.docker.io')";
 pub const REGISTRY_HOST_MESSAGE: &str = "every entry must start with a registry host as container runtimes read image names: a name with a dot or a port (registry.example.com, registry:5000) or localhost; a first part without them is a namespace on docker.io (write docker.io/harbor for harbor), and index.docker.io is written docker.io";
+
+/// A namespace name (a DNS label), as `excludedNamespaces` entries must be.
+pub const NAMESPACE_NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
 /// A registry host (with an optional port) and optional path, without a trailing `/`.
 pub const REGISTRY_PATTERN: &str =

@@ -421,6 +421,12 @@ impl Errors {
 
     /// Policy versions Pod Security Admission can parse (it rejects the namespace else).
     fn pod_security(&mut self, path: &str, pod_security: &PodSecurity) {
+        if pod_security.enforce.is_none()
+            && pod_security.audit.is_none()
+            && pod_security.warn.is_none()
+        {
+            self.push(path, "must set at least one of enforce, audit or warn");
+        }
         for (mode, standard) in [
             ("enforce", &pod_security.enforce),
             ("audit", &pod_security.audit),
@@ -769,7 +775,7 @@ impl Cidr {
 }
 
 /// Why `key` is not a valid label key (`[prefix/]name`), if it is not.
-fn label_key_problem(key: &str) -> Option<String> {
+pub(super) fn label_key_problem(key: &str) -> Option<String> {
     let (prefix, name) = match key.split_once('/') {
         Some((prefix, name)) => (Some(prefix), name),
         None => (None, key),
@@ -790,7 +796,7 @@ fn label_key_problem(key: &str) -> Option<String> {
 }
 
 /// Why `value` is not a valid label value, if it is not.
-fn label_value_problem(value: &str) -> Option<&'static str> {
+pub(super) fn label_value_problem(value: &str) -> Option<&'static str> {
     let bytes = value.as_bytes();
     if bytes.len() > 63 {
         return Some("must be at most 63 characters");

@@ -191,6 +191,17 @@ fn the_fingerprint_follows_what_is_rendered() {
     let print = |o: &Value| o["metadata"]["annotations"][RENDERED_ANNOTATION].clone();
     assert_ne!(print(&a.binding), print(&b.binding));
     assert_eq!(print(&a.policy), print(&b.policy));
+    // Without the stored profile's uid (a file), the same fingerprints.
+    let mut file = guarded("p", &all_rules());
+    file.metadata.uid = None;
+    let offline = rendered(&file, &BTreeSet::new()).unwrap();
+    assert!(
+        offline.policy["metadata"]["ownerReferences"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
+    assert_eq!(print(&offline.policy), print(&a.policy));
+    assert_eq!(print(&offline.binding), print(&a.binding));
 }
 
 #[test]
