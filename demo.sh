@@ -95,7 +95,16 @@ note "alias kubectl=$kubectl    # Kubernetes v1.36.2, as the control plane"
 
 step "Installing the HardeningProfile CRD (crds/)"
 "$kubectl" apply --server-side -f crds/
-"$kubectl" wait --for condition=Established crd/hardeningprofiles.hardening.dev --timeout=60s
+# kubectl wait fails at once while the CRD has no conditions yet (a busy API server): retry.
+established=false
+for _ in $(seq 60); do
+  if "$kubectl" wait --for condition=Established crd/hardeningprofiles.hardening.dev --timeout=1s >/dev/null 2>&1; then
+    established=true
+    break
+  fi
+  sleep 1
+done
+$established || die "the HardeningProfile CRD is not established after 60 s"
 
 step "Running the operator (its metrics on a free loopback port)"
 # Port 0: the system picks a free port; the operator logs the one it got.

@@ -12,6 +12,7 @@ mod demo;
 mod dry_run;
 mod examples;
 mod fingerprint;
+mod gate;
 mod gitops;
 mod guardrails;
 mod hardening;

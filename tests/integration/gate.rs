@@ -1,0 +1,535 @@
+//! Hardened before the first pod, and no way around it for tenants (issue 21), tried as an
+//! attacker would against the real API server: a Namespace and a privileged Pod sent in one
+//! go, with the operator running and with it stopped; a tenant bound to `edit` trying every
+//! way around the hardening; the break-glass; images judged as the runtime pulls them; and a
+//! switch to Audit mode that says what stays enforced. Each test fails on an operator
+//! without the creation gate, the protection, the extended `denyExec` or the normalisation.
+
+use std::time::Duration;
+
+use hardening_operator::core::api::HardeningProfileStatus;
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{Value, json};
+
+use crate::hardening::{break_glass, client_as, in_sync};
+use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition};
+
+/// A pod Pod Security `restricted` admits, from an allowed registry.
+fn restricted_pod(name: &str, image: &str) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": { "name": name },
+        "spec": {
+            "securityContext": { "runAsNonRoot": true, "seccompProfile": { "type": "RuntimeDefault" } },
+            "containers": [{
+                "name": "app", "image": image,
+                "securityContext": { "allowPrivilegeEscalation": false, "capabilities": { "drop": ["ALL"] } }
+            }]
+        }
+    }))
+    .unwrap()
+}
+
+fn privileged_pod(name: &str) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": { "name": name },
+        "spec": { "containers": [{ "name": "app", "image": "registry.example/app:1",
+                                   "securityContext": { "privileged": true } }] }
+    }))
+    .unwrap()
+}
+
+fn gate_spec() -> Value {
+    json!({
+        "podSecurity": { "enforce": { "level": "restricted" } },
+        "networkPolicy": { "defaultDeny": ["Ingress", "Egress"] },
+        "resourceQuota": { "hard": { "pods": "10" } },
+        "limitRange": { "limits": [{ "type": "Container",
+            "default": { "cpu": "200m", "memory": "128Mi" } }] },
+        "guardrails": { "allowedRegistries": ["registry.example"], "denyExec": true,
+                        "denyPortForward": true, "denyPodProxy": true }
+    })
+}
+
+/// Creates a namespace of the shard and, at once, a pod in it (what `kubectl apply -f` of a
+/// Namespace and a Pod does): the pod's answer.
+async fn namespace_and_pod(env: &OperatorEnv, name: &str, pod: &Pod) -> Result<Pod, kube::Error> {
+    Api::<Namespace>::all(env.client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": { "name": name, "labels": { SHARD_LABEL: env.shard } }
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    Api::<Pod>::namespaced(env.client.clone(), name)
+        .create(&PostParams::default(), pod)
+        .await
+}
+
+async fn delete_namespaces(client: &Client, names: &[String]) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for name in names {
+        let _ = namespaces.delete(name, &DeleteParams::background()).await;
+    }
+}
+
+/// A Namespace and a privileged Pod in one go, 50 times with the operator running and 50
+/// times with it stopped: no privileged pod is ever admitted (Pod Security labels are set at
+/// the namespace's creation, and the gate holds pods back until the operator stamped the
+/// namespace). A restricted pod sent the same way is held back with a message saying why and
+/// that it is temporary, and admitted once the namespace is hardened; while the operator is
+/// down, a namespace hardened before stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_pod_is_admitted_before_its_namespace_is_hardened() {
+    let mut env = OperatorEnv::start("gate").await;
+    let hardened = env.namespace(&[]).await;
+    let name = env
+        .create_profile(&env.profile("strict", gate_spec()))
+        .await
+        .unwrap()
+        .name_any();
+    env.status_where(&name, "in sync", in_sync(1)).await;
+    // The admission policies are written; the API server takes them in within a moment.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let mut created = Vec::new();
+    let mut admitted = Vec::new();
+    let mut gate_messages = 0;
+    for running in [true, false] {
+        if !running {
+            env.stop_operator().await;
+        }
+        for i in 0..50 {
+            let ns = hardening_tests::unique_name(if running { "gate-up" } else { "gate-down" });
+            created.push(ns.clone());
+            match namespace_and_pod(&env, &ns, &privileged_pod(&format!("p{i}"))).await {
+                Ok(_) => admitted.push(ns),
+                Err(e) => {
+                    let message = e.to_string();
+                    assert!(
+                        message.contains("privileged") || message.contains("is not hardened yet"),
+                        "{message}"
+                    );
+                }
+            }
+        }
+        // A restricted pod, sent the same way, is held back by the gate: temporary, and
+        // saying so.
+        let ns = hardening_tests::unique_name("gate-restricted");
+        created.push(ns.clone());
+        let pod = restricted_pod("web", "registry.example/app:1");
+        let answer = namespace_and_pod(&env, &ns, &pod).await;
+        let message = answer.expect_err("held back by the gate").to_string();
+        assert!(
+            message.contains(&format!(
+                "namespace {ns} is not hardened yet by HardeningProfile {name}"
+            )) && message.contains("temporary"),
+            "{message}"
+        );
+        gate_messages += 1;
+        if running {
+            // Once stamped, the same pod is admitted (what a controller's retry does).
+            let pods: Api<Pod> = Api::namespaced(env.client.clone(), &ns);
+            hardening_tests::eventually("the retried pod admitted once hardened", || async {
+                pods.create(&PostParams::default(), &pod)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+        } else {
+            // The namespace hardened before the operator stopped stays open.
+            Api::<Pod>::namespaced(env.client.clone(), &hardened)
+                .create(&PostParams::default(), &pod)
+                .await
+                .expect("a hardened namespace admits pods while the operator is down");
+        }
+    }
+    eprintln!(
+        "{} namespace+pod pairs, {} privileged pods admitted, {gate_messages} restricted pods held back by the gate",
+        created.len() - 2,
+        admitted.len()
+    );
+    assert!(
+        admitted.is_empty(),
+        "privileged pods admitted in {admitted:?}"
+    );
+    delete_namespaces(&env.client, &created).await;
+    // The profile's cleanup needs an operator.
+    env.start_operator(hardening_operator::config::RunConfig::default());
+    env.finish().await;
+}
+
+/// What a test tenant tries, and that it was refused naming the profile.
+fn refused(what: &str, answer: Result<impl std::fmt::Debug, kube::Error>, naming: &[&str]) {
+    let message = match answer {
+        Ok(ok) => panic!("{what}: admitted: {ok:?}"),
+        Err(e) => e.to_string(),
+    };
+    for word in naming {
+        assert!(
+            message.contains(word),
+            "{what}: {message:?} does not say {word:?}"
+        );
+    }
+}
+
+/// A tenant with the `edit` role in the namespace tries every way around the hardening:
+/// delete or narrow the generated NetworkPolicies, delete the quota, loosen the LimitRange,
+/// debug a running container with an ephemeral container (an allowed image), exec,
+/// port-forward, the pods/proxy subresource, and a short image name that the runtime pulls
+/// from docker.io. Everything is refused, naming the profile. An administrator who is not the
+/// operator is refused too; the break-glass group is not. The allow-list entry `harbor` (a
+/// docker.io namespace in disguise) is refused when the profile is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_with_the_edit_role_cannot_get_around_the_hardening() {
+    let mut env = OperatorEnv::start("tenant").await;
+    let ns = env.namespace(&[]).await;
+    let name = env
+        .create_profile(&env.profile("strict", gate_spec()))
+        .await
+        .unwrap()
+        .name_any();
+    env.status_where(&name, "in sync", in_sync(1)).await;
+    let admin = env.client.clone();
+    // A running-ish pod to attack (no node: admission decides before the kubelet is asked).
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
+    hardening_tests::eventually("a pod in the hardened namespace", || async {
+        pods.create(
+            &PostParams::default(),
+            &restricted_pod("web", "registry.example/app:1"),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    })
+    .await;
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &ns);
+    bindings
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": { "name": "tenant-edit" },
+                "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit" },
+                "subjects": [{ "kind": "ServiceAccount", "name": "tenant", "namespace": ns }]
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    // Debugging rights, which teams grant besides `edit`: adding ephemeral containers.
+    Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(admin.clone(), &ns)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": { "name": "debugger" },
+                "rules": [{ "apiGroups": [""], "resources": ["pods/ephemeralcontainers"],
+                            "verbs": ["patch", "update"] }]
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    bindings
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": { "name": "tenant-debugger" },
+                "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "debugger" },
+                "subjects": [{ "kind": "ServiceAccount", "name": "tenant", "namespace": ns }]
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let (tenant, _) = client_as(&admin, &ns, "tenant").await;
+    let profile_named = format!("HardeningProfile {name}");
+    let policies: Api<NetworkPolicy> = Api::namespaced(tenant.clone(), &ns);
+    // RBAC lets the tenant through; admission refuses (retried: the RoleBinding takes a
+    // moment to count).
+    let tenant_pods: Api<Pod> = Api::namespaced(tenant.clone(), &ns);
+    hardening_tests::eventually("the tenant's rights in place", || async {
+        tenant_pods
+            .list(&Default::default())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+
+    let generated = [
+        &profile_named[..],
+        "only hardening-operator may change or delete it",
+    ];
+    // The API server takes a new admission policy in within seconds of its creation (the
+    // operator's Ready says the objects are in place; a busy API server loads them later).
+    hardening_tests::eventually("the admission policy in effect", || async {
+        match policies
+            .patch(
+                "hardening-default-deny",
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "metadata": { "labels": { "tenant": "was-here" } } })),
+            )
+            .await
+        {
+            Err(e) if e.to_string().contains("only hardening-operator may change") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    refused(
+        "deleting the default deny",
+        policies
+            .delete("hardening-default-deny", &DeleteParams::default())
+            .await,
+        &generated,
+    );
+    refused(
+        "narrowing the default deny to no pod",
+        policies
+            .patch(
+                "hardening-default-deny",
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({ "spec": { "podSelector": { "matchLabels": { "nobody": "x" } } } }),
+                ),
+            )
+            .await,
+        &generated,
+    );
+    refused(
+        "cutting its policy types",
+        policies
+            .patch(
+                "hardening-default-deny",
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": { "policyTypes": ["Ingress"] } })),
+            )
+            .await,
+        &generated,
+    );
+    // `edit` may not write quotas and LimitRanges at all (RBAC); an administrator other
+    // than the operator may, but admission refuses.
+    refused(
+        "the tenant deleting the quota",
+        Api::<ResourceQuota>::namespaced(tenant.clone(), &ns)
+            .delete("hardening-quota", &DeleteParams::default())
+            .await,
+        &["forbidden"],
+    );
+    let other = admin_other().await;
+    refused(
+        "an administrator deleting the quota",
+        Api::<ResourceQuota>::namespaced(other.clone(), &ns)
+            .delete("hardening-quota", &DeleteParams::default())
+            .await,
+        &generated,
+    );
+    refused(
+        "an administrator loosening the LimitRange",
+        Api::<LimitRange>::namespaced(other.clone(), &ns)
+            .patch(
+                "hardening-limits",
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": { "limits": [{ "type": "Container" }] } })),
+            )
+            .await,
+        &generated,
+    );
+    // kubectl debug: an ephemeral container with an allowed image and a restricted context.
+    refused(
+        "an ephemeral container (kubectl debug)",
+        tenant_pods
+            .patch_ephemeral_containers(
+                "web",
+                &PatchParams::default(),
+                &Patch::Strategic(json!({ "spec": { "ephemeralContainers": [{
+                    "name": "debug", "image": "registry.example/debug:1", "targetContainerName": "app",
+                    "securityContext": { "allowPrivilegeEscalation": false, "runAsNonRoot": true,
+                        "capabilities": { "drop": ["ALL"] }, "seccompProfile": { "type": "RuntimeDefault" } }
+                }] } })),
+            )
+            .await,
+        &[&profile_named[..], "denyExec", "ephemeral container debug"],
+    );
+    for (sub, rule) in [
+        ("exec", "denyExec"),
+        ("portforward", "denyPortForward"),
+        ("proxy", "denyPodProxy"),
+    ] {
+        let request = http::Request::builder()
+            .method(if sub == "proxy" { "GET" } else { "POST" })
+            .uri(format!(
+                "/api/v1/namespaces/{ns}/pods/web/{sub}?command=sh&stdout=true&ports=80"
+            ))
+            .body(Vec::new())
+            .unwrap();
+        let answer: Result<Value, kube::Error> = tenant.request(request).await;
+        refused(&format!("pods/{sub}"), answer, &[&profile_named[..], rule]);
+    }
+    refused(
+        "a short image name pulled from docker.io",
+        tenant_pods
+            .create(
+                &PostParams::default(),
+                &restricted_pod("short", "registry/app:1"),
+            )
+            .await,
+        &["allowedRegistries", "pulled as docker.io/registry/app:1"],
+    );
+    // Namespaces are cluster-scoped: `edit` may not touch them at all; an administrator
+    // other than the operator may, but not their hardening.
+    refused(
+        "an administrator lowering the Pod Security label",
+        Api::<Namespace>::all(other.clone())
+            .patch(
+                &ns,
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({ "metadata": { "annotations": { "hardening.dev/profile": null } } }),
+                ),
+            )
+            .await,
+        &[
+            &profile_named[..],
+            "only hardening-operator may change them",
+        ],
+    );
+    refused(
+        "an administrator deleting the default deny",
+        Api::<NetworkPolicy>::namespaced(other.clone(), &ns)
+            .delete("hardening-default-deny", &DeleteParams::default())
+            .await,
+        &generated,
+    );
+    // The break-glass group may; the operator puts it back.
+    let before = Api::<NetworkPolicy>::namespaced(admin.clone(), &ns)
+        .get("hardening-default-deny")
+        .await
+        .unwrap()
+        .uid();
+    Api::<NetworkPolicy>::namespaced(break_glass().await, &ns)
+        .delete("hardening-default-deny", &DeleteParams::default())
+        .await
+        .expect("the break-glass group may delete it");
+    hardening_tests::eventually("the default deny back", || async {
+        match Api::<NetworkPolicy>::namespaced(admin.clone(), &ns)
+            .get_opt("hardening-default-deny")
+            .await
+        {
+            Ok(Some(p)) if p.uid() != before => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    // An allow-list entry naming no registry host is refused at once.
+    let mut spec = gate_spec();
+    spec["guardrails"]["allowedRegistries"] = json!(["harbor"]);
+    refused(
+        "the allow-list entry harbor",
+        env.create_profile(&env.profile("shortname", spec)).await,
+        &["docker.io/harbor"],
+    );
+    env.finish().await;
+}
+
+/// An administrator who is neither the operator (the tests' operators run as `admin`) nor in
+/// the break-glass group: a user of the test control plane, impersonated.
+async fn admin_other() -> Client {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let kubeconfig = Kubeconfig::read_from(hardening_tests::cluster().kubeconfig()).unwrap();
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+    config.auth_info.impersonate = Some("another-admin".into());
+    config.auth_info.impersonate_groups = Some(vec!["system:masters".into()]);
+    Client::try_from(config).unwrap()
+}
+
+/// A switch to Audit mode is honest: the admission rules only warn and audit (no gate, no
+/// protection, no labels at creation), what Enforce mode wrote stays in place (removing it
+/// would open the namespaces at the switch), is neither repaired nor removed, and the status
+/// says per namespace what still acts there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_to_audit_mode_says_what_stays_enforced() {
+    let mut env = OperatorEnv::start("switch").await;
+    let ns = env.namespace(&[]).await;
+    let name = env
+        .create_profile(&env.profile("strict", gate_spec()))
+        .await
+        .unwrap()
+        .name_any();
+    env.status_where(&name, "in sync", in_sync(1)).await;
+    env.patch_spec(&name, json!({ "mode": "Audit" })).await;
+    let still = |s: &HardeningProfileStatus| -> Result<(), String> {
+        match condition(s, "StillEnforced") {
+            Some((status, reason)) if status == "True" && reason == "LeftByEnforceMode" => {}
+            other => return Err(format!("StillEnforced {other:?}")),
+        }
+        let entry = s
+            .namespaces
+            .iter()
+            .find(|n| n.name == ns)
+            .ok_or("the namespace not listed")?;
+        let listed = entry.enforced.join(", ");
+        for wanted in [
+            "Pod Security enforce restricted:latest",
+            "NetworkPolicy hardening-default-deny",
+            "ResourceQuota hardening-quota",
+            "LimitRange hardening-limits",
+        ] {
+            if !listed.contains(wanted) {
+                return Err(format!("{wanted:?} not in {listed:?}"));
+            }
+        }
+        Ok(())
+    };
+    env.status_where(&name, "what stays enforced listed", still)
+        .await;
+    // The binding only warns; the mutating policy is gone; new namespaces get no labels and
+    // their pods are not held back.
+    let bindings: Api<kube::api::DynamicObject> = Api::all_with(
+        env.client.clone(),
+        &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingAdmissionPolicyBinding",
+        )),
+    );
+    let object = hardening_operator::core::guardrails::object_name(&name);
+    hardening_tests::eventually("the binding warns and audits", || async {
+        let binding = bindings.get(&object).await.map_err(|e| e.to_string())?;
+        (binding.data["spec"]["validationActions"] == json!(["Warn", "Audit"]))
+            .then_some(())
+            .ok_or_else(|| format!("{}", binding.data["spec"]["validationActions"]))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let fresh = hardening_tests::unique_name("switch-new");
+    let answer = namespace_and_pod(&env, &fresh, &privileged_pod("p")).await;
+    assert!(answer.is_ok(), "Audit mode holds nothing back: {answer:?}");
+    // What Enforce mode left is not repaired: an edit stays (as the operator's identity here).
+    Api::<ResourceQuota>::namespaced(env.client.clone(), &ns)
+        .patch(
+            "hardening-quota",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "hard": { "pods": "99" } } })),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let quota = Api::<ResourceQuota>::namespaced(env.client.clone(), &ns)
+        .get("hardening-quota")
+        .await
+        .unwrap();
+    assert_eq!(quota.spec.unwrap().hard.unwrap()["pods"].0, "99");
+    delete_namespaces(&env.client, &[fresh]).await;
+    env.finish().await;
+}
