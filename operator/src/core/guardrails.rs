@@ -317,9 +317,10 @@ fn variables() -> Value {
 /// Each rule: what it rejects, and a message naming the rule and the BSI requirement.
 fn validations() -> Value {
     let rule = |expression: &str, message: String| json!({ "expression": expression, "messageExpression": message });
-    let prefix = |rule: &str, requirement: &str| {
+    let prefix = |rule: &str| {
         format!(
-            "'HardeningProfile ' + params.metadata.name + ' guardrail {rule} (BSI SYS.1.6.{requirement}): "
+            "'HardeningProfile ' + params.metadata.name + ' guardrail {rule} ({}): ",
+            crate::core::compliance::guardrail_citation(rule)
         )
     };
     json!([
@@ -327,42 +328,42 @@ fn validations() -> Value {
             "size(variables.badRegistry) == 0",
             format!(
                 "{}image ' + variables.badRegistry[0] + ' is not from an allowed registry (' + variables.registries.join(', ') + ')'",
-                prefix("allowedRegistries", "A7, A22")
+                prefix("allowedRegistries")
             ),
         ),
         rule(
             "size(variables.badTag) == 0",
             format!(
                 "{}image ' + variables.badTag[0] + ' has no tag or the tag latest: give a version tag or a digest'",
-                prefix("requireImageTag", "A13")
+                prefix("requireImageTag")
             ),
         ),
         rule(
             "size(variables.badDigest) == 0",
             format!(
                 "{}image ' + variables.badDigest[0] + ' is not pinned by digest (image@sha256:...)'",
-                prefix("requireImageDigest", "A13")
+                prefix("requireImageDigest")
             ),
         ),
         rule(
             "!params.spec.?guardrails.?requireReadOnlyRootFilesystem.orValue(false) || size(variables.newWritable) == 0",
             format!(
                 "{}container ' + variables.newWritable[0] + ' does not set securityContext.readOnlyRootFilesystem: true'",
-                prefix("requireReadOnlyRootFilesystem", "A10")
+                prefix("requireReadOnlyRootFilesystem")
             ),
         ),
         rule(
             "!(request.operation == 'CONNECT' && (request.?subResource.orValue('') == 'exec' || request.?subResource.orValue('') == 'attach') && params.spec.?guardrails.?denyExec.orValue(false))",
             format!(
                 "{}' + request.?subResource.orValue('') + ' into pods is not allowed in this namespace'",
-                prefix("denyExec", "A11")
+                prefix("denyExec")
             ),
         ),
         rule(
             "size(variables.wideningIngress) + size(variables.wideningEgress) == 0",
             format!(
                 "{}NetworkPolicy ' + object.metadata.name + ' has ' + string(size(variables.wideningIngress)) + ' ingress and ' + string(size(variables.wideningEgress)) + ' egress rules allowing traffic the profile denies (every peer and port of a rule must be one the profile allows)'",
-                prefix("denyWideningNetworkPolicies", "A9")
+                prefix("denyWideningNetworkPolicies")
             ),
         ),
     ])

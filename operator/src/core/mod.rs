@@ -20,6 +20,7 @@
 pub mod api;
 pub mod apparmor;
 pub mod canonical;
+pub mod compliance;
 pub mod crd;
 pub mod diff;
 pub mod fieldpath;

@@ -119,13 +119,11 @@ fn rejected_pods_count_each_named_pod_once() {
             GuardrailFinding {
                 pod: "b".into(),
                 rule: "denyExec",
-                requirement: "A11",
                 reason: "x".into(),
             },
             GuardrailFinding {
                 pod: "c".into(),
                 rule: "requireImageTag",
-                requirement: "A13",
                 reason: "y".into(),
             },
         ],
