@@ -6,6 +6,7 @@ mod chart;
 mod chart_crds;
 mod chart_monitoring;
 mod cli;
+mod compliance;
 mod dry_run;
 mod examples;
 mod guardrails;

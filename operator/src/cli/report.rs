@@ -85,7 +85,9 @@ pub fn main(args: &ReportArgs) -> i32 {
         .and_then(|runtime| {
             runtime.block_on(async {
                 let config = kube::Config::infer().await.map_err(|e| {
-                    CliError::Failed(format!("reading the current kubeconfig: {e}"))
+                    CliError::Failed(format!(
+                        "connecting to the cluster of the current kubeconfig: {e}"
+                    ))
                 })?;
                 let server = config.cluster_url.to_string();
                 let client = Client::try_from(config).map_err(|e| {

@@ -393,6 +393,12 @@ impl Judge<'_> {
         } else {
             texts.join("; ")
         };
+        // What holds is evidence of a Partial verdict only; a NotMet one shows what breaks it.
+        let holds = if verdict == Verdict::Partial {
+            holds
+        } else {
+            Vec::new()
+        };
         let evidence: Vec<ComplianceEvidence> = gaps
             .into_iter()
             .flat_map(|g| g.evidence)
