@@ -99,6 +99,20 @@ async fn what_the_strict_example_claims_holds_on_the_cluster() {
         })
         .await;
     let client = env.client.clone();
+    // The API server enforces a new admission policy binding once its own cache has it,
+    // shortly after the objects exist: wait for the first rejection.
+    hardening_tests::eventually("the guardrails in force", || async {
+        let (code, body) = dry_run_pod(
+            &client,
+            &ns,
+            &compliant_pod("probe", |p| {
+                p["spec"]["containers"][0]["image"] = json!("docker.io/library/nginx:1.27")
+            }),
+        )
+        .await;
+        (code >= 400).then_some(()).ok_or(format!("{code} {body}"))
+    })
+    .await;
 
     // SYS.1.6.A10 (policy applied), A16/A17 (no privileges): Pod Security restricted rejects
     // a privileged pod.

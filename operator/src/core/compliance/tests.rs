@@ -215,6 +215,7 @@ fn cases() -> Vec<Case> {
         case("A10 no permitted images", RESTRICTED.into(), clean(), &[("SYS.1.6.A10", Partial, "no permitted images")]),
         case("A10 no policy at all", DENY_BOTH.into(), clean(), &[("SYS.1.6.A10", NotMet, "neither")]),
         case("A10 Audit mode", s(&["mode: Audit\n", RESTRICTED, REGISTRIES]), clean(), &[("SYS.1.6.A10", Partial, "Audit mode"), ("SYS.1.6.A6", NotMet, "not enforced")]),
+        case("A10 Audit mode, a running pod breaking the level (previewed)", s(&["mode: Audit\n", RESTRICTED, REGISTRIES]), State { running: Some(pods("privileged")), ..clean() }, &[("SYS.1.6.A10", NotMet, "privileged"), ("SYS.1.6.A16", NotMet, "privileged")]),
         case("A10 a pending namespace", s(&[RESTRICTED, REGISTRIES]), State { state: Some(NamespaceState::Pending), ..clean() }, &[("SYS.1.6.A10", NotMet, "not reconciled"), ("SYS.1.6.A5", NotMet, "not reconciled")]),
         case("A10 a failed namespace", s(&[RESTRICTED, REGISTRIES]), State { state: Some(NamespaceState::Failed), ..clean() }, &[("SYS.1.6.A10", NotMet, "cannot be brought"), ("SYS.1.6.A21", NotMet, "cannot be brought")]),
         // SYS.1.6.A15: CPU, memory, storage, bandwidth per container; reaction documented.
