@@ -58,7 +58,7 @@ fn main() {
         },
         guardrails: Vec::new(),
     };
-    let widening = vec![Widening {
+    let widening = [Widening {
         policy: "allow-all".into(),
         direction: PolicyType::Ingress,
         opens: "from anywhere on all ports, to all pods".into(),
