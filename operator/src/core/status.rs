@@ -19,7 +19,7 @@ use crate::core::api::{
     DriftEntry, GuardrailsStatus, HardeningProfile, HardeningProfileStatus, MAX_LISTED_DRIFT,
     MAX_LISTED_NAMESPACES, Mode, NamespaceState, NamespaceStatus, RolloutStatus, WideningPolicy,
 };
-use crate::core::compliance::{NamespaceFacts, ProfileAssessment, ProfileFacts, assess_namespace};
+use crate::core::compliance::{NamespaceFacts, ProfileAssessment, ProfileFacts};
 use crate::core::isolation::{MAX_LISTED_POLICIES, Widening};
 use crate::core::plural::{agree, count};
 use crate::core::preview::{MAX_LISTED_PREVIEW, NamespacePreview};
@@ -216,7 +216,7 @@ pub fn desired_status<'a>(
             }),
         };
         if let Some(namespace) = judged {
-            assessment.add(ns, assess_namespace(&profile.spec, &facts, &namespace));
+            assessment.judge(&profile.spec, &facts, &namespace);
         }
         let unconfined = view.unconfined.filter(|u| u.count > 0);
         if let Some(u) = unconfined {

@@ -177,6 +177,8 @@ fn object(
 struct Judge<'a> {
     declared: &'a Declared<'a>,
     ns: &'a NamespaceFacts<'a>,
+    /// Per Pod Security finding of the running pods, its checks as a [`check_mask`].
+    masks: &'a [u32],
     gaps: Vec<Gap>,
 }
 
@@ -279,17 +281,18 @@ impl Judge<'_> {
         let mut pods = 0u32;
         let mut first: Option<String> = None;
         let mut evidence = Vec::new();
-        for f in &preview.pod_security.findings {
-            let broken: Vec<&str> = f
-                .reason
-                .split(", ")
-                .filter(|check| checks.iter().any(|c| check.starts_with(c)))
-                .collect();
-            if broken.is_empty() {
+        let wanted = check_mask(checks);
+        for (f, mask) in preview.pod_security.findings.iter().zip(self.masks) {
+            if mask & wanted == 0 {
                 continue;
             }
             pods += 1 + f.other_pods;
             if evidence.len() < MAX_LISTED_EVIDENCE {
+                let broken: Vec<&str> = f
+                    .reason
+                    .split(", ")
+                    .filter(|check| check_mask(&[check]) & wanted != 0)
+                    .collect();
                 let what = format!(
                     "Pod Security {}: {}",
                     preview.level.as_deref().unwrap_or_default(),
@@ -461,6 +464,46 @@ const POD_SEPARATION: [&str; 10] = [
 ];
 /// Every Pod Security check: the profile's policy as a whole.
 const ANY_CHECK: [&str; 1] = [""];
+
+/// The reasons k8s.io/pod-security-admission v0.36.2 gives (`policy/check_*.go`), by bit;
+/// the last stands for anything else a newer admission plugin may say.
+const CHECKS: [&str; 18] = [
+    "privileged",
+    "host namespaces",
+    "hostPath volumes",
+    "hostPort",
+    "non-default capabilities",
+    "unrestricted capabilities",
+    "allowPrivilegeEscalation != false",
+    "runAsNonRoot != true",
+    "runAsUser=0",
+    "seccompProfile",
+    "restricted volume types",
+    "procMount",
+    "forbidden sysctls",
+    "forbidden AppArmor profile",
+    "seLinuxOptions",
+    "hostProcess",
+    "probe or lifecycle host",
+    "",
+];
+
+/// The bits of `checks`: a check counts when it starts with a known reason, an unknown one
+/// as the last bit; `""` stands for every check.
+fn check_mask(checks: &[&str]) -> u32 {
+    let mut mask = 0;
+    for check in checks {
+        if check.is_empty() {
+            return u32::MAX;
+        }
+        let bit = CHECKS
+            .iter()
+            .position(|c| !c.is_empty() && check.starts_with(c))
+            .unwrap_or(CHECKS.len() - 1);
+        mask |= 1 << bit;
+    }
+    mask
+}
 const IMAGE_RULES: [&str; 3] = ["allowedRegistries", "requireImageTag", "requireImageDigest"];
 const ALL_RULES: [&str; 4] = [
     "allowedRegistries",
@@ -476,9 +519,24 @@ pub fn assess_namespace(
     ns: &NamespaceFacts<'_>,
 ) -> Vec<Finding> {
     let declared = Declared::of(spec);
+    // The running pods' Pod Security findings, read once for every requirement.
+    let masks: Vec<u32> = ns
+        .running
+        .map(|p| {
+            p.pod_security
+                .findings
+                .iter()
+                .map(|f| {
+                    f.reason
+                        .split(", ")
+                        .fold(0, |m, check| m | check_mask(&[check]))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     REQUIREMENTS
         .iter()
-        .map(|r| judge(r, &declared, facts, ns))
+        .map(|r| judge(r, &declared, facts, ns, &masks))
         .collect()
 }
 
@@ -496,6 +554,7 @@ fn judge(
     d: &Declared<'_>,
     facts: &ProfileFacts,
     ns: &NamespaceFacts<'_>,
+    masks: &[u32],
 ) -> Finding {
     if let Scope::Organisational(why) = r.scope {
         return organisational(r, why);
@@ -503,6 +562,7 @@ fn judge(
     let mut j = Judge {
         declared: d,
         ns,
+        masks,
         gaps: Vec::new(),
     };
     let n = ns.name;
@@ -895,6 +955,9 @@ fn network_both_ways(j: &mut Judge<'_>, severity: Verdict) {
 pub struct ProfileAssessment {
     rows: Vec<Row>,
     namespaces: u32,
+    /// The verdicts of a quiet namespace (in sync, nothing found), by which checks ran: every
+    /// such namespace gets the same verdicts and reasons, so it is judged once.
+    quiet: std::collections::HashMap<(bool, bool, bool), Vec<Verdict>>,
 }
 
 struct Row {
@@ -916,7 +979,51 @@ impl ProfileAssessment {
                 })
                 .collect(),
             namespaces: 0,
+            quiet: std::collections::HashMap::new(),
         }
+    }
+
+    /// Judges one governed namespace ([`assess_namespace`]) and adds its findings; a quiet
+    /// namespace like one judged before only adds to the counts (its findings would be the
+    /// same but for the namespace's name in the evidence, which only the first keeps).
+    pub fn judge(
+        &mut self,
+        spec: &HardeningProfileSpec,
+        facts: &ProfileFacts,
+        ns: &NamespaceFacts<'_>,
+    ) {
+        let quiet = ns.state == NamespaceState::InSync
+            && ns.drift.is_empty()
+            && ns.unconfined.is_none_or(|u| u.count == 0)
+            && ns.widening.is_none_or(<[Widening]>::is_empty)
+            && ns.running.is_none_or(|p| {
+                p.pod_security.findings.is_empty()
+                    && p.pod_security.incomplete.is_none()
+                    && p.guardrails.is_empty()
+            });
+        let key = (
+            ns.unconfined.is_some(),
+            ns.widening.is_some(),
+            ns.running.is_some(),
+        );
+        if quiet && let Some(verdicts) = self.quiet.get(&key) {
+            self.namespaces += 1;
+            for (row, verdict) in self.rows.iter_mut().zip(verdicts) {
+                match verdict {
+                    Verdict::Met => row.counts.met += 1,
+                    Verdict::Partial => row.counts.partial += 1,
+                    Verdict::NotMet => row.counts.not_met += 1,
+                    _ => {}
+                }
+            }
+            return;
+        }
+        let findings = assess_namespace(spec, facts, ns);
+        if quiet {
+            self.quiet
+                .insert(key, findings.iter().map(|f| f.verdict).collect());
+        }
+        self.add(ns.name, findings);
     }
 
     /// Adds one governed namespace's findings (from [`assess_namespace`]).
@@ -1021,7 +1128,7 @@ pub fn assess_profile<'a>(
 ) -> Vec<RequirementStatus> {
     let mut assessment = ProfileAssessment::new();
     for ns in namespaces {
-        assessment.add(ns.name, assess_namespace(spec, facts, &ns));
+        assessment.judge(spec, facts, &ns);
     }
     assessment.finish()
 }

@@ -461,3 +461,47 @@ fn the_examples_claim_what_their_comments_say() {
     let audit = verdicts("audit-only.yaml");
     assert!(audit.values().all(|v| *v != Met), "{audit:?}");
 }
+
+#[test]
+fn judging_quiet_namespaces_once_gives_what_judging_each_gives() {
+    let spec = spec(&s(&[RESTRICTED, DENY_BOTH, REGISTRIES]));
+    let facts = ProfileFacts {
+        pods_watched: true,
+        guardrails_enforced: true,
+    };
+    let quiet = clean();
+    let breaking = State {
+        running: Some(pods("privileged")),
+        ..clean()
+    };
+    let unjudged = State {
+        running: None,
+        ..clean()
+    };
+    let states = [&quiet, &unjudged, &quiet, &breaking, &quiet, &unjudged];
+    let names = ["a", "b", "c", "d", "e", "f"];
+    let facts_of = |i: usize| NamespaceFacts {
+        name: names[i],
+        state: states[i].state.unwrap(),
+        message: None,
+        drift: &states[i].drift,
+        unconfined: states[i].unconfined.as_ref(),
+        widening: states[i].widening.as_deref(),
+        running: states[i].running.as_ref(),
+    };
+    let mut one_by_one = ProfileAssessment::new();
+    for i in 0..states.len() {
+        one_by_one.add(names[i], assess_namespace(&spec, &facts, &facts_of(i)));
+    }
+    let memo = assess_profile(&spec, &facts, (0..states.len()).map(facts_of));
+    assert_eq!(memo, one_by_one.finish());
+    let a10 = memo.iter().find(|e| e.id == "SYS.1.6.A10").unwrap();
+    assert_eq!(
+        a10.namespaces,
+        Some(VerdictCounts {
+            met: 3,
+            partial: 2,
+            not_met: 1
+        })
+    );
+}
