@@ -490,8 +490,8 @@ fn judging_quiet_namespaces_once_gives_what_judging_each_gives() {
         running: states[i].running.as_ref(),
     };
     let mut one_by_one = ProfileAssessment::new();
-    for i in 0..states.len() {
-        one_by_one.add(names[i], assess_namespace(&spec, &facts, &facts_of(i)));
+    for (i, name) in names.iter().enumerate() {
+        one_by_one.add(name, assess_namespace(&spec, &facts, &facts_of(i)));
     }
     let memo = assess_profile(&spec, &facts, (0..states.len()).map(facts_of));
     assert_eq!(memo, one_by_one.finish());
