@@ -3,7 +3,7 @@
 //! the controllers and commands fetch, call these, and write what they return.
 //!
 //! - [`api`]: the `HardeningProfile` types (the CRD's schema and CEL rules), validation,
-//!   namespace selection, the requirements a spec covers; [`crd`]: the CRD from the types.
+//!   namespace selection; [`crd`]: the CRD from the types.
 //! - [`render`]: a profile and a namespace into the objects and labels it wants there,
 //!   written by [`canonical`] as the API server stores them; [`seccomp`], [`apparmor`]: the
 //!   profiles' files; [`guardrails`]: its ValidatingAdmissionPolicy and binding.
@@ -12,8 +12,11 @@
 //! - Tenants, reported and never changed: [`workloads`] (pods not confined),
 //!   [`isolation`] (NetworkPolicies opening what the profile denies), [`preview`] and
 //!   [`rejection`] (what enforcing would reject).
+//! - [`compliance`]: the catalogues (BSI SYS.1.6 and APP.4.4, edition 2023) and the one
+//!   function judging each requirement per namespace and per profile.
 //! - [`status`]: a profile's status from the namespaces' outcomes; [`report`]: the
-//!   compliance report; [`policy_report`]: the policy reports' content.
+//!   compliance report (Markdown, HTML, OSCAL); [`policy_report`]: the policy reports'
+//!   content. All three take their verdicts from [`compliance`].
 //! - [`labels`]: the labels, annotations and field manager the operator writes with;
 //!   [`plural`]: counted nouns in the messages people read.
 
