@@ -5,6 +5,8 @@
 #   apparmor        apparmor_parser, which compiles the generated AppArmor profiles
 #                   (parse only, nothing is loaded into the kernel)
 #   python3         a threaded program whose learned seccomp profile is tested
+#   python3-venv    the virtualenv compliance-trestle is installed into, which validates the
+#                   OSCAL report (tests/controlplane/install-trestle.sh)
 #   chromium        renders the HTML compliance report headless (tests/integration/report.rs:
 #                   a screenshot and the DOM)
 #   lua5.1          runs the Argo CD health check (config/argocd/) over its test cases, as
@@ -19,7 +21,7 @@
 # and says so.
 set -euo pipefail
 
-packages=(libseccomp-dev apparmor python3 chromium lua5.1 containerd runc containernetworking-plugins busybox-static)
+packages=(libseccomp-dev apparmor python3 python3-venv chromium lua5.1 containerd runc containernetworking-plugins busybox-static)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then

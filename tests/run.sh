@@ -35,6 +35,10 @@ export HARDENING_HELM
 # Prometheus' PromQL parser, for the chart's dashboard and alert rules (about a minute once).
 HARDENING_PROMQL=$(tests/controlplane/build-promql.sh | tail -n 1)
 export HARDENING_PROMQL
+# compliance-trestle (pinned, from PyPI into a cached virtualenv; about a minute once): the
+# OSCAL library the report tests validate the operator's OSCAL output with.
+HARDENING_TRESTLE=$(tests/controlplane/install-trestle.sh | tail -n 1)
+export HARDENING_TRESTLE
 # The published OpenReports and wgpolicyk8s.io CRDs the policy report tests install (11 MB
 # once, from the Go module proxy).
 HARDENING_REPORT_CRDS=$(tests/controlplane/fetch-report-crds.sh | tail -n 1)

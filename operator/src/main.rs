@@ -3,7 +3,8 @@ use hardening_operator::cli;
 use hardening_operator::config::{self, LogFormat, RunConfig};
 use tracing_subscriber::EnvFilter;
 
-/// Kubernetes operator enforcing HardeningProfiles (BSI IT-Grundschutz SYS.1.6).
+/// Kubernetes operator enforcing HardeningProfiles (BSI IT-Grundschutz SYS.1.6 and APP.4.4,
+/// edition 2023).
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
@@ -24,6 +25,7 @@ enum Command {
     Render(cli::render::RenderArgs),
     Diff(cli::diff::DiffArgs),
     Report(cli::report::ReportArgs),
+    ComponentDefinition(cli::report::ComponentDefinitionArgs),
     Learn(hardening_operator::cli::learn::LearnArgs),
     /// Run on every node: keep the profiles' seccomp files in
     /// `<kubelet-root>/seccomp/hardening.dev/` and their AppArmor profiles loaded.
@@ -40,6 +42,9 @@ fn main() {
         Command::Render(args) => std::process::exit(cli::render::main(&args)),
         Command::Diff(args) => std::process::exit(cli::diff::main(&args)),
         Command::Report(args) => std::process::exit(cli::report::main(&args)),
+        Command::ComponentDefinition(args) => {
+            std::process::exit(cli::report::component_definition(&args))
+        }
         Command::Learn(args) => std::process::exit(hardening_operator::cli::learn::main(&args)),
         Command::NodeAgent(args) => {
             let flags = matches

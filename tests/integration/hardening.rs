@@ -151,11 +151,22 @@ async fn hardens_matching_namespaces_only() {
         condition(&status, "Drifted"),
         Some(("False".into(), "NoDrift".into()))
     );
-    assert!(
-        status.compliance.iter().any(|id| id == "A9")
-            && status.compliance.iter().any(|id| id == "A20"),
-        "{:?}",
-        status.compliance
+    // Every requirement of both catalogues has a verdict, with catalogue and edition.
+    assert_eq!(status.compliance.len(), 47, "{:?}", status.compliance);
+    let a5 = status
+        .compliance
+        .iter()
+        .find(|e| e.id == "SYS.1.6.A5")
+        .unwrap();
+    assert_eq!(
+        (a5.catalogue.as_str(), a5.edition.as_str()),
+        ("BSI IT-Grundschutz SYS.1.6 Containerisierung", "2023")
+    );
+    assert_ne!(
+        a5.verdict,
+        hardening_operator::core::api::Verdict::Met,
+        "{}",
+        a5.reason
     );
 
     let client = &env.client;

@@ -8,6 +8,7 @@ mod chart_crds;
 mod chart_monitoring;
 mod chart_release;
 mod cli;
+mod compliance;
 mod demo;
 mod dry_run;
 mod examples;

@@ -344,7 +344,8 @@ async fn the_guardrails_preview_judges_pods_as_the_admission_policy_does() {
         entry
             .would_reject
             .iter()
-            .all(|r| rejected_by_server.contains(&r.pod) && r.reason.contains("(BSI SYS.1.6.")),
+            .all(|r| rejected_by_server.contains(&r.pod)
+                && r.reason.contains("(BSI SYS.1.6 (2023) ")),
         "{:?}",
         entry.would_reject
     );

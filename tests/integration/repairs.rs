@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use hardening_operator::core::api::{HardeningProfile, HardeningProfileStatus};
+use hardening_operator::core::api::{HardeningProfile, HardeningProfileStatus, Verdict};
 use hardening_operator::core::policy_report::{REPORT_NAME, ReportApi, cluster_report_name};
 use hardening_operator::fixtures;
 use hardening_tests::{eventually, eventually_within};
@@ -36,8 +36,14 @@ fn claims_isolation(status: &HardeningProfileStatus, report: Option<&Value>) -> 
     if status.in_sync_namespaces > 0 {
         claims.push("the namespace InSync".to_owned());
     }
-    if status.compliance.iter().any(|id| id == "A9") {
-        claims.push(format!("compliance {:?}", status.compliance));
+    // The network requirement (BSI SYS.1.6 (2023) A5) held, fully or in part.
+    if let Some(network) = status.compliance.iter().find(|r| r.id == "SYS.1.6.A5")
+        && matches!(network.verdict, Verdict::Met | Verdict::Partial)
+    {
+        claims.push(format!(
+            "SYS.1.6.A5 {:?}: {}",
+            network.verdict, network.reason
+        ));
     }
     if let Some(result) = report.and_then(|r| result_of(r, "network-policies"))
         && result == "pass"

@@ -1,9 +1,10 @@
 //! `hardening-operator report` on a live cluster: an operator hardens two namespaces (one
 //! with a tenant NetworkPolicy that opens what the profile denies) and audits a third; the
-//! report says per requirement what holds where, agrees with the profiles' own
-//! `status.compliance`, and its HTML page renders in headless Chromium (Debian's package,
-//! `tests/prerequisites.sh`): the screenshot is not blank and the page holds every
-//! requirement row and both charts.
+//! report names the cluster, takes each profile's verdicts from its `status.compliance`,
+//! and its HTML page renders in headless Chromium (Debian's package, `tests/prerequisites.sh`):
+//! the screenshot is not blank and the page holds every requirement row, the organisational
+//! ones apart, and both charts. `--format oscal` and `component-definition` are OSCAL that
+//! compliance-trestle (pinned, installed by `tests/controlplane/install-trestle.sh`) accepts.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,9 @@ use std::process::Command;
 
 use hardening_operator::cli::Exclusions;
 use hardening_operator::cli::report::{Format, ReportArgs, read, render};
-use hardening_operator::core::report::{Coverage, REQUIREMENTS, Report};
+use hardening_operator::core::api::Verdict;
+use hardening_operator::core::compliance::REQUIREMENTS;
+use hardening_operator::core::report::{Report, token};
 use hardening_tests::unique_name;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
@@ -96,8 +99,35 @@ fn ink(png: &Path) -> (f64, usize) {
     (differing as f64 / pixels.len() as f64, colours.len())
 }
 
+/// The OSCAL validator `install-trestle.sh` prints (installing once per machine);
+/// `HARDENING_TRESTLE` names it and skips the script.
+fn trestle() -> PathBuf {
+    hardening_tests::cached_by_script(
+        "controlplane/install-trestle.sh",
+        "HARDENING_TRESTLE",
+        "installing compliance-trestle",
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// compliance-trestle's verdict on `file`: its output when it is valid OSCAL.
+fn validate_oscal(file: &Path) -> String {
+    let output = Command::new(trestle())
+        .arg(file)
+        .output()
+        .expect("the validator runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "compliance-trestle rejects {}:\n{text}{}",
+        file.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn report_of_a_live_cluster_agrees_with_the_status_and_renders_in_chromium() {
+async fn report_of_a_live_cluster_names_it_follows_the_status_renders_and_is_valid_oscal() {
     let mut env = OperatorEnv::start("report").await;
     let strict_a = env.namespace(&[("tier", "strict")]).await;
     let strict_b = env.namespace(&[("tier", "strict")]).await;
@@ -130,7 +160,7 @@ async fn report_of_a_live_cluster_agrees_with_the_status_and_renders_in_chromium
         .await
         .unwrap()
         .name_any();
-    // A tenant opens all ingress in one strict namespace: A9 no longer holds there.
+    // A tenant opens all ingress in one strict namespace: SYS.1.6.A5 is not met there.
     let open: NetworkPolicy = serde_json::from_value(json!({
         "metadata": { "name": "allow-all-ingress" },
         "spec": { "podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}] }
@@ -170,51 +200,45 @@ async fn report_of_a_live_cluster_agrees_with_the_status_and_renders_in_chromium
         exclusions: Exclusions::default(),
         cluster: Default::default(),
     };
-    let report = read(&env.client, &args).await.expect("the report");
+    let cluster = hardening_operator::cli::report::identify(
+        &env.client,
+        "https://test.invalid:6443".into(),
+        Some("test".into()),
+    )
+    .await;
+    assert!(cluster.uid.is_some(), "the uid of kube-system is read");
+    assert!(
+        cluster
+            .version
+            .as_deref()
+            .is_some_and(|v| v.starts_with("v1."))
+    );
+    let report: Report = read(&env.client, &args, cluster.clone())
+        .await
+        .expect("the report");
+    assert_eq!(report.cluster, cluster);
 
-    // Per profile: what holds is exactly the status's `compliance` (the same code).
+    // Per profile: its status's verdicts, entry for entry.
     for (name, status) in [(&strict, &strict_status), (&audit, &audit_status)] {
         let profile = report.profiles.iter().find(|p| &p.name == name).unwrap();
-        let holding: Vec<&str> = profile
-            .covers
-            .iter()
-            .filter(|(_, withdrawn)| withdrawn.is_none())
-            .map(|(id, _)| *id)
-            .collect();
-        assert_eq!(holding, status.compliance, "{name}");
+        assert_eq!(profile.compliance, status.compliance, "{name}");
     }
     let names: Vec<&str> = report.namespaces.iter().map(|n| n.name.as_str()).collect();
     let mut expected = vec![strict_a.as_str(), strict_b.as_str(), audited.as_str()];
     expected.sort();
     assert_eq!(names, expected);
-
-    // Per requirement, over the three namespaces.
-    let a9 = row(&report, "A9");
-    assert_eq!((a9.coverage, a9.meeting), (Coverage::Partly, 1), "{a9:?}");
+    let a5 = row(&report, "SYS.1.6.A5");
+    assert_eq!(a5.verdict, Verdict::NotMet, "{a5:?}");
+    assert!(a5.reason.contains("allow-all-ingress"), "{}", a5.reason);
     assert!(
-        a9.missing.iter().any(|m| m
-            .contains("1 tenant NetworkPolicy rule opening what the profile denies")
-            && m.contains(&strict_b)),
-        "{:?}",
-        a9.missing
+        a5.profiles
+            .iter()
+            .flat_map(|(_, e)| &e.evidence)
+            .any(|e| e.namespace.as_deref() == Some(strict_b.as_str())
+                && e.name.as_deref() == Some("allow-all-ingress")),
+        "{a5:?}"
     );
-    // A16 comes from Pod Security restricted alone.
-    let a10 = row(&report, "A16");
-    assert_eq!(
-        (a10.coverage, a10.meeting),
-        (Coverage::Partly, 2),
-        "{a10:?}"
-    );
-    assert!(
-        a10.missing.iter().any(
-            |m| m.contains(&format!("profile {audit} does not cover it")) && m.contains(&audited)
-        ),
-        "{:?}",
-        a10.missing
-    );
-    assert_eq!(row(&report, "A21").coverage, Coverage::Covered);
-    assert_eq!(row(&report, "A7").coverage, Coverage::NotCovered);
-    assert_eq!(row(&report, "A1").coverage, Coverage::OutOfScope);
+    assert_eq!(row(&report, "SYS.1.6.A1").verdict, Verdict::Organisational);
     let audited_row = report
         .namespaces
         .iter()
@@ -235,17 +259,17 @@ async fn report_of_a_live_cluster_agrees_with_the_status_and_renders_in_chromium
     .unwrap();
     for requirement in &REQUIREMENTS {
         let id = requirement.id;
-        let coverage = row(&report, id).coverage.token();
+        let verdict = token(row(&report, id).verdict);
         assert!(
-            dom.contains(&format!(
-                "<tr id=\"req-{id}\" data-coverage=\"{coverage}\">"
-            )),
-            "the rendered page has no row for {id}"
+            dom.contains(&format!("<tr id=\"req-{id}\""))
+                && dom.contains(&format!("data-verdict=\"{verdict}\"><td>{id}</td>")),
+            "the rendered page has no row for {id} ({verdict})"
         );
     }
-    for id in ["coverage-chart", "drift-chart"] {
+    for id in ["verdict-chart", "drift-chart"] {
         assert!(dom.contains(&format!("<svg id=\"{id}\"")), "{id} missing");
     }
+    assert!(dom.contains("https://test.invalid:6443") && dom.contains("edition 2023"));
     let (share, colours) = ink(&screenshot);
     eprintln!(
         "report screenshot: {:.1} % of pixels not background, {colours} colours",
@@ -266,6 +290,46 @@ async fn report_of_a_live_cluster_agrees_with_the_status_and_renders_in_chromium
             requirement.id
         );
     }
+
+    // OSCAL: assessment results of this cluster and the component definition, both accepted
+    // by compliance-trestle's models of the NIST OSCAL schemas.
+    let results = dir.join("assessment-results.json");
+    std::fs::write(&results, render(&report, Format::Oscal)).unwrap();
+    let component = dir.join("component-definition.json");
+    std::fs::write(
+        &component,
+        hardening_operator::core::report::oscal::component_definition("2026-12-01T12:00:00Z")
+            .to_string(),
+    )
+    .unwrap();
+    let verdict = tokio::task::spawn_blocking({
+        let (results, component) = (results.clone(), component.clone());
+        move || (validate_oscal(&results), validate_oscal(&component))
+    })
+    .await
+    .unwrap();
+    eprintln!("{}{}", verdict.0, verdict.1);
+    let oscal: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
+    let findings = oscal["assessment-results"]["results"][0]["findings"]
+        .as_array()
+        .unwrap();
+    let a5 = findings
+        .iter()
+        .find(|f| f["target"]["target-id"] == "SYS.1.6.A5")
+        .unwrap();
+    assert_eq!(a5["target"]["status"]["state"], "not-satisfied");
+    // A broken document is refused: the validator really validates.
+    let mut broken = oscal.clone();
+    broken["assessment-results"]["results"][0]["findings"][0]["target"]["status"]["state"] =
+        json!("mostly");
+    let bad = dir.join("broken.json");
+    std::fs::write(&bad, broken.to_string()).unwrap();
+    let refused = Command::new(trestle()).arg(&bad).output().unwrap();
+    assert!(
+        !refused.status.success(),
+        "a wrong status state was accepted"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     env.finish().await;
 }

@@ -38,6 +38,18 @@ impl ClusterArgs {
 
     /// A client for that cluster.
     pub async fn client(&self) -> Result<Client, CliError> {
+        let config = self.config().await?;
+        Client::try_from(config).map_err(|e| {
+            CliError::Failed(format!(
+                "connecting to {}: {}",
+                self.describe(),
+                crate::error::words(&e)
+            ))
+        })
+    }
+
+    /// The client configuration of that cluster.
+    pub async fn config(&self) -> Result<Config, CliError> {
         let failed = |e: &dyn std::fmt::Display| {
             CliError::Failed(format!("connecting to {}: {e}", self.describe()))
         };
@@ -57,6 +69,18 @@ impl ClusterArgs {
                 .map_err(|e| failed(&e))?,
             None => Config::infer().await.map_err(|e| failed(&e))?,
         };
-        Client::try_from(config).map_err(|e| failed(&crate::error::words(&e)))
+        Ok(config)
+    }
+
+    /// The context these flags name: `--context`, else the kubeconfig's current one.
+    pub fn context_name(&self) -> Option<String> {
+        if let Some(context) = &self.context {
+            return Some(context.clone());
+        }
+        let kubeconfig = match &self.kubeconfig {
+            Some(path) => Kubeconfig::read_from(path).ok(),
+            None => Kubeconfig::read().ok(),
+        };
+        kubeconfig.and_then(|k| k.current_context)
     }
 }

@@ -1,4 +1,5 @@
-//! `hardening-operator report`: the BSI SYS.1.6 compliance report of a live cluster. The
+//! `hardening-operator report`: the compliance report of a live cluster (BSI IT-Grundschutz
+//! SYS.1.6 and APP.4.4, edition 2023). The
 //! reads are here; the report itself is [`crate::core::report`], pure.
 
 use std::io::Write;
@@ -10,30 +11,38 @@ use kube::Client;
 use kube::api::{Api, ListParams};
 
 use super::{CliError, EXIT_OK, Exclusions};
-use crate::core::report::{self, Report};
+use crate::core::report::{self, ClusterIdentity, Report};
 
-/// Write a BSI SYS.1.6 compliance report of the live cluster, as Markdown or HTML
+/// Write a compliance report of the live cluster: BSI IT-Grundschutz SYS.1.6 and APP.4.4,
+/// edition 2023, as Markdown, HTML or OSCAL assessment results
 ///
 /// Connects to the cluster (--kubeconfig and --context as for kubectl; default the current
-/// context of KUBECONFIG or ~/.kube/config, or the in-cluster service account), reads the HardeningProfiles (spec and status) and the
-/// namespaces, and reports for every requirement A1-A27 of BSI IT-Grundschutz SYS.1.6:
+/// context of KUBECONFIG or ~/.kube/config, or the in-cluster service account), reads the
+/// HardeningProfiles (spec and status) and the namespaces, and reports for every requirement
+/// of SYS.1.6 "Containerisierung" (A1-A26) and APP.4.4 "Kubernetes" (A1-A21), edition 2023,
+/// its verdict:
 ///
-///   covered          met in every namespace a profile governs
-///   partly covered   met in some of them; what is missing where, and why
-///   not covered      met in none (no profile covers it, or it is withdrawn everywhere)
-///   organisational   organisational or host-level: an operator cannot enforce it
+///   Met              every condition holds in every governed namespace
+///   Partial          what the operator does holds; what is missing is said
+///   NotMet           why not (a namespace failed, drifted or pending, running pods
+///                    breaking it, the profile not declaring it, ...)
+///   Organisational   organisational, or not checked by the operator: listed apart,
+///                    never counted as met
 ///
-/// then per profile (mode, Ready, namespaces by state, repairs, what it covers and what the
-/// cluster withdraws) and per governed namespace (its state, the requirements met there,
-/// and why the others are not). A requirement counts as met in a namespace when its
-/// governing profile covers it, the status shows the namespace in sync at the profile's
-/// current generation, and no tenant finding withdraws it (unconfined pods: A4, A24;
-/// widening NetworkPolicies: A9, A24), as the profile's status decides `compliance`.
-/// Drift and compliance reporting (A21, A25) hold whatever the namespace's state.
+/// A profile's verdicts are those of its status (status.compliance, computed by the operator
+/// from the profile and what the cluster shows, the worst over its namespaces), when that
+/// status describes the profile's current generation; the cluster's verdict of a requirement
+/// is the worst of the profiles governing a namespace in the report. --namespace-selector
+/// limits the namespaces listed and the profiles counted to those governing one of them; a
+/// profile's verdicts still cover all its namespaces.
 ///
-/// --format html writes one self-contained page (inline CSS and SVG, no script, no
-/// external asset) with charts of requirement coverage and of namespaces by state. Reads
-/// only; writes nothing to the cluster.
+/// The report names the cluster (API server, kubeconfig context, the uid of kube-system,
+/// the Kubernetes version) and the time, sums the verdicts per catalogue and level, shows
+/// title, level, reason and evidence (namespace, object, field) per requirement, and sets
+/// the organisational ones apart. --format html writes one self-contained page (inline CSS
+/// and SVG, no script, no external asset); --format oscal writes OSCAL 1.1.2 assessment
+/// results (JSON). `hardening-operator component-definition` prints the OSCAL component
+/// definition of what the operator implements. Reads only; writes nothing to the cluster.
 ///
 /// Exit status: 0 written; 2 the cluster could not be read or the output not written.
 #[derive(clap::Args, Clone, Debug)]
@@ -68,6 +77,8 @@ pub struct ReportArgs {
 pub enum Format {
     Markdown,
     Html,
+    /// OSCAL assessment results (JSON).
+    Oscal,
 }
 
 /// Runs `report` against the cluster the flags name; the exit status.
@@ -77,8 +88,17 @@ pub fn main(args: &ReportArgs) -> i32 {
         .map_err(|e| CliError::Failed(format!("starting the runtime: {e}")))
         .and_then(|runtime| {
             runtime.block_on(async {
-                let client = args.cluster.client().await?;
-                let text = render(&read(&client, args).await?, args.format);
+                let config = args.cluster.config().await?;
+                let server = config.cluster_url.to_string();
+                let client = Client::try_from(config).map_err(|e| {
+                    CliError::Failed(format!(
+                        "connecting to {}: {}",
+                        args.cluster.describe(),
+                        crate::error::words(&e)
+                    ))
+                })?;
+                let cluster = identify(&client, server, args.cluster.context_name()).await;
+                let text = render(&read(&client, args, cluster).await?, args.format);
                 match &args.output {
                     Some(path) => std::fs::write(path, text).map_err(|e| {
                         CliError::Failed(format!("writing {}: {e}", path.display()))
@@ -91,8 +111,30 @@ pub fn main(args: &ReportArgs) -> i32 {
     super::exit_status(result, &mut stderr)
 }
 
+/// Who the cluster behind `client` is: `server` and `context` as the kubeconfig says, the
+/// uid of its kube-system namespace and its version, where readable.
+pub async fn identify(client: &Client, server: String, context: Option<String>) -> ClusterIdentity {
+    let uid = Api::<Namespace>::all(client.clone())
+        .get_opt("kube-system")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|ns| ns.metadata.uid);
+    let version = client.apiserver_version().await.ok().map(|v| v.git_version);
+    ClusterIdentity {
+        server,
+        context,
+        uid,
+        version,
+    }
+}
+
 /// The report of the cluster behind `client`.
-pub async fn read(client: &Client, args: &ReportArgs) -> Result<Report, CliError> {
+pub async fn read(
+    client: &Client,
+    args: &ReportArgs,
+    cluster: ClusterIdentity,
+) -> Result<Report, CliError> {
     let profiles = super::diff::list_profiles(client, args.profile_selector.as_deref()).await?;
     let mut params = ListParams::default();
     if let Some(selector) = &args.namespace_selector {
@@ -107,6 +149,7 @@ pub async fn read(client: &Client, args: &ReportArgs) -> Result<Report, CliError
         &profiles,
         &namespaces,
         &args.exclusions.excluded(),
+        cluster,
         format!("{:.0}", Timestamp::now()),
     ))
 }
@@ -115,5 +158,30 @@ pub fn render(report: &Report, format: Format) -> String {
     match format {
         Format::Markdown => report::markdown(report),
         Format::Html => report::html(report),
+        Format::Oscal => format!("{:#}\n", report::oscal::assessment_results(report)),
+    }
+}
+
+/// Print the OSCAL component definition of what the operator implements of BSI
+/// IT-Grundschutz SYS.1.6 and APP.4.4 (edition 2023)
+///
+/// One component (hardening-operator), one control implementation per catalogue, one
+/// implemented requirement per requirement the operator assesses, with what it generates,
+/// enforces or checks, the best verdict it can reach and the Grundschutz++ controls the
+/// BSI's mapping gives. Offline: needs no cluster.
+#[derive(clap::Args, Clone, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct ComponentDefinitionArgs {}
+
+/// Prints the component definition; the exit status.
+pub fn component_definition(_: &ComponentDefinitionArgs) -> i32 {
+    let document = report::oscal::component_definition(&format!("{:.0}", Timestamp::now()));
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{document:#}") {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            eprintln!("writing output: {e}");
+            super::EXIT_ERROR
+        }
     }
 }

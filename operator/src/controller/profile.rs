@@ -171,6 +171,15 @@ pub async fn reconcile(
             .iter()
             .any(|c| c.type_ == crate::core::status::READY && c.status == "True"),
     );
+    // The requirements whose verdict changed, named with catalogue and edition.
+    if let Some(note) = profile
+        .status
+        .as_ref()
+        .and_then(|old| compliance_changes(&old.compliance, &status.compliance))
+    {
+        let (type_, reason) = note.1;
+        publish(&ctx, &profile, type_, reason, "Assess", &note.0, None).await;
+    }
     if needs_update(profile.status.as_ref(), &status) {
         let body = json!({
             "apiVersion": HardeningProfile::api_version(&()),
@@ -225,4 +234,44 @@ pub async fn reconcile(
         Some(e) => Err(e),
         None => Ok(Action::await_change()),
     }
+}
+
+/// The verdicts that changed between two `status.compliance` lists (`BSI SYS.1.6 (2023) A5:
+/// Partial -> NotMet (reason)`), as an Event's note, type and reason: `ComplianceDegraded`
+/// (Warning) when any got worse, else `ComplianceImproved`. `None` when nothing changed or
+/// there was no earlier verdict to compare with.
+fn compliance_changes(
+    old: &[crate::core::api::RequirementStatus],
+    new: &[crate::core::api::RequirementStatus],
+) -> Option<(String, (EventType, &'static str))> {
+    if old.is_empty() {
+        return None;
+    }
+    let mut worse = false;
+    let changes: Vec<String> = new
+        .iter()
+        .filter_map(|n| {
+            let o = old.iter().find(|o| o.id == n.id)?;
+            (o.verdict != n.verdict).then(|| {
+                worse |= n.verdict.severity() > o.verdict.severity();
+                let cited =
+                    crate::core::compliance::requirement(&n.id).map_or(n.id.clone(), |r| r.cited());
+                format!(
+                    "{cited}: {} -> {} ({})",
+                    o.verdict.as_str(),
+                    n.verdict.as_str(),
+                    n.reason
+                )
+            })
+        })
+        .collect();
+    if changes.is_empty() {
+        return None;
+    }
+    let kind = if worse {
+        (EventType::Warning, "ComplianceDegraded")
+    } else {
+        (EventType::Normal, "ComplianceImproved")
+    };
+    Some((changes.join("; "), kind))
 }

@@ -27,12 +27,14 @@ use tracing::{info, warn};
 use super::context::Context;
 use super::managed::{drive, watch_backoff};
 use crate::core::api::HardeningProfile;
+use crate::core::compliance::ProfileFacts;
 use crate::core::labels::PROFILE_LABEL;
 use crate::core::labels::{FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use crate::core::policy_report::{
     REPORT_NAME, ReportApi, cluster_report_name, cluster_report_object, cluster_results,
     namespace_results, report_object,
 };
+use crate::core::status::profile_facts_of;
 use crate::server::Health;
 
 /// The topic of `/readyz`'s line on policy reports.
@@ -133,6 +135,9 @@ struct ClusterReports {
     reports: Api<DynamicObject>,
     /// Per profile: the resourceVersion last looked at and the digest of the report written.
     written: HashMap<String, (Option<String>, Digests)>,
+    /// Per profile: the generation and the profile-wide facts its namespaces' verdicts were
+    /// last judged with; when they change, its namespaces' reports are judged again.
+    judged_with: HashMap<String, (Option<i64>, ProfileFacts)>,
 }
 
 /// What the report watch saw of one of the operator's reports: its content's digest, or
@@ -207,6 +212,7 @@ impl ClusterReports {
             api,
             reports,
             written: HashMap::new(),
+            judged_with: HashMap::new(),
         };
         let params =
             ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
@@ -248,6 +254,7 @@ impl ClusterReports {
             .cloned()
             .collect();
         for name in gone {
+            self.judged_with.remove(&name);
             self.forget_or_delete(ctx, &name).await;
         }
         for profile in &profiles {
@@ -255,6 +262,26 @@ impl ClusterReports {
                 continue;
             };
             let version = profile.metadata.resource_version.clone();
+            // The namespaces' verdicts depend on the generation and on whether the guardrails
+            // are enforced: when those change, every namespace of the profile is judged again
+            // (rare: not on every status write).
+            let judged = (
+                profile.metadata.generation,
+                profile_facts_of(profile, ctx.pods.is_some()),
+            );
+            if self.judged_with.insert(name.to_owned(), judged) != Some(judged) {
+                let governed: Vec<String> = {
+                    let outcomes = ctx.outcomes.lock().expect("outcomes lock");
+                    outcomes
+                        .iter()
+                        .filter(|(_, o)| o.winner() == Some(name))
+                        .map(|(ns, _)| ns.clone())
+                        .collect()
+                };
+                for namespace in governed {
+                    ctx.reports.touch(&namespace);
+                }
+            }
             if self
                 .written
                 .get(name)
@@ -353,7 +380,8 @@ fn desired(
         .map(|namespace| {
             let report = outcomes.get(&namespace).and_then(|outcome| {
                 let profile = ctx.profiles.get(&ObjectRef::new(outcome.winner()?))?;
-                let results = namespace_results(&profile, &namespace, outcome);
+                let facts = profile_facts_of(&profile, ctx.pods.is_some());
+                let results = namespace_results(&profile, &namespace, outcome, &facts);
                 Some(report_object(api, &namespace, &results))
             });
             (namespace, report)

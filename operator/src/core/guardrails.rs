@@ -617,9 +617,10 @@ fn cel_string(s: &str) -> String {
 /// Each rule: what it rejects, and a message naming the rule and the BSI requirement.
 fn validations(env: &AdmissionEnv) -> Value {
     let rule = |expression: &str, message: String| json!({ "expression": expression, "messageExpression": message });
-    let prefix = |rule: &str, requirement: &str| {
+    let prefix = |rule: &str| {
         format!(
-            "'HardeningProfile ' + params.metadata.name + ' guardrail {rule} (BSI SYS.1.6.{requirement}): "
+            "'HardeningProfile ' + params.metadata.name + ' guardrail {rule} ({}): ",
+            crate::core::compliance::guardrail_citation(rule)
         )
     };
     let mut rules = json!([
@@ -627,7 +628,7 @@ fn validations(env: &AdmissionEnv) -> Value {
             "size(variables.badRegistry) == 0",
             format!(
                 "{}image ' + variables.badRegistry[0] + ' (pulled as ' + {} + ') is not from an allowed registry (' + variables.registries.join(', ') + ')'",
-                prefix("allowedRegistries", "A7, A22"),
+                prefix("allowedRegistries"),
                 normalized("variables.badRegistry[0]")
             ),
         ),
@@ -635,28 +636,28 @@ fn validations(env: &AdmissionEnv) -> Value {
             "size(variables.badTag) == 0",
             format!(
                 "{}image ' + variables.badTag[0] + ' has no tag or the tag latest: give a version tag or a digest'",
-                prefix("requireImageTag", "A13")
+                prefix("requireImageTag")
             ),
         ),
         rule(
             "size(variables.badDigest) == 0",
             format!(
                 "{}image ' + variables.badDigest[0] + ' is not pinned by digest (image@sha256:...)'",
-                prefix("requireImageDigest", "A13")
+                prefix("requireImageDigest")
             ),
         ),
         rule(
             "!params.spec.?guardrails.?requireReadOnlyRootFilesystem.orValue(false) || size(variables.newWritable) == 0",
             format!(
                 "{}container ' + variables.newWritable[0] + ' does not set securityContext.readOnlyRootFilesystem: true'",
-                prefix("requireReadOnlyRootFilesystem", "A10")
+                prefix("requireReadOnlyRootFilesystem")
             ),
         ),
         rule(
             "!(request.operation == 'CONNECT' && (request.?subResource.orValue('') == 'exec' || request.?subResource.orValue('') == 'attach') && params.spec.?guardrails.?denyExec.orValue(false))",
             format!(
                 "{}' + request.?subResource.orValue('') + ' into pods is not allowed in this namespace'",
-                prefix("denyExec", "A11")
+                prefix("denyExec")
             ),
         ),
         // `kubectl debug` adds an ephemeral container (any image, any command, sharing the
@@ -665,28 +666,28 @@ fn validations(env: &AdmissionEnv) -> Value {
             "!params.spec.?guardrails.?denyExec.orValue(false) || size(variables.newEphemeral) == 0",
             format!(
                 "{}ephemeral container ' + variables.newEphemeral[0] + ' (kubectl debug) is not allowed in this namespace'",
-                prefix("denyExec", "A11")
+                prefix("denyExec")
             ),
         ),
         rule(
             "!(request.operation == 'CONNECT' && request.?subResource.orValue('') == 'portforward' && params.spec.?guardrails.?denyPortForward.orValue(false))",
             format!(
                 "{}port-forward to pods is not allowed in this namespace (it reaches container ports past the NetworkPolicies)'",
-                prefix("denyPortForward", "A11")
+                prefix("denyPortForward")
             ),
         ),
         rule(
             "!(request.operation == 'CONNECT' && request.?subResource.orValue('') == 'proxy' && params.spec.?guardrails.?denyPodProxy.orValue(false))",
             format!(
                 "{}the pods/proxy subresource is not allowed in this namespace (it reaches container ports past the NetworkPolicies)'",
-                prefix("denyPodProxy", "A11")
+                prefix("denyPodProxy")
             ),
         ),
         rule(
             "size(variables.wideningIngress) + size(variables.wideningEgress) == 0",
             format!(
                 "{}NetworkPolicy ' + object.metadata.name + ' has ' + string(size(variables.wideningIngress)) + ' ingress and ' + string(size(variables.wideningEgress)) + ' egress rules allowing traffic the profile denies (every peer and port of a rule must be one the profile allows)'",
-                prefix("denyWideningNetworkPolicies", "A9")
+                prefix("denyWideningNetworkPolicies")
             ),
         ),
     ]);

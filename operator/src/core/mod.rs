@@ -3,7 +3,7 @@
 //! the controllers and commands fetch, call these, and write what they return.
 //!
 //! - [`api`]: the `HardeningProfile` types (the CRD's schema and CEL rules), validation,
-//!   namespace selection, the requirements a spec covers; [`crd`]: the CRD from the types.
+//!   namespace selection; [`crd`]: the CRD from the types.
 //! - [`render`]: a profile and a namespace into the objects and labels it wants there,
 //!   written by [`canonical`] as the API server stores them; [`seccomp`], [`apparmor`]: the
 //!   profiles' files; [`guardrails`]: its ValidatingAdmissionPolicy and binding.
@@ -12,9 +12,13 @@
 //! - Tenants, reported and never changed: [`workloads`] (pods not confined),
 //!   [`isolation`] (NetworkPolicies opening what the profile denies), [`preview`] and
 //!   [`rejection`] (what enforcing would reject); [`pod_security`]: Pod Security
-//!   Admission's checks, judging one pod as the API server does.
+//!   Admission's checks, judging one pod as the API server does; [`enforced`]: what Enforce
+//!   mode left that still acts after a switch to Audit.
+//! - [`compliance`]: the catalogues (BSI SYS.1.6 and APP.4.4, edition 2023) and the one
+//!   function judging each requirement per namespace and per profile.
 //! - [`status`]: a profile's status from the namespaces' outcomes; [`report`]: the
-//!   compliance report; [`policy_report`]: the policy reports' content.
+//!   compliance report (Markdown, HTML, OSCAL); [`policy_report`]: the policy reports'
+//!   content. All three take their verdicts from [`compliance`].
 //! - [`review`]: a profile's change in words (guardrails, mode, precedence), for `diff`.
 //! - [`labels`]: the labels, annotations and field manager the operator writes with;
 //!   [`plural`]: counted nouns in the messages people read.
@@ -22,6 +26,7 @@
 pub mod api;
 pub mod apparmor;
 pub mod canonical;
+pub mod compliance;
 pub mod crd;
 pub mod diff;
 pub mod enforced;

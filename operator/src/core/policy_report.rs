@@ -1,6 +1,8 @@
-//! Policy reports: the content of one report per governed namespace, in the two report
-//! APIs Policy Reporter and Kyverno-/Trivy-based tools read, and which of them a cluster
-//! serves; `controller/reports.rs` detects the API and writes them.
+//! Policy reports: the content of one report per governed namespace (one result per BSI
+//! requirement the operator assesses, from [`crate::core::compliance`], the source of the
+//! profile's `status.compliance` and of the compliance report too) and one per profile, in
+//! the two report APIs Policy Reporter and Kyverno-/Trivy-based tools read, and which of them
+//! a cluster serves; `controller/reports.rs` detects the API and writes them.
 //!
 //! The types follow the published CRDs, which are the same for both APIs but for
 //! OpenReports' top-level `source`: `openreports.io/v1alpha1` `Report` / `ClusterReport`
@@ -16,7 +18,8 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::core::api::{HardeningProfile, Mode, NamespaceState};
+use crate::core::api::{HardeningProfile, Mode, RequirementStatus, Verdict};
+use crate::core::compliance::ProfileFacts;
 use crate::core::labels::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, PROFILE_LABEL};
 use crate::core::status::NamespaceOutcome;
 
@@ -89,50 +92,115 @@ pub enum Outcome {
 #[serde(rename_all = "camelCase")]
 pub struct ReportResult {
     pub source: String,
-    /// The HardeningProfile.
+    /// The catalogue and edition of a requirement (`BSI SYS.1.6 (2023)`), or
+    /// `hardening-operator` for the operator's own checks of a profile.
     pub policy: String,
-    /// The check, e.g. `network-policies`.
+    /// The requirement (`SYS.1.6.A5`), or the operator's check (`profile-ready`).
     pub rule: String,
-    /// `BSI SYS.1.6 <first requirement>`.
+    /// `BSI SYS.1.6 (2023), level B`: catalogue, edition and level; for the operator's own
+    /// checks `hardening-operator`.
     pub category: String,
     pub result: Outcome,
     pub scored: bool,
     pub message: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ObjectReference>,
-    /// `requirements` (every BSI ID the check serves, comma-separated), `profile-mode`.
+    /// `profile`, `profile-mode`; for a requirement `title`, `level`, `verdict`, `edition`
+    /// and `superseded-container-id` (the old SYS.1.6 "Container" ID, cross-reference only);
+    /// for the guardrails `requirements` (the IDs they serve, with catalogue and edition).
     pub properties: BTreeMap<String, String>,
 }
 
 impl ReportResult {
-    /// The result of `rule` of `profile`: category the first of `ids`, every one of them in
-    /// the property `requirements`, the profile's mode in `profile-mode`.
-    fn new(
+    /// The result of the operator's own check `rule` of `profile` (category
+    /// `hardening-operator`); `requirements` names what it serves, if anything.
+    fn check(
         profile: &HardeningProfile,
         rule: &str,
-        ids: &[&str],
+        requirements: Option<String>,
         result: Outcome,
         message: String,
         resources: Vec<ObjectReference>,
     ) -> Self {
-        let mode = match profile.spec.mode {
-            Mode::Enforce => "Enforce",
-            Mode::Audit => "Audit",
-        };
+        let mut properties = profile_properties(profile);
+        if let Some(requirements) = requirements {
+            properties.insert("requirements".to_owned(), requirements);
+        }
         ReportResult {
             source: SOURCE.to_owned(),
-            policy: profile.metadata.name.clone().unwrap_or_default(),
+            policy: SOURCE.to_owned(),
             rule: rule.to_owned(),
-            category: format!("BSI SYS.1.6 {}", ids[0]),
+            category: SOURCE.to_owned(),
             result,
             scored: true,
             message,
             resources,
-            properties: BTreeMap::from([
-                ("requirements".to_owned(), ids.join(",")),
-                ("profile-mode".to_owned(), mode.to_owned()),
-            ]),
+            properties,
         }
+    }
+
+    /// The result of one requirement's verdict for `profile`.
+    fn requirement(
+        profile: &HardeningProfile,
+        entry: &RequirementStatus,
+        resources: Vec<ObjectReference>,
+    ) -> Option<Self> {
+        let requirement = crate::core::compliance::requirement(&entry.id)?;
+        let result = outcome(entry.verdict)?;
+        let mut properties = profile_properties(profile);
+        properties.insert("title".to_owned(), requirement.title.to_owned());
+        properties.insert("level".to_owned(), requirement.level.letter().to_owned());
+        properties.insert("verdict".to_owned(), entry.verdict.as_str().to_owned());
+        properties.insert(
+            "edition".to_owned(),
+            requirement.catalogue.edition.to_owned(),
+        );
+        if !requirement.old.is_empty() {
+            properties.insert(
+                "superseded-container-id".to_owned(),
+                requirement.old.to_owned(),
+            );
+        }
+        Some(ReportResult {
+            source: SOURCE.to_owned(),
+            policy: requirement.catalogue.short(),
+            rule: requirement.id.to_owned(),
+            category: format!(
+                "{}, level {}",
+                requirement.catalogue.short(),
+                requirement.level.letter()
+            ),
+            result,
+            scored: true,
+            message: entry.reason.clone(),
+            resources,
+            properties,
+        })
+    }
+}
+
+fn profile_properties(profile: &HardeningProfile) -> BTreeMap<String, String> {
+    let mode = match profile.spec.mode {
+        Mode::Enforce => "Enforce",
+        Mode::Audit => "Audit",
+    };
+    BTreeMap::from([
+        (
+            "profile".to_owned(),
+            profile.metadata.name.clone().unwrap_or_default(),
+        ),
+        ("profile-mode".to_owned(), mode.to_owned()),
+    ])
+}
+
+/// A verdict as a policy report result: Met passes, Partial warns, NotMet fails; the
+/// others have no result.
+pub fn outcome(verdict: Verdict) -> Option<Outcome> {
+    match verdict {
+        Verdict::Met => Some(Outcome::Pass),
+        Verdict::Partial => Some(Outcome::Warn),
+        Verdict::NotMet => Some(Outcome::Fail),
+        Verdict::Organisational | Verdict::NotApplicable => None,
     }
 }
 
@@ -162,157 +230,73 @@ impl Summary {
     }
 }
 
-/// The checks, with the generated kinds whose drift fails them and the requirements each
-/// serves.
-const OBJECT_CHECKS: [(&str, &[&str], &[&str]); 4] = [
-    (
-        "pod-security-labels",
-        &["Namespace"],
-        &["A10", "A16", "A17", "A23"],
-    ),
-    ("network-policies", &["NetworkPolicy"], &["A9", "A24"]),
-    ("resource-quota", &["ResourceQuota"], &["A20"]),
-    ("limit-range", &["LimitRange"], &["A20"]),
-];
-
-/// The results of `profile` in `namespace`, from the namespace reconciler's outcome there
-/// (the same data the profile's status is computed from). Sorted by rule; no timestamps,
-/// so an unchanged state gives an equal report (written only when it changes).
+/// The results of `profile` in `namespace`: one per requirement the operator assesses, from
+/// [`crate::core::compliance::assess_namespace`] on the namespace reconciler's outcome there
+/// (the function the profile's `status.compliance` folds over its namespaces), with the
+/// objects it rests on as resources. Sorted by rule; no timestamps, so an unchanged state
+/// gives an equal report (written only when it changes). Empty when the profile does not
+/// govern the namespace at its current generation's view (another profile does).
 pub fn namespace_results(
     profile: &HardeningProfile,
     namespace: &str,
     outcome: &NamespaceOutcome,
+    facts: &ProfileFacts,
 ) -> Vec<ReportResult> {
-    let name = profile.metadata.name.clone().unwrap_or_default();
-    let spec = &profile.spec;
-    let result = |rule: &str, ids: &[&str], result: Outcome, message: String, resources| {
-        ReportResult::new(profile, rule, ids, result, message, resources)
+    let name = profile.metadata.name.as_deref().unwrap_or_default();
+    let generation = profile.metadata.generation.unwrap_or(0);
+    let Some(ns) = outcome.compliance_facts(namespace, name, generation) else {
+        return Vec::new();
     };
-    let declared = |rule: &str| match rule {
-        "pod-security-labels" => spec.pod_security.is_some(),
-        "network-policies" => spec.network_policy.is_some(),
-        "resource-quota" => spec.resource_quota.is_some(),
-        "limit-range" => spec.limit_range.is_some(),
-        _ => false,
-    };
-    let state = outcome.state.unwrap_or(NamespaceState::Pending);
-    let mut results = Vec::new();
-    for (rule, kinds, ids) in OBJECT_CHECKS {
-        if !declared(rule) {
-            results.push(result(
-                rule,
-                ids,
-                Outcome::Skip,
-                format!("profile {name} does not declare it"),
-                Vec::new(),
-            ));
-            continue;
-        }
-        let drift: Vec<_> = outcome
-            .drift
-            .iter()
-            .filter(|d| kinds.contains(&d.kind.as_str()))
+    let mut results: Vec<ReportResult> =
+        crate::core::compliance::assess_namespace(&profile.spec, facts, &ns)
+            .into_iter()
+            .filter(|f| f.requirement.assessed())
+            .filter_map(|f| {
+                let entry = crate::core::compliance::status_entry(
+                    f.requirement,
+                    f.verdict,
+                    f.reason,
+                    None,
+                    f.evidence,
+                );
+                let resources = evidence_refs(&entry.evidence);
+                ReportResult::requirement(profile, &entry, resources)
+            })
             .collect();
-        let (verdict, message) = match state {
-            NamespaceState::Pending => (Outcome::Skip, "not reconciled yet".to_owned()),
-            NamespaceState::Conflict => (
-                Outcome::Skip,
-                "governed by another profile, which takes precedence".to_owned(),
-            ),
-            NamespaceState::Failed => (
-                Outcome::Error,
-                outcome
-                    .message
-                    .clone()
-                    .or_else(|| outcome.reason.map(str::to_owned))
-                    .unwrap_or_else(|| "the namespace cannot be brought to the profile".into()),
-            ),
-            _ if drift.is_empty() => (Outcome::Pass, "as the profile declares".to_owned()),
-            _ => (
-                Outcome::Fail,
-                drift
-                    .iter()
-                    .map(|d| format!("{} {}: {} changed", d.kind, d.name, d.field))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-        };
-        let mut resources: Vec<ObjectReference> = drift
-            .iter()
-            .map(|d| object_ref(&d.kind, &d.name, namespace))
-            .collect();
-        resources.dedup();
-        results.push(result(rule, ids, verdict, message, resources));
-    }
-    if let Some(unconfined) = &outcome.unconfined {
-        let (verdict, message) = if unconfined.count == 0 {
-            (
-                Outcome::Pass,
-                "every pod uses the profile's seccomp/AppArmor profiles".to_owned(),
-            )
-        } else {
-            (
-                Outcome::Fail,
-                format!(
-                    "{} not using the profile's seccomp/AppArmor profiles",
-                    crate::core::plural::count(unconfined.count, "pod")
-                ),
-            )
-        };
-        let pods = unconfined
-            .listed
-            .iter()
-            .map(|p| object_ref("Pod", &p.name, namespace))
-            .collect();
-        results.push(result(
-            "pods-confined",
-            &["A4", "A24"],
-            verdict,
-            message,
-            pods,
-        ));
-    }
-    if let Some(widening) = &outcome.widening {
-        let (verdict, message) = if widening.is_empty() {
-            (
-                Outcome::Pass,
-                "no tenant NetworkPolicy opens what the profile denies".to_owned(),
-            )
-        } else {
-            (
-                Outcome::Fail,
-                widening
-                    .iter()
-                    .map(|w| format!("{} {}: {}", w.policy, w.direction.as_str(), w.opens))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        };
-        let mut policies: Vec<ObjectReference> = widening
-            .iter()
-            .map(|w| object_ref("NetworkPolicy", &w.policy, namespace))
-            .collect();
-        policies.dedup();
-        results.push(result(
-            "tenant-network-policies",
-            &["A9", "A24"],
-            verdict,
-            message,
-            policies,
-        ));
-    }
     results.sort_by(|a, b| a.rule.cmp(&b.rule));
     results
 }
 
+/// The objects among `evidence` (not the profile's own fields), as references.
+fn evidence_refs(evidence: &[crate::core::api::ComplianceEvidence]) -> Vec<ObjectReference> {
+    let mut refs: Vec<ObjectReference> = evidence
+        .iter()
+        .filter_map(|e| {
+            Some(object_ref(
+                &e.kind,
+                e.name.as_deref()?,
+                e.namespace.as_deref()?,
+            ))
+        })
+        .collect();
+    refs.dedup();
+    refs
+}
+
 /// The results of what is not namespaced, for `profile` (sorted by rule), from the status
-/// the profile reconciler computed: whether the profile is Ready at its current generation,
-/// whether another profile takes some of its namespaces, and whether its guardrails (a
-/// cluster-scoped ValidatingAdmissionPolicy and its binding) are in place. A status that
-/// does not describe the profile's generation yet gives `skip`: nothing is claimed from an
-/// older status.
+/// the profile reconciler computed: each requirement's verdict over its namespaces (its
+/// `status.compliance`, read as the compliance report reads it:
+/// [`crate::core::report::profile_verdicts`]), whether the profile is Ready at its current
+/// generation, whether another profile takes some of its namespaces, and whether its
+/// guardrails (a cluster-scoped ValidatingAdmissionPolicy and its binding) are in place. A
+/// status that does not describe the profile's generation yet gives `skip` or `fail`:
+/// nothing is claimed from an older status.
 pub fn cluster_results(profile: &HardeningProfile) -> Vec<ReportResult> {
     let mut results = profile_results(profile);
+    let (_, verdicts) = crate::core::report::profile_verdicts(profile);
+    results.extend(verdicts.iter().filter_map(|entry| {
+        ReportResult::requirement(profile, entry, evidence_refs(&entry.evidence))
+    }));
     results.sort_by(|a, b| a.rule.cmp(&b.rule));
     results
 }
@@ -329,8 +313,8 @@ fn profile_results(profile: &HardeningProfile) -> Vec<ReportResult> {
             .filter(|_| current)
             .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
     };
-    let result = |rule: &str, ids: &[&str], result: Outcome, message: String, resources| {
-        ReportResult::new(profile, rule, ids, result, message, resources)
+    let result = |rule: &str, ids: Option<String>, result: Outcome, message: String, resources| {
+        ReportResult::check(profile, rule, ids, result, message, resources)
     };
     let not_yet = || {
         format!(
@@ -365,7 +349,7 @@ fn profile_results(profile: &HardeningProfile) -> Vec<ReportResult> {
     };
     results.push(result(
         "profile-ready",
-        &["A21", "A25"],
+        None,
         verdict,
         message,
         vec![profile_ref.clone()],
@@ -379,7 +363,7 @@ fn profile_results(profile: &HardeningProfile) -> Vec<ReportResult> {
     };
     results.push(result(
         "profile-conflicts",
-        &["A21"],
+        None,
         verdict,
         message,
         vec![profile_ref],
@@ -388,7 +372,7 @@ fn profile_results(profile: &HardeningProfile) -> Vec<ReportResult> {
     // Guardrails: cluster-scoped admission objects.
     if let Some(guardrails) = &spec.guardrails {
         let ids = guardrail_requirements(guardrails);
-        let ids = if ids.is_empty() { vec!["A21"] } else { ids };
+        let ids = (!ids.is_empty()).then(|| crate::core::compliance::cite(&ids));
         let policy = crate::core::guardrails::object_name(&name);
         let objects = [
             "ValidatingAdmissionPolicy",
@@ -421,31 +405,45 @@ fn profile_results(profile: &HardeningProfile) -> Vec<ReportResult> {
             (Some(c), _) if c.status == "True" => (Outcome::Pass, c.message.clone()),
             (Some(c), _) => (Outcome::Fail, format!("{}: {}", c.reason, c.message)),
         };
-        results.push(result("guardrails", &ids, verdict, message, objects));
+        results.push(result("guardrails", ids, verdict, message, objects));
     }
     results
 }
 
-/// The requirements the declared guardrails serve (as in `api::compliance`), whatever the
-/// mode: the result says whether they are in place, not whether they are enforced.
+/// The requirements (2023 IDs) the declared guardrails serve, whatever the mode: the result
+/// says whether they are in place, not whether they are enforced.
 fn guardrail_requirements(g: &crate::core::api::Guardrails) -> Vec<&'static str> {
-    let registries = !g.allowed_registries.is_empty();
-    [
-        ("A7", registries),
-        ("A9", g.deny_widening_network_policies),
-        ("A10", g.require_read_only_root_filesystem),
-        ("A11", g.deny_exec),
-        ("A13", g.require_image_tag || g.require_image_digest),
-        ("A22", registries),
-    ]
-    .into_iter()
-    .filter_map(|(id, on)| on.then_some(id))
-    .collect()
+    let on = [
+        ("allowedRegistries", !g.allowed_registries.is_empty()),
+        ("requireImageTag", g.require_image_tag),
+        ("requireImageDigest", g.require_image_digest),
+        (
+            "requireReadOnlyRootFilesystem",
+            g.require_read_only_root_filesystem,
+        ),
+        (
+            "denyWideningNetworkPolicies",
+            g.deny_widening_network_policies,
+        ),
+    ];
+    let mut ids: Vec<&'static str> = on
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .flat_map(|(rule, _)| {
+            crate::core::compliance::guardrail_requirements(rule)
+                .iter()
+                .copied()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 fn object_ref(kind: &str, name: &str, namespace: &str) -> ObjectReference {
     let api_version = match kind {
         "NetworkPolicy" => "networking.k8s.io/v1",
+        "HardeningProfile" => "hardening.dev/v1alpha1",
         _ => "v1",
     };
     let namespaced = kind != "Namespace";
@@ -510,7 +508,8 @@ pub fn cluster_report_object(api: ReportApi, profile: &str, results: &[ReportRes
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::api::DriftEntry;
+    use crate::core::api::{DriftEntry, NamespaceState};
+    use crate::core::preview::NamespacePreview;
     use crate::core::workloads::UnconfinedPods;
     use crate::fixtures::{profile, specs};
 
@@ -520,110 +519,136 @@ mod tests {
             .build()
     }
 
+    const FACTS: ProfileFacts = ProfileFacts {
+        pods_watched: true,
+        guardrails_enforced: false,
+    };
+
     fn outcome(state: NamespaceState, drift: Vec<DriftEntry>) -> NamespaceOutcome {
         NamespaceOutcome {
             candidates: vec![("strict".into(), 1)],
             state: Some(state),
             drift,
+            widening: Some(Vec::new()),
+            preview: Some(NamespacePreview::default()),
             ..Default::default()
         }
     }
 
-    fn verdicts(results: &[ReportResult]) -> Vec<(&str, Outcome)> {
-        results
-            .iter()
-            .map(|r| (r.rule.as_str(), r.result))
-            .collect()
+    fn verdict(results: &[ReportResult], rule: &str) -> Outcome {
+        results.iter().find(|r| r.rule == rule).unwrap().result
     }
 
     #[test]
-    fn one_result_per_check_flipping_with_drift_and_back() {
-        let in_sync =
-            namespace_results(&strict(), "team", &outcome(NamespaceState::InSync, vec![]));
-        assert_eq!(
-            verdicts(&in_sync),
-            [
-                ("limit-range", Outcome::Skip),
-                ("network-policies", Outcome::Pass),
-                ("pod-security-labels", Outcome::Pass),
-                ("resource-quota", Outcome::Pass),
-            ]
+    fn one_result_per_assessed_requirement_flipping_with_drift_and_back() {
+        let in_sync = namespace_results(
+            &strict(),
+            "team",
+            &outcome(NamespaceState::InSync, vec![]),
+            &FACTS,
         );
-        assert_eq!(in_sync[1].category, "BSI SYS.1.6 A9");
-        assert_eq!(in_sync[1].properties["requirements"], "A9,A24");
+        let rules: Vec<&str> = in_sync.iter().map(|r| r.rule.as_str()).collect();
+        let mut assessed: Vec<&str> = crate::core::compliance::REQUIREMENTS
+            .iter()
+            .filter(|r| r.assessed())
+            .map(|r| r.id)
+            .collect();
+        assessed.sort();
+        assert_eq!(rules, assessed);
+        let a5 = in_sync.iter().find(|r| r.rule == "SYS.1.6.A5").unwrap();
+        assert_eq!(a5.policy, "BSI SYS.1.6 (2023)");
+        assert_eq!(a5.category, "BSI SYS.1.6 (2023), level B");
+        assert_eq!(a5.result, Outcome::Warn);
+        assert_eq!(a5.properties["verdict"], "Partial");
+        assert_eq!(a5.properties["superseded-container-id"], "A9");
+        assert_eq!(a5.properties["profile"], "strict");
+        assert_eq!(verdict(&in_sync, "APP.4.4.A18"), Outcome::Fail);
 
-        let quota_drift = DriftEntry {
-            kind: "ResourceQuota".into(),
-            name: "hardening-quota".into(),
-            field: "spec.hard.pods".into(),
-            expected: Some("10".into()),
-            actual: Some("99".into()),
+        let deny_drift = DriftEntry {
+            kind: "NetworkPolicy".into(),
+            name: "hardening-default-deny".into(),
+            field: "spec.policyTypes".into(),
+            expected: Some("[Ingress, Egress]".into()),
+            actual: Some("[Ingress]".into()),
             manager: Some("kubectl-edit".into()),
         };
         let drifted = namespace_results(
             &strict(),
             "team",
-            &outcome(NamespaceState::Drifted, vec![quota_drift]),
+            &outcome(NamespaceState::Drifted, vec![deny_drift]),
+            &FACTS,
         );
-        let quota = drifted.iter().find(|r| r.rule == "resource-quota").unwrap();
-        assert_eq!(quota.result, Outcome::Fail);
+        let a5 = drifted.iter().find(|r| r.rule == "SYS.1.6.A5").unwrap();
+        assert_eq!(a5.result, Outcome::Fail);
+        assert!(
+            a5.message.contains("hardening-default-deny differs"),
+            "{}",
+            a5.message
+        );
         assert_eq!(
-            quota.message,
-            "ResourceQuota hardening-quota: spec.hard.pods changed"
+            a5.resources[0].name.as_deref(),
+            Some("hardening-default-deny")
         );
-        assert_eq!(quota.resources[0].name.as_deref(), Some("hardening-quota"));
-        assert_eq!(
-            drifted.iter().filter(|r| r.result == Outcome::Fail).count(),
-            1,
-            "only the drifted check fails"
-        );
+        // What the Pod Security labels provide did not drift.
+        assert_eq!(verdict(&drifted, "SYS.1.6.A17"), Outcome::Warn);
         // Repaired: the same report as before, so nothing would be written twice.
-        let again = namespace_results(&strict(), "team", &outcome(NamespaceState::InSync, vec![]));
-        assert_eq!(again, in_sync);
-        assert_eq!(
-            Summary::of(&drifted),
-            Summary {
-                pass: 2,
-                fail: 1,
-                skip: 1,
-                ..Default::default()
-            }
+        let again = namespace_results(
+            &strict(),
+            "team",
+            &outcome(NamespaceState::InSync, vec![]),
+            &FACTS,
         );
+        assert_eq!(again, in_sync);
     }
 
     #[test]
-    fn failures_pending_and_tenant_findings() {
+    fn failures_pending_conflicts_and_tenant_findings() {
         let mut failed = outcome(NamespaceState::Failed, vec![]);
         failed.reason = Some("ForeignObject");
         failed.message =
             Some("ResourceQuota hardening-quota was not created by the operator".into());
-        let results = namespace_results(&strict(), "team", &failed);
+        let results = namespace_results(&strict(), "team", &failed, &FACTS);
         assert!(
             results
                 .iter()
-                .filter(|r| r.rule != "limit-range")
-                .all(|r| r.result == Outcome::Error && r.message.contains("not created"))
+                .all(|r| r.result == Outcome::Fail && r.message.contains("not created"))
         );
-        let pending =
-            namespace_results(&strict(), "team", &outcome(NamespaceState::Pending, vec![]));
-        assert!(pending.iter().all(|r| r.result == Outcome::Skip));
+        let pending = namespace_results(
+            &strict(),
+            "team",
+            &outcome(NamespaceState::Pending, vec![]),
+            &FACTS,
+        );
+        assert!(pending.iter().all(|r| r.result == Outcome::Fail));
+        // Another profile governs it: this one reports nothing there.
+        let mut other = outcome(NamespaceState::InSync, vec![]);
+        other.candidates.insert(0, ("other".into(), 1));
+        assert!(namespace_results(&strict(), "team", &other, &FACTS).is_empty());
 
+        let confining = profile("strict")
+            .spec_yaml(specs::RESTRICTED_DENY_ALL)
+            .spec_yaml("{seccomp: {baseline: Strict}, apparmor: {denyWrite: [/etc/**]}}")
+            .build();
         let mut tenant = outcome(NamespaceState::InSync, vec![]);
         tenant.unconfined = Some(UnconfinedPods {
             count: 2,
             listed: vec![],
         });
-        tenant.widening = Some(vec![]);
-        let results = namespace_results(&strict(), "team", &tenant);
-        let rule = |name: &str| results.iter().find(|r| r.rule == name).unwrap().result;
-        assert_eq!(rule("pods-confined"), Outcome::Fail);
-        assert_eq!(rule("tenant-network-policies"), Outcome::Pass);
+        let results = namespace_results(&confining, "team", &tenant, &FACTS);
+        assert_eq!(verdict(&results, "SYS.1.6.A21"), Outcome::Fail);
+        tenant.unconfined = Some(UnconfinedPods::default());
+        let results = namespace_results(&confining, "team", &tenant, &FACTS);
+        assert_eq!(verdict(&results, "SYS.1.6.A21"), Outcome::Pass);
     }
 
     #[test]
     fn report_objects_differ_only_where_the_apis_do() {
-        let results =
-            namespace_results(&strict(), "team", &outcome(NamespaceState::InSync, vec![]));
+        let results = namespace_results(
+            &strict(),
+            "team",
+            &outcome(NamespaceState::InSync, vec![]),
+            &FACTS,
+        );
         let open = report_object(ReportApi::OpenReports, "team", &results);
         let wg = report_object(ReportApi::WgPolicy, "team", &results);
         assert_eq!(open["apiVersion"], "openreports.io/v1alpha1");
@@ -632,10 +657,7 @@ mod tests {
         assert_eq!(wg["apiVersion"], "wgpolicyk8s.io/v1alpha2");
         assert_eq!(wg["kind"], "PolicyReport");
         assert!(wg.get("source").is_none());
-        assert_eq!(
-            open["summary"],
-            json!({"pass": 3, "fail": 0, "warn": 0, "error": 0, "skip": 1})
-        );
+        assert_eq!(open["summary"], json!(Summary::of(&results)));
         assert_eq!(open["results"], wg["results"]);
     }
 
@@ -657,6 +679,67 @@ mod tests {
             .build()
     }
 
+    fn verdicts(results: &[ReportResult]) -> Vec<(&str, Outcome)> {
+        results
+            .iter()
+            .map(|r| (r.rule.as_str(), r.result))
+            .collect()
+    }
+
+    /// The operator's own checks among a profile's cluster results.
+    fn cluster_checks(profile: &HardeningProfile) -> Vec<ReportResult> {
+        cluster_results(profile)
+            .into_iter()
+            .filter(|r| r.category == SOURCE)
+            .collect()
+    }
+
+    #[test]
+    fn cluster_results_carry_the_status_verdicts_of_the_current_generation_only() {
+        let facts = ProfileFacts {
+            pods_watched: true,
+            guardrails_enforced: false,
+        };
+        let ns = NamespaceOutcome {
+            candidates: vec![("strict".into(), 2)],
+            state: Some(NamespaceState::InSync),
+            widening: Some(Vec::new()),
+            preview: Some(NamespacePreview::default()),
+            ..Default::default()
+        };
+        let spec = strict().spec;
+        let compliance = crate::core::compliance::assess_profile(
+            &spec,
+            &facts,
+            ns.compliance_facts("team", "strict", 2),
+        );
+        let status = json!({ "observedGeneration": 2, "compliance": compliance });
+        let results = cluster_results(&strict_at(2, status.clone()));
+        for entry in &compliance {
+            let result = results.iter().find(|r| r.rule == entry.id);
+            assert_eq!(
+                result.map(|r| r.result),
+                super::outcome(entry.verdict),
+                "{}",
+                entry.id
+            );
+        }
+        // The namespace's own report agrees, requirement by requirement.
+        let own = namespace_results(&strict_at(2, status.clone()), "team", &ns, &facts);
+        for r in &own {
+            let cluster = results.iter().find(|c| c.rule == r.rule).unwrap();
+            assert_eq!((r.result, &r.message), (cluster.result, &cluster.message));
+        }
+        // A newer generation: nothing is claimed.
+        let stale = cluster_results(&strict_at(3, status));
+        assert!(
+            stale
+                .iter()
+                .filter(|r| r.category != SOURCE)
+                .all(|r| r.result == Outcome::Fail && r.message.contains("generation 3"))
+        );
+    }
+
     fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Value {
         json!({ "type": type_, "status": status, "reason": reason, "message": message,
                 "lastTransitionTime": "2026-12-01T00:00:00Z" })
@@ -671,7 +754,7 @@ mod tests {
                 condition("Conflicting", "False", "NoConflict", "no conflict"),
             ],
         });
-        let results = cluster_results(&strict_at(2, ready.clone()));
+        let results = cluster_checks(&strict_at(2, ready.clone()));
         assert_eq!(
             verdicts(&results),
             [
@@ -680,7 +763,7 @@ mod tests {
             ]
         );
         assert_eq!(results[1].message, "3 namespaces in sync");
-        assert_eq!(results[1].category, "BSI SYS.1.6 A21");
+        assert_eq!(results[1].category, "hardening-operator");
         assert_eq!(
             results[1].resources[0].kind.as_deref(),
             Some("HardeningProfile")
@@ -688,11 +771,11 @@ mod tests {
         assert_eq!(results[1].resources[0].namespace, None);
 
         // A newer generation the status does not describe yet: nothing is claimed.
-        let stale = cluster_results(&strict_at(3, ready));
+        let stale = cluster_checks(&strict_at(3, ready));
         assert!(stale.iter().all(|r| r.result == Outcome::Skip), "{stale:?}");
         assert!(stale[0].message.contains("generation 3"));
         assert!(
-            cluster_results(&strict())
+            cluster_checks(&strict())
                 .iter()
                 .all(|r| r.result == Outcome::Skip)
         );
@@ -704,7 +787,7 @@ mod tests {
                 condition("Conflicting", "True", "NamespaceConflict", "1 namespace governed by another profile"),
             ],
         });
-        let results = cluster_results(&strict_at(1, troubled));
+        let results = cluster_checks(&strict_at(1, troubled));
         assert_eq!(
             verdicts(&results),
             [
@@ -724,7 +807,7 @@ mod tests {
                 condition("Reconciling", "True", "Reconciling", "2 namespaces pending"),
             ],
         });
-        let results = cluster_results(&strict_at(1, reconciling));
+        let results = cluster_checks(&strict_at(1, reconciling));
         assert_eq!(results[1].result, Outcome::Skip);
 
         let audited_drift = json!({
@@ -734,7 +817,7 @@ mod tests {
                 condition("Drifted", "True", "DriftDetected", "1 namespace drifted; first: team"),
             ],
         });
-        let results = cluster_results(&strict_at(1, audited_drift));
+        let results = cluster_checks(&strict_at(1, audited_drift));
         assert_eq!(results[1].rule, "profile-ready");
         assert_eq!(results[1].result, Outcome::Warn, "{:?}", results[1]);
         assert!(
@@ -755,10 +838,13 @@ mod tests {
             "guardrails": { "policy": "hardening.dev-strict", "validationActions": ["Deny"],
                             "state": "InSync" },
         });
-        let results = cluster_results(&guarded_at(1, enforced));
+        let results = cluster_checks(&guarded_at(1, enforced));
         let guardrails = results.iter().find(|r| r.rule == "guardrails").unwrap();
         assert_eq!(guardrails.result, Outcome::Pass);
-        assert_eq!(guardrails.properties["requirements"], "A7,A11,A22");
+        assert_eq!(
+            guardrails.properties["requirements"],
+            "BSI SYS.1.6 (2023) A6, A10"
+        );
         assert_eq!(
             guardrails
                 .resources
@@ -782,7 +868,7 @@ mod tests {
                                         "name": "hardening.dev-strict",
                                         "field": "spec.validationActions" }] },
         });
-        let results = cluster_results(&guarded_at(1, drifted));
+        let results = cluster_checks(&guarded_at(1, drifted));
         let guardrails = results.iter().find(|r| r.rule == "guardrails").unwrap();
         assert_eq!(guardrails.result, Outcome::Fail);
         assert!(
@@ -794,7 +880,7 @@ mod tests {
         );
         // No guardrails declared: no result for them.
         assert!(
-            cluster_results(&strict())
+            cluster_checks(&strict())
                 .iter()
                 .all(|r| r.rule != "guardrails")
         );

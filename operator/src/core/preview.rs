@@ -39,9 +39,9 @@ pub struct PodSecurityFinding {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuardrailFinding {
     pub pod: String,
-    /// The rule (`allowedRegistries`, ...) and the requirement it serves.
+    /// The rule (`allowedRegistries`, ...); the requirements it serves are
+    /// [`crate::core::compliance::guardrail_requirements`].
     pub rule: &'static str,
-    pub requirement: &'static str,
     pub reason: String,
 }
 
@@ -141,19 +141,17 @@ pub fn evaluate_guardrails(guardrails: &Guardrails, pod: &Pod) -> Vec<GuardrailF
     let containers = containers(pod);
     let name = pod.name_any();
     let mut findings = Vec::new();
-    let mut first = |rule: &'static str, requirement: &'static str, reason: Option<String>| {
+    let mut first = |rule: &'static str, reason: Option<String>| {
         if let Some(reason) = reason {
             findings.push(GuardrailFinding {
                 pod: name.clone(),
                 rule,
-                requirement,
                 reason,
             });
         }
     };
     first(
         "allowedRegistries",
-        "A7, A22",
         containers
             .iter()
             .find(|(_, image, _)| !from_allowed_registry(image, &guardrails.allowed_registries))
@@ -166,7 +164,6 @@ pub fn evaluate_guardrails(guardrails: &Guardrails, pod: &Pod) -> Vec<GuardrailF
     );
     first(
         "requireImageTag",
-        "A13",
         containers
             .iter()
             .filter(|_| guardrails.require_image_tag)
@@ -175,7 +172,6 @@ pub fn evaluate_guardrails(guardrails: &Guardrails, pod: &Pod) -> Vec<GuardrailF
     );
     first(
         "requireImageDigest",
-        "A13",
         containers
             .iter()
             .filter(|_| guardrails.require_image_digest)
@@ -184,7 +180,6 @@ pub fn evaluate_guardrails(guardrails: &Guardrails, pod: &Pod) -> Vec<GuardrailF
     );
     first(
         "requireReadOnlyRootFilesystem",
-        "A10",
         containers
             .iter()
             .filter(|_| guardrails.require_read_only_root_filesystem)
@@ -336,7 +331,7 @@ impl NamespacePreview {
 
     /// One line per finding, Pod Security first: `pod (and 2 other pods): Pod Security
     /// restricted:latest: runAsNonRoot != true`, `pod: guardrail allowedRegistries (BSI
-    /// SYS.1.6.A7, A22): image ... is not from an allowed registry`.
+    /// SYS.1.6 (2023) A6, A10): image ... is not from an allowed registry`.
     pub fn lines(&self) -> Vec<(String, String)> {
         let level = self.level.as_deref().unwrap_or_default();
         let mut lines: Vec<(String, String)> = self
@@ -355,8 +350,10 @@ impl NamespacePreview {
             (
                 f.pod.clone(),
                 format!(
-                    "guardrail {} (BSI SYS.1.6.{}): {}",
-                    f.rule, f.requirement, f.reason
+                    "guardrail {} ({}): {}",
+                    f.rule,
+                    crate::core::compliance::guardrail_citation(f.rule),
+                    f.reason
                 ),
             )
         }));

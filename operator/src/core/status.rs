@@ -7,8 +7,9 @@
 //! take, a refused request) makes it False with that cause as the reason. Being outranked by
 //! another profile is reported (`Conflicting`), not a failure. What tenants do in governed
 //! namespaces (pods not using the seccomp/AppArmor profiles, NetworkPolicies opening what the
-//! profile denies) is reported in conditions of its own and withdraws the compliance IDs it
-//! undermines, but is not the operator's to repair and does not change `Ready`.
+//! profile denies) is reported in conditions of its own and lowers the verdicts of the
+//! requirements it undermines (`status.compliance`, from [`crate::core::compliance`]), but
+//! is not the operator's to repair and does not change `Ready`.
 
 use std::collections::BTreeSet;
 
@@ -18,6 +19,7 @@ use crate::core::api::{
     DriftEntry, GuardrailsStatus, HardeningProfile, HardeningProfileStatus, MAX_LISTED_DRIFT,
     MAX_LISTED_NAMESPACES, Mode, NamespaceState, NamespaceStatus, RolloutStatus, WideningPolicy,
 };
+use crate::core::compliance::{NamespaceFacts, ProfileAssessment, ProfileFacts};
 use crate::core::isolation::{MAX_LISTED_POLICIES, Widening};
 use crate::core::plural::{agree, count};
 use crate::core::preview::{MAX_LISTED_PREVIEW, NamespacePreview};
@@ -64,8 +66,9 @@ pub struct NamespaceOutcome {
     /// Tenant NetworkPolicy rules opening what the winner denies; `None` when it isolates
     /// no direction.
     pub widening: Option<Vec<Widening>>,
-    /// Existing pods the winner's enforce level and guardrails reject; `None` when not
-    /// judged (nothing to judge, or the judgement failed).
+    /// The running pods the winner's Pod Security level and guardrails reject (the preview,
+    /// in either mode); `None` when not judged (nothing to preview, not yet, or the preview
+    /// failed): the compliance verdicts then say the running pods are not checked.
     pub preview: Option<NamespacePreview>,
     /// Audit mode: what the winner's Enforce mode left here that still acts (its Pod
     /// Security enforce label, its generated objects); empty in Enforce mode.
@@ -105,6 +108,42 @@ impl NamespaceOutcome {
             widening: self.widening.as_deref(),
             preview: self.preview.as_ref(),
             enforced: &self.enforced,
+        }
+    }
+}
+
+impl NamespaceOutcome {
+    /// What the compliance verdicts of `profile` at `generation` judge of `namespace`;
+    /// `None` when another profile governs it.
+    pub fn compliance_facts<'a>(
+        &'a self,
+        namespace: &'a str,
+        profile: &str,
+        generation: i64,
+    ) -> Option<NamespaceFacts<'a>> {
+        let pending = NamespaceFacts {
+            name: namespace,
+            state: NamespaceState::Pending,
+            message: None,
+            drift: &[],
+            unconfined: None,
+            widening: None,
+            running: None,
+        };
+        let pos = self.candidates.iter().position(|(name, _)| name == profile);
+        match pos {
+            None => Some(pending),
+            Some(pos) if self.candidates[pos].1 < generation => Some(pending),
+            Some(0) => Some(NamespaceFacts {
+                name: namespace,
+                state: self.state.unwrap_or(NamespaceState::Pending),
+                message: self.message.as_deref(),
+                drift: &self.drift,
+                unconfined: self.unconfined.as_ref(),
+                widening: self.widening.as_deref(),
+                running: self.preview.as_ref(),
+            }),
+            Some(_) => None,
         }
     }
 }
@@ -166,12 +205,30 @@ pub fn desired_status<'a>(
 
     let mut entries: Vec<NamespaceStatus> = Vec::new();
     let mut c = Counts::default();
+    let facts = profile_facts(input);
+    let mut assessment = ProfileAssessment::new();
     for ns in input.selected {
         let view = match outcome_of(ns) {
             Some(outcome) => outcome.view(name, generation),
             None => View::pending(),
         };
         let state = view.state;
+        // A namespace another profile governs is that profile's to judge.
+        let judged = match outcome_of(ns) {
+            Some(outcome) => outcome.compliance_facts(ns, name, generation),
+            None => Some(NamespaceFacts {
+                name: ns,
+                state: NamespaceState::Pending,
+                message: None,
+                drift: &[],
+                unconfined: None,
+                widening: None,
+                running: None,
+            }),
+        };
+        if let Some(namespace) = judged {
+            assessment.judge(&profile.spec, &facts, &namespace);
+        }
         let unconfined = view.unconfined.filter(|u| u.count > 0);
         if let Some(u) = unconfined {
             c.unconfined_pods += u.count;
@@ -285,7 +342,7 @@ pub fn desired_status<'a>(
         repairs_total: input.repairs_total,
         namespaces: entries,
         unlisted_namespaces: unlisted,
-        compliance: compliance(input, &c),
+        compliance: assessment.finish(),
         workload_security_context: required,
         unconfined_pods: c.confinement_reported.then_some(c.unconfined_pods),
         widening_policies: c.isolation_reported.then_some(c.widening_policies),
@@ -328,114 +385,12 @@ struct Counts {
     pods_judged: bool,
 }
 
-/// What the cluster says about the requirements a spec covers: the facts
-/// [`requirement_findings`] judges, as the status reports them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ComplianceFacts {
-    /// Pods are checked against the profile's seccomp/AppArmor profiles (it declares one
-    /// and the operator watches pods).
-    pub confinement_reported: bool,
-    pub unconfined_pods: u32,
-    /// Tenant NetworkPolicy rules opening what the profile denies.
-    pub widening_policies: u32,
-    /// The API server enforces the profile's guardrails: policy and binding as rendered,
-    /// with `Deny`.
-    pub guardrails_enforced: bool,
-}
-
-impl ComplianceFacts {
-    /// The facts a profile's status reports (`unconfinedPods` and `wideningPolicies` are
-    /// unset when not checked).
-    pub fn of_status(status: &HardeningProfileStatus) -> Self {
-        Self {
-            confinement_reported: status.unconfined_pods.is_some(),
-            unconfined_pods: status.unconfined_pods.unwrap_or(0),
-            widening_policies: status.widening_policies.unwrap_or(0),
-            guardrails_enforced: status
-                .conditions
-                .iter()
-                .any(|c| c.type_ == GUARDRAILS_ENFORCED && c.status == "True"),
-        }
-    }
-}
-
-/// One requirement the spec covers, and whether the cluster lets it hold.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequirementFinding {
-    pub id: &'static str,
-    /// Why it does not hold now; `None` when it holds.
-    pub withdrawn: Option<String>,
-}
-
-/// Every requirement ID the spec covers, each with why it is withdrawn, if it is: A9 and
-/// A24 while a tenant NetworkPolicy opens what the profile denies, A4 and A24 while pods do
-/// not use the profile's seccomp/AppArmor profiles or while that cannot be checked (no pod
-/// watch), and the requirements only guardrails serve (A7, A11, A13, A22) while the API
-/// server does not enforce them. The status's `compliance` lists those that hold; the
-/// compliance report shows the others with the reason.
-pub fn requirement_findings(
-    spec: &crate::core::api::HardeningProfileSpec,
-    facts: ComplianceFacts,
-) -> Vec<RequirementFinding> {
-    let network_undone = (facts.widening_policies > 0).then(|| {
-        format!(
-            "{} opening what the profile denies",
-            count(facts.widening_policies, "tenant NetworkPolicy rule")
-        )
-    });
-    let confinement_unproven = if !facts.confinement_reported {
-        Some("pods are not checked (the operator runs without --pod-report)".to_owned())
-    } else if facts.unconfined_pods > 0 {
-        Some(format!(
-            "{} not using the profile's seccomp/AppArmor profiles",
-            count(facts.unconfined_pods, "pod")
-        ))
-    } else {
-        None
-    };
-    crate::core::api::covered_requirements(spec)
-        .into_iter()
-        .map(|id| RequirementFinding {
-            id,
-            withdrawn: match id {
-                "A9" => network_undone.clone(),
-                "A4" => confinement_unproven.clone(),
-                "A24" => match (&network_undone, &confinement_unproven) {
-                    (None, None) => None,
-                    (a, b) => Some(
-                        a.iter()
-                            .chain(b.iter())
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    ),
-                },
-                id if crate::core::api::GUARDRAIL_REQUIREMENTS.contains(&id) => {
-                    (!facts.guardrails_enforced).then(|| {
-                        "the guardrails are not enforced (see the GuardrailsEnforced condition)"
-                            .to_owned()
-                    })
-                }
-                _ => None,
-            },
-        })
-        .collect()
-}
-
-/// The requirement IDs the spec covers, without those the cluster contradicts
-/// ([`requirement_findings`]).
-fn compliance(input: &StatusInput<'_>, c: &Counts) -> Vec<String> {
-    let facts = ComplianceFacts {
-        confinement_reported: c.confinement_reported,
-        unconfined_pods: c.unconfined_pods,
-        widening_policies: c.widening_policies,
+/// What holds for the profile as a whole that its verdicts depend on.
+pub fn profile_facts(input: &StatusInput<'_>) -> ProfileFacts {
+    ProfileFacts {
+        pods_watched: input.pods_watched,
         guardrails_enforced: guardrails_enforced(input),
-    };
-    requirement_findings(&input.profile.spec, facts)
-        .into_iter()
-        .filter(|f| f.withdrawn.is_none())
-        .map(|f| f.id.to_owned())
-        .collect()
+    }
 }
 
 /// Enforce mode, and the policy and binding as rendered.
@@ -808,9 +763,24 @@ pub fn needs_update(
     live != Some(desired)
 }
 
+/// The [`ProfileFacts`] a profile's written status shows (for the policy reports, which are
+/// built beside the status): guardrails enforced as its `GuardrailsEnforced` condition says.
+pub fn profile_facts_of(profile: &HardeningProfile, pods_watched: bool) -> ProfileFacts {
+    ProfileFacts {
+        pods_watched,
+        guardrails_enforced: profile.spec.mode == Mode::Enforce
+            && profile.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == GUARDRAILS_ENFORCED && c.status == "True")
+            }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::api::Verdict;
     use crate::fixtures::profile;
     use k8s_openapi::jiff::Timestamp;
     use std::collections::HashMap;
@@ -1190,9 +1160,53 @@ mod tests {
             actual: Some("a".repeat(256)),
             manager: Some("m".repeat(128)),
         };
+        // Every requirement judged, with the longest texts: drift of every generated kind,
+        // running pods breaking every check, tenant rules opening everything.
+        p.spec.guardrails = Some(crate::core::api::Guardrails {
+            allowed_registries: vec!["registry.example".into()],
+            require_read_only_root_filesystem: true,
+            ..Default::default()
+        });
         let mut drifted = outcome(&[("audit", 1)], NamespaceState::Drifted);
-        drifted.drift = vec![entry; 40];
+        drifted.drift = ["NetworkPolicy", "LimitRange", "Namespace"]
+            .iter()
+            .flat_map(|kind| {
+                let mut e = entry.clone();
+                e.kind = (*kind).into();
+                vec![e; 14]
+            })
+            .collect();
         drifted.unconfined = Some(unconfined(5_000, &"r".repeat(256)));
+        drifted.widening = Some(vec![
+            Widening {
+                policy: "p".repeat(253),
+                direction: crate::core::api::PolicyType::Ingress,
+                opens: "o".repeat(256),
+            };
+            10
+        ]);
+        drifted.preview = Some(NamespacePreview {
+            level: Some("restricted:latest".into()),
+            pod_security: crate::core::preview::PodSecurityPreview {
+                findings: vec![
+                    crate::core::preview::PodSecurityFinding {
+                        pod: "q".repeat(253),
+                        other_pods: 7,
+                        reason: "privileged, host namespaces, hostPath volumes, hostPort, allowPrivilegeEscalation != false, unrestricted capabilities, runAsNonRoot != true, runAsUser=0, seccompProfile, restricted volume types, procMount, forbidden sysctls".into(),
+                    };
+                    50
+                ],
+                incomplete: None,
+            },
+            guardrails: vec![
+                crate::core::preview::GuardrailFinding {
+                    pod: "g".repeat(253),
+                    rule: "allowedRegistries",
+                    reason: "i".repeat(256),
+                };
+                50
+            ],
+        });
         let names: Vec<String> = (0..10_000)
             .map(|i| format!("namespace-with-a-long-name-{i:05}"))
             .collect();
@@ -1214,9 +1228,20 @@ mod tests {
         );
         assert_eq!(status.unconfined_pods, Some(50_000_000));
         let bytes = serde_json::to_vec(&status).unwrap().len();
+        let compliance = serde_json::to_vec(&status.compliance).unwrap().len();
+        assert_eq!(status.compliance.len(), 47);
+        assert!(
+            status
+                .compliance
+                .iter()
+                .filter(|e| e.namespaces.is_some())
+                .all(|e| e.verdict == crate::core::api::Verdict::NotMet)
+        );
         // Worst case (every text at its cap) stays far below etcd's 1.5 MiB object limit.
-        assert!(bytes < 256 * 1024, "status is {bytes} bytes");
-        eprintln!("worst-case status with 10,000 drifted namespaces: {bytes} bytes");
+        assert!(bytes < 384 * 1024, "status is {bytes} bytes");
+        eprintln!(
+            "worst-case status with 10,000 drifted namespaces: {bytes} bytes, of which compliance {compliance}"
+        );
     }
 
     #[test]
@@ -1422,11 +1447,8 @@ mod tests {
         );
         assert_eq!(status.widening_policies, Some(1));
         assert_eq!(status.namespaces[0].policies[0].name, "allow-all");
-        assert!(
-            !status.compliance.iter().any(|id| id == "A9"),
-            "{:?}",
-            status.compliance
-        );
+        assert_eq!(verdict_of(&status, "SYS.1.6.A5").0, Verdict::NotMet);
+        assert!(verdict_of(&status, "SYS.1.6.A5").1.contains("allow-all"));
 
         let clean = HashMap::from([(
             "a".to_string(),
@@ -1436,7 +1458,7 @@ mod tests {
             },
         )]);
         let status = status_of(&p, &selected(&["a"]), &clean, at(100));
-        assert!(status.compliance.iter().any(|id| id == "A9"));
+        assert!(!verdict_of(&status, "SYS.1.6.A5").1.contains("allow-all"));
         assert_eq!(
             summary(&status).last().unwrap(),
             &triple("NetworkIsolated", "True", "NoWideningPolicies")
@@ -1481,14 +1503,12 @@ mod tests {
             };
             desired_status(&input, |ns| outcomes.get(ns))
         };
-        let ids = ["A7", "A11", "A13", "A22"];
+        // SYS.1.6.A6 (images from trusted sources) rests on allowedRegistries alone.
         let claimed = |s: &HardeningProfileStatus| {
-            ids.iter()
-                .filter(|id| s.compliance.iter().any(|c| c == *id))
-                .count()
+            usize::from(verdict_of(s, "SYS.1.6.A6").0 != Verdict::NotMet)
         };
         let enforced = status_with(&p, Some(guardrails(NamespaceState::InSync)));
-        assert_eq!(claimed(&enforced), 4, "{:?}", enforced.compliance);
+        assert_eq!(claimed(&enforced), 1, "{:?}", enforced.compliance);
         assert_eq!(
             summary(&enforced).last().unwrap(),
             &triple(GUARDRAILS_ENFORCED, "True", "Enforced")
@@ -1519,6 +1539,11 @@ mod tests {
         );
     }
 
+    fn verdict_of(status: &HardeningProfileStatus, id: &str) -> (Verdict, String) {
+        let e = status.compliance.iter().find(|e| e.id == id).unwrap();
+        (e.verdict, e.reason.clone())
+    }
+
     fn condition_status(status: &HardeningProfileStatus, type_: &str) -> String {
         status
             .conditions
@@ -1529,25 +1554,32 @@ mod tests {
     }
 
     #[test]
-    fn a4_holds_only_while_every_pod_is_confined_and_that_can_be_checked() {
-        let p = confining("strict");
+    fn a21_holds_only_while_every_pod_is_confined_and_that_can_be_checked() {
+        let p = profile("strict")
+            .generation(1)
+            .spec_yaml(RESTRICTED)
+            .spec_yaml("{networkPolicy: {}, seccomp: {baseline: Strict}, apparmor: {denyWrite: [/etc/**]}}")
+            .build();
         let with = |count| {
             HashMap::from([(
                 "a".to_string(),
                 NamespaceOutcome {
                     unconfined: Some(unconfined(count, "not set")),
+                    widening: Some(Vec::new()),
+                    preview: Some(NamespacePreview::default()),
                     ..outcome(&[("strict", 1)], NamespaceState::InSync)
                 },
             )])
         };
-        let has_a4 = |s: &HardeningProfileStatus| s.compliance.iter().any(|id| id == "A4");
-        assert!(has_a4(&status_of(&p, &selected(&["a"]), &with(0), at(100))));
-        assert!(!has_a4(&status_of(
-            &p,
-            &selected(&["a"]),
-            &with(2),
-            at(100)
-        )));
+        let a21 = |s: &HardeningProfileStatus| verdict_of(s, "SYS.1.6.A21");
+        assert_eq!(
+            a21(&status_of(&p, &selected(&["a"]), &with(0), at(100))).0,
+            Verdict::Met
+        );
+        assert_eq!(
+            a21(&status_of(&p, &selected(&["a"]), &with(2), at(100))).0,
+            Verdict::NotMet
+        );
         let outcomes = with(0);
         let input = StatusInput {
             profile: &p,
@@ -1559,7 +1591,13 @@ mod tests {
             guardrails: None,
             now: at(100),
         };
-        assert!(!has_a4(&desired_status(&input, |ns| outcomes.get(ns))));
+        let unwatched = a21(&desired_status(&input, |ns| outcomes.get(ns)));
+        assert_eq!(unwatched.0, Verdict::Partial);
+        assert!(
+            unwatched.1.contains("--pod-report=false"),
+            "{}",
+            unwatched.1
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Pods that do not run under the seccomp and AppArmor profiles their namespace's governing
-//! HardeningProfile declares (BSI SYS.1.6.A4). Pure: the controller feeds pod watch events
+//! HardeningProfile declares (BSI SYS.1.6 (2023) A21). Pure: the controller feeds pod watch events
 //! into a [`PodIndex`] and assesses a namespace's pods against the profile's
 //! [`WorkloadSecurityContext`].
 //!

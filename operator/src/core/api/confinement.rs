@@ -1,6 +1,6 @@
 //! Confinement of the containers in selected namespaces: a seccomp profile (system calls)
 //! and an AppArmor profile (files, network, capabilities), rendered by
-//! [`crate::core::seccomp::render`] and [`crate::core::apparmor::render`] (BSI SYS.1.6.A4, A23, A24).
+//! [`crate::core::seccomp::render`] and [`crate::core::apparmor::render`] (BSI SYS.1.6 (2023) A21).
 
 use kube::KubeSchema;
 use schemars::JsonSchema;

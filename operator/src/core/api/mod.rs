@@ -3,7 +3,6 @@
 //!
 //! Doc comments on the spec types become the CRD field descriptions (`kubectl explain`).
 
-mod compliance;
 mod confinement;
 pub mod resource_names;
 mod schema;
@@ -19,7 +18,6 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use compliance::{GUARDRAIL_REQUIREMENTS, covered_requirements};
 pub use confinement::{
     APPARMOR_PATH_PATTERN, AppArmorBaseline, AppArmorCapabilities, AppArmorNetwork, AppArmorSpec,
     Capability, LocalhostProfile, SYSCALL_NAME_PATTERN, SeccompAction, SeccompArch,
@@ -36,9 +34,12 @@ pub const MAX_LISTED_NAMESPACES: usize = 20;
 pub const MAX_LISTED_DRIFT: usize = 10;
 /// Longest `expected`/`actual`/`field` text kept in a status drift entry.
 pub const MAX_DRIFT_TEXT_CHARS: usize = 256;
+/// Most evidence entries listed per requirement in `status.compliance`.
+pub const MAX_LISTED_EVIDENCE: usize = 3;
 
 /// Hardening declared once and enforced in every selected namespace: Pod Security Admission
-/// labels, NetworkPolicies, a ResourceQuota and a LimitRange (BSI IT-Grundschutz SYS.1.6).
+/// labels, NetworkPolicies, a ResourceQuota and a LimitRange (BSI IT-Grundschutz SYS.1.6 and
+/// APP.4.4, edition 2023).
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "hardening.dev",
@@ -92,37 +93,42 @@ pub struct HardeningProfileSpec {
     #[serde(default)]
     pub cleanup_policy: CleanupPolicy,
 
-    /// Pod Security Admission levels set as namespace labels (BSI SYS.1.6.A10, A16, A17, A23).
+    /// Pod Security Admission levels set as namespace labels (BSI SYS.1.6 (2023) A5, A10, A16,
+    /// A17, A18, A19; APP.4.4 (2023) A4, A7, A13).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_security: Option<PodSecurity>,
 
-    /// NetworkPolicies generated in each namespace (BSI SYS.1.6.A9, A24).
+    /// NetworkPolicies generated in each namespace (BSI SYS.1.6 (2023) A5, A21; APP.4.4 (2023)
+    /// A7, A18).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_policy: Option<NetworkPolicyRules>,
 
-    /// A ResourceQuota generated in each namespace, named `hardening-quota` (BSI SYS.1.6.A20).
+    /// A ResourceQuota generated in each namespace, named `hardening-quota` (caps the
+    /// namespace as a whole; BSI SYS.1.6 (2023) A15 asks for limits per container: see
+    /// `limitRange`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_quota: Option<ResourceQuotaSpec>,
 
-    /// A LimitRange generated in each namespace, named `hardening-limits` (BSI SYS.1.6.A20).
+    /// A LimitRange generated in each namespace, named `hardening-limits` (BSI SYS.1.6 (2023)
+    /// A15: CPU and memory per container).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_range: Option<LimitRangeSpec>,
 
     /// A seccomp profile (allowed system calls) for the workloads of selected namespaces,
     /// rendered as the OCI/Docker JSON file a node loads as a `Localhost` profile
-    /// (BSI SYS.1.6.A4, A23, A24).
+    /// (BSI SYS.1.6 (2023) A21).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<SeccompSpec>,
 
     /// An AppArmor profile (files, network, capabilities) for the workloads of selected
-    /// namespaces, named `hardening.dev-<profile>` (BSI SYS.1.6.A4, A24).
+    /// namespaces, named `hardening.dev-<profile>` (BSI SYS.1.6 (2023) A21).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apparmor: Option<AppArmorSpec>,
 
     /// Admission rules beyond Pod Security, enforced by the API server itself through a
     /// generated ValidatingAdmissionPolicy and its binding (no webhook): `Deny` in
-    /// `Enforce` mode, `Warn` and `Audit` in `Audit` mode (BSI SYS.1.6.A7, A9, A10, A11,
-    /// A13, A22).
+    /// `Enforce` mode, `Warn` and `Audit` in `Audit` mode (BSI SYS.1.6 (2023) A5, A6, A10,
+    /// A23; APP.4.4 (2023) A7).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails: Option<Guardrails>,
 }
@@ -132,8 +138,8 @@ pub struct HardeningProfileSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Guardrails {
-    /// Registries images must come from (BSI SYS.1.6.A7, A22): an image is admitted when,
-    /// read as container runtimes pull it, it starts with an entry followed by `/`, e.g.
+    /// Registries images must come from (BSI SYS.1.6 (2023) A6, A10): an image is admitted
+    /// when, read as container runtimes pull it, it starts with an entry followed by `/`, e.g.
     /// `registry.example.com` or `registry.example.com/team`. A short name is on docker.io:
     /// `busybox` is pulled as `docker.io/library/busybox`, `harbor/app` as
     /// `docker.io/harbor/app`; so every entry starts with a registry host (a name with a dot
@@ -147,19 +153,21 @@ pub struct Guardrails {
     #[x_kube(validation = Rule::new(REGISTRY_HOST_RULE).message(REGISTRY_HOST_MESSAGE))]
     pub allowed_registries: Vec<String>,
     /// Reject images without a tag or tagged `latest`, unless pinned by digest
-    /// (`image@sha256:...`), so that updates are deliberate (BSI SYS.1.6.A13).
+    /// (`image@sha256:...`), so that every image carries a version (BSI SYS.1.6 (2023) A6).
     #[serde(default, skip_serializing_if = "is_false")]
     pub require_image_tag: bool,
-    /// Reject images not pinned by digest (`image@sha256:...`) (BSI SYS.1.6.A13).
+    /// Reject images not pinned by digest (`image@sha256:...`) (BSI SYS.1.6 (2023) A6).
     #[serde(default, skip_serializing_if = "is_false")]
     pub require_image_digest: bool,
     /// Reject containers (init and ephemeral ones included) without
-    /// `securityContext.readOnlyRootFilesystem: true` (BSI SYS.1.6.A10).
+    /// `securityContext.readOnlyRootFilesystem: true` (BSI SYS.1.6 (2023) A23).
     #[serde(default, skip_serializing_if = "is_false")]
     pub require_read_only_root_filesystem: bool,
     /// Reject every way into a running container: `kubectl exec` and `kubectl attach` (the
     /// CONNECT requests on `pods/exec` and `pods/attach`) and ephemeral containers (`kubectl
-    /// debug`, whatever their image) (BSI SYS.1.6.A11).
+    /// debug`, whatever their image). No BSI requirement asks for this (SYS.1.6 (2023) A16
+    /// wants administration through the container runtime, which `kubectl exec` is): a rule
+    /// of the profile's own.
     #[serde(default, skip_serializing_if = "is_false")]
     pub deny_exec: bool,
     /// Reject `kubectl port-forward` (CONNECT on `pods/portforward`): it reaches container
@@ -173,7 +181,8 @@ pub struct Guardrails {
     #[serde(default, skip_serializing_if = "is_false")]
     pub deny_pod_proxy: bool,
     /// Reject NetworkPolicies with a rule allowing traffic in a direction the profile's
-    /// `networkPolicy` isolates, beyond what the profile itself allows (BSI SYS.1.6.A9). The
+    /// `networkPolicy` isolates, beyond what the profile itself allows (BSI SYS.1.6 (2023) A5;
+    /// APP.4.4 (2023) A7: only selected administrators change network rules). The
     /// check is conservative: every peer and port of a rule must be one the profile allows
     /// (the same namespace with `allowSameNamespace`, the cluster DNS with `allowDns`, or a
     /// peer of one of its rules, as restrictive or more, on ports within that rule's).
@@ -627,10 +636,18 @@ pub struct HardeningProfileStatus {
     #[serde(default, skip_serializing_if = "is_zero")]
     #[schemars(schema_with = "schema::count")]
     pub unlisted_namespaces: u32,
-    /// BSI IT-Grundschutz SYS.1.6 requirement IDs this profile helps to meet (e.g. `A9`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32))]
-    pub compliance: Vec<String>,
+    /// Every requirement of BSI IT-Grundschutz SYS.1.6 "Containerisierung" and APP.4.4
+    /// "Kubernetes" (edition 2023: IT-Grundschutz-Kompendium 2023), each with the verdict
+    /// over the namespaces this profile governs (the worst of theirs): `Met`, `Partial`
+    /// (what is missing), `NotMet` (why), `Organisational` (the operator neither generates
+    /// nor checks anything for it) or `NotApplicable` (no namespace governed).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "lenient_compliance"
+    )]
+    #[schemars(length(max = 64))]
+    pub compliance: Vec<RequirementStatus>,
     /// The `securityContext` fields with which pods use the seccomp and AppArmor profiles
     /// this profile declares (`Localhost` profiles a node must have installed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -666,6 +683,125 @@ pub struct HardeningProfileStatus {
     /// guardrails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails: Option<GuardrailsStatus>,
+}
+
+/// How far the namespaces a profile governs meet one requirement.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum Verdict {
+    /// Every condition holds, as far as the cluster's objects show it.
+    Met,
+    /// What the operator generates or checks holds; `reason` says what is missing.
+    Partial,
+    /// `reason` says why not.
+    NotMet,
+    /// Organisational, or outside what the operator generates or checks: to be assessed
+    /// elsewhere; never counted as met.
+    Organisational,
+    /// The profile governs no namespace.
+    NotApplicable,
+}
+
+impl Verdict {
+    /// How bad, for the worst of several: NotMet over Partial over Met.
+    pub fn severity(self) -> u8 {
+        match self {
+            Self::NotMet => 2,
+            Self::Partial => 1,
+            _ => 0,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Met => "Met",
+            Self::Partial => "Partial",
+            Self::NotMet => "NotMet",
+            Self::Organisational => "Organisational",
+            Self::NotApplicable => "NotApplicable",
+        }
+    }
+}
+
+/// Governed namespaces by verdict.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerdictCounts {
+    #[schemars(schema_with = "schema::count")]
+    pub met: u32,
+    #[schemars(schema_with = "schema::count")]
+    pub partial: u32,
+    #[schemars(schema_with = "schema::count")]
+    pub not_met: u32,
+}
+
+impl VerdictCounts {
+    pub fn of(&self, verdict: Verdict) -> u32 {
+        match verdict {
+            Verdict::Met => self.met,
+            Verdict::Partial => self.partial,
+            Verdict::NotMet => self.not_met,
+            _ => 0,
+        }
+    }
+}
+
+/// One requirement and its verdict over the namespaces a profile governs.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequirementStatus {
+    /// The catalogue, e.g. `BSI IT-Grundschutz SYS.1.6 Containerisierung`.
+    pub catalogue: String,
+    /// Its edition: the year of the IT-Grundschutz-Kompendium, `2023`.
+    pub edition: String,
+    /// The requirement's ID in that edition, e.g. `SYS.1.6.A5`.
+    pub id: String,
+    /// The requirement's title.
+    pub title: String,
+    /// `B` basic (MUST), `S` standard (SHOULD), `H` for elevated protection needs.
+    pub level: String,
+    /// `Met`, `Partial`, `NotMet`, `Organisational` or `NotApplicable`.
+    pub verdict: Verdict,
+    /// Why, in words: what holds, what is missing (`Partial`), why not (`NotMet`); with the
+    /// first namespace and how many share the verdict when they differ.
+    pub reason: String,
+    /// Governed namespaces by verdict (requirements the operator assesses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<VerdictCounts>,
+    /// Where it shows (namespace, object, field), at most 3.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 3))]
+    pub evidence: Vec<ComplianceEvidence>,
+}
+
+/// An object (or a field of the profile) a verdict rests on.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ComplianceEvidence {
+    /// The namespace; unset for the profile itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Kind of the object, e.g. `NetworkPolicy`, `Pod`, `HardeningProfile`.
+    pub kind: String,
+    /// Its name; unset for the profile itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The field, e.g. `spec.policyTypes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// What it shows.
+    pub note: String,
+}
+
+/// `status.compliance` as an older operator wrote it (a list of IDs) reads as empty, so a
+/// profile with such a status stays readable until its status is rewritten.
+fn lenient_compliance<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<RequirementStatus>, D::Error> {
+    let values: Vec<serde_json::Value> = Vec::deserialize(deserializer)?;
+    Ok(values
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect())
 }
 
 /// The state of a profile's admission objects (named after their policy).
@@ -765,8 +901,8 @@ pub struct WouldReject {
     /// with the same violation.
     pub pod: String,
     /// What rejects it, e.g. `Pod Security restricted:latest: runAsNonRoot != true` or
-    /// `guardrail allowedRegistries (BSI SYS.1.6.A7, A22): image ... is not from an allowed
-    /// registry`.
+    /// `guardrail allowedRegistries (BSI SYS.1.6 (2023) A6, A10): image ... is not from an
+    /// allowed registry`.
     pub reason: String,
 }
 

@@ -215,68 +215,6 @@ mod selection {
     use kube::ResourceExt;
 }
 
-mod compliance {
-    use super::*;
-
-    #[test]
-    fn strict_enforcing_profile_covers_everything_the_operator_can() {
-        let strict = spec(
-            "namespaceSelector: {}\n\
-             podSecurity: {enforce: {level: restricted}}\n\
-             networkPolicy: {}\n\
-             resourceQuota: {hard: {pods: 10}}\n\
-             limitRange: {limits: [{type: Container, max: {cpu: 1}}]}\n\
-             seccomp: {}\n\
-             apparmor: {}\n",
-        );
-        assert_eq!(
-            covered_requirements(&strict),
-            ["A4", "A9", "A16", "A17", "A20", "A21", "A23", "A24", "A25"]
-        );
-    }
-
-    #[test]
-    fn a24_needs_network_filesystem_and_syscall_policies() {
-        let covered = |network: &str, confinement: &str| {
-            covered_requirements(&spec(&format!(
-                "namespaceSelector: {{}}\nnetworkPolicy: {network}\n{confinement}"
-            )))
-        };
-        let both = "seccomp: {}\napparmor: {}\n";
-        assert!(covered("{}", both).contains(&"A24"));
-        assert!(!covered("{}", "").contains(&"A24"));
-        assert!(!covered("{}", "seccomp: {}\n").contains(&"A24"));
-        assert!(!covered("{}", "apparmor: {}\n").contains(&"A24"));
-        assert!(!covered("{defaultDeny: [Ingress]}", both).contains(&"A24"));
-        // A4: either profile restricts what the software may do.
-        assert_eq!(covered("{}", "seccomp: {}\n"), ["A4", "A9", "A21", "A25"]);
-    }
-
-    #[test]
-    fn partial_profiles_cover_less() {
-        let baseline = spec(
-            "namespaceSelector: {}\n\
-             podSecurity: {enforce: {level: baseline}, warn: {level: restricted}}\n\
-             networkPolicy: {defaultDeny: [Ingress]}\n\
-             resourceQuota: {hard: {pods: 10}}\n",
-        );
-        assert_eq!(covered_requirements(&baseline), ["A9", "A21", "A25"]);
-        let open = spec("namespaceSelector: {}\nnetworkPolicy: {defaultDeny: []}\n");
-        assert_eq!(covered_requirements(&open), ["A21", "A25"]);
-    }
-
-    #[test]
-    fn audit_profiles_only_report() {
-        let audit = spec(
-            "namespaceSelector: {}\nmode: Audit\n\
-             podSecurity: {enforce: {level: restricted}}\n\
-             networkPolicy: {}\n\
-             seccomp: {}\n",
-        );
-        assert_eq!(covered_requirements(&audit), ["A21", "A25"]);
-    }
-}
-
 mod validation {
     use super::*;
 

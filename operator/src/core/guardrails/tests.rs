@@ -214,16 +214,25 @@ fn every_rule_names_itself_and_its_requirement() {
         .map(|v| v["messageExpression"].as_str().unwrap().to_owned())
         .collect();
     for (rule, requirement) in [
-        ("allowedRegistries", "A7, A22"),
-        ("requireImageTag", "A13"),
-        ("requireImageDigest", "A13"),
-        ("requireReadOnlyRootFilesystem", "A10"),
-        ("denyExec", "A11"),
-        ("denyPortForward", "A11"),
-        ("denyPodProxy", "A11"),
-        ("denyWideningNetworkPolicies", "A9"),
+        ("allowedRegistries", "BSI SYS.1.6 (2023) A6, A10"),
+        ("requireImageTag", "BSI SYS.1.6 (2023) A6, A10"),
+        ("requireImageDigest", "BSI SYS.1.6 (2023) A6, A10"),
+        ("requireReadOnlyRootFilesystem", "BSI SYS.1.6 (2023) A23"),
+        ("denyExec", "no BSI requirement, a rule of this profile"),
+        (
+            "denyPortForward",
+            "BSI SYS.1.6 (2023) A5; BSI APP.4.4 (2023) A7",
+        ),
+        (
+            "denyPodProxy",
+            "BSI SYS.1.6 (2023) A5; BSI APP.4.4 (2023) A7",
+        ),
+        (
+            "denyWideningNetworkPolicies",
+            "BSI SYS.1.6 (2023) A5; BSI APP.4.4 (2023) A7",
+        ),
     ] {
-        let named = format!("guardrail {rule} (BSI SYS.1.6.{requirement})");
+        let named = format!("guardrail {rule} ({requirement})");
         assert!(messages.iter().any(|m| m.contains(&named)), "{named}");
     }
 }

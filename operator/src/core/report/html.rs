@@ -3,7 +3,9 @@
 
 use std::fmt::Write;
 
-use super::{Coverage, Report, Scope};
+use super::{Report, evidence_line, label, token};
+use crate::core::api::Verdict;
+use crate::core::compliance::CATALOGUES;
 use crate::core::plural::count;
 
 /// Text for HTML content and attribute values.
@@ -22,44 +24,55 @@ fn esc(text: &str) -> String {
     out
 }
 
-fn colour(coverage: Coverage) -> &'static str {
-    match coverage {
-        Coverage::Covered => "#2e7d32",
-        Coverage::Partly => "#f9a825",
-        Coverage::NotCovered => "#c62828",
-        Coverage::OutOfScope => "#9e9e9e",
-    }
-}
+const MET: &str = "#2e7d32";
+const PARTIAL: &str = "#f9a825";
+const NOT_MET: &str = "#c62828";
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#212121;background:#fff}\
 table{border-collapse:collapse;margin:1em 0;width:100%}\
 th,td{border:1px solid #bdbdbd;padding:4px 6px;text-align:left;vertical-align:top;font-size:13px}\
-th{background:#eeeeee}td.n{text-align:right}\
-.badge{display:inline-block;padding:1px 6px;border-radius:3px;color:#fff;font-size:12px}\
-.covered{background:#2e7d32}.partly{background:#f9a825;color:#212121}\
-.not-covered{background:#c62828}.out-of-scope{background:#9e9e9e}\
+th{background:#eeeeee}td.n{text-align:right}dl{font-size:14px}dt{font-weight:bold;float:left;width:16em}\
+.badge{display:inline-block;padding:1px 6px;border-radius:3px;color:#fff;font-size:12px;font-weight:bold}\
+.met{background:#2e7d32}.partial{background:#f9a825;color:#212121}\
+.not-met{background:#c62828}.organisational{background:#757575}.not-applicable{background:#9e9e9e}\
+tr.not-met td{background:#ffebee}tr.partial td{background:#fff8e1}\
+section.organisational{color:#424242}\
 svg text{font-family:sans-serif;font-size:12px}";
 
-/// Bars of requirement coverage: the share of governed namespaces meeting each.
-fn coverage_chart(report: &Report) -> String {
-    let rows = report.requirements.len();
-    let (label_w, bar_w, row_h) = (48, 520, 18);
-    let height = rows * row_h + 30;
-    let total = report.namespaces.len();
+fn badge(verdict: Verdict) -> String {
+    format!(
+        "<span class=\"badge {}\">{}</span>",
+        token(verdict),
+        label(verdict)
+    )
+}
+
+/// Per assessed requirement, the governed namespaces by verdict, summed over the profiles.
+fn verdict_chart(report: &Report) -> String {
+    let rows: Vec<_> = report
+        .requirements
+        .iter()
+        .filter(|r| r.requirement.assessed())
+        .collect();
+    let (label_w, bar_w, row_h) = (96, 480, 18);
+    let height = rows.len() * row_h + 40;
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg id="coverage-chart" role="img" aria-label="Requirement coverage" xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}">"#,
-        label_w + bar_w + 200
+        r#"<svg id="verdict-chart" role="img" aria-label="Governed namespaces by verdict" xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}">"#,
+        label_w + bar_w + 220
     );
-    for (i, row) in report.requirements.iter().enumerate() {
+    for (i, row) in rows.iter().enumerate() {
         let y = i * row_h + 4;
-        let share = if row.coverage == Coverage::OutOfScope || total == 0 {
-            0.0
-        } else {
-            row.meeting as f64 / total as f64
-        };
-        let width = (share * bar_w as f64).round() as usize;
+        let (mut met, mut partial, mut not_met) = (0, 0, 0);
+        for (_, e) in &row.profiles {
+            if let Some(c) = e.namespaces {
+                met += c.met;
+                partial += c.partial;
+                not_met += c.not_met;
+            }
+        }
+        let total = met + partial + not_met;
         let _ = write!(
             svg,
             r##"<text x="0" y="{}">{}</text><rect x="{label_w}" y="{y}" width="{bar_w}" height="{}" fill="#f5f5f5" stroke="#e0e0e0"/>"##,
@@ -67,37 +80,45 @@ fn coverage_chart(report: &Report) -> String {
             row.requirement.id,
             row_h - 4
         );
-        if row.coverage == Coverage::OutOfScope {
+        let mut x = label_w as f64;
+        for (n, fill, what) in [
+            (met, MET, "met"),
+            (partial, PARTIAL, "partial"),
+            (not_met, NOT_MET, "not met"),
+        ] {
+            if n == 0 || total == 0 {
+                continue;
+            }
+            let w = f64::from(n) / f64::from(total) * bar_w as f64;
             let _ = write!(
                 svg,
-                r#"<rect x="{label_w}" y="{y}" width="{bar_w}" height="{}" fill="{}" opacity="0.35"/>"#,
-                row_h - 4,
-                colour(row.coverage)
+                r#"<rect x="{x:.1}" y="{y}" width="{w:.1}" height="{}" fill="{fill}"><title>{n} {what}</title></rect>"#,
+                row_h - 4
             );
-        } else {
-            let _ = write!(
-                svg,
-                r#"<rect x="{label_w}" y="{y}" width="{width}" height="{}" fill="{}"/>"#,
-                row_h - 4,
-                colour(row.coverage)
-            );
+            x += w;
         }
-        let note = match row.coverage {
-            Coverage::OutOfScope => "organisational / host-level".to_owned(),
-            _ => format!("{} of {}", row.meeting, count(total, "namespace")),
-        };
         let _ = write!(
             svg,
-            r#"<text x="{}" y="{}">{}</text>"#,
+            r#"<text x="{}" y="{}">{}: {met} met, {partial} partial, {not_met} not met</text>"#,
             label_w + bar_w + 8,
             y + 12,
-            esc(&note)
+            label(row.verdict)
         );
+    }
+    let legend_y = rows.len() * row_h + 24;
+    let mut x = label_w;
+    for (fill, what) in [(MET, "met"), (PARTIAL, "partial"), (NOT_MET, "not met")] {
+        let _ = write!(
+            svg,
+            r#"<rect x="{x}" y="{}" width="10" height="10" fill="{fill}"/><text x="{}" y="{legend_y}">{what}</text>"#,
+            legend_y - 9,
+            x + 14
+        );
+        x += 90;
     }
     let _ = write!(
         svg,
-        r#"<text x="{label_w}" y="{}">share of governed namespaces meeting the requirement</text></svg>"#,
-        rows * row_h + 22
+        r#"<text x="{x}" y="{legend_y}">governed namespaces by verdict (organisational requirements are not drawn)</text></svg>"#
     );
     svg
 }
@@ -118,9 +139,9 @@ fn drift_chart(report: &Report) -> String {
     }
     let states = |p: &super::ProfileRow| {
         [
-            (p.in_sync, "#2e7d32", "in sync"),
-            (p.drifted, "#f9a825", "drifted"),
-            (p.failed, "#c62828", "failed"),
+            (p.in_sync, MET, "in sync"),
+            (p.drifted, PARTIAL, "drifted"),
+            (p.failed, NOT_MET, "failed"),
             (p.conflicting, "#1565c0", "conflicting"),
             (p.pending, "#9e9e9e", "pending"),
         ]
@@ -140,7 +161,7 @@ fn drift_chart(report: &Report) -> String {
             if n == 0 || total == 0 {
                 continue;
             }
-            let w = n as f64 / total as f64 * bar_w as f64;
+            let w = f64::from(n) / f64::from(total) * bar_w as f64;
             let _ = write!(
                 svg,
                 r#"<rect x="{x:.1}" y="{y}" width="{w:.1}" height="{}" fill="{fill}"><title>{n} {what}</title></rect>"#,
@@ -161,9 +182,9 @@ fn drift_chart(report: &Report) -> String {
     let legend_y = rows * row_h + 24;
     let mut x = label_w;
     for (fill, what) in [
-        ("#2e7d32", "in sync"),
-        ("#f9a825", "drifted"),
-        ("#c62828", "failed"),
+        (MET, "in sync"),
+        (PARTIAL, "drifted"),
+        (NOT_MET, "failed"),
         ("#1565c0", "conflicting"),
         ("#9e9e9e", "pending"),
     ] {
@@ -180,79 +201,165 @@ fn drift_chart(report: &Report) -> String {
 }
 
 pub fn html(report: &Report) -> String {
-    let [covered, partly, not_covered, out_of_scope] = report.totals();
+    let [met, partial, not_met, organisational, _] = report.totals();
     let mut out = String::new();
+    let title = "Compliance report: BSI IT-Grundschutz SYS.1.6 and APP.4.4 (edition 2023)";
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>BSI SYS.1.6 compliance report</title><style>{STYLE}</style></head><body>\n"
+         <title>{title}</title><style>{STYLE}</style></head><body>\n<h1>{title}</h1>\n<dl id=\"identity\">"
+    );
+    let c = &report.cluster;
+    let mut item = |term: &str, value: &str| {
+        let _ = write!(out, "<dt>{term}</dt><dd>{}</dd>", esc(value));
+    };
+    item("Cluster", &c.server);
+    if let Some(context) = &c.context {
+        item("Context", context);
+    }
+    item(
+        "Cluster identity (uid of kube-system)",
+        c.uid.as_deref().unwrap_or("unknown"),
+    );
+    item("Kubernetes", c.version.as_deref().unwrap_or("unknown"));
+    item(
+        "Generated",
+        &format!(
+            "{} by hardening-operator {}",
+            report.generated_at,
+            env!("CARGO_PKG_VERSION")
+        ),
+    );
+    for catalogue in CATALOGUES {
+        item(
+            "Catalogue",
+            &format!(
+                "{} ({}), edition {} (IT-Grundschutz-Kompendium {})",
+                catalogue.name(),
+                catalogue.title,
+                catalogue.edition,
+                catalogue.edition
+            ),
+        );
+    }
+    item(
+        "Scope",
+        &format!(
+            "{}, {}{}",
+            count(report.profiles.len(), "profile"),
+            count(report.namespaces.len(), "governed namespace"),
+            if report.ungoverned.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} more governed by no profile, not counted: {})",
+                    report.ungoverned.len(),
+                    report.ungoverned.join(", ")
+                )
+            }
+        ),
     );
     let _ = write!(
         out,
-        "<h1>BSI SYS.1.6 compliance report</h1>\n<p>Generated by hardening-operator {} at {} \
-         from the live cluster: {}, {}{}.</p>\n\
-         <p id=\"totals\">Requirements: {covered} covered, {partly} partly covered, \
-         {not_covered} not covered, {out_of_scope} organisational or host-level.</p>\n",
-        env!("CARGO_PKG_VERSION"),
-        esc(&report.generated_at),
-        count(report.profiles.len(), "profile"),
-        count(report.namespaces.len(), "governed namespace"),
-        if report.ungoverned.is_empty() {
-            String::new()
-        } else {
-            esc(&format!(
-                " ({} more governed by no profile, not counted: {})",
-                report.ungoverned.len(),
-                report.ungoverned.join(", ")
-            ))
-        }
-    );
-    let _ = write!(
-        out,
-        "<h2>Requirement coverage</h2>\n{}\n<h2>Drift: namespaces by state</h2>\n{}\n",
-        coverage_chart(report),
-        drift_chart(report)
+        "</dl>\n<p id=\"totals\">Verdicts: {met} met, {partial} partial, {not_met} not met, \
+         {organisational} organisational or not checked by the operator.</p>\n"
     );
 
     out.push_str(
-        "<h2>Requirements</h2>\n<table id=\"requirements\"><thead><tr><th>ID</th><th>level</th>\
-         <th>requirement</th><th>coverage</th><th>namespaces meeting it</th><th>profiles</th>\
-         <th>what is missing</th></tr></thead><tbody>\n",
+        "<h2>Summary per level</h2>\n<table id=\"summary\"><thead><tr><th>catalogue</th><th>level</th>\
+         <th>met</th><th>partial</th><th>not met</th><th>organisational / not checked</th>\
+         <th>not applicable</th></tr></thead><tbody>\n",
     );
-    for row in &report.requirements {
-        let r = row.requirement;
-        let requirement = match r.scope {
-            Scope::Operator(answer) => format!(
-                "{}<br><small>operator: {}</small>",
-                esc(r.text),
-                esc(answer)
-            ),
-            Scope::Organisational => esc(r.text),
-        };
-        let meeting = if row.coverage == Coverage::OutOfScope {
-            "-".to_owned()
-        } else {
-            format!("{} of {}", row.meeting, report.namespaces.len())
-        };
-        let missing: Vec<String> = row.missing.iter().map(|m| esc(m)).collect();
+    for s in report.summary() {
+        let [a, b, c, d, e] = s.counts;
         let _ = writeln!(
             out,
-            "<tr id=\"req-{id}\" data-coverage=\"{token}\"><td>{id}</td><td>{level}</td><td>{requirement}</td>\
-             <td><span class=\"badge {token}\">{label}</span></td><td class=\"n\">{meeting}</td><td>{profiles}</td><td>{missing}</td></tr>",
+            "<tr><td>{}</td><td>{} ({})</td><td class=\"n\">{a}</td><td class=\"n\">{b}</td>\
+             <td class=\"n\">{c}</td><td class=\"n\">{d}</td><td class=\"n\">{e}</td></tr>",
+            esc(&s.catalogue.short()),
+            s.level.letter(),
+            s.level.name()
+        );
+    }
+    out.push_str("</tbody></table>\n");
+
+    let _ = write!(
+        out,
+        "<h2>Verdicts per requirement</h2>\n{}\n",
+        verdict_chart(report)
+    );
+    out.push_str(
+        "<h2>Requirements the operator assesses</h2>\n<table id=\"requirements\"><thead><tr>\
+         <th>ID</th><th>title</th><th>level</th><th>verdict</th><th>reason</th><th>evidence</th>\
+         <th>old ID</th></tr></thead><tbody>\n",
+    );
+    for row in report
+        .requirements
+        .iter()
+        .filter(|r| r.requirement.assessed())
+    {
+        let r = row.requirement;
+        let evidence: Vec<String> = row
+            .profiles
+            .iter()
+            .flat_map(|(profile, e)| {
+                e.evidence
+                    .iter()
+                    .map(move |ev| esc(&format!("{profile}: {}", evidence_line(ev))))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "<tr id=\"req-{id}\" class=\"{token}\" data-verdict=\"{token}\"><td>{id}</td><td>{title}</td>\
+             <td>{level}</td><td>{badge}</td><td>{reason}</td><td>{evidence}</td><td>{old}</td></tr>",
             id = r.id,
-            token = row.coverage.token(),
-            level = r.level,
-            label = row.coverage.label(),
-            profiles = esc(&row.profiles.join(", ")),
-            missing = missing.join("<br>"),
+            token = token(row.verdict),
+            title = esc(r.title),
+            level = r.level.letter(),
+            badge = badge(row.verdict),
+            reason = esc(&row.reason),
+            evidence = evidence.join("<br>"),
+            old = r.old,
         );
     }
     out.push_str("</tbody></table>\n");
 
     out.push_str(
+        "<section class=\"organisational\"><h2>Organisational, or not checked by the operator</h2>\n\
+         <p>The operator neither generates nor checks anything for these: they are to be assessed \
+         by other means, and are never counted as met.</p>\n<table id=\"organisational\"><thead><tr>\
+         <th>ID</th><th>title</th><th>level</th><th>what is not covered</th><th>old ID</th></tr>\
+         </thead><tbody>\n",
+    );
+    for row in report
+        .requirements
+        .iter()
+        .filter(|r| !r.requirement.assessed())
+    {
+        let r = row.requirement;
+        let _ = writeln!(
+            out,
+            "<tr id=\"req-{id}\" data-verdict=\"{token}\"><td>{id}</td><td>{title}</td><td>{level}</td>\
+             <td>{reason}</td><td>{old}</td></tr>",
+            id = r.id,
+            token = token(row.verdict),
+            title = esc(r.title),
+            level = r.level.letter(),
+            reason = esc(&row.reason),
+            old = r.old,
+        );
+    }
+    out.push_str("</tbody></table></section>\n");
+
+    let _ = write!(
+        out,
+        "<h2>Drift: namespaces by state</h2>\n{}\n",
+        drift_chart(report)
+    );
+    out.push_str(
         "<h2>Profiles</h2>\n<table id=\"profiles\"><thead><tr><th>profile</th><th>mode</th>\
-         <th>Ready</th><th>namespaces governed</th><th>in sync</th><th>drifted</th><th>failed</th>\
-         <th>conflicting</th><th>pending</th><th>repairs</th><th>covers</th><th>withdrawn</th>\
+         <th>Ready</th><th>status current</th><th>namespaces governed</th><th>in sync</th>\
+         <th>drifted</th><th>failed</th><th>conflicting</th><th>pending</th><th>repairs</th>\
          </tr></thead><tbody>\n",
     );
     for p in &report.profiles {
@@ -260,17 +367,11 @@ pub fn html(report: &Report) -> String {
             .ready
             .as_ref()
             .map_or("no status yet".to_owned(), |(s, r)| format!("{s} ({r})"));
-        let covers: Vec<&str> = p.covers.iter().map(|(id, _)| *id).collect();
-        let withdrawn: Vec<String> = p
-            .covers
-            .iter()
-            .filter_map(|(id, why)| why.as_ref().map(|w| esc(&format!("{id}: {w}"))))
-            .collect();
         let _ = writeln!(
             out,
-            "<tr id=\"profile-{name}\"><td>{name}</td><td>{mode:?}</td><td>{ready}</td><td class=\"n\">{}</td>\
+            "<tr id=\"profile-{name}\"><td>{name}</td><td>{mode:?}</td><td>{ready}</td><td>{current}</td>\
              <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             p.namespaces,
             p.in_sync,
             p.drifted,
@@ -278,36 +379,61 @@ pub fn html(report: &Report) -> String {
             p.conflicting,
             p.pending,
             p.repairs_total,
-            covers.join(", "),
-            withdrawn.join("<br>"),
             name = esc(&p.name),
             mode = p.mode,
             ready = esc(&ready),
+            current = if p.current { "yes" } else { "no" },
         );
     }
     out.push_str("</tbody></table>\n");
+    for p in &report.profiles {
+        let _ = write!(
+            out,
+            "<h3>Profile {name}</h3>\n<table class=\"profile-verdicts\" id=\"verdicts-{name}\"><thead><tr>\
+             <th>ID</th><th>verdict</th><th>reason</th><th>namespaces met / partial / not met</th>\
+             <th>evidence</th></tr></thead><tbody>\n",
+            name = esc(&p.name)
+        );
+        for e in p
+            .compliance
+            .iter()
+            .filter(|e| e.verdict != Verdict::Organisational)
+        {
+            let counts = e.namespaces.map_or("-".to_owned(), |c| {
+                format!("{} / {} / {}", c.met, c.partial, c.not_met)
+            });
+            let evidence: Vec<String> = e
+                .evidence
+                .iter()
+                .map(|ev| esc(&evidence_line(ev)))
+                .collect();
+            let _ = writeln!(
+                out,
+                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{counts}</td><td>{}</td></tr>",
+                token(e.verdict),
+                esc(&e.id),
+                badge(e.verdict),
+                esc(&e.reason),
+                evidence.join("<br>")
+            );
+        }
+        out.push_str("</tbody></table>\n");
+    }
 
     out.push_str(
         "<h2>Namespaces</h2>\n<table id=\"namespaces\"><thead><tr><th>namespace</th><th>profile</th>\
-         <th>state</th><th>requirements met</th><th>not met (why)</th></tr></thead><tbody>\n",
+         <th>state</th></tr></thead><tbody>\n",
     );
     for n in &report.namespaces {
         let state = match &n.detail {
             Some(detail) => format!("{} ({detail})", n.state),
             None => n.state.clone(),
         };
-        let not_met: Vec<String> = n
-            .withdrawn
-            .iter()
-            .map(|(id, why)| esc(&format!("{id}: {why}")))
-            .collect();
         let _ = writeln!(
             out,
-            "<tr id=\"ns-{name}\"><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr id=\"ns-{name}\"><td>{name}</td><td>{}</td><td>{}</td></tr>",
             esc(&n.profile),
             esc(&state),
-            n.meeting.join(", "),
-            not_met.join("<br>"),
             name = esc(&n.name),
         );
     }

@@ -1,236 +1,58 @@
-//! The compliance report (`hardening-operator report`): for every BSI SYS.1.6 requirement
-//! (A1-A27, as in docs/requirements.md) whether the namespaces the profiles govern meet it,
-//! per profile and per namespace, computed without I/O from the live profiles (spec and
-//! status) and namespaces. What a profile covers and what the cluster withdraws is the
-//! status's own judgement ([`crate::core::status::requirement_findings`]); which profile governs
-//! a namespace is the controller's ([`crate::core::api::selection`], [`crate::core::api::winner`]).
-//! [`markdown`] and [`html`] write it.
+//! The compliance report (`hardening-operator report`): for every requirement of BSI
+//! IT-Grundschutz SYS.1.6 "Containerisierung" and APP.4.4 "Kubernetes" (edition 2023), the
+//! verdict over the namespaces the profiles govern, per profile and over the cluster,
+//! computed without I/O from the live profiles (spec and status) and namespaces. A profile's
+//! verdicts are its status's `compliance` (from [`crate::core::compliance`], the function the
+//! policy reports use too) when the status describes the profile's current generation;
+//! otherwise nothing is claimed for it. Which profile governs a namespace is the
+//! controller's choice ([`crate::core::api::selection`], [`crate::core::api::winner`]).
+//! [`markdown`], [`html`] and [`oscal`] write it.
 
 mod html;
 mod markdown;
+pub mod oscal;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 
-use crate::core::api::{HardeningProfile, Mode, NamespaceState, NamespaceStatus};
-use crate::core::api::{SYSTEM_NAMESPACES, Selection, selection};
-use crate::core::status::{ComplianceFacts, READY, requirement_findings};
+use crate::core::api::{
+    HardeningProfile, Mode, NamespaceState, RequirementStatus, SYSTEM_NAMESPACES, Selection,
+    Verdict, selection,
+};
+use crate::core::compliance::{
+    CATALOGUES, Catalogue, Level, REQUIREMENTS, Requirement, Scope, status_entry,
+};
+use crate::core::status::READY;
 
 pub use html::html;
 pub use markdown::markdown;
 
-/// Who can meet a requirement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    /// The operator has an answer (what it generates or checks).
-    Operator(&'static str),
-    /// Organisational or host-level: outside what an operator can enforce.
-    Organisational,
+/// Which cluster the report is of.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterIdentity {
+    /// The API server's URL, as the kubeconfig names it.
+    pub server: String,
+    /// The kubeconfig context, if one was used.
+    pub context: Option<String>,
+    /// The uid of the `kube-system` namespace: stable for the cluster's lifetime.
+    pub uid: Option<String>,
+    /// The API server's version (`gitVersion`).
+    pub version: Option<String>,
 }
 
-/// One requirement of BSI SYS.1.6.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Requirement {
-    pub id: &'static str,
-    /// MUST, SHOULD or elevated; empty where docs/requirements.md names none.
-    pub level: &'static str,
-    /// The requirement, paraphrased (docs/requirements.md).
-    pub text: &'static str,
-    pub scope: Scope,
-}
-
-const fn operator(
-    id: &'static str,
-    level: &'static str,
-    text: &'static str,
-    answer: &'static str,
-) -> Requirement {
-    Requirement {
-        id,
-        level,
-        text,
-        scope: Scope::Operator(answer),
-    }
-}
-
-const fn organisational(id: &'static str) -> Requirement {
-    Requirement {
-        id,
-        level: "",
-        text: "organisational or host-level requirement",
-        scope: Scope::Organisational,
-    }
-}
-
-/// A1-A27 in the module's order, as docs/requirements.md states them.
-pub const REQUIREMENTS: [Requirement; 27] = [
-    organisational("A1"),
-    organisational("A2"),
-    organisational("A3"),
-    operator(
-        "A4",
-        "MUST",
-        "software inside containers is hardened; nothing unneeded",
-        "seccomp/AppArmor profiles restrict what the software may do",
-    ),
-    organisational("A5"),
-    organisational("A6"),
-    operator(
-        "A7",
-        "MUST",
-        "images only from trusted registries, unmodified, no known vulnerabilities",
-        "admission rule: image registry allow-list",
-    ),
-    operator(
-        "A8",
-        "MUST",
-        "credentials stored so only authorised parties can read them",
-        "audit: no secrets in env literals (report only)",
-    ),
-    operator(
-        "A9",
-        "MUST",
-        "networks separated; only ports needed for operation exposed",
-        "NetworkPolicies: default-deny ingress+egress, explicit allow-lists, DNS",
-    ),
-    operator(
-        "A10",
-        "MUST",
-        "containers see only the volumes they need; read-only where writes are not needed",
-        "PodSecurity restricted (no hostPath), admission: readOnlyRootFilesystem, no container-runtime socket mounts",
-    ),
-    operator(
-        "A11",
-        "MUST",
-        "no administrative remote access into containers",
-        "report/deny interactive exec where the profile says so",
-    ),
-    organisational("A12"),
-    operator(
-        "A13",
-        "SHOULD",
-        "rebuild and redeploy when security updates appear",
-        "admission/audit: no :latest or tag-less images, pinned digests preferred",
-    ),
-    organisational("A14"),
-    organisational("A15"),
-    operator(
-        "A16",
-        "SHOULD",
-        "application accounts have no rights on the host",
-        "PodSecurity restricted: no host namespaces, no privileged",
-    ),
-    operator(
-        "A17",
-        "SHOULD",
-        "services run under an unprivileged account",
-        "PodSecurity restricted: runAsNonRoot, allowPrivilegeEscalation=false",
-    ),
-    operator(
-        "A18",
-        "SHOULD",
-        "one service per container",
-        "audit: report containers exposing several services",
-    ),
-    organisational("A19"),
-    operator(
-        "A20",
-        "elevated",
-        "CPU, memory, storage limited per container (availability)",
-        "ResourceQuota per namespace + LimitRange defaults/maxima per container",
-    ),
-    operator(
-        "A21",
-        "elevated",
-        "automated audit of container settings against an allow-list; only checked containers in production",
-        "drift + compliance report in the profile's status",
-    ),
-    operator(
-        "A22",
-        "elevated",
-        "images only from the organisation's own registry, technically enforced",
-        "admission rule: registry allow-list (strict)",
-    ),
-    operator(
-        "A23",
-        "elevated",
-        "containers start with reduced rights",
-        "drop ALL capabilities (PodSecurity restricted), seccomp RuntimeDefault or stricter",
-    ),
-    operator(
-        "A24",
-        "elevated",
-        "extended policies restrict network connections, filesystem access and syscalls",
-        "NetworkPolicies + AppArmor (filesystem) + seccomp (syscalls)",
-    ),
-    operator(
-        "A25",
-        "elevated",
-        "behaviour of containers monitored, deviations reported",
-        "drift reporting; runtime intrusion detection itself is out of scope",
-    ),
-    operator(
-        "A26",
-        "elevated",
-        "high availability: restart on surviving nodes",
-        "the operator itself runs with leader election, several replicas",
-    ),
-    organisational("A27"),
-];
-
-/// Requirements met by reporting itself (drift and compliance reporting): they hold in a
-/// namespace whatever its state, since its deviations are reported.
-const REPORTING: [&str; 2] = ["A21", "A25"];
-
-/// How far the governed namespaces meet a requirement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Coverage {
-    /// Met in every governed namespace.
-    Covered,
-    /// Met in some governed namespaces, or not in all.
-    Partly,
-    /// Met in no governed namespace.
-    NotCovered,
-    /// Organisational or host-level.
-    OutOfScope,
-}
-
-impl Coverage {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Covered => "covered",
-            Self::Partly => "partly covered",
-            Self::NotCovered => "not covered",
-            Self::OutOfScope => "not covered (organisational or host-level)",
-        }
-    }
-
-    /// A stable token (HTML class, test).
-    pub fn token(self) -> &'static str {
-        match self {
-            Self::Covered => "covered",
-            Self::Partly => "partly",
-            Self::NotCovered => "not-covered",
-            Self::OutOfScope => "out-of-scope",
-        }
-    }
-}
-
-/// One requirement over every governed namespace.
+/// One requirement over the cluster.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RequirementRow {
-    pub requirement: Requirement,
-    pub coverage: Coverage,
-    /// Governed namespaces meeting it.
-    pub meeting: usize,
-    /// Profiles meeting it in at least one namespace.
-    pub profiles: Vec<String>,
-    /// What is missing where it is not met: one line per cause, with its namespaces.
-    pub missing: Vec<String>,
+    pub requirement: &'static Requirement,
+    /// The worst verdict of the profiles governing a namespace in the report.
+    pub verdict: Verdict,
+    pub reason: String,
+    /// Per profile governing a namespace in the report: its verdict, as its status has it.
+    pub profiles: Vec<(String, RequirementStatus)>,
 }
 
 /// A governed namespace.
@@ -238,15 +60,11 @@ pub struct RequirementRow {
 pub struct NamespaceRow {
     pub name: String,
     pub profile: String,
-    /// `InSync`, `Drifted`, `Failed`, `Pending`, or `Unknown` (not listed in a status that
-    /// lists only part of its namespaces).
+    /// `InSync`, `Drifted`, `Failed`, `Pending` (as the profile's status lists it, or not
+    /// described at its generation yet), or `InSync or unlisted` (a status that cut its list).
     pub state: String,
     /// The status's reason and message for a namespace not in sync.
     pub detail: Option<String>,
-    /// Requirements met here.
-    pub meeting: Vec<&'static str>,
-    /// Requirements the profile covers that are not met here, and why.
-    pub withdrawn: Vec<(&'static str, String)>,
 }
 
 /// One profile.
@@ -256,23 +74,25 @@ pub struct ProfileRow {
     pub mode: Mode,
     /// The `Ready` condition: status and reason; `None` before the first status.
     pub ready: Option<(String, String)>,
+    /// The status describes the profile's current generation.
+    pub current: bool,
     pub selected: u32,
     pub in_sync: u32,
     pub drifted: u32,
     pub failed: u32,
     pub conflicting: u32,
-    /// Selected but neither in sync, drifted, failed nor conflicting.
     pub pending: u32,
     pub repairs_total: u64,
-    /// Requirements its spec covers, and why one is withdrawn profile-wide (as its status).
-    pub covers: Vec<(&'static str, Option<String>)>,
-    /// Namespaces it governs.
+    /// Namespaces it governs among those in the report.
     pub namespaces: usize,
+    /// Its verdicts, one per requirement in catalogue order.
+    pub compliance: Vec<RequirementStatus>,
 }
 
 /// The whole report.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
+    pub cluster: ClusterIdentity,
     pub generated_at: String,
     pub requirements: Vec<RequirementRow>,
     pub profiles: Vec<ProfileRow>,
@@ -281,14 +101,31 @@ pub struct Report {
     pub ungoverned: Vec<String>,
 }
 
-/// At most this many namespaces are named on one line of `missing`.
-const NAMED_PER_CAUSE: usize = 5;
+/// Verdict counts of one catalogue's requirements of one level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LevelSummary {
+    pub catalogue: &'static Catalogue,
+    pub level: Level,
+    /// Met, Partial, NotMet, Organisational, NotApplicable.
+    pub counts: [usize; 5],
+}
+
+fn index(verdict: Verdict) -> usize {
+    match verdict {
+        Verdict::Met => 0,
+        Verdict::Partial => 1,
+        Verdict::NotMet => 2,
+        Verdict::Organisational => 3,
+        Verdict::NotApplicable => 4,
+    }
+}
 
 /// The report for `profiles` over `namespaces`, with the operator's exclusions.
 pub fn build(
     profiles: &[HardeningProfile],
     namespaces: &[Namespace],
     excluded: &BTreeSet<String>,
+    cluster: ClusterIdentity,
     generated_at: String,
 ) -> Report {
     let live: Vec<&HardeningProfile> = profiles
@@ -318,15 +155,17 @@ pub fn build(
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     ungoverned.sort();
 
-    let profile_rows = live
+    let profile_rows: Vec<ProfileRow> = live
         .iter()
         .map(|p| profile_row(p, rows.iter().filter(|r| r.profile == p.name_any()).count()))
         .collect();
     let requirements = REQUIREMENTS
         .iter()
-        .map(|r| requirement_row(*r, &rows, &live))
+        .enumerate()
+        .map(|(i, r)| requirement_row(r, i, &profile_rows, live.is_empty()))
         .collect();
     Report {
+        cluster,
         generated_at,
         requirements,
         profiles: profile_rows,
@@ -339,14 +178,15 @@ pub fn build(
 fn namespace_row(profile: &HardeningProfile, namespace: &str) -> NamespaceRow {
     let status = profile.status.as_ref();
     let current = status.is_some_and(|s| s.observed_generation == profile.metadata.generation);
-    let entry: Option<&NamespaceStatus> =
-        status.and_then(|s| s.namespaces.iter().find(|n| n.name == namespace));
+    let entry = status.and_then(|s| s.namespaces.iter().find(|n| n.name == namespace));
     let state = match (current, entry) {
         (false, _) => "Pending".to_owned(),
         (true, Some(entry)) => format!("{:?}", entry.state),
-        // Only namespaces not in sync (or with tenant findings) are listed; when the list
-        // is cut, an unlisted one may be either.
-        (true, None) if status.is_some_and(|s| s.unlisted_namespaces > 0) => "Unknown".to_owned(),
+        // Only namespaces not in sync (or with findings) are listed; when the list is cut,
+        // an unlisted one may be either.
+        (true, None) if status.is_some_and(|s| s.unlisted_namespaces > 0) => {
+            "InSync or unlisted".to_owned()
+        }
         (true, None) => format!("{:?}", NamespaceState::InSync),
     };
     let detail = entry.and_then(|e| {
@@ -358,39 +198,42 @@ fn namespace_row(profile: &HardeningProfile, namespace: &str) -> NamespaceRow {
             .collect();
         (!text.is_empty()).then(|| text.join(": "))
     });
-    let facts = ComplianceFacts {
-        confinement_reported: status.is_some_and(|s| s.unconfined_pods.is_some()),
-        unconfined_pods: entry.map_or(0, |e| e.unconfined_pods),
-        widening_policies: entry.map_or(0, |e| e.widening_policies),
-        guardrails_enforced: status
-            .is_some_and(|s| ComplianceFacts::of_status(s).guardrails_enforced),
-    };
-    let in_sync = state == "InSync";
-    let mut meeting = Vec::new();
-    let mut withdrawn = Vec::new();
-    for finding in requirement_findings(&profile.spec, facts) {
-        let why = if in_sync || REPORTING.contains(&finding.id) {
-            finding.withdrawn
-        } else {
-            Some(match state.as_str() {
-                "Pending" => "not reconciled at the profile's current generation yet".to_owned(),
-                "Unknown" => "not listed in the profile's status (its list is cut)".to_owned(),
-                other => format!("the namespace is {other}"),
-            })
-        };
-        match why {
-            None => meeting.push(finding.id),
-            Some(why) => withdrawn.push((finding.id, why)),
-        }
-    }
     NamespaceRow {
         name: namespace.to_owned(),
         profile: profile.name_any(),
         state,
         detail,
-        meeting,
-        withdrawn,
     }
+}
+
+/// The profile's verdicts: its status's, when the status describes its current generation
+/// and holds them; else nothing is claimed.
+pub fn profile_verdicts(profile: &HardeningProfile) -> (bool, Vec<RequirementStatus>) {
+    let status = profile.status.as_ref();
+    let current = status.is_some_and(|s| {
+        s.observed_generation.is_some() && s.observed_generation == profile.metadata.generation
+    });
+    if let Some(s) = status.filter(|s| current && s.compliance.len() == REQUIREMENTS.len()) {
+        return (true, s.compliance.clone());
+    }
+    let why = format!(
+        "not assessed: the profile's status does not describe generation {} yet",
+        profile.metadata.generation.unwrap_or_default()
+    );
+    let entries = REQUIREMENTS
+        .iter()
+        .map(|r| match r.scope {
+            Scope::Organisational(reason) => status_entry(
+                r,
+                Verdict::Organisational,
+                reason.to_owned(),
+                None,
+                Vec::new(),
+            ),
+            Scope::Assessed => status_entry(r, Verdict::NotMet, why.clone(), None, Vec::new()),
+        })
+        .collect();
+    (current, entries)
 }
 
 fn profile_row(profile: &HardeningProfile, namespaces: usize) -> ProfileRow {
@@ -404,10 +247,12 @@ fn profile_row(profile: &HardeningProfile, namespaces: usize) -> ProfileRow {
         + status.drifted_namespaces
         + status.failed_namespaces
         + status.conflicting_namespaces;
+    let (current, compliance) = profile_verdicts(profile);
     ProfileRow {
         name: profile.name_any(),
         mode: profile.spec.mode,
         ready,
+        current,
         selected: status.selected_namespaces,
         in_sync: status.in_sync_namespaces,
         drifted: status.drifted_namespaces,
@@ -415,89 +260,139 @@ fn profile_row(profile: &HardeningProfile, namespaces: usize) -> ProfileRow {
         conflicting: status.conflicting_namespaces,
         pending: status.selected_namespaces.saturating_sub(accounted),
         repairs_total: status.repairs_total,
-        covers: requirement_findings(&profile.spec, ComplianceFacts::of_status(&status))
-            .into_iter()
-            .map(|f| (f.id, f.withdrawn))
-            .collect(),
         namespaces,
+        compliance,
     }
 }
 
 fn requirement_row(
-    requirement: Requirement,
-    rows: &[NamespaceRow],
-    profiles: &[&HardeningProfile],
+    requirement: &'static Requirement,
+    index: usize,
+    profiles: &[ProfileRow],
+    no_profiles: bool,
 ) -> RequirementRow {
-    let Scope::Operator(answer) = requirement.scope else {
+    let governing: Vec<(String, RequirementStatus)> = profiles
+        .iter()
+        .filter(|p| p.namespaces > 0)
+        .filter_map(|p| p.compliance.get(index).map(|e| (p.name.clone(), e.clone())))
+        .collect();
+    if let Scope::Organisational(why) = requirement.scope {
         return RequirementRow {
             requirement,
-            coverage: Coverage::OutOfScope,
-            meeting: 0,
-            profiles: Vec::new(),
-            missing: vec![
-                "organisational or host-level: the operator cannot enforce it".to_owned(),
-            ],
+            verdict: Verdict::Organisational,
+            reason: why.to_owned(),
+            profiles: governing,
         };
-    };
-    let id = requirement.id;
-    let meeting: Vec<&NamespaceRow> = rows.iter().filter(|r| r.meeting.contains(&id)).collect();
-    let holding: BTreeSet<String> = meeting.iter().map(|r| r.profile.clone()).collect();
-    // Causes, each with the namespaces it applies to.
-    let mut causes: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for row in rows.iter().filter(|r| !r.meeting.contains(&id)) {
-        let cause = match row.withdrawn.iter().find(|(w, _)| *w == id) {
-            Some((_, why)) => format!("profile {}: {why}", row.profile),
-            None => format!("profile {} does not cover it ({answer})", row.profile),
-        };
-        causes.entry(cause).or_default().push(&row.name);
     }
-    let mut missing: Vec<String> = causes
-        .into_iter()
-        .map(|(cause, namespaces)| {
-            let named: Vec<&str> = namespaces.iter().take(NAMED_PER_CAUSE).copied().collect();
-            let more = namespaces.len() - named.len();
-            let tail = if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            };
-            format!(
-                "{cause}: {} ({}{tail})",
-                crate::core::plural::count(namespaces.len(), "namespace"),
-                named.join(", ")
-            )
-        })
+    let judged: Vec<&(String, RequirementStatus)> = governing
+        .iter()
+        .filter(|(_, e)| e.verdict != Verdict::NotApplicable)
         .collect();
-    if rows.is_empty() {
-        missing.push(if profiles.is_empty() {
-            format!("no HardeningProfile ({answer})")
-        } else {
-            format!("no profile governs any namespace ({answer})")
-        });
-    }
-    let coverage = if rows.is_empty() || meeting.is_empty() {
-        Coverage::NotCovered
-    } else if meeting.len() == rows.len() {
-        Coverage::Covered
-    } else {
-        Coverage::Partly
+    let worst = judged
+        .iter()
+        .max_by_key(|(_, e)| e.verdict.severity())
+        .copied();
+    let (verdict, reason) = match worst {
+        None if no_profiles => (Verdict::NotMet, "no HardeningProfile".to_owned()),
+        None => (
+            Verdict::NotMet,
+            "no profile governs a namespace in the report".to_owned(),
+        ),
+        Some((_, e)) if judged.len() == 1 => (e.verdict, e.reason.clone()),
+        Some((name, e)) => {
+            let with = judged
+                .iter()
+                .filter(|(_, o)| o.verdict == e.verdict)
+                .count();
+            (
+                e.verdict,
+                format!(
+                    "profile {name}: {} ({with} of {} profiles)",
+                    e.reason,
+                    judged.len()
+                ),
+            )
+        }
     };
     RequirementRow {
         requirement,
-        coverage,
-        meeting: meeting.len(),
-        profiles: holding.into_iter().collect(),
-        missing,
+        verdict,
+        reason,
+        profiles: governing,
     }
 }
 
 impl Report {
-    /// Requirements by coverage: (covered, partly, not covered, out of scope).
-    pub fn totals(&self) -> [usize; 4] {
-        let mut totals = [0; 4];
+    /// Per catalogue and level: the cluster's verdicts counted.
+    pub fn summary(&self) -> Vec<LevelSummary> {
+        let mut out = Vec::new();
+        for catalogue in CATALOGUES {
+            for level in Level::ALL {
+                let mut counts = [0; 5];
+                for row in self.requirements.iter().filter(|r| {
+                    std::ptr::eq(r.requirement.catalogue, catalogue) && r.requirement.level == level
+                }) {
+                    counts[index(row.verdict)] += 1;
+                }
+                out.push(LevelSummary {
+                    catalogue,
+                    level,
+                    counts,
+                });
+            }
+        }
+        out
+    }
+
+    /// The cluster's verdicts counted: Met, Partial, NotMet, Organisational, NotApplicable.
+    pub fn totals(&self) -> [usize; 5] {
+        let mut totals = [0; 5];
         for row in &self.requirements {
-            totals[row.coverage as usize] += 1;
+            totals[index(row.verdict)] += 1;
         }
         totals
     }
+}
+
+/// A verdict as a stable token (HTML class, test).
+pub fn token(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Met => "met",
+        Verdict::Partial => "partial",
+        Verdict::NotMet => "not-met",
+        Verdict::Organisational => "organisational",
+        Verdict::NotApplicable => "not-applicable",
+    }
+}
+
+/// A verdict as people read it.
+pub fn label(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Met => "Met",
+        Verdict::Partial => "PARTIAL",
+        Verdict::NotMet => "NOT MET",
+        Verdict::Organisational => "organisational / not checked",
+        Verdict::NotApplicable => "not applicable",
+    }
+}
+
+/// Evidence as one line: `team-a/NetworkPolicy hardening-default-deny spec.policyTypes: note`.
+pub fn evidence_line(e: &crate::core::api::ComplianceEvidence) -> String {
+    let mut out = String::new();
+    if let Some(ns) = &e.namespace {
+        out.push_str(ns);
+        out.push('/');
+    }
+    out.push_str(&e.kind);
+    if let Some(name) = &e.name {
+        out.push(' ');
+        out.push_str(name);
+    }
+    if let Some(field) = &e.field {
+        out.push(' ');
+        out.push_str(field);
+    }
+    out.push_str(": ");
+    out.push_str(&e.note);
+    out
 }

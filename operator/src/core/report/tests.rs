@@ -4,11 +4,8 @@ use k8s_openapi::api::core::v1::Namespace;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::core::compliance::{NamespaceFacts, ProfileFacts, assess_profile};
 use crate::fixtures::profile;
-
-const ORGANISATIONAL: [&str; 10] = [
-    "A1", "A2", "A3", "A5", "A6", "A12", "A14", "A15", "A19", "A27",
-];
 
 fn namespace(name: &str, tier: &str) -> Namespace {
     serde_json::from_value(json!({
@@ -22,25 +19,44 @@ fn strict_spec() -> Value {
         "namespaceSelector": { "matchLabels": { "tier": "strict" } },
         "podSecurity": { "enforce": { "level": "restricted" } },
         "networkPolicy": { "defaultDeny": ["Ingress", "Egress"] },
-        "resourceQuota": { "hard": { "pods": "10" } },
-        "limitRange": { "limits": [{ "type": "Container", "default": { "cpu": "1" } }] }
+        "limitRange": { "limits": [{ "type": "Container", "default": { "cpu": "1", "memory": "1Gi" } }] }
     })
 }
 
-fn ready(selected: u32, in_sync: u32, drifted: u32, namespaces: Value) -> Value {
+/// A status as the operator writes it: its compliance computed by the one function, over
+/// `namespaces` in the given states.
+fn status(spec: &Value, namespaces: &[(&str, NamespaceState)], listed: Value) -> Value {
+    let spec: crate::core::api::HardeningProfileSpec =
+        serde_json::from_value(spec.clone()).unwrap();
+    let facts = ProfileFacts {
+        pods_watched: true,
+        guardrails_enforced: false,
+    };
+    let empty = crate::core::preview::NamespacePreview::default();
+    let compliance = assess_profile(
+        &spec,
+        &facts,
+        namespaces.iter().map(|(name, state)| NamespaceFacts {
+            name,
+            state: *state,
+            message: None,
+            drift: &[],
+            unconfined: None,
+            widening: Some(&[]),
+            running: Some(&empty),
+        }),
+    );
     json!({
         "observedGeneration": 1,
         "conditions": [{
-            "type": "Ready", "status": if drifted == 0 { "True" } else { "False" },
-            "reason": if drifted == 0 { "InSync" } else { "Drifted" }, "message": "",
+            "type": "Ready", "status": "True", "reason": "InSync", "message": "",
             "lastTransitionTime": "2026-12-01T00:00:00Z"
         }],
-        "selectedNamespaces": selected,
-        "inSyncNamespaces": in_sync,
-        "driftedNamespaces": drifted,
-        "namespaces": namespaces,
+        "selectedNamespaces": namespaces.len(),
+        "inSyncNamespaces": namespaces.iter().filter(|(_, s)| *s == NamespaceState::InSync).count(),
+        "namespaces": listed,
         "repairsTotal": 3,
-        "wideningPolicies": 0,
+        "compliance": compliance,
     })
 }
 
@@ -57,200 +73,161 @@ fn build_of(profiles: &[HardeningProfile], namespaces: &[Namespace]) -> Report {
         profiles,
         namespaces,
         &BTreeSet::new(),
+        ClusterIdentity {
+            server: "https://127.0.0.1:6443".into(),
+            context: Some("test".into()),
+            uid: Some("0b5c5f4e-0000-4000-8000-000000000001".into()),
+            version: Some("v1.36.2".into()),
+        },
         "2026-12-01T12:00:00Z".into(),
     )
 }
 
 #[test]
-fn every_requirement_once_in_order_and_the_organisational_ones_out_of_scope() {
+fn every_requirement_once_in_order_and_nothing_claimed_without_a_profile() {
     let report = build_of(&[], &[]);
     let ids: Vec<&str> = report
         .requirements
         .iter()
         .map(|r| r.requirement.id)
         .collect();
-    let expected: Vec<String> = (1..=27).map(|n| format!("A{n}")).collect();
+    let expected: Vec<&str> = crate::core::compliance::REQUIREMENTS
+        .iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(ids, expected);
     for row in &report.requirements {
-        let organisational = ORGANISATIONAL.contains(&row.requirement.id);
-        assert_eq!(
-            row.coverage == Coverage::OutOfScope,
-            organisational,
-            "{}",
-            row.requirement.id
-        );
-        if !organisational {
-            assert_eq!(row.coverage, Coverage::NotCovered);
-            assert!(row.missing[0].starts_with("no HardeningProfile"), "{row:?}");
-        }
+        let expected = if row.requirement.assessed() {
+            Verdict::NotMet
+        } else {
+            Verdict::Organisational
+        };
+        assert_eq!(row.verdict, expected, "{}", row.requirement.id);
     }
-    // Everything the operator can cover is in the catalogue with its answer.
-    let strict: crate::core::api::HardeningProfileSpec = serde_json::from_value(json!({
-        "namespaceSelector": {},
-        "podSecurity": { "enforce": { "level": "restricted" } },
-        "networkPolicy": { "defaultDeny": ["Ingress", "Egress"] },
-        "resourceQuota": { "hard": { "pods": "10" } },
-        "limitRange": { "limits": [{ "type": "Container", "default": { "cpu": "1" } }] },
-        "seccomp": {},
-        "apparmor": {}
-    }))
-    .unwrap();
-    for id in crate::core::api::covered_requirements(&strict) {
-        let r = REQUIREMENTS.iter().find(|r| r.id == id).unwrap();
-        assert!(matches!(r.scope, Scope::Operator(_)), "{id}");
-    }
+    assert_eq!(report.totals(), [0, 0, 14, 33, 0]);
+    let summary = report.summary();
+    assert_eq!(summary.len(), 6);
+    let basic = summary[0];
+    assert_eq!(
+        (basic.catalogue.module, basic.level),
+        ("SYS.1.6", Level::Basic)
+    );
+    assert_eq!(basic.counts.iter().sum::<usize>(), 8);
 }
 
 #[test]
-fn coverage_follows_namespace_state_and_tenant_findings_per_namespace() {
+fn the_report_takes_each_profile_s_verdicts_from_its_current_status() {
     let strict = profile("strict")
         .generation(1)
         .spec(strict_spec())
-        .status(ready(
-            3,
-            1,
-            1,
-            json!([
-                { "name": "b-drifted", "state": "Drifted", "reason": "Drifted",
-                  "message": "ResourceQuota hardening-quota changed" },
-                { "name": "c-widened", "state": "InSync", "wideningPolicies": 2 }
-            ]),
+        .status(status(
+            &strict_spec(),
+            &[("a", NamespaceState::InSync), ("b", NamespaceState::Drifted)],
+            json!([{ "name": "b", "state": "Drifted", "reason": "Drifted", "message": "ResourceQuota hardening-quota changed" }]),
         ))
         .build();
+    let audit_spec = json!({ "namespaceSelector": { "matchLabels": { "tier": "audit" } }, "mode": "Audit",
+        "podSecurity": { "enforce": { "level": "restricted" } } });
     let audit = profile("audit")
         .generation(1)
+        .spec(audit_spec.clone())
+        .status(status(
+            &audit_spec,
+            &[("c", NamespaceState::InSync)],
+            json!([]),
+        ))
+        .build();
+    // A profile whose status describes an older generation: nothing claimed.
+    let stale = profile("stale")
+        .generation(2)
         .spec(
-            json!({ "namespaceSelector": { "matchLabels": { "tier": "audit" } }, "mode": "Audit" }),
+            json!({ "namespaceSelector": { "matchLabels": { "tier": "stale" } },
+            "podSecurity": { "enforce": { "level": "restricted" } } }),
         )
-        .status(ready(1, 1, 0, json!([])))
+        .status(status(
+            &strict_spec(),
+            &[("d", NamespaceState::InSync)],
+            json!([]),
+        ))
         .build();
     let namespaces = [
-        namespace("a-in-sync", "strict"),
-        namespace("b-drifted", "strict"),
-        namespace("c-widened", "strict"),
-        namespace("d-audited", "audit"),
+        namespace("a", "strict"),
+        namespace("b", "strict"),
+        namespace("c", "audit"),
+        namespace("d", "stale"),
         namespace("e-nobody", "none"),
         namespace("kube-system", "strict"),
     ];
-    let report = build_of(&[strict, audit], &namespaces);
+    let report = build_of(&[strict.clone(), audit.clone(), stale.clone()], &namespaces);
     assert_eq!(report.ungoverned, ["e-nobody"]);
-    let names: Vec<&str> = report.namespaces.iter().map(|n| n.name.as_str()).collect();
-    assert_eq!(names, ["a-in-sync", "b-drifted", "c-widened", "d-audited"]);
-
-    // A21/A25 (reporting) hold everywhere, drifted or audited.
-    for id in ["A21", "A25"] {
-        assert_eq!(row(&report, id).coverage, Coverage::Covered, "{id}");
-        assert_eq!(row(&report, id).meeting, 4);
-    }
-    // A16 (from Pod Security restricted): strict's in-sync namespaces; not the drifted one,
-    // not the audited one.
-    let a10 = row(&report, "A16");
-    assert_eq!((a10.coverage, a10.meeting), (Coverage::Partly, 2));
-    assert_eq!(a10.profiles, ["strict"]);
-    assert!(
-        a10.missing
-            .iter()
-            .any(|m| m.contains("profile strict: the namespace is Drifted")
-                && m.contains("b-drifted")),
-        "{:?}",
-        a10.missing
-    );
-    assert!(
-        a10.missing
-            .iter()
-            .any(|m| m.contains("profile audit does not cover it") && m.contains("d-audited")),
-        "{:?}",
-        a10.missing
-    );
-    // A9: withdrawn where tenant rules widen, with the status's reason.
-    let a9 = row(&report, "A9");
-    assert_eq!(a9.meeting, 1);
-    assert!(
-        a9.missing.iter().any(|m| m.contains(
-            "2 tenant NetworkPolicy rules opening what the profile denies: 1 namespace (c-widened)"
-        )),
-        "{:?}",
-        a9.missing
-    );
-    // Nothing the operator does not generate is claimed.
-    assert_eq!(row(&report, "A7").coverage, Coverage::NotCovered);
-    assert_eq!(row(&report, "A7").meeting, 0);
-
-    let drifted = report
-        .namespaces
-        .iter()
-        .find(|n| n.name == "b-drifted")
-        .unwrap();
-    assert_eq!(drifted.state, "Drifted");
-    assert_eq!(
-        drifted.detail.as_deref(),
-        Some("Drifted: ResourceQuota hardening-quota changed")
-    );
-    assert_eq!(drifted.meeting, ["A21", "A25"]);
-    let p = report.profiles.iter().find(|p| p.name == "strict").unwrap();
-    assert_eq!(
-        (
-            p.namespaces,
-            p.in_sync,
-            p.drifted,
-            p.pending,
-            p.repairs_total
-        ),
-        (3, 1, 1, 1, 3)
-    );
-    assert_eq!(p.ready, Some(("False".into(), "Drifted".into())));
-}
-
-#[test]
-fn a_status_of_an_older_generation_or_a_cut_list_claims_nothing_but_reporting() {
-    let mut old = ready(1, 1, 0, json!([]));
-    old["observedGeneration"] = json!(0);
-    let mut cut = ready(2, 0, 0, json!([]));
-    cut["unlistedNamespaces"] = json!(2);
-    let profiles = [
-        profile("old")
-            .generation(1)
-            .spec(strict_spec())
-            .status(old)
-            .build(),
-        profile("cut")
-            .generation(1)
-            .spec(
-                json!({ "namespaceSelector": { "matchLabels": { "tier": "cut" } },
-                    "podSecurity": { "enforce": { "level": "restricted" } } }),
-            )
-            .status(cut)
-            .build(),
-    ];
-    let report = build_of(
-        &profiles,
-        &[namespace("x", "strict"), namespace("y", "cut")],
-    );
     let states: Vec<(&str, &str)> = report
         .namespaces
         .iter()
         .map(|n| (n.name.as_str(), n.state.as_str()))
         .collect();
-    assert_eq!(states, [("x", "Pending"), ("y", "Unknown")]);
-    for n in &report.namespaces {
-        assert_eq!(n.meeting, ["A21", "A25"], "{}", n.name);
-    }
-    assert_eq!(row(&report, "A10").coverage, Coverage::NotCovered);
+    assert_eq!(
+        states,
+        [
+            ("a", "InSync"),
+            ("b", "Drifted"),
+            ("c", "InSync"),
+            ("d", "Pending")
+        ]
+    );
+    // Per profile: exactly its status's verdicts, or nothing claimed for an older generation.
+    let p = |name: &str| report.profiles.iter().find(|p| p.name == name).unwrap();
+    assert_eq!(
+        p("strict").compliance,
+        strict.status.as_ref().unwrap().compliance
+    );
+    assert!(p("strict").current && !p("stale").current);
+    assert!(
+        p("stale")
+            .compliance
+            .iter()
+            .filter(|e| e.verdict != Verdict::Organisational)
+            .all(|e| e.verdict == Verdict::NotMet && e.reason.contains("generation 2"))
+    );
+    // Over the cluster: the worst profile decides, and says which.
+    let a17 = row(&report, "SYS.1.6.A17");
+    assert_eq!(a17.verdict, Verdict::NotMet);
+    assert!(
+        a17.reason.starts_with("profile stale: not assessed"),
+        "{}",
+        a17.reason
+    );
+    assert_eq!(a17.profiles.len(), 3);
+    assert_eq!(row(&report, "SYS.1.6.A1").verdict, Verdict::Organisational);
+    let md = markdown(&report);
+    assert!(
+        md.contains("| SYS.1.6.A17 | Running Containers Without Privileges | S | **NOT MET** |"),
+        "{md}"
+    );
+    assert!(md.contains(
+        "- Cluster identity (uid of namespace kube-system): 0b5c5f4e-0000-4000-8000-000000000001"
+    ));
+    assert!(md.contains(
+        "Catalogue: BSI IT-Grundschutz SYS.1.6 Containerisierung (Containerisation), edition 2023"
+    ));
 }
 
 #[test]
-fn markdown_and_html_have_a_row_per_requirement_and_the_html_no_external_asset() {
+fn markdown_html_and_oscal_have_every_requirement_and_the_html_no_external_asset() {
     let strict = profile("strict<&>")
         .generation(1)
         .spec(strict_spec())
-        .status(ready(1, 1, 0, json!([])))
+        .status(status(
+            &strict_spec(),
+            &[("a", NamespaceState::InSync)],
+            json!([]),
+        ))
         .build();
     let report = build_of(&[strict], &[namespace("a", "strict")]);
     let md = markdown(&report);
-    for r in &REQUIREMENTS {
+    for r in &crate::core::compliance::REQUIREMENTS {
         assert_eq!(
             md.lines()
-                .filter(|l| l.starts_with(&format!("| {} |", r.id)))
+                .filter(|l| l.starts_with(&format!("| {} | {} |", r.id, r.title)))
                 .count(),
             1,
             "{}",
@@ -261,21 +238,54 @@ fn markdown_and_html_have_a_row_per_requirement_and_the_html_no_external_asset()
     for row in &report.requirements {
         let id = row.requirement.id;
         assert_eq!(
-            page.matches(&format!(
-                "<tr id=\"req-{id}\" data-coverage=\"{}\">",
-                row.coverage.token()
-            ))
-            .count(),
+            page.matches(&format!("<tr id=\"req-{id}\"")).count(),
             1,
             "{id}"
         );
+        assert!(page.contains(&format!(
+            "data-verdict=\"{}\"><td>{id}</td>",
+            token(row.verdict)
+        )));
     }
     for external in ["src=", "href=", "url(", "@import", "<script", "<link"] {
         assert!(!page.contains(external), "{external} in the page");
     }
-    assert!(page.contains("<svg id=\"coverage-chart\""));
+    assert!(page.contains("<svg id=\"verdict-chart\""));
     assert!(page.contains("<svg id=\"drift-chart\""));
+    assert!(page.contains("<section class=\"organisational\">"));
     // Names are escaped.
     assert!(page.contains("strict&lt;&amp;&gt;"));
     assert!(!page.contains("strict<&>"));
+
+    let ar = oscal::assessment_results(&report);
+    let result = &ar["assessment-results"]["results"][0];
+    let findings = result["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 14);
+    let a21 = findings
+        .iter()
+        .find(|f| f["target"]["target-id"] == "SYS.1.6.A21")
+        .unwrap();
+    assert_eq!(a21["target"]["status"]["state"], "not-satisfied");
+    assert_eq!(
+        result["reviewed-controls"]["control-selections"][0]["exclude-controls"]
+            .as_array()
+            .unwrap()
+            .len(),
+        33
+    );
+    // The same report gives the same document.
+    assert_eq!(ar, oscal::assessment_results(&report));
+    let uuid = ar["assessment-results"]["uuid"].as_str().unwrap();
+    assert_eq!(uuid.len(), 36);
+    assert_eq!(&uuid[14..15], "5");
+    let cd = oscal::component_definition("2026-12-01T12:00:00Z");
+    let implementations = cd["component-definition"]["components"][0]["control-implementations"]
+        .as_array()
+        .unwrap();
+    assert_eq!(implementations.len(), 2);
+    let implemented: usize = implementations
+        .iter()
+        .map(|i| i["implemented-requirements"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(implemented, 14);
 }

@@ -1,0 +1,1244 @@
+//! Compliance: the catalogues in force ([`catalogue`]: BSI IT-Grundschutz SYS.1.6
+//! "Containerisierung" and APP.4.4 "Kubernetes", edition 2023) and the one function that
+//! judges each requirement from a profile and what the cluster shows: [`assess_namespace`]
+//! for one governed namespace, [`assess_profile`] for a profile over its namespaces (the
+//! worst of theirs). The profile's `status.compliance`, the compliance report (which reads
+//! that status) and the policy reports (one result per requirement per namespace) all come
+//! from here, so they cannot disagree. The conditions of each verdict are written from the
+//! requirement's text; README "Requirements and verdicts" states them row by row.
+//!
+//! Verdicts: `Met` (every condition holds, as far as the cluster's objects show it),
+//! `Partial` (what the operator does holds; what is missing is said in words), `NotMet`
+//! (why), `Organisational` (the operator neither generates nor checks anything for it),
+//! `NotApplicable` (the profile governs no namespace).
+
+pub mod catalogue;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
+
+pub use catalogue::{
+    APP_4_4, CATALOGUES, Catalogue, Level, REQUIREMENTS, Requirement, SYS_1_6, Scope, requirement,
+};
+
+use crate::core::api::{
+    ComplianceEvidence, DriftEntry, HardeningProfileSpec, MAX_LISTED_EVIDENCE, Mode,
+    NamespaceState, PodSecurityLevel, PolicyType, RequirementStatus, SeccompBaseline, Verdict,
+    VerdictCounts,
+};
+use crate::core::isolation::Widening;
+use crate::core::plural::count;
+use crate::core::preview::NamespacePreview;
+use crate::core::workloads::UnconfinedPods;
+
+/// Longest reason kept in a verdict.
+pub const MAX_REASON_CHARS: usize = 400;
+
+/// The first Pod Security policy version whose `restricted` level checks everything the
+/// verdicts rely on: `runAsUser=0` (from v1.23), dropped capabilities (v1.22), seccomp
+/// (v1.19), `allowPrivilegeEscalation` (v1.8), `runAsNonRoot` (v1.0)
+/// (k8s.io/pod-security-admission v0.36.2, `policy/check_*.go`).
+pub const RESTRICTED_COMPLETE_FROM_MINOR: u32 = 23;
+
+/// What holds for a profile as a whole, beyond its spec.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProfileFacts {
+    /// The operator watches pods (`--pod-report`): unconfined pods can be counted.
+    pub pods_watched: bool,
+    /// The API server enforces the profile's guardrails: Enforce mode, the
+    /// ValidatingAdmissionPolicy and binding as rendered, with `Deny`.
+    pub guardrails_enforced: bool,
+}
+
+/// What the cluster shows of one namespace the profile governs.
+#[derive(Clone, Copy, Debug)]
+pub struct NamespaceFacts<'a> {
+    pub name: &'a str,
+    /// `InSync`, `Drifted`, `Failed` or `Pending` (a namespace another profile governs is
+    /// that profile's to judge).
+    pub state: NamespaceState,
+    /// Why it is `Failed`.
+    pub message: Option<&'a str>,
+    pub drift: &'a [DriftEntry],
+    /// Pods not using the profile's seccomp/AppArmor profiles; `None`: not checked.
+    pub unconfined: Option<&'a UnconfinedPods>,
+    /// Tenant NetworkPolicy rules opening what the profile denies; `None`: not checked.
+    pub widening: Option<&'a [Widening]>,
+    /// The running pods judged by the profile's Pod Security level and guardrails, in either
+    /// mode; `None`: not judged (yet).
+    pub running: Option<&'a NamespacePreview>,
+}
+
+/// One requirement judged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    pub requirement: &'static Requirement,
+    pub verdict: Verdict,
+    pub reason: String,
+    pub evidence: Vec<ComplianceEvidence>,
+}
+
+/// A shortfall found while judging: how bad, what, and where it shows.
+struct Gap {
+    verdict: Verdict,
+    text: String,
+    evidence: Vec<ComplianceEvidence>,
+}
+
+/// What the profile's spec declares, derived once per judgement.
+struct Declared<'a> {
+    spec: &'a HardeningProfileSpec,
+    enforcing: bool,
+    /// The Pod Security `enforce` level (above `privileged`) and its version (`None`: latest).
+    level: Option<(PodSecurityLevel, Option<u32>)>,
+    ingress: bool,
+    egress: bool,
+}
+
+impl<'a> Declared<'a> {
+    fn of(spec: &'a HardeningProfileSpec) -> Self {
+        let level = spec
+            .pod_security
+            .as_ref()
+            .and_then(|ps| ps.enforce.as_ref())
+            .filter(|e| e.level != PodSecurityLevel::Privileged)
+            .map(|e| {
+                let minor = e
+                    .version
+                    .as_deref()
+                    .filter(|v| *v != "latest")
+                    .and_then(|v| v.strip_prefix("v1."))
+                    .and_then(|n| n.parse::<u32>().ok());
+                (e.level, minor)
+            });
+        let isolated = spec
+            .network_policy
+            .as_ref()
+            .map(|np| np.isolated_directions())
+            .unwrap_or_default();
+        Declared {
+            spec,
+            enforcing: spec.mode == Mode::Enforce,
+            level,
+            ingress: isolated.contains(&PolicyType::Ingress),
+            egress: isolated.contains(&PolicyType::Egress),
+        }
+    }
+
+    fn baseline(&self) -> bool {
+        self.level.is_some()
+    }
+
+    fn restricted(&self) -> bool {
+        matches!(self.level, Some((PodSecurityLevel::Restricted, _)))
+    }
+
+    fn level_text(&self) -> String {
+        match self.level {
+            Some((level, Some(minor))) => format!("{}:v1.{minor}", level.as_str()),
+            Some((level, None)) => format!("{}:latest", level.as_str()),
+            None => "none".to_owned(),
+        }
+    }
+
+    fn guardrail(&self, on: impl Fn(&crate::core::api::Guardrails) -> bool) -> bool {
+        self.spec.guardrails.as_ref().is_some_and(on)
+    }
+}
+
+fn profile_field(field: &str, note: impl Into<String>) -> ComplianceEvidence {
+    ComplianceEvidence {
+        namespace: None,
+        kind: "HardeningProfile".to_owned(),
+        name: None,
+        field: Some(field.to_owned()),
+        note: note.into(),
+    }
+}
+
+fn object(
+    namespace: &str,
+    kind: &str,
+    name: &str,
+    field: Option<&str>,
+    note: &str,
+) -> ComplianceEvidence {
+    ComplianceEvidence {
+        namespace: Some(namespace.to_owned()),
+        kind: kind.to_owned(),
+        name: Some(name.to_owned()),
+        field: field.map(str::to_owned),
+        note: crate::core::api::truncate_text(note),
+    }
+}
+
+/// Judges one requirement in one namespace: collects its gaps, the worst decides.
+struct Judge<'a> {
+    declared: &'a Declared<'a>,
+    ns: &'a NamespaceFacts<'a>,
+    /// Per Pod Security finding of the running pods, its checks as a [`check_mask`].
+    masks: &'a [u32],
+    gaps: Vec<Gap>,
+}
+
+impl Judge<'_> {
+    fn gap(
+        &mut self,
+        verdict: Verdict,
+        text: impl Into<String>,
+        evidence: Vec<ComplianceEvidence>,
+    ) {
+        self.gaps.push(Gap {
+            verdict,
+            text: text.into(),
+            evidence,
+        });
+    }
+
+    fn not_met(&mut self, text: impl Into<String>, evidence: Vec<ComplianceEvidence>) {
+        self.gap(Verdict::NotMet, text, evidence);
+    }
+
+    fn partial(&mut self, text: impl Into<String>, evidence: Vec<ComplianceEvidence>) {
+        self.gap(Verdict::Partial, text, evidence);
+    }
+
+    /// The namespace's state: failed or pending meets nothing; drift of `kinds` breaks
+    /// what those objects provide. Audit mode reports and keeps nothing.
+    fn state(&mut self, kinds: &[&str]) {
+        let ns = self.ns;
+        match ns.state {
+            NamespaceState::Failed => self.not_met(
+                format!(
+                    "the namespace cannot be brought to the profile: {}",
+                    ns.message.unwrap_or("failed")
+                ),
+                vec![object(ns.name, "Namespace", ns.name, None, "Failed")],
+            ),
+            NamespaceState::Pending | NamespaceState::Conflict => self.not_met(
+                "the namespace is not reconciled at the profile's generation yet",
+                vec![object(ns.name, "Namespace", ns.name, None, "Pending")],
+            ),
+            NamespaceState::Drifted | NamespaceState::InSync => {
+                let drifted: Vec<&DriftEntry> = ns
+                    .drift
+                    .iter()
+                    .filter(|d| kinds.contains(&d.kind.as_str()))
+                    .collect();
+                if !drifted.is_empty() {
+                    let first = drifted[0];
+                    self.not_met(
+                        format!(
+                            "{} {} differs from the profile ({}{})",
+                            first.kind,
+                            first.name,
+                            first.field,
+                            match drifted.len() - 1 {
+                                0 => String::new(),
+                                n => format!(" and {} more", count(n, "field")),
+                            }
+                        ),
+                        drifted
+                            .iter()
+                            .take(MAX_LISTED_EVIDENCE)
+                            .map(|d| {
+                                let note = match &d.manager {
+                                    Some(m) => format!("differs from the profile, changed by {m}"),
+                                    None => "differs from the profile".to_owned(),
+                                };
+                                let name = if d.kind == "Namespace" {
+                                    ns.name
+                                } else {
+                                    &d.name
+                                };
+                                object(ns.name, &d.kind, name, Some(&d.field), &note)
+                            })
+                            .collect(),
+                    );
+                }
+            }
+        }
+        if !self.declared.enforcing {
+            self.partial(
+                "Audit mode: found as declared, but the operator enforces and repairs nothing",
+                vec![profile_field("spec.mode", "Audit")],
+            );
+        }
+    }
+
+    /// Running pods: any finding of Pod Security whose check is one of `checks`, or of a
+    /// guardrail in `rules`, breaks the requirement; pods not judged cap it at Partial.
+    fn running(&mut self, checks: &[&str], rules: &[&str]) {
+        let ns = self.ns;
+        let Some(preview) = ns.running else {
+            self.partial(
+                "running pods not checked (pods admitted before the namespace was hardened may break it)",
+                Vec::new(),
+            );
+            return;
+        };
+        let mut pods = 0u32;
+        let mut first: Option<String> = None;
+        let mut evidence = Vec::new();
+        let wanted = check_mask(checks);
+        for (f, mask) in preview.pod_security.findings.iter().zip(self.masks) {
+            if mask & wanted == 0 {
+                continue;
+            }
+            pods += 1 + f.other_pods;
+            if evidence.len() < MAX_LISTED_EVIDENCE {
+                let broken: Vec<&str> = f
+                    .reason
+                    .split(", ")
+                    .filter(|check| check_mask(&[check]) & wanted != 0)
+                    .collect();
+                let what = format!(
+                    "Pod Security {}: {}",
+                    preview.level.as_deref().unwrap_or_default(),
+                    broken.join(", ")
+                );
+                first.get_or_insert_with(|| format!("{}: {what}", f.pod));
+                evidence.push(object(ns.name, "Pod", &f.pod, None, &what));
+            }
+        }
+        for f in preview
+            .guardrails
+            .iter()
+            .filter(|f| rules.contains(&f.rule))
+        {
+            pods += 1;
+            if evidence.len() < MAX_LISTED_EVIDENCE {
+                let what = format!("guardrail {}: {}", f.rule, f.reason);
+                first.get_or_insert_with(|| format!("{}: {what}", f.pod));
+                evidence.push(object(ns.name, "Pod", &f.pod, None, &what));
+            }
+        }
+        if pods > 0 {
+            self.not_met(
+                format!(
+                    "{} running break{} it; first: {}",
+                    count(pods, "pod"),
+                    if pods == 1 { "s" } else { "" },
+                    first.unwrap_or_default()
+                ),
+                evidence,
+            );
+        } else if let Some(note) = preview
+            .pod_security
+            .incomplete
+            .as_ref()
+            .filter(|_| !checks.is_empty())
+        {
+            self.partial(
+                format!("running pods only partly checked: {note}"),
+                Vec::new(),
+            );
+        }
+    }
+
+    /// Tenant NetworkPolicy rules opening what the profile denies.
+    fn widening(&mut self) {
+        let ns = self.ns;
+        if let Some(w) = ns.widening.filter(|w| !w.is_empty()) {
+            self.not_met(
+                format!(
+                    "{} of tenants allow{} traffic the profile denies; first: {} allows {} {}",
+                    count(w.len(), "NetworkPolicy rule"),
+                    if w.len() == 1 { "s" } else { "" },
+                    w[0].policy,
+                    w[0].direction.as_str().to_lowercase(),
+                    w[0].opens
+                ),
+                w.iter()
+                    .take(MAX_LISTED_EVIDENCE)
+                    .map(|w| {
+                        object(
+                            ns.name,
+                            "NetworkPolicy",
+                            &w.policy,
+                            None,
+                            &format!("allows {} {}", w.direction.as_str().to_lowercase(), w.opens),
+                        )
+                    })
+                    .collect(),
+            );
+        }
+    }
+
+    /// The worst gap decides; `met` says what holds when there is none.
+    fn finish(
+        self,
+        requirement: &'static Requirement,
+        met: &str,
+        holds: Vec<ComplianceEvidence>,
+    ) -> Finding {
+        let verdict = self
+            .gaps
+            .iter()
+            .map(|g| g.verdict)
+            .max_by_key(|v| v.severity())
+            .unwrap_or(Verdict::Met);
+        if verdict == Verdict::Met {
+            return Finding {
+                requirement,
+                verdict,
+                reason: met.to_owned(),
+                evidence: holds.into_iter().take(MAX_LISTED_EVIDENCE).collect(),
+            };
+        }
+        // The gaps of the deciding verdict first, then the others.
+        let mut gaps = self.gaps;
+        gaps.sort_by_key(|g| std::cmp::Reverse(g.verdict.severity()));
+        let texts: Vec<&str> = gaps.iter().map(|g| g.text.as_str()).collect();
+        let reason = if verdict == Verdict::Partial {
+            format!("{met}; but {}", texts.join("; "))
+        } else {
+            texts.join("; ")
+        };
+        // What holds is evidence of a Partial verdict only; a NotMet one shows what breaks it.
+        let holds = if verdict == Verdict::Partial {
+            holds
+        } else {
+            Vec::new()
+        };
+        let evidence: Vec<ComplianceEvidence> = gaps
+            .into_iter()
+            .flat_map(|g| g.evidence)
+            .chain(holds)
+            .take(MAX_LISTED_EVIDENCE)
+            .collect();
+        Finding {
+            requirement,
+            verdict,
+            reason: cut(&reason),
+            evidence,
+        }
+    }
+}
+
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(MAX_REASON_CHARS - 1) {
+        Some((at, _)) if text.chars().count() > MAX_REASON_CHARS => format!("{}…", &text[..at]),
+        _ => text.to_owned(),
+    }
+}
+
+/// Pod Security checks (the reasons k8s.io/pod-security-admission gives) by what they keep
+/// from the host.
+const HOST_NETWORK: [&str; 2] = ["host namespaces", "hostPort"];
+const HOST_ACCESS: [&str; 4] = [
+    "privileged",
+    "host namespaces",
+    "hostPath volumes",
+    "probe or lifecycle host",
+];
+const PRIVILEGES: [&str; 7] = [
+    "privileged",
+    "allowPrivilegeEscalation != false",
+    "unrestricted capabilities",
+    "non-default capabilities",
+    "runAsNonRoot != true",
+    "runAsUser=0",
+    "seccompProfile",
+];
+const HOST_ACCOUNTS: [&str; 5] = [
+    "privileged",
+    "host namespaces",
+    "hostPath volumes",
+    "runAsNonRoot != true",
+    "runAsUser=0",
+];
+const STORAGE: [&str; 2] = ["hostPath volumes", "restricted volume types"];
+const POD_SEPARATION: [&str; 10] = [
+    "privileged",
+    "host namespaces",
+    "hostPath volumes",
+    "procMount",
+    "forbidden sysctls",
+    "forbidden AppArmor profile",
+    "seLinuxOptions",
+    "hostProcess",
+    "probe or lifecycle host",
+    "non-default capabilities",
+];
+/// Every Pod Security check: the profile's policy as a whole.
+const ANY_CHECK: [&str; 1] = [""];
+
+/// The reasons k8s.io/pod-security-admission v0.36.2 gives (`policy/check_*.go`), by bit;
+/// the last stands for anything else a newer admission plugin may say.
+const CHECKS: [&str; 18] = [
+    "privileged",
+    "host namespaces",
+    "hostPath volumes",
+    "hostPort",
+    "non-default capabilities",
+    "unrestricted capabilities",
+    "allowPrivilegeEscalation != false",
+    "runAsNonRoot != true",
+    "runAsUser=0",
+    "seccompProfile",
+    "restricted volume types",
+    "procMount",
+    "forbidden sysctls",
+    "forbidden AppArmor profile",
+    "seLinuxOptions",
+    "hostProcess",
+    "probe or lifecycle host",
+    "",
+];
+
+/// The bits of `checks`: a check counts when it starts with a known reason, an unknown one
+/// as the last bit; `""` stands for every check.
+fn check_mask(checks: &[&str]) -> u32 {
+    let mut mask = 0;
+    for check in checks {
+        if check.is_empty() {
+            return u32::MAX;
+        }
+        let bit = CHECKS
+            .iter()
+            .position(|c| !c.is_empty() && check.starts_with(c))
+            .unwrap_or(CHECKS.len() - 1);
+        mask |= 1 << bit;
+    }
+    mask
+}
+const IMAGE_RULES: [&str; 3] = ["allowedRegistries", "requireImageTag", "requireImageDigest"];
+const ALL_RULES: [&str; 4] = [
+    "allowedRegistries",
+    "requireImageTag",
+    "requireImageDigest",
+    "requireReadOnlyRootFilesystem",
+];
+
+/// Every requirement of both catalogues judged for one namespace the profile governs.
+pub fn assess_namespace(
+    spec: &HardeningProfileSpec,
+    facts: &ProfileFacts,
+    ns: &NamespaceFacts<'_>,
+) -> Vec<Finding> {
+    let declared = Declared::of(spec);
+    // The running pods' Pod Security findings, read once for every requirement.
+    let masks: Vec<u32> = ns
+        .running
+        .map(|p| {
+            p.pod_security
+                .findings
+                .iter()
+                .map(|f| {
+                    f.reason
+                        .split(", ")
+                        .fold(0, |m, check| m | check_mask(&[check]))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    REQUIREMENTS
+        .iter()
+        .map(|r| judge(r, &declared, facts, ns, &masks))
+        .collect()
+}
+
+fn organisational(r: &'static Requirement, why: &str) -> Finding {
+    Finding {
+        requirement: r,
+        verdict: Verdict::Organisational,
+        reason: why.to_owned(),
+        evidence: Vec::new(),
+    }
+}
+
+fn judge(
+    r: &'static Requirement,
+    d: &Declared<'_>,
+    facts: &ProfileFacts,
+    ns: &NamespaceFacts<'_>,
+    masks: &[u32],
+) -> Finding {
+    if let Scope::Organisational(why) = r.scope {
+        return organisational(r, why);
+    }
+    let mut j = Judge {
+        declared: d,
+        ns,
+        masks,
+        gaps: Vec::new(),
+    };
+    let n = ns.name;
+    let labels = |note: &str| {
+        object(
+            n,
+            "Namespace",
+            n,
+            Some("metadata.labels[pod-security.kubernetes.io/enforce]"),
+            note,
+        )
+    };
+    let deny = |note: &str| {
+        object(
+            n,
+            "NetworkPolicy",
+            "hardening-default-deny",
+            Some("spec.policyTypes"),
+            note,
+        )
+    };
+    let no_level = |j: &mut Judge<'_>, what: &str| {
+        j.not_met(
+            format!("no Pod Security enforce level: {what}"),
+            vec![profile_field(
+                "spec.podSecurity.enforce",
+                "unset or privileged",
+            )],
+        )
+    };
+    match r.id {
+        "SYS.1.6.A5" => {
+            j.state(&["NetworkPolicy", "Namespace"]);
+            network_both_ways(&mut j, Verdict::Partial);
+            if !d.baseline() {
+                j.partial(
+                    "no Pod Security enforce level forbids host networking, and a hostNetwork pod bypasses every NetworkPolicy",
+                    vec![profile_field("spec.podSecurity.enforce", "unset or privileged")],
+                );
+            }
+            j.widening();
+            j.running(&HOST_NETWORK, &[]);
+            j.partial(
+                "separating the hosts' administration network, and whether the cluster's network plugin enforces NetworkPolicies, is outside the objects the operator sees",
+                Vec::new(),
+            );
+            j.finish(r, "NetworkPolicies deny traffic in both directions but what the profile allows, and no pod may use the host's network", vec![deny("Ingress, Egress"), labels(&d.level_text())])
+        }
+        "SYS.1.6.A6" => {
+            j.state(&[]);
+            let registries = d.guardrail(|g| !g.allowed_registries.is_empty());
+            if !registries {
+                j.not_met(
+                    "images from any source are admitted (no guardrails.allowedRegistries)",
+                    vec![profile_field("spec.guardrails.allowedRegistries", "unset")],
+                );
+            } else if !facts.guardrails_enforced {
+                j.not_met(
+                    "the guardrails are not enforced (see the GuardrailsEnforced condition)",
+                    Vec::new(),
+                );
+            }
+            if !d.guardrail(|g| g.require_image_tag || g.require_image_digest) {
+                j.partial(
+                    "images need not carry a version (guardrails.requireImageTag or requireImageDigest)",
+                    vec![profile_field("spec.guardrails.requireImageTag", "unset")],
+                );
+            }
+            j.running(&[], &IMAGE_RULES);
+            j.partial(
+                "the images' creators, their vulnerability status and whether base images are supported are not checked",
+                Vec::new(),
+            );
+            j.finish(
+                r,
+                "images are admitted only from the allowed registries",
+                vec![profile_field(
+                    "spec.guardrails.allowedRegistries",
+                    "enforced",
+                )],
+            )
+        }
+        "SYS.1.6.A10" => {
+            j.state(&["Namespace"]);
+            let registries = d.guardrail(|g| !g.allowed_registries.is_empty());
+            match (d.baseline(), registries) {
+                (false, false) => j.not_met(
+                    "the profile states neither rules for running containers (Pod Security enforce level) nor permitted images (guardrails.allowedRegistries)",
+                    vec![profile_field("spec.podSecurity.enforce", "unset"), profile_field("spec.guardrails.allowedRegistries", "unset")],
+                ),
+                (false, true) => j.partial("no rules for running containers (Pod Security enforce level)", vec![profile_field("spec.podSecurity.enforce", "unset")]),
+                (true, false) => j.partial("no permitted images (guardrails.allowedRegistries)", vec![profile_field("spec.guardrails.allowedRegistries", "unset")]),
+                (true, true) => {}
+            }
+            if registries && !facts.guardrails_enforced && d.enforcing {
+                j.not_met(
+                    "the guardrails are not enforced (see the GuardrailsEnforced condition)",
+                    Vec::new(),
+                );
+            }
+            if !d.guardrail(|g| g.require_image_tag || g.require_image_digest) {
+                j.partial("no rule for deploying images (guardrails.requireImageTag or requireImageDigest)", vec![profile_field("spec.guardrails.requireImageTag", "unset")]);
+            }
+            j.running(&ANY_CHECK, &ALL_RULES);
+            j.finish(r, "the profile is the policy: Pod Security level, permitted registries and versioned images, applied by the API server to every pod", vec![labels(&d.level_text()), profile_field("spec.guardrails", "enforced")])
+        }
+        "SYS.1.6.A15" => {
+            j.state(&["LimitRange"]);
+            let container = d.spec.limit_range.as_ref().and_then(|lr| {
+                lr.limits
+                    .iter()
+                    .find(|l| l.type_ == crate::core::api::LimitType::Container)
+            });
+            let bounds = |resource: &str| {
+                container.is_some_and(|c| {
+                    c.default.as_ref().is_some_and(|m| m.contains_key(resource))
+                        || c.max.as_ref().is_some_and(|m| m.contains_key(resource))
+                })
+            };
+            let missing: Vec<&str> = ["cpu", "memory"]
+                .into_iter()
+                .filter(|r| !bounds(r))
+                .collect();
+            if !missing.is_empty() {
+                j.not_met(
+                    format!(
+                        "{} not limited per container (the LimitRange sets no default or max {})",
+                        missing.join(" and "),
+                        missing.join(" or ")
+                    ),
+                    vec![profile_field(
+                        "spec.limitRange.limits[type=Container]",
+                        format!("no default or max {}", missing.join(", ")),
+                    )],
+                );
+            }
+            let claims = d.spec.limit_range.as_ref().is_some_and(|lr| {
+                lr.limits.iter().any(|l| {
+                    l.type_ == crate::core::api::LimitType::PersistentVolumeClaim
+                        && l.max.as_ref().is_some_and(|m| m.contains_key("storage"))
+                })
+            });
+            if !claims {
+                j.partial("persistent storage per claim is not bounded (no PersistentVolumeClaim max storage)", vec![profile_field("spec.limitRange.limits[type=PersistentVolumeClaim]", "no max storage")]);
+            }
+            j.partial(
+                "network bandwidth is not limited, the reaction to exceeded limits is to be documented, and pods admitted before the LimitRange are not checked",
+                Vec::new(),
+            );
+            j.finish(r, "every container gets CPU and memory requests and limits (LimitRange hardening-limits)", vec![object(n, "LimitRange", "hardening-limits", Some("spec.limits"), "Container default/max cpu, memory")])
+        }
+        "SYS.1.6.A16" => {
+            j.state(&["Namespace"]);
+            if !d.baseline() {
+                no_level(
+                    &mut j,
+                    "containers may be privileged or use the host's namespaces and file system",
+                );
+            }
+            j.running(&HOST_ACCESS, &[]);
+            j.partial("remote maintenance access points in containers (such as SSH servers) are not checked", Vec::new());
+            j.finish(
+                r,
+                "no container may be privileged or use the host's namespaces or paths",
+                vec![labels(&d.level_text())],
+            )
+        }
+        "SYS.1.6.A17" => {
+            j.state(&["Namespace"]);
+            match d.level {
+                Some((PodSecurityLevel::Restricted, Some(minor))) if minor < RESTRICTED_COMPLETE_FROM_MINOR => {
+                    let mut unchecked = Vec::new();
+                    if minor < 8 { unchecked.push("allowPrivilegeEscalation (from v1.8)"); }
+                    if minor < 19 { unchecked.push("seccompProfile (from v1.19)"); }
+                    if minor < 22 { unchecked.push("dropped capabilities (from v1.22)"); }
+                    unchecked.push("runAsUser=0 (from v1.23)");
+                    j.partial(
+                        format!("Pod Security restricted:v1.{minor} does not check {}", unchecked.join(", ")),
+                        vec![profile_field("spec.podSecurity.enforce.version", format!("v1.{minor}"))],
+                    );
+                }
+                Some((PodSecurityLevel::Restricted, _)) => {}
+                Some(_) => j.not_met(
+                    "containers may run as root and gain privileges (Pod Security baseline, not restricted)",
+                    vec![profile_field("spec.podSecurity.enforce.level", "baseline")],
+                ),
+                None => no_level(&mut j, "containers may run privileged, as root"),
+            }
+            j.running(&PRIVILEGES, &[]);
+            j.partial("the container runtime's own account and its further encapsulation are host matters", Vec::new());
+            j.finish(r, "containers run as non-root, cannot escalate privileges, with ALL capabilities dropped (Pod Security restricted)", vec![labels(&d.level_text())])
+        }
+        "SYS.1.6.A18" => {
+            j.state(&["Namespace"]);
+            if !d.restricted() {
+                j.not_met(
+                    "containers may run as root (no Pod Security restricted), which is root on the host without user namespaces",
+                    vec![profile_field("spec.podSecurity.enforce.level", d.level_text())],
+                );
+            }
+            j.running(&HOST_ACCOUNTS, &[]);
+            j.partial("user namespaces (hostUsers: false) are not required, so a container's user IDs are the host's", Vec::new());
+            j.finish(
+                r,
+                "containers run as non-root without host namespaces or host paths",
+                vec![labels(&d.level_text())],
+            )
+        }
+        "SYS.1.6.A19" => {
+            j.state(&["Namespace"]);
+            if !d.baseline() {
+                no_level(&mut j, "containers may mount host paths");
+            } else if !d.restricted() {
+                j.partial(
+                    "volume types are not restricted (Pod Security baseline, not restricted)",
+                    vec![profile_field("spec.podSecurity.enforce.level", "baseline")],
+                );
+            }
+            j.running(&STORAGE, &[]);
+            j.partial("which volumes and claims each container needs, and permissions on network storage, are not checked", Vec::new());
+            j.finish(r, "no host paths; only configMap, secret, emptyDir, projected, downwardAPI, CSI and claim volumes", vec![labels(&d.level_text())])
+        }
+        "SYS.1.6.A21" => {
+            j.state(&["NetworkPolicy"]);
+            let seccomp = d.spec.seccomp.as_ref();
+            let seccomp_tighter = seccomp
+                .is_some_and(|s| s.baseline == SeccompBaseline::Strict || !s.deny.is_empty());
+            let apparmor = d.spec.apparmor.as_ref();
+            let apparmor_tighter = apparmor.is_some_and(|a| {
+                !a.deny_write.is_empty()
+                    || !a.read_only.is_empty()
+                    || !a.no_exec.is_empty()
+                    || a.network.as_ref().is_some_and(|n| n.deny_raw)
+                    || a.capabilities.as_ref().is_some_and(|c| !c.deny.is_empty())
+            });
+            let kinds = [d.ingress && d.egress, seccomp_tighter, apparmor_tighter];
+            let severity = if kinds.iter().any(|k| *k) {
+                Verdict::Partial
+            } else {
+                Verdict::NotMet
+            };
+            network_both_ways(&mut j, severity);
+            match (seccomp, seccomp_tighter) {
+                (None, _) => j.gap(severity, "no seccomp profile restricts system calls", vec![profile_field("spec.seccomp", "unset")]),
+                (Some(_), false) => j.gap(severity, "the seccomp profile is the runtime default, not tighter (baseline Strict or deny rules)", vec![profile_field("spec.seccomp", "RuntimeDefault, no deny rules")]),
+                _ => {}
+            }
+            match (apparmor, apparmor_tighter) {
+                (None, _) => j.gap(
+                    severity,
+                    "no AppArmor profile restricts file system access",
+                    vec![profile_field("spec.apparmor", "unset")],
+                ),
+                (Some(_), false) => j.gap(
+                    severity,
+                    "the AppArmor profile adds nothing to the runtime default",
+                    vec![profile_field("spec.apparmor", "no rules")],
+                ),
+                _ => {}
+            }
+            if seccomp.is_some() || apparmor.is_some() {
+                match ns.unconfined {
+                    _ if !facts.pods_watched => j.partial("pods are not checked for using the profiles (the operator runs with --pod-report=false)", Vec::new()),
+                    None => j.partial("pods are not checked for using the profiles", Vec::new()),
+                    Some(u) if u.count > 0 => j.not_met(
+                        format!("{} not use the profile's seccomp/AppArmor profiles; first: {}: {}", match u.count { 1 => "1 pod does".to_owned(), c => format!("{c} pods do") }, u.listed.first().map_or("", |p| p.name.as_str()), u.listed.first().map_or("", |p| p.reason.as_str())),
+                        u.listed.iter().take(MAX_LISTED_EVIDENCE).map(|p| object(n, "Pod", &p.name, Some("spec.securityContext"), &p.reason)).collect(),
+                    ),
+                    Some(_) => {}
+                }
+            }
+            j.widening();
+            j.finish(r, "NetworkPolicies deny both directions and every pod runs under the profile's seccomp and AppArmor profiles, both tighter than the runtime defaults", vec![deny("Ingress, Egress"), profile_field("status.workloadSecurityContext", "used by every pod")])
+        }
+        "SYS.1.6.A23" => {
+            j.state(&[]);
+            if !d.guardrail(|g| g.require_read_only_root_filesystem) {
+                j.not_met("containers may write to their root file system (no guardrails.requireReadOnlyRootFilesystem)", vec![profile_field("spec.guardrails.requireReadOnlyRootFilesystem", "unset")]);
+            } else if !facts.guardrails_enforced {
+                j.not_met(
+                    "the guardrails are not enforced (see the GuardrailsEnforced condition)",
+                    Vec::new(),
+                );
+            }
+            j.running(&[], &["requireReadOnlyRootFilesystem"]);
+            j.partial(
+                "volumes may still be mounted writable (emptyDir, claims)",
+                Vec::new(),
+            );
+            j.finish(
+                r,
+                "every container's root file system is read-only",
+                vec![profile_field(
+                    "spec.guardrails.requireReadOnlyRootFilesystem",
+                    "enforced",
+                )],
+            )
+        }
+        "APP.4.4.A4" => {
+            j.state(&["Namespace"]);
+            if !d.baseline() {
+                no_level(
+                    &mut j,
+                    "pods may share the host's process, IPC and network namespaces and file system",
+                );
+            }
+            j.running(&POD_SEPARATION, &[]);
+            j.partial("user namespaces (hostUsers: false) are not required, so user IDs are not separated; the nodes' kernels are a host matter", Vec::new());
+            j.finish(
+                r,
+                "pods share no host namespace (PID, IPC, network) and no host path",
+                vec![labels(&d.level_text())],
+            )
+        }
+        "APP.4.4.A7" => {
+            j.state(&["NetworkPolicy", "Namespace"]);
+            network_both_ways(&mut j, Verdict::Partial);
+            if !d.baseline() {
+                j.partial("no Pod Security enforce level forbids host networking, which bypasses NetworkPolicies", vec![profile_field("spec.podSecurity.enforce", "unset or privileged")]);
+            }
+            if !(d.guardrail(|g| g.deny_widening_network_policies) && facts.guardrails_enforced) {
+                j.partial("anyone who may create NetworkPolicies in the namespace can open it (guardrails.denyWideningNetworkPolicies not enforced)", vec![profile_field("spec.guardrails.denyWideningNetworkPolicies", "unset or not enforced")]);
+            }
+            j.widening();
+            j.running(&HOST_NETWORK, &[]);
+            j.partial("separating the nodes' and the control plane's networks, and admin ports reachable only from the administration network, are outside the namespace's objects", Vec::new());
+            j.finish(r, "connections between namespaces are denied first and only the profile's allow-lists permit any", vec![deny("Ingress, Egress")])
+        }
+        "APP.4.4.A13" => {
+            j.state(&[]);
+            let rules = d.baseline() || d.spec.guardrails.is_some();
+            if !rules {
+                j.not_met("the pods' settings are neither audited nor enforced (no Pod Security enforce level, no guardrails)", vec![profile_field("spec.podSecurity.enforce", "unset"), profile_field("spec.guardrails", "unset")]);
+            }
+            j.running(&ANY_CHECK, &ALL_RULES);
+            j.partial(
+                "the settings of the nodes and of Kubernetes itself are not audited",
+                Vec::new(),
+            );
+            j.finish(r, "the pods' settings are audited against the profile and enforced by the API server, the generated objects kept", vec![labels(&d.level_text())])
+        }
+        "APP.4.4.A18" => {
+            j.state(&["NetworkPolicy"]);
+            network_both_ways(&mut j, Verdict::NotMet);
+            if d.spec
+                .network_policy
+                .as_ref()
+                .is_none_or(|np| np.allow_same_namespace)
+            {
+                j.not_met("allowSameNamespace lets every pod of the namespace reach every other on every port", vec![profile_field("spec.networkPolicy.allowSameNamespace", "true")]);
+            }
+            j.widening();
+            j.partial("the profile's allow rules apply to every pod of the namespace, not per pod, and who may change pod labels is not checked", Vec::new());
+            j.finish(
+                r,
+                "no traffic between the namespace's pods unless a rule allows it",
+                vec![deny("Ingress, Egress")],
+            )
+        }
+        other => unreachable!("{other} is assessed but has no conditions"),
+    }
+}
+
+/// Default deny (or allow-lists) in both directions; a missing direction is a gap of
+/// `severity`, both missing NotMet.
+fn network_both_ways(j: &mut Judge<'_>, severity: Verdict) {
+    let d = j.declared;
+    match (d.ingress, d.egress) {
+        (true, true) => {}
+        (false, false) => j.not_met(
+            "no NetworkPolicy isolates the pods (networkPolicy.defaultDeny)",
+            vec![profile_field("spec.networkPolicy.defaultDeny", "[]")],
+        ),
+        (true, false) => j.gap(
+            severity,
+            "egress is not denied by default",
+            vec![profile_field("spec.networkPolicy.defaultDeny", "[Ingress]")],
+        ),
+        (false, true) => j.gap(
+            severity,
+            "ingress is not denied by default",
+            vec![profile_field("spec.networkPolicy.defaultDeny", "[Egress]")],
+        ),
+    }
+}
+
+/// Folds the findings of a profile's namespaces into one verdict per requirement: the worst
+/// of its namespaces' (the reason of the first namespace with it, and how many have it).
+#[derive(Default)]
+pub struct ProfileAssessment {
+    rows: Vec<Row>,
+    namespaces: u32,
+    /// The verdicts of a quiet namespace (in sync, nothing found), by which checks ran: every
+    /// such namespace gets the same verdicts and reasons, so it is judged once.
+    quiet: std::collections::HashMap<(bool, bool, bool), Vec<Verdict>>,
+}
+
+struct Row {
+    counts: VerdictCounts,
+    worst: Option<(Verdict, String, String, Vec<ComplianceEvidence>)>,
+    /// Distinct reasons among the namespaces with the worst verdict.
+    reasons: BTreeSet<String>,
+}
+
+impl ProfileAssessment {
+    pub fn new() -> Self {
+        Self {
+            rows: REQUIREMENTS
+                .iter()
+                .map(|_| Row {
+                    counts: VerdictCounts::default(),
+                    worst: None,
+                    reasons: BTreeSet::new(),
+                })
+                .collect(),
+            namespaces: 0,
+            quiet: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Judges one governed namespace ([`assess_namespace`]) and adds its findings; a quiet
+    /// namespace like one judged before only adds to the counts (its findings would be the
+    /// same but for the namespace's name in the evidence, which only the first keeps).
+    pub fn judge(
+        &mut self,
+        spec: &HardeningProfileSpec,
+        facts: &ProfileFacts,
+        ns: &NamespaceFacts<'_>,
+    ) {
+        let quiet = ns.state == NamespaceState::InSync
+            && ns.drift.is_empty()
+            && ns.unconfined.is_none_or(|u| u.count == 0)
+            && ns.widening.is_none_or(<[Widening]>::is_empty)
+            && ns.running.is_none_or(|p| {
+                p.pod_security.findings.is_empty()
+                    && p.pod_security.incomplete.is_none()
+                    && p.guardrails.is_empty()
+            });
+        let key = (
+            ns.unconfined.is_some(),
+            ns.widening.is_some(),
+            ns.running.is_some(),
+        );
+        if quiet && let Some(verdicts) = self.quiet.get(&key) {
+            self.namespaces += 1;
+            for (row, verdict) in self.rows.iter_mut().zip(verdicts) {
+                match verdict {
+                    Verdict::Met => row.counts.met += 1,
+                    Verdict::Partial => row.counts.partial += 1,
+                    Verdict::NotMet => row.counts.not_met += 1,
+                    _ => {}
+                }
+            }
+            return;
+        }
+        let findings = assess_namespace(spec, facts, ns);
+        if quiet {
+            self.quiet
+                .insert(key, findings.iter().map(|f| f.verdict).collect());
+        }
+        self.add(ns.name, findings);
+    }
+
+    /// Adds one governed namespace's findings (from [`assess_namespace`]).
+    pub fn add(&mut self, namespace: &str, findings: Vec<Finding>) {
+        self.namespaces += 1;
+        for (row, finding) in self.rows.iter_mut().zip(findings) {
+            match finding.verdict {
+                Verdict::Met => row.counts.met += 1,
+                Verdict::Partial => row.counts.partial += 1,
+                Verdict::NotMet => row.counts.not_met += 1,
+                _ => {}
+            }
+            let worse = match &row.worst {
+                None => true,
+                Some((v, ..)) => finding.verdict.severity() > v.severity(),
+            };
+            if worse {
+                row.reasons.clear();
+                row.reasons.insert(finding.reason.clone());
+                row.worst = Some((
+                    finding.verdict,
+                    namespace.to_owned(),
+                    finding.reason,
+                    finding.evidence,
+                ));
+            } else if row.reasons.len() < 2
+                && row
+                    .worst
+                    .as_ref()
+                    .is_some_and(|(v, ..)| *v == finding.verdict)
+                && !row.reasons.contains(&finding.reason)
+            {
+                row.reasons.insert(finding.reason);
+            }
+        }
+    }
+
+    /// One entry per requirement, in catalogue order.
+    pub fn finish(self) -> Vec<RequirementStatus> {
+        let total = self.namespaces;
+        REQUIREMENTS
+            .iter()
+            .zip(self.rows)
+            .map(|(r, row)| {
+                let (verdict, reason, evidence, counts) = match (r.scope, row.worst) {
+                    (Scope::Organisational(why), _) => {
+                        (Verdict::Organisational, why.to_owned(), Vec::new(), None)
+                    }
+                    (Scope::Assessed, None) => (
+                        Verdict::NotApplicable,
+                        "the profile governs no namespace".to_owned(),
+                        Vec::new(),
+                        None,
+                    ),
+                    (Scope::Assessed, Some((verdict, first, reason, evidence))) => {
+                        let with = row.counts.of(verdict);
+                        let reason = if with == total && row.reasons.len() <= 1 {
+                            reason
+                        } else {
+                            format!(
+                                "{first}: {reason} ({} of {})",
+                                with,
+                                count(total, "namespace")
+                            )
+                        };
+                        (verdict, cut(&reason), evidence, Some(row.counts))
+                    }
+                };
+                status_entry(r, verdict, reason, counts, evidence)
+            })
+            .collect()
+    }
+}
+
+/// The status entry of `r`.
+pub fn status_entry(
+    r: &'static Requirement,
+    verdict: Verdict,
+    reason: String,
+    namespaces: Option<VerdictCounts>,
+    evidence: Vec<ComplianceEvidence>,
+) -> RequirementStatus {
+    RequirementStatus {
+        catalogue: r.catalogue.name(),
+        edition: r.catalogue.edition.to_owned(),
+        id: r.id.to_owned(),
+        title: r.title.to_owned(),
+        level: r.level.letter().to_owned(),
+        verdict,
+        reason,
+        namespaces,
+        evidence: evidence.into_iter().take(MAX_LISTED_EVIDENCE).collect(),
+    }
+}
+
+/// The verdicts of `spec` over `namespaces` (each governed by it): [`assess_namespace`]
+/// per namespace, folded by [`ProfileAssessment`].
+pub fn assess_profile<'a>(
+    spec: &HardeningProfileSpec,
+    facts: &ProfileFacts,
+    namespaces: impl IntoIterator<Item = NamespaceFacts<'a>>,
+) -> Vec<RequirementStatus> {
+    let mut assessment = ProfileAssessment::new();
+    for ns in namespaces {
+        assessment.judge(spec, facts, &ns);
+    }
+    assessment.finish()
+}
+
+/// Requirements named in a message: `BSI SYS.1.6 (2023) A6, A10` (IDs of one catalogue
+/// grouped), `BSI SYS.1.6 (2023) A5; BSI APP.4.4 (2023) A7`.
+pub fn cite(ids: &[&str]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for catalogue in CATALOGUES {
+        // In the catalogue's order, whatever the order given.
+        let own: Vec<&str> = REQUIREMENTS
+            .iter()
+            .filter(|r| std::ptr::eq(r.catalogue, catalogue) && ids.contains(&r.id))
+            .map(|r| r.short_id())
+            .collect();
+        if !own.is_empty() {
+            parts.push(format!("{} {}", catalogue.short(), own.join(", ")));
+        }
+    }
+    parts.join("; ")
+}
+
+/// The requirements (2023 IDs) a guardrail rule serves; none for `denyExec`, which goes
+/// beyond the BSI's text (SYS.1.6.A16 wants administration through the container runtime).
+pub fn guardrail_requirements(rule: &str) -> &'static [&'static str] {
+    match rule {
+        "allowedRegistries" | "requireImageTag" | "requireImageDigest" => {
+            &["SYS.1.6.A6", "SYS.1.6.A10"]
+        }
+        "requireReadOnlyRootFilesystem" => &["SYS.1.6.A23"],
+        // NetworkPolicies and what gets past them to a container's ports.
+        "denyWideningNetworkPolicies" | "denyPortForward" | "denyPodProxy" => {
+            &["SYS.1.6.A5", "APP.4.4.A7"]
+        }
+        _ => &[],
+    }
+}
+
+/// How a guardrail's messages name what it serves: `BSI SYS.1.6 (2023) A6, A10`, or for a
+/// rule no requirement asks for, `no BSI requirement, a rule of this profile` (no quotes:
+/// the text goes into CEL string literals).
+pub fn guardrail_citation(rule: &str) -> String {
+    match guardrail_requirements(rule) {
+        [] => "no BSI requirement, a rule of this profile".to_owned(),
+        ids => cite(ids),
+    }
+}
+
+/// What the operator generates, enforces or checks for an assessed requirement, and the best
+/// verdict it can reach (the rest of the requirement lies outside the cluster's objects); for
+/// the component definition and the report. `None` for organisational requirements.
+pub fn implementation(r: &Requirement) -> Option<(&'static str, Verdict)> {
+    use Verdict::{Met, Partial};
+    Some(match r.id {
+        "SYS.1.6.A5" => (
+            "NetworkPolicies deny ingress and egress by default and allow what the profile lists; Pod Security baseline or restricted keeps pods off the host's network; tenant NetworkPolicies opening what the profile denies are reported (and, with guardrails.denyWideningNetworkPolicies, rejected). The hosts' administration network and the network plugin's enforcement are outside its reach.",
+            Partial,
+        ),
+        "SYS.1.6.A6" => (
+            "guardrails.allowedRegistries: the API server admits images only from the listed registries; requireImageTag / requireImageDigest: only versioned images. Image creators, vulnerabilities and base image support are not checked.",
+            Partial,
+        ),
+        "SYS.1.6.A10" => (
+            "The HardeningProfile is the policy for container operation (Pod Security level) and permitted images (allowedRegistries, requireImageTag or requireImageDigest); the API server applies it to every pod, and running pods are judged against it.",
+            Met,
+        ),
+        "SYS.1.6.A15" => (
+            "A LimitRange gives every container CPU and memory requests and limits (default or max) and bounds each volume claim (PersistentVolumeClaim max storage); a ResourceQuota caps the namespace. Network bandwidth and the documented reaction to exceeded limits are not covered.",
+            Partial,
+        ),
+        "SYS.1.6.A16" => (
+            "Pod Security baseline or restricted: no privileged containers, no host namespaces or host paths, so no access from a container to its host. Remote maintenance access points inside containers are not checked.",
+            Partial,
+        ),
+        "SYS.1.6.A17" => (
+            "Pod Security restricted (v1.23 or later): non-root, no privilege escalation, ALL capabilities dropped, seccomp. The container runtime's own account is a host matter.",
+            Partial,
+        ),
+        "SYS.1.6.A18" => (
+            "Pod Security restricted: non-root, no host namespaces or paths. User namespaces are not required.",
+            Partial,
+        ),
+        "SYS.1.6.A19" => (
+            "Pod Security baseline: no host paths; restricted: only configMap, secret, emptyDir, projected, downwardAPI, CSI and claim volumes. Which claims a container needs is not checked.",
+            Partial,
+        ),
+        "SYS.1.6.A21" => (
+            "NetworkPolicies in both directions, a seccomp profile and an AppArmor profile tighter than the runtime defaults, installed on every node by the node agent; every pod is checked for using them.",
+            Met,
+        ),
+        "SYS.1.6.A23" => (
+            "guardrails.requireReadOnlyRootFilesystem: the API server admits only containers with a read-only root file system. Writable volumes are not forbidden.",
+            Partial,
+        ),
+        "APP.4.4.A4" => (
+            "Pod Security baseline or restricted: no host PID, IPC or network namespace, no host paths, no privileged containers. User namespaces are not required.",
+            Partial,
+        ),
+        "APP.4.4.A7" => (
+            "NetworkPolicies deny traffic between namespaces first and allow what the profile lists; guardrails.denyWideningNetworkPolicies keeps tenants from opening more. Node and control-plane networks are outside its reach.",
+            Partial,
+        ),
+        "APP.4.4.A13" => (
+            "The profile is the list of allowed settings: the operator audits the generated objects continuously and repairs drift, the API server enforces the pod rules, running pods are judged against them. Nodes' and Kubernetes' own settings are not audited.",
+            Partial,
+        ),
+        "APP.4.4.A18" => (
+            "With allowSameNamespace: false and default deny, no traffic flows between a namespace's pods unless the profile allows it. Allow rules apply to every pod of the namespace, not per pod.",
+            Partial,
+        ),
+        _ => return None,
+    })
+}
