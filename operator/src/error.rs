@@ -62,7 +62,7 @@ pub enum Error {
 
 impl Error {
     /// Every value [`Error::reason`] returns.
-    pub const REASONS: [&'static str; 9] = [
+    pub const REASONS: [&'static str; 10] = [
         "InvalidSpec",
         "RenderFailed",
         "ForeignObject",
@@ -70,6 +70,7 @@ impl Error {
         "ApplyConflict",
         "Forbidden",
         "Rejected",
+        "AdmissionDenied",
         "ApiError",
         "SerializationFailed",
     ];
@@ -85,6 +86,7 @@ impl Error {
             Error::Api { source, .. } => match source {
                 kube::Error::Api(status) if status.code == 409 => "ApplyConflict",
                 kube::Error::Api(status) if status.code == 403 => "Forbidden",
+                kube::Error::Api(status) if admission_denial(status) => "AdmissionDenied",
                 kube::Error::Api(status) if status.code == 422 => "Rejected",
                 _ => "ApiError",
             },
@@ -100,11 +102,14 @@ impl Error {
             | Error::Render { .. }
             | Error::ForeignObject { .. }
             | Error::NotConverging { .. } => true,
-            // The API server refused the object itself: retrying the same body cannot help.
+            // The API server refused the object itself: retrying the same body cannot help. An
+            // admission policy's refusal depends on more than the body (the policies, their
+            // parameters, an API server that has not loaded a CRD yet after a restart): it
+            // backs off.
             Error::Api {
                 source: kube::Error::Api(status),
                 ..
-            } => status.code == 422,
+            } => status.code == 422 && !admission_denial(status),
             Error::Api { .. } => false,
             Error::Serialization { .. } => true,
         }
@@ -189,6 +194,15 @@ pub fn words(error: &kube::Error) -> String {
     }
 }
 
+/// Whether the API server's refusal came from an admission policy or webhook (its message
+/// says so) rather than from the object's own validation.
+fn admission_denial(status: &kube::core::Status) -> bool {
+    let message = &status.message;
+    message.contains("ValidatingAdmissionPolicy '")
+        || message.contains("MutatingAdmissionPolicy '")
+        || message.contains("admission webhook \"")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +249,20 @@ mod tests {
         for code in [409, 403, 422, 500] {
             assert!(Error::REASONS.contains(&reason(code)));
         }
+        // The object refused by its own validation waits for a change; refused by an
+        // admission policy (here: its parameter's kind not discovered yet after an API
+        // server restart) it backs off.
+        let invalid = Error::api("apply", "NetworkPolicy", "x")(status(422));
+        assert!(invalid.is_permanent());
+        let denied = Error::api("apply", "NetworkPolicy", "x")(kube::Error::Api(Box::new(
+            kube::core::Status {
+                code: 422,
+                message: "networkpolicies \"x\" is forbidden: ValidatingAdmissionPolicy 'hardening.dev-p' denied request: failed to configure policy: failed to find resource referenced by paramKind".into(),
+                ..Default::default()
+            },
+        )));
+        assert_eq!(denied.reason(), "AdmissionDenied");
+        assert!(!denied.is_permanent());
         let others = [
             Error::InvalidSpec {
                 profile: "p".into(),

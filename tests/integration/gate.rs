@@ -533,3 +533,65 @@ async fn a_switch_to_audit_mode_says_what_stays_enforced() {
     delete_namespaces(&env.client, &[fresh]).await;
     env.finish().await;
 }
+
+/// The operator deletes a NetworkPolicy its profile no longer asks for although the
+/// profile's admission policy judges NetworkPolicy deletions (for the protection) and its
+/// widening rule is on: a deletion has no object to judge. (Before: the rule failed on the
+/// missing object and the API server refused the operator's own deletion, for good.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_deletes_what_its_profile_no_longer_asks_for_under_its_own_policy() {
+    let mut env = OperatorEnv::start("unwanted").await;
+    let ns = env.namespace(&[]).await;
+    let mut spec = gate_spec();
+    spec["networkPolicy"]["allowSameNamespace"] = json!(true);
+    spec["guardrails"]["denyWideningNetworkPolicies"] = json!(true);
+    let name = env
+        .create_profile(&env.profile("strict", spec))
+        .await
+        .unwrap()
+        .name_any();
+    env.status_where(&name, "in sync", in_sync(1)).await;
+    // The policy in effect (the tenant-style edit refused).
+    let policies: Api<NetworkPolicy> = Api::namespaced(admin_other().await, &ns);
+    hardening_tests::eventually("the admission policy in effect", || async {
+        match policies
+            .patch(
+                "hardening-allow-same-namespace",
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "metadata": { "labels": { "x": "y" } } })),
+            )
+            .await
+        {
+            Err(e) if e.to_string().contains("only hardening-operator may change") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    env.patch_spec(
+        &name,
+        json!({ "networkPolicy": { "allowSameNamespace": false } }),
+    )
+    .await;
+    let own: Api<NetworkPolicy> = Api::namespaced(env.client.clone(), &ns);
+    hardening_tests::eventually("the unwanted policy deleted, in sync", || async {
+        let gone = own
+            .get_opt("hardening-allow-same-namespace")
+            .await
+            .map_err(|e| e.to_string())?
+            .is_none();
+        let status = env
+            .profiles_api()
+            .get(&name)
+            .await
+            .map_err(|e| e.to_string())?
+            .status
+            .ok_or("no status")?;
+        if gone && status.in_sync_namespaces == 1 && status.observed_generation == Some(2) {
+            Ok(())
+        } else {
+            Err(format!("gone {gone}, {:?}", status.namespaces))
+        }
+    })
+    .await;
+    env.finish().await;
+}

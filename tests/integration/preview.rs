@@ -215,7 +215,7 @@ async fn the_guardrails_preview_judges_pods_as_the_admission_policy_does() {
     let audited = env.namespace(&[("preview", "audit")]).await;
     let enforced = env.namespace(&[("preview", "enforce")]).await;
     let guardrails = json!({
-        "allowedRegistries": ["registry.example.com", "hardening.invalid/team"],
+        "allowedRegistries": ["registry.example.com", "hardening.invalid/team", "docker.io/library"],
         "requireImageTag": true,
         "requireReadOnlyRootFilesystem": true,
     });
@@ -250,6 +250,14 @@ async fn the_guardrails_preview_judges_pods_as_the_admission_policy_does() {
         "hardening.invalid/team/x:latest@sha256:0123",
         "busybox",
         "docker.io/library/busybox:1.36",
+        // Short names, judged as the runtime pulls them (docker.io/library/busybox:1.36,
+        // docker.io/team/app:1, ...).
+        "busybox:1.36",
+        "docker.io/busybox:1.36",
+        "index.docker.io/library/busybox:1.36",
+        "team/app:1",
+        "localhost:5000/app:1",
+        "library/busybox:1.36",
     ];
     let mut pods = Vec::new();
     for (i, image) in images.iter().enumerate() {

@@ -446,9 +446,11 @@ fn variables(env: &AdmissionEnv) -> Value {
             "isPod",
             "request.resource.?group.orValue('') == '' && request.resource.resource == 'pods' && (request.?subResource.orValue('') == '' || request.?subResource.orValue('') == 'ephemeralcontainers') && request.operation != 'CONNECT'".to_owned(),
         ),
+        // A NetworkPolicy created or updated (a deletion, matched for the protection, has
+        // no object to judge).
         (
             "isPolicy",
-            "request.resource.?group.orValue('') == 'networking.k8s.io' && request.resource.resource == 'networkpolicies'".to_owned(),
+            "request.resource.?group.orValue('') == 'networking.k8s.io' && request.resource.resource == 'networkpolicies' && object != null".to_owned(),
         ),
         (
             "images",
