@@ -74,6 +74,16 @@ const CLUSTER_ROLE: &[(&str, &str, &[&str])] = &[
         &["list", "watch", "create", "patch", "delete"],
     ),
     (
+        "rbac.authorization.k8s.io",
+        "clusterroles",
+        &["list", "watch"],
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        &["list", "watch"],
+    ),
+    (
         "hardening.dev",
         "hardeningprofiles",
         &["list", "watch", "get", "patch"],

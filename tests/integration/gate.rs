@@ -119,28 +119,47 @@ async fn no_pod_is_admitted_before_its_namespace_is_hardened() {
                 }
             }
         }
-        // A restricted pod, sent the same way, is held back by the gate: temporary, and
-        // saying so.
+        // A restricted pod, sent the same way, is held back by the gate (temporary, and
+        // saying so) unless the operator was quicker and had stamped the namespace already.
         let ns = hardening_tests::unique_name("gate-restricted");
         created.push(ns.clone());
         let pod = restricted_pod("web", "registry.example/app:1");
-        let answer = namespace_and_pod(&env, &ns, &pod).await;
-        let message = answer.expect_err("held back by the gate").to_string();
-        assert!(
-            message.contains(&format!(
-                "namespace {ns} is not hardened yet by HardeningProfile {name}"
-            )) && message.contains("temporary"),
-            "{message}"
-        );
-        gate_messages += 1;
+        match namespace_and_pod(&env, &ns, &pod).await {
+            Err(e) => {
+                let message = e.to_string();
+                assert!(
+                    message.contains(&format!(
+                        "namespace {ns} is not hardened yet by HardeningProfile {name}"
+                    )) && message.contains("temporary"),
+                    "{message}"
+                );
+                gate_messages += 1;
+            }
+            Ok(_) => {
+                assert!(running, "admitted while the operator was down");
+                let stamped = Api::<Namespace>::all(env.client.clone())
+                    .get(&ns)
+                    .await
+                    .unwrap()
+                    .annotations()
+                    .get("hardening.dev/profile")
+                    .cloned();
+                assert_eq!(
+                    stamped.as_deref(),
+                    Some(name.as_str()),
+                    "admitted unstamped"
+                );
+            }
+        }
         if running {
             // Once stamped, the same pod is admitted (what a controller's retry does).
             let pods: Api<Pod> = Api::namespaced(env.client.clone(), &ns);
             hardening_tests::eventually("the retried pod admitted once hardened", || async {
-                pods.create(&PostParams::default(), &pod)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                match pods.create(&PostParams::default(), &pod).await {
+                    Ok(_) => Ok(()),
+                    Err(kube::Error::Api(s)) if s.code == 409 => Ok(()), // admitted before
+                    Err(e) => Err(e.to_string()),
+                }
             })
             .await;
         } else {
@@ -590,6 +609,75 @@ async fn the_operator_deletes_what_its_profile_no_longer_asks_for_under_its_own_
             Ok(())
         } else {
             Err(format!("gone {gone}, {:?}", status.namespaces))
+        }
+    })
+    .await;
+    env.finish().await;
+}
+
+/// `denyExec` holds only for what admission sees: whoever may use the kubelet's API through
+/// `nodes/proxy` runs commands in any container. The profile's status names them (a
+/// ClusterRole granting `get` on `nodes/proxy`, bound to a tenant's service account), and
+/// forgets them when the binding goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subjects_that_reach_containers_past_admission_are_named_in_the_status() {
+    let mut env = OperatorEnv::start("nodeproxy").await;
+    let ns = env.namespace(&[]).await;
+    let name = env
+        .create_profile(&env.profile("strict", gate_spec()))
+        .await
+        .unwrap()
+        .name_any();
+    env.status_where(&name, "in sync, nobody past admission", |s| {
+        in_sync(1)(s)?;
+        match &s.node_proxy {
+            Some(p) if !p.listed.iter().any(|l| l.contains(&ns)) => Ok(()),
+            other => Err(format!("nodeProxy {other:?}")),
+        }
+    })
+    .await;
+    let role = hardening_tests::unique_name("kubelet-api");
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(env.client.clone());
+    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> =
+        Api::all(env.client.clone());
+    roles
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": { "name": role },
+                "rules": [{ "apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"] }]
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    bindings
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": { "name": role },
+                "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role },
+                "subjects": [{ "kind": "ServiceAccount", "name": "tenant", "namespace": ns }]
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let tenant = format!("ServiceAccount {ns}/tenant");
+    env.status_where(&name, "the tenant named", |s| match &s.node_proxy {
+        Some(p) if p.listed.contains(&tenant) && p.count >= 1 => Ok(()),
+        other => Err(format!("nodeProxy {other:?}")),
+    })
+    .await;
+    bindings
+        .delete(&role, &DeleteParams::default())
+        .await
+        .unwrap();
+    roles.delete(&role, &DeleteParams::default()).await.unwrap();
+    env.status_where(&name, "the tenant no longer named", |s| {
+        match &s.node_proxy {
+            Some(p) if !p.listed.contains(&tenant) => Ok(()),
+            other => Err(format!("nodeProxy {other:?}")),
         }
     })
     .await;

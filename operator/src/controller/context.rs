@@ -125,6 +125,8 @@ pub struct Context {
     pub pods: Option<Arc<PodCache>>,
     /// Every admission policy and binding (`None`: guardrails not handled).
     pub guardrails: Option<super::guardrails::GuardrailCaches>,
+    /// ClusterRoles and ClusterRoleBindings: who can reach containers past admission.
+    pub access: super::access::AccessCaches,
     /// Who the admission rules trust and what the API server serves (set when this replica
     /// starts leading, before any reconcile).
     pub admission: std::sync::OnceLock<crate::core::guardrails::AdmissionEnv>,
@@ -156,6 +158,7 @@ pub struct Context {
 impl Context {
     /// Waits until every watch cache holds a complete first listing.
     pub async fn caches_ready(&self) {
+        self.access.wait_until_ready().await;
         // A dropped writer ends the process anyway; readiness errors are not actionable here.
         let _ = self.profiles.wait_until_ready().await;
         let _ = self.namespaces.wait_until_ready().await;

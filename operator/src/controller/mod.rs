@@ -8,6 +8,7 @@
 //! meanwhile. Periodic resync is only a safety net. With leader election, the caches fill on
 //! every replica and only the leader runs the controllers.
 
+mod access;
 mod admission;
 mod context;
 mod events;
@@ -186,6 +187,9 @@ pub async fn run_with(
         .collect();
     let (guardrail_caches, guardrail_drivers) =
         guardrails::caches(&client, status_tx.clone(), &admission_kinds);
+    // Who can reach containers past admission (nodes/proxy), for profiles with denyExec.
+    let (access, access_drivers) = access::caches(&client, profiles.clone(), status_tx.clone());
+    drivers.extend(access_drivers);
     drivers.extend(guardrail_drivers);
     let reporter = Reporter {
         controller: FIELD_MANAGER.into(),
@@ -202,6 +206,7 @@ pub async fn run_with(
         managed: indexes,
         pods,
         guardrails: Some(guardrail_caches),
+        access,
         admission: Default::default(),
         status_trigger: status_tx,
         outcomes: Default::default(),

@@ -158,6 +158,12 @@ pub async fn reconcile(
         invalid,
         pods_watched: ctx.pods.is_some(),
         guardrails,
+        node_proxy: profile
+            .spec
+            .guardrails
+            .as_ref()
+            .filter(|g| g.deny_exec)
+            .map(|_| ctx.access.node_proxy_subjects()),
         now: Time(Timestamp::now()),
     };
     let status = {

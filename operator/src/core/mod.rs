@@ -23,6 +23,7 @@
 //! - [`labels`]: the labels, annotations and field manager the operator writes with;
 //!   [`plural`]: counted nouns in the messages people read.
 
+pub mod access;
 pub mod api;
 pub mod apparmor;
 pub mod canonical;

@@ -191,6 +191,9 @@ pub struct StatusInput<'a> {
     pub pods_watched: bool,
     /// The state of the generated admission policy and binding (profiles with guardrails).
     pub guardrails: Option<GuardrailsStatus>,
+    /// With `guardrails.denyExec`: the subjects that reach containers past admission through
+    /// the kubelet's API (`nodes/proxy`, `core::access`); `None` when not checked.
+    pub node_proxy: Option<Vec<String>>,
     pub now: Time,
 }
 
@@ -349,6 +352,17 @@ pub fn desired_status<'a>(
         rollout: input.rollout.clone(),
         would_reject_pods: c.pods_judged.then_some(c.would_reject_pods),
         guardrails: input.guardrails.clone(),
+        node_proxy: input
+            .node_proxy
+            .as_ref()
+            .map(|subjects| crate::core::api::NodeProxySubjects {
+                count: subjects.len() as u32,
+                listed: subjects
+                    .iter()
+                    .take(crate::core::api::MAX_LISTED_SUBJECTS)
+                    .map(|s| crate::core::api::truncate_text(s))
+                    .collect(),
+            }),
     }
 }
 
@@ -1092,6 +1106,7 @@ mod tests {
             ),
             pods_watched: true,
             guardrails: None,
+            node_proxy: None,
             now: at(100),
         };
         let status = desired_status(&input, |_| None);
@@ -1331,6 +1346,7 @@ mod tests {
             invalid: None,
             pods_watched: false,
             guardrails: None,
+            node_proxy: None,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));
@@ -1499,6 +1515,7 @@ mod tests {
                 invalid: None,
                 pods_watched: true,
                 guardrails: g,
+                node_proxy: None,
                 now: at(100),
             };
             desired_status(&input, |ns| outcomes.get(ns))
@@ -1589,6 +1606,7 @@ mod tests {
             invalid: None,
             pods_watched: false,
             guardrails: None,
+            node_proxy: None,
             now: at(100),
         };
         let unwatched = a21(&desired_status(&input, |ns| outcomes.get(ns)));
@@ -1622,6 +1640,7 @@ mod tests {
             invalid: None,
             pods_watched: true,
             guardrails: None,
+            node_proxy: None,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));

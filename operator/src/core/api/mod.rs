@@ -683,6 +683,11 @@ pub struct HardeningProfileStatus {
     /// guardrails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails: Option<GuardrailsStatus>,
+    /// With `guardrails.denyExec`: who can reach containers past admission, through the
+    /// kubelet's API (`get` or `create` on `nodes/proxy`, granted by a ClusterRoleBinding;
+    /// the group `system:masters` left out): `denyExec` does not hold for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_proxy: Option<NodeProxySubjects>,
 }
 
 /// How far the namespaces a profile governs meet one requirement.
@@ -802,6 +807,21 @@ fn lenient_compliance<'de, D: serde::Deserializer<'de>>(
         .into_iter()
         .filter_map(|v| serde_json::from_value(v).ok())
         .collect())
+}
+
+/// Most subjects listed in `status.nodeProxy`.
+pub const MAX_LISTED_SUBJECTS: usize = 5;
+
+/// Subjects that reach containers past admission (`status.nodeProxy`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeProxySubjects {
+    #[schemars(schema_with = "schema::count")]
+    pub count: u32,
+    /// The first, sorted: `User alice`, `Group ops`, `ServiceAccount tools/ci`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5), inner(length(max = 256)))]
+    pub listed: Vec<String>,
 }
 
 /// The state of a profile's admission objects (named after their policy).
