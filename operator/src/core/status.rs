@@ -859,6 +859,7 @@ mod tests {
             invalid: None,
             pods_watched: true,
             guardrails: None,
+            node_proxy: None,
             now,
         };
         desired_status(&input, |ns| outcomes.get(ns))
