@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{CliError, EXIT_OK, Exclusions, Selection, input, selection};
 use crate::core::api::{HardeningProfile, Mode};
 use crate::core::labels::NAMESPACE_NAME_LABEL;
-use crate::core::render::render;
+use crate::core::render::render_with;
 use crate::core::seccomp;
 use crate::node_agent;
 
@@ -145,7 +145,7 @@ pub fn documents(
             ));
             continue;
         }
-        let desired = render(profile, name).map_err(|e| {
+        let desired = render_with(profile, name, &exclusions.protected_networks).map_err(|e| {
             CliError::Failed(format!(
                 "rendering profile {profile_name} for namespace {name}: {e}"
             ))
@@ -161,7 +161,9 @@ pub fn documents(
     // The guardrails' cluster-scoped policy and binding, in either mode. Offline, the
     // binding leaves out only the excluded namespaces: which ones another profile governs
     // needs the cluster (`diff` and the operator know).
-    if let Some(guardrails) = crate::core::guardrails::render(profile, &excluded) {
+    if let Some(guardrails) =
+        crate::core::guardrails::render(profile, &excluded, &exclusions.protected_networks)
+    {
         for (_, object) in guardrails.iter() {
             let mut object = object.clone();
             if let Some(meta) = object["metadata"].as_object_mut()
@@ -374,7 +376,7 @@ resourceQuota: {hard: {pods: \"10\"}}
     #[test]
     fn the_namespace_body_is_the_controllers() {
         let profile = profile("p").spec_yaml(STRICT).build();
-        let desired = render(&profile, "a").unwrap();
+        let desired = crate::core::render::render(&profile, "a").unwrap();
         let (documents, _) =
             super::documents(&profile, &namespaces(), &Exclusions::default()).unwrap();
         assert_eq!(

@@ -39,6 +39,15 @@ settings! {
         #[arg(long, env = "HARDENING_PROFILE_SELECTOR")]
         pub profile_selector: Option<String> => "profileSelector",
 
+        /// Networks no pod of a governed namespace may reach (BSI SYS.1.6.A5, APP.4.4.A7),
+        /// `;`-separated: `CIDR` (every port) or `CIDR:PORTS` with PORTS like
+        /// `22,10250,30000-32767/UDP` (TCP unless `/UDP` or `/SCTP`). Replaces the default,
+        /// the cloud metadata addresses; a profile's `networkPolicy.protectedNetworks` adds to
+        /// it. Kept out of every generated egress allow-list, isolated away where a profile
+        /// leaves egress open, reported (and with the guardrail rejected) in tenant policies.
+        #[arg(long, env = "HARDENING_PROTECTED_NETWORKS", value_delimiter = ';', value_name = "NETWORKS", default_values = crate::core::protected::CLOUD_METADATA, value_parser = crate::core::protected::parse)]
+        pub protected_networks: Vec<crate::core::api::ProtectedNetwork> => "protectedNetworks",
+
         /// Namespaces reconciled in parallel at most.
         #[arg(long, env = "HARDENING_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
         pub concurrency: u16 => "concurrency",

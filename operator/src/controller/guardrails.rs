@@ -149,7 +149,11 @@ pub async fn reconcile(
         return (None, None);
     };
     let name = object_name(&profile.name_any());
-    let Some(desired) = render(profile, &not_governed(ctx, profile)) else {
+    let Some(desired) = render(
+        profile,
+        &not_governed(ctx, profile),
+        &ctx.config.protected_networks,
+    ) else {
         // No guardrails (any more): remove what the operator generated for this profile.
         let error = remove_from(profile, ctx, caches).await.err();
         return (None, error);

@@ -64,10 +64,7 @@ impl PodVerdicts {
     ) -> NamespacePreview {
         let mut all = self.0.lock().expect("pod verdicts lock");
         let known = all.entry(namespace.to_owned()).or_default();
-        let key = (
-            profile.name_any(),
-            profile.metadata.generation.unwrap_or(0),
-        );
+        let key = (profile.name_any(), profile.metadata.generation.unwrap_or(0));
         if known.profile != key {
             *known = NamespaceVerdicts {
                 profile: key,

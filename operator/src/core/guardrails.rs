@@ -18,7 +18,7 @@ use kube::{Resource, ResourceExt};
 
 use serde_json::{Value, json};
 
-use crate::core::api::{HardeningProfile, Mode};
+use crate::core::api::{HardeningProfile, Mode, ProtectedNetwork};
 use crate::core::labels::{
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE_NAME_LABEL, PROFILE_LABEL, RENDERED_ANNOTATION,
 };
@@ -63,6 +63,7 @@ pub fn validation_actions(mode: Mode) -> Vec<&'static str> {
 pub fn render(
     profile: &HardeningProfile,
     not_governed: &BTreeSet<String>,
+    protected: &[ProtectedNetwork],
 ) -> Option<GuardrailObjects> {
     let guardrails = profile.spec.guardrails.as_ref()?;
     let profile_name = profile.name_any();
@@ -123,8 +124,8 @@ pub fn render(
                 "objectSelector": {},
                 "resourceRules": rules,
             },
-            "variables": variables(),
-            "validations": validations(),
+            "variables": with_protected_networks(variables(), protected),
+            "validations": with_protected_networks_rule(validations()),
         },
     });
     let mut binding = json!({
@@ -369,6 +370,89 @@ fn validations() -> Value {
             ),
         ),
     ])
+}
+
+/// The variables plus `protectedReach`: the tenant policy's egress rules that reach a
+/// protected network, the operator's (`protected`, written into the policy) or the
+/// profile's own (`networkPolicy.protectedNetworks`, read from the parameter), whatever the
+/// profile isolates (see `core::protected`).
+fn with_protected_networks(variables: Value, protected: &[ProtectedNetwork]) -> Value {
+    // Rule `r` reaches the range `cidr` (a CEL string) on ports where `ports` holds.
+    let reach = |cidr: &str, ports: &str| {
+        format!(
+            "(({ports}) && (size(r.?to.orValue([])) == 0 || r.to.exists(p, has(p.ipBlock) && (!isCIDR(p.ipBlock.cidr) || ((cidr(p.ipBlock.cidr).containsCIDR({cidr}) || cidr({cidr}).containsCIDR(p.ipBlock.cidr)) && !p.ipBlock.?except.orValue([]).exists(x, isCIDR(x) && (cidr(x).containsCIDR({cidr}) || cidr(x).containsCIDR(p.ipBlock.cidr))))))))"
+        )
+    };
+    // A port of `r` overlaps the protected port range `first`..`last` of `protocol`.
+    let overlap = |protocol: &str, first: &str, last: &str| {
+        format!(
+            "tp.?protocol.orValue('TCP') == {protocol} && (!has(tp.port) || type(tp.port) == string || (int(tp.port) <= {last} && tp.?endPort.orValue(int(tp.port)) >= {first}))"
+        )
+    };
+    // The operator's networks are written into the policy, one term each (CEL literals
+    // must be of one type, so no list of them); the profile's are read from the parameter.
+    let mut terms: Vec<String> = protected
+        .iter()
+        .map(|n| {
+            let ports = if n.ports.is_empty() {
+                "true".to_owned()
+            } else {
+                let any: Vec<String> = n
+                    .ports
+                    .iter()
+                    .map(|p| {
+                        overlap(
+                            &format!("'{}'", p.protocol.as_str()),
+                            &p.port.to_string(),
+                            &p.end_port.unwrap_or(p.port).to_string(),
+                        )
+                    })
+                    .collect();
+                format!(
+                    "size(r.?ports.orValue([])) == 0 || r.ports.exists(tp, {})",
+                    any.join(" || ")
+                )
+            };
+            reach(&format!("'{}'", n.cidr), &ports)
+        })
+        .collect();
+    terms.push(format!(
+        "params.spec.networkPolicy.?protectedNetworks.orValue([]).exists(n, {})",
+        reach(
+            "n.cidr",
+            &format!(
+                "size(n.?ports.orValue([])) == 0 || size(r.?ports.orValue([])) == 0 || r.ports.exists(tp, n.ports.exists(pp, {}))",
+                overlap(
+                    "pp.?protocol.orValue('TCP')",
+                    "pp.port",
+                    "pp.?endPort.orValue(pp.port)"
+                )
+            )
+        )
+    ));
+    let mut variables = variables;
+    if let Some(list) = variables.as_array_mut() {
+        list.push(json!({
+            "name": "protectedReach",
+            "expression": format!(
+                "variables.isPolicy && has(params.spec.networkPolicy) && params.spec.?guardrails.?denyWideningNetworkPolicies.orValue(false) ? object.spec.?egress.orValue([]).filter(r, {}) : []",
+                terms.join(" || "),
+            ),
+        }));
+    }
+    variables
+}
+
+/// The validations plus the one rejecting a NetworkPolicy that reaches a protected network.
+fn with_protected_networks_rule(validations: Value) -> Value {
+    let mut validations = validations;
+    if let Some(list) = validations.as_array_mut() {
+        list.push(json!({
+            "expression": "size(variables.protectedReach) == 0",
+            "messageExpression": "'HardeningProfile ' + params.metadata.name + ' guardrail denyWideningNetworkPolicies (BSI SYS.1.6.A5, APP.4.4.A7): NetworkPolicy ' + object.metadata.name + ' has ' + string(size(variables.protectedReach)) + ' egress rules reaching a protected network (the cloud metadata service, the nodes or the control plane): except it (ipBlock.except) or leave out its ports'",
+        }));
+    }
+    validations
 }
 
 /// `t` selects no more than `s`: every label and requirement of `s` is one of `t`'s too.

@@ -33,6 +33,7 @@ pub mod plural;
 pub mod pod_security;
 pub mod policy_report;
 pub mod preview;
+pub mod protected;
 pub mod quantity;
 pub mod rejection;
 pub mod render;

@@ -246,7 +246,8 @@ pub fn namespace_preview<'a>(
     findings.truncate(MAX_FINDINGS);
     guardrails.truncate(MAX_FINDINGS);
     NamespacePreview {
-        level: enforce_level(profile).map(|(level, version)| format!("{}:{version}", level.as_str())),
+        level: enforce_level(profile)
+            .map(|(level, version)| format!("{}:{version}", level.as_str())),
         pod_security: PodSecurityPreview {
             findings,
             incomplete: None,

@@ -16,12 +16,14 @@ use kube::ResourceExt;
 
 use crate::core::api::{
     EgressPeer, EgressRule, HardeningProfile, IngressRule, LimitRangeSpec, Mode,
-    NetworkPolicyRules, Peer, PodSecurityStandard, PolicyType, Port, Protocol, ResourceQuotaSpec,
+    NetworkPolicyRules, Peer, PodSecurityStandard, PolicyType, Port, ProtectedNetwork, Protocol,
+    ResourceQuotaSpec,
 };
 use crate::core::labels::{
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE_NAME_LABEL, PROFILE_ANNOTATION, PROFILE_LABEL,
     RENDERED_ANNOTATION, pod_security,
 };
+use crate::core::protected;
 
 /// Names of the generated objects; fixed, so each namespace holds at most one of each.
 pub mod names {
@@ -30,6 +32,7 @@ pub mod names {
     pub const ALLOW_SAME_NAMESPACE: &str = "hardening-allow-same-namespace";
     pub const ALLOW_INGRESS: &str = "hardening-allow-ingress";
     pub const ALLOW_EGRESS: &str = "hardening-allow-egress";
+    pub const PROTECT_NETWORKS: &str = "hardening-protect-networks";
     pub const QUOTA: &str = "hardening-quota";
     pub const LIMITS: &str = "hardening-limits";
 }
@@ -170,9 +173,21 @@ pub enum RenderError {
     EmptyNamespace,
 }
 
-/// Renders what `profile` wants in `namespace`. Objects get an owner reference to the profile
-/// when it has a UID (it does once stored; a profile read from a file does not).
+/// Renders what `profile` wants in `namespace`, with the operator's default protected
+/// networks (the cloud metadata addresses): see [`render_with`].
 pub fn render(profile: &HardeningProfile, namespace: &str) -> Result<Desired, RenderError> {
+    render_with(profile, namespace, &protected::default_networks())
+}
+
+/// Renders what `profile` wants in `namespace`, keeping its pods off `protected` (the
+/// operator's protected networks; the profile's own are added). Objects get an owner
+/// reference to the profile when it has a UID (it does once stored; a profile read from a
+/// file does not).
+pub fn render_with(
+    profile: &HardeningProfile,
+    namespace: &str,
+    protected: &[ProtectedNetwork],
+) -> Result<Desired, RenderError> {
     let profile_name = profile
         .metadata
         .name
@@ -193,7 +208,9 @@ pub fn render(profile: &HardeningProfile, namespace: &str) -> Result<Desired, Re
 
     let mut objects = Vec::new();
     if let Some(network) = &spec.network_policy {
-        objects.extend(network_policies(&meta, network).map(DesiredObject::NetworkPolicy));
+        let protected = protected::effective(protected, &network.protected_networks);
+        objects
+            .extend(network_policies(&meta, network, &protected).map(DesiredObject::NetworkPolicy));
     }
     if let Some(quota) = &spec.resource_quota {
         objects.push(DesiredObject::ResourceQuota(resource_quota(&meta, quota)));
@@ -312,6 +329,7 @@ impl MetaFactory<'_> {
 fn network_policies(
     meta: &MetaFactory,
     rules: &NetworkPolicyRules,
+    protected: &[ProtectedNetwork],
 ) -> impl Iterator<Item = networking::NetworkPolicy> {
     let isolated = rules.isolated_directions();
     let ingress_isolated = isolated.contains(&PolicyType::Ingress);
@@ -388,16 +406,38 @@ fn network_policies(
         )
     });
 
+    // Never to a protected network (or only on the ports not protected there).
     let allow_egress = (!rules.egress.is_empty()).then(|| {
-        let egress = rules.egress.iter().map(egress_rule).collect();
+        let egress: Vec<_> = rules
+            .egress
+            .iter()
+            .flat_map(|rule| protected::protect_egress(&egress_rule(rule), protected))
+            .collect();
         policy(
             meta,
             names::ALLOW_EGRESS,
             &[PolicyType::Egress],
             None,
-            Some(egress),
+            non_empty(egress),
         )
     });
+
+    // Egress a profile that isolates ingress leaves open is isolated to everything but the
+    // protected networks.
+    let protect_networks =
+        (ingress_isolated && !egress_isolated && !protected.is_empty()).then(|| {
+            let egress = protected::protect_egress(
+                &networking::NetworkPolicyEgressRule::default(),
+                protected,
+            );
+            policy(
+                meta,
+                names::PROTECT_NETWORKS,
+                &[PolicyType::Egress],
+                None,
+                non_empty(egress),
+            )
+        });
 
     [
         default_deny,
@@ -405,6 +445,7 @@ fn network_policies(
         allow_same_namespace,
         allow_ingress,
         allow_egress,
+        protect_networks,
     ]
     .into_iter()
     .flatten()

@@ -59,7 +59,13 @@ pub fn tenants(
         .network_policy
         .as_ref()
         .filter(|rules| !rules.isolated_directions().is_empty())
-        .map(|rules| crate::core::isolation::widening(rules, &tenant_policies(ctx, namespace)));
+        .map(|rules| {
+            let protected = crate::core::protected::effective(
+                &ctx.config.protected_networks,
+                &rules.protected_networks,
+            );
+            crate::core::isolation::widening(rules, &protected, &tenant_policies(ctx, namespace))
+        });
     (unconfined, widening)
 }
 
@@ -79,12 +85,12 @@ pub async fn preview(
     }
     let name = ns.name_any();
     match &ctx.pods {
-        Some(pods) => Some(ctx.verdicts.preview(
-            &name,
-            profile,
-            pods.digests(&name),
-            |pod| pods.judged(&name, pod),
-        )),
+        Some(pods) => Some(
+            ctx.verdicts
+                .preview(&name, profile, pods.digests(&name), |pod| {
+                    pods.judged(&name, pod)
+                }),
+        ),
         None => match super::super::preview::list_and_judge(&ctx.client, profile, &name).await {
             Ok(preview) => Some(preview),
             Err(e) => {

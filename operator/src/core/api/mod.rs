@@ -287,6 +287,37 @@ pub struct NetworkPolicyRules {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub egress: Vec<EgressRule>,
+
+    /// Networks no pod of the namespace may reach (BSI SYS.1.6.A5, APP.4.4.A7: the
+    /// administration of nodes and control plane, cloud metadata), in addition to the
+    /// operator's `--protected-networks` (by default the cloud metadata addresses
+    /// 169.254.169.254/32 and fd00:ec2::254/128). Every generated egress allow-list leaves
+    /// them out (`ipBlock.except`, or the ports outside the protected ones), egress that
+    /// the profile does not isolate is isolated to everything but them (policy
+    /// `hardening-protect-networks`), a tenant NetworkPolicy rule reaching one is reported,
+    /// and with `guardrails.denyWideningNetworkPolicies` rejected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub protected_networks: Vec<ProtectedNetwork>,
+}
+
+/// A network pods must not reach: an IP range, on every port or only on the given ones.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProtectedNetwork {
+    /// IP range in CIDR notation, a network address (`10.0.0.0/16`, `169.254.169.254/32`,
+    /// `fd00:ec2::254/128`).
+    #[schemars(length(max = 64))]
+    #[x_kube(
+        validation = Rule::new("isCIDR(self)").message("cidr must be a CIDR such as 10.0.0.0/16 or fd00:ec2::254/128"),
+        validation = Rule::new("!isCIDR(self) || cidr(self) == cidr(self).masked()")
+            .message(Message::Expression("'cidr ' + self + ' has bits set beyond its prefix length: give the network address, such as 10.0.0.0/16 rather than 10.0.0.1/16'".into()))
+    )]
+    pub cidr: String,
+    /// Ports protected there (e.g. SSH 22 and the kubelet's 10250); empty: every port.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub ports: Vec<Port>,
 }
 
 impl NetworkPolicyRules {
@@ -418,7 +449,7 @@ pub struct EgressPeer {
 }
 
 /// A port or port range. Named ports are not supported: give the number.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[x_kube(validation = Rule::new("!has(self.endPort) || self.endPort >= self.port")
     .message("endPort must be greater than or equal to port"))]
 #[serde(rename_all = "camelCase")]

@@ -25,6 +25,7 @@ fn minimal_spec_gets_documented_defaults() {
             allow_same_namespace: true,
             ingress: vec![],
             egress: vec![],
+            protected_networks: vec![],
         })
     );
     assert_eq!(spec.pod_security, None);

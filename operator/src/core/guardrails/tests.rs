@@ -31,7 +31,7 @@ fn all_rules() -> Guardrails {
 #[test]
 fn print_for_manual_use() {
     if std::env::var_os("HARDENING_PRINT_GUARDRAILS").is_some() {
-        let objects = render(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
+        let objects = render(&guarded("p", &all_rules()), &BTreeSet::new(), &[]).unwrap();
         println!("{}", serde_json::to_string_pretty(&objects.policy).unwrap());
         println!(
             "{}",
@@ -42,13 +42,13 @@ fn print_for_manual_use() {
 
 #[test]
 fn without_guardrails_nothing_is_rendered() {
-    assert_eq!(render(&scoped("p").build(), &BTreeSet::new()), None);
+    assert_eq!(render(&scoped("p").build(), &BTreeSet::new(), &[]), None);
 }
 
 #[test]
 fn the_policy_matches_only_the_requests_of_the_rules_turned_on() {
     let resources = |g: Guardrails| -> Vec<String> {
-        let objects = render(&guarded("p", &g), &BTreeSet::new()).unwrap();
+        let objects = render(&guarded("p", &g), &BTreeSet::new(), &[]).unwrap();
         objects.policy["spec"]["matchConstraints"]["resourceRules"]
             .as_array()
             .unwrap()
@@ -85,7 +85,7 @@ fn the_policy_matches_only_the_requests_of_the_rules_turned_on() {
 #[test]
 fn the_binding_uses_the_profile_as_parameter_and_the_mode_as_actions() {
     let mut p = guarded("shop", &all_rules());
-    let objects = render(&p, &BTreeSet::new()).unwrap();
+    let objects = render(&p, &BTreeSet::new(), &[]).unwrap();
     let binding = &objects.binding["spec"];
     assert_eq!(binding["policyName"], "hardening.dev-shop");
     assert_eq!(objects.policy["metadata"]["name"], "hardening.dev-shop");
@@ -96,7 +96,7 @@ fn the_binding_uses_the_profile_as_parameter_and_the_mode_as_actions() {
         json!({"apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile"})
     );
     p.spec.mode = Mode::Audit;
-    let audit = render(&p, &BTreeSet::new()).unwrap();
+    let audit = render(&p, &BTreeSet::new(), &[]).unwrap();
     assert_eq!(
         audit.binding["spec"]["validationActions"],
         json!(["Warn", "Audit"])
@@ -116,7 +116,7 @@ fn the_binding_uses_the_profile_as_parameter_and_the_mode_as_actions() {
 #[test]
 fn the_binding_selects_the_profile_selector_minus_excluded_and_outranked_namespaces() {
     let not_governed: BTreeSet<String> = ["kube-system".to_owned(), "taken".to_owned()].into();
-    let objects = render(&guarded("p", &all_rules()), &not_governed).unwrap();
+    let objects = render(&guarded("p", &all_rules()), &not_governed, &[]).unwrap();
     assert_eq!(
         objects.binding["spec"]["matchResources"]["namespaceSelector"],
         json!({
@@ -132,11 +132,11 @@ fn the_binding_selects_the_profile_selector_minus_excluded_and_outranked_namespa
 
 #[test]
 fn the_fingerprint_follows_what_is_rendered() {
-    let a = render(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
-    let again = render(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
+    let a = render(&guarded("p", &all_rules()), &BTreeSet::new(), &[]).unwrap();
+    let again = render(&guarded("p", &all_rules()), &BTreeSet::new(), &[]).unwrap();
     assert_eq!(a, again, "deterministic");
     let taken: BTreeSet<String> = ["taken".to_owned()].into();
-    let b = render(&guarded("p", &all_rules()), &taken).unwrap();
+    let b = render(&guarded("p", &all_rules()), &taken, &[]).unwrap();
     let print = |o: &Value| o["metadata"]["annotations"][RENDERED_ANNOTATION].clone();
     assert_ne!(print(&a.binding), print(&b.binding));
     assert_eq!(print(&a.policy), print(&b.policy));
@@ -144,7 +144,7 @@ fn the_fingerprint_follows_what_is_rendered() {
 
 #[test]
 fn every_rule_names_itself_and_its_requirement() {
-    let objects = render(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
+    let objects = render(&guarded("p", &all_rules()), &BTreeSet::new(), &[]).unwrap();
     let messages: Vec<String> = objects.policy["spec"]["validations"]
         .as_array()
         .unwrap()

@@ -101,7 +101,11 @@ fn pods_are_judged_one_by_one_and_grouped_by_violation() {
         restricted_pod("a", "app:1", root.clone()),
         restricted_pod("a2", "app:1", root.clone()),
         restricted_pod("a3", "app:1", root),
-        restricted_pod("b", "app", json!({"ports": [{"containerPort": 80, "hostPort": 80}]})),
+        restricted_pod(
+            "b",
+            "app",
+            json!({"ports": [{"containerPort": 80, "hostPort": 80}]}),
+        ),
         restricted_pod("c", "app", json!({})),
         restricted_pod("ok", "app:1", json!({})),
     ];
@@ -110,7 +114,10 @@ fn pods_are_judged_one_by_one_and_grouped_by_violation() {
         .map(|pod| (pod.name_any(), judge(&profile, pod)))
         .collect();
     assert!(!verdicts[5].1.rejected(), "{:?}", verdicts[5]);
-    assert_eq!(verdicts[0].1.pod_security.as_deref(), Some("runAsNonRoot != true"));
+    assert_eq!(
+        verdicts[0].1.pod_security.as_deref(),
+        Some("runAsNonRoot != true")
+    );
     assert!(verdicts[4].1.pod_security.is_none());
     assert_eq!(verdicts[4].1.guardrails[0].rule, "requireImageTag");
     let preview = namespace_preview(&profile, verdicts.iter().map(|(n, v)| (n.as_str(), v)));
