@@ -30,4 +30,5 @@ mod smoke;
 mod teardown;
 mod truth;
 mod validation_oracle;
+mod vulnerabilities;
 mod workloads;

@@ -123,6 +123,8 @@ pub struct Context {
     pub managed: Vec<Arc<KindIndex>>,
     /// Container profiles of active pods (`None` with `--pod-report=false`).
     pub pods: Option<Arc<PodCache>>,
+    /// The Trivy Operator's VulnerabilityReports (`None`: the cluster serves none).
+    pub vulnerabilities: Option<Arc<super::vulnerabilities::VulnerabilityCache>>,
     /// Every ValidatingAdmissionPolicy and binding (`None`: guardrails not handled).
     pub guardrails: Option<super::guardrails::GuardrailCaches>,
     pub recorder: Recorder,
@@ -161,6 +163,9 @@ impl Context {
         }
         if let Some(pods) = &self.pods {
             pods.wait_until_synced().await;
+        }
+        if let Some(vulnerabilities) = &self.vulnerabilities {
+            vulnerabilities.wait_until_synced().await;
         }
         if let Some(guardrails) = &self.guardrails {
             guardrails.wait_until_ready().await;

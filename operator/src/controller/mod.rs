@@ -20,6 +20,7 @@ pub mod preview;
 mod profile;
 mod reports;
 mod trim;
+mod vulnerabilities;
 
 pub use reports::PERIOD as REPORT_PERIOD;
 pub use reports::detect as detect_report_api;
@@ -170,6 +171,16 @@ pub async fn run_with(
         cache
     });
 
+    // The Trivy Operator's VulnerabilityReports, when the cluster serves them.
+    let vulnerabilities = if vulnerabilities::detect(&client).await {
+        let (cache, driver) =
+            vulnerabilities::cache(&client, config.excluded(), namespace_tx.clone());
+        drivers.push(driver);
+        Some(cache)
+    } else {
+        None
+    };
+
     let (status_tx, status_rx) = tokio::sync::mpsc::unbounded_channel();
     // A change of a generated admission policy or binding asks for its profile's reconcile.
     let (guardrail_caches, guardrail_drivers) = guardrails::caches(&client, status_tx.clone());
@@ -188,6 +199,7 @@ pub async fn run_with(
         namespace_writes,
         managed: indexes,
         pods,
+        vulnerabilities,
         guardrails: Some(guardrail_caches),
         status_trigger: status_tx,
         outcomes: Default::default(),

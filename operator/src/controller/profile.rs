@@ -158,6 +158,7 @@ pub async fn reconcile(
         invalid,
         pods_watched: ctx.pods.is_some(),
         guardrails,
+        images_scanned: ctx.vulnerabilities.is_some(),
         now: Time(Timestamp::now()),
     };
     let status = {

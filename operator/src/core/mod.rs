@@ -41,6 +41,7 @@ pub mod report;
 pub mod resource_version;
 pub mod seccomp;
 pub mod status;
+pub mod vulnerabilities;
 pub mod workloads;
 
 #[cfg(test)]

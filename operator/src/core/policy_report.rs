@@ -178,6 +178,37 @@ const OBJECT_CHECKS: [(&str, &[&str], &[&str]); 4] = [
 /// The results of `profile` in `namespace`, from the namespace reconciler's outcome there
 /// (the same data the profile's status is computed from). Sorted by rule; no timestamps,
 /// so an unchanged state gives an equal report (written only when it changes).
+/// `images-patched` (A7, A13, A22; edition 2023: SYS.1.6.A6, A14): the namespace's
+/// VulnerabilityReports list no CRITICAL or HIGH vulnerability with a fix.
+fn images_patched(
+    profile: &HardeningProfile,
+    vulnerable: &crate::core::vulnerabilities::VulnerableImages,
+) -> ReportResult {
+    let (verdict, message) = if vulnerable.count == 0 {
+        (
+            Outcome::Pass,
+            "no VulnerabilityReport lists a CRITICAL or HIGH vulnerability with a fix".to_owned(),
+        )
+    } else {
+        (
+            Outcome::Fail,
+            format!(
+                "{}; first: {}",
+                crate::core::plural::count(vulnerable.count, "workload container"),
+                vulnerable.listed.join("; ")
+            ),
+        )
+    };
+    ReportResult::new(
+        profile,
+        "images-patched",
+        &crate::core::status::IMAGE_REQUIREMENTS,
+        verdict,
+        message,
+        Vec::new(),
+    )
+}
+
 pub fn namespace_results(
     profile: &HardeningProfile,
     namespace: &str,
@@ -271,6 +302,9 @@ pub fn namespace_results(
             message,
             pods,
         ));
+    }
+    if let Some(vulnerable) = &outcome.vulnerable {
+        results.push(images_patched(profile, vulnerable));
     }
     if let Some(widening) = &outcome.widening {
         let (verdict, message) = if widening.is_empty() {

@@ -21,6 +21,7 @@ use crate::core::api::{
 use crate::core::isolation::{MAX_LISTED_POLICIES, Widening};
 use crate::core::plural::{agree, count};
 use crate::core::preview::{MAX_LISTED_PREVIEW, NamespacePreview};
+use crate::core::vulnerabilities::VulnerableImages;
 use crate::core::workloads::UnconfinedPods;
 
 pub const READY: &str = "Ready";
@@ -40,6 +41,9 @@ pub const GUARDRAILS_ENFORCED: &str = "GuardrailsEnforced";
 /// Present in Audit mode for profiles with a Pod Security `enforce` level or guardrails:
 /// whether enforcing the profile would reject existing pods (the preview).
 pub const READY_TO_ENFORCE: &str = "ReadyToEnforce";
+/// Present when the cluster serves the Trivy Operator's VulnerabilityReports: whether the
+/// images in the governed namespaces have CRITICAL or HIGH vulnerabilities with a fix.
+pub const IMAGES_PATCHED: &str = "ImagesPatched";
 
 /// What the last reconcile of one namespace found, from the governing profile's view.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -62,6 +66,9 @@ pub struct NamespaceOutcome {
     /// Audit mode: existing pods enforcing the winner would reject; `None` when not
     /// previewed (Enforce mode, nothing to preview, or the preview failed).
     pub preview: Option<NamespacePreview>,
+    /// Workload containers whose images have fixable CRITICAL or HIGH vulnerabilities;
+    /// `None` when the cluster has no VulnerabilityReports (not scanned).
+    pub vulnerable: Option<VulnerableImages>,
 }
 
 impl NamespaceOutcome {
@@ -96,6 +103,7 @@ impl NamespaceOutcome {
             unconfined: self.unconfined.as_ref(),
             widening: self.widening.as_deref(),
             preview: self.preview.as_ref(),
+            vulnerable: self.vulnerable.as_ref(),
         }
     }
 }
@@ -110,6 +118,7 @@ struct View<'a> {
     unconfined: Option<&'a UnconfinedPods>,
     widening: Option<&'a [Widening]>,
     preview: Option<&'a NamespacePreview>,
+    vulnerable: Option<&'a VulnerableImages>,
 }
 
 impl View<'_> {
@@ -123,6 +132,7 @@ impl View<'_> {
             unconfined: None,
             widening: None,
             preview: None,
+            vulnerable: None,
         }
     }
 }
@@ -141,6 +151,9 @@ pub struct StatusInput<'a> {
     pub pods_watched: bool,
     /// The state of the generated admission policy and binding (profiles with guardrails).
     pub guardrails: Option<GuardrailsStatus>,
+    /// Whether the cluster has the Trivy Operator's VulnerabilityReports (then each
+    /// outcome says what they find).
+    pub images_scanned: bool,
     pub now: Time,
 }
 
@@ -184,6 +197,11 @@ pub fn desired_status<'a>(
             }
             NamespaceState::Pending => c.pending += 1,
         }
+        let vulnerable = view.vulnerable.filter(|v| v.count > 0);
+        if let Some(v) = vulnerable {
+            c.vulnerable += v.count;
+            c.vulnerable_namespaces += 1;
+        }
         let rejected = view.preview.filter(|p| p.rejected_pods() > 0);
         if let Some(p) = view.preview {
             c.previewed += 1;
@@ -196,6 +214,7 @@ pub fn desired_status<'a>(
             || unconfined.is_some()
             || widening.is_some()
             || rejected.is_some()
+            || vulnerable.is_some()
         {
             entries.push(NamespaceStatus {
                 name: ns.clone(),
@@ -229,6 +248,8 @@ pub fn desired_status<'a>(
                             .collect()
                     })
                     .unwrap_or_default(),
+                vulnerable_workloads: vulnerable.map_or(0, |v| v.count),
+                vulnerabilities: vulnerable.map(|v| v.listed.clone()).unwrap_or_default(),
             });
         }
     }
@@ -271,6 +292,7 @@ pub fn desired_status<'a>(
         rollout: input.rollout.clone(),
         would_reject_pods: c.pods_judged.then_some(c.would_reject_pods),
         guardrails: input.guardrails.clone(),
+        vulnerable_workloads: input.images_scanned.then_some(c.vulnerable),
     }
 }
 
@@ -303,6 +325,9 @@ struct Counts {
     /// preview before enforcing, in Enforce mode pods admitted before the rules were in
     /// place).
     pods_judged: bool,
+    /// Workload containers with fixable CRITICAL/HIGH vulnerabilities, and their namespaces.
+    vulnerable: u32,
+    vulnerable_namespaces: u32,
 }
 
 /// What the cluster says about the requirements a spec covers: the facts
@@ -318,6 +343,8 @@ pub struct ComplianceFacts {
     /// The API server enforces the profile's guardrails: policy and binding as rendered,
     /// with `Deny`.
     pub guardrails_enforced: bool,
+    /// Workload containers whose images have fixable CRITICAL or HIGH vulnerabilities.
+    pub vulnerable_workloads: u32,
 }
 
 impl ComplianceFacts {
@@ -332,6 +359,7 @@ impl ComplianceFacts {
                 .conditions
                 .iter()
                 .any(|c| c.type_ == GUARDRAILS_ENFORCED && c.status == "True"),
+            vulnerable_workloads: status.vulnerable_workloads.unwrap_or(0),
         }
     }
 }
@@ -388,16 +416,29 @@ pub fn requirement_findings(
                     ),
                 },
                 id if crate::core::api::GUARDRAIL_REQUIREMENTS.contains(&id) => {
-                    (!facts.guardrails_enforced).then(|| {
-                        "the guardrails are not enforced (see the GuardrailsEnforced condition)"
-                            .to_owned()
-                    })
+                    let vulnerable = IMAGE_REQUIREMENTS
+                        .contains(&id)
+                        .then(|| {
+                            crate::core::vulnerabilities::withdrawn(facts.vulnerable_workloads)
+                        })
+                        .flatten();
+                    (!facts.guardrails_enforced)
+                        .then(|| {
+                            "the guardrails are not enforced (see the GuardrailsEnforced condition)"
+                                .to_owned()
+                        })
+                        .or(vulnerable)
                 }
                 _ => None,
             },
         })
         .collect()
 }
+
+/// Requirements about the images themselves (superseded numbering: trusted sources A7 and
+/// A22, updating images A13; SYS.1.6.A6 and A14 of edition 2023): withdrawn while images
+/// with fixable CRITICAL or HIGH vulnerabilities run.
+pub const IMAGE_REQUIREMENTS: [&str; 3] = ["A7", "A13", "A22"];
 
 /// The requirement IDs the spec covers, without those the cluster contradicts
 /// ([`requirement_findings`]).
@@ -407,6 +448,7 @@ fn compliance(input: &StatusInput<'_>, c: &Counts) -> Vec<String> {
         unconfined_pods: c.unconfined_pods,
         widening_policies: c.widening_policies,
         guardrails_enforced: guardrails_enforced(input),
+        vulnerable_workloads: c.vulnerable,
     };
     requirement_findings(&input.profile.spec, facts)
         .into_iter()
@@ -627,6 +669,30 @@ fn conditions(
         });
     }
 
+    if input.images_scanned {
+        out.push(if c.vulnerable > 0 {
+            let first = first_finding(entries, |e| e.vulnerabilities.first().cloned());
+            condition(
+                IMAGES_PATCHED,
+                "False",
+                "FixableVulnerabilities",
+                &format!(
+                    "{} in {} {} images with CRITICAL or HIGH vulnerabilities that have a fix; first: {first}",
+                    count(c.vulnerable, "workload container"),
+                    count(c.vulnerable_namespaces, "namespace"),
+                    agree(c.vulnerable, "runs", "run")
+                ),
+            )
+        } else {
+            condition(
+                IMAGES_PATCHED,
+                "True",
+                "NoFixableVulnerabilities",
+                "no VulnerabilityReport in the governed namespaces lists a CRITICAL or HIGH vulnerability with a fix",
+            )
+        });
+    }
+
     if c.pods_judged && audit {
         let governed = c.selected - c.conflicting;
         out.push(if c.would_reject_pods > 0 {
@@ -824,6 +890,7 @@ mod tests {
             invalid: None,
             pods_watched: true,
             guardrails: None,
+            images_scanned: false,
             now,
         };
         desired_status(&input, |ns| outcomes.get(ns))
@@ -839,6 +906,82 @@ mod tests {
 
     fn triple(t: &str, s: &str, r: &str) -> (String, String, String) {
         (t.into(), s.into(), r.into())
+    }
+
+    #[test]
+    fn images_with_fixable_vulnerabilities_are_listed_and_withdraw_the_image_requirements() {
+        let p = profile("strict")
+            .generation(2)
+            .spec_yaml(
+                "  guardrails: {allowedRegistries: [registry.example], requireImageTag: true}\n",
+            )
+            .build();
+        let mut shop = outcome(&[("strict", 2)], NamespaceState::InSync);
+        shop.vulnerable = Some(VulnerableImages {
+            count: 2,
+            listed: vec!["ReplicaSet/web-1 container app (registry.example/web:1): 1 CRITICAL vulnerability with a fix".into()],
+        });
+        let mut clean = outcome(&[("strict", 2)], NamespaceState::InSync);
+        clean.vulnerable = Some(VulnerableImages::default());
+        let outcomes = HashMap::from([("shop".to_string(), shop), ("clean".to_string(), clean)]);
+        let sel = selected(&["shop", "clean"]);
+        let input = |scanned: bool| StatusInput {
+            profile: &p,
+            selected: &sel,
+            repairs_total: 0,
+            rollout: None,
+            invalid: None,
+            pods_watched: true,
+            guardrails: Some(GuardrailsStatus {
+                policy: "hardening.dev-strict".into(),
+                validation_actions: vec!["Deny".into()],
+                state: NamespaceState::InSync,
+                message: None,
+                drift: Vec::new(),
+            }),
+            images_scanned: scanned,
+            now: at(100),
+        };
+        let status = desired_status(&input(true), |ns| outcomes.get(ns));
+        assert_eq!(status.vulnerable_workloads, Some(2));
+        let images = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == IMAGES_PATCHED)
+            .unwrap();
+        assert_eq!(
+            (images.status.as_str(), images.reason.as_str()),
+            ("False", "FixableVulnerabilities")
+        );
+        assert_eq!(
+            images.message,
+            "2 workload containers in 1 namespace run images with CRITICAL or HIGH vulnerabilities that have a fix; first: shop/ReplicaSet/web-1 container app (registry.example/web:1): 1 CRITICAL vulnerability with a fix"
+        );
+        assert_eq!(status.namespaces.len(), 1);
+        assert_eq!(status.namespaces[0].vulnerable_workloads, 2);
+        for id in IMAGE_REQUIREMENTS {
+            assert!(
+                !status.compliance.iter().any(|c| c == id),
+                "{id} withdrawn: {:?}",
+                status.compliance
+            );
+        }
+        // Not scanned: no condition, no count, nothing withdrawn for it.
+        let outcomes: HashMap<String, NamespaceOutcome> = outcomes
+            .into_iter()
+            .map(|(k, mut o)| {
+                o.vulnerable = None;
+                (k, o)
+            })
+            .collect();
+        let status = desired_status(&input(false), |ns| outcomes.get(ns));
+        assert_eq!(status.vulnerable_workloads, None);
+        assert!(!status.conditions.iter().any(|c| c.type_ == IMAGES_PATCHED));
+        assert!(
+            status.compliance.iter().any(|c| c == "A7"),
+            "{:?}",
+            status.compliance
+        );
     }
 
     #[test]
@@ -1022,6 +1165,7 @@ mod tests {
             ),
             pods_watched: true,
             guardrails: None,
+            images_scanned: false,
             now: at(100),
         };
         let status = desired_status(&input, |_| None);
@@ -1206,6 +1350,7 @@ mod tests {
             invalid: None,
             pods_watched: false,
             guardrails: None,
+            images_scanned: false,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));
@@ -1377,6 +1522,7 @@ mod tests {
                 invalid: None,
                 pods_watched: true,
                 guardrails: g,
+                images_scanned: false,
                 now: at(100),
             };
             desired_status(&input, |ns| outcomes.get(ns))
@@ -1457,6 +1603,7 @@ mod tests {
             invalid: None,
             pods_watched: false,
             guardrails: None,
+            images_scanned: false,
             now: at(100),
         };
         assert!(!has_a4(&desired_status(&input, |ns| outcomes.get(ns))));
@@ -1484,6 +1631,7 @@ mod tests {
             invalid: None,
             pods_watched: true,
             guardrails: None,
+            images_scanned: false,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));

@@ -76,6 +76,7 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
         drift: found.drift,
         unconfined,
         widening,
+        vulnerable: ctx.vulnerabilities.as_ref().map(|v| v.assess(&name)),
     };
     outcome::emit(&ctx, &name, &candidates, effects, outcome, error.as_ref()).await;
     match error {

@@ -670,6 +670,12 @@ pub struct HardeningProfileStatus {
     /// without guardrails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails: Option<GuardrailsStatus>,
+    /// Workload containers in the governed namespaces whose images have CRITICAL or HIGH
+    /// vulnerabilities with a fix (BSI SYS.1.6.A6, A14), by the Trivy Operator's
+    /// VulnerabilityReports; unset when the cluster has none (condition `ImagesPatched`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::count")]
+    pub vulnerable_workloads: Option<u32>,
 }
 
 /// The state of a profile's admission guardrails.
@@ -753,6 +759,16 @@ pub struct NamespaceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 5))]
     pub would_reject: Vec<WouldReject>,
+    /// Workload containers here whose images have CRITICAL or HIGH vulnerabilities with a
+    /// fix, by the Trivy Operator's VulnerabilityReports.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(schema_with = "schema::count")]
+    pub vulnerable_workloads: u32,
+    /// The first of them, most CRITICAL first, at most 5, e.g. `ReplicaSet/web-7d9f8
+    /// container app (registry.example/web:1.2): 2 CRITICAL vulnerabilities with a fix`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5), inner(length(max = 260)))]
+    pub vulnerabilities: Vec<String>,
 }
 
 /// An existing pod (or group of pods) that enforcing the profile would reject.

@@ -364,6 +364,7 @@ fn namespace_row(profile: &HardeningProfile, namespace: &str) -> NamespaceRow {
         widening_policies: entry.map_or(0, |e| e.widening_policies),
         guardrails_enforced: status
             .is_some_and(|s| ComplianceFacts::of_status(s).guardrails_enforced),
+        vulnerable_workloads: entry.map_or(0, |e| e.vulnerable_workloads),
     };
     let in_sync = state == "InSync";
     let mut meeting = Vec::new();
