@@ -14,6 +14,7 @@ mod image;
 mod leader;
 mod metrics;
 mod node_agent;
+mod node_baseline;
 mod node_chart;
 mod node_confinement;
 mod node_network;

@@ -48,6 +48,12 @@ settings! {
         #[arg(long, env = "HARDENING_PROTECTED_NETWORKS", value_delimiter = ';', value_name = "NETWORKS", default_values = crate::core::protected::CLOUD_METADATA, value_parser = crate::core::protected::parse)]
         pub protected_networks: Vec<crate::core::api::ProtectedNetwork> => "protectedNetworks",
 
+        /// Namespace of the node agent's per-node ConfigMaps, read for the profiles'
+        /// `nodeBaseline`. Default: the operator's own namespace (where the chart runs the
+        /// agent).
+        #[arg(long, env = "HARDENING_NODE_AGENT_NAMESPACE")]
+        pub node_agent_namespace: Option<String> => "nodeAgentNamespace",
+
         /// Namespaces reconciled in parallel at most.
         #[arg(long, env = "HARDENING_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
         pub concurrency: u16 => "concurrency",
@@ -156,6 +162,15 @@ impl LeaderElection {
 }
 
 impl RunConfig {
+    /// Where the node agents publish their nodes' state: `--node-agent-namespace`, else the
+    /// operator's namespace; `None` when neither is known.
+    pub fn node_agent_namespace(&self) -> Option<String> {
+        self.node_agent_namespace
+            .clone()
+            .or_else(|| self.operator_namespace.clone())
+            .filter(|n| !n.is_empty())
+    }
+
     /// Every namespace the operator must leave alone.
     pub fn excluded(&self) -> BTreeSet<String> {
         SYSTEM_NAMESPACES

@@ -125,6 +125,8 @@ pub struct Context {
     pub pods: Option<Arc<PodCache>>,
     /// The Trivy Operator's VulnerabilityReports (`None`: the cluster serves none).
     pub vulnerabilities: Option<Arc<super::vulnerabilities::VulnerabilityCache>>,
+    /// What the node agents publish (`None`: no node agent namespace known).
+    pub node_states: Option<Arc<super::nodes::NodeStates>>,
     /// Every ValidatingAdmissionPolicy and binding (`None`: guardrails not handled).
     pub guardrails: Option<super::guardrails::GuardrailCaches>,
     pub recorder: Recorder,
@@ -166,6 +168,9 @@ impl Context {
         }
         if let Some(vulnerabilities) = &self.vulnerabilities {
             vulnerabilities.wait_until_synced().await;
+        }
+        if let Some(nodes) = &self.node_states {
+            nodes.wait_until_synced().await;
         }
         if let Some(guardrails) = &self.guardrails {
             guardrails.wait_until_ready().await;

@@ -15,6 +15,7 @@ mod guardrails;
 mod index;
 mod managed;
 mod namespace;
+mod nodes;
 mod pods;
 pub mod preview;
 mod profile;
@@ -182,6 +183,13 @@ pub async fn run_with(
     };
 
     let (status_tx, status_rx) = tokio::sync::mpsc::unbounded_channel();
+    // The node states the node agents publish, for the profiles' node baselines.
+    let node_states = config.node_agent_namespace().map(|namespace| {
+        let (states, driver) =
+            nodes::cache(&client, &namespace, profiles.clone(), status_tx.clone());
+        drivers.push(driver);
+        states
+    });
     // A change of a generated admission policy or binding asks for its profile's reconcile.
     let (guardrail_caches, guardrail_drivers) = guardrails::caches(&client, status_tx.clone());
     drivers.extend(guardrail_drivers);
@@ -200,6 +208,7 @@ pub async fn run_with(
         managed: indexes,
         pods,
         vulnerabilities,
+        node_states,
         guardrails: Some(guardrail_caches),
         status_trigger: status_tx,
         outcomes: Default::default(),

@@ -150,6 +150,7 @@ pub async fn reconcile(
         )
     };
     let selected = ctx.selected_namespaces(&profile);
+    let nodes = ctx.node_states.as_ref().map(|n| n.snapshot());
     let input = StatusInput {
         profile: &profile,
         selected: &selected,
@@ -159,6 +160,7 @@ pub async fn reconcile(
         pods_watched: ctx.pods.is_some(),
         guardrails,
         images_scanned: ctx.vulnerabilities.is_some(),
+        nodes: nodes.as_deref(),
         now: Time(Timestamp::now()),
     };
     let status = {

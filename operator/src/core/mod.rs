@@ -27,6 +27,7 @@ pub mod fieldpath;
 pub mod guardrails;
 pub mod isolation;
 pub mod labels;
+pub mod nodes;
 pub mod ownership;
 pub mod plan;
 pub mod plural;

@@ -44,6 +44,9 @@ pub const READY_TO_ENFORCE: &str = "ReadyToEnforce";
 /// Present when the cluster serves the Trivy Operator's VulnerabilityReports: whether the
 /// images in the governed namespaces have CRITICAL or HIGH vulnerabilities with a fix.
 pub const IMAGES_PATCHED: &str = "ImagesPatched";
+/// Present with `spec.nodeBaseline`: whether every node whose agent published its state
+/// meets it.
+pub const NODES_MEET_BASELINE: &str = "NodesMeetBaseline";
 
 /// What the last reconcile of one namespace found, from the governing profile's view.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -154,6 +157,9 @@ pub struct StatusInput<'a> {
     /// Whether the cluster has the Trivy Operator's VulnerabilityReports (then each
     /// outcome says what they find).
     pub images_scanned: bool,
+    /// What the node agents published: node name and ConfigMap data (`None`: the
+    /// operator does not read them).
+    pub nodes: Option<&'a [(String, std::collections::BTreeMap<String, String>)]>,
     pub now: Time,
 }
 
@@ -293,7 +299,18 @@ pub fn desired_status<'a>(
         would_reject_pods: c.pods_judged.then_some(c.would_reject_pods),
         guardrails: input.guardrails.clone(),
         vulnerable_workloads: input.images_scanned.then_some(c.vulnerable),
+        node_baseline: node_baseline(input),
     }
+}
+
+/// The nodes against the profile's `nodeBaseline`, when it has one.
+fn node_baseline(input: &StatusInput<'_>) -> Option<crate::core::api::NodeBaselineStatus> {
+    let baseline = input.profile.spec.node_baseline.as_ref()?;
+    let nodes = input.nodes.unwrap_or_default();
+    Some(crate::core::nodes::assess(
+        baseline,
+        nodes.iter().map(|(name, data)| (name.as_str(), data)),
+    ))
 }
 
 #[derive(Default)]
@@ -669,6 +686,44 @@ fn conditions(
         });
     }
 
+    if let Some(nodes) = node_baseline(input) {
+        out.push(if nodes.nodes == 0 {
+            condition(
+                NODES_MEET_BASELINE,
+                "Unknown",
+                "NoNodeReports",
+                "no node agent has published its node's state (is the node agent running, and --node-agent-namespace its namespace?)",
+            )
+        } else if nodes.short > 0 {
+            let first = nodes
+                .failing
+                .first()
+                .map(|f| format!("{}: {}", f.node, f.missing))
+                .unwrap_or_default();
+            condition(
+                NODES_MEET_BASELINE,
+                "False",
+                "NodesFallShort",
+                &format!(
+                    "{} of {} {} short of the node baseline; first: {first}",
+                    nodes.short,
+                    count(nodes.nodes, "node"),
+                    agree(nodes.short, "falls", "fall")
+                ),
+            )
+        } else {
+            condition(
+                NODES_MEET_BASELINE,
+                "True",
+                "AllNodesMeetBaseline",
+                &format!(
+                    "{} {} the node baseline (nodes without a node agent are not counted)",
+                    count(nodes.nodes, "node"),
+                    agree(nodes.nodes, "meets", "meet")
+                ),
+            )
+        });
+    }
     if input.images_scanned {
         out.push(if c.vulnerable > 0 {
             let first = first_finding(entries, |e| e.vulnerabilities.first().cloned());
@@ -891,6 +946,7 @@ mod tests {
             pods_watched: true,
             guardrails: None,
             images_scanned: false,
+            nodes: None,
             now,
         };
         desired_status(&input, |ns| outcomes.get(ns))
@@ -940,6 +996,7 @@ mod tests {
                 drift: Vec::new(),
             }),
             images_scanned: scanned,
+            nodes: None,
             now: at(100),
         };
         let status = desired_status(&input(true), |ns| outcomes.get(ns));
@@ -1166,6 +1223,7 @@ mod tests {
             pods_watched: true,
             guardrails: None,
             images_scanned: false,
+            nodes: None,
             now: at(100),
         };
         let status = desired_status(&input, |_| None);
@@ -1351,6 +1409,7 @@ mod tests {
             pods_watched: false,
             guardrails: None,
             images_scanned: false,
+            nodes: None,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));
@@ -1523,6 +1582,7 @@ mod tests {
                 pods_watched: true,
                 guardrails: g,
                 images_scanned: false,
+                nodes: None,
                 now: at(100),
             };
             desired_status(&input, |ns| outcomes.get(ns))
@@ -1604,6 +1664,7 @@ mod tests {
             pods_watched: false,
             guardrails: None,
             images_scanned: false,
+            nodes: None,
             now: at(100),
         };
         assert!(!has_a4(&desired_status(&input, |ns| outcomes.get(ns))));
@@ -1632,6 +1693,7 @@ mod tests {
             pods_watched: true,
             guardrails: None,
             images_scanned: false,
+            nodes: None,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));

@@ -123,6 +123,46 @@ pub struct HardeningProfileSpec {
     /// A13, A22).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails: Option<Guardrails>,
+
+    /// What every node must have (host hardening; BSI APP.4.4.A4, SYS.1.6.A17): the node
+    /// agent publishes each node's kubelet configuration and `status.nodeInfo`, and the
+    /// status says which nodes fall short of what is set here. Nothing is enforced on nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_baseline: Option<NodeBaseline>,
+}
+
+/// The kubelet settings and versions nodes must have; each unset field is not checked.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeBaseline {
+    /// The kubelet gives every container without a seccomp profile `RuntimeDefault`
+    /// (`seccompDefault: true`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub seccomp_default: bool,
+    /// The kubelet limits the processes of each pod (`podPidsLimit`) to at most this many
+    /// (1 to 4194304).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 4194304))]
+    pub max_pod_pids: Option<i64>,
+    /// Anonymous requests to the kubelet's API are refused
+    /// (`authentication.anonymous.enabled: false`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_anonymous_auth: bool,
+    /// The kubelet's unauthenticated read-only port is off (`readOnlyPort: 0`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_read_only_port: bool,
+    /// The lowest kernel version allowed, compared number by number (`5.15` allows
+    /// `6.1.0-28-amd64`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+(\\\\.[0-9]+)*$')").message("minKernelVersion must be numbers separated by dots, such as 5.15"))]
+    pub min_kernel_version: Option<String>,
+    /// The container runtimes allowed, each with its lowest version, by the name in
+    /// `status.nodeInfo.containerRuntimeVersion` (`containerd://1.7.2`): e.g.
+    /// `{containerd: "1.7", cri-o: "1.30"}`. A node with another runtime falls short.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::runtime_versions")]
+    pub container_runtimes: BTreeMap<String, String>,
 }
 
 /// Rules the API server checks for every pod, `kubectl exec`/`attach` and NetworkPolicy in
@@ -670,12 +710,42 @@ pub struct HardeningProfileStatus {
     /// without guardrails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails: Option<GuardrailsStatus>,
+    /// How the nodes compare with `spec.nodeBaseline`, from what the node agent publishes;
+    /// unset without a node baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_baseline: Option<NodeBaselineStatus>,
     /// Workload containers in the governed namespaces whose images have CRITICAL or HIGH
     /// vulnerabilities with a fix (BSI SYS.1.6.A6, A14), by the Trivy Operator's
     /// VulnerabilityReports; unset when the cluster has none (condition `ImagesPatched`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::count")]
     pub vulnerable_workloads: Option<u32>,
+}
+
+/// The nodes against `spec.nodeBaseline`: counts, and the first that fall short.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeBaselineStatus {
+    /// Nodes whose node agent published their state.
+    #[schemars(schema_with = "schema::count")]
+    pub nodes: u32,
+    /// Of them, those that fall short of the baseline.
+    #[schemars(schema_with = "schema::count")]
+    pub short: u32,
+    /// The first of those by name, at most 5, each with what it lacks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub failing: Vec<NodeShortfall>,
+}
+
+/// One node and what it lacks.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeShortfall {
+    pub node: String,
+    /// E.g. `seccompDefault is false; podPidsLimit is -1 (unlimited), wants at most 4096`.
+    #[schemars(length(max = 1024))]
+    pub missing: String,
 }
 
 /// The state of a profile's admission guardrails.

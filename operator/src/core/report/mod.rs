@@ -268,6 +268,31 @@ pub struct ProfileRow {
     pub covers: Vec<(&'static str, Option<String>)>,
     /// Namespaces it governs.
     pub namespaces: usize,
+    /// How the nodes compare with its `nodeBaseline` (as its status says), if it has one.
+    pub node_baseline: Option<crate::core::api::NodeBaselineStatus>,
+}
+
+impl ProfileRow {
+    /// The node baseline in words: `2 of 3 nodes fall short: node-a: seccompDefault is
+    /// false; node-b: ...`.
+    pub fn nodes_text(&self) -> Option<String> {
+        let nodes = self.node_baseline.as_ref()?;
+        let mut text = format!(
+            "{} of {} fall short",
+            nodes.short,
+            crate::core::plural::count(nodes.nodes, "node")
+        );
+        for f in &nodes.failing {
+            text.push_str(&format!("; {}: {}", f.node, f.missing));
+        }
+        if nodes.short as usize > nodes.failing.len() {
+            text.push_str(&format!(
+                "; and {} more",
+                crate::core::plural::count(nodes.short - nodes.failing.len() as u32, "node")
+            ));
+        }
+        Some(text)
+    }
 }
 
 /// The whole report.
@@ -421,6 +446,7 @@ fn profile_row(profile: &HardeningProfile, namespaces: usize) -> ProfileRow {
             .map(|f| (f.id, f.withdrawn))
             .collect(),
         namespaces,
+        node_baseline: status.node_baseline.clone(),
     }
 }
 
