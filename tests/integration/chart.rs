@@ -71,6 +71,11 @@ const CLUSTER_ROLE: &[(&str, &str, &[&str])] = &[
     ("hardening.dev", "hardeningprofiles/status", &["patch"]),
     ("events.k8s.io", "events", &["create", "patch"]),
     (
+        "aquasecurity.github.io",
+        "vulnerabilityreports",
+        &["list", "watch"],
+    ),
+    (
         "openreports.io",
         "reports",
         &["list", "create", "patch", "delete"],
@@ -588,7 +593,8 @@ fn chart_renders_a_restricted_highly_available_operator_with_least_privilege() {
     let agent_pod = &agent["spec"]["template"]["spec"];
     // The agent writes root-owned host directories: root, but no capability, no privilege
     // escalation, a read-only root filesystem and RuntimeDefault seccomp; only the kubelet's
-    // seccomp directory mounted (AppArmor is opt-in).
+    // seccomp directory and the kubelet's configuration file (read only, for the node
+    // baseline) mounted (AppArmor is opt-in).
     let agent_ctr = &agent_pod["containers"][0];
     assert_eq!(agent_pod["securityContext"]["runAsUser"], json!(0));
     assert_eq!(
@@ -612,7 +618,14 @@ fn chart_renders_a_restricted_highly_available_operator_with_least_privilege() {
         json!([{
             "name": "seccomp",
             "hostPath": {"path": "/var/lib/kubelet/seccomp", "type": "DirectoryOrCreate"},
+        }, {
+            "name": "kubelet-config",
+            "hostPath": {"path": "/var/lib/kubelet/config.yaml", "type": "File"},
         }])
+    );
+    assert_eq!(
+        agent_ctr["volumeMounts"][1],
+        json!({"name": "kubelet-config", "mountPath": "/host/kubelet-config.yaml", "readOnly": true})
     );
     assert_eq!(
         strings(&agent_ctr["args"]),
@@ -622,6 +635,7 @@ fn chart_renders_a_restricted_highly_available_operator_with_least_privilege() {
             "--apparmor-dir=/etc/apparmor.d/hardening.dev",
             "--check-period=30s",
             "--metrics-address=0.0.0.0:8081",
+            "--kubelet-config=/host/kubelet-config.yaml",
         ]
     );
     // The agent's own RBAC: read profiles, write ConfigMaps in its namespace; bound to
@@ -635,7 +649,10 @@ fn chart_renders_a_restricted_highly_available_operator_with_least_privilege() {
     assert_eq!(agent_roles.len(), 2, "the agent's ClusterRole and Role");
     assert_eq!(
         grants(agent_roles[0]),
-        expected(&[("hardening.dev", "hardeningprofiles", &["list", "watch"])])
+        expected(&[
+            ("hardening.dev", "hardeningprofiles", &["list", "watch"]),
+            ("", "nodes", &["get"]),
+        ])
     );
     assert_eq!(agent_roles[1]["metadata"]["namespace"], "hardening-system");
     assert_eq!(
@@ -677,6 +694,7 @@ fn chart_renders_a_restricted_highly_available_operator_with_least_privilege() {
         host_paths,
         [
             "/var/lib/kubelet/seccomp",
+            "/var/lib/kubelet/config.yaml",
             "/etc/apparmor.d",
             "/sys/kernel/security"
         ]

@@ -48,9 +48,9 @@ settings! {
         #[arg(long, env = "HARDENING_PROTECTED_NETWORKS", value_delimiter = ';', value_name = "NETWORKS", default_values = crate::core::protected::CLOUD_METADATA, value_parser = crate::core::protected::parse)]
         pub protected_networks: Vec<crate::core::api::ProtectedNetwork> => "protectedNetworks",
 
-        /// Namespace of the node agent's per-node ConfigMaps, read for the profiles'
-        /// `nodeBaseline`. Default: the operator's own namespace (where the chart runs the
-        /// agent).
+        /// Namespace of the node agent's per-node ConfigMaps, read (list/watch on configmaps
+        /// there) for the profiles' `nodeBaseline`. Unset: not read (the chart sets its
+        /// release namespace when it runs the agent).
         #[arg(long, env = "HARDENING_NODE_AGENT_NAMESPACE")]
         pub node_agent_namespace: Option<String> => "nodeAgentNamespace",
 
@@ -162,13 +162,10 @@ impl LeaderElection {
 }
 
 impl RunConfig {
-    /// Where the node agents publish their nodes' state: `--node-agent-namespace`, else the
-    /// operator's namespace; `None` when neither is known.
+    /// Where the node agents publish their nodes' state (`--node-agent-namespace`); `None`:
+    /// not read.
     pub fn node_agent_namespace(&self) -> Option<String> {
-        self.node_agent_namespace
-            .clone()
-            .or_else(|| self.operator_namespace.clone())
-            .filter(|n| !n.is_empty())
+        self.node_agent_namespace.clone().filter(|n| !n.is_empty())
     }
 
     /// Every namespace the operator must leave alone.

@@ -161,6 +161,34 @@ pub fn protect_egress(
     rule: &networking::NetworkPolicyEgressRule,
     protected: &[ProtectedNetwork],
 ) -> Vec<networking::NetworkPolicyEgressRule> {
+    let (main, extra) = protect_egress_parts(rule, protected);
+    main.into_iter().chain(extra).collect()
+}
+
+/// [`protect_egress`] in two parts: `rule` with the protected ranges excepted or dropped
+/// (`None` when nothing of it is left), and the rules allowing the other ports of
+/// port-scoped protected ranges again.
+pub fn protect_egress_parts(
+    rule: &networking::NetworkPolicyEgressRule,
+    protected: &[ProtectedNetwork],
+) -> (
+    Option<networking::NetworkPolicyEgressRule>,
+    Vec<networking::NetworkPolicyEgressRule>,
+) {
+    // Ports out of range are the API server's to reject, as the profile wrote them.
+    let invalid = rule
+        .ports
+        .iter()
+        .flatten()
+        .any(|p| match (&p.port, p.end_port) {
+            (Some(IntOrString::Int(first)), end) => {
+                !(1..=65535).contains(first) || end.is_some_and(|e| e < *first || e > 65535)
+            }
+            _ => false,
+        });
+    if invalid {
+        return (Some(rule.clone()), Vec::new());
+    }
     let ports = PortSet::of_policy(rule.ports.as_deref());
     let relevant: Vec<&ProtectedNetwork> = protected
         .iter()
@@ -168,7 +196,7 @@ pub fn protect_egress(
         .filter(|n| ports.intersects(&PortSet::of_profile(&n.ports)))
         .collect();
     if relevant.is_empty() {
-        return vec![rule.clone()];
+        return (Some(rule.clone()), Vec::new());
     }
     let peers: Vec<networking::NetworkPolicyPeer> = match rule.to.as_deref() {
         Some(peers) if !peers.is_empty() => peers.to_vec(),
@@ -262,16 +290,12 @@ pub fn protect_egress(
             });
         }
     }
-    let mut rules = Vec::new();
     // Never a rule without peers: that would allow every destination.
-    if !kept.is_empty() {
-        rules.push(networking::NetworkPolicyEgressRule {
-            to: Some(kept),
-            ports: rule.ports.clone(),
-        });
-    }
-    rules.extend(extra);
-    rules
+    let main = (!kept.is_empty()).then(|| networking::NetworkPolicyEgressRule {
+        to: Some(kept),
+        ports: rule.ports.clone(),
+    });
+    (main, extra)
 }
 
 fn ip_block(cidr: &str, except: Vec<String>) -> networking::NetworkPolicyPeer {

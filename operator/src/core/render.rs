@@ -408,11 +408,16 @@ fn network_policies(
 
     // Never to a protected network (or only on the ports not protected there).
     let allow_egress = (!rules.egress.is_empty()).then(|| {
-        let egress: Vec<_> = rules
-            .egress
-            .iter()
-            .flat_map(|rule| protected::protect_egress(&egress_rule(rule), protected))
-            .collect();
+        // Each profile rule in its place (`rejection` maps generated indices back to the
+        // profile's), the rules allowing other ports of a protected range after them all.
+        let mut egress = Vec::new();
+        let mut extra = Vec::new();
+        for rule in &rules.egress {
+            let (main, more) = protected::protect_egress_parts(&egress_rule(rule), protected);
+            egress.extend(main);
+            extra.extend(more);
+        }
+        egress.extend(extra);
         policy(
             meta,
             names::ALLOW_EGRESS,
