@@ -884,3 +884,117 @@ async fn protected_networks_are_kept_out_reported_and_rejected() {
     .await;
     env.finish().await;
 }
+
+/// Micro-segmentation (issue 23 item 1, APP.4.4.A18): `sameNamespace` renders a policy per
+/// rule and direction that the API server stores and the profile's own guardrail admits;
+/// a tenant policy within a rule (its pods, peers and ports) is admitted, one beyond it
+/// rejected; the CRD refuses `sameNamespace` beside `allowSameNamespace: true`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_namespace_rules_segment_the_namespace() {
+    let mut env = OperatorEnv::start("segments").await;
+    let governed = env.namespace(&[]).await;
+    let web_to_db = json!([{
+        "to": { "matchLabels": { "app": "db" } },
+        "from": { "matchLabels": { "app": "web" } },
+        "ports": [{ "port": 5432 }],
+    }]);
+    let refused = env.profile(
+        "both",
+        json!({ "networkPolicy": { "sameNamespace": web_to_db.clone() } }),
+    );
+    let err = env.create_profile(&refused).await.unwrap_err().to_string();
+    assert!(err.contains("set allowSameNamespace: false"), "{err}");
+    let profile = env.profile(
+        "segment",
+        json!({
+            "networkPolicy": { "allowSameNamespace": false, "sameNamespace": web_to_db },
+            "guardrails": { "denyWideningNetworkPolicies": true },
+        }),
+    );
+    let name = profile.name_any();
+    env.create_profile(&profile).await.unwrap();
+    env.status_where(
+        &name,
+        "in sync with the guardrail enforced",
+        |s| match condition(s, "GuardrailsEnforced") {
+            Some(g) if g.0 == "True" && s.in_sync_namespaces == 1 => Ok(()),
+            _ => Err("want GuardrailsEnforced=True, 1 in sync".into()),
+        },
+    )
+    .await;
+    let client = env.client.clone();
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &governed);
+    for generated in [
+        "hardening-same-namespace-0-in",
+        "hardening-same-namespace-0-out",
+    ] {
+        policies.get(generated).await.unwrap();
+    }
+    let segment = |pods: Value, direction: &str, peer: Value, port: i32| {
+        let rule = json!({ if direction == "Ingress" { "from" } else { "to" }: [{ "podSelector": peer }], "ports": [{ "port": port }] });
+        json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": { "name": "tenant" },
+            "spec": {
+                "podSelector": pods,
+                "policyTypes": [direction],
+                direction.to_lowercase(): [rule],
+            },
+        })
+    };
+    let db = json!({ "matchLabels": { "app": "db" } });
+    let web = json!({ "matchLabels": { "app": "web" } });
+    eventually("the guardrail to take effect", || {
+        let client = client.clone();
+        let governed = governed.clone();
+        let object = segment(json!({}), "Ingress", web.clone(), 5432);
+        async move {
+            let answer = dry_run(&client, &governed, &object).await;
+            if answer.code >= 400 {
+                Ok(())
+            } else {
+                Err(format!("still admitted: {}", answer.body))
+            }
+        }
+    })
+    .await;
+    for (what, object) in [
+        (
+            "db admits web on 5432",
+            segment(db.clone(), "Ingress", web.clone(), 5432),
+        ),
+        (
+            "web reaches db on 5432",
+            segment(web.clone(), "Egress", db.clone(), 5432),
+        ),
+    ] {
+        assert_admitted(&dry_run(&client, &governed, &object).await, what);
+    }
+    for (what, object) in [
+        (
+            "db admits web on 22",
+            segment(db.clone(), "Ingress", web.clone(), 22),
+        ),
+        (
+            "every pod admits web",
+            segment(json!({}), "Ingress", web.clone(), 5432),
+        ),
+        (
+            "db admits every pod",
+            segment(db.clone(), "Ingress", json!({}), 5432),
+        ),
+        (
+            "web reaches every pod",
+            segment(web.clone(), "Egress", json!({}), 5432),
+        ),
+    ] {
+        assert_rejected(
+            &dry_run(&client, &governed, &object).await,
+            &name,
+            "denyWideningNetworkPolicies",
+            "A9",
+            what,
+        );
+    }
+    env.finish().await;
+}

@@ -495,11 +495,24 @@ fn same_namespace(p: &str) -> String {
     format!("(variables.allowSame && !has({p}.namespaceSelector) && !has({p}.ipBlock))")
 }
 
+/// Tenant peer `p` of rule `r` is one of the profile's `sameNamespace` rules: pods of the
+/// namespace within its pods on the other side, the policy's own pods within its pods on
+/// this side (`targets`: `to` for ingress, `from` for egress), on ports within its ports.
+fn segment(r: &str, p: &str, targets: &str, peers: &str) -> String {
+    format!(
+        "params.spec.networkPolicy.?sameNamespace.orValue([]).exists(s, !has({p}.namespaceSelector) && !has({p}.ipBlock) && (!has(s.{targets}) || {own}) && (!has(s.{peers}) || (has({p}.podSelector) && {peer})) && {ports})",
+        own = selector_within("object.spec.podSelector", &format!("s.{targets}")),
+        peer = selector_within(&format!("{p}.podSelector"), &format!("s.{peers}")),
+        ports = ports_within(r, "s"),
+    )
+}
+
 fn ingress_covered(r: &str) -> String {
     format!(
-        "(size({r}.?from.orValue([])) == 0 ? variables.profileIngress.exists(pr, size(pr.?from.orValue([])) == 0 && {all_ports}) : {r}.from.all(p, {same} || variables.profileIngress.exists(pr, (size(pr.?from.orValue([])) == 0 || pr.from.exists(q, {within})) && {all_ports})))",
+        "(size({r}.?from.orValue([])) == 0 ? variables.profileIngress.exists(pr, size(pr.?from.orValue([])) == 0 && {all_ports}) : {r}.from.all(p, {same} || {segment} || variables.profileIngress.exists(pr, (size(pr.?from.orValue([])) == 0 || pr.from.exists(q, {within})) && {all_ports})))",
         all_ports = ports_within(r, "pr"),
         same = same_namespace("p"),
+        segment = segment(r, "p", "to", "from"),
         within = selector_peer_within("p", "q"),
     )
 }
@@ -509,9 +522,10 @@ fn egress_covered(r: &str) -> String {
         "(variables.allowDns && !has(p.ipBlock) && has(p.namespaceSelector) && has(p.podSelector) && p.namespaceSelector.?matchLabels.orValue({{}})[?'{NAMESPACE_NAME_LABEL}'].orValue('') == 'kube-system' && p.podSelector.?matchLabels.orValue({{}})[?'k8s-app'].orValue('') == 'kube-dns' && size({r}.?ports.orValue([])) > 0 && {r}.ports.all(tp, has(tp.port) && type(tp.port) == int && int(tp.port) == 53 && tp.?endPort.orValue(53) == 53 && tp.?protocol.orValue('TCP') in ['TCP', 'UDP']))"
     );
     format!(
-        "(size({r}.?to.orValue([])) == 0 ? variables.profileEgress.exists(pr, size(pr.?to.orValue([])) == 0 && {all_ports}) : {r}.to.all(p, {same} || {dns} || variables.profileEgress.exists(pr, (size(pr.?to.orValue([])) == 0 || pr.to.exists(q, {within})) && {all_ports})))",
+        "(size({r}.?to.orValue([])) == 0 ? variables.profileEgress.exists(pr, size(pr.?to.orValue([])) == 0 && {all_ports}) : {r}.to.all(p, {same} || {segment} || {dns} || variables.profileEgress.exists(pr, (size(pr.?to.orValue([])) == 0 || pr.to.exists(q, {within})) && {all_ports})))",
         all_ports = ports_within(r, "pr"),
         same = same_namespace("p"),
+        segment = segment(r, "p", "from", "to"),
         within = egress_peer_within("p", "q"),
     )
 }

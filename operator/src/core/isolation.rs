@@ -53,7 +53,10 @@ pub fn widening(
                     peers: rule.from.as_deref().unwrap_or_default(),
                     ports: rule.ports.as_deref().unwrap_or_default(),
                 };
-                if !opening.covered(&allowances(rules, PolicyType::Ingress)) {
+                if !opening.covered(
+                    &allowances(rules, PolicyType::Ingress),
+                    spec.pod_selector.as_ref(),
+                ) {
                     found.push(Widening {
                         policy: name.clone(),
                         direction: PolicyType::Ingress,
@@ -72,7 +75,10 @@ pub fn widening(
                 ports: rule.ports.as_deref().unwrap_or_default(),
             };
             let widens = isolated.contains(&PolicyType::Egress)
-                && !opening.covered(&allowances(rules, PolicyType::Egress));
+                && !opening.covered(
+                    &allowances(rules, PolicyType::Egress),
+                    spec.pod_selector.as_ref(),
+                );
             let reaches = reached(opening.peers, opening.ports, protected);
             if widens || reaches.is_some() {
                 let mut opens = format!(
@@ -110,6 +116,8 @@ struct Allowance {
     peers: AllowedPeers,
     /// Empty: every port.
     ports: Vec<PortRange>,
+    /// The pods of the namespace it applies to (`None`: every pod).
+    targets: Option<LabelSelector>,
 }
 
 enum AllowedPeers {
@@ -159,6 +167,7 @@ fn allowances(rules: &NetworkPolicyRules, direction: PolicyType) -> Vec<Allowanc
         allowed.push(Allowance {
             peers: AllowedPeers::SameNamespace,
             ports: Vec::new(),
+            targets: None,
         });
     }
     let ports = |ports: &[crate::core::api::Port]| -> Vec<PortRange> {
@@ -171,6 +180,21 @@ fn allowances(rules: &NetworkPolicyRules, direction: PolicyType) -> Vec<Allowanc
             })
             .collect()
     };
+    // Micro-segmentation: from some pods of the namespace to others, on some ports.
+    for rule in &rules.same_namespace {
+        let (targets, peers) = match direction {
+            PolicyType::Ingress => (&rule.to, &rule.from),
+            PolicyType::Egress => (&rule.from, &rule.to),
+        };
+        allowed.push(Allowance {
+            peers: AllowedPeers::Selected {
+                namespace_selector: None,
+                pod_selector: Some(peers.clone().unwrap_or_default()),
+            },
+            ports: ports(&rule.ports),
+            targets: Some(targets.clone().unwrap_or_default()),
+        });
+    }
     match direction {
         PolicyType::Ingress => {
             for rule in &rules.ingress {
@@ -179,6 +203,7 @@ fn allowances(rules: &NetworkPolicyRules, direction: PolicyType) -> Vec<Allowanc
                     allowed.push(Allowance {
                         peers: AllowedPeers::Everyone,
                         ports: rule_ports.clone(),
+                        targets: None,
                     });
                 }
                 for peer in &rule.from {
@@ -188,6 +213,7 @@ fn allowances(rules: &NetworkPolicyRules, direction: PolicyType) -> Vec<Allowanc
                             pod_selector: peer.pod_selector.clone(),
                         },
                         ports: rule_ports.clone(),
+                        targets: None,
                     });
                 }
             }
@@ -213,6 +239,7 @@ fn allowances(rules: &NetworkPolicyRules, direction: PolicyType) -> Vec<Allowanc
                             last: 53,
                         })
                         .to_vec(),
+                    targets: None,
                 });
             }
             for rule in &rules.egress {
@@ -221,6 +248,7 @@ fn allowances(rules: &NetworkPolicyRules, direction: PolicyType) -> Vec<Allowanc
                     allowed.push(Allowance {
                         peers: AllowedPeers::Everyone,
                         ports: rule_ports.clone(),
+                        targets: None,
                     });
                 }
                 for peer in &rule.to {
@@ -237,6 +265,7 @@ fn allowances(rules: &NetworkPolicyRules, direction: PolicyType) -> Vec<Allowanc
                     allowed.push(Allowance {
                         peers,
                         ports: rule_ports.clone(),
+                        targets: None,
                     });
                 }
             }
@@ -246,8 +275,9 @@ fn allowances(rules: &NetworkPolicyRules, direction: PolicyType) -> Vec<Allowanc
 }
 
 impl Opening<'_> {
-    /// Every (peer, port) this rule opens is allowed by one of `allowed`.
-    fn covered(&self, allowed: &[Allowance]) -> bool {
+    /// Every (peer, port) this rule of a policy selecting `targets` opens is allowed by one
+    /// of `allowed`.
+    fn covered(&self, allowed: &[Allowance], targets: Option<&LabelSelector>) -> bool {
         let peers: Vec<Option<&networking::NetworkPolicyPeer>> = if self.peers.is_empty() {
             vec![None]
         } else {
@@ -260,9 +290,13 @@ impl Opening<'_> {
         };
         peers.iter().all(|peer| {
             ports.iter().all(|port| {
-                allowed
-                    .iter()
-                    .any(|a| a.peers.cover(*peer) && port_covered(*port, &a.ports))
+                allowed.iter().any(|a| {
+                    a.peers.cover(*peer)
+                        && port_covered(*port, &a.ports)
+                        && a.targets
+                            .as_ref()
+                            .is_none_or(|t| selects_subset(targets, Some(t)))
+                })
             })
         })
     }
@@ -581,6 +615,40 @@ mod tests {
                 "to CIDR 169.254.0.0/16 on TCP 80, from all pods; reaches protected network 169.254.169.254/32 (every port)"
                     .to_owned()
             ]
+        );
+    }
+
+    #[test]
+    fn micro_segmentation_allows_only_its_pods_and_ports() {
+        let profile = rules(json!({
+            "defaultDeny": ["Ingress", "Egress"], "allowSameNamespace": false,
+            "sameNamespace": [{"to": {"matchLabels": {"app": "db"}}, "from": {"matchLabels": {"app": "web"}}, "ports": [{"port": 5432}]}]
+        }));
+        let within = json!({
+            "podSelector": {"matchLabels": {"app": "db", "tier": "data"}},
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"port": 5432}]}]
+        });
+        assert_eq!(opens(&profile, within), vec![]);
+        let egress = json!({
+            "podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Egress"],
+            "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}], "ports": [{"port": 5432}]}]
+        });
+        assert_eq!(opens(&profile, egress), vec![]);
+        let other_port = json!({
+            "podSelector": {"matchLabels": {"app": "db"}},
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"port": 22}]}]
+        });
+        assert_eq!(opens(&profile, other_port).len(), 1);
+        let every_pod = json!({
+            "podSelector": {},
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"port": 5432}]}]
+        });
+        assert_eq!(
+            opens(&profile, every_pod),
+            vec![(
+                PolicyType::Ingress,
+                "from pods app=web in this namespace on TCP 5432, to all pods".to_owned()
+            )]
         );
     }
 

@@ -33,6 +33,16 @@ pub mod names {
     pub const ALLOW_INGRESS: &str = "hardening-allow-ingress";
     pub const ALLOW_EGRESS: &str = "hardening-allow-egress";
     pub const PROTECT_NETWORKS: &str = "hardening-protect-networks";
+
+    /// `hardening-same-namespace-<n>-in` / `-out`: rule `n` of `sameNamespace`, for the
+    /// pods receiving and the pods connecting.
+    pub fn same_namespace(index: usize, direction: crate::core::api::PolicyType) -> String {
+        let suffix = match direction {
+            crate::core::api::PolicyType::Ingress => "in",
+            crate::core::api::PolicyType::Egress => "out",
+        };
+        format!("hardening-same-namespace-{index}-{suffix}")
+    }
     pub const QUOTA: &str = "hardening-quota";
     pub const LIMITS: &str = "hardening-limits";
 }
@@ -406,6 +416,49 @@ fn network_policies(
         )
     });
 
+    // Micro-segmentation: per rule, the receiving pods admit the connecting ones on its
+    // ports, and the connecting pods may reach the receiving ones there.
+    let mut segments = Vec::new();
+    for (index, rule) in rules.same_namespace.iter().enumerate() {
+        let pods = |selector: &Option<LabelSelector>| networking::NetworkPolicyPeer {
+            pod_selector: Some(selector.clone().unwrap_or_default()),
+            ..Default::default()
+        };
+        let ports = non_empty(rule.ports.iter().map(port).collect());
+        if ingress_isolated {
+            let mut p = policy(
+                meta,
+                &names::same_namespace(index, PolicyType::Ingress),
+                &[PolicyType::Ingress],
+                Some(vec![networking::NetworkPolicyIngressRule {
+                    from: Some(vec![pods(&rule.from)]),
+                    ports: ports.clone(),
+                }]),
+                None,
+            );
+            if let Some(spec) = p.spec.as_mut() {
+                spec.pod_selector = Some(rule.to.clone().unwrap_or_default());
+            }
+            segments.push(p);
+        }
+        if egress_isolated {
+            let mut p = policy(
+                meta,
+                &names::same_namespace(index, PolicyType::Egress),
+                &[PolicyType::Egress],
+                None,
+                Some(vec![networking::NetworkPolicyEgressRule {
+                    to: Some(vec![pods(&rule.to)]),
+                    ports,
+                }]),
+            );
+            if let Some(spec) = p.spec.as_mut() {
+                spec.pod_selector = Some(rule.from.clone().unwrap_or_default());
+            }
+            segments.push(p);
+        }
+    }
+
     // Never to a protected network (or only on the ports not protected there).
     let allow_egress = (!rules.egress.is_empty()).then(|| {
         // Each profile rule in its place (`rejection` maps generated indices back to the
@@ -454,6 +507,7 @@ fn network_policies(
     ]
     .into_iter()
     .flatten()
+    .chain(segments)
 }
 
 /// A NetworkPolicy selecting every pod of the namespace.

@@ -297,7 +297,9 @@ impl PodSecurityLevel {
 }
 
 /// Network isolation for every pod of a selected namespace.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("!has(self.sameNamespace) || size(self.sameNamespace) == 0 || !has(self.allowSameNamespace) || !self.allowSameNamespace")
+    .message("sameNamespace narrows the traffic inside the namespace: set allowSameNamespace: false with it (true opens every port between every pod)"))]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkPolicyRules {
     /// Directions denied unless an allow rule matches (policy `hardening-default-deny`).
@@ -317,6 +319,14 @@ pub struct NetworkPolicyRules {
     /// (policy `hardening-allow-same-namespace`).
     #[serde(default = "enabled")]
     pub allow_same_namespace: bool,
+
+    /// The port- and label-scoped form of `allowSameNamespace` (micro-segmentation, BSI
+    /// APP.4.4.A18): only these connections between pods of the namespace, in every
+    /// isolated direction (policies `hardening-same-namespace-<n>-in` and `-out`). Needs
+    /// `allowSameNamespace: false`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub same_namespace: Vec<SameNamespaceRule>,
 
     /// Allowed incoming connections (policy `hardening-allow-ingress`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -339,6 +349,22 @@ pub struct NetworkPolicyRules {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
     pub protected_networks: Vec<ProtectedNetwork>,
+}
+
+/// Connections allowed between pods of the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SameNamespaceRule {
+    /// The pods receiving, by label; unset: every pod of the namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<LabelSelector>,
+    /// The pods connecting, by label; unset: every pod of the namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<LabelSelector>,
+    /// Destination ports allowed; empty: every port.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub ports: Vec<Port>,
 }
 
 /// A network pods must not reach: an IP range, on every port or only on the given ones.

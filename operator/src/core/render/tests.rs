@@ -566,3 +566,53 @@ fn protected_networks_stay_out_of_every_generated_egress_rule() {
         })
     );
 }
+
+#[test]
+fn micro_segmentation_renders_a_policy_per_rule_and_direction() {
+    let desired = render_with(
+        &profile("p")
+            .spec_yaml("  networkPolicy:\n    allowSameNamespace: false\n    sameNamespace: [{to: {matchLabels: {app: db}}, from: {matchLabels: {app: web}}, ports: [{port: 5432}]}]\n")
+            .build(),
+        "ns",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        names(&desired),
+        [
+            names::DEFAULT_DENY,
+            names::ALLOW_DNS,
+            "hardening-same-namespace-0-in",
+            "hardening-same-namespace-0-out"
+        ]
+    );
+    let spec = |name: &str| {
+        desired
+            .objects
+            .iter()
+            .find(|o| o.name() == name)
+            .unwrap()
+            .to_json()["spec"]
+            .clone()
+    };
+    assert_eq!(
+        spec("hardening-same-namespace-0-in"),
+        json!({"podSelector": {"matchLabels": {"app": "db"}}, "policyTypes": ["Ingress"],
+               "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"port": 5432, "protocol": "TCP"}]}]})
+    );
+    assert_eq!(
+        spec("hardening-same-namespace-0-out"),
+        json!({"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Egress"],
+               "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}], "ports": [{"port": 5432, "protocol": "TCP"}]}]})
+    );
+    let both = profile("p")
+        .spec_yaml("  networkPolicy:\n    sameNamespace: [{ports: [{port: 80}]}]\n")
+        .build();
+    let errors = crate::core::api::validate(&both).unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("set allowSameNamespace: false")),
+        "{errors:?}"
+    );
+}
