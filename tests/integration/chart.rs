@@ -76,6 +76,11 @@ const CLUSTER_ROLE: &[(&str, &str, &[&str])] = &[
         &["list", "watch"],
     ),
     (
+        "policy.networking.k8s.io",
+        "clusternetworkpolicies",
+        &["list", "watch", "create", "patch", "delete"],
+    ),
+    (
         "openreports.io",
         "reports",
         &["list", "create", "patch", "delete"],
@@ -107,6 +112,24 @@ const LEADER_ROLE: &[(&str, &str, &[&str])] =
 /// have (they change what every operator detects at start-up); tests/integration/
 /// policy_reports.rs exercises them on a control plane of its own.
 const NEEDED_BUT_NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[
+    (
+        "policy.networking.k8s.io",
+        "clusternetworkpolicies",
+        "create",
+        "ClusterNetworkPolicies (where served; tests/integration/cluster_network_policies.rs)",
+    ),
+    (
+        "policy.networking.k8s.io",
+        "clusternetworkpolicies",
+        "patch",
+        "ClusterNetworkPolicies (where served; tests/integration/cluster_network_policies.rs)",
+    ),
+    (
+        "policy.networking.k8s.io",
+        "clusternetworkpolicies",
+        "delete",
+        "ClusterNetworkPolicies (where served; tests/integration/cluster_network_policies.rs)",
+    ),
     (
         "openreports.io",
         "reports",

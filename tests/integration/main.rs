@@ -6,6 +6,7 @@ mod chart;
 mod chart_crds;
 mod chart_monitoring;
 mod cli;
+mod cluster_network_policies;
 mod dry_run;
 mod examples;
 mod guardrails;

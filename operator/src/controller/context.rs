@@ -127,6 +127,8 @@ pub struct Context {
     pub vulnerabilities: Option<Arc<super::vulnerabilities::VulnerabilityCache>>,
     /// What the node agents publish (`None`: no node agent namespace known).
     pub node_states: Option<Arc<super::nodes::NodeStates>>,
+    /// The ClusterNetworkPolicies the operator writes (`None`: the cluster serves none).
+    pub cluster_policies: Option<Arc<super::cluster_network_policies::ClusterPolicies>>,
     /// Every ValidatingAdmissionPolicy and binding (`None`: guardrails not handled).
     pub guardrails: Option<super::guardrails::GuardrailCaches>,
     pub recorder: Recorder,

@@ -9,6 +9,7 @@
 //! every replica and only the leader runs the controllers.
 
 mod admission;
+mod cluster_network_policies;
 mod context;
 mod events;
 mod guardrails;
@@ -183,6 +184,14 @@ pub async fn run_with(
     };
 
     let (status_tx, status_rx) = tokio::sync::mpsc::unbounded_channel();
+    // ClusterNetworkPolicies, where the cluster serves them.
+    let cluster_policies = if cluster_network_policies::detect(&client).await {
+        let (cache, driver) = cluster_network_policies::cache(&client, status_tx.clone());
+        drivers.push(driver);
+        Some(cache)
+    } else {
+        None
+    };
     // The node states the node agents publish, for the profiles' node baselines.
     let node_states = config.node_agent_namespace().map(|namespace| {
         let (states, driver) =
@@ -209,6 +218,7 @@ pub async fn run_with(
         pods,
         vulnerabilities,
         node_states,
+        cluster_policies,
         guardrails: Some(guardrail_caches),
         status_trigger: status_tx,
         outcomes: Default::default(),

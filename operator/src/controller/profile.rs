@@ -149,6 +149,11 @@ pub async fn reconcile(
             None,
         )
     };
+    let cluster_policies = if invalid.is_none() {
+        super::cluster_network_policies::reconcile(&profile, &ctx).await
+    } else {
+        None
+    };
     let selected = ctx.selected_namespaces(&profile);
     let nodes = ctx.node_states.as_ref().map(|n| n.snapshot());
     let input = StatusInput {
@@ -161,6 +166,7 @@ pub async fn reconcile(
         guardrails,
         images_scanned: ctx.vulnerabilities.is_some(),
         nodes: nodes.as_deref(),
+        cluster_network_policies: cluster_policies,
         now: Time(Timestamp::now()),
     };
     let status = {

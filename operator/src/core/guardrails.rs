@@ -178,6 +178,12 @@ fn resource_rule(group: &str, operations: &[&str], resources: &[&str]) -> Value 
     })
 }
 
+/// The namespaces `profile` governs as one label selector (its own, minus `not_governed`
+/// and its exclusions by name): the binding's, and the ClusterNetworkPolicies' subject.
+pub fn namespace_selector(profile: &HardeningProfile, not_governed: &BTreeSet<String>) -> Value {
+    binding_selector(profile, not_governed)
+}
+
 /// The profile's selector, and the namespaces it does not govern excluded by name. The
 /// selector's requirements are kept as they are (the API server matches them as
 /// `api::selects` does).

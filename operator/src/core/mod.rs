@@ -21,6 +21,7 @@
 pub mod api;
 pub mod apparmor;
 pub mod canonical;
+pub mod cluster_network_policy;
 pub mod crd;
 pub mod diff;
 pub mod fieldpath;

@@ -47,6 +47,9 @@ pub const IMAGES_PATCHED: &str = "ImagesPatched";
 /// Present with `spec.nodeBaseline`: whether every node whose agent published its state
 /// meets it.
 pub const NODES_MEET_BASELINE: &str = "NodesMeetBaseline";
+/// Present with `networkPolicy.clusterNetworkPolicy`: whether the profile's
+/// ClusterNetworkPolicies are in place (False `NotServed` where the cluster has none).
+pub const CLUSTER_NETWORK_POLICIES: &str = "ClusterNetworkPolicies";
 
 /// What the last reconcile of one namespace found, from the governing profile's view.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -160,6 +163,9 @@ pub struct StatusInput<'a> {
     /// What the node agents published: node name and ConfigMap data (`None`: the
     /// operator does not read them).
     pub nodes: Option<&'a [(String, std::collections::BTreeMap<String, String>)]>,
+    /// With `networkPolicy.clusterNetworkPolicy`: the `ClusterNetworkPolicies` condition's
+    /// status, reason and message.
+    pub cluster_network_policies: Option<(&'static str, &'static str, String)>,
     pub now: Time,
 }
 
@@ -686,6 +692,9 @@ fn conditions(
         });
     }
 
+    if let Some((status, reason, message)) = &input.cluster_network_policies {
+        out.push(condition(CLUSTER_NETWORK_POLICIES, status, reason, message));
+    }
     if let Some(nodes) = node_baseline(input) {
         out.push(if nodes.nodes == 0 {
             condition(
@@ -947,6 +956,7 @@ mod tests {
             guardrails: None,
             images_scanned: false,
             nodes: None,
+            cluster_network_policies: None,
             now,
         };
         desired_status(&input, |ns| outcomes.get(ns))
@@ -997,6 +1007,7 @@ mod tests {
             }),
             images_scanned: scanned,
             nodes: None,
+            cluster_network_policies: None,
             now: at(100),
         };
         let status = desired_status(&input(true), |ns| outcomes.get(ns));
@@ -1224,6 +1235,7 @@ mod tests {
             guardrails: None,
             images_scanned: false,
             nodes: None,
+            cluster_network_policies: None,
             now: at(100),
         };
         let status = desired_status(&input, |_| None);
@@ -1410,6 +1422,7 @@ mod tests {
             guardrails: None,
             images_scanned: false,
             nodes: None,
+            cluster_network_policies: None,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));
@@ -1583,6 +1596,7 @@ mod tests {
                 guardrails: g,
                 images_scanned: false,
                 nodes: None,
+                cluster_network_policies: None,
                 now: at(100),
             };
             desired_status(&input, |ns| outcomes.get(ns))
@@ -1665,6 +1679,7 @@ mod tests {
             guardrails: None,
             images_scanned: false,
             nodes: None,
+            cluster_network_policies: None,
             now: at(100),
         };
         assert!(!has_a4(&desired_status(&input, |ns| outcomes.get(ns))));
@@ -1694,6 +1709,7 @@ mod tests {
             guardrails: None,
             images_scanned: false,
             nodes: None,
+            cluster_network_policies: None,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));

@@ -349,6 +349,15 @@ pub struct NetworkPolicyRules {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
     pub protected_networks: Vec<ProtectedNetwork>,
+
+    /// Also render the default deny and the protected networks as ClusterNetworkPolicies
+    /// (`policy.networking.k8s.io/v1alpha2`, where the cluster's network plugin serves
+    /// them): `hardening.dev-<profile>-admin` denies the protected networks in the Admin
+    /// tier (no NetworkPolicy can allow them again), `hardening.dev-<profile>-baseline`
+    /// denies the isolated directions in the Baseline tier; both select the governed
+    /// namespaces by label, so they hold before a namespace's first pod.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cluster_network_policy: bool,
 }
 
 /// Connections allowed between pods of the same namespace.

@@ -27,6 +27,7 @@ fn minimal_spec_gets_documented_defaults() {
             ingress: vec![],
             egress: vec![],
             protected_networks: vec![],
+            cluster_network_policy: false,
         })
     );
     assert_eq!(spec.pod_security, None);
