@@ -28,6 +28,7 @@ fn main() {
     let facts = ProfileFacts {
         pods_watched: true,
         guardrails_enforced: true,
+        images_scanned: false,
     };
     let quiet = NamespacePreview::default();
     let confined = UnconfinedPods::default();
@@ -87,6 +88,7 @@ fn main() {
                     unconfined: Some(&confined),
                     widening: Some(widening),
                     running: Some(running),
+                    vulnerable: None,
                 }),
             );
             let elapsed = started.elapsed();

@@ -114,9 +114,17 @@ pub struct TestNode {
     kubelet_root: PathBuf,
     api_server_for_pods: Option<(Ipv4Addr, u16)>,
     operator_image: OnceLock<Result<String, String>>,
+    /// The local node's name and kubelet configuration file; `None` on an existing cluster.
+    local: Option<(String, PathBuf)>,
 }
 
 impl TestNode {
+    /// The local node's name and the KubeletConfiguration file its kubelet runs with;
+    /// `None` on an existing cluster.
+    pub fn local_kubelet(&self) -> Option<(&str, &Path)> {
+        self.local.as_ref().map(|(n, p)| (n.as_str(), p.as_path()))
+    }
+
     /// The kubelet's root directory on the node (the node agent's `--kubelet-root`).
     pub fn kubelet_root(&self) -> &Path {
         &self.kubelet_root
@@ -197,6 +205,7 @@ pub fn node() -> &'static TestNode {
                     .unwrap_or_else(|| PathBuf::from("/var/lib/kubelet")),
                 api_server_for_pods: None,
                 operator_image: OnceLock::new(),
+                local: None,
             });
         }
         let bin = controlplane::binaries_dir().map_err(|e| e.to_string())?;
@@ -217,6 +226,7 @@ pub fn node() -> &'static TestNode {
             kubelet_root: node.kubelet_root(),
             api_server_for_pods: Some(node.api_server_for_pods()),
             operator_image: OnceLock::new(),
+            local: Some((node.name().to_owned(), node.kubelet_config())),
         };
         *LOCAL_NODE.lock().unwrap_or_else(|p| p.into_inner()) = Some(node);
         // Registered after the control plane's handler, so it runs before it: the node's

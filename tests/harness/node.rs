@@ -291,18 +291,32 @@ impl Node {
     /// `tests/controlplane/build.sh`), imports the busybox and pause images and waits until
     /// the node is Ready.
     pub fn start(plane: &ControlPlane, bin: &Path) -> Result<Self, NodeError> {
+        Self::start_with(plane, bin, "")
+    }
+
+    /// [`Node::start`] with `kubelet_settings` (KubeletConfiguration YAML lines, such as
+    /// `seccompDefault: true`) added to the kubelet's configuration.
+    pub fn start_with(
+        plane: &ControlPlane,
+        bin: &Path,
+        kubelet_settings: &str,
+    ) -> Result<Self, NodeError> {
         // Free ports are picked, then bound by the kubelet: another process may take one
         // in between. A component that dies at start-up gets two more chances.
         let mut attempt = 1;
         loop {
-            match Self::start_once(plane, bin) {
+            match Self::start_once(plane, bin, kubelet_settings) {
                 Err(NodeError::Exited { .. }) if attempt < 3 => attempt += 1,
                 other => return other,
             }
         }
     }
 
-    fn start_once(plane: &ControlPlane, bin: &Path) -> Result<Self, NodeError> {
+    fn start_once(
+        plane: &ControlPlane,
+        bin: &Path,
+        kubelet_settings: &str,
+    ) -> Result<Self, NodeError> {
         let programs = Programs::find(bin)?;
         let suffix = random_token()[..8].to_owned();
         let dir = run_dir(&suffix)?;
@@ -341,7 +355,7 @@ impl Node {
         }
         node.create_bridge(&bridge)?;
         create_cgroups(&cgroup)?;
-        node.write_config_files(&bridge, &cgroup, &plane.ca_cert())?;
+        node.write_config_files(&bridge, &cgroup, &plane.ca_cert(), kubelet_settings)?;
         node.start_containerd(&programs)?;
         node.import_busybox_and_pause(&programs)?;
         // The API server for pods, on the host's bridge address.
@@ -389,6 +403,11 @@ impl Node {
     /// Directory holding everything of this node.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The kubelet's configuration file (`--config`).
+    pub fn kubelet_config(&self) -> PathBuf {
+        self.dir.join("kubelet.yaml")
     }
 
     /// The kubelet's `--root-dir`: seccomp profiles go to `<root>/seccomp`.
@@ -493,6 +512,7 @@ impl Node {
         bridge: &str,
         cgroup: &str,
         ca_cert: &Path,
+        kubelet_settings: &str,
     ) -> Result<(), NodeError> {
         let d = |name: &str| self.dir.join(name).display().to_string();
         for sub in ["cni/net.d", "cni/ipam", "containerd", "kubelet", "pod-logs"] {
@@ -636,7 +656,10 @@ imageGCLowThresholdPercent: 99
             resolv = d("resolv.conf"),
             taint = NODE_TAINT_KEY,
         );
-        write_private(&self.dir.join("kubelet.yaml"), &kubelet)?;
+        write_private(
+            &self.dir.join("kubelet.yaml"),
+            &format!("{kubelet}{kubelet_settings}"),
+        )?;
         Ok(())
     }
 

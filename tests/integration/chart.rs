@@ -91,6 +91,16 @@ const CLUSTER_ROLE: &[(&str, &str, &[&str])] = &[
     ("hardening.dev", "hardeningprofiles/status", &["patch"]),
     ("events.k8s.io", "events", &["create", "patch"]),
     (
+        "aquasecurity.github.io",
+        "vulnerabilityreports",
+        &["list", "watch"],
+    ),
+    (
+        "policy.networking.k8s.io",
+        "clusternetworkpolicies",
+        &["list", "watch", "create", "patch", "delete"],
+    ),
+    (
         "openreports.io",
         "reports",
         &["list", "watch", "create", "patch", "delete"],
@@ -128,6 +138,24 @@ const GRANTED_TO_EVERYONE: &[(&str, &str, &str)] =
 /// have (they change what every operator detects at start-up); tests/integration/
 /// policy_reports.rs exercises them on a control plane of its own.
 const NEEDED_BUT_NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[
+    (
+        "policy.networking.k8s.io",
+        "clusternetworkpolicies",
+        "create",
+        "ClusterNetworkPolicies (where served; tests/integration/cluster_network_policies.rs)",
+    ),
+    (
+        "policy.networking.k8s.io",
+        "clusternetworkpolicies",
+        "patch",
+        "ClusterNetworkPolicies (where served; tests/integration/cluster_network_policies.rs)",
+    ),
+    (
+        "policy.networking.k8s.io",
+        "clusternetworkpolicies",
+        "delete",
+        "ClusterNetworkPolicies (where served; tests/integration/cluster_network_policies.rs)",
+    ),
     (
         "openreports.io",
         "reports",
@@ -614,7 +642,8 @@ fn chart_renders_a_restricted_highly_available_operator_with_least_privilege() {
     let agent_pod = &agent["spec"]["template"]["spec"];
     // The agent writes root-owned host directories: root, but no capability, no privilege
     // escalation, a read-only root filesystem and RuntimeDefault seccomp; only the kubelet's
-    // seccomp directory mounted (AppArmor is opt-in).
+    // seccomp directory and the kubelet's configuration file (read only, for the node
+    // baseline) mounted (AppArmor is opt-in).
     let agent_ctr = &agent_pod["containers"][0];
     assert_eq!(agent_pod["securityContext"]["runAsUser"], json!(0));
     assert_eq!(
@@ -638,7 +667,14 @@ fn chart_renders_a_restricted_highly_available_operator_with_least_privilege() {
         json!([{
             "name": "seccomp",
             "hostPath": {"path": "/var/lib/kubelet/seccomp", "type": "DirectoryOrCreate"},
+        }, {
+            "name": "kubelet-config",
+            "hostPath": {"path": "/var/lib/kubelet/config.yaml", "type": "File"},
         }])
+    );
+    assert_eq!(
+        agent_ctr["volumeMounts"][1],
+        json!({"name": "kubelet-config", "mountPath": "/host/kubelet-config.yaml", "readOnly": true})
     );
     assert_eq!(
         strings(&agent_ctr["args"]),
@@ -648,6 +684,7 @@ fn chart_renders_a_restricted_highly_available_operator_with_least_privilege() {
             "--apparmor-dir=/etc/apparmor.d/hardening.dev",
             "--check-period=30s",
             "--metrics-address=0.0.0.0:8081",
+            "--kubelet-config=/host/kubelet-config.yaml",
         ]
     );
     // The agent's own RBAC: read profiles, write ConfigMaps in its namespace; bound to
@@ -661,7 +698,10 @@ fn chart_renders_a_restricted_highly_available_operator_with_least_privilege() {
     assert_eq!(agent_roles.len(), 2, "the agent's ClusterRole and Role");
     assert_eq!(
         grants(agent_roles[0]),
-        expected(&[("hardening.dev", "hardeningprofiles", &["list", "watch"])])
+        expected(&[
+            ("hardening.dev", "hardeningprofiles", &["list", "watch"]),
+            ("", "nodes", &["get"]),
+        ])
     );
     assert_eq!(agent_roles[1]["metadata"]["namespace"], "hardening-system");
     assert_eq!(
@@ -703,6 +743,7 @@ fn chart_renders_a_restricted_highly_available_operator_with_least_privilege() {
         host_paths,
         [
             "/var/lib/kubelet/seccomp",
+            "/var/lib/kubelet/config.yaml",
             "/etc/apparmor.d",
             "/sys/kernel/security"
         ]

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use hardening_tests::{eventually, wait_until};
 use http::Request;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Api, Client, ResourceExt};
@@ -687,4 +688,348 @@ async fn audit_mode_warns_and_audits_and_drift_is_repaired_or_reported() {
             "binding {name} left behind"
         );
     }
+}
+
+/// Protected networks (issue 23 item 1): the operator's default (the cloud metadata
+/// addresses) and the profile's own (SSH on 10.0.0.0/16) stay out of what the profile
+/// renders, a tenant rule reaching one is reported, and with the guardrail rejected, even
+/// though the profile isolates ingress only; rules that keep clear of them are admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_networks_are_kept_out_reported_and_rejected() {
+    let mut env = OperatorEnv::start("protected").await;
+    let governed = env.namespace(&[]).await;
+    let spec = json!({
+        "networkPolicy": {
+            "defaultDeny": ["Ingress"],
+            "protectedNetworks": [{ "cidr": "10.0.0.0/16", "ports": [{ "port": 22 }] }],
+        },
+    });
+    let profile = env.profile("protect", spec.clone());
+    let name = profile.name_any();
+    env.create_profile(&profile).await.unwrap();
+    env.status_where(&name, "in sync", |s| {
+        (s.in_sync_namespaces == 1)
+            .then_some(())
+            .ok_or("not in sync".into())
+    })
+    .await;
+    let client = env.client.clone();
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &governed);
+    let protect = policies.get("hardening-protect-networks").await.unwrap();
+    let egress = serde_json::to_value(&protect.spec.unwrap().egress).unwrap();
+    assert_eq!(
+        egress,
+        json!([
+            {"to": [
+                {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32", "10.0.0.0/16"]}},
+                {"ipBlock": {"cidr": "::/0", "except": ["fd00:ec2::254/128"]}},
+                {"namespaceSelector": {}}
+            ]},
+            {"to": [{"ipBlock": {"cidr": "10.0.0.0/16"}}], "ports": [
+                {"port": 1, "endPort": 21, "protocol": "TCP"},
+                {"port": 23, "endPort": 65535, "protocol": "TCP"},
+                {"protocol": "UDP"},
+                {"protocol": "SCTP"}
+            ]}
+        ]),
+        "the API server stores what the operator renders"
+    );
+
+    // A tenant policy reaching the metadata service: reported, A9 withdrawn.
+    let tenant = policy(
+        "metadata",
+        json!({"policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "169.254.0.0/16"}}], "ports": [{"port": 80}]}]}),
+    );
+    policies
+        .create(
+            &Default::default(),
+            &serde_json::from_value(tenant).unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = env
+        .status_where(&name, "the tenant policy reported", |s| {
+            let opens: Vec<&str> = s
+                .namespaces
+                .iter()
+                .flat_map(|n| n.policies.iter().map(|p| p.opens.as_str()))
+                .collect();
+            if opens
+                .iter()
+                .any(|o| o.ends_with("reaches protected network 169.254.169.254/32 (every port)"))
+            {
+                Ok(())
+            } else {
+                Err(format!("{opens:?}"))
+            }
+        })
+        .await;
+    assert_eq!(status.widening_policies, Some(1));
+    // The network requirement (BSI SYS.1.6 (2023) A5) is not met while a tenant rule reaches
+    // a protected network.
+    let a5 = status
+        .compliance
+        .iter()
+        .find(|c| c.id == "SYS.1.6.A5")
+        .unwrap();
+    assert_eq!(
+        a5.verdict,
+        hardening_operator::core::api::Verdict::NotMet,
+        "{}",
+        a5.reason
+    );
+
+    // With the guardrail: rejected, whatever the profile isolates.
+    let mut guarded = spec;
+    guarded["guardrails"] = json!({ "denyWideningNetworkPolicies": true });
+    env.patch_spec(&name, guarded).await;
+    let egress = |to: Value, ports: Value| {
+        let mut rule = json!({ "to": to });
+        if !ports.is_null() {
+            rule["ports"] = ports;
+        }
+        json!({ "policyTypes": ["Egress"], "egress": [rule] })
+    };
+    eventually("the guardrail to take effect", || {
+        let client = client.clone();
+        let governed = governed.clone();
+        let object = policy(
+            "probe",
+            egress(
+                json!([{ "ipBlock": { "cidr": "169.254.169.254/32" } }]),
+                Value::Null,
+            ),
+        );
+        async move {
+            let answer = dry_run(&client, &governed, &object).await;
+            if answer.code >= 400 {
+                Ok(())
+            } else {
+                Err(format!("still admitted: {}", answer.body))
+            }
+        }
+    })
+    .await;
+    let reaching = [
+        (
+            "metadata-range",
+            egress(
+                json!([{ "ipBlock": { "cidr": "169.254.0.0/16" } }]),
+                json!([{ "port": 80 }]),
+            ),
+        ),
+        (
+            "anywhere",
+            json!({ "policyTypes": ["Egress"], "egress": [{}] }),
+        ),
+        (
+            "internet",
+            egress(
+                json!([{ "ipBlock": { "cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"] } }]),
+                Value::Null,
+            ),
+        ),
+        (
+            "v6",
+            egress(
+                json!([{ "ipBlock": { "cidr": "::/0" } }]),
+                json!([{ "port": 80 }]),
+            ),
+        ),
+        (
+            "ssh",
+            egress(
+                json!([{ "ipBlock": { "cidr": "10.0.5.0/24" } }]),
+                json!([{ "port": 20, "endPort": 25 }]),
+            ),
+        ),
+        (
+            "named-port",
+            egress(
+                json!([{ "ipBlock": { "cidr": "10.0.5.0/24" } }]),
+                json!([{ "port": "ssh" }]),
+            ),
+        ),
+    ];
+    let clear = [
+        (
+            "internet",
+            egress(
+                json!([{ "ipBlock": { "cidr": "0.0.0.0/0", "except": ["169.254.169.254/32", "10.0.0.0/16"] } }]),
+                Value::Null,
+            ),
+        ),
+        (
+            "v6",
+            egress(
+                json!([{ "ipBlock": { "cidr": "::/0", "except": ["fd00:ec2::254/128"] } }]),
+                Value::Null,
+            ),
+        ),
+        (
+            "https-nodes",
+            egress(
+                json!([{ "ipBlock": { "cidr": "10.0.0.0/16" } }]),
+                json!([{ "port": 443 }]),
+            ),
+        ),
+        ("pods", egress(json!([{ "podSelector": {} }]), Value::Null)),
+        (
+            "udp-ssh",
+            egress(
+                json!([{ "ipBlock": { "cidr": "10.0.0.0/16" } }]),
+                json!([{ "port": 22, "protocol": "UDP" }]),
+            ),
+        ),
+    ];
+    for (policy_name, spec) in reaching {
+        let answer = dry_run(&client, &governed, &policy(policy_name, spec)).await;
+        assert!(
+            answer.code >= 400
+                && answer.body.contains(&format!(
+                    "HardeningProfile {name} guardrail denyWideningNetworkPolicies (BSI SYS.1.6.A5, APP.4.4.A7)"
+                ))
+                && answer.body.contains("reaching a protected network"),
+            "{policy_name}: want a rejection for reaching a protected network, got {}: {}",
+            answer.code,
+            answer.body
+        );
+    }
+    for (policy_name, spec) in clear {
+        assert_admitted(
+            &dry_run(&client, &governed, &policy(policy_name, spec)).await,
+            &format!("NetworkPolicy {policy_name}"),
+        );
+    }
+    // The operator's own policies pass its guardrail: still in sync after a rollout.
+    policies
+        .delete("hardening-protect-networks", &Default::default())
+        .await
+        .unwrap();
+    eventually("the protect policy back", || {
+        let policies = policies.clone();
+        async move {
+            policies
+                .get_opt("hardening-protect-networks")
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|_| ())
+                .ok_or_else(|| "not yet".to_owned())
+        }
+    })
+    .await;
+    env.finish().await;
+}
+
+/// Micro-segmentation (issue 23 item 1, APP.4.4.A18): `sameNamespace` renders a policy per
+/// rule and direction that the API server stores and the profile's own guardrail admits;
+/// a tenant policy within a rule (its pods, peers and ports) is admitted, one beyond it
+/// rejected; the CRD refuses `sameNamespace` beside `allowSameNamespace: true`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_namespace_rules_segment_the_namespace() {
+    let mut env = OperatorEnv::start("segments").await;
+    let governed = env.namespace(&[]).await;
+    let web_to_db = json!([{
+        "to": { "matchLabels": { "app": "db" } },
+        "from": { "matchLabels": { "app": "web" } },
+        "ports": [{ "port": 5432 }],
+    }]);
+    let refused = env.profile(
+        "both",
+        json!({ "networkPolicy": { "sameNamespace": web_to_db.clone() } }),
+    );
+    let err = env.create_profile(&refused).await.unwrap_err().to_string();
+    assert!(err.contains("set allowSameNamespace: false"), "{err}");
+    let profile = env.profile(
+        "segment",
+        json!({
+            "networkPolicy": { "allowSameNamespace": false, "sameNamespace": web_to_db },
+            "guardrails": { "denyWideningNetworkPolicies": true },
+        }),
+    );
+    let name = profile.name_any();
+    env.create_profile(&profile).await.unwrap();
+    env.status_where(
+        &name,
+        "in sync with the guardrail enforced",
+        |s| match condition(s, "GuardrailsEnforced") {
+            Some(g) if g.0 == "True" && s.in_sync_namespaces == 1 => Ok(()),
+            _ => Err("want GuardrailsEnforced=True, 1 in sync".into()),
+        },
+    )
+    .await;
+    let client = env.client.clone();
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &governed);
+    for generated in [
+        "hardening-same-namespace-0-in",
+        "hardening-same-namespace-0-out",
+    ] {
+        policies.get(generated).await.unwrap();
+    }
+    let segment = |pods: Value, direction: &str, peer: Value, port: i32| {
+        let rule = json!({ if direction == "Ingress" { "from" } else { "to" }: [{ "podSelector": peer }], "ports": [{ "port": port }] });
+        json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": { "name": "tenant" },
+            "spec": {
+                "podSelector": pods,
+                "policyTypes": [direction],
+                direction.to_lowercase(): [rule],
+            },
+        })
+    };
+    let db = json!({ "matchLabels": { "app": "db" } });
+    let web = json!({ "matchLabels": { "app": "web" } });
+    eventually("the guardrail to take effect", || {
+        let client = client.clone();
+        let governed = governed.clone();
+        let object = segment(json!({}), "Ingress", web.clone(), 5432);
+        async move {
+            let answer = dry_run(&client, &governed, &object).await;
+            if answer.code >= 400 {
+                Ok(())
+            } else {
+                Err(format!("still admitted: {}", answer.body))
+            }
+        }
+    })
+    .await;
+    for (what, object) in [
+        (
+            "db admits web on 5432",
+            segment(db.clone(), "Ingress", web.clone(), 5432),
+        ),
+        (
+            "web reaches db on 5432",
+            segment(web.clone(), "Egress", db.clone(), 5432),
+        ),
+    ] {
+        assert_admitted(&dry_run(&client, &governed, &object).await, what);
+    }
+    for (what, object) in [
+        (
+            "db admits web on 22",
+            segment(db.clone(), "Ingress", web.clone(), 22),
+        ),
+        (
+            "every pod admits web",
+            segment(json!({}), "Ingress", web.clone(), 5432),
+        ),
+        (
+            "db admits every pod",
+            segment(db.clone(), "Ingress", json!({}), 5432),
+        ),
+        (
+            "web reaches every pod",
+            segment(web.clone(), "Egress", json!({}), 5432),
+        ),
+    ] {
+        assert_rejected(
+            &dry_run(&client, &governed, &object).await,
+            &name,
+            "denyWideningNetworkPolicies",
+            what,
+        );
+    }
+    env.finish().await;
 }

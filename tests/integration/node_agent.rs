@@ -26,6 +26,7 @@ async fn node_agent_installs_repairs_and_removes_a_profiles_seccomp_file() {
         kubelet_root: root.clone(),
         apparmor_dir: root.join("apparmor"),
         check_period: Duration::from_millis(500),
+        kubelet_config: root.join("config.yaml"),
         node_name: node.clone(),
         namespace: home.name().to_owned(),
         metrics_address: "127.0.0.1:0".parse().unwrap(),

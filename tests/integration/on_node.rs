@@ -357,6 +357,10 @@ fn install_shared_agent() -> SharedAgent {
             "replicaCount=0".into(),
             "nodeAgent.enabled=true,nodeAgent.checkPeriod=2s".into(),
             format!("nodeAgent.kubeletRoot={}", node.kubelet_root().display()),
+            match node.local_kubelet() {
+                Some((_, config)) => format!("nodeAgent.kubeletConfig={}", config.display()),
+                None => "nodeAgent.kubeletConfig=/var/lib/kubelet/config.yaml".to_owned(),
+            },
         ],
     );
     // SAFETY: registers a plain `extern "C" fn` without arguments; it runs before the

@@ -101,6 +101,7 @@ fn strict() -> HardeningProfile {
 }
 
 const FACTS: ProfileFacts = ProfileFacts {
+    images_scanned: false,
     pods_watched: true,
     guardrails_enforced: false,
 };

@@ -937,7 +937,8 @@ async fn tenant_policies_that_open_what_the_profile_denies_are_reported() {
             (
                 "allow-all".to_owned(),
                 "Egress".to_owned(),
-                "to anywhere on all ports, from all pods".to_owned()
+                "to anywhere on all ports, from all pods; reaches protected network 169.254.169.254/32 (every port)"
+                    .to_owned()
             ),
         ]
     );

@@ -18,7 +18,7 @@ use crate::core::api::{HardeningProfile, Mode};
 use crate::core::diff::Drift;
 use crate::core::plan::{self, Action, Step};
 use crate::core::plural::count;
-use crate::core::render::{ManagedKind, render};
+use crate::core::render::{ManagedKind, render_with};
 
 /// Show what the operator would change in the live cluster for profiles (exit 1 if anything)
 ///
@@ -224,11 +224,12 @@ async fn compare(
             )?;
             continue;
         }
-        let desired = render(&profile, &name).map_err(|e| {
-            CliError::Failed(format!(
-                "rendering profile {profile_name} for namespace {name}: {e}"
-            ))
-        })?;
+        let desired =
+            render_with(&profile, &name, &args.exclusions.protected_networks).map_err(|e| {
+                CliError::Failed(format!(
+                    "rendering profile {profile_name} for namespace {name}: {e}"
+                ))
+            })?;
         let live = read_live(client, &name).await?;
         let steps =
             plan::plan(namespace, &desired, mode, &live).map_err(crate::error::Error::from)?;

@@ -34,6 +34,12 @@ pub struct Exclusions {
     /// kube-node-lease always are.
     #[arg(long, value_delimiter = ',', value_name = "NAMESPACES")]
     pub excluded_namespaces: Vec<String>,
+
+    /// The operator's --protected-networks (`;`-separated `CIDR` or `CIDR:PORTS`), kept out
+    /// of the generated egress rules. Default: the operator's default, the cloud metadata
+    /// addresses.
+    #[arg(long, value_delimiter = ';', value_name = "NETWORKS", default_values = crate::core::protected::CLOUD_METADATA, value_parser = crate::core::protected::parse)]
+    pub protected_networks: Vec<crate::core::api::ProtectedNetwork>,
 }
 
 impl Exclusions {
@@ -108,6 +114,7 @@ mod tests {
     fn selection_says_why_a_namespace_is_not_selected() {
         let excluded = Exclusions {
             excluded_namespaces: vec!["ops".into()],
+            protected_networks: Vec::new(),
         }
         .excluded();
         let strict = [("tier", "strict")];

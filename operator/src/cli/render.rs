@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{CliError, EXIT_OK, Exclusions, Selection, input, selection};
 use crate::core::api::{HardeningProfile, Mode};
 use crate::core::labels::NAMESPACE_NAME_LABEL;
-use crate::core::render::render;
+use crate::core::render::render_with;
 use crate::core::seccomp;
 use crate::node_agent;
 
@@ -202,7 +202,7 @@ pub fn documents(
             ));
             continue;
         }
-        let desired = render(profile, name).map_err(|e| {
+        let desired = render_with(profile, name, &exclusions.protected_networks).map_err(|e| {
             CliError::Failed(format!(
                 "rendering profile {profile_name} for namespace {name}: {e}"
             ))
@@ -230,6 +230,7 @@ pub fn documents(
         if let Some(guardrails) = crate::core::guardrails::render(
             profile,
             &not_governed,
+            &exclusions.protected_networks,
             &crate::core::guardrails::AdmissionEnv::default(),
         ) {
             for (_, object) in guardrails.iter() {
@@ -512,7 +513,7 @@ resourceQuota: {hard: {pods: \"10\"}}
     #[test]
     fn the_namespace_body_is_the_controllers() {
         let profile = profile("p").spec_yaml(STRICT).build();
-        let desired = render(&profile, "a").unwrap();
+        let desired = crate::core::render::render(&profile, "a").unwrap();
         let (documents, _) = super::documents(
             std::slice::from_ref(&profile),
             &namespaces(),

@@ -39,6 +39,21 @@ settings! {
         #[arg(long, env = "HARDENING_PROFILE_SELECTOR")]
         pub profile_selector: Option<String> => "profileSelector",
 
+        /// Networks no pod of a governed namespace may reach (BSI SYS.1.6.A5, APP.4.4.A7),
+        /// `;`-separated: `CIDR` (every port) or `CIDR:PORTS` with PORTS like
+        /// `22,10250,30000-32767/UDP` (TCP unless `/UDP` or `/SCTP`). Replaces the default,
+        /// the cloud metadata addresses; a profile's `networkPolicy.protectedNetworks` adds to
+        /// it. Kept out of every generated egress allow-list, isolated away where a profile
+        /// leaves egress open, reported (and with the guardrail rejected) in tenant policies.
+        #[arg(long, env = "HARDENING_PROTECTED_NETWORKS", value_delimiter = ';', value_name = "NETWORKS", default_values = crate::core::protected::CLOUD_METADATA, value_parser = crate::core::protected::parse)]
+        pub protected_networks: Vec<crate::core::api::ProtectedNetwork> => "protectedNetworks",
+
+        /// Namespace of the node agent's per-node ConfigMaps, read (list/watch on configmaps
+        /// there) for the profiles' `nodeBaseline`. Unset: not read (the chart sets its
+        /// release namespace when it runs the agent).
+        #[arg(long, env = "HARDENING_NODE_AGENT_NAMESPACE")]
+        pub node_agent_namespace: Option<String> => "nodeAgentNamespace",
+
         /// Namespaces reconciled in parallel at most.
         #[arg(long, env = "HARDENING_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
         pub concurrency: u16 => "concurrency",
@@ -153,6 +168,12 @@ impl LeaderElection {
 }
 
 impl RunConfig {
+    /// Where the node agents publish their nodes' state (`--node-agent-namespace`); `None`:
+    /// not read.
+    pub fn node_agent_namespace(&self) -> Option<String> {
+        self.node_agent_namespace.clone().filter(|n| !n.is_empty())
+    }
+
     /// Every namespace the operator must leave alone.
     pub fn excluded(&self) -> BTreeSet<String> {
         SYSTEM_NAMESPACES

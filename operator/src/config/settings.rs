@@ -156,6 +156,13 @@ impl FileValue for Vec<String> {
     }
 }
 
+/// A list of protected networks, one flag value (the text form) per item.
+impl FileValue for Vec<crate::core::api::ProtectedNetwork> {
+    fn texts(value: &Value) -> Result<Vec<String>, String> {
+        <Vec<String> as FileValue>::texts(value)
+    }
+}
+
 /// `T` as clap builds it from no flags and no environment: the declared defaults.
 pub fn defaults<T: clap::Args + FromArgMatches>() -> T {
     let command = T::augment_args(Command::new("defaults")).mut_args(|arg| arg.env(None::<&str>));

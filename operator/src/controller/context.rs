@@ -123,6 +123,12 @@ pub struct Context {
     pub managed: Vec<Arc<KindIndex>>,
     /// Container profiles of active pods (`None` with `--pod-report=false`).
     pub pods: Option<Arc<PodCache>>,
+    /// The Trivy Operator's VulnerabilityReports (`None`: the cluster serves none).
+    pub vulnerabilities: Option<Arc<super::vulnerabilities::VulnerabilityCache>>,
+    /// What the node agents publish (`None`: no node agent namespace known).
+    pub node_states: Option<Arc<super::nodes::NodeStates>>,
+    /// The ClusterNetworkPolicies the operator writes (`None`: the cluster serves none).
+    pub cluster_policies: Option<Arc<super::cluster_network_policies::ClusterPolicies>>,
     /// Every admission policy and binding (`None`: guardrails not handled).
     pub guardrails: Option<super::guardrails::GuardrailCaches>,
     /// ClusterRoles and ClusterRoleBindings: who can reach containers past admission.
@@ -167,6 +173,12 @@ impl Context {
         }
         if let Some(pods) = &self.pods {
             pods.wait_until_synced().await;
+        }
+        if let Some(vulnerabilities) = &self.vulnerabilities {
+            vulnerabilities.wait_until_synced().await;
+        }
+        if let Some(nodes) = &self.node_states {
+            nodes.wait_until_synced().await;
         }
         if let Some(guardrails) = &self.guardrails {
             guardrails.wait_until_ready().await;

@@ -198,7 +198,12 @@ pub async fn reconcile(
         return (None, None);
     };
     let name = object_name(&profile.name_any());
-    let Some(desired) = render(profile, &not_governed(ctx, profile), ctx.admission()) else {
+    let Some(desired) = render(
+        profile,
+        &not_governed(ctx, profile),
+        &ctx.config.protected_networks,
+        ctx.admission(),
+    ) else {
         // No admission rules (any more): remove what the operator generated for this profile.
         let error = remove_from(profile, ctx, caches).await.err();
         return (None, error);

@@ -10,17 +10,20 @@
 
 mod access;
 mod admission;
+mod cluster_network_policies;
 mod context;
 mod events;
 mod guardrails;
 mod index;
 mod managed;
 mod namespace;
+mod nodes;
 mod pods;
 pub mod preview;
 mod profile;
 mod reports;
 mod trim;
+mod vulnerabilities;
 
 pub use reports::PERIOD as REPORT_PERIOD;
 pub use reports::detect as detect_report_api;
@@ -171,7 +174,32 @@ pub async fn run_with(
         cache
     });
 
+    // The Trivy Operator's VulnerabilityReports, when the cluster serves them.
+    let vulnerabilities = if vulnerabilities::detect(&client).await {
+        let (cache, driver) =
+            vulnerabilities::cache(&client, config.excluded(), namespace_tx.clone());
+        drivers.push(driver);
+        Some(cache)
+    } else {
+        None
+    };
+
     let (status_tx, status_rx) = tokio::sync::mpsc::unbounded_channel();
+    // ClusterNetworkPolicies, where the cluster serves them.
+    let cluster_policies = if cluster_network_policies::detect(&client).await {
+        let (cache, driver) = cluster_network_policies::cache(&client, status_tx.clone());
+        drivers.push(driver);
+        Some(cache)
+    } else {
+        None
+    };
+    // The node states the node agents publish, for the profiles' node baselines.
+    let node_states = config.node_agent_namespace().map(|namespace| {
+        let (states, driver) =
+            nodes::cache(&client, &namespace, profiles.clone(), status_tx.clone());
+        drivers.push(driver);
+        states
+    });
     // A change of a generated admission policy or binding asks for its profile's reconcile.
     let mutating_policies = guardrails::mutating_policies_served(&client).await;
     let admission_kinds: Vec<&'static str> = crate::core::guardrails::KINDS
@@ -205,6 +233,9 @@ pub async fn run_with(
         namespace_writes,
         managed: indexes,
         pods,
+        vulnerabilities,
+        node_states,
+        cluster_policies,
         guardrails: Some(guardrail_caches),
         access,
         admission: Default::default(),

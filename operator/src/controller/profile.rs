@@ -149,7 +149,13 @@ pub async fn reconcile(
             None,
         )
     };
+    let cluster_policies = if invalid.is_none() {
+        super::cluster_network_policies::reconcile(&profile, &ctx).await
+    } else {
+        None
+    };
     let selected = ctx.selected_namespaces(&profile);
+    let nodes = ctx.node_states.as_ref().map(|n| n.snapshot());
     let input = StatusInput {
         profile: &profile,
         selected: &selected,
@@ -164,6 +170,9 @@ pub async fn reconcile(
             .as_ref()
             .filter(|g| g.deny_exec)
             .map(|_| ctx.access.node_proxy_subjects()),
+        images_scanned: ctx.vulnerabilities.is_some(),
+        nodes: nodes.as_deref(),
+        cluster_network_policies: cluster_policies,
         now: Time(Timestamp::now()),
     };
     let status = {

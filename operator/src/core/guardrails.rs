@@ -33,7 +33,7 @@ use kube::{Resource, ResourceExt};
 
 use serde_json::{Value, json};
 
-use crate::core::api::{HardeningProfile, Mode};
+use crate::core::api::{HardeningProfile, Mode, ProtectedNetwork};
 use crate::core::labels::{
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE_NAME_LABEL, PROFILE_LABEL, RENDERED_ANNOTATION,
 };
@@ -134,6 +134,7 @@ pub fn validation_actions(mode: Mode) -> Vec<&'static str> {
 pub fn render(
     profile: &HardeningProfile,
     not_governed: &BTreeSet<String>,
+    protected: &[ProtectedNetwork],
     env: &AdmissionEnv,
 ) -> Option<GuardrailObjects> {
     let enforcing = profile.spec.mode == Mode::Enforce;
@@ -220,8 +221,8 @@ pub fn render(
                 "objectSelector": {},
                 "resourceRules": rules,
             },
-            "variables": variables(env),
-            "validations": validations(env),
+            "variables": with_protected_networks(variables(env), protected),
+            "validations": with_protected_networks_rule(validations(env)),
         },
     });
     let mut binding = json!({
@@ -381,6 +382,12 @@ fn resource_rule(group: &str, operations: &[&str], resources: &[&str]) -> Value 
         "resources": resources,
         "scope": "*",
     })
+}
+
+/// The namespaces `profile` governs as one label selector (its own, minus `not_governed`
+/// and its exclusions by name): the binding's, and the ClusterNetworkPolicies' subject.
+pub fn namespace_selector(profile: &HardeningProfile, not_governed: &BTreeSet<String>) -> Value {
+    binding_selector(profile, not_governed)
 }
 
 /// The profile's selector, and the namespaces it does not govern excluded by name. The
@@ -721,6 +728,92 @@ fn validations(env: &AdmissionEnv) -> Value {
     Value::Array(std::mem::take(rules))
 }
 
+/// The variables plus `protectedReach`: the tenant policy's egress rules that reach a
+/// protected network, the operator's (`protected`, written into the policy) or the
+/// profile's own (`networkPolicy.protectedNetworks`, read from the parameter), whatever the
+/// profile isolates (see `core::protected`).
+fn with_protected_networks(variables: Value, protected: &[ProtectedNetwork]) -> Value {
+    // Rule `r` reaches the range `cidr` (a CEL string) on ports where `ports` holds.
+    let reach = |cidr: &str, ports: &str| {
+        format!(
+            "(({ports}) && (size(r.?to.orValue([])) == 0 || r.to.exists(p, has(p.ipBlock) && (!isCIDR(p.ipBlock.cidr) || ((cidr(p.ipBlock.cidr).containsCIDR({cidr}) || cidr({cidr}).containsCIDR(p.ipBlock.cidr)) && !p.ipBlock.?except.orValue([]).exists(x, isCIDR(x) && (cidr(x).containsCIDR({cidr}) || cidr(x).containsCIDR(p.ipBlock.cidr))))))))"
+        )
+    };
+    // A port of `r` overlaps the protected port range `first`..`last` of `protocol`.
+    let overlap = |protocol: &str, first: &str, last: &str| {
+        format!(
+            "tp.?protocol.orValue('TCP') == {protocol} && (!has(tp.port) || type(tp.port) == string || (int(tp.port) <= {last} && tp.?endPort.orValue(int(tp.port)) >= {first}))"
+        )
+    };
+    // The operator's networks are written into the policy, one term each (CEL literals
+    // must be of one type, so no list of them); the profile's are read from the parameter.
+    let mut terms: Vec<String> = protected
+        .iter()
+        .map(|n| {
+            let ports = if n.ports.is_empty() {
+                "true".to_owned()
+            } else {
+                let any: Vec<String> = n
+                    .ports
+                    .iter()
+                    .map(|p| {
+                        overlap(
+                            &format!("'{}'", p.protocol.as_str()),
+                            &p.port.to_string(),
+                            &p.end_port.unwrap_or(p.port).to_string(),
+                        )
+                    })
+                    .collect();
+                format!(
+                    "size(r.?ports.orValue([])) == 0 || r.ports.exists(tp, {})",
+                    any.join(" || ")
+                )
+            };
+            reach(&format!("'{}'", n.cidr), &ports)
+        })
+        .collect();
+    terms.push(format!(
+        "params.spec.networkPolicy.?protectedNetworks.orValue([]).exists(n, {})",
+        reach(
+            "n.cidr",
+            &format!(
+                "size(n.?ports.orValue([])) == 0 || size(r.?ports.orValue([])) == 0 || r.ports.exists(tp, n.ports.exists(pp, {}))",
+                overlap(
+                    "pp.?protocol.orValue('TCP')",
+                    "pp.port",
+                    "pp.?endPort.orValue(pp.port)"
+                )
+            )
+        )
+    ));
+    let mut variables = variables;
+    if let Some(list) = variables.as_array_mut() {
+        list.push(json!({
+            "name": "protectedReach",
+            "expression": format!(
+                "variables.isPolicy && has(params.spec.networkPolicy) && params.spec.?guardrails.?denyWideningNetworkPolicies.orValue(false) ? object.spec.?egress.orValue([]).filter(r, {}) : []",
+                terms.join(" || "),
+            ),
+        }));
+    }
+    variables
+}
+
+/// The validations plus the one rejecting a NetworkPolicy that reaches a protected network.
+fn with_protected_networks_rule(validations: Value) -> Value {
+    let mut validations = validations;
+    if let Some(list) = validations.as_array_mut() {
+        list.push(json!({
+            "expression": "size(variables.protectedReach) == 0",
+            "messageExpression": format!(
+                "'HardeningProfile ' + params.metadata.name + ' guardrail denyWideningNetworkPolicies ({}): NetworkPolicy ' + object.metadata.name + ' has ' + string(size(variables.protectedReach)) + ' egress rules reaching a protected network (the cloud metadata service, the nodes or the control plane): except it (ipBlock.except) or leave out its ports'",
+                crate::core::compliance::guardrail_citation("denyWideningNetworkPolicies")
+            ),
+        }));
+    }
+    validations
+}
+
 /// `t` selects no more than `s`: every label and requirement of `s` is one of `t`'s too.
 fn selector_within(t: &str, s: &str) -> String {
     format!(
@@ -761,11 +854,24 @@ fn same_namespace(p: &str) -> String {
     format!("(variables.allowSame && !has({p}.namespaceSelector) && !has({p}.ipBlock))")
 }
 
+/// Tenant peer `p` of rule `r` is one of the profile's `sameNamespace` rules: pods of the
+/// namespace within its pods on the other side, the policy's own pods within its pods on
+/// this side (`targets`: `to` for ingress, `from` for egress), on ports within its ports.
+fn segment(r: &str, p: &str, targets: &str, peers: &str) -> String {
+    format!(
+        "params.spec.networkPolicy.?sameNamespace.orValue([]).exists(s, !has({p}.namespaceSelector) && !has({p}.ipBlock) && (!has(s.{targets}) || {own}) && (!has(s.{peers}) || (has({p}.podSelector) && {peer})) && {ports})",
+        own = selector_within("object.spec.podSelector", &format!("s.{targets}")),
+        peer = selector_within(&format!("{p}.podSelector"), &format!("s.{peers}")),
+        ports = ports_within(r, "s"),
+    )
+}
+
 fn ingress_covered(r: &str) -> String {
     format!(
-        "(size({r}.?from.orValue([])) == 0 ? variables.profileIngress.exists(pr, size(pr.?from.orValue([])) == 0 && {all_ports}) : {r}.from.all(p, {same} || variables.profileIngress.exists(pr, (size(pr.?from.orValue([])) == 0 || pr.from.exists(q, {within})) && {all_ports})))",
+        "(size({r}.?from.orValue([])) == 0 ? variables.profileIngress.exists(pr, size(pr.?from.orValue([])) == 0 && {all_ports}) : {r}.from.all(p, {same} || {segment} || variables.profileIngress.exists(pr, (size(pr.?from.orValue([])) == 0 || pr.from.exists(q, {within})) && {all_ports})))",
         all_ports = ports_within(r, "pr"),
         same = same_namespace("p"),
+        segment = segment(r, "p", "to", "from"),
         within = selector_peer_within("p", "q"),
     )
 }
@@ -775,9 +881,10 @@ fn egress_covered(r: &str) -> String {
         "(variables.allowDns && !has(p.ipBlock) && has(p.namespaceSelector) && has(p.podSelector) && p.namespaceSelector.?matchLabels.orValue({{}})[?'{NAMESPACE_NAME_LABEL}'].orValue('') == 'kube-system' && p.podSelector.?matchLabels.orValue({{}})[?'k8s-app'].orValue('') == 'kube-dns' && size({r}.?ports.orValue([])) > 0 && {r}.ports.all(tp, has(tp.port) && type(tp.port) == int && int(tp.port) == 53 && tp.?endPort.orValue(53) == 53 && tp.?protocol.orValue('TCP') in ['TCP', 'UDP']))"
     );
     format!(
-        "(size({r}.?to.orValue([])) == 0 ? variables.profileEgress.exists(pr, size(pr.?to.orValue([])) == 0 && {all_ports}) : {r}.to.all(p, {same} || {dns} || variables.profileEgress.exists(pr, (size(pr.?to.orValue([])) == 0 || pr.to.exists(q, {within})) && {all_ports})))",
+        "(size({r}.?to.orValue([])) == 0 ? variables.profileEgress.exists(pr, size(pr.?to.orValue([])) == 0 && {all_ports}) : {r}.to.all(p, {same} || {segment} || {dns} || variables.profileEgress.exists(pr, (size(pr.?to.orValue([])) == 0 || pr.to.exists(q, {within})) && {all_ports})))",
         all_ports = ports_within(r, "pr"),
         same = same_namespace("p"),
+        segment = segment(r, "p", "from", "to"),
         within = egress_peer_within("p", "q"),
     )
 }

@@ -522,6 +522,7 @@ mod tests {
     const FACTS: ProfileFacts = ProfileFacts {
         pods_watched: true,
         guardrails_enforced: false,
+        images_scanned: false,
     };
 
     fn outcome(state: NamespaceState, drift: Vec<DriftEntry>) -> NamespaceOutcome {
@@ -699,6 +700,7 @@ mod tests {
         let facts = ProfileFacts {
             pods_watched: true,
             guardrails_enforced: false,
+            images_scanned: false,
         };
         let ns = NamespaceOutcome {
             candidates: vec![("strict".into(), 2)],

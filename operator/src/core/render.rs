@@ -16,12 +16,14 @@ use kube::ResourceExt;
 
 use crate::core::api::{
     EgressPeer, EgressRule, HardeningProfile, IngressRule, LimitRangeSpec, Mode,
-    NetworkPolicyRules, Peer, PodSecurityStandard, PolicyType, Port, Protocol, ResourceQuotaSpec,
+    NetworkPolicyRules, Peer, PodSecurityStandard, PolicyType, Port, ProtectedNetwork, Protocol,
+    ResourceQuotaSpec,
 };
 use crate::core::labels::{
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE_NAME_LABEL, PROFILE_ANNOTATION, PROFILE_LABEL,
     RENDERED_ANNOTATION, pod_security,
 };
+use crate::core::protected;
 
 /// Names of the generated objects; fixed, so each namespace holds at most one of each.
 pub mod names {
@@ -30,6 +32,17 @@ pub mod names {
     pub const ALLOW_SAME_NAMESPACE: &str = "hardening-allow-same-namespace";
     pub const ALLOW_INGRESS: &str = "hardening-allow-ingress";
     pub const ALLOW_EGRESS: &str = "hardening-allow-egress";
+    pub const PROTECT_NETWORKS: &str = "hardening-protect-networks";
+
+    /// `hardening-same-namespace-<n>-in` / `-out`: rule `n` of `sameNamespace`, for the
+    /// pods receiving and the pods connecting.
+    pub fn same_namespace(index: usize, direction: crate::core::api::PolicyType) -> String {
+        let suffix = match direction {
+            crate::core::api::PolicyType::Ingress => "in",
+            crate::core::api::PolicyType::Egress => "out",
+        };
+        format!("hardening-same-namespace-{index}-{suffix}")
+    }
     pub const QUOTA: &str = "hardening-quota";
     pub const LIMITS: &str = "hardening-limits";
 }
@@ -170,9 +183,21 @@ pub enum RenderError {
     EmptyNamespace,
 }
 
-/// Renders what `profile` wants in `namespace`. Objects get an owner reference to the profile
-/// when it has a UID (it does once stored; a profile read from a file does not).
+/// Renders what `profile` wants in `namespace`, with the operator's default protected
+/// networks (the cloud metadata addresses): see [`render_with`].
 pub fn render(profile: &HardeningProfile, namespace: &str) -> Result<Desired, RenderError> {
+    render_with(profile, namespace, &protected::default_networks())
+}
+
+/// Renders what `profile` wants in `namespace`, keeping its pods off `protected` (the
+/// operator's protected networks; the profile's own are added). Objects get an owner
+/// reference to the profile when it has a UID (it does once stored; a profile read from a
+/// file does not).
+pub fn render_with(
+    profile: &HardeningProfile,
+    namespace: &str,
+    protected: &[ProtectedNetwork],
+) -> Result<Desired, RenderError> {
     let profile_name = profile
         .metadata
         .name
@@ -193,7 +218,9 @@ pub fn render(profile: &HardeningProfile, namespace: &str) -> Result<Desired, Re
 
     let mut objects = Vec::new();
     if let Some(network) = &spec.network_policy {
-        objects.extend(network_policies(&meta, network).map(DesiredObject::NetworkPolicy));
+        let protected = protected::effective(protected, &network.protected_networks);
+        objects
+            .extend(network_policies(&meta, network, &protected).map(DesiredObject::NetworkPolicy));
     }
     if let Some(quota) = &spec.resource_quota {
         objects.push(DesiredObject::ResourceQuota(resource_quota(&meta, quota)));
@@ -325,6 +352,7 @@ impl MetaFactory<'_> {
 fn network_policies(
     meta: &MetaFactory,
     rules: &NetworkPolicyRules,
+    protected: &[ProtectedNetwork],
 ) -> impl Iterator<Item = networking::NetworkPolicy> {
     let isolated = rules.isolated_directions();
     let ingress_isolated = isolated.contains(&PolicyType::Ingress);
@@ -401,16 +429,86 @@ fn network_policies(
         )
     });
 
+    // Micro-segmentation: per rule, the receiving pods admit the connecting ones on its
+    // ports, and the connecting pods may reach the receiving ones there.
+    let mut segments = Vec::new();
+    for (index, rule) in rules.same_namespace.iter().enumerate() {
+        let pods = |selector: &Option<LabelSelector>| networking::NetworkPolicyPeer {
+            pod_selector: Some(selector.clone().unwrap_or_default()),
+            ..Default::default()
+        };
+        let ports = non_empty(rule.ports.iter().map(port).collect());
+        if ingress_isolated {
+            let mut p = policy(
+                meta,
+                &names::same_namespace(index, PolicyType::Ingress),
+                &[PolicyType::Ingress],
+                Some(vec![networking::NetworkPolicyIngressRule {
+                    from: Some(vec![pods(&rule.from)]),
+                    ports: ports.clone(),
+                }]),
+                None,
+            );
+            if let Some(spec) = p.spec.as_mut() {
+                spec.pod_selector = Some(rule.to.clone().unwrap_or_default());
+            }
+            segments.push(p);
+        }
+        if egress_isolated {
+            let mut p = policy(
+                meta,
+                &names::same_namespace(index, PolicyType::Egress),
+                &[PolicyType::Egress],
+                None,
+                Some(vec![networking::NetworkPolicyEgressRule {
+                    to: Some(vec![pods(&rule.to)]),
+                    ports,
+                }]),
+            );
+            if let Some(spec) = p.spec.as_mut() {
+                spec.pod_selector = Some(rule.from.clone().unwrap_or_default());
+            }
+            segments.push(p);
+        }
+    }
+
+    // Never to a protected network (or only on the ports not protected there).
     let allow_egress = (!rules.egress.is_empty()).then(|| {
-        let egress = rules.egress.iter().map(egress_rule).collect();
+        // Each profile rule in its place (`rejection` maps generated indices back to the
+        // profile's), the rules allowing other ports of a protected range after them all.
+        let mut egress = Vec::new();
+        let mut extra = Vec::new();
+        for rule in &rules.egress {
+            let (main, more) = protected::protect_egress_parts(&egress_rule(rule), protected);
+            egress.extend(main);
+            extra.extend(more);
+        }
+        egress.extend(extra);
         policy(
             meta,
             names::ALLOW_EGRESS,
             &[PolicyType::Egress],
             None,
-            Some(egress),
+            non_empty(egress),
         )
     });
+
+    // Egress a profile that isolates ingress leaves open is isolated to everything but the
+    // protected networks.
+    let protect_networks =
+        (ingress_isolated && !egress_isolated && !protected.is_empty()).then(|| {
+            let egress = protected::protect_egress(
+                &networking::NetworkPolicyEgressRule::default(),
+                protected,
+            );
+            policy(
+                meta,
+                names::PROTECT_NETWORKS,
+                &[PolicyType::Egress],
+                None,
+                non_empty(egress),
+            )
+        });
 
     [
         default_deny,
@@ -418,9 +516,11 @@ fn network_policies(
         allow_same_namespace,
         allow_ingress,
         allow_egress,
+        protect_networks,
     ]
     .into_iter()
     .flatten()
+    .chain(segments)
 }
 
 /// A NetworkPolicy selecting every pod of the namespace.

@@ -23,6 +23,7 @@ use crate::core::compliance::{NamespaceFacts, ProfileAssessment, ProfileFacts};
 use crate::core::isolation::{MAX_LISTED_POLICIES, Widening};
 use crate::core::plural::{agree, count};
 use crate::core::preview::{MAX_LISTED_PREVIEW, NamespacePreview};
+use crate::core::vulnerabilities::VulnerableImages;
 use crate::core::workloads::UnconfinedPods;
 
 pub const READY: &str = "Ready";
@@ -47,6 +48,15 @@ pub const READY_TO_ENFORCE: &str = "ReadyToEnforce";
 pub const STILL_ENFORCED: &str = "StillEnforced";
 /// Most lines of what is still enforced listed per namespace.
 const MAX_LISTED_ENFORCED: usize = 8;
+/// Present when the cluster serves the Trivy Operator's VulnerabilityReports: whether the
+/// images in the governed namespaces have CRITICAL or HIGH vulnerabilities with a fix.
+pub const IMAGES_PATCHED: &str = "ImagesPatched";
+/// Present with `spec.nodeBaseline`: whether every node whose agent published its state
+/// meets it.
+pub const NODES_MEET_BASELINE: &str = "NodesMeetBaseline";
+/// Present with `networkPolicy.clusterNetworkPolicy`: whether the profile's
+/// ClusterNetworkPolicies are in place (False `NotServed` where the cluster has none).
+pub const CLUSTER_NETWORK_POLICIES: &str = "ClusterNetworkPolicies";
 
 /// What the last reconcile of one namespace found, from the governing profile's view.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -73,6 +83,9 @@ pub struct NamespaceOutcome {
     /// Audit mode: what the winner's Enforce mode left here that still acts (its Pod
     /// Security enforce label, its generated objects); empty in Enforce mode.
     pub enforced: Vec<String>,
+    /// Workload containers whose images have fixable CRITICAL or HIGH vulnerabilities;
+    /// `None` when the cluster has no VulnerabilityReports (not scanned).
+    pub vulnerable: Option<VulnerableImages>,
 }
 
 impl NamespaceOutcome {
@@ -108,6 +121,7 @@ impl NamespaceOutcome {
             widening: self.widening.as_deref(),
             preview: self.preview.as_ref(),
             enforced: &self.enforced,
+            vulnerable: self.vulnerable.as_ref(),
         }
     }
 }
@@ -129,6 +143,7 @@ impl NamespaceOutcome {
             unconfined: None,
             widening: None,
             running: None,
+            vulnerable: None,
         };
         let pos = self.candidates.iter().position(|(name, _)| name == profile);
         match pos {
@@ -142,6 +157,7 @@ impl NamespaceOutcome {
                 unconfined: self.unconfined.as_ref(),
                 widening: self.widening.as_deref(),
                 running: self.preview.as_ref(),
+                vulnerable: self.vulnerable.as_ref(),
             }),
             Some(_) => None,
         }
@@ -159,6 +175,7 @@ struct View<'a> {
     widening: Option<&'a [Widening]>,
     preview: Option<&'a NamespacePreview>,
     enforced: &'a [String],
+    vulnerable: Option<&'a VulnerableImages>,
 }
 
 impl View<'_> {
@@ -173,6 +190,7 @@ impl View<'_> {
             widening: None,
             preview: None,
             enforced: &[],
+            vulnerable: None,
         }
     }
 }
@@ -194,6 +212,15 @@ pub struct StatusInput<'a> {
     /// With `guardrails.denyExec`: the subjects that reach containers past admission through
     /// the kubelet's API (`nodes/proxy`, `core::access`); `None` when not checked.
     pub node_proxy: Option<Vec<String>>,
+    /// Whether the cluster has the Trivy Operator's VulnerabilityReports (then each
+    /// outcome says what they find).
+    pub images_scanned: bool,
+    /// What the node agents published: node name and ConfigMap data (`None`: the
+    /// operator does not read them).
+    pub nodes: Option<&'a [(String, std::collections::BTreeMap<String, String>)]>,
+    /// With `networkPolicy.clusterNetworkPolicy`: the `ClusterNetworkPolicies` condition's
+    /// status, reason and message.
+    pub cluster_network_policies: Option<(&'static str, &'static str, String)>,
     pub now: Time,
 }
 
@@ -227,6 +254,7 @@ pub fn desired_status<'a>(
                 unconfined: None,
                 widening: None,
                 running: None,
+                vulnerable: None,
             }),
         };
         if let Some(namespace) = judged {
@@ -255,6 +283,11 @@ pub fn desired_status<'a>(
             }
             NamespaceState::Pending => c.pending += 1,
         }
+        let vulnerable = view.vulnerable.filter(|v| v.count > 0);
+        if let Some(v) = vulnerable {
+            c.vulnerable += v.count;
+            c.vulnerable_namespaces += 1;
+        }
         let rejected = view.preview.filter(|p| p.rejected_pods() > 0);
         if let Some(p) = view.preview {
             c.previewed += 1;
@@ -271,6 +304,7 @@ pub fn desired_status<'a>(
             || widening.is_some()
             || rejected.is_some()
             || !view.enforced.is_empty()
+            || vulnerable.is_some()
         {
             entries.push(NamespaceStatus {
                 name: ns.clone(),
@@ -310,6 +344,8 @@ pub fn desired_status<'a>(
                     .take(MAX_LISTED_ENFORCED)
                     .map(|e| crate::core::api::truncate_text(e))
                     .collect(),
+                vulnerable_workloads: vulnerable.map_or(0, |v| v.count),
+                vulnerabilities: vulnerable.map(|v| v.listed.clone()).unwrap_or_default(),
             });
         }
     }
@@ -363,7 +399,19 @@ pub fn desired_status<'a>(
                     .map(|s| crate::core::api::truncate_text(s))
                     .collect(),
             }),
+        vulnerable_workloads: input.images_scanned.then_some(c.vulnerable),
+        node_baseline: node_baseline(input),
     }
+}
+
+/// The nodes against the profile's `nodeBaseline`, when it has one.
+fn node_baseline(input: &StatusInput<'_>) -> Option<crate::core::api::NodeBaselineStatus> {
+    let baseline = input.profile.spec.node_baseline.as_ref()?;
+    let nodes = input.nodes.unwrap_or_default();
+    Some(crate::core::nodes::assess(
+        baseline,
+        nodes.iter().map(|(name, data)| (name.as_str(), data)),
+    ))
 }
 
 #[derive(Default)]
@@ -397,6 +445,9 @@ struct Counts {
     /// preview before enforcing, in Enforce mode pods admitted before the rules were in
     /// place).
     pods_judged: bool,
+    /// Workload containers with fixable CRITICAL/HIGH vulnerabilities, and their namespaces.
+    vulnerable: u32,
+    vulnerable_namespaces: u32,
 }
 
 /// What holds for the profile as a whole that its verdicts depend on.
@@ -404,6 +455,7 @@ pub fn profile_facts(input: &StatusInput<'_>) -> ProfileFacts {
     ProfileFacts {
         pods_watched: input.pods_watched,
         guardrails_enforced: guardrails_enforced(input),
+        images_scanned: input.images_scanned,
     }
 }
 
@@ -619,6 +671,71 @@ fn conditions(
         });
     }
 
+    if let Some((status, reason, message)) = &input.cluster_network_policies {
+        out.push(condition(CLUSTER_NETWORK_POLICIES, status, reason, message));
+    }
+    if let Some(nodes) = node_baseline(input) {
+        out.push(if nodes.nodes == 0 {
+            condition(
+                NODES_MEET_BASELINE,
+                "Unknown",
+                "NoNodeReports",
+                "no node agent has published its node's state (is the node agent running, and --node-agent-namespace its namespace?)",
+            )
+        } else if nodes.short > 0 {
+            let first = nodes
+                .failing
+                .first()
+                .map(|f| format!("{}: {}", f.node, f.missing))
+                .unwrap_or_default();
+            condition(
+                NODES_MEET_BASELINE,
+                "False",
+                "NodesFallShort",
+                &format!(
+                    "{} of {} {} short of the node baseline; first: {first}",
+                    nodes.short,
+                    count(nodes.nodes, "node"),
+                    agree(nodes.short, "falls", "fall")
+                ),
+            )
+        } else {
+            condition(
+                NODES_MEET_BASELINE,
+                "True",
+                "AllNodesMeetBaseline",
+                &format!(
+                    "{} {} the node baseline (nodes without a node agent are not counted)",
+                    count(nodes.nodes, "node"),
+                    agree(nodes.nodes, "meets", "meet")
+                ),
+            )
+        });
+    }
+    if input.images_scanned {
+        out.push(if c.vulnerable > 0 {
+            let first = first_finding(entries, |e| e.vulnerabilities.first().cloned());
+            condition(
+                IMAGES_PATCHED,
+                "False",
+                "FixableVulnerabilities",
+                &format!(
+                    "{} in {} {} images with CRITICAL or HIGH vulnerabilities that have a fix; first: {first}",
+                    count(c.vulnerable, "workload container"),
+                    count(c.vulnerable_namespaces, "namespace"),
+                    agree(c.vulnerable, "runs", "run")
+                ),
+            )
+        } else {
+            condition(
+                IMAGES_PATCHED,
+                "True",
+                "NoFixableVulnerabilities",
+                "no VulnerabilityReport in the governed namespaces lists a CRITICAL or HIGH vulnerability with a fix",
+            )
+        });
+    }
+
     if c.pods_judged && audit {
         let governed = c.selected - c.conflicting;
         out.push(if c.would_reject_pods > 0 {
@@ -788,6 +905,10 @@ pub fn profile_facts_of(profile: &HardeningProfile, pods_watched: bool) -> Profi
                     .iter()
                     .any(|c| c.type_ == GUARDRAILS_ENFORCED && c.status == "True")
             }),
+        images_scanned: profile
+            .status
+            .as_ref()
+            .is_some_and(|s| s.vulnerable_workloads.is_some()),
     }
 }
 
@@ -860,6 +981,9 @@ mod tests {
             pods_watched: true,
             guardrails: None,
             node_proxy: None,
+            images_scanned: false,
+            nodes: None,
+            cluster_network_policies: None,
             now,
         };
         desired_status(&input, |ns| outcomes.get(ns))
@@ -875,6 +999,91 @@ mod tests {
 
     fn triple(t: &str, s: &str, r: &str) -> (String, String, String) {
         (t.into(), s.into(), r.into())
+    }
+
+    #[test]
+    fn images_with_fixable_vulnerabilities_are_listed_and_withdraw_the_image_requirements() {
+        let p = profile("strict")
+            .generation(2)
+            .spec_yaml(
+                "  guardrails: {allowedRegistries: [registry.example], requireImageTag: true}\n",
+            )
+            .build();
+        let mut shop = outcome(&[("strict", 2)], NamespaceState::InSync);
+        shop.vulnerable = Some(VulnerableImages {
+            count: 2,
+            listed: vec!["ReplicaSet/web-1 container app (registry.example/web:1): 1 CRITICAL vulnerability with a fix".into()],
+        });
+        let mut clean = outcome(&[("strict", 2)], NamespaceState::InSync);
+        clean.vulnerable = Some(VulnerableImages::default());
+        let outcomes = HashMap::from([("shop".to_string(), shop), ("clean".to_string(), clean)]);
+        let sel = selected(&["shop", "clean"]);
+        let input = |scanned: bool| StatusInput {
+            profile: &p,
+            selected: &sel,
+            repairs_total: 0,
+            rollout: None,
+            invalid: None,
+            pods_watched: true,
+            guardrails: Some(GuardrailsStatus {
+                policy: "hardening.dev-strict".into(),
+                validation_actions: vec!["Deny".into()],
+                state: NamespaceState::InSync,
+                message: None,
+                drift: Vec::new(),
+            }),
+            node_proxy: None,
+            images_scanned: scanned,
+            nodes: None,
+            cluster_network_policies: None,
+            now: at(100),
+        };
+        let status = desired_status(&input(true), |ns| outcomes.get(ns));
+        assert_eq!(status.vulnerable_workloads, Some(2));
+        let images = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == IMAGES_PATCHED)
+            .unwrap();
+        assert_eq!(
+            (images.status.as_str(), images.reason.as_str()),
+            ("False", "FixableVulnerabilities")
+        );
+        assert_eq!(
+            images.message,
+            "2 workload containers in 1 namespace run images with CRITICAL or HIGH vulnerabilities that have a fix; first: shop/ReplicaSet/web-1 container app (registry.example/web:1): 1 CRITICAL vulnerability with a fix"
+        );
+        assert_eq!(status.namespaces.len(), 1);
+        assert_eq!(status.namespaces[0].vulnerable_workloads, 2);
+        // SYS.1.6 (2023) A6: not met while such images run.
+        let a6 = |status: &HardeningProfileStatus| {
+            status
+                .compliance
+                .iter()
+                .find(|c| c.id == "SYS.1.6.A6")
+                .map(|c| (c.verdict, c.reason.clone()))
+                .unwrap()
+        };
+        let (verdict, reason) = a6(&status);
+        assert_eq!(verdict, crate::core::api::Verdict::NotMet, "{reason}");
+        assert!(reason.contains("CRITICAL or HIGH"), "{reason}");
+        // Not scanned: no condition, no count, nothing withdrawn for it.
+        let outcomes: HashMap<String, NamespaceOutcome> = outcomes
+            .into_iter()
+            .map(|(k, mut o)| {
+                o.vulnerable = None;
+                (k, o)
+            })
+            .collect();
+        let status = desired_status(&input(false), |ns| outcomes.get(ns));
+        assert_eq!(status.vulnerable_workloads, None);
+        assert!(!status.conditions.iter().any(|c| c.type_ == IMAGES_PATCHED));
+        let (verdict, reason) = a6(&status);
+        assert_eq!(verdict, crate::core::api::Verdict::Partial, "{reason}");
+        assert!(
+            reason.contains("vulnerability status is not known"),
+            "{reason}"
+        );
     }
 
     #[test]
@@ -1108,6 +1317,9 @@ mod tests {
             pods_watched: true,
             guardrails: None,
             node_proxy: None,
+            images_scanned: false,
+            nodes: None,
+            cluster_network_policies: None,
             now: at(100),
         };
         let status = desired_status(&input, |_| None);
@@ -1348,6 +1560,9 @@ mod tests {
             pods_watched: false,
             guardrails: None,
             node_proxy: None,
+            images_scanned: false,
+            nodes: None,
+            cluster_network_policies: None,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));
@@ -1517,6 +1732,9 @@ mod tests {
                 pods_watched: true,
                 guardrails: g,
                 node_proxy: None,
+                images_scanned: false,
+                nodes: None,
+                cluster_network_policies: None,
                 now: at(100),
             };
             desired_status(&input, |ns| outcomes.get(ns))
@@ -1608,6 +1826,9 @@ mod tests {
             pods_watched: false,
             guardrails: None,
             node_proxy: None,
+            images_scanned: false,
+            nodes: None,
+            cluster_network_policies: None,
             now: at(100),
         };
         let unwatched = a21(&desired_status(&input, |ns| outcomes.get(ns)));
@@ -1642,6 +1863,9 @@ mod tests {
             pods_watched: true,
             guardrails: None,
             node_proxy: None,
+            images_scanned: false,
+            nodes: None,
+            cluster_network_policies: None,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));

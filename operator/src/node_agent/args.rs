@@ -26,6 +26,14 @@ pub struct NodeAgentArgs {
     /// How often files are compared with the profiles (repairs edits and deletions).
     #[arg(long, env = "HARDENING_CHECK_PERIOD", default_value = "30s", value_parser = parse_period)]
     pub check_period: Duration,
+    /// The kubelet's configuration file (`KubeletConfiguration`), read for the profiles'
+    /// node baseline and published with the node's state.
+    #[arg(
+        long,
+        env = "HARDENING_KUBELET_CONFIG",
+        default_value = "/var/lib/kubelet/config.yaml"
+    )]
+    pub kubelet_config: PathBuf,
     /// This node's name (names the ConfigMap `hardening-node-<node>`).
     #[arg(long, env = "NODE_NAME")]
     pub node_name: String,

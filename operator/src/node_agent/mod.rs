@@ -116,6 +116,9 @@ pub async fn run_agent<L: AppArmorLoader>(
     let mut tick = tokio::time::interval(args.check_period);
     let mut synced = false;
     let mut published: Option<BTreeMap<String, String>> = None;
+    // The node's state: the kubelet's file every pass, the Node's info now and then.
+    let mut node_state: Option<BTreeMap<String, String>> = None;
+    let mut passes: u64 = 0;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -142,9 +145,20 @@ pub async fn run_agent<L: AppArmorLoader>(
         }
         metrics.record(&report);
         health.set_caches_synced();
-        let data = report.config_map_data();
+        if node_state.is_none() || passes.is_multiple_of(20) {
+            node_state =
+                Some(publish::node_state(&client, &args.node_name, &args.kubelet_config).await);
+        } else if let Some(state) = node_state.as_mut() {
+            // The file again (cheap): a kubelet restarted with another configuration.
+            let fresh = publish::node_state_file(&args.kubelet_config);
+            state.retain(|k, _| !k.starts_with("kubelet."));
+            state.extend(fresh);
+        }
+        passes += 1;
+        let mut data = report.config_map_data();
+        data.extend(node_state.clone().unwrap_or_default());
         if published.as_ref() != Some(&data) {
-            match publish::publish(&client, &args.namespace, &args.node_name, &report).await {
+            match publish::publish(&client, &args.namespace, &args.node_name, &data).await {
                 Ok(()) => published = Some(data),
                 Err(e) => tracing::warn!("cannot publish the node state: {e}"),
             }

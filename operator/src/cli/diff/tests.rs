@@ -29,7 +29,7 @@ fn desired() -> Desired {
     let profile = profile("p")
         .spec_yaml("resourceQuota: {hard: {pods: \"20\"}}")
         .build();
-    render(&profile, "team-a").unwrap()
+    crate::core::render::render(&profile, "team-a").unwrap()
 }
 
 fn old_limits() -> DynamicObject {

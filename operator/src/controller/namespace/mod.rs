@@ -30,7 +30,7 @@ use kube::runtime::controller::Action;
 use super::context::Context;
 use crate::core::api::HardeningProfile;
 use crate::core::plan;
-use crate::core::render::render;
+use crate::core::render::render_with;
 use crate::core::status::NamespaceOutcome;
 use crate::error::Error;
 use outcome::{Effects, Governed};
@@ -78,6 +78,7 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
         drift: found.drift,
         unconfined,
         widening,
+        vulnerable: ctx.vulnerabilities.as_ref().map(|v| v.assess(&name)),
     };
     outcome::emit(&ctx, &name, &candidates, effects, outcome, error.as_ref()).await;
     match error {
@@ -97,11 +98,14 @@ async fn govern(
 ) -> Result<(Governed, Effects), Error> {
     let namespace = ns.name_any();
     let profile = validate::validate(profile)?;
-    let desired = render(&profile, &namespace).map_err(|e| Error::Render {
-        profile: profile.name_any(),
-        namespace: namespace.clone(),
-        message: e.to_string(),
-    })?;
+    let desired =
+        render_with(&profile, &namespace, &ctx.config.protected_networks).map_err(|e| {
+            Error::Render {
+                profile: profile.name_any(),
+                namespace: namespace.clone(),
+                message: e.to_string(),
+            }
+        })?;
     let live = observe::live_objects(ctx, &namespace);
     let steps = plan::plan(ns, &desired, profile.spec.mode, &live)?;
     apply::apply(ctx, ns, &profile, &desired, &steps).await

@@ -59,7 +59,13 @@ pub fn tenants(
         .network_policy
         .as_ref()
         .filter(|rules| !rules.isolated_directions().is_empty())
-        .map(|rules| crate::core::isolation::widening(rules, &tenant_policies(ctx, namespace)));
+        .map(|rules| {
+            let protected = crate::core::protected::effective(
+                &ctx.config.protected_networks,
+                &rules.protected_networks,
+            );
+            crate::core::isolation::widening(rules, &protected, &tenant_policies(ctx, namespace))
+        });
     (unconfined, widening)
 }
 

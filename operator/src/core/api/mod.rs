@@ -131,6 +131,46 @@ pub struct HardeningProfileSpec {
     /// A23; APP.4.4 (2023) A7).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails: Option<Guardrails>,
+
+    /// What every node must have (host hardening; BSI APP.4.4.A4, SYS.1.6.A17): the node
+    /// agent publishes each node's kubelet configuration and `status.nodeInfo`, and the
+    /// status says which nodes fall short of what is set here. Nothing is enforced on nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_baseline: Option<NodeBaseline>,
+}
+
+/// The kubelet settings and versions nodes must have; each unset field is not checked.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeBaseline {
+    /// The kubelet gives every container without a seccomp profile `RuntimeDefault`
+    /// (`seccompDefault: true`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub seccomp_default: bool,
+    /// The kubelet limits the processes of each pod (`podPidsLimit`) to at most this many
+    /// (1 to 4194304).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 4194304))]
+    pub max_pod_pids: Option<i64>,
+    /// Anonymous requests to the kubelet's API are refused
+    /// (`authentication.anonymous.enabled: false`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_anonymous_auth: bool,
+    /// The kubelet's unauthenticated read-only port is off (`readOnlyPort: 0`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_read_only_port: bool,
+    /// The lowest kernel version allowed, compared number by number (`5.15` allows
+    /// `6.1.0-28-amd64`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+(\\\\.[0-9]+)*$')").message("minKernelVersion must be numbers separated by dots, such as 5.15"))]
+    pub min_kernel_version: Option<String>,
+    /// The container runtimes allowed, each with its lowest version, by the name in
+    /// `status.nodeInfo.containerRuntimeVersion` (`containerd://1.7.2`): e.g.
+    /// `{containerd: "1.7", cri-o: "1.30"}`. A node with another runtime falls short.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "schema::runtime_versions")]
+    pub container_runtimes: BTreeMap<String, String>,
 }
 
 /// Rules the API server checks for every pod, `kubectl exec`/`attach` and NetworkPolicy in
@@ -290,7 +330,9 @@ impl PodSecurityLevel {
 }
 
 /// Network isolation for every pod of a selected namespace.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("!has(self.sameNamespace) || size(self.sameNamespace) == 0 || !has(self.allowSameNamespace) || !self.allowSameNamespace")
+    .message("sameNamespace narrows the traffic inside the namespace: set allowSameNamespace: false with it (true opens every port between every pod)"))]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkPolicyRules {
     /// Directions denied unless an allow rule matches (policy `hardening-default-deny`).
@@ -311,6 +353,14 @@ pub struct NetworkPolicyRules {
     #[serde(default = "enabled")]
     pub allow_same_namespace: bool,
 
+    /// The port- and label-scoped form of `allowSameNamespace` (micro-segmentation, BSI
+    /// APP.4.4.A18): only these connections between pods of the namespace, in every
+    /// isolated direction (policies `hardening-same-namespace-<n>-in` and `-out`). Needs
+    /// `allowSameNamespace: false`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub same_namespace: Vec<SameNamespaceRule>,
+
     /// Allowed incoming connections (policy `hardening-allow-ingress`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
@@ -320,6 +370,62 @@ pub struct NetworkPolicyRules {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub egress: Vec<EgressRule>,
+
+    /// Networks no pod of the namespace may reach (BSI SYS.1.6.A5, APP.4.4.A7: the
+    /// administration of nodes and control plane, cloud metadata), in addition to the
+    /// operator's `--protected-networks` (by default the cloud metadata addresses
+    /// 169.254.169.254/32 and fd00:ec2::254/128). Every generated egress allow-list leaves
+    /// them out (`ipBlock.except`, or the ports outside the protected ones), egress that
+    /// the profile does not isolate is isolated to everything but them (policy
+    /// `hardening-protect-networks`), a tenant NetworkPolicy rule reaching one is reported,
+    /// and with `guardrails.denyWideningNetworkPolicies` rejected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub protected_networks: Vec<ProtectedNetwork>,
+
+    /// Also render the default deny and the protected networks as ClusterNetworkPolicies
+    /// (`policy.networking.k8s.io/v1alpha2`, where the cluster's network plugin serves
+    /// them): `hardening.dev-<profile>-admin` denies the protected networks in the Admin
+    /// tier (no NetworkPolicy can allow them again), `hardening.dev-<profile>-baseline`
+    /// denies the isolated directions in the Baseline tier; both select the governed
+    /// namespaces by label, so they hold before a namespace's first pod.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cluster_network_policy: bool,
+}
+
+/// Connections allowed between pods of the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SameNamespaceRule {
+    /// The pods receiving, by label; unset: every pod of the namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<LabelSelector>,
+    /// The pods connecting, by label; unset: every pod of the namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<LabelSelector>,
+    /// Destination ports allowed; empty: every port.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub ports: Vec<Port>,
+}
+
+/// A network pods must not reach: an IP range, on every port or only on the given ones.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProtectedNetwork {
+    /// IP range in CIDR notation, a network address (`10.0.0.0/16`, `169.254.169.254/32`,
+    /// `fd00:ec2::254/128`).
+    #[schemars(length(max = 64))]
+    #[x_kube(
+        validation = Rule::new("isCIDR(self)").message("cidr must be a CIDR such as 10.0.0.0/16 or fd00:ec2::254/128"),
+        validation = Rule::new("!isCIDR(self) || cidr(self) == cidr(self).masked()")
+            .message(Message::Expression("'cidr ' + self + ' has bits set beyond its prefix length: give the network address, such as 10.0.0.0/16 rather than 10.0.0.1/16'".into()))
+    )]
+    pub cidr: String,
+    /// Ports protected there (e.g. SSH 22 and the kubelet's 10250); empty: every port.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub ports: Vec<Port>,
 }
 
 impl NetworkPolicyRules {
@@ -451,7 +557,7 @@ pub struct EgressPeer {
 }
 
 /// A port or port range. Named ports are not supported: give the number.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[x_kube(validation = Rule::new("!has(self.endPort) || self.endPort >= self.port")
     .message("endPort must be greater than or equal to port"))]
 #[serde(rename_all = "camelCase")]
@@ -688,6 +794,42 @@ pub struct HardeningProfileStatus {
     /// the group `system:masters` left out): `denyExec` does not hold for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_proxy: Option<NodeProxySubjects>,
+    /// How the nodes compare with `spec.nodeBaseline`, from what the node agent publishes;
+    /// unset without a node baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_baseline: Option<NodeBaselineStatus>,
+    /// Workload containers in the governed namespaces whose images have CRITICAL or HIGH
+    /// vulnerabilities with a fix (BSI SYS.1.6 (2023) A6, A14), by the Trivy Operator's
+    /// VulnerabilityReports; unset when the cluster has none (condition `ImagesPatched`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "schema::count")]
+    pub vulnerable_workloads: Option<u32>,
+}
+
+/// The nodes against `spec.nodeBaseline`: counts, and the first that fall short.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeBaselineStatus {
+    /// Nodes whose node agent published their state.
+    #[schemars(schema_with = "schema::count")]
+    pub nodes: u32,
+    /// Of them, those that fall short of the baseline.
+    #[schemars(schema_with = "schema::count")]
+    pub short: u32,
+    /// The first of those by name, at most 5, each with what it lacks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub failing: Vec<NodeShortfall>,
+}
+
+/// One node and what it lacks.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeShortfall {
+    pub node: String,
+    /// E.g. `seccompDefault is false; podPidsLimit is -1 (unlimited), wants at most 4096`.
+    #[schemars(length(max = 1024))]
+    pub missing: String,
 }
 
 /// How far the namespaces a profile governs meet one requirement.
@@ -911,6 +1053,16 @@ pub struct NamespaceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 8), inner(length(max = 256)))]
     pub enforced: Vec<String>,
+    /// Workload containers here whose images have CRITICAL or HIGH vulnerabilities with a
+    /// fix, by the Trivy Operator's VulnerabilityReports.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(schema_with = "schema::count")]
+    pub vulnerable_workloads: u32,
+    /// The first of them, most CRITICAL first, at most 5, e.g. `ReplicaSet/web-7d9f8
+    /// container app (registry.example/web:1.2): 2 CRITICAL vulnerabilities with a fix`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5), inner(length(max = 260)))]
+    pub vulnerabilities: Vec<String>,
 }
 
 /// An existing pod (or group of pods) that enforcing the profile would reject.

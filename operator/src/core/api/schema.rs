@@ -224,6 +224,20 @@ pub(super) fn at_least_one(map: &str) -> String {
     )
 }
 
+/// `nodeBaseline.containerRuntimes`: runtime name to its lowest version, bounded so that the
+/// CEL rule checking the versions stays within the CRD's cost budget.
+pub(super) fn runtime_versions(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "maxProperties": 8,
+        "additionalProperties": { "type": "string", "minLength": 1, "maxLength": 32 },
+        "x-kubernetes-validations": [{
+            "rule": "self.all(k, self[k].matches('^[0-9]+(\\\\.[0-9]+)*$'))",
+            "message": "runtime versions must be numbers separated by dots, such as 1.7",
+        }],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,8 +23,11 @@ fn minimal_spec_gets_documented_defaults() {
             default_deny: vec![PolicyType::Ingress, PolicyType::Egress],
             allow_dns: true,
             allow_same_namespace: true,
+            same_namespace: vec![],
             ingress: vec![],
             egress: vec![],
+            protected_networks: vec![],
+            cluster_network_policy: false,
         })
     );
     assert_eq!(spec.pod_security, None);

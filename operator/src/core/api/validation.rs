@@ -232,6 +232,16 @@ impl Errors {
     }
 
     fn network_policy(&mut self, path: &str, network: &NetworkPolicyRules) {
+        if !network.same_namespace.is_empty() && network.allow_same_namespace {
+            self.push(
+                path,
+                "sameNamespace narrows the traffic inside the namespace: set allowSameNamespace: false with it (true opens every port between every pod)".to_owned(),
+            );
+        }
+        let same_path = child(path, "sameNamespace");
+        for (i, rule) in network.same_namespace.iter().enumerate() {
+            self.ports(&child(&index(&same_path, i), "ports"), &rule.ports);
+        }
         let ingress_path = child(path, "ingress");
         for (i, rule) in network.ingress.iter().enumerate() {
             let rule_path = index(&ingress_path, i);

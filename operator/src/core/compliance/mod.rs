@@ -49,6 +49,9 @@ pub struct ProfileFacts {
     /// The API server enforces the profile's guardrails: Enforce mode, the
     /// ValidatingAdmissionPolicy and binding as rendered, with `Deny`.
     pub guardrails_enforced: bool,
+    /// The cluster has the Trivy Operator's VulnerabilityReports: each namespace says which
+    /// images have fixable CRITICAL or HIGH vulnerabilities.
+    pub images_scanned: bool,
 }
 
 /// What the cluster shows of one namespace the profile governs.
@@ -68,6 +71,9 @@ pub struct NamespaceFacts<'a> {
     /// The running pods judged by the profile's Pod Security level and guardrails, in either
     /// mode; `None`: not judged (yet).
     pub running: Option<&'a NamespacePreview>,
+    /// Workload containers whose images have fixable CRITICAL or HIGH vulnerabilities;
+    /// `None`: not scanned (see `ProfileFacts::images_scanned`).
+    pub vulnerable: Option<&'a crate::core::vulnerabilities::VulnerableImages>,
 }
 
 /// One requirement judged.
@@ -269,6 +275,34 @@ impl Judge<'_> {
 
     /// Running pods: any finding of Pod Security whose check is one of `checks`, or of a
     /// guardrail in `rules`, breaks the requirement; pods not judged cap it at Partial.
+    /// Images with fixable CRITICAL or HIGH vulnerabilities (the Trivy Operator's
+    /// VulnerabilityReports): not met while any run; without the reports, not known.
+    fn vulnerabilities(&mut self, scanned: bool) {
+        if !scanned {
+            self.partial(
+                "the images' vulnerability status is not known (no Trivy Operator VulnerabilityReports in the cluster)",
+                Vec::new(),
+            );
+            return;
+        }
+        let ns = self.ns;
+        if let Some(vulnerable) = ns.vulnerable.filter(|v| v.count > 0) {
+            let text =
+                crate::core::vulnerabilities::withdrawn(vulnerable.count).unwrap_or_default();
+            let first = vulnerable.listed.first().cloned().unwrap_or_default();
+            self.not_met(
+                format!("{text}; first: {first}"),
+                vec![ComplianceEvidence {
+                    namespace: Some(ns.name.to_owned()),
+                    kind: "VulnerabilityReport".to_owned(),
+                    name: None,
+                    field: None,
+                    note: first,
+                }],
+            );
+        }
+    }
+
     fn running(&mut self, checks: &[&str], rules: &[&str]) {
         let ns = self.ns;
         let Some(preview) = ns.running else {
@@ -632,8 +666,9 @@ fn judge(
                 );
             }
             j.running(&[], &IMAGE_RULES);
+            j.vulnerabilities(facts.images_scanned);
             j.partial(
-                "the images' creators, their vulnerability status and whether base images are supported are not checked",
+                "the images' creators and whether base images are supported are not checked",
                 Vec::new(),
             );
             j.finish(
@@ -957,7 +992,7 @@ pub struct ProfileAssessment {
     namespaces: u32,
     /// The verdicts of a quiet namespace (in sync, nothing found), by which checks ran: every
     /// such namespace gets the same verdicts and reasons, so it is judged once.
-    quiet: std::collections::HashMap<(bool, bool, bool), Vec<Verdict>>,
+    quiet: std::collections::HashMap<(bool, bool, bool, bool), Vec<Verdict>>,
 }
 
 struct Row {
@@ -1000,11 +1035,13 @@ impl ProfileAssessment {
                 p.pod_security.findings.is_empty()
                     && p.pod_security.incomplete.is_none()
                     && p.guardrails.is_empty()
-            });
+            })
+            && ns.vulnerable.is_none_or(|v| v.count == 0);
         let key = (
             ns.unconfined.is_some(),
             ns.widening.is_some(),
             ns.running.is_some(),
+            ns.vulnerable.is_some(),
         );
         if quiet && let Some(verdicts) = self.quiet.get(&key) {
             self.namespaces += 1;

@@ -137,6 +137,7 @@ fn judged(spec_yaml: &str, s: &State) -> BTreeMap<&'static str, Finding> {
         guardrails_enforced: s
             .guardrails_enforced
             .unwrap_or(spec.guardrails.is_some() && spec.mode == Mode::Enforce),
+        images_scanned: false,
     };
     let ns = NamespaceFacts {
         name: "team",
@@ -146,6 +147,7 @@ fn judged(spec_yaml: &str, s: &State) -> BTreeMap<&'static str, Finding> {
         unconfined: s.unconfined.as_ref(),
         widening: s.widening.as_deref(),
         running: s.running.as_ref(),
+        vulnerable: None,
     };
     assess_namespace(&spec, &facts, &ns)
         .into_iter()
@@ -354,6 +356,7 @@ fn a_profile_is_as_good_as_its_worst_namespace_and_claims_nothing_without_one() 
     let facts = ProfileFacts {
         pods_watched: true,
         guardrails_enforced: true,
+        images_scanned: false,
     };
     let good = clean();
     let breaking = State {
@@ -368,6 +371,7 @@ fn a_profile_is_as_good_as_its_worst_namespace_and_claims_nothing_without_one() 
         unconfined: s.unconfined.as_ref(),
         widening: s.widening.as_deref(),
         running: s.running.as_ref(),
+        vulnerable: None,
     };
     let good: &'static State = Box::leak(Box::new(good));
     let breaking: &'static State = Box::leak(Box::new(breaking));
@@ -468,6 +472,7 @@ fn judging_quiet_namespaces_once_gives_what_judging_each_gives() {
     let facts = ProfileFacts {
         pods_watched: true,
         guardrails_enforced: true,
+        images_scanned: false,
     };
     let quiet = clean();
     let breaking = State {
@@ -488,6 +493,7 @@ fn judging_quiet_namespaces_once_gives_what_judging_each_gives() {
         unconfined: states[i].unconfined.as_ref(),
         widening: states[i].widening.as_deref(),
         running: states[i].running.as_ref(),
+        vulnerable: None,
     };
     let mut one_by_one = ProfileAssessment::new();
     for (i, name) in names.iter().enumerate() {

@@ -43,7 +43,7 @@ fn rendered(
     profile: &HardeningProfile,
     not_governed: &BTreeSet<String>,
 ) -> Option<GuardrailObjects> {
-    render(profile, not_governed, &env())
+    render(profile, not_governed, &[], &env())
 }
 
 #[test]
@@ -291,7 +291,7 @@ fn enforce_mode_gates_pods_and_protects_what_was_generated() {
         operator: None,
         ..env()
     };
-    let unprotected = render(&profile, &BTreeSet::new(), &unknown).unwrap();
+    let unprotected = render(&profile, &BTreeSet::new(), &[], &unknown).unwrap();
     let count = |o: &GuardrailObjects| {
         o.policy["spec"]["validations"]
             .as_array()
@@ -340,7 +340,10 @@ fn the_mutating_policy_labels_namespaces_the_profile_governs_at_creation() {
         mutating_policies: false,
         ..env()
     };
-    assert_eq!(render(&profile, &taken, &no_api).unwrap().mutating, None);
+    assert_eq!(
+        render(&profile, &taken, &[], &no_api).unwrap().mutating,
+        None
+    );
     let no_labels = scoped("shop").build();
     assert_eq!(rendered(&no_labels, &taken).unwrap().mutating, None);
 }

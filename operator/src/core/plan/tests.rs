@@ -5,7 +5,12 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::core::render::{names, render};
+use crate::core::render::{Desired, RenderError, names, render_with};
+
+/// Planning, not protection: no protected networks.
+fn render(profile: &crate::core::api::HardeningProfile, ns: &str) -> Result<Desired, RenderError> {
+    render_with(profile, ns, &[])
+}
 use crate::fixtures::profile;
 
 const UID: &str = "1b2c3d4e-0000-4000-8000-000000000001";

@@ -291,9 +291,14 @@ fn dns_is_allowed_only_while_egress_is_isolated() {
         "ns",
     )
     .unwrap();
+    // Egress stays open but for the protected networks (the cloud metadata addresses).
     assert_eq!(
         names(&ingress_only),
-        [names::DEFAULT_DENY, names::ALLOW_SAME_NAMESPACE]
+        [
+            names::DEFAULT_DENY,
+            names::ALLOW_SAME_NAMESPACE,
+            names::PROTECT_NETWORKS
+        ]
     );
 
     let egress_list = render(
@@ -486,6 +491,7 @@ fn examples_render_the_documented_objects() {
         [
             names::DEFAULT_DENY,
             names::ALLOW_SAME_NAMESPACE,
+            names::PROTECT_NETWORKS,
             names::QUOTA,
             names::LIMITS
         ]
@@ -497,5 +503,115 @@ fn examples_render_the_documented_objects() {
             names::ALLOW_DNS,
             names::ALLOW_SAME_NAMESPACE
         ]
+    );
+}
+
+#[test]
+fn protected_networks_stay_out_of_every_generated_egress_rule() {
+    let spec = "  networkPolicy:\n    defaultDeny: [Ingress, Egress]\n    egress: [{to: [{cidr: 0.0.0.0/0}], ports: [{port: 443}]}]\n    protectedNetworks: [{cidr: 10.0.0.0/16, ports: [{port: 443}]}]\n";
+    let desired = render(&profile("p").spec_yaml(spec).build(), "ns").unwrap();
+    let egress = desired
+        .objects
+        .iter()
+        .find(|o| o.name() == names::ALLOW_EGRESS)
+        .unwrap()
+        .to_json();
+    assert_eq!(
+        egress["spec"]["egress"],
+        json!([{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32", "10.0.0.0/16"]}}],
+                "ports": [{"port": 443, "protocol": "TCP"}]}])
+    );
+    // The operator's own list replaces the default one; the profile's is added to it.
+    let desired = render_with(
+        &profile("p").spec_yaml(spec).build(),
+        "ns",
+        &[crate::core::protected::parse("192.168.0.0/16").unwrap()],
+    )
+    .unwrap();
+    let egress = desired
+        .objects
+        .iter()
+        .find(|o| o.name() == names::ALLOW_EGRESS)
+        .unwrap()
+        .to_json();
+    assert_eq!(
+        egress["spec"]["egress"][0]["to"][0]["ipBlock"]["except"],
+        json!(["192.168.0.0/16", "10.0.0.0/16"])
+    );
+
+    let ingress_only = render(
+        &profile("p")
+            .spec_yaml("  networkPolicy: {defaultDeny: [Ingress]}\n")
+            .build(),
+        "ns",
+    )
+    .unwrap();
+    let protect = ingress_only
+        .objects
+        .iter()
+        .find(|o| o.name() == names::PROTECT_NETWORKS)
+        .unwrap()
+        .to_json();
+    assert_eq!(
+        protect["spec"],
+        json!({
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [
+                {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}},
+                {"ipBlock": {"cidr": "::/0", "except": ["fd00:ec2::254/128"]}},
+                {"namespaceSelector": {}}
+            ]}]
+        })
+    );
+}
+
+#[test]
+fn micro_segmentation_renders_a_policy_per_rule_and_direction() {
+    let desired = render_with(
+        &profile("p")
+            .spec_yaml("  networkPolicy:\n    allowSameNamespace: false\n    sameNamespace: [{to: {matchLabels: {app: db}}, from: {matchLabels: {app: web}}, ports: [{port: 5432}]}]\n")
+            .build(),
+        "ns",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        names(&desired),
+        [
+            names::DEFAULT_DENY,
+            names::ALLOW_DNS,
+            "hardening-same-namespace-0-in",
+            "hardening-same-namespace-0-out"
+        ]
+    );
+    let spec = |name: &str| {
+        desired
+            .objects
+            .iter()
+            .find(|o| o.name() == name)
+            .unwrap()
+            .to_json()["spec"]
+            .clone()
+    };
+    assert_eq!(
+        spec("hardening-same-namespace-0-in"),
+        json!({"podSelector": {"matchLabels": {"app": "db"}}, "policyTypes": ["Ingress"],
+               "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"port": 5432, "protocol": "TCP"}]}]})
+    );
+    assert_eq!(
+        spec("hardening-same-namespace-0-out"),
+        json!({"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Egress"],
+               "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}], "ports": [{"port": 5432, "protocol": "TCP"}]}]})
+    );
+    let both = profile("p")
+        .spec_yaml("  networkPolicy:\n    sameNamespace: [{ports: [{port: 80}]}]\n")
+        .build();
+    let errors = crate::core::api::validate(&both).unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("set allowSameNamespace: false")),
+        "{errors:?}"
     );
 }

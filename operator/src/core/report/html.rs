@@ -420,6 +420,24 @@ pub fn html(report: &Report) -> String {
         out.push_str("</tbody></table>\n");
     }
 
+    if report.profiles.iter().any(|p| p.node_baseline.is_some()) {
+        out.push_str(
+            "<h2>Node baseline</h2>\n<table id=\"nodes\"><thead><tr><th>profile</th>\
+             <th>nodes (what falls short)</th></tr></thead><tbody>\n",
+        );
+        for p in &report.profiles {
+            if let Some(text) = p.nodes_text() {
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td></tr>",
+                    esc(&p.name),
+                    esc(&text)
+                );
+            }
+        }
+        out.push_str("</tbody></table>\n");
+    }
+
     out.push_str(
         "<h2>Namespaces</h2>\n<table id=\"namespaces\"><thead><tr><th>namespace</th><th>profile</th>\
          <th>state</th></tr></thead><tbody>\n",

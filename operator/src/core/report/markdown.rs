@@ -214,6 +214,17 @@ pub fn markdown(report: &Report) -> String {
         }
     }
 
+    if report.profiles.iter().any(|p| p.node_baseline.is_some()) {
+        let _ = writeln!(out, "\n## Node baseline\n");
+        let _ = writeln!(out, "| profile | nodes (what falls short) |");
+        let _ = writeln!(out, "|---|---|");
+        for p in &report.profiles {
+            if let Some(text) = p.nodes_text() {
+                let _ = writeln!(out, "| {} | {} |", p.name, cell(&text));
+            }
+        }
+    }
+
     let _ = writeln!(out, "\n## Namespaces\n");
     let _ = writeln!(out, "| namespace | profile | state |");
     let _ = writeln!(out, "|---|---|---|");

@@ -87,6 +87,31 @@ pub struct ProfileRow {
     pub namespaces: usize,
     /// Its verdicts, one per requirement in catalogue order.
     pub compliance: Vec<RequirementStatus>,
+    /// How the nodes compare with its `nodeBaseline` (as its status says), if it has one.
+    pub node_baseline: Option<crate::core::api::NodeBaselineStatus>,
+}
+
+impl ProfileRow {
+    /// The node baseline in words: `2 of 3 nodes fall short: node-a: seccompDefault is
+    /// false; node-b: ...`.
+    pub fn nodes_text(&self) -> Option<String> {
+        let nodes = self.node_baseline.as_ref()?;
+        let mut text = format!(
+            "{} of {} fall short",
+            nodes.short,
+            crate::core::plural::count(nodes.nodes, "node")
+        );
+        for f in &nodes.failing {
+            text.push_str(&format!("; {}: {}", f.node, f.missing));
+        }
+        if nodes.short as usize > nodes.failing.len() {
+            text.push_str(&format!(
+                "; and {} more",
+                crate::core::plural::count(nodes.short - nodes.failing.len() as u32, "node")
+            ));
+        }
+        Some(text)
+    }
 }
 
 /// The whole report.
@@ -262,6 +287,7 @@ fn profile_row(profile: &HardeningProfile, namespaces: usize) -> ProfileRow {
         repairs_total: status.repairs_total,
         namespaces,
         compliance,
+        node_baseline: status.node_baseline.clone(),
     }
 }
 

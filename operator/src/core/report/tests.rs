@@ -31,6 +31,7 @@ fn status(spec: &Value, namespaces: &[(&str, NamespaceState)], listed: Value) ->
     let facts = ProfileFacts {
         pods_watched: true,
         guardrails_enforced: false,
+        images_scanned: false,
     };
     let empty = crate::core::preview::NamespacePreview::default();
     let compliance = assess_profile(
@@ -44,6 +45,7 @@ fn status(spec: &Value, namespaces: &[(&str, NamespaceState)], listed: Value) ->
             unconfined: None,
             widening: Some(&[]),
             running: Some(&empty),
+            vulnerable: None,
         }),
     );
     json!({
