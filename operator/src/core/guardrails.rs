@@ -242,7 +242,7 @@ pub fn render(
     });
     let labels = crate::core::render::pod_security_labels(profile);
     let mut mutating = (enforcing && env.mutating_policies && !labels.is_empty())
-        .then(|| mutating_policy(profile, &name, metadata(), not_governed));
+        .then(|| mutating_policy(profile, &name, metadata(), not_governed, env));
     // Like a namespace's `hardening.dev/rendered`: a live object carrying the fingerprint of
     // what is rendered now and differing anyway was changed by someone else (a repair), one
     // with another fingerprint is due a rollout.
@@ -273,6 +273,7 @@ fn mutating_policy(
     name: &str,
     metadata: Value,
     not_governed: &BTreeSet<String>,
+    env: &AdmissionEnv,
 ) -> (Value, Value) {
     let mut excluded: BTreeSet<String> = not_governed.clone();
     excluded.extend(profile.spec.excluded_namespaces.iter().cloned());
@@ -324,6 +325,15 @@ fn mutating_policy(
                 {
                     "name": "enforcing",
                     "expression": "!has(params.metadata.deletionTimestamp) && params.spec.?mode.orValue('Enforce') == 'Enforce'",
+                },
+                // The break-glass group's changes stand as made (the operator repairs them,
+                // as every other generated field), rather than being undone unseen.
+                {
+                    "name": "notBreakGlass",
+                    "expression": format!(
+                        "!({} in request.userInfo.?groups.orValue([]))",
+                        cel_string(&env.break_glass_group)
+                    ),
                 },
             ],
             "mutations": [{
