@@ -55,8 +55,8 @@ use crate::server::Health;
 pub use context::Context;
 pub use managed::{api_resource, watch_backoff};
 
-/// How often at most a profile's status is recomputed (and written, if it changed) while
-/// its namespaces keep changing.
+/// How often at most a profile's status is recomputed for its namespaces' changes, and
+/// written (if it changed) for any reason.
 const STATUS_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Runs the operator until `shutdown` resolves; in-flight reconciles finish first. No

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -22,6 +22,7 @@ use crate::core::plural::count;
 use crate::core::status::{StatusInput, desired_status, needs_update};
 use crate::error::Error;
 
+use super::STATUS_INTERVAL;
 use super::context::Context;
 use super::events::publish;
 
@@ -30,12 +31,32 @@ const CLEANUP_POLL: Duration = Duration::from_secs(1);
 
 /// What the status held when this process first saw a profile, so that counts survive
 /// restarts: `repairsTotal` by uid (a re-created profile starts at 0) and the rollout's
-/// namespace count by uid and generation. Also the rollouts announced with an Event.
+/// namespace count by uid and generation. Also the rollouts announced with an Event, and
+/// when each profile's status was last written.
 #[derive(Default)]
 pub struct Baselines {
     repairs: Mutex<HashMap<String, u64>>,
     rollouts: Mutex<HashMap<(String, i64), u32>>,
     announced: Mutex<HashSet<(String, i64)>>,
+    status_written: Mutex<HashMap<String, Instant>>,
+}
+
+impl Baselines {
+    /// How long `profile`'s status must wait before it is written again: at most one
+    /// write per [`STATUS_INTERVAL`], whatever asks for the reconcile (namespaces changing,
+    /// the echo of the last status write, a watch of the admission objects).
+    fn status_wait(&self, profile: &str) -> Option<Duration> {
+        let written = self.status_written.lock().expect("baselines lock");
+        let since = written.get(profile)?.elapsed();
+        STATUS_INTERVAL.checked_sub(since).filter(|d| !d.is_zero())
+    }
+
+    fn status_writing(&self, profile: &str) {
+        self.status_written
+            .lock()
+            .expect("baselines lock")
+            .insert(profile.to_owned(), Instant::now());
+    }
 }
 
 pub async fn reconcile(
@@ -186,16 +207,25 @@ pub async fn reconcile(
             .iter()
             .any(|c| c.type_ == crate::core::status::READY && c.status == "True"),
     );
-    // The requirements whose verdict changed, named with catalogue and edition.
-    if let Some(note) = profile
-        .status
-        .as_ref()
-        .and_then(|old| compliance_changes(&old.compliance, &status.compliance))
-    {
-        let (type_, reason) = note.1;
-        publish(&ctx, &profile, type_, reason, "Assess", &note.0, None).await;
-    }
     if needs_update(profile.status.as_ref(), &status) {
+        if let Some(wait) = baselines.status_wait(&name) {
+            // Written again once the interval is over, from what holds then (a failed
+            // guardrails write backs off instead, and is written with its retry).
+            return match guardrails_error {
+                Some(e) => Err(e),
+                None => Ok(Action::requeue(wait)),
+            };
+        }
+        // The requirements whose verdict changed, named with catalogue and edition.
+        if let Some(note) = profile
+            .status
+            .as_ref()
+            .and_then(|old| compliance_changes(&old.compliance, &status.compliance))
+        {
+            let (type_, reason) = note.1;
+            publish(&ctx, &profile, type_, reason, "Assess", &note.0, None).await;
+        }
+        baselines.status_writing(&name);
         let body = json!({
             "apiVersion": HardeningProfile::api_version(&()),
             "kind": HardeningProfile::kind(&()),
