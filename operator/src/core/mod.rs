@@ -20,6 +20,7 @@
 //!   compliance report (Markdown, HTML, OSCAL); [`policy_report`]: the policy reports'
 //!   content. All three take their verdicts from [`compliance`].
 //! - [`review`]: a profile's change in words (guardrails, mode, precedence), for `diff`.
+//! - [`write_limit`]: how many writes to keep in flight, from what the API server answers.
 //! - [`labels`]: the labels, annotations and field manager the operator writes with;
 //!   [`plural`]: counted nouns in the messages people read.
 
@@ -54,6 +55,7 @@ pub mod seccomp;
 pub mod status;
 pub mod vulnerabilities;
 pub mod workloads;
+pub mod write_limit;
 
 #[cfg(test)]
 mod purity {
