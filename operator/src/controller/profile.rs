@@ -14,7 +14,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::core::api::{HardeningProfile, RolloutStatus, validate};
 use crate::core::labels::{CLEANUP_FINALIZER, FIELD_MANAGER, PROFILE_ANNOTATION};
@@ -56,6 +56,15 @@ impl Baselines {
             .lock()
             .expect("baselines lock")
             .insert(profile.to_owned(), Instant::now());
+    }
+
+    /// The write failed: the next one waits for the error's backoff, not for the interval
+    /// (a throttled reconcile ends well, which would reset the backoff).
+    fn status_write_failed(&self, profile: &str) {
+        self.status_written
+            .lock()
+            .expect("baselines lock")
+            .remove(profile);
     }
 }
 
@@ -151,15 +160,6 @@ pub async fn reconcile(
                 .filter(|r| r.generation == generation)
                 .map_or(0, |r| r.updated_namespaces)
         });
-    let since_start = ctx.rollout_since_start(&name, generation);
-    let rollout = match &since_start {
-        Some(r) => Some(RolloutStatus {
-            generation,
-            updated_namespaces: rollout_baseline + r.updated_namespaces,
-        }),
-        // Nothing written for this generation (yet): the newest rollout stays reported.
-        None => profile.status.as_ref().and_then(|s| s.rollout.clone()),
-    };
     // The admission guardrails, unless this generation is invalid (then they stay as they
     // are until it is fixed).
     let (guardrails, guardrails_error) = if invalid.is_none() {
@@ -180,8 +180,8 @@ pub async fn reconcile(
     let input = StatusInput {
         profile: &profile,
         selected: &selected,
-        repairs_total: baseline + ctx.repairs_since_start(&name),
-        rollout,
+        repairs_total: 0,
+        rollout: None,
         invalid,
         pods_watched: ctx.pods.is_some(),
         guardrails,
@@ -196,9 +196,25 @@ pub async fn reconcile(
         cluster_network_policies: cluster_policies,
         now: Time(Timestamp::now()),
     };
-    let status = {
+    // The counts are read under the outcomes' lock: a namespace counts its rollout and
+    // repairs before it records its outcome, so a status showing the outcome counts them.
+    let (status, since_start) = {
         let outcomes = ctx.outcomes.lock().expect("outcomes lock");
-        desired_status(&input, |ns| outcomes.get(ns))
+        let since_start = ctx.rollout_since_start(&name, generation);
+        let rollout = match &since_start {
+            Some(r) => Some(RolloutStatus {
+                generation,
+                updated_namespaces: rollout_baseline + r.updated_namespaces,
+            }),
+            // Nothing written for this generation (yet): the newest rollout stays reported.
+            None => profile.status.as_ref().and_then(|s| s.rollout.clone()),
+        };
+        let input = StatusInput {
+            rollout,
+            repairs_total: baseline + ctx.repairs_since_start(&name),
+            ..input
+        };
+        (desired_status(&input, |ns| outcomes.get(ns)), since_start)
     };
     ctx.metrics.profile_ready(
         &name,
@@ -209,11 +225,13 @@ pub async fn reconcile(
     );
     if needs_update(profile.status.as_ref(), &status) {
         if let Some(wait) = baselines.status_wait(&name) {
-            // Written again once the interval is over, from what holds then (a failed
-            // guardrails write backs off instead, and is written with its retry).
+            // Written again once the interval is over, from what holds then. A transient
+            // guardrails failure backs off instead and is written with its retry; a
+            // permanent one would wait for a change that may never come (a foreign
+            // admission policy stays), so the status would keep an outcome of before.
             return match guardrails_error {
-                Some(e) => Err(e),
-                None => Ok(Action::requeue(wait)),
+                Some(e) if !e.is_permanent() => Err(e),
+                _ => Ok(Action::requeue(wait)),
             };
         }
         // The requirements whose verdict changed, named with catalogue and edition.
@@ -226,6 +244,7 @@ pub async fn reconcile(
             publish(&ctx, &profile, type_, reason, "Assess", &note.0, None).await;
         }
         baselines.status_writing(&name);
+        debug!(profile = %name, changed = ?changed_fields(profile.status.as_ref(), &status), "writing status");
         let body = json!({
             "apiVersion": HardeningProfile::api_version(&()),
             "kind": HardeningProfile::kind(&()),
@@ -237,7 +256,10 @@ pub async fn reconcile(
             &Patch::Apply(&body),
         )
         .await
-        .map_err(Error::api("apply status", "HardeningProfile", &name))?;
+        .map_err(|e| {
+            baselines.status_write_failed(&name);
+            Error::api("apply status", "HardeningProfile", &name)(e)
+        })?;
     }
     // One Event per rollout this process took part in, once every namespace has it.
     let reconciled = !status
@@ -279,6 +301,24 @@ pub async fn reconcile(
         Some(e) => Err(e),
         None => Ok(Action::await_change()),
     }
+}
+
+/// The top-level fields of the status that a write changes (for the debug log).
+fn changed_fields(
+    old: Option<&crate::core::api::HardeningProfileStatus>,
+    new: &crate::core::api::HardeningProfileStatus,
+) -> Vec<String> {
+    let as_map =
+        |s: Option<&crate::core::api::HardeningProfileStatus>| match s.map(serde_json::to_value) {
+            Some(Ok(serde_json::Value::Object(map))) => map,
+            _ => serde_json::Map::new(),
+        };
+    let (old, new) = (as_map(old), as_map(Some(new)));
+    let mut keys: Vec<String> = old.keys().chain(new.keys()).cloned().collect();
+    keys.sort();
+    keys.dedup();
+    keys.retain(|k| old.get(k) != new.get(k));
+    keys
 }
 
 /// The verdicts that changed between two `status.compliance` lists (`BSI SYS.1.6 (2023) A5:
