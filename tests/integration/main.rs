@@ -31,6 +31,7 @@ mod node_teardown;
 mod node_workloads;
 mod on_node;
 mod operator_env;
+mod pod_rules;
 mod pod_security;
 mod policy_reports;
 mod preview;

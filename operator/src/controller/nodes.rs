@@ -128,7 +128,7 @@ pub fn cache(
             };
             if changed {
                 for profile in profiles.state() {
-                    if profile.spec.node_baseline.is_some() {
+                    if profile.spec.effective_node_baseline().is_some() {
                         let _ = status.send(profile.name_any());
                     }
                 }

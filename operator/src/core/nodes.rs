@@ -23,6 +23,56 @@ pub mod keys {
     pub const KERNEL_VERSION: &str = "node.kernelVersion";
     pub const CONTAINER_RUNTIME_VERSION: &str = "node.containerRuntimeVersion";
     pub const KUBELET_VERSION: &str = "node.kubeletVersion";
+    /// Whether the node can run pods with `hostUsers: false`: `supported`, or
+    /// `unsupported: <why>` ([`super::user_namespaces`]).
+    pub const USER_NAMESPACES: &str = "node.userNamespaces";
+}
+
+/// The lowest kernel with idmap mounts on tmpfs, which user namespaces need (service account
+/// tokens, Secrets and ConfigMaps are on tmpfs).
+pub const USER_NAMESPACES_MIN_KERNEL: &str = "6.3";
+
+/// Whether a node can run pods with `hostUsers: false`, from its `status`: its container
+/// runtime's default handler says it supports user namespaces (`status.runtimeHandlers`, which
+/// the kubelet fills from the runtime: a runtime that reports no handlers, such as containerd
+/// before 2.0, makes the kubelet refuse such pods) and its kernel is at least
+/// [`USER_NAMESPACES_MIN_KERNEL`]. `supported`, or `unsupported: ` and every reason.
+pub fn user_namespaces(status: &k8s_openapi::api::core::v1::NodeStatus) -> String {
+    let mut missing = Vec::new();
+    let handlers = status.runtime_handlers.as_deref().unwrap_or_default();
+    let runtime = status
+        .node_info
+        .as_ref()
+        .map(|i| i.container_runtime_version.as_str())
+        .unwrap_or("unknown");
+    match handlers.iter().find(|h| h.name.as_deref().unwrap_or_default().is_empty()) {
+        None if handlers.is_empty() => missing.push(format!(
+            "the container runtime ({runtime}) reports no runtime handlers, so none supports user namespaces (containerd 2.0+ or CRI-O 1.25+ needed)"
+        )),
+        None => missing.push(format!(
+            "the container runtime ({runtime}) reports no default runtime handler"
+        )),
+        Some(h)
+            if h.features
+                .as_ref()
+                .and_then(|f| f.user_namespaces)
+                .unwrap_or(false) => {}
+        Some(_) => missing.push(format!(
+            "the container runtime ({runtime}) says its default handler does not support user namespaces (needs runc 1.2+ or crun 1.9+ under containerd 2.0+ or CRI-O 1.25+)"
+        )),
+    }
+    match status.node_info.as_ref().map(|i| i.kernel_version.as_str()) {
+        Some(kernel) if at_least(kernel, USER_NAMESPACES_MIN_KERNEL) => {}
+        Some(kernel) => missing.push(format!(
+            "kernel {kernel} is older than {USER_NAMESPACES_MIN_KERNEL} (no idmap mounts on tmpfs)"
+        )),
+        None => missing.push("kernel version unknown".to_owned()),
+    }
+    if missing.is_empty() {
+        "supported".to_owned()
+    } else {
+        format!("unsupported: {}", missing.join("; "))
+    }
 }
 
 /// The kubelet settings the baseline judges, with the kubelet's own defaults for a
@@ -147,6 +197,16 @@ pub fn shortfalls(baseline: &NodeBaseline, data: &BTreeMap<String, String>) -> V
             None => missing.push("kernel version unknown".to_owned()),
         }
     }
+    if baseline.user_namespaces {
+        match get(keys::USER_NAMESPACES) {
+            Some("supported") => {}
+            Some(other) => missing.push(format!(
+                "no user namespaces ({})",
+                other.strip_prefix("unsupported: ").unwrap_or(other)
+            )),
+            None => missing.push("user namespace support unknown".to_owned()),
+        }
+    }
     if !baseline.container_runtimes.is_empty() {
         match get(keys::CONTAINER_RUNTIME_VERSION) {
             Some(runtime) => {
@@ -240,6 +300,7 @@ mod tests {
             no_read_only_port: true,
             min_kernel_version: Some("5.15".into()),
             container_runtimes: BTreeMap::from([("containerd".into(), "1.7".into())]),
+            user_namespaces: false,
         }
     }
 

@@ -406,10 +406,10 @@ pub fn desired_status<'a>(
 
 /// The nodes against the profile's `nodeBaseline`, when it has one.
 fn node_baseline(input: &StatusInput<'_>) -> Option<crate::core::api::NodeBaselineStatus> {
-    let baseline = input.profile.spec.node_baseline.as_ref()?;
+    let baseline = input.profile.spec.effective_node_baseline()?;
     let nodes = input.nodes.unwrap_or_default();
     Some(crate::core::nodes::assess(
-        baseline,
+        &baseline,
         nodes.iter().map(|(name, data)| (name.as_str(), data)),
     ))
 }

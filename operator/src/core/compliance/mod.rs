@@ -1200,6 +1200,17 @@ pub fn guardrail_requirements(rule: &str) -> &'static [&'static str] {
         "denyWideningNetworkPolicies" | "denyPortForward" | "denyPodProxy" => {
             &["SYS.1.6.A5", "APP.4.4.A7"]
         }
+        "requireProfiles" => &["SYS.1.6.A21"],
+        // A container's root is not the host's; user IDs separated between pods.
+        "requireUserNamespaces" => &["SYS.1.6.A18", "APP.4.4.A4"],
+        "denySecretEnvLiterals" => &["SYS.1.6.A8"],
+        "denyServiceAccountToken" | "denyDefaultServiceAccount" => &["APP.4.4.A9"],
+        "oneServicePerContainer" => &["SYS.1.6.A11"],
+        // Pods recreated elsewhere when a node fails; several replicas, disruption budgets.
+        "requireController" | "highAvailability" => &["SYS.1.6.A25", "APP.4.4.A19"],
+        "requireProbes" => &["APP.4.4.A11"],
+        "requireReadOnlyMounts" => &["SYS.1.6.A19", "SYS.1.6.A23"],
+        "denyMountPropagation" => &["SYS.1.6.A19"],
         _ => &[],
     }
 }

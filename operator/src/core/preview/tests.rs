@@ -46,14 +46,15 @@ fn a_pod_is_judged_by_every_rule_on_every_kind_of_container() {
         },
     }))
     .unwrap();
-    let guardrails = Guardrails {
-        allowed_registries: vec!["registry.example.com".into()],
-        require_image_tag: true,
-        require_image_digest: true,
-        require_read_only_root_filesystem: true,
-        ..Guardrails::default()
-    };
-    let rules: Vec<&str> = evaluate_guardrails(&guardrails, &pod)
+    let profile = crate::fixtures::profile("p")
+        .spec(json!({"guardrails": {
+            "allowedRegistries": ["registry.example.com"],
+            "requireImageTag": true,
+            "requireImageDigest": true,
+            "requireReadOnlyRootFilesystem": true,
+        }}))
+        .build();
+    let rules: Vec<&str> = evaluate_guardrails(&profile, &pod)
         .iter()
         .map(|f| f.rule)
         .collect();
@@ -66,7 +67,10 @@ fn a_pod_is_judged_by_every_rule_on_every_kind_of_container() {
             "requireReadOnlyRootFilesystem"
         ]
     );
-    assert!(evaluate_guardrails(&Guardrails::default(), &pod).is_empty());
+    let none = crate::fixtures::profile("p")
+        .spec(json!({"guardrails": {}}))
+        .build();
+    assert!(evaluate_guardrails(&none, &pod).is_empty());
 }
 
 /// A restricted pod but for its image, for the namespace tests.

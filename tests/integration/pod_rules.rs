@@ -1,0 +1,553 @@
+//! The pod rules of issue 22 (profiles, user namespaces, credentials, one service per
+//! container, controllers, probes, highly available workloads, volume mounts) on the real
+//! API server.
+//!
+//! The oracle is the API server itself: every pod below is sent (server-side dry-run) where
+//! a profile with every rule enforces them, and the operator's own judgement
+//! (`core::preview::evaluate_guardrails`, what the preview and the status run on every
+//! running pod) must agree pod by pod, on the pod as written and as the API server stores
+//! it (after the ServiceAccount admission plugin and defaulting): rejected by the same rule,
+//! admitted, or (the one rule that only warns) admitted with the warning. Then the same pods
+//! run where a profile only audits, and its status reports exactly the rejected ones.
+//! Workloads: a Deployment whose pods break a rule is admitted, and its ReplicaSet says why
+//! it has no pods; a workload labelled highly available with one replica is rejected.
+
+use hardening_operator::core::compliance::guardrail_citation;
+use hardening_operator::core::preview::evaluate_guardrails;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DynamicObject, PostParams};
+use kube::core::ApiResource;
+use kube::{Api, Client, ResourceExt};
+use serde_json::{Value, json};
+
+use crate::operator_env::{OperatorEnv, condition};
+
+/// The API server's answer to a raw request: status code, body and `Warning` headers.
+struct Answer {
+    code: u16,
+    body: String,
+    warnings: Vec<String>,
+}
+
+async fn send(client: &Client, method: &str, uri: &str, body: &Value) -> Answer {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("Content-Type", "application/json")
+        .body(body.to_string().into_bytes())
+        .expect("a request");
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .unwrap_or_else(|e| panic!("{method} {uri}: {e}"));
+    let code = response.status().as_u16();
+    let warnings = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    let bytes = response
+        .into_body()
+        .collect_bytes()
+        .await
+        .unwrap_or_default();
+    Answer {
+        code,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        warnings,
+    }
+}
+
+/// A server-side dry-run create of `object` (a Pod, or an `apps/v1` workload) in `namespace`.
+async fn dry_run(client: &Client, namespace: &str, object: &Value) -> Answer {
+    let uri = match object["kind"].as_str() {
+        Some("Pod") => format!("/api/v1/namespaces/{namespace}/pods?dryRun=All"),
+        Some(kind) => format!(
+            "/apis/apps/v1/namespaces/{namespace}/{}s?dryRun=All",
+            kind.to_lowercase()
+        ),
+        None => panic!("no kind: {object}"),
+    };
+    send(client, "POST", &uri, object).await
+}
+
+/// The rules of issue 22, each on.
+fn rules() -> Value {
+    json!({
+        "requireProfiles": true,
+        "requireUserNamespaces": true,
+        "denySecretEnvLiterals": true,
+        "denyServiceAccountToken": true,
+        "denyDefaultServiceAccount": true,
+        "oneServicePerContainer": true,
+        "requireController": true,
+        "requireProbes": true,
+        "highAvailability": true,
+        "requireReadOnlyMounts": true,
+        "scratchVolumes": ["tmp"],
+        "denyMountPropagation": true,
+    })
+}
+
+fn spec(mode: &str, which: &str) -> Value {
+    json!({
+        "mode": mode,
+        "namespaceSelector": { "matchLabels": { "pod-rules": which } },
+        "seccomp": {},
+        "apparmor": {},
+        "guardrails": rules(),
+    })
+}
+
+/// What a namespace holds for the pods below: the service account `app`, and owners
+/// (a ConfigMap, a suspended Job) whose uids the pods' ownerReferences carry, so that the
+/// garbage collector leaves the pods that are really created alone.
+struct Owners {
+    config_map: Value,
+    job: Value,
+}
+
+async fn prepare(client: &Client, namespace: &str) -> Owners {
+    let post = |object: Value| {
+        let client = client.clone();
+        let namespace = namespace.to_owned();
+        async move {
+            let (api_version, kind) = (
+                object["apiVersion"].as_str().unwrap().to_owned(),
+                object["kind"].as_str().unwrap().to_owned(),
+            );
+            let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
+            let resource =
+                ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(group, version, &kind));
+            let api: Api<DynamicObject> = Api::namespaced_with(client, &namespace, &resource);
+            let created = api
+                .create(
+                    &PostParams::default(),
+                    &serde_json::from_value(object).unwrap(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{kind} in {namespace}: {e}"));
+            json!({
+                "apiVersion": api_version, "kind": kind,
+                "name": created.name_any(), "uid": created.uid().unwrap(),
+                "controller": true,
+            })
+        }
+    };
+    post(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app"}})).await;
+    let config_map =
+        post(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}})).await;
+    let job = post(json!({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "batch"},
+        "spec": {"suspend": true, "template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "run", "image": "registry.example.com/run:1"}]}}},
+    }))
+    .await;
+    // The ServiceAccount admission plugin needs `default` for pods that name none.
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(client.clone(), namespace);
+    hardening_tests::eventually("the default service account", || {
+        let accounts = accounts.clone();
+        async move {
+            accounts
+                .get("default")
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    Owners { config_map, job }
+}
+
+/// A pod that keeps every rule of `profile`.
+fn good_pod(name: &str, profile: &str, owners: &Owners) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": name, "ownerReferences": [owners.config_map] },
+        "spec": {
+            "serviceAccountName": "app",
+            "automountServiceAccountToken": false,
+            "hostUsers": false,
+            "securityContext": {
+                "seccompProfile": { "type": "Localhost", "localhostProfile": format!("hardening.dev/{profile}.json") },
+                "appArmorProfile": { "type": "Localhost", "localhostProfile": format!("hardening.dev-{profile}") },
+            },
+            "volumes": [
+                { "name": "tmp", "emptyDir": {} },
+                { "name": "config", "configMap": { "name": "app-config" } },
+            ],
+            "containers": [{
+                "name": "app", "image": "registry.example.com/app:1",
+                "ports": [{ "containerPort": 8080 }],
+                "env": [
+                    { "name": "MODE", "value": "production" },
+                    { "name": "DB_PASSWORD", "valueFrom": { "secretKeyRef": { "name": "db", "key": "password" } } },
+                    { "name": "API_TOKEN", "value": "" },
+                ],
+                "volumeMounts": [
+                    { "name": "tmp", "mountPath": "/tmp" },
+                    { "name": "config", "mountPath": "/etc/app", "readOnly": true, "mountPropagation": "None" },
+                ],
+                "livenessProbe": { "tcpSocket": { "port": 8080 } },
+                "readinessProbe": { "tcpSocket": { "port": 8080 } },
+            }],
+        },
+    })
+}
+
+/// Each case: a name, what changes in the good pod, and the rule that must reject it (or
+/// warn about it, for `oneServicePerContainer`); `None`: admitted without a word.
+fn cases(profile: &str, owners: &Owners) -> Vec<(String, Value, Option<&'static str>)> {
+    let edit = |name: &str, change: &dyn Fn(&mut Value)| {
+        let mut pod = good_pod(name, profile, owners);
+        change(&mut pod);
+        pod
+    };
+    let mut cases: Vec<(String, Value, Option<&'static str>)> = Vec::new();
+    let mut case = |name: &str, rule: Option<&'static str>, change: &dyn Fn(&mut Value)| {
+        cases.push((name.to_owned(), edit(name, change), rule));
+    };
+    case("good", None, &|_| {});
+    // requireProfiles: the container's own field wins, then the pre-1.30 AppArmor
+    // annotation (which the API server copies into the container's field), then the pod's.
+    case("seccomp-runtime-default", Some("requireProfiles"), &|p| {
+        p["spec"]["securityContext"]["seccompProfile"] = json!({"type": "RuntimeDefault"});
+    });
+    case("seccomp-other-localhost", Some("requireProfiles"), &|p| {
+        p["spec"]["securityContext"]["seccompProfile"] =
+            json!({"type": "Localhost", "localhostProfile": "other.json"});
+    });
+    case("seccomp-container-level", None, &|p| {
+        let seccomp = p["spec"]["securityContext"]["seccompProfile"].take();
+        p["spec"]["securityContext"]
+            .as_object_mut()
+            .unwrap()
+            .remove("seccompProfile");
+        p["spec"]["containers"][0]["securityContext"] = json!({"seccompProfile": seccomp});
+    });
+    case(
+        "apparmor-container-overrides",
+        Some("requireProfiles"),
+        &|p| {
+            p["spec"]["containers"][0]["securityContext"] =
+                json!({"appArmorProfile": {"type": "RuntimeDefault"}});
+        },
+    );
+    case("apparmor-annotation", None, &|p| {
+        p["spec"]["securityContext"]
+            .as_object_mut()
+            .unwrap()
+            .remove("appArmorProfile");
+        p["metadata"]["annotations"] = json!({
+            "container.apparmor.security.beta.kubernetes.io/app": format!("localhost/hardening.dev-{profile}")
+        });
+    });
+    case(
+        "apparmor-annotation-overrides",
+        Some("requireProfiles"),
+        &|p| {
+            p["metadata"]["annotations"] =
+                json!({"container.apparmor.security.beta.kubernetes.io/app": "runtime/default"});
+        },
+    );
+    case("init-unconfined", Some("requireProfiles"), &|p| {
+        p["spec"]["initContainers"] = json!([{
+            "name": "setup", "image": "registry.example.com/setup:1",
+            "securityContext": {"seccompProfile": {"type": "Unconfined"}},
+        }]);
+    });
+    case("init-confined", None, &|p| {
+        p["spec"]["initContainers"] =
+            json!([{"name": "setup", "image": "registry.example.com/setup:1"}]);
+    });
+    // requireUserNamespaces
+    case("host-users", Some("requireUserNamespaces"), &|p| {
+        p["spec"].as_object_mut().unwrap().remove("hostUsers");
+    });
+    case("host-users-true", Some("requireUserNamespaces"), &|p| {
+        p["spec"]["hostUsers"] = json!(true);
+    });
+    // denySecretEnvLiterals
+    case("secret-literal", Some("denySecretEnvLiterals"), &|p| {
+        p["spec"]["containers"][0]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "Stripe_Api_Key", "value": "sk_live_0"}));
+    });
+    case("secret-literal-init", Some("denySecretEnvLiterals"), &|p| {
+        p["spec"]["initContainers"] = json!([{
+            "name": "setup", "image": "registry.example.com/setup:1",
+            "env": [{"name": "ADMIN_PASSWD", "value": "hunter2"}],
+        }]);
+    });
+    // denyServiceAccountToken
+    case("token-automounted", Some("denyServiceAccountToken"), &|p| {
+        p["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("automountServiceAccountToken");
+    });
+    case("token-opted-in", None, &|p| {
+        p["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("automountServiceAccountToken");
+        p["metadata"]["annotations"] = json!({"hardening.dev/service-account-token": "true"});
+    });
+    case("token-projected", Some("denyServiceAccountToken"), &|p| {
+        p["spec"]["volumes"].as_array_mut().unwrap().push(json!({
+            "name": "vault-token",
+            "projected": {"sources": [{"serviceAccountToken": {"path": "token", "audience": "vault"}}]},
+        }));
+        p["spec"]["containers"][0]["volumeMounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "vault-token", "mountPath": "/var/run/vault", "readOnly": true}));
+    });
+    // denyDefaultServiceAccount (an unset name is `default` once admitted)
+    case("account-unset", Some("denyDefaultServiceAccount"), &|p| {
+        p["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("serviceAccountName");
+    });
+    case("account-default", Some("denyDefaultServiceAccount"), &|p| {
+        p["spec"]["serviceAccountName"] = json!("default");
+    });
+    // requireController
+    case("bare", Some("requireController"), &|p| {
+        p["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ownerReferences");
+    });
+    case("owned-not-controller", Some("requireController"), &|p| {
+        p["metadata"]["ownerReferences"][0]["controller"] = json!(false);
+    });
+    // requireProbes
+    case("no-readiness", Some("requireProbes"), &|p| {
+        p["spec"]["containers"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("readinessProbe");
+    });
+    case("no-probes", Some("requireProbes"), &|p| {
+        let c = p["spec"]["containers"][0].as_object_mut().unwrap();
+        c.remove("readinessProbe");
+        c.remove("livenessProbe");
+    });
+    let job = owners.job.clone();
+    case("job-without-probes", None, &move |p| {
+        let c = p["spec"]["containers"][0].as_object_mut().unwrap();
+        c.remove("readinessProbe");
+        c.remove("livenessProbe");
+        p["metadata"]["ownerReferences"] = json!([job]);
+    });
+    // requireReadOnlyMounts, denyMountPropagation
+    case("writable-config", Some("requireReadOnlyMounts"), &|p| {
+        p["spec"]["containers"][0]["volumeMounts"][1]["readOnly"] = json!(false);
+    });
+    case("undeclared-scratch", Some("requireReadOnlyMounts"), &|p| {
+        p["spec"]["volumes"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "cache", "emptyDir": {}}));
+        p["spec"]["containers"][0]["volumeMounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "cache", "mountPath": "/cache"}));
+    });
+    case(
+        "scratch-name-not-scratch",
+        Some("requireReadOnlyMounts"),
+        &|p| {
+            p["spec"]["volumes"][0] = json!({"name": "tmp", "configMap": {"name": "tmp"}});
+        },
+    );
+    case("propagation", Some("denyMountPropagation"), &|p| {
+        p["spec"]["containers"][0]["volumeMounts"][1]["mountPropagation"] =
+            json!("HostToContainer");
+    });
+    // oneServicePerContainer: warns, never rejects
+    case("two-ports", Some("oneServicePerContainer"), &|p| {
+        p["spec"]["containers"][0]["ports"] =
+            json!([{"containerPort": 8080}, {"containerPort": 9090, "name": "admin"}]);
+    });
+    case("one-port-two-protocols", None, &|p| {
+        p["spec"]["containers"][0]["ports"] = json!([
+            {"containerPort": 53, "protocol": "UDP"},
+            {"containerPort": 53, "protocol": "TCP"}
+        ]);
+    });
+    case("supervisor", Some("oneServicePerContainer"), &|p| {
+        p["spec"]["containers"][0]["command"] = json!(["/usr/bin/supervisord", "-n"]);
+    });
+    cases
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_rules_judge_pods_as_the_admission_policy_does() {
+    let mut env = OperatorEnv::start("pod-rules").await;
+    let client = env.client.clone();
+    let enforced = env.namespace(&[("pod-rules", "enforce")]).await;
+    let audited = env.namespace(&[("pod-rules", "audit")]).await;
+    let enforce = env.profile("enforce", spec("Enforce", "enforce"));
+    let audit = env.profile("audit", spec("Audit", "audit"));
+    env.create_profile(&enforce).await.unwrap();
+    env.create_profile(&audit).await.unwrap();
+    env.status_where(&enforce.name_any(), "guardrails enforced", |s| {
+        match (condition(s, "GuardrailsEnforced"), s.in_sync_namespaces) {
+            (Some(c), 1) if c.0 == "True" => Ok(()),
+            _ => Err("want GuardrailsEnforced=True and the namespace in sync".into()),
+        }
+    })
+    .await;
+    let enforced_owners = prepare(&client, &enforced).await;
+    let audited_owners = prepare(&client, &audited).await;
+    let enforced_cases = cases(&enforce.name_any(), &enforced_owners);
+    // The binding in effect: the good pod admitted (the namespace is stamped), a bad one
+    // rejected.
+    hardening_tests::eventually("the binding in effect", || {
+        let client = client.clone();
+        let enforced = enforced.clone();
+        let good = enforced_cases[0].1.clone();
+        let bad = enforced_cases[1].1.clone();
+        async move {
+            let (good, bad) = (
+                dry_run(&client, &enforced, &good).await,
+                dry_run(&client, &enforced, &bad).await,
+            );
+            match (good.code, bad.code) {
+                (200..=299, 400..) => Ok(()),
+                _ => Err(format!(
+                    "good: {} {}; bad: {} {}",
+                    good.code, good.body, bad.code, bad.body
+                )),
+            }
+        }
+    })
+    .await;
+
+    let audited_cases = cases(&audit.name_any(), &audited_owners);
+    hardening_tests::eventually("the Audit binding in effect", || {
+        let client = client.clone();
+        let audited = audited.clone();
+        let bad = audited_cases[1].1.clone();
+        async move {
+            let answer = dry_run(&client, &audited, &bad).await;
+            match answer
+                .warnings
+                .iter()
+                .any(|w| w.contains("guardrail requireProfiles"))
+            {
+                true => Ok(()),
+                false => Err(format!(
+                    "{} {} {:?}",
+                    answer.code, answer.body, answer.warnings
+                )),
+            }
+        }
+    })
+    .await;
+    let mut rejected = Vec::new();
+    for ((name, pod, rule), (_, audited_pod, _)) in enforced_cases.iter().zip(&audited_cases) {
+        let answer = dry_run(&client, &enforced, pod).await;
+        let warned: Vec<&String> = answer
+            .warnings
+            .iter()
+            .filter(|w| w.contains("guardrail oneServicePerContainer"))
+            .collect();
+        let server: Option<&str> = match (answer.code, rule) {
+            (200..=299, _) if !warned.is_empty() => Some("oneServicePerContainer"),
+            (200..=299, _) => None,
+            (_, Some(rule)) if answer.body.contains(&format!("guardrail {rule} (")) => Some(*rule),
+            _ => panic!("{name}: {} {}", answer.code, answer.body),
+        };
+        assert_eq!(
+            server, *rule,
+            "{name}: the API server: {} {} {:?}",
+            answer.code, answer.body, answer.warnings
+        );
+        if let (Some(rule), false) = (rule, answer.code < 300) {
+            let named = format!("guardrail {rule} ({})", guardrail_citation(rule));
+            assert!(answer.body.contains(&named), "{name}: {}", answer.body);
+            rejected.push(name.clone());
+        }
+        // The operator's judgement, on the pod as written and as the API server stores it
+        // (the dry-run's answer where nothing rejects).
+        let typed: Pod = serde_json::from_value(pod.clone()).unwrap();
+        let stored = dry_run(&client, &audited, audited_pod).await;
+        assert!(stored.code < 300, "{name} in Audit mode: {}", stored.body);
+        let stored: Pod = serde_json::from_str(&stored.body).unwrap();
+        for (what, profile, pod) in [
+            ("as written", &enforce, &typed),
+            ("as stored", &audit, &stored),
+        ] {
+            let findings = evaluate_guardrails(profile, pod);
+            let rules: Vec<&str> = findings.iter().map(|f| f.rule).collect();
+            assert_eq!(
+                rules.first().copied(),
+                *rule,
+                "{name} {what}: the preview found {findings:?}"
+            );
+            assert!(
+                rules.len() <= 1,
+                "{name} {what}: one rule broken only: {findings:?}"
+            );
+        }
+    }
+    // Audit mode admits every pod, with the rule's message as a warning.
+    for (name, pod, rule) in &audited_cases {
+        let answer = send(
+            &client,
+            "POST",
+            &format!("/api/v1/namespaces/{audited}/pods"),
+            pod,
+        )
+        .await;
+        assert!(answer.code < 300, "{name}: {}", answer.body);
+        let warned = rule.is_some_and(|rule| {
+            answer
+                .warnings
+                .iter()
+                .any(|w| w.contains(&format!("guardrail {rule} (")))
+        });
+        assert_eq!(warned, rule.is_some(), "{name}: {:?}", answer.warnings);
+    }
+    eprintln!(
+        "{} pods: {} rejected where enforced, the rest admitted ({} with a warning)",
+        enforced_cases.len(),
+        rejected.len(),
+        enforced_cases
+            .iter()
+            .filter(|(_, _, r)| *r == Some("oneServicePerContainer"))
+            .count()
+    );
+    let expected = rejected.len() as u32;
+    let status = env
+        .status_where(
+            &audit.name_any(),
+            "the preview of the pod rules",
+            |s| match s.would_reject_pods {
+                Some(n) if n == expected => Ok(()),
+                other => Err(format!("want wouldRejectPods {expected}, have {other:?}")),
+            },
+        )
+        .await;
+    let entry = status
+        .namespaces
+        .iter()
+        .find(|n| n.name == audited)
+        .expect("listed");
+    assert!(
+        entry
+            .would_reject
+            .iter()
+            .all(|r| r.reason.contains("(BSI ")),
+        "{:?}",
+        entry.would_reject
+    );
+    env.finish().await;
+}
