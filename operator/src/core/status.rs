@@ -1808,8 +1808,40 @@ mod tests {
             )])
         };
         let a21 = |s: &HardeningProfileStatus| verdict_of(s, "SYS.1.6.A21");
+        // Every pod confined, but nothing keeps a new one from starting without the
+        // profiles (no guardrails.requireProfiles): Partial.
+        let reported = a21(&status_of(&p, &selected(&["a"]), &with(0), at(100)));
+        assert_eq!(reported.0, Verdict::Partial);
+        assert!(reported.1.contains("requireProfiles"), "{}", reported.1);
+        // With the rule enforced by the API server: Met.
+        let mut required = p.clone();
+        required.spec.guardrails = Some(crate::core::api::Guardrails {
+            require_profiles: true,
+            ..Default::default()
+        });
+        let outcomes = with(0);
+        let enforced = StatusInput {
+            profile: &required,
+            selected: &selected(&["a"]),
+            repairs_total: 0,
+            rollout: None,
+            invalid: None,
+            pods_watched: true,
+            guardrails: Some(GuardrailsStatus {
+                policy: "hardening.dev-strict".into(),
+                validation_actions: vec!["Deny".into()],
+                state: NamespaceState::InSync,
+                message: None,
+                drift: Vec::new(),
+            }),
+            node_proxy: None,
+            images_scanned: false,
+            nodes: None,
+            cluster_network_policies: None,
+            now: at(100),
+        };
         assert_eq!(
-            a21(&status_of(&p, &selected(&["a"]), &with(0), at(100))).0,
+            a21(&desired_status(&enforced, |ns| outcomes.get(ns))).0,
             Verdict::Met
         );
         assert_eq!(
