@@ -31,10 +31,15 @@ struct Answer {
 }
 
 async fn send(client: &Client, method: &str, uri: &str, body: &Value) -> Answer {
+    let content_type = if method == "PATCH" {
+        "application/merge-patch+json"
+    } else {
+        "application/json"
+    };
     let request = http::Request::builder()
         .method(method)
         .uri(uri)
-        .header("Content-Type", "application/json")
+        .header("Content-Type", content_type)
         .body(body.to_string().into_bytes())
         .expect("a request");
     let response = client
@@ -562,6 +567,189 @@ async fn pod_rules_judge_pods_as_the_admission_policy_does() {
             .all(|r| r.reason.contains("(BSI ")),
         "{:?}",
         entry.would_reject
+    );
+    env.finish().await;
+}
+
+fn workload(kind: &str, name: &str, replicas: i64, highly_available: bool, probes: bool) -> Value {
+    let mut labels = json!({ "app": name });
+    if highly_available {
+        labels["hardening.dev/high-availability"] = json!("true");
+    }
+    let mut container = json!({ "name": "app", "image": "registry.example.com/app:1" });
+    if probes {
+        container["livenessProbe"] = json!({ "tcpSocket": { "port": 8080 } });
+        container["readinessProbe"] = json!({ "tcpSocket": { "port": 8080 } });
+    }
+    let mut object = json!({
+        "apiVersion": "apps/v1", "kind": kind,
+        "metadata": { "name": name },
+        "spec": {
+            "replicas": replicas,
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": labels },
+                "spec": { "containers": [container] },
+            },
+        },
+    });
+    if kind == "StatefulSet" {
+        object["spec"]["serviceName"] = json!(name);
+    }
+    object
+}
+
+/// Workloads are not pods: a Deployment whose pods break a rule is admitted, and its
+/// ReplicaSet says why it has no pods (the rule's message); a Deployment whose pods keep the
+/// rules gets them (their controller satisfies requireController). A workload labelled highly
+/// available is rejected with one replica, in every kind, on creation and on an update that
+/// lowers its replicas; a ReplicaSet a Deployment owns is left to its Deployment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workloads_whose_pods_break_a_rule_are_admitted_and_say_why() {
+    let mut env = OperatorEnv::start("pod-workloads").await;
+    let client = env.client.clone();
+    let ns = env.namespace(&[]).await;
+    let profile = env.profile(
+        "enforce",
+        json!({ "guardrails": { "requireController": true, "requireProbes": true, "highAvailability": true } }),
+    );
+    let name = profile.name_any();
+    env.create_profile(&profile).await.unwrap();
+    env.status_where(&name, "guardrails enforced", |s| {
+        match (condition(s, "GuardrailsEnforced"), s.in_sync_namespaces) {
+            (Some(c), 1) if c.0 == "True" => Ok(()),
+            _ => Err("want GuardrailsEnforced=True and the namespace in sync".into()),
+        }
+    })
+    .await;
+    hardening_tests::eventually("the binding in effect", || {
+        let client = client.clone();
+        let ns = ns.clone();
+        async move {
+            let answer = dry_run(
+                &client,
+                &ns,
+                &workload("Deployment", "probe", 1, true, true),
+            )
+            .await;
+            (answer.code >= 400)
+                .then_some(())
+                .ok_or(format!("{} {}", answer.code, answer.body))
+        }
+    })
+    .await;
+
+    // Highly available workloads with one replica: rejected in every kind.
+    for kind in ["Deployment", "StatefulSet", "ReplicaSet"] {
+        let answer = dry_run(&client, &ns, &workload(kind, "single", 1, true, true)).await;
+        let named = format!(
+            "guardrail highAvailability ({})",
+            guardrail_citation("highAvailability")
+        );
+        assert!(
+            answer.code >= 400
+                && answer.body.contains(&named)
+                && answer.body.contains(&format!("{kind} single is labelled")),
+            "{kind}: {} {}",
+            answer.code,
+            answer.body
+        );
+        for (what, object) in [
+            ("two replicas", workload(kind, "pair", 2, true, true)),
+            ("switched off", workload(kind, "off", 0, true, true)),
+            ("not labelled", workload(kind, "plain", 1, false, true)),
+        ] {
+            let answer = dry_run(&client, &ns, &object).await;
+            assert!(
+                answer.code < 300,
+                "{kind} {what}: {} {}",
+                answer.code,
+                answer.body
+            );
+        }
+    }
+
+    let deployments: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&()),
+    );
+    let replica_sets: Api<k8s_openapi::api::apps::v1::ReplicaSet> =
+        Api::namespaced(client.clone(), &ns);
+    let create = |object: Value| {
+        let deployments = deployments.clone();
+        async move {
+            deployments
+                .create(
+                    &PostParams::default(),
+                    &serde_json::from_value(object).unwrap(),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    // A Deployment whose pods have no probes: admitted; its ReplicaSet cannot create them.
+    create(workload("Deployment", "unprobed", 2, false, false)).await;
+    let failure = hardening_tests::eventually("the ReplicaSet to report the rule", || {
+        let replica_sets = replica_sets.clone();
+        async move {
+            let list = replica_sets
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            list.items
+                .iter()
+                .filter(|rs| rs.name_any().starts_with("unprobed-"))
+                .flat_map(|rs| rs.status.iter().flat_map(|s| s.conditions.iter().flatten()))
+                .find(|c| c.type_ == "ReplicaFailure" && c.status == "True")
+                .map(|c| (c.reason.clone(), c.message.clone()))
+                .ok_or_else(|| "no ReplicaFailure yet".to_owned())
+        }
+    })
+    .await;
+    assert_eq!(failure.0.as_deref(), Some("FailedCreate"), "{failure:?}");
+    let message = failure.1.unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "guardrail requireProbes ({})",
+            guardrail_citation("requireProbes")
+        )) && message.contains("has neither livenessProbe nor readinessProbe"),
+        "{message}"
+    );
+    // A highly available Deployment with probes: admitted, its pods created (their controller
+    // keeps requireController), and scaling it down to one replica is rejected.
+    create(workload("Deployment", "available", 2, true, true)).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    hardening_tests::eventually("the Deployment's pods created", || {
+        let pods = pods.clone();
+        async move {
+            let list = pods
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let created = list
+                .items
+                .iter()
+                .filter(|p| p.name_any().starts_with("available-"))
+                .count();
+            (created == 2)
+                .then_some(())
+                .ok_or(format!("{created} pods"))
+        }
+    })
+    .await;
+    let answer = send(
+        &client,
+        "PATCH",
+        &format!("/apis/apps/v1/namespaces/{ns}/deployments/available"),
+        &json!({ "spec": { "replicas": 1 } }),
+    )
+    .await;
+    assert!(
+        answer.code >= 400 && answer.body.contains("guardrail highAvailability"),
+        "{} {}",
+        answer.code,
+        answer.body
     );
     env.finish().await;
 }
