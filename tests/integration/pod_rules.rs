@@ -751,5 +751,80 @@ async fn workloads_whose_pods_break_a_rule_are_admitted_and_say_why() {
         answer.code,
         answer.body
     );
+    // What admission cannot judge, reported on the running pods: no PodDisruptionBudget
+    // protects the Deployment's pods, and a StatefulSet asking for 2 runs 1 (its second pod
+    // waits for the first to be ready, and no node runs it).
+    let set = send(
+        &client,
+        "POST",
+        &format!("/apis/apps/v1/namespaces/{ns}/statefulsets"),
+        &workload("StatefulSet", "ordered", 2, true, true),
+    )
+    .await;
+    assert!(set.code < 300, "{}", set.body);
+    let reported = |s: &hardening_operator::core::api::HardeningProfileStatus, pod: &str| {
+        s.namespaces
+            .iter()
+            .flat_map(|n| &n.would_reject)
+            .find(|r| r.pod.starts_with(pod))
+            .map(|r| r.reason.clone())
+    };
+    let status = env
+        .status_where(&name, "highly available pods reported", |s| {
+            match (reported(s, "available-"), reported(s, "ordered-0")) {
+                (Some(a), Some(o))
+                    if a.contains("no PodDisruptionBudget selects it")
+                        && o.contains("its StatefulSet ordered runs 1 such pod") =>
+                {
+                    Ok(())
+                }
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    let finding = reported(&status, "available-").unwrap();
+    assert!(
+        finding.starts_with(&format!(
+            "guardrail highAvailability ({}, reported, not rejected): ",
+            guardrail_citation("highAvailability")
+        )),
+        "{finding}"
+    );
+    assert_eq!(
+        status.would_reject_pods,
+        Some(0),
+        "reported, not counted as pods enforcing would reject"
+    );
+    let a25 = status
+        .compliance
+        .iter()
+        .find(|c| c.id == "SYS.1.6.A25")
+        .unwrap();
+    assert_eq!(
+        a25.verdict,
+        hardening_operator::core::api::Verdict::NotMet,
+        "{}",
+        a25.reason
+    );
+    // A budget for the Deployment's pods: they are no longer reported.
+    let budget = send(
+        &client,
+        "POST",
+        &format!("/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets"),
+        &json!({
+            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": { "name": "available" },
+            "spec": { "minAvailable": 1, "selector": { "matchLabels": { "app": "available" } } },
+        }),
+    )
+    .await;
+    assert!(budget.code < 300, "{}", budget.body);
+    env.status_where(&name, "the protected pods no longer reported", |s| {
+        match (reported(s, "available-"), reported(s, "ordered-0")) {
+            (None, Some(_)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
     env.finish().await;
 }

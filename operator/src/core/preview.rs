@@ -326,6 +326,13 @@ pub struct NamespacePreview {
 }
 
 impl NamespacePreview {
+    /// Adds findings on the namespace's pods as a whole that are reported, never rejected
+    /// (`highAvailability`: see `core::availability`), within [`MAX_FINDINGS`].
+    pub fn add_reported(&mut self, findings: Vec<GuardrailFinding>) {
+        let room = MAX_FINDINGS.saturating_sub(self.guardrails.len());
+        self.guardrails.extend(findings.into_iter().take(room));
+    }
+
     /// Pods that would be rejected, counted once each where names are known: every pod
     /// Pod Security reports (grouped ones included) and every other pod a guardrail rejects.
     pub fn rejected_pods(&self) -> u32 {

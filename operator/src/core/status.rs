@@ -288,7 +288,11 @@ pub fn desired_status<'a>(
             c.vulnerable += v.count;
             c.vulnerable_namespaces += 1;
         }
-        let rejected = view.preview.filter(|p| p.rejected_pods() > 0);
+        // Listed with pods enforcing would reject, or findings only warned about or reported
+        // (`oneServicePerContainer`, `highAvailability`), which the counts leave out.
+        let rejected = view
+            .preview
+            .filter(|p| p.rejected_pods() > 0 || !p.guardrails.is_empty());
         if let Some(p) = view.preview {
             c.previewed += 1;
             if p.rejected_pods() > 0 {

@@ -179,10 +179,13 @@ impl JudgedPod {
             .iter()
             .filter(|o| o.controller == Some(true))
             .collect();
+        // A pod labelled highly available keeps every label (a PodDisruptionBudget selects
+        // it by them); other pods only that one.
+        let available = crate::core::availability::highly_available(pod.labels());
         let labels: BTreeMap<&String, &String> = pod
             .labels()
             .iter()
-            .filter(|(k, _)| k.as_str() == crate::core::api::HIGH_AVAILABILITY_LABEL)
+            .filter(|(k, _)| available || k.as_str() == crate::core::api::HIGH_AVAILABILITY_LABEL)
             .collect();
         let json = serde_json::json!({
             "metadata": {
@@ -378,6 +381,8 @@ pub fn assess<'a>(
 pub struct PodEntry {
     pub profiles: Vec<ContainerProfiles>,
     pub judged: JudgedPod,
+    /// Labelled `hardening.dev/high-availability: "true"` (see `core::availability`).
+    pub highly_available: bool,
 }
 
 impl PodEntry {
@@ -385,6 +390,7 @@ impl PodEntry {
         Self {
             profiles: pod_profiles(pod),
             judged: JudgedPod::of(pod),
+            highly_available: crate::core::availability::highly_available(pod.labels()),
         }
     }
 }

@@ -24,6 +24,7 @@ pub use confinement::{
     SeccompBaseline, SeccompDenyRule, SeccompSpec, WorkloadSecurityContext, apparmor_path_problem,
     is_syscall_name, workload_security_context,
 };
+pub(crate) use selection::selector_matches;
 pub use selection::{SYSTEM_NAMESPACES, Selection, outranks, selection, selects, winner};
 pub use structural::check_manifest;
 pub use validation::{ValidationError, validate};
