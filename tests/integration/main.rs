@@ -27,6 +27,7 @@ mod node_baseline;
 mod node_chart;
 mod node_confinement;
 mod node_network;
+mod node_pod_rules;
 mod node_teardown;
 mod node_workloads;
 mod on_node;

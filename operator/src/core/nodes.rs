@@ -368,6 +368,87 @@ mod tests {
         assert!(KubeletSettings::from_config("kind: Pod\n").is_err());
     }
 
+    fn status(
+        handlers: serde_json::Value,
+        kernel: &str,
+        runtime: &str,
+    ) -> k8s_openapi::api::core::v1::NodeStatus {
+        serde_json::from_value(serde_json::json!({
+            "runtimeHandlers": handlers,
+            "nodeInfo": {
+                "kernelVersion": kernel, "containerRuntimeVersion": runtime,
+                "architecture": "amd64", "bootID": "", "kubeProxyVersion": "", "kubeletVersion": "v1.36.2",
+                "machineID": "", "operatingSystem": "linux", "osImage": "", "systemUUID": "",
+            },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn user_namespaces_need_the_runtime_to_say_so_and_linux_6_3() {
+        let supported = serde_json::json!([
+            {"name": "", "features": {"recursiveReadOnlyMounts": true, "userNamespaces": true}},
+            {"name": "runc", "features": {"userNamespaces": true}},
+        ]);
+        assert_eq!(
+            user_namespaces(&status(
+                supported.clone(),
+                "6.8.0-45-generic",
+                "containerd://2.0.2"
+            )),
+            "supported"
+        );
+        // containerd 1.6 (the test node's) reports no handlers at all.
+        assert_eq!(
+            user_namespaces(&status(
+                serde_json::Value::Null,
+                "6.18.44",
+                "containerd://1.6.20"
+            )),
+            "unsupported: the container runtime (containerd://1.6.20) reports no runtime handlers, so none supports user namespaces (containerd 2.0+ or CRI-O 1.25+ needed)"
+        );
+        let without = serde_json::json!([{"name": "", "features": {"userNamespaces": false}}]);
+        assert_eq!(
+            user_namespaces(&status(without, "5.15.0", "containerd://1.7.2")),
+            "unsupported: the container runtime (containerd://1.7.2) says its default handler does not support user namespaces (needs runc 1.2+ or crun 1.9+ under containerd 2.0+ or CRI-O 1.25+); kernel 5.15.0 is older than 6.3 (no idmap mounts on tmpfs)"
+        );
+        // What the baseline makes of it.
+        let mut data = BTreeMap::new();
+        data.insert(
+            keys::USER_NAMESPACES.to_owned(),
+            user_namespaces(&status(supported, "6.1.0", "cri-o://1.30.0")),
+        );
+        let wanted = NodeBaseline {
+            user_namespaces: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            shortfalls(&wanted, &data),
+            vec![
+                "no user namespaces (kernel 6.1.0 is older than 6.3 (no idmap mounts on tmpfs))"
+                    .to_owned()
+            ]
+        );
+        assert_eq!(
+            shortfalls(&wanted, &BTreeMap::new()),
+            vec!["user namespace support unknown".to_owned()]
+        );
+        // requireUserNamespaces adds it to whatever baseline the profile sets (or none).
+        let spec = |yaml: &str| -> crate::core::api::HardeningProfileSpec {
+            serde_yaml_ng::from_str(&format!("namespaceSelector: {{}}\n{yaml}")).unwrap()
+        };
+        assert_eq!(spec("").effective_node_baseline(), None);
+        assert_eq!(
+            spec("guardrails: {requireUserNamespaces: true}").effective_node_baseline(),
+            Some(wanted)
+        );
+        let both =
+            spec("guardrails: {requireUserNamespaces: true}\nnodeBaseline: {seccompDefault: true}")
+                .effective_node_baseline()
+                .unwrap();
+        assert!(both.user_namespaces && both.seccomp_default);
+    }
+
     #[test]
     fn versions_compare_number_by_number() {
         assert!(at_least("6.1.0-28-amd64", "5.15"));
