@@ -828,3 +828,141 @@ async fn workloads_whose_pods_break_a_rule_are_admitted_and_say_why() {
     .await;
     env.finish().await;
 }
+
+/// Credentials (issue 22 item 3): a profile with a credential guardrail lists who may read
+/// Secrets: everywhere (a ClusterRoleBinding) and per governed namespace (its RoleBindings,
+/// to a Role or a ClusterRole that allows `get`, `list` or `watch` on Secrets), and follows
+/// a binding's removal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_may_read_secrets_is_listed_per_governed_namespace() {
+    use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, Role, RoleBinding};
+    let mut env = OperatorEnv::start("secret-readers").await;
+    let client = env.client.clone();
+    let ns = env.namespace(&[]).await;
+    let quiet = env.namespace(&[]).await;
+    let profile = env.profile(
+        "credentials",
+        json!({ "guardrails": { "denySecretEnvLiterals": true } }),
+    );
+    let name = profile.name_any();
+    env.create_profile(&profile).await.unwrap();
+    let post = PostParams::default();
+    let roles: Api<Role> = Api::namespaced(client.clone(), &ns);
+    roles
+        .create(
+            &post,
+            &serde_json::from_value(json!({
+                "metadata": { "name": "db-password" },
+                "rules": [{ "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["db"], "verbs": ["get"] }],
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &ns);
+    for (binding, kind, role, subject) in [
+        (
+            "app",
+            "Role",
+            "db-password",
+            json!({ "kind": "ServiceAccount", "name": "app" }),
+        ),
+        (
+            "editors",
+            "ClusterRole",
+            "edit",
+            json!({ "kind": "Group", "name": "shop-editors", "apiGroup": "rbac.authorization.k8s.io" }),
+        ),
+        (
+            "viewers",
+            "ClusterRole",
+            "view",
+            json!({ "kind": "Group", "name": "shop-viewers", "apiGroup": "rbac.authorization.k8s.io" }),
+        ),
+    ] {
+        bindings
+            .create(
+                &post,
+                &serde_json::from_value(json!({
+                    "metadata": { "name": binding },
+                    "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role },
+                    "subjects": [subject],
+                }))
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    // Everywhere: a group that sorts first, so that it is among the subjects listed.
+    let everywhere = format!("a-{}-auditors", env.shard);
+    let cluster_bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+    cluster_bindings
+        .create(
+            &post,
+            &serde_json::from_value(json!({
+                "metadata": { "name": everywhere },
+                "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin" },
+                "subjects": [{ "kind": "Group", "name": everywhere, "apiGroup": "rbac.authorization.k8s.io" }],
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = env
+        .status_where(&name, "who may read Secrets", |s| {
+            let readers = s.secret_readers.as_ref().ok_or("no secretReaders")?;
+            let here = readers.namespaces.iter().find(|n| n.name == ns);
+            match here {
+                Some(n)
+                    if n.listed
+                        == [
+                            "Group shop-editors",
+                            format!("ServiceAccount {ns}/app").as_str(),
+                        ]
+                        && readers.cluster_wide.listed.first()
+                            == Some(&format!("Group {everywhere}")) =>
+                {
+                    Ok(())
+                }
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+    let readers = status.secret_readers.unwrap();
+    assert!(
+        readers.namespaces.iter().all(|n| n.name != quiet),
+        "a namespace without such bindings is not listed: {readers:?}"
+    );
+    assert!(readers.cluster_wide.count >= 1);
+    // The binding gone, the subject goes.
+    bindings
+        .delete("editors", &Default::default())
+        .await
+        .unwrap();
+    cluster_bindings
+        .delete(&everywhere, &Default::default())
+        .await
+        .unwrap();
+    env.status_where(&name, "the removed bindings forgotten", |s| {
+        let readers = s.secret_readers.as_ref().ok_or("no secretReaders")?;
+        let here = readers
+            .namespaces
+            .iter()
+            .find(|n| n.name == ns)
+            .map(|n| n.listed.clone());
+        match here {
+            Some(listed)
+                if listed == [format!("ServiceAccount {ns}/app")]
+                    && !readers
+                        .cluster_wide
+                        .listed
+                        .contains(&format!("Group {everywhere}")) =>
+            {
+                Ok(())
+            }
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    env.finish().await;
+}

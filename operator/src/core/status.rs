@@ -212,6 +212,8 @@ pub struct StatusInput<'a> {
     /// With `guardrails.denyExec`: the subjects that reach containers past admission through
     /// the kubelet's API (`nodes/proxy`, `core::access`); `None` when not checked.
     pub node_proxy: Option<Vec<String>>,
+    /// With credential guardrails: who may read Secrets in the governed namespaces.
+    pub secret_readers: Option<crate::core::api::SecretReaders>,
     /// Whether the cluster has the Trivy Operator's VulnerabilityReports (then each
     /// outcome says what they find).
     pub images_scanned: bool,
@@ -394,15 +396,9 @@ pub fn desired_status<'a>(
         guardrails: input.guardrails.clone(),
         node_proxy: input
             .node_proxy
-            .as_ref()
-            .map(|subjects| crate::core::api::NodeProxySubjects {
-                count: subjects.len() as u32,
-                listed: subjects
-                    .iter()
-                    .take(crate::core::api::MAX_LISTED_SUBJECTS)
-                    .map(|s| crate::core::api::truncate_text(s))
-                    .collect(),
-            }),
+            .as_deref()
+            .map(crate::core::api::NodeProxySubjects::of),
+        secret_readers: input.secret_readers.clone(),
         vulnerable_workloads: input.images_scanned.then_some(c.vulnerable),
         node_baseline: node_baseline(input),
     }
@@ -985,6 +981,7 @@ mod tests {
             pods_watched: true,
             guardrails: None,
             node_proxy: None,
+            secret_readers: None,
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
@@ -1037,6 +1034,7 @@ mod tests {
                 drift: Vec::new(),
             }),
             node_proxy: None,
+            secret_readers: None,
             images_scanned: scanned,
             nodes: None,
             cluster_network_policies: None,
@@ -1321,6 +1319,7 @@ mod tests {
             pods_watched: true,
             guardrails: None,
             node_proxy: None,
+            secret_readers: None,
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
@@ -1564,6 +1563,7 @@ mod tests {
             pods_watched: false,
             guardrails: None,
             node_proxy: None,
+            secret_readers: None,
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
@@ -1736,6 +1736,7 @@ mod tests {
                 pods_watched: true,
                 guardrails: g,
                 node_proxy: None,
+                secret_readers: None,
                 images_scanned: false,
                 nodes: None,
                 cluster_network_policies: None,
@@ -1839,6 +1840,7 @@ mod tests {
                 drift: Vec::new(),
             }),
             node_proxy: None,
+            secret_readers: None,
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
@@ -1862,6 +1864,7 @@ mod tests {
             pods_watched: false,
             guardrails: None,
             node_proxy: None,
+            secret_readers: None,
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
@@ -1899,6 +1902,7 @@ mod tests {
             pods_watched: true,
             guardrails: None,
             node_proxy: None,
+            secret_readers: None,
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,

@@ -918,6 +918,13 @@ pub struct HardeningProfileStatus {
     /// the group `system:masters` left out): `denyExec` does not hold for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_proxy: Option<NodeProxySubjects>,
+    /// With credential guardrails (`denySecretEnvLiterals`, `denyServiceAccountToken`,
+    /// `denyDefaultServiceAccount`): who may read Secrets (`get`, `list` or `watch`) in the
+    /// governed namespaces, everywhere through ClusterRoleBindings and per namespace through
+    /// its RoleBindings (the group `system:masters` left out). To be reviewed: BSI SYS.1.6
+    /// (2023) A8 wants only authorised persons and containers to reach access data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_readers: Option<SecretReaders>,
     /// How the nodes compare with `spec.nodeBaseline`, from what the node agent publishes;
     /// unset without a node baseline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1088,6 +1095,51 @@ pub struct NodeProxySubjects {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 5), inner(length(max = 256)))]
     pub listed: Vec<String>,
+}
+
+/// Who may read Secrets in the governed namespaces (`status.secretReaders`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretReaders {
+    /// In every namespace, through a ClusterRoleBinding.
+    pub cluster_wide: NodeProxySubjects,
+    /// Governed namespaces whose RoleBindings let more subjects read their Secrets, the
+    /// first 20 by name, each with those subjects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub namespaces: Vec<NamespaceSecretReaders>,
+    /// Such namespaces beyond those listed.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::count")]
+    pub unlisted_namespaces: u32,
+}
+
+/// The subjects a namespace's RoleBindings let read its Secrets.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceSecretReaders {
+    #[schemars(length(max = 63))]
+    pub name: String,
+    #[schemars(schema_with = "schema::count")]
+    pub count: u32,
+    /// The first, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5), inner(length(max = 256)))]
+    pub listed: Vec<String>,
+}
+
+impl NodeProxySubjects {
+    /// The count and the first [`MAX_LISTED_SUBJECTS`] of `subjects`.
+    pub fn of(subjects: &[String]) -> Self {
+        Self {
+            count: subjects.len() as u32,
+            listed: subjects
+                .iter()
+                .take(MAX_LISTED_SUBJECTS)
+                .map(|s| truncate_text(s))
+                .collect(),
+        }
+    }
 }
 
 /// The state of a profile's admission objects (named after their policy).

@@ -731,7 +731,7 @@ fn judge(
             j.rules(facts, &[("denySecretEnvLiterals", literals, "")], "containers may carry passwords, API keys and other credentials as literal environment values, readable by anyone who may read the pod (no guardrails.denySecretEnvLiterals)");
             j.running(&[], &["denySecretEnvLiterals"]);
             j.partial(
-                "credentials built into images, and who may read the namespace's Secrets, are not checked",
+                "credentials built into images are not checked, and who may read the namespace's Secrets is only listed for review (status.secretReaders)",
                 Vec::new(),
             );
             j.finish(r, "no container takes a value with a secret-like name from a literal environment variable: such values come from Secrets", vec![profile_field("spec.guardrails.denySecretEnvLiterals", "enforced")])
