@@ -962,8 +962,9 @@ fn validations(env: &AdmissionEnv) -> Value {
         rule(
             "!variables.created || !params.spec.?guardrails.?requireUserNamespaces.orValue(false) || object.spec.?hostUsers.orValue(true) == false",
             format!(
-                "{}pod ' + object.metadata.?name.orValue(object.metadata.?generateName.orValue('')) + ' does not set hostUsers: false (a user namespace, so that its root is not the host\\'s; the nodes need containerd 2.0+ or CRI-O 1.25+ with runc 1.2+ or crun 1.9+, and Linux 6.3+)'",
-                prefix("requireUserNamespaces")
+                "{}pod ' + object.metadata.?name.orValue(object.metadata.?generateName.orValue('')) + ' does not set hostUsers: false (a user namespace, so that its root is not the host\\'s; the nodes need {})'",
+                prefix("requireUserNamespaces"),
+                crate::core::nodes::USER_NAMESPACES_NODE_NEEDS
             ),
         ),
         rule(

@@ -32,6 +32,11 @@ pub mod keys {
 /// tokens, Secrets and ConfigMaps are on tmpfs).
 pub const USER_NAMESPACES_MIN_KERNEL: &str = "6.3";
 
+/// What a node needs to run pods with `hostUsers: false`, as the rejection and the preview of
+/// `guardrails.requireUserNamespaces` say it.
+pub const USER_NAMESPACES_NODE_NEEDS: &str =
+    "containerd 2.0+ or CRI-O 1.25+ with runc 1.2+ or crun 1.9+, and Linux 6.3+";
+
 /// Whether a node can run pods with `hostUsers: false`, from its `status`: its container
 /// runtime's default handler says it supports user namespaces (`status.runtimeHandlers`, which
 /// the kubelet fills from the runtime: a runtime that reports no handlers, such as containerd

@@ -193,9 +193,6 @@ fn case(
 
 use Verdict::{Met, NotMet, Organisational, Partial};
 
-/// The issue 22 rules, each on.
-const POD_RULES: &str = "guardrails: {requireProfiles: true, requireUserNamespaces: true, denySecretEnvLiterals: true, denyServiceAccountToken: true, denyDefaultServiceAccount: true, oneServicePerContainer: true, requireController: true, requireProbes: true, highAvailability: true, requireReadOnlyMounts: true, denyMountPropagation: true}\n";
-
 fn cases() -> Vec<Case> {
     let full = s(&[
         RESTRICTED,
@@ -405,7 +402,6 @@ fn what_can_be_met_is_met_only_when_everything_holds() {
     assert_eq!(unjudged["SYS.1.6.A18"].verdict, Verdict::Partial);
     assert_eq!(unjudged["APP.4.4.A11"].verdict, Verdict::Partial);
     assert_eq!(unjudged["SYS.1.6.A21"].verdict, Verdict::Met);
-    let _ = POD_RULES;
     let audit = format!("mode: Audit\n{full}");
     assert!(
         judged(&audit, &clean())

@@ -179,8 +179,10 @@ impl<'a> PodRules<'a> {
     pub(super) fn host_users(&self) -> Option<String> {
         (self.guardrails.require_user_namespaces && self.spec.host_users != Some(false)).then(
             || {
-                "the pod does not set hostUsers: false (no user namespace: its root is the host's)"
-                    .to_owned()
+                format!(
+                    "the pod does not set hostUsers: false (no user namespace: its root is the host's; the nodes need {}, see node.userNamespaces in the profile's status.nodeBaseline)",
+                    crate::core::nodes::USER_NAMESPACES_NODE_NEEDS
+                )
             },
         )
     }
