@@ -568,6 +568,84 @@ async fn pod_rules_judge_pods_as_the_admission_policy_does() {
         "{:?}",
         entry.would_reject
     );
+
+    // Ephemeral containers (`kubectl debug`: an UPDATE of pods/ephemeralcontainers) are
+    // judged by the container rules too, on the running pod where the rules are enforced.
+    let target = good_pod("debug-target", &enforce.name_any(), &enforced_owners);
+    let answer = send(
+        &client,
+        "POST",
+        &format!("/api/v1/namespaces/{enforced}/pods"),
+        &target,
+    )
+    .await;
+    assert!(answer.code < 300, "the target pod: {}", answer.body);
+    let stored: Value = serde_json::from_str(&answer.body).unwrap();
+    let debug = |change: &dyn Fn(&mut Value)| {
+        let mut container = json!({
+            "name": "debug", "image": "registry.example.com/debug:1", "targetContainerName": "app",
+        });
+        change(&mut container);
+        container
+    };
+    let ephemeral_cases: [(&str, Value, Option<&str>); 5] = [
+        ("ephemeral-confined", debug(&|_| {}), None),
+        (
+            "ephemeral-unconfined",
+            debug(&|c| c["securityContext"] = json!({"seccompProfile": {"type": "Unconfined"}})),
+            Some("requireProfiles"),
+        ),
+        (
+            "ephemeral-other-apparmor",
+            debug(&|c| {
+                c["securityContext"] = json!({"appArmorProfile": {"type": "RuntimeDefault"}})
+            }),
+            Some("requireProfiles"),
+        ),
+        (
+            "ephemeral-secret-literal",
+            debug(&|c| c["env"] = json!([{"name": "ROOT_PASSWORD", "value": "hunter2"}])),
+            Some("denySecretEnvLiterals"),
+        ),
+        (
+            "ephemeral-writable-mount",
+            debug(&|c| c["volumeMounts"] = json!([{"name": "config", "mountPath": "/config"}])),
+            Some("requireReadOnlyMounts"),
+        ),
+    ];
+    for (name, container, rule) in ephemeral_cases {
+        let answer = send(
+            &client,
+            "PATCH",
+            &format!(
+                "/api/v1/namespaces/{enforced}/pods/debug-target/ephemeralcontainers?dryRun=All"
+            ),
+            &json!({"spec": {"ephemeralContainers": [container]}}),
+        )
+        .await;
+        let server = match (answer.code, rule) {
+            (200..=299, _) => None,
+            (_, Some(rule)) if answer.body.contains(&format!("guardrail {rule} (")) => Some(rule),
+            _ => panic!("{name}: {} {}", answer.code, answer.body),
+        };
+        assert_eq!(server, rule, "{name}: {} {}", answer.code, answer.body);
+        // The operator's judgement of the pod with the ephemeral container, as the API
+        // server would store it.
+        let mut pod = stored.clone();
+        pod["spec"]["ephemeralContainers"] = json!([container]);
+        let pod: Pod = serde_json::from_value(pod).unwrap();
+        let findings = evaluate_guardrails(&enforce, &pod);
+        let rules: Vec<&str> = findings.iter().map(|f| f.rule).collect();
+        assert_eq!(
+            rules.first().copied(),
+            rule,
+            "{name}: the preview found {findings:?}"
+        );
+        assert!(
+            rules.len() <= 1,
+            "{name}: one rule broken only: {findings:?}"
+        );
+    }
     env.finish().await;
 }
 
