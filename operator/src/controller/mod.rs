@@ -10,6 +10,7 @@
 
 mod access;
 mod admission;
+mod budgets;
 mod cluster_network_policies;
 mod context;
 mod events;
@@ -215,6 +216,9 @@ pub async fn run_with(
         .collect();
     let (guardrail_caches, guardrail_drivers) =
         guardrails::caches(&client, status_tx.clone(), &admission_kinds);
+    // PodDisruptionBudgets, for highAvailability's report on running pods.
+    let (budgets, budgets_driver) = budgets::cache(&client, namespace_tx.clone());
+    drivers.push(budgets_driver);
     // Who can reach containers past admission (nodes/proxy), for profiles with denyExec.
     let (access, access_drivers) = access::caches(&client, profiles.clone(), status_tx.clone());
     drivers.extend(access_drivers);
@@ -238,6 +242,7 @@ pub async fn run_with(
         cluster_policies,
         guardrails: Some(guardrail_caches),
         access,
+        budgets,
         admission: Default::default(),
         status_trigger: status_tx,
         outcomes: Default::default(),

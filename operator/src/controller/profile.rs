@@ -191,6 +191,27 @@ pub async fn reconcile(
             .as_ref()
             .filter(|g| g.deny_exec)
             .map(|_| ctx.access.node_proxy_subjects()),
+        secret_readers: profile
+            .spec
+            .guardrails
+            .as_ref()
+            .filter(|g| super::access::credential_rules(g))
+            .map(|_| {
+                let outcomes = ctx.outcomes.lock().expect("outcomes lock");
+                // The namespaces this profile governs (another profile of higher precedence
+                // judges the others).
+                let governed: Vec<&str> = selected
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|ns| {
+                        outcomes
+                            .get(*ns)
+                            .and_then(|o| o.winner())
+                            .is_none_or(|w| w == name)
+                    })
+                    .collect();
+                ctx.access.secret_readers(governed)
+            }),
         images_scanned: ctx.vulnerabilities.is_some(),
         nodes: nodes.as_deref(),
         cluster_network_policies: cluster_policies,

@@ -11,7 +11,8 @@
 //!   field manager; [`plan`]: per object, what to do.
 //! - Tenants, reported and never changed: [`workloads`] (pods not confined),
 //!   [`isolation`] (NetworkPolicies opening what the profile denies), [`preview`] and
-//!   [`rejection`] (what enforcing would reject); [`pod_security`]: Pod Security
+//!   [`rejection`] (what enforcing would reject), [`availability`] (highly available pods
+//!   without a second replica or a disruption budget); [`pod_security`]: Pod Security
 //!   Admission's checks, judging one pod as the API server does; [`enforced`]: what Enforce
 //!   mode left that still acts after a switch to Audit.
 //! - [`compliance`]: the catalogues (BSI SYS.1.6 and APP.4.4, edition 2023) and the one
@@ -27,6 +28,7 @@
 pub mod access;
 pub mod api;
 pub mod apparmor;
+pub mod availability;
 pub mod canonical;
 pub mod cluster_network_policy;
 pub mod compliance;

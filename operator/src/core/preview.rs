@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use serde::{Deserialize, Serialize};
 
-use crate::core::api::{Guardrails, HardeningProfile, PodSecurityLevel};
+use crate::core::api::{HardeningProfile, PodSecurityLevel};
 use crate::core::plural::count;
 use crate::core::pod_security::{self, Version};
 
@@ -136,8 +136,13 @@ pub fn tagged(image: &str) -> bool {
     last.contains(':') && !image.ends_with(":latest")
 }
 
-/// The guardrails `pod` breaks, one finding per rule (the first container breaking it).
-pub fn evaluate_guardrails(guardrails: &Guardrails, pod: &Pod) -> Vec<GuardrailFinding> {
+/// The guardrails of `profile` that `pod` breaks, one finding per rule (the first container
+/// breaking it), judged as the generated admission policy judges a new pod
+/// (`crate::core::guardrails`); the rules that only warn (`oneServicePerContainer`) too.
+pub fn evaluate_guardrails(profile: &HardeningProfile, pod: &Pod) -> Vec<GuardrailFinding> {
+    let Some(guardrails) = profile.spec.guardrails.as_ref() else {
+        return Vec::new();
+    };
     let containers = containers(pod);
     let name = pod.name_any();
     let mut findings = Vec::new();
@@ -188,6 +193,20 @@ pub fn evaluate_guardrails(guardrails: &Guardrails, pod: &Pod) -> Vec<GuardrailF
                 format!("container {container} does not set readOnlyRootFilesystem: true")
             }),
     );
+    let Some(spec) = pod.spec.as_ref() else {
+        return findings;
+    };
+    let rules = pod_rules::PodRules::new(profile, guardrails, pod, spec);
+    first("requireProfiles", rules.unconfined());
+    first("requireUserNamespaces", rules.host_users());
+    first("denySecretEnvLiterals", rules.secret_literal());
+    first("denyServiceAccountToken", rules.service_account_token());
+    first("denyDefaultServiceAccount", rules.default_service_account());
+    first("oneServicePerContainer", rules.multi_service());
+    first("requireController", rules.bare());
+    first("requireProbes", rules.unprobed());
+    first("requireReadOnlyMounts", rules.writable_mount());
+    first("denyMountPropagation", rules.propagating_mount());
     findings
 }
 
@@ -229,12 +248,7 @@ pub fn judge(profile: &HardeningProfile, pod: &Pod) -> PodVerdict {
         let violations = pod_security::evaluate_pod(level, version, pod);
         (!violations.is_empty()).then(|| pod_security::forbidden_reason(&violations))
     });
-    let guardrails = profile
-        .spec
-        .guardrails
-        .as_ref()
-        .map(|g| evaluate_guardrails(g, pod))
-        .unwrap_or_default();
+    let guardrails = evaluate_guardrails(profile, pod);
     PodVerdict {
         pod_security,
         guardrails,
@@ -297,6 +311,7 @@ pub fn active(pod: &Pod) -> bool {
     )
 }
 
+mod pod_rules;
 #[cfg(test)]
 mod tests;
 
@@ -311,6 +326,13 @@ pub struct NamespacePreview {
 }
 
 impl NamespacePreview {
+    /// Adds findings on the namespace's pods as a whole that are reported, never rejected
+    /// (`highAvailability`: see `core::availability`), within [`MAX_FINDINGS`].
+    pub fn add_reported(&mut self, findings: Vec<GuardrailFinding>) {
+        let room = MAX_FINDINGS.saturating_sub(self.guardrails.len());
+        self.guardrails.extend(findings.into_iter().take(room));
+    }
+
     /// Pods that would be rejected, counted once each where names are known: every pod
     /// Pod Security reports (grouped ones included) and every other pod a guardrail rejects.
     pub fn rejected_pods(&self) -> u32 {
@@ -323,6 +345,7 @@ impl NamespacePreview {
         let guardrail_only: std::collections::BTreeSet<&str> = self
             .guardrails
             .iter()
+            .filter(|f| crate::core::guardrails::rejects(f.rule))
             .map(|f| f.pod.as_str())
             .filter(|p| !named.contains(p))
             .collect();
@@ -347,10 +370,15 @@ impl NamespacePreview {
             })
             .collect();
         lines.extend(self.guardrails.iter().map(|f| {
+            let kind = if crate::core::guardrails::rejects(f.rule) {
+                ""
+            } else {
+                ", reported, not rejected"
+            };
             (
                 f.pod.clone(),
                 format!(
-                    "guardrail {} ({}): {}",
+                    "guardrail {} ({}{kind}): {}",
                     f.rule,
                     crate::core::compliance::guardrail_citation(f.rule),
                     f.reason

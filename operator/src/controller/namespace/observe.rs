@@ -85,12 +85,20 @@ pub async fn preview(
     }
     let name = ns.name_any();
     match &ctx.pods {
-        Some(pods) => Some(
-            ctx.verdicts
+        Some(pods) => {
+            let mut preview = ctx
+                .verdicts
                 .preview(&name, profile, pods.digests(&name), |pod| {
                     pods.judged(&name, pod)
-                }),
-        ),
+                });
+            if high_availability(profile) {
+                preview.add_reported(crate::core::availability::findings(
+                    &pods.highly_available(&name),
+                    &ctx.budgets.in_namespace(&name),
+                ));
+            }
+            Some(preview)
+        }
         None => match super::super::preview::list_and_judge(&ctx.client, profile, &name).await {
             Ok(preview) => Some(preview),
             Err(e) => {
@@ -99,6 +107,14 @@ pub async fn preview(
             }
         },
     }
+}
+
+fn high_availability(profile: &HardeningProfile) -> bool {
+    profile
+        .spec
+        .guardrails
+        .as_ref()
+        .is_some_and(|g| g.high_availability)
 }
 
 /// Audit mode: what the profile's Enforce mode left here that still acts (see

@@ -79,6 +79,32 @@ pub fn validate(profile: &HardeningProfile) -> Result<(), Vec<ValidationError>> 
                 errors.push(&index("spec.guardrails.allowedRegistries", i), problem);
             }
         }
+        if guardrails.require_profiles && spec.seccomp.is_none() && spec.apparmor.is_none() {
+            errors.push(
+                "spec.guardrails.requireProfiles",
+                "requires the profile's own seccomp or AppArmor profile: set spec.seccomp or spec.apparmor",
+            );
+        }
+        if let Some(pattern) = &guardrails.secret_env_name_pattern
+            && let Err(e) = regex::Regex::new(pattern)
+        {
+            errors.push(
+                "spec.guardrails.secretEnvNamePattern",
+                format!(
+                    "{pattern:?} is not a regular expression ({})",
+                    e.to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or_default()
+                        .trim()
+                        .trim_start_matches("error: ")
+                ),
+            );
+        }
+        errors.duplicates(
+            "spec.guardrails.scratchVolumes",
+            &guardrails.scratch_volumes,
+        );
     }
     if let Some(pod_security) = &spec.pod_security {
         errors.pod_security("spec.podSecurity", pod_security);
