@@ -187,8 +187,11 @@ pub struct Outcome {
     pub kind: DriftKind,
     pub namespace: String,
     /// Drift write to repairing write, by their audit timestamps; `None`: not repaired
-    /// within the timeout.
+    /// within the timeout (or refused).
     pub latency_ms: Option<f64>,
+    /// The drift was refused at admission (the full profile's guardrails deny widening a
+    /// NetworkPolicy, break-glass or not): nothing to repair.
+    pub refused: bool,
 }
 
 /// Makes `count` drifts, one at a time, of the kinds in turn, in namespaces spread over
@@ -208,7 +211,18 @@ pub async fn run(
         let target = kind.target(namespace);
         audit.read_new();
         let mark = audit.mark();
-        kind.make(admin, profile, namespace).await?;
+        if let Err(e) = kind.make(admin, profile, namespace).await {
+            if e.contains("ValidatingAdmissionPolicy") && e.contains("denied request") {
+                outcomes.push(Outcome {
+                    kind,
+                    namespace: namespace.clone(),
+                    latency_ms: None,
+                    refused: true,
+                });
+                continue;
+            }
+            return Err(e);
+        }
         let deadline = Instant::now() + timeout;
         let latency_ms = loop {
             audit.read_new();
@@ -236,6 +250,7 @@ pub async fn run(
             kind,
             namespace: namespace.clone(),
             latency_ms,
+            refused: false,
         });
     }
     Ok(outcomes)

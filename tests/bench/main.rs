@@ -641,10 +641,17 @@ fn drift_figures(result: &mut RunResult, outcomes: &[drift::Outcome]) {
         result.add("drift repair p99 (ms)", percentile(&latencies, 99.0));
         result.add("drift repair max (ms)", latencies[latencies.len() - 1]);
     }
+    let refused = outcomes.iter().filter(|o| o.refused).count();
     result.add(
         format!("drifts unrepaired (of {})", outcomes.len()),
-        (outcomes.len() - latencies.len()) as f64,
+        (outcomes.len() - refused - latencies.len()) as f64,
     );
+    if refused > 0 {
+        result.add(
+            format!("drifts refused at admission (of {})", outcomes.len()),
+            refused as f64,
+        );
+    }
     for kind in drift::DriftKind::ALL {
         let of_kind: Vec<&drift::Outcome> = outcomes.iter().filter(|o| o.kind == kind).collect();
         if of_kind.is_empty() {
@@ -659,15 +666,21 @@ fn drift_figures(result: &mut RunResult, outcomes: &[drift::Outcome]) {
         };
         let unrepaired: Vec<&str> = of_kind
             .iter()
-            .filter(|o| o.latency_ms.is_none())
+            .filter(|o| o.latency_ms.is_none() && !o.refused)
             .map(|o| o.namespace.as_str())
             .take(3)
             .collect();
+        let refused = of_kind.iter().filter(|o| o.refused).count();
         result.notes.push(format!(
-            "drift {}: {}/{} repaired, median {median}{}",
+            "drift {}: {}/{} repaired{}, median {median}{}",
             kind.describe(),
             repaired.len(),
             of_kind.len(),
+            if refused > 0 {
+                format!(" ({refused} refused at admission)")
+            } else {
+                String::new()
+            },
             if unrepaired.is_empty() {
                 String::new()
             } else {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -42,6 +42,9 @@ pub const HEALTH_TOPIC: &str = "policy reports";
 
 /// How often the outcomes are compared with the reports written.
 pub const PERIOD: Duration = Duration::from_secs(2);
+
+/// Reports written at once, at most (the client's write slots adapt below this).
+const REPORTS_IN_FLIGHT: usize = 64;
 
 /// Namespaces whose outcome was recorded since the writer last looked (only while reports
 /// are on).
@@ -516,6 +519,7 @@ pub async fn run(ctx: Arc<Context>, health: Arc<Health>, shutdown: impl Future<O
             }
         }
         cluster.sync(&ctx).await;
+        let mut changed = Vec::new();
         for (namespace, report) in desired(&ctx, api, ctx.reports.take()) {
             let Some(report) = report else {
                 if written.contains_key(&namespace) {
@@ -524,12 +528,26 @@ pub async fn run(ctx: Arc<Context>, health: Arc<Health>, shutdown: impl Future<O
                 continue;
             };
             let wanted = content(&report);
-            if written.get(&namespace).is_some_and(|w| w.wanted == wanted) {
-                continue;
+            if written.get(&namespace).is_none_or(|w| w.wanted != wanted) {
+                changed.push((namespace, report, wanted));
             }
-            let reports: Api<DynamicObject> =
-                Api::namespaced_with(ctx.client.clone(), &namespace, &resource);
-            match apply(&reports, REPORT_NAME, report).await {
+        }
+        // Written side by side: one after another, a rollout's reports trailed its objects by
+        // many seconds. The client's write slots bound the writes in flight.
+        let applied: Vec<_> =
+            futures::stream::iter(changed.into_iter().map(|(namespace, report, wanted)| {
+                let reports: Api<DynamicObject> =
+                    Api::namespaced_with(ctx.client.clone(), &namespace, &resource);
+                async move {
+                    let result = apply(&reports, REPORT_NAME, report).await;
+                    (namespace, wanted, result)
+                }
+            }))
+            .buffer_unordered(REPORTS_IN_FLIGHT)
+            .collect()
+            .await;
+        for (namespace, wanted, result) in applied {
+            match result {
                 Ok(stored) => {
                     written.insert(namespace, Digests { wanted, stored });
                 }
