@@ -68,6 +68,7 @@ async fn diff_reports_create_then_unchanged_then_an_edit_with_its_field_manager(
         namespaces: vec![ns.clone(), other.clone()],
         profile_selector: Some(format!("{SHARD_LABEL}={}", env.shard)),
         exclusions: Default::default(),
+        exceptions: Default::default(),
         cluster: Default::default(),
     };
     let client = env.client.clone();

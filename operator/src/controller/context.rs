@@ -133,6 +133,8 @@ pub struct Context {
     pub guardrails: Option<super::guardrails::GuardrailCaches>,
     /// ClusterRoles and ClusterRoleBindings: who can reach containers past admission.
     pub access: super::access::AccessCaches,
+    /// Every HardeningException (`None`: the cluster does not serve them).
+    pub exceptions: Option<Store<crate::core::api::HardeningException>>,
     /// Who the admission rules trust and what the API server serves (set when this replica
     /// starts leading, before any reconcile).
     pub admission: std::sync::OnceLock<crate::core::guardrails::AdmissionEnv>,
@@ -182,6 +184,9 @@ impl Context {
         }
         if let Some(guardrails) = &self.guardrails {
             guardrails.wait_until_ready().await;
+        }
+        if let Some(exceptions) = &self.exceptions {
+            let _ = exceptions.wait_until_ready().await;
         }
     }
 

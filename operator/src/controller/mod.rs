@@ -13,6 +13,7 @@ mod admission;
 mod cluster_network_policies;
 mod context;
 mod events;
+mod exceptions;
 mod guardrails;
 mod index;
 mod managed;
@@ -215,6 +216,16 @@ pub async fn run_with(
         .collect();
     let (guardrail_caches, guardrail_drivers) =
         guardrails::caches(&client, status_tx.clone(), &admission_kinds);
+    // HardeningExceptions, where the cluster serves them.
+    let (exception_tx, exception_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let exception_store = if exceptions::detect(&client).await {
+        let (store, driver) = exceptions::cache(&client, status_tx.clone(), exception_tx);
+        drivers.push(driver);
+        Some(store)
+    } else {
+        drop(exception_tx);
+        None
+    };
     // Who can reach containers past admission (nodes/proxy), for profiles with denyExec.
     let (access, access_drivers) = access::caches(&client, profiles.clone(), status_tx.clone());
     drivers.extend(access_drivers);
@@ -237,6 +248,7 @@ pub async fn run_with(
         node_states,
         cluster_policies,
         guardrails: Some(guardrail_caches),
+        exceptions: exception_store,
         access,
         admission: Default::default(),
         status_trigger: status_tx,
@@ -387,10 +399,11 @@ pub async fn run_with(
             }
         };
         tokio::select! {
-            _ = futures::future::join3(
+            _ = futures::future::join4(
                 namespace_loop,
                 profile_loop,
                 reports::run(ctx.clone(), health.clone(), shutdown.clone()),
+                exceptions::run(ctx.clone(), exception_rx, shutdown.clone()),
             ) => Ok(()),
             _ = lost => {
                 warn!("lost the leader election; stopped reconciling");
@@ -523,20 +536,24 @@ impl Relist {
     }
 }
 
-/// Asks for every namespace's reconcile when a profile's spec, identity or deletion state
-/// changes: not for its status or finalizer writes, which change nothing a namespace gets.
+/// Asks for every namespace's reconcile when a profile's spec, identity, deletion state or
+/// exceptions in force change: not for its other status or finalizer writes, which change
+/// nothing a namespace gets.
 async fn profile_triggers(
     events: impl Stream<Item = Arc<HardeningProfile>>,
     namespaces: Store<Namespace>,
     trigger: UnboundedSender<String>,
 ) {
-    let mut seen: HashMap<String, (Option<String>, Option<i64>, bool)> = HashMap::new();
+    let mut seen: HashMap<String, (Option<String>, Option<i64>, bool, u64)> = HashMap::new();
     events
         .for_each(|profile| {
+            // The exceptions in force are part of what namespaces get (Pod Security labels)
+            // and of how they are judged.
             let identity = (
                 profile.uid(),
                 profile.metadata.generation,
                 profile.metadata.deletion_timestamp.is_some(),
+                crate::core::exceptions::digest(crate::core::exceptions::active_of(&profile)),
             );
             if seen.insert(profile.name_any(), identity.clone()) != Some(identity) {
                 for ns in namespaces.state() {

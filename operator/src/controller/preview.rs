@@ -11,16 +11,18 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
-use crate::core::api::HardeningProfile;
+use crate::core::api::{ActiveException, HardeningProfile};
 use crate::core::preview::{NamespacePreview, PodVerdict, active, judge, namespace_preview};
 use crate::core::workloads::JudgedPod;
 use crate::error::Error;
 
-/// What `profile` rejects among the active pods of `namespace`, listed (one request).
+/// What `profile` rejects among the active pods of `namespace`, listed (one request), with
+/// `exceptions` (those in force covering the namespace).
 pub async fn list_and_judge(
     client: &Client,
     profile: &HardeningProfile,
     namespace: &str,
+    exceptions: &[ActiveException],
 ) -> Result<NamespacePreview, Error> {
     let pods: Vec<Pod> = Api::<Pod>::namespaced(client.clone(), namespace)
         .list(&ListParams::default())
@@ -32,19 +34,21 @@ pub async fn list_and_judge(
         .collect();
     let verdicts: Vec<(String, PodVerdict)> = pods
         .iter()
-        .map(|pod| (pod.name_any(), judge(profile, pod)))
+        .map(|pod| (pod.name_any(), judge(profile, pod, exceptions)))
         .collect();
     Ok(namespace_preview(
         profile,
+        namespace,
+        exceptions,
         verdicts.iter().map(|(name, v)| (name.as_str(), v)),
     ))
 }
 
-/// One namespace's pod verdicts: for the profile (name, generation) they were made for, each
-/// pod's digest and verdict.
+/// One namespace's pod verdicts: for the profile (name, generation, digest of the exceptions
+/// in force covering the namespace) they were made for, each pod's digest and verdict.
 #[derive(Default)]
 struct NamespaceVerdicts {
-    profile: (String, i64),
+    profile: (String, i64, u64),
     pods: HashMap<String, (u64, PodVerdict)>,
 }
 
@@ -53,18 +57,24 @@ struct NamespaceVerdicts {
 pub struct PodVerdicts(Mutex<HashMap<String, NamespaceVerdicts>>);
 
 impl PodVerdicts {
-    /// The preview of `namespace`'s pods (`digests`: name and digest of each active pod);
-    /// `judged` fetches what is judged of a pod that is new or changed since the last call.
+    /// The preview of `namespace`'s pods (`digests`: name and digest of each active pod)
+    /// with `exceptions` (those in force covering it); `judged` fetches what is judged of a
+    /// pod that is new or changed since the last call.
     pub fn preview(
         &self,
         namespace: &str,
         profile: &HardeningProfile,
+        exceptions: &[ActiveException],
         digests: Vec<(String, u64)>,
         judged: impl Fn(&str) -> Option<JudgedPod>,
     ) -> NamespacePreview {
         let mut all = self.0.lock().expect("pod verdicts lock");
         let known = all.entry(namespace.to_owned()).or_default();
-        let key = (profile.name_any(), profile.metadata.generation.unwrap_or(0));
+        let key = (
+            profile.name_any(),
+            profile.metadata.generation.unwrap_or(0),
+            crate::core::exceptions::digest(exceptions),
+        );
         if known.profile != key {
             *known = NamespaceVerdicts {
                 profile: key,
@@ -76,7 +86,7 @@ impl PodVerdicts {
             let verdict = match known.pods.remove(&name) {
                 Some((known_digest, verdict)) if known_digest == digest => verdict,
                 _ => match judged(&name) {
-                    Some(pod) => judge(profile, &pod.pod()),
+                    Some(pod) => judge(profile, &pod.pod(), exceptions),
                     // Gone since the digests were read: judged with the next event.
                     None => continue,
                 },
@@ -86,6 +96,8 @@ impl PodVerdicts {
         known.pods = pods;
         namespace_preview(
             profile,
+            namespace,
+            exceptions,
             known.pods.iter().map(|(name, (_, v))| (name.as_str(), v)),
         )
     }

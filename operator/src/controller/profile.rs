@@ -156,6 +156,29 @@ pub async fn reconcile(
     };
     let selected = ctx.selected_namespaces(&profile);
     let nodes = ctx.node_states.as_ref().map(|n| n.snapshot());
+    // The exceptions in force now: the admission policy, the Pod Security labels and the
+    // verdicts read them from the status written here. The reconcile comes back when the
+    // next one expires (or starts expiring within a week).
+    let now = Timestamp::now();
+    let (exceptions, wake) = match &ctx.exceptions {
+        Some(store) => {
+            let all = store.state();
+            let judged = crate::core::exceptions::profile_exceptions(
+                &profile,
+                all.iter().map(|e| e.as_ref()),
+                now,
+                ctx.config.max_exception_duration,
+            );
+            let wake = crate::core::exceptions::next_change(
+                all.iter()
+                    .map(|e| e.as_ref())
+                    .filter(|e| e.spec.profile == name),
+                now,
+            );
+            (judged.status, wake)
+        }
+        None => (None, None),
+    };
     let input = StatusInput {
         profile: &profile,
         selected: &selected,
@@ -173,7 +196,8 @@ pub async fn reconcile(
         images_scanned: ctx.vulnerabilities.is_some(),
         nodes: nodes.as_deref(),
         cluster_network_policies: cluster_policies,
-        now: Time(Timestamp::now()),
+        exceptions,
+        now: Time(now),
     };
     let status = {
         let outcomes = ctx.outcomes.lock().expect("outcomes lock");
@@ -245,9 +269,11 @@ pub async fn reconcile(
         .await;
     }
     // A failed guardrails write backs off (the status already says so).
-    match guardrails_error {
-        Some(e) => Err(e),
-        None => Ok(Action::await_change()),
+    match (guardrails_error, wake) {
+        (Some(e), _) => Err(e),
+        // A little after the moment, so that the judgement has changed by then.
+        (None, Some(after)) => Ok(Action::requeue(after + Duration::from_millis(100))),
+        (None, None) => Ok(Action::await_change()),
     }
 }
 

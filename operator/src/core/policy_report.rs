@@ -244,7 +244,8 @@ pub fn namespace_results(
 ) -> Vec<ReportResult> {
     let name = profile.metadata.name.as_deref().unwrap_or_default();
     let generation = profile.metadata.generation.unwrap_or(0);
-    let Some(ns) = outcome.compliance_facts(namespace, name, generation) else {
+    let exceptions = crate::core::exceptions::digest(crate::core::exceptions::active_of(profile));
+    let Some(ns) = outcome.compliance_facts(namespace, name, generation, exceptions) else {
         return Vec::new();
     };
     let mut results: Vec<ReportResult> =
@@ -263,8 +264,70 @@ pub fn namespace_results(
                 ReportResult::requirement(profile, &entry, resources)
             })
             .collect();
+    // The accepted deviations here, one result each: a warning, never a pass.
+    results.extend(
+        ns.exceptions
+            .iter()
+            .map(|e| exception_result(profile, e, Some(namespace))),
+    );
     results.sort_by(|a, b| a.rule.cmp(&b.rule));
     results
+}
+
+/// The check `exception` of a HardeningException in force: `warn`, with what it suspends,
+/// until when, who owns it and why (`namespace`: in the report of that namespace).
+fn exception_result(
+    profile: &HardeningProfile,
+    exception: &crate::core::api::ActiveException,
+    namespace: Option<&str>,
+) -> ReportResult {
+    let weakens =
+        crate::core::compliance::exception_weakens(&exception.rules, exception.pod_security_level);
+    let what = crate::core::exceptions::suspends(&exception.rules, exception.pod_security_level);
+    let mut scope = Vec::new();
+    if let Some(pods) = &exception.pod_selector {
+        scope.push(format!(
+            "pods {}",
+            serde_json::to_string(pods).unwrap_or_default()
+        ));
+    }
+    if !exception.containers.is_empty() {
+        scope.push(format!("containers {}", exception.containers.join(", ")));
+    }
+    let scope = match (namespace, scope.is_empty()) {
+        (Some(ns), true) => format!(" in namespace {ns}"),
+        (Some(ns), false) => format!(" for {} in namespace {ns}", scope.join(", ")),
+        (None, true) => String::new(),
+        (None, false) => format!(" for {}", scope.join(", ")),
+    };
+    let mut result = ReportResult::check(
+        profile,
+        "exception",
+        (!weakens.is_empty()).then(|| crate::core::compliance::cite(&weakens)),
+        Outcome::Warn,
+        format!(
+            "accepted deviation: HardeningException {} ({what}{scope}) until {}, owner {}: {}",
+            exception.name, exception.expires, exception.owner, exception.reason
+        ),
+        vec![exception_ref(&exception.name)],
+    );
+    for (key, value) in [
+        ("exception", exception.name.clone()),
+        ("owner", exception.owner.clone()),
+        ("expires", exception.expires.clone()),
+    ] {
+        result.properties.insert(key.to_owned(), value);
+    }
+    result
+}
+
+fn exception_ref(name: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("hardening.dev/v1alpha1".to_owned()),
+        kind: Some("HardeningException".to_owned()),
+        name: Some(name.to_owned()),
+        ..Default::default()
+    }
 }
 
 /// The objects among `evidence` (not the profile's own fields), as references.
@@ -293,6 +356,31 @@ fn evidence_refs(evidence: &[crate::core::api::ComplianceEvidence]) -> Vec<Objec
 /// nothing is claimed from an older status.
 pub fn cluster_results(profile: &HardeningProfile) -> Vec<ReportResult> {
     let mut results = profile_results(profile);
+    // Every exception of the profile: those in force warn, the others (expired, not
+    // applied) are skipped, each with its reason.
+    if let Some(exceptions) = profile.status.as_ref().and_then(|s| s.exceptions.as_ref()) {
+        results.extend(
+            exceptions
+                .active
+                .iter()
+                .map(|e| exception_result(profile, e, None)),
+        );
+        results.extend(exceptions.inactive.iter().map(|line| {
+            let name = line.split(':').next().unwrap_or_default();
+            let mut result = ReportResult::check(
+                profile,
+                "exception",
+                None,
+                Outcome::Skip,
+                format!("HardeningException {line}"),
+                vec![exception_ref(name)],
+            );
+            result
+                .properties
+                .insert("exception".to_owned(), name.to_owned());
+            result
+        }));
+    }
     let (_, verdicts) = crate::core::report::profile_verdicts(profile);
     results.extend(verdicts.iter().filter_map(|entry| {
         ReportResult::requirement(profile, entry, evidence_refs(&entry.evidence))
@@ -713,7 +801,7 @@ mod tests {
         let compliance = crate::core::compliance::assess_profile(
             &spec,
             &facts,
-            ns.compliance_facts("team", "strict", 2),
+            ns.compliance_facts("team", "strict", 2, crate::core::exceptions::digest(&[])),
         );
         let status = json!({ "observedGeneration": 2, "compliance": compliance });
         let results = cluster_results(&strict_at(2, status.clone()));

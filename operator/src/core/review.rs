@@ -3,7 +3,13 @@
 //! cluster-scoped ValidatingAdmissionPolicy; the mode; the precedence), each with what it
 //! does in the cluster. `hardening-operator diff` prints them before the objects.
 
-use super::api::{Guardrails, HardeningProfileSpec, Mode};
+use kube::ResourceExt;
+
+use super::api::{
+    ExceptionState, Guardrails, HardeningException, HardeningExceptionSpec, HardeningProfileSpec,
+    Mode,
+};
+use super::exceptions::Judgement;
 
 /// One guardrail: its field, whether `g` turns it on, what it rejects, its requirements.
 struct Rule {
@@ -105,9 +111,144 @@ pub fn spec_changes(
         file.guardrails.as_ref(),
         file.mode,
     ));
-    // Exceptions (a later issue) add their lines here, in the same words: which namespace
-    // or workload is exempted from which rule, from when to when, and who asked.
+    // Exceptions: [`exception_changes`], printed by `diff` right after these lines, in the
+    // same words: which namespace or workload is exempted from which rule, until when, who
+    // answers for it and why.
     lines
+}
+
+/// What the HardeningExceptions of a change mean, in words: for each exception of the
+/// files (`files`, naming the profile) that is new or differs from the stored one of its
+/// name (`stored`), what it suspends, where, until when, who owns it, why, the requirements
+/// it weakens, and whether the operator would apply it (`judged`, the judgement of every
+/// exception of the profile once the files are applied); then the stored exceptions in
+/// force that the files leave as they are.
+pub fn exception_changes(
+    stored: &[&HardeningException],
+    files: &[&HardeningException],
+    judged: &[(String, Judgement)],
+) -> Vec<String> {
+    let judgement = |name: &str| {
+        judged
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, j)| match j.state {
+                ExceptionState::Active => format!("the operator would apply it: {}", j.message),
+                _ => format!("the operator would not apply it: {}", j.message),
+            })
+            .unwrap_or_default()
+    };
+    let mut lines = Vec::new();
+    for file in files {
+        let name = file.name_any();
+        match stored.iter().find(|s| s.name_any() == name) {
+            None => lines.push(format!(
+                "exception {name} is new: {}; {}",
+                describe_exception(&file.spec),
+                judgement(&name)
+            )),
+            Some(before) if before.spec == file.spec => {}
+            Some(before) => {
+                let changes = spec_differences(&before.spec, &file.spec);
+                lines.push(format!(
+                    "exception {name} changes: {}; now {}; {}",
+                    changes.join("; "),
+                    describe_exception(&file.spec),
+                    judgement(&name)
+                ));
+            }
+        }
+    }
+    let unchanged: Vec<String> = stored
+        .iter()
+        .filter(|s| !files.iter().any(|f| f.name_any() == s.name_any()))
+        .filter(|s| {
+            judged
+                .iter()
+                .any(|(n, j)| *n == s.name_any() && j.state == ExceptionState::Active)
+        })
+        .map(|s| format!("{} until {}", s.name_any(), s.spec.expires))
+        .collect();
+    if !unchanged.is_empty() {
+        lines.push(format!(
+            "exceptions in force in the cluster, unchanged: {}",
+            unchanged.join(", ")
+        ));
+    }
+    lines
+}
+
+/// An exception's spec in words.
+pub fn describe_exception(spec: &HardeningExceptionSpec) -> String {
+    let what = crate::core::exceptions::suspends(&spec.rules, spec.pod_security_level);
+    let mut whom = Vec::new();
+    if let Some(pods) = &spec.pod_selector {
+        whom.push(format!("pods {}", compact(pods)));
+    }
+    if !spec.containers.is_empty() {
+        whom.push(format!("containers {}", spec.containers.join(", ")));
+    }
+    let mut places = Vec::new();
+    if !spec.namespaces.names.is_empty() {
+        places.push(format!("namespaces {}", spec.namespaces.names.join(", ")));
+    }
+    if let Some(selector) = &spec.namespaces.selector {
+        places.push(format!("namespaces matching {}", compact(selector)));
+    }
+    let whom = if whom.is_empty() {
+        String::new()
+    } else {
+        format!(" for {}", whom.join(", "))
+    };
+    let weakens = crate::core::compliance::exception_weakens(&spec.rules, spec.pod_security_level);
+    let weakens = if weakens.is_empty() {
+        String::new()
+    } else {
+        format!("; weakens {}", crate::core::compliance::cite(&weakens))
+    };
+    format!(
+        "{what}{whom} in {} of profile {} until {}; owner {}; reason: {}{weakens}",
+        places.join(" and "),
+        spec.profile,
+        spec.expires,
+        spec.owner,
+        spec.reason
+    )
+}
+
+fn spec_differences(old: &HardeningExceptionSpec, new: &HardeningExceptionSpec) -> Vec<String> {
+    let mut changes = Vec::new();
+    let mut field = |name: &str, a: String, b: String| {
+        if a != b {
+            changes.push(format!("{name} {a} -> {b}"));
+        }
+    };
+    field("profile", old.profile.clone(), new.profile.clone());
+    field("expires", old.expires.clone(), new.expires.clone());
+    field("rules", compact(&old.rules), compact(&new.rules));
+    field(
+        "podSecurityLevel",
+        compact(&old.pod_security_level),
+        compact(&new.pod_security_level),
+    );
+    field(
+        "namespaces",
+        compact(&old.namespaces),
+        compact(&new.namespaces),
+    );
+    field(
+        "podSelector",
+        compact(&old.pod_selector),
+        compact(&new.pod_selector),
+    );
+    field(
+        "containers",
+        compact(&old.containers),
+        compact(&new.containers),
+    );
+    field("owner", old.owner.clone(), new.owner.clone());
+    field("reason", old.reason.clone(), new.reason.clone());
+    changes
 }
 
 fn compact(value: &impl serde::Serialize) -> String {

@@ -16,8 +16,9 @@ use std::collections::BTreeSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::core::api::{
-    DriftEntry, GuardrailsStatus, HardeningProfile, HardeningProfileStatus, MAX_LISTED_DRIFT,
-    MAX_LISTED_NAMESPACES, Mode, NamespaceState, NamespaceStatus, RolloutStatus, WideningPolicy,
+    ActiveException, DriftEntry, ExceptionsStatus, GuardrailsStatus, HardeningProfile,
+    HardeningProfileStatus, MAX_LISTED_DRIFT, MAX_LISTED_NAMESPACES, Mode, NamespaceState,
+    NamespaceStatus, RolloutStatus, WideningPolicy,
 };
 use crate::core::compliance::{NamespaceFacts, ProfileAssessment, ProfileFacts};
 use crate::core::isolation::{MAX_LISTED_POLICIES, Widening};
@@ -57,6 +58,10 @@ pub const NODES_MEET_BASELINE: &str = "NodesMeetBaseline";
 /// Present with `networkPolicy.clusterNetworkPolicy`: whether the profile's
 /// ClusterNetworkPolicies are in place (False `NotServed` where the cluster has none).
 pub const CLUSTER_NETWORK_POLICIES: &str = "ClusterNetworkPolicies";
+/// Present when a HardeningException names the profile: whether any is in force (True,
+/// `Active` or `ExpiringSoon`) or none (False, `NoneInForce`). Informational: `Ready` does
+/// not depend on it.
+pub const EXCEPTIONS_IN_FORCE: &str = "ExceptionsInForce";
 
 /// What the last reconcile of one namespace found, from the governing profile's view.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -86,6 +91,13 @@ pub struct NamespaceOutcome {
     /// Workload containers whose images have fixable CRITICAL or HIGH vulnerabilities;
     /// `None` when the cluster has no VulnerabilityReports (not scanned).
     pub vulnerable: Option<VulnerableImages>,
+    /// The winner's HardeningExceptions in force that cover this namespace, as its status
+    /// listed them when the namespace was judged.
+    pub exceptions: Vec<ActiveException>,
+    /// [`crate::core::exceptions::digest`] of every exception in force the winner's status
+    /// listed then: a namespace judged with other exceptions than the status lists now is
+    /// not judged yet (pending).
+    pub exceptions_digest: u64,
 }
 
 impl NamespaceOutcome {
@@ -93,13 +105,22 @@ impl NamespaceOutcome {
         self.candidates.first().map(|(name, _)| name.as_str())
     }
 
-    /// How this namespace looks from `profile` at `generation`.
-    fn view(&self, profile: &str, generation: i64) -> View<'_> {
+    /// How this namespace looks from `profile` at `generation` with the exceptions in force
+    /// of digest `exceptions`.
+    fn view(&self, profile: &str, generation: i64, exceptions: u64) -> View<'_> {
         let Some(pos) = self.candidates.iter().position(|(name, _)| name == profile) else {
             return View::pending();
         };
         if self.candidates[pos].1 < generation {
             return View::pending();
+        }
+        if pos == 0 && self.exceptions_digest != exceptions {
+            return View {
+                message: Some(
+                    "not judged yet with the profile's exceptions in force now".to_owned(),
+                ),
+                ..View::pending()
+            };
         }
         if pos > 0 {
             let winner = self.winner().unwrap_or_default();
@@ -127,28 +148,22 @@ impl NamespaceOutcome {
 }
 
 impl NamespaceOutcome {
-    /// What the compliance verdicts of `profile` at `generation` judge of `namespace`;
-    /// `None` when another profile governs it.
+    /// What the compliance verdicts of `profile` at `generation`, with the exceptions in
+    /// force of digest `exceptions`, judge of `namespace`; `None` when another profile
+    /// governs it.
     pub fn compliance_facts<'a>(
         &'a self,
         namespace: &'a str,
         profile: &str,
         generation: i64,
+        exceptions: u64,
     ) -> Option<NamespaceFacts<'a>> {
-        let pending = NamespaceFacts {
-            name: namespace,
-            state: NamespaceState::Pending,
-            message: None,
-            drift: &[],
-            unconfined: None,
-            widening: None,
-            running: None,
-            vulnerable: None,
-        };
+        let pending = NamespaceFacts::pending(namespace);
         let pos = self.candidates.iter().position(|(name, _)| name == profile);
         match pos {
             None => Some(pending),
             Some(pos) if self.candidates[pos].1 < generation => Some(pending),
+            Some(0) if self.exceptions_digest != exceptions => Some(pending),
             Some(0) => Some(NamespaceFacts {
                 name: namespace,
                 state: self.state.unwrap_or(NamespaceState::Pending),
@@ -158,6 +173,7 @@ impl NamespaceOutcome {
                 widening: self.widening.as_deref(),
                 running: self.preview.as_ref(),
                 vulnerable: self.vulnerable.as_ref(),
+                exceptions: &self.exceptions,
             }),
             Some(_) => None,
         }
@@ -221,6 +237,9 @@ pub struct StatusInput<'a> {
     /// With `networkPolicy.clusterNetworkPolicy`: the `ClusterNetworkPolicies` condition's
     /// status, reason and message.
     pub cluster_network_policies: Option<(&'static str, &'static str, String)>,
+    /// The profile's HardeningExceptions judged now (`core::exceptions`); `None` when the
+    /// cluster does not serve them.
+    pub exceptions: Option<ExceptionsStatus>,
     pub now: Time,
 }
 
@@ -237,25 +256,24 @@ pub fn desired_status<'a>(
     let mut c = Counts::default();
     let facts = profile_facts(input);
     let mut assessment = ProfileAssessment::new();
+    // The exceptions in force the status will list: namespaces judged with others are not
+    // judged yet.
+    let exceptions = crate::core::exceptions::digest(
+        input
+            .exceptions
+            .as_ref()
+            .map_or(&[], |e| e.active.as_slice()),
+    );
     for ns in input.selected {
         let view = match outcome_of(ns) {
-            Some(outcome) => outcome.view(name, generation),
+            Some(outcome) => outcome.view(name, generation, exceptions),
             None => View::pending(),
         };
         let state = view.state;
         // A namespace another profile governs is that profile's to judge.
         let judged = match outcome_of(ns) {
-            Some(outcome) => outcome.compliance_facts(ns, name, generation),
-            None => Some(NamespaceFacts {
-                name: ns,
-                state: NamespaceState::Pending,
-                message: None,
-                drift: &[],
-                unconfined: None,
-                widening: None,
-                running: None,
-                vulnerable: None,
-            }),
+            Some(outcome) => outcome.compliance_facts(ns, name, generation, exceptions),
+            None => Some(NamespaceFacts::pending(ns)),
         };
         if let Some(namespace) = judged {
             assessment.judge(&profile.spec, &facts, &namespace);
@@ -401,6 +419,7 @@ pub fn desired_status<'a>(
             }),
         vulnerable_workloads: input.images_scanned.then_some(c.vulnerable),
         node_baseline: node_baseline(input),
+        exceptions: input.exceptions.clone(),
     }
 }
 
@@ -448,6 +467,46 @@ struct Counts {
     /// Workload containers with fixable CRITICAL/HIGH vulnerabilities, and their namespaces.
     vulnerable: u32,
     vulnerable_namespaces: u32,
+}
+
+/// `ExceptionsInForce`: how many exceptions are in force, which expires first, what
+/// expired or is not applied, and that an expired one applies until the operator removes
+/// it.
+fn exceptions_condition(e: &crate::core::api::ExceptionsStatus) -> Condition {
+    let mut parts = Vec::new();
+    let soonest = e.active.iter().min_by_key(|a| {
+        crate::core::api::expiry(&a.expires)
+            .map(|t| t.as_millisecond())
+            .unwrap_or(i64::MAX)
+    });
+    if let Some(first) = soonest {
+        parts.push(format!(
+            "{} in force ({} expiring within a week); first to expire: {} at {}",
+            count(e.active.len(), "exception"),
+            e.expiring_soon,
+            first.name,
+            first.expires
+        ));
+    }
+    if e.expired > 0 {
+        parts.push(format!(
+            "{} expired (no longer applied)",
+            count(e.expired, "exception")
+        ));
+    }
+    if e.not_applied > 0 {
+        parts.push(format!(
+            "{} not applied (see status.exceptions.inactive)",
+            count(e.not_applied, "exception")
+        ));
+    }
+    let note = "the operator removes an exception from the admission policy at its expiry; while the operator is not running, an expired exception keeps applying";
+    let message = format!("{}; {note}", parts.join("; "));
+    match (e.active.is_empty(), e.expiring_soon) {
+        (true, _) => condition(EXCEPTIONS_IN_FORCE, "False", "NoneInForce", &message),
+        (false, 0) => condition(EXCEPTIONS_IN_FORCE, "True", "Active", &message),
+        (false, _) => condition(EXCEPTIONS_IN_FORCE, "True", "ExpiringSoon", &message),
+    }
 }
 
 /// What holds for the profile as a whole that its verdicts depend on.
@@ -673,6 +732,9 @@ fn conditions(
 
     if let Some((status, reason, message)) = &input.cluster_network_policies {
         out.push(condition(CLUSTER_NETWORK_POLICIES, status, reason, message));
+    }
+    if let Some(exceptions) = &input.exceptions {
+        out.push(exceptions_condition(exceptions));
     }
     if let Some(nodes) = node_baseline(input) {
         out.push(if nodes.nodes == 0 {
@@ -984,6 +1046,7 @@ mod tests {
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
+            exceptions: None,
             now,
         };
         desired_status(&input, |ns| outcomes.get(ns))
@@ -1036,6 +1099,7 @@ mod tests {
             images_scanned: scanned,
             nodes: None,
             cluster_network_policies: None,
+            exceptions: None,
             now: at(100),
         };
         let status = desired_status(&input(true), |ns| outcomes.get(ns));
@@ -1320,6 +1384,7 @@ mod tests {
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
+            exceptions: None,
             now: at(100),
         };
         let status = desired_status(&input, |_| None);
@@ -1414,6 +1479,7 @@ mod tests {
             10
         ]);
         drifted.preview = Some(NamespacePreview {
+            accepted: Vec::new(),
             level: Some("restricted:latest".into()),
             pod_security: crate::core::preview::PodSecurityPreview {
                 findings: vec![
@@ -1563,6 +1629,7 @@ mod tests {
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
+            exceptions: None,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));
@@ -1735,6 +1802,7 @@ mod tests {
                 images_scanned: false,
                 nodes: None,
                 cluster_network_policies: None,
+                exceptions: None,
                 now: at(100),
             };
             desired_status(&input, |ns| outcomes.get(ns))
@@ -1829,6 +1897,7 @@ mod tests {
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
+            exceptions: None,
             now: at(100),
         };
         let unwatched = a21(&desired_status(&input, |ns| outcomes.get(ns)));
@@ -1866,6 +1935,7 @@ mod tests {
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
+            exceptions: None,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));

@@ -110,10 +110,12 @@ impl JudgedPod {
             .iter()
             .filter(|(k, _)| judged_annotation(k))
             .collect();
+        // The labels too: HardeningExceptions cover pods by label.
         let json = serde_json::json!({
             "metadata": {
                 "name": pod.name_any(),
                 "namespace": pod.namespace(),
+                "labels": pod.labels(),
                 "annotations": annotations,
             },
             "spec": pod.spec,

@@ -84,20 +84,31 @@ pub async fn preview(
         return None;
     }
     let name = ns.name_any();
+    let no_labels = std::collections::BTreeMap::new();
+    let exceptions = crate::core::exceptions::covering(
+        crate::core::exceptions::active_of(profile),
+        &name,
+        ns.metadata.labels.as_ref().unwrap_or(&no_labels),
+    );
     match &ctx.pods {
-        Some(pods) => Some(
-            ctx.verdicts
-                .preview(&name, profile, pods.digests(&name), |pod| {
-                    pods.judged(&name, pod)
-                }),
-        ),
-        None => match super::super::preview::list_and_judge(&ctx.client, profile, &name).await {
-            Ok(preview) => Some(preview),
-            Err(e) => {
-                warn!(namespace = %name, profile = %profile.name_any(), error = %e, "judging the pods failed");
-                None
+        Some(pods) => Some(ctx.verdicts.preview(
+            &name,
+            profile,
+            &exceptions,
+            pods.digests(&name),
+            |pod| pods.judged(&name, pod),
+        )),
+        None => {
+            match super::super::preview::list_and_judge(&ctx.client, profile, &name, &exceptions)
+                .await
+            {
+                Ok(preview) => Some(preview),
+                Err(e) => {
+                    warn!(namespace = %name, profile = %profile.name_any(), error = %e, "judging the pods failed");
+                    None
+                }
             }
-        },
+        }
     }
 }
 

@@ -23,9 +23,9 @@ pub use catalogue::{
 };
 
 use crate::core::api::{
-    ComplianceEvidence, DriftEntry, HardeningProfileSpec, MAX_LISTED_EVIDENCE, Mode,
-    NamespaceState, PodSecurityLevel, PolicyType, RequirementStatus, SeccompBaseline, Verdict,
-    VerdictCounts,
+    AcceptedDeviation, ActiveException, ComplianceEvidence, DriftEntry, HardeningProfileSpec,
+    MAX_LISTED_EVIDENCE, Mode, NamespaceState, PodSecurityLevel, PolicyType, RequirementStatus,
+    SeccompBaseline, Verdict, VerdictCounts,
 };
 use crate::core::isolation::Widening;
 use crate::core::plural::count;
@@ -74,6 +74,26 @@ pub struct NamespaceFacts<'a> {
     /// Workload containers whose images have fixable CRITICAL or HIGH vulnerabilities;
     /// `None`: not scanned (see `ProfileFacts::images_scanned`).
     pub vulnerable: Option<&'a crate::core::vulnerabilities::VulnerableImages>,
+    /// The HardeningExceptions in force that cover this namespace (their findings on the
+    /// running pods are accepted, not gaps: the preview leaves them out).
+    pub exceptions: &'a [ActiveException],
+}
+
+impl<'a> NamespaceFacts<'a> {
+    /// A namespace not reconciled (at the profile's generation and exceptions) yet.
+    pub fn pending(name: &'a str) -> Self {
+        NamespaceFacts {
+            name,
+            state: NamespaceState::Pending,
+            message: None,
+            drift: &[],
+            unconfined: None,
+            widening: None,
+            running: None,
+            vulnerable: None,
+            exceptions: &[],
+        }
+    }
 }
 
 /// One requirement judged.
@@ -83,6 +103,8 @@ pub struct Finding {
     pub verdict: Verdict,
     pub reason: String,
     pub evidence: Vec<ComplianceEvidence>,
+    /// The exceptions in force that weaken it here: accepted deviations.
+    pub accepted: Vec<AcceptedDeviation>,
 }
 
 /// A shortfall found while judging: how bad, what, and where it shows.
@@ -419,6 +441,7 @@ impl Judge<'_> {
                 verdict,
                 reason: met.to_owned(),
                 evidence: holds.into_iter().take(MAX_LISTED_EVIDENCE).collect(),
+                accepted: Vec::new(),
             };
         }
         // The gaps of the deciding verdict first, then the others.
@@ -447,6 +470,7 @@ impl Judge<'_> {
             verdict,
             reason: cut(&reason),
             evidence,
+            accepted: Vec::new(),
         }
     }
 }
@@ -571,6 +595,13 @@ pub fn assess_namespace(
     REQUIREMENTS
         .iter()
         .map(|r| judge(r, &declared, facts, ns, &masks))
+        .map(|f| {
+            if f.requirement.assessed() {
+                with_deviations(f, ns.exceptions)
+            } else {
+                f
+            }
+        })
         .collect()
 }
 
@@ -580,7 +611,122 @@ fn organisational(r: &'static Requirement, why: &str) -> Finding {
         verdict: Verdict::Organisational,
         reason: why.to_owned(),
         evidence: Vec::new(),
+        accepted: Vec::new(),
     }
+}
+
+/// The assessed requirements resting on the Pod Security enforce level: what a
+/// HardeningException lowering it weakens.
+const POD_SECURITY_ROWS: [&str; 9] = [
+    "SYS.1.6.A5",
+    "SYS.1.6.A10",
+    "SYS.1.6.A16",
+    "SYS.1.6.A17",
+    "SYS.1.6.A18",
+    "SYS.1.6.A19",
+    "APP.4.4.A4",
+    "APP.4.4.A7",
+    "APP.4.4.A13",
+];
+
+/// The requirements (2023 IDs) suspending guardrail `rule` weakens: those the rule serves
+/// ([`guardrail_requirements`]), SYS.1.6.A10 for the pod rules (the policy for images and
+/// containers) and APP.4.4.A13 for every rule (the settings audited and enforced).
+pub fn rule_weakens(rule: &str) -> Vec<&'static str> {
+    let mut ids: Vec<&'static str> = guardrail_requirements(rule).to_vec();
+    if ALL_RULES.contains(&rule) {
+        ids.push("SYS.1.6.A10");
+    }
+    ids.push("APP.4.4.A13");
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The requirements (2023 IDs) `exception` weakens, in catalogue order.
+pub fn exception_weakens(rules: &[String], level: Option<PodSecurityLevel>) -> Vec<&'static str> {
+    let mut ids: Vec<&'static str> = rules.iter().flat_map(|r| rule_weakens(r)).collect();
+    if level.is_some() {
+        ids.extend(POD_SECURITY_ROWS);
+    }
+    REQUIREMENTS
+        .iter()
+        .map(|r| r.id)
+        .filter(|id| ids.contains(id))
+        .collect()
+}
+
+/// What `exception` suspends of requirement `id`, in words; `None` when it weakens it not.
+fn deviation_of(id: &str, exception: &ActiveException) -> Option<String> {
+    let rules: Vec<&str> = exception
+        .rules
+        .iter()
+        .map(String::as_str)
+        .filter(|rule| rule_weakens(rule).contains(&id))
+        .collect();
+    let level = exception
+        .pod_security_level
+        .filter(|_| POD_SECURITY_ROWS.contains(&id));
+    let mut parts = Vec::new();
+    match rules.as_slice() {
+        [] => {}
+        [one] => parts.push(format!("guardrail {one}")),
+        many => parts.push(format!("guardrails {}", many.join(", "))),
+    }
+    if let Some(level) = level {
+        parts.push(format!("Pod Security enforce {}", level.as_str()));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// A deviation in words: `HardeningException legacy (guardrail requireImageTag; owner
+/// team-a, until 2026-12-31T00:00:00Z): reason`.
+pub fn deviation_text(d: &AcceptedDeviation) -> String {
+    format!(
+        "HardeningException {} ({}; owner {}, until {}): {}",
+        d.exception, d.suspends, d.owner, d.expires, d.reason
+    )
+}
+
+/// The exceptions in force covering the namespace weaken the finding: accepted deviations,
+/// listed with owner, reason and expiry. A requirement otherwise met is "met except accepted
+/// deviations" (Partial), never Met; any other verdict says them after its reason.
+fn with_deviations(mut finding: Finding, exceptions: &[ActiveException]) -> Finding {
+    let id = finding.requirement.id;
+    finding.accepted = exceptions
+        .iter()
+        .filter_map(|e| {
+            deviation_of(id, e).map(|suspends| AcceptedDeviation {
+                exception: e.name.clone(),
+                owner: e.owner.clone(),
+                reason: e.reason.clone(),
+                expires: e.expires.clone(),
+                suspends,
+                namespaces: 1,
+            })
+        })
+        .collect();
+    if finding.accepted.is_empty() {
+        return finding;
+    }
+    let listed = finding
+        .accepted
+        .iter()
+        .map(deviation_text)
+        .collect::<Vec<_>>()
+        .join("; ");
+    finding.reason = match finding.verdict {
+        Verdict::Met => {
+            finding.verdict = Verdict::Partial;
+            format!(
+                "met except accepted deviations: {listed} (what holds: {})",
+                finding.reason
+            )
+        }
+        _ => format!("{}; accepted deviations: {listed}", finding.reason),
+    };
+    finding.reason = cut(&finding.reason);
+    finding
 }
 
 fn judge(
@@ -997,6 +1143,8 @@ pub struct ProfileAssessment {
 
 struct Row {
     counts: VerdictCounts,
+    /// The accepted deviations of every namespace, by exception, namespaces summed.
+    deviations: std::collections::BTreeMap<String, AcceptedDeviation>,
     worst: Option<(Verdict, String, String, Vec<ComplianceEvidence>)>,
     /// Distinct reasons among the namespaces with the worst verdict.
     reasons: BTreeSet<String>,
@@ -1009,6 +1157,7 @@ impl ProfileAssessment {
                 .iter()
                 .map(|_| Row {
                     counts: VerdictCounts::default(),
+                    deviations: std::collections::BTreeMap::new(),
                     worst: None,
                     reasons: BTreeSet::new(),
                 })
@@ -1036,7 +1185,8 @@ impl ProfileAssessment {
                     && p.pod_security.incomplete.is_none()
                     && p.guardrails.is_empty()
             })
-            && ns.vulnerable.is_none_or(|v| v.count == 0);
+            && ns.vulnerable.is_none_or(|v| v.count == 0)
+            && ns.exceptions.is_empty();
         let key = (
             ns.unconfined.is_some(),
             ns.widening.is_some(),
@@ -1073,6 +1223,12 @@ impl ProfileAssessment {
                 Verdict::NotMet => row.counts.not_met += 1,
                 _ => {}
             }
+            for deviation in &finding.accepted {
+                row.deviations
+                    .entry(deviation.exception.clone())
+                    .and_modify(|d| d.namespaces += 1)
+                    .or_insert_with(|| deviation.clone());
+            }
             let worse = match &row.worst {
                 None => true,
                 Some((v, ..)) => finding.verdict.severity() > v.severity(),
@@ -1105,6 +1261,7 @@ impl ProfileAssessment {
             .iter()
             .zip(self.rows)
             .map(|(r, row)| {
+                let deviations: Vec<AcceptedDeviation> = row.deviations.into_values().collect();
                 let (verdict, reason, evidence, counts) = match (r.scope, row.worst) {
                     (Scope::Organisational(why), _) => {
                         (Verdict::Organisational, why.to_owned(), Vec::new(), None)
@@ -1129,11 +1286,16 @@ impl ProfileAssessment {
                         (verdict, cut(&reason), evidence, Some(row.counts))
                     }
                 };
-                status_entry(r, verdict, reason, counts, evidence)
+                let mut entry = status_entry(r, verdict, reason, counts, evidence);
+                entry.accepted_deviations = deviations.into_iter().take(MAX_DEVIATIONS).collect();
+                entry
             })
             .collect()
     }
 }
+
+/// Most accepted deviations listed per requirement in the status.
+pub const MAX_DEVIATIONS: usize = 5;
 
 /// The status entry of `r`.
 pub fn status_entry(
@@ -1153,6 +1315,7 @@ pub fn status_entry(
         reason,
         namespaces,
         evidence: evidence.into_iter().take(MAX_LISTED_EVIDENCE).collect(),
+        accepted_deviations: Vec::new(),
     }
 }
 

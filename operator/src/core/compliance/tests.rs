@@ -95,6 +95,7 @@ fn clean() -> State {
 
 fn pods(reason: &str) -> NamespacePreview {
     NamespacePreview {
+        accepted: Vec::new(),
         level: Some("restricted:latest".into()),
         pod_security: PodSecurityPreview {
             findings: vec![PodSecurityFinding {
@@ -140,6 +141,7 @@ fn judged(spec_yaml: &str, s: &State) -> BTreeMap<&'static str, Finding> {
         images_scanned: false,
     };
     let ns = NamespaceFacts {
+        exceptions: &[],
         name: "team",
         state: s.state.unwrap_or(NamespaceState::InSync),
         message: Some("NetworkPolicy hardening-default-deny was not created by the operator"),
@@ -364,6 +366,7 @@ fn a_profile_is_as_good_as_its_worst_namespace_and_claims_nothing_without_one() 
         ..clean()
     };
     let as_facts = |name: &'static str, s: &'static State| NamespaceFacts {
+        exceptions: &[],
         name,
         state: s.state.unwrap(),
         message: None,
@@ -486,6 +489,7 @@ fn judging_quiet_namespaces_once_gives_what_judging_each_gives() {
     let states = [&quiet, &unjudged, &quiet, &breaking, &quiet, &unjudged];
     let names = ["a", "b", "c", "d", "e", "f"];
     let facts_of = |i: usize| NamespaceFacts {
+        exceptions: &[],
         name: names[i],
         state: states[i].state.unwrap(),
         message: None,

@@ -111,7 +111,7 @@ fn pods_are_judged_one_by_one_and_grouped_by_violation() {
     ];
     let verdicts: Vec<(String, PodVerdict)> = pods
         .iter()
-        .map(|pod| (pod.name_any(), judge(&profile, pod)))
+        .map(|pod| (pod.name_any(), judge(&profile, pod, &[])))
         .collect();
     assert!(!verdicts[5].1.rejected(), "{:?}", verdicts[5]);
     assert_eq!(
@@ -120,7 +120,12 @@ fn pods_are_judged_one_by_one_and_grouped_by_violation() {
     );
     assert!(verdicts[4].1.pod_security.is_none());
     assert_eq!(verdicts[4].1.guardrails[0].rule, "requireImageTag");
-    let preview = namespace_preview(&profile, verdicts.iter().map(|(n, v)| (n.as_str(), v)));
+    let preview = namespace_preview(
+        &profile,
+        "team",
+        &[],
+        verdicts.iter().map(|(n, v)| (n.as_str(), v)),
+    );
     assert_eq!(preview.level.as_deref(), Some("restricted:latest"));
     assert_eq!(
         preview
@@ -144,5 +149,5 @@ fn pods_are_judged_one_by_one_and_grouped_by_violation() {
     // Without an enforce level or guardrails there is nothing to judge.
     let nothing = crate::fixtures::profile("n").spec(json!({})).build();
     assert!(!applies(&nothing));
-    assert_eq!(judge(&nothing, &pods[0]), PodVerdict::default());
+    assert_eq!(judge(&nothing, &pods[0], &[]), PodVerdict::default());
 }
