@@ -133,6 +133,9 @@ pub struct Context {
     pub guardrails: Option<super::guardrails::GuardrailCaches>,
     /// ClusterRoles and ClusterRoleBindings: who can reach containers past admission.
     pub access: super::access::AccessCaches,
+    /// When this replica started leading (and judging exceptions): an exception that expired
+    /// before kept applying while no operator removed it.
+    pub leading_since: std::sync::OnceLock<k8s_openapi::jiff::Timestamp>,
     /// Every HardeningException (`None`: the cluster does not serve them).
     pub exceptions: Option<Store<crate::core::api::HardeningException>>,
     /// Who the admission rules trust and what the API server serves (set when this replica

@@ -206,7 +206,10 @@ pub async fn reconcile(
         before.and_then(|s| s.state),
         before.and_then(|s| s.reason.clone()),
     );
-    if let Some((type_, reason, note)) = transition(&exception, previous, &judgement, now) {
+    let leading_since = ctx.leading_since.get().copied();
+    if let Some((type_, reason, note)) =
+        transition(&exception, previous, &judgement, now, leading_since)
+    {
         let reference = match &profile {
             Some(p) => p.object_ref(&()),
             None => exception.object_ref(&()),
@@ -243,14 +246,16 @@ fn state_label(judgement: &Judgement) -> &'static str {
 }
 
 /// The Event a change of judgement calls for: in force (`ExceptionActive`), expiring within
-/// a week (`ExceptionExpiringSoon`), expired (`ExceptionExpired`, saying how late it was
-/// removed when the operator was not running at its expiry), refused (`ExceptionRejected`).
-/// `None` when nothing changed that people must hear of.
+/// a week (`ExceptionExpiringSoon`, for one in force before), expired (`ExceptionExpired`:
+/// when this operator started leading after the expiry, that the exception kept applying
+/// until now, and how long), refused (`ExceptionRejected`, `ExceptionNotApplied`). `None`
+/// when nothing changed that people must hear of.
 fn transition(
     exception: &HardeningException,
     (state, reason): (Option<ExceptionState>, Option<String>),
     judgement: &Judgement,
     now: Timestamp,
+    leading_since: Option<Timestamp>,
 ) -> Option<(EventType, &'static str, String)> {
     let name = exception.name_any();
     let spec = &exception.spec;
@@ -264,16 +269,18 @@ fn transition(
         crate::core::api::truncate_text(&spec.reason)
     );
     match judgement.state {
-        ExceptionState::Active if judgement.reason == reasons::EXPIRING_SOON => Some((
-            EventType::Normal,
-            "ExceptionExpiringSoon",
-            format!(
-                "HardeningException {name} ({what} for profile {}) expires at {}: {}; {whom}",
-                spec.profile, spec.expires, judgement.message
-            ),
-        ))
-        .filter(|_| state != Some(ExceptionState::Active) || reason.is_some()),
-        ExceptionState::Active if state == Some(ExceptionState::Active) => None,
+        ExceptionState::Active if state == Some(ExceptionState::Active) => {
+            (judgement.reason == reasons::EXPIRING_SOON).then(|| {
+                (
+                    EventType::Normal,
+                    "ExceptionExpiringSoon",
+                    format!(
+                        "HardeningException {name} ({what} for profile {}) expires at {}, within a week: {}; {whom}",
+                        spec.profile, spec.expires, judgement.message
+                    ),
+                )
+            })
+        }
         ExceptionState::Active => Some((
             EventType::Normal,
             "ExceptionActive",
@@ -283,23 +290,25 @@ fn transition(
             ),
         )),
         ExceptionState::Expired => {
-            let late = crate::core::api::expiry(&spec.expires)
-                .ok()
-                .map(|at| now.as_millisecond() - at.as_millisecond())
-                .filter(|ms| *ms > 30_000)
-                .map(|ms| {
-                    format!(
-                        " It was removed {} after its expiry: the operator was not running at its expiry, and it kept applying until now.",
-                        crate::core::exceptions::words(Duration::from_millis(ms as u64))
-                    )
-                })
-                .unwrap_or_default();
+            let late = crate::core::api::expiry(&spec.expires).ok().and_then(|at| {
+                let ms = now.as_millisecond() - at.as_millisecond();
+                let after = crate::core::exceptions::words(Duration::from_millis(ms.max(0) as u64));
+                match leading_since {
+                    Some(since) if since > at => Some(format!(
+                        " The operator was not running (or not leading) at its expiry: it kept applying until now, {after} after its expiry."
+                    )),
+                    _ if ms > 30_000 => Some(format!(" It was removed {after} after its expiry.")),
+                    _ => None,
+                }
+            });
             Some((
                 EventType::Normal,
                 "ExceptionExpired",
                 format!(
-                    "HardeningException {name} expired at {}: {what} no longer; the rules of profile {} apply again.{late}",
-                    spec.expires, spec.profile
+                    "HardeningException {name} expired at {}: {what} no longer; the rules of profile {} apply again.{}",
+                    spec.expires,
+                    spec.profile,
+                    late.unwrap_or_default()
                 ),
             ))
         }

@@ -249,6 +249,7 @@ pub async fn run_with(
         cluster_policies,
         guardrails: Some(guardrail_caches),
         exceptions: exception_store,
+        leading_since: Default::default(),
         access,
         admission: Default::default(),
         status_trigger: status_tx,
@@ -299,6 +300,7 @@ pub async fn run_with(
         if !leads {
             return Err(LostLeadership);
         }
+        let _ = ctx.leading_since.set(k8s_openapi::jiff::Timestamp::now());
         // Who the operator is, asked once it leads (a standby writes nothing, not even that).
         let _ = ctx.admission.set(
             guardrails::environment(&ctx.client, &config.break_glass_group, mutating_policies)
