@@ -471,6 +471,36 @@ mod tests {
     }
 
     #[test]
+    fn exceptions_are_counted_by_state_once_each() {
+        let metrics = Metrics::new();
+        let count = |state: &str| {
+            let line = format!("hardening_exceptions{{state=\"{state}\"}} ");
+            metrics
+                .encode()
+                .lines()
+                .find_map(|l| l.strip_prefix(&line).map(str::to_owned))
+                .unwrap_or_else(|| panic!("no {line}"))
+        };
+        for state in EXCEPTION_STATES {
+            assert_eq!(count(state), "0", "{state} from the start");
+        }
+        metrics.exception_state("a", "active");
+        metrics.exception_state("b", "expiring");
+        metrics.exception_state("a", "expiring");
+        assert_eq!(
+            (count("active"), count("expiring")),
+            ("0".into(), "2".into())
+        );
+        metrics.exception_state("b", "expired");
+        metrics.exception_gone("a");
+        metrics.exception_gone("never-seen");
+        assert_eq!(
+            (count("expiring"), count("expired")),
+            ("0".into(), "1".into())
+        );
+    }
+
+    #[test]
     fn kinds_map_to_a_fixed_set() {
         assert_eq!(kind_label("NetworkPolicy"), "NetworkPolicy");
         assert_eq!(kind_label("Namespace"), "Namespace");
