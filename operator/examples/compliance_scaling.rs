@@ -82,7 +82,7 @@ fn main() {
                 &profile.spec,
                 &facts,
                 names.iter().map(|name| NamespaceFacts {
-                    exceptions: &[],
+                    exceptions: Vec::new(),
                     name,
                     state,
                     message: None,

@@ -244,8 +244,9 @@ pub fn namespace_results(
 ) -> Vec<ReportResult> {
     let name = profile.metadata.name.as_deref().unwrap_or_default();
     let generation = profile.metadata.generation.unwrap_or(0);
-    let exceptions = crate::core::exceptions::digest(crate::core::exceptions::active_of(profile));
-    let Some(ns) = outcome.compliance_facts(namespace, name, generation, exceptions) else {
+    let active = crate::core::exceptions::active_of(profile);
+    let digest = crate::core::exceptions::digest(active);
+    let Some(ns) = outcome.compliance_facts(namespace, name, generation, active, digest) else {
         return Vec::new();
     };
     let mut results: Vec<ReportResult> =
@@ -690,6 +691,86 @@ mod tests {
         assert_eq!(again, in_sync);
     }
 
+    /// Issue 24: an exception in force is a warning in the report of each namespace it
+    /// covers and in the profile's, with owner, expiry and reason; an expired one is
+    /// skipped in the profile's; a namespace judged with other exceptions than the status
+    /// lists now is not judged yet.
+    #[test]
+    fn exceptions_warn_while_in_force_and_are_skipped_once_expired() {
+        let exception = crate::core::exceptions::active_entry(
+            &crate::fixtures::exception("legacy", "strict", "team", "2026-12-31T00:00:00Z")
+                .spec(serde_json::json!({ "rules": ["requireImageTag"], "containers": ["app"] }))
+                .build(),
+        );
+        let status = serde_json::json!({
+            "observedGeneration": 1,
+            "exceptions": {
+                "active": [exception],
+                "expired": 1,
+                "inactive": ["old-one: expired at 2026-01-01T00:00:00Z: the rules of profile strict apply again"],
+            },
+        });
+        let strict = profile("strict")
+            .spec_yaml(specs::RESTRICTED_DENY_ALL)
+            .spec_yaml("guardrails: {requireImageTag: true}")
+            .generation(1)
+            .status(status)
+            .build();
+        let mut covered = outcome(NamespaceState::InSync, vec![]);
+        covered.exceptions = vec![exception.name.clone()];
+        covered.exceptions_digest =
+            crate::core::exceptions::digest(crate::core::exceptions::active_of(&strict));
+        let results = namespace_results(&strict, "team", &covered, &FACTS);
+        let result = results.iter().find(|r| r.rule == "exception").unwrap();
+        assert_eq!(result.result, Outcome::Warn);
+        assert_eq!(result.properties["exception"], "legacy");
+        assert_eq!(result.properties["owner"], "team-legacy");
+        assert_eq!(result.properties["expires"], "2026-12-31T00:00:00Z");
+        assert!(
+            result
+                .message
+                .contains("guardrail requireImageTag suspended")
+                && result.message.contains("containers app")
+                && result.message.contains("RISK-1"),
+            "{}",
+            result.message
+        );
+        assert_eq!(
+            result.resources[0].kind.as_deref(),
+            Some("HardeningException")
+        );
+        let a6 = results.iter().find(|r| r.rule == "SYS.1.6.A6").unwrap();
+        assert_ne!(a6.result, Outcome::Pass);
+        assert!(a6.message.contains("accepted deviations"), "{}", a6.message);
+        // Judged with other exceptions than the status lists: not judged yet.
+        let mut stale = covered.clone();
+        stale.exceptions_digest = 0;
+        assert!(
+            namespace_results(&strict, "team", &stale, &FACTS)
+                .iter()
+                .filter(|r| r.rule.starts_with("SYS") || r.rule.starts_with("APP"))
+                .all(|r| r.result == Outcome::Fail)
+        );
+        let cluster = cluster_results(&strict);
+        let of = |outcome: Outcome| {
+            cluster
+                .iter()
+                .filter(|r| r.rule == "exception" && r.result == outcome)
+                .count()
+        };
+        assert_eq!((of(Outcome::Warn), of(Outcome::Skip)), (1, 1));
+        assert!(
+            cluster
+                .iter()
+                .any(|r| r.result == Outcome::Skip && r.message.contains("old-one: expired at"))
+        );
+        assert!(
+            !cluster
+                .iter()
+                .any(|r| r.rule == "exception" && r.result == Outcome::Pass)
+        );
+    }
+
     #[test]
     fn failures_pending_conflicts_and_tenant_findings() {
         let mut failed = outcome(NamespaceState::Failed, vec![]);
@@ -801,7 +882,7 @@ mod tests {
         let compliance = crate::core::compliance::assess_profile(
             &spec,
             &facts,
-            ns.compliance_facts("team", "strict", 2, crate::core::exceptions::digest(&[])),
+            ns.compliance_facts("team", "strict", 2, &[], 0),
         );
         let status = json!({ "observedGeneration": 2, "compliance": compliance });
         let results = cluster_results(&strict_at(2, status.clone()));

@@ -382,4 +382,54 @@ mod tests {
             "{audit:?}"
         );
     }
+
+    /// Issue 24: an exception in a pull request is visible: what it suspends, for whom,
+    /// where, until when, who owns it, why, what it weakens, and whether it would apply.
+    #[test]
+    fn exceptions_of_a_change_are_said_in_words() {
+        use crate::core::exceptions::{Judgement, reasons};
+        let exception = |expires: &str| {
+            crate::fixtures::exception("legacy", "p", "shop", expires)
+                .spec(serde_json::json!({
+                    "rules": ["requireImageTag"],
+                    "podSelector": { "matchLabels": { "app": "legacy" } },
+                }))
+                .build()
+        };
+        let new = exception("2026-12-31T00:00:00Z");
+        let active = Judgement {
+            state: ExceptionState::Active,
+            reason: reasons::ACTIVE,
+            message: "in force until 2026-12-31T00:00:00Z".into(),
+        };
+        let lines = exception_changes(&[], &[&new], &[("legacy".into(), active.clone())]);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(
+            lines[0],
+            "exception legacy is new: guardrail requireImageTag suspended for pods {\"matchLabels\":{\"app\":\"legacy\"}} in namespaces shop of profile p until 2026-12-31T00:00:00Z; owner team-legacy; reason: legacy workload, risk accepted in RISK-1; weakens BSI SYS.1.6 (2023) A6, A10; BSI APP.4.4 (2023) A13; the operator would apply it: in force until 2026-12-31T00:00:00Z"
+        );
+        // Changed: the difference first; refused: why.
+        let longer = exception("2027-12-31T00:00:00Z");
+        let too_long = Judgement {
+            state: ExceptionState::Invalid,
+            reason: reasons::TOO_LONG,
+            message: "expires 2027-12-31T00:00:00Z is 365 days after the exception's creation"
+                .into(),
+        };
+        let lines = exception_changes(&[&new], &[&longer], &[("legacy".into(), too_long)]);
+        assert!(
+            lines[0].starts_with("exception legacy changes: expires 2026-12-31T00:00:00Z -> 2027-12-31T00:00:00Z; now ")
+                && lines[0].ends_with("the operator would not apply it: expires 2027-12-31T00:00:00Z is 365 days after the exception's creation"),
+            "{}",
+            lines[0]
+        );
+        // Unchanged in the files: nothing; stored ones in force are named.
+        assert!(
+            exception_changes(&[&new], &[&new], &[("legacy".into(), active.clone())]).is_empty()
+        );
+        assert_eq!(
+            exception_changes(&[&new], &[], &[("legacy".into(), active)]),
+            ["exceptions in force in the cluster, unchanged: legacy until 2026-12-31T00:00:00Z"]
+        );
+    }
 }

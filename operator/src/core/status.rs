@@ -91,9 +91,10 @@ pub struct NamespaceOutcome {
     /// Workload containers whose images have fixable CRITICAL or HIGH vulnerabilities;
     /// `None` when the cluster has no VulnerabilityReports (not scanned).
     pub vulnerable: Option<VulnerableImages>,
-    /// The winner's HardeningExceptions in force that cover this namespace, as its status
-    /// listed them when the namespace was judged.
-    pub exceptions: Vec<ActiveException>,
+    /// The names of the winner's HardeningExceptions in force that cover this namespace, as
+    /// its status listed them when the namespace was judged (names only: the entries are the
+    /// status's, the same for every namespace).
+    pub exceptions: Vec<String>,
     /// [`crate::core::exceptions::digest`] of every exception in force the winner's status
     /// listed then: a namespace judged with other exceptions than the status lists now is
     /// not judged yet (pending).
@@ -149,13 +150,16 @@ impl NamespaceOutcome {
 
 impl NamespaceOutcome {
     /// What the compliance verdicts of `profile` at `generation`, with the exceptions in
-    /// force of digest `exceptions`, judge of `namespace`; `None` when another profile
-    /// governs it.
+    /// force `active` (as the profile's status lists them; `exceptions` their
+    /// [`crate::core::exceptions::digest`]), judge of `namespace`; `None` when another
+    /// profile governs it. A namespace judged with other exceptions is not judged yet
+    /// (pending).
     pub fn compliance_facts<'a>(
         &'a self,
         namespace: &'a str,
         profile: &str,
         generation: i64,
+        active: &'a [ActiveException],
         exceptions: u64,
     ) -> Option<NamespaceFacts<'a>> {
         let pending = NamespaceFacts::pending(namespace);
@@ -173,7 +177,11 @@ impl NamespaceOutcome {
                 widening: self.widening.as_deref(),
                 running: self.preview.as_ref(),
                 vulnerable: self.vulnerable.as_ref(),
-                exceptions: &self.exceptions,
+                exceptions: self
+                    .exceptions
+                    .iter()
+                    .filter_map(|name| active.iter().find(|e| e.name == *name))
+                    .collect(),
             }),
             Some(_) => None,
         }
@@ -258,12 +266,11 @@ pub fn desired_status<'a>(
     let mut assessment = ProfileAssessment::new();
     // The exceptions in force the status will list: namespaces judged with others are not
     // judged yet.
-    let exceptions = crate::core::exceptions::digest(
-        input
-            .exceptions
-            .as_ref()
-            .map_or(&[], |e| e.active.as_slice()),
-    );
+    let active = input
+        .exceptions
+        .as_ref()
+        .map_or(&[][..], |e| e.active.as_slice());
+    let exceptions = crate::core::exceptions::digest(active);
     for ns in input.selected {
         let view = match outcome_of(ns) {
             Some(outcome) => outcome.view(name, generation, exceptions),
@@ -272,7 +279,7 @@ pub fn desired_status<'a>(
         let state = view.state;
         // A namespace another profile governs is that profile's to judge.
         let judged = match outcome_of(ns) {
-            Some(outcome) => outcome.compliance_facts(ns, name, generation, exceptions),
+            Some(outcome) => outcome.compliance_facts(ns, name, generation, active, exceptions),
             None => Some(NamespaceFacts::pending(ns)),
         };
         if let Some(namespace) = judged {
@@ -1150,6 +1157,113 @@ mod tests {
         );
     }
 
+    /// Issue 24: the status lists the exceptions in force (which the admission policy
+    /// reads) with a condition naming the first to expire and saying that an expired one
+    /// applies while the operator is down; namespaces judged with other exceptions than
+    /// those are not judged yet.
+    #[test]
+    fn exceptions_in_force_are_listed_and_namespaces_judged_with_others_are_pending() {
+        let p = profile("strict")
+            .generation(2)
+            .spec_yaml(RESTRICTED)
+            .build();
+        let e = |name: &str, expires: &str| {
+            crate::core::exceptions::active_entry(
+                &crate::fixtures::exception(name, "strict", "a", expires)
+                    .spec(serde_json::json!({ "rules": ["denyExec"] }))
+                    .build(),
+            )
+        };
+        let exceptions = ExceptionsStatus {
+            active: vec![
+                e("late", "2027-01-01T00:00:00Z"),
+                e("soon", "2026-06-01T00:00:00Z"),
+            ],
+            expiring_soon: 1,
+            expired: 1,
+            not_applied: 0,
+            inactive: vec!["old: expired at 2026-01-01T00:00:00Z".into()],
+        };
+        let digest = crate::core::exceptions::digest(&exceptions.active);
+        let mut judged_with_them = outcome(&[("strict", 2)], NamespaceState::InSync);
+        judged_with_them.exceptions_digest = digest;
+        let judged_before = outcome(&[("strict", 2)], NamespaceState::InSync);
+        let outcomes = HashMap::from([
+            ("a".to_string(), judged_with_them),
+            ("b".to_string(), judged_before),
+        ]);
+        let sel = selected(&["a", "b"]);
+        let input = StatusInput {
+            profile: &p,
+            selected: &sel,
+            repairs_total: 0,
+            rollout: None,
+            invalid: None,
+            pods_watched: true,
+            guardrails: None,
+            node_proxy: None,
+            images_scanned: false,
+            nodes: None,
+            cluster_network_policies: None,
+            exceptions: Some(exceptions.clone()),
+            now: at(100),
+        };
+        let status = desired_status(&input, |ns| outcomes.get(ns));
+        assert_eq!(status.exceptions.as_ref(), Some(&exceptions));
+        let condition = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == EXCEPTIONS_IN_FORCE)
+            .unwrap();
+        assert_eq!(
+            (condition.status.as_str(), condition.reason.as_str()),
+            ("True", "ExpiringSoon")
+        );
+        assert!(
+            condition.message.contains("2 exceptions in force (1 expiring within a week); first to expire: soon at 2026-06-01T00:00:00Z")
+                && condition.message.contains("1 exception expired")
+                && condition.message.contains("while the operator is not running, an expired exception keeps applying"),
+            "{}",
+            condition.message
+        );
+        // b was judged before these exceptions: pending until judged again.
+        assert_eq!(
+            (status.in_sync_namespaces, status.selected_namespaces),
+            (1, 2)
+        );
+        let b = status.namespaces.iter().find(|n| n.name == "b").unwrap();
+        assert_eq!(b.state, NamespaceState::Pending);
+        assert!(
+            b.message
+                .as_deref()
+                .unwrap_or_default()
+                .contains("exceptions")
+        );
+        // None in force: False, and no list.
+        let none = ExceptionsStatus {
+            expired: 2,
+            ..ExceptionsStatus::default()
+        };
+        let input = StatusInput {
+            exceptions: Some(none),
+            ..input
+        };
+        let outcomes = HashMap::from([(
+            "a".to_string(),
+            outcome(&[("strict", 2)], NamespaceState::InSync),
+        )]);
+        let status = desired_status(&input, |ns| outcomes.get(ns));
+        let condition = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == EXCEPTIONS_IN_FORCE)
+            .unwrap();
+        assert_eq!(
+            (condition.status.as_str(), condition.reason.as_str()),
+            ("False", "NoneInForce")
+        );
+    }
+
     #[test]
     fn all_governed_namespaces_in_sync_is_ready() {
         let p = profile("strict")
@@ -1535,6 +1649,100 @@ mod tests {
         assert!(bytes < 384 * 1024, "status is {bytes} bytes");
         eprintln!(
             "worst-case status with 10,000 drifted namespaces: {bytes} bytes, of which compliance {compliance}"
+        );
+
+        // And with the most exceptions in force, every field at its cap, covering every
+        // namespace (so that every requirement lists its most deviations).
+        let long = |c: char, n: usize| c.to_string().repeat(n);
+        let active: Vec<crate::core::api::ActiveException> = (0
+            ..crate::core::api::MAX_ACTIVE_EXCEPTIONS)
+            .map(|i| crate::core::api::ActiveException {
+                name: format!("{i:02}{}", long('e', 251)),
+                rules: crate::core::api::GUARDRAIL_RULES
+                    .iter()
+                    .map(|(r, _)| r.to_string())
+                    .collect(),
+                pod_security_level: Some(crate::core::api::PodSecurityLevel::Baseline),
+                namespaces: (0..64)
+                    .map(|n| format!("{n:02}{}", long('n', 61)))
+                    .collect(),
+                namespace_selector: Some(
+                    serde_json::from_value(
+                        serde_json::json!({ "matchLabels": { long('k', 63): long('v', 63) } }),
+                    )
+                    .unwrap(),
+                ),
+                pod_selector: Some(
+                    serde_json::from_value(
+                        serde_json::json!({ "matchLabels": { long('k', 63): long('v', 63) } }),
+                    )
+                    .unwrap(),
+                ),
+                containers: (0..16)
+                    .map(|n| format!("{n:02}{}", long('c', 61)))
+                    .collect(),
+                expires: "2026-12-31T23:59:59.123456789+01:00".into(),
+                owner: long('o', 256),
+                reason: long('r', 256),
+            })
+            .collect();
+        let exceptions = ExceptionsStatus {
+            active: active.clone(),
+            expiring_soon: 32,
+            expired: 1_000,
+            not_applied: 1_000,
+            inactive: vec![long('i', 512); 10],
+        };
+        // 1,000 namespaces suffice: what is listed does not grow with their number.
+        let mut covered = drifted.clone();
+        covered.exceptions = active.iter().map(|e| e.name.clone()).collect();
+        covered.exceptions_digest = crate::core::exceptions::digest(&active);
+        let names = &names[..1_000];
+        let sel: BTreeSet<String> = names.iter().cloned().collect();
+        let outcomes: HashMap<String, NamespaceOutcome> =
+            names.iter().map(|n| (n.clone(), covered.clone())).collect();
+        let input = StatusInput {
+            profile: &p,
+            selected: &sel,
+            repairs_total: 3,
+            rollout: None,
+            invalid: None,
+            pods_watched: true,
+            guardrails: None,
+            node_proxy: None,
+            images_scanned: false,
+            nodes: None,
+            cluster_network_policies: None,
+            exceptions: Some(exceptions),
+            now: at(100),
+        };
+        let status = desired_status(&input, |ns| outcomes.get(ns));
+        let weakened: Vec<&str> = status
+            .compliance
+            .iter()
+            .filter(|e| !e.accepted_deviations.is_empty())
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(weakened.len(), 11, "{weakened:?}");
+        assert!(
+            status
+                .compliance
+                .iter()
+                .filter(|e| !e.accepted_deviations.is_empty())
+                .all(
+                    |e| e.accepted_deviations.len() == crate::core::compliance::MAX_DEVIATIONS
+                        && e.accepted_deviations[0].namespaces == 1_000
+                )
+        );
+        let with_exceptions = serde_json::to_vec(&status).unwrap().len();
+        let listed = serde_json::to_vec(&status.exceptions).unwrap().len();
+        let compliance = serde_json::to_vec(&status.compliance).unwrap().len();
+        assert!(
+            with_exceptions < 1024 * 1024,
+            "status is {with_exceptions} bytes"
+        );
+        eprintln!(
+            "with 32 exceptions at their caps: {with_exceptions} bytes, of which status.exceptions {listed}, compliance {compliance}"
         );
     }
 

@@ -71,7 +71,10 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
         active,
         &name,
         ns.metadata.labels.as_ref().unwrap_or(&no_labels),
-    );
+    )
+    .into_iter()
+    .map(|e| e.name)
+    .collect();
     let outcome = NamespaceOutcome {
         exceptions_digest: crate::core::exceptions::digest(active),
         exceptions,

@@ -55,7 +55,7 @@ pub struct ProfileFacts {
 }
 
 /// What the cluster shows of one namespace the profile governs.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct NamespaceFacts<'a> {
     pub name: &'a str,
     /// `InSync`, `Drifted`, `Failed` or `Pending` (a namespace another profile governs is
@@ -76,7 +76,7 @@ pub struct NamespaceFacts<'a> {
     pub vulnerable: Option<&'a crate::core::vulnerabilities::VulnerableImages>,
     /// The HardeningExceptions in force that cover this namespace (their findings on the
     /// running pods are accepted, not gaps: the preview leaves them out).
-    pub exceptions: &'a [ActiveException],
+    pub exceptions: Vec<&'a ActiveException>,
 }
 
 impl<'a> NamespaceFacts<'a> {
@@ -91,7 +91,7 @@ impl<'a> NamespaceFacts<'a> {
             widening: None,
             running: None,
             vulnerable: None,
-            exceptions: &[],
+            exceptions: Vec::new(),
         }
     }
 }
@@ -597,7 +597,7 @@ pub fn assess_namespace(
         .map(|r| judge(r, &declared, facts, ns, &masks))
         .map(|f| {
             if f.requirement.assessed() {
-                with_deviations(f, ns.exceptions)
+                with_deviations(f, &ns.exceptions)
             } else {
                 f
             }
@@ -631,21 +631,38 @@ const POD_SECURITY_ROWS: [&str; 9] = [
 
 /// The requirements (2023 IDs) suspending guardrail `rule` weakens: those the rule serves
 /// ([`guardrail_requirements`]), SYS.1.6.A10 for the pod rules (the policy for images and
-/// containers) and APP.4.4.A13 for every rule (the settings audited and enforced).
-pub fn rule_weakens(rule: &str) -> Vec<&'static str> {
-    let mut ids: Vec<&'static str> = guardrail_requirements(rule).to_vec();
-    if ALL_RULES.contains(&rule) {
-        ids.push("SYS.1.6.A10");
-    }
-    ids.push("APP.4.4.A13");
-    ids.sort();
-    ids.dedup();
-    ids
+/// containers) and APP.4.4.A13 for every rule (the settings audited and enforced). Computed
+/// once per rule (it is asked for every namespace and requirement).
+pub fn rule_weakens(rule: &str) -> &'static [&'static str] {
+    static TABLE: std::sync::OnceLock<Vec<(&'static str, Vec<&'static str>)>> =
+        std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        crate::core::api::GUARDRAIL_RULES
+            .iter()
+            .map(|(rule, _)| {
+                let mut ids: Vec<&'static str> = guardrail_requirements(rule).to_vec();
+                if ALL_RULES.contains(rule) {
+                    ids.push("SYS.1.6.A10");
+                }
+                ids.push("APP.4.4.A13");
+                ids.sort();
+                ids.dedup();
+                (*rule, ids)
+            })
+            .collect()
+    });
+    table
+        .iter()
+        .find(|(r, _)| *r == rule)
+        .map_or(&[], |(_, ids)| ids.as_slice())
 }
 
 /// The requirements (2023 IDs) `exception` weakens, in catalogue order.
 pub fn exception_weakens(rules: &[String], level: Option<PodSecurityLevel>) -> Vec<&'static str> {
-    let mut ids: Vec<&'static str> = rules.iter().flat_map(|r| rule_weakens(r)).collect();
+    let mut ids: Vec<&'static str> = rules
+        .iter()
+        .flat_map(|r| rule_weakens(r).iter().copied())
+        .collect();
     if level.is_some() {
         ids.extend(POD_SECURITY_ROWS);
     }
@@ -656,6 +673,15 @@ pub fn exception_weakens(rules: &[String], level: Option<PodSecurityLevel>) -> V
         .collect()
 }
 
+/// Whether `exception` weakens requirement `id` (cheap: asked for every namespace).
+fn weakens(id: &str, exception: &ActiveException) -> bool {
+    (exception.pod_security_level.is_some() && POD_SECURITY_ROWS.contains(&id))
+        || exception
+            .rules
+            .iter()
+            .any(|rule| rule_weakens(rule).contains(&id))
+}
+
 /// What `exception` suspends of requirement `id`, in words; `None` when it weakens it not.
 fn deviation_of(id: &str, exception: &ActiveException) -> Option<String> {
     let rules: Vec<&str> = exception
@@ -664,6 +690,9 @@ fn deviation_of(id: &str, exception: &ActiveException) -> Option<String> {
         .map(String::as_str)
         .filter(|rule| rule_weakens(rule).contains(&id))
         .collect();
+    if rules.is_empty() && exception.pod_security_level.is_none() {
+        return None;
+    }
     let level = exception
         .pod_security_level
         .filter(|_| POD_SECURITY_ROWS.contains(&id));
@@ -689,32 +718,50 @@ pub fn deviation_text(d: &AcceptedDeviation) -> String {
 }
 
 /// The exceptions in force covering the namespace weaken the finding: accepted deviations,
-/// listed with owner, reason and expiry. A requirement otherwise met is "met except accepted
-/// deviations" (Partial), never Met; any other verdict says them after its reason.
-fn with_deviations(mut finding: Finding, exceptions: &[ActiveException]) -> Finding {
+/// listed with owner, reason and expiry (the first [`MAX_DEVIATIONS`]; the reason counts the
+/// others). A requirement otherwise met is "met except accepted deviations" (Partial), never
+/// Met; any other verdict says them after its reason.
+fn with_deviations(mut finding: Finding, exceptions: &[&ActiveException]) -> Finding {
     let id = finding.requirement.id;
-    finding.accepted = exceptions
-        .iter()
-        .filter_map(|e| {
-            deviation_of(id, e).map(|suspends| AcceptedDeviation {
+    let mut total = 0;
+    for e in exceptions {
+        if !weakens(id, e) {
+            continue;
+        }
+        total += 1;
+        if finding.accepted.len() < MAX_DEVIATIONS
+            && let Some(suspends) = deviation_of(id, e)
+        {
+            finding.accepted.push(AcceptedDeviation {
                 exception: e.name.clone(),
                 owner: e.owner.clone(),
                 reason: e.reason.clone(),
                 expires: e.expires.clone(),
                 suspends,
                 namespaces: 1,
-            })
-        })
-        .collect();
-    if finding.accepted.is_empty() {
+            });
+        }
+    }
+    if total == 0 {
         return finding;
     }
-    let listed = finding
-        .accepted
-        .iter()
-        .map(deviation_text)
-        .collect::<Vec<_>>()
-        .join("; ");
+    // The reason is cut at MAX_REASON_CHARS: what would be cut is not written.
+    let mut listed = String::new();
+    for d in &finding.accepted {
+        if listed.len() > MAX_REASON_CHARS {
+            break;
+        }
+        if !listed.is_empty() {
+            listed.push_str("; ");
+        }
+        listed.push_str(&deviation_text(d));
+    }
+    if total > finding.accepted.len() {
+        listed.push_str(&format!(
+            "; and {} more",
+            count(total - finding.accepted.len(), "exception")
+        ));
+    }
     finding.reason = match finding.verdict {
         Verdict::Met => {
             finding.verdict = Verdict::Partial;
@@ -1223,11 +1270,14 @@ impl ProfileAssessment {
                 Verdict::NotMet => row.counts.not_met += 1,
                 _ => {}
             }
-            for deviation in &finding.accepted {
-                row.deviations
-                    .entry(deviation.exception.clone())
-                    .and_modify(|d| d.namespaces += 1)
-                    .or_insert_with(|| deviation.clone());
+            for deviation in finding.accepted {
+                match row.deviations.get_mut(&deviation.exception) {
+                    Some(known) => known.namespaces += 1,
+                    None => {
+                        row.deviations
+                            .insert(deviation.exception.clone(), deviation);
+                    }
+                }
             }
             let worse = match &row.worst {
                 None => true,

@@ -151,3 +151,87 @@ fn pods_are_judged_one_by_one_and_grouped_by_violation() {
     assert!(!applies(&nothing));
     assert_eq!(judge(&nothing, &pods[0], &[]), PodVerdict::default());
 }
+
+/// Issue 24: what an exception in force covers is accepted, not rejected: a suspended rule
+/// for the containers (and pods) it names, the profile's own level where it lowers it; the
+/// rest is judged as before, at the level the namespace gets.
+#[test]
+fn exceptions_in_force_are_accepted_deviations_not_rejections() {
+    let profile = crate::fixtures::profile("p")
+        .spec(json!({
+            "podSecurity": { "enforce": { "level": "restricted" } },
+            "guardrails": { "requireImageTag": true, "requireReadOnlyRootFilesystem": true },
+        }))
+        .build();
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "legacy", "namespace": "shop", "labels": { "app": "legacy" } },
+        "spec": {
+            "containers": [
+                { "name": "app", "image": "legacy", "securityContext": { "readOnlyRootFilesystem": true } },
+                { "name": "sidecar", "image": "side:1", "securityContext": { "readOnlyRootFilesystem": true } },
+            ],
+        },
+    }))
+    .unwrap();
+    let exception = |spec: serde_json::Value| {
+        crate::core::exceptions::active_entry(
+            &crate::fixtures::exception("x", "p", "shop", "2026-12-31T00:00:00Z")
+                .spec(spec)
+                .build(),
+        )
+    };
+    let before = judge(&profile, &pod, &[]);
+    assert_eq!(before.guardrails[0].rule, "requireImageTag");
+    assert!(
+        before.pod_security.is_some(),
+        "restricted rejects it (runs as root)"
+    );
+
+    // The image rule suspended for the app container of app=legacy pods.
+    let tag = exception(json!({
+        "rules": ["requireImageTag"],
+        "podSelector": { "matchLabels": { "app": "legacy" } },
+        "containers": ["app"],
+    }));
+    let verdict = judge(&profile, &pod, std::slice::from_ref(&tag));
+    assert!(verdict.guardrails.is_empty(), "{verdict:?}");
+    assert_eq!(verdict.accepted.len(), 1);
+    assert_eq!(verdict.accepted[0].rule, "guardrail requireImageTag");
+    assert_eq!(verdict.accepted[0].exception, "x");
+    // Naming another container: the app container's image is still rejected.
+    let sidecar = exception(json!({ "rules": ["requireImageTag"], "containers": ["sidecar"] }));
+    assert_eq!(
+        judge(&profile, &pod, std::slice::from_ref(&sidecar)).guardrails[0].rule,
+        "requireImageTag"
+    );
+
+    // Pod Security lowered to baseline in shop: judged at baseline, the restricted
+    // violations accepted.
+    let level = exception(json!({ "podSecurityLevel": "baseline" }));
+    let verdict = judge(&profile, &pod, std::slice::from_ref(&level));
+    assert_eq!(verdict.pod_security, None, "{verdict:?}");
+    assert!(
+        verdict.accepted.iter().any(
+            |a| a.rule == "Pod Security restricted:latest" && a.reason.contains("runAsNonRoot")
+        ),
+        "{verdict:?}"
+    );
+    let preview = namespace_preview(
+        &profile,
+        "shop",
+        std::slice::from_ref(&level),
+        [("legacy", &verdict)],
+    );
+    assert_eq!(preview.level.as_deref(), Some("baseline:latest"));
+    // The image rule is not suspended by the level exception: still one rejected pod.
+    assert_eq!(preview.rejected_pods(), 1);
+    assert!(!preview.accepted.is_empty());
+    // In another namespace the exception does not apply.
+    let mut elsewhere = pod.clone();
+    elsewhere.metadata.namespace = Some("other".into());
+    assert!(
+        judge(&profile, &elsewhere, std::slice::from_ref(&level))
+            .pod_security
+            .is_some()
+    );
+}

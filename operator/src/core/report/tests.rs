@@ -38,7 +38,7 @@ fn status(spec: &Value, namespaces: &[(&str, NamespaceState)], listed: Value) ->
         &spec,
         &facts,
         namespaces.iter().map(|(name, state)| NamespaceFacts {
-            exceptions: &[],
+            exceptions: Vec::new(),
             name,
             state: *state,
             message: None,
