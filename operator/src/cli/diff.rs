@@ -48,8 +48,18 @@ use crate::core::render::{ManagedKind, render_with};
 /// For a profile in Audit mode the same differences are listed as missing, drifted and
 /// unwanted: the operator reports them and changes nothing.
 ///
+/// With --exception FILE|DIR (repeatable), the HardeningExceptions of the files, with the
+/// cluster's in place of those of the same name, are judged as the operator would judge
+/// them now (the local clock, --max-exception-duration): each new or changed one of a
+/// profile is said in words (what it suspends, for whom, where, until when, owner, reason,
+/// the requirements it weakens, whether the operator would apply it), the cluster's in
+/// force are named, the Pod Security labels follow those in force, and a change of the
+/// exceptions in force counts as a change. Without --exception, the cluster's exceptions
+/// are judged alone.
+///
 /// Then, for a profile with a Pod Security enforce level or guardrails, the existing pods
-/// enforcing it would reject ("enforcing would reject POD: REASON"): Pod Security through a
+/// enforcing it would reject ("enforcing would reject POD: REASON"; those an exception in
+/// force covers as "accepted by HardeningException NAME: POD: RULE: REASON"): Pod Security through a
 /// server-side dry-run of the namespace's enforce label (the API server names the pods,
 /// grouping those with the same violation as "POD (and N other pods)"), the guardrails by
 /// evaluating the namespace's pods.

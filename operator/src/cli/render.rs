@@ -48,6 +48,12 @@ use crate::node_agent;
 /// offline, the bindings exclude only the profile's and the always-excluded namespaces, not
 /// those other profiles govern.
 ///
+/// With --exception FILE|DIR (repeatable), HardeningExceptions are judged as the operator
+/// would judge them now (the local clock, --max-exception-duration): each one of a given
+/// profile is named on stderr with what it suspends, for whom, where, until when, who owns
+/// it, why, and whether it would apply; those in force lower the Pod Security enforce label
+/// of the namespaces they name.
+///
 /// Objects rendered offline carry no ownerReferences: the operator sets one to the stored
 /// profile (which has a uid) when it applies them.
 ///
