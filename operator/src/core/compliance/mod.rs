@@ -1193,6 +1193,9 @@ struct Row {
     /// The accepted deviations of every namespace, by exception, namespaces summed.
     deviations: std::collections::BTreeMap<String, AcceptedDeviation>,
     worst: Option<(Verdict, String, String, Vec<ComplianceEvidence>)>,
+    /// Whether the namespace of `worst` has accepted deviations here: among namespaces of
+    /// the same verdict one with deviations is named, so that the reason says them.
+    worst_deviates: bool,
     /// Distinct reasons among the namespaces with the worst verdict.
     reasons: BTreeSet<String>,
 }
@@ -1206,6 +1209,7 @@ impl ProfileAssessment {
                     counts: VerdictCounts::default(),
                     deviations: std::collections::BTreeMap::new(),
                     worst: None,
+                    worst_deviates: false,
                     reasons: BTreeSet::new(),
                 })
                 .collect(),
@@ -1270,6 +1274,7 @@ impl ProfileAssessment {
                 Verdict::NotMet => row.counts.not_met += 1,
                 _ => {}
             }
+            let deviates = !finding.accepted.is_empty();
             for deviation in finding.accepted {
                 match row.deviations.get_mut(&deviation.exception) {
                     Some(known) => known.namespaces += 1,
@@ -1279,13 +1284,19 @@ impl ProfileAssessment {
                     }
                 }
             }
-            let worse = match &row.worst {
-                None => true,
-                Some((v, ..)) => finding.verdict.severity() > v.severity(),
+            let (worse, deviating) = match &row.worst {
+                None => (true, false),
+                Some((v, ..)) => (
+                    finding.verdict.severity() > v.severity(),
+                    finding.verdict == *v && deviates && !row.worst_deviates,
+                ),
             };
-            if worse {
-                row.reasons.clear();
+            if worse || deviating {
+                if worse {
+                    row.reasons.clear();
+                }
                 row.reasons.insert(finding.reason.clone());
+                row.worst_deviates = deviates;
                 row.worst = Some((
                     finding.verdict,
                     namespace.to_owned(),

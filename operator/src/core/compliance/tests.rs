@@ -653,4 +653,40 @@ fn the_profile_lists_each_deviation_once_with_its_namespaces() {
     assert_eq!(a10.accepted_deviations[0].namespaces, 2);
     let counts = a10.namespaces.unwrap();
     assert_eq!((counts.met, counts.partial), (1, 2));
+
+    // Among namespaces of the same verdict, the one the reason names is one with accepted
+    // deviations, whatever the order: A6 is Partial everywhere, the reason says the
+    // deviation.
+    for order in [["c", "a"], ["a", "c"]] {
+        let mut assessment = ProfileAssessment::new();
+        for name in order {
+            let exceptions = if name == "a" { &tag[..] } else { &[][..] };
+            assessment.judge(
+                &spec,
+                &facts,
+                &NamespaceFacts {
+                    exceptions: exceptions.iter().collect(),
+                    name,
+                    state: NamespaceState::InSync,
+                    message: None,
+                    drift: &[],
+                    unconfined: s.unconfined.as_ref(),
+                    widening: s.widening.as_deref(),
+                    running: s.running.as_ref(),
+                    vulnerable: None,
+                },
+            );
+        }
+        let rows = assessment.finish();
+        let a6 = rows.iter().find(|r| r.id == "SYS.1.6.A6").unwrap();
+        assert_eq!(a6.verdict, Verdict::Partial, "{order:?}: {}", a6.reason);
+        assert!(
+            a6.reason.starts_with("a: ")
+                && a6
+                    .reason
+                    .contains("; accepted deviations: HardeningException tag"),
+            "{order:?}: {}",
+            a6.reason
+        );
+    }
 }
