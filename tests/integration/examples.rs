@@ -94,7 +94,8 @@ async fn every_example_exception_is_accepted() {
     let exceptions = hardening_operator::cli::input::read_exceptions(std::slice::from_ref(&dir))
         .expect("the example exceptions pass the offline check");
     assert!(!exceptions.objects.is_empty(), "an example exception");
-    let profiles = hardening_operator::cli::input::read_profiles(std::slice::from_ref(&dir)).unwrap();
+    let profiles =
+        hardening_operator::cli::input::read_profiles(std::slice::from_ref(&dir)).unwrap();
     let namespaces = hardening_operator::cli::input::read_namespaces(&dir.join("namespaces.yaml"))
         .expect("examples/namespaces.yaml");
     for (file, exception) in exceptions.objects {

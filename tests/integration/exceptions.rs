@@ -369,19 +369,23 @@ async fn an_exception_admits_what_it_suspends_until_it_expires() {
     );
     let lax_elsewhere = dry_run(&client, &other, &baseline_pod("lax")).await;
     assert_eq!(lax_elsewhere.code, 403, "{}", lax_elsewhere.body);
-    // exec is not suspended either (and a pod-scoped exception never covers it).
+    // exec is not suspended either (and a pod-scoped exception never covers it). The pod
+    // created has a name of its own: the dry runs of `untagged` must meet admission, not
+    // "already exists".
+    let mut running = untagged.clone();
+    running["metadata"]["name"] = json!("legacy-running");
     let created = send(
         &client,
         "POST",
         &format!("/api/v1/namespaces/{shop}/pods"),
-        Some(&untagged),
+        Some(&running),
     )
     .await;
     assert_admitted(&created, "the legacy pod, under its exception");
     let exec = send(
         &client,
         "POST",
-        &format!("/api/v1/namespaces/{shop}/pods/legacy/exec?command=true&stdout=true"),
+        &format!("/api/v1/namespaces/{shop}/pods/legacy-running/exec?command=true&stdout=true"),
         None,
     )
     .await;
@@ -522,12 +526,12 @@ async fn exceptions_are_refused_by_the_api_server_and_the_operator() {
     let shop = env.namespace(&[]).await;
     let profile = env.profile("strict", profile_spec());
     let name = profile.name_any();
-    env.create_profile(&profile).await.unwrap();
     let client = env.client.clone();
     let api = exceptions(&client);
+    let shard = env.shard.clone();
     let base = |suffix: &str, expires: &str, spec: Value| {
         let mut m = manifest(
-            &format!("{}-{suffix}", env.shard),
+            &format!("{shard}-{suffix}"),
             &name,
             expires,
             json!({ "namespaces": { "names": [shop] } }),
@@ -608,7 +612,8 @@ async fn exceptions_are_refused_by_the_api_server_and_the_operator() {
         );
     }
     // What the operator refuses: an expiry before the creation, one beyond the maximum, a
-    // level not lower than the profile's.
+    // level not lower than the profile's. Created before their profile exists (its policy
+    // refuses them afterwards, see below), they are judged once it does.
     let past = base(
         "past",
         "2020-01-01T00:00:00Z",
@@ -624,9 +629,10 @@ async fn exceptions_are_refused_by_the_api_server_and_the_operator() {
         .iter()
         .map(|m| m["metadata"]["name"].as_str().unwrap().to_owned())
         .collect();
-    for m in [past, long, same] {
-        create_exception(&client, m).await;
+    for m in [&past, &long, &same] {
+        create_exception(&client, m.clone()).await;
     }
+    env.create_profile(&profile).await.unwrap();
     for (exception, reason) in
         names
             .iter()
@@ -670,6 +676,53 @@ async fn exceptions_are_refused_by_the_api_server_and_the_operator() {
             >= 3,
         "three ExceptionRejected events"
     );
+    // Once the profile's admission policy is in place, the API server refuses them too: a
+    // new object's creationTimestamp is set before admission, and the bound counts from it.
+    env.status_where(&name, "guardrails enforced", |s| {
+        condition(s, "GuardrailsEnforced")
+            .is_some_and(|g| g.0 == "True")
+            .then_some(())
+            .ok_or("want GuardrailsEnforced".into())
+    })
+    .await;
+    for (manifest, words) in [
+        (&past, "is not after its creation"),
+        (&long, "is more than 10 minutes after its creation"),
+        (&same, "is not lower than the Pod Security enforce level"),
+    ] {
+        let mut manifest = manifest.clone();
+        manifest["metadata"]["name"] = json!(format!(
+            "{}-again",
+            manifest["metadata"]["name"].as_str().unwrap()
+        ));
+        let exception: HardeningException = serde_json::from_value(manifest.clone()).unwrap();
+        let message = eventually("the profile's policy to refuse it", || {
+            let api = api.clone();
+            let exception = exception.clone();
+            async move {
+                match api.create(&PostParams::default(), &exception).await {
+                    Err(kube::Error::Api(status)) if status.code == 422 => Ok(status.message),
+                    Ok(created) => {
+                        let _ = api
+                            .delete(&created.name_any(), &DeleteParams::default())
+                            .await;
+                        Err("admitted".to_owned())
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await;
+        assert!(
+            message.contains(words) && message.contains(&name),
+            "{manifest}: {message}"
+        );
+    }
+    // A valid one is admitted.
+    let fine = base("fine", &in_seconds(60), json!({ "rules": ["denyExec"] }));
+    let fine_name = fine["metadata"]["name"].as_str().unwrap().to_owned();
+    create_exception(&client, fine).await;
+
     // An exception naming no profile waits for it.
     let orphan = format!("{}-orphan", env.shard);
     let mut m = manifest(
@@ -685,6 +738,7 @@ async fn exceptions_are_refused_by_the_api_server_and_the_operator() {
     assert!(api.get(&orphan).await.unwrap().status.is_none());
     let mut all: Vec<&str> = names.iter().map(String::as_str).collect();
     all.push(&orphan);
+    all.push(&fine_name);
     delete_exceptions(&client, &all).await;
     env.finish().await;
 }
@@ -711,6 +765,25 @@ async fn an_expired_exception_applies_until_the_operator_is_back() {
     .await;
     let client = env.client.clone();
     let untagged = pod("legacy", "legacy", "app", "hardening.invalid/legacy");
+    // The API server applies the policy a moment after it is written: until it rejects the
+    // untagged image, an admission proves nothing of the exception.
+    eventually("the binding to take effect", || {
+        let (client, shop) = (client.clone(), shop.clone());
+        let untagged = untagged.clone();
+        async move {
+            let answer = dry_run(&client, &shop, &untagged).await;
+            (answer.code >= 400)
+                .then_some(())
+                .ok_or(format!("still admitted: {}", answer.body))
+        }
+    })
+    .await;
+    assert_rejected(
+        &dry_run(&client, &shop, &untagged).await,
+        &name,
+        "requireImageTag",
+        "an untagged image without an exception",
+    );
     let exception = format!("{}-tag", env.shard);
     let expires = in_seconds(25);
     create_exception(
@@ -734,8 +807,22 @@ async fn an_expired_exception_applies_until_the_operator_is_back() {
         }
     })
     .await;
+    env.status_where(&name, "the exception in force", |s| {
+        s.exceptions
+            .as_ref()
+            .is_some_and(|e| e.active.iter().any(|a| a.name == exception))
+            .then_some(())
+            .ok_or("want the exception in status.exceptions.active".into())
+    })
+    .await;
+    let stopping = Instant::now();
     env.stop_operator().await;
     let expiry: Timestamp = expires.parse().unwrap();
+    eprintln!(
+        "exceptions: operator stopped in {:.1} s, {} s before the expiry",
+        stopping.elapsed().as_secs_f64(),
+        expiry.as_second() - Timestamp::now().as_second()
+    );
     let wait = expiry.as_millisecond() - Timestamp::now().as_millisecond() + 5_000;
     tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
     // Expired, and still honoured: nobody removed it from the profile's status.

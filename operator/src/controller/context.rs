@@ -138,6 +138,10 @@ pub struct Context {
     pub leading_since: std::sync::OnceLock<k8s_openapi::jiff::Timestamp>,
     /// Every HardeningException (`None`: the cluster does not serve them).
     pub exceptions: Option<Store<crate::core::api::HardeningException>>,
+    /// Asks the exceptions' controller to judge an exception again (by name): the profile's
+    /// reconcile does when its judgement of one differs from the exception's status (the
+    /// profile appeared after the exception, or changed).
+    pub exception_requests: Option<UnboundedSender<String>>,
     /// Who the admission rules trust and what the API server serves (set when this replica
     /// starts leading, before any reconcile).
     pub admission: std::sync::OnceLock<crate::core::guardrails::AdmissionEnv>,

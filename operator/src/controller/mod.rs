@@ -218,13 +218,13 @@ pub async fn run_with(
         guardrails::caches(&client, status_tx.clone(), &admission_kinds);
     // HardeningExceptions, where the cluster serves them.
     let (exception_tx, exception_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let exception_store = if exceptions::detect(&client).await {
-        let (store, driver) = exceptions::cache(&client, status_tx.clone(), exception_tx);
+    let (exception_store, exception_requests) = if exceptions::detect(&client).await {
+        let (store, driver) = exceptions::cache(&client, status_tx.clone(), exception_tx.clone());
         drivers.push(driver);
-        Some(store)
+        (Some(store), Some(exception_tx))
     } else {
         drop(exception_tx);
-        None
+        (None, None)
     };
     // Who can reach containers past admission (nodes/proxy), for profiles with denyExec.
     let (access, access_drivers) = access::caches(&client, profiles.clone(), status_tx.clone());
@@ -249,6 +249,7 @@ pub async fn run_with(
         cluster_policies,
         guardrails: Some(guardrail_caches),
         exceptions: exception_store,
+        exception_requests,
         leading_since: Default::default(),
         access,
         admission: Default::default(),
@@ -303,8 +304,13 @@ pub async fn run_with(
         let _ = ctx.leading_since.set(k8s_openapi::jiff::Timestamp::now());
         // Who the operator is, asked once it leads (a standby writes nothing, not even that).
         let _ = ctx.admission.set(
-            guardrails::environment(&ctx.client, &config.break_glass_group, mutating_policies)
-                .await,
+            guardrails::environment(
+                &ctx.client,
+                &config.break_glass_group,
+                mutating_policies,
+                config.max_exception_duration,
+            )
+            .await,
         );
         info!("reconciling");
 

@@ -175,6 +175,20 @@ pub async fn reconcile(
                     .filter(|e| e.spec.profile == name),
                 now,
             );
+            // An exception whose status says otherwise is judged again by its controller
+            // (created before this profile, or this profile changed since).
+            if let Some(requests) = &ctx.exception_requests {
+                for (exception, judgement) in &judged.judged {
+                    let stored = all
+                        .iter()
+                        .find(|e| e.name_any() == *exception)
+                        .and_then(|e| e.status.as_ref())
+                        .map(|s| (s.state, s.reason.as_deref()));
+                    if stored != Some((Some(judgement.state), Some(judgement.reason))) {
+                        let _ = requests.send(exception.clone());
+                    }
+                }
+            }
             (judged.status, wake)
         }
         None => (None, None),
