@@ -54,7 +54,7 @@ impl Exclusions {
 }
 
 /// HardeningExceptions to review with the profiles, and the operator's bound on them.
-#[derive(clap::Args, Clone, Debug, Default)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct ExceptionArgs {
     /// HardeningException manifests: a file or a directory of them. Repeat for several.
     /// Each is checked as `kubectl apply` checks it, and judged as the operator would judge
@@ -67,6 +67,17 @@ pub struct ExceptionArgs {
     /// the admission policy, which refuses a longer exception of the profile.
     #[arg(long, value_name = "DURATION", default_value = "2160h", value_parser = crate::config::parse_duration)]
     pub max_exception_duration: std::time::Duration,
+}
+
+/// No files, and the operator's default bound (as the command line gives it; a derived
+/// default would be a bound of 0, refusing every exception).
+impl Default for ExceptionArgs {
+    fn default() -> Self {
+        Self {
+            exceptions: Vec::new(),
+            max_exception_duration: crate::core::exceptions::DEFAULT_MAX_DURATION,
+        }
+    }
 }
 
 impl ExceptionArgs {
