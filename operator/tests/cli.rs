@@ -630,10 +630,9 @@ fn diff_takes_kubectls_context_and_kubeconfig_flags() {
 }
 
 /// Issue 24: `render --exception` names each exception with what it does and whether the
-/// operator would apply it now (in force, or refused with why), and writes the operator's
-/// --max-exception-duration into the admission policy, which refuses longer exceptions.
+/// operator would apply it now (in force, or refused beyond --max-exception-duration).
 #[test]
-fn render_names_the_exceptions_and_bounds_them_in_the_admission_policy() {
+fn render_names_the_exceptions_and_whether_they_would_apply() {
     let dir = fresh_dir("render-exceptions");
     let in_days = |days: i64| {
         k8s_openapi::jiff::Timestamp::from_second(
@@ -668,7 +667,7 @@ fn render_names_the_exceptions_and_bounds_them_in_the_admission_policy() {
         "--max-exception-duration",
         "720h",
     ]);
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains(
@@ -680,15 +679,5 @@ fn render_names_the_exceptions_and_bounds_them_in_the_admission_policy() {
         stderr.contains("profile bsi-strict: HardeningException too-long (not applied: ")
             && stderr.contains("30 days"),
         "{stderr}"
-    );
-    let policy = documents(&stdout)
-        .into_iter()
-        .find(|d| d["kind"] == "ValidatingAdmissionPolicy")
-        .expect("the profile's admission policy");
-    assert!(
-        policy["spec"]["validations"]
-            .to_string()
-            .contains(&format!("duration('{}s')", 30 * 86_400)),
-        "{policy}"
     );
 }

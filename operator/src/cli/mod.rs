@@ -63,8 +63,7 @@ pub struct ExceptionArgs {
     pub exceptions: Vec<std::path::PathBuf>,
 
     /// The operator's --max-exception-duration: the longest an exception may last from its
-    /// creation (a manifest not yet applied counts as created now); `render` writes it into
-    /// the admission policy, which refuses a longer exception of the profile.
+    /// creation (a manifest not yet applied counts as created now).
     #[arg(long, value_name = "DURATION", default_value = "2160h", value_parser = crate::config::parse_duration)]
     pub max_exception_duration: std::time::Duration,
 }

@@ -185,12 +185,7 @@ pub fn run(args: &RenderArgs, out: &mut dyn Write, notes: &mut dyn Write) -> Res
         }
     }
     let namespaces: Vec<Namespace> = namespaces.objects.into_iter().map(|(_, ns)| ns).collect();
-    let (documents, messages) = documents(
-        &profiles,
-        &namespaces,
-        &args.exclusions,
-        args.exceptions.max_exception_duration,
-    )?;
+    let (documents, messages) = documents(&profiles, &namespaces, &args.exclusions)?;
     for message in messages {
         writeln!(notes, "{message}")?;
     }
@@ -212,7 +207,6 @@ pub fn documents(
     profiles: &[HardeningProfile],
     namespaces: &[Namespace],
     exclusions: &Exclusions,
-    max_exception_duration: std::time::Duration,
 ) -> Result<(Vec<Value>, Vec<String>), CliError> {
     let excluded = exclusions.excluded();
     let mut documents = Vec::new();
@@ -295,10 +289,7 @@ pub fn documents(
             profile,
             &not_governed,
             &exclusions.protected_networks,
-            &crate::core::guardrails::AdmissionEnv {
-                max_exception_duration,
-                ..crate::core::guardrails::AdmissionEnv::default()
-            },
+            &crate::core::guardrails::AdmissionEnv::default(),
         ) {
             for (_, object) in guardrails.iter() {
                 let mut object = object.clone();
@@ -440,7 +431,6 @@ resourceQuota: {hard: {pods: \"10\"}}
             &[profile("p").spec_yaml(STRICT).build()],
             &namespaces(),
             &Exclusions::default(),
-            crate::core::exceptions::DEFAULT_MAX_DURATION,
         )
         .unwrap();
         assert_eq!(
@@ -492,7 +482,6 @@ resourceQuota: {hard: {pods: \"10\"}}
             std::slice::from_ref(&by_name),
             &namespaces(),
             &Exclusions::default(),
-            crate::core::exceptions::DEFAULT_MAX_DURATION,
         )
         .unwrap();
         assert_eq!(
@@ -514,7 +503,6 @@ resourceQuota: {hard: {pods: \"10\"}}
             &[everyone.clone(), strict.clone()],
             &namespaces(),
             &Exclusions::default(),
-            crate::core::exceptions::DEFAULT_MAX_DURATION,
         )
         .unwrap();
         let governed: Vec<(String, String)> = documents
@@ -567,7 +555,6 @@ resourceQuota: {hard: {pods: \"10\"}}
                 .build()],
             &namespaces(),
             &Exclusions::default(),
-            crate::core::exceptions::DEFAULT_MAX_DURATION,
         )
         .unwrap();
         assert!(documents.is_empty());
@@ -589,7 +576,6 @@ resourceQuota: {hard: {pods: \"10\"}}
             std::slice::from_ref(&profile),
             &namespaces(),
             &Exclusions::default(),
-            crate::core::exceptions::DEFAULT_MAX_DURATION,
         )
         .unwrap();
         assert_eq!(
@@ -746,7 +732,6 @@ resourceQuota: {hard: {pods: \"10\"}}
                 std::slice::from_ref(&p),
                 &namespaces(),
                 &Exclusions::default(),
-                crate::core::exceptions::DEFAULT_MAX_DURATION,
             )
             .unwrap();
             let kinds: Vec<&str> = documents

@@ -55,9 +55,8 @@ settings! {
         pub node_agent_namespace: Option<String> => "nodeAgentNamespace",
 
         /// The longest a HardeningException may last: its `expires` at most this long after
-        /// its creation (the profile's admission policy refuses a longer one, and one the
-        /// policy did not see never applies; a longer deviation needs a new exception, a new
-        /// decision). Go durations: `2160h` (90 days), `720h`, `10m`.
+        /// its creation (a longer one is refused and never applies; a longer deviation needs
+        /// a new exception, a new decision). Go durations: `2160h` (90 days), `720h`, `10m`.
         #[arg(long, env = "HARDENING_MAX_EXCEPTION_DURATION", default_value = "2160h", value_parser = parse_duration)]
         pub max_exception_duration: Duration => "maxExceptionDuration",
 

@@ -132,7 +132,6 @@ pub async fn environment(
     client: &Client,
     break_glass_group: &str,
     mutating_policies: bool,
-    max_exception_duration: std::time::Duration,
 ) -> AdmissionEnv {
     let reviews: Api<SelfSubjectReview> = Api::all(client.clone());
     let operator = match reviews
@@ -159,7 +158,6 @@ pub async fn environment(
         operator,
         break_glass_group: break_glass_group.to_owned(),
         mutating_policies,
-        max_exception_duration,
     }
 }
 

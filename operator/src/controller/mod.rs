@@ -304,13 +304,8 @@ pub async fn run_with(
         let _ = ctx.leading_since.set(k8s_openapi::jiff::Timestamp::now());
         // Who the operator is, asked once it leads (a standby writes nothing, not even that).
         let _ = ctx.admission.set(
-            guardrails::environment(
-                &ctx.client,
-                &config.break_glass_group,
-                mutating_policies,
-                config.max_exception_duration,
-            )
-            .await,
+            guardrails::environment(&ctx.client, &config.break_glass_group, mutating_policies)
+                .await,
         );
         info!("reconciling");
 

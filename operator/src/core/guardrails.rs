@@ -77,9 +77,6 @@ pub struct AdmissionEnv {
     pub operator: Option<String>,
     pub break_glass_group: String,
     pub mutating_policies: bool,
-    /// The operator's `--max-exception-duration`: the profile's policy refuses a
-    /// HardeningException of the profile lasting longer from its creation.
-    pub max_exception_duration: std::time::Duration,
 }
 
 impl Default for AdmissionEnv {
@@ -88,7 +85,6 @@ impl Default for AdmissionEnv {
             operator: Some(DEFAULT_OPERATOR_IDENTITY.to_owned()),
             break_glass_group: DEFAULT_BREAK_GLASS_GROUP.to_owned(),
             mutating_policies: true,
-            max_exception_duration: crate::core::exceptions::DEFAULT_MAX_DURATION,
         }
     }
 }
@@ -199,15 +195,6 @@ pub fn render(
         ));
         rules.push(resource_rule("", &["UPDATE"], &["namespaces"]));
     }
-    // The profile's HardeningExceptions, judged where the API server can: the time they
-    // last from their creation (the only clock admission has), the level they lower to.
-    rules.push(json!({
-        "apiGroups": [HardeningProfile::group(&())],
-        "apiVersions": [HardeningProfile::version(&())],
-        "operations": ["CREATE", "UPDATE"],
-        "resources": ["hardeningexceptions"],
-        "scope": "*",
-    }));
     let metadata = || {
         json!({
             "name": name,
@@ -656,11 +643,6 @@ fn variables(env: &AdmissionEnv) -> Value {
                 annotations = [STAMP, RENDERED_ANNOTATION].map(cel_string).join(", "),
             ),
         ),
-        // A HardeningException of this profile, created or changed.
-        (
-            "isException",
-            "request.resource.?group.orValue('') == 'hardening.dev' && request.resource.resource == 'hardeningexceptions' && request.?subResource.orValue('') == '' && object != null && object.spec.profile == params.metadata.name".to_owned(),
-        ),
         // The exceptions in force (HardeningExceptions the operator accepted and lists in the
         // profile's status) that cover this request's namespace, by name or label, and of
         // them those covering its pod (an exception with a pod selector covers no request
@@ -840,36 +822,8 @@ fn validations(env: &AdmissionEnv) -> Value {
             ),
         ),
     ]);
-    // A HardeningException of this profile: what the operator would refuse and the API
-    // server can judge too (admission has no clock, but a new object's creationTimestamp is
-    // set before admission, and an exception's bound counts from its creation).
-    let invalid = |expression: &str, message: String| json!({ "expression": expression, "messageExpression": message, "reason": "Invalid" });
-    let created = "timestamp(string(object.metadata.creationTimestamp))";
-    let max = env.max_exception_duration.as_secs();
-    let exception_rules = [
-        invalid(
-            &format!("!variables.isException || timestamp(object.spec.expires) > {created}"),
-            format!(
-                "'HardeningException ' + object.metadata.name + ': expires ' + object.spec.expires + ' is not after its creation (' + string({created}) + '): it would never apply (HardeningProfile ' + params.metadata.name + ')'"
-            ),
-        ),
-        invalid(
-            &format!(
-                "!variables.isException || timestamp(object.spec.expires) - {created} <= duration('{max}s')"
-            ),
-            format!(
-                "'HardeningException ' + object.metadata.name + ': expires ' + object.spec.expires + ' is more than {} after its creation (' + string({created}) + '), longer than hardening-operator allows (--max-exception-duration): ask for a shorter one, and for a new exception when it ends (HardeningProfile ' + params.metadata.name + ')'",
-                crate::core::exceptions::words(env.max_exception_duration)
-            ),
-        ),
-        invalid(
-            "!variables.isException || !has(object.spec.podSecurityLevel) || (params.spec.?podSecurity.?enforce.hasValue() && {'privileged': 0, 'baseline': 1, 'restricted': 2}[object.spec.podSecurityLevel] < {'privileged': 0, 'baseline': 1, 'restricted': 2}[params.spec.podSecurity.enforce.level])",
-            "'HardeningException ' + object.metadata.name + ': podSecurityLevel ' + object.spec.podSecurityLevel + ' is not lower than the Pod Security enforce level of HardeningProfile ' + params.metadata.name + ' (' + params.spec.?podSecurity.?enforce.?level.orValue('none') + '): nothing to lower'".to_owned(),
-        ),
-    ];
     let forbidden = |expression: &str, message: String| json!({ "expression": expression, "messageExpression": message, "reason": "Forbidden" });
     let rules = rules.as_array_mut().expect("an array");
-    rules.extend(exception_rules);
     // The creation gate.
     rules.push(forbidden(
         "!variables.enforcing || !variables.podAdmission || variables.stamped || variables.breakGlass",

@@ -35,7 +35,6 @@ fn env() -> AdmissionEnv {
         operator: Some("system:serviceaccount:ops:hardening".into()),
         break_glass_group: "breakers".into(),
         mutating_policies: true,
-        max_exception_duration: crate::core::exceptions::DEFAULT_MAX_DURATION,
     }
 }
 
@@ -91,8 +90,7 @@ fn the_policy_matches_only_the_requests_of_the_rules_turned_on() {
             "pods/exec",
             "pods/portforward",
             "pods/proxy",
-            "networkpolicies",
-            "hardeningexceptions"
+            "networkpolicies"
         ]
     );
     let exec_only = Guardrails {
@@ -106,8 +104,7 @@ fn the_policy_matches_only_the_requests_of_the_rules_turned_on() {
             "pods",
             "pods/ephemeralcontainers",
             "pods/attach",
-            "pods/exec",
-            "hardeningexceptions"
+            "pods/exec"
         ]
     );
     let registries_only = Guardrails {
@@ -116,7 +113,7 @@ fn the_policy_matches_only_the_requests_of_the_rules_turned_on() {
     };
     assert_eq!(
         resources(registries_only),
-        ["pods", "pods/ephemeralcontainers", "hardeningexceptions"]
+        ["pods", "pods/ephemeralcontainers"]
     );
 }
 
@@ -265,8 +262,7 @@ fn enforce_mode_gates_pods_and_protects_what_was_generated() {
             "networkpolicies",
             "limitranges",
             "resourcequotas",
-            "namespaces",
-            "hardeningexceptions"
+            "namespaces"
         ]
     );
     let variables = spec["variables"].to_string();
@@ -481,59 +477,4 @@ fn the_mutating_policy_sets_the_level_an_exception_lowers_and_leaves_hardened_na
                 .contains("request.operation == 'CREATE'")),
         "{conditions:?}"
     );
-}
-
-/// A profile's HardeningExceptions are judged by its policy too (issue 24): created or
-/// changed, an exception of this profile is refused (reason Invalid) when it expires before
-/// its creation, lasts longer than the operator's maximum from it, or lowers Pod Security to
-/// no lower level; the maximum written is the operator's setting.
-#[test]
-fn the_policy_judges_the_profiles_exceptions_with_the_operators_maximum() {
-    let profile = guarded("shop", &all_rules());
-    let short = AdmissionEnv {
-        max_exception_duration: std::time::Duration::from_secs(600),
-        ..env()
-    };
-    for (env, seconds, words) in [(env(), 90 * 86_400, "90 days"), (short, 600, "10 minutes")] {
-        let objects = render(&profile, &BTreeSet::new(), &[], &env).unwrap();
-        let spec = &objects.policy["spec"];
-        let rule = spec["matchConstraints"]["resourceRules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["resources"] == json!(["hardeningexceptions"]))
-            .expect("a rule for the exceptions");
-        assert_eq!(rule["apiGroups"], json!(["hardening.dev"]));
-        assert_eq!(rule["operations"], json!(["CREATE", "UPDATE"]));
-        let judged: Vec<&Value> = spec["validations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|v| {
-                v["expression"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("!variables.isException ||")
-            })
-            .collect();
-        assert_eq!(judged.len(), 3, "{judged:?}");
-        assert!(judged.iter().all(|v| v["reason"] == "Invalid"));
-        assert!(
-            judged[1]["expression"]
-                .as_str()
-                .unwrap()
-                .ends_with(&format!("<= duration('{seconds}s')")),
-            "{}",
-            judged[1]["expression"]
-        );
-        assert!(
-            judged[1]["messageExpression"]
-                .as_str()
-                .unwrap()
-                .contains(&format!("is more than {words} after its creation"))
-        );
-        // Only this profile's exceptions.
-        let variables = spec["variables"].to_string();
-        assert!(variables.contains("object.spec.profile == params.metadata.name"));
-    }
 }
