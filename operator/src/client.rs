@@ -1,31 +1,57 @@
-//! The operator's kube client: kube's default stack plus two tower layers, one counting
-//! requests by verb (`hardening_api_requests_total`) and one client-side rate limit
+//! The operator's kube client: kube's default stack (without its retries) plus three tower
+//! layers: one keeping the writes in flight within an adaptive limit and retrying overload
+//! answers after their Retry-After ([`WriteSlots`], `core::write_limit`), one counting
+//! requests by verb (`hardening_api_requests_total`) and an optional client-side rate limit
 //! (a token bucket: `qps` requests per second on average, bursts of up to `burst`).
 //! kube 5 has no client-side rate limiter of its own.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{Method, Request};
+use futures::future::BoxFuture;
+use http::{Method, Request, Response, StatusCode};
 use kube::Client;
-use kube::client::ClientBuilder;
+use kube::client::{Body, ClientBuilder};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
-use tower::{Layer, Service};
+use tower::buffer::Buffer;
+use tower::{BoxError, Layer, Service, ServiceExt};
 
+use crate::core::write_limit::{Sample, WriteLimit};
 use crate::metrics::Metrics;
 
-/// A client for `config` whose requests are counted in `metrics` and limited to `qps`
+/// Writes in flight before the first measurement (the limit then follows the write rate).
+pub const INITIAL_WRITES_IN_FLIGHT: usize = 32;
+/// How often a request the API server answered 429, 503 or 504 is sent again.
+const OVERLOAD_RETRIES: u32 = 8;
+/// The wait before sending again without a Retry-After: doubled per attempt, capped.
+const RETRY_BASE: Duration = Duration::from_millis(100);
+const RETRY_CAP: Duration = Duration::from_secs(10);
+
+/// A client for `config` whose writes stay within an adaptive limit of at most
+/// `max_writes_in_flight`, whose requests are counted in `metrics` and limited to `qps`
 /// per second with bursts of `burst` (`qps == 0`: no limit).
 pub fn build(
-    config: kube::Config,
+    mut config: kube::Config,
     metrics: Arc<Metrics>,
     qps: f64,
     burst: u32,
+    max_writes_in_flight: usize,
 ) -> Result<Client, kube::Error> {
-    let builder = ClientBuilder::try_from(config)?.with_layer(&CountLayer { metrics });
+    // The write layer retries overload answers itself, and learns from them.
+    config.default_retry = false;
+    let slots = WriteSlots::new(
+        INITIAL_WRITES_IN_FLIGHT.min(max_writes_in_flight),
+        max_writes_in_flight,
+        metrics.clone(),
+    );
+    // Counted inside the write layer, so that a request sent again counts again.
+    let builder = ClientBuilder::try_from(config)?
+        .with_layer(&CountLayer { metrics })
+        .with_layer(&WriteSlotLayer { slots });
     Ok(if qps > 0.0 {
         builder
             .with_layer(&RateLimitLayer {
@@ -81,6 +107,210 @@ fn names_an_object(path: &str) -> bool {
         other => other.to_vec(),
     };
     rest.len() >= 2
+}
+
+/// The slots for writes in flight: a fair semaphore whose size follows [`WriteLimit`]. A
+/// smaller limit takes effect as writes finish (their permits are then forgotten).
+pub struct WriteSlots {
+    semaphore: Arc<Semaphore>,
+    state: Mutex<SlotState>,
+    started: Instant,
+    metrics: Arc<Metrics>,
+}
+
+struct SlotState {
+    limit: WriteLimit,
+    /// Permits to forget as writes finish, after a decrease.
+    debt: usize,
+}
+
+/// A write's slot, held from sending it to its answer.
+pub struct Slot {
+    permit: OwnedSemaphorePermit,
+    queued: bool,
+    sent: Instant,
+}
+
+impl WriteSlots {
+    pub fn new(initial: usize, max: usize, metrics: Arc<Metrics>) -> Arc<Self> {
+        let limit = WriteLimit::new(initial, 1, max);
+        metrics.set_write_limit(limit.limit());
+        Arc::new(Self {
+            semaphore: Arc::new(Semaphore::new(limit.limit())),
+            state: Mutex::new(SlotState { limit, debt: 0 }),
+            started: Instant::now(),
+            metrics,
+        })
+    }
+
+    /// Waits for a slot (first come, first served).
+    pub async fn acquire(&self) -> Slot {
+        let queued = self.semaphore.available_permits() == 0;
+        let permit = self
+            .semaphore
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the write semaphore is never closed");
+        Slot {
+            permit,
+            queued,
+            sent: Instant::now(),
+        }
+    }
+
+    /// The write of `slot` was answered (`overloaded`: 429, 503 or 504).
+    pub fn finish(&self, slot: Slot, overloaded: bool) {
+        let now = Instant::now();
+        let mut state = self.state.lock().expect("write slots lock");
+        let before = state.limit.limit();
+        let changed = state.limit.record(Sample {
+            now: now.duration_since(self.started),
+            latency: now.duration_since(slot.sent),
+            queued: slot.queued,
+            overloaded,
+        });
+        if let Some(after) = changed {
+            if after > before {
+                let mut more = after - before;
+                let paid = more.min(state.debt);
+                state.debt -= paid;
+                more -= paid;
+                self.semaphore.add_permits(more);
+            } else {
+                let fewer = before - after;
+                let forgotten = self.semaphore.forget_permits(fewer);
+                state.debt += fewer - forgotten;
+            }
+            self.metrics.set_write_limit(after);
+        }
+        if state.debt > 0 {
+            state.debt -= 1;
+            slot.permit.forget();
+        }
+    }
+}
+
+#[derive(Clone)]
+struct WriteSlotLayer {
+    slots: Arc<WriteSlots>,
+}
+
+impl<S, B> Layer<S> for WriteSlotLayer
+where
+    S: Service<Request<Body>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError> + Send + Sync + 'static,
+    B: Send + 'static,
+{
+    type Service = WriteSlotService<S::Future>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        WriteSlotService {
+            // A buffer makes kube's stack cloneable: each request goes through it when its
+            // slot is free (and again when it is retried).
+            inner: Buffer::new(inner, 1024),
+            slots: self.slots.clone(),
+        }
+    }
+}
+
+/// Holds each write until it has a slot, tells [`WriteSlots`] how it went, and sends a
+/// request again (a write with a new slot) when the API server answered 429, 503 or 504,
+/// after the answer's Retry-After (else a doubling wait).
+pub struct WriteSlotService<F> {
+    inner: Buffer<Request<Body>, F>,
+    slots: Arc<WriteSlots>,
+}
+
+impl<F, B, E> Service<Request<Body>> for WriteSlotService<F>
+where
+    F: Future<Output = Result<Response<B>, E>> + Send + 'static,
+    E: Into<BoxError> + Send + Sync + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<B>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response<B>, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Readiness is the buffer's, checked when the request is sent.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let mut inner = self.inner.clone();
+        let slots = self.slots.clone();
+        let write = !matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        );
+        Box::pin(async move {
+            let mut request = request;
+            let mut attempt = 0;
+            loop {
+                let again = (attempt < OVERLOAD_RETRIES)
+                    .then(|| copy(&request))
+                    .flatten();
+                let slot = if write {
+                    Some(slots.acquire().await)
+                } else {
+                    None
+                };
+                let answer = inner.ready().await?.call(request).await;
+                let wait = answer.as_ref().ok().and_then(|r| overload_wait(r, attempt));
+                if let Some(slot) = slot {
+                    slots.finish(slot, wait.is_some());
+                }
+                match (wait, again) {
+                    (Some(wait), Some(again)) => {
+                        tokio::time::sleep(wait).await;
+                        request = again;
+                        attempt += 1;
+                    }
+                    _ => return answer,
+                }
+            }
+        })
+    }
+}
+
+/// A copy of `request` to send again, if its body can be copied (kube's bodies are).
+fn copy(request: &Request<Body>) -> Option<Request<Body>> {
+    let body = request.body().try_clone()?;
+    let mut copy = Request::builder()
+        .method(request.method().clone())
+        .uri(request.uri().clone())
+        .version(request.version())
+        .body(body)
+        .ok()?;
+    *copy.headers_mut() = request.headers().clone();
+    *copy.extensions_mut() = request.extensions().clone();
+    Some(copy)
+}
+
+/// For an overload answer (429, 503, 504), how long to wait before sending again: its
+/// Retry-After (whole seconds), else a wait doubling per `attempt`.
+fn overload_wait<B>(response: &Response<B>, attempt: u32) -> Option<Duration> {
+    if !matches!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT
+    ) {
+        return None;
+    }
+    let retry_after = response
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    Some(retry_after.unwrap_or_else(|| {
+        RETRY_BASE
+            .saturating_mul(1 << attempt.min(16))
+            .min(RETRY_CAP)
+    }))
 }
 
 #[derive(Clone)]

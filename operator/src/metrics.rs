@@ -131,6 +131,7 @@ pub struct Metrics {
     unconfined_pods: Gauge,
     widening_policies: Gauge,
     queue_depth: Gauge,
+    write_limit: Gauge,
     api_requests: Family<VerbLabels, Counter>,
     profiles: Family<ReadyLabels, Gauge>,
     /// Whether each profile's last computed status was Ready: the names stay here, only
@@ -203,6 +204,11 @@ impl Metrics {
             "queue_depth",
             "Namespaces and profiles with a reconcile request that has not started yet",
         );
+        let write_limit: Gauge = register(
+            &mut registry,
+            "api_write_limit",
+            "Writes the operator keeps in flight to the API server at most: adapted to the API server's write rate, latency and overload answers",
+        );
         let api_requests: Family<VerbLabels, Counter> = register(
             &mut registry,
             "api_requests",
@@ -261,6 +267,7 @@ impl Metrics {
             unconfined_pods,
             widening_policies,
             queue_depth,
+            write_limit,
             api_requests,
             profiles,
             readiness: Mutex::new(BTreeMap::new()),
@@ -379,6 +386,11 @@ impl Metrics {
     pub fn set_queue_depth(&self, depth: usize) {
         self.queue_depth
             .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    pub fn set_write_limit(&self, limit: usize) {
+        self.write_limit
+            .set(i64::try_from(limit).unwrap_or(i64::MAX));
     }
 
     /// `verb` must be one of [`VERBS`].

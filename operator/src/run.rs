@@ -100,6 +100,7 @@ pub async fn start(
         metrics.clone(),
         config.api_qps,
         config.api_burst,
+        usize::from(config.concurrency),
     )
     .map_err(RunError::Client)?;
     let election = if config.leader_election.enabled() {

@@ -79,6 +79,9 @@ fn render_prints_exactly_the_objects_for_the_selected_namespaces() {
         "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding -/hardening.dev-bsi-strict",
         "admissionregistration.k8s.io/v1 MutatingAdmissionPolicy -/hardening.dev-bsi-strict",
         "admissionregistration.k8s.io/v1 MutatingAdmissionPolicyBinding -/hardening.dev-bsi-strict",
+        // The rules that only warn (oneServicePerContainer), bound with [Warn, Audit].
+        "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy -/hardening.dev-bsi-strict-warnings",
+        "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding -/hardening.dev-bsi-strict-warnings",
     ]
     .into_iter()
     .map(String::from)

@@ -449,6 +449,8 @@ fn generated_apparmor_profiles_compile_and_broken_rules_do_not() {
     let specs = [
         "{}",
         "network: {denyRaw: false}",
+        "presets: [NoShellsOrPackageManagers]",
+        "noExec: [/tmp/**]\npresets: [NoShellsOrPackageManagers]",
         "denyWrite: [/etc/**, /usr/**, '/var/lib/{dpkg,apt}/**']\nreadOnly: ['/config/[^.]*/**']\nnoExec: [/tmp/**, /dev/shm/**]\nnetwork: {}\ncapabilities: {deny: [CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID, KILL, SETGID, SETUID, SETPCAP, LINUX_IMMUTABLE, NET_BIND_SERVICE, NET_BROADCAST, NET_ADMIN, NET_RAW, IPC_LOCK, IPC_OWNER, SYS_MODULE, SYS_RAWIO, SYS_CHROOT, SYS_PTRACE, SYS_PACCT, SYS_ADMIN, SYS_BOOT, SYS_NICE, SYS_RESOURCE, SYS_TIME, SYS_TTY_CONFIG, MKNOD, LEASE, AUDIT_WRITE, AUDIT_CONTROL, SETFCAP, MAC_OVERRIDE, MAC_ADMIN, SYSLOG, WAKE_ALARM, BLOCK_SUSPEND, AUDIT_READ, PERFMON, BPF, CHECKPOINT_RESTORE]}",
     ];
     for (i, yaml) in specs.iter().enumerate() {
@@ -469,6 +471,10 @@ fn generated_apparmor_profiles_compile_and_broken_rules_do_not() {
     .unwrap();
     let text = apparmor::render(&example).expect("bsi-strict declares apparmor");
     parse_apparmor("example", &text).unwrap_or_else(|e| panic!("example rejected: {e}\n{text}"));
+    assert!(
+        text.contains("# spec.apparmor.presets: NoShellsOrPackageManagers"),
+        "the example uses the preset:\n{text}"
+    );
     // The parser is a real check: paths the API rejects break the profile.
     let good = apparmor::render_spec(
         "p",

@@ -36,11 +36,14 @@ pub struct Event {
     pub first_of_request: bool,
     /// The request's last event (ResponseComplete or Panic).
     pub complete: bool,
+    /// A server-side dry run (`dryRun=All`): a request that writes nothing.
+    pub dry_run: bool,
 }
 
 impl Event {
+    /// Whether the request changed something (a dry run of a write does not).
     pub fn is_write(&self) -> bool {
-        WRITE_VERBS.contains(&self.verb.as_str())
+        WRITE_VERBS.contains(&self.verb.as_str()) && !self.dry_run
     }
 }
 
@@ -58,6 +61,8 @@ struct RawEvent {
     #[serde(rename = "auditID")]
     audit_id: String,
     stage: String,
+    #[serde(rename = "requestURI", default)]
+    request_uri: String,
     verb: String,
     user: RawUser,
     #[serde(default)]
@@ -124,7 +129,12 @@ impl AuditLog {
                 continue;
             };
             let first_of_request = self.seen.insert(raw.audit_id);
+            let dry_run = raw
+                .request_uri
+                .split_once('?')
+                .is_some_and(|(_, query)| query.split('&').any(|p| p == "dryRun=All"));
             self.events.push(Event {
+                dry_run,
                 verb: raw.verb,
                 user: raw.user.username,
                 resource: raw.object_ref.resource,
@@ -152,14 +162,20 @@ impl AuditLog {
     }
 }
 
-/// Requests of `user` among `events`, by verb (each request counted once).
+/// Requests of `user` among `events`, by verb (each request counted once; dry runs as
+/// `<verb> (dry run)`, which are no writes).
 pub fn requests_by_verb(events: &[Event], user: &str) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for event in events
         .iter()
         .filter(|e| e.first_of_request && e.user == user)
     {
-        *counts.entry(event.verb.clone()).or_insert(0) += 1;
+        let verb = if event.dry_run {
+            format!("{} (dry run)", event.verb)
+        } else {
+            event.verb.clone()
+        };
+        *counts.entry(verb).or_insert(0) += 1;
     }
     counts
 }
@@ -209,19 +225,26 @@ mod tests {
             .unwrap();
         write!(
             file,
-            "{tail}\n{}\n{}\n",
+            "{tail}\n{}\n{}\n{}\n",
             line("1", "ResponseComplete", "watch", "m"),
             line("3", "ResponseComplete", "get", "other"),
+            line("4", "ResponseComplete", "patch", "m")
+                .replace("\"/x\"", "\"/x?fieldManager=f&dryRun=All\""),
         )
         .unwrap();
-        assert_eq!(log.read_new(), 3);
+        assert_eq!(log.read_new(), 4);
         assert_eq!(log.read_new(), 0);
         let by_verb = requests_by_verb(log.since(0), "m");
         assert_eq!(
             by_verb,
-            BTreeMap::from([("patch".into(), 1), ("watch".into(), 1)])
+            BTreeMap::from([
+                ("patch".into(), 1),
+                ("patch (dry run)".into(), 1),
+                ("watch".into(), 1)
+            ])
         );
-        assert_eq!((writes(&by_verb), requests(&by_verb)), (1, 2));
+        assert_eq!((writes(&by_verb), requests(&by_verb)), (1, 3));
+        assert!(!log.since(0)[4].is_write(), "a dry run writes nothing");
         let patch = &log.since(0)[1];
         assert!(patch.is_write() && patch.complete && patch.first_of_request);
         assert_eq!(patch.completed_us - patch.received_us, 249_900);
@@ -229,7 +252,7 @@ mod tests {
             !log.since(0)[2].first_of_request,
             "the watch's second event"
         );
-        assert_eq!(log.since(3).len(), 1);
+        assert_eq!(log.since(3).len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,4 +1,5 @@
-//! Drift repair: another user (the admin) changes or deletes what the operator generated,
+//! Drift repair: another user (a cluster administrator in the operator's break-glass group:
+//! in Enforce mode nobody else may) changes or deletes what the operator generated,
 //! one drift at a time, each in another namespace; the latency is the audit timestamp of
 //! the operator's repairing write minus that of the drift write. A drift not repaired
 //! within the timeout is counted as unrepaired, and the next one follows.
@@ -15,7 +16,7 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 
 use crate::audit::{AuditLog, Event, Target};
-use crate::setup::{ADMIN_USER, MEASURED_USER};
+use crate::setup::{DRIFT_USER, MEASURED_USER};
 
 /// How often the audit log is looked at while waiting for a repair.
 const POLL: Duration = Duration::from_millis(10);
@@ -85,7 +86,7 @@ impl DriftKind {
         }
     }
 
-    /// Makes the drift as the admin.
+    /// Makes the drift as `admin` (the break-glass administrator).
     async fn make(
         self,
         admin: &Client,
@@ -214,7 +215,7 @@ pub async fn run(
             let events = audit.since(mark);
             let drift = events
                 .iter()
-                .find(|e| e.user == ADMIN_USER && is_write_to(e, &target));
+                .find(|e| e.user == DRIFT_USER && is_write_to(e, &target));
             if let Some(drift) = drift {
                 let repair = events.iter().find(|e| {
                     e.user == MEASURED_USER

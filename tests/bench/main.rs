@@ -1,44 +1,67 @@
-//! `hardening-bench`: how fast the operator rolls a profile out, repairs drift and how quiet
-//! it is, against the floor of what any client needs, each on a fresh local control plane.
-//! Run through `tests/bench.sh` (which builds the release binaries first); see the README's
-//! "Benchmark" section. It prints figures and asserts nothing about them.
+//! `hardening-bench`: how fast the operator rolls a profile out, hardens new namespaces,
+//! repairs drift and how quiet it is, against the floor of what any client needs, each on a
+//! fresh local control plane; and what its admission policy costs every pod creation. Run
+//! through `tests/bench.sh` (which builds the release binaries first); see
+//! docs/benchmark.md. It prints figures and asserts nothing about them.
 
+mod admission;
 mod audit;
 mod drift;
 mod floor;
+mod onboard;
 mod operator;
 mod report;
 mod setup;
 mod verify;
+mod workload;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::Parser;
-use hardening_operator::config::RunConfig;
 use hardening_operator::core::plural;
 
 use crate::audit::{Event, requests, requests_by_verb, writes};
 use crate::operator::Operator;
-use crate::report::{CONVERGE, Measured, RunResult, percentile};
+use crate::report::{CONVERGE, Client, Measured, RunResult, percentile};
 use crate::setup::{Cluster, MEASURED_USER};
+use crate::workload::ProfileKind;
 
 /// Benchmark of the operator against the floor (a minimal server-side-apply client)
 ///
-/// Per repetition, floor then operator, each on a fresh local control plane (etcd,
-/// kube-apiserver, kube-controller-manager) with N namespaces the profile
-/// tests/bench/profile.yaml selects (6 writes each). The floor applies exactly what
-/// `render` produces, at the operator's default concurrency. The operator is the release
-/// binary with default flags. Timings and request counts come from the API server's audit
-/// log. Figures go to stdout as a Markdown table (min / median / max over the
-/// repetitions), progress to stderr.
+/// Per repetition, the floor at each --floor-concurrency, then the operator, each on a
+/// fresh local control plane (etcd, kube-apiserver, kube-controller-manager) with N
+/// namespaces the profile selects: --profile lean (tests/bench/profile.yaml) or full
+/// (examples/bsi-strict.yaml, OpenReports CRDs installed, two pods per namespace). The
+/// floor applies exactly what the operator's pure functions produce. The operator is the
+/// release binary with default flags; after converging it idles, onboards new namespaces,
+/// repairs drifts, and is stopped for the admission cost. Timings and request counts come
+/// from the API server's audit log. Figures go to stdout as a Markdown table (one column
+/// per client: median, and min-max over the repetitions), progress to stderr.
 #[derive(Parser, Debug)]
 #[command(verbatim_doc_comment)]
 struct Args {
     /// Namespaces to roll the profile out to.
     #[arg(long, default_value_t = 1_000)]
     namespaces: usize,
+    /// The profile rolled out.
+    #[arg(long, value_enum, default_value_t = ProfileKind::Lean)]
+    profile: ProfileKind,
+    /// The floor's namespaces in flight, one floor run per value (comma-separated): the
+    /// API server's best write rate is the fastest of them.
+    #[arg(long, value_delimiter = ',', default_values_t = [8, 16, 32, 64, 128])]
+    floor_concurrency: Vec<usize>,
+    /// New namespaces per second while onboarding (after the idle period).
+    #[arg(long, default_value_t = 20.0)]
+    onboard_rate: f64,
+    /// Seconds of onboarding; 0 skips it.
+    #[arg(long, default_value_t = 60)]
+    onboard_seconds: u64,
+    /// Pods created to measure the admission policy's cost (half with it, half without);
+    /// 0 skips it.
+    #[arg(long, default_value_t = 1_000)]
+    admission_pods: usize,
     /// Repetitions of each client, alternating.
     #[arg(long, default_value_t = 3)]
     repetitions: usize,
@@ -82,13 +105,22 @@ async fn main() {
     if args.namespaces == 0 || args.repetitions == 0 {
         fail("--namespaces and --repetitions must be at least 1".into());
     }
+    if args.floor_concurrency.contains(&0) {
+        fail("--floor-concurrency values must be at least 1".into());
+    }
+    if args.onboard_seconds > 0 && args.onboard_rate <= 0.0 {
+        fail("--onboard-rate must be above 0".into());
+    }
     let bin = hardening_tests::controlplane::binaries_dir().unwrap_or_else(|e| fail(e.to_string()));
     let started = Instant::now();
     let header = header(&args, &bin, &operator_bin);
     eprintln!("{header}");
-    let clients: Vec<Measured> = [Measured::Floor, Measured::Operator]
-        .into_iter()
-        .filter(|c| args.only.is_none_or(|only| only == *c))
+    let clients: Vec<Client> = args
+        .floor_concurrency
+        .iter()
+        .map(|&concurrency| Client::Floor { concurrency })
+        .chain([Client::Operator])
+        .filter(|c| args.only.is_none_or(|only| only == c.kind()))
         .collect();
     let mut results = Vec::new();
     let mut failures = 0;
@@ -101,7 +133,7 @@ async fn main() {
                 plural::count(args.namespaces, "namespace")
             );
             let run = format!("{repetition}-{}", client.name());
-            match measure(&args, &bin, &operator_bin, client, &run).await {
+            match measure(&args, &bin, &operator_bin, client, repetition, &run).await {
                 Ok(result) => {
                     eprint!("{}", result.text());
                     results.push(result);
@@ -149,14 +181,20 @@ fn header(args: &Args, bin: &Path, operator: &Path) -> String {
         .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
     let date = k8s_openapi::jiff::Timestamp::now().to_string();
     format!(
-        "hardening-bench {}: {}, {}, {} s idle, {} (timeout {} s); \
+        "hardening-bench {}: {} profile, {}, {}, floor at {:?}, {} s idle, \
+         onboarding {}/s for {} s, {} (timeout {} s), {}; \
          {cores} cores ({model}), {memory_gib:.0} GiB; Kubernetes binaries {}; operator {}",
         &date[..10],
+        args.profile.name(),
         plural::count(args.namespaces, "namespace"),
         plural::count(args.repetitions, "repetition"),
+        args.floor_concurrency,
         args.idle_seconds,
+        args.onboard_rate,
+        args.onboard_seconds,
         plural::count(args.drifts, "drift"),
         args.drift_timeout_seconds,
+        plural::count(args.admission_pods, "admission pod"),
         bin.file_name().unwrap_or_default().to_string_lossy(),
         operator.display()
     )
@@ -167,15 +205,20 @@ async fn measure(
     args: &Args,
     bin: &Path,
     operator_bin: &Path,
-    client: Measured,
+    client: Client,
+    repetition: usize,
     run: &str,
 ) -> Result<RunResult, String> {
-    let mut cluster = Cluster::prepare(bin, args.namespaces).await?;
+    let mut cluster = Cluster::prepare(bin, args.namespaces, args.profile).await?;
     let load_before = load_average();
-    let mut result = match client {
-        Measured::Floor => measure_floor(&mut cluster).await,
-        Measured::Operator => measure_operator(args, &mut cluster, operator_bin).await,
+    let mut result = RunResult::new(client, repetition);
+    let measured = match client {
+        Client::Floor { concurrency } => {
+            measure_floor(&mut cluster, concurrency, &mut result).await
+        }
+        Client::Operator => measure_operator(args, &mut cluster, operator_bin, &mut result).await,
     };
+    let mut result = measured.map(|()| result);
     if let Ok(result) = &mut result {
         // Other work on the machine skews every figure: say how busy it was.
         result.notes.push(format!(
@@ -195,11 +238,16 @@ async fn measure(
 }
 
 /// The rollout writes among `events`: the measured user's writes to the benchmark's
-/// namespaces and objects in them (not its status writes or Events).
+/// namespaces and objects in them (policy reports included; not its status writes or
+/// Events).
 struct Rollout {
     first_received_us: i64,
     last_completed_us: i64,
     writes: usize,
+    /// Writes per namespace, by namespace.
+    per_namespace: HashMap<String, usize>,
+    /// Each write's time in the API server (received to response complete), ms, sorted.
+    latencies_ms: Vec<f64>,
 }
 
 impl Rollout {
@@ -214,15 +262,61 @@ impl Rollout {
                     || (e.resource == "namespaces" && namespaces.contains(e.name.as_str()))
             })
             .collect();
+        let mut per_namespace: HashMap<String, usize> = HashMap::new();
+        for write in &writes {
+            let namespace = if write.resource == "namespaces" {
+                &write.name
+            } else {
+                &write.namespace
+            };
+            *per_namespace.entry(namespace.clone()).or_default() += 1;
+        }
+        let mut latencies_ms: Vec<f64> = writes
+            .iter()
+            .map(|e| (e.completed_us - e.received_us) as f64 / 1000.0)
+            .collect();
+        latencies_ms.sort_by(f64::total_cmp);
         Some(Self {
+            latencies_ms,
             first_received_us: writes.iter().map(|e| e.received_us).min()?,
             last_completed_us: writes.iter().map(|e| e.completed_us).max()?,
             writes: writes.len(),
+            per_namespace,
         })
     }
 
     fn seconds(&self) -> f64 {
         (self.last_completed_us - self.first_received_us) as f64 / 1e6
+    }
+
+    /// Converge time, write rate and write latencies.
+    fn add_to(&self, result: &mut RunResult) {
+        result.add(CONVERGE, self.seconds());
+        result.add(
+            "rollout writes per second",
+            self.writes as f64 / self.seconds(),
+        );
+        if !self.latencies_ms.is_empty() {
+            result.add(
+                "write latency p50 (ms)",
+                percentile(&self.latencies_ms, 50.0),
+            );
+            result.add(
+                "write latency p99 (ms)",
+                percentile(&self.latencies_ms, 99.0),
+            );
+        }
+    }
+
+    /// The most writes one namespace got, and how many namespaces got more than `expected`.
+    fn most(&self, expected: usize) -> (usize, usize) {
+        let most = self.per_namespace.values().copied().max().unwrap_or(0);
+        let over = self
+            .per_namespace
+            .values()
+            .filter(|n| **n > expected)
+            .count();
+        (most, over)
     }
 }
 
@@ -236,17 +330,36 @@ fn add_requests(result: &mut RunResult, by_verb: &BTreeMap<String, u64>, namespa
     }
 }
 
+/// The writes `render` asks for in one namespace (its objects and the Namespace), and with
+/// reports the report: what the floor writes there.
+fn rendered_writes(cluster: &Cluster) -> usize {
+    let objects = hardening_operator::core::render::render(&cluster.profile, "bench")
+        .map_or(0, |desired| desired.objects.len());
+    objects + 1 + usize::from(cluster.kind.reports())
+}
+
 /// Up to this long for the audit log to show a request whose answer came back: the API
 /// server logs ResponseComplete after it answered.
 const AUDIT_LAG: Duration = Duration::from_secs(1);
 
-async fn measure_floor(cluster: &mut Cluster) -> Result<RunResult, String> {
+async fn measure_floor(
+    cluster: &mut Cluster,
+    concurrency: usize,
+    result: &mut RunResult,
+) -> Result<(), String> {
     let client = cluster.measured_client().await?;
-    let concurrency = usize::from(RunConfig::default().concurrency);
     cluster.audit.read_new();
     let mark = cluster.audit.mark();
     let started = Instant::now();
-    floor::apply(&client, &cluster.profile, &cluster.namespaces, concurrency).await?;
+    floor::apply(
+        &client,
+        &cluster.profile,
+        cluster.kind,
+        MEASURED_USER,
+        &cluster.namespaces,
+        concurrency,
+    )
+    .await?;
     eprintln!(
         "  floor applied everything in {:.1} s (its own clock)",
         started.elapsed().as_secs_f64()
@@ -255,22 +368,22 @@ async fn measure_floor(cluster: &mut Cluster) -> Result<RunResult, String> {
     cluster.audit.read_new();
     let window = cluster.audit.since(mark);
     let rollout = Rollout::of(window, &cluster.namespaces).ok_or("no rollout write logged")?;
-    let mut result = RunResult::new(Measured::Floor);
-    result.add(CONVERGE, rollout.seconds());
+    rollout.add_to(result);
     let by_verb = requests_by_verb(window, MEASURED_USER);
-    add_requests(&mut result, &by_verb, cluster.namespaces.len());
+    add_requests(result, &by_verb, cluster.namespaces.len());
     let verified = verify::objects(&cluster.admin, &cluster.profile, &cluster.namespaces).await?;
     result
         .notes
         .push(verification(&verified, cluster.namespaces.len()));
-    Ok(result)
+    Ok(())
 }
 
 async fn measure_operator(
     args: &Args,
     cluster: &mut Cluster,
     bin: &Path,
-) -> Result<RunResult, String> {
+    result: &mut RunResult,
+) -> Result<(), String> {
     let count = cluster.namespaces.len();
     let profile_name = cluster.profile.metadata.name.clone().unwrap_or_default();
     cluster.audit.read_new();
@@ -285,32 +398,59 @@ async fn measure_operator(
         Duration::from_secs(args.converge_timeout_seconds),
     )
     .await?;
+    let in_sync_at = Instant::now();
+    if cluster.kind.reports() {
+        operator::wait_for_reports(
+            &mut cluster.audit,
+            mark,
+            &cluster.namespaces,
+            &mut operator,
+            Duration::from_secs(args.converge_timeout_seconds),
+        )
+        .await?;
+        eprintln!(
+            "  every namespace's report written {:.1} s after the status said in sync",
+            in_sync_at.elapsed().as_secs_f64()
+        );
+    }
     let converged_memory = operator.memory();
     tokio::time::sleep(AUDIT_LAG).await;
     cluster.audit.read_new();
     let window = cluster.audit.since(mark);
     let rollout = Rollout::of(window, &cluster.namespaces).ok_or("no rollout write logged")?;
-    let mut result = RunResult::new(Measured::Operator);
-    result.add(CONVERGE, rollout.seconds());
+    rollout.add_to(result);
     let started_us = micros(operator.started);
     result.add(
         "start-up to first write (s)",
         (rollout.first_received_us - started_us) as f64 / 1e6,
     );
-    let last_status_us = window
+    let status_writes: Vec<&Event> = window
         .iter()
         .filter(|e| e.user == MEASURED_USER && e.complete && e.is_write())
         .filter(|e| e.resource == "hardeningprofiles" && e.subresource == "status")
-        .map(|e| e.completed_us)
-        .max();
-    if let Some(last_status_us) = last_status_us {
+        .collect();
+    if let Some(last_status_us) = status_writes.iter().map(|e| e.completed_us).max() {
+        let in_sync = (last_status_us - rollout.first_received_us) as f64 / 1e6;
+        result.add("status in sync (s)", in_sync);
+        result.add("status writes", status_writes.len() as f64);
         result.add(
-            "status in sync (s)",
-            (last_status_us - rollout.first_received_us) as f64 / 1e6,
+            "status writes per second",
+            status_writes.len() as f64 / in_sync.max(1.0),
+        );
+        result.add(
+            "status writes in the busiest second",
+            busiest_second(&status_writes) as f64,
         );
     }
     let by_verb = requests_by_verb(window, MEASURED_USER);
-    add_requests(&mut result, &by_verb, count);
+    add_requests(result, &by_verb, count);
+    let expected = rendered_writes(cluster);
+    let (most, over) = rollout.most(expected);
+    result.add("most writes to one namespace", most as f64);
+    result.add(
+        format!("namespaces with more than {expected} writes"),
+        over as f64,
+    );
     let rollout_writes = rollout.writes;
     let verified = verify::objects(&cluster.admin, &cluster.profile, &cluster.namespaces).await?;
     result.notes.push(format!(
@@ -320,6 +460,20 @@ async fn measure_operator(
         plural::count(counts.selected, "namespace"),
         plural::count(rollout_writes, "rollout write")
     ));
+    if cluster.kind.reports() {
+        let reports =
+            verify::reports(&cluster.admin, &cluster.profile, &cluster.namespaces).await?;
+        result.add("largest report (bytes)", reports.largest_bytes as f64);
+        result.notes.push(format!(
+            "reports: {}/{} as the floor writes them{}",
+            reports.as_expected,
+            plural::count(count, "namespace"),
+            reports
+                .first_difference
+                .map(|d| format!("; first difference: {d}"))
+                .unwrap_or_default()
+        ));
+    }
     let stored = operator::profiles(&cluster.admin)
         .get(&profile_name)
         .await
@@ -355,13 +509,29 @@ async fn measure_operator(
     }
     if let Some(memory) = idle_memory {
         result.add("RSS after idle (MiB)", mib(memory.rss_kib));
-        result.add("peak RSS, VmHWM (MiB)", mib(memory.peak_kib));
+    }
+
+    if args.onboard_seconds > 0 {
+        eprintln!(
+            "  onboarding: {} new namespaces per second for {} s",
+            args.onboard_rate, args.onboard_seconds
+        );
+        let onboarded = onboard::run(
+            &cluster.admin,
+            &mut cluster.audit,
+            &profile_name,
+            args.onboard_rate,
+            args.onboard_seconds,
+        )
+        .await?;
+        operator.check_running()?;
+        onboard_figures(result, &onboarded);
     }
 
     if args.drifts > 0 {
         eprintln!("  {}, one at a time", plural::count(args.drifts, "drift"));
         let outcomes = drift::run(
-            &cluster.admin,
+            &cluster.drifter,
             &mut cluster.audit,
             &cluster.profile,
             &cluster.namespaces,
@@ -370,10 +540,97 @@ async fn measure_operator(
         )
         .await?;
         operator.check_running()?;
-        drift_figures(&mut result, &outcomes);
+        drift_figures(result, &outcomes);
+    }
+    if let Some(memory) = operator.memory() {
+        result.add("peak RSS, VmHWM (MiB)", mib(memory.peak_kib));
     }
     tokio::task::block_in_place(|| operator.stop());
-    Ok(result)
+
+    if args.admission_pods > 0 {
+        eprintln!(
+            "  operator stopped; admission cost: {} created one at a time",
+            plural::count(args.admission_pods, "pod")
+        );
+        let cost = admission::run(
+            &cluster.admin,
+            &mut cluster.audit,
+            &cluster.profile,
+            &cluster.namespaces,
+            args.admission_pods,
+        )
+        .await?;
+        admission_figures(result, &cost);
+    }
+    Ok(())
+}
+
+/// The most of `events` sent within one second.
+fn busiest_second(events: &[&Event]) -> usize {
+    let mut times: Vec<i64> = events.iter().map(|e| e.received_us).collect();
+    times.sort_unstable();
+    let mut most = 0;
+    let mut start = 0;
+    for end in 0..times.len() {
+        while times[end] - times[start] >= 1_000_000 {
+            start += 1;
+        }
+        most = most.max(end - start + 1);
+    }
+    most
+}
+
+fn onboard_figures(result: &mut RunResult, onboarded: &onboard::Onboarded) {
+    let latencies = &onboarded.latencies_ms;
+    if !latencies.is_empty() {
+        result.add(
+            "new namespace to stamped p50 (ms)",
+            percentile(latencies, 50.0),
+        );
+        result.add(
+            "new namespace to stamped p99 (ms)",
+            percentile(latencies, 99.0),
+        );
+        result.add(
+            "new namespace to stamped max (ms)",
+            latencies[latencies.len() - 1],
+        );
+    }
+    result.add(
+        format!("new namespaces not stamped (of {})", onboarded.created),
+        (onboarded.created - latencies.len()) as f64,
+    );
+    result.notes.push(format!(
+        "onboarding: {} created at {:.1}/s; {} stamped within 30 s of the last; {} carry the stamp when read back",
+        onboarded.created,
+        onboarded.achieved_rate,
+        latencies.len(),
+        onboarded.stamped_on_read
+    ));
+}
+
+fn admission_figures(result: &mut RunResult, cost: &admission::Cost) {
+    for (on, state) in [(true, "on"), (false, "off")] {
+        if let (Some(p50), Some(p99)) = (cost.p(on, 50.0), cost.p(on, 99.0)) {
+            result.add(format!("pod creation p50, policy {state} (ms)"), p50);
+            result.add(format!("pod creation p99, policy {state} (ms)"), p99);
+        }
+    }
+    if let (Some(on), Some(off)) = (cost.p(true, 99.0), cost.p(false, 99.0)) {
+        result.add("policy's cost at p99 (ms)", on - off);
+    }
+    if let Some(on) = cost.plugin_on_ms {
+        result.add("policy plugin per creation, on (ms)", on);
+    }
+    if let Some(off) = cost.plugin_off_ms {
+        result.add("policy plugin per creation, off (ms)", off);
+    }
+    result.notes.push(format!(
+        "admission: {} pods with the policy, {} without, {} rejected",
+        cost.on_ms.len(),
+        cost.off_ms.len(),
+        cost.rejected
+    ));
 }
 
 fn drift_figures(result: &mut RunResult, outcomes: &[drift::Outcome]) {

@@ -216,3 +216,54 @@ pub async fn wait_converged(
         }
     }
 }
+
+/// Waits, reading the audit log from `mark`, until the operator has written the policy
+/// report of every namespace (the full profile). `Err` when it exits or `timeout` passes.
+pub async fn wait_for_reports(
+    audit: &mut crate::audit::AuditLog,
+    mark: usize,
+    namespaces: &[String],
+    operator: &mut Operator,
+    timeout: Duration,
+) -> Result<(), String> {
+    let wanted: std::collections::HashSet<&str> = namespaces.iter().map(String::as_str).collect();
+    let mut written = std::collections::HashSet::new();
+    let started = Instant::now();
+    let mut read = mark;
+    let mut last_note = Instant::now();
+    loop {
+        audit.read_new();
+        for event in audit.since(read) {
+            if event.user == crate::setup::MEASURED_USER
+                && event.resource == "reports"
+                && event.complete
+                && event.is_write()
+                && event.code < 400
+                && wanted.contains(event.namespace.as_str())
+            {
+                written.insert(event.namespace.clone());
+            }
+        }
+        read = audit.mark();
+        if written.len() == wanted.len() {
+            return Ok(());
+        }
+        operator.check_running()?;
+        if started.elapsed() > timeout {
+            return Err(format!(
+                "{} of {} namespaces have a report after {timeout:?}",
+                written.len(),
+                wanted.len()
+            ));
+        }
+        if last_note.elapsed() > PROGRESS_EVERY {
+            eprintln!(
+                "  operator: {}/{} reports written",
+                written.len(),
+                wanted.len()
+            );
+            last_note = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -76,6 +76,63 @@ pub async fn objects(
     Ok(verified)
 }
 
+/// How the operator's policy reports compare with what the floor writes.
+pub struct Reports {
+    pub as_expected: usize,
+    pub largest_bytes: usize,
+    pub first_difference: Option<String>,
+}
+
+/// Every namespace's policy report, read back and compared (results, summary) with the one
+/// the floor computes (`workload::namespace_report`); and the largest one's size.
+pub async fn reports(
+    admin: &Client,
+    profile: &HardeningProfile,
+    namespaces: &[String],
+) -> Result<Reports, String> {
+    let live = list(Api::all_with(
+        admin.clone(),
+        &crate::workload::report_resource(true),
+    ))
+    .await?;
+    let mut reports = Reports {
+        as_expected: 0,
+        largest_bytes: 0,
+        first_difference: None,
+    };
+    for stored in live.values() {
+        reports.largest_bytes = reports
+            .largest_bytes
+            .max(serde_json::to_vec(stored).map_or(0, |b| b.len()));
+    }
+    for namespace in namespaces {
+        let name = hardening_operator::core::policy_report::REPORT_NAME;
+        let expected = crate::workload::namespace_report(
+            profile,
+            namespace,
+            &crate::workload::pods(profile, namespace),
+        );
+        let problem = match live.get(&(namespace.clone(), name.to_owned())) {
+            None => Some(format!("{namespace}: no report")),
+            Some(stored) => ["results", "summary"].into_iter().find_map(|field| {
+                (stored[field] != expected[field]).then(|| {
+                    format!(
+                        "{namespace}: {field} is {}, not {}",
+                        stored[field], expected[field]
+                    )
+                })
+            }),
+        };
+        match problem {
+            None => reports.as_expected += 1,
+            Some(p) => {
+                reports.first_difference.get_or_insert(p);
+            }
+        }
+    }
+    Ok(reports)
+}
+
 /// `object` without `apiVersion` and `kind`, which the items of a list do not repeat.
 fn without_type(mut object: Value) -> Value {
     if let Some(map) = object.as_object_mut() {

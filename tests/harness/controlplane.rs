@@ -107,9 +107,16 @@ pub struct Options {
     /// More users, each with a bearer token of its own, in group `system:masters`; their
     /// kubeconfigs are [`ControlPlane::user_kubeconfig`].
     pub users: Vec<String>,
+    /// Further groups of some of those users, by user (the benchmark's break-glass
+    /// administrator).
+    pub groups: std::collections::BTreeMap<String, Vec<String>>,
     /// Users whose reads (get, list, watch) the audit log records too, at Metadata level
     /// (everybody's writes are recorded anyway).
     pub audit_reads_of: Vec<String>,
+    /// kube-controller-manager's client rate (`--kube-api-qps`, burst twice that) instead of
+    /// its default of 20 requests per second: the benchmark creates thousands of namespaces
+    /// and pods, each asking it for a ServiceAccount, a ConfigMap and quota updates.
+    pub controller_manager_qps: Option<u32>,
 }
 
 struct Component {
@@ -271,7 +278,20 @@ impl ControlPlane {
         );
         for user in &self.options.users {
             let token = random_token();
-            tokens.push_str(&format!("{token},{user},{user}-uid,\"system:masters\"\n"));
+            let groups: Vec<&str> = std::iter::once("system:masters")
+                .chain(
+                    self.options
+                        .groups
+                        .get(user)
+                        .into_iter()
+                        .flatten()
+                        .map(String::as_str),
+                )
+                .collect();
+            tokens.push_str(&format!(
+                "{token},{user},{user}-uid,\"{}\"\n",
+                groups.join(",")
+            ));
             write_private(&self.dir.join(format!("user-{user}.token")), &token)?;
         }
         write_private(&self.dir.join("tokens.csv"), &tokens)?;
@@ -389,6 +409,10 @@ impl ControlPlane {
             .arg(format!("--cluster-signing-cert-file={}", d("ca.crt")))
             .arg(format!("--cluster-signing-key-file={}", d("ca.key")))
             .arg("--v=1");
+        if let Some(qps) = self.options.controller_manager_qps {
+            cmd.arg(format!("--kube-api-qps={qps}"))
+                .arg(format!("--kube-api-burst={}", 2 * qps));
+        }
         self.spawn("kube-controller-manager", cmd)
     }
 

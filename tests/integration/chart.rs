@@ -38,6 +38,13 @@ const FIELD_MANAGER: &str = "hardening-tests-chart";
 const CLUSTER_ROLE: &[(&str, &str, &[&str])] = &[
     ("", "namespaces", &["list", "watch", "patch"]),
     ("", "pods", &["list", "watch"]),
+    ("policy", "poddisruptionbudgets", &["list", "watch"]),
+    ("rbac.authorization.k8s.io", "roles", &["list", "watch"]),
+    (
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        &["list", "watch"],
+    ),
     (
         "",
         "resourcequotas",

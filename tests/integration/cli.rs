@@ -159,7 +159,7 @@ async fn diff_reports_create_then_unchanged_then_an_edit_with_its_field_manager(
     assert_eq!(outcome.exit_status(), EXIT_CHANGES, "{report}");
     assert!(
         report.starts_with(&format!(
-            "profile {name}:\n  guardrail allowedRegistries: images from ghcr.io are rejected from now on\n  guardrail denyExec turned off: kubectl exec and kubectl attach are admitted again (BSI SYS.1.6.A11 no longer covered by it)\nnamespace {ns} "
+            "profile {name}:\n  guardrail allowedRegistries: images from ghcr.io are rejected from now on\n  guardrail denyExec turned off: kubectl exec and kubectl attach are admitted again\nnamespace {ns} "
         )),
         "{report}"
     );

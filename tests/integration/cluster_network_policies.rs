@@ -30,6 +30,20 @@ async fn cluster_network_policies_are_rendered_kept_and_removed() {
         "policy.networking.k8s.io_clusternetworkpolicies.yaml",
     )
     .await;
+    // The operator asks discovery once at start-up, which may lag behind Established.
+    hardening_tests::eventually("policy.networking.k8s.io/v1alpha2 discovered", || async {
+        let resources = client
+            .list_api_group_resources("policy.networking.k8s.io/v1alpha2")
+            .await
+            .map_err(|e| e.to_string())?;
+        resources
+            .resources
+            .iter()
+            .any(|r| r.name == "clusternetworkpolicies")
+            .then_some(())
+            .ok_or_else(|| "not served yet".to_owned())
+    })
+    .await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let operator = tokio::spawn(hardening_operator::controller::run(
         client.clone(),

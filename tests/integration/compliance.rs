@@ -41,18 +41,29 @@ async fn dry_run_pod(client: &Client, namespace: &str, pod: &Value) -> (u16, Str
     (code, String::from_utf8_lossy(&body).into_owned())
 }
 
-/// A pod `restricted` Pod Security and the bsi-strict guardrails admit, changed by `edit`.
-fn compliant_pod(name: &str, edit: impl FnOnce(&mut Value)) -> Value {
+/// A pod `restricted` Pod Security and the guardrails of the bsi-strict example named
+/// `profile` admit (its seccomp and AppArmor profiles, a service account of its own and no
+/// token, a controller, probes), changed by `edit`. Only ever sent as a dry-run, so the
+/// controller's uid need not exist.
+fn compliant_pod(profile: &str, name: &str, edit: impl FnOnce(&mut Value)) -> Value {
     let mut pod = json!({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": { "name": name },
+        "metadata": { "name": name, "ownerReferences": [{
+            "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "app",
+            "uid": "00000000-0000-0000-0000-000000000001", "controller": true,
+        }] },
         "spec": {
+            "serviceAccountName": "app",
+            "automountServiceAccountToken": false,
             "securityContext": { "runAsNonRoot": true, "runAsUser": 1000,
-                                 "seccompProfile": { "type": "RuntimeDefault" } },
+                                 "seccompProfile": { "type": "Localhost", "localhostProfile": format!("hardening.dev/{profile}.json") },
+                                 "appArmorProfile": { "type": "Localhost", "localhostProfile": format!("hardening.dev-{profile}") } },
             "containers": [{
                 "name": "app", "image": "registry.example/app:1.0", "imagePullPolicy": "Never",
                 "securityContext": { "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
                                      "capabilities": { "drop": ["ALL"] } },
+                "livenessProbe": { "tcpSocket": { "port": 8080 } },
+                "readinessProbe": { "tcpSocket": { "port": 8080 } },
             }],
         },
     });
@@ -90,6 +101,13 @@ async fn what_the_strict_example_claims_holds_on_the_cluster() {
     let ns = env.namespace(&[("example", "bsi-strict")]).await;
     let profile = strict_example(&env);
     let name = env.create_profile(&profile).await.unwrap().name_any();
+    Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(env.client.clone(), &ns)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({ "metadata": { "name": "app" } })).unwrap(),
+        )
+        .await
+        .unwrap();
     let status = env
         .status_where(&name, "Ready and guardrails enforced", |s| {
             match (condition(s, "Ready"), condition(s, "GuardrailsEnforced")) {
@@ -105,7 +123,7 @@ async fn what_the_strict_example_claims_holds_on_the_cluster() {
         let (code, body) = dry_run_pod(
             &client,
             &ns,
-            &compliant_pod("probe", |p| {
+            &compliant_pod(&name, "probe", |p| {
                 p["spec"]["containers"][0]["image"] = json!("docker.io/library/nginx:1.27")
             }),
         )
@@ -119,7 +137,7 @@ async fn what_the_strict_example_claims_holds_on_the_cluster() {
     let (code, body) = dry_run_pod(
         &client,
         &ns,
-        &compliant_pod("privileged", |p| {
+        &compliant_pod(&name, "privileged", |p| {
             let sc = &mut p["spec"]["containers"][0]["securityContext"];
             sc["privileged"] = json!(true);
             sc["allowPrivilegeEscalation"] = json!(true);
@@ -139,7 +157,7 @@ async fn what_the_strict_example_claims_holds_on_the_cluster() {
         let (code, body) = dry_run_pod(
             &client,
             &ns,
-            &compliant_pod("image", |p| {
+            &compliant_pod(&name, "image", |p| {
                 p["spec"]["containers"][0]["image"] = json!(image)
             }),
         )
@@ -153,7 +171,7 @@ async fn what_the_strict_example_claims_holds_on_the_cluster() {
     let (code, body) = dry_run_pod(
         &client,
         &ns,
-        &compliant_pod("writable", |p| {
+        &compliant_pod(&name, "writable", |p| {
             p["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] = json!(false)
         }),
     )
@@ -164,7 +182,7 @@ async fn what_the_strict_example_claims_holds_on_the_cluster() {
         "{code} {body}"
     );
     // SYS.1.6.A15: a container that declares nothing gets the example's requests and limits.
-    let (code, body) = dry_run_pod(&client, &ns, &compliant_pod("defaults", |_| {})).await;
+    let (code, body) = dry_run_pod(&client, &ns, &compliant_pod(&name, "defaults", |_| {})).await;
     assert_eq!(code, 201, "{body}");
     let admitted: Pod = serde_json::from_str(&body).unwrap();
     let resources = admitted.spec.unwrap().containers[0]
@@ -219,29 +237,104 @@ async fn what_the_strict_example_claims_holds_on_the_cluster() {
         "allowSameNamespace: true"
     );
 
-    // A pod that does not use the profile's seccomp/AppArmor profiles (admitted: Pod Security
-    // asks only for RuntimeDefault) takes A21 away.
-    Api::<Pod>::namespaced(client.clone(), &ns)
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(compliant_pod("runtime-default", |_| {})).unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = env
-        .status_where(&name, "A21 not met", |s| {
-            match s.compliance.iter().find(|e| e.id == "SYS.1.6.A21") {
-                Some(e) if e.verdict == Verdict::NotMet => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        })
-        .await;
-    let a21 = entry(&status, "SYS.1.6.A21");
-    assert!(a21.reason.contains("runtime-default"), "{}", a21.reason);
+    // SYS.1.6.A21: a pod that does not use the profile's seccomp/AppArmor profiles (Pod
+    // Security asks only for RuntimeDefault) is rejected: no pod runs unconfined.
+    let (code, body) = dry_run_pod(
+        &client,
+        &ns,
+        &compliant_pod(&name, "runtime-default", |p| {
+            p["spec"]["securityContext"]["seccompProfile"] = json!({ "type": "RuntimeDefault" })
+        }),
+    )
+    .await;
     assert!(
-        a21.evidence
-            .iter()
-            .any(|e| e.kind == "Pod" && e.name.as_deref() == Some("runtime-default"))
+        code >= 400 && body.contains("guardrail requireProfiles (BSI SYS.1.6 (2023) A21)"),
+        "{code} {body}"
+    );
+    // SYS.1.6.A8, APP.4.4.A9, A11, SYS.1.6.A19/A23, A25: what the example's other pod rules
+    // reject.
+    for (what, rule, edit) in [
+        (
+            "a literal password",
+            "denySecretEnvLiterals",
+            json!({"env": [{"name": "DB_PASSWORD", "value": "x"}]}),
+        ),
+        (
+            "no probes",
+            "requireProbes",
+            json!({"livenessProbe": null, "readinessProbe": null}),
+        ),
+        (
+            "a writable volume",
+            "requireReadOnlyMounts",
+            json!({"volumeMounts": [{"name": "data", "mountPath": "/data"}]}),
+        ),
+    ] {
+        let (code, body) = dry_run_pod(
+            &client,
+            &ns,
+            &compliant_pod(&name, "rule", |p| {
+                p["spec"]["volumes"] = json!([{ "name": "data", "emptyDir": {} }]);
+                for (k, v) in edit.as_object().unwrap() {
+                    match v {
+                        Value::Null => {
+                            p["spec"]["containers"][0]
+                                .as_object_mut()
+                                .unwrap()
+                                .remove(k);
+                        }
+                        v => p["spec"]["containers"][0][k] = v.clone(),
+                    }
+                }
+            }),
+        )
+        .await;
+        assert!(
+            code >= 400 && body.contains(&format!("guardrail {rule} (")),
+            "{what}: {code} {body}"
+        );
+    }
+    for (what, rule, edit) in [
+        (
+            "the default service account",
+            "denyDefaultServiceAccount",
+            json!({"serviceAccountName": "default"}),
+        ),
+        (
+            "a token",
+            "denyServiceAccountToken",
+            json!({"automountServiceAccountToken": true}),
+        ),
+    ] {
+        let (code, body) = dry_run_pod(
+            &client,
+            &ns,
+            &compliant_pod(&name, "rule", |p| {
+                for (k, v) in edit.as_object().unwrap() {
+                    p["spec"][k] = v.clone();
+                }
+            }),
+        )
+        .await;
+        assert!(
+            code >= 400 && body.contains(&format!("guardrail {rule} (BSI APP.4.4 (2023) A9)")),
+            "{what}: {code} {body}"
+        );
+    }
+    let (code, body) = dry_run_pod(
+        &client,
+        &ns,
+        &compliant_pod(&name, "bare", |p| {
+            p["metadata"]
+                .as_object_mut()
+                .unwrap()
+                .remove("ownerReferences");
+        }),
+    )
+    .await;
+    assert!(
+        code >= 400 && body.contains("guardrail requireController ("),
+        "{code} {body}"
     );
     env.finish().await;
 }
@@ -345,10 +438,16 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            what: "extended policies, every pod confined",
-            spec: json!({ "networkPolicy": {}, "seccomp": { "baseline": "Strict" }, "apparmor": { "denyWrite": ["/etc/**"] } }),
+            what: "extended policies, every pod confined, no pod admitted without them",
+            spec: json!({ "networkPolicy": {}, "seccomp": { "baseline": "Strict" }, "apparmor": { "denyWrite": ["/etc/**"] }, "guardrails": { "requireProfiles": true } }),
             state: State::AsReconciled,
             expect: &[("SYS.1.6.A21", Met, "tighter")],
+        },
+        Case {
+            what: "extended policies, every pod confined, but only reported",
+            spec: json!({ "networkPolicy": {}, "seccomp": { "baseline": "Strict" }, "apparmor": { "denyWrite": ["/etc/**"] } }),
+            state: State::AsReconciled,
+            expect: &[("SYS.1.6.A21", Partial, "guardrails.requireProfiles")],
         },
         Case {
             what: "extended policies, a pod unconfined",

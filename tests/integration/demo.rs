@@ -56,7 +56,7 @@ fn the_demo_runs_with_port_8080_taken_and_says_which_kubectl_to_use() {
         "violates PodSecurity \"restricted:latest\"",
         "is not from an allowed registry",
         "pods quota now: 20",
-        "    unconfined: container app:",
+        "guardrail requireProfiles (BSI SYS.1.6 (2023) A21): container app does not run under the profile's seccomp profile",
     ] {
         assert!(
             out.contains(expected),

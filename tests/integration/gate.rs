@@ -447,6 +447,36 @@ async fn a_tenant_with_the_edit_role_cannot_get_around_the_hardening() {
         }
     })
     .await;
+    // A break-glass change of a Pod Security label stands as made (the mutating policy
+    // does not put it back unseen), and the operator repairs it.
+    let changed = Api::<Namespace>::all(break_glass().await)
+        .patch(
+            &ns,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({ "metadata": { "labels": { "pod-security.kubernetes.io/enforce": null } } }),
+            ),
+        )
+        .await
+        .expect("the break-glass group may change the labels");
+    assert_eq!(
+        changed.labels().get("pod-security.kubernetes.io/enforce"),
+        None,
+        "the mutating policy left the break-glass change alone"
+    );
+    hardening_tests::eventually("the enforce label back", || async {
+        let labels = Api::<Namespace>::all(admin.clone())
+            .get(&ns)
+            .await
+            .map_err(|e| e.to_string())?
+            .labels()
+            .clone();
+        labels
+            .get("pod-security.kubernetes.io/enforce")
+            .map(|_| ())
+            .ok_or_else(|| format!("{labels:?}"))
+    })
+    .await;
     // An allow-list entry naming no registry host is refused at once.
     let mut spec = gate_spec();
     spec["guardrails"]["allowedRegistries"] = json!(["harbor"]);

@@ -887,7 +887,7 @@ async fn protected_networks_are_kept_out_reported_and_rejected() {
         assert!(
             answer.code >= 400
                 && answer.body.contains(&format!(
-                    "HardeningProfile {name} guardrail denyWideningNetworkPolicies (BSI SYS.1.6.A5, APP.4.4.A7)"
+                    "HardeningProfile {name} guardrail denyWideningNetworkPolicies (BSI SYS.1.6 (2023) A5; BSI APP.4.4 (2023) A7)"
                 ))
                 && answer.body.contains("reaching a protected network"),
             "{policy_name}: want a rejection for reaching a protected network, got {}: {}",

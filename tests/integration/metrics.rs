@@ -291,6 +291,7 @@ async fn metrics_and_health_endpoints() {
         families,
         BTreeMap::from([
             ("hardening_api_requests", "counter"),
+            ("hardening_api_write_limit", "gauge"),
             ("hardening_drifts_detected", "counter"),
             ("hardening_drifts_repaired", "counter"),
             ("hardening_managed_namespaces", "gauge"),
@@ -307,6 +308,9 @@ async fn metrics_and_health_endpoints() {
         scraped.text
     );
     let value = |name: &str, labels: &[(&str, &str)]| scraped.value(name, labels);
+    // The adaptive limit of writes in flight, within 1 and --concurrency.
+    let write_limit = value("hardening_api_write_limit", &[]);
+    assert!((1.0..=128.0).contains(&write_limit), "{write_limit}");
     assert!(value("hardening_reconciles_total", &[("controller", "namespace")]) > 0.0);
     assert!(value("hardening_reconciles_total", &[("controller", "profile")]) > 0.0);
     assert!(

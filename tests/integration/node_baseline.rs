@@ -34,7 +34,7 @@ fn baseline() -> serde_json::Value {
 }
 
 /// Runs the node agent in-process for `node`, reading `config`, publishing into `namespace`.
-fn agent(
+pub(crate) fn agent(
     client: &Client,
     node: &str,
     config: &Path,

@@ -21,7 +21,7 @@ use crate::operator_env::{OperatorEnv, condition};
 use hardening_tests::{eventually, eventually_within};
 
 /// The profile is handled (Ready) and says how pods use it.
-fn ready_with_context(s: &HardeningProfileStatus) -> Result<(), String> {
+pub(crate) fn ready_with_context(s: &HardeningProfileStatus) -> Result<(), String> {
     match (condition(s, "Ready"), &s.workload_security_context) {
         (Some((ready, _)), Some(_)) if ready == "True" => Ok(()),
         other => Err(format!("Ready/workloadSecurityContext: {other:?}")),
@@ -29,13 +29,13 @@ fn ready_with_context(s: &HardeningProfileStatus) -> Result<(), String> {
 }
 
 /// The profile's `status.workloadSecurityContext`, as a pod's securityContext.
-fn context_of(status: &HardeningProfileStatus) -> Value {
+pub(crate) fn context_of(status: &HardeningProfileStatus) -> Value {
     serde_json::to_value(&status.workload_security_context).unwrap()
 }
 
 /// Waits until the node's seccomp file of `profile` holds exactly `want` (checked on the
 /// node) and the node's ConfigMap says `installed`.
-async fn wait_for_node_file(client: &Client, profile: &str, want: &str) {
+pub(crate) async fn wait_for_node_file(client: &Client, profile: &str, want: &str) {
     let agent = shared_agent();
     let file = format!("hardening.dev/{profile}.json");
     let digest = sha256_hex(want);

@@ -235,8 +235,8 @@ async fn reports_are_detected_and_accepted_by_the_published_crds() {
             }))
             .build();
         let results = cluster_results(&guarded);
-        // The operator's 3 checks and the 14 requirements it assesses.
-        assert_eq!(results.len(), 3 + 14, "{results:?}");
+        // The operator's 3 checks and the 20 requirements it assesses.
+        assert_eq!(results.len(), 3 + 20, "{results:?}");
         let report = cluster_report_object(api, "strict", &results);
         let stored = apply_and_read(&client, api, &report).await;
         for field in ["scope", "summary", "results"] {
@@ -478,7 +478,7 @@ async fn the_operator_writes_reports(api: ReportApi) {
         assert_eq!(strict["source"], "hardening-operator");
     }
     assert_eq!(strict["scope"]["name"], "strict-ns");
-    assert_eq!(strict["results"].as_array().unwrap().len(), 14);
+    assert_eq!(strict["results"].as_array().unwrap().len(), 20);
     // /readyz says which API the reports are written in.
     let notes = health.notes();
     assert!(

@@ -321,8 +321,7 @@ async fn the_guardrails_preview_judges_pods_as_the_admission_policy_does() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         // The operator's own evaluation, as a pure function, agrees pod by pod.
         let typed: Pod = serde_json::from_value(pod.clone()).unwrap();
-        let verdict =
-            !evaluate_guardrails(&enforce.spec.guardrails.clone().unwrap(), &typed).is_empty();
+        let verdict = !evaluate_guardrails(&enforce, &typed).is_empty();
         assert_eq!(
             verdict,
             rejected_by_server.contains(&name),

@@ -738,7 +738,8 @@ async fn failures_back_off_per_object() {
                 rule(&[""], &["limitranges"], &["list", "watch", "patch", "delete"]),
                 rule(&[""], &["pods"], &["list", "watch"]),
                 rule(&["admissionregistration.k8s.io"], &["validatingadmissionpolicies", "validatingadmissionpolicybindings", "mutatingadmissionpolicies", "mutatingadmissionpolicybindings"], &["list", "watch", "create", "patch", "delete"]),
-                rule(&["rbac.authorization.k8s.io"], &["clusterroles", "clusterrolebindings"], &["list", "watch"]),
+                rule(&["rbac.authorization.k8s.io"], &["clusterroles", "clusterrolebindings", "roles", "rolebindings"], &["list", "watch"]),
+                rule(&["policy"], &["poddisruptionbudgets"], &["list", "watch"]),
                 rule(&["hardening.dev"], &["hardeningprofiles"], &["list", "watch", "get", "patch"]),
                 rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
             ]

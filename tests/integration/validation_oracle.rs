@@ -937,27 +937,72 @@ fn guardrails() -> BoxedStrategy<Value> {
             "registry example",
         ]),
     );
+    // The pod rules of issue 22: switches, a secret-like name pattern (some not RE2) and
+    // scratch volume names (some not DNS labels).
+    let pattern = mostly(
+        one_of(&["(?i)passw(or)?d", "^SECRET_", "token|key", "[A-Z]+_KEY$"]),
+        one_of(&["(unclosed", "*x", "a{2,1}", ""]),
+    );
+    let scratch = mostly(
+        one_of(&["tmp", "cache", "run-dir"]),
+        one_of(&["Tmp", "-x", "a_b"]),
+    );
+    const SWITCHES: [&str; 11] = [
+        "requireProfiles",
+        "requireUserNamespaces",
+        "denySecretEnvLiterals",
+        "denyServiceAccountToken",
+        "denyDefaultServiceAccount",
+        "oneServicePerContainer",
+        "requireController",
+        "requireProbes",
+        "highAvailability",
+        "requireReadOnlyMounts",
+        "denyMountPropagation",
+    ];
+    let switches = prop::collection::vec(proptest::sample::select(&SWITCHES[..]), 0..4);
     (
-        prop::collection::vec(registry, 0..3),
-        optional(any::<bool>().prop_map(Value::from)),
-        optional(any::<bool>().prop_map(Value::from)),
-        optional(any::<bool>().prop_map(Value::from)),
-        optional(any::<bool>().prop_map(Value::from)),
-        optional(any::<bool>().prop_map(Value::from)),
+        (
+            prop::collection::vec(registry, 0..3),
+            optional(any::<bool>().prop_map(Value::from)),
+            optional(any::<bool>().prop_map(Value::from)),
+            optional(any::<bool>().prop_map(Value::from)),
+            optional(any::<bool>().prop_map(Value::from)),
+            optional(any::<bool>().prop_map(Value::from)),
+        ),
+        (
+            switches,
+            optional(pattern.prop_map(Value::from)),
+            prop::collection::vec(scratch, 0..2),
+        ),
     )
-        .prop_map(|(registries, tag, digest, read_only, exec, widening)| {
-            object(vec![
-                (
-                    "allowedRegistries",
-                    (!registries.is_empty()).then(|| json!(registries)),
-                ),
-                ("requireImageTag", tag),
-                ("requireImageDigest", digest),
-                ("requireReadOnlyRootFilesystem", read_only),
-                ("denyExec", exec),
-                ("denyWideningNetworkPolicies", widening),
-            ])
-        })
+        .prop_map(
+            |(
+                (registries, tag, digest, read_only, exec, widening),
+                (switches, pattern, scratch),
+            )| {
+                let mut fields = vec![
+                    (
+                        "allowedRegistries",
+                        (!registries.is_empty()).then(|| json!(registries)),
+                    ),
+                    ("requireImageTag", tag),
+                    ("requireImageDigest", digest),
+                    ("requireReadOnlyRootFilesystem", read_only),
+                    ("denyExec", exec),
+                    ("denyWideningNetworkPolicies", widening),
+                    ("secretEnvNamePattern", pattern),
+                    (
+                        "scratchVolumes",
+                        (!scratch.is_empty()).then(|| json!(scratch)),
+                    ),
+                ];
+                for switch in switches {
+                    fields.push((switch, Some(json!(true))));
+                }
+                object(fields)
+            },
+        )
         .boxed()
 }
 
@@ -1612,9 +1657,17 @@ fn apparmor() -> BoxedStrategy<Value> {
             )
             .prop_map(|deny| json!({ "deny": deny })),
         ),
+        // The presets of issue 22 (a name that is none, a name twice in the set now and then).
+        prop::collection::vec(
+            mostly(
+                Just("NoShellsOrPackageManagers".to_owned()),
+                one_of(&["NoShells", "noShellsOrPackageManagers"]),
+            ),
+            0..3,
+        ),
     )
         .prop_map(
-            |(baseline, deny_write, read_only, no_exec, network, capabilities)| {
+            |(baseline, deny_write, read_only, no_exec, network, capabilities, presets)| {
                 let list = |paths: Vec<String>| (!paths.is_empty()).then(|| json!(paths));
                 object(vec![
                     ("baseline", baseline),
@@ -1623,6 +1676,7 @@ fn apparmor() -> BoxedStrategy<Value> {
                     ("noExec", list(no_exec)),
                     ("network", network),
                     ("capabilities", capabilities),
+                    ("presets", list(presets)),
                 ])
             },
         )

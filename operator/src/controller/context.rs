@@ -142,6 +142,8 @@ pub struct Context {
     /// reconcile does when its judgement of one differs from the exception's status (the
     /// profile appeared after the exception, or changed).
     pub exception_requests: Option<UnboundedSender<String>>,
+    /// PodDisruptionBudgets, for `guardrails.highAvailability`.
+    pub budgets: super::budgets::Budgets,
     /// Who the admission rules trust and what the API server serves (set when this replica
     /// starts leading, before any reconcile).
     pub admission: std::sync::OnceLock<crate::core::guardrails::AdmissionEnv>,
@@ -174,6 +176,7 @@ impl Context {
     /// Waits until every watch cache holds a complete first listing.
     pub async fn caches_ready(&self) {
         self.access.wait_until_ready().await;
+        self.budgets.wait_until_ready().await;
         // A dropped writer ends the process anyway; readiness errors are not actionable here.
         let _ = self.profiles.wait_until_ready().await;
         let _ = self.namespaces.wait_until_ready().await;

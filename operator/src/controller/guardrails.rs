@@ -26,7 +26,8 @@ use crate::core::api::{DriftEntry, GuardrailsStatus, HardeningProfile, Mode, Nam
 use crate::core::diff::{Change, Drift, diff_object};
 use crate::core::guardrails::{
     AdmissionEnv, BINDING_KIND, GuardrailObjects, MUTATING_BINDING_KIND, MUTATING_POLICY_KIND,
-    OBJECT_NAME_PREFIX, POLICY_API_VERSION, POLICY_KIND, object_name, render, validation_actions,
+    OBJECT_NAME_PREFIX, POLICY_API_VERSION, POLICY_KIND, WARNINGS_SUFFIX, object_name, render,
+    validation_actions, warnings_name,
 };
 use crate::core::labels::{FIELD_MANAGER, PROFILE_LABEL, RENDERED_ANNOTATION};
 use crate::core::plan::applied_by_operator;
@@ -80,11 +81,12 @@ fn profile_of(object: &DynamicObject) -> Option<String> {
     if let Some(profile) = object.labels().get(PROFILE_LABEL) {
         return Some(profile.clone());
     }
-    object
-        .name_any()
-        .strip_prefix(OBJECT_NAME_PREFIX)
-        .filter(|profile| !profile.is_empty())
-        .map(str::to_owned)
+    // `hardening.dev-<profile>` or `hardening.dev-<profile>-warnings` (a profile named
+    // `x-warnings` is then mistaken for `x`, for someone else's object only).
+    let name = object.name_any();
+    let profile = name.strip_prefix(OBJECT_NAME_PREFIX)?;
+    let profile = profile.strip_suffix(WARNINGS_SUFFIX).unwrap_or(profile);
+    (!profile.is_empty()).then(|| profile.to_owned())
 }
 
 #[derive(Clone)]
@@ -455,15 +457,28 @@ async fn remove_except(
     caches: &GuardrailCaches,
     desired: Option<&GuardrailObjects>,
 ) -> Result<(), Error> {
-    let name = object_name(&profile.name_any());
+    let names = [
+        object_name(&profile.name_any()),
+        warnings_name(&profile.name_any()),
+    ];
     let kinds: Vec<&'static str> = caches.kinds().collect();
+    let mut objects: Vec<(&'static str, String)> = Vec::new();
     for kind in [
         MUTATING_BINDING_KIND,
         BINDING_KIND,
         MUTATING_POLICY_KIND,
         POLICY_KIND,
     ] {
-        if !kinds.contains(&kind) || desired.is_some_and(|d| d.iter().any(|(k, _)| k == kind)) {
+        for name in &names {
+            objects.push((kind, name.clone()));
+        }
+    }
+    for (kind, name) in objects {
+        let wanted = |d: &GuardrailObjects| {
+            d.iter()
+                .any(|(k, o)| k == kind && o["metadata"]["name"].as_str() == Some(name.as_str()))
+        };
+        if !kinds.contains(&kind) || desired.is_some_and(wanted) {
             continue;
         }
         let Some(live) = caches.get(kind, &name) else {
@@ -489,11 +504,17 @@ pub fn remaining(profile: &HardeningProfile, ctx: &Context) -> bool {
     let Some(caches) = &ctx.guardrails else {
         return false;
     };
-    let name = object_name(&profile.name_any());
-    caches
-        .kinds()
-        .filter_map(|kind| caches.get(kind, &name))
-        .any(|live| applied_by_operator(&live))
+    let names = [
+        object_name(&profile.name_any()),
+        warnings_name(&profile.name_any()),
+    ];
+    let kinds: Vec<&'static str> = caches.kinds().collect();
+    kinds.iter().any(|kind| {
+        names
+            .iter()
+            .filter_map(|name| caches.get(kind, name))
+            .any(|live| applied_by_operator(&live))
+    })
 }
 
 async fn announce_repair(

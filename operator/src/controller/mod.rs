@@ -10,6 +10,7 @@
 
 mod access;
 mod admission;
+mod budgets;
 mod cluster_network_policies;
 mod context;
 mod events;
@@ -56,8 +57,8 @@ use crate::server::Health;
 pub use context::Context;
 pub use managed::{api_resource, watch_backoff};
 
-/// How often at most a profile's status is recomputed (and written, if it changed) while
-/// its namespaces keep changing.
+/// How often at most a profile's status is recomputed for its namespaces' changes, and
+/// written (if it changed) for any reason.
 const STATUS_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Runs the operator until `shutdown` resolves; in-flight reconciles finish first. No
@@ -226,6 +227,9 @@ pub async fn run_with(
         drop(exception_tx);
         (None, None)
     };
+    // PodDisruptionBudgets, for highAvailability's report on running pods.
+    let (budgets, budgets_driver) = budgets::cache(&client, namespace_tx.clone());
+    drivers.push(budgets_driver);
     // Who can reach containers past admission (nodes/proxy), for profiles with denyExec.
     let (access, access_drivers) = access::caches(&client, profiles.clone(), status_tx.clone());
     drivers.extend(access_drivers);
@@ -252,6 +256,7 @@ pub async fn run_with(
         exception_requests,
         leading_since: Default::default(),
         access,
+        budgets,
         admission: Default::default(),
         status_trigger: status_tx,
         outcomes: Default::default(),

@@ -51,7 +51,8 @@ impl NodeStates {
 
 /// The data the baseline reads.
 fn kept(map: &ConfigMap) -> BTreeMap<String, String> {
-    const KEYS: [&str; 8] = [
+    const KEYS: [&str; 9] = [
+        keys::USER_NAMESPACES,
         keys::KUBELET_CONFIG,
         keys::SECCOMP_DEFAULT,
         keys::POD_PIDS_LIMIT,
@@ -128,7 +129,7 @@ pub fn cache(
             };
             if changed {
                 for profile in profiles.state() {
-                    if profile.spec.node_baseline.is_some() {
+                    if profile.spec.effective_node_baseline().is_some() {
                         let _ = status.send(profile.name_any());
                     }
                 }

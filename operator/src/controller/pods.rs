@@ -50,6 +50,16 @@ impl PodCache {
             .map(|(_, entry)| entry.judged.clone())
     }
 
+    /// The active pods of `namespace` labelled highly available, as judged.
+    pub fn highly_available(&self, namespace: &str) -> Vec<k8s_openapi::api::core::v1::Pod> {
+        let index = self.index.lock().expect("pod index lock");
+        index
+            .entries(namespace)
+            .filter(|(_, entry)| entry.highly_available)
+            .map(|(_, entry)| entry.judged.pod())
+            .collect()
+    }
+
     /// The pods of `namespace` that do not run under `required`.
     pub fn assess(&self, namespace: &str, required: &WorkloadSecurityContext) -> UnconfinedPods {
         let index = self.index.lock().expect("pod index lock");

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
@@ -36,12 +37,37 @@ pub async fn list_and_judge(
         .iter()
         .map(|pod| (pod.name_any(), judge(profile, pod, exceptions)))
         .collect();
-    Ok(namespace_preview(
+    let mut preview = namespace_preview(
         profile,
         namespace,
         exceptions,
         verdicts.iter().map(|(name, v)| (name.as_str(), v)),
-    ))
+    );
+    // highAvailability on running pods: their controllers' replicas and disruption budgets,
+    // but where an exception in force suspends the rule for a pod.
+    if profile
+        .spec
+        .guardrails
+        .as_ref()
+        .is_some_and(|g| g.high_availability)
+    {
+        let available: Vec<Pod> = pods
+            .into_iter()
+            .filter(|p| crate::core::availability::highly_available(p.labels()))
+            .collect();
+        if !available.is_empty() {
+            let budgets = Api::<PodDisruptionBudget>::namespaced(client.clone(), namespace)
+                .list(&ListParams::default())
+                .await
+                .map_err(Error::api("list", "PodDisruptionBudget", namespace))?
+                .items;
+            let (findings, accepted) =
+                crate::core::availability::judged(&available, &budgets, exceptions);
+            preview.add_reported(findings);
+            preview.add_accepted(accepted);
+        }
+    }
+    Ok(preview)
 }
 
 /// One namespace's pod verdicts: for the profile (name, generation, digest of the exceptions

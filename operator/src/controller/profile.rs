@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -14,7 +14,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::core::api::{HardeningProfile, RolloutStatus, validate};
 use crate::core::labels::{CLEANUP_FINALIZER, FIELD_MANAGER, PROFILE_ANNOTATION};
@@ -22,6 +22,7 @@ use crate::core::plural::count;
 use crate::core::status::{StatusInput, desired_status, needs_update};
 use crate::error::Error;
 
+use super::STATUS_INTERVAL;
 use super::context::Context;
 use super::events::publish;
 
@@ -30,12 +31,41 @@ const CLEANUP_POLL: Duration = Duration::from_secs(1);
 
 /// What the status held when this process first saw a profile, so that counts survive
 /// restarts: `repairsTotal` by uid (a re-created profile starts at 0) and the rollout's
-/// namespace count by uid and generation. Also the rollouts announced with an Event.
+/// namespace count by uid and generation. Also the rollouts announced with an Event, and
+/// when each profile's status was last written.
 #[derive(Default)]
 pub struct Baselines {
     repairs: Mutex<HashMap<String, u64>>,
     rollouts: Mutex<HashMap<(String, i64), u32>>,
     announced: Mutex<HashSet<(String, i64)>>,
+    status_written: Mutex<HashMap<String, Instant>>,
+}
+
+impl Baselines {
+    /// How long `profile`'s status must wait before it is written again: at most one
+    /// write per [`STATUS_INTERVAL`], whatever asks for the reconcile (namespaces changing,
+    /// the echo of the last status write, a watch of the admission objects).
+    fn status_wait(&self, profile: &str) -> Option<Duration> {
+        let written = self.status_written.lock().expect("baselines lock");
+        let since = written.get(profile)?.elapsed();
+        STATUS_INTERVAL.checked_sub(since).filter(|d| !d.is_zero())
+    }
+
+    fn status_writing(&self, profile: &str) {
+        self.status_written
+            .lock()
+            .expect("baselines lock")
+            .insert(profile.to_owned(), Instant::now());
+    }
+
+    /// The write failed: the next one waits for the error's backoff, not for the interval
+    /// (a throttled reconcile ends well, which would reset the backoff).
+    fn status_write_failed(&self, profile: &str) {
+        self.status_written
+            .lock()
+            .expect("baselines lock")
+            .remove(profile);
+    }
 }
 
 pub async fn reconcile(
@@ -130,15 +160,6 @@ pub async fn reconcile(
                 .filter(|r| r.generation == generation)
                 .map_or(0, |r| r.updated_namespaces)
         });
-    let since_start = ctx.rollout_since_start(&name, generation);
-    let rollout = match &since_start {
-        Some(r) => Some(RolloutStatus {
-            generation,
-            updated_namespaces: rollout_baseline + r.updated_namespaces,
-        }),
-        // Nothing written for this generation (yet): the newest rollout stays reported.
-        None => profile.status.as_ref().and_then(|s| s.rollout.clone()),
-    };
     // The admission guardrails, unless this generation is invalid (then they stay as they
     // are until it is fixed).
     let (guardrails, guardrails_error) = if invalid.is_none() {
@@ -196,8 +217,8 @@ pub async fn reconcile(
     let input = StatusInput {
         profile: &profile,
         selected: &selected,
-        repairs_total: baseline + ctx.repairs_since_start(&name),
-        rollout,
+        repairs_total: 0,
+        rollout: None,
         invalid,
         pods_watched: ctx.pods.is_some(),
         guardrails,
@@ -207,15 +228,52 @@ pub async fn reconcile(
             .as_ref()
             .filter(|g| g.deny_exec)
             .map(|_| ctx.access.node_proxy_subjects()),
+        secret_readers: profile
+            .spec
+            .guardrails
+            .as_ref()
+            .filter(|g| super::access::credential_rules(g))
+            .map(|_| {
+                let outcomes = ctx.outcomes.lock().expect("outcomes lock");
+                // The namespaces this profile governs (another profile of higher precedence
+                // judges the others).
+                let governed: Vec<&str> = selected
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|ns| {
+                        outcomes
+                            .get(*ns)
+                            .and_then(|o| o.winner())
+                            .is_none_or(|w| w == name)
+                    })
+                    .collect();
+                ctx.access.secret_readers(governed)
+            }),
         images_scanned: ctx.vulnerabilities.is_some(),
         nodes: nodes.as_deref(),
         cluster_network_policies: cluster_policies,
         exceptions,
         now: Time(now),
     };
-    let status = {
+    // The counts are read under the outcomes' lock: a namespace counts its rollout and
+    // repairs before it records its outcome, so a status showing the outcome counts them.
+    let (status, since_start) = {
         let outcomes = ctx.outcomes.lock().expect("outcomes lock");
-        desired_status(&input, |ns| outcomes.get(ns))
+        let since_start = ctx.rollout_since_start(&name, generation);
+        let rollout = match &since_start {
+            Some(r) => Some(RolloutStatus {
+                generation,
+                updated_namespaces: rollout_baseline + r.updated_namespaces,
+            }),
+            // Nothing written for this generation (yet): the newest rollout stays reported.
+            None => profile.status.as_ref().and_then(|s| s.rollout.clone()),
+        };
+        let input = StatusInput {
+            rollout,
+            repairs_total: baseline + ctx.repairs_since_start(&name),
+            ..input
+        };
+        (desired_status(&input, |ns| outcomes.get(ns)), since_start)
     };
     ctx.metrics.profile_ready(
         &name,
@@ -224,16 +282,28 @@ pub async fn reconcile(
             .iter()
             .any(|c| c.type_ == crate::core::status::READY && c.status == "True"),
     );
-    // The requirements whose verdict changed, named with catalogue and edition.
-    if let Some(note) = profile
-        .status
-        .as_ref()
-        .and_then(|old| compliance_changes(&old.compliance, &status.compliance))
-    {
-        let (type_, reason) = note.1;
-        publish(&ctx, &profile, type_, reason, "Assess", &note.0, None).await;
-    }
     if needs_update(profile.status.as_ref(), &status) {
+        if let Some(wait) = baselines.status_wait(&name) {
+            // Written again once the interval is over, from what holds then. A transient
+            // guardrails failure backs off instead and is written with its retry; a
+            // permanent one would wait for a change that may never come (a foreign
+            // admission policy stays), so the status would keep an outcome of before.
+            return match guardrails_error {
+                Some(e) if !e.is_permanent() => Err(e),
+                _ => Ok(Action::requeue(wait)),
+            };
+        }
+        // The requirements whose verdict changed, named with catalogue and edition.
+        if let Some(note) = profile
+            .status
+            .as_ref()
+            .and_then(|old| compliance_changes(&old.compliance, &status.compliance))
+        {
+            let (type_, reason) = note.1;
+            publish(&ctx, &profile, type_, reason, "Assess", &note.0, None).await;
+        }
+        baselines.status_writing(&name);
+        debug!(profile = %name, changed = ?changed_fields(profile.status.as_ref(), &status), "writing status");
         let body = json!({
             "apiVersion": HardeningProfile::api_version(&()),
             "kind": HardeningProfile::kind(&()),
@@ -245,7 +315,10 @@ pub async fn reconcile(
             &Patch::Apply(&body),
         )
         .await
-        .map_err(Error::api("apply status", "HardeningProfile", &name))?;
+        .map_err(|e| {
+            baselines.status_write_failed(&name);
+            Error::api("apply status", "HardeningProfile", &name)(e)
+        })?;
     }
     // One Event per rollout this process took part in, once every namespace has it.
     let reconciled = !status
@@ -289,6 +362,24 @@ pub async fn reconcile(
         (None, Some(after)) => Ok(Action::requeue(after + Duration::from_millis(100))),
         (None, None) => Ok(Action::await_change()),
     }
+}
+
+/// The top-level fields of the status that a write changes (for the debug log).
+fn changed_fields(
+    old: Option<&crate::core::api::HardeningProfileStatus>,
+    new: &crate::core::api::HardeningProfileStatus,
+) -> Vec<String> {
+    let as_map =
+        |s: Option<&crate::core::api::HardeningProfileStatus>| match s.map(serde_json::to_value) {
+            Some(Ok(serde_json::Value::Object(map))) => map,
+            _ => serde_json::Map::new(),
+        };
+    let (old, new) = (as_map(old), as_map(Some(new)));
+    let mut keys: Vec<String> = old.keys().chain(new.keys()).cloned().collect();
+    keys.sort();
+    keys.dedup();
+    keys.retain(|k| old.get(k) != new.get(k));
+    keys
 }
 
 /// The verdicts that changed between two `status.compliance` lists (`BSI SYS.1.6 (2023) A5:

@@ -104,6 +104,10 @@ pub struct GuardrailObjects {
     pub policy: Value,
     pub binding: Value,
     pub mutating: Option<(Value, Value)>,
+    /// The rules that only ever warn (`oneServicePerContainer`), in a policy of their own,
+    /// `hardening.dev-<profile>-warnings`, bound with `[Warn, Audit]` in either mode: a
+    /// binding's actions apply to every rule of its policy.
+    pub warnings: Option<(Value, Value)>,
 }
 
 impl GuardrailObjects {
@@ -115,8 +119,43 @@ impl GuardrailObjects {
                 (MUTATING_BINDING_KIND, binding),
             ]
         });
-        mutating.chain([(POLICY_KIND, &self.policy), (BINDING_KIND, &self.binding)])
+        let warnings = self
+            .warnings
+            .iter()
+            .flat_map(|(policy, binding)| [(POLICY_KIND, policy), (BINDING_KIND, binding)]);
+        mutating
+            .chain([(POLICY_KIND, &self.policy), (BINDING_KIND, &self.binding)])
+            .chain(warnings)
     }
+}
+
+/// Name of the policy and binding of the rules that only warn: `hardening.dev-<profile>-warnings`.
+pub fn warnings_name(profile: &str) -> String {
+    format!("{OBJECT_NAME_PREFIX}{profile}{WARNINGS_SUFFIX}")
+}
+
+/// What the names of the warnings policy and binding end with.
+pub const WARNINGS_SUFFIX: &str = "-warnings";
+
+/// The rules that never reject, in either mode: they only warn (a heuristic).
+pub const WARNING_RULES: [&str; 1] = ["oneServicePerContainer"];
+
+/// The rules judged on running pods that admission cannot judge, or only warns about: their
+/// findings are reported, never counted as pods enforcing would reject.
+pub fn rejects(rule: &str) -> bool {
+    !WARNING_RULES.contains(&rule) && rule != AVAILABILITY_RULE
+}
+
+/// The name of `highAvailability`'s findings on running pods (too few replicas, no
+/// PodDisruptionBudget): reported, not denied (admission judges the workloads' replicas).
+pub const AVAILABILITY_RULE: &str = "highAvailability";
+
+/// The rule a validation of the policy belongs to, read from its message (every message of a
+/// rule starts with its `prefix`: `... guardrail <rule> (...`).
+fn rule_of(validation: &Value) -> Option<&str> {
+    let message = validation["messageExpression"].as_str()?;
+    let (_, rest) = message.split_once(" guardrail ")?;
+    rest.split_once(" (").map(|(rule, _)| rule)
 }
 
 /// `validationActions` of the binding in `mode`.
@@ -148,8 +187,17 @@ pub fn render(
         || guardrails.require_image_tag
         || guardrails.require_image_digest
         || guardrails.require_read_only_root_filesystem;
+    let pod_rules = guardrails.require_profiles
+        || guardrails.require_user_namespaces
+        || guardrails.deny_secret_env_literals
+        || guardrails.deny_service_account_token
+        || guardrails.deny_default_service_account
+        || guardrails.require_controller
+        || guardrails.require_probes
+        || guardrails.require_read_only_mounts
+        || guardrails.deny_mount_propagation;
     let mut rules = Vec::new();
-    if image_rules || enforcing || guardrails.deny_exec {
+    if image_rules || pod_rules || enforcing || guardrails.deny_exec {
         rules.push(resource_rule(
             "",
             &["CREATE", "UPDATE"],
@@ -187,6 +235,13 @@ pub fn render(
             &["networkpolicies"],
         ));
     }
+    if guardrails.high_availability {
+        rules.push(resource_rule(
+            "apps",
+            &["CREATE", "UPDATE"],
+            &["deployments", "replicasets", "statefulsets"],
+        ));
+    }
     if protect {
         rules.push(resource_rule(
             "",
@@ -195,6 +250,14 @@ pub fn render(
         ));
         rules.push(resource_rule("", &["UPDATE"], &["namespaces"]));
     }
+    // The rules that only warn go into a policy of their own (see `warnings`).
+    let (warning, denying): (Vec<Value>, Vec<Value>) =
+        match with_protected_networks_rule(validations(env)) {
+            Value::Array(all) => all
+                .into_iter()
+                .partition(|v| rule_of(v).is_some_and(|r| WARNING_RULES.contains(&r))),
+            _ => (Vec::new(), Vec::new()),
+        };
     let metadata = || {
         json!({
             "name": name,
@@ -222,7 +285,7 @@ pub fn render(
                 "resourceRules": rules,
             },
             "variables": with_protected_networks(variables(env), protected),
-            "validations": with_protected_networks_rule(validations(env)),
+            "validations": denying.clone(),
         },
     });
     let mut binding = json!({
@@ -242,14 +305,32 @@ pub fn render(
     });
     let labels = crate::core::render::pod_security_labels(profile);
     let mut mutating = (enforcing && env.mutating_policies && !labels.is_empty())
-        .then(|| mutating_policy(profile, &name, metadata(), not_governed));
+        .then(|| mutating_policy(profile, &name, metadata(), not_governed, env));
+    let mut warnings = guardrails.one_service_per_container.then(|| {
+        let warnings = warnings_name(&profile_name);
+        let mut policy = policy.clone();
+        policy["metadata"]["name"] = json!(warnings);
+        policy["spec"]["matchConstraints"]["resourceRules"] = json!([resource_rule(
+            "",
+            &["CREATE", "UPDATE"],
+            &["pods", "pods/ephemeralcontainers"]
+        )]);
+        policy["spec"]["validations"] = Value::Array(warning.clone());
+        let mut binding = binding.clone();
+        binding["metadata"]["name"] = json!(warnings);
+        binding["spec"]["policyName"] = json!(warnings);
+        binding["spec"]["validationActions"] = json!(validation_actions(Mode::Audit));
+        (policy, binding)
+    });
     // Like a namespace's `hardening.dev/rendered`: a live object carrying the fingerprint of
     // what is rendered now and differing anyway was changed by someone else (a repair), one
     // with another fingerprint is due a rollout.
     let mutating_objects = mutating.iter_mut().flat_map(|(p, b)| [p, b]);
+    let warning_objects = warnings.iter_mut().flat_map(|(p, b)| [p, b]);
     for object in [&mut policy, &mut binding]
         .into_iter()
         .chain(mutating_objects)
+        .chain(warning_objects)
     {
         let print = fingerprint(object);
         object["metadata"]["annotations"] = json!({ RENDERED_ANNOTATION: print });
@@ -258,6 +339,7 @@ pub fn render(
         policy,
         binding,
         mutating,
+        warnings,
     })
 }
 
@@ -273,6 +355,7 @@ fn mutating_policy(
     name: &str,
     metadata: Value,
     not_governed: &BTreeSet<String>,
+    env: &AdmissionEnv,
 ) -> (Value, Value) {
     let mut excluded: BTreeSet<String> = not_governed.clone();
     excluded.extend(profile.spec.excluded_namespaces.iter().cloned());
@@ -331,6 +414,15 @@ fn mutating_policy(
                 {
                     "name": "enforcing",
                     "expression": "!has(params.metadata.deletionTimestamp) && params.spec.?mode.orValue('Enforce') == 'Enforce'",
+                },
+                // The break-glass group's changes stand as made (the operator repairs them,
+                // as every other generated field), rather than being undone unseen.
+                {
+                    "name": "notBreakGlass",
+                    "expression": format!(
+                        "!({} in request.userInfo.?groups.orValue([]))",
+                        cel_string(&env.break_glass_group)
+                    ),
                 },
                 // A namespace the operator has hardened (stamped) keeps the labels the
                 // operator writes: set here again from a parameter that is a moment old,
@@ -478,6 +570,164 @@ fn variables(env: &AdmissionEnv) -> Value {
             "{object}.spec.containers{writable_filter}.map(c, c.name) + {object}.spec.?initContainers.orValue([]){writable_filter}.map(c, c.name) + {object}.spec.?ephemeralContainers.orValue([]){writable_filter}.map(c, c.name)"
         )
     };
+    // The containers of `object` in `lists` (`containers`, `initContainers`,
+    // `ephemeralContainers`) that the request adds (all of them on a creation) and for which
+    // `cond` holds, each as `{name, text}` (`text`: `what`, a string), so that an exception can
+    // cover containers by name: on an update only what it adds is judged. Both converted to
+    // `string`: the API server's CEL wants the values of a map literal of one type, and a
+    // field of a container reads as `dyn` in some lists.
+    let added = |lists: &[&str], cond: &str, what: &str| -> String {
+        lists
+            .iter()
+            .map(|list| {
+                let list = if *list == "containers" {
+                    "object.spec.containers".to_owned()
+                } else {
+                    format!("object.spec.?{list}.orValue([])")
+                };
+                format!("{list}.filter(c, !(c.name in variables.oldContainers) && ({cond})).map(c, {{'name': string(c.name), 'text': string({what})}})")
+            })
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    const ALL: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
+    let rule_on = |field: &str| format!("params.spec.?guardrails.?{field}.orValue(false)");
+    // A container runs under the profile's seccomp profile: its own, else the pod's.
+    let seccomp_ok = "!has(params.spec.seccomp) || (c.?securityContext.?seccompProfile.?type.or(object.spec.?securityContext.?seccompProfile.?type).orValue('') == 'Localhost' && c.?securityContext.?seccompProfile.?localhostProfile.or(object.spec.?securityContext.?seccompProfile.?localhostProfile).orValue('') == 'hardening.dev/' + params.metadata.name + '.json')";
+    // ... and its AppArmor profile: its own field, else the pre-1.30 annotation (which the API
+    // server copies into the container's field), else the pod's field.
+    let apparmor_ok = format!(
+        "!has(params.spec.apparmor) || (c.?securityContext.?appArmorProfile.?type.hasValue() ? (c.securityContext.appArmorProfile.type == 'Localhost' && c.securityContext.appArmorProfile.?localhostProfile.orValue('') == variables.apparmorProfile) : (object.metadata.?annotations[?('{APPARMOR_ANNOTATION_PREFIX}' + c.name)].hasValue() ? object.metadata.annotations['{APPARMOR_ANNOTATION_PREFIX}' + c.name] == 'localhost/' + variables.apparmorProfile : (object.spec.?securityContext.?appArmorProfile.?type.orValue('') == 'Localhost' && object.spec.securityContext.appArmorProfile.?localhostProfile.orValue('') == variables.apparmorProfile)))"
+    );
+    let secret_env = "c.?env.orValue([]).exists(e, e.?value.orValue('') != '' && e.name.matches(variables.secretPattern))";
+    // A volume mount that writes, but to a declared scratch volume (emptyDir or ephemeral).
+    let writable_mount = "!m.?readOnly.orValue(false) && !(m.name in params.spec.guardrails.?scratchVolumes.orValue([]) && object.spec.?volumes.orValue([]).exists(v, v.name == m.name && (has(v.emptyDir) || has(v.ephemeral))))";
+    let propagating_mount = "m.?mountPropagation.orValue('None') != 'None'";
+    let supervisor = format!(
+        "size(c.?command.orValue([])) > 0 && c.command[0].substring(c.command[0].lastIndexOf('/') + 1) in [{}]",
+        SUPERVISORS.map(cel_string).join(", ")
+    );
+    let pod_vars = [
+        (
+            "oldContainers",
+            format!(
+                "variables.isPod && oldObject != null ? {} : []",
+                containers("oldObject", "name")
+            ),
+        ),
+        // A new pod (not an update of one): what only a creation sets is judged.
+        (
+            "created",
+            "variables.isPod && oldObject == null && request.?subResource.orValue('') == ''"
+                .to_owned(),
+        ),
+        (
+            "apparmorProfile",
+            "'hardening.dev-' + params.metadata.name".to_owned(),
+        ),
+        (
+            "unconfined",
+            format!(
+                "variables.isPod && {} ? {} : []",
+                rule_on("requireProfiles"),
+                added(
+                    &ALL,
+                    &format!("!({seccomp_ok}) || !({apparmor_ok})"),
+                    "c.name"
+                )
+            ),
+        ),
+        (
+            "secretPattern",
+            format!(
+                "params.spec.?guardrails.?secretEnvNamePattern.orValue({})",
+                cel_string(crate::core::api::DEFAULT_SECRET_ENV_NAME_PATTERN)
+            ),
+        ),
+        (
+            "secretLiterals",
+            format!(
+                "variables.isPod && {} ? {} : []",
+                rule_on("denySecretEnvLiterals"),
+                added(
+                    &ALL,
+                    secret_env,
+                    "'container ' + c.name + ' sets ' + c.env.filter(e, e.?value.orValue('') != '' && e.name.matches(variables.secretPattern))[0].name"
+                )
+            ),
+        ),
+        // Regular containers of a pod no Job owns.
+        (
+            "unprobed",
+            format!(
+                "variables.isPod && {} && !object.metadata.?ownerReferences.orValue([]).exists(o, o.?controller.orValue(false) && o.kind == 'Job' && o.apiVersion.startsWith('batch/')) ? {} : []",
+                rule_on("requireProbes"),
+                added(
+                    &["containers"],
+                    "!has(c.livenessProbe) || !has(c.readinessProbe)",
+                    "c.name + (has(c.livenessProbe) ? ' has no readinessProbe' : (has(c.readinessProbe) ? ' has no livenessProbe' : ' has neither livenessProbe nor readinessProbe'))"
+                )
+            ),
+        ),
+        (
+            "writableMounts",
+            format!(
+                "variables.isPod && {} ? {} : []",
+                rule_on("requireReadOnlyMounts"),
+                added(
+                    &ALL,
+                    &format!("c.?volumeMounts.orValue([]).exists(m, {writable_mount})"),
+                    &format!(
+                        "'container ' + c.name + ' mounts volume ' + c.volumeMounts.filter(m, {writable_mount})[0].name + ' at ' + c.volumeMounts.filter(m, {writable_mount})[0].mountPath"
+                    )
+                )
+            ),
+        ),
+        (
+            "propagatingMounts",
+            format!(
+                "variables.isPod && {} ? {} : []",
+                rule_on("denyMountPropagation"),
+                added(
+                    &ALL,
+                    &format!("c.?volumeMounts.orValue([]).exists(m, {propagating_mount})"),
+                    &format!(
+                        "'container ' + c.name + ' mounts volume ' + c.volumeMounts.filter(m, {propagating_mount})[0].name + ' with mountPropagation ' + c.volumeMounts.filter(m, {propagating_mount})[0].mountPropagation"
+                    )
+                )
+            ),
+        ),
+        // Ephemeral containers have no ports.
+        (
+            "multiService",
+            format!(
+                "variables.isPod && {} ? {} : []",
+                rule_on("oneServicePerContainer"),
+                added(
+                    &["containers", "initContainers"],
+                    &format!(
+                        "c.?ports.orValue([]).map(p, p.containerPort).exists(p, p != c.ports[0].containerPort) || ({supervisor})"
+                    ),
+                    &format!(
+                        "'container ' + c.name + (({supervisor}) ? ' runs the process supervisor ' + c.command[0] : ' exposes the ports ' + c.ports.map(p, string(p.containerPort)).join(', '))"
+                    )
+                )
+            ),
+        ),
+        // A Deployment, StatefulSet or ReplicaSet (not one a Deployment owns: its replicas
+        // pass through 1 during rollouts) whose pod template is labelled highly available,
+        // with fewer than 2 replicas (0: switched off); an update is judged only when the
+        // object was not already so.
+        (
+            "fewReplicas",
+            format!(
+                "variables.isWorkload && {on} && !object.metadata.?ownerReferences.orValue([]).exists(o, o.?controller.orValue(false)) && {few} && !(oldObject != null && {old_few})",
+                on = rule_on("highAvailability"),
+                few = few_replicas("object"),
+                old_few = few_replicas("oldObject"),
+            ),
+        ),
+    ];
     let vars = [
         (
             "isPod",
@@ -645,15 +895,21 @@ fn variables(env: &AdmissionEnv) -> Value {
         ),
         // The exceptions in force (HardeningExceptions the operator accepted and lists in the
         // profile's status) that cover this request's namespace, by name or label, and of
-        // them those covering its pod (an exception with a pod selector covers no request
-        // without a pod: exec, port-forward, proxy, NetworkPolicies).
+        // them those covering its pod, or a workload's pods by its pod template's labels (an
+        // exception with a pod selector covers no request without a pod: exec,
+        // port-forward, proxy, NetworkPolicies).
+        // A Deployment, StatefulSet or ReplicaSet created or updated (`highAvailability`).
+        (
+            "isWorkload",
+            "request.resource.?group.orValue('') == 'apps' && request.resource.resource in ['deployments', 'statefulsets', 'replicasets'] && request.?subResource.orValue('') == '' && object != null".to_owned(),
+        ),
         (
             "namespaceLabels",
             "namespaceObject != null ? namespaceObject.metadata.?labels.orValue({}) : {}".to_owned(),
         ),
         (
             "podLabels",
-            "variables.isPod ? object.metadata.?labels.orValue({}) : {}".to_owned(),
+            "variables.isPod ? object.metadata.?labels.orValue({}) : (variables.isWorkload ? object.spec.?template.?metadata.?labels.orValue({}) : {})".to_owned(),
         ),
         (
             "exceptions",
@@ -665,17 +921,49 @@ fn variables(env: &AdmissionEnv) -> Value {
         (
             "podExceptions",
             format!(
-                "variables.exceptions.filter(e, !has(e.podSelector) || (variables.isPod && {}))",
+                "variables.exceptions.filter(e, !has(e.podSelector) || ((variables.isPod || variables.isWorkload) && {}))",
                 selector_matches("e.podSelector", "variables.podLabels")
             ),
         ),
     ];
     Value::Array(
         vars.into_iter()
+            .chain(pod_vars)
             .map(|(name, expression)| json!({ "name": name, "expression": expression }))
             .collect(),
     )
 }
+
+/// CEL: the workload `object` (a Deployment, StatefulSet or ReplicaSet) is labelled highly
+/// available in its pod template and asks for 1 replica (unset: 1).
+fn few_replicas(object: &str) -> String {
+    format!(
+        "{object}.spec.?template.?metadata.?labels[?{label}].orValue('') == 'true' && {object}.spec.?replicas.orValue(1) == 1",
+        label = cel_string(crate::core::api::HIGH_AVAILABILITY_LABEL)
+    )
+}
+
+/// The AppArmor annotation of Kubernetes before 1.30, per container.
+const APPARMOR_ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
+
+/// Process supervisors, by the name of their executable: a container whose command starts
+/// one runs several services (`oneServicePerContainer`).
+pub const SUPERVISORS: [&str; 14] = [
+    "supervisord",
+    "s6-svscan",
+    "runsvdir",
+    "runit",
+    "circusd",
+    "pm2",
+    "pm2-runtime",
+    "monit",
+    "systemd",
+    "init",
+    "honcho",
+    "foreman",
+    "forego",
+    "overmind",
+];
 
 /// A CEL string literal.
 fn cel_string(s: &str) -> String {
@@ -812,6 +1100,106 @@ fn validations(env: &AdmissionEnv) -> Value {
                 "{}the pods/proxy subresource is not allowed in this namespace (it reaches container ports past the NetworkPolicies)'",
                 prefix("denyPodProxy")
             ),
+        ),
+        // The pod rules of issue 22 (each container rule's variable lists its containers as
+        // `{name, text}`, see `variables`).
+        container_guardrail("requireProfiles", "variables.unconfined", |first| {
+            format!(
+                "{}container ' + {first}.name + ' does not run under the profile\\'s ' + (has(params.spec.seccomp) ? 'seccomp profile (seccompProfile: {{type: Localhost, localhostProfile: hardening.dev/' + params.metadata.name + '.json}})' : '') + (has(params.spec.seccomp) && has(params.spec.apparmor) ? ' and ' : '') + (has(params.spec.apparmor) ? 'AppArmor profile (appArmorProfile: {{type: Localhost, localhostProfile: ' + variables.apparmorProfile + '}})' : '') + ': set it in the pod\\'s or the container\\'s securityContext (the profile\\'s status.workloadSecurityContext)'",
+                prefix("requireProfiles")
+            )
+        }),
+        guardrail(
+            "requireUserNamespaces",
+            "!variables.created || !params.spec.?guardrails.?requireUserNamespaces.orValue(false) || object.spec.?hostUsers.orValue(true) == false",
+            format!(
+                "{}pod ' + object.metadata.?name.orValue(object.metadata.?generateName.orValue('')) + ' does not set hostUsers: false (a user namespace, so that its root is not the host\\'s; the nodes need {})'",
+                prefix("requireUserNamespaces"),
+                crate::core::nodes::USER_NAMESPACES_NODE_NEEDS
+            ),
+        ),
+        container_guardrail(
+            "denySecretEnvLiterals",
+            "variables.secretLiterals",
+            |first| {
+                format!(
+                    "{}' + {first}.text + ' as a literal value: take secret-like values from a Secret (env[].valueFrom.secretKeyRef), or rename the variable if it holds no secret (names matching ' + variables.secretPattern + ')'",
+                    prefix("denySecretEnvLiterals")
+                )
+            }
+        ),
+        guardrail(
+            "denyServiceAccountToken",
+            &format!(
+                "!variables.created || !params.spec.?guardrails.?denyServiceAccountToken.orValue(false) || object.metadata.?annotations[?{annotation}].orValue('') == 'true' || (object.spec.?automountServiceAccountToken.orValue(true) == false && !object.spec.?volumes.orValue([]).exists(v, v.?projected.?sources.orValue([]).exists(s, has(s.serviceAccountToken))))",
+                annotation = cel_string(crate::core::api::SERVICE_ACCOUNT_TOKEN_ANNOTATION)
+            ),
+            format!(
+                "{}pod ' + object.metadata.?name.orValue(object.metadata.?generateName.orValue('')) + ' gets a service account token (a credential for the Kubernetes API): set automountServiceAccountToken: false and project no token, or annotate the pod {}: \"true\" if it calls the API'",
+                prefix("denyServiceAccountToken"),
+                crate::core::api::SERVICE_ACCOUNT_TOKEN_ANNOTATION
+            ),
+        ),
+        guardrail(
+            "denyDefaultServiceAccount",
+            "!variables.created || !params.spec.?guardrails.?denyDefaultServiceAccount.orValue(false) || object.spec.?serviceAccountName.orValue('') != 'default' && object.spec.?serviceAccountName.orValue('') != ''",
+            format!(
+                "{}pod ' + object.metadata.?name.orValue(object.metadata.?generateName.orValue('')) + ' runs under the default service account: give the application a service account of its own (serviceAccountName)'",
+                prefix("denyDefaultServiceAccount")
+            ),
+        ),
+        container_guardrail(
+            "oneServicePerContainer",
+            "variables.multiService",
+            |first| {
+                format!(
+                    "{}' + {first}.text + ': a container should provide one service (a heuristic: this only warns)'",
+                    prefix("oneServicePerContainer")
+                )
+            }
+        ),
+        guardrail(
+            "requireController",
+            "!variables.created || !params.spec.?guardrails.?requireController.orValue(false) || object.metadata.?ownerReferences.orValue([]).exists(o, o.?controller.orValue(false))",
+            format!(
+                "{}pod ' + object.metadata.?name.orValue(object.metadata.?generateName.orValue('')) + ' has no controller (a bare pod is not recreated when its node fails): run it through a Deployment, StatefulSet, DaemonSet or Job'",
+                prefix("requireController")
+            ),
+        ),
+        container_guardrail("requireProbes", "variables.unprobed", |first| {
+            format!(
+                "{}container ' + {first}.text + ': every container needs a livenessProbe and a readinessProbe'",
+                prefix("requireProbes")
+            )
+        }),
+        guardrail(
+            "highAvailability",
+            "!variables.fewReplicas",
+            format!(
+                "{}' + object.kind + ' ' + object.metadata.?name.orValue(object.metadata.?generateName.orValue('')) + ' is labelled {}: \"true\" (highly available) but asks for 1 replica: set replicas: 2 or more'",
+                prefix("highAvailability"),
+                crate::core::api::HIGH_AVAILABILITY_LABEL
+            ),
+        ),
+        container_guardrail(
+            "requireReadOnlyMounts",
+            "variables.writableMounts",
+            |first| {
+                format!(
+                    "{}' + {first}.text + ' writable: set readOnly: true (only emptyDir or ephemeral volumes named in the profile\\'s guardrails.scratchVolumes may be writable)'",
+                    prefix("requireReadOnlyMounts")
+                )
+            }
+        ),
+        container_guardrail(
+            "denyMountPropagation",
+            "variables.propagatingMounts",
+            |first| {
+                format!(
+                    "{}' + {first}.text + ': only mountPropagation None is allowed (no mounts shared with the host)'",
+                    prefix("denyMountPropagation")
+                )
+            }
         ),
         guardrail(
             "denyWideningNetworkPolicies",

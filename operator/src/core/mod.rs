@@ -11,7 +11,8 @@
 //!   field manager; [`plan`]: per object, what to do.
 //! - Tenants, reported and never changed: [`workloads`] (pods not confined),
 //!   [`isolation`] (NetworkPolicies opening what the profile denies), [`preview`] and
-//!   [`rejection`] (what enforcing would reject); [`pod_security`]: Pod Security
+//!   [`rejection`] (what enforcing would reject), [`availability`] (highly available pods
+//!   without a second replica or a disruption budget); [`pod_security`]: Pod Security
 //!   Admission's checks, judging one pod as the API server does; [`enforced`]: what Enforce
 //!   mode left that still acts after a switch to Audit.
 //! - [`compliance`]: the catalogues (BSI SYS.1.6 and APP.4.4, edition 2023) and the one
@@ -20,12 +21,14 @@
 //!   compliance report (Markdown, HTML, OSCAL); [`policy_report`]: the policy reports'
 //!   content. All three take their verdicts from [`compliance`].
 //! - [`review`]: a profile's change in words (guardrails, mode, precedence), for `diff`.
+//! - [`write_limit`]: how many writes to keep in flight, from what the API server answers.
 //! - [`labels`]: the labels, annotations and field manager the operator writes with;
 //!   [`plural`]: counted nouns in the messages people read.
 
 pub mod access;
 pub mod api;
 pub mod apparmor;
+pub mod availability;
 pub mod canonical;
 pub mod cluster_network_policy;
 pub mod compliance;
@@ -55,6 +58,7 @@ pub mod seccomp;
 pub mod status;
 pub mod vulnerabilities;
 pub mod workloads;
+pub mod write_limit;
 
 #[cfg(test)]
 mod purity {

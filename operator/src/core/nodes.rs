@@ -23,6 +23,61 @@ pub mod keys {
     pub const KERNEL_VERSION: &str = "node.kernelVersion";
     pub const CONTAINER_RUNTIME_VERSION: &str = "node.containerRuntimeVersion";
     pub const KUBELET_VERSION: &str = "node.kubeletVersion";
+    /// Whether the node can run pods with `hostUsers: false`: `supported`, or
+    /// `unsupported: <why>` ([`super::user_namespaces`]).
+    pub const USER_NAMESPACES: &str = "node.userNamespaces";
+}
+
+/// The lowest kernel with idmap mounts on tmpfs, which user namespaces need (service account
+/// tokens, Secrets and ConfigMaps are on tmpfs).
+pub const USER_NAMESPACES_MIN_KERNEL: &str = "6.3";
+
+/// What a node needs to run pods with `hostUsers: false`, as the rejection and the preview of
+/// `guardrails.requireUserNamespaces` say it.
+pub const USER_NAMESPACES_NODE_NEEDS: &str =
+    "containerd 2.0+ or CRI-O 1.25+ with runc 1.2+ or crun 1.9+, and Linux 6.3+";
+
+/// Whether a node can run pods with `hostUsers: false`, from its `status`: its container
+/// runtime's default handler says it supports user namespaces (`status.runtimeHandlers`, which
+/// the kubelet fills from the runtime: a runtime that reports no handlers, such as containerd
+/// before 2.0, makes the kubelet refuse such pods) and its kernel is at least
+/// [`USER_NAMESPACES_MIN_KERNEL`]. `supported`, or `unsupported: ` and every reason.
+pub fn user_namespaces(status: &k8s_openapi::api::core::v1::NodeStatus) -> String {
+    let mut missing = Vec::new();
+    let handlers = status.runtime_handlers.as_deref().unwrap_or_default();
+    let runtime = status
+        .node_info
+        .as_ref()
+        .map(|i| i.container_runtime_version.as_str())
+        .unwrap_or("unknown");
+    match handlers.iter().find(|h| h.name.as_deref().unwrap_or_default().is_empty()) {
+        None if handlers.is_empty() => missing.push(format!(
+            "the container runtime ({runtime}) reports no runtime handlers, so none supports user namespaces (containerd 2.0+ or CRI-O 1.25+ needed)"
+        )),
+        None => missing.push(format!(
+            "the container runtime ({runtime}) reports no default runtime handler"
+        )),
+        Some(h)
+            if h.features
+                .as_ref()
+                .and_then(|f| f.user_namespaces)
+                .unwrap_or(false) => {}
+        Some(_) => missing.push(format!(
+            "the container runtime ({runtime}) says its default handler does not support user namespaces (needs runc 1.2+ or crun 1.9+ under containerd 2.0+ or CRI-O 1.25+)"
+        )),
+    }
+    match status.node_info.as_ref().map(|i| i.kernel_version.as_str()) {
+        Some(kernel) if at_least(kernel, USER_NAMESPACES_MIN_KERNEL) => {}
+        Some(kernel) => missing.push(format!(
+            "kernel {kernel} is older than {USER_NAMESPACES_MIN_KERNEL} (no idmap mounts on tmpfs)"
+        )),
+        None => missing.push("kernel version unknown".to_owned()),
+    }
+    if missing.is_empty() {
+        "supported".to_owned()
+    } else {
+        format!("unsupported: {}", missing.join("; "))
+    }
 }
 
 /// The kubelet settings the baseline judges, with the kubelet's own defaults for a
@@ -147,6 +202,16 @@ pub fn shortfalls(baseline: &NodeBaseline, data: &BTreeMap<String, String>) -> V
             None => missing.push("kernel version unknown".to_owned()),
         }
     }
+    if baseline.user_namespaces {
+        match get(keys::USER_NAMESPACES) {
+            Some("supported") => {}
+            Some(other) => missing.push(format!(
+                "no user namespaces ({})",
+                other.strip_prefix("unsupported: ").unwrap_or(other)
+            )),
+            None => missing.push("user namespace support unknown".to_owned()),
+        }
+    }
     if !baseline.container_runtimes.is_empty() {
         match get(keys::CONTAINER_RUNTIME_VERSION) {
             Some(runtime) => {
@@ -240,6 +305,7 @@ mod tests {
             no_read_only_port: true,
             min_kernel_version: Some("5.15".into()),
             container_runtimes: BTreeMap::from([("containerd".into(), "1.7".into())]),
+            user_namespaces: false,
         }
     }
 
@@ -305,6 +371,87 @@ mod tests {
             vec!["kubelet settings unknown (unreadable: no such file)".to_owned()]
         );
         assert!(KubeletSettings::from_config("kind: Pod\n").is_err());
+    }
+
+    fn status(
+        handlers: serde_json::Value,
+        kernel: &str,
+        runtime: &str,
+    ) -> k8s_openapi::api::core::v1::NodeStatus {
+        serde_json::from_value(serde_json::json!({
+            "runtimeHandlers": handlers,
+            "nodeInfo": {
+                "kernelVersion": kernel, "containerRuntimeVersion": runtime,
+                "architecture": "amd64", "bootID": "", "kubeProxyVersion": "", "kubeletVersion": "v1.36.2",
+                "machineID": "", "operatingSystem": "linux", "osImage": "", "systemUUID": "",
+            },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn user_namespaces_need_the_runtime_to_say_so_and_linux_6_3() {
+        let supported = serde_json::json!([
+            {"name": "", "features": {"recursiveReadOnlyMounts": true, "userNamespaces": true}},
+            {"name": "runc", "features": {"userNamespaces": true}},
+        ]);
+        assert_eq!(
+            user_namespaces(&status(
+                supported.clone(),
+                "6.8.0-45-generic",
+                "containerd://2.0.2"
+            )),
+            "supported"
+        );
+        // containerd 1.6 (the test node's) reports no handlers at all.
+        assert_eq!(
+            user_namespaces(&status(
+                serde_json::Value::Null,
+                "6.18.44",
+                "containerd://1.6.20"
+            )),
+            "unsupported: the container runtime (containerd://1.6.20) reports no runtime handlers, so none supports user namespaces (containerd 2.0+ or CRI-O 1.25+ needed)"
+        );
+        let without = serde_json::json!([{"name": "", "features": {"userNamespaces": false}}]);
+        assert_eq!(
+            user_namespaces(&status(without, "5.15.0", "containerd://1.7.2")),
+            "unsupported: the container runtime (containerd://1.7.2) says its default handler does not support user namespaces (needs runc 1.2+ or crun 1.9+ under containerd 2.0+ or CRI-O 1.25+); kernel 5.15.0 is older than 6.3 (no idmap mounts on tmpfs)"
+        );
+        // What the baseline makes of it.
+        let mut data = BTreeMap::new();
+        data.insert(
+            keys::USER_NAMESPACES.to_owned(),
+            user_namespaces(&status(supported, "6.1.0", "cri-o://1.30.0")),
+        );
+        let wanted = NodeBaseline {
+            user_namespaces: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            shortfalls(&wanted, &data),
+            vec![
+                "no user namespaces (kernel 6.1.0 is older than 6.3 (no idmap mounts on tmpfs))"
+                    .to_owned()
+            ]
+        );
+        assert_eq!(
+            shortfalls(&wanted, &BTreeMap::new()),
+            vec!["user namespace support unknown".to_owned()]
+        );
+        // requireUserNamespaces adds it to whatever baseline the profile sets (or none).
+        let spec = |yaml: &str| -> crate::core::api::HardeningProfileSpec {
+            serde_yaml_ng::from_str(&format!("namespaceSelector: {{}}\n{yaml}")).unwrap()
+        };
+        assert_eq!(spec("").effective_node_baseline(), None);
+        assert_eq!(
+            spec("guardrails: {requireUserNamespaces: true}").effective_node_baseline(),
+            Some(wanted)
+        );
+        let both =
+            spec("guardrails: {requireUserNamespaces: true}\nnodeBaseline: {seccompDefault: true}")
+                .effective_node_baseline()
+                .unwrap();
+        assert!(both.user_namespaces && both.seccomp_default);
     }
 
     #[test]

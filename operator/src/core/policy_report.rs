@@ -807,7 +807,18 @@ mod tests {
         let results = namespace_results(&confining, "team", &tenant, &FACTS);
         assert_eq!(verdict(&results, "SYS.1.6.A21"), Outcome::Fail);
         tenant.unconfined = Some(UnconfinedPods::default());
+        // Confined, but only reported (no guardrails.requireProfiles): a warning.
         let results = namespace_results(&confining, "team", &tenant, &FACTS);
+        assert_eq!(verdict(&results, "SYS.1.6.A21"), Outcome::Warn);
+        let required = profile("strict")
+            .spec_yaml(specs::RESTRICTED_DENY_ALL)
+            .spec_yaml("{seccomp: {baseline: Strict}, apparmor: {denyWrite: [/etc/**]}, guardrails: {requireProfiles: true}}")
+            .build();
+        let enforced = ProfileFacts {
+            guardrails_enforced: true,
+            ..FACTS
+        };
+        let results = namespace_results(&required, "team", &tenant, &enforced);
         assert_eq!(verdict(&results, "SYS.1.6.A21"), Outcome::Pass);
     }
 

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use serde::{Deserialize, Serialize};
 
-use crate::core::api::{ActiveException, Guardrails, HardeningProfile, PodSecurityLevel};
+use crate::core::api::{ActiveException, HardeningProfile, PodSecurityLevel};
 use crate::core::plural::count;
 use crate::core::pod_security::{self, Version};
 
@@ -148,20 +148,27 @@ pub fn tagged(image: &str) -> bool {
     last.contains(':') && !image.ends_with(":latest")
 }
 
-/// The guardrails `pod` breaks, one finding per rule (the first container breaking it).
-pub fn evaluate_guardrails(guardrails: &Guardrails, pod: &Pod) -> Vec<GuardrailFinding> {
-    evaluate_guardrails_with(guardrails, pod, &[]).0
+/// The guardrails of `profile` that `pod` breaks, one finding per rule (the first container
+/// breaking it), judged as the generated admission policy judges a new pod
+/// (`crate::core::guardrails`); the rules that only warn (`oneServicePerContainer`) too.
+pub fn evaluate_guardrails(profile: &HardeningProfile, pod: &Pod) -> Vec<GuardrailFinding> {
+    evaluate_guardrails_with(profile, pod, &[]).0
 }
 
-/// The guardrails `pod` breaks, one finding per rule (the first container breaking it that
-/// no exception of `exceptions`, those in force covering the pod's namespace, suspends the
-/// rule for), and what those exceptions accept (a rule all of whose breaking containers an
-/// exception covers), as the admission policy decides (`core::guardrails`).
+/// The guardrails of `profile` that `pod` breaks, one finding per rule (the first container
+/// breaking it that no exception of `exceptions`, those in force covering the pod's
+/// namespace, suspends the rule for; for a rule judging the pod as a whole, the pod unless
+/// an exception suspends the rule for it), and what those exceptions accept (a rule all of
+/// whose breaking containers an exception covers), as the admission policy decides
+/// (`core::guardrails`: `guardrail` and `container_guardrail`).
 pub fn evaluate_guardrails_with(
-    guardrails: &Guardrails,
+    profile: &HardeningProfile,
     pod: &Pod,
     exceptions: &[ActiveException],
 ) -> (Vec<GuardrailFinding>, Vec<AcceptedFinding>) {
+    let Some(guardrails) = profile.spec.guardrails.as_ref() else {
+        return (Vec::new(), Vec::new());
+    };
     let containers = containers(pod);
     let name = pod.name_any();
     let labels = pod.labels().clone();
@@ -222,6 +229,63 @@ pub fn evaluate_guardrails_with(
             format!("container {container} does not set readOnlyRootFilesystem: true")
         },
     );
+    let Some(spec) = pod.spec.as_ref() else {
+        return (findings, accepted);
+    };
+    // The pod rules of issue 22, by the same exemptions: a container rule gives every
+    // breaking container (in the admission policy's order: containers, init containers,
+    // ephemeral containers), a rule judging the pod as a whole the pod's reason (no
+    // container: only an exception naming no containers suspends it).
+    let rules = pod_rules::PodRules::new(profile, guardrails, pod, spec);
+    let mut decide = |rule: &'static str, breaking: Vec<(Option<String>, String)>| {
+        let exempt = |container: &Option<String>| {
+            exceptions.iter().find(|e| {
+                crate::core::exceptions::suspends_rule(e, rule, &labels, container.as_deref())
+            })
+        };
+        match breaking.iter().find(|(c, _)| exempt(c).is_none()) {
+            Some((_, reason)) => findings.push(GuardrailFinding {
+                pod: name.clone(),
+                rule,
+                reason: reason.clone(),
+            }),
+            None => {
+                if let Some((container, reason)) = breaking.first() {
+                    accepted.push(AcceptedFinding {
+                        pod: name.clone(),
+                        rule: format!("guardrail {rule}"),
+                        reason: reason.clone(),
+                        exception: exempt(container)
+                            .map(|e| e.name.clone())
+                            .unwrap_or_default(),
+                    });
+                }
+            }
+        }
+    };
+    let named = |breaking: Vec<(String, String)>| {
+        breaking
+            .into_iter()
+            .map(|(c, reason)| (Some(c), reason))
+            .collect::<Vec<_>>()
+    };
+    let whole = |reason: Option<String>| reason.map(|r| (None, r)).into_iter().collect();
+    decide("requireProfiles", named(rules.unconfined()));
+    decide("requireUserNamespaces", whole(rules.host_users()));
+    decide("denySecretEnvLiterals", named(rules.secret_literals()));
+    decide(
+        "denyServiceAccountToken",
+        whole(rules.service_account_token()),
+    );
+    decide(
+        "denyDefaultServiceAccount",
+        whole(rules.default_service_account()),
+    );
+    decide("oneServicePerContainer", named(rules.multi_service()));
+    decide("requireController", whole(rules.bare()));
+    decide("requireProbes", named(rules.unprobed()));
+    decide("requireReadOnlyMounts", named(rules.writable_mounts()));
+    decide("denyMountPropagation", named(rules.propagating_mounts()));
     (findings, accepted)
 }
 
@@ -325,12 +389,7 @@ pub fn judge(profile: &HardeningProfile, pod: &Pod, exceptions: &[ActiveExceptio
         }
         (None, None) => None,
     };
-    let (guardrails, more) = profile
-        .spec
-        .guardrails
-        .as_ref()
-        .map(|g| evaluate_guardrails_with(g, pod, exceptions))
-        .unwrap_or_default();
+    let (guardrails, more) = evaluate_guardrails_with(profile, pod, exceptions);
     accepted.extend(more);
     PodVerdict {
         pod_security,
@@ -402,6 +461,7 @@ pub fn active(pod: &Pod) -> bool {
     )
 }
 
+mod pod_rules;
 #[cfg(test)]
 mod tests;
 
@@ -418,6 +478,19 @@ pub struct NamespacePreview {
 }
 
 impl NamespacePreview {
+    /// Adds findings on the namespace's pods as a whole that are reported, never rejected
+    /// (`highAvailability`: see `core::availability`), within [`MAX_FINDINGS`].
+    pub fn add_reported(&mut self, findings: Vec<GuardrailFinding>) {
+        let room = MAX_FINDINGS.saturating_sub(self.guardrails.len());
+        self.guardrails.extend(findings.into_iter().take(room));
+    }
+
+    /// Adds what exceptions in force accept of those findings, within [`MAX_FINDINGS`].
+    pub fn add_accepted(&mut self, accepted: Vec<AcceptedFinding>) {
+        let room = MAX_FINDINGS.saturating_sub(self.accepted.len());
+        self.accepted.extend(accepted.into_iter().take(room));
+    }
+
     /// Pods that would be rejected, counted once each where names are known: every pod
     /// Pod Security reports (grouped ones included) and every other pod a guardrail rejects.
     pub fn rejected_pods(&self) -> u32 {
@@ -430,6 +503,7 @@ impl NamespacePreview {
         let guardrail_only: std::collections::BTreeSet<&str> = self
             .guardrails
             .iter()
+            .filter(|f| crate::core::guardrails::rejects(f.rule))
             .map(|f| f.pod.as_str())
             .filter(|p| !named.contains(p))
             .collect();
@@ -454,10 +528,15 @@ impl NamespacePreview {
             })
             .collect();
         lines.extend(self.guardrails.iter().map(|f| {
+            let kind = if crate::core::guardrails::rejects(f.rule) {
+                ""
+            } else {
+                ", reported, not rejected"
+            };
             (
                 f.pod.clone(),
                 format!(
-                    "guardrail {} ({}): {}",
+                    "guardrail {} ({}{kind}): {}",
                     f.rule,
                     crate::core::compliance::guardrail_citation(f.rule),
                     f.reason

@@ -9,46 +9,61 @@ use super::api::{
     ExceptionState, Guardrails, HardeningException, HardeningExceptionSpec, HardeningProfileSpec,
     Mode,
 };
+use super::compliance::{cite, guardrail_requirements};
 use super::exceptions::Judgement;
 
-/// One guardrail: its field, whether `g` turns it on, what it rejects, its requirements.
+/// One guardrail: its field (the rule's name, which `guardrail_requirements` knows), whether
+/// `g` turns it on, and what it rejects.
 struct Rule {
     field: &'static str,
     on: fn(&Guardrails) -> bool,
     rejects: &'static str,
-    requirements: &'static str,
 }
 
-const RULES: [Rule; 5] = [
+/// ` (BSI SYS.1.6 (2023) A6, A10<suffix>)` for a rule that serves requirements; nothing for
+/// a rule no requirement asks for.
+fn served(rule: &str, suffix: &str) -> String {
+    match guardrail_requirements(rule) {
+        [] => String::new(),
+        ids => format!(" ({}{suffix})", cite(ids)),
+    }
+}
+
+const RULES: [Rule; 7] = [
     Rule {
         field: "requireImageTag",
         on: |g| g.require_image_tag,
         rejects: "images without a tag or tagged latest",
-        requirements: "A13",
     },
     Rule {
         field: "requireImageDigest",
         on: |g| g.require_image_digest,
         rejects: "images not pinned by digest",
-        requirements: "A13",
     },
     Rule {
         field: "requireReadOnlyRootFilesystem",
         on: |g| g.require_read_only_root_filesystem,
         rejects: "containers with a writable root filesystem",
-        requirements: "A10",
     },
     Rule {
         field: "denyExec",
         on: |g| g.deny_exec,
         rejects: "kubectl exec and kubectl attach",
-        requirements: "A11",
+    },
+    Rule {
+        field: "denyPortForward",
+        on: |g| g.deny_port_forward,
+        rejects: "kubectl port-forward",
+    },
+    Rule {
+        field: "denyPodProxy",
+        on: |g| g.deny_pod_proxy,
+        rejects: "requests through pods/proxy",
     },
     Rule {
         field: "denyWideningNetworkPolicies",
         on: |g| g.deny_widening_network_policies,
         rejects: "NetworkPolicies allowing more than the profile",
-        requirements: "A9",
     },
 ];
 
@@ -293,12 +308,14 @@ fn guardrail_changes(
         .collect();
     match (old.allowed_registries.is_empty(), new.allowed_registries.is_empty()) {
         (false, true) => lines.push(format!(
-            "guardrail allowedRegistries turned off (was {}): images from any registry are admitted (BSI SYS.1.6.A7, A22 no longer covered)",
-            old.allowed_registries.join(", ")
+            "guardrail allowedRegistries turned off (was {}): images from any registry are admitted{}",
+            old.allowed_registries.join(", "),
+            served("allowedRegistries", " no longer covered by it")
         )),
         (true, false) => lines.push(format!(
-            "guardrail allowedRegistries turned on: only images from {} are admitted (BSI SYS.1.6.A7, A22)",
-            new.allowed_registries.join(", ")
+            "guardrail allowedRegistries turned on: only images from {} are admitted{}",
+            new.allowed_registries.join(", "),
+            served("allowedRegistries", "")
         )),
         _ => {
             if !added.is_empty() {
@@ -318,12 +335,16 @@ fn guardrail_changes(
     for rule in &RULES {
         match ((rule.on)(old), (rule.on)(new)) {
             (true, false) => lines.push(format!(
-                "guardrail {} turned off: {} are admitted again (BSI SYS.1.6.{} no longer covered by it)",
-                rule.field, rule.rejects, rule.requirements
+                "guardrail {} turned off: {} are admitted again{}",
+                rule.field,
+                rule.rejects,
+                served(rule.field, " no longer covered by it")
             )),
             (false, true) => lines.push(format!(
-                "guardrail {} turned on: {} are rejected (BSI SYS.1.6.{})",
-                rule.field, rule.rejects, rule.requirements
+                "guardrail {} turned on: {} are rejected{}",
+                rule.field,
+                rule.rejects,
+                served(rule.field, "")
             )),
             _ => {}
         }
@@ -351,15 +372,15 @@ mod tests {
             vec![
                 "guardrail allowedRegistries: images from quay.io are admitted too",
                 "guardrail allowedRegistries: images from ghcr.io are rejected from now on",
-                "guardrail denyExec turned off: kubectl exec and kubectl attach are admitted again (BSI SYS.1.6.A11 no longer covered by it)",
+                "guardrail denyExec turned off: kubectl exec and kubectl attach are admitted again",
             ]
         );
         assert_eq!(
             spec_changes("p", Some(&before), &spec("{}")),
             vec![
                 "guardrails removed: the ValidatingAdmissionPolicy and binding hardening.dev-p are deleted, and nothing beyond Pod Security is checked at admission",
-                "guardrail allowedRegistries turned off (was registry.example.com, ghcr.io): images from any registry are admitted (BSI SYS.1.6.A7, A22 no longer covered)",
-                "guardrail denyExec turned off: kubectl exec and kubectl attach are admitted again (BSI SYS.1.6.A11 no longer covered by it)",
+                "guardrail allowedRegistries turned off (was registry.example.com, ghcr.io): images from any registry are admitted (BSI SYS.1.6 (2023) A6, A10 no longer covered by it)",
+                "guardrail denyExec turned off: kubectl exec and kubectl attach are admitted again",
             ]
         );
     }
@@ -373,7 +394,7 @@ mod tests {
             vec![
                 "profile p is new: the cluster does not hold it yet",
                 "guardrails added: the ValidatingAdmissionPolicy and binding hardening.dev-p are created (Audit mode: they warn and audit)",
-                "guardrail denyExec turned on: kubectl exec and kubectl attach are rejected (BSI SYS.1.6.A11)",
+                "guardrail denyExec turned on: kubectl exec and kubectl attach are rejected",
             ]
         );
         let audit = spec_changes("p", Some(&spec("{}")), &spec("mode: Audit"));

@@ -236,6 +236,8 @@ pub struct StatusInput<'a> {
     /// With `guardrails.denyExec`: the subjects that reach containers past admission through
     /// the kubelet's API (`nodes/proxy`, `core::access`); `None` when not checked.
     pub node_proxy: Option<Vec<String>>,
+    /// With credential guardrails: who may read Secrets in the governed namespaces.
+    pub secret_readers: Option<crate::core::api::SecretReaders>,
     /// Whether the cluster has the Trivy Operator's VulnerabilityReports (then each
     /// outcome says what they find).
     pub images_scanned: bool,
@@ -313,7 +315,11 @@ pub fn desired_status<'a>(
             c.vulnerable += v.count;
             c.vulnerable_namespaces += 1;
         }
-        let rejected = view.preview.filter(|p| p.rejected_pods() > 0);
+        // Listed with pods enforcing would reject, or findings only warned about or reported
+        // (`oneServicePerContainer`, `highAvailability`), which the counts leave out.
+        let rejected = view
+            .preview
+            .filter(|p| p.rejected_pods() > 0 || !p.guardrails.is_empty());
         if let Some(p) = view.preview {
             c.previewed += 1;
             if p.rejected_pods() > 0 {
@@ -415,15 +421,9 @@ pub fn desired_status<'a>(
         guardrails: input.guardrails.clone(),
         node_proxy: input
             .node_proxy
-            .as_ref()
-            .map(|subjects| crate::core::api::NodeProxySubjects {
-                count: subjects.len() as u32,
-                listed: subjects
-                    .iter()
-                    .take(crate::core::api::MAX_LISTED_SUBJECTS)
-                    .map(|s| crate::core::api::truncate_text(s))
-                    .collect(),
-            }),
+            .as_deref()
+            .map(crate::core::api::NodeProxySubjects::of),
+        secret_readers: input.secret_readers.clone(),
         vulnerable_workloads: input.images_scanned.then_some(c.vulnerable),
         node_baseline: node_baseline(input),
         exceptions: input.exceptions.clone(),
@@ -432,10 +432,10 @@ pub fn desired_status<'a>(
 
 /// The nodes against the profile's `nodeBaseline`, when it has one.
 fn node_baseline(input: &StatusInput<'_>) -> Option<crate::core::api::NodeBaselineStatus> {
-    let baseline = input.profile.spec.node_baseline.as_ref()?;
+    let baseline = input.profile.spec.effective_node_baseline()?;
     let nodes = input.nodes.unwrap_or_default();
     Some(crate::core::nodes::assess(
-        baseline,
+        &baseline,
         nodes.iter().map(|(name, data)| (name.as_str(), data)),
     ))
 }
@@ -1050,6 +1050,7 @@ mod tests {
             pods_watched: true,
             guardrails: None,
             node_proxy: None,
+            secret_readers: None,
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
@@ -1103,6 +1104,7 @@ mod tests {
                 drift: Vec::new(),
             }),
             node_proxy: None,
+            secret_readers: None,
             images_scanned: scanned,
             nodes: None,
             cluster_network_policies: None,
@@ -1202,6 +1204,7 @@ mod tests {
             pods_watched: true,
             guardrails: None,
             node_proxy: None,
+            secret_readers: None,
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
@@ -1495,6 +1498,7 @@ mod tests {
             pods_watched: true,
             guardrails: None,
             node_proxy: None,
+            secret_readers: None,
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
@@ -1710,6 +1714,7 @@ mod tests {
             pods_watched: true,
             guardrails: None,
             node_proxy: None,
+            secret_readers: None,
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
@@ -1723,7 +1728,20 @@ mod tests {
             .filter(|e| !e.accepted_deviations.is_empty())
             .map(|e| e.id.as_str())
             .collect();
-        assert_eq!(weakened.len(), 11, "{weakened:?}");
+        // Every requirement one of the rules or the lowered level weakens (18 since the pod
+        // rules of issue 22).
+        let every_rule: Vec<String> = crate::core::api::GUARDRAIL_RULES
+            .iter()
+            .map(|(r, _)| r.to_string())
+            .collect();
+        assert_eq!(
+            weakened,
+            crate::core::compliance::exception_weakens(
+                &every_rule,
+                Some(crate::core::api::PodSecurityLevel::Baseline)
+            ),
+        );
+        assert_eq!(weakened.len(), 18, "{weakened:?}");
         assert!(
             status
                 .compliance
@@ -1834,6 +1852,7 @@ mod tests {
             pods_watched: false,
             guardrails: None,
             node_proxy: None,
+            secret_readers: None,
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
@@ -2007,6 +2026,7 @@ mod tests {
                 pods_watched: true,
                 guardrails: g,
                 node_proxy: None,
+                secret_readers: None,
                 images_scanned: false,
                 nodes: None,
                 cluster_network_policies: None,
@@ -2084,8 +2104,42 @@ mod tests {
             )])
         };
         let a21 = |s: &HardeningProfileStatus| verdict_of(s, "SYS.1.6.A21");
+        // Every pod confined, but nothing keeps a new one from starting without the
+        // profiles (no guardrails.requireProfiles): Partial.
+        let reported = a21(&status_of(&p, &selected(&["a"]), &with(0), at(100)));
+        assert_eq!(reported.0, Verdict::Partial);
+        assert!(reported.1.contains("requireProfiles"), "{}", reported.1);
+        // With the rule enforced by the API server: Met.
+        let mut required = p.clone();
+        required.spec.guardrails = Some(crate::core::api::Guardrails {
+            require_profiles: true,
+            ..Default::default()
+        });
+        let outcomes = with(0);
+        let enforced = StatusInput {
+            profile: &required,
+            selected: &selected(&["a"]),
+            repairs_total: 0,
+            rollout: None,
+            invalid: None,
+            pods_watched: true,
+            guardrails: Some(GuardrailsStatus {
+                policy: "hardening.dev-strict".into(),
+                validation_actions: vec!["Deny".into()],
+                state: NamespaceState::InSync,
+                message: None,
+                drift: Vec::new(),
+            }),
+            node_proxy: None,
+            secret_readers: None,
+            images_scanned: false,
+            nodes: None,
+            cluster_network_policies: None,
+            exceptions: None,
+            now: at(100),
+        };
         assert_eq!(
-            a21(&status_of(&p, &selected(&["a"]), &with(0), at(100))).0,
+            a21(&desired_status(&enforced, |ns| outcomes.get(ns))).0,
             Verdict::Met
         );
         assert_eq!(
@@ -2102,6 +2156,7 @@ mod tests {
             pods_watched: false,
             guardrails: None,
             node_proxy: None,
+            secret_readers: None,
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
@@ -2140,6 +2195,7 @@ mod tests {
             pods_watched: true,
             guardrails: None,
             node_proxy: None,
+            secret_readers: None,
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use k8s_openapi::api::core::v1::{
     ContainerPort, Lifecycle, Pod, PodOS, PodSecurityContext, Probe, SecurityContext, Volume,
+    VolumeMount,
 };
 use kube::api::ObjectMeta;
 use kube::runtime::watcher;
@@ -30,8 +31,9 @@ pub const ACTIVE_PODS_FIELD_SELECTOR: &str = "status.phase!=Succeeded,status.pha
 const APPARMOR_ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
 
 /// A Pod as the operator reads it: only what confinement and the admission rules judge is
-/// decoded (security contexts, images, host namespaces, volumes, ports, probes), not the
-/// environment, resources or status.
+/// decoded (security contexts, images, host namespaces, volumes and mounts, ports, probes,
+/// the service account, the names of literal environment variables, a command's first word,
+/// the controller), not the environment's values, resources or status.
 #[derive(Resource, Deserialize, Clone, Debug, Default)]
 #[resource(inherit = "Pod")]
 pub struct PodView {
@@ -63,6 +65,12 @@ pub struct PodViewSpec {
     pub volumes: Option<Vec<Volume>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os: Option<PodOS>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automount_service_account_token: Option<bool>,
 }
 
 /// A container (init and ephemeral ones alike) as the operator reads it.
@@ -84,12 +92,66 @@ pub struct ContainerView {
     pub startup_probe: Option<Probe>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Lifecycle>,
+    /// The variables with a literal value, by name only: the value is never kept.
+    #[serde(
+        default,
+        deserialize_with = "literal_env",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub env: Vec<LiteralEnv>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_mounts: Option<Vec<VolumeMount>>,
+    /// The first word of the command only (a process supervisor is judged by it).
+    #[serde(
+        default,
+        deserialize_with = "first_word",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub command: Option<Vec<String>>,
+}
+
+/// An `env` entry with a literal, non-empty value, as the rules judge it: its name, and a
+/// placeholder for the value (the operator keeps no values).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+pub struct LiteralEnv {
+    pub name: String,
+    pub value: String,
+}
+
+/// The value [`LiteralEnv`] holds in place of every literal value.
+pub const REDACTED: &str = "(literal)";
+
+fn literal_env<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<LiteralEnv>, D::Error> {
+    #[derive(Deserialize)]
+    struct Entry {
+        name: String,
+        #[serde(default)]
+        value: Option<String>,
+    }
+    let entries: Option<Vec<Entry>> = Option::deserialize(d)?;
+    Ok(entries
+        .into_iter()
+        .flatten()
+        .filter(|e| e.value.as_deref().is_some_and(|v| !v.is_empty()))
+        .map(|e| LiteralEnv {
+            name: e.name,
+            value: REDACTED.to_owned(),
+        })
+        .collect())
+}
+
+fn first_word<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let command: Option<Vec<String>> = Option::deserialize(d)?;
+    Ok(command
+        .and_then(|c| c.into_iter().next())
+        .map(|first| vec![first]))
 }
 
 /// Annotations that decide how a pod is judged: AppArmor and seccomp by annotation (older
 /// Kubernetes, still honoured by kubelets and checked by Pod Security).
 fn judged_annotation(key: &str) -> bool {
-    key.starts_with(APPARMOR_ANNOTATION_PREFIX)
+    key == crate::core::api::SERVICE_ACCOUNT_TOKEN_ANNOTATION
+        || key.starts_with(APPARMOR_ANNOTATION_PREFIX)
         || key.starts_with("seccomp.security.alpha.kubernetes.io/")
         || key.starts_with("container.seccomp.security.alpha.kubernetes.io/")
 }
@@ -110,13 +172,22 @@ impl JudgedPod {
             .iter()
             .filter(|(k, _)| judged_annotation(k))
             .collect();
-        // The labels too: HardeningExceptions cover pods by label.
+        // The controller only (`requireController`, `requireProbes` of Job pods, replicas
+        // under `highAvailability`).
+        let controller: Vec<&k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> = pod
+            .owner_references()
+            .iter()
+            .filter(|o| o.controller == Some(true))
+            .collect();
+        // Every label: HardeningExceptions cover pods by label, a PodDisruptionBudget selects
+        // highly available pods by them, and `highAvailability` reads one.
         let json = serde_json::json!({
             "metadata": {
                 "name": pod.name_any(),
                 "namespace": pod.namespace(),
                 "labels": pod.labels(),
                 "annotations": annotations,
+                "ownerReferences": controller,
             },
             "spec": pod.spec,
         })
@@ -304,6 +375,8 @@ pub fn assess<'a>(
 pub struct PodEntry {
     pub profiles: Vec<ContainerProfiles>,
     pub judged: JudgedPod,
+    /// Labelled `hardening.dev/high-availability: "true"` (see `core::availability`).
+    pub highly_available: bool,
 }
 
 impl PodEntry {
@@ -311,6 +384,7 @@ impl PodEntry {
         Self {
             profiles: pod_profiles(pod),
             judged: JudgedPod::of(pod),
+            highly_available: crate::core::availability::highly_available(pod.labels()),
         }
     }
 }

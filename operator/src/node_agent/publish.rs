@@ -57,6 +57,12 @@ pub(super) async fn node_state(
     let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
     match nodes.get(node).await {
         Ok(object) => {
+            if let Some(status) = &object.status {
+                data.insert(
+                    keys::USER_NAMESPACES.to_owned(),
+                    crate::core::nodes::user_namespaces(status),
+                );
+            }
             if let Some(info) = object.status.and_then(|s| s.node_info) {
                 data.insert(keys::KERNEL_VERSION.to_owned(), info.kernel_version);
                 data.insert(

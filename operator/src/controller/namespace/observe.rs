@@ -91,13 +91,23 @@ pub async fn preview(
         ns.metadata.labels.as_ref().unwrap_or(&no_labels),
     );
     match &ctx.pods {
-        Some(pods) => Some(ctx.verdicts.preview(
-            &name,
-            profile,
-            &exceptions,
-            pods.digests(&name),
-            |pod| pods.judged(&name, pod),
-        )),
+        Some(pods) => {
+            let mut preview =
+                ctx.verdicts
+                    .preview(&name, profile, &exceptions, pods.digests(&name), |pod| {
+                        pods.judged(&name, pod)
+                    });
+            if high_availability(profile) {
+                let (findings, accepted) = crate::core::availability::judged(
+                    &pods.highly_available(&name),
+                    &ctx.budgets.in_namespace(&name),
+                    &exceptions,
+                );
+                preview.add_reported(findings);
+                preview.add_accepted(accepted);
+            }
+            Some(preview)
+        }
         None => {
             match super::super::preview::list_and_judge(&ctx.client, profile, &name, &exceptions)
                 .await
@@ -110,6 +120,14 @@ pub async fn preview(
             }
         }
     }
+}
+
+fn high_availability(profile: &HardeningProfile) -> bool {
+    profile
+        .spec
+        .guardrails
+        .as_ref()
+        .is_some_and(|g| g.high_availability)
 }
 
 /// Audit mode: what the profile's Enforce mode left here that still acts (see

@@ -273,6 +273,31 @@ pub struct AppArmorSpec {
     /// Capability restrictions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<AppArmorCapabilities>,
+    /// Ready-made rule sets, by name. `NoShellsOrPackageManagers`: no shell (`sh`, `bash`,
+    /// `dash`, `ash`, `zsh`, `ksh`, `busybox`, ...) and no package manager (`apt`, `dpkg`,
+    /// `apk`, `yum`, `dnf`, `rpm`, `pip`, `npm`, ...) may be executed from the usual
+    /// directories (`/bin`, `/sbin`, `/usr/bin`, `/usr/sbin`, `/usr/local/bin`,
+    /// `/usr/local/sbin`): immutable containers, with nothing to install or run by hand.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8), extend("x-kubernetes-list-type" = "set"))]
+    pub presets: Vec<AppArmorPreset>,
+}
+
+/// A named set of AppArmor rules (`spec.apparmor.presets`).
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
+pub enum AppArmorPreset {
+    /// No shell and no package manager may be executed (`deny <path> x,` for each).
+    NoShellsOrPackageManagers,
+}
+
+impl AppArmorPreset {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoShellsOrPackageManagers => "NoShellsOrPackageManagers",
+        }
+    }
 }
 
 /// The rules an AppArmor profile starts from.

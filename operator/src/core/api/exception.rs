@@ -35,8 +35,12 @@ pub enum RuleScope {
 /// (the name the admission policy's messages and `core::compliance::guardrail_requirements`
 /// use), with what it judges. The admission policy (`core::guardrails`) builds each rule's
 /// validation through one helper keyed by this name; a unit test there checks that every
-/// field of `Guardrails` is listed here and every rule's validation honours exceptions.
-pub const GUARDRAIL_RULES: [(&str, RuleScope); 8] = [
+/// field of `Guardrails` is listed here (but the settings of [`GUARDRAIL_SETTINGS`]) and
+/// every rule's validation honours exceptions.
+///
+/// `highAvailability` judges the pods of a workload: at admission a Deployment, StatefulSet
+/// or ReplicaSet by its pod template's labels, on running pods by theirs.
+pub const GUARDRAIL_RULES: [(&str, RuleScope); 19] = [
     ("allowedRegistries", RuleScope::Containers),
     ("requireImageTag", RuleScope::Containers),
     ("requireImageDigest", RuleScope::Containers),
@@ -45,7 +49,51 @@ pub const GUARDRAIL_RULES: [(&str, RuleScope); 8] = [
     ("denyPortForward", RuleScope::Requests),
     ("denyPodProxy", RuleScope::Requests),
     ("denyWideningNetworkPolicies", RuleScope::Requests),
+    ("requireProfiles", RuleScope::Containers),
+    ("requireUserNamespaces", RuleScope::Pods),
+    ("denySecretEnvLiterals", RuleScope::Containers),
+    ("denyServiceAccountToken", RuleScope::Pods),
+    ("denyDefaultServiceAccount", RuleScope::Pods),
+    ("oneServicePerContainer", RuleScope::Containers),
+    ("requireController", RuleScope::Pods),
+    ("requireProbes", RuleScope::Containers),
+    ("highAvailability", RuleScope::Pods),
+    ("requireReadOnlyMounts", RuleScope::Containers),
+    ("denyMountPropagation", RuleScope::Containers),
 ];
+
+/// The fields of `spec.guardrails` that are no rule but a setting of one
+/// (`secretEnvNamePattern` of `denySecretEnvLiterals`, `scratchVolumes` of
+/// `requireReadOnlyMounts`): an exception suspends the rule, not its setting.
+pub const GUARDRAIL_SETTINGS: [&str; 2] = ["secretEnvNamePattern", "scratchVolumes"];
+
+/// The names of the rules of exactly `scope`, joined by `, `.
+fn rules_of(scope: RuleScope) -> String {
+    GUARDRAIL_RULES
+        .iter()
+        .filter(|(_, s)| *s == scope)
+        .map(|(rule, _)| *rule)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why an exception with a `podSelector` cannot suspend a rule judging requests.
+pub fn pod_selector_message() -> String {
+    format!(
+        "podSelector only narrows rules that judge pods ({}, {}): {} judge requests that carry no pod labels; suspend them in an exception of their own, without podSelector",
+        rules_of(RuleScope::Containers),
+        rules_of(RuleScope::Pods),
+        rules_of(RuleScope::Requests)
+    )
+}
+
+/// Why an exception naming `containers` cannot suspend a rule judging pods or requests.
+pub fn containers_message() -> String {
+    format!(
+        "containers only narrows rules that judge containers ({}); suspend the others in an exception of their own, without containers",
+        rules_of(RuleScope::Containers)
+    )
+}
 
 /// What guardrail rule `name` judges; `None` for a name that is no rule.
 pub fn rule_scope(name: &str) -> Option<RuleScope> {
@@ -122,9 +170,9 @@ pub const MAX_EXCEPTION_TEXT: usize = 256;
     validation = Rule::new("!has(self.podSecurityLevel) || (!has(self.podSelector) && (!has(self.containers) || size(self.containers) == 0))")
         .message("podSecurityLevel lowers the level of whole namespaces (Pod Security cannot exempt single pods): it takes no podSelector or containers; put the rules for single workloads in an exception of their own"),
     validation = Rule::new(pod_rules_only("podSelector", RuleScope::Pods))
-        .message("podSelector only narrows rules that judge pods (allowedRegistries, requireImageTag, requireImageDigest, requireReadOnlyRootFilesystem): denyExec, denyPortForward, denyPodProxy and denyWideningNetworkPolicies judge requests that carry no pod labels; suspend them in an exception of their own, without podSelector"),
+        .message(Message::Message(pod_selector_message())),
     validation = Rule::new(pod_rules_only("containers", RuleScope::Containers))
-        .message("containers only narrows rules that judge containers (allowedRegistries, requireImageTag, requireImageDigest, requireReadOnlyRootFilesystem); suspend the others in an exception of their own, without containers")
+        .message(Message::Message(containers_message()))
 )]
 #[serde(rename_all = "camelCase")]
 pub struct HardeningExceptionSpec {
@@ -155,7 +203,10 @@ pub struct HardeningExceptionSpec {
     /// The guardrail rules suspended, by their name in the profile's `spec.guardrails`
     /// (`allowedRegistries`, `requireImageTag`, `requireImageDigest`,
     /// `requireReadOnlyRootFilesystem`, `denyExec`, `denyPortForward`, `denyPodProxy`,
-    /// `denyWideningNetworkPolicies`).
+    /// `denyWideningNetworkPolicies`, `requireProfiles`, `requireUserNamespaces`,
+    /// `denySecretEnvLiterals`, `denyServiceAccountToken`, `denyDefaultServiceAccount`,
+    /// `oneServicePerContainer`, `requireController`, `requireProbes`, `highAvailability`,
+    /// `requireReadOnlyMounts`, `denyMountPropagation`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "rule_names")]
     pub rules: Vec<String>,

@@ -20,16 +20,16 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use confinement::{
-    APPARMOR_PATH_PATTERN, AppArmorBaseline, AppArmorCapabilities, AppArmorNetwork, AppArmorSpec,
-    Capability, LocalhostProfile, SYSCALL_NAME_PATTERN, SeccompAction, SeccompArch,
+    APPARMOR_PATH_PATTERN, AppArmorBaseline, AppArmorCapabilities, AppArmorNetwork, AppArmorPreset,
+    AppArmorSpec, Capability, LocalhostProfile, SYSCALL_NAME_PATTERN, SeccompAction, SeccompArch,
     SeccompBaseline, SeccompDenyRule, SeccompSpec, WorkloadSecurityContext, apparmor_path_problem,
     is_syscall_name, workload_security_context,
 };
 pub use exception::{
     ActiveException, EXPIRES_NOT_BEFORE, EXPIRES_PATTERN, ExceptionNamespaces, ExceptionState,
-    ExceptionsStatus, GUARDRAIL_RULES, HardeningException, HardeningExceptionSpec,
-    HardeningExceptionStatus, MAX_ACTIVE_EXCEPTIONS, MAX_EXCEPTION_TEXT, PROFILE_NAME_PATTERN,
-    RuleScope, rule_scope, rules_judging,
+    ExceptionsStatus, GUARDRAIL_RULES, GUARDRAIL_SETTINGS, HardeningException,
+    HardeningExceptionSpec, HardeningExceptionStatus, MAX_ACTIVE_EXCEPTIONS, MAX_EXCEPTION_TEXT,
+    PROFILE_NAME_PATTERN, RuleScope, rule_scope, rules_judging,
 };
 pub(crate) use selection::selector_matches;
 pub use selection::{SYSTEM_NAMESPACES, Selection, outranks, selection, selects, winner};
@@ -147,6 +147,29 @@ pub struct HardeningProfileSpec {
     pub node_baseline: Option<NodeBaseline>,
 }
 
+impl HardeningProfileSpec {
+    /// What the nodes must have: `nodeBaseline`, with `userNamespaces` when the guardrails
+    /// require user namespaces (pods with `hostUsers: false` run only where nodes support
+    /// them).
+    pub fn effective_node_baseline(&self) -> Option<NodeBaseline> {
+        let user_namespaces = self
+            .guardrails
+            .as_ref()
+            .is_some_and(|g| g.require_user_namespaces);
+        match (&self.node_baseline, user_namespaces) {
+            (None, false) => None,
+            (Some(b), _) => Some(NodeBaseline {
+                user_namespaces: b.user_namespaces || user_namespaces,
+                ..b.clone()
+            }),
+            (None, true) => Some(NodeBaseline {
+                user_namespaces: true,
+                ..NodeBaseline::default()
+            }),
+        }
+    }
+}
+
 /// The kubelet settings and versions nodes must have; each unset field is not checked.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -179,6 +202,12 @@ pub struct NodeBaseline {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "schema::runtime_versions")]
     pub container_runtimes: BTreeMap<String, String>,
+    /// The node can run pods with `hostUsers: false` (user namespaces): its container
+    /// runtime says so in the Node's `status.runtimeHandlers` (containerd 2.0+, CRI-O 1.25+,
+    /// with runc 1.2+ or crun 1.9+) and its kernel is Linux 6.3 or newer (idmap mounts on
+    /// tmpfs). Implied by `guardrails.requireUserNamespaces`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub user_namespaces: bool,
 }
 
 /// Rules the API server checks for every pod, `kubectl exec`/`attach` and NetworkPolicy in
@@ -236,6 +265,100 @@ pub struct Guardrails {
     /// peer of one of its rules, as restrictive or more, on ports within that rule's).
     #[serde(default, skip_serializing_if = "is_false")]
     pub deny_widening_network_policies: bool,
+    /// Reject containers (init and ephemeral ones included) that do not run under the
+    /// profile's own seccomp profile (`Localhost hardening.dev/<profile>.json`, with
+    /// `spec.seccomp`) and AppArmor profile (`Localhost hardening.dev-<profile>`, with
+    /// `spec.apparmor`), set on the container or the pod (BSI SYS.1.6 (2023) A21). Needs
+    /// `spec.seccomp` or `spec.apparmor`. Another Localhost profile is not accepted: its
+    /// content is on the nodes, so the API server cannot tell whether it is stricter.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_profiles: bool,
+    /// Reject pods without `hostUsers: false`: each pod then gets a user namespace, so a
+    /// container's root is not the host's (BSI SYS.1.6 (2023) A18; APP.4.4 (2023) A4). Nodes
+    /// need a container runtime that supports it (containerd 2.0+ or CRI-O 1.25+, with runc
+    /// 1.2+ or crun 1.9+) and Linux 6.3+; the kubelet refuses such pods elsewhere. The node
+    /// agent reports each node's support.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_user_namespaces: bool,
+    /// Reject containers with a literal `env` value (not `valueFrom`) under a name matching
+    /// `secretEnvNamePattern`: credentials belong in Secrets (BSI SYS.1.6 (2023) A8).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deny_secret_env_literals: bool,
+    /// The names `denySecretEnvLiterals` treats as secret-like (an RE2 regular expression,
+    /// matched anywhere in the name). Unset: `(?i)(passw(or)?d|secret|token|api[-_]?key|private[-_]?key|credential|access[-_]?key)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub secret_env_name_pattern: Option<String>,
+    /// Reject pods that get a service account token without asking for one: the pod must set
+    /// `automountServiceAccountToken: false` and project no token, unless it carries the
+    /// annotation `hardening.dev/service-account-token: "true"` (a pod that calls the
+    /// Kubernetes API) (BSI APP.4.4 (2023) A9).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deny_service_account_token: bool,
+    /// Reject pods on the `default` service account (also when `serviceAccountName` is
+    /// unset) (BSI APP.4.4 (2023) A9).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deny_default_service_account: bool,
+    /// Warn (never reject, in either mode) about containers that look like they run more than
+    /// one service: more than one container port, or a process supervisor (`supervisord`,
+    /// `s6-svscan`, `runsvdir`, ...) as command. A heuristic (BSI SYS.1.6 (2023) A11).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub one_service_per_container: bool,
+    /// Reject pods no controller owns (no `ownerReferences` entry with `controller: true`):
+    /// bare pods are not restarted elsewhere when their node fails (BSI SYS.1.6 (2023) A25).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_controller: bool,
+    /// Reject containers without a `livenessProbe` and a `readinessProbe` (not init or
+    /// ephemeral containers, nor pods a Job owns) (BSI APP.4.4 (2023) A11).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_probes: bool,
+    /// Workloads whose pod template carries the label `hardening.dev/high-availability:
+    /// "true"` are highly available: a Deployment, StatefulSet or ReplicaSet with fewer than 2
+    /// replicas is rejected, and running pods with the label that no PodDisruptionBudget
+    /// selects, or whose controller runs fewer than 2 of them, are reported (BSI SYS.1.6
+    /// (2023) A25; APP.4.4 (2023) A19).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub high_availability: bool,
+    /// Reject volume mounts without `readOnly: true`, but of the `scratchVolumes` (BSI SYS.1.6
+    /// (2023) A19, A23).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_read_only_mounts: bool,
+    /// Volumes a container may mount writable under `requireReadOnlyMounts`, by name, when
+    /// they are `emptyDir` or `ephemeral` volumes (scratch space gone with the pod).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 32),
+        inner(length(max = 63), regex(pattern = NAMESPACE_NAME_PATTERN)),
+        extend("x-kubernetes-list-type" = "set")
+    )]
+    pub scratch_volumes: Vec<String>,
+    /// Reject volume mounts with a `mountPropagation` other than `None`: mounts made on the
+    /// host would appear in the container, or the container's on the host (BSI SYS.1.6
+    /// (2023) A19).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deny_mount_propagation: bool,
+}
+
+/// The secret-like `env` names `denySecretEnvLiterals` looks for when the profile sets no
+/// `secretEnvNamePattern` (RE2, matched anywhere in the name).
+pub const DEFAULT_SECRET_ENV_NAME_PATTERN: &str =
+    "(?i)(passw(or)?d|secret|token|api[-_]?key|private[-_]?key|credential|access[-_]?key)";
+
+/// The annotation with which a pod asks for a service account token under
+/// `denyServiceAccountToken` (value `"true"`).
+pub const SERVICE_ACCOUNT_TOKEN_ANNOTATION: &str = "hardening.dev/service-account-token";
+
+/// The pod template label marking a highly available workload under `highAvailability`
+/// (value `"true"`).
+pub const HIGH_AVAILABILITY_LABEL: &str = "hardening.dev/high-availability";
+
+impl Guardrails {
+    /// The pattern `denySecretEnvLiterals` applies.
+    pub fn secret_env_name_pattern(&self) -> &str {
+        self.secret_env_name_pattern
+            .as_deref()
+            .unwrap_or(DEFAULT_SECRET_ENV_NAME_PATTERN)
+    }
 }
 
 /// Every allow-list entry starts with a registry host, as container runtimes tell one from
@@ -802,6 +925,13 @@ pub struct HardeningProfileStatus {
     /// the group `system:masters` left out): `denyExec` does not hold for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_proxy: Option<NodeProxySubjects>,
+    /// With credential guardrails (`denySecretEnvLiterals`, `denyServiceAccountToken`,
+    /// `denyDefaultServiceAccount`): who may read Secrets (`get`, `list` or `watch`) in the
+    /// governed namespaces, everywhere through ClusterRoleBindings and per namespace through
+    /// its RoleBindings (the group `system:masters` left out). To be reviewed: BSI SYS.1.6
+    /// (2023) A8 wants only authorised persons and containers to reach access data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_readers: Option<SecretReaders>,
     /// How the nodes compare with `spec.nodeBaseline`, from what the node agent publishes;
     /// unset without a node baseline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1002,6 +1132,51 @@ pub struct NodeProxySubjects {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 5), inner(length(max = 256)))]
     pub listed: Vec<String>,
+}
+
+/// Who may read Secrets in the governed namespaces (`status.secretReaders`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretReaders {
+    /// In every namespace, through a ClusterRoleBinding.
+    pub cluster_wide: NodeProxySubjects,
+    /// Governed namespaces whose RoleBindings let more subjects read their Secrets, the
+    /// first 20 by name, each with those subjects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub namespaces: Vec<NamespaceSecretReaders>,
+    /// Such namespaces beyond those listed.
+    #[serde(default)]
+    #[schemars(schema_with = "schema::count")]
+    pub unlisted_namespaces: u32,
+}
+
+/// The subjects a namespace's RoleBindings let read its Secrets.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceSecretReaders {
+    #[schemars(length(max = 63))]
+    pub name: String,
+    #[schemars(schema_with = "schema::count")]
+    pub count: u32,
+    /// The first, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5), inner(length(max = 256)))]
+    pub listed: Vec<String>,
+}
+
+impl NodeProxySubjects {
+    /// The count and the first [`MAX_LISTED_SUBJECTS`] of `subjects`.
+    pub fn of(subjects: &[String]) -> Self {
+        Self {
+            count: subjects.len() as u32,
+            listed: subjects
+                .iter()
+                .take(MAX_LISTED_SUBJECTS)
+                .map(|s| truncate_text(s))
+                .collect(),
+        }
+    }
 }
 
 /// The state of a profile's admission objects (named after their policy).

@@ -79,6 +79,32 @@ pub fn validate(profile: &HardeningProfile) -> Result<(), Vec<ValidationError>> 
                 errors.push(&index("spec.guardrails.allowedRegistries", i), problem);
             }
         }
+        if guardrails.require_profiles && spec.seccomp.is_none() && spec.apparmor.is_none() {
+            errors.push(
+                "spec.guardrails.requireProfiles",
+                "requires the profile's own seccomp or AppArmor profile: set spec.seccomp or spec.apparmor",
+            );
+        }
+        if let Some(pattern) = &guardrails.secret_env_name_pattern
+            && let Err(e) = regex::Regex::new(pattern)
+        {
+            errors.push(
+                "spec.guardrails.secretEnvNamePattern",
+                format!(
+                    "{pattern:?} is not a regular expression ({})",
+                    e.to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or_default()
+                        .trim()
+                        .trim_start_matches("error: ")
+                ),
+            );
+        }
+        errors.duplicates(
+            "spec.guardrails.scratchVolumes",
+            &guardrails.scratch_volumes,
+        );
     }
     if let Some(pod_security) = &spec.pod_security {
         errors.pod_security("spec.podSecurity", pod_security);
@@ -215,16 +241,10 @@ pub fn validate_exception(
         })
     };
     if spec.pod_selector.is_some() && !judging(RuleScope::Pods) {
-        errors.push(
-            "spec",
-            "podSelector only narrows rules that judge pods (allowedRegistries, requireImageTag, requireImageDigest, requireReadOnlyRootFilesystem): denyExec, denyPortForward, denyPodProxy and denyWideningNetworkPolicies judge requests that carry no pod labels; suspend them in an exception of their own, without podSelector",
-        );
+        errors.push("spec", super::exception::pod_selector_message());
     }
     if !spec.containers.is_empty() && !judging(RuleScope::Containers) {
-        errors.push(
-            "spec",
-            "containers only narrows rules that judge containers (allowedRegistries, requireImageTag, requireImageDigest, requireReadOnlyRootFilesystem); suspend the others in an exception of their own, without containers",
-        );
+        errors.push("spec", super::exception::containers_message());
     }
     if spec.reason.trim().is_empty() {
         errors.push("spec.reason", "must say why the deviation is accepted");

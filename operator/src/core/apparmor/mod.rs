@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use kube::ResourceExt;
 
-use crate::core::api::{AppArmorBaseline, AppArmorSpec, HardeningProfile};
+use crate::core::api::{AppArmorBaseline, AppArmorPreset, AppArmorSpec, HardeningProfile};
 
 /// Prefix of the generated profile names.
 pub const PROFILE_PREFIX: &str = "hardening.dev-";
@@ -86,8 +86,43 @@ pub fn render_spec(profile: &str, spec: &AppArmorSpec) -> String {
     let mut out = lines.join("\n");
     out.push('\n');
     out.push_str(&denies);
+    for preset in spec.presets.iter().collect::<BTreeSet<_>>() {
+        let _ = writeln!(out, "\n  # spec.apparmor.presets: {}", preset.as_str());
+        for rule in preset_rules(*preset) {
+            out.push_str(&rule);
+            out.push('\n');
+        }
+    }
     out.push_str("}\n");
     out
+}
+
+/// The directories executables are installed in.
+const BIN_DIRS: &str = "/{,usr/,usr/local/}{bin,sbin}";
+
+/// Shells (and busybox, whose `sh` applet is one, as is every other applet a link to it).
+pub const SHELLS: [&str; 12] = [
+    "sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox", "rbash",
+];
+
+/// Package managers of the common base images' distributions and languages.
+pub const PACKAGE_MANAGERS: [&str; 20] = [
+    "apt", "apt-get", "aptitude", "dpkg", "apk", "yum", "dnf", "microdnf", "tdnf", "rpm", "zypper",
+    "pacman", "pip", "pip3", "npm", "yarn", "pnpm", "gem", "cargo", "conda",
+];
+
+/// The rules of `preset`, one line each.
+pub fn preset_rules(preset: AppArmorPreset) -> Vec<String> {
+    match preset {
+        AppArmorPreset::NoShellsOrPackageManagers => {
+            let mut rules = vec![format!("  deny {BIN_DIRS}/{{{}}} x,", SHELLS.join(","))];
+            rules.push(format!(
+                "  deny {BIN_DIRS}/{{{}}} x,",
+                PACKAGE_MANAGERS.join(",")
+            ));
+            rules
+        }
+    }
 }
 
 /// The container engines' default rules, for a profile named `name`.

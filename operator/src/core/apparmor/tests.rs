@@ -65,3 +65,13 @@ fn rendering_does_not_depend_on_list_order() {
 fn profile_name_for_pods() {
     assert_eq!(profile_name("bsi-strict"), "hardening.dev-bsi-strict");
 }
+
+#[test]
+fn the_no_shells_preset_denies_executing_every_shell_and_package_manager() {
+    let rendered = render_spec("p", &spec("presets: [NoShellsOrPackageManagers]"));
+    assert!(rendered.ends_with(
+        "\n  # spec.apparmor.presets: NoShellsOrPackageManagers\n  deny /{,usr/,usr/local/}{bin,sbin}/{sh,bash,dash,ash,zsh,ksh,mksh,csh,tcsh,fish,busybox,rbash} x,\n  deny /{,usr/,usr/local/}{bin,sbin}/{apt,apt-get,aptitude,dpkg,apk,yum,dnf,microdnf,tdnf,rpm,zypper,pacman,pip,pip3,npm,yarn,pnpm,gem,cargo,conda} x,\n}\n"
+    ), "{rendered}");
+    // Without the preset, none of it.
+    assert!(!render_spec("p", &spec("{}")).contains("presets"));
+}

@@ -278,7 +278,7 @@ pub static REQUIREMENTS: [Requirement; 47] = [
         "Secure Storage of Container Access Data",
         "Sichere Speicherung von Zugangsdaten bei Containern",
         "A8",
-        Org("not checked by the operator: credentials in Secrets, environment literals or images"),
+        Assessed,
     ),
     req(
         &SYS_1_6,
@@ -306,7 +306,7 @@ pub static REQUIREMENTS: [Requirement; 47] = [
             "Only One Service per Container",
             "Nur ein Dienst pro Container",
             "A18",
-            Org("not checked by the operator: the services a container provides"),
+            Assessed,
         ),
         &[GsppMapping {
             source: "SYS.1.6.A11-UA.1",
@@ -459,7 +459,7 @@ pub static REQUIREMENTS: [Requirement; 47] = [
         "High Availability of Containerised Applications",
         "Hochverfügbarkeit von containerisierten Anwendungen",
         "A26",
-        Org("organisational: deciding the level at which availability is provided"),
+        Assessed,
     ),
     req(
         &SYS_1_6,
@@ -589,7 +589,7 @@ pub static REQUIREMENTS: [Requirement; 47] = [
         "Use of Kubernetes Service Accounts",
         "Nutzung von Kubernetes Service-Accounts",
         "",
-        Org("not checked by the operator: the pods' service accounts, their tokens and rights"),
+        Assessed,
     ),
     req(
         &APP_4_4,
@@ -607,7 +607,7 @@ pub static REQUIREMENTS: [Requirement; 47] = [
         "Container Monitoring",
         "Überwachung der Container",
         "",
-        Org("not checked by the operator: readiness and liveness probes"),
+        Assessed,
     ),
     req(
         &APP_4_4,
@@ -703,7 +703,7 @@ pub static REQUIREMENTS: [Requirement; 47] = [
         "High Availability of Kubernetes",
         "Hochverfügbarkeit von Kubernetes",
         "",
-        Org("not checked by the operator: sites, fire zones, replicas"),
+        Assessed,
     ),
     req(
         &APP_4_4,

@@ -175,6 +175,41 @@ impl<'a> Declared<'a> {
     }
 }
 
+impl Judge<'_> {
+    /// Rules a requirement rests on: each missing one is a gap of `missing` (`None`: all of
+    /// them missing is NotMet, some Partial), named with the profile field; declared but not
+    /// enforced by the API server, NotMet.
+    fn rules(&mut self, facts: &ProfileFacts, rules: &[(&str, bool, &str)], none_declared: &str) {
+        let declared = rules.iter().filter(|(_, on, _)| *on).count();
+        if declared == 0 {
+            self.not_met(
+                none_declared.to_owned(),
+                rules
+                    .iter()
+                    .map(|(field, _, _)| {
+                        profile_field(&format!("spec.guardrails.{field}"), "unset")
+                    })
+                    .collect(),
+            );
+            return;
+        }
+        for (field, on, why) in rules {
+            if !on {
+                self.partial(
+                    format!("{why} (guardrails.{field})"),
+                    vec![profile_field(&format!("spec.guardrails.{field}"), "unset")],
+                );
+            }
+        }
+        if !facts.guardrails_enforced {
+            self.not_met(
+                "the guardrails are not enforced (see the GuardrailsEnforced condition)",
+                Vec::new(),
+            );
+        }
+    }
+}
+
 fn profile_field(field: &str, note: impl Into<String>) -> ComplianceEvidence {
     ComplianceEvidence {
         namespace: None,
@@ -563,11 +598,21 @@ fn check_mask(checks: &[&str]) -> u32 {
     mask
 }
 const IMAGE_RULES: [&str; 3] = ["allowedRegistries", "requireImageTag", "requireImageDigest"];
-const ALL_RULES: [&str; 4] = [
+/// Every rule that rejects pods: a running pod breaking one is not under the profile's policy.
+const ALL_RULES: [&str; 13] = [
     "allowedRegistries",
     "requireImageTag",
     "requireImageDigest",
     "requireReadOnlyRootFilesystem",
+    "requireProfiles",
+    "requireUserNamespaces",
+    "denySecretEnvLiterals",
+    "denyServiceAccountToken",
+    "denyDefaultServiceAccount",
+    "requireController",
+    "requireProbes",
+    "requireReadOnlyMounts",
+    "denyMountPropagation",
 ];
 
 /// Every requirement of both catalogues judged for one namespace the profile governs.
@@ -873,6 +918,83 @@ fn judge(
                 )],
             )
         }
+        "SYS.1.6.A8" => {
+            j.state(&[]);
+            let literals = d.guardrail(|g| g.deny_secret_env_literals);
+            j.rules(facts, &[("denySecretEnvLiterals", literals, "")], "containers may carry passwords, API keys and other credentials as literal environment values, readable by anyone who may read the pod (no guardrails.denySecretEnvLiterals)");
+            j.running(&[], &["denySecretEnvLiterals"]);
+            j.partial(
+                "credentials built into images are not checked, and who may read the namespace's Secrets is only listed for review (status.secretReaders)",
+                Vec::new(),
+            );
+            j.finish(r, "no container takes a value with a secret-like name from a literal environment variable: such values come from Secrets", vec![profile_field("spec.guardrails.denySecretEnvLiterals", "enforced")])
+        }
+        "SYS.1.6.A11" => {
+            j.state(&[]);
+            let on = d.guardrail(|g| g.one_service_per_container);
+            if !on {
+                j.not_met(
+                    "the services a container provides are not checked (no guardrails.oneServicePerContainer)",
+                    vec![profile_field("spec.guardrails.oneServicePerContainer", "unset")],
+                );
+            }
+            j.running(&[], &["oneServicePerContainer"]);
+            j.partial(
+                "a heuristic that only warns (one container port, no process supervisor as command): what a container runs is not known to the API server",
+                Vec::new(),
+            );
+            j.finish(r, "containers exposing more than one port or starting a process supervisor are warned about", vec![profile_field("spec.guardrails.oneServicePerContainer", "warns")])
+        }
+        "SYS.1.6.A25" | "APP.4.4.A19" => {
+            j.state(&[]);
+            let controller = d.guardrail(|g| g.require_controller);
+            let available = d.guardrail(|g| g.high_availability);
+            j.rules(
+                facts,
+                &[
+                    ("requireController", controller, "bare pods, which nothing recreates when their node fails, are admitted"),
+                    ("highAvailability", available, "workloads are not checked for replicas and disruption budgets"),
+                ],
+                "nothing about availability is checked: bare pods are admitted and replicas not checked (no guardrails.requireController or highAvailability)",
+            );
+            j.running(&[], &["requireController", "highAvailability"]);
+            if r.id == "SYS.1.6.A25" {
+                j.partial("the level of availability each application needs is to be defined, and whether replicas run on different hosts is not checked", Vec::new());
+            } else {
+                j.partial("sites and fire zones, the spreading of replicas across them and the control plane's own availability are not checked", Vec::new());
+            }
+            j.finish(r, "every pod has a controller, and workloads labelled highly available run at least 2 replicas under a PodDisruptionBudget", vec![profile_field("spec.guardrails.highAvailability", "enforced")])
+        }
+        "APP.4.4.A9" => {
+            j.state(&[]);
+            let default_account = d.guardrail(|g| g.deny_default_service_account);
+            let token = d.guardrail(|g| g.deny_service_account_token);
+            j.rules(
+                facts,
+                &[
+                    ("denyDefaultServiceAccount", default_account, "pods may use the default service account"),
+                    ("denyServiceAccountToken", token, "pods that do not call the API get a service account token anyway"),
+                ],
+                "pods may use the default service account and get its token without needing it (no guardrails.denyDefaultServiceAccount or denyServiceAccountToken)",
+            );
+            j.running(
+                &[],
+                &["denyDefaultServiceAccount", "denyServiceAccountToken"],
+            );
+            j.partial("the rights granted to service accounts (least privilege, none to default) and tokens per automation program are not checked", Vec::new());
+            j.finish(r, "no pod runs under the default service account, and only pods that ask for one get a token", vec![profile_field("spec.guardrails.denyDefaultServiceAccount", "enforced"), profile_field("spec.guardrails.denyServiceAccountToken", "enforced")])
+        }
+        "APP.4.4.A11" => {
+            j.state(&[]);
+            let probes = d.guardrail(|g| g.require_probes);
+            j.rules(
+                facts,
+                &[("requireProbes", probes, "")],
+                "containers need no liveness or readiness probe (no guardrails.requireProbes)",
+            );
+            j.running(&[], &["requireProbes"]);
+            j.finish(r, "every container of a long-running pod has a liveness and a readiness probe (whether they test what matters, and their periods, are the application's)", vec![profile_field("spec.guardrails.requireProbes", "enforced")])
+        }
         "SYS.1.6.A10" => {
             j.state(&["Namespace"]);
             let registries = d.guardrail(|g| !g.allowed_registries.is_empty());
@@ -991,12 +1113,12 @@ fn judge(
                     vec![profile_field("spec.podSecurity.enforce.level", d.level_text())],
                 );
             }
-            j.running(&HOST_ACCOUNTS, &[]);
-            j.partial("user namespaces (hostUsers: false) are not required, so a container's user IDs are the host's", Vec::new());
+            user_namespaces(&mut j, facts, "a container's user IDs are the host's");
+            j.running(&HOST_ACCOUNTS, &["requireUserNamespaces"]);
             j.finish(
                 r,
-                "containers run as non-root without host namespaces or host paths",
-                vec![labels(&d.level_text())],
+                "containers run as non-root, without host namespaces or host paths, each pod in a user namespace of its own (hostUsers: false), so no account of a container has rights on the host",
+                vec![labels(&d.level_text()), profile_field("spec.guardrails.requireUserNamespaces", "enforced")],
             )
         }
         "SYS.1.6.A19" => {
@@ -1009,7 +1131,13 @@ fn judge(
                     vec![profile_field("spec.podSecurity.enforce.level", "baseline")],
                 );
             }
-            j.running(&STORAGE, &[]);
+            if !d.guardrail(|g| g.require_read_only_mounts) {
+                j.partial("volumes may be mounted writable where reading is all that is needed (guardrails.requireReadOnlyMounts)", vec![profile_field("spec.guardrails.requireReadOnlyMounts", "unset")]);
+            }
+            if !d.guardrail(|g| g.deny_mount_propagation) {
+                j.partial("mounts may propagate between host and container (guardrails.denyMountPropagation)", vec![profile_field("spec.guardrails.denyMountPropagation", "unset")]);
+            }
+            j.running(&STORAGE, &["requireReadOnlyMounts", "denyMountPropagation"]);
             j.partial("which volumes and claims each container needs, and permissions on network storage, are not checked", Vec::new());
             j.finish(r, "no host paths; only configMap, secret, emptyDir, projected, downwardAPI, CSI and claim volumes", vec![labels(&d.level_text())])
         }
@@ -1025,6 +1153,7 @@ fn judge(
                     || !a.no_exec.is_empty()
                     || a.network.as_ref().is_some_and(|n| n.deny_raw)
                     || a.capabilities.as_ref().is_some_and(|c| !c.deny.is_empty())
+                    || !a.presets.is_empty()
             });
             let kinds = [d.ingress && d.egress, seccomp_tighter, apparmor_tighter];
             let severity = if kinds.iter().any(|k| *k) {
@@ -1052,6 +1181,12 @@ fn judge(
                 _ => {}
             }
             if seccomp.is_some() || apparmor.is_some() {
+                if !d.guardrail(|g| g.require_profiles) {
+                    j.partial("pods may start without the profiles, which are only reported (guardrails.requireProfiles)", vec![profile_field("spec.guardrails.requireProfiles", "unset")]);
+                } else if !facts.guardrails_enforced {
+                    j.partial("pods may start without the profiles: the guardrails are not enforced (see the GuardrailsEnforced condition)", Vec::new());
+                }
+                // Running pods without the profiles: the unconfined pods below (the same check).
                 match ns.unconfined {
                     _ if !facts.pods_watched => j.partial("pods are not checked for using the profiles (the operator runs with --pod-report=false)", Vec::new()),
                     None => j.partial("pods are not checked for using the profiles", Vec::new()),
@@ -1063,7 +1198,7 @@ fn judge(
                 }
             }
             j.widening();
-            j.finish(r, "NetworkPolicies deny both directions and every pod runs under the profile's seccomp and AppArmor profiles, both tighter than the runtime defaults", vec![deny("Ingress, Egress"), profile_field("status.workloadSecurityContext", "used by every pod")])
+            j.finish(r, "NetworkPolicies deny both directions and every pod runs under the profile's seccomp and AppArmor profiles, both tighter than the runtime defaults; the API server admits no pod without them", vec![deny("Ingress, Egress"), profile_field("status.workloadSecurityContext", "used by every pod"), profile_field("spec.guardrails.requireProfiles", "enforced")])
         }
         "SYS.1.6.A23" => {
             j.state(&[]);
@@ -1075,18 +1210,28 @@ fn judge(
                     Vec::new(),
                 );
             }
-            j.running(&[], &["requireReadOnlyRootFilesystem"]);
-            j.partial(
-                "volumes may still be mounted writable (emptyDir, claims)",
-                Vec::new(),
+            j.running(
+                &[],
+                &["requireReadOnlyRootFilesystem", "requireReadOnlyMounts"],
             );
+            match d.spec.guardrails.as_ref() {
+                Some(g) if g.require_read_only_mounts && !g.scratch_volumes.is_empty() => j.partial(
+                    format!("the declared scratch volumes ({}) are mounted writable", g.scratch_volumes.join(", ")),
+                    vec![profile_field("spec.guardrails.scratchVolumes", g.scratch_volumes.join(", "))],
+                ),
+                Some(g) if g.require_read_only_mounts => {}
+                _ => j.partial(
+                    "volumes may still be mounted writable (emptyDir, claims: guardrails.requireReadOnlyMounts)",
+                    vec![profile_field("spec.guardrails.requireReadOnlyMounts", "unset")],
+                ),
+            }
             j.finish(
                 r,
-                "every container's root file system is read-only",
-                vec![profile_field(
-                    "spec.guardrails.requireReadOnlyRootFilesystem",
-                    "enforced",
-                )],
+                "every container's root file system is read-only and every volume is mounted read-only",
+                vec![
+                    profile_field("spec.guardrails.requireReadOnlyRootFilesystem", "enforced"),
+                    profile_field("spec.guardrails.requireReadOnlyMounts", "enforced"),
+                ],
             )
         }
         "APP.4.4.A4" => {
@@ -1097,12 +1242,12 @@ fn judge(
                     "pods may share the host's process, IPC and network namespaces and file system",
                 );
             }
-            j.running(&POD_SEPARATION, &[]);
-            j.partial("user namespaces (hostUsers: false) are not required, so user IDs are not separated; the nodes' kernels are a host matter", Vec::new());
+            user_namespaces(&mut j, facts, "user IDs are not separated between pods");
+            j.running(&POD_SEPARATION, &["requireUserNamespaces"]);
             j.finish(
                 r,
-                "pods share no host namespace (PID, IPC, network) and no host path",
-                vec![labels(&d.level_text())],
+                "pods share no host namespace (PID, IPC, network, users: hostUsers: false) and no host path",
+                vec![labels(&d.level_text()), profile_field("spec.guardrails.requireUserNamespaces", "enforced")],
             )
         }
         "APP.4.4.A7" => {
@@ -1151,6 +1296,22 @@ fn judge(
             )
         }
         other => unreachable!("{other} is assessed but has no conditions"),
+    }
+}
+
+/// User namespaces (`guardrails.requireUserNamespaces`): without them `without` (Partial);
+/// required but not enforced, Partial.
+fn user_namespaces(j: &mut Judge<'_>, facts: &ProfileFacts, without: &str) {
+    if !j.declared.guardrail(|g| g.require_user_namespaces) {
+        j.partial(
+            format!("user namespaces (hostUsers: false) are not required, so {without} (guardrails.requireUserNamespaces)"),
+            vec![profile_field("spec.guardrails.requireUserNamespaces", "unset")],
+        );
+    } else if !facts.guardrails_enforced {
+        j.partial(
+            "user namespaces are required but the guardrails are not enforced (see the GuardrailsEnforced condition)",
+            Vec::new(),
+        );
     }
 }
 
@@ -1424,6 +1585,17 @@ pub fn guardrail_requirements(rule: &str) -> &'static [&'static str] {
         "denyWideningNetworkPolicies" | "denyPortForward" | "denyPodProxy" => {
             &["SYS.1.6.A5", "APP.4.4.A7"]
         }
+        "requireProfiles" => &["SYS.1.6.A21"],
+        // A container's root is not the host's; user IDs separated between pods.
+        "requireUserNamespaces" => &["SYS.1.6.A18", "APP.4.4.A4"],
+        "denySecretEnvLiterals" => &["SYS.1.6.A8"],
+        "denyServiceAccountToken" | "denyDefaultServiceAccount" => &["APP.4.4.A9"],
+        "oneServicePerContainer" => &["SYS.1.6.A11"],
+        // Pods recreated elsewhere when a node fails; several replicas, disruption budgets.
+        "requireController" | "highAvailability" => &["SYS.1.6.A25", "APP.4.4.A19"],
+        "requireProbes" => &["APP.4.4.A11"],
+        "requireReadOnlyMounts" => &["SYS.1.6.A19", "SYS.1.6.A23"],
+        "denyMountPropagation" => &["SYS.1.6.A19"],
         _ => &[],
     }
 }
@@ -1469,24 +1641,24 @@ pub fn implementation(r: &Requirement) -> Option<(&'static str, Verdict)> {
             Partial,
         ),
         "SYS.1.6.A18" => (
-            "Pod Security restricted: non-root, no host namespaces or paths. User namespaces are not required.",
-            Partial,
+            "Pod Security restricted: non-root, no host namespaces or paths; guardrails.requireUserNamespaces: every pod in a user namespace of its own (hostUsers: false), so a container's accounts have no rights on the host. The node agent reports which nodes can run such pods.",
+            Met,
         ),
         "SYS.1.6.A19" => (
-            "Pod Security baseline: no host paths; restricted: only configMap, secret, emptyDir, projected, downwardAPI, CSI and claim volumes. Which claims a container needs is not checked.",
+            "Pod Security baseline: no host paths; restricted: only configMap, secret, emptyDir, projected, downwardAPI, CSI and claim volumes; guardrails.requireReadOnlyMounts: volumes read-only but declared scratch space; guardrails.denyMountPropagation: no mounts shared with the host. Which claims a container needs is not checked.",
             Partial,
         ),
         "SYS.1.6.A21" => (
-            "NetworkPolicies in both directions, a seccomp profile and an AppArmor profile tighter than the runtime defaults, installed on every node by the node agent; every pod is checked for using them.",
+            "NetworkPolicies in both directions, a seccomp profile and an AppArmor profile tighter than the runtime defaults, installed on every node by the node agent; guardrails.requireProfiles: the API server admits no container without them, and every running pod is checked for using them.",
             Met,
         ),
         "SYS.1.6.A23" => (
-            "guardrails.requireReadOnlyRootFilesystem: the API server admits only containers with a read-only root file system. Writable volumes are not forbidden.",
-            Partial,
+            "guardrails.requireReadOnlyRootFilesystem and requireReadOnlyMounts: the API server admits only containers with a read-only root file system and read-only volumes (declared scratch volumes, if any, stay writable and keep it Partial). The AppArmor preset NoShellsOrPackageManagers keeps shells and package managers from running.",
+            Met,
         ),
         "APP.4.4.A4" => (
-            "Pod Security baseline or restricted: no host PID, IPC or network namespace, no host paths, no privileged containers. User namespaces are not required.",
-            Partial,
+            "Pod Security baseline or restricted: no host PID, IPC or network namespace, no host paths, no privileged containers; guardrails.requireUserNamespaces: user IDs separated by a user namespace per pod.",
+            Met,
         ),
         "APP.4.4.A7" => (
             "NetworkPolicies deny traffic between namespaces first and allow what the profile lists; guardrails.denyWideningNetworkPolicies keeps tenants from opening more. Node and control-plane networks are outside its reach.",
@@ -1494,6 +1666,30 @@ pub fn implementation(r: &Requirement) -> Option<(&'static str, Verdict)> {
         ),
         "APP.4.4.A13" => (
             "The profile is the list of allowed settings: the operator audits the generated objects continuously and repairs drift, the API server enforces the pod rules, running pods are judged against them. Nodes' and Kubernetes' own settings are not audited.",
+            Partial,
+        ),
+        "SYS.1.6.A8" => (
+            "guardrails.denySecretEnvLiterals: no literal environment value under a secret-like name (credentials come from Secrets). Credentials in images and who may read Secrets are not checked.",
+            Partial,
+        ),
+        "SYS.1.6.A11" => (
+            "guardrails.oneServicePerContainer: a heuristic that warns about containers with more than one port or a process supervisor as command; nothing is rejected.",
+            Partial,
+        ),
+        "SYS.1.6.A25" => (
+            "guardrails.requireController: no bare pods; highAvailability: workloads labelled highly available need 2 replicas or more (rejected otherwise) and a PodDisruptionBudget (reported). The level of availability needed and replicas on different hosts are not checked.",
+            Partial,
+        ),
+        "APP.4.4.A9" => (
+            "guardrails.denyDefaultServiceAccount: no pod on the default service account; denyServiceAccountToken: a token only for pods that ask for one. The rights of the service accounts are not checked.",
+            Partial,
+        ),
+        "APP.4.4.A11" => (
+            "guardrails.requireProbes: every container of a long-running pod has a liveness and a readiness probe; running pods are judged too. Whether the probes test what matters is the application's.",
+            Met,
+        ),
+        "APP.4.4.A19" => (
+            "guardrails.requireController and highAvailability: pods recreated by their controllers, highly available workloads with 2 replicas or more and a PodDisruptionBudget. Sites, fire zones and the control plane are not checked.",
             Partial,
         ),
         "APP.4.4.A18" => (

@@ -196,7 +196,13 @@ fn case(
 use Verdict::{Met, NotMet, Organisational, Partial};
 
 fn cases() -> Vec<Case> {
-    let full = s(&[RESTRICTED, DENY_BOTH, CONFINED, REGISTRIES, LIMITS]);
+    let full = s(&[
+        RESTRICTED,
+        DENY_BOTH,
+        CONFINED,
+        LIMITS,
+        "guardrails: {allowedRegistries: [registry.example], requireImageTag: true, requireProfiles: true}\n",
+    ]);
     vec![
         // SYS.1.6.A5: admin and access networks separated; only needed communication.
         case("A5 deny both ways, baseline", s(&[BASELINE, DENY_BOTH]), clean(), &[("SYS.1.6.A5", Partial, "administration network")]),
@@ -239,7 +245,7 @@ fn cases() -> Vec<Case> {
         case("A17 baseline only", BASELINE.into(), clean(), &[("SYS.1.6.A17", NotMet, "as root")]),
         case("A17 running pods escalate", RESTRICTED.into(), State { running: Some(pods("allowPrivilegeEscalation != false, unrestricted capabilities")), ..clean() }, &[("SYS.1.6.A17", NotMet, "allowPrivilegeEscalation != false, unrestricted capabilities"), ("SYS.1.6.A19", Partial, "")]),
         // SYS.1.6.A18: accounts in containers without rights on the host.
-        case("A18 restricted", RESTRICTED.into(), clean(), &[("SYS.1.6.A18", Partial, "user namespaces")]),
+        case("A18 restricted", RESTRICTED.into(), clean(), &[("SYS.1.6.A18", Partial, "guardrails.requireUserNamespaces")]),
         case("A18 baseline", BASELINE.into(), clean(), &[("SYS.1.6.A18", NotMet, "as root")]),
         // SYS.1.6.A19: only the storage needed.
         case("A19 restricted", RESTRICTED.into(), clean(), &[("SYS.1.6.A19", Partial, "network storage")]),
@@ -251,14 +257,52 @@ fn cases() -> Vec<Case> {
         case("A21 unconfined pods", full.clone(), State { unconfined: Some(UnconfinedPods { count: 2, listed: vec![UnconfinedPod { name: "debug".into(), reason: "container debug: seccompProfile not set".into() }] }), ..clean() }, &[("SYS.1.6.A21", NotMet, "2 pods do not use")]),
         case("A21 pods not watched", full.clone(), State { pods_watched: Some(false), unconfined: None, ..clean() }, &[("SYS.1.6.A21", Partial, "--pod-report=false")]),
         case("A21 nothing declared", BASELINE.into(), clean(), &[("SYS.1.6.A21", NotMet, "no seccomp profile")]),
+        case("A21 the profiles only reported, not required", s(&[RESTRICTED, DENY_BOTH, CONFINED]), clean(), &[("SYS.1.6.A21", Partial, "guardrails.requireProfiles")]),
+        case("A21 the profiles required but not enforced", full.clone(), State { guardrails_enforced: Some(false), ..clean() }, &[("SYS.1.6.A21", Partial, "not enforced")]),
+        case("A21 with the no-shells preset only", s(&[DENY_BOTH, "seccomp: {baseline: Strict}\napparmor: {presets: [NoShellsOrPackageManagers]}\nguardrails: {requireProfiles: true}\n"]), clean(), &[("SYS.1.6.A21", Met, "tighter")]),
         // SYS.1.6.A23: immutable containers.
         case("A23 read-only root enforced", "guardrails: {requireReadOnlyRootFilesystem: true}\n".into(), clean(), &[("SYS.1.6.A23", Partial, "writable")]),
         case("A23 no rule", RESTRICTED.into(), clean(), &[("SYS.1.6.A23", NotMet, "root file system")]),
         case("A23 a running writable pod", "guardrails: {requireReadOnlyRootFilesystem: true}\n".into(), State { running: Some(guardrail("requireReadOnlyRootFilesystem")), ..clean() }, &[("SYS.1.6.A23", NotMet, "requireReadOnlyRootFilesystem")]),
+        case("A23 read-only root and mounts", "guardrails: {requireReadOnlyRootFilesystem: true, requireReadOnlyMounts: true}\n".into(), clean(), &[("SYS.1.6.A23", Met, "every volume is mounted read-only")]),
+        case("A23 declared scratch volumes stay writable", "guardrails: {requireReadOnlyRootFilesystem: true, requireReadOnlyMounts: true, scratchVolumes: [tmp]}\n".into(), clean(), &[("SYS.1.6.A23", Partial, "scratch volumes (tmp)")]),
+        case("A23 a running pod with a writable mount", "guardrails: {requireReadOnlyRootFilesystem: true, requireReadOnlyMounts: true}\n".into(), State { running: Some(guardrail("requireReadOnlyMounts")), ..clean() }, &[("SYS.1.6.A23", NotMet, "requireReadOnlyMounts"), ("SYS.1.6.A19", NotMet, "requireReadOnlyMounts")]),
+        // SYS.1.6.A19: read-only mounts and no propagation are named when missing.
+        case("A19 mounts not checked", RESTRICTED.into(), clean(), &[("SYS.1.6.A19", Partial, "guardrails.denyMountPropagation")]),
+        case("A19 a running pod propagating mounts", s(&[RESTRICTED, "guardrails: {denyMountPropagation: true}\n"]), State { running: Some(guardrail("denyMountPropagation")), ..clean() }, &[("SYS.1.6.A19", NotMet, "denyMountPropagation")]),
+        // SYS.1.6.A8: credentials not in literal environment values.
+        case("A8 no rule", RESTRICTED.into(), clean(), &[("SYS.1.6.A8", NotMet, "literal environment values")]),
+        case("A8 literals denied", "guardrails: {denySecretEnvLiterals: true}\n".into(), clean(), &[("SYS.1.6.A8", Partial, "images")]),
+        case("A8 literals denied, Audit mode", "mode: Audit\nguardrails: {denySecretEnvLiterals: true}\n".into(), State { guardrails_enforced: Some(false), ..clean() }, &[("SYS.1.6.A8", NotMet, "not enforced")]),
+        case("A8 a running pod with a literal password", "guardrails: {denySecretEnvLiterals: true}\n".into(), State { running: Some(guardrail("denySecretEnvLiterals")), ..clean() }, &[("SYS.1.6.A8", NotMet, "denySecretEnvLiterals"), ("SYS.1.6.A10", NotMet, "denySecretEnvLiterals"), ("APP.4.4.A13", NotMet, "denySecretEnvLiterals")]),
+        // SYS.1.6.A11: one service per container, a heuristic.
+        case("A11 not checked", RESTRICTED.into(), clean(), &[("SYS.1.6.A11", NotMet, "not checked")]),
+        case("A11 warned about", "guardrails: {oneServicePerContainer: true}\n".into(), clean(), &[("SYS.1.6.A11", Partial, "heuristic")]),
+        case("A11 a running pod with two services", s(&[RESTRICTED, "guardrails: {allowedRegistries: [registry.example], requireImageTag: true, oneServicePerContainer: true}\n"]), State { running: Some(guardrail("oneServicePerContainer")), ..clean() }, &[("SYS.1.6.A11", NotMet, "oneServicePerContainer"), ("SYS.1.6.A10", Met, "")]),
+        // SYS.1.6.A25, APP.4.4.A19: availability.
+        case("A25 nothing checked", RESTRICTED.into(), clean(), &[("SYS.1.6.A25", NotMet, "nothing about availability"), ("APP.4.4.A19", NotMet, "nothing about availability")]),
+        case("A25 controllers only", "guardrails: {requireController: true}\n".into(), clean(), &[("SYS.1.6.A25", Partial, "guardrails.highAvailability"), ("APP.4.4.A19", Partial, "fire zones")]),
+        case("A25 controllers and availability", "guardrails: {requireController: true, highAvailability: true}\n".into(), clean(), &[("SYS.1.6.A25", Partial, "different hosts")]),
+        case("A25 a highly available workload short of replicas", s(&[RESTRICTED, "guardrails: {allowedRegistries: [registry.example], requireImageTag: true, requireController: true, highAvailability: true}\n"]), State { running: Some(guardrail("highAvailability")), ..clean() }, &[("SYS.1.6.A25", NotMet, "highAvailability"), ("APP.4.4.A19", NotMet, "highAvailability"), ("SYS.1.6.A10", Met, "")]),
+        // APP.4.4.A9: service accounts.
+        case("APP A9 nothing checked", RESTRICTED.into(), clean(), &[("APP.4.4.A9", NotMet, "default service account")]),
+        case("APP A9 tokens only", "guardrails: {denyServiceAccountToken: true}\n".into(), clean(), &[("APP.4.4.A9", Partial, "guardrails.denyDefaultServiceAccount")]),
+        case("APP A9 both", "guardrails: {denyServiceAccountToken: true, denyDefaultServiceAccount: true}\n".into(), clean(), &[("APP.4.4.A9", Partial, "rights granted")]),
+        case("APP A9 a running pod on default", "guardrails: {denyServiceAccountToken: true, denyDefaultServiceAccount: true}\n".into(), State { running: Some(guardrail("denyDefaultServiceAccount")), ..clean() }, &[("APP.4.4.A9", NotMet, "denyDefaultServiceAccount")]),
+        // APP.4.4.A11: probes.
+        case("APP A11 probes required", "guardrails: {requireProbes: true}\n".into(), clean(), &[("APP.4.4.A11", Met, "liveness and a readiness probe")]),
+        case("APP A11 no rule", RESTRICTED.into(), clean(), &[("APP.4.4.A11", NotMet, "no liveness or readiness")]),
+        case("APP A11 running pods not judged", "guardrails: {requireProbes: true}\n".into(), State { running: None, ..clean() }, &[("APP.4.4.A11", Partial, "running pods not checked")]),
+        case("APP A11 a running pod without probes", "guardrails: {requireProbes: true}\n".into(), State { running: Some(guardrail("requireProbes")), ..clean() }, &[("APP.4.4.A11", NotMet, "requireProbes")]),
+        // SYS.1.6.A18, APP.4.4.A4: user namespaces.
+        case("A18 restricted with user namespaces", s(&[RESTRICTED, "guardrails: {requireUserNamespaces: true}\n"]), clean(), &[("SYS.1.6.A18", Met, "user namespace"), ("APP.4.4.A4", Met, "users")]),
+        case("A18 user namespaces not enforced", s(&[RESTRICTED, "guardrails: {requireUserNamespaces: true}\n"]), State { guardrails_enforced: Some(false), ..clean() }, &[("SYS.1.6.A18", Partial, "not enforced"), ("APP.4.4.A4", Partial, "not enforced")]),
+        case("A18 a running pod sharing the host's users", s(&[RESTRICTED, "guardrails: {requireUserNamespaces: true}\n"]), State { running: Some(guardrail("requireUserNamespaces")), ..clean() }, &[("SYS.1.6.A18", NotMet, "requireUserNamespaces"), ("APP.4.4.A4", NotMet, "requireUserNamespaces")]),
+        case("A18 baseline with user namespaces", s(&[BASELINE, "guardrails: {requireUserNamespaces: true}\n"]), clean(), &[("SYS.1.6.A18", NotMet, "as root"), ("APP.4.4.A4", Met, "")]),
         // SYS.1.6.A24 and organisational ones: never met by the operator.
-        case("A24 drift reporting is not behaviour monitoring", full.clone(), clean(), &[("SYS.1.6.A24", Organisational, "not behaviour"), ("SYS.1.6.A1", Organisational, "planning"), ("SYS.1.6.A8", Organisational, "credentials"), ("SYS.1.6.A25", Organisational, "")]),
+        case("A24 drift reporting is not behaviour monitoring", full.clone(), clean(), &[("SYS.1.6.A24", Organisational, "not behaviour"), ("SYS.1.6.A1", Organisational, "planning"), ("SYS.1.6.A22", Organisational, ""), ("APP.4.4.A21", Organisational, "")]),
         // APP.4.4.A4: separation of pods.
-        case("APP A4 baseline", BASELINE.into(), clean(), &[("APP.4.4.A4", Partial, "user IDs")]),
+        case("APP A4 baseline", BASELINE.into(), clean(), &[("APP.4.4.A4", Partial, "user IDs are not separated")]),
         case("APP A4 no level", DENY_BOTH.into(), clean(), &[("APP.4.4.A4", NotMet, "host's process")]),
         // APP.4.4.A7: between namespaces deny first; network rules changed by selected admins.
         case("APP A7 deny both, widening denied", s(&[BASELINE, DENY_BOTH, "guardrails: {denyWideningNetworkPolicies: true}\n"]), clean(), &[("APP.4.4.A7", Partial, "control plane")]),
@@ -304,14 +348,18 @@ fn verdicts_follow_the_requirement_text_case_by_case() {
 }
 
 #[test]
-fn only_a10_and_a21_can_be_met_and_only_when_everything_holds() {
+fn what_can_be_met_is_met_only_when_everything_holds() {
     let full = s(&[
         RESTRICTED,
         CONFINED,
         LIMITS,
         "networkPolicy: {defaultDeny: [Ingress, Egress], allowSameNamespace: false}\n",
         "guardrails: {allowedRegistries: [registry.example], requireImageTag: true, \
-         requireReadOnlyRootFilesystem: true, denyWideningNetworkPolicies: true}\n",
+         requireReadOnlyRootFilesystem: true, denyWideningNetworkPolicies: true, \
+         requireProfiles: true, requireUserNamespaces: true, denySecretEnvLiterals: true, \
+         denyServiceAccountToken: true, denyDefaultServiceAccount: true, \
+         oneServicePerContainer: true, requireController: true, requireProbes: true, \
+         highAvailability: true, requireReadOnlyMounts: true, denyMountPropagation: true}\n",
     ]);
     let found = judged(&full, &clean());
     let met: Vec<&str> = found
@@ -319,7 +367,17 @@ fn only_a10_and_a21_can_be_met_and_only_when_everything_holds() {
         .filter(|f| f.verdict == Verdict::Met)
         .map(|f| f.requirement.id)
         .collect();
-    assert_eq!(met, ["SYS.1.6.A10", "SYS.1.6.A21"]);
+    assert_eq!(
+        met,
+        [
+            "APP.4.4.A11",
+            "APP.4.4.A4",
+            "SYS.1.6.A10",
+            "SYS.1.6.A18",
+            "SYS.1.6.A21",
+            "SYS.1.6.A23"
+        ]
+    );
     for f in found.values().filter(|f| f.requirement.assessed()) {
         let (_, best) = implementation(f.requirement).unwrap();
         assert_eq!(f.verdict, best, "{}: {}", f.requirement.id, f.reason);
@@ -343,6 +401,8 @@ fn only_a10_and_a21_can_be_met_and_only_when_everything_holds() {
         },
     );
     assert_eq!(unjudged["SYS.1.6.A10"].verdict, Verdict::Partial);
+    assert_eq!(unjudged["SYS.1.6.A18"].verdict, Verdict::Partial);
+    assert_eq!(unjudged["APP.4.4.A11"].verdict, Verdict::Partial);
     assert_eq!(unjudged["SYS.1.6.A21"].verdict, Verdict::Met);
     let audit = format!("mode: Audit\n{full}");
     assert!(
@@ -453,14 +513,18 @@ fn the_examples_claim_what_their_comments_say() {
         .collect::<BTreeMap<_, _>>()
     };
     let strict = verdicts("bsi-strict.yaml");
-    assert_eq!(strict["SYS.1.6.A10"], Met);
-    assert_eq!(strict["SYS.1.6.A21"], Met);
-    assert_eq!(strict["APP.4.4.A18"], NotMet, "allowSameNamespace: true");
-    assert!(
-        strict
-            .values()
-            .all(|v| *v != NotMet || strict["APP.4.4.A18"] == *v)
-    );
+    let met: Vec<&str> = strict
+        .iter()
+        .filter(|(_, v)| **v == Met)
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(met, ["APP.4.4.A11", "SYS.1.6.A10", "SYS.1.6.A21"]);
+    let not_met: Vec<&str> = strict
+        .iter()
+        .filter(|(_, v)| **v == NotMet)
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(not_met, ["APP.4.4.A18"], "allowSameNamespace: true");
     let baseline = verdicts("baseline.yaml");
     assert!(baseline.values().all(|v| *v != Met), "{baseline:?}");
     assert_eq!(baseline["SYS.1.6.A5"], Partial);

@@ -27,6 +27,19 @@ fn all_rules() -> Guardrails {
         deny_port_forward: true,
         deny_pod_proxy: true,
         deny_widening_network_policies: true,
+        require_profiles: true,
+        require_user_namespaces: true,
+        deny_secret_env_literals: true,
+        secret_env_name_pattern: None,
+        deny_service_account_token: true,
+        deny_default_service_account: true,
+        one_service_per_container: true,
+        require_controller: true,
+        require_probes: true,
+        high_availability: true,
+        require_read_only_mounts: true,
+        scratch_volumes: vec!["tmp".into()],
+        deny_mount_propagation: true,
     }
 }
 
@@ -90,8 +103,31 @@ fn the_policy_matches_only_the_requests_of_the_rules_turned_on() {
             "pods/exec",
             "pods/portforward",
             "pods/proxy",
-            "networkpolicies"
+            "networkpolicies",
+            "deployments",
+            "replicasets",
+            "statefulsets"
         ]
+    );
+    // Each pod rule of issue 22 alone matches pods (and only highAvailability workloads).
+    for rule in [
+        "requireProfiles",
+        "requireUserNamespaces",
+        "denySecretEnvLiterals",
+        "denyServiceAccountToken",
+        "denyDefaultServiceAccount",
+        "requireController",
+        "requireProbes",
+        "requireReadOnlyMounts",
+        "denyMountPropagation",
+    ] {
+        let g: Guardrails = serde_json::from_value(json!({ rule: true })).unwrap();
+        assert_eq!(resources(g), ["pods", "pods/ephemeralcontainers"], "{rule}");
+    }
+    let ha: Guardrails = serde_json::from_value(json!({"highAvailability": true})).unwrap();
+    assert_eq!(
+        resources(ha),
+        ["deployments", "replicasets", "statefulsets"]
     );
     let exec_only = Guardrails {
         deny_exec: true,
@@ -207,10 +243,12 @@ fn the_fingerprint_follows_what_is_rendered() {
 #[test]
 fn every_rule_names_itself_and_its_requirement() {
     let objects = rendered(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
+    let (warnings, _) = objects.warnings.as_ref().unwrap();
     let messages: Vec<String> = objects.policy["spec"]["validations"]
         .as_array()
         .unwrap()
         .iter()
+        .chain(warnings["spec"]["validations"].as_array().unwrap())
         .map(|v| v["messageExpression"].as_str().unwrap().to_owned())
         .collect();
     for (rule, requirement) in [
@@ -231,10 +269,97 @@ fn every_rule_names_itself_and_its_requirement() {
             "denyWideningNetworkPolicies",
             "BSI SYS.1.6 (2023) A5; BSI APP.4.4 (2023) A7",
         ),
+        ("requireProfiles", "BSI SYS.1.6 (2023) A21"),
+        (
+            "requireUserNamespaces",
+            "BSI SYS.1.6 (2023) A18; BSI APP.4.4 (2023) A4",
+        ),
+        ("denySecretEnvLiterals", "BSI SYS.1.6 (2023) A8"),
+        ("denyServiceAccountToken", "BSI APP.4.4 (2023) A9"),
+        ("denyDefaultServiceAccount", "BSI APP.4.4 (2023) A9"),
+        ("oneServicePerContainer", "BSI SYS.1.6 (2023) A11"),
+        (
+            "requireController",
+            "BSI SYS.1.6 (2023) A25; BSI APP.4.4 (2023) A19",
+        ),
+        (
+            "highAvailability",
+            "BSI SYS.1.6 (2023) A25; BSI APP.4.4 (2023) A19",
+        ),
+        ("requireProbes", "BSI APP.4.4 (2023) A11"),
+        ("requireReadOnlyMounts", "BSI SYS.1.6 (2023) A19, A23"),
+        ("denyMountPropagation", "BSI SYS.1.6 (2023) A19"),
     ] {
         let named = format!("guardrail {rule} ({requirement})");
-        assert!(messages.iter().any(|m| m.contains(&named)), "{named}");
+        let validations = messages.iter().filter(|m| m.contains(&named)).count();
+        // Issue 22's rules are one validation each (what an exception suspends by name).
+        let wanted = if ["denyExec", "denyWideningNetworkPolicies"].contains(&rule) {
+            1..=2
+        } else {
+            1..=1
+        };
+        assert!(
+            wanted.contains(&validations),
+            "{named}: {validations} validations"
+        );
     }
+}
+
+/// The rules that only warn go into a policy of their own, bound with `[Warn, Audit]` in
+/// either mode; the main policy keeps every other rule, and neither is rendered without them.
+#[test]
+fn warning_rules_have_a_policy_of_their_own_that_never_denies() {
+    let objects = rendered(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
+    let (policy, binding) = objects.warnings.as_ref().unwrap();
+    assert_eq!(policy["metadata"]["name"], "hardening.dev-p-warnings");
+    assert_eq!(binding["spec"]["policyName"], "hardening.dev-p-warnings");
+    assert_eq!(
+        binding["spec"]["validationActions"],
+        json!(["Warn", "Audit"])
+    );
+    assert_eq!(
+        objects.binding["spec"]["validationActions"],
+        json!(["Deny"])
+    );
+    assert_eq!(
+        binding["spec"]["matchResources"], objects.binding["spec"]["matchResources"],
+        "the same namespaces"
+    );
+    let rules = |p: &Value| -> Vec<String> {
+        p["spec"]["validations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| rule_of(v).map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(rules(policy), ["oneServicePerContainer"]);
+    assert!(!rules(&objects.policy).contains(&"oneServicePerContainer".to_owned()));
+    assert!(rules(&objects.policy).contains(&"requireProbes".to_owned()));
+    assert_eq!(
+        policy["spec"]["variables"],
+        objects.policy["spec"]["variables"]
+    );
+    assert_eq!(
+        objects
+            .iter()
+            .map(|(_, o)| o["metadata"]["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        [
+            "hardening.dev-p",
+            "hardening.dev-p",
+            "hardening.dev-p-warnings",
+            "hardening.dev-p-warnings"
+        ]
+    );
+    let mut without = all_rules();
+    without.one_service_per_container = false;
+    assert_eq!(
+        rendered(&guarded("p", &without), &BTreeSet::new())
+            .unwrap()
+            .warnings,
+        None
+    );
 }
 
 /// The creation gate and the protection (issue 21): present in Enforce mode, trusting the
@@ -351,10 +476,16 @@ fn the_mutating_policy_labels_namespaces_the_profile_governs_at_creation() {
 /// The contract of [`guardrail`] and [`container_guardrail`]: every validation that names
 /// a guardrail rule lets a request through when an exception in force suspends that rule,
 /// keyed by the rule's name, so that rules added later honour exceptions by construction.
+/// The rules that only warn, in a policy of their own, too.
 #[test]
 fn every_guardrail_validation_honours_the_exceptions_of_its_rule() {
     let objects = rendered(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
-    let validations = objects.policy["spec"]["validations"].as_array().unwrap();
+    let (warnings, _) = objects.warnings.as_ref().expect("a warnings policy");
+    let validations = objects.policy["spec"]["validations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(warnings["spec"]["validations"].as_array().unwrap());
     let mut rules_seen = BTreeSet::new();
     for validation in validations {
         let message = validation["messageExpression"].as_str().unwrap_or_default();
@@ -395,7 +526,8 @@ fn every_guardrail_validation_honours_the_exceptions_of_its_rule() {
     );
 }
 
-/// Every field of `spec.guardrails` is a rule an exception can name.
+/// Every field of `spec.guardrails` is a rule an exception can name, but the settings of a
+/// rule (which are no rules of their own).
 #[test]
 fn every_guardrails_field_is_a_rule_exceptions_can_suspend() {
     let schema = schemars::schema_for!(Guardrails);
@@ -410,8 +542,19 @@ fn every_guardrails_field_is_a_rule_exceptions_can_suspend() {
     let rules: BTreeSet<String> = crate::core::api::GUARDRAIL_RULES
         .iter()
         .map(|(name, _)| name.to_string())
+        .chain(
+            crate::core::api::GUARDRAIL_SETTINGS
+                .iter()
+                .map(|name| name.to_string()),
+        )
         .collect();
     assert_eq!(fields, rules);
+    for setting in crate::core::api::GUARDRAIL_SETTINGS {
+        assert!(
+            crate::core::api::rule_scope(setting).is_none(),
+            "{setting} is a setting, not a rule"
+        );
+    }
 }
 
 #[test]
@@ -435,12 +578,13 @@ fn the_exceptions_of_a_request_are_read_from_the_profiles_status() {
     );
     let pods = expression("podExceptions");
     assert!(
-        pods.contains("!has(e.podSelector) || (variables.isPod && "),
-        "an exception with a pod selector covers no request without a pod: {pods}"
+        pods.contains("!has(e.podSelector) || ((variables.isPod || variables.isWorkload) && "),
+        "an exception with a pod selector covers no request without a pod (a workload's pods by its template): {pods}"
     );
     // Variables are evaluated in order: the exceptions come after what they read.
     let position = |name: &str| variables.iter().position(|v| v["name"] == name).unwrap();
     assert!(position("isPod") < position("podLabels"));
+    assert!(position("isWorkload") < position("podLabels"));
     assert!(position("exceptions") < position("podExceptions"));
 }
 

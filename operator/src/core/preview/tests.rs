@@ -46,14 +46,15 @@ fn a_pod_is_judged_by_every_rule_on_every_kind_of_container() {
         },
     }))
     .unwrap();
-    let guardrails = Guardrails {
-        allowed_registries: vec!["registry.example.com".into()],
-        require_image_tag: true,
-        require_image_digest: true,
-        require_read_only_root_filesystem: true,
-        ..Guardrails::default()
-    };
-    let rules: Vec<&str> = evaluate_guardrails(&guardrails, &pod)
+    let profile = crate::fixtures::profile("p")
+        .spec(json!({"guardrails": {
+            "allowedRegistries": ["registry.example.com"],
+            "requireImageTag": true,
+            "requireImageDigest": true,
+            "requireReadOnlyRootFilesystem": true,
+        }}))
+        .build();
+    let rules: Vec<&str> = evaluate_guardrails(&profile, &pod)
         .iter()
         .map(|f| f.rule)
         .collect();
@@ -66,7 +67,10 @@ fn a_pod_is_judged_by_every_rule_on_every_kind_of_container() {
             "requireReadOnlyRootFilesystem"
         ]
     );
-    assert!(evaluate_guardrails(&Guardrails::default(), &pod).is_empty());
+    let none = crate::fixtures::profile("p")
+        .spec(json!({"guardrails": {}}))
+        .build();
+    assert!(evaluate_guardrails(&none, &pod).is_empty());
 }
 
 /// A restricted pod but for its image, for the namespace tests.
@@ -233,5 +237,42 @@ fn exceptions_in_force_are_accepted_deviations_not_rejections() {
         judge(&profile, &elsewhere, std::slice::from_ref(&level))
             .pod_security
             .is_some()
+    );
+}
+
+/// The preview of `requireUserNamespaces` says what the nodes need, as the rejection does.
+#[test]
+fn a_pod_sharing_the_hosts_users_is_told_what_the_nodes_need() {
+    let profile = crate::fixtures::profile("p")
+        .spec(json!({"guardrails": {"requireUserNamespaces": true}}))
+        .build();
+    let pod = |host_users: Option<bool>| -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "app"},
+            "spec": {"hostUsers": host_users, "containers": [{"name": "app", "image": "app:1"}]},
+        }))
+        .unwrap()
+    };
+    for host_users in [None, Some(true)] {
+        let findings = evaluate_guardrails(&profile, &pod(host_users));
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].rule, "requireUserNamespaces");
+        assert!(
+            findings[0]
+                .reason
+                .contains(crate::core::nodes::USER_NAMESPACES_NODE_NEEDS),
+            "{}",
+            findings[0].reason
+        );
+    }
+    assert!(evaluate_guardrails(&profile, &pod(Some(false))).is_empty());
+    let objects =
+        crate::core::guardrails::render(&profile, &Default::default(), &[], &Default::default())
+            .unwrap();
+    assert!(
+        objects
+            .policy
+            .to_string()
+            .contains(crate::core::nodes::USER_NAMESPACES_NODE_NEEDS)
     );
 }

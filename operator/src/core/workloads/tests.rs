@@ -234,10 +234,11 @@ fn one_more_unconfined_container_is_singular() {
 
 /// What the admission rules judge (issue 19, item 4): a new image, an added ephemeral
 /// container, a changed security context or host namespace change the namespace; the
-/// environment or a label do not (they are not judged).
+/// values of the environment or a label do not (they are not judged, and not kept).
 #[test]
 fn the_index_reports_a_pod_whose_judged_spec_changed() {
-    let base = json!({"containers": [{"name": "app", "image": "registry.example/app:1"}]});
+    let base = json!({"containers": [{"name": "app", "image": "registry.example/app:1",
+                                      "env": [{"name": "X", "value": "1"}]}]});
     let mut index = PodIndex::default();
     index.apply(&watcher::Event::Init);
     index.apply(&watcher::Event::InitApply(pod("a", "one", base.clone())));
@@ -245,14 +246,25 @@ fn the_index_reports_a_pod_whose_judged_spec_changed() {
     let digest = |index: &PodIndex| index.entries("a").next().unwrap().1.judged.digest;
     let before = digest(&index);
     let unjudged = json!({"containers": [{"name": "app", "image": "registry.example/app:1",
-                                          "env": [{"name": "X", "value": "1"}]}]});
+                                          "env": [{"name": "X", "value": "2"}]}]});
     assert!(
         index
             .apply(&watcher::Event::Apply(pod("a", "one", unjudged)))
             .is_empty()
     );
     assert_eq!(digest(&index), before);
+    let kept = index.entries("a").next().unwrap().1.judged.pod();
+    assert_eq!(
+        serde_json::to_value(&kept.spec.unwrap().containers[0].env).unwrap(),
+        json!([{"name": "X", "value": REDACTED}]),
+        "the name of a literal variable is kept, never its value"
+    );
     for (what, spec) in [
+        (
+            "a literal variable with a secret-like name",
+            json!({"containers": [{"name": "app", "image": "registry.example/app:1",
+                                   "env": [{"name": "X", "value": "2"}, {"name": "DB_PASSWORD", "value": "p"}]}]}),
+        ),
         (
             "image",
             json!({"containers": [{"name": "app", "image": "docker.io/library/app:1"}]}),
