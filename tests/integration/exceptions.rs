@@ -822,3 +822,309 @@ async fn an_expired_exception_applies_until_the_operator_is_back() {
     delete_exceptions(&client, &[&exception]).await;
     env.finish().await;
 }
+
+/// A pod of two containers, `legacy` and `app`, labelled `app: <app>`: each with a
+/// livenessProbe and a readinessProbe or without (`requireProbes`), and one port or two
+/// (`oneServicePerContainer`, which only warns).
+fn two_containers(name: &str, app: &str, legacy: (bool, u8), other: (bool, u8)) -> Value {
+    let container = |name: &str, (probed, ports): (bool, u8)| {
+        let mut c = json!({
+            "name": name, "image": "hardening.invalid/shop:1", "imagePullPolicy": "Never",
+            "ports": (0..ports).map(|i| json!({ "containerPort": 8080 + i as i32 })).collect::<Vec<_>>(),
+        });
+        if probed {
+            let probe = json!({ "tcpSocket": { "port": 8080 } });
+            c["livenessProbe"] = probe.clone();
+            c["readinessProbe"] = probe;
+        }
+        c
+    };
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": name, "labels": { "app": app } },
+        "spec": { "containers": [container("legacy", legacy), container("app", other)] },
+    })
+}
+
+/// An exception suspends issue 22's container rules (`requireProbes`, and
+/// `oneServicePerContainer` of the warnings policy) for one named container of the pods it
+/// selects: without it the API server rejects (and warns), with it admits (and stays
+/// silent) for that container only, while the pod's other container is still judged; the
+/// operator's own verdict (`core::preview::judge` with the exceptions in force, and the
+/// preview of the running pod in the status) agrees with the API server case by case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exception_suspends_a_pod_rule_for_one_container_only() {
+    let mut env = OperatorEnv::start("exceptions-containers").await;
+    let shop = env.namespace(&[]).await;
+    let profile = env.profile(
+        "probes",
+        json!({ "guardrails": { "requireProbes": true, "oneServicePerContainer": true } }),
+    );
+    let name = profile.name_any();
+    env.create_profile(&profile).await.unwrap();
+    env.status_where(&name, "guardrails enforced, in sync", |s| {
+        match condition(s, "GuardrailsEnforced") {
+            Some(g) if g.0 == "True" && s.in_sync_namespaces == 1 => Ok(()),
+            _ => Err("want GuardrailsEnforced True, 1 in sync".into()),
+        }
+    })
+    .await;
+    let client = env.client.clone();
+    let profiles = Api::<hardening_operator::core::api::HardeningProfile>::all(client.clone());
+    let shop_labels = labels_of(
+        &Api::<Namespace>::all(client.clone())
+            .get(&shop)
+            .await
+            .unwrap(),
+    );
+
+    // The API server's answer on `pod` and the operator's verdict with the exceptions in
+    // force it lists in the profile's status: the same rejection (the rule and the
+    // container it names), the same warning of oneServicePerContainer.
+    let judged = |pod: Value, what: &'static str| {
+        let (client, shop, profiles, name) =
+            (client.clone(), shop.clone(), profiles.clone(), name.clone());
+        let shop_labels = shop_labels.clone();
+        async move {
+            let answer = dry_run(&client, &shop, &pod).await;
+            let live = profiles.get(&name).await.unwrap();
+            let covering = hardening_operator::core::exceptions::covering(
+                hardening_operator::core::exceptions::active_of(&live),
+                &shop,
+                &shop_labels,
+            );
+            let typed: k8s_openapi::api::core::v1::Pod =
+                serde_json::from_value(pod.clone()).unwrap();
+            let verdict = hardening_operator::core::preview::judge(&live, &typed, &covering);
+            let rejecting: Vec<&str> = verdict
+                .guardrails
+                .iter()
+                .filter(|f| hardening_operator::core::guardrails::rejects(f.rule))
+                .map(|f| f.reason.as_str())
+                .collect();
+            let server_warned = answer
+                .warnings
+                .iter()
+                .any(|w| w.contains("guardrail oneServicePerContainer ("));
+            let preview_warned = verdict
+                .guardrails
+                .iter()
+                .any(|f| f.rule == "oneServicePerContainer");
+            assert_eq!(
+                answer.code >= 400,
+                !rejecting.is_empty(),
+                "{what}: the API server answered {} {}, the preview found {:?}",
+                answer.code,
+                answer.body,
+                verdict
+            );
+            if answer.code < 300 {
+                assert_eq!(
+                    server_warned, preview_warned,
+                    "{what}: warnings {:?}, the preview found {:?}",
+                    answer.warnings, verdict
+                );
+            }
+            (answer, verdict)
+        }
+    };
+    let unprobed_legacy = two_containers("legacy", "legacy", (false, 1), (true, 1));
+    eventually("the binding to take effect", || {
+        let (client, shop) = (client.clone(), shop.clone());
+        let pod = unprobed_legacy.clone();
+        async move {
+            let answer = dry_run(&client, &shop, &pod).await;
+            (answer.code >= 400)
+                .then_some(())
+                .ok_or(format!("still admitted: {}", answer.body))
+        }
+    })
+    .await;
+
+    // Without an exception: container legacy without probes is rejected, its two ports
+    // warned about.
+    let (answer, _) = judged(unprobed_legacy.clone(), "legacy unprobed, no exception").await;
+    assert_rejected(&answer, &name, "requireProbes", "legacy without probes");
+    assert!(answer.body.contains("container legacy"), "{}", answer.body);
+    let (answer, _) = judged(
+        two_containers("legacy", "legacy", (true, 2), (true, 1)),
+        "legacy with two ports, no exception",
+    )
+    .await;
+    assert!(
+        answer.code < 300
+            && answer
+                .warnings
+                .iter()
+                .any(|w| w.contains("guardrail oneServicePerContainer (")
+                    && w.contains("container legacy")),
+        "{} {} {:?}",
+        answer.code,
+        answer.body,
+        answer.warnings
+    );
+
+    // The exception: both rules, container legacy of the legacy app's pods.
+    let exception = format!("{}-legacy", env.shard);
+    create_exception(
+        &client,
+        manifest(
+            &exception,
+            &name,
+            &in_seconds(3600),
+            json!({
+                "namespaces": { "names": [shop] },
+                "podSelector": { "matchLabels": { "app": "legacy" } },
+                "containers": ["legacy"],
+                "rules": ["requireProbes", "oneServicePerContainer"],
+            }),
+        ),
+    )
+    .await;
+    exception_in(
+        &client,
+        &exception,
+        ExceptionState::Active,
+        None,
+        Duration::from_secs(30),
+    )
+    .await;
+    eventually("the exception to take effect", || {
+        let (client, shop) = (client.clone(), shop.clone());
+        let pod = unprobed_legacy.clone();
+        async move {
+            let answer = dry_run(&client, &shop, &pod).await;
+            (answer.code < 300)
+                .then_some(())
+                .ok_or(format!("still rejected: {}", answer.body))
+        }
+    })
+    .await;
+
+    // With it: container legacy without probes and with two ports admitted, silently; the
+    // operator accepts it under the exception.
+    let covered = two_containers("legacy", "legacy", (false, 2), (true, 1));
+    let (answer, verdict) = judged(covered.clone(), "legacy covered").await;
+    assert_admitted(&answer, "container legacy, under its exception");
+    assert!(
+        !answer
+            .warnings
+            .iter()
+            .any(|w| w.contains("oneServicePerContainer")),
+        "{:?}",
+        answer.warnings
+    );
+    for rule in [
+        "guardrail requireProbes",
+        "guardrail oneServicePerContainer",
+    ] {
+        assert!(
+            verdict
+                .accepted
+                .iter()
+                .any(|a| a.rule == rule && a.exception == exception),
+            "{rule} accepted: {verdict:?}"
+        );
+    }
+    // ... but the other container is still judged: without probes rejected, naming it; with
+    // two ports warned about, naming it.
+    let (answer, _) = judged(
+        two_containers("app-unprobed", "legacy", (false, 1), (false, 1)),
+        "container app without probes",
+    )
+    .await;
+    assert_rejected(
+        &answer,
+        &name,
+        "requireProbes",
+        "container app without probes",
+    );
+    assert!(
+        answer.body.contains("container app ") && !answer.body.contains("container legacy"),
+        "{}",
+        answer.body
+    );
+    let (answer, _) = judged(
+        two_containers("app-ports", "legacy", (false, 1), (true, 2)),
+        "container app with two ports",
+    )
+    .await;
+    assert!(
+        answer.code < 300
+            && answer
+                .warnings
+                .iter()
+                .any(|w| w.contains("guardrail oneServicePerContainer (")
+                    && w.contains("container app ")),
+        "{} {} {:?}",
+        answer.code,
+        answer.body,
+        answer.warnings
+    );
+    // ... and pods the selector does not select are judged as before.
+    let (answer, _) = judged(
+        two_containers("web", "web", (false, 1), (true, 1)),
+        "another app",
+    )
+    .await;
+    assert_rejected(&answer, &name, "requireProbes", "another app");
+
+    // The running pod: the operator's preview counts no pod enforcing would reject, and the
+    // requirement requireProbes serves shows the accepted deviation.
+    let mut running = covered.clone();
+    running["metadata"]["name"] = json!("legacy-running");
+    let created = send(
+        &client,
+        "POST",
+        &format!("/api/v1/namespaces/{shop}/pods"),
+        Some(&running),
+    )
+    .await;
+    assert_admitted(&created, "the legacy pod, under its exception");
+    let status = env
+        .status_where(&name, "the running pod judged under the exception", |s| {
+            let a11 = requirement(s, "APP.4.4.A11");
+            if s.would_reject_pods == Some(0)
+                && a11
+                    .accepted_deviations
+                    .iter()
+                    .any(|d| d.exception == exception)
+            {
+                Ok(())
+            } else {
+                Err(format!(
+                    "want wouldRejectPods 0 and APP.4.4.A11 with the deviation, have {:?}",
+                    s.would_reject_pods
+                ))
+            }
+        })
+        .await;
+    assert_ne!(requirement(&status, "APP.4.4.A11").verdict, Verdict::Met);
+
+    // Deleted, the exception stops applying: the operator counts the running pod as one
+    // enforcing would reject, as the API server rejects its like again.
+    delete_exceptions(&client, &[&exception]).await;
+    eventually("the exception to stop applying", || {
+        let (client, shop) = (client.clone(), shop.clone());
+        let pod = covered.clone();
+        async move {
+            let answer = dry_run(&client, &shop, &pod).await;
+            (answer.code >= 400)
+                .then_some(())
+                .ok_or(format!("still admitted: {}", answer.body))
+        }
+    })
+    .await;
+    let (answer, _) = judged(covered.clone(), "legacy, the exception deleted").await;
+    assert_rejected(&answer, &name, "requireProbes", "legacy after the deletion");
+    env.status_where(&name, "the running pod judged without the exception", |s| {
+        (s.would_reject_pods == Some(1))
+            .then_some(())
+            .ok_or(format!(
+                "want wouldRejectPods 1, have {:?}",
+                s.would_reject_pods
+            ))
+    })
+    .await;
+    env.finish().await;
+}

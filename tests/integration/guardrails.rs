@@ -31,7 +31,7 @@ fn admission_api(client: &Client, kind: &str) -> Api<DynamicObject> {
 pub(crate) struct Answer {
     pub(crate) code: u16,
     pub(crate) body: String,
-    warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 pub(crate) async fn send(client: &Client, method: &str, uri: &str, body: Option<&Value>) -> Answer {
