@@ -175,4 +175,32 @@ mod tests {
                 .all(|f| f.rule == "highAvailability")
         );
     }
+
+    /// An exception suspending highAvailability for the pods it selects: their findings
+    /// are accepted, the others' kept.
+    #[test]
+    fn an_exception_accepts_the_findings_of_the_pods_it_selects() {
+        let pods = [pod("db-1", Some("db"), "db"), pod("bare", None, "bare")];
+        let exception = crate::core::exceptions::active_entry(
+            &crate::fixtures::exception("x", "p", "shop", "2026-12-31T00:00:00Z")
+                .spec(json!({
+                    "rules": ["highAvailability"],
+                    "podSelector": {"matchLabels": {"app": "db"}},
+                }))
+                .build(),
+        );
+        let (kept, accepted) = judged(&pods, &[], std::slice::from_ref(&exception));
+        assert_eq!(
+            kept.iter().map(|f| f.pod.as_str()).collect::<Vec<_>>(),
+            ["bare"]
+        );
+        assert_eq!(
+            accepted
+                .iter()
+                .map(|a| (a.pod.as_str(), a.rule.as_str(), a.exception.as_str()))
+                .collect::<Vec<_>>(),
+            [("db-1", "guardrail highAvailability", "x")]
+        );
+        assert_eq!(judged(&pods, &[], &[]).0, findings(&pods, &[]));
+    }
 }

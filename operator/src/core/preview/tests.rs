@@ -276,3 +276,80 @@ fn a_pod_sharing_the_hosts_users_is_told_what_the_nodes_need() {
             .contains(crate::core::nodes::USER_NAMESPACES_NODE_NEEDS)
     );
 }
+
+/// Issue 22's rules under the exceptions, as the admission policy judges them: a container
+/// rule suspended for the containers an exception names (the others still judged, the first
+/// of them named), a pod rule for the pods it selects; what they cover accepted.
+#[test]
+fn exceptions_suspend_the_pod_rules_per_container_and_per_pod() {
+    let profile = crate::fixtures::profile("p")
+        .spec(json!({ "guardrails": { "requireProbes": true, "requireController": true } }))
+        .build();
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "legacy", "namespace": "shop", "labels": { "app": "legacy" } },
+        "spec": { "containers": [{ "name": "a", "image": "a:1" }, { "name": "b", "image": "b:1" }] },
+    }))
+    .unwrap();
+    let exception = |spec: serde_json::Value| {
+        crate::core::exceptions::active_entry(
+            &crate::fixtures::exception("x", "p", "shop", "2026-12-31T00:00:00Z")
+                .spec(spec)
+                .build(),
+        )
+    };
+    let findings = |exceptions: &[ActiveException]| {
+        judge(&profile, &pod, exceptions)
+            .guardrails
+            .into_iter()
+            .map(|f| (f.rule, f.reason))
+            .collect::<Vec<_>>()
+    };
+    let before = findings(&[]);
+    assert_eq!(before.len(), 2, "{before:?}");
+    assert!(
+        before[0].1.starts_with("the pod has no controller"),
+        "{before:?}"
+    );
+    assert!(before[1].1.starts_with("container a "), "{before:?}");
+
+    // requireProbes for container a: container b is named instead.
+    let a = exception(json!({ "rules": ["requireProbes"], "containers": ["a"] }));
+    let with_a = findings(std::slice::from_ref(&a));
+    assert_eq!(with_a[1].0, "requireProbes");
+    assert!(with_a[1].1.starts_with("container b "), "{with_a:?}");
+    // Both containers: accepted; requireController is another rule.
+    let both = exception(json!({ "rules": ["requireProbes"], "containers": ["a", "b"] }));
+    let verdict = judge(&profile, &pod, std::slice::from_ref(&both));
+    assert_eq!(
+        verdict
+            .guardrails
+            .iter()
+            .map(|f| f.rule)
+            .collect::<Vec<_>>(),
+        ["requireController"]
+    );
+    assert_eq!(verdict.accepted[0].rule, "guardrail requireProbes");
+    // requireController for app=legacy pods, and not for others.
+    let bare = exception(json!({
+        "rules": ["requireController"],
+        "podSelector": { "matchLabels": { "app": "legacy" } },
+    }));
+    let verdict = judge(&profile, &pod, std::slice::from_ref(&bare));
+    assert_eq!(
+        verdict
+            .guardrails
+            .iter()
+            .map(|f| f.rule)
+            .collect::<Vec<_>>(),
+        ["requireProbes"]
+    );
+    assert_eq!(verdict.accepted[0].rule, "guardrail requireController");
+    let mut web = pod.clone();
+    web.metadata.labels = Some([("app".to_owned(), "web".to_owned())].into());
+    assert_eq!(
+        judge(&profile, &web, std::slice::from_ref(&bare))
+            .guardrails
+            .len(),
+        2
+    );
+}
