@@ -6,8 +6,10 @@
 //! (unknown rules, scopes Pod Security cannot have) and what the operator refuses (an expiry
 //! before the creation, one beyond `--max-exception-duration`) are checked too; and that an
 //! expired exception keeps applying while the operator is down (admission CEL has no clock),
-//! until the operator is back. Short expiries (under a minute) and a small maximum keep it
-//! quick.
+//! until the operator is back. Issue 22's rules too: a container rule suspended for one
+//! named container only (the operator's verdict agreeing with the API server's), and
+//! `highAvailability` for a workload by its pod template's labels. Short expiries (under a
+//! minute) and a small maximum keep it quick.
 
 use std::time::{Duration, Instant};
 
@@ -1126,5 +1128,117 @@ async fn an_exception_suspends_a_pod_rule_for_one_container_only() {
             ))
     })
     .await;
+    env.finish().await;
+}
+
+/// A Deployment of `replicas` whose pods are labelled highly available and `app: <app>`.
+fn available_deployment(name: &str, app: &str, replicas: u8) -> Value {
+    let labels = json!({
+        hardening_operator::core::api::HIGH_AVAILABILITY_LABEL: "true",
+        "app": app,
+    });
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": { "name": name },
+        "spec": {
+            "replicas": replicas,
+            "selector": { "matchLabels": { "app": app } },
+            "template": {
+                "metadata": { "labels": labels },
+                "spec": { "containers": [{ "name": "app", "image": "hardening.invalid/app:1" }] },
+            },
+        },
+    })
+}
+
+/// `highAvailability` judges workloads at admission: an exception selecting pods by label
+/// covers a Deployment by its pod template's labels, and only that one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exception_covers_a_workload_by_its_pods_labels() {
+    let mut env = OperatorEnv::start("exceptions-workloads").await;
+    let shop = env.namespace(&[]).await;
+    let profile = env.profile(
+        "available",
+        json!({ "guardrails": { "highAvailability": true } }),
+    );
+    let name = profile.name_any();
+    env.create_profile(&profile).await.unwrap();
+    env.status_where(&name, "guardrails enforced, in sync", |s| {
+        match condition(s, "GuardrailsEnforced") {
+            Some(g) if g.0 == "True" && s.in_sync_namespaces == 1 => Ok(()),
+            _ => Err("want GuardrailsEnforced True, 1 in sync".into()),
+        }
+    })
+    .await;
+    let client = env.client.clone();
+    let dry_run_deployment = |deployment: Value| {
+        let (client, shop) = (client.clone(), shop.clone());
+        async move {
+            send(
+                &client,
+                "POST",
+                &format!("/apis/apps/v1/namespaces/{shop}/deployments?dryRun=All"),
+                Some(&deployment),
+            )
+            .await
+        }
+    };
+    let legacy = available_deployment("legacy", "legacy", 1);
+    eventually("the binding to take effect", || {
+        let answer = dry_run_deployment(legacy.clone());
+        async move {
+            let answer = answer.await;
+            (answer.code >= 400)
+                .then_some(())
+                .ok_or(format!("still admitted: {}", answer.body))
+        }
+    })
+    .await;
+    assert_rejected(
+        &dry_run_deployment(legacy.clone()).await,
+        &name,
+        "highAvailability",
+        "one replica, no exception",
+    );
+    let exception = format!("{}-single", env.shard);
+    create_exception(
+        &client,
+        manifest(
+            &exception,
+            &name,
+            &in_seconds(3600),
+            json!({
+                "namespaces": { "names": [shop] },
+                "podSelector": { "matchLabels": { "app": "legacy" } },
+                "rules": ["highAvailability"],
+            }),
+        ),
+    )
+    .await;
+    exception_in(
+        &client,
+        &exception,
+        ExceptionState::Active,
+        None,
+        Duration::from_secs(30),
+    )
+    .await;
+    eventually("the exception to take effect", || {
+        let answer = dry_run_deployment(legacy.clone());
+        async move {
+            let answer = answer.await;
+            (answer.code < 300)
+                .then_some(())
+                .ok_or(format!("still rejected: {}", answer.body))
+        }
+    })
+    .await;
+    assert_rejected(
+        &dry_run_deployment(available_deployment("web", "web", 1)).await,
+        &name,
+        "highAvailability",
+        "a Deployment whose pods the exception does not select",
+    );
+    delete_exceptions(&client, &[&exception]).await;
     env.finish().await;
 }
