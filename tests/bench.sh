@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
-# The benchmark (issue 11): the operator against the floor of a minimal server-side-apply
-# client, each on a fresh local control plane; figures from the API server's audit log.
-# Not part of tests/run.sh: it prints figures and asserts nothing about them.
+# The benchmark (issues 11 and 26): the operator against the floor of a minimal
+# server-side-apply client swept over its concurrency, each on a fresh local control plane;
+# then onboarding, drifts and the admission policies' cost. Figures from the API server's
+# audit log. Not part of tests/run.sh: it prints figures and asserts nothing about them.
 #
-#   tests/bench.sh [--namespaces N] [--repetitions R] [--idle-seconds S] [--operator BIN]
-#                  [--drifts D] [--drift-timeout-seconds T] [--only floor|operator] ...
+#   tests/bench.sh [--namespaces N] [--profile lean|full] [--repetitions R]
+#                  [--floor-concurrency 8,16,32,64,128] [--idle-seconds S]
+#                  [--onboard-rate PER_S] [--onboard-seconds S] [--drifts D]
+#                  [--admission-pods P] [--operator BIN] [--only floor|operator] ...
 #   tests/bench.sh --help
 #
-# Builds the Kubernetes binaries (tests/controlplane/build.sh, cached per machine) and the
-# release binaries of the operator and the benchmark first. With the defaults (1,000
-# namespaces, 3 repetitions, 300 s idle, 100 drifts) a run takes about 45 minutes on 2
-# cores, most of it the operator's idle periods and its convergence.
+# Builds the Kubernetes binaries (tests/controlplane/build.sh, cached per machine), fetches
+# the published report CRDs (the full profile installs OpenReports), and builds the release
+# binaries of the operator and the benchmark first. With the defaults (lean, 1,000
+# namespaces, 3 repetitions, five floor runs each, 300 s idle, 60 s onboarding, 100 drifts,
+# 1,000 admission pods) a run takes about an hour on 2 cores; docs/benchmark.md has the
+# figures and the commands that made them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v cargo >/dev/null || { echo "tests/bench.sh: cargo is missing: install Rust 1.89 or newer" >&2; exit 1; }
 HARDENING_K8S_BIN_DIR=$(tests/controlplane/build.sh | tail -n 1)
 export HARDENING_K8S_BIN_DIR
+HARDENING_REPORT_CRDS=$(tests/controlplane/fetch-report-crds.sh | tail -n 1)
+export HARDENING_REPORT_CRDS
 echo "tests/bench.sh: building the release binaries (hardening-operator, hardening-bench)" >&2
 cargo build --release --locked --bin hardening-operator --bin hardening-bench >&2
 exec "${CARGO_TARGET_DIR:-target}/release/hardening-bench" "$@"

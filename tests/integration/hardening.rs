@@ -977,7 +977,9 @@ async fn steady_state_makes_no_writes() {
     );
     eprintln!("steady state: 0 writes in 5 s after 2 no-op triggers");
 
-    // The count is real: a drift makes the operator write, and the log shows it.
+    // The count is real: a drift makes the operator write, and the log shows it (marked
+    // before the drift: the repair may be logged before the drift's answer is read).
+    let mark = audit_lines(audit_log);
     Api::<ResourceQuota>::namespaced(env.client.clone(), &ns)
         .patch(
             "hardening-quota",
@@ -986,7 +988,6 @@ async fn steady_state_makes_no_writes() {
         )
         .await
         .unwrap();
-    let mark = audit_lines(audit_log);
     eventually("the repair to appear in the audit log", || async {
         let writes = writes_since(audit_log, mark, &ns, &name);
         if writes

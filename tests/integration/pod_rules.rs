@@ -457,6 +457,33 @@ async fn pod_rules_judge_pods_as_the_admission_policy_does() {
         }
     })
     .await;
+    // The warnings' own policy and binding are loaded apart from the main ones (a busy API
+    // server takes a while for each).
+    let (_, warned_pod, _) = enforced_cases
+        .iter()
+        .find(|(_, _, rule)| *rule == Some("oneServicePerContainer"))
+        .expect("a case of the warnings")
+        .clone();
+    hardening_tests::eventually("the warnings' binding in effect", || {
+        let client = client.clone();
+        let enforced = enforced.clone();
+        let pod = warned_pod.clone();
+        async move {
+            let answer = dry_run(&client, &enforced, &pod).await;
+            match answer
+                .warnings
+                .iter()
+                .any(|w| w.contains("guardrail oneServicePerContainer"))
+            {
+                true => Ok(()),
+                false => Err(format!(
+                    "{} {} {:?}",
+                    answer.code, answer.body, answer.warnings
+                )),
+            }
+        }
+    })
+    .await;
     let mut rejected = Vec::new();
     for ((name, pod, rule), (_, audited_pod, _)) in enforced_cases.iter().zip(&audited_cases) {
         let answer = dry_run(&client, &enforced, pod).await;

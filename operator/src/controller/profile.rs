@@ -82,11 +82,14 @@ pub async fn reconcile(
             return Ok(Action::await_change());
         }
         // The namespace reconciler undoes each namespace (it sees the profile deleting);
-        // the finalizer goes once no namespace names this profile any more.
+        // the finalizer goes once no namespace names this profile any more. A namespace
+        // being deleted is not waited for: it goes with everything in it, and the namespace
+        // controller may take minutes to empty it.
         let remaining = ctx
             .namespaces
             .state()
             .iter()
+            .filter(|ns| ns.metadata.deletion_timestamp.is_none())
             .filter(|ns| ns.annotations().get(PROFILE_ANNOTATION) == Some(&name))
             .count();
         // The profile's admission policy and binding go in any case (see `guardrails`).
