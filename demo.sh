@@ -93,7 +93,7 @@ step "The kubectl to use in another shell"
 note "export KUBECONFIG=${KUBECONFIG:-$HOME/.kube/config}"
 note "alias kubectl=$kubectl    # Kubernetes v1.36.2, as the control plane"
 
-step "Installing the HardeningProfile CRD (crds/)"
+step "Installing the CRDs (crds/: HardeningProfile, HardeningException)"
 "$kubectl" apply --server-side -f crds/
 # kubectl wait fails at once while the CRD has no conditions yet (a busy API server): retry.
 established=false

@@ -44,6 +44,7 @@ fn main() {
         })
         .collect();
     let breaking = NamespacePreview {
+        accepted: Vec::new(),
         level: Some("restricted:latest".into()),
         pod_security: PodSecurityPreview {
             findings: vec![
@@ -81,6 +82,7 @@ fn main() {
                 &profile.spec,
                 &facts,
                 names.iter().map(|name| NamespaceFacts {
+                    exceptions: Vec::new(),
                     name,
                     state,
                     message: None,

@@ -43,6 +43,7 @@ fn main() {
             profiles: vec![profile.clone()],
             namespaces: vec![manifest],
             exclusions: Exclusions::default(),
+            exceptions: Default::default(),
             confinement_dir: None,
         };
         let (mut out, mut notes) = (Vec::new(), Vec::new());

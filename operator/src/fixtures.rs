@@ -108,6 +108,67 @@ impl ProfileFixture {
     }
 }
 
+/// A HardeningException named `name` for `profile`, covering namespace `namespace` by
+/// name, suspending nothing yet, with an owner, a reason and `expires`; [`ExceptionFixture`]
+/// adds the rest.
+pub fn exception(name: &str, profile: &str, namespace: &str, expires: &str) -> ExceptionFixture {
+    ExceptionFixture {
+        manifest: json!({
+            "apiVersion": "hardening.dev/v1alpha1",
+            "kind": "HardeningException",
+            "metadata": { "name": name },
+            "spec": {
+                "profile": profile,
+                "namespaces": { "names": [namespace] },
+                "reason": "legacy workload, risk accepted in RISK-1",
+                "owner": "team-legacy",
+                "expires": expires,
+            },
+        }),
+    }
+}
+
+/// An exception under construction; [`ExceptionFixture::build`] makes it typed.
+#[derive(Clone, Debug)]
+pub struct ExceptionFixture {
+    manifest: Value,
+}
+
+impl ExceptionFixture {
+    /// Merges `spec` over the spec so far.
+    pub fn spec(mut self, spec: Value) -> Self {
+        merge(&mut self.manifest["spec"], spec);
+        self
+    }
+
+    /// Sets `metadata.creationTimestamp`, as the API server does on create.
+    pub fn created(mut self, at: &str) -> Self {
+        self.manifest["metadata"]["creationTimestamp"] = json!(at);
+        self
+    }
+
+    /// Adds a label to `metadata.labels`.
+    pub fn label(mut self, key: &str, value: &str) -> Self {
+        let labels = &mut self.manifest["metadata"]["labels"];
+        if !labels.is_object() {
+            *labels = Value::Object(Map::new());
+        }
+        labels[key] = json!(value);
+        self
+    }
+
+    /// The manifest as JSON, for tests that send it untyped.
+    pub fn manifest(&self) -> &Value {
+        &self.manifest
+    }
+
+    pub fn build(self) -> crate::core::api::HardeningException {
+        let text = self.manifest.to_string();
+        serde_json::from_value(self.manifest)
+            .unwrap_or_else(|e| panic!("test exception does not parse: {e}\n{text}"))
+    }
+}
+
 fn merge(base: &mut Value, patch: Value) {
     match (base, patch) {
         (Value::Object(base), Value::Object(patch)) => {

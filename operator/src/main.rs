@@ -20,8 +20,13 @@ enum Command {
         #[command(flatten)]
         config: RunConfig,
     },
-    /// Print the HardeningProfile CustomResourceDefinition as YAML.
-    Crd,
+    /// Print a CustomResourceDefinition as YAML: the HardeningProfile's, or with --kind
+    /// HardeningException the HardeningException's.
+    Crd {
+        /// Which CRD.
+        #[arg(long, value_enum, default_value_t = CrdKind::HardeningProfile)]
+        kind: CrdKind,
+    },
     Render(cli::render::RenderArgs),
     Diff(cli::diff::DiffArgs),
     Report(cli::report::ReportArgs),
@@ -32,13 +37,26 @@ enum Command {
     NodeAgent(hardening_operator::node_agent::NodeAgentArgs),
 }
 
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+#[value(rename_all = "verbatim")]
+enum CrdKind {
+    HardeningProfile,
+    HardeningException,
+}
+
 fn main() {
     let matches = Cli::command().get_matches();
     let command = Cli::from_arg_matches(&matches)
         .unwrap_or_else(|e| e.exit())
         .command;
     match command {
-        Command::Crd => print!("{}", hardening_operator::core::crd::crd_yaml()),
+        Command::Crd { kind } => print!(
+            "{}",
+            match kind {
+                CrdKind::HardeningProfile => hardening_operator::core::crd::crd_yaml(),
+                CrdKind::HardeningException => hardening_operator::core::crd::exception_crd_yaml(),
+            }
+        ),
         Command::Render(args) => std::process::exit(cli::render::main(&args)),
         Command::Diff(args) => std::process::exit(cli::diff::main(&args)),
         Command::Report(args) => std::process::exit(cli::report::main(&args)),

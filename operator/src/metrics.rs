@@ -25,18 +25,23 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 pub enum ControllerKind {
     Namespace,
     Profile,
+    Exception,
 }
 
 impl ControllerKind {
-    pub const ALL: [ControllerKind; 2] = [Self::Namespace, Self::Profile];
+    pub const ALL: [ControllerKind; 3] = [Self::Namespace, Self::Profile, Self::Exception];
 
     pub fn label(self) -> &'static str {
         match self {
             Self::Namespace => "namespace",
             Self::Profile => "profile",
+            Self::Exception => "exception",
         }
     }
 }
+
+/// Values of the `state` label of `hardening_exceptions`.
+pub const EXCEPTION_STATES: [&str; 5] = ["active", "expiring", "expired", "invalid", "pending"];
 
 /// Values of the `verb` label of `hardening_api_requests_total`, as the API server's audit
 /// log names them.
@@ -98,6 +103,11 @@ struct ReadyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerbLabels {
     verb: &'static str,
 }
@@ -127,6 +137,10 @@ pub struct Metrics {
     /// Whether each profile's last computed status was Ready: the names stay here, only
     /// the two counts become series.
     readiness: Mutex<BTreeMap<String, bool>>,
+    exceptions: Family<StateLabels, Gauge>,
+    /// Each HardeningException's last judged state: the names stay here, only the counts by
+    /// state become series.
+    exception_states: Mutex<BTreeMap<String, &'static str>>,
 }
 
 impl Default for Metrics {
@@ -206,6 +220,14 @@ impl Metrics {
             "profiles",
             "Profiles this operator reconciled, by whether their status is Ready (ready=\"true\" or \"false\"); only the leader reconciles",
         );
+        let exceptions: Family<StateLabels, Gauge> = register(
+            &mut registry,
+            "exceptions",
+            "HardeningExceptions by state: active (in force), expiring (in force, expiring within a week), expired, invalid, pending (not applied); only the leader judges them",
+        );
+        for state in EXCEPTION_STATES {
+            let _ = exceptions.get_or_create(&StateLabels { state });
+        }
 
         // Every bounded series from the start, so rates work from the first scrape.
         for controller in ControllerKind::ALL {
@@ -249,6 +271,33 @@ impl Metrics {
             api_requests,
             profiles,
             readiness: Mutex::new(BTreeMap::new()),
+            exceptions,
+            exception_states: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The HardeningException `name` was judged to be in `state` (one of
+    /// [`EXCEPTION_STATES`]).
+    pub fn exception_state(&self, name: &str, state: &'static str) {
+        let mut states = self.exception_states.lock().expect("exception states lock");
+        states.insert(name.to_owned(), state);
+        self.publish_exceptions(&states);
+    }
+
+    /// The HardeningException `name` is gone: it counts no more.
+    pub fn exception_gone(&self, name: &str) {
+        let mut states = self.exception_states.lock().expect("exception states lock");
+        if states.remove(name).is_some() {
+            self.publish_exceptions(&states);
+        }
+    }
+
+    fn publish_exceptions(&self, states: &BTreeMap<String, &'static str>) {
+        for state in EXCEPTION_STATES {
+            let n = states.values().filter(|s| **s == state).count();
+            self.exceptions
+                .get_or_create(&StateLabels { state })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 
@@ -431,6 +480,36 @@ mod tests {
         metrics.profile_gone("b");
         metrics.profile_gone("never-seen");
         assert_eq!((count("true"), count("false")), ("1".into(), "0".into()));
+    }
+
+    #[test]
+    fn exceptions_are_counted_by_state_once_each() {
+        let metrics = Metrics::new();
+        let count = |state: &str| {
+            let line = format!("hardening_exceptions{{state=\"{state}\"}} ");
+            metrics
+                .encode()
+                .lines()
+                .find_map(|l| l.strip_prefix(&line).map(str::to_owned))
+                .unwrap_or_else(|| panic!("no {line}"))
+        };
+        for state in EXCEPTION_STATES {
+            assert_eq!(count(state), "0", "{state} from the start");
+        }
+        metrics.exception_state("a", "active");
+        metrics.exception_state("b", "expiring");
+        metrics.exception_state("a", "expiring");
+        assert_eq!(
+            (count("active"), count("expiring")),
+            ("0".into(), "2".into())
+        );
+        metrics.exception_state("b", "expired");
+        metrics.exception_gone("a");
+        metrics.exception_gone("never-seen");
+        assert_eq!(
+            (count("expiring"), count("expired")),
+            ("0".into(), "1".into())
+        );
     }
 
     #[test]

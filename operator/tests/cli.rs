@@ -631,3 +631,56 @@ fn diff_takes_kubectls_context_and_kubeconfig_flags() {
     assert!(stderr.contains("staging"), "{stderr}");
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+/// Issue 24: `render --exception` names each exception with what it does and whether the
+/// operator would apply it now (in force, or refused beyond --max-exception-duration).
+#[test]
+fn render_names_the_exceptions_and_whether_they_would_apply() {
+    let dir = fresh_dir("render-exceptions");
+    let in_days = |days: i64| {
+        k8s_openapi::jiff::Timestamp::from_second(
+            k8s_openapi::jiff::Timestamp::now().as_second() + days * 86_400,
+        )
+        .unwrap()
+        .to_string()
+    };
+    let exception = |name: &str, expires: &str| {
+        format!(
+            "apiVersion: hardening.dev/v1alpha1\nkind: HardeningException\nmetadata: {{name: {name}}}\nspec:\n  profile: bsi-strict\n  namespaces: {{names: [shop]}}\n  rules: [requireImageTag]\n  reason: legacy image (RISK-1)\n  owner: team-shop\n  expires: \"{expires}\"\n"
+        )
+    };
+    let file = dir.join("exceptions.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "{}---\n{}",
+            exception("soon", &in_days(2)),
+            exception("too-long", &in_days(40))
+        ),
+    )
+    .unwrap();
+    let output = run(&[
+        "render",
+        "--profile",
+        "examples/bsi-strict.yaml",
+        "--namespace",
+        "operator/tests/fixtures/namespaces.yaml",
+        "--exception",
+        file.to_str().unwrap(),
+        "--max-exception-duration",
+        "720h",
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "profile bsi-strict: HardeningException soon (in force): guardrail requireImageTag"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("profile bsi-strict: HardeningException too-long (not applied: ")
+            && stderr.contains("30 days"),
+        "{stderr}"
+    );
+}

@@ -252,10 +252,22 @@ pub fn namespace_report(profile: &HardeningProfile, namespace: &str, pods: &[Pod
     });
     let verdicts: Vec<(String, _)> = views
         .iter()
-        .map(|view| (view.name_any(), judge(profile, &JudgedPod::of(view).pod())))
+        .map(|view| {
+            (
+                view.name_any(),
+                judge(profile, &JudgedPod::of(view).pod(), &[]),
+            )
+        })
         .collect();
-    let preview = hardening_operator::core::preview::applies(profile)
-        .then(|| namespace_preview(profile, verdicts.iter().map(|(name, v)| (name.as_str(), v))));
+    let preview = hardening_operator::core::preview::applies(profile).then(|| {
+        // The benchmark grants no HardeningExceptions.
+        namespace_preview(
+            profile,
+            namespace,
+            &[],
+            verdicts.iter().map(|(name, v)| (name.as_str(), v)),
+        )
+    });
     let widening = profile
         .spec
         .network_policy

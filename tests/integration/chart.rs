@@ -96,6 +96,8 @@ const CLUSTER_ROLE: &[(&str, &str, &[&str])] = &[
         &["list", "watch", "get", "patch"],
     ),
     ("hardening.dev", "hardeningprofiles/status", &["patch"]),
+    ("hardening.dev", "hardeningexceptions", &["list", "watch"]),
+    ("hardening.dev", "hardeningexceptions/status", &["patch"]),
     ("events.k8s.io", "events", &["create", "patch"]),
     (
         "aquasecurity.github.io",
@@ -145,6 +147,12 @@ const GRANTED_TO_EVERYONE: &[(&str, &str, &str)] =
 /// have (they change what every operator detects at start-up); tests/integration/
 /// policy_reports.rs exercises them on a control plane of its own.
 const NEEDED_BUT_NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[
+    (
+        "hardening.dev",
+        "hardeningexceptions/status",
+        "patch",
+        "the status of HardeningExceptions (tests/integration/exceptions.rs)",
+    ),
     (
         "policy.networking.k8s.io",
         "clusternetworkpolicies",
@@ -320,6 +328,33 @@ fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
     docs.iter().filter(|d| d["kind"] == kind).collect()
 }
 
+/// The document of `kind` named `name`.
+pub fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    match of_kind(docs, kind)
+        .into_iter()
+        .filter(|d| d["metadata"]["name"] == name)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [doc] => doc,
+        other => panic!("expected one {kind} {name}, rendered {}", other.len()),
+    }
+}
+
+/// The generated CRD files (`crds/`): the profile's and the exception's, by CRD name.
+pub fn crd_files() -> Vec<(&'static str, PathBuf)> {
+    vec![
+        (
+            "hardeningprofiles.hardening.dev",
+            root().join(hardening_operator::core::crd::CRD_PATH),
+        ),
+        (
+            "hardeningexceptions.hardening.dev",
+            root().join(hardening_operator::core::crd::EXCEPTION_CRD_PATH),
+        ),
+    ]
+}
+
 pub fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
     match of_kind(docs, kind).as_slice() {
         [doc] => doc,
@@ -475,6 +510,11 @@ fn chart_lints_and_carries_the_crd_of_crds_dir() {
         "the package holds the file, not a link"
     );
     assert_eq!(std::fs::read_to_string(&packaged).unwrap(), crd);
+    let packaged = out.join("hardening-operator/files/crds/hardening.dev_hardeningexceptions.yaml");
+    assert!(
+        std::fs::symlink_metadata(&packaged).is_ok_and(|m| m.is_file()),
+        "the package holds the exceptions' CRD file"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
 
@@ -482,13 +522,15 @@ fn chart_lints_and_carries_the_crd_of_crds_dir() {
 fn chart_renders_a_restricted_highly_available_operator_with_least_privilege() {
     let docs = render("hardening-operator", "hardening-system", &[]);
 
-    // The CRD is the file in crds/, with the release's labels and the keep annotation.
-    let crd: Value =
-        serde_yaml_ng::from_str(&std::fs::read_to_string(crd_file()).unwrap()).unwrap();
-    assert_eq!(
-        without_chart_metadata(one(&docs, "CustomResourceDefinition")),
-        crd
-    );
+    // The CRDs are the files in crds/, with the release's labels and the keep annotation.
+    assert_eq!(of_kind(&docs, "CustomResourceDefinition").len(), 2);
+    for (name, file) in crd_files() {
+        let crd: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        assert_eq!(
+            without_chart_metadata(named(&docs, "CustomResourceDefinition", name)),
+            crd
+        );
+    }
 
     let deployment = one(&docs, "Deployment");
     assert_eq!(deployment["spec"]["replicas"], 2);

@@ -17,7 +17,7 @@ use kube::api::PostParams;
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
-use crate::chart::{chart_dir, helm, one, render, without_chart_metadata};
+use crate::chart::{chart_dir, helm, named, render, without_chart_metadata};
 use crate::operator_env::install_crd;
 
 const CRD_NAME: &str = "hardeningprofiles.hardening.dev";
@@ -31,30 +31,26 @@ fn crds(docs: &[Value]) -> Vec<&Value> {
 
 #[test]
 fn chart_crd_values_decide_whether_the_crd_is_rendered_and_kept() {
-    let file: Value = serde_yaml_ng::from_str(
-        &std::fs::read_to_string(
-            chart_dir().join("files/crds/hardening.dev_hardeningprofiles.yaml"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    for (name, path) in crate::chart::crd_files() {
+        let file: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
 
-    // Default: installed, kept on uninstall, labelled as the release's.
-    let docs = render("r", "hardening-system", &[]);
-    let crd = one(&docs, "CustomResourceDefinition");
-    assert_eq!(crd["metadata"]["annotations"][KEEP], "keep");
-    assert_eq!(crd["metadata"]["labels"]["app.kubernetes.io/instance"], "r");
-    assert_eq!(without_chart_metadata(crd), file);
+        // Default: installed, kept on uninstall, labelled as the release's.
+        let docs = render("r", "hardening-system", &[]);
+        let crd = named(&docs, "CustomResourceDefinition", name);
+        assert_eq!(crd["metadata"]["annotations"][KEEP], "keep");
+        assert_eq!(crd["metadata"]["labels"]["app.kubernetes.io/instance"], "r");
+        assert_eq!(without_chart_metadata(crd), file);
 
-    // crds.keep=false: the same CRD without the annotation.
-    let docs = render("r", "hardening-system", &["crds.keep=false"]);
-    let crd = one(&docs, "CustomResourceDefinition");
-    assert!(
-        crd["metadata"]["annotations"].is_null(),
-        "{}",
-        crd["metadata"]
-    );
-    assert_eq!(without_chart_metadata(crd), file);
+        // crds.keep=false: the same CRD without the annotation.
+        let docs = render("r", "hardening-system", &["crds.keep=false"]);
+        let crd = named(&docs, "CustomResourceDefinition", name);
+        assert!(
+            crd["metadata"]["annotations"].is_null(),
+            "{}",
+            crd["metadata"]
+        );
+        assert_eq!(without_chart_metadata(crd), file);
+    }
 
     // crds.install=false: no CRD at all, whatever crds.keep says.
     for sets in [
@@ -225,7 +221,16 @@ async fn helm_uninstall_keeps_the_crd_and_profiles_unless_told_otherwise() {
         &helm.kubeconfig,
     ])
     .expect_err("helm install must refuse a CRD the release does not own");
-    assert!(refused.contains(CRD_NAME), "{refused}");
+    // helm stops at the first CRD it does not own: either of the chart's two (install_crd
+    // installs both).
+    assert!(
+        [CRD_NAME, "hardeningexceptions.hardening.dev"]
+            .iter()
+            .any(|crd| refused.contains(&format!(
+                "CustomResourceDefinition \"{crd}\" in namespace \"\" exists and cannot be imported"
+            ))),
+        "{refused}"
+    );
     helm.install("other", &["crds.install=false,crds.keep=false"]);
     let theirs = crd(&client).await.expect("the CRD is there");
     assert!(

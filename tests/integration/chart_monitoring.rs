@@ -26,6 +26,7 @@ const PROMETHEUS_OWN: &[&str] = &["up"];
 
 /// The alerts the chart must have (issue 13).
 const ALERTS: &[&str] = &[
+    "HardeningExceptionExpiring",
     "HardeningOperatorDown",
     "HardeningProfileNotReady",
     "HardeningReconcileErrors",

@@ -167,11 +167,15 @@ fn the_install_notes_say_what_the_chart_does_with_the_crd() {
         "{default}"
     );
     let docs = render("x", "hardening-system", &[]);
-    let crd = one(&docs, "CustomResourceDefinition");
-    assert_eq!(
-        crd["metadata"]["annotations"]["helm.sh/resource-policy"],
-        "keep"
-    );
+    for crd in docs
+        .iter()
+        .filter(|d| d["kind"] == "CustomResourceDefinition")
+    {
+        assert_eq!(
+            crd["metadata"]["annotations"]["helm.sh/resource-policy"],
+            "keep"
+        );
+    }
     let not_kept = notes(&["crds.keep=false"]);
     assert!(
         not_kept.contains("deletes it (crds.keep=false)"),

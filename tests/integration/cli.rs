@@ -1,6 +1,7 @@
 //! `hardening-operator diff` against the real API server, through its library function
 //! (`cli::diff::run`, what the command runs once connected): a fresh namespace needs
 //! everything created, a hardened one nothing, and an edit shows with its field manager.
+//! `diff --exception` shows an exception of the change and those in force.
 //! The exit status mapping is unit-tested in the operator (`cli::diff::tests`).
 
 use std::path::PathBuf;
@@ -68,6 +69,7 @@ async fn diff_reports_create_then_unchanged_then_an_edit_with_its_field_manager(
         namespaces: vec![ns.clone(), other.clone()],
         profile_selector: Some(format!("{SHARD_LABEL}={}", env.shard)),
         exclusions: Default::default(),
+        exceptions: Default::default(),
         cluster: Default::default(),
     };
     let client = env.client.clone();
@@ -202,4 +204,86 @@ async fn diff_reports_create_then_unchanged_then_an_edit_with_its_field_manager(
     env.start_operator(RunConfig::default());
     env.finish().await;
     let _ = std::fs::remove_file(file);
+}
+
+/// Issue 24: an exception in a pull request is visible in `diff --exception`: what it
+/// suspends, where, until when, owner, reason, what it weakens, whether the operator would
+/// apply it; once in force in the cluster, `diff` names it among the exceptions in force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_shows_an_exception_of_the_change_and_those_in_force() {
+    use hardening_operator::core::api::HardeningException;
+    let mut env = OperatorEnv::start("cli-exception").await;
+    let ns = env.namespace(&[]).await;
+    let profile = env.profile(
+        "strict",
+        json!({ "guardrails": { "requireImageTag": true } }),
+    );
+    let name = env.create_profile(&profile).await.unwrap().name_any();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let file = dir.join(format!("{}.yaml", env.shard));
+    std::fs::write(&file, serde_yaml_ng::to_string(&profile).unwrap()).unwrap();
+    let expires = k8s_openapi::jiff::Timestamp::from_second(
+        k8s_openapi::jiff::Timestamp::now().as_second() + 3600,
+    )
+    .unwrap()
+    .to_string();
+    let exception_name = format!("{}-tag", env.shard);
+    let exception = json!({
+        "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningException",
+        "metadata": { "name": exception_name },
+        "spec": {
+            "profile": name, "namespaces": { "names": [ns] }, "rules": ["requireImageTag"],
+            "reason": "legacy image (RISK-7)", "owner": "team-shop", "expires": expires,
+        },
+    });
+    let exception_file = dir.join(format!("{}-exception.yaml", env.shard));
+    std::fs::write(
+        &exception_file,
+        serde_yaml_ng::to_string(&exception).unwrap(),
+    )
+    .unwrap();
+    let mut args = DiffArgs {
+        profiles: vec![file],
+        namespaces: Vec::new(),
+        profile_selector: Some(format!("{SHARD_LABEL}={}", env.shard)),
+        exclusions: Default::default(),
+        exceptions: Default::default(),
+        cluster: Default::default(),
+    };
+    args.exceptions.exceptions = vec![exception_file];
+    let client = env.client.clone();
+    let (_, report, _) = diff(&client, &args).await;
+    let line = format!(
+        "exception {exception_name} is new: guardrail requireImageTag suspended in namespaces {ns} of profile {name} until {expires}; owner team-shop; reason: legacy image (RISK-7); weakens BSI SYS.1.6 (2023) A6, A10"
+    );
+    assert!(report.contains(&line), "{report}");
+    assert!(report.contains("the operator would apply it"), "{report}");
+
+    // Applied and in force: diff without the file names it among those in force.
+    let stored: HardeningException = serde_json::from_value(exception).unwrap();
+    Api::<HardeningException>::all(client.clone())
+        .create(&Default::default(), &stored)
+        .await
+        .unwrap();
+    env.status_where(&name, "the exception in force", |s| {
+        s.exceptions
+            .as_ref()
+            .is_some_and(|e| e.active.len() == 1)
+            .then_some(())
+            .ok_or("want one exception in force".into())
+    })
+    .await;
+    args.exceptions.exceptions.clear();
+    let (_, report, _) = diff(&client, &args).await;
+    assert!(
+        report.contains(&format!(
+            "exceptions in force in the cluster, unchanged: {exception_name} until {expires}"
+        )),
+        "{report}"
+    );
+    Api::<HardeningException>::all(client.clone())
+        .delete(&exception_name, &Default::default())
+        .await
+        .unwrap();
+    env.finish().await;
 }

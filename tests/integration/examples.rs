@@ -81,3 +81,51 @@ async fn every_example_is_accepted_and_becomes_ready() {
     assert!(profiles >= 3, "expected at least three example profiles");
     env.finish().await;
 }
+
+/// Every HardeningException in `examples/` is accepted by the API server as it is (a
+/// server-side dry run, strict field validation) and by the offline check, and names an
+/// example profile and a namespace of `examples/namespaces.yaml`. (Whether its `expires`
+/// is within the operator's bound depends on the day it is applied: the file says so.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_exception_is_accepted() {
+    let client = hardening_tests::cluster().client().await;
+    crate::operator_env::install_crd(&client).await;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let exceptions = hardening_operator::cli::input::read_exceptions(std::slice::from_ref(&dir))
+        .expect("the example exceptions pass the offline check");
+    assert!(!exceptions.objects.is_empty(), "an example exception");
+    let profiles =
+        hardening_operator::cli::input::read_profiles(std::slice::from_ref(&dir)).unwrap();
+    let namespaces = hardening_operator::cli::input::read_namespaces(&dir.join("namespaces.yaml"))
+        .expect("examples/namespaces.yaml");
+    for (file, exception) in exceptions.objects {
+        assert!(
+            profiles
+                .objects
+                .iter()
+                .any(|(_, p)| p.name_any() == exception.spec.profile),
+            "{file}: names no example profile"
+        );
+        assert!(
+            exception
+                .spec
+                .namespaces
+                .names
+                .iter()
+                .all(|n| namespaces
+                    .iter()
+                    .any(|ns| ns.metadata.name.as_deref() == Some(n.as_str()))),
+            "{file}: names a namespace examples/namespaces.yaml does not hold"
+        );
+        let request = http::Request::post(
+            "/apis/hardening.dev/v1alpha1/hardeningexceptions?dryRun=All&fieldValidation=Strict",
+        )
+        .header("Content-Type", "application/json")
+        .body(serde_json::to_vec(&exception).unwrap())
+        .unwrap();
+        client
+            .request::<serde_json::Value>(request)
+            .await
+            .unwrap_or_else(|e| panic!("{file} rejected by the API server: {e}"));
+    }
+}

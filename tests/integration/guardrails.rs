@@ -28,13 +28,13 @@ fn admission_api(client: &Client, kind: &str) -> Api<DynamicObject> {
 }
 
 /// The API server's answer to a raw request: status code, body and `Warning` headers.
-struct Answer {
-    code: u16,
-    body: String,
-    warnings: Vec<String>,
+pub(crate) struct Answer {
+    pub(crate) code: u16,
+    pub(crate) body: String,
+    pub(crate) warnings: Vec<String>,
 }
 
-async fn send(client: &Client, method: &str, uri: &str, body: Option<&Value>) -> Answer {
+pub(crate) async fn send(client: &Client, method: &str, uri: &str, body: Option<&Value>) -> Answer {
     let request = Request::builder()
         .method(method)
         .uri(uri)
@@ -65,7 +65,7 @@ async fn send(client: &Client, method: &str, uri: &str, body: Option<&Value>) ->
 }
 
 /// A server-side dry-run create of `object` (a Pod or NetworkPolicy) in `namespace`.
-async fn dry_run(client: &Client, namespace: &str, object: &Value) -> Answer {
+pub(crate) async fn dry_run(client: &Client, namespace: &str, object: &Value) -> Answer {
     let uri = match object["kind"].as_str() {
         Some("Pod") => format!("/api/v1/namespaces/{namespace}/pods?dryRun=All"),
         _ => {
@@ -96,7 +96,7 @@ fn policy(name: &str, spec: Value) -> Value {
 }
 
 /// Rejected by this profile's guardrail `rule`, the message naming rule and requirement.
-fn assert_rejected(answer: &Answer, profile: &str, rule: &str, what: &str) {
+pub(crate) fn assert_rejected(answer: &Answer, profile: &str, rule: &str, what: &str) {
     let named = format!(
         "HardeningProfile {profile} guardrail {rule} ({})",
         hardening_operator::core::compliance::guardrail_citation(rule)
@@ -109,7 +109,7 @@ fn assert_rejected(answer: &Answer, profile: &str, rule: &str, what: &str) {
     );
 }
 
-fn assert_admitted(answer: &Answer, what: &str) {
+pub(crate) fn assert_admitted(answer: &Answer, what: &str) {
     assert!(
         answer.code < 300,
         "{what}: want it admitted, got {}: {}",

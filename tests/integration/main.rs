@@ -13,6 +13,7 @@ mod compliance;
 mod demo;
 mod dry_run;
 mod examples;
+mod exceptions;
 mod fingerprint;
 mod gate;
 mod gitops;

@@ -69,6 +69,7 @@ fn render_error(profiles: Vec<PathBuf>, namespaces: Vec<PathBuf>) -> String {
         profiles,
         namespaces,
         exclusions: Default::default(),
+        exceptions: Default::default(),
         confinement_dir: None,
     };
     let (mut out, mut notes) = (Vec::new(), Vec::new());
@@ -147,6 +148,7 @@ async fn diff_error(cluster: ClusterArgs) -> String {
         namespaces: vec![],
         profile_selector: None,
         exclusions: Default::default(),
+        exceptions: Default::default(),
         cluster,
     };
     let result = match args.cluster.client().await {

@@ -294,6 +294,7 @@ async fn metrics_and_health_endpoints() {
             ("hardening_api_write_limit", "gauge"),
             ("hardening_drifts_detected", "counter"),
             ("hardening_drifts_repaired", "counter"),
+            ("hardening_exceptions", "gauge"),
             ("hardening_managed_namespaces", "gauge"),
             ("hardening_objects_rolled_out", "counter"),
             ("hardening_profiles", "gauge"),
@@ -370,7 +371,9 @@ async fn metrics_and_health_endpoints() {
                 );
             }
             let allowed = match key.as_str() {
-                "controller" => ["namespace", "profile"].contains(&value.as_str()),
+                "controller" => ["namespace", "profile", "exception"].contains(&value.as_str()),
+                "state" => ["active", "expiring", "expired", "invalid", "pending"]
+                    .contains(&value.as_str()),
                 "kind" => kinds.contains(&value.as_str()),
                 "verb" => VERBS.contains(&value.as_str()),
                 "reason" => value.chars().all(|c| c.is_ascii_alphabetic()),
@@ -392,7 +395,8 @@ async fn metrics_and_health_endpoints() {
         "le",
         "verb",
         "reason",
-        "ready"
+        "ready",
+        "state"
     ])));
 
     env.finish().await;

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 pub const SHARD_LABEL: &str = "hardening.dev/test-shard";
 
 const CRD_YAML: &str = include_str!("../../crds/hardening.dev_hardeningprofiles.yaml");
+const EXCEPTION_CRD_YAML: &str = include_str!("../../crds/hardening.dev_hardeningexceptions.yaml");
 
 pub struct OperatorEnv {
     pub client: Client,
@@ -219,10 +220,17 @@ impl Drop for OperatorEnv {
     }
 }
 
-/// Applies the generated CRD and waits until the API server serves it.
+/// Applies the generated CRDs (HardeningProfile and HardeningException) and waits until
+/// the API server serves them.
 pub async fn install_crd(client: &Client) {
+    for yaml in [CRD_YAML, EXCEPTION_CRD_YAML] {
+        install_one(client, yaml).await;
+    }
+}
+
+async fn install_one(client: &Client, yaml: &str) {
     let crd: CustomResourceDefinition =
-        serde_yaml_ng::from_str(CRD_YAML).expect("crds/ holds a valid CRD");
+        serde_yaml_ng::from_str(yaml).expect("crds/ holds a valid CRD");
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let name = crd.name_any();
     api.patch(
@@ -232,7 +240,7 @@ pub async fn install_crd(client: &Client) {
     )
     .await
     .unwrap_or_else(|e| panic!("installing CRD {name}: {e}"));
-    eventually("the HardeningProfile CRD to be established", || async {
+    eventually(&format!("the CRD {name} to be established"), || async {
         let crd = api.get(&name).await.map_err(|e| e.to_string())?;
         let established = crd
             .status

@@ -15,7 +15,7 @@ use hardening_operator::core::policy_report::{
 };
 use hardening_operator::core::status::NamespaceOutcome;
 use hardening_operator::fixtures::{profile, specs};
-use hardening_tests::eventually;
+use hardening_tests::{eventually, eventually_within};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -827,6 +827,138 @@ async fn status_report_and_policy_reports_agree_requirement_by_requirement() {
     assert_eq!(verdict(&second, "strict", "SYS.1.6.A5"), Verdict::Partial);
     // Audit mode enforces nothing: Partial at best.
     assert_eq!(verdict(&second, "audit", "SYS.1.6.A17"), Verdict::Partial);
+
+    // The third state (issue 24): an exception in force suspends the image rule in s-a.
+    // The three still agree; a requirement it weakens is never met there ("met except
+    // accepted deviations", warn, never pass), and the reports say whose, why and until
+    // when. Once it has expired, the verdicts are those of before.
+    use hardening_operator::core::api::HardeningException;
+    let before_exception: Vec<(String, String, Verdict)> = second.clone();
+    let expires = k8s_openapi::jiff::Timestamp::from_second(
+        k8s_openapi::jiff::Timestamp::now().as_second() + 30,
+    )
+    .unwrap()
+    .to_string();
+    let exception: HardeningException = serde_json::from_value(json!({
+        "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningException",
+        "metadata": { "name": "strict-images" },
+        "spec": {
+            "profile": "strict",
+            "namespaces": { "names": ["s-a"] },
+            "rules": ["requireImageTag"],
+            "reason": "vendor image without a version until the vendor ships one (RISK-7)",
+            "owner": "team-a",
+            "expires": expires,
+        }
+    }))
+    .unwrap();
+    let exceptions: Api<HardeningException> = Api::all(client.clone());
+    exceptions
+        .create(&PostParams::default(), &exception)
+        .await
+        .unwrap();
+    let (report, third) = eventually("they agree with the exception in force", || async {
+        let (report, verdicts) = disagreement().await?;
+        let strict = profiles.get("strict").await.map_err(|e| e.to_string())?;
+        let status = strict.status.ok_or("no status")?;
+        let a10 = status
+            .compliance
+            .iter()
+            .find(|c| c.id == "SYS.1.6.A10")
+            .ok_or("no A10")?;
+        if a10.accepted_deviations.is_empty() {
+            return Err("the exception is not judged yet".to_owned());
+        }
+        Ok((report, verdicts))
+    })
+    .await;
+    for id in ["SYS.1.6.A6", "SYS.1.6.A10", "APP.4.4.A13"] {
+        assert_ne!(verdict(&third, "strict", id), Verdict::Met, "{id}");
+    }
+    let deviations = report.deviations();
+    let row = deviations
+        .iter()
+        .find(|d| d.requirement.id == "SYS.1.6.A10")
+        .expect("the report lists the deviation of A10");
+    assert_eq!(
+        (
+            row.profile,
+            row.deviation.exception.as_str(),
+            row.deviation.owner.as_str(),
+            row.deviation.expires.as_str(),
+        ),
+        ("strict", "strict-images", "team-a", expires.as_str())
+    );
+    let markdown = hardening_operator::core::report::markdown(&report);
+    assert!(
+        markdown.contains("## Accepted deviations") && markdown.contains("RISK-7"),
+        "{markdown}"
+    );
+    let in_sa = report_of(&client, api, "s-a").await.unwrap();
+    let exception_result = in_sa["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "exception")
+        .expect("an exception result in the report of s-a");
+    assert_eq!(exception_result["result"], "warn");
+    assert_eq!(exception_result["properties"]["owner"], "team-a");
+    assert!(
+        exception_result["message"]
+            .as_str()
+            .unwrap()
+            .contains("RISK-7"),
+        "{exception_result}"
+    );
+    let a10 = in_sa["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "SYS.1.6.A10")
+        .unwrap();
+    assert_ne!(a10["result"], "pass", "{a10}");
+    assert!(
+        a10["message"]
+            .as_str()
+            .unwrap()
+            .contains("accepted deviations"),
+        "{a10}"
+    );
+    assert_eq!(
+        result_of(&report_of(&client, api, "s-b").await.unwrap(), "exception"),
+        None,
+        "s-b is not covered"
+    );
+    let cluster = cluster_report_of(&client, api, "strict").await.unwrap();
+    assert_eq!(result_of(&cluster, "exception").as_deref(), Some("warn"));
+
+    // Expired: the cluster report skips it, the verdicts are those of before.
+    let (_, fourth) = eventually_within(
+        std::time::Duration::from_secs(60),
+        "they agree once the exception has expired",
+        || async {
+            let (report, verdicts) = disagreement().await?;
+            let cluster = cluster_report_of(&client, api, "strict")
+                .await
+                .ok_or("no cluster report")?;
+            if result_of(&cluster, "exception").as_deref() != Some("skip") {
+                return Err("the exception is not expired yet".to_owned());
+            }
+            Ok((report, verdicts))
+        },
+    )
+    .await;
+    for (profile, id, v) in &before_exception {
+        assert_eq!(verdict(&fourth, profile, id), *v, "{profile} {id}");
+    }
+    assert_eq!(
+        result_of(&report_of(&client, api, "s-a").await.unwrap(), "exception"),
+        None
+    );
+    exceptions
+        .delete("strict-images", &Default::default())
+        .await
+        .unwrap();
 
     let _ = stop.send(());
     let _ = tokio::time::timeout(std::time::Duration::from_secs(20), operator).await;

@@ -87,6 +87,7 @@ async fn diff_report(
         namespaces: vec![namespace.to_owned()],
         profile_selector: Some(format!("{SHARD_LABEL}={}", env.shard)),
         exclusions: Default::default(),
+        exceptions: Default::default(),
         cluster: Default::default(),
     };
     let (mut out, mut notes) = (Vec::new(), Vec::new());

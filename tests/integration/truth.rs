@@ -741,6 +741,8 @@ async fn failures_back_off_per_object() {
                 rule(&["rbac.authorization.k8s.io"], &["clusterroles", "clusterrolebindings", "roles", "rolebindings"], &["list", "watch"]),
                 rule(&["policy"], &["poddisruptionbudgets"], &["list", "watch"]),
                 rule(&["hardening.dev"], &["hardeningprofiles"], &["list", "watch", "get", "patch"]),
+                rule(&["hardening.dev"], &["hardeningexceptions"], &["list", "watch"]),
+                rule(&["hardening.dev"], &["hardeningexceptions/status"], &["patch"]),
                 rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
             ]
         }),

@@ -1744,3 +1744,275 @@ mod helpers {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// HardeningExceptions (issue 24): the same oracle for the exception CRD. Random exceptions,
+// valid and not (rule names, scopes, selectors, containers, dates, texts, slips), each judged
+// by the API server (dry-run create, `fieldValidation=Strict`) and by
+// `check_exception_manifest()` (the offline check of `render --exception` and `diff
+// --exception`: the CRD's structural schema, then `validate_exception()`). Whatever the API
+// server rejects, the offline check rejects too, naming every field the API server names (or
+// one enclosing or inside it); what the API server accepts, the operator can read. The
+// offline check is stricter only where the API server does not look: label selector syntax
+// (counted and printed).
+
+/// Exceptions tried per run (a dry-run request each).
+const EXCEPTION_CASES: u32 = 400;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exception_validation_agrees_with_the_api_server() {
+    use hardening_operator::core::api::{HardeningException, check_exception_manifest};
+    let client = cluster().client().await;
+    install_crd(&client).await;
+    let handle = tokio::runtime::Handle::current();
+    let seed_hex =
+        std::env::var("HARDENING_ORACLE_SEED").unwrap_or_else(|_| DEFAULT_SEED.to_owned());
+    let seed = parse_seed(&seed_hex).expect("HARDENING_ORACLE_SEED is 64 hex digits");
+    type Counts = (u32, u32, u32, BTreeMap<String, u32>, BTreeMap<String, u32>);
+    let stats = std::sync::Arc::new(Mutex::new(Counts::default()));
+    let started = Instant::now();
+    let result = tokio::task::spawn_blocking({
+        let client = client.clone();
+        let stats = stats.clone();
+        move || {
+            let config = Config {
+                cases: EXCEPTION_CASES,
+                max_shrink_iters: 200,
+                failure_persistence: None,
+                ..Config::default()
+            };
+            let mut runner =
+                TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
+            runner.run(&exception_manifest(), |manifest| {
+                handle.block_on(async {
+                    let crd = dry_run_exception(&client, &manifest)
+                        .await
+                        .map_err(TestCaseError::fail)?;
+                    let offline = check_exception_manifest(&manifest);
+                    let mut s = stats.lock().unwrap();
+                    s.0 += 1;
+                    match (&crd, &offline) {
+                        (Err(status), Ok(_)) => {
+                            return Err(TestCaseError::fail(format!(
+                                "the API server rejects the exception, check_exception_manifest() accepts it: {}",
+                                status.message
+                            )));
+                        }
+                        (Err(status), Err(errors)) => {
+                            s.1 += 1;
+                            for cause in status.details.iter().flat_map(|d| &d.causes) {
+                                *s.4.entry(format!("{}: {}", plain_path(&cause.field), class(&cause.message))).or_default() += 1;
+                            }
+                            check_crd_rejection(status).map_err(TestCaseError::fail)?;
+                            for field in rejected_fields(status) {
+                                if !errors.iter().any(|e| related(&e.field, &field)) {
+                                    return Err(TestCaseError::fail(format!(
+                                        "the API server rejects {field} ({}), check_exception_manifest() does not name it: {errors:?}",
+                                        status.message
+                                    )));
+                                }
+                            }
+                        }
+                        (Ok(stored), offline) => {
+                            serde_json::from_value::<HardeningException>(stored.clone()).map_err(
+                                |e| {
+                                    TestCaseError::fail(format!(
+                                        "the operator cannot read an exception the API server accepted: {e}"
+                                    ))
+                                },
+                            )?;
+                            if let Err(errors) = offline {
+                                s.2 += 1;
+                                for e in errors {
+                                    *s.3.entry(class(&e.message)).or_default() += 1;
+                                    if !e.field.contains("elector") {
+                                        return Err(TestCaseError::fail(format!(
+                                            "check_exception_manifest() refuses what the API server accepts, beyond label selector syntax: {e}"
+                                        )));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Ok(())
+                })
+            })
+        }
+    })
+    .await
+    .expect("the oracle thread");
+    let s = stats.lock().unwrap();
+    let lines = |map: &BTreeMap<String, u32>| {
+        map.iter()
+            .map(|(class, n)| format!("\n    {n:4} {class}"))
+            .collect::<String>()
+    };
+    eprintln!(
+        "exception oracle: {} exceptions in {:.1} s; the API server rejected {} (by field and rule:{}\n  ), the offline check also rejected {} the API server accepts (label selector syntax):{}",
+        s.0,
+        started.elapsed().as_secs_f64(),
+        s.1,
+        lines(&s.4),
+        s.2,
+        lines(&s.3),
+    );
+    if let Err(failure) = result {
+        panic!("exception oracle (seed {seed_hex}): {failure}");
+    }
+}
+
+/// The API server's verdict on an exception: the stored object, or the rejection.
+async fn dry_run_exception(
+    client: &Client,
+    manifest: &Value,
+) -> Result<Result<Value, Status>, String> {
+    let request = http::Request::post(
+        "/apis/hardening.dev/v1alpha1/hardeningexceptions?dryRun=All&fieldValidation=Strict",
+    )
+    .header("Content-Type", "application/json")
+    .body(serde_json::to_vec(manifest).map_err(|e| e.to_string())?)
+    .map_err(|e| e.to_string())?;
+    match client.request::<Value>(request).await {
+        Ok(stored) => Ok(Ok(stored)),
+        Err(kube::Error::Api(status)) if status.code == 422 || status.code == 400 => {
+            Ok(Err(*status))
+        }
+        Err(e) => Err(format!("dry-run create of the exception failed: {e}")),
+    }
+}
+
+fn exception_manifest() -> impl Strategy<Value = Value> {
+    let name = mostly(
+        one_of(&["shop", "team-a", "legacy"]),
+        one_of(&["Team_A", "-x", "a.b", ""]),
+    );
+    // Distinct names mostly (a repeated one is a slip the schema's set refuses).
+    let names = prop_oneof![
+        8 => prop::collection::btree_set(name.clone(), 1..3).prop_map(|s| s.into_iter().collect::<Vec<_>>()),
+        1 => prop::collection::vec(name, 2..3),
+        2 => Just(Vec::new()),
+    ];
+    // Mostly the container rules (a pod selector and container names fit them), now and
+    // then the request rules (which take neither) or a name that is no rule.
+    let rules = prop::collection::vec(
+        prop_oneof![
+            8 => one_of(&[
+                "allowedRegistries",
+                "requireImageTag",
+                "requireImageDigest",
+                "requireReadOnlyRootFilesystem",
+            ]),
+            3 => one_of(&["denyExec", "denyPortForward", "denyPodProxy", "denyWideningNetworkPolicies"]),
+            1 => one_of(&["requireNothing", "deny_exec", ""]),
+        ],
+        1..3,
+    );
+    let rules = prop_oneof![
+        8 => rules.clone().prop_map(|r| {
+            let mut seen = std::collections::BTreeSet::new();
+            r.into_iter().filter(|x| seen.insert(x.clone())).collect::<Vec<_>>()
+        }),
+        1 => rules,
+        1 => Just(Vec::new()),
+    ];
+    let sometimes = |value: BoxedStrategy<Value>| {
+        prop_oneof![3 => Just(None), 1 => value.prop_map(Some)].boxed()
+    };
+    let expires = mostly(
+        one_of(&[
+            "2026-12-31T23:59:59Z",
+            "2027-01-01T00:00:00+01:00",
+            "2026-06-30T12:00:00.5Z",
+            "2030-02-28T00:00:00-05:30",
+            "2028-02-29T00:00:00Z",
+        ]),
+        one_of(&[
+            "tomorrow",
+            "2026-02-30T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-12-31T24:00:00Z",
+            "2026-12-31T23:59:60Z",
+            "2026-12-31T23:59:59",
+            "2026-12-31 23:59:59Z",
+            "2026-12-31t23:59:59z",
+            "1999-12-31T23:59:59Z",
+            "2000-01-01T00:00:00Z",
+            "2027-02-29T00:00:00Z",
+            "2026-12-31T23:59:59.1234567891Z",
+            "",
+        ]),
+    );
+    let text = |good: &'static [&'static str]| {
+        mostly(
+            one_of(good),
+            prop_oneof![Just(String::new()), Just("x".repeat(1100))],
+        )
+    };
+    (
+        (
+            mostly(
+                one_of(&["strict", "bsi.strict", "a"]),
+                one_of(&["Strict", "", "a_b", "-a"]),
+            ),
+            names,
+            sometimes(selector()),
+            sometimes(selector()),
+            prop_oneof![
+                3 => Just(Vec::new()),
+                1 => prop::collection::vec(
+                    mostly(one_of(&["app", "sidecar"]), one_of(&["App", "a b", ""])),
+                    1..3,
+                ),
+            ],
+            rules,
+        ),
+        (
+            sometimes(mostly(
+                one_of(&["privileged", "baseline", "restricted"]).prop_map(|l| json!(l)),
+                one_of(&["none", "Baseline"]).prop_map(|l| json!(l)),
+            )),
+            text(&["legacy image, RISK-1", "vendor fix pending"]),
+            text(&["team-a", "alice@example.com"]),
+            expires,
+            prop_oneof![12 => Just(None), 1 => (0usize..4).prop_map(Some)],
+        ),
+    )
+        .prop_map(
+            |(
+                (profile, names, ns_selector, pod_selector, containers, rules),
+                (level, reason, owner, expires, slip),
+            )| {
+                let namespaces = object(vec![
+                    ("names", (!names.is_empty()).then(|| json!(names))),
+                    ("selector", ns_selector),
+                ]);
+                let mut spec = object(vec![
+                    ("profile", Some(json!(profile))),
+                    ("namespaces", Some(namespaces)),
+                    ("podSelector", pod_selector),
+                    (
+                        "containers",
+                        (!containers.is_empty()).then(|| json!(containers)),
+                    ),
+                    ("rules", (!rules.is_empty()).then(|| json!(rules))),
+                    ("podSecurityLevel", level),
+                    ("reason", Some(json!(reason))),
+                    ("owner", Some(json!(owner))),
+                    ("expires", Some(json!(expires))),
+                ]);
+                match slip {
+                    Some(0) => spec["rule"] = json!(["denyExec"]),
+                    Some(1) => spec["expires"] = json!(20261231),
+                    Some(2) => spec["owner"] = Value::Null,
+                    Some(_) => spec["namespaces"]["name"] = json!(["shop"]),
+                    None => {}
+                }
+                json!({
+                    "apiVersion": "hardening.dev/v1alpha1",
+                    "kind": "HardeningException",
+                    "metadata": { "name": "oracle-exception" },
+                    "spec": spec,
+                })
+            },
+        )
+}

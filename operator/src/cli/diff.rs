@@ -12,9 +12,11 @@ use kube::api::{DynamicObject, ListParams};
 use kube::{Api, Client, ResourceExt};
 
 use super::cluster::ClusterArgs;
-use super::{CliError, EXIT_CHANGES, EXIT_OK, Exclusions, Selection, input, selection};
+use super::{
+    CliError, EXIT_CHANGES, EXIT_OK, ExceptionArgs, Exclusions, Selection, input, selection,
+};
 use crate::controller::api_resource;
-use crate::core::api::{HardeningProfile, Mode};
+use crate::core::api::{HardeningException, HardeningProfile, Mode};
 use crate::core::diff::Drift;
 use crate::core::plan::{self, Action, Step};
 use crate::core::plural::count;
@@ -46,8 +48,18 @@ use crate::core::render::{ManagedKind, render_with};
 /// For a profile in Audit mode the same differences are listed as missing, drifted and
 /// unwanted: the operator reports them and changes nothing.
 ///
+/// With --exception FILE|DIR (repeatable), the HardeningExceptions of the files, with the
+/// cluster's in place of those of the same name, are judged as the operator would judge
+/// them now (the local clock, --max-exception-duration): each new or changed one of a
+/// profile is said in words (what it suspends, for whom, where, until when, owner, reason,
+/// the requirements it weakens, whether the operator would apply it), the cluster's in
+/// force are named, the Pod Security labels follow those in force, and a change of the
+/// exceptions in force counts as a change. Without --exception, the cluster's exceptions
+/// are judged alone.
+///
 /// Then, for a profile with a Pod Security enforce level or guardrails, the existing pods
-/// enforcing it would reject ("enforcing would reject POD: REASON"): Pod Security through a
+/// enforcing it would reject ("enforcing would reject POD: REASON"; those an exception in
+/// force covers as "accepted by HardeningException NAME: POD: RULE: REASON"): Pod Security through a
 /// server-side dry-run of the namespace's enforce label (the API server names the pods,
 /// grouping those with the same violation as "POD (and N other pods)"), the guardrails by
 /// evaluating the namespace's pods.
@@ -87,6 +99,9 @@ pub struct DiffArgs {
     pub exclusions: Exclusions,
 
     #[command(flatten)]
+    pub exceptions: ExceptionArgs,
+
+    #[command(flatten)]
     pub cluster: ClusterArgs,
 }
 
@@ -101,17 +116,28 @@ pub fn main(args: &DiffArgs) -> i32 {
     // Invalid input is reported before any attempt to connect.
     let result = input::read_profiles(&args.profiles)
         .map_err(CliError::Inputs)
-        .and_then(|read| {
-            for note in &read.notes {
+        .and_then(|read| Ok((read, args.exceptions.read()?)))
+        .and_then(|(read, exceptions)| {
+            for note in read.notes.iter().chain(&exceptions.notes) {
                 let _ = writeln!(stderr, "{note}");
             }
             let profiles: Vec<HardeningProfile> =
                 read.objects.into_iter().map(|(_, p)| p).collect();
+            let exceptions: Vec<HardeningException> =
+                exceptions.objects.into_iter().map(|(_, e)| e).collect();
             let runtime = tokio::runtime::Runtime::new()
                 .map_err(|e| CliError::Failed(format!("starting the runtime: {e}")))?;
             runtime.block_on(async {
                 let client = args.cluster.client().await?;
-                compare_all(&client, profiles, args, &mut stdout, &mut stderr).await
+                compare_all(
+                    &client,
+                    profiles,
+                    &exceptions,
+                    args,
+                    &mut stdout,
+                    &mut stderr,
+                )
+                .await
             })
         })
         .map(|outcome| outcome.exit_status());
@@ -127,21 +153,26 @@ pub async fn run(
     notes: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
     let read = input::read_profiles(&args.profiles).map_err(CliError::Inputs)?;
-    for note in &read.notes {
+    let exceptions = args.exceptions.read()?;
+    for note in read.notes.iter().chain(&exceptions.notes) {
         writeln!(notes, "{note}")?;
     }
     let profiles = read.objects.into_iter().map(|(_, p)| p).collect();
-    compare_all(client, profiles, args, out, notes).await
+    let exceptions: Vec<HardeningException> =
+        exceptions.objects.into_iter().map(|(_, e)| e).collect();
+    compare_all(client, profiles, &exceptions, args, out, notes).await
 }
 
 async fn compare_all(
     client: &Client,
     profiles: Vec<HardeningProfile>,
+    exceptions: &[HardeningException],
     args: &DiffArgs,
     out: &mut dyn Write,
     notes: &mut dyn Write,
 ) -> Result<Outcome, CliError> {
     let stored = list_profiles(client, args.profile_selector.as_deref()).await?;
+    let stored_exceptions = list_exceptions(client).await?;
     // What the cluster will hold once the files are applied: their versions in place of
     // the stored ones, new ones added.
     let mut others: Vec<HardeningProfile> = stored
@@ -153,17 +184,39 @@ async fn compare_all(
     let mut total = Outcome::default();
     for profile in profiles {
         let current = stored.iter().find(|p| p.name_any() == profile.name_any());
-        let outcome = compare(client, profile, current, &others, args, out, notes).await?;
+        let exceptions = Exceptions {
+            stored: &stored_exceptions,
+            files: exceptions,
+        };
+        let outcome = compare(
+            client,
+            profile,
+            current,
+            &others,
+            &exceptions,
+            args,
+            out,
+            notes,
+        )
+        .await?;
         total.merge(&outcome);
     }
     Ok(total)
 }
 
+/// The HardeningExceptions of the cluster and of the files.
+struct Exceptions<'a> {
+    stored: &'a [HardeningException],
+    files: &'a [HardeningException],
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn compare(
     client: &Client,
     mut profile: HardeningProfile,
     stored: Option<&HardeningProfile>,
     others: &[HardeningProfile],
+    exceptions: &Exceptions<'_>,
     args: &DiffArgs,
     out: &mut dyn Write,
     notes: &mut dyn Write,
@@ -177,9 +230,51 @@ async fn compare(
     );
     let mut outcome = Outcome::default();
 
+    // Its exceptions once the files are applied (the files' versions in place of the stored
+    // ones), judged now as the operator would: what its status, admission policy and labels
+    // will honour.
+    let mut all: Vec<HardeningException> = exceptions
+        .stored
+        .iter()
+        .filter(|s| {
+            !exceptions
+                .files
+                .iter()
+                .any(|f| f.name_any() == s.name_any())
+        })
+        .cloned()
+        .collect();
+    all.extend(exceptions.files.iter().cloned());
+    let judged = super::with_exceptions(
+        &mut profile,
+        &all,
+        k8s_openapi::jiff::Timestamp::now(),
+        args.exceptions.max_exception_duration,
+    );
+    let before: Vec<&HardeningException> = exceptions
+        .stored
+        .iter()
+        .filter(|e| e.spec.profile == profile_name)
+        .collect();
+    let files: Vec<&HardeningException> = exceptions
+        .files
+        .iter()
+        .filter(|e| e.spec.profile == profile_name)
+        .collect();
+
     // The profile's own changes that no namespaced object shows, in words.
-    let changes =
+    let mut changes =
         crate::core::review::spec_changes(&profile_name, stored.map(|p| &p.spec), &profile.spec);
+    changes.extend(crate::core::review::exception_changes(
+        &before, &files, &judged,
+    ));
+    let old_active = stored
+        .map(crate::core::exceptions::active_of)
+        .unwrap_or_default();
+    if crate::core::exceptions::active_of(&profile) != old_active {
+        // The status lists other exceptions: the admission policy honours others.
+        outcome.exceptions = 1;
+    }
     if !changes.is_empty() {
         writeln!(out, "profile {profile_name}:")?;
         for change in &changes {
@@ -231,17 +326,30 @@ async fn compare(
                 ))
             })?;
         let live = read_live(client, &name).await?;
+        let covering = crate::core::exceptions::covering(
+            crate::core::exceptions::active_of(&profile),
+            &name,
+            namespace.labels(),
+        );
         let steps =
             plan::plan(namespace, &desired, mode, &live).map_err(crate::error::Error::from)?;
         write_namespace(out, &name, &profile_name, mode, &steps)?;
         outcome.add(mode, &steps);
         // What enforcing would reject among the pods running there (the preview).
         if crate::core::preview::applies(&profile) {
-            let preview = crate::controller::preview::list_and_judge(client, &profile, &name)
-                .await
-                .map_err(|e| CliError::Failed(format!("previewing namespace {name}: {e}")))?;
+            let preview =
+                crate::controller::preview::list_and_judge(client, &profile, &name, &covering)
+                    .await
+                    .map_err(|e| CliError::Failed(format!("previewing namespace {name}: {e}")))?;
             for (who, reason) in preview.lines() {
                 writeln!(out, "  enforcing would reject {who}: {reason}")?;
+            }
+            for accepted in &preview.accepted {
+                writeln!(
+                    out,
+                    "  accepted by HardeningException {}: {}: {}: {}",
+                    accepted.exception, accepted.pod, accepted.rule, accepted.reason
+                )?;
             }
             outcome.would_reject += preview.rejected_pods() as usize;
         }
@@ -259,6 +367,21 @@ async fn compare(
     }
     out.flush()?;
     Ok(outcome)
+}
+
+/// HardeningExceptions in the cluster; none when their CRD is not installed.
+pub(crate) async fn list_exceptions(client: &Client) -> Result<Vec<HardeningException>, CliError> {
+    match Api::<HardeningException>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(list) => Ok(list.items),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Vec::new()),
+        Err(e) => Err(CliError::Failed(format!(
+            "listing HardeningExceptions: {}",
+            crate::error::words(&e)
+        ))),
+    }
 }
 
 /// HardeningProfiles in the cluster; none when the CRD is not installed.
@@ -378,6 +501,8 @@ pub struct Outcome {
     pub would_reject: usize,
     /// Profiles whose guardrails' policy and binding would be written or deleted.
     pub guardrails: usize,
+    /// Profiles whose exceptions in force would change.
+    pub exceptions: usize,
 }
 
 impl Outcome {
@@ -411,11 +536,12 @@ impl Outcome {
         self.drifted += other.drifted;
         self.would_reject += other.would_reject;
         self.guardrails += other.guardrails;
+        self.exceptions += other.exceptions;
     }
 
     /// Whether the operator would write anything.
     pub fn would_change(&self) -> bool {
-        self.create + self.update + self.delete + self.guardrails > 0
+        self.create + self.update + self.delete + self.guardrails + self.exceptions > 0
     }
 
     /// 0 when the operator would change nothing, 1 when it would.
@@ -444,6 +570,10 @@ impl Outcome {
         let conflicts = match self.guardrails {
             0 => conflicts,
             _ => format!("{conflicts}; the guardrails' policy and binding change"),
+        };
+        let conflicts = match self.exceptions {
+            0 => conflicts,
+            _ => format!("{conflicts}; the exceptions in force change"),
         };
         match mode {
             Mode::Enforce if self.would_change() => format!(

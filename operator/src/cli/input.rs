@@ -17,7 +17,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_yaml_ng::Value;
 
-use crate::core::api::{HardeningProfile, check_manifest};
+use crate::core::api::{
+    HardeningException, HardeningProfile, check_exception_manifest, check_manifest,
+};
 
 /// Everything wrong with one input file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -283,17 +285,34 @@ fn objects<T: DeserializeOwned>(
 /// at the field's line and column where it can be found.
 pub fn parse_profiles(file: &str, text: &str) -> Result<Vec<HardeningProfile>, InputError> {
     let (api_version, kind) = profile_kind();
+    parse_checked(file, text, &api_version, &kind, check_manifest)
+}
+
+/// The HardeningExceptions of a manifest (at least one), each checked as the API server
+/// checks it ([`check_exception_manifest`]).
+pub fn parse_exceptions(file: &str, text: &str) -> Result<Vec<HardeningException>, InputError> {
+    let (api_version, kind) = exception_kind();
+    parse_checked(file, text, &api_version, &kind, check_exception_manifest)
+}
+
+fn parse_checked<T>(
+    file: &str,
+    text: &str,
+    api_version: &str,
+    kind: &str,
+    check: fn(&serde_json::Value) -> Result<T, Vec<crate::core::api::ValidationError>>,
+) -> Result<Vec<T>, InputError> {
     let (documents, count) = documents(file, text)?;
     let numbered = |n: usize| (count > 1).then_some(n);
     let mut problems = Vec::new();
-    let mut profiles = Vec::new();
+    let mut objects = Vec::new();
     for Document { number, value } in documents {
-        if let Some(problem) = kind_problem(&value, &api_version, &kind) {
+        if let Some(problem) = kind_problem(&value, api_version, kind) {
             problems.push(problem.in_document(numbered(number)));
             continue;
         }
-        match profile_of(text, number, &value) {
-            Ok(profile) => profiles.push(profile),
+        match checked_of(text, number, &value, check) {
+            Ok(object) => objects.push(object),
             Err(found) => {
                 problems.extend(found.into_iter().map(|p| p.in_document(numbered(number))))
             }
@@ -302,13 +321,13 @@ pub fn parse_profiles(file: &str, text: &str) -> Result<Vec<HardeningProfile>, I
     if !problems.is_empty() {
         return Err(InputError::new(file, problems));
     }
-    if profiles.is_empty() {
+    if objects.is_empty() {
         return Err(InputError::new(
             file,
             vec![Problem::message(format!("holds no {kind}"))],
         ));
     }
-    Ok(profiles)
+    Ok(objects)
 }
 
 /// The one HardeningProfile of a manifest ([`parse_profiles`] of a file that must hold
@@ -334,14 +353,26 @@ fn profile_kind() -> (String, String) {
     )
 }
 
-/// Document `number` of `text` (already read as `value`) checked as a HardeningProfile.
-fn profile_of(text: &str, number: usize, value: &Value) -> Result<HardeningProfile, Vec<Problem>> {
+fn exception_kind() -> (String, String) {
+    (
+        <HardeningException as kube::Resource>::api_version(&()).into_owned(),
+        <HardeningException as kube::Resource>::kind(&()).into_owned(),
+    )
+}
+
+/// Document `number` of `text` (already read as `value`) checked by `check`.
+fn checked_of<T>(
+    text: &str,
+    number: usize,
+    value: &Value,
+    check: fn(&serde_json::Value) -> Result<T, Vec<crate::core::api::ValidationError>>,
+) -> Result<T, Vec<Problem>> {
     let json = serde_json::to_value(value).map_err(|e| {
         vec![Problem::message(format!(
             "cannot be read as JSON (mapping keys must be text): {e}"
         ))]
     })?;
-    check_manifest(&json).map_err(|errors| {
+    check(&json).map_err(|errors| {
         errors
             .into_iter()
             .map(|e| {
@@ -444,6 +475,12 @@ pub fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, InputError> {
 pub fn read_profiles(paths: &[PathBuf]) -> Result<Read<HardeningProfile>, Vec<InputError>> {
     let (api_version, kind) = profile_kind();
     read_all(paths, &api_version, &kind, parse_profiles)
+}
+
+/// Every HardeningException of `paths` (files or directories), as [`read_profiles`] does.
+pub fn read_exceptions(paths: &[PathBuf]) -> Result<Read<HardeningException>, Vec<InputError>> {
+    let (api_version, kind) = exception_kind();
+    read_all(paths, &api_version, &kind, parse_exceptions)
 }
 
 /// Every Namespace of `paths` (files or directories), as [`read_profiles`] does.

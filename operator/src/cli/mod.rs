@@ -53,6 +53,63 @@ impl Exclusions {
     }
 }
 
+/// HardeningExceptions to review with the profiles, and the operator's bound on them.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ExceptionArgs {
+    /// HardeningException manifests: a file or a directory of them. Repeat for several.
+    /// Each is checked as `kubectl apply` checks it, and judged as the operator would judge
+    /// it now (its expiry in the future and within --max-exception-duration).
+    #[arg(long = "exception", value_name = "FILE|DIR")]
+    pub exceptions: Vec<std::path::PathBuf>,
+
+    /// The operator's --max-exception-duration: the longest an exception may last from its
+    /// creation (a manifest not yet applied counts as created now).
+    #[arg(long, value_name = "DURATION", default_value = "2160h", value_parser = crate::config::parse_duration)]
+    pub max_exception_duration: std::time::Duration,
+}
+
+/// No files, and the operator's default bound (as the command line gives it; a derived
+/// default would be a bound of 0, refusing every exception).
+impl Default for ExceptionArgs {
+    fn default() -> Self {
+        Self {
+            exceptions: Vec::new(),
+            max_exception_duration: crate::core::exceptions::DEFAULT_MAX_DURATION,
+        }
+    }
+}
+
+impl ExceptionArgs {
+    /// The exceptions of the files given (none without --exception), with notes on what was
+    /// skipped in directories.
+    pub fn read(&self) -> Result<input::Read<crate::core::api::HardeningException>, CliError> {
+        if self.exceptions.is_empty() {
+            return Ok(input::Read {
+                objects: Vec::new(),
+                notes: Vec::new(),
+            });
+        }
+        input::read_exceptions(&self.exceptions).map_err(CliError::Inputs)
+    }
+}
+
+/// `profile` with the status the operator would give it for its exceptions of `exceptions`
+/// at `now`: their judgement, and `status.exceptions` (what its admission policy, labels and
+/// verdicts honour); the judgement of each is returned too.
+pub fn with_exceptions(
+    profile: &mut crate::core::api::HardeningProfile,
+    exceptions: &[crate::core::api::HardeningException],
+    now: k8s_openapi::jiff::Timestamp,
+    max: std::time::Duration,
+) -> Vec<(String, crate::core::exceptions::Judgement)> {
+    let judged = crate::core::exceptions::profile_exceptions(profile, exceptions, now, max);
+    profile
+        .status
+        .get_or_insert_with(Default::default)
+        .exceptions = judged.status;
+    judged.judged
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// A file is unreadable or invalid; the message names it.

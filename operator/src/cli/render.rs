@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::core::v1::Namespace;
 use serde_json::Value;
 
-use super::{CliError, EXIT_OK, Exclusions, Selection, input, selection};
+use super::{CliError, EXIT_OK, ExceptionArgs, Exclusions, Selection, input, selection};
 use crate::core::api::{HardeningProfile, Mode};
 use crate::core::labels::NAMESPACE_NAME_LABEL;
 use crate::core::render::render_with;
@@ -48,6 +48,12 @@ use crate::node_agent;
 /// offline, the bindings exclude only the profile's and the always-excluded namespaces, not
 /// those other profiles govern.
 ///
+/// With --exception FILE|DIR (repeatable), HardeningExceptions are judged as the operator
+/// would judge them now (the local clock, --max-exception-duration): each one of a given
+/// profile is named on stderr with what it suspends, for whom, where, until when, who owns
+/// it, why, and whether it would apply; those in force lower the Pod Security enforce label
+/// of the namespaces they name.
+///
 /// Objects rendered offline carry no ownerReferences: the operator sets one to the stored
 /// profile (which has a uid) when it applies them.
 ///
@@ -84,6 +90,9 @@ pub struct RenderArgs {
 
     #[command(flatten)]
     pub exclusions: Exclusions,
+
+    #[command(flatten)]
+    pub exceptions: ExceptionArgs,
 
     /// Also write the profile's seccomp and AppArmor node files under DIR, as the node
     /// agent installs them (see above).
@@ -125,7 +134,56 @@ pub fn run(args: &RenderArgs, out: &mut dyn Write, notes: &mut dyn Write) -> Res
             )));
         }
     }
-    let profiles: Vec<HardeningProfile> = profiles.objects.into_iter().map(|(_, p)| p).collect();
+    let exceptions = args.exceptions.read()?;
+    for note in &exceptions.notes {
+        writeln!(notes, "{note}")?;
+    }
+    let exceptions: Vec<crate::core::api::HardeningException> =
+        exceptions.objects.into_iter().map(|(_, e)| e).collect();
+    let mut profiles: Vec<HardeningProfile> =
+        profiles.objects.into_iter().map(|(_, p)| p).collect();
+    // The exceptions as the operator would judge them now: those in force lower the Pod
+    // Security labels they name and shape the admission policy's parameter; each is named
+    // on stderr with what it does, or why it would not apply.
+    let now = k8s_openapi::jiff::Timestamp::now();
+    for profile in &mut profiles {
+        let judged = super::with_exceptions(
+            profile,
+            &exceptions,
+            now,
+            args.exceptions.max_exception_duration,
+        );
+        let profile_name = profile.metadata.name.clone().unwrap_or_default();
+        for exception in exceptions.iter().filter(|e| e.spec.profile == profile_name) {
+            let name = exception.metadata.name.clone().unwrap_or_default();
+            let verdict = judged
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, j)| match j.state {
+                    crate::core::api::ExceptionState::Active => "in force".to_owned(),
+                    _ => format!("not applied: {}", j.message),
+                })
+                .unwrap_or_default();
+            writeln!(
+                notes,
+                "profile {profile_name}: HardeningException {name} ({verdict}): {}",
+                crate::core::review::describe_exception(&exception.spec)
+            )?;
+        }
+    }
+    for exception in &exceptions {
+        if !profiles
+            .iter()
+            .any(|p| p.metadata.name.as_deref() == Some(exception.spec.profile.as_str()))
+        {
+            writeln!(
+                notes,
+                "HardeningException {}: names profile {}, which is not among the given profiles",
+                exception.metadata.name.as_deref().unwrap_or_default(),
+                exception.spec.profile
+            )?;
+        }
+    }
     let namespaces: Vec<Namespace> = namespaces.objects.into_iter().map(|(_, ns)| ns).collect();
     let (documents, messages) = documents(&profiles, &namespaces, &args.exclusions)?;
     for message in messages {

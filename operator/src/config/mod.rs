@@ -54,6 +54,12 @@ settings! {
         #[arg(long, env = "HARDENING_NODE_AGENT_NAMESPACE")]
         pub node_agent_namespace: Option<String> => "nodeAgentNamespace",
 
+        /// The longest a HardeningException may last: its `expires` at most this long after
+        /// its creation (a longer one is refused and never applies; a longer deviation needs
+        /// a new exception, a new decision). Go durations: `2160h` (90 days), `720h`, `10m`.
+        #[arg(long, env = "HARDENING_MAX_EXCEPTION_DURATION", default_value = "2160h", value_parser = parse_duration)]
+        pub max_exception_duration: Duration => "maxExceptionDuration",
+
         /// Namespaces reconciled in parallel at most, and writes in flight to the API server
         /// at most. Within this bound the writes in flight adapt to what the API server
         /// answers (its write rate, latency, and 429/503 answers, which are retried after

@@ -133,6 +133,15 @@ pub struct Context {
     pub guardrails: Option<super::guardrails::GuardrailCaches>,
     /// ClusterRoles and ClusterRoleBindings: who can reach containers past admission.
     pub access: super::access::AccessCaches,
+    /// When this replica started leading (and judging exceptions): an exception that expired
+    /// before kept applying while no operator removed it.
+    pub leading_since: std::sync::OnceLock<k8s_openapi::jiff::Timestamp>,
+    /// Every HardeningException (`None`: the cluster does not serve them).
+    pub exceptions: Option<Store<crate::core::api::HardeningException>>,
+    /// Asks the exceptions' controller to judge an exception again (by name): the profile's
+    /// reconcile does when its judgement of one differs from the exception's status (the
+    /// profile appeared after the exception, or changed).
+    pub exception_requests: Option<UnboundedSender<String>>,
     /// PodDisruptionBudgets, for `guardrails.highAvailability`.
     pub budgets: super::budgets::Budgets,
     /// Who the admission rules trust and what the API server serves (set when this replica
@@ -185,6 +194,9 @@ impl Context {
         }
         if let Some(guardrails) = &self.guardrails {
             guardrails.wait_until_ready().await;
+        }
+        if let Some(exceptions) = &self.exceptions {
+            let _ = exceptions.wait_until_ready().await;
         }
     }
 

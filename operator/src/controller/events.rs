@@ -33,6 +33,29 @@ pub async fn publish(
     }
 }
 
+/// Publishes an Event on the object `reference` (a profile, or a HardeningException whose
+/// profile does not exist), `related` naming what it is about.
+pub async fn publish_on(
+    ctx: &Context,
+    reference: &ObjectReference,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+    related: Option<ObjectReference>,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1024).collect()),
+        action: action.into(),
+        secondary: related,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, reference).await {
+        warn!(object = ?reference.name, reason, error = %e, "could not publish event");
+    }
+}
+
 /// The first five changed fields of an object and who changed each (`spec.hard.pods
 /// changed by kubectl-edit, ... and 2 more`), as a `Repaired` Event's note names them.
 pub fn changed_fields(drifts: &[Drift]) -> String {

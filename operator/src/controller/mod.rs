@@ -14,6 +14,7 @@ mod budgets;
 mod cluster_network_policies;
 mod context;
 mod events;
+mod exceptions;
 mod guardrails;
 mod index;
 mod managed;
@@ -216,6 +217,16 @@ pub async fn run_with(
         .collect();
     let (guardrail_caches, guardrail_drivers) =
         guardrails::caches(&client, status_tx.clone(), &admission_kinds);
+    // HardeningExceptions, where the cluster serves them.
+    let (exception_tx, exception_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (exception_store, exception_requests) = if exceptions::detect(&client).await {
+        let (store, driver) = exceptions::cache(&client, status_tx.clone(), exception_tx.clone());
+        drivers.push(driver);
+        (Some(store), Some(exception_tx))
+    } else {
+        drop(exception_tx);
+        (None, None)
+    };
     // PodDisruptionBudgets, for highAvailability's report on running pods.
     let (budgets, budgets_driver) = budgets::cache(&client, namespace_tx.clone());
     drivers.push(budgets_driver);
@@ -241,6 +252,9 @@ pub async fn run_with(
         node_states,
         cluster_policies,
         guardrails: Some(guardrail_caches),
+        exceptions: exception_store,
+        exception_requests,
+        leading_since: Default::default(),
         access,
         budgets,
         admission: Default::default(),
@@ -292,6 +306,7 @@ pub async fn run_with(
         if !leads {
             return Err(LostLeadership);
         }
+        let _ = ctx.leading_since.set(k8s_openapi::jiff::Timestamp::now());
         // Who the operator is, asked once it leads (a standby writes nothing, not even that).
         let _ = ctx.admission.set(
             guardrails::environment(&ctx.client, &config.break_glass_group, mutating_policies)
@@ -392,10 +407,11 @@ pub async fn run_with(
             }
         };
         tokio::select! {
-            _ = futures::future::join3(
+            _ = futures::future::join4(
                 namespace_loop,
                 profile_loop,
                 reports::run(ctx.clone(), health.clone(), shutdown.clone()),
+                exceptions::run(ctx.clone(), exception_rx, shutdown.clone()),
             ) => Ok(()),
             _ = lost => {
                 warn!("lost the leader election; stopped reconciling");
@@ -528,20 +544,24 @@ impl Relist {
     }
 }
 
-/// Asks for every namespace's reconcile when a profile's spec, identity or deletion state
-/// changes: not for its status or finalizer writes, which change nothing a namespace gets.
+/// Asks for every namespace's reconcile when a profile's spec, identity, deletion state or
+/// exceptions in force change: not for its other status or finalizer writes, which change
+/// nothing a namespace gets.
 async fn profile_triggers(
     events: impl Stream<Item = Arc<HardeningProfile>>,
     namespaces: Store<Namespace>,
     trigger: UnboundedSender<String>,
 ) {
-    let mut seen: HashMap<String, (Option<String>, Option<i64>, bool)> = HashMap::new();
+    let mut seen: HashMap<String, (Option<String>, Option<i64>, bool, u64)> = HashMap::new();
     events
         .for_each(|profile| {
+            // The exceptions in force are part of what namespaces get (Pod Security labels)
+            // and of how they are judged.
             let identity = (
                 profile.uid(),
                 profile.metadata.generation,
                 profile.metadata.deletion_timestamp.is_some(),
+                crate::core::exceptions::digest(crate::core::exceptions::active_of(&profile)),
             );
             if seen.insert(profile.name_any(), identity.clone()) != Some(identity) {
                 for ns in namespaces.state() {

@@ -12,16 +12,18 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
-use crate::core::api::HardeningProfile;
+use crate::core::api::{ActiveException, HardeningProfile};
 use crate::core::preview::{NamespacePreview, PodVerdict, active, judge, namespace_preview};
 use crate::core::workloads::JudgedPod;
 use crate::error::Error;
 
-/// What `profile` rejects among the active pods of `namespace`, listed (one request).
+/// What `profile` rejects among the active pods of `namespace`, listed (one request), with
+/// `exceptions` (those in force covering the namespace).
 pub async fn list_and_judge(
     client: &Client,
     profile: &HardeningProfile,
     namespace: &str,
+    exceptions: &[ActiveException],
 ) -> Result<NamespacePreview, Error> {
     let pods: Vec<Pod> = Api::<Pod>::namespaced(client.clone(), namespace)
         .list(&ListParams::default())
@@ -33,11 +35,16 @@ pub async fn list_and_judge(
         .collect();
     let verdicts: Vec<(String, PodVerdict)> = pods
         .iter()
-        .map(|pod| (pod.name_any(), judge(profile, pod)))
+        .map(|pod| (pod.name_any(), judge(profile, pod, exceptions)))
         .collect();
-    let mut preview =
-        namespace_preview(profile, verdicts.iter().map(|(name, v)| (name.as_str(), v)));
-    // highAvailability on running pods: their controllers' replicas and disruption budgets.
+    let mut preview = namespace_preview(
+        profile,
+        namespace,
+        exceptions,
+        verdicts.iter().map(|(name, v)| (name.as_str(), v)),
+    );
+    // highAvailability on running pods: their controllers' replicas and disruption budgets,
+    // but where an exception in force suspends the rule for a pod.
     if profile
         .spec
         .guardrails
@@ -54,17 +61,20 @@ pub async fn list_and_judge(
                 .await
                 .map_err(Error::api("list", "PodDisruptionBudget", namespace))?
                 .items;
-            preview.add_reported(crate::core::availability::findings(&available, &budgets));
+            let (findings, accepted) =
+                crate::core::availability::judged(&available, &budgets, exceptions);
+            preview.add_reported(findings);
+            preview.add_accepted(accepted);
         }
     }
     Ok(preview)
 }
 
-/// One namespace's pod verdicts: for the profile (name, generation) they were made for, each
-/// pod's digest and verdict.
+/// One namespace's pod verdicts: for the profile (name, generation, digest of the exceptions
+/// in force covering the namespace) they were made for, each pod's digest and verdict.
 #[derive(Default)]
 struct NamespaceVerdicts {
-    profile: (String, i64),
+    profile: (String, i64, u64),
     pods: HashMap<String, (u64, PodVerdict)>,
 }
 
@@ -73,18 +83,24 @@ struct NamespaceVerdicts {
 pub struct PodVerdicts(Mutex<HashMap<String, NamespaceVerdicts>>);
 
 impl PodVerdicts {
-    /// The preview of `namespace`'s pods (`digests`: name and digest of each active pod);
-    /// `judged` fetches what is judged of a pod that is new or changed since the last call.
+    /// The preview of `namespace`'s pods (`digests`: name and digest of each active pod)
+    /// with `exceptions` (those in force covering it); `judged` fetches what is judged of a
+    /// pod that is new or changed since the last call.
     pub fn preview(
         &self,
         namespace: &str,
         profile: &HardeningProfile,
+        exceptions: &[ActiveException],
         digests: Vec<(String, u64)>,
         judged: impl Fn(&str) -> Option<JudgedPod>,
     ) -> NamespacePreview {
         let mut all = self.0.lock().expect("pod verdicts lock");
         let known = all.entry(namespace.to_owned()).or_default();
-        let key = (profile.name_any(), profile.metadata.generation.unwrap_or(0));
+        let key = (
+            profile.name_any(),
+            profile.metadata.generation.unwrap_or(0),
+            crate::core::exceptions::digest(exceptions),
+        );
         if known.profile != key {
             *known = NamespaceVerdicts {
                 profile: key,
@@ -96,7 +112,7 @@ impl PodVerdicts {
             let verdict = match known.pods.remove(&name) {
                 Some((known_digest, verdict)) if known_digest == digest => verdict,
                 _ => match judged(&name) {
-                    Some(pod) => judge(profile, &pod.pod()),
+                    Some(pod) => judge(profile, &pod.pod(), exceptions),
                     // Gone since the digests were read: judged with the next event.
                     None => continue,
                 },
@@ -106,6 +122,8 @@ impl PodVerdicts {
         known.pods = pods;
         namespace_preview(
             profile,
+            namespace,
+            exceptions,
             known.pods.iter().map(|(name, (_, v))| (name.as_str(), v)),
         )
     }

@@ -180,6 +180,43 @@ pub async fn reconcile(
     };
     let selected = ctx.selected_namespaces(&profile);
     let nodes = ctx.node_states.as_ref().map(|n| n.snapshot());
+    // The exceptions in force now: the admission policy, the Pod Security labels and the
+    // verdicts read them from the status written here. The reconcile comes back when the
+    // next one expires (or starts expiring within a week).
+    let now = Timestamp::now();
+    let (exceptions, wake) = match &ctx.exceptions {
+        Some(store) => {
+            let all = store.state();
+            let judged = crate::core::exceptions::profile_exceptions(
+                &profile,
+                all.iter().map(|e| e.as_ref()),
+                now,
+                ctx.config.max_exception_duration,
+            );
+            let wake = crate::core::exceptions::next_change(
+                all.iter()
+                    .map(|e| e.as_ref())
+                    .filter(|e| e.spec.profile == name),
+                now,
+            );
+            // An exception whose status says otherwise is judged again by its controller
+            // (created before this profile, or this profile changed since).
+            if let Some(requests) = &ctx.exception_requests {
+                for (exception, judgement) in &judged.judged {
+                    let stored = all
+                        .iter()
+                        .find(|e| e.name_any() == *exception)
+                        .and_then(|e| e.status.as_ref())
+                        .map(|s| (s.state, s.reason.as_deref()));
+                    if stored != Some((Some(judgement.state), Some(judgement.reason))) {
+                        let _ = requests.send(exception.clone());
+                    }
+                }
+            }
+            (judged.status, wake)
+        }
+        None => (None, None),
+    };
     let input = StatusInput {
         profile: &profile,
         selected: &selected,
@@ -218,7 +255,8 @@ pub async fn reconcile(
         images_scanned: ctx.vulnerabilities.is_some(),
         nodes: nodes.as_deref(),
         cluster_network_policies: cluster_policies,
-        now: Time(Timestamp::now()),
+        exceptions,
+        now: Time(now),
     };
     // The counts are read under the outcomes' lock: a namespace counts its rollout and
     // repairs before it records its outcome, so a status showing the outcome counts them.
@@ -321,9 +359,11 @@ pub async fn reconcile(
         .await;
     }
     // A failed guardrails write backs off (the status already says so).
-    match guardrails_error {
-        Some(e) => Err(e),
-        None => Ok(Action::await_change()),
+    match (guardrails_error, wake) {
+        (Some(e), _) => Err(e),
+        // A little after the moment, so that the judgement has changed by then.
+        (None, Some(after)) => Ok(Action::requeue(after + Duration::from_millis(100))),
+        (None, None) => Ok(Action::await_change()),
     }
 }
 

@@ -13,9 +13,10 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
 
+use crate::core::api::ActiveException;
 use crate::core::api::HIGH_AVAILABILITY_LABEL;
 use crate::core::guardrails::AVAILABILITY_RULE;
-use crate::core::preview::GuardrailFinding;
+use crate::core::preview::{AcceptedFinding, GuardrailFinding};
 
 /// Whether `pod` is labelled highly available.
 pub fn highly_available(labels: &BTreeMap<String, String>) -> bool {
@@ -73,6 +74,41 @@ pub fn findings(pods: &[Pod], budgets: &[PodDisruptionBudget]) -> Vec<GuardrailF
             })
         })
         .collect()
+}
+
+/// [`findings`], but for the pods an exception of `exceptions` (those in force covering the
+/// namespace) suspends `highAvailability` for: what those exceptions accept, apart.
+pub fn judged(
+    pods: &[Pod],
+    budgets: &[PodDisruptionBudget],
+    exceptions: &[ActiveException],
+) -> (Vec<GuardrailFinding>, Vec<AcceptedFinding>) {
+    let labels: BTreeMap<String, &BTreeMap<String, String>> =
+        pods.iter().map(|p| (p.name_any(), p.labels())).collect();
+    let mut accepted = Vec::new();
+    let findings = findings(pods, budgets)
+        .into_iter()
+        .filter(|finding| {
+            let by = labels.get(&finding.pod).and_then(|labels| {
+                exceptions.iter().find(|e| {
+                    crate::core::exceptions::suspends_rule(e, AVAILABILITY_RULE, labels, None)
+                })
+            });
+            match by {
+                Some(e) => {
+                    accepted.push(AcceptedFinding {
+                        pod: finding.pod.clone(),
+                        rule: format!("guardrail {AVAILABILITY_RULE}"),
+                        reason: finding.reason.clone(),
+                        exception: e.name.clone(),
+                    });
+                    false
+                }
+                None => true,
+            }
+        })
+        .collect();
+    (findings, accepted)
 }
 
 #[cfg(test)]
@@ -138,5 +174,33 @@ mod tests {
                 .iter()
                 .all(|f| f.rule == "highAvailability")
         );
+    }
+
+    /// An exception suspending highAvailability for the pods it selects: their findings
+    /// are accepted, the others' kept.
+    #[test]
+    fn an_exception_accepts_the_findings_of_the_pods_it_selects() {
+        let pods = [pod("db-1", Some("db"), "db"), pod("bare", None, "bare")];
+        let exception = crate::core::exceptions::active_entry(
+            &crate::fixtures::exception("x", "p", "shop", "2026-12-31T00:00:00Z")
+                .spec(json!({
+                    "rules": ["highAvailability"],
+                    "podSelector": {"matchLabels": {"app": "db"}},
+                }))
+                .build(),
+        );
+        let (kept, accepted) = judged(&pods, &[], std::slice::from_ref(&exception));
+        assert_eq!(
+            kept.iter().map(|f| f.pod.as_str()).collect::<Vec<_>>(),
+            ["bare"]
+        );
+        assert_eq!(
+            accepted
+                .iter()
+                .map(|a| (a.pod.as_str(), a.rule.as_str(), a.exception.as_str()))
+                .collect::<Vec<_>>(),
+            [("db-1", "guardrail highAvailability", "x")]
+        );
+        assert_eq!(judged(&pods, &[], &[]).0, findings(&pods, &[]));
     }
 }

@@ -33,7 +33,7 @@ use kube::{Resource, ResourceExt};
 
 use serde_json::{Value, json};
 
-use crate::core::api::{HardeningProfile, Mode, ProtectedNetwork};
+use crate::core::api::{HardeningProfile, Mode, ProtectedNetwork, RuleScope};
 use crate::core::labels::{
     MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAMESPACE_NAME_LABEL, PROFILE_LABEL, RENDERED_ANNOTATION,
 };
@@ -373,8 +373,15 @@ fn mutating_policy(
         ("warn", WARN, WARN_VERSION),
     ]
     .map(|(mode, level, version)| {
+        // The enforce level a HardeningException in force lowers for this namespace (named
+        // in it), else the profile's.
+        let value = if mode == "enforce" {
+            "params.spec.?podSecurity.?enforce.hasValue() ? optional.of(variables.lowered.exists(l, l == 'privileged') ? 'privileged' : (variables.lowered.exists(l, l == 'baseline') ? 'baseline' : params.spec.podSecurity.enforce.level)) : optional.none()".to_owned()
+        } else {
+            format!("params.spec.?podSecurity.?{mode}.?level")
+        };
         format!(
-            "?{level}: params.spec.?podSecurity.?{mode}.?level, ?{version}: params.spec.?podSecurity.?{mode}.hasValue() ? optional.of(params.spec.podSecurity.{mode}.?version.orValue('latest')) : optional.none()",
+            "?{level}: {value}, ?{version}: params.spec.?podSecurity.?{mode}.hasValue() ? optional.of(params.spec.podSecurity.{mode}.?version.orValue('latest')) : optional.none()",
             level = cel_string(level),
             version = cel_string(version),
         )
@@ -417,7 +424,18 @@ fn mutating_policy(
                         cel_string(&env.break_glass_group)
                     ),
                 },
+                // A namespace the operator has hardened (stamped) keeps the labels the
+                // operator writes: set here again from a parameter that is a moment old,
+                // they could undo the operator's own write (an exception just expired).
+                {
+                    "name": "notYetHardened",
+                    "expression": format!("request.operation == 'CREATE' || object.metadata.?annotations[?{}].orValue('') != params.metadata.name", cel_string(STAMP)),
+                },
             ],
+            "variables": [{
+                "name": "lowered",
+                "expression": "params.?status.?exceptions.?active.orValue([]).filter(e, has(e.podSecurityLevel) && object.metadata.name in e.?namespaces.orValue([])).map(e, e.podSecurityLevel)",
+            }],
             "mutations": [{
                 "patchType": "ApplyConfiguration",
                 "applyConfiguration": {
@@ -535,14 +553,29 @@ fn variables(env: &AdmissionEnv) -> Value {
             "{object}.spec.containers.map(c, c.{field}) + {object}.spec.?initContainers.orValue([]).map(c, c.{field}) + {object}.spec.?ephemeralContainers.orValue([]).map(c, c.{field})"
         )
     };
+    // Containers as `{name, image}` (init and ephemeral ones are of other types, so they
+    // meet as maps), optionally only those with a writable root file system.
+    let named = |object: &str, filter: &str| {
+        [
+            "spec.containers",
+            "spec.?initContainers.orValue([])",
+            "spec.?ephemeralContainers.orValue([])",
+        ]
+        .map(|list| format!("{object}.{list}{filter}.map(c, {{'name': c.name, 'image': c.image}})"))
+        .join(" + ")
+    };
+    let writable_filter = ".filter(c, !c.?securityContext.?readOnlyRootFilesystem.orValue(false))";
     let writable = |object: &str| {
         format!(
-            "{object}.spec.containers.filter(c, !c.?securityContext.?readOnlyRootFilesystem.orValue(false)).map(c, c.name) + {object}.spec.?initContainers.orValue([]).filter(c, !c.?securityContext.?readOnlyRootFilesystem.orValue(false)).map(c, c.name) + {object}.spec.?ephemeralContainers.orValue([]).filter(c, !c.?securityContext.?readOnlyRootFilesystem.orValue(false)).map(c, c.name)"
+            "{object}.spec.containers{writable_filter}.map(c, c.name) + {object}.spec.?initContainers.orValue([]){writable_filter}.map(c, c.name) + {object}.spec.?ephemeralContainers.orValue([]){writable_filter}.map(c, c.name)"
         )
     };
     // The containers of `object` in `lists` (`containers`, `initContainers`,
     // `ephemeralContainers`) that the request adds (all of them on a creation) and for which
-    // `cond` holds, each as `what` (a string): on an update only what it adds is judged.
+    // `cond` holds, each as `{name, text}` (`text`: `what`, a string), so that an exception can
+    // cover containers by name: on an update only what it adds is judged. Both converted to
+    // `string`: the API server's CEL wants the values of a map literal of one type, and a
+    // field of a container reads as `dyn` in some lists.
     let added = |lists: &[&str], cond: &str, what: &str| -> String {
         lists
             .iter()
@@ -552,7 +585,7 @@ fn variables(env: &AdmissionEnv) -> Value {
                 } else {
                     format!("object.spec.?{list}.orValue([])")
                 };
-                format!("{list}.filter(c, !(c.name in variables.oldContainers) && ({cond})).map(c, {what})")
+                format!("{list}.filter(c, !(c.name in variables.oldContainers) && ({cond})).map(c, {{'name': string(c.name), 'text': string({what})}})")
             })
             .collect::<Vec<_>>()
             .join(" + ")
@@ -585,7 +618,8 @@ fn variables(env: &AdmissionEnv) -> Value {
         // A new pod (not an update of one): what only a creation sets is judged.
         (
             "created",
-            "variables.isPod && oldObject == null && request.?subResource.orValue('') == ''".to_owned(),
+            "variables.isPod && oldObject == null && request.?subResource.orValue('') == ''"
+                .to_owned(),
         ),
         (
             "apparmorProfile",
@@ -596,7 +630,11 @@ fn variables(env: &AdmissionEnv) -> Value {
             format!(
                 "variables.isPod && {} ? {} : []",
                 rule_on("requireProfiles"),
-                added(&ALL, &format!("!({seccomp_ok}) || !({apparmor_ok})"), "c.name")
+                added(
+                    &ALL,
+                    &format!("!({seccomp_ok}) || !({apparmor_ok})"),
+                    "c.name"
+                )
             ),
         ),
         (
@@ -639,7 +677,9 @@ fn variables(env: &AdmissionEnv) -> Value {
                 added(
                     &ALL,
                     &format!("c.?volumeMounts.orValue([]).exists(m, {writable_mount})"),
-                    &format!("'container ' + c.name + ' mounts volume ' + c.volumeMounts.filter(m, {writable_mount})[0].name + ' at ' + c.volumeMounts.filter(m, {writable_mount})[0].mountPath")
+                    &format!(
+                        "'container ' + c.name + ' mounts volume ' + c.volumeMounts.filter(m, {writable_mount})[0].name + ' at ' + c.volumeMounts.filter(m, {writable_mount})[0].mountPath"
+                    )
                 )
             ),
         ),
@@ -651,7 +691,9 @@ fn variables(env: &AdmissionEnv) -> Value {
                 added(
                     &ALL,
                     &format!("c.?volumeMounts.orValue([]).exists(m, {propagating_mount})"),
-                    &format!("'container ' + c.name + ' mounts volume ' + c.volumeMounts.filter(m, {propagating_mount})[0].name + ' with mountPropagation ' + c.volumeMounts.filter(m, {propagating_mount})[0].mountPropagation")
+                    &format!(
+                        "'container ' + c.name + ' mounts volume ' + c.volumeMounts.filter(m, {propagating_mount})[0].name + ' with mountPropagation ' + c.volumeMounts.filter(m, {propagating_mount})[0].mountPropagation"
+                    )
                 )
             ),
         ),
@@ -663,8 +705,12 @@ fn variables(env: &AdmissionEnv) -> Value {
                 rule_on("oneServicePerContainer"),
                 added(
                     &["containers", "initContainers"],
-                    &format!("c.?ports.orValue([]).map(p, p.containerPort).exists(p, p != c.ports[0].containerPort) || ({supervisor})"),
-                    &format!("'container ' + c.name + (({supervisor}) ? ' runs the process supervisor ' + c.command[0] : ' exposes the ports ' + c.ports.map(p, string(p.containerPort)).join(', '))")
+                    &format!(
+                        "c.?ports.orValue([]).map(p, p.containerPort).exists(p, p != c.ports[0].containerPort) || ({supervisor})"
+                    ),
+                    &format!(
+                        "'container ' + c.name + (({supervisor}) ? ' runs the process supervisor ' + c.command[0] : ' exposes the ports ' + c.ports.map(p, string(p.containerPort)).join(', '))"
+                    )
                 )
             ),
         ),
@@ -672,10 +718,6 @@ fn variables(env: &AdmissionEnv) -> Value {
         // pass through 1 during rollouts) whose pod template is labelled highly available,
         // with fewer than 2 replicas (0: switched off); an update is judged only when the
         // object was not already so.
-        (
-            "isWorkload",
-            "request.resource.?group.orValue('') == 'apps' && request.resource.resource in ['deployments', 'statefulsets', 'replicasets'] && request.?subResource.orValue('') == '' && object != null".to_owned(),
-        ),
         (
             "fewReplicas",
             format!(
@@ -709,14 +751,17 @@ fn variables(env: &AdmissionEnv) -> Value {
             ),
         ),
         // On an update only what it adds is judged: a pod from before the guardrails can
-        // still be relabelled, finalized and deleted.
+        // still be relabelled, finalized and deleted. Containers as `{name, image}`.
         (
-            "newImages",
-            "variables.images.filter(i, !(i in variables.oldImages))".to_owned(),
+            "newContainers",
+            format!(
+                "variables.isPod ? ({}).filter(c, !(c.image in variables.oldImages)) : []",
+                named("object", "")
+            ),
         ),
         (
             "writable",
-            format!("variables.isPod ? {} : []", writable("object")),
+            format!("variables.isPod ? {} : []", named("object", writable_filter)),
         ),
         (
             "oldWritable",
@@ -727,7 +772,7 @@ fn variables(env: &AdmissionEnv) -> Value {
         ),
         (
             "newWritable",
-            "variables.writable.filter(n, !(n in variables.oldWritable))".to_owned(),
+            "variables.writable.filter(c, !(c.name in variables.oldWritable))".to_owned(),
         ),
         (
             "registries",
@@ -736,17 +781,17 @@ fn variables(env: &AdmissionEnv) -> Value {
         (
             "badRegistry",
             format!(
-                "size(variables.registries) == 0 ? [] : variables.newImages.filter(i, !variables.registries.exists(r, {}.startsWith(r + '/')))",
-                normalized("i")
+                "size(variables.registries) == 0 ? [] : variables.newContainers.filter(c, !variables.registries.exists(r, {}.startsWith(r + '/')))",
+                normalized("c.image")
             ),
         ),
         (
             "badTag",
-            "!params.spec.?guardrails.?requireImageTag.orValue(false) ? [] : variables.newImages.filter(i, !i.contains('@') && (!i.substring(i.lastIndexOf('/') + 1).contains(':') || i.endsWith(':latest')))".to_owned(),
+            "!params.spec.?guardrails.?requireImageTag.orValue(false) ? [] : variables.newContainers.filter(c, !c.image.contains('@') && (!c.image.substring(c.image.lastIndexOf('/') + 1).contains(':') || c.image.endsWith(':latest')))".to_owned(),
         ),
         (
             "badDigest",
-            "!params.spec.?guardrails.?requireImageDigest.orValue(false) ? [] : variables.newImages.filter(i, !i.contains('@'))".to_owned(),
+            "!params.spec.?guardrails.?requireImageDigest.orValue(false) ? [] : variables.newContainers.filter(c, !c.image.contains('@'))".to_owned(),
         ),
         (
             "ingressIsolated",
@@ -848,6 +893,38 @@ fn variables(env: &AdmissionEnv) -> Value {
                 annotations = [STAMP, RENDERED_ANNOTATION].map(cel_string).join(", "),
             ),
         ),
+        // The exceptions in force (HardeningExceptions the operator accepted and lists in the
+        // profile's status) that cover this request's namespace, by name or label, and of
+        // them those covering its pod, or a workload's pods by its pod template's labels (an
+        // exception with a pod selector covers no request without a pod: exec,
+        // port-forward, proxy, NetworkPolicies).
+        // A Deployment, StatefulSet or ReplicaSet created or updated (`highAvailability`).
+        (
+            "isWorkload",
+            "request.resource.?group.orValue('') == 'apps' && request.resource.resource in ['deployments', 'statefulsets', 'replicasets'] && request.?subResource.orValue('') == '' && object != null".to_owned(),
+        ),
+        (
+            "namespaceLabels",
+            "namespaceObject != null ? namespaceObject.metadata.?labels.orValue({}) : {}".to_owned(),
+        ),
+        (
+            "podLabels",
+            "variables.isPod ? object.metadata.?labels.orValue({}) : (variables.isWorkload ? object.spec.?template.?metadata.?labels.orValue({}) : {})".to_owned(),
+        ),
+        (
+            "exceptions",
+            format!(
+                "params.?status.?exceptions.?active.orValue([]).filter(e, request.namespace in e.?namespaces.orValue([]) || (has(e.namespaceSelector) && {}))",
+                selector_matches("e.namespaceSelector", "variables.namespaceLabels")
+            ),
+        ),
+        (
+            "podExceptions",
+            format!(
+                "variables.exceptions.filter(e, !has(e.podSelector) || ((variables.isPod || variables.isWorkload) && {}))",
+                selector_matches("e.podSelector", "variables.podLabels")
+            ),
+        ),
     ];
     Value::Array(
         vars.into_iter()
@@ -893,9 +970,67 @@ fn cel_string(s: &str) -> String {
     serde_json::to_string(s).expect("a string serializes")
 }
 
+/// CEL: a label selector (a `LabelSelector` of the parameter) matches `labels`, as the API
+/// server matches selectors (`matchLabels` and every `matchExpressions` requirement; an
+/// unknown operator matches nothing).
+fn selector_matches(selector: &str, labels: &str) -> String {
+    format!(
+        "({selector}.?matchLabels.orValue({{}}).all(k, k in {labels} && {labels}[k] == {selector}.matchLabels[k]) && {selector}.?matchExpressions.orValue([]).all(x, x.operator == 'In' ? (x.key in {labels} && {labels}[x.key] in x.?values.orValue([])) : (x.operator == 'NotIn' ? !(x.key in {labels} && {labels}[x.key] in x.?values.orValue([])) : (x.operator == 'Exists' ? x.key in {labels} : (x.operator == 'DoesNotExist' ? !(x.key in {labels}) : false)))))"
+    )
+}
+
+/// CEL: an exception in force suspends guardrail `rule` for this request: one of
+/// `variables.podExceptions` (covering the namespace and the pod) lists the rule and names
+/// no containers, or, for `container` (a CEL expression of its name), names that one.
+fn exempt(rule: &str, container: Option<&str>) -> String {
+    let containers = match container {
+        None => "size(e.?containers.orValue([])) == 0".to_owned(),
+        Some(c) => format!("(size(e.?containers.orValue([])) == 0 || {c} in e.containers)"),
+    };
+    format!(
+        "variables.podExceptions.exists(e, {} in e.?rules.orValue([]) && {containers})",
+        cel_string(rule)
+    )
+}
+
+/// The validation of guardrail `rule` (its field name in `spec.guardrails`, listed in
+/// `api::GUARDRAIL_RULES`) judging a pod or a request as a whole: it rejects what
+/// `expression` finds false, unless an exception in force suspends the rule for the
+/// request.
+///
+/// The contract for every guardrail rule, those added later included: its validation is
+/// built here or by [`container_guardrail`], keyed by its name, so that HardeningExceptions
+/// suspend it without anything else to do (a unit test fails for a guardrail validation
+/// that is not, and for a field of `Guardrails` missing from `GUARDRAIL_RULES`).
+fn guardrail(rule: &str, expression: &str, message: String) -> Value {
+    debug_assert!(
+        crate::core::api::rule_scope(rule).is_some_and(|s| s != RuleScope::Containers),
+        "{rule} is a pod or request rule of GUARDRAIL_RULES"
+    );
+    json!({
+        "expression": format!("({expression}) || {}", exempt(rule, None)),
+        "messageExpression": message,
+    })
+}
+
+/// The validation of guardrail `rule` judging containers: `offenders` (a CEL list of
+/// containers as `{name, image}`) breaks it, but those an exception in force suspends the
+/// rule for; `message` words the first remaining one (given as a CEL expression).
+fn container_guardrail(rule: &str, offenders: &str, message: impl Fn(&str) -> String) -> Value {
+    debug_assert_eq!(
+        crate::core::api::rule_scope(rule),
+        Some(RuleScope::Containers),
+        "{rule} is a container rule of GUARDRAIL_RULES"
+    );
+    let remaining = format!("{offenders}.filter(c, !{})", exempt(rule, Some("c.name")));
+    json!({
+        "expression": format!("size({remaining}) == 0"),
+        "messageExpression": message(&format!("{remaining}[0]")),
+    })
+}
+
 /// Each rule: what it rejects, and a message naming the rule and the BSI requirement.
 fn validations(env: &AdmissionEnv) -> Value {
-    let rule = |expression: &str, message: String| json!({ "expression": expression, "messageExpression": message });
     let prefix = |rule: &str| {
         format!(
             "'HardeningProfile ' + params.metadata.name + ' guardrail {rule} ({}): ",
@@ -903,36 +1038,37 @@ fn validations(env: &AdmissionEnv) -> Value {
         )
     };
     let mut rules = json!([
-        rule(
-            "size(variables.badRegistry) == 0",
+        container_guardrail("allowedRegistries", "variables.badRegistry", |first| {
             format!(
-                "{}image ' + variables.badRegistry[0] + ' (pulled as ' + {} + ') is not from an allowed registry (' + variables.registries.join(', ') + ')'",
+                "{}image ' + {first}.image + ' (pulled as ' + {} + ') is not from an allowed registry (' + variables.registries.join(', ') + ')'",
                 prefix("allowedRegistries"),
-                normalized("variables.badRegistry[0]")
-            ),
-        ),
-        rule(
-            "size(variables.badTag) == 0",
+                normalized(&format!("{first}.image"))
+            )
+        }),
+        container_guardrail("requireImageTag", "variables.badTag", |first| {
             format!(
-                "{}image ' + variables.badTag[0] + ' has no tag or the tag latest: give a version tag or a digest'",
+                "{}image ' + {first}.image + ' has no tag or the tag latest: give a version tag or a digest'",
                 prefix("requireImageTag")
-            ),
-        ),
-        rule(
-            "size(variables.badDigest) == 0",
+            )
+        }),
+        container_guardrail("requireImageDigest", "variables.badDigest", |first| {
             format!(
-                "{}image ' + variables.badDigest[0] + ' is not pinned by digest (image@sha256:...)'",
+                "{}image ' + {first}.image + ' is not pinned by digest (image@sha256:...)'",
                 prefix("requireImageDigest")
-            ),
+            )
+        }),
+        container_guardrail(
+            "requireReadOnlyRootFilesystem",
+            "(params.spec.?guardrails.?requireReadOnlyRootFilesystem.orValue(false) ? variables.newWritable : [])",
+            |first| {
+                format!(
+                    "{}container ' + {first}.name + ' does not set securityContext.readOnlyRootFilesystem: true'",
+                    prefix("requireReadOnlyRootFilesystem")
+                )
+            }
         ),
-        rule(
-            "!params.spec.?guardrails.?requireReadOnlyRootFilesystem.orValue(false) || size(variables.newWritable) == 0",
-            format!(
-                "{}container ' + variables.newWritable[0] + ' does not set securityContext.readOnlyRootFilesystem: true'",
-                prefix("requireReadOnlyRootFilesystem")
-            ),
-        ),
-        rule(
+        guardrail(
+            "denyExec",
             "!(request.operation == 'CONNECT' && (request.?subResource.orValue('') == 'exec' || request.?subResource.orValue('') == 'attach') && params.spec.?guardrails.?denyExec.orValue(false))",
             format!(
                 "{}' + request.?subResource.orValue('') + ' into pods is not allowed in this namespace'",
@@ -941,35 +1077,40 @@ fn validations(env: &AdmissionEnv) -> Value {
         ),
         // `kubectl debug` adds an ephemeral container (any image, any command, sharing the
         // target's processes) and reads its output with `kubectl logs`: another way in.
-        rule(
+        guardrail(
+            "denyExec",
             "!params.spec.?guardrails.?denyExec.orValue(false) || size(variables.newEphemeral) == 0",
             format!(
                 "{}ephemeral container ' + variables.newEphemeral[0] + ' (kubectl debug) is not allowed in this namespace'",
                 prefix("denyExec")
             ),
         ),
-        rule(
+        guardrail(
+            "denyPortForward",
             "!(request.operation == 'CONNECT' && request.?subResource.orValue('') == 'portforward' && params.spec.?guardrails.?denyPortForward.orValue(false))",
             format!(
                 "{}port-forward to pods is not allowed in this namespace (it reaches container ports past the NetworkPolicies)'",
                 prefix("denyPortForward")
             ),
         ),
-        rule(
+        guardrail(
+            "denyPodProxy",
             "!(request.operation == 'CONNECT' && request.?subResource.orValue('') == 'proxy' && params.spec.?guardrails.?denyPodProxy.orValue(false))",
             format!(
                 "{}the pods/proxy subresource is not allowed in this namespace (it reaches container ports past the NetworkPolicies)'",
                 prefix("denyPodProxy")
             ),
         ),
-        rule(
-            "size(variables.unconfined) == 0",
+        // The pod rules of issue 22 (each container rule's variable lists its containers as
+        // `{name, text}`, see `variables`).
+        container_guardrail("requireProfiles", "variables.unconfined", |first| {
             format!(
-                "{}container ' + variables.unconfined[0] + ' does not run under the profile\\'s ' + (has(params.spec.seccomp) ? 'seccomp profile (seccompProfile: {{type: Localhost, localhostProfile: hardening.dev/' + params.metadata.name + '.json}})' : '') + (has(params.spec.seccomp) && has(params.spec.apparmor) ? ' and ' : '') + (has(params.spec.apparmor) ? 'AppArmor profile (appArmorProfile: {{type: Localhost, localhostProfile: ' + variables.apparmorProfile + '}})' : '') + ': set it in the pod\\'s or the container\\'s securityContext (the profile\\'s status.workloadSecurityContext)'",
+                "{}container ' + {first}.name + ' does not run under the profile\\'s ' + (has(params.spec.seccomp) ? 'seccomp profile (seccompProfile: {{type: Localhost, localhostProfile: hardening.dev/' + params.metadata.name + '.json}})' : '') + (has(params.spec.seccomp) && has(params.spec.apparmor) ? ' and ' : '') + (has(params.spec.apparmor) ? 'AppArmor profile (appArmorProfile: {{type: Localhost, localhostProfile: ' + variables.apparmorProfile + '}})' : '') + ': set it in the pod\\'s or the container\\'s securityContext (the profile\\'s status.workloadSecurityContext)'",
                 prefix("requireProfiles")
-            ),
-        ),
-        rule(
+            )
+        }),
+        guardrail(
+            "requireUserNamespaces",
             "!variables.created || !params.spec.?guardrails.?requireUserNamespaces.orValue(false) || object.spec.?hostUsers.orValue(true) == false",
             format!(
                 "{}pod ' + object.metadata.?name.orValue(object.metadata.?generateName.orValue('')) + ' does not set hostUsers: false (a user namespace, so that its root is not the host\\'s; the nodes need {})'",
@@ -977,54 +1118,62 @@ fn validations(env: &AdmissionEnv) -> Value {
                 crate::core::nodes::USER_NAMESPACES_NODE_NEEDS
             ),
         ),
-        rule(
-            "size(variables.secretLiterals) == 0",
-            format!(
-                "{}' + variables.secretLiterals[0] + ' as a literal value: take secret-like values from a Secret (env[].valueFrom.secretKeyRef), or rename the variable if it holds no secret (names matching ' + variables.secretPattern + ')'",
-                prefix("denySecretEnvLiterals")
-            ),
+        container_guardrail(
+            "denySecretEnvLiterals",
+            "variables.secretLiterals",
+            |first| {
+                format!(
+                    "{}' + {first}.text + ' as a literal value: take secret-like values from a Secret (env[].valueFrom.secretKeyRef), or rename the variable if it holds no secret (names matching ' + variables.secretPattern + ')'",
+                    prefix("denySecretEnvLiterals")
+                )
+            }
         ),
-        rule(
-            format!(
+        guardrail(
+            "denyServiceAccountToken",
+            &format!(
                 "!variables.created || !params.spec.?guardrails.?denyServiceAccountToken.orValue(false) || object.metadata.?annotations[?{annotation}].orValue('') == 'true' || (object.spec.?automountServiceAccountToken.orValue(true) == false && !object.spec.?volumes.orValue([]).exists(v, v.?projected.?sources.orValue([]).exists(s, has(s.serviceAccountToken))))",
                 annotation = cel_string(crate::core::api::SERVICE_ACCOUNT_TOKEN_ANNOTATION)
-            )
-            .as_str(),
+            ),
             format!(
                 "{}pod ' + object.metadata.?name.orValue(object.metadata.?generateName.orValue('')) + ' gets a service account token (a credential for the Kubernetes API): set automountServiceAccountToken: false and project no token, or annotate the pod {}: \"true\" if it calls the API'",
                 prefix("denyServiceAccountToken"),
                 crate::core::api::SERVICE_ACCOUNT_TOKEN_ANNOTATION
             ),
         ),
-        rule(
+        guardrail(
+            "denyDefaultServiceAccount",
             "!variables.created || !params.spec.?guardrails.?denyDefaultServiceAccount.orValue(false) || object.spec.?serviceAccountName.orValue('') != 'default' && object.spec.?serviceAccountName.orValue('') != ''",
             format!(
                 "{}pod ' + object.metadata.?name.orValue(object.metadata.?generateName.orValue('')) + ' runs under the default service account: give the application a service account of its own (serviceAccountName)'",
                 prefix("denyDefaultServiceAccount")
             ),
         ),
-        rule(
-            "size(variables.multiService) == 0",
-            format!(
-                "{}' + variables.multiService[0] + ': a container should provide one service (a heuristic: this only warns)'",
-                prefix("oneServicePerContainer")
-            ),
+        container_guardrail(
+            "oneServicePerContainer",
+            "variables.multiService",
+            |first| {
+                format!(
+                    "{}' + {first}.text + ': a container should provide one service (a heuristic: this only warns)'",
+                    prefix("oneServicePerContainer")
+                )
+            }
         ),
-        rule(
+        guardrail(
+            "requireController",
             "!variables.created || !params.spec.?guardrails.?requireController.orValue(false) || object.metadata.?ownerReferences.orValue([]).exists(o, o.?controller.orValue(false))",
             format!(
                 "{}pod ' + object.metadata.?name.orValue(object.metadata.?generateName.orValue('')) + ' has no controller (a bare pod is not recreated when its node fails): run it through a Deployment, StatefulSet, DaemonSet or Job'",
                 prefix("requireController")
             ),
         ),
-        rule(
-            "size(variables.unprobed) == 0",
+        container_guardrail("requireProbes", "variables.unprobed", |first| {
             format!(
-                "{}container ' + variables.unprobed[0] + ': every container needs a livenessProbe and a readinessProbe'",
+                "{}container ' + {first}.text + ': every container needs a livenessProbe and a readinessProbe'",
                 prefix("requireProbes")
-            ),
-        ),
-        rule(
+            )
+        }),
+        guardrail(
+            "highAvailability",
             "!variables.fewReplicas",
             format!(
                 "{}' + object.kind + ' ' + object.metadata.?name.orValue(object.metadata.?generateName.orValue('')) + ' is labelled {}: \"true\" (highly available) but asks for 1 replica: set replicas: 2 or more'",
@@ -1032,21 +1181,28 @@ fn validations(env: &AdmissionEnv) -> Value {
                 crate::core::api::HIGH_AVAILABILITY_LABEL
             ),
         ),
-        rule(
-            "size(variables.writableMounts) == 0",
-            format!(
-                "{}' + variables.writableMounts[0] + ' writable: set readOnly: true (only emptyDir or ephemeral volumes named in the profile\\'s guardrails.scratchVolumes may be writable)'",
-                prefix("requireReadOnlyMounts")
-            ),
+        container_guardrail(
+            "requireReadOnlyMounts",
+            "variables.writableMounts",
+            |first| {
+                format!(
+                    "{}' + {first}.text + ' writable: set readOnly: true (only emptyDir or ephemeral volumes named in the profile\\'s guardrails.scratchVolumes may be writable)'",
+                    prefix("requireReadOnlyMounts")
+                )
+            }
         ),
-        rule(
-            "size(variables.propagatingMounts) == 0",
-            format!(
-                "{}' + variables.propagatingMounts[0] + ': only mountPropagation None is allowed (no mounts shared with the host)'",
-                prefix("denyMountPropagation")
-            ),
+        container_guardrail(
+            "denyMountPropagation",
+            "variables.propagatingMounts",
+            |first| {
+                format!(
+                    "{}' + {first}.text + ': only mountPropagation None is allowed (no mounts shared with the host)'",
+                    prefix("denyMountPropagation")
+                )
+            }
         ),
-        rule(
+        guardrail(
+            "denyWideningNetworkPolicies",
             "size(variables.wideningIngress) + size(variables.wideningEgress) == 0",
             format!(
                 "{}NetworkPolicy ' + object.metadata.name + ' has ' + string(size(variables.wideningIngress)) + ' ingress and ' + string(size(variables.wideningEgress)) + ' egress rules allowing traffic the profile denies (every peer and port of a rule must be one the profile allows)'",
@@ -1157,13 +1313,14 @@ fn with_protected_networks(variables: Value, protected: &[ProtectedNetwork]) -> 
 fn with_protected_networks_rule(validations: Value) -> Value {
     let mut validations = validations;
     if let Some(list) = validations.as_array_mut() {
-        list.push(json!({
-            "expression": "size(variables.protectedReach) == 0",
-            "messageExpression": format!(
+        list.push(guardrail(
+            "denyWideningNetworkPolicies",
+            "size(variables.protectedReach) == 0",
+            format!(
                 "'HardeningProfile ' + params.metadata.name + ' guardrail denyWideningNetworkPolicies ({}): NetworkPolicy ' + object.metadata.name + ' has ' + string(size(variables.protectedReach)) + ' egress rules reaching a protected network (the cloud metadata service, the nodes or the control plane): except it (ipBlock.except) or leave out its ports'",
                 crate::core::compliance::guardrail_citation("denyWideningNetworkPolicies")
             ),
-        }));
+        ));
     }
     validations
 }

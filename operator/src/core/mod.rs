@@ -35,6 +35,7 @@ pub mod compliance;
 pub mod crd;
 pub mod diff;
 pub mod enforced;
+pub mod exceptions;
 pub mod fieldpath;
 pub mod guardrails;
 pub mod isolation;

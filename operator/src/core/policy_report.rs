@@ -244,7 +244,9 @@ pub fn namespace_results(
 ) -> Vec<ReportResult> {
     let name = profile.metadata.name.as_deref().unwrap_or_default();
     let generation = profile.metadata.generation.unwrap_or(0);
-    let Some(ns) = outcome.compliance_facts(namespace, name, generation) else {
+    let active = crate::core::exceptions::active_of(profile);
+    let digest = crate::core::exceptions::digest(active);
+    let Some(ns) = outcome.compliance_facts(namespace, name, generation, active, digest) else {
         return Vec::new();
     };
     let mut results: Vec<ReportResult> =
@@ -263,8 +265,70 @@ pub fn namespace_results(
                 ReportResult::requirement(profile, &entry, resources)
             })
             .collect();
+    // The accepted deviations here, one result each: a warning, never a pass.
+    results.extend(
+        ns.exceptions
+            .iter()
+            .map(|e| exception_result(profile, e, Some(namespace))),
+    );
     results.sort_by(|a, b| a.rule.cmp(&b.rule));
     results
+}
+
+/// The check `exception` of a HardeningException in force: `warn`, with what it suspends,
+/// until when, who owns it and why (`namespace`: in the report of that namespace).
+fn exception_result(
+    profile: &HardeningProfile,
+    exception: &crate::core::api::ActiveException,
+    namespace: Option<&str>,
+) -> ReportResult {
+    let weakens =
+        crate::core::compliance::exception_weakens(&exception.rules, exception.pod_security_level);
+    let what = crate::core::exceptions::suspends(&exception.rules, exception.pod_security_level);
+    let mut scope = Vec::new();
+    if let Some(pods) = &exception.pod_selector {
+        scope.push(format!(
+            "pods {}",
+            serde_json::to_string(pods).unwrap_or_default()
+        ));
+    }
+    if !exception.containers.is_empty() {
+        scope.push(format!("containers {}", exception.containers.join(", ")));
+    }
+    let scope = match (namespace, scope.is_empty()) {
+        (Some(ns), true) => format!(" in namespace {ns}"),
+        (Some(ns), false) => format!(" for {} in namespace {ns}", scope.join(", ")),
+        (None, true) => String::new(),
+        (None, false) => format!(" for {}", scope.join(", ")),
+    };
+    let mut result = ReportResult::check(
+        profile,
+        "exception",
+        (!weakens.is_empty()).then(|| crate::core::compliance::cite(&weakens)),
+        Outcome::Warn,
+        format!(
+            "accepted deviation: HardeningException {} ({what}{scope}) until {}, owner {}: {}",
+            exception.name, exception.expires, exception.owner, exception.reason
+        ),
+        vec![exception_ref(&exception.name)],
+    );
+    for (key, value) in [
+        ("exception", exception.name.clone()),
+        ("owner", exception.owner.clone()),
+        ("expires", exception.expires.clone()),
+    ] {
+        result.properties.insert(key.to_owned(), value);
+    }
+    result
+}
+
+fn exception_ref(name: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("hardening.dev/v1alpha1".to_owned()),
+        kind: Some("HardeningException".to_owned()),
+        name: Some(name.to_owned()),
+        ..Default::default()
+    }
 }
 
 /// The objects among `evidence` (not the profile's own fields), as references.
@@ -293,6 +357,31 @@ fn evidence_refs(evidence: &[crate::core::api::ComplianceEvidence]) -> Vec<Objec
 /// nothing is claimed from an older status.
 pub fn cluster_results(profile: &HardeningProfile) -> Vec<ReportResult> {
     let mut results = profile_results(profile);
+    // Every exception of the profile: those in force warn, the others (expired, not
+    // applied) are skipped, each with its reason.
+    if let Some(exceptions) = profile.status.as_ref().and_then(|s| s.exceptions.as_ref()) {
+        results.extend(
+            exceptions
+                .active
+                .iter()
+                .map(|e| exception_result(profile, e, None)),
+        );
+        results.extend(exceptions.inactive.iter().map(|line| {
+            let name = line.split(':').next().unwrap_or_default();
+            let mut result = ReportResult::check(
+                profile,
+                "exception",
+                None,
+                Outcome::Skip,
+                format!("HardeningException {line}"),
+                vec![exception_ref(name)],
+            );
+            result
+                .properties
+                .insert("exception".to_owned(), name.to_owned());
+            result
+        }));
+    }
     let (_, verdicts) = crate::core::report::profile_verdicts(profile);
     results.extend(verdicts.iter().filter_map(|entry| {
         ReportResult::requirement(profile, entry, evidence_refs(&entry.evidence))
@@ -602,6 +691,86 @@ mod tests {
         assert_eq!(again, in_sync);
     }
 
+    /// Issue 24: an exception in force is a warning in the report of each namespace it
+    /// covers and in the profile's, with owner, expiry and reason; an expired one is
+    /// skipped in the profile's; a namespace judged with other exceptions than the status
+    /// lists now is not judged yet.
+    #[test]
+    fn exceptions_warn_while_in_force_and_are_skipped_once_expired() {
+        let exception = crate::core::exceptions::active_entry(
+            &crate::fixtures::exception("legacy", "strict", "team", "2026-12-31T00:00:00Z")
+                .spec(serde_json::json!({ "rules": ["requireImageTag"], "containers": ["app"] }))
+                .build(),
+        );
+        let status = serde_json::json!({
+            "observedGeneration": 1,
+            "exceptions": {
+                "active": [exception],
+                "expired": 1,
+                "inactive": ["old-one: expired at 2026-01-01T00:00:00Z: the rules of profile strict apply again"],
+            },
+        });
+        let strict = profile("strict")
+            .spec_yaml(specs::RESTRICTED_DENY_ALL)
+            .spec_yaml("guardrails: {requireImageTag: true}")
+            .generation(1)
+            .status(status)
+            .build();
+        let mut covered = outcome(NamespaceState::InSync, vec![]);
+        covered.exceptions = vec![exception.name.clone()];
+        covered.exceptions_digest =
+            crate::core::exceptions::digest(crate::core::exceptions::active_of(&strict));
+        let results = namespace_results(&strict, "team", &covered, &FACTS);
+        let result = results.iter().find(|r| r.rule == "exception").unwrap();
+        assert_eq!(result.result, Outcome::Warn);
+        assert_eq!(result.properties["exception"], "legacy");
+        assert_eq!(result.properties["owner"], "team-legacy");
+        assert_eq!(result.properties["expires"], "2026-12-31T00:00:00Z");
+        assert!(
+            result
+                .message
+                .contains("guardrail requireImageTag suspended")
+                && result.message.contains("containers app")
+                && result.message.contains("RISK-1"),
+            "{}",
+            result.message
+        );
+        assert_eq!(
+            result.resources[0].kind.as_deref(),
+            Some("HardeningException")
+        );
+        let a6 = results.iter().find(|r| r.rule == "SYS.1.6.A6").unwrap();
+        assert_ne!(a6.result, Outcome::Pass);
+        assert!(a6.message.contains("accepted deviations"), "{}", a6.message);
+        // Judged with other exceptions than the status lists: not judged yet.
+        let mut stale = covered.clone();
+        stale.exceptions_digest = 0;
+        assert!(
+            namespace_results(&strict, "team", &stale, &FACTS)
+                .iter()
+                .filter(|r| r.rule.starts_with("SYS") || r.rule.starts_with("APP"))
+                .all(|r| r.result == Outcome::Fail)
+        );
+        let cluster = cluster_results(&strict);
+        let of = |outcome: Outcome| {
+            cluster
+                .iter()
+                .filter(|r| r.rule == "exception" && r.result == outcome)
+                .count()
+        };
+        assert_eq!((of(Outcome::Warn), of(Outcome::Skip)), (1, 1));
+        assert!(
+            cluster
+                .iter()
+                .any(|r| r.result == Outcome::Skip && r.message.contains("old-one: expired at"))
+        );
+        assert!(
+            !cluster
+                .iter()
+                .any(|r| r.rule == "exception" && r.result == Outcome::Pass)
+        );
+    }
+
     #[test]
     fn failures_pending_conflicts_and_tenant_findings() {
         let mut failed = outcome(NamespaceState::Failed, vec![]);
@@ -724,7 +893,7 @@ mod tests {
         let compliance = crate::core::compliance::assess_profile(
             &spec,
             &facts,
-            ns.compliance_facts("team", "strict", 2),
+            ns.compliance_facts("team", "strict", 2, &[], 0),
         );
         let status = json!({ "observedGeneration": 2, "compliance": compliance });
         let results = cluster_results(&strict_at(2, status.clone()));

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use serde::{Deserialize, Serialize};
 
-use crate::core::api::{HardeningProfile, PodSecurityLevel};
+use crate::core::api::{ActiveException, HardeningProfile, PodSecurityLevel};
 use crate::core::plural::count;
 use crate::core::pod_security::{self, Version};
 
@@ -43,6 +43,18 @@ pub struct GuardrailFinding {
     /// [`crate::core::compliance::guardrail_requirements`].
     pub rule: &'static str,
     pub reason: String,
+}
+
+/// What an exception in force lets a pod keep that the profile's rules reject: an accepted
+/// deviation, not a finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedFinding {
+    pub pod: String,
+    /// `guardrail requireImageTag` or `Pod Security restricted:latest`.
+    pub rule: String,
+    pub reason: String,
+    /// The HardeningException accepting it.
+    pub exception: String,
 }
 
 /// What Pod Security says of a namespace's pods.
@@ -140,84 +152,153 @@ pub fn tagged(image: &str) -> bool {
 /// breaking it), judged as the generated admission policy judges a new pod
 /// (`crate::core::guardrails`); the rules that only warn (`oneServicePerContainer`) too.
 pub fn evaluate_guardrails(profile: &HardeningProfile, pod: &Pod) -> Vec<GuardrailFinding> {
+    evaluate_guardrails_with(profile, pod, &[]).0
+}
+
+/// The guardrails of `profile` that `pod` breaks, one finding per rule (the first container
+/// breaking it that no exception of `exceptions`, those in force covering the pod's
+/// namespace, suspends the rule for; for a rule judging the pod as a whole, the pod unless
+/// an exception suspends the rule for it), and what those exceptions accept (a rule all of
+/// whose breaking containers an exception covers), as the admission policy decides
+/// (`core::guardrails`: `guardrail` and `container_guardrail`).
+pub fn evaluate_guardrails_with(
+    profile: &HardeningProfile,
+    pod: &Pod,
+    exceptions: &[ActiveException],
+) -> (Vec<GuardrailFinding>, Vec<AcceptedFinding>) {
     let Some(guardrails) = profile.spec.guardrails.as_ref() else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let containers = containers(pod);
     let name = pod.name_any();
+    let labels = pod.labels().clone();
     let mut findings = Vec::new();
-    let mut first = |rule: &'static str, reason: Option<String>| {
-        if let Some(reason) = reason {
-            findings.push(GuardrailFinding {
+    let mut accepted = Vec::new();
+    let mut judge = |rule: &'static str,
+                     breaks: &dyn Fn(&(String, String, bool)) -> bool,
+                     reason: &dyn Fn(&(String, String, bool)) -> String| {
+        let breaking: Vec<&(String, String, bool)> =
+            containers.iter().filter(|c| breaks(c)).collect();
+        let exempt = |c: &(String, String, bool)| {
+            exceptions
+                .iter()
+                .find(|e| crate::core::exceptions::suspends_rule(e, rule, &labels, Some(&c.0)))
+        };
+        match breaking.iter().find(|c| exempt(c).is_none()) {
+            Some(first) => findings.push(GuardrailFinding {
                 pod: name.clone(),
                 rule,
-                reason,
-            });
+                reason: reason(first),
+            }),
+            None => {
+                if let Some(first) = breaking.first() {
+                    accepted.push(AcceptedFinding {
+                        pod: name.clone(),
+                        rule: format!("guardrail {rule}"),
+                        reason: reason(first),
+                        exception: exempt(first).map(|e| e.name.clone()).unwrap_or_default(),
+                    });
+                }
+            }
         }
     };
-    first(
+    judge(
         "allowedRegistries",
-        containers
-            .iter()
-            .find(|(_, image, _)| !from_allowed_registry(image, &guardrails.allowed_registries))
-            .map(|(_, image, _)| {
-                format!(
-                    "image {image} (pulled as {}) is not from an allowed registry",
-                    normalize_image(image)
-                )
-            }),
+        &|(_, image, _)| !from_allowed_registry(image, &guardrails.allowed_registries),
+        &|(_, image, _)| {
+            format!(
+                "image {image} (pulled as {}) is not from an allowed registry",
+                normalize_image(image)
+            )
+        },
     );
-    first(
+    judge(
         "requireImageTag",
-        containers
-            .iter()
-            .filter(|_| guardrails.require_image_tag)
-            .find(|(_, image, _)| !tagged(image))
-            .map(|(_, image, _)| format!("image {image} has no tag or the tag latest")),
+        &|(_, image, _)| guardrails.require_image_tag && !tagged(image),
+        &|(_, image, _)| format!("image {image} has no tag or the tag latest"),
     );
-    first(
+    judge(
         "requireImageDigest",
-        containers
-            .iter()
-            .filter(|_| guardrails.require_image_digest)
-            .find(|(_, image, _)| !image.contains('@'))
-            .map(|(_, image, _)| format!("image {image} is not pinned by digest")),
+        &|(_, image, _)| guardrails.require_image_digest && !image.contains('@'),
+        &|(_, image, _)| format!("image {image} is not pinned by digest"),
     );
-    first(
+    judge(
         "requireReadOnlyRootFilesystem",
-        containers
-            .iter()
-            .filter(|_| guardrails.require_read_only_root_filesystem)
-            .find(|(_, _, read_only)| !read_only)
-            .map(|(container, _, _)| {
-                format!("container {container} does not set readOnlyRootFilesystem: true")
-            }),
+        &|(_, _, read_only)| guardrails.require_read_only_root_filesystem && !read_only,
+        &|(container, _, _)| {
+            format!("container {container} does not set readOnlyRootFilesystem: true")
+        },
     );
     let Some(spec) = pod.spec.as_ref() else {
-        return findings;
+        return (findings, accepted);
     };
+    // The pod rules of issue 22, by the same exemptions: a container rule gives every
+    // breaking container (in the admission policy's order: containers, init containers,
+    // ephemeral containers), a rule judging the pod as a whole the pod's reason (no
+    // container: only an exception naming no containers suspends it).
     let rules = pod_rules::PodRules::new(profile, guardrails, pod, spec);
-    first("requireProfiles", rules.unconfined());
-    first("requireUserNamespaces", rules.host_users());
-    first("denySecretEnvLiterals", rules.secret_literal());
-    first("denyServiceAccountToken", rules.service_account_token());
-    first("denyDefaultServiceAccount", rules.default_service_account());
-    first("oneServicePerContainer", rules.multi_service());
-    first("requireController", rules.bare());
-    first("requireProbes", rules.unprobed());
-    first("requireReadOnlyMounts", rules.writable_mount());
-    first("denyMountPropagation", rules.propagating_mount());
-    findings
+    let mut decide = |rule: &'static str, breaking: Vec<(Option<String>, String)>| {
+        let exempt = |container: &Option<String>| {
+            exceptions.iter().find(|e| {
+                crate::core::exceptions::suspends_rule(e, rule, &labels, container.as_deref())
+            })
+        };
+        match breaking.iter().find(|(c, _)| exempt(c).is_none()) {
+            Some((_, reason)) => findings.push(GuardrailFinding {
+                pod: name.clone(),
+                rule,
+                reason: reason.clone(),
+            }),
+            None => {
+                if let Some((container, reason)) = breaking.first() {
+                    accepted.push(AcceptedFinding {
+                        pod: name.clone(),
+                        rule: format!("guardrail {rule}"),
+                        reason: reason.clone(),
+                        exception: exempt(container)
+                            .map(|e| e.name.clone())
+                            .unwrap_or_default(),
+                    });
+                }
+            }
+        }
+    };
+    let named = |breaking: Vec<(String, String)>| {
+        breaking
+            .into_iter()
+            .map(|(c, reason)| (Some(c), reason))
+            .collect::<Vec<_>>()
+    };
+    let whole = |reason: Option<String>| reason.map(|r| (None, r)).into_iter().collect();
+    decide("requireProfiles", named(rules.unconfined()));
+    decide("requireUserNamespaces", whole(rules.host_users()));
+    decide("denySecretEnvLiterals", named(rules.secret_literals()));
+    decide(
+        "denyServiceAccountToken",
+        whole(rules.service_account_token()),
+    );
+    decide(
+        "denyDefaultServiceAccount",
+        whole(rules.default_service_account()),
+    );
+    decide("oneServicePerContainer", named(rules.multi_service()));
+    decide("requireController", whole(rules.bare()));
+    decide("requireProbes", named(rules.unprobed()));
+    decide("requireReadOnlyMounts", named(rules.writable_mounts()));
+    decide("denyMountPropagation", named(rules.propagating_mounts()));
+    (findings, accepted)
 }
 
 /// The profile's Pod Security `enforce` level and version, unless it sets none or
 /// `privileged` (which rejects nothing). An unparsable version is judged as `latest`, as Pod
 /// Security Admission does (the CRD refuses such versions anyway).
 pub fn enforce_level(profile: &HardeningProfile) -> Option<(PodSecurityLevel, Version)> {
+    enforce_level_any(profile).filter(|(level, _)| *level != PodSecurityLevel::Privileged)
+}
+
+/// The profile's Pod Security `enforce` level and version, `privileged` included.
+fn enforce_level_any(profile: &HardeningProfile) -> Option<(PodSecurityLevel, Version)> {
     let enforce = profile.spec.pod_security.as_ref()?.enforce.as_ref()?;
-    if enforce.level == PodSecurityLevel::Privileged {
-        return None;
-    }
     let version = enforce
         .version
         .as_deref()
@@ -233,6 +314,8 @@ pub struct PodVerdict {
     /// as its warnings about existing pods word them; `None` when it allows the pod.
     pub pod_security: Option<String>,
     pub guardrails: Vec<GuardrailFinding>,
+    /// What exceptions in force accept of the pod.
+    pub accepted: Vec<AcceptedFinding>,
 }
 
 impl PodVerdict {
@@ -241,29 +324,93 @@ impl PodVerdict {
     }
 }
 
+/// The Pod Security `enforce` level and version the namespace `namespace` gets from
+/// `profile`: the profile's, or the lower one an exception in force of `exceptions`
+/// gives it (with that exception's name).
+pub fn namespace_level(
+    profile: &HardeningProfile,
+    namespace: &str,
+    exceptions: &[ActiveException],
+) -> Option<(PodSecurityLevel, Version, Option<String>)> {
+    let (level, version) = enforce_level_any(profile)?;
+    match crate::core::exceptions::lowered_level(exceptions, namespace) {
+        Some((lowered, e)) if lowered < level => Some((lowered, version, Some(e.name.clone()))),
+        _ => Some((level, version, None)),
+    }
+    .filter(|(level, _, _)| *level != PodSecurityLevel::Privileged)
+}
+
 /// Judges one pod (as the API server stores it) by `profile`'s Pod Security `enforce` level
-/// and its guardrails.
-pub fn judge(profile: &HardeningProfile, pod: &Pod) -> PodVerdict {
-    let pod_security = enforce_level(profile).and_then(|(level, version)| {
-        let violations = pod_security::evaluate_pod(level, version, pod);
-        (!violations.is_empty()).then(|| pod_security::forbidden_reason(&violations))
-    });
-    let guardrails = evaluate_guardrails(profile, pod);
+/// and its guardrails, as they apply in the pod's namespace with `exceptions` (those in
+/// force covering it): a lowered level judges the pod, and what only the profile's own
+/// level or a suspended guardrail rejects is accepted.
+pub fn judge(profile: &HardeningProfile, pod: &Pod, exceptions: &[ActiveException]) -> PodVerdict {
+    let name = pod.name_any();
+    let namespace = pod.namespace().unwrap_or_default();
+    let mut accepted = Vec::new();
+    let pod_security = match (
+        enforce_level(profile),
+        namespace_level(profile, &namespace, exceptions),
+    ) {
+        (profile_level, Some((level, version, by))) => {
+            let violations = pod_security::evaluate_pod(level, version, pod);
+            if violations.is_empty() {
+                if let (Some((own, own_version)), Some(by)) = (profile_level, by) {
+                    let beyond = pod_security::evaluate_pod(own, own_version, pod);
+                    if !beyond.is_empty() {
+                        accepted.push(AcceptedFinding {
+                            pod: name.clone(),
+                            rule: format!("Pod Security {}:{own_version}", own.as_str()),
+                            reason: pod_security::forbidden_reason(&beyond),
+                            exception: by,
+                        });
+                    }
+                }
+                None
+            } else {
+                Some(pod_security::forbidden_reason(&violations))
+            }
+        }
+        (Some((own, own_version)), None) => {
+            // Lowered to privileged: nothing is enforced; what the profile's level rejects
+            // is accepted.
+            let beyond = pod_security::evaluate_pod(own, own_version, pod);
+            if !beyond.is_empty()
+                && let Some((_, e)) = crate::core::exceptions::lowered_level(exceptions, &namespace)
+            {
+                accepted.push(AcceptedFinding {
+                    pod: name.clone(),
+                    rule: format!("Pod Security {}:{own_version}", own.as_str()),
+                    reason: pod_security::forbidden_reason(&beyond),
+                    exception: e.name.clone(),
+                });
+            }
+            None
+        }
+        (None, None) => None,
+    };
+    let (guardrails, more) = evaluate_guardrails_with(profile, pod, exceptions);
+    accepted.extend(more);
     PodVerdict {
         pod_security,
         guardrails,
+        accepted,
     }
 }
 
 /// A namespace's preview from its pods' verdicts (by pod name): Pod Security findings
 /// grouped by violation (the first pod by name, the others counted), then guardrail
-/// findings, each list cut at [`MAX_FINDINGS`].
+/// findings, each list cut at [`MAX_FINDINGS`]; `namespace` and `exceptions` (those in
+/// force covering it) say which Pod Security level was judged.
 pub fn namespace_preview<'a>(
     profile: &HardeningProfile,
+    namespace: &str,
+    exceptions: &[ActiveException],
     verdicts: impl IntoIterator<Item = (&'a str, &'a PodVerdict)>,
 ) -> NamespacePreview {
     let mut by_reason: BTreeMap<&str, (&str, u32)> = BTreeMap::new();
     let mut guardrails = Vec::new();
+    let mut accepted = Vec::new();
     let mut verdicts: Vec<(&str, &PodVerdict)> = verdicts.into_iter().collect();
     verdicts.sort_by_key(|(name, _)| *name);
     for (pod, verdict) in verdicts {
@@ -274,6 +421,7 @@ pub fn namespace_preview<'a>(
                 .or_insert((pod, 0));
         }
         guardrails.extend(verdict.guardrails.iter().cloned());
+        accepted.extend(verdict.accepted.iter().cloned());
     }
     let mut findings: Vec<PodSecurityFinding> = by_reason
         .into_iter()
@@ -286,14 +434,16 @@ pub fn namespace_preview<'a>(
     findings.sort_by(|a, b| a.pod.cmp(&b.pod));
     findings.truncate(MAX_FINDINGS);
     guardrails.truncate(MAX_FINDINGS);
+    accepted.truncate(MAX_FINDINGS);
     NamespacePreview {
-        level: enforce_level(profile)
-            .map(|(level, version)| format!("{}:{version}", level.as_str())),
+        level: namespace_level(profile, namespace, exceptions)
+            .map(|(level, version, _)| format!("{}:{version}", level.as_str())),
         pod_security: PodSecurityPreview {
             findings,
             incomplete: None,
         },
         guardrails,
+        accepted,
     }
 }
 
@@ -323,6 +473,8 @@ pub struct NamespacePreview {
     pub level: Option<String>,
     pub pod_security: PodSecurityPreview,
     pub guardrails: Vec<GuardrailFinding>,
+    /// What exceptions in force accept of the pods (not counted as rejected).
+    pub accepted: Vec<AcceptedFinding>,
 }
 
 impl NamespacePreview {
@@ -331,6 +483,12 @@ impl NamespacePreview {
     pub fn add_reported(&mut self, findings: Vec<GuardrailFinding>) {
         let room = MAX_FINDINGS.saturating_sub(self.guardrails.len());
         self.guardrails.extend(findings.into_iter().take(room));
+    }
+
+    /// Adds what exceptions in force accept of those findings, within [`MAX_FINDINGS`].
+    pub fn add_accepted(&mut self, accepted: Vec<AcceptedFinding>) {
+        let room = MAX_FINDINGS.saturating_sub(self.accepted.len());
+        self.accepted.extend(accepted.into_iter().take(room));
     }
 
     /// Pods that would be rejected, counted once each where names are known: every pod

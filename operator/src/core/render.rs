@@ -229,7 +229,7 @@ pub fn render_with(
         objects.push(DesiredObject::LimitRange(limit_range(&meta, limits)));
     }
 
-    let namespace_labels = pod_security_labels(profile);
+    let namespace_labels = namespace_pod_security_labels(profile, namespace);
     let rendered = fingerprint(&namespace_labels, &objects);
     Ok(Desired {
         namespace_labels,
@@ -310,6 +310,27 @@ pub fn pod_security_labels(profile: &HardeningProfile) -> BTreeMap<String, Strin
             let version = version.as_deref().unwrap_or("latest");
             labels.insert(version_key.to_owned(), version.to_owned());
         }
+    }
+    labels
+}
+
+/// The Pod Security labels `profile` sets on `namespace`: [`pod_security_labels`], with the
+/// `enforce` level a HardeningException in force lowers there (one naming the namespace in
+/// the profile's `status.exceptions.active`; the lowest of several). The `audit` and `warn`
+/// labels stay the profile's, so the pods below its level are still audited and warned
+/// about.
+pub fn namespace_pod_security_labels(
+    profile: &HardeningProfile,
+    namespace: &str,
+) -> BTreeMap<String, String> {
+    let mut labels = pod_security_labels(profile);
+    if labels.contains_key(pod_security::ENFORCE)
+        && let Some((level, _)) = crate::core::exceptions::lowered_level(
+            crate::core::exceptions::active_of(profile),
+            namespace,
+        )
+    {
+        labels.insert(pod_security::ENFORCE.to_owned(), level.as_str().to_owned());
     }
     labels
 }

@@ -3,8 +3,14 @@
 //! cluster-scoped ValidatingAdmissionPolicy; the mode; the precedence), each with what it
 //! does in the cluster. `hardening-operator diff` prints them before the objects.
 
-use super::api::{Guardrails, HardeningProfileSpec, Mode};
+use kube::ResourceExt;
+
+use super::api::{
+    ExceptionState, Guardrails, HardeningException, HardeningExceptionSpec, HardeningProfileSpec,
+    Mode,
+};
 use super::compliance::{cite, guardrail_requirements};
+use super::exceptions::Judgement;
 
 /// One guardrail: its field (the rule's name, which `guardrail_requirements` knows), whether
 /// `g` turns it on, and what it rejects.
@@ -120,9 +126,144 @@ pub fn spec_changes(
         file.guardrails.as_ref(),
         file.mode,
     ));
-    // Exceptions (a later issue) add their lines here, in the same words: which namespace
-    // or workload is exempted from which rule, from when to when, and who asked.
+    // Exceptions: [`exception_changes`], printed by `diff` right after these lines, in the
+    // same words: which namespace or workload is exempted from which rule, until when, who
+    // answers for it and why.
     lines
+}
+
+/// What the HardeningExceptions of a change mean, in words: for each exception of the
+/// files (`files`, naming the profile) that is new or differs from the stored one of its
+/// name (`stored`), what it suspends, where, until when, who owns it, why, the requirements
+/// it weakens, and whether the operator would apply it (`judged`, the judgement of every
+/// exception of the profile once the files are applied); then the stored exceptions in
+/// force that the files leave as they are.
+pub fn exception_changes(
+    stored: &[&HardeningException],
+    files: &[&HardeningException],
+    judged: &[(String, Judgement)],
+) -> Vec<String> {
+    let judgement = |name: &str| {
+        judged
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, j)| match j.state {
+                ExceptionState::Active => format!("the operator would apply it: {}", j.message),
+                _ => format!("the operator would not apply it: {}", j.message),
+            })
+            .unwrap_or_default()
+    };
+    let mut lines = Vec::new();
+    for file in files {
+        let name = file.name_any();
+        match stored.iter().find(|s| s.name_any() == name) {
+            None => lines.push(format!(
+                "exception {name} is new: {}; {}",
+                describe_exception(&file.spec),
+                judgement(&name)
+            )),
+            Some(before) if before.spec == file.spec => {}
+            Some(before) => {
+                let changes = spec_differences(&before.spec, &file.spec);
+                lines.push(format!(
+                    "exception {name} changes: {}; now {}; {}",
+                    changes.join("; "),
+                    describe_exception(&file.spec),
+                    judgement(&name)
+                ));
+            }
+        }
+    }
+    let unchanged: Vec<String> = stored
+        .iter()
+        .filter(|s| !files.iter().any(|f| f.name_any() == s.name_any()))
+        .filter(|s| {
+            judged
+                .iter()
+                .any(|(n, j)| *n == s.name_any() && j.state == ExceptionState::Active)
+        })
+        .map(|s| format!("{} until {}", s.name_any(), s.spec.expires))
+        .collect();
+    if !unchanged.is_empty() {
+        lines.push(format!(
+            "exceptions in force in the cluster, unchanged: {}",
+            unchanged.join(", ")
+        ));
+    }
+    lines
+}
+
+/// An exception's spec in words.
+pub fn describe_exception(spec: &HardeningExceptionSpec) -> String {
+    let what = crate::core::exceptions::suspends(&spec.rules, spec.pod_security_level);
+    let mut whom = Vec::new();
+    if let Some(pods) = &spec.pod_selector {
+        whom.push(format!("pods {}", compact(pods)));
+    }
+    if !spec.containers.is_empty() {
+        whom.push(format!("containers {}", spec.containers.join(", ")));
+    }
+    let mut places = Vec::new();
+    if !spec.namespaces.names.is_empty() {
+        places.push(format!("namespaces {}", spec.namespaces.names.join(", ")));
+    }
+    if let Some(selector) = &spec.namespaces.selector {
+        places.push(format!("namespaces matching {}", compact(selector)));
+    }
+    let whom = if whom.is_empty() {
+        String::new()
+    } else {
+        format!(" for {}", whom.join(", "))
+    };
+    let weakens = crate::core::compliance::exception_weakens(&spec.rules, spec.pod_security_level);
+    let weakens = if weakens.is_empty() {
+        String::new()
+    } else {
+        format!("; weakens {}", crate::core::compliance::cite(&weakens))
+    };
+    format!(
+        "{what}{whom} in {} of profile {} until {}; owner {}; reason: {}{weakens}",
+        places.join(" and "),
+        spec.profile,
+        spec.expires,
+        spec.owner,
+        spec.reason
+    )
+}
+
+fn spec_differences(old: &HardeningExceptionSpec, new: &HardeningExceptionSpec) -> Vec<String> {
+    let mut changes = Vec::new();
+    let mut field = |name: &str, a: String, b: String| {
+        if a != b {
+            changes.push(format!("{name} {a} -> {b}"));
+        }
+    };
+    field("profile", old.profile.clone(), new.profile.clone());
+    field("expires", old.expires.clone(), new.expires.clone());
+    field("rules", compact(&old.rules), compact(&new.rules));
+    field(
+        "podSecurityLevel",
+        compact(&old.pod_security_level),
+        compact(&new.pod_security_level),
+    );
+    field(
+        "namespaces",
+        compact(&old.namespaces),
+        compact(&new.namespaces),
+    );
+    field(
+        "podSelector",
+        compact(&old.pod_selector),
+        compact(&new.pod_selector),
+    );
+    field(
+        "containers",
+        compact(&old.containers),
+        compact(&new.containers),
+    );
+    field("owner", old.owner.clone(), new.owner.clone());
+    field("reason", old.reason.clone(), new.reason.clone());
+    changes
 }
 
 fn compact(value: &impl serde::Serialize) -> String {
@@ -260,6 +401,56 @@ mod tests {
         assert!(
             audit[0].starts_with("mode Enforce -> Audit: the profile stops enforcing"),
             "{audit:?}"
+        );
+    }
+
+    /// Issue 24: an exception in a pull request is visible: what it suspends, for whom,
+    /// where, until when, who owns it, why, what it weakens, and whether it would apply.
+    #[test]
+    fn exceptions_of_a_change_are_said_in_words() {
+        use crate::core::exceptions::{Judgement, reasons};
+        let exception = |expires: &str| {
+            crate::fixtures::exception("legacy", "p", "shop", expires)
+                .spec(serde_json::json!({
+                    "rules": ["requireImageTag"],
+                    "podSelector": { "matchLabels": { "app": "legacy" } },
+                }))
+                .build()
+        };
+        let new = exception("2026-12-31T00:00:00Z");
+        let active = Judgement {
+            state: ExceptionState::Active,
+            reason: reasons::ACTIVE,
+            message: "in force until 2026-12-31T00:00:00Z".into(),
+        };
+        let lines = exception_changes(&[], &[&new], &[("legacy".into(), active.clone())]);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(
+            lines[0],
+            "exception legacy is new: guardrail requireImageTag suspended for pods {\"matchLabels\":{\"app\":\"legacy\"}} in namespaces shop of profile p until 2026-12-31T00:00:00Z; owner team-legacy; reason: legacy workload, risk accepted in RISK-1; weakens BSI SYS.1.6 (2023) A6, A10; BSI APP.4.4 (2023) A13; the operator would apply it: in force until 2026-12-31T00:00:00Z"
+        );
+        // Changed: the difference first; refused: why.
+        let longer = exception("2027-12-31T00:00:00Z");
+        let too_long = Judgement {
+            state: ExceptionState::Invalid,
+            reason: reasons::TOO_LONG,
+            message: "expires 2027-12-31T00:00:00Z is 365 days after the exception's creation"
+                .into(),
+        };
+        let lines = exception_changes(&[&new], &[&longer], &[("legacy".into(), too_long)]);
+        assert!(
+            lines[0].starts_with("exception legacy changes: expires 2026-12-31T00:00:00Z -> 2027-12-31T00:00:00Z; now ")
+                && lines[0].ends_with("the operator would not apply it: expires 2027-12-31T00:00:00Z is 365 days after the exception's creation"),
+            "{}",
+            lines[0]
+        );
+        // Unchanged in the files: nothing; stored ones in force are named.
+        assert!(
+            exception_changes(&[&new], &[&new], &[("legacy".into(), active.clone())]).is_empty()
+        );
+        assert_eq!(
+            exception_changes(&[&new], &[], &[("legacy".into(), active)]),
+            ["exceptions in force in the cluster, unchanged: legacy until 2026-12-31T00:00:00Z"]
         );
     }
 }

@@ -16,8 +16,9 @@ use std::collections::BTreeSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::core::api::{
-    DriftEntry, GuardrailsStatus, HardeningProfile, HardeningProfileStatus, MAX_LISTED_DRIFT,
-    MAX_LISTED_NAMESPACES, Mode, NamespaceState, NamespaceStatus, RolloutStatus, WideningPolicy,
+    ActiveException, DriftEntry, ExceptionsStatus, GuardrailsStatus, HardeningProfile,
+    HardeningProfileStatus, MAX_LISTED_DRIFT, MAX_LISTED_NAMESPACES, Mode, NamespaceState,
+    NamespaceStatus, RolloutStatus, WideningPolicy,
 };
 use crate::core::compliance::{NamespaceFacts, ProfileAssessment, ProfileFacts};
 use crate::core::isolation::{MAX_LISTED_POLICIES, Widening};
@@ -57,6 +58,10 @@ pub const NODES_MEET_BASELINE: &str = "NodesMeetBaseline";
 /// Present with `networkPolicy.clusterNetworkPolicy`: whether the profile's
 /// ClusterNetworkPolicies are in place (False `NotServed` where the cluster has none).
 pub const CLUSTER_NETWORK_POLICIES: &str = "ClusterNetworkPolicies";
+/// Present when a HardeningException names the profile: whether any is in force (True,
+/// `Active` or `ExpiringSoon`) or none (False, `NoneInForce`). Informational: `Ready` does
+/// not depend on it.
+pub const EXCEPTIONS_IN_FORCE: &str = "ExceptionsInForce";
 
 /// What the last reconcile of one namespace found, from the governing profile's view.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -86,6 +91,14 @@ pub struct NamespaceOutcome {
     /// Workload containers whose images have fixable CRITICAL or HIGH vulnerabilities;
     /// `None` when the cluster has no VulnerabilityReports (not scanned).
     pub vulnerable: Option<VulnerableImages>,
+    /// The names of the winner's HardeningExceptions in force that cover this namespace, as
+    /// its status listed them when the namespace was judged (names only: the entries are the
+    /// status's, the same for every namespace).
+    pub exceptions: Vec<String>,
+    /// [`crate::core::exceptions::digest`] of every exception in force the winner's status
+    /// listed then: a namespace judged with other exceptions than the status lists now is
+    /// not judged yet (pending).
+    pub exceptions_digest: u64,
 }
 
 impl NamespaceOutcome {
@@ -93,13 +106,22 @@ impl NamespaceOutcome {
         self.candidates.first().map(|(name, _)| name.as_str())
     }
 
-    /// How this namespace looks from `profile` at `generation`.
-    fn view(&self, profile: &str, generation: i64) -> View<'_> {
+    /// How this namespace looks from `profile` at `generation` with the exceptions in force
+    /// of digest `exceptions`.
+    fn view(&self, profile: &str, generation: i64, exceptions: u64) -> View<'_> {
         let Some(pos) = self.candidates.iter().position(|(name, _)| name == profile) else {
             return View::pending();
         };
         if self.candidates[pos].1 < generation {
             return View::pending();
+        }
+        if pos == 0 && self.exceptions_digest != exceptions {
+            return View {
+                message: Some(
+                    "not judged yet with the profile's exceptions in force now".to_owned(),
+                ),
+                ..View::pending()
+            };
         }
         if pos > 0 {
             let winner = self.winner().unwrap_or_default();
@@ -127,28 +149,25 @@ impl NamespaceOutcome {
 }
 
 impl NamespaceOutcome {
-    /// What the compliance verdicts of `profile` at `generation` judge of `namespace`;
-    /// `None` when another profile governs it.
+    /// What the compliance verdicts of `profile` at `generation`, with the exceptions in
+    /// force `active` (as the profile's status lists them; `exceptions` their
+    /// [`crate::core::exceptions::digest`]), judge of `namespace`; `None` when another
+    /// profile governs it. A namespace judged with other exceptions is not judged yet
+    /// (pending).
     pub fn compliance_facts<'a>(
         &'a self,
         namespace: &'a str,
         profile: &str,
         generation: i64,
+        active: &'a [ActiveException],
+        exceptions: u64,
     ) -> Option<NamespaceFacts<'a>> {
-        let pending = NamespaceFacts {
-            name: namespace,
-            state: NamespaceState::Pending,
-            message: None,
-            drift: &[],
-            unconfined: None,
-            widening: None,
-            running: None,
-            vulnerable: None,
-        };
+        let pending = NamespaceFacts::pending(namespace);
         let pos = self.candidates.iter().position(|(name, _)| name == profile);
         match pos {
             None => Some(pending),
             Some(pos) if self.candidates[pos].1 < generation => Some(pending),
+            Some(0) if self.exceptions_digest != exceptions => Some(pending),
             Some(0) => Some(NamespaceFacts {
                 name: namespace,
                 state: self.state.unwrap_or(NamespaceState::Pending),
@@ -158,6 +177,11 @@ impl NamespaceOutcome {
                 widening: self.widening.as_deref(),
                 running: self.preview.as_ref(),
                 vulnerable: self.vulnerable.as_ref(),
+                exceptions: self
+                    .exceptions
+                    .iter()
+                    .filter_map(|name| active.iter().find(|e| e.name == *name))
+                    .collect(),
             }),
             Some(_) => None,
         }
@@ -223,6 +247,9 @@ pub struct StatusInput<'a> {
     /// With `networkPolicy.clusterNetworkPolicy`: the `ClusterNetworkPolicies` condition's
     /// status, reason and message.
     pub cluster_network_policies: Option<(&'static str, &'static str, String)>,
+    /// The profile's HardeningExceptions judged now (`core::exceptions`); `None` when the
+    /// cluster does not serve them.
+    pub exceptions: Option<ExceptionsStatus>,
     pub now: Time,
 }
 
@@ -239,25 +266,23 @@ pub fn desired_status<'a>(
     let mut c = Counts::default();
     let facts = profile_facts(input);
     let mut assessment = ProfileAssessment::new();
+    // The exceptions in force the status will list: namespaces judged with others are not
+    // judged yet.
+    let active = input
+        .exceptions
+        .as_ref()
+        .map_or(&[][..], |e| e.active.as_slice());
+    let exceptions = crate::core::exceptions::digest(active);
     for ns in input.selected {
         let view = match outcome_of(ns) {
-            Some(outcome) => outcome.view(name, generation),
+            Some(outcome) => outcome.view(name, generation, exceptions),
             None => View::pending(),
         };
         let state = view.state;
         // A namespace another profile governs is that profile's to judge.
         let judged = match outcome_of(ns) {
-            Some(outcome) => outcome.compliance_facts(ns, name, generation),
-            None => Some(NamespaceFacts {
-                name: ns,
-                state: NamespaceState::Pending,
-                message: None,
-                drift: &[],
-                unconfined: None,
-                widening: None,
-                running: None,
-                vulnerable: None,
-            }),
+            Some(outcome) => outcome.compliance_facts(ns, name, generation, active, exceptions),
+            None => Some(NamespaceFacts::pending(ns)),
         };
         if let Some(namespace) = judged {
             assessment.judge(&profile.spec, &facts, &namespace);
@@ -401,6 +426,7 @@ pub fn desired_status<'a>(
         secret_readers: input.secret_readers.clone(),
         vulnerable_workloads: input.images_scanned.then_some(c.vulnerable),
         node_baseline: node_baseline(input),
+        exceptions: input.exceptions.clone(),
     }
 }
 
@@ -448,6 +474,46 @@ struct Counts {
     /// Workload containers with fixable CRITICAL/HIGH vulnerabilities, and their namespaces.
     vulnerable: u32,
     vulnerable_namespaces: u32,
+}
+
+/// `ExceptionsInForce`: how many exceptions are in force, which expires first, what
+/// expired or is not applied, and that an expired one applies until the operator removes
+/// it.
+fn exceptions_condition(e: &crate::core::api::ExceptionsStatus) -> Condition {
+    let mut parts = Vec::new();
+    let soonest = e.active.iter().min_by_key(|a| {
+        crate::core::api::expiry(&a.expires)
+            .map(|t| t.as_millisecond())
+            .unwrap_or(i64::MAX)
+    });
+    if let Some(first) = soonest {
+        parts.push(format!(
+            "{} in force ({} expiring within a week); first to expire: {} at {}",
+            count(e.active.len(), "exception"),
+            e.expiring_soon,
+            first.name,
+            first.expires
+        ));
+    }
+    if e.expired > 0 {
+        parts.push(format!(
+            "{} expired (no longer applied)",
+            count(e.expired, "exception")
+        ));
+    }
+    if e.not_applied > 0 {
+        parts.push(format!(
+            "{} not applied (see status.exceptions.inactive)",
+            count(e.not_applied, "exception")
+        ));
+    }
+    let note = "the operator removes an exception from the admission policy at its expiry; while the operator is not running, an expired exception keeps applying";
+    let message = format!("{}; {note}", parts.join("; "));
+    match (e.active.is_empty(), e.expiring_soon) {
+        (true, _) => condition(EXCEPTIONS_IN_FORCE, "False", "NoneInForce", &message),
+        (false, 0) => condition(EXCEPTIONS_IN_FORCE, "True", "Active", &message),
+        (false, _) => condition(EXCEPTIONS_IN_FORCE, "True", "ExpiringSoon", &message),
+    }
 }
 
 /// What holds for the profile as a whole that its verdicts depend on.
@@ -673,6 +739,9 @@ fn conditions(
 
     if let Some((status, reason, message)) = &input.cluster_network_policies {
         out.push(condition(CLUSTER_NETWORK_POLICIES, status, reason, message));
+    }
+    if let Some(exceptions) = &input.exceptions {
+        out.push(exceptions_condition(exceptions));
     }
     if let Some(nodes) = node_baseline(input) {
         out.push(if nodes.nodes == 0 {
@@ -985,6 +1054,7 @@ mod tests {
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
+            exceptions: None,
             now,
         };
         desired_status(&input, |ns| outcomes.get(ns))
@@ -1038,6 +1108,7 @@ mod tests {
             images_scanned: scanned,
             nodes: None,
             cluster_network_policies: None,
+            exceptions: None,
             now: at(100),
         };
         let status = desired_status(&input(true), |ns| outcomes.get(ns));
@@ -1085,6 +1156,114 @@ mod tests {
         assert!(
             reason.contains("vulnerability status is not known"),
             "{reason}"
+        );
+    }
+
+    /// Issue 24: the status lists the exceptions in force (which the admission policy
+    /// reads) with a condition naming the first to expire and saying that an expired one
+    /// applies while the operator is down; namespaces judged with other exceptions than
+    /// those are not judged yet.
+    #[test]
+    fn exceptions_in_force_are_listed_and_namespaces_judged_with_others_are_pending() {
+        let p = profile("strict")
+            .generation(2)
+            .spec_yaml(RESTRICTED)
+            .build();
+        let e = |name: &str, expires: &str| {
+            crate::core::exceptions::active_entry(
+                &crate::fixtures::exception(name, "strict", "a", expires)
+                    .spec(serde_json::json!({ "rules": ["denyExec"] }))
+                    .build(),
+            )
+        };
+        let exceptions = ExceptionsStatus {
+            active: vec![
+                e("late", "2027-01-01T00:00:00Z"),
+                e("soon", "2026-06-01T00:00:00Z"),
+            ],
+            expiring_soon: 1,
+            expired: 1,
+            not_applied: 0,
+            inactive: vec!["old: expired at 2026-01-01T00:00:00Z".into()],
+        };
+        let digest = crate::core::exceptions::digest(&exceptions.active);
+        let mut judged_with_them = outcome(&[("strict", 2)], NamespaceState::InSync);
+        judged_with_them.exceptions_digest = digest;
+        let judged_before = outcome(&[("strict", 2)], NamespaceState::InSync);
+        let outcomes = HashMap::from([
+            ("a".to_string(), judged_with_them),
+            ("b".to_string(), judged_before),
+        ]);
+        let sel = selected(&["a", "b"]);
+        let input = StatusInput {
+            profile: &p,
+            selected: &sel,
+            repairs_total: 0,
+            rollout: None,
+            invalid: None,
+            pods_watched: true,
+            guardrails: None,
+            node_proxy: None,
+            secret_readers: None,
+            images_scanned: false,
+            nodes: None,
+            cluster_network_policies: None,
+            exceptions: Some(exceptions.clone()),
+            now: at(100),
+        };
+        let status = desired_status(&input, |ns| outcomes.get(ns));
+        assert_eq!(status.exceptions.as_ref(), Some(&exceptions));
+        let condition = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == EXCEPTIONS_IN_FORCE)
+            .unwrap();
+        assert_eq!(
+            (condition.status.as_str(), condition.reason.as_str()),
+            ("True", "ExpiringSoon")
+        );
+        assert!(
+            condition.message.contains("2 exceptions in force (1 expiring within a week); first to expire: soon at 2026-06-01T00:00:00Z")
+                && condition.message.contains("1 exception expired")
+                && condition.message.contains("while the operator is not running, an expired exception keeps applying"),
+            "{}",
+            condition.message
+        );
+        // b was judged before these exceptions: pending until judged again.
+        assert_eq!(
+            (status.in_sync_namespaces, status.selected_namespaces),
+            (1, 2)
+        );
+        let b = status.namespaces.iter().find(|n| n.name == "b").unwrap();
+        assert_eq!(b.state, NamespaceState::Pending);
+        assert!(
+            b.message
+                .as_deref()
+                .unwrap_or_default()
+                .contains("exceptions")
+        );
+        // None in force: False, and no list.
+        let none = ExceptionsStatus {
+            expired: 2,
+            ..ExceptionsStatus::default()
+        };
+        let input = StatusInput {
+            exceptions: Some(none),
+            ..input
+        };
+        let outcomes = HashMap::from([(
+            "a".to_string(),
+            outcome(&[("strict", 2)], NamespaceState::InSync),
+        )]);
+        let status = desired_status(&input, |ns| outcomes.get(ns));
+        let condition = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == EXCEPTIONS_IN_FORCE)
+            .unwrap();
+        assert_eq!(
+            (condition.status.as_str(), condition.reason.as_str()),
+            ("False", "NoneInForce")
         );
     }
 
@@ -1323,6 +1502,7 @@ mod tests {
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
+            exceptions: None,
             now: at(100),
         };
         let status = desired_status(&input, |_| None);
@@ -1417,6 +1597,7 @@ mod tests {
             10
         ]);
         drifted.preview = Some(NamespacePreview {
+            accepted: Vec::new(),
             level: Some("restricted:latest".into()),
             pod_security: crate::core::preview::PodSecurityPreview {
                 findings: vec![
@@ -1472,6 +1653,114 @@ mod tests {
         assert!(bytes < 384 * 1024, "status is {bytes} bytes");
         eprintln!(
             "worst-case status with 10,000 drifted namespaces: {bytes} bytes, of which compliance {compliance}"
+        );
+
+        // And with the most exceptions in force, every field at its cap, covering every
+        // namespace (so that every requirement lists its most deviations).
+        let long = |c: char, n: usize| c.to_string().repeat(n);
+        let active: Vec<crate::core::api::ActiveException> = (0
+            ..crate::core::api::MAX_ACTIVE_EXCEPTIONS)
+            .map(|i| crate::core::api::ActiveException {
+                name: format!("{i:02}{}", long('e', 251)),
+                rules: crate::core::api::GUARDRAIL_RULES
+                    .iter()
+                    .map(|(r, _)| r.to_string())
+                    .collect(),
+                pod_security_level: Some(crate::core::api::PodSecurityLevel::Baseline),
+                namespaces: (0..64)
+                    .map(|n| format!("{n:02}{}", long('n', 61)))
+                    .collect(),
+                namespace_selector: Some(
+                    serde_json::from_value(
+                        serde_json::json!({ "matchLabels": { long('k', 63): long('v', 63) } }),
+                    )
+                    .unwrap(),
+                ),
+                pod_selector: Some(
+                    serde_json::from_value(
+                        serde_json::json!({ "matchLabels": { long('k', 63): long('v', 63) } }),
+                    )
+                    .unwrap(),
+                ),
+                containers: (0..16)
+                    .map(|n| format!("{n:02}{}", long('c', 61)))
+                    .collect(),
+                expires: "2026-12-31T23:59:59.123456789+01:00".into(),
+                owner: long('o', 256),
+                reason: long('r', 256),
+            })
+            .collect();
+        let exceptions = ExceptionsStatus {
+            active: active.clone(),
+            expiring_soon: 32,
+            expired: 1_000,
+            not_applied: 1_000,
+            inactive: vec![long('i', 512); 10],
+        };
+        // 1,000 namespaces suffice: what is listed does not grow with their number.
+        let mut covered = drifted.clone();
+        covered.exceptions = active.iter().map(|e| e.name.clone()).collect();
+        covered.exceptions_digest = crate::core::exceptions::digest(&active);
+        let names = &names[..1_000];
+        let sel: BTreeSet<String> = names.iter().cloned().collect();
+        let outcomes: HashMap<String, NamespaceOutcome> =
+            names.iter().map(|n| (n.clone(), covered.clone())).collect();
+        let input = StatusInput {
+            profile: &p,
+            selected: &sel,
+            repairs_total: 3,
+            rollout: None,
+            invalid: None,
+            pods_watched: true,
+            guardrails: None,
+            node_proxy: None,
+            secret_readers: None,
+            images_scanned: false,
+            nodes: None,
+            cluster_network_policies: None,
+            exceptions: Some(exceptions),
+            now: at(100),
+        };
+        let status = desired_status(&input, |ns| outcomes.get(ns));
+        let weakened: Vec<&str> = status
+            .compliance
+            .iter()
+            .filter(|e| !e.accepted_deviations.is_empty())
+            .map(|e| e.id.as_str())
+            .collect();
+        // Every requirement one of the rules or the lowered level weakens (18 since the pod
+        // rules of issue 22).
+        let every_rule: Vec<String> = crate::core::api::GUARDRAIL_RULES
+            .iter()
+            .map(|(r, _)| r.to_string())
+            .collect();
+        assert_eq!(
+            weakened,
+            crate::core::compliance::exception_weakens(
+                &every_rule,
+                Some(crate::core::api::PodSecurityLevel::Baseline)
+            ),
+        );
+        assert_eq!(weakened.len(), 18, "{weakened:?}");
+        assert!(
+            status
+                .compliance
+                .iter()
+                .filter(|e| !e.accepted_deviations.is_empty())
+                .all(
+                    |e| e.accepted_deviations.len() == crate::core::compliance::MAX_DEVIATIONS
+                        && e.accepted_deviations[0].namespaces == 1_000
+                )
+        );
+        let with_exceptions = serde_json::to_vec(&status).unwrap().len();
+        let listed = serde_json::to_vec(&status.exceptions).unwrap().len();
+        let compliance = serde_json::to_vec(&status.compliance).unwrap().len();
+        assert!(
+            with_exceptions < 1024 * 1024,
+            "status is {with_exceptions} bytes"
+        );
+        eprintln!(
+            "with 32 exceptions at their caps: {with_exceptions} bytes, of which status.exceptions {listed}, compliance {compliance}"
         );
     }
 
@@ -1567,6 +1856,7 @@ mod tests {
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
+            exceptions: None,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));
@@ -1740,6 +2030,7 @@ mod tests {
                 images_scanned: false,
                 nodes: None,
                 cluster_network_policies: None,
+                exceptions: None,
                 now: at(100),
             };
             desired_status(&input, |ns| outcomes.get(ns))
@@ -1844,6 +2135,7 @@ mod tests {
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
+            exceptions: None,
             now: at(100),
         };
         assert_eq!(
@@ -1868,6 +2160,7 @@ mod tests {
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
+            exceptions: None,
             now: at(100),
         };
         let unwatched = a21(&desired_status(&input, |ns| outcomes.get(ns)));
@@ -1906,6 +2199,7 @@ mod tests {
             images_scanned: false,
             nodes: None,
             cluster_network_policies: None,
+            exceptions: None,
             now: at(100),
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));

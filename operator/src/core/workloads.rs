@@ -173,26 +173,20 @@ impl JudgedPod {
             .filter(|(k, _)| judged_annotation(k))
             .collect();
         // The controller only (`requireController`, `requireProbes` of Job pods, replicas
-        // under `highAvailability`), and the one label the rules read.
+        // under `highAvailability`).
         let controller: Vec<&k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> = pod
             .owner_references()
             .iter()
             .filter(|o| o.controller == Some(true))
             .collect();
-        // A pod labelled highly available keeps every label (a PodDisruptionBudget selects
-        // it by them); other pods only that one.
-        let available = crate::core::availability::highly_available(pod.labels());
-        let labels: BTreeMap<&String, &String> = pod
-            .labels()
-            .iter()
-            .filter(|(k, _)| available || k.as_str() == crate::core::api::HIGH_AVAILABILITY_LABEL)
-            .collect();
+        // Every label: HardeningExceptions cover pods by label, a PodDisruptionBudget selects
+        // highly available pods by them, and `highAvailability` reads one.
         let json = serde_json::json!({
             "metadata": {
                 "name": pod.name_any(),
                 "namespace": pod.namespace(),
+                "labels": pod.labels(),
                 "annotations": annotations,
-                "labels": labels,
                 "ownerReferences": controller,
             },
             "spec": pod.spec,

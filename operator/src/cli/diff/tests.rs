@@ -189,6 +189,7 @@ fn exit_status_is_1_only_when_the_operator_would_change_something() {
             drifted: 0,
             would_reject: 0,
             guardrails: 0,
+            exceptions: 0,
         }
     );
     assert_eq!(changes.exit_status(), EXIT_CHANGES);

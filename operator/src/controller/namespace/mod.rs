@@ -64,7 +64,20 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
     let (unconfined, widening) = observe::tenants(&ctx, &name, winner);
     let preview = observe::preview(&ctx, &ns, winner).await;
     let enforced = observe::left_enforcing(&ctx, &ns, winner);
+    // The winner's exceptions in force here, as its status lists them now.
+    let active = crate::core::exceptions::active_of(winner);
+    let no_labels = std::collections::BTreeMap::new();
+    let exceptions = crate::core::exceptions::covering(
+        active,
+        &name,
+        ns.metadata.labels.as_ref().unwrap_or(&no_labels),
+    )
+    .into_iter()
+    .map(|e| e.name)
+    .collect();
     let outcome = NamespaceOutcome {
+        exceptions_digest: crate::core::exceptions::digest(active),
+        exceptions,
         preview,
         enforced,
         candidates: candidates

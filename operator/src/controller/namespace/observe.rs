@@ -84,28 +84,41 @@ pub async fn preview(
         return None;
     }
     let name = ns.name_any();
+    let no_labels = std::collections::BTreeMap::new();
+    let exceptions = crate::core::exceptions::covering(
+        crate::core::exceptions::active_of(profile),
+        &name,
+        ns.metadata.labels.as_ref().unwrap_or(&no_labels),
+    );
     match &ctx.pods {
         Some(pods) => {
-            let mut preview = ctx
-                .verdicts
-                .preview(&name, profile, pods.digests(&name), |pod| {
-                    pods.judged(&name, pod)
-                });
+            let mut preview =
+                ctx.verdicts
+                    .preview(&name, profile, &exceptions, pods.digests(&name), |pod| {
+                        pods.judged(&name, pod)
+                    });
             if high_availability(profile) {
-                preview.add_reported(crate::core::availability::findings(
+                let (findings, accepted) = crate::core::availability::judged(
                     &pods.highly_available(&name),
                     &ctx.budgets.in_namespace(&name),
-                ));
+                    &exceptions,
+                );
+                preview.add_reported(findings);
+                preview.add_accepted(accepted);
             }
             Some(preview)
         }
-        None => match super::super::preview::list_and_judge(&ctx.client, profile, &name).await {
-            Ok(preview) => Some(preview),
-            Err(e) => {
-                warn!(namespace = %name, profile = %profile.name_any(), error = %e, "judging the pods failed");
-                None
+        None => {
+            match super::super::preview::list_and_judge(&ctx.client, profile, &name, &exceptions)
+                .await
+            {
+                Ok(preview) => Some(preview),
+                Err(e) => {
+                    warn!(namespace = %name, profile = %profile.name_any(), error = %e, "judging the pods failed");
+                    None
+                }
             }
-        },
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! Doc comments on the spec types become the CRD field descriptions (`kubectl explain`).
 
 mod confinement;
+mod exception;
 pub mod resource_names;
 mod schema;
 mod selection;
@@ -24,10 +25,16 @@ pub use confinement::{
     SeccompBaseline, SeccompDenyRule, SeccompSpec, WorkloadSecurityContext, apparmor_path_problem,
     is_syscall_name, workload_security_context,
 };
+pub use exception::{
+    ActiveException, EXPIRES_NOT_BEFORE, EXPIRES_PATTERN, ExceptionNamespaces, ExceptionState,
+    ExceptionsStatus, GUARDRAIL_RULES, GUARDRAIL_SETTINGS, HardeningException,
+    HardeningExceptionSpec, HardeningExceptionStatus, MAX_ACTIVE_EXCEPTIONS, MAX_EXCEPTION_TEXT,
+    PROFILE_NAME_PATTERN, RuleScope, rule_scope, rules_judging,
+};
 pub(crate) use selection::selector_matches;
 pub use selection::{SYSTEM_NAMESPACES, Selection, outranks, selection, selects, winner};
-pub use structural::check_manifest;
-pub use validation::{ValidationError, validate};
+pub use structural::{check_exception_manifest, check_manifest};
+pub use validation::{ValidationError, expiry, validate, validate_exception};
 
 /// Most namespaces listed one by one in the status; the rest are only counted.
 pub const MAX_LISTED_NAMESPACES: usize = 20;
@@ -935,6 +942,11 @@ pub struct HardeningProfileStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "schema::count")]
     pub vulnerable_workloads: Option<u32>,
+    /// The HardeningExceptions of this profile: those in force (which its admission policy
+    /// reads from here), how many expire within a week, and those expired or not applied;
+    /// unset when no exception names the profile (or the cluster does not serve them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exceptions: Option<ExceptionsStatus>,
 }
 
 /// The nodes against `spec.nodeBaseline`: counts, and the first that fall short.
@@ -1049,6 +1061,31 @@ pub struct RequirementStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 3))]
     pub evidence: Vec<ComplianceEvidence>,
+    /// The HardeningExceptions in force that weaken this requirement in the governed
+    /// namespaces, at most 5: accepted deviations, documented with owner, reason and expiry.
+    /// With any, the verdict is never `Met` ("met except accepted deviations" is `Partial`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub accepted_deviations: Vec<AcceptedDeviation>,
+}
+
+/// A deviation from a requirement, accepted by a HardeningException.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AcceptedDeviation {
+    /// The HardeningException.
+    pub exception: String,
+    pub owner: String,
+    /// Why it is accepted (cut at 256 characters).
+    pub reason: String,
+    /// When it ends (RFC 3339).
+    pub expires: String,
+    /// What it suspends: `guardrail requireReadOnlyRootFilesystem`, `Pod Security enforce
+    /// baseline`.
+    pub suspends: String,
+    /// Governed namespaces it covers.
+    #[schemars(schema_with = "schema::count")]
+    pub namespaces: u32,
 }
 
 /// An object (or a field of the profile) a verdict rests on.

@@ -30,6 +30,16 @@ fn schema() -> &'static Value {
     })
 }
 
+/// The CRD's schema of a HardeningException, finished as the API server gets it.
+fn exception_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let crd =
+            serde_json::to_value(crate::core::crd::exception_crd()).expect("a CRD serializes");
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+    })
+}
+
 /// The compiled pattern rules of the schema, by their CEL text.
 fn pattern_rule(rule: &str) -> Option<&'static regex::Regex> {
     static RULES: OnceLock<Vec<(String, regex::Regex)>> = OnceLock::new();
@@ -55,6 +65,30 @@ fn pattern_rule(rule: &str) -> Option<&'static regex::Regex> {
 /// passes the typed profile with [`validate`]. Every problem, in field order; the profile
 /// when there is none. `status` is left out, as the API server drops it on create.
 pub fn check_manifest(manifest: &Value) -> Result<HardeningProfile, Vec<ValidationError>> {
+    check_typed(schema(), manifest, "a HardeningProfile", validate)
+}
+
+/// A HardeningException manifest checked as [`check_manifest`] checks a profile: the CRD's
+/// structural schema, then [`super::validate_exception`] (the CRD's rules, label selectors,
+/// dates). Whether its expiry lies in the future and within the operator's bound is judged
+/// at a given time (`core::exceptions::judge`).
+pub fn check_exception_manifest(
+    manifest: &Value,
+) -> Result<super::HardeningException, Vec<ValidationError>> {
+    check_typed(
+        exception_schema(),
+        manifest,
+        "a HardeningException",
+        super::validate_exception,
+    )
+}
+
+fn check_typed<T: serde::de::DeserializeOwned>(
+    schema: &Value,
+    manifest: &Value,
+    what: &str,
+    validate: fn(&T) -> Result<(), Vec<ValidationError>>,
+) -> Result<T, Vec<ValidationError>> {
     let mut manifest = manifest.clone();
     let mut errors = Errors::default();
     if let Some(object) = manifest.as_object_mut() {
@@ -63,7 +97,7 @@ pub fn check_manifest(manifest: &Value) -> Result<HardeningProfile, Vec<Validati
         let mut rest: Map<String, Value> = object.clone();
         rest.remove("metadata");
         let mut rest = Value::Object(rest);
-        check(schema(), &mut rest, "", &mut errors, Place::Root);
+        check(schema, &mut rest, "", &mut errors, Place::Root);
         if let Value::Object(rest) = rest {
             for (k, v) in rest {
                 object.insert(k, v);
@@ -77,11 +111,11 @@ pub fn check_manifest(manifest: &Value) -> Result<HardeningProfile, Vec<Validati
     }
     // Like the API server, the rules run on whatever the schema let through, so one pass
     // reports both; a field the schema already blames is not blamed twice.
-    let typed = serde_json::from_value::<HardeningProfile>(manifest);
+    let typed = serde_json::from_value::<T>(manifest);
     let mut problems = errors.0;
     match typed {
-        Ok(profile) => {
-            if let Err(rule_errors) = validate(&profile) {
+        Ok(object) => {
+            if let Err(rule_errors) = validate(&object) {
                 let blamed: Vec<String> = problems.iter().map(|e| e.field.clone()).collect();
                 problems.extend(
                     rule_errors
@@ -90,12 +124,12 @@ pub fn check_manifest(manifest: &Value) -> Result<HardeningProfile, Vec<Validati
                 );
             }
             if problems.is_empty() {
-                return Ok(profile);
+                return Ok(object);
             }
         }
         Err(e) if problems.is_empty() => problems.push(ValidationError {
             field: "spec".to_owned(),
-            message: format!("cannot be read as a HardeningProfile: {e}"),
+            message: format!("cannot be read as {what}: {e}"),
         }),
         Err(_) => {}
     }

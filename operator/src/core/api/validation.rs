@@ -165,6 +165,123 @@ pub fn validate(profile: &HardeningProfile) -> Result<(), Vec<ValidationError>> 
     errors.into_result()
 }
 
+/// Every problem found in `exception` that the API server's CRD rules (or, for label
+/// selectors and dates, its own parsing) reject, in field order; `Ok` when there is none.
+/// What depends on the time or on the profile (an expiry in the past or too far off, a
+/// Pod Security level not lower than the profile's) is `core::exceptions::judge`'s.
+pub fn validate_exception(
+    exception: &super::HardeningException,
+) -> Result<(), Vec<ValidationError>> {
+    use super::{RuleScope, rule_scope};
+    let mut errors = Errors::default();
+    let spec = &exception.spec;
+    let namespaces = &spec.namespaces;
+    if namespaces.selector.is_none() && namespaces.names.is_empty() {
+        errors.push(
+            "spec.namespaces",
+            "name the namespaces (names), select them by label (selector), or both",
+        );
+    }
+    for (i, name) in namespaces.names.iter().enumerate() {
+        if !is_namespace_name(name) {
+            errors.push(
+                &index("spec.namespaces.names", i),
+                format!("{name:?} is not a namespace name (a DNS label: lower case letters, digits and '-', at most 63)"),
+            );
+        }
+    }
+    errors.duplicates("spec.namespaces.names", &namespaces.names);
+    errors.optional_selector("spec.namespaces", "selector", namespaces.selector.as_ref());
+    errors.optional_selector("spec", "podSelector", spec.pod_selector.as_ref());
+    errors.duplicates("spec.containers", &spec.containers);
+    errors.duplicates("spec.rules", &spec.rules);
+    for (i, rule) in spec.rules.iter().enumerate() {
+        if rule_scope(rule).is_none() {
+            errors.push(
+                &index("spec.rules", i),
+                format!(
+                    "{rule:?} is no guardrail rule (one of {})",
+                    super::GUARDRAIL_RULES
+                        .iter()
+                        .map(|(name, _)| *name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+    }
+    if spec.rules.is_empty() && spec.pod_security_level.is_none() {
+        errors.push(
+            "spec",
+            "an exception suspends guardrail rules (rules), lowers the Pod Security level of named namespaces (podSecurityLevel), or both",
+        );
+    }
+    if spec.pod_security_level.is_some() {
+        if namespaces.names.is_empty() || namespaces.selector.is_some() {
+            errors.push(
+                "spec",
+                "podSecurityLevel lowers the level of whole namespaces and is only allowed for namespaces given by name (namespaces.names, no namespaces.selector): Pod Security cannot exempt single pods",
+            );
+        }
+        if spec.pod_selector.is_some() || !spec.containers.is_empty() {
+            errors.push(
+                "spec",
+                "podSecurityLevel lowers the level of whole namespaces (Pod Security cannot exempt single pods): it takes no podSelector or containers; put the rules for single workloads in an exception of their own",
+            );
+        }
+    }
+    let judging = |scope: RuleScope| {
+        spec.rules.iter().all(|r| match rule_scope(r) {
+            Some(s) => match scope {
+                RuleScope::Containers => s == RuleScope::Containers,
+                RuleScope::Pods => s != RuleScope::Requests,
+                RuleScope::Requests => true,
+            },
+            None => true,
+        })
+    };
+    if spec.pod_selector.is_some() && !judging(RuleScope::Pods) {
+        errors.push("spec", super::exception::pod_selector_message());
+    }
+    if !spec.containers.is_empty() && !judging(RuleScope::Containers) {
+        errors.push("spec", super::exception::containers_message());
+    }
+    if spec.reason.trim().is_empty() {
+        errors.push("spec.reason", "must say why the deviation is accepted");
+    }
+    if spec.owner.trim().is_empty() {
+        errors.push("spec.owner", "must name who answers for the deviation");
+    }
+    if let Err(problem) = expiry(&spec.expires) {
+        errors.push("spec.expires", problem);
+    }
+    errors.into_result()
+}
+
+/// `expires` read as the API server's CEL reads it (RFC 3339 with `Z` or an offset), after
+/// 2000-01-01.
+pub fn expiry(text: &str) -> Result<k8s_openapi::jiff::Timestamp, String> {
+    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let pattern = PATTERN
+        .get_or_init(|| regex::Regex::new(super::EXPIRES_PATTERN).expect("the pattern compiles"));
+    let words = "must be a valid date and time after 2000-01-01T00:00:00Z";
+    if !pattern.is_match(text) {
+        return Err(format!(
+            "{text:?} is not an RFC 3339 date and time such as 2026-12-31T23:59:59Z: {words}"
+        ));
+    }
+    let at: k8s_openapi::jiff::Timestamp = text
+        .parse()
+        .map_err(|_| format!("{text:?} is no valid date and time: {words}"))?;
+    let floor: k8s_openapi::jiff::Timestamp = super::EXPIRES_NOT_BEFORE
+        .parse()
+        .expect("a valid timestamp");
+    if at <= floor {
+        return Err(format!("{text} is not after 2000-01-01T00:00:00Z: {words}"));
+    }
+    Ok(at)
+}
+
 #[derive(Default)]
 struct Errors(Vec<ValidationError>);
 

@@ -23,9 +23,9 @@ pub use catalogue::{
 };
 
 use crate::core::api::{
-    ComplianceEvidence, DriftEntry, HardeningProfileSpec, MAX_LISTED_EVIDENCE, Mode,
-    NamespaceState, PodSecurityLevel, PolicyType, RequirementStatus, SeccompBaseline, Verdict,
-    VerdictCounts,
+    AcceptedDeviation, ActiveException, ComplianceEvidence, DriftEntry, HardeningProfileSpec,
+    MAX_LISTED_EVIDENCE, Mode, NamespaceState, PodSecurityLevel, PolicyType, RequirementStatus,
+    SeccompBaseline, Verdict, VerdictCounts,
 };
 use crate::core::isolation::Widening;
 use crate::core::plural::count;
@@ -55,7 +55,7 @@ pub struct ProfileFacts {
 }
 
 /// What the cluster shows of one namespace the profile governs.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct NamespaceFacts<'a> {
     pub name: &'a str,
     /// `InSync`, `Drifted`, `Failed` or `Pending` (a namespace another profile governs is
@@ -74,6 +74,26 @@ pub struct NamespaceFacts<'a> {
     /// Workload containers whose images have fixable CRITICAL or HIGH vulnerabilities;
     /// `None`: not scanned (see `ProfileFacts::images_scanned`).
     pub vulnerable: Option<&'a crate::core::vulnerabilities::VulnerableImages>,
+    /// The HardeningExceptions in force that cover this namespace (their findings on the
+    /// running pods are accepted, not gaps: the preview leaves them out).
+    pub exceptions: Vec<&'a ActiveException>,
+}
+
+impl<'a> NamespaceFacts<'a> {
+    /// A namespace not reconciled (at the profile's generation and exceptions) yet.
+    pub fn pending(name: &'a str) -> Self {
+        NamespaceFacts {
+            name,
+            state: NamespaceState::Pending,
+            message: None,
+            drift: &[],
+            unconfined: None,
+            widening: None,
+            running: None,
+            vulnerable: None,
+            exceptions: Vec::new(),
+        }
+    }
 }
 
 /// One requirement judged.
@@ -83,6 +103,8 @@ pub struct Finding {
     pub verdict: Verdict,
     pub reason: String,
     pub evidence: Vec<ComplianceEvidence>,
+    /// The exceptions in force that weaken it here: accepted deviations.
+    pub accepted: Vec<AcceptedDeviation>,
 }
 
 /// A shortfall found while judging: how bad, what, and where it shows.
@@ -454,6 +476,7 @@ impl Judge<'_> {
                 verdict,
                 reason: met.to_owned(),
                 evidence: holds.into_iter().take(MAX_LISTED_EVIDENCE).collect(),
+                accepted: Vec::new(),
             };
         }
         // The gaps of the deciding verdict first, then the others.
@@ -482,6 +505,7 @@ impl Judge<'_> {
             verdict,
             reason: cut(&reason),
             evidence,
+            accepted: Vec::new(),
         }
     }
 }
@@ -616,6 +640,13 @@ pub fn assess_namespace(
     REQUIREMENTS
         .iter()
         .map(|r| judge(r, &declared, facts, ns, &masks))
+        .map(|f| {
+            if f.requirement.assessed() {
+                with_deviations(f, &ns.exceptions)
+            } else {
+                f
+            }
+        })
         .collect()
 }
 
@@ -625,7 +656,169 @@ fn organisational(r: &'static Requirement, why: &str) -> Finding {
         verdict: Verdict::Organisational,
         reason: why.to_owned(),
         evidence: Vec::new(),
+        accepted: Vec::new(),
     }
+}
+
+/// The assessed requirements resting on the Pod Security enforce level: what a
+/// HardeningException lowering it weakens.
+const POD_SECURITY_ROWS: [&str; 9] = [
+    "SYS.1.6.A5",
+    "SYS.1.6.A10",
+    "SYS.1.6.A16",
+    "SYS.1.6.A17",
+    "SYS.1.6.A18",
+    "SYS.1.6.A19",
+    "APP.4.4.A4",
+    "APP.4.4.A7",
+    "APP.4.4.A13",
+];
+
+/// The requirements (2023 IDs) suspending guardrail `rule` weakens: those the rule serves
+/// ([`guardrail_requirements`]), SYS.1.6.A10 for the pod rules (the policy for images and
+/// containers) and APP.4.4.A13 for every rule (the settings audited and enforced). Computed
+/// once per rule (it is asked for every namespace and requirement).
+pub fn rule_weakens(rule: &str) -> &'static [&'static str] {
+    static TABLE: std::sync::OnceLock<Vec<(&'static str, Vec<&'static str>)>> =
+        std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        crate::core::api::GUARDRAIL_RULES
+            .iter()
+            .map(|(rule, _)| {
+                let mut ids: Vec<&'static str> = guardrail_requirements(rule).to_vec();
+                if ALL_RULES.contains(rule) {
+                    ids.push("SYS.1.6.A10");
+                }
+                ids.push("APP.4.4.A13");
+                ids.sort();
+                ids.dedup();
+                (*rule, ids)
+            })
+            .collect()
+    });
+    table
+        .iter()
+        .find(|(r, _)| *r == rule)
+        .map_or(&[], |(_, ids)| ids.as_slice())
+}
+
+/// The requirements (2023 IDs) `exception` weakens, in catalogue order.
+pub fn exception_weakens(rules: &[String], level: Option<PodSecurityLevel>) -> Vec<&'static str> {
+    let mut ids: Vec<&'static str> = rules
+        .iter()
+        .flat_map(|r| rule_weakens(r).iter().copied())
+        .collect();
+    if level.is_some() {
+        ids.extend(POD_SECURITY_ROWS);
+    }
+    REQUIREMENTS
+        .iter()
+        .map(|r| r.id)
+        .filter(|id| ids.contains(id))
+        .collect()
+}
+
+/// Whether `exception` weakens requirement `id` (cheap: asked for every namespace).
+fn weakens(id: &str, exception: &ActiveException) -> bool {
+    (exception.pod_security_level.is_some() && POD_SECURITY_ROWS.contains(&id))
+        || exception
+            .rules
+            .iter()
+            .any(|rule| rule_weakens(rule).contains(&id))
+}
+
+/// What `exception` suspends of requirement `id`, in words; `None` when it weakens it not.
+fn deviation_of(id: &str, exception: &ActiveException) -> Option<String> {
+    let rules: Vec<&str> = exception
+        .rules
+        .iter()
+        .map(String::as_str)
+        .filter(|rule| rule_weakens(rule).contains(&id))
+        .collect();
+    if rules.is_empty() && exception.pod_security_level.is_none() {
+        return None;
+    }
+    let level = exception
+        .pod_security_level
+        .filter(|_| POD_SECURITY_ROWS.contains(&id));
+    let mut parts = Vec::new();
+    match rules.as_slice() {
+        [] => {}
+        [one] => parts.push(format!("guardrail {one}")),
+        many => parts.push(format!("guardrails {}", many.join(", "))),
+    }
+    if let Some(level) = level {
+        parts.push(format!("Pod Security enforce {}", level.as_str()));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// A deviation in words: `HardeningException legacy (guardrail requireImageTag; owner
+/// team-a, until 2026-12-31T00:00:00Z): reason`.
+pub fn deviation_text(d: &AcceptedDeviation) -> String {
+    format!(
+        "HardeningException {} ({}; owner {}, until {}): {}",
+        d.exception, d.suspends, d.owner, d.expires, d.reason
+    )
+}
+
+/// The exceptions in force covering the namespace weaken the finding: accepted deviations,
+/// listed with owner, reason and expiry (the first [`MAX_DEVIATIONS`]; the reason counts the
+/// others). A requirement otherwise met is "met except accepted deviations" (Partial), never
+/// Met; any other verdict says them after its reason.
+fn with_deviations(mut finding: Finding, exceptions: &[&ActiveException]) -> Finding {
+    let id = finding.requirement.id;
+    let mut total = 0;
+    for e in exceptions {
+        if !weakens(id, e) {
+            continue;
+        }
+        total += 1;
+        if finding.accepted.len() < MAX_DEVIATIONS
+            && let Some(suspends) = deviation_of(id, e)
+        {
+            finding.accepted.push(AcceptedDeviation {
+                exception: e.name.clone(),
+                owner: e.owner.clone(),
+                reason: e.reason.clone(),
+                expires: e.expires.clone(),
+                suspends,
+                namespaces: 1,
+            });
+        }
+    }
+    if total == 0 {
+        return finding;
+    }
+    // The reason is cut at MAX_REASON_CHARS: what would be cut is not written.
+    let mut listed = String::new();
+    for d in &finding.accepted {
+        if listed.len() > MAX_REASON_CHARS {
+            break;
+        }
+        if !listed.is_empty() {
+            listed.push_str("; ");
+        }
+        listed.push_str(&deviation_text(d));
+    }
+    if total > finding.accepted.len() {
+        listed.push_str(&format!(
+            "; and {} more",
+            count(total - finding.accepted.len(), "exception")
+        ));
+    }
+    finding.reason = match finding.verdict {
+        Verdict::Met => {
+            finding.verdict = Verdict::Partial;
+            format!(
+                "met except accepted deviations: {listed} (what holds: {})",
+                finding.reason
+            )
+        }
+        _ => format!("{}; accepted deviations: {listed}", finding.reason),
+    };
+    finding.reason = cut(&finding.reason);
+    finding
 }
 
 fn judge(
@@ -1158,7 +1351,12 @@ pub struct ProfileAssessment {
 
 struct Row {
     counts: VerdictCounts,
+    /// The accepted deviations of every namespace, by exception, namespaces summed.
+    deviations: std::collections::BTreeMap<String, AcceptedDeviation>,
     worst: Option<(Verdict, String, String, Vec<ComplianceEvidence>)>,
+    /// Whether the namespace of `worst` has accepted deviations here: among namespaces of
+    /// the same verdict one with deviations is named, so that the reason says them.
+    worst_deviates: bool,
     /// Distinct reasons among the namespaces with the worst verdict.
     reasons: BTreeSet<String>,
 }
@@ -1170,7 +1368,9 @@ impl ProfileAssessment {
                 .iter()
                 .map(|_| Row {
                     counts: VerdictCounts::default(),
+                    deviations: std::collections::BTreeMap::new(),
                     worst: None,
+                    worst_deviates: false,
                     reasons: BTreeSet::new(),
                 })
                 .collect(),
@@ -1197,7 +1397,8 @@ impl ProfileAssessment {
                     && p.pod_security.incomplete.is_none()
                     && p.guardrails.is_empty()
             })
-            && ns.vulnerable.is_none_or(|v| v.count == 0);
+            && ns.vulnerable.is_none_or(|v| v.count == 0)
+            && ns.exceptions.is_empty();
         let key = (
             ns.unconfined.is_some(),
             ns.widening.is_some(),
@@ -1234,13 +1435,29 @@ impl ProfileAssessment {
                 Verdict::NotMet => row.counts.not_met += 1,
                 _ => {}
             }
-            let worse = match &row.worst {
-                None => true,
-                Some((v, ..)) => finding.verdict.severity() > v.severity(),
+            let deviates = !finding.accepted.is_empty();
+            for deviation in finding.accepted {
+                match row.deviations.get_mut(&deviation.exception) {
+                    Some(known) => known.namespaces += 1,
+                    None => {
+                        row.deviations
+                            .insert(deviation.exception.clone(), deviation);
+                    }
+                }
+            }
+            let (worse, deviating) = match &row.worst {
+                None => (true, false),
+                Some((v, ..)) => (
+                    finding.verdict.severity() > v.severity(),
+                    finding.verdict == *v && deviates && !row.worst_deviates,
+                ),
             };
-            if worse {
-                row.reasons.clear();
+            if worse || deviating {
+                if worse {
+                    row.reasons.clear();
+                }
                 row.reasons.insert(finding.reason.clone());
+                row.worst_deviates = deviates;
                 row.worst = Some((
                     finding.verdict,
                     namespace.to_owned(),
@@ -1266,6 +1483,7 @@ impl ProfileAssessment {
             .iter()
             .zip(self.rows)
             .map(|(r, row)| {
+                let deviations: Vec<AcceptedDeviation> = row.deviations.into_values().collect();
                 let (verdict, reason, evidence, counts) = match (r.scope, row.worst) {
                     (Scope::Organisational(why), _) => {
                         (Verdict::Organisational, why.to_owned(), Vec::new(), None)
@@ -1290,11 +1508,16 @@ impl ProfileAssessment {
                         (verdict, cut(&reason), evidence, Some(row.counts))
                     }
                 };
-                status_entry(r, verdict, reason, counts, evidence)
+                let mut entry = status_entry(r, verdict, reason, counts, evidence);
+                entry.accepted_deviations = deviations.into_iter().take(MAX_DEVIATIONS).collect();
+                entry
             })
             .collect()
     }
 }
+
+/// Most accepted deviations listed per requirement in the status.
+pub const MAX_DEVIATIONS: usize = 5;
 
 /// The status entry of `r`.
 pub fn status_entry(
@@ -1314,6 +1537,7 @@ pub fn status_entry(
         reason,
         namespaces,
         evidence: evidence.into_iter().take(MAX_LISTED_EVIDENCE).collect(),
+        accepted_deviations: Vec::new(),
     }
 }
 

@@ -95,6 +95,7 @@ fn clean() -> State {
 
 fn pods(reason: &str) -> NamespacePreview {
     NamespacePreview {
+        accepted: Vec::new(),
         level: Some("restricted:latest".into()),
         pod_security: PodSecurityPreview {
             findings: vec![PodSecurityFinding {
@@ -140,6 +141,7 @@ fn judged(spec_yaml: &str, s: &State) -> BTreeMap<&'static str, Finding> {
         images_scanned: false,
     };
     let ns = NamespaceFacts {
+        exceptions: Vec::new(),
         name: "team",
         state: s.state.unwrap_or(NamespaceState::InSync),
         message: Some("NetworkPolicy hardening-default-deny was not created by the operator"),
@@ -424,6 +426,7 @@ fn a_profile_is_as_good_as_its_worst_namespace_and_claims_nothing_without_one() 
         ..clean()
     };
     let as_facts = |name: &'static str, s: &'static State| NamespaceFacts {
+        exceptions: Vec::new(),
         name,
         state: s.state.unwrap(),
         message: None,
@@ -550,6 +553,7 @@ fn judging_quiet_namespaces_once_gives_what_judging_each_gives() {
     let states = [&quiet, &unjudged, &quiet, &breaking, &quiet, &unjudged];
     let names = ["a", "b", "c", "d", "e", "f"];
     let facts_of = |i: usize| NamespaceFacts {
+        exceptions: Vec::new(),
         name: names[i],
         state: states[i].state.unwrap(),
         message: None,
@@ -574,4 +578,179 @@ fn judging_quiet_namespaces_once_gives_what_judging_each_gives() {
             not_met: 1
         })
     );
+}
+
+/// An exception in force, as the profile's status lists it.
+fn exception_in_force(
+    name: &str,
+    rules: &[&str],
+    level: Option<PodSecurityLevel>,
+) -> ActiveException {
+    ActiveException {
+        name: name.into(),
+        rules: rules.iter().map(|r| r.to_string()).collect(),
+        pod_security_level: level,
+        namespaces: vec!["team".into()],
+        expires: "2026-12-31T00:00:00Z".into(),
+        owner: "team-a".into(),
+        reason: "legacy vendor image (RISK-9)".into(),
+        ..ActiveException::default()
+    }
+}
+
+/// Issue 24: an exception in force weakens the requirements its rules or its Pod Security
+/// level serve; one otherwise met is "met except accepted deviations" (Partial, never Met),
+/// the others say the deviations after their reason; the rest are untouched.
+#[test]
+fn accepted_deviations_keep_a_requirement_from_being_met() {
+    let strict = "podSecurity: {enforce: {level: restricted}}\nguardrails: {allowedRegistries: [registry.example], requireImageTag: true, requireReadOnlyRootFilesystem: true}\n";
+    let spec = spec(strict);
+    let facts = ProfileFacts {
+        pods_watched: true,
+        guardrails_enforced: true,
+        images_scanned: false,
+    };
+    let s = clean();
+    let judge_with = |exceptions: &[ActiveException]| -> BTreeMap<&'static str, Finding> {
+        let ns = NamespaceFacts {
+            exceptions: exceptions.iter().collect(),
+            name: "team",
+            state: NamespaceState::InSync,
+            message: None,
+            drift: &[],
+            unconfined: s.unconfined.as_ref(),
+            widening: s.widening.as_deref(),
+            running: s.running.as_ref(),
+            vulnerable: None,
+        };
+        assess_namespace(&spec, &facts, &ns)
+            .into_iter()
+            .map(|f| (f.requirement.id, f))
+            .collect()
+    };
+    let without = judge_with(&[]);
+    assert_eq!(without["SYS.1.6.A10"].verdict, Verdict::Met);
+    let tag = exception_in_force("tag", &["requireImageTag"], None);
+    let with = judge_with(std::slice::from_ref(&tag));
+    let a10 = &with["SYS.1.6.A10"];
+    assert_eq!(a10.verdict, Verdict::Partial);
+    assert!(
+        a10.reason.starts_with("met except accepted deviations: HardeningException tag (guardrail requireImageTag; owner team-a, until 2026-12-31T00:00:00Z): legacy vendor image (RISK-9)"),
+        "{}",
+        a10.reason
+    );
+    assert_eq!(a10.accepted.len(), 1);
+    assert_eq!(a10.accepted[0].suspends, "guardrail requireImageTag");
+    // A6 was Partial already: the deviation follows its reason.
+    let a6 = &with["SYS.1.6.A6"];
+    assert_eq!(a6.verdict, without["SYS.1.6.A6"].verdict);
+    assert!(
+        a6.reason
+            .contains("; accepted deviations: HardeningException tag"),
+        "{}",
+        a6.reason
+    );
+    // Untouched: a requirement the rule does not serve.
+    assert_eq!(with["SYS.1.6.A23"], without["SYS.1.6.A23"]);
+    assert!(with["SYS.1.6.A17"].accepted.is_empty());
+    // Organisational rows never carry deviations.
+    assert!(with["SYS.1.6.A1"].accepted.is_empty());
+
+    // A lower Pod Security level weakens what rests on the level.
+    let level = exception_in_force("level", &[], Some(PodSecurityLevel::Baseline));
+    let with = judge_with(std::slice::from_ref(&level));
+    for id in ["SYS.1.6.A17", "SYS.1.6.A18", "SYS.1.6.A10", "APP.4.4.A4"] {
+        assert_eq!(
+            with[id].accepted.first().map(|d| d.suspends.as_str()),
+            Some("Pod Security enforce baseline"),
+            "{id}"
+        );
+        assert_ne!(with[id].verdict, Verdict::Met, "{id}");
+    }
+    assert!(with["SYS.1.6.A23"].accepted.is_empty());
+    assert_eq!(
+        exception_weakens(&["requireImageTag".into()], None),
+        ["SYS.1.6.A6", "SYS.1.6.A10", "APP.4.4.A13"]
+    );
+    assert_eq!(
+        exception_weakens(&["denyExec".into()], None),
+        ["APP.4.4.A13"]
+    );
+}
+
+/// The profile's verdict lists each accepted deviation once, with how many of its
+/// namespaces it covers; a namespace with an exception is never folded as a quiet one.
+#[test]
+fn the_profile_lists_each_deviation_once_with_its_namespaces() {
+    let spec = spec(
+        "podSecurity: {enforce: {level: restricted}}\nguardrails: {allowedRegistries: [registry.example], requireImageTag: true}\n",
+    );
+    let facts = ProfileFacts {
+        pods_watched: true,
+        guardrails_enforced: true,
+        images_scanned: false,
+    };
+    let s = clean();
+    let tag = [exception_in_force("tag", &["requireImageTag"], None)];
+    let mut assessment = ProfileAssessment::new();
+    for (name, exceptions) in [("a", &tag[..]), ("b", &tag[..]), ("c", &[][..])] {
+        assessment.judge(
+            &spec,
+            &facts,
+            &NamespaceFacts {
+                exceptions: exceptions.iter().collect(),
+                name,
+                state: NamespaceState::InSync,
+                message: None,
+                drift: &[],
+                unconfined: s.unconfined.as_ref(),
+                widening: s.widening.as_deref(),
+                running: s.running.as_ref(),
+                vulnerable: None,
+            },
+        );
+    }
+    let rows = assessment.finish();
+    let a10 = rows.iter().find(|r| r.id == "SYS.1.6.A10").unwrap();
+    assert_eq!(a10.verdict, Verdict::Partial, "{}", a10.reason);
+    assert_eq!(a10.accepted_deviations.len(), 1);
+    assert_eq!(a10.accepted_deviations[0].namespaces, 2);
+    let counts = a10.namespaces.unwrap();
+    assert_eq!((counts.met, counts.partial), (1, 2));
+
+    // Among namespaces of the same verdict, the one the reason names is one with accepted
+    // deviations, whatever the order: A6 is Partial everywhere, the reason says the
+    // deviation.
+    for order in [["c", "a"], ["a", "c"]] {
+        let mut assessment = ProfileAssessment::new();
+        for name in order {
+            let exceptions = if name == "a" { &tag[..] } else { &[][..] };
+            assessment.judge(
+                &spec,
+                &facts,
+                &NamespaceFacts {
+                    exceptions: exceptions.iter().collect(),
+                    name,
+                    state: NamespaceState::InSync,
+                    message: None,
+                    drift: &[],
+                    unconfined: s.unconfined.as_ref(),
+                    widening: s.widening.as_deref(),
+                    running: s.running.as_ref(),
+                    vulnerable: None,
+                },
+            );
+        }
+        let rows = assessment.finish();
+        let a6 = rows.iter().find(|r| r.id == "SYS.1.6.A6").unwrap();
+        assert_eq!(a6.verdict, Verdict::Partial, "{order:?}: {}", a6.reason);
+        assert!(
+            a6.reason.starts_with("a: ")
+                && a6
+                    .reason
+                    .contains("; accepted deviations: HardeningException tag"),
+            "{order:?}: {}",
+            a6.reason
+        );
+    }
 }

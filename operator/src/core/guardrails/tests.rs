@@ -454,7 +454,7 @@ fn the_mutating_policy_labels_namespaces_the_profile_governs_at_creation() {
         .as_str()
         .unwrap();
     assert!(mutation.contains(
-        r#"?"pod-security.kubernetes.io/enforce": params.spec.?podSecurity.?enforce.?level"#
+        r#"?"pod-security.kubernetes.io/enforce": params.spec.?podSecurity.?enforce.hasValue() ? optional.of("#
     ));
     assert_eq!(
         objects.iter().map(|(kind, _)| kind).collect::<Vec<_>>(),
@@ -471,4 +471,154 @@ fn the_mutating_policy_labels_namespaces_the_profile_governs_at_creation() {
     );
     let no_labels = scoped("shop").build();
     assert_eq!(rendered(&no_labels, &taken).unwrap().mutating, None);
+}
+
+/// The contract of [`guardrail`] and [`container_guardrail`]: every validation that names
+/// a guardrail rule lets a request through when an exception in force suspends that rule,
+/// keyed by the rule's name, so that rules added later honour exceptions by construction.
+/// The rules that only warn, in a policy of their own, too.
+#[test]
+fn every_guardrail_validation_honours_the_exceptions_of_its_rule() {
+    let objects = rendered(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
+    let (warnings, _) = objects.warnings.as_ref().expect("a warnings policy");
+    let validations = objects.policy["spec"]["validations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(warnings["spec"]["validations"].as_array().unwrap());
+    let mut rules_seen = BTreeSet::new();
+    for validation in validations {
+        let message = validation["messageExpression"].as_str().unwrap_or_default();
+        let Some(rule) = message
+            .split(" guardrail ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+        else {
+            // The creation gate and the protection: not guardrails, never suspended.
+            let expression = validation["expression"].as_str().unwrap();
+            assert!(
+                !expression.contains("podExceptions"),
+                "only guardrails honour exceptions: {expression}"
+            );
+            continue;
+        };
+        assert!(
+            crate::core::api::rule_scope(rule).is_some(),
+            "{rule} is listed in GUARDRAIL_RULES"
+        );
+        let expression = validation["expression"].as_str().unwrap();
+        assert!(
+            expression.contains(&format!(
+                "variables.podExceptions.exists(e, {} in e.?rules.orValue([])",
+                cel_string(rule)
+            )),
+            "the validation of {rule} honours its exceptions: {expression}"
+        );
+        rules_seen.insert(rule.to_owned());
+    }
+    let all: BTreeSet<String> = crate::core::api::GUARDRAIL_RULES
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    assert_eq!(
+        rules_seen, all,
+        "every rule has a validation, and only those"
+    );
+}
+
+/// Every field of `spec.guardrails` is a rule an exception can name, but the settings of a
+/// rule (which are no rules of their own).
+#[test]
+fn every_guardrails_field_is_a_rule_exceptions_can_suspend() {
+    let schema = schemars::schema_for!(Guardrails);
+    let fields: BTreeSet<String> = schema
+        .as_value()
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let rules: BTreeSet<String> = crate::core::api::GUARDRAIL_RULES
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .chain(
+            crate::core::api::GUARDRAIL_SETTINGS
+                .iter()
+                .map(|name| name.to_string()),
+        )
+        .collect();
+    assert_eq!(fields, rules);
+    for setting in crate::core::api::GUARDRAIL_SETTINGS {
+        assert!(
+            crate::core::api::rule_scope(setting).is_none(),
+            "{setting} is a setting, not a rule"
+        );
+    }
+}
+
+#[test]
+fn the_exceptions_of_a_request_are_read_from_the_profiles_status() {
+    let objects = rendered(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
+    let variables = objects.policy["spec"]["variables"].as_array().unwrap();
+    let expression = |name: &str| {
+        variables
+            .iter()
+            .find(|v| v["name"] == name)
+            .and_then(|v| v["expression"].as_str())
+            .unwrap_or_else(|| panic!("variable {name}"))
+            .to_owned()
+    };
+    let exceptions = expression("exceptions");
+    assert!(
+        exceptions.starts_with("params.?status.?exceptions.?active.orValue([])")
+            && exceptions.contains("request.namespace in e.?namespaces.orValue([])")
+            && exceptions.contains("e.namespaceSelector"),
+        "{exceptions}"
+    );
+    let pods = expression("podExceptions");
+    assert!(
+        pods.contains("!has(e.podSelector) || ((variables.isPod || variables.isWorkload) && "),
+        "an exception with a pod selector covers no request without a pod (a workload's pods by its template): {pods}"
+    );
+    // Variables are evaluated in order: the exceptions come after what they read.
+    let position = |name: &str| variables.iter().position(|v| v["name"] == name).unwrap();
+    assert!(position("isPod") < position("podLabels"));
+    assert!(position("isWorkload") < position("podLabels"));
+    assert!(position("exceptions") < position("podExceptions"));
+}
+
+#[test]
+fn the_mutating_policy_sets_the_level_an_exception_lowers_and_leaves_hardened_namespaces() {
+    let profile = scoped("p")
+        .spec_yaml("podSecurity: {enforce: {level: restricted}, warn: {level: restricted}}")
+        .build();
+    let objects = rendered(&profile, &BTreeSet::new()).unwrap();
+    let (policy, _) = objects.mutating.unwrap();
+    let mutation = policy["spec"]["mutations"][0]["applyConfiguration"]["expression"]
+        .as_str()
+        .unwrap();
+    assert!(
+        mutation.contains("variables.lowered.exists(l, l == 'privileged') ? 'privileged'")
+            && mutation.contains("params.spec.podSecurity.enforce.level"),
+        "{mutation}"
+    );
+    // The warn label stays the profile's.
+    assert!(
+        mutation.contains("params.spec.?podSecurity.?warn.?level"),
+        "{mutation}"
+    );
+    assert_eq!(
+        policy["spec"]["variables"][0]["name"], "lowered",
+        "{policy}"
+    );
+    let conditions = policy["spec"]["matchConditions"].as_array().unwrap();
+    assert!(
+        conditions.iter().any(|c| c["name"] == "notYetHardened"
+            && c["expression"]
+                .as_str()
+                .unwrap()
+                .contains("request.operation == 'CREATE'")),
+        "{conditions:?}"
+    );
 }

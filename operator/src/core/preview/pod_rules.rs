@@ -1,8 +1,10 @@
 //! The pod rules of issue 22 (profiles, user namespaces, credentials, one service per
 //! container, controllers and probes, volume mounts) judged in Rust exactly as the generated
 //! admission policy's CEL judges a new pod (`crate::core::guardrails`, `variables` and
-//! `validations`): a running pod counts as created, all its containers as added. Each method
-//! gives the reason of the first container (or the pod) breaking one rule, or `None`.
+//! `validations`): a running pod counts as created, all its containers as added. A rule
+//! judging containers gives every container breaking it (by name, with the reason, in the
+//! admission policy's order), so that the caller can leave out those an exception covers; a
+//! rule judging the pod as a whole gives the pod's reason, or `None`.
 
 use std::collections::BTreeMap;
 
@@ -114,15 +116,17 @@ impl<'a> PodRules<'a> {
         }
     }
 
-    /// `requireProfiles`: the first container not under the profile's seccomp and AppArmor
+    /// `requireProfiles`: the containers not under the profile's seccomp and AppArmor
     /// profiles (container field, else for AppArmor the pre-1.30 annotation, else the pod's).
-    pub(super) fn unconfined(&self) -> Option<String> {
+    pub(super) fn unconfined(&self) -> Vec<(String, String)> {
         if !self.guardrails.require_profiles {
-            return None;
+            return Vec::new();
         }
-        let wanted = workload_security_context(self.profile)?;
+        let Some(wanted) = workload_security_context(self.profile) else {
+            return Vec::new();
+        };
         let pod_context = self.spec.security_context.as_ref();
-        self.containers.iter().find_map(|c| {
+        self.breaking(|c| {
             let mut problems = Vec::new();
             if let Some(want) = &wanted.seccomp_profile {
                 let profile = c
@@ -175,6 +179,14 @@ impl<'a> PodRules<'a> {
         })
     }
 
+    /// The containers for which `reason` gives one, by name, with it.
+    fn breaking(&self, reason: impl Fn(&Container<'a>) -> Option<String>) -> Vec<(String, String)> {
+        self.containers
+            .iter()
+            .filter_map(|c| reason(c).map(|r| (c.name.to_owned(), r)))
+            .collect()
+    }
+
     /// `requireUserNamespaces`: the pod shares the host's user namespace.
     pub(super) fn host_users(&self) -> Option<String> {
         (self.guardrails.require_user_namespaces && self.spec.host_users != Some(false)).then(
@@ -187,20 +199,21 @@ impl<'a> PodRules<'a> {
         )
     }
 
-    /// `denySecretEnvLiterals`: a literal value under a secret-like name.
-    pub(super) fn secret_literal(&self) -> Option<String> {
+    /// `denySecretEnvLiterals`: containers with a literal value under a secret-like name.
+    pub(super) fn secret_literals(&self) -> Vec<(String, String)> {
         if !self.guardrails.deny_secret_env_literals {
-            return None;
+            return Vec::new();
         }
         // An invalid pattern fails the CEL evaluation, which denies (failurePolicy Fail);
         // `validate()` refuses such a profile before it gets that far.
         let Ok(pattern) = Regex::new(self.guardrails.secret_env_name_pattern()) else {
-            return Some(format!(
+            let reason = format!(
                 "the profile's secretEnvNamePattern {:?} is not a regular expression",
                 self.guardrails.secret_env_name_pattern()
-            ));
+            );
+            return self.breaking(|_| Some(reason.clone()));
         };
-        self.containers.iter().find_map(|c| {
+        self.breaking(|c| {
             c.env
                 .iter()
                 .find(|(name, literal)| *literal && pattern.is_match(name))
@@ -254,36 +267,36 @@ impl<'a> PodRules<'a> {
     }
 
     /// `oneServicePerContainer` (warns only): more than one port, or a process supervisor.
-    pub(super) fn multi_service(&self) -> Option<String> {
+    pub(super) fn multi_service(&self) -> Vec<(String, String)> {
         if !self.guardrails.one_service_per_container {
-            return None;
+            return Vec::new();
         }
-        self.containers
-            .iter()
-            .filter(|c| !c.ephemeral)
-            .find_map(|c| {
-                if let Some(command) = c.command {
-                    let executable = command.rsplit('/').next().unwrap_or(command);
-                    if SUPERVISORS.contains(&executable) {
-                        return Some(format!(
-                            "container {} runs the process supervisor {command} (warning only)",
-                            c.name
-                        ));
-                    }
+        self.breaking(|c| {
+            if c.ephemeral {
+                return None;
+            }
+            if let Some(command) = c.command {
+                let executable = command.rsplit('/').next().unwrap_or(command);
+                if SUPERVISORS.contains(&executable) {
+                    return Some(format!(
+                        "container {} runs the process supervisor {command} (warning only)",
+                        c.name
+                    ));
                 }
-                let first = c.ports.first()?;
-                c.ports.iter().any(|p| p != first).then(|| {
-                    format!(
-                        "container {} exposes the ports {} (warning only)",
-                        c.name,
-                        c.ports
-                            .iter()
-                            .map(i32::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                })
+            }
+            let first = c.ports.first()?;
+            c.ports.iter().any(|p| p != first).then(|| {
+                format!(
+                    "container {} exposes the ports {} (warning only)",
+                    c.name,
+                    c.ports
+                        .iter()
+                        .map(i32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             })
+        })
     }
 
     /// `requireController`: no owner reference with `controller: true`.
@@ -301,34 +314,32 @@ impl<'a> PodRules<'a> {
             .find(|o| o.controller == Some(true))
     }
 
-    /// `requireProbes`: a regular container without both probes, unless a Job owns the pod.
-    pub(super) fn unprobed(&self) -> Option<String> {
+    /// `requireProbes`: regular containers without both probes, unless a Job owns the pod.
+    pub(super) fn unprobed(&self) -> Vec<(String, String)> {
         if !self.guardrails.require_probes
             || self
                 .controller()
                 .is_some_and(|o| o.kind == "Job" && o.api_version.starts_with("batch/"))
         {
-            return None;
+            return Vec::new();
         }
-        self.containers
-            .iter()
-            .filter(|c| c.regular)
-            .find_map(|c| match (c.liveness, c.readiness) {
-                (true, true) => None,
-                (true, false) => Some(format!("container {} has no readinessProbe", c.name)),
-                (false, true) => Some(format!("container {} has no livenessProbe", c.name)),
-                (false, false) => Some(format!(
-                    "container {} has neither livenessProbe nor readinessProbe",
-                    c.name
-                )),
-            })
+        self.breaking(|c| match (c.liveness, c.readiness) {
+            _ if !c.regular => None,
+            (true, true) => None,
+            (true, false) => Some(format!("container {} has no readinessProbe", c.name)),
+            (false, true) => Some(format!("container {} has no livenessProbe", c.name)),
+            (false, false) => Some(format!(
+                "container {} has neither livenessProbe nor readinessProbe",
+                c.name
+            )),
+        })
     }
 
-    /// `requireReadOnlyMounts`: a mount without `readOnly: true`, but of a declared scratch
-    /// volume (`emptyDir` or `ephemeral`).
-    pub(super) fn writable_mount(&self) -> Option<String> {
+    /// `requireReadOnlyMounts`: containers with a mount without `readOnly: true`, but of a
+    /// declared scratch volume (`emptyDir` or `ephemeral`).
+    pub(super) fn writable_mounts(&self) -> Vec<(String, String)> {
         if !self.guardrails.require_read_only_mounts {
-            return None;
+            return Vec::new();
         }
         let scratch = |name: &str| {
             self.guardrails.scratch_volumes.iter().any(|s| s == name)
@@ -339,7 +350,7 @@ impl<'a> PodRules<'a> {
                     .flatten()
                     .any(|v| v.name == name && (v.empty_dir.is_some() || v.ephemeral.is_some()))
         };
-        self.containers.iter().find_map(|c| {
+        self.breaking(|c| {
             c.mounts
                 .iter()
                 .find(|m| m.read_only != Some(true) && !scratch(&m.name))
@@ -352,12 +363,12 @@ impl<'a> PodRules<'a> {
         })
     }
 
-    /// `denyMountPropagation`: a mount propagation other than `None`.
-    pub(super) fn propagating_mount(&self) -> Option<String> {
+    /// `denyMountPropagation`: containers with a mount propagation other than `None`.
+    pub(super) fn propagating_mounts(&self) -> Vec<(String, String)> {
         if !self.guardrails.deny_mount_propagation {
-            return None;
+            return Vec::new();
         }
-        self.containers.iter().find_map(|c| {
+        self.breaking(|c| {
             c.mounts
                 .iter()
                 .find(|m| m.mount_propagation.as_deref().is_some_and(|p| p != "None"))

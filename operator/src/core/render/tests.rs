@@ -449,6 +449,8 @@ fn examples_validate_and_render() {
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
         .filter(|path| !path.ends_with("namespaces.yaml"))
+        // A HardeningException, not a profile: tests/integration/examples.rs checks it.
+        .filter(|path| !path.ends_with("exception.yaml"))
         .collect();
     files.sort();
     let file_names: Vec<_> = files
@@ -613,5 +615,45 @@ fn micro_segmentation_renders_a_policy_per_rule_and_direction() {
             .iter()
             .any(|e| e.message.contains("set allowSameNamespace: false")),
         "{errors:?}"
+    );
+}
+
+/// Issue 24: an exception in force lowering the Pod Security level renders that level as the
+/// enforce label of the namespaces it names (the lowest of several), the audit and warn
+/// labels staying the profile's; other namespaces keep the profile's level.
+#[test]
+fn an_exception_in_force_lowers_the_enforce_label_of_the_namespaces_it_names() {
+    let exception = |name: &str, level: &str| {
+        crate::core::exceptions::active_entry(
+            &crate::fixtures::exception(name, "p", "legacy", "2026-12-31T00:00:00Z")
+                .spec(json!({ "podSecurityLevel": level }))
+                .build(),
+        )
+    };
+    let profile = profile("p")
+        .spec(json!({ "podSecurity": {
+            "enforce": { "level": "restricted" },
+            "warn": { "level": "restricted" },
+        } }))
+        .status(json!({ "exceptions": { "active": [exception("a", "baseline"), exception("b", "privileged")] } }))
+        .build();
+    let legacy = render(&profile, "legacy").unwrap();
+    assert_eq!(
+        legacy.namespace_labels["pod-security.kubernetes.io/enforce"],
+        "privileged"
+    );
+    assert_eq!(
+        legacy.namespace_labels["pod-security.kubernetes.io/warn"],
+        "restricted"
+    );
+    let other = render(&profile, "other").unwrap();
+    assert_eq!(
+        other.namespace_labels["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+    // The fingerprint changes with it: writing the lower level is a rollout, not a repair.
+    assert_ne!(
+        legacy.namespace_annotations[RENDERED_ANNOTATION],
+        other.namespace_annotations[RENDERED_ANNOTATION]
     );
 }

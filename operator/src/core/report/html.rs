@@ -324,6 +324,33 @@ pub fn html(report: &Report) -> String {
     }
     out.push_str("</tbody></table>\n");
 
+    let deviations = report.deviations();
+    if !deviations.is_empty() {
+        out.push_str(
+            "<h2>Accepted deviations</h2>\n<p>HardeningExceptions in force: each suspends rules of a \
+             profile for some namespaces or workloads until it expires, documented with its owner \
+             and reason. A requirement they weaken is never reported as met (&ldquo;met except \
+             accepted deviations&rdquo;).</p>\n<table id=\"deviations\"><thead><tr><th>requirement</th>\
+             <th>profile</th><th>exception</th><th>suspends</th><th>namespaces</th><th>owner</th>\
+             <th>until</th><th>reason</th></tr></thead><tbody>\n",
+        );
+        for d in deviations {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&d.requirement.cited()),
+                esc(d.profile),
+                esc(&d.deviation.exception),
+                esc(&d.deviation.suspends),
+                d.deviation.namespaces,
+                esc(&d.deviation.owner),
+                esc(&d.deviation.expires),
+                esc(&d.deviation.reason)
+            );
+        }
+        out.push_str("</tbody></table>\n");
+    }
+
     out.push_str(
         "<section class=\"organisational\"><h2>Organisational, or not checked by the operator</h2>\n\
          <p>The operator neither generates nor checks anything for these: they are to be assessed \

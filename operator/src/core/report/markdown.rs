@@ -129,6 +129,33 @@ pub fn markdown(report: &Report) -> String {
         );
     }
 
+    let deviations = report.deviations();
+    if !deviations.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Accepted deviations\n\nHardeningExceptions in force: each suspends rules of a profile for some namespaces or workloads until it expires, documented with its owner and reason. A requirement they weaken is never reported as met (\"met except accepted deviations\").\n"
+        );
+        let _ = writeln!(
+            out,
+            "| requirement | profile | exception | suspends | namespaces | owner | until | reason |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|--:|---|---|---|");
+        for d in deviations {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                d.requirement.cited(),
+                d.profile,
+                cell(&d.deviation.exception),
+                cell(&d.deviation.suspends),
+                d.deviation.namespaces,
+                cell(&d.deviation.owner),
+                cell(&d.deviation.expires),
+                cell(&d.deviation.reason)
+            );
+        }
+    }
+
     let _ = writeln!(
         out,
         "\n## Organisational, or not checked by the operator\n\nThe operator neither generates nor checks anything for these: they are to be assessed by other means, and are never counted as met.\n"

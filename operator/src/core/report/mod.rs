@@ -126,6 +126,33 @@ pub struct Report {
     pub ungoverned: Vec<String>,
 }
 
+/// One accepted deviation of the report: a requirement, the profile whose exception it is,
+/// and the deviation (exception, what it suspends, namespaces, owner, expiry, reason).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviationRow<'a> {
+    pub requirement: &'static Requirement,
+    pub profile: &'a str,
+    pub deviation: &'a crate::core::api::AcceptedDeviation,
+}
+
+impl Report {
+    /// Every accepted deviation, by requirement in catalogue order, then profile.
+    pub fn deviations(&self) -> Vec<DeviationRow<'_>> {
+        self.requirements
+            .iter()
+            .flat_map(|row| {
+                row.profiles.iter().flat_map(move |(profile, entry)| {
+                    entry.accepted_deviations.iter().map(move |d| DeviationRow {
+                        requirement: row.requirement,
+                        profile,
+                        deviation: d,
+                    })
+                })
+            })
+            .collect()
+    }
+}
+
 /// Verdict counts of one catalogue's requirements of one level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LevelSummary {

@@ -38,6 +38,7 @@ fn status(spec: &Value, namespaces: &[(&str, NamespaceState)], listed: Value) ->
         &spec,
         &facts,
         namespaces.iter().map(|(name, state)| NamespaceFacts {
+            exceptions: Vec::new(),
             name,
             state: *state,
             message: None,
