@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use hardening_operator::core::api::HardeningProfile;
 use hardening_operator::core::guardrails::{BINDING_KIND, object_name};
-use k8s_openapi::api::core::v1::{Namespace, Pod, ResourceQuota};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, ResourceQuota, ServiceAccount};
 use kube::api::{DeleteParams, DynamicObject, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
@@ -28,6 +28,10 @@ const NAMESPACES: usize = 250;
 /// A governed namespace the operator (stopped) never stamps: a pod there is rejected by
 /// the policy's creation gate, and admitted once the binding is gone.
 const PROBE_NAMESPACE: &str = "bench-admission-probe";
+/// The service account and the owner (a ConfigMap) of the admission pods in each
+/// namespace: the full profile asks for an application's own service account and a
+/// controller for every pod.
+const APP: &str = "bench-app";
 /// How long the API server may take to load or unload the policy.
 const SWITCH_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -59,6 +63,10 @@ pub async fn run(
         .map(|i| &namespaces[i * namespaces.len() / NAMESPACES.min(namespaces.len())])
         .collect();
     wait_for_quotas(admin, &used).await?;
+    let mut owners = Vec::new();
+    for namespace in &used {
+        owners.push(prepare(admin, namespace).await?);
+    }
     let probe = probe_namespace(admin).await?;
     let bindings: Api<DynamicObject> = Api::all_with(
         admin.clone(),
@@ -109,7 +117,7 @@ pub async fn run(
         for i in 0..per_block {
             let namespace = used[i % used.len()];
             let name = format!("admission-{block}-{i:04}");
-            let pod = workload::conforming_pod(profile, namespace, &name);
+            let pod = admitted_pod(profile, namespace, &name, &owners[i % used.len()]);
             if let Err(e) = Api::<Pod>::namespaced(admin.clone(), namespace)
                 .create(&PostParams::default(), &pod)
                 .await
@@ -182,6 +190,43 @@ async fn wait_for_quotas(admin: &Client, namespaces: &[&String]) -> Result<(), S
         }
     }
     Ok(())
+}
+
+/// Makes the admission pods' service account and owner in `namespace`; the owner's uid.
+async fn prepare(admin: &Client, namespace: &str) -> Result<String, String> {
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
+    accounts
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({ "metadata": { "name": APP } })).expect("an account"),
+        )
+        .await
+        .map_err(|e| format!("creating the service account in {namespace}: {e}"))?;
+    let owner = Api::<ConfigMap>::namespaced(admin.clone(), namespace)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({ "metadata": { "name": APP } })).expect("a map"),
+        )
+        .await
+        .map_err(|e| format!("creating the owner in {namespace}: {e}"))?;
+    owner
+        .uid()
+        .ok_or_else(|| format!("the owner in {namespace} has no uid"))
+}
+
+/// A pod every rule of the profile admits: [`workload::conforming_pod`] with its own service
+/// account, a controller (the ConfigMap made by [`prepare`]) and probes.
+fn admitted_pod(profile: &HardeningProfile, namespace: &str, name: &str, owner: &str) -> Pod {
+    let mut pod = serde_json::to_value(workload::conforming_pod(profile, namespace, name))
+        .expect("a pod serializes");
+    pod["metadata"]["ownerReferences"] = json!([{
+        "apiVersion": "v1", "kind": "ConfigMap", "name": APP, "uid": owner, "controller": true
+    }]);
+    pod["spec"]["serviceAccountName"] = json!(APP);
+    let probe = json!({ "httpGet": { "path": "/healthz", "port": 8080 } });
+    pod["spec"]["containers"][0]["livenessProbe"] = probe.clone();
+    pod["spec"]["containers"][0]["readinessProbe"] = probe;
+    serde_json::from_value(pod).expect("a pod")
 }
 
 async fn probe_namespace(admin: &Client) -> Result<String, String> {
