@@ -292,6 +292,10 @@ impl ClusterReports {
             {
                 continue;
             }
+            // Written from the status: none yet for this generation, nothing to say yet.
+            if !status_current(profile) {
+                continue;
+            }
             let report = cluster_report_object(self.api, name, &cluster_results(profile));
             let wanted = content(&report);
             if let Some((_, digests)) = self.written.get(name).cloned()
@@ -380,16 +384,36 @@ fn desired(
     let outcomes = ctx.outcomes.lock().expect("outcomes lock");
     namespaces
         .into_iter()
-        .map(|namespace| {
-            let report = outcomes.get(&namespace).and_then(|outcome| {
-                let profile = ctx.profiles.get(&ObjectRef::new(outcome.winner()?))?;
-                let facts = profile_facts_of(&profile, ctx.pods.is_some());
-                let results = namespace_results(&profile, &namespace, outcome, &facts);
-                Some(report_object(api, &namespace, &results))
-            });
-            (namespace, report)
+        .filter_map(|namespace| {
+            let profile = outcomes
+                .get(&namespace)
+                .and_then(|outcome| ctx.profiles.get(&ObjectRef::new(outcome.winner()?)));
+            // The verdicts rest on facts the profile's status states (guardrails enforced,
+            // images scanned): until it is written for this generation, a report would say
+            // what is not so yet and be written again moments later.
+            if profile.as_ref().is_some_and(|p| !status_current(p)) {
+                ctx.reports.touch(&namespace);
+                return None;
+            }
+            let report = outcomes
+                .get(&namespace)
+                .zip(profile)
+                .map(|(outcome, profile)| {
+                    let facts = profile_facts_of(&profile, ctx.pods.is_some());
+                    let results = namespace_results(&profile, &namespace, outcome, &facts);
+                    report_object(api, &namespace, &results)
+                });
+            Some((namespace, report))
         })
         .collect()
+}
+
+/// Whether `profile`'s status was written for its current generation.
+fn status_current(profile: &HardeningProfile) -> bool {
+    profile
+        .status
+        .as_ref()
+        .is_some_and(|s| s.observed_generation == profile.metadata.generation)
 }
 
 /// The report API the cluster serves: OpenReports if its CRDs are installed, else
