@@ -57,6 +57,23 @@ pub(crate) async fn install(client: &Client, file: &str) {
             .ok_or_else(|| "not established".to_owned())
     })
     .await;
+    // The operator detects the APIs through discovery, which may lag behind Established.
+    let plural = crd.spec.names.plural.clone();
+    for version in crd.spec.versions.iter().filter(|v| v.served) {
+        let group_version = format!("{}/{}", crd.spec.group, version.name);
+        eventually(&format!("{group_version} {plural} discovered"), || async {
+            client
+                .list_api_group_resources(&group_version)
+                .await
+                .map_err(|e| e.to_string())?
+                .resources
+                .iter()
+                .any(|r| r.name == plural)
+                .then_some(())
+                .ok_or_else(|| "not served yet".to_owned())
+        })
+        .await;
+    }
 }
 
 /// Applies the report and reads it back; what the API server stored (pruning unknown

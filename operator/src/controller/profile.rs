@@ -51,20 +51,16 @@ impl Baselines {
         STATUS_INTERVAL.checked_sub(since).filter(|d| !d.is_zero())
     }
 
-    fn status_writing(&self, profile: &str) {
+    /// A status write of `profile` was answered: the interval runs from the answer, so
+    /// that two writes reach the API server at least the interval apart (counted from the
+    /// request, a slow answer and a quick next one came closer). A failed write records
+    /// nothing: the next one waits for the error's backoff, not for the interval (a
+    /// throttled reconcile ends well, which would reset the backoff).
+    fn record_status_write(&self, profile: &str) {
         self.status_written
             .lock()
             .expect("baselines lock")
             .insert(profile.to_owned(), Instant::now());
-    }
-
-    /// The write failed: the next one waits for the error's backoff, not for the interval
-    /// (a throttled reconcile ends well, which would reset the backoff).
-    fn status_write_failed(&self, profile: &str) {
-        self.status_written
-            .lock()
-            .expect("baselines lock")
-            .remove(profile);
     }
 }
 
@@ -305,7 +301,6 @@ pub async fn reconcile(
             let (type_, reason) = note.1;
             publish(&ctx, &profile, type_, reason, "Assess", &note.0, None).await;
         }
-        baselines.status_writing(&name);
         debug!(profile = %name, changed = ?changed_fields(profile.status.as_ref(), &status), "writing status");
         let body = json!({
             "apiVersion": HardeningProfile::api_version(&()),
@@ -318,10 +313,8 @@ pub async fn reconcile(
             &Patch::Apply(&body),
         )
         .await
-        .map_err(|e| {
-            baselines.status_write_failed(&name);
-            Error::api("apply status", "HardeningProfile", &name)(e)
-        })?;
+        .map_err(Error::api("apply status", "HardeningProfile", &name))?;
+        baselines.record_status_write(&name);
     }
     // One Event per rollout this process took part in, once every namespace has it.
     let reconciled = !status
