@@ -35,10 +35,16 @@ pub(crate) struct Answer {
 }
 
 pub(crate) async fn send(client: &Client, method: &str, uri: &str, body: Option<&Value>) -> Answer {
+    // PATCH bodies here are merge patches; everything else is a whole object.
+    let content_type = if method == "PATCH" {
+        "application/merge-patch+json"
+    } else {
+        "application/json"
+    };
     let request = Request::builder()
         .method(method)
         .uri(uri)
-        .header("Content-Type", "application/json")
+        .header("Content-Type", content_type)
         .body(body.map_or_else(Vec::new, |b| b.to_string().into_bytes()))
         .expect("a request");
     let response = client
@@ -64,10 +70,15 @@ pub(crate) async fn send(client: &Client, method: &str, uri: &str, body: Option<
     }
 }
 
-/// A server-side dry-run create of `object` (a Pod or NetworkPolicy) in `namespace`.
+/// A server-side dry-run create of `object` (a Pod, a NetworkPolicy, or an `apps/v1`
+/// workload) in `namespace`.
 pub(crate) async fn dry_run(client: &Client, namespace: &str, object: &Value) -> Answer {
     let uri = match object["kind"].as_str() {
         Some("Pod") => format!("/api/v1/namespaces/{namespace}/pods?dryRun=All"),
+        Some(kind) if kind != "NetworkPolicy" => format!(
+            "/apis/apps/v1/namespaces/{namespace}/{}s?dryRun=All",
+            kind.to_lowercase()
+        ),
         _ => {
             format!("/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies?dryRun=All")
         }

@@ -21,62 +21,8 @@ use kube::core::ApiResource;
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
+use crate::guardrails::{dry_run, send};
 use crate::operator_env::{OperatorEnv, condition};
-
-/// The API server's answer to a raw request: status code, body and `Warning` headers.
-struct Answer {
-    code: u16,
-    body: String,
-    warnings: Vec<String>,
-}
-
-async fn send(client: &Client, method: &str, uri: &str, body: &Value) -> Answer {
-    let content_type = if method == "PATCH" {
-        "application/merge-patch+json"
-    } else {
-        "application/json"
-    };
-    let request = http::Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("Content-Type", content_type)
-        .body(body.to_string().into_bytes())
-        .expect("a request");
-    let response = client
-        .send(request.map(kube::client::Body::from))
-        .await
-        .unwrap_or_else(|e| panic!("{method} {uri}: {e}"));
-    let code = response.status().as_u16();
-    let warnings = response
-        .headers()
-        .get_all("warning")
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_owned))
-        .collect();
-    let bytes = response
-        .into_body()
-        .collect_bytes()
-        .await
-        .unwrap_or_default();
-    Answer {
-        code,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-        warnings,
-    }
-}
-
-/// A server-side dry-run create of `object` (a Pod, or an `apps/v1` workload) in `namespace`.
-async fn dry_run(client: &Client, namespace: &str, object: &Value) -> Answer {
-    let uri = match object["kind"].as_str() {
-        Some("Pod") => format!("/api/v1/namespaces/{namespace}/pods?dryRun=All"),
-        Some(kind) => format!(
-            "/apis/apps/v1/namespaces/{namespace}/{}s?dryRun=All",
-            kind.to_lowercase()
-        ),
-        None => panic!("no kind: {object}"),
-    };
-    send(client, "POST", &uri, object).await
-}
 
 /// The rules of issue 22, each on.
 fn rules() -> Value {
@@ -549,7 +495,7 @@ async fn pod_rules_judge_pods_as_the_admission_policy_does() {
             &client,
             "POST",
             &format!("/api/v1/namespaces/{audited}/pods"),
-            pod,
+            Some(pod),
         )
         .await;
         assert!(answer.code < 300, "{name}: {}", answer.body);
@@ -603,7 +549,7 @@ async fn pod_rules_judge_pods_as_the_admission_policy_does() {
         &client,
         "POST",
         &format!("/api/v1/namespaces/{enforced}/pods"),
-        &target,
+        Some(&target),
     )
     .await;
     assert!(answer.code < 300, "the target pod: {}", answer.body);
@@ -647,7 +593,7 @@ async fn pod_rules_judge_pods_as_the_admission_policy_does() {
             &format!(
                 "/api/v1/namespaces/{enforced}/pods/debug-target/ephemeralcontainers?dryRun=All"
             ),
-            &json!({"spec": {"ephemeralContainers": [container]}}),
+            Some(&json!({"spec": {"ephemeralContainers": [container]}})),
         )
         .await;
         let server = match (answer.code, rule) {
@@ -847,7 +793,7 @@ async fn workloads_whose_pods_break_a_rule_are_admitted_and_say_why() {
         &client,
         "PATCH",
         &format!("/apis/apps/v1/namespaces/{ns}/deployments/available"),
-        &json!({ "spec": { "replicas": 1 } }),
+        Some(&json!({ "spec": { "replicas": 1 } })),
     )
     .await;
     assert!(
@@ -863,7 +809,7 @@ async fn workloads_whose_pods_break_a_rule_are_admitted_and_say_why() {
         &client,
         "POST",
         &format!("/apis/apps/v1/namespaces/{ns}/statefulsets"),
-        &workload("StatefulSet", "ordered", 2, true, true),
+        Some(&workload("StatefulSet", "ordered", 2, true, true)),
     )
     .await;
     assert!(set.code < 300, "{}", set.body);
@@ -916,11 +862,11 @@ async fn workloads_whose_pods_break_a_rule_are_admitted_and_say_why() {
         &client,
         "POST",
         &format!("/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets"),
-        &json!({
+        Some(&json!({
             "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
             "metadata": { "name": "available" },
             "spec": { "minAvailable": 1, "selector": { "matchLabels": { "app": "available" } } },
-        }),
+        })),
     )
     .await;
     assert!(budget.code < 300, "{}", budget.body);
