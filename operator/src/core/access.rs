@@ -42,9 +42,19 @@ pub fn node_proxy_subjects<'a>(
     roles: impl IntoIterator<Item = &'a ClusterRole>,
     bindings: impl IntoIterator<Item = &'a ClusterRoleBinding>,
 ) -> Vec<String> {
+    cluster_subjects(roles, bindings, grants_node_proxy)
+}
+
+/// The subjects ClusterRoleBindings bind to a ClusterRole with a rule that `grants`,
+/// sorted; `system:masters` left out.
+fn cluster_subjects<'a>(
+    roles: impl IntoIterator<Item = &'a ClusterRole>,
+    bindings: impl IntoIterator<Item = &'a ClusterRoleBinding>,
+    grants: fn(&PolicyRule) -> bool,
+) -> Vec<String> {
     let granting: BTreeSet<&str> = roles
         .into_iter()
-        .filter(|role| role.rules.iter().flatten().any(grants_node_proxy))
+        .filter(|role| role.rules.iter().flatten().any(grants))
         .filter_map(|role| role.metadata.name.as_deref())
         .collect();
     let mut subjects = BTreeSet::new();
@@ -54,11 +64,10 @@ pub fn node_proxy_subjects<'a>(
         {
             continue;
         }
-        for subject in binding.subjects.iter().flatten() {
-            if subject.kind == "Group" && subject.name == "system:masters" {
-                continue;
+        for s in binding.subjects.iter().flatten() {
+            if !(s.kind == "Group" && s.name == "system:masters") {
+                subjects.insert(subject(s, None));
             }
-            subjects.insert(self::subject(subject, None));
         }
     }
     subjects.into_iter().collect()
@@ -108,25 +117,7 @@ pub fn cluster_secret_readers<'a>(
     roles: impl IntoIterator<Item = &'a ClusterRole>,
     bindings: impl IntoIterator<Item = &'a ClusterRoleBinding>,
 ) -> Vec<String> {
-    let granting: BTreeSet<&str> = roles
-        .into_iter()
-        .filter(|role| role.rules.iter().flatten().any(grants_secret_read))
-        .filter_map(|role| role.metadata.name.as_deref())
-        .collect();
-    let mut subjects = BTreeSet::new();
-    for binding in bindings {
-        if binding.role_ref.kind != "ClusterRole"
-            || !granting.contains(binding.role_ref.name.as_str())
-        {
-            continue;
-        }
-        for s in binding.subjects.iter().flatten() {
-            if !(s.kind == "Group" && s.name == "system:masters") {
-                subjects.insert(subject(s, None));
-            }
-        }
-    }
-    subjects.into_iter().collect()
+    cluster_subjects(roles, bindings, grants_secret_read)
 }
 
 /// Who may read Secrets in one namespace through its RoleBindings (to a Role of the namespace
