@@ -961,6 +961,17 @@ async fn status_report_and_policy_reports_agree_requirement_by_requirement() {
             if result_of(&cluster, "exception").as_deref() != Some("skip") {
                 return Err("the exception is not expired yet".to_owned());
             }
+            // The cluster report follows the profile's status, which may say "expired"
+            // a moment before the namespaces' verdicts are judged again.
+            if let Some((profile, id, v)) = before_exception
+                .iter()
+                .find(|(p, id, v)| verdict(&verdicts, p, id) != *v)
+            {
+                return Err(format!(
+                    "{profile} {id}: {:?}, before the exception {v:?}",
+                    verdict(&verdicts, profile, id)
+                ));
+            }
             Ok((report, verdicts))
         },
     )
