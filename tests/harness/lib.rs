@@ -10,13 +10,25 @@
 //! Tests that need pods to really run call [`node()`]: on the local control plane it starts
 //! a node (containerd + kubelet + kube-scheduler, see [`node`]) once per test binary, on
 //! first use; on an existing cluster it describes that cluster's nodes.
+//!
+//! Helpers the integration tests share: [`profiles`] (specs several tests use, a status's
+//! conditions), [`objects`] (a namespace, its labels, a profile's Events), [`clients`]
+//! (a ServiceAccount's client, impersonation, break-glass), [`requests`] (raw requests and
+//! dry runs, with status code and warnings), [`audit`] (writes in the audit log), [`scrape`]
+//! (the operator's `/metrics` and health endpoints).
 
+pub mod audit;
+pub mod clients;
 pub mod controlplane;
 pub mod helm;
 pub mod node;
+pub mod objects;
 pub mod oci;
 mod pki;
+pub mod profiles;
 pub mod promql;
+pub mod requests;
+pub mod scrape;
 
 use std::collections::BTreeMap;
 use std::future::Future;

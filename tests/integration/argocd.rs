@@ -11,14 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use hardening_operator::core::api::HardeningProfile;
+use hardening_tests::profiles::{condition, strict_spec};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
 use kube::api::PostParams;
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
-use crate::hardening::strict_spec;
-use crate::operator_env::{OperatorEnv, condition};
+use crate::operator_env::OperatorEnv;
 
 fn check_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -16,20 +16,21 @@ use hardening_operator::controller::api_resource;
 use hardening_operator::core::api::HardeningProfile;
 use hardening_operator::core::render::ManagedKind;
 use hardening_operator::fixtures;
+use hardening_tests::clients::{token_config, token_for};
 use hardening_tests::helm::helm_binary;
+use hardening_tests::objects::labels_of;
+use hardening_tests::profiles::condition;
 use hardening_tests::{TestNamespace, cluster, eventually, unique_name, wait_until};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{Namespace, Pod, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ResourceQuota};
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
 use kube::discovery::{Scope, pinned_kind};
-use kube::{Api, Client, Config, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::operator_env::{SHARD_LABEL, condition, install_crd, labels_of};
+use crate::operator_env::{SHARD_LABEL, install_crd};
 
 const FIELD_MANAGER: &str = "hardening-tests-chart";
 
@@ -1268,31 +1269,8 @@ async fn chart_rbac_is_sufficient_and_minimal() {
         .to_owned();
 
     // A client that is the chart's ServiceAccount, nothing more.
-    let token = Api::<ServiceAccount>::namespaced(admin.clone(), release_ns.name())
-        .create_token_request(
-            &account,
-            &PostParams::default(),
-            &TokenRequest {
-                spec: TokenRequestSpec {
-                    expiration_seconds: Some(3600),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("a token for the chart's ServiceAccount")
-        .status
-        .expect("a TokenRequest answer has a status")
-        .token;
-    let kubeconfig = Kubeconfig::read_from(cluster().kubeconfig()).unwrap();
-    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    config.auth_info = AuthInfo {
-        token: Some(token.into()),
-        ..Default::default()
-    };
+    let token = token_for(&admin, release_ns.name(), &account).await;
+    let config = token_config(token).await;
     let operator_config = config;
     let username = format!("system:serviceaccount:{}:{account}", release_ns.name());
 
@@ -1402,7 +1380,7 @@ async fn chart_rbac_is_sufficient_and_minimal() {
     )
     .await;
     let breaking: Api<ResourceQuota> =
-        Api::namespaced(crate::hardening::break_glass().await, target.name());
+        Api::namespaced(hardening_tests::clients::break_glass().await, target.name());
     for round in 1..=2 {
         breaking
             .patch(

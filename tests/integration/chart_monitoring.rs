@@ -5,8 +5,11 @@
 
 use std::collections::BTreeSet;
 
+use hardening_tests::clients::admin_config;
 use hardening_tests::eventually;
+use hardening_tests::profiles::{condition, quota_spec};
 use hardening_tests::promql::{self, Parsed};
+use hardening_tests::scrape::scrape;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
@@ -14,8 +17,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::chart::{chart_dir, one, render};
-use crate::metrics::{kube_config, operator_config, quota_spec, scrape};
-use crate::operator_env::{OperatorEnv, condition};
+use crate::operator_env::{OperatorEnv, operator_config};
 
 /// Grafana's variables in the dashboard's queries, and what the test puts in their place
 /// before parsing (as Grafana interpolates them before sending a query).
@@ -261,7 +263,7 @@ async fn dashboard_and_alerts_name_only_metrics_the_operator_serves() {
     let ns = env.namespace(&[]).await;
     let (stop, stopped) = oneshot::channel::<()>();
     let operator =
-        hardening_operator::run::start(kube_config().await, operator_config(&env), async {
+        hardening_operator::run::start(admin_config().await, operator_config(&env), async {
             let _ = stopped.await;
         })
         .await

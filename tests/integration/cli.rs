@@ -9,12 +9,13 @@ use std::path::PathBuf;
 use hardening_operator::cli::diff::{DiffArgs, Outcome, run};
 use hardening_operator::cli::{EXIT_CHANGES, EXIT_OK};
 use hardening_operator::config::RunConfig;
+use hardening_tests::profiles::condition;
 use k8s_openapi::api::core::v1::ResourceQuota;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
-use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition};
+use crate::operator_env::{OperatorEnv, SHARD_LABEL};
 
 /// `(verb, "Kind name")` for every object line of a report (the namespaces' sections).
 fn objects(report: &str) -> Vec<(String, String)> {

@@ -9,12 +9,13 @@
 
 use hardening_operator::core::api::HardeningProfile;
 use hardening_operator::fixtures::profile;
+use hardening_tests::profiles::condition;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
-use crate::operator_env::{OperatorEnv, condition};
+use crate::operator_env::OperatorEnv;
 use crate::policy_reports::install;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

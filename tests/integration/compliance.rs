@@ -11,6 +11,7 @@
 use std::path::Path;
 
 use hardening_operator::core::api::{HardeningProfile, HardeningProfileStatus, Verdict};
+use hardening_tests::profiles::condition;
 use http::Request;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -18,7 +19,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition};
+use crate::operator_env::{OperatorEnv, SHARD_LABEL};
 
 /// Status code and body of a server-side dry-run create of `pod` in `namespace`.
 async fn dry_run_pod(client: &Client, namespace: &str, pod: &Value) -> (u16, String) {

@@ -11,6 +11,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use hardening_tests::objects::{labels_of, namespace};
+use hardening_tests::profiles::{condition, in_sync, strict_spec};
 use hardening_tests::{cluster, unique_name};
 use k8s_openapi::api::core::v1::{LimitRange, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -19,8 +21,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::hardening::{in_sync, namespace, strict_spec};
-use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition, labels_of};
+use crate::operator_env::{OperatorEnv, SHARD_LABEL};
 
 fn admission_api(client: &kube::Client, kind: &str) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", kind);
@@ -137,7 +138,7 @@ async fn a_generation_the_api_server_rejects_changes_nothing_anywhere() {
     })
     .await;
 
-    let mark = crate::hardening::audit_lines(audit_log);
+    let mark = hardening_tests::audit::audit_lines(audit_log);
     let mut spec = strict_spec();
     spec["networkPolicy"]["egress"] =
         json!([{ "to": [{ "cidr": "10.0.0.0/8" }], "ports": [{ "port": 443 }] }]);

@@ -5,9 +5,10 @@
 use std::path::Path;
 
 use hardening_operator::core::api::HardeningProfile;
+use hardening_tests::profiles::condition;
 use kube::ResourceExt;
 
-use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition};
+use crate::operator_env::{OperatorEnv, SHARD_LABEL};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_example_is_accepted_and_becomes_ready() {

@@ -17,6 +17,9 @@ use hardening_operator::config::RunConfig;
 use hardening_operator::core::api::{
     ExceptionState, HardeningException, HardeningProfileStatus, Verdict,
 };
+use hardening_tests::objects::{events_for, labels_of};
+use hardening_tests::profiles::condition;
+use hardening_tests::requests::{assert_admitted, assert_rejected, dry_run, send};
 use hardening_tests::{eventually, eventually_within};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::jiff::Timestamp;
@@ -24,9 +27,7 @@ use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::guardrails::{assert_admitted, assert_rejected, dry_run, send};
-use crate::hardening::events_for;
-use crate::operator_env::{OperatorEnv, condition, labels_of};
+use crate::operator_env::OperatorEnv;
 
 /// `seconds` from now, as `expires` wants it (whole seconds, UTC).
 fn in_seconds(seconds: i64) -> String {

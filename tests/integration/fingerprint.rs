@@ -5,12 +5,13 @@
 
 use hardening_operator::core::labels::RENDERED_ANNOTATION;
 use hardening_operator::core::render::render;
+use hardening_tests::objects::events_for;
+use hardening_tests::profiles::{in_sync, strict_spec};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
-use crate::hardening::{events_for, in_sync, strict_spec};
 use crate::operator_env::OperatorEnv;
 
 /// How the fingerprint was computed before issue 25: over the objects with their

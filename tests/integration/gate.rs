@@ -8,6 +8,8 @@
 use std::time::Duration;
 
 use hardening_operator::core::api::HardeningProfileStatus;
+use hardening_tests::clients::{break_glass, client_as};
+use hardening_tests::profiles::{condition, in_sync};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
@@ -15,8 +17,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::hardening::{break_glass, client_as, in_sync};
-use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition};
+use crate::operator_env::{OperatorEnv, SHARD_LABEL};
 
 /// A pod Pod Security `restricted` admits, from an allowed registry.
 fn restricted_pod(name: &str, image: &str) -> Pod {
@@ -491,15 +492,7 @@ async fn a_tenant_with_the_edit_role_cannot_get_around_the_hardening() {
 /// An administrator who is neither the operator (the tests' operators run as `admin`) nor in
 /// the break-glass group: a user of the test control plane, impersonated.
 async fn admin_other() -> Client {
-    use kube::config::{KubeConfigOptions, Kubeconfig};
-    let kubeconfig = Kubeconfig::read_from(hardening_tests::cluster().kubeconfig()).unwrap();
-    let mut config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap();
-    config.auth_info.impersonate = Some("another-admin".into());
-    config.auth_info.impersonate_groups = Some(vec!["system:masters".into()]);
-    Client::try_from(config).unwrap()
+    hardening_tests::clients::impersonating("another-admin", &["system:masters"]).await
 }
 
 /// A switch to Audit mode is honest: the admission rules only warn and audit (no gate, no

@@ -12,13 +12,13 @@
 use std::collections::BTreeSet;
 
 use hardening_operator::core::api::HardeningProfile;
+use hardening_tests::profiles::{condition, strict_spec};
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::hardening::strict_spec;
-use crate::operator_env::{OperatorEnv, condition};
+use crate::operator_env::OperatorEnv;
 use k8s_openapi::api::core::v1::Namespace;
 
 /// What Argo CD, Flux and Helm put on what they deploy.

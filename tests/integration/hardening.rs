@@ -4,43 +4,26 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use hardening_operator::core::api::{HardeningProfile, HardeningProfileStatus, NamespaceState};
+use hardening_operator::core::api::{HardeningProfile, NamespaceState};
+use hardening_tests::audit::{audit_lines, writes_since};
+use hardening_tests::objects::{events_for, labels_of, namespace};
+use hardening_tests::profiles::{condition, in_sync, strict_spec};
 use hardening_tests::{cluster, eventually};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota, ServiceAccount};
-use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client, Config, ResourceExt};
-use serde_json::{Value, json};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
 
-use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition, labels_of};
+use crate::operator_env::{OperatorEnv, SHARD_LABEL};
 
-pub(crate) fn strict_spec() -> Value {
-    json!({
-        "podSecurity": {
-            "enforce": { "level": "restricted", "version": "latest" },
-            "warn": { "level": "restricted", "version": "latest" }
-        },
-        "networkPolicy": { "defaultDeny": ["Ingress", "Egress"], "allowDns": true, "allowSameNamespace": true },
-        "resourceQuota": { "hard": { "pods": "10", "requests.cpu": "2", "limits.memory": "4Gi" } },
-        "limitRange": { "limits": [{
-            "type": "Container",
-            "default": { "cpu": "300m", "memory": "256Mi" },
-            "defaultRequest": { "cpu": "100m", "memory": "128Mi" },
-            "max": { "cpu": "2", "memory": "1Gi" }
-        }]}
-    })
-}
-
-pub(crate) const GENERATED_POLICIES: [&str; 3] = [
+const GENERATED_POLICIES: [&str; 3] = [
     "hardening-allow-dns",
     "hardening-allow-same-namespace",
     "hardening-default-deny",
 ];
 
-pub(crate) async fn policy_names(client: &Client, ns: &str) -> BTreeSet<String> {
+async fn policy_names(client: &Client, ns: &str) -> BTreeSet<String> {
     Api::<NetworkPolicy>::namespaced(client.clone(), ns)
         .list(&ListParams::default())
         .await
@@ -51,45 +34,12 @@ pub(crate) async fn policy_names(client: &Client, ns: &str) -> BTreeSet<String> 
         .collect()
 }
 
-pub(crate) fn names(list: &[&str]) -> BTreeSet<String> {
+fn names(list: &[&str]) -> BTreeSet<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-pub(crate) async fn namespace(client: &Client, name: &str) -> Namespace {
-    Api::<Namespace>::all(client.clone())
-        .get(name)
-        .await
-        .unwrap()
-}
-
-pub(crate) fn in_sync(expected: u32) -> impl Fn(&HardeningProfileStatus) -> Result<(), String> {
-    move |s| {
-        let ready = condition(s, "Ready");
-        if s.selected_namespaces == expected
-            && s.in_sync_namespaces == expected
-            && ready.as_ref().is_some_and(|r| r.0 == "True")
-        {
-            Ok(())
-        } else {
-            Err(format!("want {expected} selected and in sync, Ready=True"))
-        }
-    }
-}
-
-/// Events the operator recorded about a (cluster-scoped) profile.
-pub(crate) async fn events_for(client: &Client, profile: &str) -> Vec<Event> {
-    Api::<Event>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(profile))
-        .collect()
-}
-
 /// An operator, one namespace of its shard, and a strict profile governing it, in sync.
-pub(crate) async fn strict_namespace(prefix: &str) -> (OperatorEnv, String, String) {
+async fn strict_namespace(prefix: &str) -> (OperatorEnv, String, String) {
     let mut env = OperatorEnv::start(prefix).await;
     let ns = env.namespace(&[]).await;
     let name = env
@@ -102,7 +52,7 @@ pub(crate) async fn strict_namespace(prefix: &str) -> (OperatorEnv, String, Stri
 }
 
 /// Waits for an Event with `reason` about `profile`.
-pub(crate) async fn wait_for_event(client: &Client, profile: &str, reason: &str) {
+async fn wait_for_event(client: &Client, profile: &str, reason: &str) {
     eventually(&format!("a {reason} event on {profile}"), || async {
         let events = events_for(client, profile).await;
         if events.iter().any(|e| e.reason.as_deref() == Some(reason)) {
@@ -115,7 +65,7 @@ pub(crate) async fn wait_for_event(client: &Client, profile: &str, reason: &str)
 }
 
 /// Waits until `name` is gone (its finalizer, if any, removed by the operator).
-pub(crate) async fn wait_until_deleted(profiles: &Api<HardeningProfile>, name: &str) {
+async fn wait_until_deleted(profiles: &Api<HardeningProfile>, name: &str) {
     eventually(&format!("profile {name} to be gone"), || async {
         match profiles.get_opt(name).await.map_err(|e| e.to_string())? {
             None => Ok(()),
@@ -125,7 +75,7 @@ pub(crate) async fn wait_until_deleted(profiles: &Api<HardeningProfile>, name: &
     .await;
 }
 
-pub(crate) fn q(s: &str) -> k8s_openapi::apimachinery::pkg::api::resource::Quantity {
+fn q(s: &str) -> k8s_openapi::apimachinery::pkg::api::resource::Quantity {
     k8s_openapi::apimachinery::pkg::api::resource::Quantity(s.to_owned())
 }
 
@@ -1003,50 +953,6 @@ async fn steady_state_makes_no_writes() {
     env.finish().await;
 }
 
-pub(crate) fn audit_lines(path: &std::path::Path) -> usize {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .count()
-}
-
-/// Write requests after line `from` that touch `namespace` (or objects in it) or `profile`.
-pub(crate) fn writes_since(
-    path: &std::path::Path,
-    from: usize,
-    namespace: &str,
-    profile: &str,
-) -> Vec<String> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .skip(from)
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|e| e["stage"] == "ResponseComplete")
-        // A server-side dry-run (the operator's admission check) changes nothing.
-        .filter(|e| {
-            !e["requestURI"]
-                .as_str()
-                .is_some_and(|uri| uri.contains("dryRun="))
-        })
-        .filter(|e| {
-            let obj = &e["objectRef"];
-            obj["namespace"] == namespace
-                || (obj["resource"] == "namespaces" && obj["name"] == namespace)
-                || (obj["resource"] == "hardeningprofiles" && obj["name"] == profile)
-        })
-        .map(|e| {
-            format!(
-                "{} {} {}/{} {}",
-                e["verb"],
-                e["objectRef"]["resource"],
-                e["objectRef"]["namespace"],
-                e["objectRef"]["name"],
-                e["objectRef"]["subresource"]
-            )
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn excluded_and_system_namespaces_are_never_touched() {
     let mut env = OperatorEnv::start("excluded").await;
@@ -1165,53 +1071,4 @@ async fn what_a_profile_no_longer_wants_is_removed() {
     assert_eq!(labels["pod-security.kubernetes.io/enforce"], "restricted");
     assert_eq!(policy_names(&client, &ns).await, names(&GENERATED_POLICIES));
     env.finish().await;
-}
-
-/// A client for `account` in `namespace` (a token from the TokenRequest API).
-pub(crate) async fn client_as(admin: &Client, namespace: &str, account: &str) -> (Client, Config) {
-    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
-    let sa: ServiceAccount =
-        serde_json::from_value(json!({ "metadata": { "name": account } })).unwrap();
-    let _ = accounts.create(&PostParams::default(), &sa).await;
-    let token = accounts
-        .create_token_request(
-            account,
-            &PostParams::default(),
-            &TokenRequest {
-                spec: TokenRequestSpec {
-                    expiration_seconds: Some(3600),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("a token")
-        .status
-        .expect("a TokenRequest answer has a status")
-        .token;
-    let kubeconfig = Kubeconfig::read_from(cluster().kubeconfig()).unwrap();
-    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    config.auth_info = AuthInfo {
-        token: Some(token.into()),
-        ..Default::default()
-    };
-    (Client::try_from(config.clone()).unwrap(), config)
-}
-
-/// The cluster administrator acting with the operator's break-glass group, which may change
-/// what the operator generated (its admission policies forbid it to anyone else).
-pub(crate) async fn break_glass() -> Client {
-    let kubeconfig = Kubeconfig::read_from(cluster().kubeconfig()).unwrap();
-    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    config.auth_info.impersonate = Some("admin".into());
-    config.auth_info.impersonate_groups = Some(vec![
-        "system:masters".into(),
-        hardening_operator::core::guardrails::DEFAULT_BREAK_GLASS_GROUP.into(),
-    ]);
-    Client::try_from(config).unwrap()
 }

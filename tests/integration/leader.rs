@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use hardening_operator::config::{LEASE_NAME, LeaderElection, RunConfig};
 use hardening_operator::run::Running;
+use hardening_tests::clients::admin_config;
+use hardening_tests::profiles::quota_spec;
+use hardening_tests::scrape::{get, scrape};
 use hardening_tests::{eventually, wait_until};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ResourceQuota;
@@ -14,8 +17,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use crate::metrics::{get, kube_config, operator_config, quota_spec, scrape};
-use crate::operator_env::{OperatorEnv, SHARD_LABEL};
+use crate::operator_env::{OperatorEnv, SHARD_LABEL, operator_config};
 
 /// Short timings keep the test fast; production defaults are 15 s and 5 s.
 const LEASE_DURATION: Duration = Duration::from_secs(4);
@@ -35,7 +37,7 @@ async fn start(
         ..operator_config(env)
     };
     let (stop, stopped) = oneshot::channel::<()>();
-    let running = hardening_operator::run::start(kube_config().await, config, async {
+    let running = hardening_operator::run::start(admin_config().await, config, async {
         let _ = stopped.await;
     })
     .await

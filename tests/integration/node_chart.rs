@@ -12,6 +12,8 @@
 use std::time::Instant;
 
 use hardening_operator::config::LEASE_NAME;
+use hardening_tests::objects::labels_of;
+use hardening_tests::profiles::condition;
 use hardening_tests::{TestNamespace, eventually, eventually_within};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -22,7 +24,7 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use crate::on_node::{POD_TIMEOUT, Release, is_running_and_ready};
-use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition, labels_of};
+use crate::operator_env::{OperatorEnv, SHARD_LABEL};
 
 /// The names of the release's running and ready operator pods.
 async fn ready_operators(client: &Client, release: &Release) -> Result<Vec<String>, String> {

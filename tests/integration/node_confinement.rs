@@ -17,7 +17,8 @@ use crate::on_node::{
     POD_TIMEOUT, busybox_pod, create_pod, finished, is_running_and_ready, node_with_operator_image,
     run_to_completion, running_within, runtime_default, sha256_hex, shared_agent, waiting,
 };
-use crate::operator_env::{OperatorEnv, condition};
+use crate::operator_env::OperatorEnv;
+use hardening_tests::profiles::condition;
 use hardening_tests::{eventually, eventually_within};
 
 /// The profile is handled (Ready) and says how pods use it.

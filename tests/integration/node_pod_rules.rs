@@ -9,6 +9,7 @@
 use hardening_operator::config::RunConfig;
 use hardening_operator::node_agent;
 use hardening_tests::TestNamespace;
+use hardening_tests::profiles::condition;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, PostParams};
@@ -16,7 +17,7 @@ use serde_json::json;
 
 use crate::node_confinement::{context_of, ready_with_context, wait_for_node_file};
 use crate::on_node::{busybox_pod, create_pod, finished, runtime_default, shared_agent};
-use crate::operator_env::{OperatorEnv, condition};
+use crate::operator_env::OperatorEnv;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_require_profiles_rejects_unconfined_pods_and_runs_confined_ones() {

@@ -5,13 +5,14 @@
 use std::time::Instant;
 
 use hardening_operator::core::api::HardeningProfileStatus;
+use hardening_tests::profiles::condition;
 use kube::ResourceExt;
 use serde_json::json;
 
 use crate::on_node::{
     busybox_pod, create_pod, delete_pod, finished, run_to_completion, running, runtime_default,
 };
-use crate::operator_env::{OperatorEnv, condition};
+use crate::operator_env::OperatorEnv;
 
 fn unconfined(status: &HardeningProfileStatus) -> Vec<String> {
     status

@@ -3,10 +3,10 @@
 //! select namespaces labelled with it, so tests run in parallel without touching each
 //! other's objects.
 
-use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use hardening_operator::config::RunConfig;
+use hardening_operator::config::{LeaderElection, RunConfig};
 use hardening_operator::core::api::{HardeningProfile, HardeningProfileStatus};
 use hardening_operator::fixtures;
 use hardening_tests::{TestNamespace, cluster, eventually, unique_name, wait_until};
@@ -257,15 +257,14 @@ async fn install_one(client: &Client, yaml: &str) {
     .await;
 }
 
-/// The condition `type_` of a status, as (status, reason).
-pub fn condition(status: &HardeningProfileStatus, type_: &str) -> Option<(String, String)> {
-    status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone()))
-}
-
-pub fn labels_of(ns: &Namespace) -> BTreeMap<String, String> {
-    ns.metadata.labels.clone().unwrap_or_default()
+/// `run` flags for an operator of `env`'s shard: metrics on a free loopback port, no
+/// leader election, no rate limit.
+pub fn operator_config(env: &OperatorEnv) -> RunConfig {
+    RunConfig {
+        profile_selector: Some(env.selector()),
+        metrics_address: SocketAddr::from(([127, 0, 0, 1], 0)),
+        leader_election: LeaderElection::Off,
+        api_qps: 0.0,
+        ..RunConfig::default()
+    }
 }

@@ -8,6 +8,9 @@
 use std::time::Duration;
 
 use hardening_operator::config::RunConfig;
+use hardening_tests::clients::admin_config;
+use hardening_tests::profiles::{in_sync, quota_spec};
+use hardening_tests::scrape::scrape;
 use hardening_tests::{cluster, eventually_within};
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
@@ -16,9 +19,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use crate::hardening::in_sync;
-use crate::metrics::{kube_config, operator_config, quota_spec, scrape};
-use crate::operator_env::OperatorEnv;
+use crate::operator_env::{OperatorEnv, operator_config};
 
 /// The user the throttled operator acts as (impersonated by the admin).
 const USER: &str = "hardening-throttled-operator";
@@ -97,7 +98,7 @@ async fn an_operator_the_api_server_mostly_rejects_converges_without_hammering()
     for _ in 0..NAMESPACES {
         env.namespace(&[]).await;
     }
-    let mut kube = kube_config().await;
+    let mut kube = admin_config().await;
     // Not in system:masters, which APF exempts from every limit: cluster-admin by binding.
     kube.auth_info.impersonate = Some(USER.into());
     let bindings: Api<ClusterRoleBinding> = Api::all(env.client.clone());

@@ -15,14 +15,15 @@
 use hardening_operator::core::compliance::guardrail_citation;
 use hardening_operator::core::preview::evaluate_guardrails;
 use hardening_operator::core::workloads::{JudgedPod, PodView};
+use hardening_tests::profiles::condition;
+use hardening_tests::requests::{dry_run, send};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DynamicObject, PostParams};
 use kube::core::ApiResource;
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::guardrails::{dry_run, send};
-use crate::operator_env::{OperatorEnv, condition};
+use crate::operator_env::OperatorEnv;
 
 /// The rules of issue 22, each on.
 fn rules() -> Value {

@@ -13,12 +13,13 @@ use std::path::PathBuf;
 
 use hardening_operator::cli::diff::{DiffArgs, run};
 use hardening_operator::core::preview::evaluate_guardrails;
+use hardening_tests::profiles::condition;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DynamicObject, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition};
+use crate::operator_env::{OperatorEnv, SHARD_LABEL};
 
 fn dynamic(object: &Value) -> DynamicObject {
     serde_json::from_value(object.clone()).expect("an object with apiVersion, kind and metadata")

@@ -11,6 +11,8 @@ use futures::StreamExt;
 use hardening_operator::core::api::{HardeningProfile, HardeningProfileStatus, Verdict};
 use hardening_operator::core::policy_report::{REPORT_NAME, ReportApi, cluster_report_name};
 use hardening_operator::fixtures;
+use hardening_tests::objects::events_for;
+use hardening_tests::profiles::{condition, in_sync, strict_spec};
 use hardening_tests::{eventually, eventually_within};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -20,8 +22,7 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::hardening::{events_for, in_sync, strict_spec};
-use crate::operator_env::{OperatorEnv, condition};
+use crate::operator_env::OperatorEnv;
 use crate::policy_reports::{cluster_report_of, install, report_of, result_of};
 
 const DEFAULT_DENY: &str = "hardening-default-deny";

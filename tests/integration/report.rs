@@ -15,13 +15,14 @@ use hardening_operator::cli::report::{Format, ReportArgs, read, render};
 use hardening_operator::core::api::Verdict;
 use hardening_operator::core::compliance::REQUIREMENTS;
 use hardening_operator::core::report::{Report, token};
+use hardening_tests::profiles::condition;
 use hardening_tests::unique_name;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
-use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition};
+use crate::operator_env::{OperatorEnv, SHARD_LABEL};
 
 fn row<'a>(report: &'a Report, id: &str) -> &'a hardening_operator::core::report::RequirementRow {
     report

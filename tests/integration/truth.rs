@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use hardening_operator::config::{LeaderElection, RunConfig};
 use hardening_operator::core::api::HardeningProfileStatus;
 use hardening_operator::fixtures;
+use hardening_tests::audit::{audit_lines, writes_since};
+use hardening_tests::clients::client_as;
+use hardening_tests::objects::{events_for, labels_of, namespace};
+use hardening_tests::profiles::{condition, in_sync, strict_spec};
 use hardening_tests::{cluster, eventually, unique_name};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -19,10 +23,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::hardening::{
-    audit_lines, client_as, events_for, in_sync, namespace, strict_spec, writes_since,
-};
-use crate::operator_env::{OperatorEnv, SHARD_LABEL, condition, install_crd, labels_of};
+use crate::operator_env::{OperatorEnv, SHARD_LABEL, install_crd};
 
 fn as_manager(manager: &str) -> PatchParams {
     PatchParams {
@@ -841,8 +842,8 @@ async fn tenant_policies_that_open_what_the_profile_denies_are_reported() {
     let mut env = OperatorEnv::without_operator("tenant").await;
     let (stop, stopped) = oneshot::channel::<()>();
     let operator = hardening_operator::run::start(
-        crate::metrics::kube_config().await,
-        crate::metrics::operator_config(&env),
+        hardening_tests::clients::admin_config().await,
+        crate::operator_env::operator_config(&env),
         async {
             let _ = stopped.await;
         },

@@ -5,12 +5,13 @@
 //! subresource (as a kubelet would) to show that running pods count and finished ones not.
 
 use hardening_operator::core::api::{HardeningProfileStatus, NamespaceState};
+use hardening_tests::profiles::condition;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::operator_env::{OperatorEnv, condition};
+use crate::operator_env::OperatorEnv;
 
 async fn create_pod(client: &Client, namespace: &str, name: &str, spec: Value) {
     let pod: Pod = serde_json::from_value(json!({

@@ -1,0 +1,91 @@
+//! Raw requests to the API server, for what kube's typed API does not show: the status
+//! code and body of a refusal, and the `Warning` headers admission adds.
+
+use http::Request;
+use kube::Client;
+use serde_json::Value;
+
+/// The API server's answer to a raw request: status code, body and `Warning` headers.
+pub struct Answer {
+    pub code: u16,
+    pub body: String,
+    pub warnings: Vec<String>,
+}
+
+/// Sends `method uri` with `body` (PATCH bodies are merge patches, everything else a whole
+/// object).
+pub async fn send(client: &Client, method: &str, uri: &str, body: Option<&Value>) -> Answer {
+    // PATCH bodies here are merge patches; everything else is a whole object.
+    let content_type = if method == "PATCH" {
+        "application/merge-patch+json"
+    } else {
+        "application/json"
+    };
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("Content-Type", content_type)
+        .body(body.map_or_else(Vec::new, |b| b.to_string().into_bytes()))
+        .expect("a request");
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .unwrap_or_else(|e| panic!("{method} {uri}: {e}"));
+    let code = response.status().as_u16();
+    let warnings = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    let bytes = response
+        .into_body()
+        .collect_bytes()
+        .await
+        .unwrap_or_default();
+    Answer {
+        code,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        warnings,
+    }
+}
+
+/// A server-side dry-run create of `object` (a Pod, a NetworkPolicy, or an `apps/v1`
+/// workload) in `namespace`.
+pub async fn dry_run(client: &Client, namespace: &str, object: &Value) -> Answer {
+    let uri = match object["kind"].as_str() {
+        Some("Pod") => format!("/api/v1/namespaces/{namespace}/pods?dryRun=All"),
+        Some(kind) if kind != "NetworkPolicy" => format!(
+            "/apis/apps/v1/namespaces/{namespace}/{}s?dryRun=All",
+            kind.to_lowercase()
+        ),
+        _ => {
+            format!("/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies?dryRun=All")
+        }
+    };
+    send(client, "POST", &uri, Some(object)).await
+}
+
+/// Rejected by this profile's guardrail `rule`, the message naming rule and requirement.
+pub fn assert_rejected(answer: &Answer, profile: &str, rule: &str, what: &str) {
+    let named = format!(
+        "HardeningProfile {profile} guardrail {rule} ({})",
+        hardening_operator::core::compliance::guardrail_citation(rule)
+    );
+    assert!(
+        answer.code >= 400 && answer.body.contains(&named),
+        "{what}: want a rejection naming '{named}', got {}: {}",
+        answer.code,
+        answer.body
+    );
+}
+
+/// Admitted (the answer a success).
+pub fn assert_admitted(answer: &Answer, what: &str) {
+    assert!(
+        answer.code < 300,
+        "{what}: want it admitted, got {}: {}",
+        answer.code,
+        answer.body
+    );
+}
