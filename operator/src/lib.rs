@@ -10,6 +10,8 @@
 //!   ([`server`], [`metrics`]), leader election ([`leader`]) and the controllers together,
 //!   configured by [`config`].
 //! - [`cli`]: the other commands (`render`, `diff`, `report`, `learn`, `crd`).
+//! - [`live`]: what the controller and the commands read of the live cluster the same way
+//!   (the API resource of each generated kind, a namespace's pods judged by a profile).
 //! - [`node_agent`] (`hardening-operator node-agent`): installs the seccomp and AppArmor
 //!   profiles on a node.
 //! - [`error`]: the typed errors with their stable reasons.
@@ -25,6 +27,7 @@ pub mod error;
 #[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixtures;
 pub mod leader;
+pub mod live;
 pub mod metrics;
 pub mod node_agent;
 pub mod run;

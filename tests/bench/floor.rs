@@ -8,9 +8,10 @@
 use futures::{StreamExt, TryStreamExt, stream};
 use hardening_operator::core::api::{HardeningProfile, Mode};
 use hardening_operator::core::labels::FIELD_MANAGER;
-use hardening_operator::core::render::{ManagedKind, render};
+use hardening_operator::core::render::render;
+use hardening_operator::live::api_resource;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
+use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::{Api, Client};
 
 use crate::workload::{self, Extra, ProfileKind};
@@ -83,17 +84,4 @@ async fn apply_extra(client: &Client, object: &Extra, params: &PatchParams) -> R
         .await
         .map(|_| ())
         .map_err(|e| format!("applying {} {}: {e}", object.resource.kind, object.name()))
-}
-
-/// The API resource of a generated kind, for dynamic requests.
-pub fn api_resource(kind: ManagedKind) -> ApiResource {
-    let api_version = kind.api_version();
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    ApiResource {
-        group: group.to_owned(),
-        version: version.to_owned(),
-        api_version: api_version.to_owned(),
-        kind: kind.kind().to_owned(),
-        plural: kind.plural().to_owned(),
-    }
 }

@@ -6,11 +6,10 @@ use std::collections::HashMap;
 
 use hardening_operator::core::api::{HardeningProfile, Mode};
 use hardening_operator::core::render::{ManagedKind, render};
+use hardening_operator::live::api_resource;
 use kube::api::{DynamicObject, ListParams};
 use kube::{Api, Client};
 use serde_json::Value;
-
-use crate::floor::api_resource;
 
 /// Objects per list page.
 const PAGE: u32 = 500;

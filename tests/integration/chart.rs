@@ -12,10 +12,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use hardening_operator::config::{LeaderElection, RunConfig};
-use hardening_operator::controller::api_resource;
 use hardening_operator::core::api::HardeningProfile;
 use hardening_operator::core::render::ManagedKind;
 use hardening_operator::fixtures;
+use hardening_operator::live::api_resource;
 use hardening_tests::clients::{token_config, token_for};
 use hardening_tests::helm::helm_binary;
 use hardening_tests::objects::labels_of;

@@ -1098,7 +1098,7 @@ fn the_diff_agrees_with_the_api_server_on_random_edits() {
                 Api::<DynamicObject>::namespaced_with(
                     client.clone(),
                     &namespace,
-                    &hardening_operator::controller::api_resource(o.kind()),
+                    &hardening_operator::live::api_resource(o.kind()),
                 )
             };
             let body = object.to_json();

@@ -15,12 +15,12 @@ use super::cluster::ClusterArgs;
 use super::{
     CliError, EXIT_CHANGES, EXIT_OK, ExceptionArgs, Exclusions, Selection, input, selection,
 };
-use crate::controller::api_resource;
 use crate::core::api::{HardeningException, HardeningProfile, Mode};
 use crate::core::diff::Drift;
 use crate::core::plan::{self, Action, Step};
 use crate::core::plural::count;
 use crate::core::render::{ManagedKind, render_with};
+use crate::live::api_resource;
 
 /// Show what the operator would change in the live cluster for profiles (exit 1 if anything)
 ///
@@ -337,10 +337,9 @@ async fn compare(
         outcome.add(mode, &steps);
         // What enforcing would reject among the pods running there (the preview).
         if crate::core::preview::applies(&profile) {
-            let preview =
-                crate::controller::preview::list_and_judge(client, &profile, &name, &covering)
-                    .await
-                    .map_err(|e| CliError::Failed(format!("previewing namespace {name}: {e}")))?;
+            let preview = crate::live::list_and_judge(client, &profile, &name, &covering)
+                .await
+                .map_err(|e| CliError::Failed(format!("previewing namespace {name}: {e}")))?;
             for (who, reason) in preview.lines() {
                 writeln!(out, "  enforcing would reject {who}: {reason}")?;
             }

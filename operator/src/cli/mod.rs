@@ -148,6 +148,42 @@ mod tests {
     use crate::core::api::HardeningProfileSpec;
     use crate::fixtures::profile;
 
+    /// The commands stand on the core, the client and [`crate::live`], never on the
+    /// controller: what both need lives where both can use it.
+    #[test]
+    fn the_commands_do_not_use_the_controller() {
+        fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    sources(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cli"),
+            &mut files,
+        );
+        assert!(files.len() > 5, "{files:?}");
+        // Spelt in two pieces so that this test does not find itself.
+        let needle = ["crate", "controller"].join("::");
+        let found: Vec<String> = files
+            .iter()
+            .flat_map(|file| {
+                let text = std::fs::read_to_string(file).unwrap();
+                text.lines()
+                    .enumerate()
+                    .filter(|(_, line)| line.contains(&needle))
+                    .map(|(n, _)| format!("{}:{}", file.display(), n + 1))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(found.is_empty(), "the CLI uses the controller: {found:?}");
+    }
+
     fn spec() -> HardeningProfileSpec {
         profile("p")
             .spec_yaml(

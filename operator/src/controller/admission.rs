@@ -22,7 +22,7 @@ use crate::core::render::Desired;
 use crate::error::Error;
 
 use super::context::Context;
-use super::managed::api_resource;
+use crate::live::api_resource;
 
 /// The API server's verdict on one profile generation.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,10 +6,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt};
-use k8s_openapi::api::core::v1::{LimitRange, ResourceQuota};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
-use kube::core::ApiResource;
 use kube::runtime::utils::{Backoff, ResetTimerBackoff};
 use kube::runtime::watcher::ExponentialBackoff;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -20,14 +17,7 @@ use super::index::KindIndex;
 use crate::core::labels::FIELD_MANAGER;
 use crate::core::render::ManagedKind;
 use crate::error::Error;
-
-pub fn api_resource(kind: ManagedKind) -> ApiResource {
-    match kind {
-        ManagedKind::NetworkPolicy => ApiResource::erase::<NetworkPolicy>(&()),
-        ManagedKind::ResourceQuota => ApiResource::erase::<ResourceQuota>(&()),
-        ManagedKind::LimitRange => ApiResource::erase::<LimitRange>(&()),
-    }
-}
+use crate::live::api_resource;
 
 /// Backoff of every watch after an error: short, so that after the API server comes back
 /// (every watch then fails, and re-lists) the caches are current again within about two

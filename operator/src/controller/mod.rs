@@ -55,7 +55,7 @@ use crate::metrics::{ControllerKind, Metrics};
 use crate::server::Health;
 
 pub use context::Context;
-pub use managed::{api_resource, watch_backoff};
+pub use managed::watch_backoff;
 
 /// How often at most a profile's status is recomputed for its namespaces' changes, and
 /// written (if it changed) for any reason.

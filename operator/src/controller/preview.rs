@@ -2,73 +2,17 @@
 //! at a time. The namespace reconciler reads them from the operator's pod watch and keeps
 //! each pod's verdict until what is judged of the pod (its digest) or the profile's
 //! generation changes ([`PodVerdicts`]), so a changed pod costs its own judgement only;
-//! `hardening-operator diff` (and the reconciler without a pod watch) lists them.
+//! without a pod watch the reconciler lists them ([`crate::live::list_and_judge`], which
+//! `hardening-operator diff` uses too).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::ListParams;
-use kube::{Api, Client, ResourceExt};
+use kube::ResourceExt;
 
 use crate::core::api::{ActiveException, HardeningProfile};
-use crate::core::preview::{NamespacePreview, PodVerdict, active, judge, namespace_preview};
+use crate::core::preview::{NamespacePreview, PodVerdict, judge, namespace_preview};
 use crate::core::workloads::JudgedPod;
-use crate::error::Error;
-
-/// What `profile` rejects among the active pods of `namespace`, listed (one request), with
-/// `exceptions` (those in force covering the namespace).
-pub async fn list_and_judge(
-    client: &Client,
-    profile: &HardeningProfile,
-    namespace: &str,
-    exceptions: &[ActiveException],
-) -> Result<NamespacePreview, Error> {
-    let pods: Vec<Pod> = Api::<Pod>::namespaced(client.clone(), namespace)
-        .list(&ListParams::default())
-        .await
-        .map_err(Error::api("list", "Pod", namespace))?
-        .items
-        .into_iter()
-        .filter(active)
-        .collect();
-    let verdicts: Vec<(String, PodVerdict)> = pods
-        .iter()
-        .map(|pod| (pod.name_any(), judge(profile, pod, exceptions)))
-        .collect();
-    let mut preview = namespace_preview(
-        profile,
-        namespace,
-        exceptions,
-        verdicts.iter().map(|(name, v)| (name.as_str(), v)),
-    );
-    // highAvailability on running pods: their controllers' replicas and disruption budgets,
-    // but where an exception in force suspends the rule for a pod.
-    if profile
-        .spec
-        .guardrails
-        .as_ref()
-        .is_some_and(|g| g.high_availability)
-    {
-        let available: Vec<Pod> = pods
-            .into_iter()
-            .filter(|p| crate::core::availability::highly_available(p.labels()))
-            .collect();
-        if !available.is_empty() {
-            let budgets = Api::<PodDisruptionBudget>::namespaced(client.clone(), namespace)
-                .list(&ListParams::default())
-                .await
-                .map_err(Error::api("list", "PodDisruptionBudget", namespace))?
-                .items;
-            let (findings, accepted) =
-                crate::core::availability::judged(&available, &budgets, exceptions);
-            preview.add_reported(findings);
-            preview.add_accepted(accepted);
-        }
-    }
-    Ok(preview)
-}
 
 /// One namespace's pod verdicts: for the profile (name, generation, digest of the exceptions
 /// in force covering the namespace) they were made for, each pod's digest and verdict.

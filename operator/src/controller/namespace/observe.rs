@@ -108,17 +108,13 @@ pub async fn preview(
             }
             Some(preview)
         }
-        None => {
-            match super::super::preview::list_and_judge(&ctx.client, profile, &name, &exceptions)
-                .await
-            {
-                Ok(preview) => Some(preview),
-                Err(e) => {
-                    warn!(namespace = %name, profile = %profile.name_any(), error = %e, "judging the pods failed");
-                    None
-                }
+        None => match crate::live::list_and_judge(&ctx.client, profile, &name, &exceptions).await {
+            Ok(preview) => Some(preview),
+            Err(e) => {
+                warn!(namespace = %name, profile = %profile.name_any(), error = %e, "judging the pods failed");
+                None
             }
-        }
+        },
     }
 }
 
