@@ -247,9 +247,22 @@ mod tests {
         now: Time,
     ) -> HardeningProfileStatus {
         let input = StatusInput {
+            repairs_total: 3,
+            ..input_of(p, sel, now)
+        };
+        desired_status(&input, |ns| outcomes.get(ns))
+    }
+
+    /// The input of `p` over `sel` at `now`: pods watched, nothing else known.
+    fn input_of<'a>(
+        p: &'a HardeningProfile,
+        sel: &'a BTreeSet<String>,
+        now: Time,
+    ) -> StatusInput<'a> {
+        StatusInput {
             profile: p,
             selected: sel,
-            repairs_total: 3,
+            repairs_total: 0,
             rollout: None,
             invalid: None,
             pods_watched: true,
@@ -261,8 +274,18 @@ mod tests {
             cluster_network_policies: None,
             exceptions: None,
             now,
-        };
-        desired_status(&input, |ns| outcomes.get(ns))
+        }
+    }
+
+    /// The policy and binding applied as rendered, denying.
+    fn guardrails_in_sync() -> GuardrailsStatus {
+        GuardrailsStatus {
+            policy: "hardening.dev-strict".into(),
+            validation_actions: vec!["Deny".into()],
+            state: NamespaceState::InSync,
+            message: None,
+            drift: Vec::new(),
+        }
     }
 
     fn summary(status: &HardeningProfileStatus) -> Vec<(String, String, String)> {
@@ -295,26 +318,9 @@ mod tests {
         let outcomes = HashMap::from([("shop".to_string(), shop), ("clean".to_string(), clean)]);
         let sel = selected(&["shop", "clean"]);
         let input = |scanned: bool| StatusInput {
-            profile: &p,
-            selected: &sel,
-            repairs_total: 0,
-            rollout: None,
-            invalid: None,
-            pods_watched: true,
-            guardrails: Some(GuardrailsStatus {
-                policy: "hardening.dev-strict".into(),
-                validation_actions: vec!["Deny".into()],
-                state: NamespaceState::InSync,
-                message: None,
-                drift: Vec::new(),
-            }),
-            node_proxy: None,
-            secret_readers: None,
+            guardrails: Some(guardrails_in_sync()),
             images_scanned: scanned,
-            nodes: None,
-            cluster_network_policies: None,
-            exceptions: None,
-            now: at(100),
+            ..input_of(&p, &sel, at(100))
         };
         let status = desired_status(&input(true), |ns| outcomes.get(ns));
         assert_eq!(status.vulnerable_workloads, Some(2));
@@ -401,20 +407,8 @@ mod tests {
         ]);
         let sel = selected(&["a", "b"]);
         let input = StatusInput {
-            profile: &p,
-            selected: &sel,
-            repairs_total: 0,
-            rollout: None,
-            invalid: None,
-            pods_watched: true,
-            guardrails: None,
-            node_proxy: None,
-            secret_readers: None,
-            images_scanned: false,
-            nodes: None,
-            cluster_network_policies: None,
             exceptions: Some(exceptions.clone()),
-            now: at(100),
+            ..input_of(&p, &sel, at(100))
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));
         assert_eq!(status.exceptions.as_ref(), Some(&exceptions));
@@ -693,22 +687,10 @@ mod tests {
         let p = profile("bad").generation(1).spec_yaml(RESTRICTED).build();
         let sel = selected(&["a"]);
         let input = StatusInput {
-            profile: &p,
-            selected: &sel,
-            repairs_total: 0,
-            rollout: None,
             invalid: Some(
                 "spec.namespaceSelector.matchExpressions[0]: values must not be empty".into(),
             ),
-            pods_watched: true,
-            guardrails: None,
-            node_proxy: None,
-            secret_readers: None,
-            images_scanned: false,
-            nodes: None,
-            cluster_network_policies: None,
-            exceptions: None,
-            now: at(100),
+            ..input_of(&p, &sel, at(100))
         };
         let status = desired_status(&input, |_| None);
         assert_eq!(
@@ -911,20 +893,9 @@ mod tests {
         let outcomes: HashMap<String, NamespaceOutcome> =
             names.iter().map(|n| (n.clone(), covered.clone())).collect();
         let input = StatusInput {
-            profile: &p,
-            selected: &sel,
             repairs_total: 3,
-            rollout: None,
-            invalid: None,
-            pods_watched: true,
-            guardrails: None,
-            node_proxy: None,
-            secret_readers: None,
-            images_scanned: false,
-            nodes: None,
-            cluster_network_policies: None,
             exceptions: Some(exceptions),
-            now: at(100),
+            ..input_of(&p, &sel, at(100))
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));
         let weakened: Vec<&str> = status
@@ -1049,20 +1020,8 @@ mod tests {
 
         let p = confining("strict");
         let input = StatusInput {
-            profile: &p,
-            selected: &sel,
-            repairs_total: 0,
-            rollout: None,
-            invalid: None,
             pods_watched: false,
-            guardrails: None,
-            node_proxy: None,
-            secret_readers: None,
-            images_scanned: false,
-            nodes: None,
-            cluster_network_policies: None,
-            exceptions: None,
-            now: at(100),
+            ..input_of(&p, &sel, at(100))
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));
         assert_eq!(status.unconfined_pods, None);
@@ -1223,20 +1182,8 @@ mod tests {
         let status_with = |p: &HardeningProfile, g: Option<GuardrailsStatus>| {
             let sel = selected(&["a"]);
             let input = StatusInput {
-                profile: p,
-                selected: &sel,
-                repairs_total: 0,
-                rollout: None,
-                invalid: None,
-                pods_watched: true,
                 guardrails: g,
-                node_proxy: None,
-                secret_readers: None,
-                images_scanned: false,
-                nodes: None,
-                cluster_network_policies: None,
-                exceptions: None,
-                now: at(100),
+                ..input_of(p, &sel, at(100))
             };
             desired_status(&input, |ns| outcomes.get(ns))
         };
@@ -1321,27 +1268,10 @@ mod tests {
             ..Default::default()
         });
         let outcomes = with(0);
+        let sel_a = selected(&["a"]);
         let enforced = StatusInput {
-            profile: &required,
-            selected: &selected(&["a"]),
-            repairs_total: 0,
-            rollout: None,
-            invalid: None,
-            pods_watched: true,
-            guardrails: Some(GuardrailsStatus {
-                policy: "hardening.dev-strict".into(),
-                validation_actions: vec!["Deny".into()],
-                state: NamespaceState::InSync,
-                message: None,
-                drift: Vec::new(),
-            }),
-            node_proxy: None,
-            secret_readers: None,
-            images_scanned: false,
-            nodes: None,
-            cluster_network_policies: None,
-            exceptions: None,
-            now: at(100),
+            guardrails: Some(guardrails_in_sync()),
+            ..input_of(&required, &sel_a, at(100))
         };
         assert_eq!(
             a21(&desired_status(&enforced, |ns| outcomes.get(ns))).0,
@@ -1352,21 +1282,10 @@ mod tests {
             Verdict::NotMet
         );
         let outcomes = with(0);
+        let sel_a = selected(&["a"]);
         let input = StatusInput {
-            profile: &p,
-            selected: &selected(&["a"]),
-            repairs_total: 0,
-            rollout: None,
-            invalid: None,
             pods_watched: false,
-            guardrails: None,
-            node_proxy: None,
-            secret_readers: None,
-            images_scanned: false,
-            nodes: None,
-            cluster_network_policies: None,
-            exceptions: None,
-            now: at(100),
+            ..input_of(&p, &sel_a, at(100))
         };
         let unwatched = a21(&desired_status(&input, |ns| outcomes.get(ns)));
         assert_eq!(unwatched.0, Verdict::Partial);
@@ -1391,21 +1310,10 @@ mod tests {
             generation: 3,
             updated_namespaces: 1,
         };
+        let sel_a = selected(&["a"]);
         let input = StatusInput {
-            profile: &p,
-            selected: &selected(&["a"]),
-            repairs_total: 0,
             rollout: Some(rollout.clone()),
-            invalid: None,
-            pods_watched: true,
-            guardrails: None,
-            node_proxy: None,
-            secret_readers: None,
-            images_scanned: false,
-            nodes: None,
-            cluster_network_policies: None,
-            exceptions: None,
-            now: at(100),
+            ..input_of(&p, &sel_a, at(100))
         };
         let status = desired_status(&input, |ns| outcomes.get(ns));
         assert_eq!(status.rollout, Some(rollout));
