@@ -89,3 +89,26 @@ pub fn assert_admitted(answer: &Answer, what: &str) {
         answer.body
     );
 }
+
+/// Waits until a server-side dry run of `object` in `namespace` is refused (an admission
+/// policy or binding taking effect; `what` names what is awaited).
+pub async fn until_rejected(client: &Client, namespace: &str, object: &Value, what: &str) {
+    crate::eventually(what, || async {
+        let answer = dry_run(client, namespace, object).await;
+        (answer.code >= 400)
+            .then_some(())
+            .ok_or(format!("still admitted: {}", answer.body))
+    })
+    .await;
+}
+
+/// Waits until a server-side dry run of `object` in `namespace` is admitted.
+pub async fn until_admitted(client: &Client, namespace: &str, object: &Value, what: &str) {
+    crate::eventually(what, || async {
+        let answer = dry_run(client, namespace, object).await;
+        (answer.code < 300)
+            .then_some(())
+            .ok_or(format!("still rejected: {}", answer.body))
+    })
+    .await;
+}

@@ -19,7 +19,9 @@ use hardening_operator::core::api::{
 };
 use hardening_tests::objects::{events_for, labels_of};
 use hardening_tests::profiles::condition;
-use hardening_tests::requests::{assert_admitted, assert_rejected, dry_run, send};
+use hardening_tests::requests::{
+    assert_admitted, assert_rejected, dry_run, send, until_admitted, until_rejected,
+};
 use hardening_tests::{eventually, eventually_within};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::jiff::Timestamp;
@@ -176,17 +178,7 @@ async fn an_exception_admits_what_it_suspends_until_it_expires() {
     let untagged = pod("legacy", "legacy", "app", "hardening.invalid/legacy");
 
     // Without an exception: the untagged image and the pod below restricted are rejected.
-    eventually("the binding to take effect", || {
-        let (client, shop) = (client.clone(), shop.clone());
-        let untagged = untagged.clone();
-        async move {
-            let answer = dry_run(&client, &shop, &untagged).await;
-            (answer.code >= 400)
-                .then_some(())
-                .ok_or(format!("still admitted: {}", answer.body))
-        }
-    })
-    .await;
+    until_rejected(&client, &shop, &untagged, "the binding to take effect").await;
     assert_rejected(
         &dry_run(&client, &shop, &untagged).await,
         &name,
@@ -325,17 +317,7 @@ async fn an_exception_admits_what_it_suspends_until_it_expires() {
     );
 
     // The API server honours them once its parameter cache has the status.
-    eventually("the exception to take effect", || {
-        let (client, shop) = (client.clone(), shop.clone());
-        let untagged = untagged.clone();
-        async move {
-            let answer = dry_run(&client, &shop, &untagged).await;
-            (answer.code < 300)
-                .then_some(())
-                .ok_or(format!("still rejected: {}", answer.body))
-        }
-    })
-    .await;
+    until_admitted(&client, &shop, &untagged, "the exception to take effect").await;
     assert_admitted(
         &dry_run(&client, &shop, &baseline_pod("lax")).await,
         "a pod below restricted where the level is lowered",
@@ -439,16 +421,12 @@ async fn an_exception_admits_what_it_suspends_until_it_expires() {
     )
     .await;
     let rejected_again = Instant::now();
-    eventually("the expired exception to stop applying", || {
-        let (client, shop) = (client.clone(), shop.clone());
-        let untagged = untagged.clone();
-        async move {
-            let answer = dry_run(&client, &shop, &untagged).await;
-            (answer.code >= 400)
-                .then_some(())
-                .ok_or(format!("still admitted: {}", answer.body))
-        }
-    })
+    until_rejected(
+        &client,
+        &shop,
+        &untagged,
+        "the expired exception to stop applying",
+    )
     .await;
     let after_expiry = Timestamp::now().as_millisecond() - expiry.as_millisecond();
     eprintln!(
@@ -722,17 +700,7 @@ async fn an_expired_exception_applies_until_the_operator_is_back() {
     let untagged = pod("legacy", "legacy", "app", "hardening.invalid/legacy");
     // The API server applies the policy a moment after it is written: until it rejects the
     // untagged image, an admission proves nothing of the exception.
-    eventually("the binding to take effect", || {
-        let (client, shop) = (client.clone(), shop.clone());
-        let untagged = untagged.clone();
-        async move {
-            let answer = dry_run(&client, &shop, &untagged).await;
-            (answer.code >= 400)
-                .then_some(())
-                .ok_or(format!("still admitted: {}", answer.body))
-        }
-    })
-    .await;
+    until_rejected(&client, &shop, &untagged, "the binding to take effect").await;
     assert_rejected(
         &dry_run(&client, &shop, &untagged).await,
         &name,
@@ -751,17 +719,7 @@ async fn an_expired_exception_applies_until_the_operator_is_back() {
         ),
     )
     .await;
-    eventually("the exception to take effect", || {
-        let (client, shop) = (client.clone(), shop.clone());
-        let untagged = untagged.clone();
-        async move {
-            let answer = dry_run(&client, &shop, &untagged).await;
-            (answer.code < 300)
-                .then_some(())
-                .ok_or(format!("still rejected: {}", answer.body))
-        }
-    })
-    .await;
+    until_admitted(&client, &shop, &untagged, "the exception to take effect").await;
     env.status_where(&name, "the exception in force", |s| {
         s.exceptions
             .as_ref()
@@ -801,16 +759,12 @@ async fn an_expired_exception_applies_until_the_operator_is_back() {
             .unwrap_or_default()
             .contains("expired at")
     );
-    eventually("rejected again once the operator is back", || {
-        let (client, shop) = (client.clone(), shop.clone());
-        let untagged = untagged.clone();
-        async move {
-            let answer = dry_run(&client, &shop, &untagged).await;
-            (answer.code >= 400)
-                .then_some(())
-                .ok_or(format!("still admitted: {}", answer.body))
-        }
-    })
+    until_rejected(
+        &client,
+        &shop,
+        &untagged,
+        "rejected again once the operator is back",
+    )
     .await;
     let events = events_for(&client, &name).await;
     let expired = events
@@ -932,16 +886,12 @@ async fn an_exception_suspends_a_pod_rule_for_one_container_only() {
         }
     };
     let unprobed_legacy = two_containers("legacy", "legacy", (false, 1), (true, 1));
-    eventually("the binding to take effect", || {
-        let (client, shop) = (client.clone(), shop.clone());
-        let pod = unprobed_legacy.clone();
-        async move {
-            let answer = dry_run(&client, &shop, &pod).await;
-            (answer.code >= 400)
-                .then_some(())
-                .ok_or(format!("still admitted: {}", answer.body))
-        }
-    })
+    until_rejected(
+        &client,
+        &shop,
+        &unprobed_legacy,
+        "the binding to take effect",
+    )
     .await;
 
     // Without an exception: container legacy without probes is rejected, its two ports
@@ -992,16 +942,12 @@ async fn an_exception_suspends_a_pod_rule_for_one_container_only() {
         Duration::from_secs(30),
     )
     .await;
-    eventually("the exception to take effect", || {
-        let (client, shop) = (client.clone(), shop.clone());
-        let pod = unprobed_legacy.clone();
-        async move {
-            let answer = dry_run(&client, &shop, &pod).await;
-            (answer.code < 300)
-                .then_some(())
-                .ok_or(format!("still rejected: {}", answer.body))
-        }
-    })
+    until_admitted(
+        &client,
+        &shop,
+        &unprobed_legacy,
+        "the exception to take effect",
+    )
     .await;
 
     // With it: container legacy without probes and with two ports admitted, silently; the
@@ -1107,17 +1053,7 @@ async fn an_exception_suspends_a_pod_rule_for_one_container_only() {
     // Deleted, the exception stops applying: the operator counts the running pod as one
     // enforcing would reject, as the API server rejects its like again.
     delete_exceptions(&client, &[&exception]).await;
-    eventually("the exception to stop applying", || {
-        let (client, shop) = (client.clone(), shop.clone());
-        let pod = covered.clone();
-        async move {
-            let answer = dry_run(&client, &shop, &pod).await;
-            (answer.code >= 400)
-                .then_some(())
-                .ok_or(format!("still admitted: {}", answer.body))
-        }
-    })
-    .await;
+    until_rejected(&client, &shop, &covered, "the exception to stop applying").await;
     let (answer, _) = judged(covered.clone(), "legacy, the exception deleted").await;
     assert_rejected(&answer, &name, "requireProbes", "legacy after the deletion");
     env.status_where(&name, "the running pod judged without the exception", |s| {
