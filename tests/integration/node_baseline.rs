@@ -143,7 +143,7 @@ async fn node_baseline_the_shared_node_falls_short_of_seccomp_and_pids() {
     let report = hardening_operator::cli::report::read(
         &env.client,
         &args,
-        hardening_operator::core::report::ClusterIdentity::default(),
+        hardening_operator::core::compliance_report::ClusterIdentity::default(),
     )
     .await
     .expect("the report");

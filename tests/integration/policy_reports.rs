@@ -604,8 +604,8 @@ async fn status_report_and_policy_reports_agree_requirement_by_requirement() {
     use hardening_operator::cli::Exclusions;
     use hardening_operator::cli::report::{Format, ReportArgs, read};
     use hardening_operator::core::api::Verdict;
+    use hardening_operator::core::compliance_report::ClusterIdentity;
     use hardening_operator::core::policy_report::outcome as result_of_verdict;
-    use hardening_operator::core::report::ClusterIdentity;
     use k8s_openapi::api::networking::v1::NetworkPolicy;
 
     let Some((plane, client)) = hardening_tests::own_control_plane("installing report CRDs").await
@@ -906,7 +906,7 @@ async fn status_report_and_policy_reports_agree_requirement_by_requirement() {
         ),
         ("strict", "strict-images", "team-a", expires.as_str())
     );
-    let markdown = hardening_operator::core::report::markdown(&report);
+    let markdown = hardening_operator::core::compliance_report::markdown(&report);
     assert!(
         markdown.contains("## Accepted deviations") && markdown.contains("RISK-7"),
         "{markdown}"

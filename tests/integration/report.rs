@@ -14,7 +14,7 @@ use hardening_operator::cli::Exclusions;
 use hardening_operator::cli::report::{Format, ReportArgs, read, render};
 use hardening_operator::core::api::Verdict;
 use hardening_operator::core::compliance::REQUIREMENTS;
-use hardening_operator::core::report::{Report, token};
+use hardening_operator::core::compliance_report::{Report, token};
 use hardening_tests::profiles::condition;
 use hardening_tests::unique_name;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -24,7 +24,10 @@ use serde_json::json;
 
 use crate::operator_env::{OperatorEnv, SHARD_LABEL};
 
-fn row<'a>(report: &'a Report, id: &str) -> &'a hardening_operator::core::report::RequirementRow {
+fn row<'a>(
+    report: &'a Report,
+    id: &str,
+) -> &'a hardening_operator::core::compliance_report::RequirementRow {
     report
         .requirements
         .iter()
@@ -299,8 +302,10 @@ async fn report_of_a_live_cluster_names_it_follows_the_status_renders_and_is_val
     let component = dir.join("component-definition.json");
     std::fs::write(
         &component,
-        hardening_operator::core::report::oscal::component_definition("2026-12-01T12:00:00Z")
-            .to_string(),
+        hardening_operator::core::compliance_report::oscal::component_definition(
+            "2026-12-01T12:00:00Z",
+        )
+        .to_string(),
     )
     .unwrap();
     let verdict = tokio::task::spawn_blocking({

@@ -239,7 +239,7 @@ async fn fixable_critical_and_high_findings_are_findings_of_their_namespace() {
         &read(
             &client,
             &args,
-            hardening_operator::core::report::ClusterIdentity::default(),
+            hardening_operator::core::compliance_report::ClusterIdentity::default(),
         )
         .await
         .expect("the report"),

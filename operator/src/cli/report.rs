@@ -1,6 +1,6 @@
 //! `hardening-operator report`: the compliance report of a live cluster (BSI IT-Grundschutz
 //! SYS.1.6 and APP.4.4, edition 2023). The
-//! reads are here; the report itself is [`crate::core::report`], pure.
+//! reads are here; the report itself is [`crate::core::compliance_report`], pure.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use kube::Client;
 use kube::api::{Api, ListParams};
 
 use super::{CliError, EXIT_OK, Exclusions};
-use crate::core::report::{self, ClusterIdentity, Report};
+use crate::core::compliance_report::{self, ClusterIdentity, Report};
 
 /// Write a compliance report of the live cluster: BSI IT-Grundschutz SYS.1.6 and APP.4.4,
 /// edition 2023, as Markdown, HTML or OSCAL assessment results
@@ -145,7 +145,7 @@ pub async fn read(
         .await
         .map_err(|e| CliError::Failed(format!("listing namespaces: {}", crate::error::words(&e))))?
         .items;
-    Ok(report::build(
+    Ok(compliance_report::build(
         &profiles,
         &namespaces,
         &args.exclusions.excluded(),
@@ -156,9 +156,12 @@ pub async fn read(
 
 pub fn render(report: &Report, format: Format) -> String {
     match format {
-        Format::Markdown => report::markdown(report),
-        Format::Html => report::html(report),
-        Format::Oscal => format!("{:#}\n", report::oscal::assessment_results(report)),
+        Format::Markdown => compliance_report::markdown(report),
+        Format::Html => compliance_report::html(report),
+        Format::Oscal => format!(
+            "{:#}\n",
+            compliance_report::oscal::assessment_results(report)
+        ),
     }
 }
 
@@ -175,7 +178,8 @@ pub struct ComponentDefinitionArgs {}
 
 /// Prints the component definition; the exit status.
 pub fn component_definition(_: &ComponentDefinitionArgs) -> i32 {
-    let document = report::oscal::component_definition(&format!("{:.0}", Timestamp::now()));
+    let document =
+        compliance_report::oscal::component_definition(&format!("{:.0}", Timestamp::now()));
     let mut stdout = std::io::stdout().lock();
     match writeln!(stdout, "{document:#}") {
         Ok(()) => EXIT_OK,

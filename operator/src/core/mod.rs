@@ -17,8 +17,8 @@
 //!   mode left that still acts after a switch to Audit.
 //! - [`compliance`]: the catalogues (BSI SYS.1.6 and APP.4.4, edition 2023) and the one
 //!   function judging each requirement per namespace and per profile.
-//! - [`status`]: a profile's status from the namespaces' outcomes; [`report`]: the
-//!   compliance report (Markdown, HTML, OSCAL); [`policy_report`]: the policy reports'
+//! - [`status`]: a profile's status from the namespaces' outcomes; [`compliance_report`]:
+//!   the compliance report (Markdown, HTML, OSCAL); [`policy_report`]: the policy reports'
 //!   content. All three take their verdicts from [`compliance`].
 //! - [`review`]: a profile's change in words (guardrails, mode, precedence), for `diff`.
 //! - [`write_limit`]: how many writes to keep in flight, from what the API server answers.
@@ -32,6 +32,7 @@ pub mod availability;
 pub mod canonical;
 pub mod cluster_network_policy;
 pub mod compliance;
+pub mod compliance_report;
 pub mod crd;
 pub mod diff;
 pub mod enforced;
@@ -51,7 +52,6 @@ pub mod protected;
 pub mod quantity;
 pub mod rejection;
 pub mod render;
-pub mod report;
 pub mod resource_version;
 pub mod review;
 pub mod seccomp;

@@ -350,7 +350,7 @@ fn evidence_refs(evidence: &[crate::core::api::ComplianceEvidence]) -> Vec<Objec
 /// The results of what is not namespaced, for `profile` (sorted by rule), from the status
 /// the profile reconciler computed: each requirement's verdict over its namespaces (its
 /// `status.compliance`, read as the compliance report reads it:
-/// [`crate::core::report::profile_verdicts`]), whether the profile is Ready at its current
+/// [`crate::core::compliance_report::profile_verdicts`]), whether the profile is Ready at its current
 /// generation, whether another profile takes some of its namespaces, and whether its
 /// guardrails (a cluster-scoped ValidatingAdmissionPolicy and its binding) are in place. A
 /// status that does not describe the profile's generation yet gives `skip` or `fail`:
@@ -382,7 +382,7 @@ pub fn cluster_results(profile: &HardeningProfile) -> Vec<ReportResult> {
             result
         }));
     }
-    let (_, verdicts) = crate::core::report::profile_verdicts(profile);
+    let (_, verdicts) = crate::core::compliance_report::profile_verdicts(profile);
     results.extend(verdicts.iter().filter_map(|entry| {
         ReportResult::requirement(profile, entry, evidence_refs(&entry.evidence))
     }));
