@@ -166,7 +166,7 @@ pub struct Context {
     pub admissions: super::admission::Admissions,
     pub metrics: Arc<Metrics>,
     /// Namespaces whose policy report may have changed.
-    pub reports: super::reports::ReportQueue,
+    pub reports: super::policy_reports::ReportQueue,
     /// Objects (`Namespace/<name>`, `HardeningProfile/<name>`) with a reconcile request
     /// that has not started yet: `hardening_queue_depth`.
     pub pending: Mutex<HashSet<String>>,

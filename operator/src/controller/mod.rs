@@ -21,14 +21,14 @@ mod managed;
 mod namespace;
 mod nodes;
 mod pods;
+mod policy_reports;
 pub mod preview;
 mod profile;
-mod reports;
 mod trim;
 mod vulnerabilities;
 
-pub use reports::PERIOD as REPORT_PERIOD;
-pub use reports::detect as detect_report_api;
+pub use policy_reports::PERIOD as REPORT_PERIOD;
+pub use policy_reports::detect as detect_report_api;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -410,7 +410,7 @@ pub async fn run_with(
             _ = futures::future::join4(
                 namespace_loop,
                 profile_loop,
-                reports::run(ctx.clone(), health.clone(), shutdown.clone()),
+                policy_reports::run(ctx.clone(), health.clone(), shutdown.clone()),
                 exceptions::run(ctx.clone(), exception_rx, shutdown.clone()),
             ) => Ok(()),
             _ = lost => {

@@ -2,7 +2,7 @@
 //! requirement the operator assesses, from [`crate::core::compliance`], the source of the
 //! profile's `status.compliance` and of the compliance report too) and one per profile, in
 //! the two report APIs Policy Reporter and Kyverno-/Trivy-based tools read, and which of them
-//! a cluster serves; `controller/reports.rs` detects the API and writes them.
+//! a cluster serves; `controller/policy_reports.rs` detects the API and writes them.
 //!
 //! The types follow the published CRDs, which are the same for both APIs but for
 //! OpenReports' top-level `source`: `openreports.io/v1alpha1` `Report` / `ClusterReport`
