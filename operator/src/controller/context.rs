@@ -161,7 +161,7 @@ pub struct Context {
     /// Writes that did not take, so that they are not repeated on the same state.
     pub unconverged: Mutex<HashMap<ObjectKey, Unconverged>>,
     /// Each active pod's verdict under its namespace's governing profile (see `preview`).
-    pub verdicts: super::preview::PodVerdicts,
+    pub verdicts: super::pod_verdicts::PodVerdicts,
     /// The API server's verdict on each profile generation (dry-run before the first write).
     pub admissions: super::admission::Admissions,
     pub metrics: Arc<Metrics>,
