@@ -192,6 +192,23 @@ fn first_finding(
         .unwrap_or_default()
 }
 
+/// What tenants do, counted: `<n things> in <m namespaces> <verb> <what>; first: <first>`
+/// (`verb`: singular and plural form, agreeing with `n`).
+fn found_in(
+    (n, thing): (u32, &str),
+    namespaces: u32,
+    (one, many): (&str, &str),
+    what: &str,
+    first: &str,
+) -> String {
+    format!(
+        "{} in {} {} {what}; first: {first}",
+        count(n, thing),
+        count(namespaces, "namespace"),
+        agree(n, one, many)
+    )
+}
+
 /// The reason of the failed namespaces: one cause names itself; several are a failed
 /// reconcile.
 fn failure_reason(c: &Counts) -> &'static str {
@@ -333,11 +350,12 @@ fn pods_confined(c: &Counts, entries: &[NamespaceStatus]) -> Judged {
         });
         ConditionStatus::False.because(
             "UnconfinedPods",
-            format!(
-                "{} in {} {} not use the profile's workloadSecurityContext; first: {first}",
-                count(c.unconfined_pods, "pod"),
-                count(c.unconfined_namespaces, "namespace"),
-                agree(c.unconfined_pods, "does", "do")
+            found_in(
+                (c.unconfined_pods, "pod"),
+                c.unconfined_namespaces,
+                ("does", "do"),
+                "not use the profile's workloadSecurityContext",
+                &first,
             ),
         )
     } else {
@@ -363,11 +381,12 @@ fn network_isolated(c: &Counts, entries: &[NamespaceStatus]) -> Judged {
         });
         ConditionStatus::False.because(
             "WideningPolicies",
-            format!(
-                "{} in {} {} traffic the profile denies; first: {first}",
-                count(c.widening_policies, "NetworkPolicy rule"),
-                count(c.widened_namespaces, "namespace"),
-                agree(c.widening_policies, "allows", "allow")
+            found_in(
+                (c.widening_policies, "NetworkPolicy rule"),
+                c.widened_namespaces,
+                ("allows", "allow"),
+                "traffic the profile denies",
+                &first,
             ),
         )
     } else {
@@ -470,11 +489,12 @@ fn images_patched(c: &Counts, entries: &[NamespaceStatus]) -> Judged {
         let first = first_finding(entries, |e| e.vulnerabilities.first().cloned());
         ConditionStatus::False.because(
             "FixableVulnerabilities",
-            format!(
-                "{} in {} {} images with CRITICAL or HIGH vulnerabilities that have a fix; first: {first}",
-                count(c.vulnerable, "workload container"),
-                count(c.vulnerable_namespaces, "namespace"),
-                agree(c.vulnerable, "runs", "run")
+            found_in(
+                (c.vulnerable, "workload container"),
+                c.vulnerable_namespaces,
+                ("runs", "run"),
+                "images with CRITICAL or HIGH vulnerabilities that have a fix",
+                &first,
             ),
         )
     } else {
