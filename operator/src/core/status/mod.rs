@@ -12,8 +12,8 @@
 //! is not the operator's to repair and does not change `Ready`.
 
 //!
-//! One module a job: [`outcome`] what the reconciler records of a namespace and how each
-//! profile sees it, [`namespaces`] the listed namespaces and the counts, [`conditions`] one
+//! One module a job: `outcome` what the reconciler records of a namespace and how each
+//! profile sees it, `namespaces` the listed namespaces and the counts, `conditions` one
 //! function a condition (with `Ready` the roll-up).
 
 mod conditions;
