@@ -14,38 +14,10 @@ use crate::config::RunConfig;
 use crate::core::api::{HardeningProfile, RolloutStatus};
 use crate::core::render::ManagedKind;
 use crate::core::status::NamespaceOutcome;
-use crate::error::{Difference, Error};
 use crate::metrics::Metrics;
 
 use super::index::KindIndex;
 use super::pods::PodCache;
-
-/// An object the operator wrote that did not take: what it applied and what still
-/// differed right after. As long as both still hold (status writes of other controllers
-/// aside), writing again would change nothing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unconverged {
-    /// The applied body.
-    pub body: serde_json::Value,
-    /// `(field, expected, actual)` of every difference left after the write.
-    pub remaining: Vec<(String, Option<String>, Option<String>)>,
-    /// The first of them, as reported.
-    pub first: Difference,
-}
-
-impl Unconverged {
-    pub fn error(&self, (namespace, kind, name): &ObjectKey) -> Error {
-        Error::NotConverging {
-            kind,
-            object: if *kind == "Namespace" || namespace.is_empty() {
-                name.clone()
-            } else {
-                format!("{namespace}/{name}")
-            },
-            difference: Box::new(self.first.clone()),
-        }
-    }
-}
 
 /// The operator's writes of namespaces whose watch events have not arrived yet (see
 /// `index` for the generated kinds): reconciles read the namespace as written, and the
@@ -109,9 +81,6 @@ fn newer(a: &Namespace, b: &Namespace) -> bool {
     }
 }
 
-/// `(namespace, kind, name)` of a written object.
-pub type ObjectKey = (String, &'static str, String);
-
 pub struct Context {
     pub client: Client,
     pub config: RunConfig,
@@ -159,7 +128,7 @@ pub struct Context {
     /// Consecutive failures per reconcile key, for per-object backoff.
     pub failures: Mutex<HashMap<String, u32>>,
     /// Writes that did not take, so that they are not repeated on the same state.
-    pub unconverged: Mutex<HashMap<ObjectKey, Unconverged>>,
+    pub unconverged: super::write::UnconvergedWrites,
     /// Each active pod's verdict under its namespace's governing profile (see `preview`).
     pub verdicts: super::preview::PodVerdicts,
     /// The API server's verdict on each profile generation (dry-run before the first write).
@@ -356,9 +325,6 @@ impl Context {
     /// no longer governed).
     pub fn forget_unconverged(&self, namespace: &str) {
         self.verdicts.forget(namespace);
-        self.unconverged
-            .lock()
-            .expect("unconverged lock")
-            .retain(|(ns, _, _), _| ns != namespace);
+        self.unconverged.forget_namespace(namespace);
     }
 }

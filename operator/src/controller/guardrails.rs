@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::api::{DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, DynamicObject, GroupVersionKind, PostParams};
 use kube::core::ApiResource;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -23,7 +23,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
 use crate::core::api::{DriftEntry, GuardrailsStatus, HardeningProfile, Mode, NamespaceState};
-use crate::core::diff::{Change, Drift, diff_object};
+use crate::core::diff::{Drift, diff_object};
 use crate::core::guardrails::{
     AdmissionEnv, BINDING_KIND, GuardrailObjects, MUTATING_BINDING_KIND, MUTATING_POLICY_KIND,
     OBJECT_NAME_PREFIX, POLICY_API_VERSION, POLICY_KIND, WARNINGS_SUFFIX, object_name, render,
@@ -31,12 +31,13 @@ use crate::core::guardrails::{
 };
 use crate::core::labels::{FIELD_MANAGER, PROFILE_LABEL, RENDERED_ANNOTATION};
 use crate::core::plan::applied_by_operator;
-use crate::error::{Difference, Error};
+use crate::error::Error;
 
 use super::context::Context;
 use super::events::{changed_fields, publish};
 use super::index::to_value;
 use super::managed::{drive, watch_backoff};
+use super::write::ClusterObject;
 
 fn api_resource(kind: &str) -> ApiResource {
     let (group, version) = POLICY_API_VERSION.split_once('/').expect("a group/version");
@@ -314,8 +315,7 @@ fn in_place(profile: &HardeningProfile) -> bool {
     })
 }
 
-/// Server-side apply (forced), then removes fields another manager added, guarded by the
-/// resource version; an object that still differs is `NotConverging`.
+/// Writes one admission object along the one write path (see `write`).
 async fn write(
     ctx: &Context,
     kind: &'static str,
@@ -325,110 +325,9 @@ async fn write(
     resource_version: Option<String>,
 ) -> Result<(), Error> {
     let key = (String::new(), kind, name.to_owned());
-    {
-        let unconverged = ctx.unconverged.lock().expect("unconverged lock");
-        if let Some(last) = unconverged.get(&key)
-            && last.body == *body
-            && last.remaining == differences(drifts)
-        {
-            return Err(last.error(&key));
-        }
-    }
     let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &api_resource(kind));
-    // Server-side apply merges a set-typed list (`validationActions`) with the values other
-    // managers own, which can make it invalid (`[Warn, Deny]`): such lists are first set
-    // whole by a merge patch, guarded by the resource version.
-    let lists: Vec<(&Drift, &Value)> = drifts
-        .iter()
-        .filter(|d| d.change == Change::Changed)
-        .filter_map(|d| lookup(body, &d.path).map(|v| (d, v)))
-        .filter(|(_, v)| v.is_array())
-        .collect();
-    if let (false, Some(version)) = (lists.is_empty(), resource_version) {
-        let mut patch = serde_json::json!({ "metadata": { "resourceVersion": version } });
-        for (drift, value) in &lists {
-            set_path(&mut patch, &drift.path, (*value).clone());
-        }
-        api.patch(
-            name,
-            &PatchParams {
-                field_manager: Some(FIELD_MANAGER.to_owned()),
-                ..PatchParams::default()
-            },
-            &Patch::Merge(&patch),
-        )
-        .await
-        .map_err(Error::api("reset lists of", kind, name))?;
-    }
-    let mut stored = api
-        .patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .map_err(Error::api("apply", kind, name))?;
-    let check = |stored: &DynamicObject| {
-        to_value(stored)
-            .map(|json| diff_object(body, Some(&json), FIELD_MANAGER))
-            .unwrap_or_default()
-    };
-    let mut remaining = check(&stored);
-    let added: Vec<Vec<String>> = remaining
-        .iter()
-        .filter(|d| d.change == Change::Added)
-        .map(|d| d.path.clone())
-        .collect();
-    if !added.is_empty() && added.len() == remaining.len() {
-        let version = stored.resource_version().unwrap_or_default();
-        stored = super::managed::remove_fields_with(&api, name, &version, &added)
-            .await
-            .map_err(Error::api("remove foreign fields of", kind, name))?;
-        remaining = check(&stored);
-    }
-    let mut unconverged = ctx.unconverged.lock().expect("unconverged lock");
-    let Some(first) = remaining.first() else {
-        unconverged.remove(&key);
-        return Ok(());
-    };
-    warn!(kind, name, field = %first.field, "write did not take; not repeating it");
-    let entry = super::context::Unconverged {
-        body: body.clone(),
-        remaining: differences(&remaining),
-        first: Difference {
-            field: first.field.clone(),
-            expected: first
-                .expected
-                .clone()
-                .unwrap_or_else(|| "(absent)".to_owned()),
-            actual: first
-                .actual
-                .clone()
-                .unwrap_or_else(|| "(absent)".to_owned()),
-        },
-    };
-    let error = entry.error(&key);
-    unconverged.insert(key, entry);
-    Err(error)
-}
-
-fn lookup<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(value, |node, key| node.get(key))
-}
-
-fn set_path(patch: &mut Value, path: &[String], value: Value) {
-    let mut node = patch;
-    for key in path {
-        node = &mut node[key.as_str()];
-    }
-    *node = value;
-}
-
-fn differences(drifts: &[Drift]) -> Vec<(String, Option<String>, Option<String>)> {
-    drifts
-        .iter()
-        .map(|d| (d.field.clone(), d.expected.clone(), d.actual.clone()))
-        .collect()
+    let mut target = ClusterObject::new(api, kind, name, body, drifts, resource_version);
+    super::write::write(&mut target, &ctx.unconverged, key, body, drifts).await
 }
 
 /// Deletes the profile's policy and binding, if the operator generated them. Whatever the

@@ -26,6 +26,7 @@ mod profile;
 mod reports;
 mod trim;
 mod vulnerabilities;
+mod write;
 
 pub use reports::PERIOD as REPORT_PERIOD;
 pub use reports::detect as detect_report_api;
