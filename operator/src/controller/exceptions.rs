@@ -29,7 +29,6 @@ use crate::core::labels::FIELD_MANAGER;
 use crate::error::Error;
 
 use super::context::Context;
-use super::events::publish_on;
 use super::managed::{drive, watch_backoff};
 
 /// The plural the CRD serves.
@@ -170,6 +169,7 @@ pub async fn reconcile(
     }
     let profile_name = exception.spec.profile.clone();
     let profile = ctx
+        .caches
         .profiles
         .get(&ObjectRef::new(&profile_name))
         .filter(|p| p.metadata.deletion_timestamp.is_none());
@@ -178,7 +178,7 @@ pub async fn reconcile(
     if profile.is_none() && ctx.config.profile_selector.is_some() {
         return Ok(Action::await_change());
     }
-    let Some(store) = &ctx.exceptions else {
+    let Some(store) = &ctx.caches.exceptions else {
         return Ok(Action::await_change());
     };
     let now = Timestamp::now();
@@ -206,7 +206,7 @@ pub async fn reconcile(
         before.and_then(|s| s.state),
         before.and_then(|s| s.reason.clone()),
     );
-    let leading_since = ctx.leading_since.get().copied();
+    let leading_since = ctx.state.leadership.since();
     if let Some((type_, reason, note)) =
         transition(&exception, previous, &judgement, now, leading_since)
     {
@@ -214,19 +214,19 @@ pub async fn reconcile(
             Some(p) => p.object_ref(&()),
             None => exception.object_ref(&()),
         };
-        publish_on(
-            &ctx,
-            &reference,
-            type_,
-            reason,
-            "Judge",
-            &note,
-            Some(exception.object_ref(&())),
-        )
-        .await;
+        ctx.events
+            .publish_on(
+                &reference,
+                type_,
+                reason,
+                "Judge",
+                &note,
+                Some(exception.object_ref(&())),
+            )
+            .await;
     }
     // The profile's status lists what is in force; its reconcile follows the same clock.
-    let _ = ctx.status_trigger.send(profile_name);
+    ctx.state.status.request(&profile_name);
     Ok(match next_change([exception.as_ref()], now) {
         // A little after the moment, so that the judgement has changed by then.
         Some(after) => Action::requeue(after + Duration::from_millis(100)),
@@ -338,7 +338,7 @@ pub async fn run(
     requests: tokio::sync::mpsc::UnboundedReceiver<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
 ) {
-    let Some(store) = ctx.exceptions.clone() else {
+    let Some(store) = ctx.caches.exceptions.clone() else {
         return;
     };
     let mut requests = requests;
@@ -359,7 +359,7 @@ pub async fn run(
             ctx.metrics
                 .reconciled(crate::metrics::ControllerKind::Exception, started.elapsed());
             match &result {
-                Ok(_) => ctx.note_success(&key),
+                Ok(_) => ctx.state.queue.note_success(&key),
                 Err(e) => ctx
                     .metrics
                     .reconcile_failed(crate::metrics::ControllerKind::Exception, e.reason()),
@@ -368,7 +368,7 @@ pub async fn run(
         },
         |exception, error, ctx| {
             let key = format!("HardeningException/{}", exception.name_any());
-            let failures = ctx.note_failure(&key);
+            let failures = ctx.state.queue.note_failure(&key);
             warn!(object = key, reason = error.reason(), failures, error = %error, "reconcile failed");
             Action::requeue(crate::error::backoff_delay(failures))
         },

@@ -11,6 +11,7 @@
 mod access;
 mod admission;
 mod budgets;
+mod caches;
 mod cluster_network_policies;
 mod context;
 mod events;
@@ -24,6 +25,7 @@ mod pods;
 pub mod preview;
 mod profile;
 mod reports;
+mod state;
 mod trim;
 mod vulnerabilities;
 mod write;
@@ -55,8 +57,11 @@ use crate::error::{Error, backoff_delay};
 use crate::metrics::{ControllerKind, Metrics};
 use crate::server::Health;
 
-pub use context::Context;
+use caches::Caches;
+pub use context::{Context, State};
+use events::Events;
 pub use managed::{api_resource, watch_backoff};
+use state::Requests;
 
 /// How often at most a profile's status is recomputed for its namespaces' changes, and
 /// written (if it changed) for any reason.
@@ -125,7 +130,7 @@ pub async fn run_with(
 
     let namespace_writer = reflector::store::Writer::<Namespace>::default();
     let namespaces = namespace_writer.as_reader();
-    let namespace_writes = Arc::new(context::NamespaceWrites::default());
+    let namespace_writes = Arc::new(state::NamespaceWrites::default());
     let mut relist = Relist {
         own_writes: namespace_writes.clone(),
         ..Relist::default()
@@ -239,37 +244,32 @@ pub async fn run_with(
         controller: FIELD_MANAGER.into(),
         instance: std::env::var("POD_NAME").ok(),
     };
+    let state = State::new(
+        &metrics,
+        Requests::new(status_tx),
+        exception_requests.map(Requests::new),
+    );
     let ctx = Arc::new(Context {
-        recorder: Recorder::new(client.clone(), reporter),
+        events: Events::new(Recorder::new(client.clone(), reporter)),
         client: client.clone(),
         excluded: config.excluded(),
         config: config.clone(),
-        profiles,
-        namespaces,
-        namespace_writes,
-        managed: indexes,
-        pods,
-        vulnerabilities,
-        node_states,
-        cluster_policies,
-        guardrails: Some(guardrail_caches),
-        exceptions: exception_store,
-        exception_requests,
-        leading_since: Default::default(),
-        access,
-        budgets,
-        admission: Default::default(),
-        status_trigger: status_tx,
-        outcomes: Default::default(),
-        repairs: Default::default(),
-        rollouts: Default::default(),
-        failures: Default::default(),
-        unconverged: Default::default(),
-        verdicts: Default::default(),
-        admissions: Default::default(),
+        caches: Caches {
+            profiles,
+            namespaces,
+            namespace_writes,
+            managed: indexes,
+            pods,
+            vulnerabilities,
+            node_states,
+            cluster_policies,
+            guardrails: Some(guardrail_caches),
+            exceptions: exception_store,
+            access,
+            budgets,
+        },
+        state,
         metrics,
-        reports: Default::default(),
-        pending: Default::default(),
     });
 
     // Boxed: polled by reference while standing by, then moved.
@@ -282,7 +282,7 @@ pub async fn run_with(
         // its reflector): the controllers reconcile everything when they start.
         let leads = {
             let ready_and_leading = async {
-                ctx.caches_ready().await;
+                ctx.caches.ready().await;
                 health.set_caches_synced();
                 info!("caches synced");
                 match leading.as_mut() {
@@ -307,9 +307,9 @@ pub async fn run_with(
         if !leads {
             return Err(LostLeadership);
         }
-        let _ = ctx.leading_since.set(k8s_openapi::jiff::Timestamp::now());
+        ctx.state.leadership.started();
         // Who the operator is, asked once it leads (a standby writes nothing, not even that).
-        let _ = ctx.admission.set(
+        ctx.state.leadership.set_admission(
             guardrails::environment(&ctx.client, &config.break_glass_group, mutating_policies)
                 .await,
         );
@@ -318,27 +318,27 @@ pub async fn run_with(
         let c = ctx.clone();
         let requests =
             futures::stream::poll_fn(move |cx| namespace_rx.poll_recv(cx)).map(move |name| {
-                c.requested(namespace_key(&name));
+                c.state.queue.requested(namespace_key(&name));
                 ObjectRef::<Namespace>::new(&name)
             });
         // Everything once at the start: the caches filled while standing by.
         let c = ctx.clone();
         let namespace_loop = Controller::for_shared_stream(
             futures::stream::pending::<Arc<Namespace>>(),
-            ctx.namespaces.clone(),
+            ctx.caches.namespaces.clone(),
         )
         .with_config(controller::Config::default().concurrency(config.concurrency))
         .reconcile_on(requests)
         .reconcile_all_on(futures::stream::once(async move {
-            for ns in c.namespaces.state() {
-                c.requested(namespace_key(&ns.name_any()));
+            for ns in c.caches.namespaces.state() {
+                c.state.queue.requested(namespace_key(&ns.name_any()));
             }
         }))
         .graceful_shutdown_on(shutdown.clone())
         .run(
             |ns, ctx: Arc<Context>| async move {
                 let key = namespace_key(&ns.name_any());
-                ctx.started(&key);
+                ctx.state.queue.started(&key);
                 let started = Instant::now();
                 let result = namespace::reconcile(ns, ctx.clone()).await;
                 finished(&ctx, ControllerKind::Namespace, &key, started, &result);
@@ -357,20 +357,20 @@ pub async fn run_with(
 
         let c = ctx.clone();
         let status_requests = throttled(status_rx, STATUS_INTERVAL).map(move |name| {
-            c.requested(profile_key(&name));
+            c.state.queue.requested(profile_key(&name));
             ObjectRef::<HardeningProfile>::new(&name)
         });
         let baselines = Arc::new(profile::Baselines::default());
         let c = ctx.clone();
         let all = ctx.clone();
         let profile_loop = Controller::for_shared_stream(
-            profile_self.inspect(move |p| c.requested(profile_key(&p.name_any()))),
-            ctx.profiles.clone(),
+            profile_self.inspect(move |p| c.state.queue.requested(profile_key(&p.name_any()))),
+            ctx.caches.profiles.clone(),
         )
         .reconcile_on(status_requests)
         .reconcile_all_on(futures::stream::once(async move {
-            for p in all.profiles.state() {
-                all.requested(profile_key(&p.name_any()));
+            for p in all.caches.profiles.state() {
+                all.state.queue.requested(profile_key(&p.name_any()));
             }
         }))
         .graceful_shutdown_on(shutdown.clone())
@@ -379,7 +379,7 @@ pub async fn run_with(
                 let baselines = baselines.clone();
                 async move {
                     let key = profile_key(&p.name_any());
-                    ctx.started(&key);
+                    ctx.state.queue.started(&key);
                     let started = Instant::now();
                     let result = profile::reconcile(p, ctx.clone(), &baselines).await;
                     finished(&ctx, ControllerKind::Profile, &key, started, &result);
@@ -448,7 +448,7 @@ fn finished(
 ) {
     ctx.metrics.reconciled(controller, started.elapsed());
     match result {
-        Ok(_) => ctx.note_success(key),
+        Ok(_) => ctx.state.queue.note_success(key),
         Err(e) => ctx.metrics.reconcile_failed(controller, e.reason()),
     }
 }
@@ -456,7 +456,7 @@ fn finished(
 /// Permanent errors wait for a change; every other failure backs off per object: 1 s,
 /// doubling with each failure in a row, up to 5 minutes.
 fn error_policy(key: &str, error: &Error, ctx: &Context) -> Action {
-    let failures = ctx.note_failure(key);
+    let failures = ctx.state.queue.note_failure(key);
     warn!(object = key, reason = error.reason(), failures, error = %error, "reconcile failed");
     if error.is_permanent() {
         Action::await_change()
@@ -475,9 +475,9 @@ fn log_result<K: kube::Resource, E: std::fmt::Display, W: std::fmt::Display>(
         Ok((object, _)) => debug!(kind, object = %object.name, "reconciled"),
         // A request for an object that is gone never starts a reconcile.
         Err(controller::Error::ObjectNotFound(object)) => {
-            ctx.started(&key(&object.name));
+            ctx.state.queue.started(&key(&object.name));
             if kind == "Namespace" {
-                ctx.record(&object.name, None);
+                ctx.state.outcomes.record(&object.name, None);
                 ctx.forget_unconverged(&object.name);
             }
             debug!(kind, object = %object.name, "gone before its reconcile");
@@ -496,7 +496,7 @@ struct Relist {
     synced: bool,
     seen: Option<HashSet<String>>,
     /// The echo of the operator's own write asks for nothing.
-    own_writes: Arc<context::NamespaceWrites>,
+    own_writes: Arc<state::NamespaceWrites>,
 }
 
 impl Relist {

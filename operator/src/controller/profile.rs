@@ -24,7 +24,6 @@ use crate::error::Error;
 
 use super::STATUS_INTERVAL;
 use super::context::Context;
-use super::events::publish;
 
 /// How often a deleting profile checks whether its namespaces are cleaned up.
 const CLEANUP_POLL: Duration = Duration::from_secs(1);
@@ -82,6 +81,7 @@ pub async fn reconcile(
         // being deleted is not waited for: it goes with everything in it, and the namespace
         // controller may take minutes to empty it.
         let remaining = ctx
+            .caches
             .namespaces
             .state()
             .iter()
@@ -134,8 +134,8 @@ pub async fn reconcile(
                 .collect::<Vec<_>>()
                 .join("; ")
         })
-        .or_else(|| match ctx.admissions.verdict(&profile) {
-            Some(super::admission::Verdict::Rejected(message)) => Some(message),
+        .or_else(|| match ctx.state.admissions.verdict(&profile) {
+            Some(super::state::Verdict::Rejected(message)) => Some(message),
             _ => None,
         });
     let uid = profile.uid().unwrap_or_default();
@@ -175,12 +175,12 @@ pub async fn reconcile(
         None
     };
     let selected = ctx.selected_namespaces(&profile);
-    let nodes = ctx.node_states.as_ref().map(|n| n.snapshot());
+    let nodes = ctx.caches.node_states.as_ref().map(|n| n.snapshot());
     // The exceptions in force now: the admission policy, the Pod Security labels and the
     // verdicts read them from the status written here. The reconcile comes back when the
     // next one expires (or starts expiring within a week).
     let now = Timestamp::now();
-    let (exceptions, wake) = match &ctx.exceptions {
+    let (exceptions, wake) = match &ctx.caches.exceptions {
         Some(store) => {
             let all = store.state();
             let judged = crate::core::exceptions::profile_exceptions(
@@ -197,7 +197,7 @@ pub async fn reconcile(
             );
             // An exception whose status says otherwise is judged again by its controller
             // (created before this profile, or this profile changed since).
-            if let Some(requests) = &ctx.exception_requests {
+            if let Some(requests) = &ctx.state.exceptions {
                 for (exception, judgement) in &judged.judged {
                     let stored = all
                         .iter()
@@ -205,7 +205,7 @@ pub async fn reconcile(
                         .and_then(|e| e.status.as_ref())
                         .map(|s| (s.state, s.reason.as_deref()));
                     if stored != Some((Some(judgement.state), Some(judgement.reason))) {
-                        let _ = requests.send(exception.clone());
+                        requests.request(exception);
                     }
                 }
             }
@@ -219,36 +219,37 @@ pub async fn reconcile(
         repairs_total: 0,
         rollout: None,
         invalid,
-        pods_watched: ctx.pods.is_some(),
+        pods_watched: ctx.caches.pods.is_some(),
         guardrails,
         node_proxy: profile
             .spec
             .guardrails
             .as_ref()
             .filter(|g| g.deny_exec)
-            .map(|_| ctx.access.node_proxy_subjects()),
+            .map(|_| ctx.caches.access.node_proxy_subjects()),
         secret_readers: profile
             .spec
             .guardrails
             .as_ref()
             .filter(|g| super::access::credential_rules(g))
             .map(|_| {
-                let outcomes = ctx.outcomes.lock().expect("outcomes lock");
-                // The namespaces this profile governs (another profile of higher precedence
-                // judges the others).
-                let governed: Vec<&str> = selected
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|ns| {
-                        outcomes
-                            .get(*ns)
-                            .and_then(|o| o.winner())
-                            .is_none_or(|w| w == name)
-                    })
-                    .collect();
-                ctx.access.secret_readers(governed)
+                ctx.state.outcomes.read(|outcomes| {
+                    // The namespaces this profile governs (another profile of higher
+                    // precedence judges the others).
+                    let governed: Vec<&str> = selected
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|ns| {
+                            outcomes
+                                .get(*ns)
+                                .and_then(|o| o.winner())
+                                .is_none_or(|w| w == name)
+                        })
+                        .collect();
+                    ctx.caches.access.secret_readers(governed)
+                })
             }),
-        images_scanned: ctx.vulnerabilities.is_some(),
+        images_scanned: ctx.caches.vulnerabilities.is_some(),
         nodes: nodes.as_deref(),
         cluster_network_policies: cluster_policies,
         exceptions,
@@ -256,9 +257,8 @@ pub async fn reconcile(
     };
     // The counts are read under the outcomes' lock: a namespace counts its rollout and
     // repairs before it records its outcome, so a status showing the outcome counts them.
-    let (status, since_start) = {
-        let outcomes = ctx.outcomes.lock().expect("outcomes lock");
-        let since_start = ctx.rollout_since_start(&name, generation);
+    let (status, since_start) = ctx.state.outcomes.read(|outcomes| {
+        let since_start = ctx.state.counts.rollout_since_start(&name, generation);
         let rollout = match &since_start {
             Some(r) => Some(RolloutStatus {
                 generation,
@@ -269,11 +269,11 @@ pub async fn reconcile(
         };
         let input = StatusInput {
             rollout,
-            repairs_total: baseline + ctx.repairs_since_start(&name),
+            repairs_total: baseline + ctx.state.counts.repairs_since_start(&name),
             ..input
         };
         (desired_status(&input, |ns| outcomes.get(ns)), since_start)
-    };
+    });
     ctx.metrics.profile_ready(
         &name,
         status
@@ -299,7 +299,9 @@ pub async fn reconcile(
             .and_then(|old| compliance_changes(&old.compliance, &status.compliance))
         {
             let (type_, reason) = note.1;
-            publish(&ctx, &profile, type_, reason, "Assess", &note.0, None).await;
+            ctx.events
+                .publish(&profile, type_, reason, "Assess", &note.0, None)
+                .await;
         }
         debug!(profile = %name, changed = ?changed_fields(profile.status.as_ref(), &status), "writing status");
         let body = json!({
@@ -340,16 +342,16 @@ pub async fn reconcile(
             resource_version: profile.resource_version(),
             ..profile.object_ref(&())
         };
-        publish(
-            &ctx,
-            &profile,
-            EventType::Normal,
-            "RolledOut",
-            "Rollout",
-            &note,
-            Some(this_rollout),
-        )
-        .await;
+        ctx.events
+            .publish(
+                &profile,
+                EventType::Normal,
+                "RolledOut",
+                "Rollout",
+                &note,
+                Some(this_rollout),
+            )
+            .await;
     }
     // A failed guardrails write backs off (the status already says so).
     match (guardrails_error, wake) {

@@ -24,9 +24,9 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::Value;
 use tracing::warn;
 
-use super::context::NamespaceWrites;
 use super::index::{KindIndex, WriteToken, Written, to_value};
 use super::managed;
+use super::state::NamespaceWrites;
 use crate::core::canonical::canonical;
 use crate::core::diff::{Change, Drift, diff_namespace, diff_object};
 use crate::core::labels::FIELD_MANAGER;

@@ -147,13 +147,20 @@ async fn write_object(ctx: &Context, namespace: &str, change: &Step<'_>) -> Resu
             let kind = object.kind();
             let body = object.to_json();
             let key: ObjectKey = (namespace.to_owned(), kind.kind(), object.name().to_owned());
-            let index = ctx.index_of(kind);
+            let index = ctx.caches.index_of(kind);
             let mut target =
                 NamespacedObject::new(&ctx.client, index, namespace, object.name(), &body);
-            write(&mut target, &ctx.unconverged, key, &body, &change.drifts).await
+            write(
+                &mut target,
+                &ctx.state.unconverged,
+                key,
+                &body,
+                &change.drifts,
+            )
+            .await
         }
         Target::Unwanted(kind, live) => {
-            let index = ctx.index_of(*kind);
+            let index = ctx.caches.index_of(*kind);
             let token = index.write_token();
             // Only the object seen: one made meanwhile is someone else's, and a deletion
             // that found nothing is someone else's too (the index takes their events).
@@ -182,7 +189,19 @@ async fn write_namespace(
 ) -> Result<(), Error> {
     let name = ns.name_any();
     let key: ObjectKey = (name.clone(), "Namespace", name.clone());
-    let mut target =
-        NamespaceMetadata::new(&ctx.client, &ctx.namespace_writes, &name, desired, body);
-    write(&mut target, &ctx.unconverged, key, body, &change.drifts).await
+    let mut target = NamespaceMetadata::new(
+        &ctx.client,
+        &ctx.caches.namespace_writes,
+        &name,
+        desired,
+        body,
+    );
+    write(
+        &mut target,
+        &ctx.state.unconverged,
+        key,
+        body,
+        &change.drifts,
+    )
+    .await
 }

@@ -2,131 +2,40 @@
 //! rendered: applies them (server-side, the operator's field manager), repairs what someone
 //! else changed in Enforce mode and only reports it in Audit mode, and deletes them when the
 //! profile drops its guardrails or is deleted. Called by the profile reconciler; the live
-//! objects come from two watches (every policy and binding: there are few, and a foreign
-//! object with a generated name must be seen too).
+//! objects come from the watches of [`cache`] (every policy and binding: there are few, and a
+//! foreign object with a generated name must be seen too).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use futures::future::BoxFuture;
-use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::api::{DeleteParams, DynamicObject, GroupVersionKind, PostParams};
-use kube::core::ApiResource;
+use kube::api::{DeleteParams, DynamicObject, PostParams};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, ResourceExt};
 use serde_json::Value;
-use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
 use crate::core::api::{DriftEntry, GuardrailsStatus, HardeningProfile, Mode, NamespaceState};
 use crate::core::diff::{Drift, diff_object};
 use crate::core::guardrails::{
     AdmissionEnv, BINDING_KIND, GuardrailObjects, MUTATING_BINDING_KIND, MUTATING_POLICY_KIND,
-    OBJECT_NAME_PREFIX, POLICY_API_VERSION, POLICY_KIND, WARNINGS_SUFFIX, object_name, render,
-    validation_actions, warnings_name,
+    POLICY_API_VERSION, POLICY_KIND, object_name, render, validation_actions, warnings_name,
 };
 use crate::core::labels::{FIELD_MANAGER, PROFILE_LABEL, RENDERED_ANNOTATION};
 use crate::core::plan::applied_by_operator;
 use crate::error::Error;
 
+pub mod cache;
+
+use cache::GuardrailCaches;
+use cache::api_resource;
+pub use cache::{caches, mutating_policies_served};
+
 use super::context::Context;
-use super::events::{changed_fields, publish};
+use super::events::changed_fields;
 use super::index::to_value;
-use super::managed::{drive, watch_backoff};
 use super::write::ClusterObject;
-
-fn api_resource(kind: &str) -> ApiResource {
-    let (group, version) = POLICY_API_VERSION.split_once('/').expect("a group/version");
-    ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
-}
-
-/// The caches of the admission kinds (`kinds`: the validating ones, and the mutating ones
-/// where the API server serves them), and the futures that fill them. A change of an object
-/// asks for the reconcile of the profile it belongs to.
-pub fn caches(
-    client: &Client,
-    trigger: UnboundedSender<String>,
-    kinds: &[&'static str],
-) -> (GuardrailCaches, Vec<BoxFuture<'static, ()>>) {
-    let mut drivers = Vec::new();
-    let mut stores = Vec::new();
-    for &kind in kinds {
-        let resource = api_resource(kind);
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-        let writer = reflector::store::Writer::new(resource);
-        stores.push((kind, writer.as_reader()));
-        let trigger = trigger.clone();
-        let events = watcher(api, watcher::Config::default())
-            .backoff(watch_backoff())
-            .reflect(writer)
-            .inspect_ok(move |event| {
-                if let watcher::Event::Apply(o) | watcher::Event::Delete(o) = event
-                    && let Some(profile) = profile_of(o)
-                {
-                    let _ = trigger.send(profile);
-                }
-            });
-        drivers.push(drive(kind, events.map(|e| e.map(|_| ()))));
-    }
-    (GuardrailCaches { stores }, drivers)
-}
-
-/// The profile an admission policy or binding concerns: the one its label names, or for an
-/// object without the label (someone else's) the one whose generated name it holds, so that
-/// its disappearance lets that profile's guardrails in at once.
-fn profile_of(object: &DynamicObject) -> Option<String> {
-    if let Some(profile) = object.labels().get(PROFILE_LABEL) {
-        return Some(profile.clone());
-    }
-    // `hardening.dev-<profile>` or `hardening.dev-<profile>-warnings` (a profile named
-    // `x-warnings` is then mistaken for `x`, for someone else's object only).
-    let name = object.name_any();
-    let profile = name.strip_prefix(OBJECT_NAME_PREFIX)?;
-    let profile = profile.strip_suffix(WARNINGS_SUFFIX).unwrap_or(profile);
-    (!profile.is_empty()).then(|| profile.to_owned())
-}
-
-#[derive(Clone)]
-pub struct GuardrailCaches {
-    stores: Vec<(&'static str, Store<DynamicObject>)>,
-}
-
-impl GuardrailCaches {
-    pub async fn wait_until_ready(&self) {
-        for (_, store) in &self.stores {
-            let _ = store.wait_until_ready().await;
-        }
-    }
-
-    /// The kinds watched (the mutating ones only where the API server serves them).
-    fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.stores.iter().map(|(kind, _)| *kind)
-    }
-
-    fn get(&self, kind: &str, name: &str) -> Option<Arc<DynamicObject>> {
-        let (_, store) = self.stores.iter().find(|(k, _)| *k == kind)?;
-        store.get(&ObjectRef::new_with(name, api_resource(kind)))
-    }
-}
-
-/// Whether the API server serves MutatingAdmissionPolicy (`admissionregistration.k8s.io/v1`,
-/// Kubernetes 1.36), asked once at start-up (discovery, a read).
-pub async fn mutating_policies_served(client: &Client) -> bool {
-    match client.list_api_group_resources(POLICY_API_VERSION).await {
-        Ok(list) => list
-            .resources
-            .iter()
-            .any(|r| r.name == "mutatingadmissionpolicies"),
-        Err(e) => {
-            warn!(error = %e, "could not discover admissionregistration.k8s.io/v1");
-            false
-        }
-    }
-}
 
 /// What the admission rules need to know, asked once when this replica starts leading: the
 /// operator's own identity (a SelfSubjectReview: only it may change what it generated;
@@ -167,7 +76,7 @@ pub async fn environment(
 /// Namespaces the profile's selector matches that it does not govern: those the operator
 /// always excludes and those a profile of higher precedence selects.
 pub fn not_governed(ctx: &Context, profile: &HardeningProfile) -> BTreeSet<String> {
-    let profiles = ctx.profiles.state();
+    let profiles = ctx.caches.profiles.state();
     let rivals: Vec<&HardeningProfile> = profiles
         .iter()
         .map(|p| p.as_ref())
@@ -177,7 +86,7 @@ pub fn not_governed(ctx: &Context, profile: &HardeningProfile) -> BTreeSet<Strin
     let mut names: BTreeSet<String> = ctx.excluded.clone();
     if !rivals.is_empty() {
         for name in ctx.selected_namespaces(profile) {
-            let Some(ns) = ctx.namespaces.get(&ObjectRef::new(&name)) else {
+            let Some(ns) = ctx.caches.namespaces.get(&ObjectRef::new(&name)) else {
                 continue;
             };
             if rivals
@@ -197,7 +106,7 @@ pub async fn reconcile(
     profile: &HardeningProfile,
     ctx: &Context,
 ) -> (Option<GuardrailsStatus>, Option<Error>) {
-    let Some(caches) = &ctx.guardrails else {
+    let Some(caches) = &ctx.caches.guardrails else {
         return (None, None);
     };
     let name = object_name(&profile.name_any());
@@ -205,7 +114,7 @@ pub async fn reconcile(
         profile,
         &not_governed(ctx, profile),
         &ctx.config.protected_networks,
-        ctx.admission(),
+        ctx.state.leadership.admission(),
     ) else {
         // No admission rules (any more): remove what the operator generated for this profile.
         let error = remove_from(profile, ctx, caches).await.err();
@@ -293,7 +202,7 @@ async fn sync(
         if repair {
             ctx.metrics.drift_detected(kind);
             ctx.metrics.drift_repaired(kind);
-            ctx.add_repairs(&profile.name_any(), 1);
+            ctx.state.counts.add_repairs(&profile.name_any(), 1);
             announce_repair(ctx, profile, kind, name, &drifts).await;
         } else {
             ctx.metrics.rolled_out(kind);
@@ -327,14 +236,14 @@ async fn write(
     let key = (String::new(), kind, name.to_owned());
     let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &api_resource(kind));
     let mut target = ClusterObject::new(api, kind, name, body, drifts, resource_version);
-    super::write::write(&mut target, &ctx.unconverged, key, body, drifts).await
+    super::write::write(&mut target, &ctx.state.unconverged, key, body, drifts).await
 }
 
 /// Deletes the profile's policy and binding, if the operator generated them. Whatever the
 /// `cleanupPolicy`: a binding left behind would keep judging requests with its parameter,
 /// the profile, gone (and so deny them).
 pub async fn remove(profile: &HardeningProfile, ctx: &Context) -> Result<(), Error> {
-    let Some(caches) = &ctx.guardrails else {
+    let Some(caches) = &ctx.caches.guardrails else {
         return Ok(());
     };
     remove_from(profile, ctx, caches).await
@@ -400,7 +309,7 @@ async fn remove_except(
 
 /// Whether any generated policy or binding of `profile` is still in the caches.
 pub fn remaining(profile: &HardeningProfile, ctx: &Context) -> bool {
-    let Some(caches) = &ctx.guardrails else {
+    let Some(caches) = &ctx.caches.guardrails else {
         return false;
     };
     let names = [
@@ -438,15 +347,15 @@ async fn announce_repair(
         .filter(|f| !f.is_empty()),
         ..Default::default()
     };
-    publish(
-        ctx,
-        profile,
-        EventType::Normal,
-        "Repaired",
-        "Repair",
-        &note,
-        Some(related),
-    )
-    .await;
+    ctx.events
+        .publish(
+            profile,
+            EventType::Normal,
+            "Repaired",
+            "Repair",
+            &note,
+            Some(related),
+        )
+        .await;
     info!(profile = %profile.name_any(), kind, name, "repaired guardrails drift");
 }
