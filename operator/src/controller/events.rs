@@ -35,26 +35,25 @@ impl Events {
         }
     }
 
-    /// Publishes an Event on the object `reference` (a profile, or a HardeningException
-    /// whose profile does not exist), `related` naming what it is about.
-    pub async fn publish_on(
-        &self,
-        reference: &ObjectReference,
-        type_: EventType,
-        reason: &str,
-        action: &str,
-        note: &str,
-        related: Option<ObjectReference>,
-    ) {
-        let event = event(type_, reason, action, note, related);
+    /// A `Repaired` Event on `profile`: `related` names the repaired object (and its
+    /// fields), so that each object and set of fields gets a series of its own.
+    pub async fn repaired(&self, profile: &HardeningProfile, note: &str, related: ObjectReference) {
+        let repair = (EventType::Normal, "Repaired", "Repair");
+        self.publish(profile, repair.0, repair.1, repair.2, note, Some(related))
+            .await;
+    }
+
+    /// Publishes an Event on the object `reference` (a HardeningException whose profile
+    /// does not exist, or the profile), `related` naming what it is about.
+    pub async fn publish_on(&self, reference: &ObjectReference, event: Event) {
         if let Err(e) = self.0.publish(&event, reference).await {
-            warn!(object = ?reference.name, reason, error = %e, "could not publish event");
+            warn!(object = ?reference.name, reason = %event.reason, error = %e, "could not publish event");
         }
     }
 }
 
 /// An Event, its note cut to the 1024 characters the API server takes.
-fn event(
+pub fn event(
     type_: EventType,
     reason: &str,
     action: &str,

@@ -11,13 +11,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
@@ -25,11 +23,11 @@ use crate::core::api::{
     ExceptionState, HardeningException, HardeningExceptionStatus, HardeningProfile,
 };
 use crate::core::exceptions::{Judgement, judge, next_change, profile_exceptions, reasons};
-use crate::core::labels::FIELD_MANAGER;
 use crate::error::Error;
 
 use super::context::Context;
 use super::managed::{drive, watch_backoff};
+use super::write::apply_status;
 
 /// The plural the CRD serves.
 const PLURAL: &str = "hardeningexceptions";
@@ -188,19 +186,8 @@ pub async fn reconcile(
     ctx.metrics.exception_state(&name, state_label(&judgement));
     let before = exception.status.as_ref();
     if before != Some(&status) {
-        let body = json!({
-            "apiVersion": HardeningException::api_version(&()),
-            "kind": HardeningException::kind(&()),
-            "status": status,
-        });
-        Api::<HardeningException>::all(ctx.client.clone())
-            .patch_status(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&body),
-            )
-            .await
-            .map_err(Error::api("apply status", "HardeningException", &name))?;
+        let kind = "HardeningException";
+        apply_status::<HardeningException>(&ctx.client, kind, &name, &status).await?;
     }
     let previous = (
         before.and_then(|s| s.state),
@@ -214,16 +201,9 @@ pub async fn reconcile(
             Some(p) => p.object_ref(&()),
             None => exception.object_ref(&()),
         };
-        ctx.events
-            .publish_on(
-                &reference,
-                type_,
-                reason,
-                "Judge",
-                &note,
-                Some(exception.object_ref(&())),
-            )
-            .await;
+        let related = Some(exception.object_ref(&()));
+        let event = super::events::event(type_, reason, "Judge", &note, related);
+        ctx.events.publish_on(&reference, event).await;
     }
     // The profile's status lists what is in force; its reconcile follows the same clock.
     ctx.state.status.request(&profile_name);

@@ -17,7 +17,6 @@ use futures::{StreamExt, TryStreamExt};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
@@ -578,16 +577,7 @@ async fn restored(ctx: &Context, api: ReportApi, cluster: bool, scope: &str, dig
         namespace,
         ..Default::default()
     };
-    ctx.events
-        .publish(
-            &profile,
-            EventType::Normal,
-            "Repaired",
-            "Repair",
-            &note,
-            Some(related),
-        )
-        .await;
+    ctx.events.repaired(&profile, &note, related).await;
 }
 
 async fn delete(

@@ -20,7 +20,10 @@ use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DynamicObject, Patch, PatchParams};
-use kube::{Api, Client, ResourceExt};
+use kube::core::ClusterResourceScope;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::warn;
 
@@ -338,33 +341,15 @@ pub async fn apply_namespace(
 /// A cluster-scoped object (an admission policy or binding), read from a watch cache: no
 /// record of its own.
 pub struct ClusterObject<'a> {
-    api: Api<DynamicObject>,
-    kind: &'static str,
-    name: &'a str,
-    body: &'a Value,
-    drifts: &'a [Drift],
+    pub api: Api<DynamicObject>,
+    pub kind: &'static str,
+    pub name: &'a str,
+    /// What is applied (compared with what is stored).
+    pub body: &'a Value,
+    /// How the live object differs (set-typed lists among them are reset first).
+    pub drifts: &'a [Drift],
     /// The live object's resource version (`None`: not there).
-    live_version: Option<String>,
-}
-
-impl<'a> ClusterObject<'a> {
-    pub fn new(
-        api: Api<DynamicObject>,
-        kind: &'static str,
-        name: &'a str,
-        body: &'a Value,
-        drifts: &'a [Drift],
-        live_version: Option<String>,
-    ) -> Self {
-        Self {
-            api,
-            kind,
-            name,
-            body,
-            drifts,
-            live_version,
-        }
-    }
+    pub live_version: Option<String>,
 }
 
 impl Object for ClusterObject<'_> {
@@ -434,4 +419,34 @@ fn set_path(patch: &mut Value, path: &[String], value: Value) {
         node = &mut node[key.as_str()];
     }
     *node = value;
+}
+
+/// Server-side applies `status` as the status of the cluster-scoped `K` named `name` (a
+/// HardeningProfile, a HardeningException: `kind`), under the operator's field manager.
+pub async fn apply_status<K>(
+    client: &Client,
+    kind: &'static str,
+    name: &str,
+    status: &impl Serialize,
+) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = ClusterResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let body = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    Api::<K>::all(client.clone())
+        .patch_status(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map(|_| ())
+        .map_err(Error::api("apply status", kind, name))
 }

@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{DeleteParams, DynamicObject, PostParams};
-use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, ResourceExt};
 use serde_json::Value;
@@ -235,7 +234,14 @@ async fn write(
 ) -> Result<(), Error> {
     let key = (String::new(), kind, name.to_owned());
     let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &api_resource(kind));
-    let mut target = ClusterObject::new(api, kind, name, body, drifts, resource_version);
+    let mut target = ClusterObject {
+        api,
+        kind,
+        name,
+        body,
+        drifts,
+        live_version: resource_version,
+    };
     super::write::write(&mut target, &ctx.state.unconverged, key, body, drifts).await
 }
 
@@ -347,15 +353,6 @@ async fn announce_repair(
         .filter(|f| !f.is_empty()),
         ..Default::default()
     };
-    ctx.events
-        .publish(
-            profile,
-            EventType::Normal,
-            "Repaired",
-            "Repair",
-            &note,
-            Some(related),
-        )
-        .await;
+    ctx.events.repaired(profile, &note, related).await;
     info!(profile = %profile.name_any(), kind, name, "repaired guardrails drift");
 }

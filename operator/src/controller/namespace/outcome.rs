@@ -92,14 +92,7 @@ pub async fn emit(
             .add_repairs(&profile, effects.repaired.len() as u64);
         for repair in &effects.repaired {
             ctx.events
-                .publish(
-                    winner,
-                    EventType::Normal,
-                    "Repaired",
-                    "Repair",
-                    &repair.note,
-                    Some(repair.related.clone()),
-                )
+                .repaired(winner, &repair.note, repair.related.clone())
                 .await;
         }
         info!(%namespace, %profile, repaired = effects.repaired.len(), "repaired drift");

@@ -8,17 +8,15 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
+use kube::ResourceExt;
 use kube::runtime::events::EventType;
-use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 use tracing::debug;
 
 use super::super::context::Context;
+use super::super::write::apply_status;
 use super::Baselines;
 use super::cluster::Cluster;
 use crate::core::api::{ExceptionsStatus, HardeningProfile, HardeningProfileStatus, RolloutStatus};
-use crate::core::labels::FIELD_MANAGER;
 use crate::core::status::{StatusInput, desired_status, needs_update};
 use crate::error::Error;
 
@@ -142,19 +140,7 @@ pub async fn write(
             .await;
     }
     debug!(profile = %name, changed = ?changed_fields(profile.status.as_ref(), status), "writing status");
-    let body = json!({
-        "apiVersion": HardeningProfile::api_version(&()),
-        "kind": HardeningProfile::kind(&()),
-        "status": status,
-    });
-    Api::<HardeningProfile>::all(ctx.client.clone())
-        .patch_status(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .map_err(Error::api("apply status", "HardeningProfile", &name))?;
+    apply_status::<HardeningProfile>(&ctx.client, "HardeningProfile", &name, status).await?;
     baselines.record_status_write(&name);
     Ok(Write::Done)
 }
