@@ -4,8 +4,9 @@
 //!   profile into the objects it wants in a namespace, diffing and planning against what is
 //!   there, the status, the reports, seccomp and AppArmor profiles. It performs no I/O:
 //!   no API client, no files, no clock, no processes.
-//! - [`controller`]: the controllers: watches and caches, the namespace reconciler as its
-//!   steps, the profile, guardrails and policy-report writers.
+//! - [`controller`]: the controllers: watches and caches, the shared state, the one write
+//!   path, the namespace and profile reconcilers as their steps, the guardrails and
+//!   policy-report writers.
 //! - [`run`] (`hardening-operator run`): the client ([`client`]), the listener
 //!   ([`server`], [`metrics`]), leader election ([`leader`]) and the controllers together,
 //!   configured by [`config`].

@@ -6,14 +6,10 @@
 //! What one namespace's check says holds for every namespace (the objects differ only in
 //! their namespace), so the verdict is kept per profile uid and generation.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::Value;
-use tokio::sync::OnceCell;
 
 use crate::core::api::HardeningProfile;
 use crate::core::labels::FIELD_MANAGER;
@@ -22,50 +18,8 @@ use crate::core::render::Desired;
 use crate::error::Error;
 
 use super::context::Context;
+use super::state::Verdict;
 use crate::live::api_resource;
-
-/// The API server's verdict on one profile generation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Accepted,
-    /// The rejections, each naming the profile's field: `field: message`, joined by `; `.
-    Rejected(String),
-}
-
-/// Verdicts by profile uid and generation; one check runs at a time per generation, the
-/// namespaces reconciled meanwhile wait for it.
-#[derive(Default)]
-pub struct Admissions(Mutex<HashMap<Generation, Arc<OnceCell<Verdict>>>>);
-
-/// A profile generation: (uid, `metadata.generation`).
-type Generation = (String, i64);
-
-impl Admissions {
-    /// The verdict on `profile`'s current generation, if one was reached.
-    pub fn verdict(&self, profile: &HardeningProfile) -> Option<Verdict> {
-        let key = key(profile);
-        self.0
-            .lock()
-            .expect("admissions lock")
-            .get(&key)
-            .and_then(|cell| cell.get().cloned())
-    }
-
-    fn cell(&self, profile: &HardeningProfile) -> Arc<OnceCell<Verdict>> {
-        let (uid, generation) = key(profile);
-        let mut cells = self.0.lock().expect("admissions lock");
-        // Only the current generation of a profile matters.
-        cells.retain(|(u, g), _| *u != uid || *g >= generation);
-        cells.entry((uid, generation)).or_default().clone()
-    }
-}
-
-fn key(profile: &HardeningProfile) -> (String, i64) {
-    (
-        profile.uid().unwrap_or_default(),
-        profile.metadata.generation.unwrap_or(0),
-    )
-}
 
 /// Ok when the API server accepts every object `desired` holds (from the verdict already
 /// reached for this generation, else by asking it in `namespace`); `InvalidSpec` naming the
@@ -78,7 +32,7 @@ pub async fn check(
     namespace: &str,
     desired: &Desired,
 ) -> Result<(), Error> {
-    let cell = ctx.admissions.cell(profile);
+    let cell = ctx.state.admissions.cell(profile);
     let verdict = cell
         .get_or_try_init(|| ask(ctx, profile, namespace, desired))
         .await?;

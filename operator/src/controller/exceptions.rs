@@ -11,13 +11,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
@@ -25,12 +23,11 @@ use crate::core::api::{
     ExceptionState, HardeningException, HardeningExceptionStatus, HardeningProfile,
 };
 use crate::core::exceptions::{Judgement, judge, next_change, profile_exceptions, reasons};
-use crate::core::labels::FIELD_MANAGER;
 use crate::error::Error;
 
 use super::context::Context;
-use super::events::publish_on;
 use super::managed::{drive, watch_backoff};
+use super::write::apply_status;
 
 /// The plural the CRD serves.
 const PLURAL: &str = "hardeningexceptions";
@@ -170,6 +167,7 @@ pub async fn reconcile(
     }
     let profile_name = exception.spec.profile.clone();
     let profile = ctx
+        .caches
         .profiles
         .get(&ObjectRef::new(&profile_name))
         .filter(|p| p.metadata.deletion_timestamp.is_none());
@@ -178,7 +176,7 @@ pub async fn reconcile(
     if profile.is_none() && ctx.config.profile_selector.is_some() {
         return Ok(Action::await_change());
     }
-    let Some(store) = &ctx.exceptions else {
+    let Some(store) = &ctx.caches.exceptions else {
         return Ok(Action::await_change());
     };
     let now = Timestamp::now();
@@ -188,25 +186,14 @@ pub async fn reconcile(
     ctx.metrics.exception_state(&name, state_label(&judgement));
     let before = exception.status.as_ref();
     if before != Some(&status) {
-        let body = json!({
-            "apiVersion": HardeningException::api_version(&()),
-            "kind": HardeningException::kind(&()),
-            "status": status,
-        });
-        Api::<HardeningException>::all(ctx.client.clone())
-            .patch_status(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&body),
-            )
-            .await
-            .map_err(Error::api("apply status", "HardeningException", &name))?;
+        let kind = "HardeningException";
+        apply_status::<HardeningException>(&ctx.client, kind, &name, &status).await?;
     }
     let previous = (
         before.and_then(|s| s.state),
         before.and_then(|s| s.reason.clone()),
     );
-    let leading_since = ctx.leading_since.get().copied();
+    let leading_since = ctx.state.leadership.since();
     if let Some((type_, reason, note)) =
         transition(&exception, previous, &judgement, now, leading_since)
     {
@@ -214,19 +201,12 @@ pub async fn reconcile(
             Some(p) => p.object_ref(&()),
             None => exception.object_ref(&()),
         };
-        publish_on(
-            &ctx,
-            &reference,
-            type_,
-            reason,
-            "Judge",
-            &note,
-            Some(exception.object_ref(&())),
-        )
-        .await;
+        let related = Some(exception.object_ref(&()));
+        let event = super::events::event(type_, reason, "Judge", &note, related);
+        ctx.events.publish_on(&reference, event).await;
     }
     // The profile's status lists what is in force; its reconcile follows the same clock.
-    let _ = ctx.status_trigger.send(profile_name);
+    ctx.state.status.request(&profile_name);
     Ok(match next_change([exception.as_ref()], now) {
         // A little after the moment, so that the judgement has changed by then.
         Some(after) => Action::requeue(after + Duration::from_millis(100)),
@@ -338,7 +318,7 @@ pub async fn run(
     requests: tokio::sync::mpsc::UnboundedReceiver<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + Clone + 'static,
 ) {
-    let Some(store) = ctx.exceptions.clone() else {
+    let Some(store) = ctx.caches.exceptions.clone() else {
         return;
     };
     let mut requests = requests;
@@ -359,7 +339,7 @@ pub async fn run(
             ctx.metrics
                 .reconciled(crate::metrics::ControllerKind::Exception, started.elapsed());
             match &result {
-                Ok(_) => ctx.note_success(&key),
+                Ok(_) => ctx.state.queue.note_success(&key),
                 Err(e) => ctx
                     .metrics
                     .reconcile_failed(crate::metrics::ControllerKind::Exception, e.reason()),
@@ -368,7 +348,7 @@ pub async fn run(
         },
         |exception, error, ctx| {
             let key = format!("HardeningException/{}", exception.name_any());
-            let failures = ctx.note_failure(&key);
+            let failures = ctx.state.queue.note_failure(&key);
             warn!(object = key, reason = error.reason(), failures, error = %error, "reconcile failed");
             Action::requeue(crate::error::backoff_delay(failures))
         },

@@ -5,20 +5,18 @@
 //! the status the profile reconciler wrote, deleted with the profile. The report API is detected once at
 //! start-up (logged); with neither API installed this does nothing. Runs on the leader only,
 //! beside the controllers, and looks every [`PERIOD`] at the namespaces whose outcome was
-//! recorded since (a [`ReportQueue`]): its work per look is what changed, not the cluster.
+//! recorded since (a [`ReportQueue`](super::state::ReportQueue)): its work per look is what changed, not the cluster.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
@@ -45,38 +43,6 @@ pub const PERIOD: Duration = Duration::from_secs(2);
 
 /// Reports written at once, at most (the client's write slots adapt below this).
 const REPORTS_IN_FLIGHT: usize = 64;
-
-/// Namespaces whose outcome was recorded since the writer last looked (only while reports
-/// are on).
-#[derive(Default)]
-pub struct ReportQueue {
-    on: AtomicBool,
-    pending: Mutex<HashSet<String>>,
-}
-
-impl ReportQueue {
-    /// The reconciler recorded `namespace`'s outcome.
-    pub fn touch(&self, namespace: &str) {
-        if self.on.load(Ordering::SeqCst) {
-            self.lock().insert(namespace.to_owned());
-        }
-    }
-
-    /// Turns the queue on; `known` lists the outcomes recorded before.
-    fn start(&self, known: impl FnOnce() -> Vec<String>) {
-        self.on.store(true, Ordering::SeqCst);
-        let known = known();
-        self.lock().extend(known);
-    }
-
-    fn take(&self) -> HashSet<String> {
-        std::mem::take(&mut *self.lock())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.pending.lock().expect("report queue lock")
-    }
-}
 
 /// A report as the writer last wrote it: the digest of what it wanted and of what the API
 /// server stored (the same, unless the server defaults something), so that the watch can
@@ -245,7 +211,7 @@ impl ClusterReports {
     /// profiles gone from the cache that no longer exist (a profile another operator's
     /// `--profile-selector` took is that operator's to report).
     async fn sync(&mut self, ctx: &Context) {
-        let profiles = ctx.profiles.state();
+        let profiles = ctx.caches.profiles.state();
         let current: HashSet<&str> = profiles
             .iter()
             .filter_map(|p| p.metadata.name.as_deref())
@@ -270,19 +236,11 @@ impl ClusterReports {
             // (rare: not on every status write).
             let judged = (
                 profile.metadata.generation,
-                profile_facts_of(profile, ctx.pods.is_some()),
+                profile_facts_of(profile, ctx.caches.pods.is_some()),
             );
             if self.judged_with.insert(name.to_owned(), judged) != Some(judged) {
-                let governed: Vec<String> = {
-                    let outcomes = ctx.outcomes.lock().expect("outcomes lock");
-                    outcomes
-                        .iter()
-                        .filter(|(_, o)| o.winner() == Some(name))
-                        .map(|(ns, _)| ns.clone())
-                        .collect()
-                };
-                for namespace in governed {
-                    ctx.reports.touch(&namespace);
+                for namespace in ctx.state.outcomes.governed_by(name) {
+                    ctx.state.reports.touch(&namespace);
                 }
             }
             if self
@@ -381,31 +339,32 @@ fn desired(
     api: ReportApi,
     namespaces: HashSet<String>,
 ) -> Vec<(String, Option<Value>)> {
-    let outcomes = ctx.outcomes.lock().expect("outcomes lock");
-    namespaces
-        .into_iter()
-        .filter_map(|namespace| {
-            let profile = outcomes
-                .get(&namespace)
-                .and_then(|outcome| ctx.profiles.get(&ObjectRef::new(outcome.winner()?)));
-            // The verdicts rest on facts the profile's status states (guardrails enforced,
-            // images scanned): until it is written for this generation, a report would say
-            // what is not so yet and be written again moments later.
-            if profile.as_ref().is_some_and(|p| !status_current(p)) {
-                ctx.reports.touch(&namespace);
-                return None;
-            }
-            let report = outcomes
-                .get(&namespace)
-                .zip(profile)
-                .map(|(outcome, profile)| {
-                    let facts = profile_facts_of(&profile, ctx.pods.is_some());
-                    let results = namespace_results(&profile, &namespace, outcome, &facts);
-                    report_object(api, &namespace, &results)
+    ctx.state.outcomes.read(|outcomes| {
+        namespaces
+            .into_iter()
+            .filter_map(|namespace| {
+                let profile = outcomes.get(&namespace).and_then(|outcome| {
+                    ctx.caches.profiles.get(&ObjectRef::new(outcome.winner()?))
                 });
-            Some((namespace, report))
-        })
-        .collect()
+                // The verdicts rest on facts the profile's status states (guardrails enforced,
+                // images scanned): until it is written for this generation, a report would say
+                // what is not so yet and be written again moments later.
+                if profile.as_ref().is_some_and(|p| !status_current(p)) {
+                    ctx.state.reports.touch(&namespace);
+                    return None;
+                }
+                let report = outcomes
+                    .get(&namespace)
+                    .zip(profile)
+                    .map(|(outcome, profile)| {
+                        let facts = profile_facts_of(&profile, ctx.caches.pods.is_some());
+                        let results = namespace_results(&profile, &namespace, outcome, &facts);
+                        report_object(api, &namespace, &results)
+                    });
+                Some((namespace, report))
+            })
+            .collect()
+    })
 }
 
 /// Whether `profile`'s status was written for its current generation.
@@ -496,21 +455,15 @@ pub async fn run(ctx: Arc<Context>, health: Arc<Health>, shutdown: impl Future<O
     }
 
     // Every outcome recorded so far, and each one recorded from now on.
-    ctx.reports.start(|| {
-        let outcomes = ctx.outcomes.lock().expect("outcomes lock");
-        outcomes.keys().cloned().collect()
-    });
+    ctx.state.reports.start(|| ctx.state.outcomes.namespaces());
     // Reports of namespaces no longer governed while the operator was away.
     let stale: Vec<String> = written
         .keys()
-        .filter(|namespace| {
-            let outcomes = ctx.outcomes.lock().expect("outcomes lock");
-            !outcomes.contains_key(*namespace)
-        })
+        .filter(|namespace| !ctx.state.outcomes.contains(namespace))
         .cloned()
         .collect();
     for namespace in stale {
-        ctx.reports.touch(&namespace);
+        ctx.state.reports.touch(&namespace);
     }
 
     let mut cluster = ClusterReports::new(&ctx, api).await;
@@ -532,7 +485,7 @@ pub async fn run(ctx: Arc<Context>, health: Arc<Health>, shutdown: impl Future<O
                     if written.get(&namespace).is_some_and(|w| !w.matches(digest)) {
                         written.remove(&namespace);
                         restored(&ctx, api, false, &namespace, digest).await;
-                        ctx.reports.touch(&namespace);
+                        ctx.state.reports.touch(&namespace);
                     }
                 }
                 Seen::Cluster(profile, digest) => {
@@ -544,7 +497,7 @@ pub async fn run(ctx: Arc<Context>, health: Arc<Health>, shutdown: impl Future<O
         }
         cluster.sync(&ctx).await;
         let mut changed = Vec::new();
-        for (namespace, report) in desired(&ctx, api, ctx.reports.take()) {
+        for (namespace, report) in desired(&ctx, api, ctx.state.reports.take()) {
             let Some(report) = report else {
                 if written.contains_key(&namespace) {
                     delete(&ctx, &resource, &namespace, &mut written).await;
@@ -578,7 +531,7 @@ pub async fn run(ctx: Arc<Context>, health: Arc<Health>, shutdown: impl Future<O
                 Err(e) => {
                     warn!(%namespace, error = %e, "policy report: could not write");
                     // Tried again at the next look.
-                    ctx.reports.touch(&namespace);
+                    ctx.state.reports.touch(&namespace);
                 }
             }
         }
@@ -596,10 +549,7 @@ async fn restored(ctx: &Context, api: ReportApi, cluster: bool, scope: &str, dig
     let (profile, name, namespace) = if cluster {
         (Some(scope.to_owned()), cluster_report_name(scope), None)
     } else {
-        let outcomes = ctx.outcomes.lock().expect("outcomes lock");
-        let winner = outcomes
-            .get(scope)
-            .and_then(|o| o.winner().map(str::to_owned));
+        let winner = ctx.state.outcomes.winner(scope);
         (winner, REPORT_NAME.to_owned(), Some(scope.to_owned()))
     };
     let shown = match &namespace {
@@ -614,10 +564,10 @@ async fn restored(ctx: &Context, api: ReportApi, cluster: bool, scope: &str, dig
     info!(kind, report = %shown, what, "restoring a policy report someone else changed or deleted");
     ctx.metrics.drift_detected(kind);
     ctx.metrics.drift_repaired(kind);
-    let Some(profile) = profile.and_then(|p| ctx.profiles.get(&ObjectRef::new(&p))) else {
+    let Some(profile) = profile.and_then(|p| ctx.caches.profiles.get(&ObjectRef::new(&p))) else {
         return;
     };
-    ctx.add_repairs(&profile.name_any(), 1);
+    ctx.state.counts.add_repairs(&profile.name_any(), 1);
     let note = format!("repaired {kind} {shown}: {what} by someone else, written again");
     // Its own Event series: Events about the same related object are folded into one.
     let related = k8s_openapi::api::core::v1::ObjectReference {
@@ -627,16 +577,7 @@ async fn restored(ctx: &Context, api: ReportApi, cluster: bool, scope: &str, dig
         namespace,
         ..Default::default()
     };
-    super::events::publish(
-        ctx,
-        &profile,
-        EventType::Normal,
-        "Repaired",
-        "Repair",
-        &note,
-        Some(related),
-    )
-    .await;
+    ctx.events.repaired(&profile, &note, related).await;
 }
 
 async fn delete(
@@ -655,7 +596,7 @@ async fn delete(
         }
         Err(e) => {
             warn!(%namespace, error = %e, "policy report: could not delete");
-            ctx.reports.touch(namespace);
+            ctx.state.reports.touch(namespace);
         }
     }
 }

@@ -3,31 +3,29 @@
 //! only after the API server accepted the profile's generation in a dry-run; in Audit mode
 //! nothing is written and the drift is reported.
 //!
-//! A write is checked against what the API server returns: fields another manager added
-//! (which server-side apply leaves in place) are removed with a patch guarded by the
-//! resource version, and an object that still differs is reported `NotConverging` and not
-//! written again until the profile or the object changes, so the operator never loops.
-
-use std::collections::BTreeMap;
+//! Each write takes the one write path (`controller::write`): checked against what the API
+//! server returns, fields another manager added (which server-side apply leaves in place)
+//! removed with a patch guarded by the resource version, and an object that still differs
+//! reported `NotConverging` and not written again until the profile or the object changes,
+//! so the operator never loops.
 
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{DynamicObject, Patch, PatchParams};
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 use serde_json::Value;
-use tracing::{debug, warn};
+use tracing::debug;
 
-use super::super::context::{Context, ObjectKey, Unconverged};
-use super::super::index::{Written, to_value};
+use super::super::context::Context;
+use super::super::index::Written;
 use super::super::managed;
+use super::super::write::{NamespaceMetadata, NamespacedObject, ObjectKey, write};
 use super::outcome::{Effects, Governed, Repair};
 use super::validate::Validated;
 use crate::core::api::{DriftEntry, Mode, NamespaceState};
-use crate::core::canonical::canonical;
-use crate::core::diff::{Change, Drift, diff_namespace, diff_object};
-use crate::core::labels::{FIELD_MANAGER, RENDERED_ANNOTATION};
+use crate::core::diff::Drift;
+use crate::core::labels::RENDERED_ANNOTATION;
 use crate::core::plan::{self, Step, Target};
 use crate::core::render::Desired;
-use crate::error::{Difference, Error};
+use crate::error::Error;
 
 /// Carries out `steps` for `profile` in `ns`: what was written (for the outcome to count
 /// and announce) and what the namespace's state is now.
@@ -149,46 +147,20 @@ async fn write_object(ctx: &Context, namespace: &str, change: &Step<'_>) -> Resu
             let kind = object.kind();
             let body = object.to_json();
             let key: ObjectKey = (namespace.to_owned(), kind.kind(), object.name().to_owned());
-            refuse_repeated_write(ctx, &key, &body, &change.drifts)?;
-            let index = ctx.index_of(kind);
-            let token = index.write_token();
-            let exists = index.get(namespace, object.name()).is_some();
-            let mut stored = if exists {
-                managed::apply(&ctx.client, kind, namespace, object.name(), &body).await?
-            } else {
-                managed::create(&ctx.client, kind, namespace, object.name(), &body).await?
-            };
-            let canonical_body = canonical(&body);
-            let check = |stored: &DynamicObject| {
-                to_value(stored)
-                    .map(|json| diff_object(&canonical_body, Some(&json), FIELD_MANAGER))
-                    .unwrap_or_default()
-            };
-            let mut remaining = check(&stored);
-            let added: Vec<Vec<String>> = foreign_additions(&remaining);
-            if !added.is_empty() && added.len() == remaining.len() {
-                let version = stored.resource_version().unwrap_or_default();
-                stored = managed::remove_fields(
-                    &ctx.client,
-                    kind,
-                    namespace,
-                    object.name(),
-                    &version,
-                    &added,
-                )
-                .await?;
-                remaining = check(&stored);
-            }
-            index.record_write(
-                token,
-                namespace,
-                object.name(),
-                Written::Stored(Box::new(stored)),
-            );
-            settle(ctx, key, &body, remaining)
+            let index = ctx.caches.index_of(kind);
+            let mut target =
+                NamespacedObject::new(&ctx.client, index, namespace, object.name(), &body);
+            write(
+                &mut target,
+                &ctx.state.unconverged,
+                key,
+                &body,
+                &change.drifts,
+            )
+            .await
         }
         Target::Unwanted(kind, live) => {
-            let index = ctx.index_of(*kind);
+            let index = ctx.caches.index_of(*kind);
             let token = index.write_token();
             // Only the object seen: one made meanwhile is someone else's, and a deletion
             // that found nothing is someone else's too (the index takes their events).
@@ -217,109 +189,19 @@ async fn write_namespace(
 ) -> Result<(), Error> {
     let name = ns.name_any();
     let key: ObjectKey = (name.clone(), "Namespace", name.clone());
-    refuse_repeated_write(ctx, &key, body, &change.drifts)?;
-    let mut stored = apply_namespace(ctx, &name, body).await?;
-    let annotations: BTreeMap<String, String> = body
-        .pointer("/metadata/annotations")
-        .and_then(|a| serde_json::from_value(a.clone()).ok())
-        .unwrap_or_default();
-    let check = |stored: &Namespace| {
-        diff_namespace(
-            &desired.namespace_labels,
-            &annotations,
-            desired.governed_labels,
-            stored,
-            FIELD_MANAGER,
-        )
-    };
-    let mut remaining = check(&stored);
-    let added = foreign_additions(&remaining);
-    if !added.is_empty() && added.len() == remaining.len() {
-        let version = stored.resource_version().unwrap_or_default();
-        let patch = managed::removal_patch(&version, &added);
-        stored = Api::<Namespace>::all(ctx.client.clone())
-            .patch(
-                &name,
-                &PatchParams {
-                    field_manager: Some(FIELD_MANAGER.to_owned()),
-                    ..PatchParams::default()
-                },
-                &Patch::Merge(&patch),
-            )
-            .await
-            .map_err(Error::api("remove foreign labels of", "Namespace", &name))?;
-        remaining = check(&stored);
-    }
-    ctx.namespace_writes.record(stored);
-    settle(ctx, key, body, remaining)
-}
-
-/// Paths of the drifts that are fields another manager added.
-fn foreign_additions(drifts: &[Drift]) -> Vec<Vec<String>> {
-    drifts
-        .iter()
-        .filter(|d| d.change == Change::Added)
-        .map(|d| d.path.clone())
-        .collect()
-}
-
-/// Refuses to write `body` again when the last write of the same body did not take and
-/// the object still differs exactly as it did right after that write (nobody changed what
-/// the operator compares since).
-fn refuse_repeated_write(
-    ctx: &Context,
-    key: &ObjectKey,
-    body: &Value,
-    drifts: &[Drift],
-) -> Result<(), Error> {
-    let unconverged = ctx.unconverged.lock().expect("unconverged lock");
-    match unconverged.get(key) {
-        Some(last) if last.body == *body && last.remaining == differences(drifts) => {
-            Err(last.error(key))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// What a list of drifts says about the object, without who did it.
-fn differences(drifts: &[Drift]) -> Vec<(String, Option<String>, Option<String>)> {
-    drifts
-        .iter()
-        .map(|d| (d.field.clone(), d.expected.clone(), d.actual.clone()))
-        .collect()
-}
-
-/// After a write: forgets a past failure, or records this one and reports it.
-fn settle(ctx: &Context, key: ObjectKey, body: &Value, remaining: Vec<Drift>) -> Result<(), Error> {
-    let mut unconverged = ctx.unconverged.lock().expect("unconverged lock");
-    let left = differences(&remaining);
-    let Some(first) = remaining.into_iter().next() else {
-        unconverged.remove(&key);
-        return Ok(());
-    };
-    warn!(namespace = %key.0, kind = key.1, name = %key.2, field = %first.field, "write did not take; not repeating it");
-    let unconverged_write = Unconverged {
-        body: body.clone(),
-        remaining: left,
-        first: Difference {
-            field: first.field,
-            expected: first.expected.unwrap_or_else(|| "(absent)".to_owned()),
-            actual: first.actual.unwrap_or_else(|| "(absent)".to_owned()),
-        },
-    };
-    let error = unconverged_write.error(&key);
-    unconverged.insert(key, unconverged_write);
-    Err(error)
-}
-
-/// Server-side applies `body` to the namespace `name` as the operator.
-pub async fn apply_namespace(ctx: &Context, name: &str, body: &Value) -> Result<Namespace, Error> {
-    Api::<Namespace>::all(ctx.client.clone())
-        .patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .map_err(Error::api("apply", "Namespace", name))
+    let mut target = NamespaceMetadata::new(
+        &ctx.client,
+        &ctx.caches.namespace_writes,
+        &name,
+        desired,
+        body,
+    );
+    write(
+        &mut target,
+        &ctx.state.unconverged,
+        key,
+        body,
+        &change.drifts,
+    )
+    .await
 }

@@ -39,8 +39,9 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
     // Read now (the controller looked it up when it queued this reconcile), and as the
     // operator last wrote it if the cache has not caught up yet.
     let ns = ctx
+        .caches
         .namespace_writes
-        .view(&ctx.namespaces, &ns.name_any())
+        .view(&ctx.caches.namespaces, &ns.name_any())
         .unwrap_or(ns);
     let name = ns.name_any();
     if ns.metadata.deletion_timestamp.is_some() {
@@ -48,7 +49,7 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
         outcome::forget(&ctx, &name);
         return Ok(Action::await_change());
     }
-    let profiles = ctx.profiles.state();
+    let profiles = ctx.caches.profiles.state();
     let candidates = select::candidates(&ctx, &ns, &profiles);
     let Some(winner) = candidates.first().copied() else {
         release::release(&ns, &profiles, &ctx).await?;
@@ -91,7 +92,7 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
         drift: found.drift,
         unconfined,
         widening,
-        vulnerable: ctx.vulnerabilities.as_ref().map(|v| v.assess(&name)),
+        vulnerable: ctx.caches.vulnerabilities.as_ref().map(|v| v.assess(&name)),
     };
     outcome::emit(&ctx, &name, &candidates, effects, outcome, error.as_ref()).await;
     match error {

@@ -21,7 +21,8 @@ use crate::core::workloads::UnconfinedPods;
 
 /// The namespace's objects of the generated kinds, from the indexes.
 pub fn live_objects(ctx: &Context, namespace: &str) -> Vec<(ManagedKind, Arc<DynamicObject>)> {
-    ctx.managed
+    ctx.caches
+        .managed
         .iter()
         .flat_map(|index| {
             index
@@ -34,7 +35,8 @@ pub fn live_objects(ctx: &Context, namespace: &str) -> Vec<(ManagedKind, Arc<Dyn
 
 /// The namespace's NetworkPolicies the operator did not generate.
 fn tenant_policies(ctx: &Context, namespace: &str) -> Vec<NetworkPolicy> {
-    ctx.index_of(ManagedKind::NetworkPolicy)
+    ctx.caches
+        .index_of(ManagedKind::NetworkPolicy)
         .in_namespace(namespace)
         .iter()
         .filter(|policy| !applied_by_operator(policy))
@@ -50,6 +52,7 @@ pub fn tenants(
     profile: &HardeningProfile,
 ) -> (Option<UnconfinedPods>, Option<Vec<Widening>>) {
     let unconfined = ctx
+        .caches
         .pods
         .as_ref()
         .zip(workload_security_context(profile))
@@ -90,17 +93,19 @@ pub async fn preview(
         &name,
         ns.metadata.labels.as_ref().unwrap_or(&no_labels),
     );
-    match &ctx.pods {
+    match &ctx.caches.pods {
         Some(pods) => {
-            let mut preview =
-                ctx.verdicts
-                    .preview(&name, profile, &exceptions, pods.digests(&name), |pod| {
-                        pods.judged(&name, pod)
-                    });
+            let mut preview = ctx.state.verdicts.preview(
+                &name,
+                profile,
+                &exceptions,
+                pods.digests(&name),
+                |pod| pods.judged(&name, pod),
+            );
             if high_availability(profile) {
                 let (findings, accepted) = crate::core::availability::judged(
                     &pods.highly_available(&name),
-                    &ctx.budgets.in_namespace(&name),
+                    &ctx.caches.budgets.in_namespace(&name),
                     &exceptions,
                 );
                 preview.add_reported(findings);

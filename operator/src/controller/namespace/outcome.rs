@@ -11,7 +11,7 @@ use kube::runtime::events::EventType;
 use tracing::info;
 
 use super::super::context::Context;
-use super::super::events::{changed_fields, publish};
+use super::super::events::changed_fields;
 use crate::core::api::{DriftEntry, HardeningProfile, NamespaceState};
 use crate::core::plan::{Step, Target};
 use crate::core::status::NamespaceOutcome;
@@ -87,18 +87,13 @@ pub async fn emit(
             ctx.metrics.drift_detected(repair.kind);
             ctx.metrics.drift_repaired(repair.kind);
         }
-        ctx.add_repairs(&profile, effects.repaired.len() as u64);
+        ctx.state
+            .counts
+            .add_repairs(&profile, effects.repaired.len() as u64);
         for repair in &effects.repaired {
-            publish(
-                ctx,
-                winner,
-                EventType::Normal,
-                "Repaired",
-                "Repair",
-                &repair.note,
-                Some(repair.related.clone()),
-            )
-            .await;
+            ctx.events
+                .repaired(winner, &repair.note, repair.related.clone())
+                .await;
         }
         info!(%namespace, %profile, repaired = effects.repaired.len(), "repaired drift");
     }
@@ -106,9 +101,11 @@ pub async fn emit(
         for kind in &effects.rolled_out {
             ctx.metrics.rolled_out(kind);
         }
-        ctx.rolled_out(&profile, winner.metadata.generation.unwrap_or(0));
+        ctx.state
+            .counts
+            .rolled_out(&profile, winner.metadata.generation.unwrap_or(0));
     }
-    let previous = ctx.record(namespace, Some(outcome.clone()));
+    let previous = ctx.state.outcomes.record(namespace, Some(outcome.clone()));
     // `hardening_drifts_detected_total` in Audit mode: a drift when it first shows up (it
     // is found again on every reconcile until someone fixes it).
     let known: BTreeSet<(String, String)> = previous
@@ -134,7 +131,7 @@ pub async fn emit(
 
 /// The namespace is gone, being deleted, or no profile selects it: nothing to report.
 pub fn forget(ctx: &Context, namespace: &str) {
-    ctx.record(namespace, None);
+    ctx.state.outcomes.record(namespace, None);
     ctx.forget_unconverged(namespace);
 }
 
@@ -186,16 +183,16 @@ async fn announce_conflicts(
             let note = format!(
                 "namespace {namespace} is governed by profile {winner}, which takes precedence"
             );
-            publish(
-                ctx,
-                loser,
-                EventType::Warning,
-                "NamespaceConflict",
-                "Select",
-                &note,
-                Some(namespace_ref(namespace)),
-            )
-            .await;
+            ctx.events
+                .publish(
+                    loser,
+                    EventType::Warning,
+                    "NamespaceConflict",
+                    "Select",
+                    &note,
+                    Some(namespace_ref(namespace)),
+                )
+                .await;
         }
     }
     let foreign = |o: &NamespaceOutcome| o.reason == Some("ForeignObject");
@@ -205,16 +202,16 @@ async fn announce_conflicts(
         && let Some(profile) = candidates.first()
     {
         let note = outcome.message.as_deref().unwrap_or_default();
-        publish(
-            ctx,
-            profile,
-            EventType::Warning,
-            "ForeignObject",
-            "Apply",
-            note,
-            Some(namespace_ref(namespace)),
-        )
-        .await;
+        ctx.events
+            .publish(
+                profile,
+                EventType::Warning,
+                "ForeignObject",
+                "Apply",
+                note,
+                Some(namespace_ref(namespace)),
+            )
+            .await;
     }
 }
 

@@ -11,7 +11,7 @@ use tracing::{debug, info};
 
 use super::super::context::Context;
 use super::super::managed;
-use super::apply::apply_namespace;
+use super::super::write::apply_namespace;
 use super::observe::live_objects;
 use crate::core::api::{CleanupPolicy, HardeningProfile};
 use crate::core::labels::{
@@ -66,7 +66,7 @@ pub async fn release(
             // Applying nothing gives up every label and annotation the operator set.
             if !owned_keys(ns, "labels").is_empty() || !owned_annotations.is_empty() {
                 apply_namespace(
-                    ctx,
+                    &ctx.client,
                     &namespace,
                     &namespace_apply_body(&namespace, &BTreeMap::new(), &BTreeMap::new()),
                 )
@@ -85,7 +85,7 @@ pub async fn release(
             if !owned_annotations.is_empty() {
                 let kept: BTreeMap<String, String> = owned_keys(ns, "labels");
                 apply_namespace(
-                    ctx,
+                    &ctx.client,
                     &namespace,
                     &namespace_apply_body(&namespace, &kept, &BTreeMap::new()),
                 )

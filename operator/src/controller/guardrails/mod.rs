@@ -2,130 +2,39 @@
 //! rendered: applies them (server-side, the operator's field manager), repairs what someone
 //! else changed in Enforce mode and only reports it in Audit mode, and deletes them when the
 //! profile drops its guardrails or is deleted. Called by the profile reconciler; the live
-//! objects come from two watches (every policy and binding: there are few, and a foreign
-//! object with a generated name must be seen too).
+//! objects come from the watches of [`cache`] (every policy and binding: there are few, and a
+//! foreign object with a generated name must be seen too).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use futures::future::BoxFuture;
-use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::api::{DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
-use kube::core::ApiResource;
-use kube::runtime::events::EventType;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::api::{DeleteParams, DynamicObject, PostParams};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, ResourceExt};
 use serde_json::Value;
-use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
 use crate::core::api::{DriftEntry, GuardrailsStatus, HardeningProfile, Mode, NamespaceState};
-use crate::core::diff::{Change, Drift, diff_object};
+use crate::core::diff::{Drift, diff_object};
 use crate::core::guardrails::{
     AdmissionEnv, BINDING_KIND, GuardrailObjects, MUTATING_BINDING_KIND, MUTATING_POLICY_KIND,
-    OBJECT_NAME_PREFIX, POLICY_API_VERSION, POLICY_KIND, WARNINGS_SUFFIX, object_name, render,
-    validation_actions, warnings_name,
+    POLICY_API_VERSION, POLICY_KIND, object_name, render, validation_actions, warnings_name,
 };
 use crate::core::labels::{FIELD_MANAGER, PROFILE_LABEL, RENDERED_ANNOTATION};
 use crate::core::plan::applied_by_operator;
-use crate::error::{Difference, Error};
+use crate::error::Error;
+
+pub mod cache;
+
+use cache::GuardrailCaches;
+use cache::api_resource;
+pub use cache::{caches, mutating_policies_served};
 
 use super::context::Context;
-use super::events::{changed_fields, publish};
+use super::events::changed_fields;
 use super::index::to_value;
-use super::managed::{drive, watch_backoff};
-
-fn api_resource(kind: &str) -> ApiResource {
-    let (group, version) = POLICY_API_VERSION.split_once('/').expect("a group/version");
-    ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
-}
-
-/// The caches of the admission kinds (`kinds`: the validating ones, and the mutating ones
-/// where the API server serves them), and the futures that fill them. A change of an object
-/// asks for the reconcile of the profile it belongs to.
-pub fn caches(
-    client: &Client,
-    trigger: UnboundedSender<String>,
-    kinds: &[&'static str],
-) -> (GuardrailCaches, Vec<BoxFuture<'static, ()>>) {
-    let mut drivers = Vec::new();
-    let mut stores = Vec::new();
-    for &kind in kinds {
-        let resource = api_resource(kind);
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-        let writer = reflector::store::Writer::new(resource);
-        stores.push((kind, writer.as_reader()));
-        let trigger = trigger.clone();
-        let events = watcher(api, watcher::Config::default())
-            .backoff(watch_backoff())
-            .reflect(writer)
-            .inspect_ok(move |event| {
-                if let watcher::Event::Apply(o) | watcher::Event::Delete(o) = event
-                    && let Some(profile) = profile_of(o)
-                {
-                    let _ = trigger.send(profile);
-                }
-            });
-        drivers.push(drive(kind, events.map(|e| e.map(|_| ()))));
-    }
-    (GuardrailCaches { stores }, drivers)
-}
-
-/// The profile an admission policy or binding concerns: the one its label names, or for an
-/// object without the label (someone else's) the one whose generated name it holds, so that
-/// its disappearance lets that profile's guardrails in at once.
-fn profile_of(object: &DynamicObject) -> Option<String> {
-    if let Some(profile) = object.labels().get(PROFILE_LABEL) {
-        return Some(profile.clone());
-    }
-    // `hardening.dev-<profile>` or `hardening.dev-<profile>-warnings` (a profile named
-    // `x-warnings` is then mistaken for `x`, for someone else's object only).
-    let name = object.name_any();
-    let profile = name.strip_prefix(OBJECT_NAME_PREFIX)?;
-    let profile = profile.strip_suffix(WARNINGS_SUFFIX).unwrap_or(profile);
-    (!profile.is_empty()).then(|| profile.to_owned())
-}
-
-#[derive(Clone)]
-pub struct GuardrailCaches {
-    stores: Vec<(&'static str, Store<DynamicObject>)>,
-}
-
-impl GuardrailCaches {
-    pub async fn wait_until_ready(&self) {
-        for (_, store) in &self.stores {
-            let _ = store.wait_until_ready().await;
-        }
-    }
-
-    /// The kinds watched (the mutating ones only where the API server serves them).
-    fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.stores.iter().map(|(kind, _)| *kind)
-    }
-
-    fn get(&self, kind: &str, name: &str) -> Option<Arc<DynamicObject>> {
-        let (_, store) = self.stores.iter().find(|(k, _)| *k == kind)?;
-        store.get(&ObjectRef::new_with(name, api_resource(kind)))
-    }
-}
-
-/// Whether the API server serves MutatingAdmissionPolicy (`admissionregistration.k8s.io/v1`,
-/// Kubernetes 1.36), asked once at start-up (discovery, a read).
-pub async fn mutating_policies_served(client: &Client) -> bool {
-    match client.list_api_group_resources(POLICY_API_VERSION).await {
-        Ok(list) => list
-            .resources
-            .iter()
-            .any(|r| r.name == "mutatingadmissionpolicies"),
-        Err(e) => {
-            warn!(error = %e, "could not discover admissionregistration.k8s.io/v1");
-            false
-        }
-    }
-}
+use super::write::ClusterObject;
 
 /// What the admission rules need to know, asked once when this replica starts leading: the
 /// operator's own identity (a SelfSubjectReview: only it may change what it generated;
@@ -166,7 +75,7 @@ pub async fn environment(
 /// Namespaces the profile's selector matches that it does not govern: those the operator
 /// always excludes and those a profile of higher precedence selects.
 pub fn not_governed(ctx: &Context, profile: &HardeningProfile) -> BTreeSet<String> {
-    let profiles = ctx.profiles.state();
+    let profiles = ctx.caches.profiles.state();
     let rivals: Vec<&HardeningProfile> = profiles
         .iter()
         .map(|p| p.as_ref())
@@ -176,7 +85,7 @@ pub fn not_governed(ctx: &Context, profile: &HardeningProfile) -> BTreeSet<Strin
     let mut names: BTreeSet<String> = ctx.excluded.clone();
     if !rivals.is_empty() {
         for name in ctx.selected_namespaces(profile) {
-            let Some(ns) = ctx.namespaces.get(&ObjectRef::new(&name)) else {
+            let Some(ns) = ctx.caches.namespaces.get(&ObjectRef::new(&name)) else {
                 continue;
             };
             if rivals
@@ -196,7 +105,7 @@ pub async fn reconcile(
     profile: &HardeningProfile,
     ctx: &Context,
 ) -> (Option<GuardrailsStatus>, Option<Error>) {
-    let Some(caches) = &ctx.guardrails else {
+    let Some(caches) = &ctx.caches.guardrails else {
         return (None, None);
     };
     let name = object_name(&profile.name_any());
@@ -204,7 +113,7 @@ pub async fn reconcile(
         profile,
         &not_governed(ctx, profile),
         &ctx.config.protected_networks,
-        ctx.admission(),
+        ctx.state.leadership.admission(),
     ) else {
         // No admission rules (any more): remove what the operator generated for this profile.
         let error = remove_from(profile, ctx, caches).await.err();
@@ -292,7 +201,7 @@ async fn sync(
         if repair {
             ctx.metrics.drift_detected(kind);
             ctx.metrics.drift_repaired(kind);
-            ctx.add_repairs(&profile.name_any(), 1);
+            ctx.state.counts.add_repairs(&profile.name_any(), 1);
             announce_repair(ctx, profile, kind, name, &drifts).await;
         } else {
             ctx.metrics.rolled_out(kind);
@@ -314,8 +223,7 @@ fn in_place(profile: &HardeningProfile) -> bool {
     })
 }
 
-/// Server-side apply (forced), then removes fields another manager added, guarded by the
-/// resource version; an object that still differs is `NotConverging`.
+/// Writes one admission object along the one write path (see `write`).
 async fn write(
     ctx: &Context,
     kind: &'static str,
@@ -325,117 +233,23 @@ async fn write(
     resource_version: Option<String>,
 ) -> Result<(), Error> {
     let key = (String::new(), kind, name.to_owned());
-    {
-        let unconverged = ctx.unconverged.lock().expect("unconverged lock");
-        if let Some(last) = unconverged.get(&key)
-            && last.body == *body
-            && last.remaining == differences(drifts)
-        {
-            return Err(last.error(&key));
-        }
-    }
     let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &api_resource(kind));
-    // Server-side apply merges a set-typed list (`validationActions`) with the values other
-    // managers own, which can make it invalid (`[Warn, Deny]`): such lists are first set
-    // whole by a merge patch, guarded by the resource version.
-    let lists: Vec<(&Drift, &Value)> = drifts
-        .iter()
-        .filter(|d| d.change == Change::Changed)
-        .filter_map(|d| lookup(body, &d.path).map(|v| (d, v)))
-        .filter(|(_, v)| v.is_array())
-        .collect();
-    if let (false, Some(version)) = (lists.is_empty(), resource_version) {
-        let mut patch = serde_json::json!({ "metadata": { "resourceVersion": version } });
-        for (drift, value) in &lists {
-            set_path(&mut patch, &drift.path, (*value).clone());
-        }
-        api.patch(
-            name,
-            &PatchParams {
-                field_manager: Some(FIELD_MANAGER.to_owned()),
-                ..PatchParams::default()
-            },
-            &Patch::Merge(&patch),
-        )
-        .await
-        .map_err(Error::api("reset lists of", kind, name))?;
-    }
-    let mut stored = api
-        .patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(body),
-        )
-        .await
-        .map_err(Error::api("apply", kind, name))?;
-    let check = |stored: &DynamicObject| {
-        to_value(stored)
-            .map(|json| diff_object(body, Some(&json), FIELD_MANAGER))
-            .unwrap_or_default()
+    let mut target = ClusterObject {
+        api,
+        kind,
+        name,
+        body,
+        drifts,
+        live_version: resource_version,
     };
-    let mut remaining = check(&stored);
-    let added: Vec<Vec<String>> = remaining
-        .iter()
-        .filter(|d| d.change == Change::Added)
-        .map(|d| d.path.clone())
-        .collect();
-    if !added.is_empty() && added.len() == remaining.len() {
-        let version = stored.resource_version().unwrap_or_default();
-        stored = super::managed::remove_fields_with(&api, name, &version, &added)
-            .await
-            .map_err(Error::api("remove foreign fields of", kind, name))?;
-        remaining = check(&stored);
-    }
-    let mut unconverged = ctx.unconverged.lock().expect("unconverged lock");
-    let Some(first) = remaining.first() else {
-        unconverged.remove(&key);
-        return Ok(());
-    };
-    warn!(kind, name, field = %first.field, "write did not take; not repeating it");
-    let entry = super::context::Unconverged {
-        body: body.clone(),
-        remaining: differences(&remaining),
-        first: Difference {
-            field: first.field.clone(),
-            expected: first
-                .expected
-                .clone()
-                .unwrap_or_else(|| "(absent)".to_owned()),
-            actual: first
-                .actual
-                .clone()
-                .unwrap_or_else(|| "(absent)".to_owned()),
-        },
-    };
-    let error = entry.error(&key);
-    unconverged.insert(key, entry);
-    Err(error)
-}
-
-fn lookup<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(value, |node, key| node.get(key))
-}
-
-fn set_path(patch: &mut Value, path: &[String], value: Value) {
-    let mut node = patch;
-    for key in path {
-        node = &mut node[key.as_str()];
-    }
-    *node = value;
-}
-
-fn differences(drifts: &[Drift]) -> Vec<(String, Option<String>, Option<String>)> {
-    drifts
-        .iter()
-        .map(|d| (d.field.clone(), d.expected.clone(), d.actual.clone()))
-        .collect()
+    super::write::write(&mut target, &ctx.state.unconverged, key, body, drifts).await
 }
 
 /// Deletes the profile's policy and binding, if the operator generated them. Whatever the
 /// `cleanupPolicy`: a binding left behind would keep judging requests with its parameter,
 /// the profile, gone (and so deny them).
 pub async fn remove(profile: &HardeningProfile, ctx: &Context) -> Result<(), Error> {
-    let Some(caches) = &ctx.guardrails else {
+    let Some(caches) = &ctx.caches.guardrails else {
         return Ok(());
     };
     remove_from(profile, ctx, caches).await
@@ -501,7 +315,7 @@ async fn remove_except(
 
 /// Whether any generated policy or binding of `profile` is still in the caches.
 pub fn remaining(profile: &HardeningProfile, ctx: &Context) -> bool {
-    let Some(caches) = &ctx.guardrails else {
+    let Some(caches) = &ctx.caches.guardrails else {
         return false;
     };
     let names = [
@@ -539,15 +353,6 @@ async fn announce_repair(
         .filter(|f| !f.is_empty()),
         ..Default::default()
     };
-    publish(
-        ctx,
-        profile,
-        EventType::Normal,
-        "Repaired",
-        "Repair",
-        &note,
-        Some(related),
-    )
-    .await;
+    ctx.events.repaired(profile, &note, related).await;
     info!(profile = %profile.name_any(), kind, name, "repaired guardrails drift");
 }
