@@ -513,14 +513,23 @@ async fn drift_is_repaired_within_seconds_after_the_api_server_restarts() {
         )
         .await
         .unwrap();
-    namespaces
-        .patch(
-            &shard,
-            &as_manager("kubectl-label"),
-            &Patch::Merge(json!({ "metadata": { "labels": { "pod-security.kubernetes.io/enforce": "privileged" } } })),
-        )
-        .await
-        .unwrap();
+    // Each admission policy finds its parameter's kind on its own after the restart: the
+    // namespaces' policy can still refuse for a moment after the NetworkPolicies' one admits.
+    eventually(
+        "the restarted API server judging namespaces with their admission policy",
+        || async {
+            namespaces
+                .patch(
+                    &shard,
+                    &as_manager("kubectl-label"),
+                    &Patch::Merge(json!({ "metadata": { "labels": { "pod-security.kubernetes.io/enforce": "privileged" } } })),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        },
+    )
+    .await;
     let mut repaired: Vec<(&str, Duration)> = Vec::new();
     let deadline = drifted_at + Duration::from_secs(30);
     while repaired.len() < 4 && Instant::now() < deadline {
