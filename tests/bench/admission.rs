@@ -1,16 +1,20 @@
-//! Admission cost: what the profile's ValidatingAdmissionPolicy adds to every pod creation.
+//! Admission cost: what the profile's ValidatingAdmissionPolicies add to every pod creation.
 //! On the same control plane, with the operator stopped, the admin creates pods the
-//! profile admits, one after another, in blocks with the policy's binding in place (on)
-//! and deleted (off), alternating (on, off, on, off), so that a drift of the machine's
-//! speed over time touches both alike. Before each block a server-side dry-run shows that
-//! the switch took (the API server loads policy changes asynchronously). Latency is each
-//! creation's audit timestamps (received to response complete); the API server's admission
-//! metrics give the time its ValidatingAdmissionPolicy plugin spent, per creation.
+//! profile admits, one after another, in blocks with the profile's validating bindings in
+//! place (on), deleted (off), and deleted with a trivial policy of the benchmark's own bound
+//! instead (floor: one `.?` lookup, the profile as its parameter, the same namespaces: what
+//! any ValidatingAdmissionPolicy costs a pod creation), alternating (on, off, floor, on, off,
+//! floor), so that a drift of the machine's speed over time touches all alike. Before each
+//! block server-side dry runs show that the switch took (the API server loads policy
+//! changes asynchronously). Latency is each creation's audit timestamps (received to
+//! response complete); the API server's admission metrics give the time its
+//! ValidatingAdmissionPolicy plugin spent per creation, and each policy's own check time.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hardening_operator::core::api::HardeningProfile;
-use hardening_operator::core::guardrails::{BINDING_KIND, object_name};
+use hardening_operator::core::guardrails::{BINDING_KIND, POLICY_KIND, object_name, warnings_name};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, ResourceQuota, ServiceAccount};
 use kube::api::{DeleteParams, DynamicObject, PostParams};
 use kube::{Api, Client, ResourceExt};
@@ -21,8 +25,26 @@ use crate::report::percentile;
 use crate::setup::{ADMIN_USER, SELECTED_LABEL};
 use crate::workload;
 
-/// Blocks of creations, alternating on and off.
-const BLOCKS: [bool; 4] = [true, false, true, false];
+/// What is bound while a block of pods is created.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum State {
+    /// The profile's validating bindings (its policy and its warnings policy).
+    On,
+    /// None.
+    Off,
+    /// The benchmark's trivial policy only.
+    Floor,
+}
+
+/// Blocks of creations, alternating.
+const BLOCKS: [State; 6] = [
+    State::On,
+    State::Off,
+    State::Floor,
+    State::On,
+    State::Off,
+    State::Floor,
+];
 /// Namespaces the pods are spread over (each pod counts against its namespace's quota).
 const NAMESPACES: usize = 250;
 /// A governed namespace the operator (stopped) never stamps: a pod there is rejected by
@@ -34,21 +56,58 @@ const PROBE_NAMESPACE: &str = "bench-admission-probe";
 const APP: &str = "bench-app";
 /// How long the API server may take to load or unload the policy.
 const SWITCH_TIMEOUT: Duration = Duration::from_secs(120);
+/// The benchmark's trivial policy and binding (the floor).
+const FLOOR_POLICY: &str = "hardening-bench-floor";
+/// The label the trivial policy refuses (its one expression), so that a dry run shows it
+/// is loaded.
+const FLOOR_REFUSES: &str = "hardening-bench-refuse";
 
-/// Latencies (ms, sorted) and the plugin's time per creation (ms), policy on and off.
+/// Latencies (ms, sorted), the plugin's time and the API server's CPU time per creation
+/// (ms), in each state.
 #[derive(Default)]
 pub struct Cost {
     pub on_ms: Vec<f64>,
     pub off_ms: Vec<f64>,
+    pub floor_ms: Vec<f64>,
     pub plugin_on_ms: Option<f64>,
     pub plugin_off_ms: Option<f64>,
+    pub plugin_floor_ms: Option<f64>,
+    /// The API server's CPU time (`process_cpu_seconds_total`) per creation (ms), in each
+    /// state: less disturbed than latencies by other work on a shared machine.
+    pub cpu_on_ms: Option<f64>,
+    pub cpu_off_ms: Option<f64>,
+    pub cpu_floor_ms: Option<f64>,
     pub rejected: usize,
 }
 
 impl Cost {
-    pub fn p(&self, on: bool, p: f64) -> Option<f64> {
-        let values = if on { &self.on_ms } else { &self.off_ms };
+    pub fn latencies(&self, state: State) -> &[f64] {
+        match state {
+            State::On => &self.on_ms,
+            State::Off => &self.off_ms,
+            State::Floor => &self.floor_ms,
+        }
+    }
+
+    pub fn p(&self, state: State, p: f64) -> Option<f64> {
+        let values = self.latencies(state);
         (!values.is_empty()).then(|| percentile(values, p))
+    }
+
+    pub fn plugin(&self, state: State) -> Option<f64> {
+        match state {
+            State::On => self.plugin_on_ms,
+            State::Off => self.plugin_off_ms,
+            State::Floor => self.plugin_floor_ms,
+        }
+    }
+
+    pub fn cpu(&self, state: State) -> Option<f64> {
+        match state {
+            State::On => self.cpu_on_ms,
+            State::Off => self.cpu_off_ms,
+            State::Floor => self.cpu_floor_ms,
+        }
     }
 }
 
@@ -68,50 +127,58 @@ pub async fn run(
         owners.push(prepare(admin, namespace).await?);
     }
     let probe = probe_namespace(admin).await?;
-    let bindings: Api<DynamicObject> = Api::all_with(
-        admin.clone(),
-        &kube::api::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-            "admissionregistration.k8s.io",
-            "v1",
-            BINDING_KIND,
-        )),
-    );
-    let binding_name = object_name(&profile.name_any());
-    let mut binding = bindings
-        .get(&binding_name)
-        .await
-        .map_err(|e| format!("reading the binding {binding_name}: {e}"))?;
-    binding.metadata = kube::api::ObjectMeta {
-        name: binding.metadata.name.clone(),
-        labels: binding.metadata.labels.clone(),
-        ..Default::default()
-    };
+    let bindings = dynamic(admin, BINDING_KIND);
+    let policies = dynamic(admin, POLICY_KIND);
+    // The warnings binding first: the API server's informer sees the bindings' changes in
+    // order, so once the probe shows the main binding's, it has seen both.
+    let mut profile_bindings = Vec::new();
+    for name in [
+        warnings_name(&profile.name_any()),
+        object_name(&profile.name_any()),
+    ] {
+        if let Some(mut binding) = bindings
+            .get_opt(&name)
+            .await
+            .map_err(|e| format!("reading the binding {name}: {e}"))?
+        {
+            binding.metadata = kube::api::ObjectMeta {
+                name: binding.metadata.name.clone(),
+                labels: binding.metadata.labels.clone(),
+                ..Default::default()
+            };
+            profile_bindings.push(binding);
+        }
+    }
+    let (floor_policy, floor_binding) = floor_objects(profile, &profile_bindings)?;
 
     let mut cost = Cost::default();
-    let (mut plugin_on, mut plugin_off) = (Plugin::default(), Plugin::default());
-    let per_block = pods.div_ceil(BLOCKS.len());
-    for (block, on) in BLOCKS.into_iter().enumerate() {
-        if on {
-            if bindings
-                .get_opt(&binding_name)
-                .await
-                .ok()
-                .flatten()
-                .is_none()
-            {
-                bindings
-                    .create(&PostParams::default(), &binding)
-                    .await
-                    .map_err(|e| format!("creating the binding again: {e}"))?;
-            }
-        } else {
-            bindings
-                .delete(&binding_name, &DeleteParams::default())
-                .await
-                .map_err(|e| format!("deleting the binding: {e}"))?;
+    let mut plugin: BTreeMap<&str, Metrics> = BTreeMap::new();
+    let per_block = pods.div_ceil(4);
+    let mut state_before = State::On;
+    for (block, state) in BLOCKS.into_iter().enumerate() {
+        if state_before == State::Floor {
+            delete(&bindings, FLOOR_POLICY).await?;
+            delete(&policies, FLOOR_POLICY).await?;
         }
-        wait_for_switch(admin, profile, &probe, on).await?;
-        let before = Plugin::read(admin).await?;
+        match state {
+            State::On => {
+                for binding in &profile_bindings {
+                    create(&bindings, binding).await?;
+                }
+            }
+            State::Off => {
+                for binding in &profile_bindings {
+                    delete(&bindings, &binding.name_any()).await?;
+                }
+            }
+            State::Floor => {
+                create(&policies, &floor_policy).await?;
+                create(&bindings, &floor_binding).await?;
+            }
+        }
+        state_before = state;
+        wait_for_switch(admin, profile, &probe, state).await?;
+        let before = Metrics::read(admin).await?;
         audit.read_new();
         let mark = audit.mark();
         for i in 0..per_block {
@@ -128,7 +195,7 @@ pub async fn run(
                 }
             }
         }
-        let after = Plugin::read(admin).await?;
+        let after = Metrics::read(admin).await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
         audit.read_new();
         let prefix = format!("admission-{block}-");
@@ -139,29 +206,121 @@ pub async fn run(
             .filter(|e| e.resource == "pods" && e.subresource.is_empty() && e.code < 400)
             .filter(|e| e.name.starts_with(&prefix))
             .map(|e| (e.completed_us - e.received_us) as f64 / 1000.0);
-        let delta = after.minus(&before);
-        if on {
-            cost.on_ms.extend(latencies);
-            plugin_on.add(&delta);
-        } else {
-            cost.off_ms.extend(latencies);
-            plugin_off.add(&delta);
-        }
+        let mut delta = after.minus(&before);
+        delta.created = per_block as f64;
+        let key = match state {
+            State::On => {
+                cost.on_ms.extend(latencies);
+                "on"
+            }
+            State::Off => {
+                cost.off_ms.extend(latencies);
+                "off"
+            }
+            State::Floor => {
+                cost.floor_ms.extend(latencies);
+                "floor"
+            }
+        };
+        plugin.entry(key).or_default().add(&delta);
     }
-    if bindings
-        .get_opt(&binding_name)
-        .await
-        .ok()
-        .flatten()
-        .is_none()
-    {
-        let _ = bindings.create(&PostParams::default(), &binding).await;
+    delete(&bindings, FLOOR_POLICY).await?;
+    delete(&policies, FLOOR_POLICY).await?;
+    for binding in &profile_bindings {
+        create(&bindings, binding).await?;
     }
     cost.on_ms.sort_by(f64::total_cmp);
     cost.off_ms.sort_by(f64::total_cmp);
-    cost.plugin_on_ms = plugin_on.mean_ms();
-    cost.plugin_off_ms = plugin_off.mean_ms();
+    cost.floor_ms.sort_by(f64::total_cmp);
+    cost.plugin_on_ms = plugin.get("on").and_then(Metrics::mean_ms);
+    cost.plugin_off_ms = plugin.get("off").and_then(Metrics::mean_ms);
+    cost.plugin_floor_ms = plugin.get("floor").and_then(Metrics::mean_ms);
+    let cpu = |state: &str| {
+        plugin
+            .get(state)
+            .and_then(|m| (m.created > 0.0).then(|| m.cpu_seconds / m.created * 1000.0))
+    };
+    cost.cpu_on_ms = cpu("on");
+    cost.cpu_off_ms = cpu("off");
+    cost.cpu_floor_ms = cpu("floor");
     Ok(cost)
+}
+
+fn dynamic(admin: &Client, kind: &str) -> Api<DynamicObject> {
+    Api::all_with(
+        admin.clone(),
+        &kube::api::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "admissionregistration.k8s.io",
+            "v1",
+            kind,
+        )),
+    )
+}
+
+async fn create(api: &Api<DynamicObject>, object: &DynamicObject) -> Result<(), String> {
+    let name = object.name_any();
+    if api.get_opt(&name).await.ok().flatten().is_none() {
+        api.create(&PostParams::default(), object)
+            .await
+            .map_err(|e| format!("creating {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+async fn delete(api: &Api<DynamicObject>, name: &str) -> Result<(), String> {
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(e) => Err(format!("deleting {name}: {e}")),
+    }
+}
+
+/// The benchmark's trivial policy and its binding: pod creations, the profile as the
+/// parameter and the namespaces of the profile's binding, like the profile's policy, and one
+/// expression refusing only pods labelled [`FLOOR_REFUSES`].
+fn floor_objects(
+    profile: &HardeningProfile,
+    profile_bindings: &[DynamicObject],
+) -> Result<(DynamicObject, DynamicObject), String> {
+    let main = object_name(&profile.name_any());
+    let selector = profile_bindings
+        .iter()
+        .find(|b| b.name_any() == main)
+        .map(|b| b.data["spec"]["matchResources"]["namespaceSelector"].clone())
+        .ok_or_else(|| format!("no binding {main}"))?;
+    let policy = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": POLICY_KIND,
+        "metadata": { "name": FLOOR_POLICY },
+        "spec": {
+            "failurePolicy": "Fail",
+            "paramKind": { "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile" },
+            "matchConstraints": {
+                "resourceRules": [{
+                    "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                    "resources": ["pods"], "scope": "*",
+                }],
+            },
+            "validations": [{
+                "expression": format!("object.metadata.?labels[?'{FLOOR_REFUSES}'].orValue('') != 'true'"),
+            }],
+        },
+    });
+    let binding = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": BINDING_KIND,
+        "metadata": { "name": FLOOR_POLICY },
+        "spec": {
+            "policyName": FLOOR_POLICY,
+            "paramRef": { "name": profile.name_any(), "parameterNotFoundAction": "Deny" },
+            "validationActions": ["Deny"],
+            "matchResources": { "namespaceSelector": selector },
+        },
+    });
+    let object = |value: serde_json::Value| {
+        serde_json::from_value::<DynamicObject>(value).map_err(|e| e.to_string())
+    };
+    Ok((object(policy)?, object(binding)?))
 }
 
 /// Quota admission rejects pods until kube-controller-manager has written a quota's first
@@ -241,49 +400,56 @@ async fn probe_namespace(admin: &Client) -> Result<String, String> {
     Ok(PROBE_NAMESPACE.to_owned())
 }
 
-/// Waits until a dry-run pod creation in the unstamped probe namespace is rejected (`on`)
-/// or admitted (off).
+/// Waits until dry-run pod creations in the unstamped probe namespace say that `state`
+/// took: a plain pod is rejected (by the creation gate) only with the profile's bindings
+/// on, one labelled [`FLOOR_REFUSES`] is admitted only with nothing bound.
 async fn wait_for_switch(
     admin: &Client,
     profile: &HardeningProfile,
     probe: &str,
-    on: bool,
+    state: State,
 ) -> Result<(), String> {
     let pods: Api<Pod> = Api::namespaced(admin.clone(), probe);
-    let pod = workload::conforming_pod(profile, probe, "probe");
+    let plain = workload::conforming_pod(profile, probe, "probe");
+    let mut labelled = plain.clone();
+    labelled
+        .labels_mut()
+        .insert(FLOOR_REFUSES.to_owned(), "true".to_owned());
     let deadline = Instant::now() + SWITCH_TIMEOUT;
+    let dry_run = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
     loop {
-        let admitted = pods
-            .create(
-                &PostParams {
-                    dry_run: true,
-                    ..Default::default()
-                },
-                &pod,
-            )
-            .await;
-        if admitted.is_err() == on {
+        let plain_admitted = pods.create(&dry_run, &plain).await;
+        let labelled_admitted = pods.create(&dry_run, &labelled).await;
+        if plain_admitted.is_err() == (state == State::On)
+            && labelled_admitted.is_err() == (state != State::Off)
+        {
             return Ok(());
         }
         if Instant::now() > deadline {
             return Err(format!(
-                "the policy still {} a pod in {probe} after {SWITCH_TIMEOUT:?}: {admitted:?}",
-                if on { "admits" } else { "rejects" }
+                "the switch to {state:?} did not take after {SWITCH_TIMEOUT:?}: {plain_admitted:?}; {labelled_admitted:?}"
             ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-/// The API server's ValidatingAdmissionPolicy plugin on CREATE requests:
-/// `apiserver_admission_controller_admission_duration_seconds` sum and count.
-#[derive(Clone, Copy, Default)]
-struct Plugin {
+/// The API server's ValidatingAdmissionPolicy plugin on CREATE requests
+/// (`apiserver_admission_controller_admission_duration_seconds` sum and count), the pods
+/// created (counted by the benchmark) and the API server's CPU time
+/// (`process_cpu_seconds_total`).
+#[derive(Clone, Default)]
+struct Metrics {
     seconds: f64,
     count: f64,
+    created: f64,
+    cpu_seconds: f64,
 }
 
-impl Plugin {
+impl Metrics {
     async fn read(admin: &Client) -> Result<Self, String> {
         let request = http::Request::get("/metrics")
             .body(Vec::new())
@@ -292,7 +458,7 @@ impl Plugin {
             .request_text(request)
             .await
             .map_err(|e| format!("reading the API server's metrics: {e}"))?;
-        let mut plugin = Self::default();
+        let mut metrics = Self::default();
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let Some((series, value)) = line.rsplit_once(' ') else {
                 continue;
@@ -300,6 +466,10 @@ impl Plugin {
             let Ok(value) = value.parse::<f64>() else {
                 continue;
             };
+            if series == "process_cpu_seconds_total" {
+                metrics.cpu_seconds = value;
+                continue;
+            }
             let ours = series.contains("name=\"ValidatingAdmissionPolicy\"")
                 && series.contains("operation=\"CREATE\"")
                 && series.contains("type=\"validate\"");
@@ -308,26 +478,30 @@ impl Plugin {
             }
             if series.starts_with("apiserver_admission_controller_admission_duration_seconds_sum{")
             {
-                plugin.seconds += value;
+                metrics.seconds += value;
             } else if series
                 .starts_with("apiserver_admission_controller_admission_duration_seconds_count{")
             {
-                plugin.count += value;
+                metrics.count += value;
             }
         }
-        Ok(plugin)
+        Ok(metrics)
     }
 
     fn minus(&self, before: &Self) -> Self {
         Self {
             seconds: self.seconds - before.seconds,
             count: self.count - before.count,
+            created: self.created - before.created,
+            cpu_seconds: self.cpu_seconds - before.cpu_seconds,
         }
     }
 
     fn add(&mut self, other: &Self) {
         self.seconds += other.seconds;
         self.count += other.count;
+        self.created += other.created;
+        self.cpu_seconds += other.cpu_seconds;
     }
 
     fn mean_ms(&self) -> Option<f64> {

@@ -1018,3 +1018,333 @@ async fn who_may_read_secrets_is_listed_per_governed_namespace() {
     .await;
     env.finish().await;
 }
+
+/// Generated pods, each a random mix of what the cases above change one at a time (images,
+/// the root file system, seccomp and AppArmor, literal secrets, probes, mounts, user
+/// namespaces, tokens, service accounts, controllers, ports and supervisors, in the main
+/// and an init container), sent (dry run) where a profile with every rule (the image rules
+/// too) enforces them: the API server admits exactly those in which the operator's own
+/// judgement finds no rule broken, rejects the others naming one of the rules it finds, and
+/// warns exactly when it finds `oneServicePerContainer`. A third of the pods keep every
+/// rule, half break exactly one (so that a rule the policy misses shows), the rest any
+/// number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_pods_are_judged_as_the_operator_judges_them() {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+    let mut env = OperatorEnv::start("pod-rules-generated").await;
+    let client = env.client.clone();
+    let namespace = env.namespace(&[("pod-rules", "generated")]).await;
+    let mut rules = rules();
+    rules["allowedRegistries"] = json!(["registry.example.com"]);
+    rules["requireImageTag"] = json!(true);
+    rules["requireReadOnlyRootFilesystem"] = json!(true);
+    let profile = env.profile(
+        "generated",
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": { "matchLabels": { "pod-rules": "generated" } },
+            "seccomp": {},
+            "apparmor": {},
+            "guardrails": rules,
+        }),
+    );
+    env.create_profile(&profile).await.unwrap();
+    let name = profile.name_any();
+    let owners = prepare(&client, &namespace).await;
+    let good = good_pod("probe", &name, &owners);
+    let mut good_read_only = good.clone();
+    good_read_only["spec"]["containers"][0]["securityContext"] =
+        json!({ "readOnlyRootFilesystem": true });
+    hardening_tests::eventually("the binding in effect", || {
+        let (client, namespace, pod) = (client.clone(), namespace.clone(), good_read_only.clone());
+        let mut bad = pod.clone();
+        bad["spec"]["hostUsers"] = json!(true);
+        async move {
+            let (good, bad) = (
+                dry_run(&client, &namespace, &pod).await,
+                dry_run(&client, &namespace, &bad).await,
+            );
+            let warnings_loaded = {
+                let mut two = pod.clone();
+                two["spec"]["containers"][0]["command"] = json!(["supervisord"]);
+                dry_run(&client, &namespace, &two)
+                    .await
+                    .warnings
+                    .iter()
+                    .any(|w| w.contains("guardrail oneServicePerContainer"))
+            };
+            match (good.code, bad.code, warnings_loaded) {
+                (200..=299, 400.., true) => Ok(()),
+                _ => Err(format!(
+                    "good: {} {}; bad: {} {}",
+                    good.code, good.body, bad.code, bad.body
+                )),
+            }
+        }
+    })
+    .await;
+
+    // One container's settings, as flags and choices.
+    let container = || {
+        (
+            prop::sample::select(vec![
+                "registry.example.com/app:1",
+                "registry.example.com/app",
+                "registry.example.com/app:latest",
+                "nginx:1",
+                "registry.example.com:5000/app:1",
+                "registry.example.com/app@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            ]),
+            any::<bool>(), // read-only root
+            prop::sample::select(vec!["pod", "own", "runtime", "unconfined"]), // seccomp
+            prop::sample::select(vec!["pod", "own", "runtime", "annotation"]), // AppArmor
+            prop::sample::select(vec!["", "MODE", "DB_PASSWORD", "api-key"]), // literal env
+            (0..3u8, any::<bool>(), any::<bool>()), // probes; writable mount; propagation
+            (1..3usize, any::<bool>()), // ports; supervisor
+        )
+    };
+    // A third of the pods keep every rule but what only warns, half break one (a clean pod
+    // with one setting as generated: a rule the policy missed would let it in), the others
+    // break any number.
+    let pod_strategy = (
+        (
+            prop::sample::select(vec![0u8, 0, 0, 1, 1, 1, 1, 1, 2, 2]),
+            0..13usize,
+        ),
+        container(),
+        prop::option::of(container()),
+        any::<bool>(),                                         // hostUsers: false
+        any::<bool>(),                                         // automount off
+        prop::sample::select(vec!["app", "default", "unset"]), // service account
+        prop::sample::select(vec!["config-map", "none", "job", "not-controller"]), // owner
+    );
+    let build = |case: usize, generated: &Generated| {
+        let pod = good_pod(&format!("generated-{case}"), &name, &owners);
+        let ((regime, defect), main, init, host_users, no_token, account, owner) = *generated;
+        if regime == 2 {
+            return generated_pod(pod, &name, &owners, generated);
+        }
+        // Only the image (of the allowed ones) and what only warns as generated ...
+        let keep = |c: &GeneratedContainer| -> GeneratedContainer {
+            let image = if c.0.contains('@') {
+                c.0
+            } else {
+                "registry.example.com/app:1"
+            };
+            (image, true, "pod", "pod", "MODE", (2, false, false), c.6)
+        };
+        let mut clean = (
+            (0, 0),
+            keep(&main),
+            init.as_ref().map(keep),
+            true,
+            true,
+            "app",
+            "config-map",
+        );
+        // ... and for one defect, one setting as generated.
+        if regime == 1 {
+            let c = &mut clean.1;
+            match defect {
+                0 => c.0 = main.0,
+                1 => c.1 = main.1,
+                2 => c.2 = main.2,
+                3 => c.3 = main.3,
+                4 => c.4 = main.4,
+                5 => c.5.0 = main.5.0,
+                6 => c.5.1 = main.5.1,
+                7 => c.5.2 = main.5.2,
+                8 => clean.2 = init,
+                9 => clean.3 = host_users,
+                10 => clean.4 = no_token,
+                11 => clean.5 = account,
+                _ => clean.6 = owner,
+            }
+        }
+        generated_pod(pod, &name, &owners, &clean)
+    };
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[26; 32]),
+    );
+    let (mut admitted, mut rejected, mut warned) = (0, 0, 0);
+    for case in 0..100 {
+        let generated = pod_strategy.new_tree(&mut runner).unwrap().current();
+        let pod = build(case, &generated);
+        let answer = dry_run(&client, &namespace, &pod).await;
+        let typed: Pod = serde_json::from_value(pod.clone()).unwrap();
+        let findings = evaluate_guardrails(&profile, &typed);
+        let rejecting: Vec<&str> = findings
+            .iter()
+            .map(|f| f.rule)
+            .filter(|r| *r != "oneServicePerContainer")
+            .collect();
+        let warns = answer
+            .warnings
+            .iter()
+            .any(|w| w.contains("guardrail oneServicePerContainer ("));
+        let context = format!(
+            "case {case}: {pod}\nthe API server: {} {} {:?}\nthe operator: {findings:?}",
+            answer.code, answer.body, answer.warnings
+        );
+        if answer.code < 300 {
+            admitted += 1;
+            assert!(rejecting.is_empty(), "admitted, but {context}");
+            assert_eq!(
+                warns,
+                findings.iter().any(|f| f.rule == "oneServicePerContainer"),
+                "{context}"
+            );
+            warned += usize::from(warns);
+        } else {
+            rejected += 1;
+            assert!(
+                rejecting
+                    .iter()
+                    .any(|rule| answer.body.contains(&format!("guardrail {rule} ("))),
+                "rejected by another rule, or by none the operator finds: {context}"
+            );
+        }
+    }
+    eprintln!(
+        "100 generated pods: {admitted} admitted ({warned} with the warning), {rejected} rejected"
+    );
+    assert!(admitted > 0 && rejected > 0, "both verdicts generated");
+    env.finish().await;
+}
+
+/// One generated container: image, read-only root, seccomp, AppArmor, literal variable,
+/// (probes, writable mount, propagation), (ports, supervisor).
+type GeneratedContainer = (
+    &'static str,
+    bool,
+    &'static str,
+    &'static str,
+    &'static str,
+    (u8, bool, bool),
+    (usize, bool),
+);
+/// One generated pod: (clean, one defect or any, which setting is the defect), main
+/// container, init container, `hostUsers: false`, no token, service account, owner.
+type Generated = (
+    (u8, usize),
+    GeneratedContainer,
+    Option<GeneratedContainer>,
+    bool,
+    bool,
+    &'static str,
+    &'static str,
+);
+
+/// [`good_pod`] `pod` changed as `generated` says (its first field not read).
+fn generated_pod(mut pod: Value, profile: &str, owners: &Owners, generated: &Generated) -> Value {
+    let (_, main, init, host_users, no_token, account, owner) = generated;
+    let set = |pod: &mut Value, c: &GeneratedContainer, regular: bool| {
+        let (
+            image,
+            read_only,
+            seccomp,
+            apparmor,
+            env,
+            (probes, writable, propagation),
+            (ports, supervisor),
+        ) = *c;
+        let container_name = if regular { "app" } else { "setup" };
+        let mut c = json!({
+            "name": container_name,
+            "image": image,
+            "securityContext": { "readOnlyRootFilesystem": read_only },
+            "volumeMounts": [
+                { "name": "tmp", "mountPath": "/tmp" },
+                { "name": "config", "mountPath": "/etc/app", "readOnly": !writable,
+                  "mountPropagation": if propagation { "HostToContainer" } else { "None" } },
+            ],
+        });
+        match seccomp {
+            "own" => {
+                c["securityContext"]["seccompProfile"] = json!({"type": "Localhost", "localhostProfile": format!("hardening.dev/{profile}.json")})
+            }
+            "runtime" => c["securityContext"]["seccompProfile"] = json!({"type": "RuntimeDefault"}),
+            "unconfined" => c["securityContext"]["seccompProfile"] = json!({"type": "Unconfined"}),
+            _ => {}
+        }
+        match apparmor {
+            "own" => {
+                c["securityContext"]["appArmorProfile"] = json!({"type": "Localhost", "localhostProfile": format!("hardening.dev-{profile}")})
+            }
+            "runtime" => {
+                c["securityContext"]["appArmorProfile"] = json!({"type": "RuntimeDefault"})
+            }
+            "annotation" => {
+                pod["metadata"]["annotations"]
+                    [format!("container.apparmor.security.beta.kubernetes.io/{container_name}")] =
+                    json!("runtime/default");
+            }
+            _ => {}
+        }
+        if !env.is_empty() {
+            c["env"] = json!([{ "name": env, "value": "x" }]);
+        }
+        if regular {
+            let probe = json!({ "tcpSocket": { "port": 8080 } });
+            if probes >= 1 {
+                c["livenessProbe"] = probe.clone();
+            }
+            if probes >= 2 {
+                c["readinessProbe"] = probe;
+            }
+        }
+        c["ports"] = json!(
+            (0..ports)
+                .map(|i| json!({"containerPort": 8080 + i}))
+                .collect::<Vec<_>>()
+        );
+        if supervisor {
+            c["command"] = json!(["/usr/bin/supervisord", "-n"]);
+        }
+        let list = if regular {
+            "containers"
+        } else {
+            "initContainers"
+        };
+        pod["spec"][list] = json!([c]);
+    };
+    set(&mut pod, main, true);
+    if let Some(init) = init {
+        set(&mut pod, init, false);
+    }
+    if !host_users {
+        pod["spec"]["hostUsers"] = json!(true);
+    }
+    if !no_token {
+        pod["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("automountServiceAccountToken");
+    }
+    match *account {
+        "default" => pod["spec"]["serviceAccountName"] = json!("default"),
+        "unset" => {
+            pod["spec"]
+                .as_object_mut()
+                .unwrap()
+                .remove("serviceAccountName");
+        }
+        _ => {}
+    }
+    match *owner {
+        "none" => {
+            pod["metadata"]
+                .as_object_mut()
+                .unwrap()
+                .remove("ownerReferences");
+        }
+        "job" => pod["metadata"]["ownerReferences"] = json!([owners.job]),
+        "not-controller" => pod["metadata"]["ownerReferences"][0]["controller"] = json!(false),
+        _ => {}
+    }
+    pod
+}
