@@ -893,6 +893,22 @@ async fn an_exception_suspends_a_pod_rule_for_one_container_only() {
         "the binding to take effect",
     )
     .await;
+    // The warnings have a policy and binding of their own, which the API server can load
+    // after the deny binding.
+    let two_ports = two_containers("legacy", "legacy", (true, 2), (true, 1));
+    eventually("the warnings' binding to take effect", || async {
+        let answer = dry_run(&client, &shop, &two_ports).await;
+        answer
+            .warnings
+            .iter()
+            .any(|w| w.contains("guardrail oneServicePerContainer ("))
+            .then_some(())
+            .ok_or(format!(
+                "no warning yet: {} {:?}",
+                answer.code, answer.warnings
+            ))
+    })
+    .await;
 
     // Without an exception: container legacy without probes is rejected, its two ports
     // warned about.
