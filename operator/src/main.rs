@@ -109,6 +109,7 @@ fn main() {
 async fn run(config: RunConfig) -> Result<(), Box<dyn std::error::Error>> {
     let kube_config = kube::Config::infer().await?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), ?config, "starting");
+    tokio::spawn(hardening_operator::run::release_freed_memory());
     let running = hardening_operator::run::start(kube_config, config, shutdown_signal()).await?;
     // Losing the lead ends the process: Kubernetes restarts it as a standby.
     running.wait().await?;

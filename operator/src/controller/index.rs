@@ -22,9 +22,13 @@
 //! Objects are held as JSON text and parsed when a reconcile reads them: a parsed object
 //! spends an allocation on every map of its spec and `managedFields` (about ten times its
 //! text), and the index holds every object of the kind while a reconcile reads one
-//! namespace's.
+//! namespace's. What differs from object to object (name, uid, resource version) is kept
+//! apart, and the rest of the text (labels, ownerReferences, `managedFields`, spec; see
+//! `trim::generated_object` for what is dropped) is shared by every object with the same
+//! text: a profile's objects are alike in every namespace it governs, so 10,000 namespaces
+//! hold a handful of texts, not 50,000.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use kube::ResourceExt;
@@ -58,7 +62,12 @@ impl Objects {
     fn insert(&mut self, stored: Stored) {
         match self.0.iter_mut().find(|o| o.name == stored.name) {
             Some(slot) => *slot = stored,
-            None => self.0.push(stored),
+            None => {
+                self.0.push(stored);
+                // A push grows the list to 4, 8...: with one quota or three policies per
+                // namespace most of that stays empty, in every namespace.
+                self.0.shrink_to_fit();
+            }
         }
     }
 
@@ -78,43 +87,78 @@ impl Objects {
     }
 }
 
-/// One object as the index keeps it: trimmed, as compact JSON.
+/// One object as the index keeps it: trimmed, its name, uid and resource version apart,
+/// the rest as compact JSON shared with every object of the same text ([`Texts`]).
 #[derive(Clone)]
 struct Stored {
-    name: Box<str>,
-    resource_version: Option<String>,
-    json: Box<str>,
+    name: Arc<str>,
+    resource_version: Option<Box<str>>,
+    uid: Option<Box<str>>,
+    body: Arc<str>,
 }
 
 impl Stored {
-    fn new(object: DynamicObject) -> Self {
-        let object = trim::generated_object(object);
+    fn new(object: DynamicObject, texts: &mut Texts) -> Self {
+        let mut object = trim::generated_object(object);
+        let metadata = &mut object.metadata;
+        let name = texts.get(metadata.name.as_deref().unwrap_or_default());
+        let resource_version = metadata.resource_version.take().map(String::into_boxed_str);
+        let uid = metadata.uid.take().map(String::into_boxed_str);
+        // The namespace is the index's key; the name is kept apart.
+        metadata.name = None;
+        metadata.namespace = None;
+        let body =
+            serde_json::to_string(&object).expect("an object from the API server serializes");
         Self {
-            name: object.name_any().into_boxed_str(),
-            resource_version: object.resource_version(),
-            json: serde_json::to_string(&object)
-                .expect("an object from the API server serializes")
-                .into_boxed_str(),
+            name,
+            resource_version,
+            uid,
+            body: texts.get(&body),
         }
     }
 
-    fn object(&self) -> Arc<DynamicObject> {
-        Arc::new(serde_json::from_str(&self.json).expect("the index parses the JSON it wrote"))
+    /// The object in `namespace` as a reconcile reads it.
+    fn object(&self, namespace: &str) -> Arc<DynamicObject> {
+        let mut object: DynamicObject =
+            serde_json::from_str(&self.body).expect("the index parses the JSON it wrote");
+        let metadata = &mut object.metadata;
+        metadata.name = Some(self.name.to_string());
+        metadata.namespace = Some(namespace.to_owned());
+        metadata.uid = self.uid.as_deref().map(str::to_owned);
+        metadata.resource_version = self.resource_version.as_deref().map(str::to_owned);
+        Arc::new(object)
     }
 
-    /// The object's uid (read from its JSON: needed only while an own deletion is pending).
-    fn uid(&self) -> Option<String> {
-        #[derive(serde::Deserialize)]
-        struct Meta {
-            uid: Option<String>,
+    fn uid(&self) -> Option<&str> {
+        self.uid.as_deref()
+    }
+}
+
+/// Every distinct text the index holds (object bodies and names), once: an object keeps a
+/// reference to it. Texts no object refers to any more are dropped whenever the set has
+/// doubled since the last time that was done, so it stays within twice what is in use.
+#[derive(Default)]
+struct Texts {
+    set: HashSet<Arc<str>>,
+    /// The set's size after the last removal of unused texts.
+    kept: usize,
+}
+
+impl Texts {
+    /// Texts below this many are never swept: sweeping costs a pass over the set.
+    const SWEEP_FLOOR: usize = 1024;
+
+    fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.set.get(text) {
+            return shared.clone();
         }
-        #[derive(serde::Deserialize)]
-        struct Object {
-            metadata: Meta,
+        if self.set.len() >= 2 * self.kept.max(Self::SWEEP_FLOOR) {
+            self.set.retain(|t| Arc::strong_count(t) > 1);
+            self.kept = self.set.len();
         }
-        serde_json::from_str::<Object>(&self.json)
-            .ok()
-            .and_then(|o| o.metadata.uid)
+        let shared: Arc<str> = Arc::from(text);
+        self.set.insert(shared.clone());
+        shared
     }
 }
 
@@ -223,6 +267,8 @@ struct IndexState {
     listings: u64,
     /// The newest resource version of every event and listed object taken.
     newest: Option<String>,
+    /// The texts the objects share.
+    texts: Texts,
 }
 
 impl IndexState {
@@ -246,14 +292,17 @@ impl IndexState {
                 OwnWrite::Deleted { uid } => {
                     if objects
                         .get(name.as_str())
-                        .is_some_and(|cached| cached.uid().as_deref() == Some(uid.as_str()))
+                        .is_some_and(|cached| cached.uid() == Some(uid.as_str()))
                     {
                         objects.remove(name.as_str());
                     }
                 }
             }
         }
-        objects.into_values().map(Stored::object).collect()
+        objects
+            .into_values()
+            .map(|stored| stored.object(namespace))
+            .collect()
     }
 
     /// Whether `version` is newer than every event taken: the watch has not delivered it.
@@ -273,7 +322,7 @@ impl IndexState {
         }
         let write = match written {
             Written::Stored(object) => {
-                let stored = Stored::new(*object);
+                let stored = Stored::new(*object, &mut self.texts);
                 // Its event is here already (and maybe newer ones): nothing to remember.
                 if !self.undelivered(stored.resource_version.as_deref()) {
                     self.forget_write(namespace, name);
@@ -288,7 +337,7 @@ impl IndexState {
                     .objects
                     .get(namespace)
                     .and_then(|o| o.find(name))
-                    .is_some_and(|cached| cached.uid().as_deref() == Some(uid.as_str()));
+                    .is_some_and(|cached| cached.uid() == Some(uid.as_str()));
                 if !hides {
                     self.forget_write(namespace, name);
                     return;
@@ -374,7 +423,7 @@ impl IndexState {
                     self.objects
                         .entry(namespace.clone())
                         .or_default()
-                        .insert(Stored::new(object));
+                        .insert(Stored::new(object, &mut self.texts));
                     if !own {
                         changed.insert(namespace);
                     }
@@ -406,7 +455,7 @@ impl IndexState {
                     listing
                         .entry(namespace)
                         .or_default()
-                        .insert(Stored::new(object));
+                        .insert(Stored::new(object, &mut self.texts));
                 }
             }
             watcher::Event::InitDone => {
@@ -522,7 +571,7 @@ mod tests {
             state.objects["a"]
                 .get("q")
                 .unwrap()
-                .object()
+                .object("a")
                 .data
                 .get("status")
                 .is_none()
@@ -905,5 +954,314 @@ mod model {
         ) {
             run(steps)?;
         }
+    }
+}
+
+#[cfg(test)]
+mod trimmed {
+    //! What the index keeps of an object reads as the object did: for generated live objects
+    //! (each object `examples/bsi-strict.yaml` renders, as the operator's apply left it, then
+    //! edited by other managers, with a status and its writer, timestamps, several own
+    //! entries, and a leftover object of the operator's), the plan on the objects read back
+    //! from the index equals the plan on the objects as the API server sent them.
+    use super::*;
+    use crate::core::api::Mode;
+    use crate::core::labels::FIELD_MANAGER;
+    use crate::core::plan::plan;
+    use crate::core::render::render;
+    use k8s_openapi::api::core::v1::Namespace;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const NAMESPACE: &str = "team-a";
+    const EDITORS: [&str; 2] = ["kubectl-edit", "helm"];
+    const TIMES: [&str; 3] = [
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T00:00:01Z",
+        "2026-06-01T12:00:00Z",
+    ];
+
+    fn fields_of(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (format!("f:{k}"), fields_of(v)))
+                    .collect(),
+            ),
+            _ => json!({}),
+        }
+    }
+
+    fn fields_for(path: &[String]) -> Value {
+        path.iter()
+            .rev()
+            .fold(json!({}), |inner, key| json!({ format!("f:{key}"): inner }))
+    }
+
+    fn entry(manager: &str, operation: &str, time: &str, fields: Value) -> Value {
+        json!({ "manager": manager, "operation": operation, "apiVersion": "v1",
+                "time": time, "fieldsType": "FieldsV1", "fieldsV1": fields })
+    }
+
+    /// Every map path of `value` (lists end a path).
+    fn map_paths(value: &Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        if let Value::Object(map) = value {
+            for (k, v) in map {
+                prefix.push(k.clone());
+                out.push(prefix.clone());
+                map_paths(v, prefix, out);
+                prefix.pop();
+            }
+        }
+    }
+
+    /// An edit by another manager: the path (picked among the spec's map paths by index),
+    /// and what it does there.
+    #[derive(Clone, Debug)]
+    enum Edit {
+        Set(usize, Value),
+        Remove(usize),
+        Add(usize, &'static str, Value),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        let value = prop_oneof![
+            Just(json!("99")),
+            Just(json!("500m")),
+            Just(json!({"matchLabels": {"app": "x"}})),
+            Just(json!([{"port": 53, "endPort": 60}])),
+            (1i64..100).prop_map(Value::from),
+        ];
+        prop_oneof![
+            (any::<usize>(), value.clone()).prop_map(|(i, v)| Edit::Set(i, v)),
+            any::<usize>().prop_map(Edit::Remove),
+            (
+                any::<usize>(),
+                prop::sample::select(&["scopes", "extra", "pods"][..]),
+                value
+            )
+                .prop_map(|(i, k, v)| Edit::Add(i, k, v)),
+        ]
+    }
+
+    #[derive(Clone, Debug)]
+    struct Live {
+        /// Which rendered object, by index.
+        object: usize,
+        /// Each edit, its time and its manager, by index.
+        edits: Vec<(Edit, usize, usize)>,
+        own_time: usize,
+        /// An own `Update` entry as well (the operator's removal of added fields).
+        own_update: bool,
+        status: bool,
+        version: u32,
+    }
+
+    fn live() -> impl Strategy<Value = Live> {
+        (
+            any::<usize>(),
+            prop::collection::vec((edit(), 0..TIMES.len(), 0..EDITORS.len()), 0..4),
+            0..TIMES.len(),
+            any::<bool>(),
+            any::<bool>(),
+            1u32..1_000_000,
+        )
+            .prop_map(
+                |(object, edits, own_time, own_update, status, version)| Live {
+                    object,
+                    edits,
+                    own_time,
+                    own_update,
+                    status,
+                    version,
+                },
+            )
+    }
+
+    /// The object as the API server would send it.
+    fn as_sent(body: &Value, live: &Live, uid: &str) -> DynamicObject {
+        let mut object = body.clone();
+        let mut owned = body.clone();
+        for key in ["apiVersion", "kind"] {
+            owned.as_object_mut().unwrap().remove(key);
+        }
+        owned["metadata"].as_object_mut().unwrap().remove("name");
+        owned["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("namespace");
+        let mut entries = vec![entry(
+            FIELD_MANAGER,
+            "Apply",
+            TIMES[live.own_time],
+            fields_of(&owned),
+        )];
+        if live.own_update {
+            entries.push(entry(
+                FIELD_MANAGER,
+                "Update",
+                TIMES[2],
+                json!({"f:metadata": {"f:annotations": {}}}),
+            ));
+        }
+        for (edit, time, editor) in &live.edits {
+            let mut paths = Vec::new();
+            map_paths(&object["spec"], &mut vec!["spec".to_owned()], &mut paths);
+            if paths.is_empty() {
+                continue;
+            }
+            let pick = |i: &usize| paths[i % paths.len()].clone();
+            let (path, value) = match edit {
+                Edit::Set(i, v) => (pick(i), Some(v.clone())),
+                Edit::Remove(i) => (pick(i), None),
+                Edit::Add(i, key, v) => {
+                    let mut path = pick(i);
+                    path.pop();
+                    path.push((*key).to_owned());
+                    (path, Some(v.clone()))
+                }
+            };
+            let (last, parents) = path.split_last().unwrap();
+            let mut node = &mut object;
+            for key in parents {
+                if !node[key.as_str()].is_object() {
+                    node[key.as_str()] = json!({});
+                }
+                node = &mut node[key.as_str()];
+            }
+            let map = node.as_object_mut().unwrap();
+            match value {
+                Some(v) => {
+                    map.insert(last.clone(), v);
+                    entries.push(entry(
+                        EDITORS[*editor],
+                        "Update",
+                        TIMES[*time],
+                        fields_for(&path),
+                    ));
+                }
+                None => {
+                    map.remove(last);
+                }
+            }
+        }
+        if live.status {
+            object["status"] = json!({"used": {"pods": "3"}});
+            entries.push(
+                json!({"manager": "kube-controller-manager", "operation": "Update",
+                "apiVersion": "v1", "time": TIMES[1], "fieldsType": "FieldsV1",
+                "subresource": "status", "fieldsV1": {"f:status": {"f:used": {}}}}),
+            );
+        }
+        let metadata = object["metadata"].as_object_mut().unwrap();
+        metadata.insert("namespace".into(), json!(NAMESPACE));
+        metadata.insert("uid".into(), json!(uid));
+        metadata.insert("resourceVersion".into(), json!(live.version.to_string()));
+        metadata.insert("generation".into(), json!(3));
+        metadata.insert("creationTimestamp".into(), json!(TIMES[0]));
+        metadata.insert("managedFields".into(), Value::Array(entries));
+        serde_json::from_value(object).unwrap()
+    }
+
+    /// What a plan says, its targets aside.
+    fn summary(steps: &[crate::core::plan::Step<'_>]) -> Vec<String> {
+        steps
+            .iter()
+            .map(|s| format!("{} {} {:?} {:?}", s.kind, s.name, s.action, s.drifts))
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        #[test]
+        fn the_plan_on_objects_read_from_the_index_is_the_plan_on_the_objects_sent(
+            lives in prop::collection::vec(live(), 1..4),
+            leftover in any::<bool>(),
+        ) {
+            let profile = crate::fixtures::example("bsi-strict.yaml");
+            let desired = render(&profile, NAMESPACE).unwrap();
+            let namespace: Namespace =
+                serde_json::from_value(json!({"metadata": {"name": NAMESPACE}})).unwrap();
+            let mut sent: Vec<(ManagedKind, DynamicObject)> = Vec::new();
+            for (i, live) in lives.iter().enumerate() {
+                let object = &desired.objects[live.object % desired.objects.len()];
+                if sent.iter().any(|(_, o)| o.name_any() == object.name()) {
+                    continue;
+                }
+                let uid = format!("00000000-0000-4000-8000-00000000000{i}");
+                sent.push((object.kind(), as_sent(&object.to_json(), live, &uid)));
+            }
+            if leftover {
+                // An object of the operator's the profile no longer renders.
+                let mut body = desired.objects[0].to_json();
+                body["metadata"]["name"] = json!("hardening-retired");
+                let live = Live { object: 0, edits: vec![], own_time: 0, own_update: false,
+                                  status: false, version: 7 };
+                sent.push((desired.objects[0].kind(), as_sent(&body, &live, "retired-uid")));
+            }
+            let mut state = IndexState::default();
+            let mut read = Vec::new();
+            for (kind, object) in &sent {
+                let stored = Stored::new(object.clone(), &mut state.texts);
+                let name = object.name_any();
+                prop_assert_eq!(&*stored.name, name.as_str());
+                prop_assert_eq!(stored.uid(), object.metadata.uid.as_deref());
+                read.push((*kind, stored.object(NAMESPACE)));
+            }
+            let sent: Vec<(ManagedKind, Arc<DynamicObject>)> =
+                sent.into_iter().map(|(k, o)| (k, Arc::new(o))).collect();
+            for ((_, before), (_, after)) in sent.iter().zip(&read) {
+                prop_assert_eq!(before.namespace(), after.namespace());
+                prop_assert_eq!(before.resource_version(), after.resource_version());
+                prop_assert_eq!(before.labels(), after.labels());
+                prop_assert_eq!(before.owner_references(), after.owner_references());
+            }
+            for mode in [Mode::Enforce, Mode::Audit] {
+                let full = plan(&namespace, &desired, mode, &sent).unwrap();
+                let trimmed = plan(&namespace, &desired, mode, &read).unwrap();
+                prop_assert_eq!(summary(&full), summary(&trimmed));
+            }
+        }
+    }
+
+    #[test]
+    fn a_profiles_objects_share_their_text_across_namespaces() {
+        let profile = crate::fixtures::example("bsi-strict.yaml");
+        let mut texts = Texts::default();
+        let live = Live {
+            object: 0,
+            edits: vec![],
+            own_time: 0,
+            own_update: false,
+            status: true,
+            version: 1,
+        };
+        let stored: Vec<Stored> = ["a", "b"]
+            .iter()
+            .enumerate()
+            .map(|(i, ns)| {
+                let desired = render(&profile, ns).unwrap();
+                let mut live = live.clone();
+                live.own_time = i;
+                live.version = 10 + i as u32;
+                let mut object = as_sent(&desired.objects[0].to_json(), &live, &format!("uid-{i}"));
+                object.metadata.namespace = Some((*ns).to_owned());
+                Stored::new(object, &mut texts)
+            })
+            .collect();
+        assert!(
+            Arc::ptr_eq(&stored[0].body, &stored[1].body),
+            "one text for both"
+        );
+        assert!(Arc::ptr_eq(&stored[0].name, &stored[1].name));
+        assert_eq!(texts.set.len(), 2, "the body and the name");
+        assert_eq!(stored[1].object("b").namespace().as_deref(), Some("b"));
+        assert_eq!(stored[1].object("b").metadata.uid.as_deref(), Some("uid-1"));
+        // Texts no object refers to are dropped once the set has doubled.
+        drop(stored);
+        for i in 0..2 * Texts::SWEEP_FLOOR {
+            texts.get(&i.to_string());
+        }
+        assert!(texts.set.len() <= Texts::SWEEP_FLOOR + 1);
     }
 }

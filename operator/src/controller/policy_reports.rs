@@ -333,38 +333,41 @@ async fn apply(reports: &Api<DynamicObject>, name: &str, report: Value) -> Resul
     Ok(content(&serde_json::to_value(&stored).unwrap_or_default()))
 }
 
-/// The report each of `namespaces` should have now (`None`: not governed, no report).
-fn desired(
-    ctx: &Context,
-    api: ReportApi,
-    namespaces: HashSet<String>,
-) -> Vec<(String, Option<Value>)> {
+/// The report `namespace` should have now (`Some(None)`: not governed, no report), or
+/// `None` while its profile's status is not written for the current generation.
+fn desired(ctx: &Context, api: ReportApi, namespace: &str) -> Option<Option<Value>> {
     ctx.state.outcomes.read(|outcomes| {
-        namespaces
-            .into_iter()
-            .filter_map(|namespace| {
-                let profile = outcomes.get(&namespace).and_then(|outcome| {
-                    ctx.caches.profiles.get(&ObjectRef::new(outcome.winner()?))
-                });
-                // The verdicts rest on facts the profile's status states (guardrails enforced,
-                // images scanned): until it is written for this generation, a report would say
-                // what is not so yet and be written again moments later.
-                if profile.as_ref().is_some_and(|p| !status_current(p)) {
-                    ctx.state.reports.touch(&namespace);
-                    return None;
-                }
-                let report = outcomes
-                    .get(&namespace)
-                    .zip(profile)
-                    .map(|(outcome, profile)| {
-                        let facts = profile_facts_of(&profile, ctx.caches.pods.is_some());
-                        let results = namespace_results(&profile, &namespace, outcome, &facts);
-                        report_object(api, &namespace, &results)
-                    });
-                Some((namespace, report))
-            })
-            .collect()
+        let profile = outcomes
+            .get(namespace)
+            .and_then(|outcome| ctx.caches.profiles.get(&ObjectRef::new(outcome.winner()?)));
+        // The verdicts rest on facts the profile's status states (guardrails enforced,
+        // images scanned): until it is written for this generation, a report would say
+        // what is not so yet and be written again moments later.
+        if profile.as_ref().is_some_and(|p| !status_current(p)) {
+            ctx.state.reports.touch(namespace);
+            return None;
+        }
+        Some(
+            outcomes
+                .get(namespace)
+                .zip(profile)
+                .map(|(outcome, profile)| {
+                    let facts = profile_facts_of(&profile, ctx.caches.pods.is_some());
+                    let results = namespace_results(&profile, namespace, outcome, &facts);
+                    report_object(api, namespace, &results)
+                }),
+        )
     })
+}
+
+/// What the writer did about one namespace's report at a look.
+enum Looked {
+    /// Nothing to do (unchanged, or not due yet).
+    Nothing,
+    /// Not governed any more: its report is to be deleted.
+    Ungoverned(String),
+    /// Written (or tried): the digest wanted and the API server's answer.
+    Written(String, u64, Result<u64, String>),
 }
 
 /// Whether `profile`'s status was written for its current generation.
@@ -496,39 +499,48 @@ pub async fn run(ctx: Arc<Context>, health: Arc<Health>, shutdown: impl Future<O
             }
         }
         cluster.sync(&ctx).await;
-        let mut changed = Vec::new();
-        for (namespace, report) in desired(&ctx, api, ctx.state.reports.take()) {
-            let Some(report) = report else {
-                if written.contains_key(&namespace) {
-                    delete(&ctx, &resource, &namespace, &mut written).await;
-                }
-                continue;
-            };
-            let wanted = content(&report);
-            if written.get(&namespace).is_none_or(|w| w.wanted != wanted) {
-                changed.push((namespace, report, wanted));
-            }
-        }
-        // Written side by side: one after another, a rollout's reports trailed its objects by
-        // many seconds. The client's write slots bound the writes in flight.
-        let applied: Vec<_> =
-            futures::stream::iter(changed.into_iter().map(|(namespace, report, wanted)| {
-                let reports: Api<DynamicObject> =
-                    Api::namespaced_with(ctx.client.clone(), &namespace, &resource);
+        // Side by side: one after another, a rollout's reports trailed its objects by many
+        // seconds. The client's write slots bound the writes in flight. Each report is
+        // built when its turn comes, so at most REPORTS_IN_FLIGHT are held at once (a
+        // rollout's 1,000 reports of the full profile built up front were the peak of the
+        // operator's heap, some 35 MB).
+        let seen = &written;
+        let looked: Vec<Looked> = futures::stream::iter(ctx.state.reports.take())
+            .map(|namespace| {
+                let ctx = &ctx;
+                let resource = &resource;
                 async move {
+                    let report = match desired(ctx, api, &namespace) {
+                        None => return Looked::Nothing,
+                        Some(None) if seen.contains_key(&namespace) => {
+                            return Looked::Ungoverned(namespace);
+                        }
+                        Some(None) => return Looked::Nothing,
+                        Some(Some(report)) => report,
+                    };
+                    let wanted = content(&report);
+                    if seen.get(&namespace).is_some_and(|w| w.wanted == wanted) {
+                        return Looked::Nothing;
+                    }
+                    let reports: Api<DynamicObject> =
+                        Api::namespaced_with(ctx.client.clone(), &namespace, resource);
                     let result = apply(&reports, REPORT_NAME, report).await;
-                    (namespace, wanted, result)
+                    Looked::Written(namespace, wanted, result)
                 }
-            }))
+            })
             .buffer_unordered(REPORTS_IN_FLIGHT)
             .collect()
             .await;
-        for (namespace, wanted, result) in applied {
-            match result {
-                Ok(stored) => {
+        for looked in looked {
+            match looked {
+                Looked::Nothing => {}
+                Looked::Ungoverned(namespace) => {
+                    delete(&ctx, &resource, &namespace, &mut written).await;
+                }
+                Looked::Written(namespace, wanted, Ok(stored)) => {
                     written.insert(namespace, Digests { wanted, stored });
                 }
-                Err(e) => {
+                Looked::Written(namespace, _, Err(e)) => {
                     warn!(%namespace, error = %e, "policy report: could not write");
                     // Tried again at the next look.
                     ctx.state.reports.touch(&namespace);

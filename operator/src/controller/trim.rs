@@ -17,14 +17,25 @@ const POD_SECURITY_LABEL_PREFIX: &str = "pod-security.kubernetes.io/";
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// A generated kind's object without what the reconciler never reads: a quota's status
-/// (rewritten by the quota controller on every use) and the `managedFields` entries of
-/// status writers.
+/// (rewritten by the quota controller on every use), the `managedFields` entries of
+/// status writers, the time of the operator's own entries (only other managers' times
+/// attribute a drift), the creation timestamp and the generation. What is left of a
+/// profile's object is then the same text in every namespace but for its namespace, uid and
+/// resource version (which the index keeps apart).
 pub fn generated_object(mut object: DynamicObject) -> DynamicObject {
     if let Some(data) = object.data.as_object_mut() {
         data.remove("status");
     }
-    if let Some(entries) = object.metadata.managed_fields.as_mut() {
+    let metadata = &mut object.metadata;
+    metadata.creation_timestamp = None;
+    metadata.generation = None;
+    if let Some(entries) = metadata.managed_fields.as_mut() {
         entries.retain(|entry| entry.subresource.as_deref().unwrap_or_default().is_empty());
+        for entry in entries {
+            if entry.manager.as_deref() == Some(FIELD_MANAGER) {
+                entry.time = None;
+            }
+        }
     }
     object
 }
