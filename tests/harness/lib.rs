@@ -14,7 +14,8 @@
 //! Helpers the integration tests share: [`profiles`] (specs several tests use, a status's
 //! conditions), [`objects`] (a namespace, its labels, a profile's Events), [`clients`]
 //! (a ServiceAccount's client, impersonation, break-glass), [`requests`] (raw requests and
-//! dry runs, with status code and warnings), [`audit`] (writes in the audit log), [`scrape`]
+//! dry runs, with status code and warnings), [`reports`] (the report CRDs, the policy
+//! reports the operator wrote), [`audit`] (writes in the audit log), [`scrape`]
 //! (the operator's `/metrics` and health endpoints).
 
 pub mod audit;
@@ -27,6 +28,7 @@ pub mod oci;
 mod pki;
 pub mod profiles;
 pub mod promql;
+pub mod reports;
 pub mod requests;
 pub mod scrape;
 
