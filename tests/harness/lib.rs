@@ -265,6 +265,27 @@ pub fn node_resident_memory_kib() -> Vec<(String, u64)> {
         .unwrap_or_default()
 }
 
+/// The repository's root (the parent of `tests/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The target directory's `tmp/`, where the tests may put files (what cargo names
+/// `CARGO_TARGET_TMPDIR` when it builds a test, which it does not when it builds this
+/// library): found from the running executable, which cargo puts below the target
+/// directory (marked by its `CACHEDIR.TAG`).
+pub fn target_tmpdir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the running executable's path");
+    let target = exe
+        .ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .unwrap_or_else(|| panic!("{} does not lie in a cargo target directory", exe.display()));
+    target.join("tmp")
+}
+
 /// The path a `tests/controlplane/` script (`script`, relative to `tests/`) prints on its
 /// last line: it builds or fetches `what` once per machine and is a no-op when cached. The
 /// environment variable `override_env` names the path instead and skips the script. The

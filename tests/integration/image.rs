@@ -6,12 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
+use hardening_tests::repo_root;
 
 /// The image's binary: the one `tests/run.sh` built with the same script before any test
 /// started (`HARDENING_STATIC_BINARY`; a cargo build inside `cargo test` sees another
@@ -35,7 +30,7 @@ fn build_static() -> PathBuf {
     // control-plane tests running beside it must not starve.
     let output = Command::new("nice")
         .args(["-n", "19", "bash"])
-        .arg(root().join("tests/build-static.sh"))
+        .arg(repo_root().join("tests/build-static.sh"))
         .env("CARGO_TARGET_DIR", &target_dir)
         .stdin(Stdio::null())
         // cargo's progress goes straight to the terminal.
@@ -55,7 +50,7 @@ fn build_static() -> PathBuf {
 
 #[test]
 fn image_binary_is_static_and_runs() {
-    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
     for line in [
         "FROM rust:1-bookworm AS build",
         "tests/build-static.sh > /tmp/built && cp \"$(tail -n 1 /tmp/built)\" /hardening-operator",
@@ -79,10 +74,11 @@ fn image_binary_is_static_and_runs() {
 
     // The binary accepts every argument the chart gives it (clap checks each one before
     // it gets to `--help`).
-    let docs = crate::chart::render("hardening-operator", "hardening-system", &[]);
-    let deployment = crate::chart::one(&docs, "Deployment");
-    let mut chart_args =
-        crate::chart::strings(&deployment["spec"]["template"]["spec"]["containers"][0]["args"]);
+    let docs = hardening_tests::helm::render("hardening-operator", "hardening-system", &[]);
+    let deployment = hardening_tests::helm::one(&docs, "Deployment");
+    let mut chart_args = hardening_tests::helm::strings(
+        &deployment["spec"]["template"]["spec"]["containers"][0]["args"],
+    );
     chart_args.push("--help".into());
 
     for args in [
@@ -106,7 +102,7 @@ fn image_binary_is_static_and_runs() {
 /// (the chart's `nodeAgent.apparmor` needs it).
 #[test]
 fn dockerfile_has_a_node_agent_apparmor_stage_and_ends_with_distroless() {
-    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
     // Instructions, with `\` continuations joined and comments dropped.
     let mut instructions: Vec<String> = Vec::new();
     let mut continued = false;

@@ -229,7 +229,7 @@ impl Release {
         }
         all.extend_from_slice(sets);
         let name = unique_name(prefix);
-        let chart = crate::chart::chart_dir().display().to_string();
+        let chart = hardening_tests::helm::chart_dir().display().to_string();
         let kubeconfig = cluster().kubeconfig().display().to_string();
         let mut args = vec![
             "install",
@@ -243,7 +243,7 @@ impl Release {
         for set in &all {
             args.extend(["--set", set]);
         }
-        crate::chart::helm(&args).unwrap_or_else(|e| panic!("helm {args:?} failed:\n{e}"));
+        hardening_tests::helm::helm(&args).unwrap_or_else(|e| panic!("helm {args:?} failed:\n{e}"));
         Release {
             name,
             namespace: namespace.to_owned(),
@@ -271,7 +271,7 @@ impl Release {
 impl Drop for Release {
     fn drop(&mut self) {
         let kubeconfig = cluster().kubeconfig().display().to_string();
-        let _ = crate::chart::helm(&[
+        let _ = hardening_tests::helm::helm(&[
             "uninstall",
             &self.name,
             "--namespace",
