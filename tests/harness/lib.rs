@@ -16,7 +16,8 @@
 //! (a ServiceAccount's client, impersonation, break-glass), [`requests`] (raw requests and
 //! dry runs, with status code and warnings), [`reports`] (the report CRDs, the policy
 //! reports the operator wrote), [`audit`] (writes in the audit log), [`scrape`]
-//! (the operator's `/metrics` and health endpoints).
+//! (the operator's `/metrics` and health endpoints), [`seeds`] (a property test's seed),
+//! [`helm`] (helm and the chart, rendered).
 
 pub mod audit;
 pub mod clients;
@@ -31,6 +32,7 @@ pub mod promql;
 pub mod reports;
 pub mod requests;
 pub mod scrape;
+pub mod seeds;
 
 use std::collections::BTreeMap;
 use std::future::Future;
