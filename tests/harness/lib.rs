@@ -17,7 +17,8 @@
 //! dry runs, with status code and warnings), [`reports`] (the report CRDs, the policy
 //! reports the operator wrote), [`audit`] (writes in the audit log), [`scrape`]
 //! (the operator's `/metrics` and health endpoints), [`seeds`] (a property test's seed),
-//! [`helm`] (helm and the chart, rendered).
+//! [`helm`] (helm and the chart, rendered), [`on_node`] (pods that really run, the
+//! operator's image and CLI, the chart installed, the node agent).
 
 pub mod audit;
 pub mod clients;
@@ -26,6 +27,7 @@ pub mod helm;
 pub mod node;
 pub mod objects;
 pub mod oci;
+pub mod on_node;
 mod pki;
 pub mod profiles;
 pub mod promql;

@@ -3,50 +3,9 @@
 //! distroless/static base needs: a statically linked executable (no ELF interpreter, no
 //! shared library) that runs.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use hardening_tests::repo_root;
-
-/// The image's binary: the one `tests/run.sh` built with the same script before any test
-/// started (`HARDENING_STATIC_BINARY`; a cargo build inside `cargo test` sees another
-/// environment and would rebuild everything), else built now.
-pub fn static_binary() -> PathBuf {
-    match std::env::var_os("HARDENING_STATIC_BINARY") {
-        Some(path) => PathBuf::from(path),
-        None => build_static(),
-    }
-}
-
-/// Builds the image's binary with `tests/build-static.sh`, as the Dockerfile does.
-fn build_static() -> PathBuf {
-    // A target directory of its own: other flags, so it would rebuild the debug one.
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("the tmp dir lies in the target dir")
-        .join("static");
-    let started = std::time::Instant::now();
-    // At the lowest priority: a release build takes both cores for minutes, and the
-    // control-plane tests running beside it must not starve.
-    let output = Command::new("nice")
-        .args(["-n", "19", "bash"])
-        .arg(repo_root().join("tests/build-static.sh"))
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .stdin(Stdio::null())
-        // cargo's progress goes straight to the terminal.
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("running tests/build-static.sh");
-    assert!(output.status.success(), "tests/build-static.sh failed");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let binary = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
-    eprintln!(
-        "static build: {} in {:.0?}",
-        binary.display(),
-        started.elapsed()
-    );
-    binary
-}
 
 #[test]
 fn image_binary_is_static_and_runs() {
@@ -61,7 +20,7 @@ fn image_binary_is_static_and_runs() {
         assert!(dockerfile.contains(line), "the Dockerfile lacks `{line}`");
     }
 
-    let binary = crate::on_node::static_binary();
+    let binary = hardening_tests::on_node::static_binary();
 
     let elf = std::fs::read(&binary).unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
     let linking = static_linking(&elf).unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
