@@ -14,8 +14,11 @@
 //! Helpers the integration tests share: [`profiles`] (specs several tests use, a status's
 //! conditions), [`objects`] (a namespace, its labels, a profile's Events), [`clients`]
 //! (a ServiceAccount's client, impersonation, break-glass), [`requests`] (raw requests and
-//! dry runs, with status code and warnings), [`audit`] (writes in the audit log), [`scrape`]
-//! (the operator's `/metrics` and health endpoints).
+//! dry runs, with status code and warnings), [`reports`] (the report CRDs, the policy
+//! reports the operator wrote), [`audit`] (writes in the audit log), [`scrape`]
+//! (the operator's `/metrics` and health endpoints), [`seeds`] (a property test's seed),
+//! [`helm`] (helm and the chart, rendered), [`on_node`] (pods that really run, the
+//! operator's image and CLI, the chart installed, the node agent).
 
 pub mod audit;
 pub mod clients;
@@ -24,11 +27,14 @@ pub mod helm;
 pub mod node;
 pub mod objects;
 pub mod oci;
+pub mod on_node;
 mod pki;
 pub mod profiles;
 pub mod promql;
+pub mod reports;
 pub mod requests;
 pub mod scrape;
+pub mod seeds;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -261,6 +267,27 @@ pub fn node_resident_memory_kib() -> Vec<(String, u64)> {
         .as_ref()
         .map(Node::resident_memory_kib)
         .unwrap_or_default()
+}
+
+/// The repository's root (the parent of `tests/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The target directory's `tmp/`, where the tests may put files (what cargo names
+/// `CARGO_TARGET_TMPDIR` when it builds a test, which it does not when it builds this
+/// library): found from the running executable, which cargo puts below the target
+/// directory (marked by its `CACHEDIR.TAG`).
+pub fn target_tmpdir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the running executable's path");
+    let target = exe
+        .ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .unwrap_or_else(|| panic!("{} does not lie in a cargo target directory", exe.display()));
+    target.join("tmp")
 }
 
 /// The path a `tests/controlplane/` script (`script`, relative to `tests/`) prints on its

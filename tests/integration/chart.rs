@@ -17,16 +17,18 @@ use hardening_operator::core::render::ManagedKind;
 use hardening_operator::fixtures;
 use hardening_operator::live::api_resource;
 use hardening_tests::clients::{token_config, token_for};
-use hardening_tests::helm::helm_binary;
+use hardening_tests::helm::{
+    chart_dir, crd_files, documents, helm, helm_path, named, of_kind, one, render, strings,
+    with_helm_home, without_chart_metadata,
+};
 use hardening_tests::objects::labels_of;
 use hardening_tests::profiles::condition;
-use hardening_tests::{TestNamespace, cluster, eventually, unique_name, wait_until};
+use hardening_tests::{TestNamespace, cluster, eventually, repo_root, unique_name, wait_until};
 use k8s_openapi::api::core::v1::{Namespace, Pod, ResourceQuota};
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{Scope, pinned_kind};
 use kube::{Api, Client, ResourceExt};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -250,128 +252,8 @@ const WRITE_VERBS: [&str; 5] = ["create", "update", "patch", "delete", "deleteco
 
 type Grant = (String, String, String);
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-pub fn chart_dir() -> PathBuf {
-    root().join("charts/hardening-operator")
-}
-
 fn crd_file() -> PathBuf {
-    root().join(hardening_operator::core::crd::CRD_PATH)
-}
-
-fn helm_path() -> PathBuf {
-    helm_binary().unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// helm's own state (repositories, cache) stays inside the target directory.
-fn with_helm_home(cmd: &mut Command) -> &mut Command {
-    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("helm-home");
-    cmd.env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_DATA_HOME", home.join("data"))
-}
-
-/// Runs helm; `Ok(stdout)` or `Err(stderr)`.
-pub fn helm(args: &[&str]) -> Result<String, String> {
-    let output = with_helm_home(&mut Command::new(helm_path()))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running helm {args:?}: {e}"));
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
-}
-
-/// `helm template` with the CRDs, as a list of objects.
-pub fn render(release: &str, namespace: &str, sets: &[&str]) -> Vec<Value> {
-    let chart = chart_dir().display().to_string();
-    let mut args = vec![
-        "template",
-        release,
-        &chart,
-        "--namespace",
-        namespace,
-        "--include-crds",
-    ];
-    for set in sets {
-        args.extend(["--set", set]);
-    }
-    let yaml = helm(&args).unwrap_or_else(|e| panic!("helm {args:?} failed:\n{e}"));
-    documents(&yaml)
-}
-
-fn documents(yaml: &str) -> Vec<Value> {
-    serde_yaml_ng::Deserializer::from_str(yaml)
-        .map(|doc| Value::deserialize(doc).expect("helm renders valid YAML"))
-        .filter(|doc| !doc.is_null())
-        .collect()
-}
-
-/// A CRD the chart rendered, without what the chart adds to the generated file (the
-/// release's labels, the `helm.sh/resource-policy` annotation): the file's own object.
-pub fn without_chart_metadata(crd: &Value) -> Value {
-    let mut crd = crd.clone();
-    let metadata = crd["metadata"].as_object_mut().expect("a CRD has metadata");
-    metadata.remove("labels");
-    metadata.remove("annotations");
-    crd
-}
-
-fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    docs.iter().filter(|d| d["kind"] == kind).collect()
-}
-
-/// The document of `kind` named `name`.
-pub fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    match of_kind(docs, kind)
-        .into_iter()
-        .filter(|d| d["metadata"]["name"] == name)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        [doc] => doc,
-        other => panic!("expected one {kind} {name}, rendered {}", other.len()),
-    }
-}
-
-/// The generated CRD files (`crds/`): the profile's and the exception's, by CRD name.
-pub fn crd_files() -> Vec<(&'static str, PathBuf)> {
-    vec![
-        (
-            "hardeningprofiles.hardening.dev",
-            root().join(hardening_operator::core::crd::CRD_PATH),
-        ),
-        (
-            "hardeningexceptions.hardening.dev",
-            root().join(hardening_operator::core::crd::EXCEPTION_CRD_PATH),
-        ),
-    ]
-}
-
-pub fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
-    match of_kind(docs, kind).as_slice() {
-        [doc] => doc,
-        other => panic!("expected one {kind}, rendered {}", other.len()),
-    }
-}
-
-pub fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|v| v.as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+    repo_root().join(hardening_operator::core::crd::CRD_PATH)
 }
 
 /// Every (group, resource, verb) a Role's or ClusterRole's rules grant.
@@ -1046,7 +928,7 @@ fn chart_readme_and_values_document_every_value() {
 /// `config/rbac/rbac.yaml` is the chart's RBAC, rendered by `config/rbac/generate.sh`.
 #[test]
 fn config_rbac_is_the_charts_rbac() {
-    let script = root().join("config/rbac/generate.sh");
+    let script = repo_root().join("config/rbac/generate.sh");
     let output = with_helm_home(&mut Command::new("bash"))
         .arg(&script)
         .env("HELM", helm_path())
@@ -1057,7 +939,7 @@ fn config_rbac_is_the_charts_rbac() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let committed = std::fs::read_to_string(root().join("config/rbac/rbac.yaml")).unwrap();
+    let committed = std::fs::read_to_string(repo_root().join("config/rbac/rbac.yaml")).unwrap();
     assert!(
         String::from_utf8_lossy(&output.stdout) == committed,
         "config/rbac/rbac.yaml differs from the chart: run config/rbac/generate.sh --write"

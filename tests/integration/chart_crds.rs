@@ -17,8 +17,8 @@ use kube::api::PostParams;
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
-use crate::chart::{chart_dir, helm, named, render, without_chart_metadata};
 use crate::operator_env::install_crd;
+use hardening_tests::helm::{chart_dir, crd_files, helm, named, render, without_chart_metadata};
 
 const CRD_NAME: &str = "hardeningprofiles.hardening.dev";
 const KEEP: &str = "helm.sh/resource-policy";
@@ -31,7 +31,7 @@ fn crds(docs: &[Value]) -> Vec<&Value> {
 
 #[test]
 fn chart_crd_values_decide_whether_the_crd_is_rendered_and_kept() {
-    for (name, path) in crate::chart::crd_files() {
+    for (name, path) in crd_files() {
         let file: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
 
         // Default: installed, kept on uninstall, labelled as the release's.
@@ -211,7 +211,7 @@ async fn helm_uninstall_keeps_the_crd_and_profiles_unless_told_otherwise() {
     install_crd(&client).await;
     create_profile(&client, "theirs").await;
     let chart = chart_dir().display().to_string();
-    let refused = crate::chart::helm(&[
+    let refused = hardening_tests::helm::helm(&[
         "install",
         "default-values",
         &chart,

@@ -16,8 +16,8 @@ use kube::{Api, ResourceExt};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::chart::{chart_dir, one, render};
 use crate::operator_env::{OperatorEnv, operator_config};
+use hardening_tests::helm::{chart_dir, one, render};
 
 /// Grafana's variables in the dashboard's queries, and what the test puts in their place
 /// before parsing (as Grafana interpolates them before sending a query).

@@ -14,7 +14,7 @@ use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
-use crate::chart::{chart_dir, helm, one, render, strings};
+use hardening_tests::helm::{chart_dir, helm, one, render, strings};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -16,7 +16,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use crate::operator_env::OperatorEnv;
-use crate::policy_reports::install;
+use hardening_tests::reports::install;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_network_policies_are_rendered_kept_and_removed() {

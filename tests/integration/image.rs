@@ -3,59 +3,13 @@
 //! distroless/static base needs: a statically linked executable (no ELF interpreter, no
 //! shared library) that runs.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-/// The image's binary: the one `tests/run.sh` built with the same script before any test
-/// started (`HARDENING_STATIC_BINARY`; a cargo build inside `cargo test` sees another
-/// environment and would rebuild everything), else built now.
-pub fn static_binary() -> PathBuf {
-    match std::env::var_os("HARDENING_STATIC_BINARY") {
-        Some(path) => PathBuf::from(path),
-        None => build_static(),
-    }
-}
-
-/// Builds the image's binary with `tests/build-static.sh`, as the Dockerfile does.
-fn build_static() -> PathBuf {
-    // A target directory of its own: other flags, so it would rebuild the debug one.
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("the tmp dir lies in the target dir")
-        .join("static");
-    let started = std::time::Instant::now();
-    // At the lowest priority: a release build takes both cores for minutes, and the
-    // control-plane tests running beside it must not starve.
-    let output = Command::new("nice")
-        .args(["-n", "19", "bash"])
-        .arg(root().join("tests/build-static.sh"))
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .stdin(Stdio::null())
-        // cargo's progress goes straight to the terminal.
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("running tests/build-static.sh");
-    assert!(output.status.success(), "tests/build-static.sh failed");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let binary = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
-    eprintln!(
-        "static build: {} in {:.0?}",
-        binary.display(),
-        started.elapsed()
-    );
-    binary
-}
+use hardening_tests::repo_root;
 
 #[test]
 fn image_binary_is_static_and_runs() {
-    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
     for line in [
         "FROM rust:1-bookworm AS build",
         "tests/build-static.sh > /tmp/built && cp \"$(tail -n 1 /tmp/built)\" /hardening-operator",
@@ -66,7 +20,7 @@ fn image_binary_is_static_and_runs() {
         assert!(dockerfile.contains(line), "the Dockerfile lacks `{line}`");
     }
 
-    let binary = crate::on_node::static_binary();
+    let binary = hardening_tests::on_node::static_binary();
 
     let elf = std::fs::read(&binary).unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
     let linking = static_linking(&elf).unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
@@ -79,10 +33,11 @@ fn image_binary_is_static_and_runs() {
 
     // The binary accepts every argument the chart gives it (clap checks each one before
     // it gets to `--help`).
-    let docs = crate::chart::render("hardening-operator", "hardening-system", &[]);
-    let deployment = crate::chart::one(&docs, "Deployment");
-    let mut chart_args =
-        crate::chart::strings(&deployment["spec"]["template"]["spec"]["containers"][0]["args"]);
+    let docs = hardening_tests::helm::render("hardening-operator", "hardening-system", &[]);
+    let deployment = hardening_tests::helm::one(&docs, "Deployment");
+    let mut chart_args = hardening_tests::helm::strings(
+        &deployment["spec"]["template"]["spec"]["containers"][0]["args"],
+    );
     chart_args.push("--help".into());
 
     for args in [
@@ -106,7 +61,7 @@ fn image_binary_is_static_and_runs() {
 /// (the chart's `nodeAgent.apparmor` needs it).
 #[test]
 fn dockerfile_has_a_node_agent_apparmor_stage_and_ends_with_distroless() {
-    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let dockerfile = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
     // Instructions, with `\` continuations joined and comments dropped.
     let mut instructions: Vec<String> = Vec::new();
     let mut continued = false;

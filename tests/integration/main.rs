@@ -31,7 +31,6 @@ mod node_network;
 mod node_pod_rules;
 mod node_teardown;
 mod node_workloads;
-mod on_node;
 mod operator_env;
 mod overload;
 mod pod_rules;

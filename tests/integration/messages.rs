@@ -252,7 +252,7 @@ async fn the_crds_error_paths_speak_in_words() {
 
 #[test]
 fn the_charts_value_errors_speak_in_words() {
-    let chart = crate::chart::chart_dir().display().to_string();
+    let chart = hardening_tests::helm::chart_dir().display().to_string();
     for set in [
         "operator.resyncPeriod=1d",
         "nodeAgent.checkPeriod=5x",
@@ -269,7 +269,7 @@ fn the_charts_value_errors_speak_in_words() {
         "operator.logFormat=xml",
         "operator.concurrency=0",
     ] {
-        let err = crate::chart::helm(&["template", "x", &chart, "--set", set])
+        let err = hardening_tests::helm::helm(&["template", "x", &chart, "--set", set])
             .expect_err(&format!("--set {set} must be rejected"));
         // Helm's own note about the chart's symbolic link is not a message about values.
         let err: String = err

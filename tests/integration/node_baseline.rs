@@ -6,15 +6,13 @@
 //! baseline; a node of the test's own, started with `seccompDefault: true` and
 //! `podPidsLimit: 1024`, meets it.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
 use hardening_operator::config::RunConfig;
 use hardening_operator::core::api::{HardeningProfile, HardeningProfileStatus};
-use hardening_operator::node_agent::{self, Agent, AppArmorSupport, NodeAgentArgs, Parser};
+use hardening_operator::node_agent;
 use hardening_tests::TestNamespace;
+use hardening_tests::on_node::agent;
+use kube::ResourceExt;
 use kube::api::{Api, PostParams};
-use kube::{Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::oneshot;
 
@@ -31,44 +29,6 @@ fn baseline() -> serde_json::Value {
         "minKernelVersion": "4.0",
         "containerRuntimes": { "containerd": "1.6" },
     })
-}
-
-/// Runs the node agent in-process for `node`, reading `config`, publishing into `namespace`.
-pub(crate) fn agent(
-    client: &Client,
-    node: &str,
-    config: &Path,
-    namespace: &str,
-) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>, PathBuf) {
-    let root = std::env::temp_dir().join(format!("kubelet-baseline-{namespace}"));
-    let args = NodeAgentArgs {
-        kubelet_root: root.clone(),
-        apparmor_dir: root.join("apparmor"),
-        check_period: Duration::from_millis(500),
-        kubelet_config: config.to_path_buf(),
-        node_name: node.to_owned(),
-        namespace: namespace.to_owned(),
-        metrics_address: "127.0.0.1:0".parse().unwrap(),
-        log: Default::default(),
-    };
-    let agent = Agent::new(
-        &args.kubelet_root,
-        &args.apparmor_dir,
-        AppArmorSupport::Unavailable("disabled by the test".into()),
-        Parser,
-    );
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn({
-        let client = client.clone();
-        async move {
-            node_agent::run_agent(client, args, agent, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        }
-    });
-    (stop, task, root)
 }
 
 async fn node_baseline_where(

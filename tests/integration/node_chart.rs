@@ -23,8 +23,8 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
-use crate::on_node::{POD_TIMEOUT, Release, is_running_and_ready};
 use crate::operator_env::{OperatorEnv, SHARD_LABEL};
+use hardening_tests::on_node::{POD_TIMEOUT, Release, is_running_and_ready};
 
 /// The names of the release's running and ready operator pods.
 async fn ready_operators(client: &Client, release: &Release) -> Result<Vec<String>, String> {

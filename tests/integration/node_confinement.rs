@@ -7,58 +7,18 @@
 
 use std::time::{Duration, Instant};
 
-use hardening_operator::core::api::HardeningProfileStatus;
 use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams};
-use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::on_node::{
-    POD_TIMEOUT, busybox_pod, create_pod, finished, is_running_and_ready, node_with_operator_image,
-    run_to_completion, running_within, runtime_default, sha256_hex, shared_agent, waiting,
-};
 use crate::operator_env::OperatorEnv;
-use hardening_tests::profiles::condition;
+use hardening_tests::on_node::{
+    POD_TIMEOUT, busybox_pod, context_of, create_pod, finished, is_running_and_ready,
+    node_with_operator_image, ready_with_context, run_to_completion, running_within,
+    runtime_default, shared_agent, wait_for_node_file, waiting,
+};
 use hardening_tests::{eventually, eventually_within};
-
-/// The profile is handled (Ready) and says how pods use it.
-pub(crate) fn ready_with_context(s: &HardeningProfileStatus) -> Result<(), String> {
-    match (condition(s, "Ready"), &s.workload_security_context) {
-        (Some((ready, _)), Some(_)) if ready == "True" => Ok(()),
-        other => Err(format!("Ready/workloadSecurityContext: {other:?}")),
-    }
-}
-
-/// The profile's `status.workloadSecurityContext`, as a pod's securityContext.
-pub(crate) fn context_of(status: &HardeningProfileStatus) -> Value {
-    serde_json::to_value(&status.workload_security_context).unwrap()
-}
-
-/// Waits until the node's seccomp file of `profile` holds exactly `want` (checked on the
-/// node) and the node's ConfigMap says `installed`.
-pub(crate) async fn wait_for_node_file(client: &Client, profile: &str, want: &str) {
-    let agent = shared_agent();
-    let file = format!("hardening.dev/{profile}.json");
-    let digest = sha256_hex(want);
-    eventually("the node's state to say installed", || async {
-        match agent.seccomp_state(client, profile).await {
-            Some(state) if state == "installed" => Ok(()),
-            other => Err(format!("{profile}.seccomp: {other:?}")),
-        }
-    })
-    .await;
-    eventually_within(
-        POD_TIMEOUT,
-        &format!("{file} on the node to be the rendered profile"),
-        || async {
-            match agent.node_file_digest(client, &file).await {
-                Some(have) if have == digest => Ok(()),
-                other => Err(format!("sha256 {other:?}, want {digest}")),
-            }
-        },
-    )
-    .await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_agent_daemonset_installs_profiles_that_confine_real_containers() {
@@ -254,7 +214,7 @@ async fn a_learned_profile_runs_its_program_in_a_restricted_pod_and_denies_what_
     // Record on this machine, with the same busybox the image holds.
     let scratch = std::env::temp_dir().join(hardening_tests::unique_name("learn"));
     std::fs::create_dir_all(&scratch).unwrap();
-    let learned = crate::on_node::operator_cli(&[
+    let learned = hardening_tests::on_node::operator_cli(&[
         "learn",
         "--",
         "/bin/busybox",

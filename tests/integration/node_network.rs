@@ -8,10 +8,10 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use serde_json::json;
 
-use crate::on_node::{
+use crate::operator_env::OperatorEnv;
+use hardening_tests::on_node::{
     busybox_pod, create_pod, finished, run_to_completion, running, runtime_default, waiting,
 };
-use crate::operator_env::OperatorEnv;
 
 /// An address of TEST-NET-3 (RFC 5737): never anyone's.
 const OFF_THE_BRIDGE: &str = "203.0.113.7";

@@ -15,9 +15,11 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
-use crate::node_confinement::{context_of, ready_with_context, wait_for_node_file};
-use crate::on_node::{busybox_pod, create_pod, finished, runtime_default, shared_agent};
 use crate::operator_env::OperatorEnv;
+use hardening_tests::on_node::{
+    busybox_pod, context_of, create_pod, finished, ready_with_context, runtime_default,
+    shared_agent, wait_for_node_file,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_require_profiles_rejects_unconfined_pods_and_runs_confined_ones() {
@@ -143,7 +145,7 @@ async fn node_user_namespaces_need_a_runtime_that_supports_them() {
         ..RunConfig::default()
     });
     let (stop, task, root) =
-        crate::node_baseline::agent(&env.client, node_name, config, home.name());
+        hardening_tests::on_node::agent(&env.client, node_name, config, home.name());
     let profile = env.profile(
         "userns",
         json!({ "guardrails": { "requireUserNamespaces": true } }),

@@ -9,10 +9,10 @@ use hardening_tests::profiles::condition;
 use kube::ResourceExt;
 use serde_json::json;
 
-use crate::on_node::{
+use crate::operator_env::OperatorEnv;
+use hardening_tests::on_node::{
     busybox_pod, create_pod, delete_pod, finished, run_to_completion, running, runtime_default,
 };
-use crate::operator_env::OperatorEnv;
 
 fn unconfined(status: &HardeningProfileStatus) -> Vec<String> {
     status

@@ -15,6 +15,7 @@ use hardening_operator::core::pod_security::{
     rejection_message,
 };
 use hardening_tests::TestNamespace;
+use hardening_tests::seeds::parse_seed;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ApiResource, DynamicObject, PostParams};
 use kube::core::Status;
@@ -22,8 +23,6 @@ use kube::{Api, Client};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use serde_json::{Value, json};
-
-use crate::validation_oracle::parse_seed;
 
 /// A fixture file as the typed Pod the operator reads, and the YAML as JSON.
 fn read_fixture(file: &Path) -> (Pod, Value) {

@@ -23,7 +23,7 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::operator_env::OperatorEnv;
-use crate::policy_reports::{cluster_report_of, install, report_of, result_of};
+use hardening_tests::reports::{cluster_report_of, install, report_of, result_of};
 
 const DEFAULT_DENY: &str = "hardening-default-deny";
 /// The network requirement (BSI SYS.1.6 (2023) A5), a rule of the namespace's policy report.

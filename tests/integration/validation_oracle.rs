@@ -33,6 +33,7 @@ use std::time::Instant;
 use hardening_operator::core::api::{HardeningProfile, ValidationError, check_manifest, validate};
 use hardening_operator::core::rejection::{NAMESPACE_KIND, rejection_errors};
 use hardening_operator::core::render::{DesiredObject, render};
+use hardening_tests::seeds::parse_seed;
 use hardening_tests::{TestNamespace, cluster};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
@@ -764,17 +765,6 @@ fn apparmor_parse(text: &str) -> Result<(), String> {
             .collect::<Vec<_>>()
             .join(" "))
     }
-}
-
-pub(crate) fn parse_seed(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut seed = [0u8; 32];
-    for (i, byte) in seed.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(seed)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
-use crate::policy_reports::{install, wait_for_result};
+use hardening_tests::reports::{install, wait_for_result};
 
 fn reports_api(client: &Client, namespace: &str) -> Api<DynamicObject> {
     let resource = ApiResource::from_gvk_with_plural(
@@ -277,10 +277,10 @@ async fn fixable_critical_and_high_findings_are_findings_of_their_namespace() {
         .unwrap();
     assert!(!a6.reason.contains("CRITICAL or HIGH"), "{}", a6.reason);
     hardening_tests::eventually("the policy report no longer failing A6", || async {
-        let report = crate::policy_reports::report_of(&client, ReportApi::OpenReports, "shop")
+        let report = hardening_tests::reports::report_of(&client, ReportApi::OpenReports, "shop")
             .await
             .ok_or("no report")?;
-        match crate::policy_reports::result_of(&report, "SYS.1.6.A6").as_deref() {
+        match hardening_tests::reports::result_of(&report, "SYS.1.6.A6").as_deref() {
             Some("fail") | None => Err("still failing".to_owned()),
             Some(_) => Ok(()),
         }

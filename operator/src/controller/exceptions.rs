@@ -27,7 +27,9 @@ use crate::error::Error;
 
 use super::context::Context;
 use super::managed::{drive, watch_backoff};
+use super::start::controllers::{failed, timed};
 use super::write::apply_status;
+use crate::metrics::ControllerKind;
 
 /// The plural the CRD serves.
 const PLURAL: &str = "hardeningexceptions";
@@ -311,6 +313,11 @@ fn transition(
     }
 }
 
+/// An exception's key in the reconcile bookkeeping (failures in a row).
+fn exception_key(name: &str) -> String {
+    format!("HardeningException/{name}")
+}
+
 /// Runs the exceptions' controller until `shutdown`: every exception once at the start, then
 /// on each change (`requests`, by name) and at each moment its judgement changes with time.
 pub async fn run(
@@ -333,23 +340,14 @@ pub async fn run(
     .graceful_shutdown_on(shutdown)
     .run(
         |exception, ctx: Arc<Context>| async move {
-            let key = format!("HardeningException/{}", exception.name_any());
-            let started = std::time::Instant::now();
-            let result = reconcile(exception, ctx.clone()).await;
-            ctx.metrics
-                .reconciled(crate::metrics::ControllerKind::Exception, started.elapsed());
-            match &result {
-                Ok(_) => ctx.state.queue.note_success(&key),
-                Err(e) => ctx
-                    .metrics
-                    .reconcile_failed(crate::metrics::ControllerKind::Exception, e.reason()),
-            }
-            result
+            let key = exception_key(&exception.name_any());
+            let reconcile = reconcile(exception, ctx.clone());
+            timed(&ctx, ControllerKind::Exception, key, reconcile).await
         },
+        // Unlike the other controllers' error policy, every failure backs off, a permanent
+        // one too.
         |exception, error, ctx| {
-            let key = format!("HardeningException/{}", exception.name_any());
-            let failures = ctx.state.queue.note_failure(&key);
-            warn!(object = key, reason = error.reason(), failures, error = %error, "reconcile failed");
+            let failures = failed(&exception_key(&exception.name_any()), error, &ctx);
             Action::requeue(crate::error::backoff_delay(failures))
         },
         ctx.clone(),

@@ -130,11 +130,17 @@ async fn server_side_apply(
     api(client, kind, namespace)
         .patch(name, params, &Patch::Apply(body))
         .await
-        .map_err(Error::api(
-            "apply",
-            kind.kind(),
-            format!("{namespace}/{name}"),
-        ))
+        .map_err(api_error("apply", kind, namespace, name))
+}
+
+/// The error of a request that failed to `verb` the managed object `namespace/name`.
+fn api_error(
+    verb: &'static str,
+    kind: ManagedKind,
+    namespace: &str,
+    name: &str,
+) -> impl FnOnce(kube::Error) -> Error {
+    Error::api(verb, kind.kind(), format!("{namespace}/{name}"))
 }
 
 /// Removes `paths` (fields another manager added, which server-side apply leaves in place)
@@ -150,16 +156,11 @@ pub async fn remove_fields(
 ) -> Result<DynamicObject, Error> {
     remove_fields_with(&api(client, kind, namespace), name, resource_version, paths)
         .await
-        .map_err(Error::api(
-            "remove foreign fields of",
-            kind.kind(),
-            format!("{namespace}/{name}"),
-        ))
+        .map_err(api_error("remove foreign fields of", kind, namespace, name))
 }
 
-/// A JSON merge patch setting each path to null (which deletes it), guarded by
-/// `metadata.resourceVersion`.
-/// [`remove_fields`] through any API (the guardrails' objects are cluster-scoped).
+/// [`remove_fields`] through any API (the guardrails' objects are cluster-scoped); kube's
+/// error as it is.
 pub async fn remove_fields_with(
     api: &Api<DynamicObject>,
     name: &str,
@@ -174,6 +175,8 @@ pub async fn remove_fields_with(
     api.patch(name, &params, &Patch::Merge(&patch)).await
 }
 
+/// A JSON merge patch setting each path to null (which deletes it), guarded by
+/// `metadata.resourceVersion`.
 pub fn removal_patch(resource_version: &str, paths: &[Vec<String>]) -> Value {
     let mut patch = serde_json::json!({ "metadata": { "resourceVersion": resource_version } });
     for path in paths {
@@ -218,11 +221,7 @@ pub async fn delete(
     match api(client, kind, namespace).delete(name, &params).await {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(s)) if s.code == 404 || (uid.is_some() && s.code == 409) => Ok(false),
-        Err(e) => Err(Error::api(
-            "delete",
-            kind.kind(),
-            format!("{namespace}/{name}"),
-        )(e)),
+        Err(e) => Err(api_error("delete", kind, namespace, name)(e)),
     }
 }
 
@@ -251,11 +250,7 @@ pub async fn disown(
         .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map(|_| ())
-        .map_err(Error::api(
-            "disown",
-            kind.kind(),
-            format!("{namespace}/{name}"),
-        ))
+        .map_err(api_error("disown", kind, &namespace, &name))
 }
 
 #[cfg(test)]

@@ -166,8 +166,8 @@ fn profile_key(name: &str) -> String {
 }
 
 /// Runs one reconcile of `key`: it leaves the queue when it starts, and its end counts in
-/// the metrics and the failures in a row.
-async fn timed(
+/// the metrics and the failures in a row (the exceptions' controller's too).
+pub(crate) async fn timed(
     ctx: &Context,
     controller: ControllerKind,
     key: String,
@@ -198,13 +198,19 @@ fn finished(
 /// Permanent errors wait for a change; every other failure backs off per object: 1 s,
 /// doubling with each failure in a row, up to 5 minutes.
 fn error_policy(key: &str, error: &Error, ctx: &Context) -> Action {
-    let failures = ctx.state.queue.note_failure(key);
-    warn!(object = key, reason = error.reason(), failures, error = %error, "reconcile failed");
+    let failures = failed(key, error, ctx);
     if error.is_permanent() {
         Action::await_change()
     } else {
         Action::requeue(backoff_delay(failures))
     }
+}
+
+/// Counts and logs a failed reconcile of `key`; how many failed in a row.
+pub(crate) fn failed(key: &str, error: &Error, ctx: &Context) -> u32 {
+    let failures = ctx.state.queue.note_failure(key);
+    warn!(object = key, reason = error.reason(), failures, error = %error, "reconcile failed");
+    failures
 }
 
 fn log_result<K: kube::Resource, E: std::fmt::Display, W: std::fmt::Display>(

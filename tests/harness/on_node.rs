@@ -1,22 +1,27 @@
 //! Support for the tests whose pods really run (on the harness's node, see
 //! `tests/harness/node.rs`, or on an existing cluster's nodes): busybox pods and what a user
 //! would look at by hand (phase, exit code, `kubectl logs`, the node's files and state), the
-//! operator's image, `helm install` of the chart, and the node agent that the node tests
-//! share.
+//! operator's image (its static binary, its CLI), `helm install` of the chart, the node
+//! agent that the node tests share (what it wrote on the node) and the node agent run
+//! in-process.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use hardening_tests::{
+use crate::profiles::condition;
+use crate::{
     BUSYBOX_IMAGE, NODE_TAINT_KEY, TestNode, cleanup_in_drop, cluster, eventually,
     eventually_within, node, node_toleration, unique_name,
 };
+use hardening_operator::core::api::HardeningProfileStatus;
+use hardening_operator::node_agent::{self, Agent, AppArmorSupport, NodeAgentArgs, Parser};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
+use tokio::sync::oneshot;
 
 /// How long a pod may take to run to completion (a first start imports nothing: images are
 /// there; this covers a loaded machine).
@@ -26,7 +31,47 @@ pub const POD_TIMEOUT: Duration = Duration::from_secs(60);
 /// built, else built now.
 pub fn static_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(crate::image::static_binary).clone()
+    BINARY.get_or_init(build_or_take_static).clone()
+}
+
+/// The image's binary: the one `tests/run.sh` built with the same script before any test
+/// started (`HARDENING_STATIC_BINARY`; a cargo build inside `cargo test` sees another
+/// environment and would rebuild everything), else built now.
+fn build_or_take_static() -> PathBuf {
+    match std::env::var_os("HARDENING_STATIC_BINARY") {
+        Some(path) => PathBuf::from(path),
+        None => build_static(),
+    }
+}
+
+/// Builds the image's binary with `tests/build-static.sh`, as the Dockerfile does.
+fn build_static() -> PathBuf {
+    // A target directory of its own: other flags, so it would rebuild the debug one.
+    let target_dir = crate::target_tmpdir()
+        .parent()
+        .expect("the tmp dir lies in the target dir")
+        .join("static");
+    let started = std::time::Instant::now();
+    // At the lowest priority: a release build takes both cores for minutes, and the
+    // control-plane tests running beside it must not starve.
+    let output = Command::new("nice")
+        .args(["-n", "19", "bash"])
+        .arg(crate::repo_root().join("tests/build-static.sh"))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .stdin(Stdio::null())
+        // cargo's progress goes straight to the terminal.
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("running tests/build-static.sh");
+    assert!(output.status.success(), "tests/build-static.sh failed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let binary = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
+    eprintln!(
+        "static build: {} in {:.0?}",
+        binary.display(),
+        started.elapsed()
+    );
+    binary
 }
 
 /// The node, with the operator's image imported (`hardening.invalid/hardening-operator`).
@@ -229,7 +274,7 @@ impl Release {
         }
         all.extend_from_slice(sets);
         let name = unique_name(prefix);
-        let chart = crate::chart::chart_dir().display().to_string();
+        let chart = crate::helm::chart_dir().display().to_string();
         let kubeconfig = cluster().kubeconfig().display().to_string();
         let mut args = vec![
             "install",
@@ -243,7 +288,7 @@ impl Release {
         for set in &all {
             args.extend(["--set", set]);
         }
-        crate::chart::helm(&args).unwrap_or_else(|e| panic!("helm {args:?} failed:\n{e}"));
+        crate::helm::helm(&args).unwrap_or_else(|e| panic!("helm {args:?} failed:\n{e}"));
         Release {
             name,
             namespace: namespace.to_owned(),
@@ -271,7 +316,7 @@ impl Release {
 impl Drop for Release {
     fn drop(&mut self) {
         let kubeconfig = cluster().kubeconfig().display().to_string();
-        let _ = crate::chart::helm(&[
+        let _ = crate::helm::helm(&[
             "uninstall",
             &self.name,
             "--namespace",
@@ -458,7 +503,7 @@ impl SharedAgent {
 
 /// Hex SHA-256 of `text`, as `sha256sum` prints it.
 pub fn sha256_hex(text: &str) -> String {
-    hardening_tests::oci::sha256(text.as_bytes())
+    crate::oci::sha256(text.as_bytes())
         .trim_start_matches("sha256:")
         .to_owned()
 }
@@ -475,4 +520,81 @@ pub fn operator_cli(args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The profile is handled (Ready) and says how pods use it.
+pub fn ready_with_context(s: &HardeningProfileStatus) -> Result<(), String> {
+    match (condition(s, "Ready"), &s.workload_security_context) {
+        (Some((ready, _)), Some(_)) if ready == "True" => Ok(()),
+        other => Err(format!("Ready/workloadSecurityContext: {other:?}")),
+    }
+}
+
+/// The profile's `status.workloadSecurityContext`, as a pod's securityContext.
+pub fn context_of(status: &HardeningProfileStatus) -> Value {
+    serde_json::to_value(&status.workload_security_context).unwrap()
+}
+
+/// Waits until the node's seccomp file of `profile` holds exactly `want` (checked on the
+/// node) and the node's ConfigMap says `installed`.
+pub async fn wait_for_node_file(client: &Client, profile: &str, want: &str) {
+    let agent = shared_agent();
+    let file = format!("hardening.dev/{profile}.json");
+    let digest = sha256_hex(want);
+    eventually("the node's state to say installed", || async {
+        match agent.seccomp_state(client, profile).await {
+            Some(state) if state == "installed" => Ok(()),
+            other => Err(format!("{profile}.seccomp: {other:?}")),
+        }
+    })
+    .await;
+    eventually_within(
+        POD_TIMEOUT,
+        &format!("{file} on the node to be the rendered profile"),
+        || async {
+            match agent.node_file_digest(client, &file).await {
+                Some(have) if have == digest => Ok(()),
+                other => Err(format!("sha256 {other:?}, want {digest}")),
+            }
+        },
+    )
+    .await;
+}
+
+/// Runs the node agent in-process for `node`, reading `config`, publishing into `namespace`.
+pub fn agent(
+    client: &Client,
+    node: &str,
+    config: &Path,
+    namespace: &str,
+) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>, PathBuf) {
+    let root = std::env::temp_dir().join(format!("kubelet-baseline-{namespace}"));
+    let args = NodeAgentArgs {
+        kubelet_root: root.clone(),
+        apparmor_dir: root.join("apparmor"),
+        check_period: Duration::from_millis(500),
+        kubelet_config: config.to_path_buf(),
+        node_name: node.to_owned(),
+        namespace: namespace.to_owned(),
+        metrics_address: "127.0.0.1:0".parse().unwrap(),
+        log: Default::default(),
+    };
+    let agent = Agent::new(
+        &args.kubelet_root,
+        &args.apparmor_dir,
+        AppArmorSupport::Unavailable("disabled by the test".into()),
+        Parser,
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn({
+        let client = client.clone();
+        async move {
+            node_agent::run_agent(client, args, agent, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        }
+    });
+    (stop, task, root)
 }
