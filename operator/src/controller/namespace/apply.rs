@@ -27,15 +27,18 @@ use crate::core::plan::{self, Step, Target};
 use crate::core::render::Desired;
 use crate::error::Error;
 
-/// Carries out `steps` for `profile` in `ns`: what was written (for the outcome to count
-/// and announce) and what the namespace's state is now.
+/// Carries out `steps` for `profile` in `ns`: the namespace's state now, and in `effects`
+/// what was written (for the outcome to count and announce), also when a write failed: the
+/// objects written before it are repaired all the same, and their next reconcile finds
+/// nothing left to repair.
 pub async fn apply(
     ctx: &Context,
     ns: &Namespace,
     profile: &Validated<'_>,
     desired: &Desired,
     steps: &[Step<'_>],
-) -> Result<(Governed, Effects), Error> {
+    effects: &mut Effects,
+) -> Result<Governed, Error> {
     let namespace = ns.name_any();
     let enforce = profile.spec.mode == Mode::Enforce;
     let foreign: Vec<&Step> = steps
@@ -48,29 +51,34 @@ pub async fn apply(
         // Nothing is written of a generation the API server would reject in part.
         super::super::admission::check(ctx, profile, &namespace, desired).await?;
     }
-    let mut effects = Effects::default();
     if enforce && !changes.is_empty() {
         // The namespace holds this rendering already: whatever differs, someone else
         // changed. Otherwise the rendering is new here (set-up, or a new generation).
         let repair = ns.annotations().get(RENDERED_ANNOTATION)
             == desired.namespace_annotations.get(RENDERED_ANNOTATION);
-        enforce_changes(ctx, ns, desired, &changes).await?;
+        let (written, error) = enforce_changes(ctx, ns, desired, &changes).await;
+        let written: Vec<&Step> = written.into_iter().map(|i| changes[i]).collect();
         if repair {
-            effects.repaired = changes
+            effects.repaired = written
                 .iter()
                 .map(|change| Repair::of(&namespace, change))
                 .collect();
-        } else {
-            effects.rolled_out = changes.iter().map(|c| c.kind).collect();
+        } else if error.is_none() {
+            // A rollout counts a namespace once, when its whole rendering is written (the
+            // retry of a partial one writes the rest).
+            effects.rolled_out = written.iter().map(|c| c.kind).collect();
             debug!(
                 %namespace,
                 profile = %profile.name_any(),
-                changes = ?changes
+                changes = ?written
                     .iter()
                     .map(|c| format!("{} {}: {:?}", c.kind, c.name, c.drifts.first().map(Drift::describe)))
                     .collect::<Vec<_>>(),
                 "rolled out"
             );
+        }
+        if let Some(error) = error {
+            return Err(error);
         }
     } else if !enforce {
         effects.audited = changes.iter().map(|c| (c.kind, c.name.clone())).collect();
@@ -113,32 +121,48 @@ pub async fn apply(
         message: None,
         drift,
     };
-    Ok((governed, effects))
+    Ok(governed)
 }
 
-/// Applies every change: the generated objects at once, then the namespace, whose
-/// annotation records that the rendering is complete.
+/// Applies every change: the generated objects at once, then (when they all took) the
+/// namespace, whose annotation records that the rendering is complete. Returns the changes
+/// written (indices into `changes`) and the first failure.
 async fn enforce_changes(
     ctx: &Context,
     ns: &Namespace,
     desired: &Desired,
     changes: &[&Step<'_>],
-) -> Result<(), Error> {
+) -> (Vec<usize>, Option<Error>) {
     let namespace = ns.name_any();
-    let writes = changes
+    let objects: Vec<usize> = (0..changes.len())
+        .filter(|&i| !matches!(changes[i].target, Target::Namespace(_)))
+        .collect();
+    let writes = objects
         .iter()
-        .filter(|c| !matches!(c.target, Target::Namespace(_)))
-        .map(|change| write_object(ctx, &namespace, change));
+        .map(|&i| write_object(ctx, &namespace, changes[i]));
     let results = futures::future::join_all(writes).await;
-    if let Some(error) = results.into_iter().find_map(Result::err) {
-        return Err(error);
-    }
-    for change in changes {
-        if let Target::Namespace(body) = &change.target {
-            write_namespace(ctx, ns, desired, change, body).await?;
+    let mut written = Vec::new();
+    let mut error = None;
+    for (i, result) in objects.into_iter().zip(results) {
+        match result {
+            Ok(()) => written.push(i),
+            Err(e) => {
+                error.get_or_insert(e);
+            }
         }
     }
-    Ok(())
+    if error.is_some() {
+        return (written, error);
+    }
+    for (i, change) in changes.iter().enumerate() {
+        if let Target::Namespace(body) = &change.target {
+            if let Err(e) = write_namespace(ctx, ns, desired, change, body).await {
+                return (written, Some(e));
+            }
+            written.push(i);
+        }
+    }
+    (written, None)
 }
 
 async fn write_object(ctx: &Context, namespace: &str, change: &Step<'_>) -> Result<(), Error> {

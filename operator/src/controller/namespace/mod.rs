@@ -57,9 +57,11 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
         return Ok(Action::requeue(ctx.config.resync_period));
     };
 
-    let (found, effects, error) = match govern(&ns, winner, &ctx).await {
-        Ok((found, effects)) => (found, effects, None),
-        Err(e) => (Governed::failed(&e), Effects::default(), Some(e)),
+    // What was written counts and is announced even when a later write failed.
+    let mut effects = Effects::default();
+    let (found, error) = match govern(&ns, winner, &ctx, &mut effects).await {
+        Ok(found) => (found, None),
+        Err(e) => (Governed::failed(&e), Some(e)),
     };
     // What tenants do here, reported and never changed.
     let (unconfined, widening) = observe::tenants(&ctx, &name, winner);
@@ -109,7 +111,8 @@ async fn govern(
     ns: &Namespace,
     profile: &HardeningProfile,
     ctx: &Context,
-) -> Result<(Governed, Effects), Error> {
+    effects: &mut Effects,
+) -> Result<Governed, Error> {
     let namespace = ns.name_any();
     let profile = validate::validate(profile)?;
     let desired =
@@ -122,5 +125,5 @@ async fn govern(
         })?;
     let live = observe::live_objects(ctx, &namespace);
     let steps = plan::plan(ns, &desired, profile.spec.mode, &live)?;
-    apply::apply(ctx, ns, &profile, &desired, &steps).await
+    apply::apply(ctx, ns, &profile, &desired, &steps, effects).await
 }
