@@ -102,6 +102,30 @@ pub async fn until_rejected(client: &Client, namespace: &str, object: &Value, wh
     .await;
 }
 
+/// Waits until a server-side dry run of `object` in `namespace` carries a warning containing
+/// `warning` (a warnings policy has a binding of its own, which can take effect later).
+pub async fn until_warned(
+    client: &Client,
+    namespace: &str,
+    object: &Value,
+    warning: &str,
+    what: &str,
+) {
+    crate::eventually(what, || async {
+        let answer = dry_run(client, namespace, object).await;
+        answer
+            .warnings
+            .iter()
+            .any(|w| w.contains(warning))
+            .then_some(())
+            .ok_or(format!(
+                "no warning yet: {} {:?}",
+                answer.code, answer.warnings
+            ))
+    })
+    .await;
+}
+
 /// Waits until a server-side dry run of `object` in `namespace` is admitted.
 pub async fn until_admitted(client: &Client, namespace: &str, object: &Value, what: &str) {
     crate::eventually(what, || async {

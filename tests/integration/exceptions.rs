@@ -20,7 +20,7 @@ use hardening_operator::core::api::{
 use hardening_tests::objects::{events_for, labels_of};
 use hardening_tests::profiles::condition;
 use hardening_tests::requests::{
-    assert_admitted, assert_rejected, dry_run, send, until_admitted, until_rejected,
+    assert_admitted, assert_rejected, dry_run, send, until_admitted, until_rejected, until_warned,
 };
 use hardening_tests::{eventually, eventually_within};
 use k8s_openapi::api::core::v1::Namespace;
@@ -895,19 +895,13 @@ async fn an_exception_suspends_a_pod_rule_for_one_container_only() {
     .await;
     // The warnings have a policy and binding of their own, which the API server can load
     // after the deny binding.
-    let two_ports = two_containers("legacy", "legacy", (true, 2), (true, 1));
-    eventually("the warnings' binding to take effect", || async {
-        let answer = dry_run(&client, &shop, &two_ports).await;
-        answer
-            .warnings
-            .iter()
-            .any(|w| w.contains("guardrail oneServicePerContainer ("))
-            .then_some(())
-            .ok_or(format!(
-                "no warning yet: {} {:?}",
-                answer.code, answer.warnings
-            ))
-    })
+    until_warned(
+        &client,
+        &shop,
+        &two_containers("legacy", "legacy", (true, 2), (true, 1)),
+        "guardrail oneServicePerContainer (",
+        "the warnings' binding to take effect",
+    )
     .await;
 
     // Without an exception: container legacy without probes is rejected, its two ports
