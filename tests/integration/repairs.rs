@@ -729,3 +729,207 @@ async fn a_deleted_or_edited_policy_report_is_restored() {
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(20), operator).await;
 }
+
+/// A repair counts and is announced even when another write of the same reconcile fails:
+/// with the namespace's quota write refused (a policy of the test's own refuses the operator's
+/// real, not dry-run, writes of quotas there), a deleted default deny comes back with its
+/// `Repaired` Event and one more in `repairsTotal`, and the quota's repair counts on its own
+/// once the refusal goes. (Before a0a1cae the failed quota write dropped what the whole
+/// reconcile had repaired: the retry found the default deny in sync, so it was never counted
+/// or announced.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_counts_when_another_write_of_its_reconcile_fails() {
+    let mut env = OperatorEnv::start("partial-repair").await;
+    let ns = env.namespace(&[]).await;
+    let name = env
+        .create_profile(&env.profile("strict", strict_spec()))
+        .await
+        .unwrap()
+        .name_any();
+    let before = env.status_where(&name, "in sync", in_sync(1)).await;
+
+    // The refusal: every real write of a quota in `ns`, but the break-glass group's.
+    let client = env.client.clone();
+    let refusal = hardening_tests::unique_name("refuse-quota-writes");
+    let policies: Api<DynamicObject> = Api::all_with(client.clone(), &policy_resource());
+    let bindings: Api<DynamicObject> = Api::all_with(client.clone(), &binding_resource());
+    let policy: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": { "name": refusal },
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": { "resourceRules": [{
+                "apiGroups": [""], "apiVersions": ["v1"],
+                "operations": ["CREATE", "UPDATE"], "resources": ["resourcequotas"]
+            }]},
+            "matchConditions": [
+                { "name": "not-a-dry-run", "expression": "!request.dryRun" },
+                { "name": "not-break-glass", "expression": format!(
+                    "!('{}' in request.userInfo.?groups.orValue([]))",
+                    hardening_operator::core::guardrails::DEFAULT_BREAK_GLASS_GROUP
+                )}
+            ],
+            "validations": [{ "expression": "false", "message": "the test refuses quota writes" }]
+        }
+    }))
+    .unwrap();
+    let binding: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": { "name": refusal },
+        "spec": {
+            "policyName": refusal,
+            "validationActions": ["Deny"],
+            "matchResources": { "namespaceSelector": {
+                "matchLabels": { "kubernetes.io/metadata.name": ns }
+            }}
+        }
+    }))
+    .unwrap();
+    policies
+        .create(&PostParams::default(), &policy)
+        .await
+        .unwrap();
+    bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
+    // In effect: a write that changes nothing is refused.
+    eventually("the test's refusal of quota writes in effect", || async {
+        match quotas
+            .patch(
+                "hardening-quota",
+                &PatchParams::default(),
+                &Patch::Merge(json!({})),
+            )
+            .await
+        {
+            Err(kube::Error::Api(e)) if e.message.contains("the test refuses quota writes") => {
+                Ok(())
+            }
+            other => Err(format!("not yet refused: {other:?}")),
+        }
+    })
+    .await;
+
+    // The quota drifts, and its repair is refused: the namespace fails.
+    let break_glass = hardening_tests::clients::break_glass().await;
+    Api::<ResourceQuota>::namespaced(break_glass.clone(), &ns)
+        .patch(
+            "hardening-quota",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "hard": { "pods": "20" } } })),
+        )
+        .await
+        .unwrap();
+    env.status_where(&name, "the namespace failing on its quota", |s| {
+        if s.failed_namespaces == 1 {
+            Ok(())
+        } else {
+            Err(format!(
+                "failed {} in sync {}",
+                s.failed_namespaces, s.in_sync_namespaces
+            ))
+        }
+    })
+    .await;
+
+    // Every reconcile of the namespace now has a failing write: the default deny's repair
+    // must count all the same.
+    Api::<NetworkPolicy>::namespaced(break_glass, &ns)
+        .delete(DEFAULT_DENY, &DeleteParams::default())
+        .await
+        .unwrap();
+    let policies_in_ns: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    eventually("the default deny repaired and announced", || async {
+        let back = policies_in_ns
+            .get_opt(DEFAULT_DENY)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some();
+        let notes = repaired_notes(&events_for(&client, &name).await).join("\n");
+        let announced = notes.contains(&format!("NetworkPolicy {ns}/{DEFAULT_DENY}"));
+        if back && announced {
+            Ok(())
+        } else {
+            Err(format!("back: {back}; Repaired notes: {notes}"))
+        }
+    })
+    .await;
+    env.status_where(&name, "the repair counted, the quota still failing", |s| {
+        if s.repairs_total == before.repairs_total + 1 && s.failed_namespaces == 1 {
+            Ok(())
+        } else {
+            Err(format!(
+                "repairsTotal {} (was {}), failed {}",
+                s.repairs_total, before.repairs_total, s.failed_namespaces
+            ))
+        }
+    })
+    .await;
+    let quota = quotas.get("hardening-quota").await.unwrap();
+    assert_eq!(
+        quota.spec.unwrap().hard.unwrap()["pods"].0,
+        "20",
+        "the quota's repair was refused"
+    );
+
+    // The refusal goes: the quota is repaired and counts on its own.
+    bindings
+        .delete(&refusal, &DeleteParams::default())
+        .await
+        .unwrap();
+    policies
+        .delete(&refusal, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the test's refusal gone", || async {
+        quotas
+            .patch(
+                "hardening-quota",
+                &PatchParams::default(),
+                &Patch::Merge(json!({})),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    // A refused write waits for a change (it is not retried in a loop): someone edits the
+    // quota again.
+    Api::<ResourceQuota>::namespaced(hardening_tests::clients::break_glass().await, &ns)
+        .patch(
+            "hardening-quota",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "hard": { "pods": "30" } } })),
+        )
+        .await
+        .unwrap();
+    env.status_where(&name, "both repairs counted, in sync", |s| {
+        in_sync(1)(s)?;
+        if s.repairs_total == before.repairs_total + 2 {
+            Ok(())
+        } else {
+            Err(format!(
+                "repairsTotal {} (was {})",
+                s.repairs_total, before.repairs_total
+            ))
+        }
+    })
+    .await;
+    assert_eq!(
+        quotas
+            .get("hardening-quota")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .hard
+            .unwrap()["pods"]
+            .0,
+        "10"
+    );
+    env.finish().await;
+}
