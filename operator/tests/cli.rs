@@ -73,10 +73,13 @@ fn render_prints_exactly_the_objects_for_the_selected_namespaces() {
         "networking.k8s.io/v1 NetworkPolicy team-a/hardening-allow-egress",
         "v1 ResourceQuota team-a/hardening-quota",
         "v1 LimitRange team-a/hardening-limits",
-        // The example's admission rules (guardrails, creation gate, protection) and the Pod
-        // Security labels at namespace creation: cluster-scoped, once.
+        // The example's admission rules (guardrails, protection) and the Pod Security labels
+        // at namespace creation: cluster-scoped, once.
         "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy -/hardening.dev-bsi-strict",
         "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding -/hardening.dev-bsi-strict",
+        // The creation gate, a policy of its own (it reads the namespace).
+        "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy -/hardening.dev-bsi-strict-gate",
+        "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding -/hardening.dev-bsi-strict-gate",
         "admissionregistration.k8s.io/v1 MutatingAdmissionPolicy -/hardening.dev-bsi-strict",
         "admissionregistration.k8s.io/v1 MutatingAdmissionPolicyBinding -/hardening.dev-bsi-strict",
         // The rules that only warn (oneServicePerContainer), bound with [Warn, Audit].

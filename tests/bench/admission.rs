@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hardening_operator::core::api::HardeningProfile;
-use hardening_operator::core::guardrails::{BINDING_KIND, POLICY_KIND, object_name, warnings_name};
+use hardening_operator::core::guardrails::{
+    BINDING_KIND, POLICY_KIND, gate_name, object_name, warnings_name,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, ResourceQuota, ServiceAccount};
 use kube::api::{DeleteParams, DynamicObject, PostParams};
 use kube::{Api, Client, ResourceExt};
@@ -28,7 +30,8 @@ use crate::workload;
 /// What is bound while a block of pods is created.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum State {
-    /// The profile's validating bindings (its policy and its warnings policy).
+    /// The profile's validating bindings (its policy, its warnings policy and its creation
+    /// gate).
     On,
     /// None.
     Off,
@@ -129,12 +132,13 @@ pub async fn run(
     let probe = probe_namespace(admin).await?;
     let bindings = dynamic(admin, BINDING_KIND);
     let policies = dynamic(admin, POLICY_KIND);
-    // The warnings binding first: the API server's informer sees the bindings' changes in
-    // order, so once the probe shows the main binding's, it has seen both.
+    // The creation gate's binding last: the API server's informer sees the bindings'
+    // changes in order, so once the probe shows the gate's, it has seen them all.
     let mut profile_bindings = Vec::new();
     for name in [
         warnings_name(&profile.name_any()),
         object_name(&profile.name_any()),
+        gate_name(&profile.name_any()),
     ] {
         if let Some(mut binding) = bindings
             .get_opt(&name)

@@ -140,8 +140,9 @@ async fn generated_objects_carry_no_gitops_tracking_labels() {
             seen.push(what);
         }
     }
-    // 3 NetworkPolicies, quota, limits, the guardrails' policy and binding.
-    assert_eq!(seen.len(), 7, "{seen:?}");
+    // 3 NetworkPolicies, quota, limits, the guardrails' policy and binding, the creation
+    // gate's policy and binding.
+    assert_eq!(seen.len(), 9, "{seen:?}");
 
     // The namespace keeps the tools' keys as they were; the operator owns only its own.
     let stored = namespaces.get(&ns).await.unwrap();

@@ -1171,6 +1171,10 @@ async fn generated_pods_are_judged_as_the_operator_judges_them() {
         TestRng::from_seed(RngAlgorithm::ChaCha, &[26; 32]),
     );
     let (mut admitted, mut rejected, mut warned) = (0, 0, 0);
+    // By the operator's judgement: pods that break no rule (the main policy's
+    // matchCondition skips them, and the warnings policy's too unless they may warn) and
+    // pods that break exactly one (each judged in full).
+    let (mut clean, mut one_rule) = (0, 0);
     for case in 0..100 {
         let generated = pod_strategy.new_tree(&mut runner).unwrap().current();
         let pod = build(case, &generated);
@@ -1186,6 +1190,9 @@ async fn generated_pods_are_judged_as_the_operator_judges_them() {
             .warnings
             .iter()
             .any(|w| w.contains("guardrail oneServicePerContainer ("));
+        let broken: std::collections::BTreeSet<&str> = rejecting.iter().copied().collect();
+        clean += usize::from(broken.is_empty());
+        one_rule += usize::from(broken.len() == 1);
         let context = format!(
             "case {case}: {pod}\nthe API server: {} {} {:?}\nthe operator: {findings:?}",
             answer.code, answer.body, answer.warnings
@@ -1210,9 +1217,13 @@ async fn generated_pods_are_judged_as_the_operator_judges_them() {
         }
     }
     eprintln!(
-        "100 generated pods: {admitted} admitted ({warned} with the warning), {rejected} rejected"
+        "100 generated pods: {admitted} admitted ({warned} with the warning), {rejected} rejected; {clean} break no rule, {one_rule} exactly one"
     );
     assert!(admitted > 0 && rejected > 0, "both verdicts generated");
+    assert!(
+        clean > 0 && warned > 0 && warned < clean && one_rule > 0,
+        "skipped pods, warned ones, and pods breaking one rule generated"
+    );
     env.finish().await;
 }
 

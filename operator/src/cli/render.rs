@@ -440,6 +440,8 @@ resourceQuota: {hard: {pods: \"10\"}}
                 "ResourceQuota a/hardening-quota",
                 "MutatingAdmissionPolicy -/hardening.dev-p",
                 "MutatingAdmissionPolicyBinding -/hardening.dev-p",
+                "ValidatingAdmissionPolicy -/hardening.dev-p-gate",
+                "ValidatingAdmissionPolicyBinding -/hardening.dev-p-gate",
                 "ValidatingAdmissionPolicy -/hardening.dev-p",
                 "ValidatingAdmissionPolicyBinding -/hardening.dev-p"
             ]
@@ -739,12 +741,15 @@ resourceQuota: {hard: {pods: \"10\"}}
                 .filter_map(|d| d["kind"].as_str())
                 .filter(|k| k.starts_with("ValidatingAdmissionPolicy"))
                 .collect();
+            // Enforce mode: the creation gate's policy and binding too.
+            let pairs = if mode == Mode::Enforce { 2 } else { 1 };
             assert_eq!(
                 kinds,
                 [
                     "ValidatingAdmissionPolicy",
                     "ValidatingAdmissionPolicyBinding"
-                ],
+                ]
+                .repeat(pairs),
                 "{mode:?}"
             );
             assert!(

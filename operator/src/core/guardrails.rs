@@ -2,17 +2,21 @@
 //! ValidatingAdmissionPolicy and one binding per profile, and in Enforce mode one
 //! MutatingAdmissionPolicy and binding, cluster-scoped, pure and deterministic like `render`.
 //!
-//! The validating policy holds three kinds of rules:
+//! The validating policy holds two kinds of rules:
 //! - `spec.guardrails` (images, read-only root file systems, exec and its kin, widening
-//!   NetworkPolicies): `Deny` in Enforce mode, `Warn` and `Audit` in Audit mode;
-//! - the creation gate (Enforce mode): no pod and no ephemeral container in a governed
-//!   namespace until the operator has applied every object there and stamped the namespace
-//!   (its `hardening.dev/profile` annotation, written last), so nothing runs before the
-//!   namespace is hardened, even while the operator is down;
+//!   NetworkPolicies): `Deny` in Enforce mode, `Warn` and `Audit` in Audit mode; a
+//!   matchCondition skips the pod requests that break none of them (see `may_break_a_rule`);
 //! - protection (Enforce mode): only the operator's own identity (and the break-glass group,
 //!   and the system controllers that delete objects with their owners or namespaces) may
 //!   change or delete what the operator generated in a namespace, or the namespace's Pod
 //!   Security labels and hardening annotations.
+//!
+//! The creation gate (Enforce mode) has a policy of its own, `hardening.dev-<profile>-gate`:
+//! no pod and no ephemeral container in a governed namespace until the operator has applied
+//! every object there and stamped the namespace (its `hardening.dev/profile` annotation,
+//! written last), so nothing runs before the namespace is hardened, even while the operator
+//! is down. It reads the namespace, which a matchCondition cannot. The rules that only warn
+//! have a policy of their own too (`-warnings`).
 //!
 //! The mutating policy sets the profile's Pod Security labels on a namespace the moment it is
 //! created (or labelled into the profile), so even the first request in it is judged by Pod
@@ -108,10 +112,15 @@ pub struct GuardrailObjects {
     /// `hardening.dev-<profile>-warnings`, bound with `[Warn, Audit]` in either mode: a
     /// binding's actions apply to every rule of its policy.
     pub warnings: Option<(Value, Value)>,
+    /// The creation gate (Enforce mode), in a policy of its own, `hardening.dev-<profile>-gate`:
+    /// it reads the namespace (`namespaceObject`), which the main policy's matchConditions
+    /// cannot, so the main policy can skip the pods that break none of its rules.
+    pub gate: Option<(Value, Value)>,
 }
 
 impl GuardrailObjects {
-    /// Every object with its kind, in the order they are applied.
+    /// Every object with its kind, in the order they are applied: the mutating policy and
+    /// binding, the gate's, the main ones, the warnings'.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Value)> {
         let mutating = self.mutating.iter().flat_map(|(policy, binding)| {
             [
@@ -123,7 +132,14 @@ impl GuardrailObjects {
             .warnings
             .iter()
             .flat_map(|(policy, binding)| [(POLICY_KIND, policy), (BINDING_KIND, binding)]);
+        let gate = self
+            .gate
+            .iter()
+            .flat_map(|(policy, binding)| [(POLICY_KIND, policy), (BINDING_KIND, binding)]);
+        // The gate before the main policy: on an upgrade from a version whose main policy
+        // held the gate, the gate is in place before the main policy drops it.
         mutating
+            .chain(gate)
             .chain([(POLICY_KIND, &self.policy), (BINDING_KIND, &self.binding)])
             .chain(warnings)
     }
@@ -136,6 +152,36 @@ pub fn warnings_name(profile: &str) -> String {
 
 /// What the names of the warnings policy and binding end with.
 pub const WARNINGS_SUFFIX: &str = "-warnings";
+
+/// Name of the creation gate's policy and binding: `hardening.dev-<profile>-gate`.
+pub fn gate_name(profile: &str) -> String {
+    format!("{OBJECT_NAME_PREFIX}{profile}{GATE_SUFFIX}")
+}
+
+/// What the names of the creation gate's policy and binding end with.
+pub const GATE_SUFFIX: &str = "-gate";
+
+/// The names of every admission object a profile may have (each a policy and a binding of
+/// that name).
+pub fn object_names(profile: &str) -> [String; 3] {
+    [
+        object_name(profile),
+        warnings_name(profile),
+        gate_name(profile),
+    ]
+}
+
+/// The profile whose generated admission object has the name `name`
+/// (`hardening.dev-<profile>`, `...-warnings` or `...-gate`; a profile named `x-warnings` or
+/// `x-gate` is then read as `x`).
+pub fn profile_of_name(name: &str) -> Option<&str> {
+    let profile = name.strip_prefix(OBJECT_NAME_PREFIX)?;
+    let profile = profile
+        .strip_suffix(WARNINGS_SUFFIX)
+        .or_else(|| profile.strip_suffix(GATE_SUFFIX))
+        .unwrap_or(profile);
+    (!profile.is_empty()).then_some(profile)
+}
 
 /// The rules that never reject, in either mode: they only warn (a heuristic).
 pub const WARNING_RULES: [&str; 1] = ["oneServicePerContainer"];
@@ -197,12 +243,15 @@ pub fn render(
         || guardrails.require_read_only_mounts
         || guardrails.deny_mount_propagation;
     let mut rules = Vec::new();
-    if image_rules || pod_rules || enforcing || guardrails.deny_exec {
-        rules.push(resource_rule(
+    let pods_rule = || {
+        resource_rule(
             "",
             &["CREATE", "UPDATE"],
             &["pods", "pods/ephemeralcontainers"],
-        ));
+        )
+    };
+    if image_rules || pod_rules || guardrails.deny_exec {
+        rules.push(pods_rule());
     }
     let connect: Vec<&str> = [
         (guardrails.deny_exec, "pods/attach"),
@@ -250,6 +299,11 @@ pub fn render(
         ));
         rules.push(resource_rule("", &["UPDATE"], &["namespaces"]));
     }
+    if rules.is_empty() {
+        // Enforce mode without guardrails and without the operator's identity: only the
+        // gate judges (in its own policy); this one matches pods and skips them all.
+        rules.push(pods_rule());
+    }
     // The rules that only warn go into a policy of their own (see `warnings`).
     let (warning, denying): (Vec<Value>, Vec<Value>) =
         match with_protected_networks_rule(validations(env)) {
@@ -284,6 +338,10 @@ pub fn render(
                 "objectSelector": {},
                 "resourceRules": rules,
             },
+            "matchConditions": [{
+                "name": "mayBreakARule",
+                "expression": may_break_a_rule(),
+            }],
             "variables": with_protected_networks(variables(env), protected),
             "validations": denying.clone(),
         },
@@ -316,21 +374,28 @@ pub fn render(
             &["pods", "pods/ephemeralcontainers"]
         )]);
         policy["spec"]["validations"] = Value::Array(warning.clone());
+        policy["spec"]["matchConditions"] = json!([{
+            "name": "mayWarn",
+            "expression": may_warn(),
+        }]);
         let mut binding = binding.clone();
         binding["metadata"]["name"] = json!(warnings);
         binding["spec"]["policyName"] = json!(warnings);
         binding["spec"]["validationActions"] = json!(validation_actions(Mode::Audit));
         (policy, binding)
     });
+    let mut gate = enforcing.then(|| gate_policy(&profile_name, &policy, &binding, env));
     // Like a namespace's `hardening.dev/rendered`: a live object carrying the fingerprint of
     // what is rendered now and differing anyway was changed by someone else (a repair), one
     // with another fingerprint is due a rollout.
     let mutating_objects = mutating.iter_mut().flat_map(|(p, b)| [p, b]);
     let warning_objects = warnings.iter_mut().flat_map(|(p, b)| [p, b]);
+    let gate_objects = gate.iter_mut().flat_map(|(p, b)| [p, b]);
     for object in [&mut policy, &mut binding]
         .into_iter()
         .chain(mutating_objects)
         .chain(warning_objects)
+        .chain(gate_objects)
     {
         let print = fingerprint(object);
         object["metadata"]["annotations"] = json!({ RENDERED_ANNOTATION: print });
@@ -340,7 +405,220 @@ pub fn render(
         binding,
         mutating,
         warnings,
+        gate,
     })
+}
+
+/// The creation gate's policy and binding (Enforce mode): in the namespaces of the main
+/// binding, no new pod and no new ephemeral container until the operator has stamped the
+/// namespace (its `hardening.dev/profile` annotation names the profile), but for the
+/// break-glass group; nothing while the profile is being deleted. No exception suspends it.
+fn gate_policy(profile: &str, main: &Value, binding: &Value, env: &AdmissionEnv) -> (Value, Value) {
+    let name = gate_name(profile);
+    let mut policy = main.clone();
+    policy["metadata"]["name"] = json!(name);
+    let spec = json!({
+        "failurePolicy": "Fail",
+        "paramKind": main["spec"]["paramKind"],
+        "matchConstraints": {
+            "matchPolicy": "Equivalent",
+            "namespaceSelector": {},
+            "objectSelector": {},
+            "resourceRules": [
+                resource_rule("", &["CREATE"], &["pods"]),
+                resource_rule("", &["UPDATE"], &["pods/ephemeralcontainers"]),
+            ],
+        },
+        "matchConditions": [
+            {
+                "name": "enforcing",
+                "expression": "params.spec.?mode.orValue('Enforce') == 'Enforce' && !has(params.metadata.deletionTimestamp)",
+            },
+            {
+                "name": "notBreakGlass",
+                "expression": format!(
+                    "!({} in request.userInfo.?groups.orValue([]))",
+                    cel_string(&env.break_glass_group)
+                ),
+            },
+        ],
+        "validations": [{
+            "expression": format!(
+                "namespaceObject != null && namespaceObject.metadata.?annotations[?'{STAMP}'].orValue('') == params.metadata.name"
+            ),
+            "messageExpression": GATE_MESSAGE,
+            "reason": "Forbidden",
+        }],
+    });
+    policy["spec"] = spec;
+    let mut binding = binding.clone();
+    binding["metadata"]["name"] = json!(name);
+    binding["spec"]["policyName"] = json!(name);
+    binding["spec"]["validationActions"] = json!(validation_actions(Mode::Enforce));
+    (policy, binding)
+}
+
+/// The creation gate's refusal.
+const GATE_MESSAGE: &str = "'namespace ' + request.namespace + ' is not hardened yet by HardeningProfile ' + params.metadata.name + ': no pod or ephemeral container is admitted before the operator has applied the profile there and stamped the namespace, usually within a second of its creation. This is temporary: retry (controllers do on their own); if it lasts, check that hardening-operator runs'";
+
+/// CEL over one container list of the request's pod: `list.exists(c, cond)`, for the
+/// regular, init and ephemeral containers (lists of different types: one `exists` each).
+fn any_container(lists: &[&str], cond: &str) -> String {
+    lists
+        .iter()
+        .map(|list| {
+            let list = if *list == "containers" {
+                "object.spec.containers".to_owned()
+            } else {
+                format!("object.spec.?{list}.orValue([])")
+            };
+            format!("{list}.exists(c, {cond})")
+        })
+        .collect::<Vec<_>>()
+        .join(" || ")
+}
+
+/// The request is a pod, or ephemeral containers of one, created or updated (what the pod
+/// rules judge), as `variables.isPod` says.
+const IS_POD: &str = "request.resource.?group.orValue('') == '' && request.resource.resource == 'pods' && (request.?subResource.orValue('') == '' || request.?subResource.orValue('') == 'ephemeralcontainers') && request.operation != 'CONNECT'";
+
+/// The main policy's matchCondition: false only for a pod request that breaks none of the
+/// rules the profile (the parameter) turns on, judged on every container of the pod (not
+/// only those the request adds) and without exceptions (which only relax). A superset of
+/// what the validations can refuse or warn about: a request it lets through is judged by
+/// them in full, exceptions included; one it skips none of them could have refused. (The
+/// matchConditions see no `variables`, hence the expressions written out; the creation gate
+/// has a policy of its own.) Every other request (CONNECT, NetworkPolicies, workloads, the
+/// protection) is judged in full.
+fn may_break_a_rule() -> String {
+    const ALL: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
+    let on = |field: &str| format!("params.spec.?guardrails.?{field}.orValue(false)");
+    let created = "oldObject == null && request.?subResource.orValue('') == ''";
+    let apparmor_profile = "'hardening.dev-' + params.metadata.name";
+    let seccomp_ok = "!has(params.spec.seccomp) || (c.?securityContext.?seccompProfile.?type.or(object.spec.?securityContext.?seccompProfile.?type).orValue('') == 'Localhost' && c.?securityContext.?seccompProfile.?localhostProfile.or(object.spec.?securityContext.?seccompProfile.?localhostProfile).orValue('') == 'hardening.dev/' + params.metadata.name + '.json')";
+    let apparmor_ok = format!(
+        "!has(params.spec.apparmor) || (c.?securityContext.?appArmorProfile.?type.hasValue() ? (c.securityContext.appArmorProfile.type == 'Localhost' && c.securityContext.appArmorProfile.?localhostProfile.orValue('') == {apparmor_profile}) : (object.metadata.?annotations[?('{APPARMOR_ANNOTATION_PREFIX}' + c.name)].hasValue() ? object.metadata.annotations['{APPARMOR_ANNOTATION_PREFIX}' + c.name] == 'localhost/' + {apparmor_profile} : (object.spec.?securityContext.?appArmorProfile.?type.orValue('') == 'Localhost' && object.spec.securityContext.appArmorProfile.?localhostProfile.orValue('') == {apparmor_profile})))"
+    );
+    let secret_pattern = format!(
+        "params.spec.?guardrails.?secretEnvNamePattern.orValue({})",
+        cel_string(crate::core::api::DEFAULT_SECRET_ENV_NAME_PATTERN)
+    );
+    let writable_mount = "!m.?readOnly.orValue(false) && !(m.name in params.spec.guardrails.?scratchVolumes.orValue([]) && object.spec.?volumes.orValue([]).exists(v, v.name == m.name && (has(v.emptyDir) || has(v.ephemeral))))";
+    let broken = [
+        format!(
+            "(size(params.spec.?guardrails.?allowedRegistries.orValue([])) > 0 && ({}))",
+            any_container(
+                &ALL,
+                &format!(
+                    "!params.spec.guardrails.allowedRegistries.exists(r, {}.startsWith(r + '/'))",
+                    normalized("c.image")
+                )
+            )
+        ),
+        format!(
+            "({} && ({}))",
+            on("requireImageTag"),
+            any_container(
+                &ALL,
+                "!c.image.contains('@') && (!c.image.substring(c.image.lastIndexOf('/') + 1).contains(':') || c.image.endsWith(':latest'))"
+            )
+        ),
+        format!(
+            "({} && ({}))",
+            on("requireImageDigest"),
+            any_container(&ALL, "!c.image.contains('@')")
+        ),
+        format!(
+            "({} && ({}))",
+            on("requireReadOnlyRootFilesystem"),
+            any_container(
+                &ALL,
+                "!c.?securityContext.?readOnlyRootFilesystem.orValue(false)"
+            )
+        ),
+        format!(
+            "({} && request.?subResource.orValue('') == 'ephemeralcontainers')",
+            on("denyExec")
+        ),
+        format!(
+            "({} && ({}))",
+            on("requireProfiles"),
+            any_container(&ALL, &format!("!({seccomp_ok}) || !({apparmor_ok})"))
+        ),
+        format!(
+            "({created} && {} && object.spec.?hostUsers.orValue(true) != false)",
+            on("requireUserNamespaces")
+        ),
+        format!(
+            "({} && ({}))",
+            on("denySecretEnvLiterals"),
+            any_container(
+                &ALL,
+                &format!(
+                    "c.?env.orValue([]).exists(e, e.?value.orValue('') != '' && e.name.matches({secret_pattern}))"
+                )
+            )
+        ),
+        format!(
+            "({created} && {} && !(object.metadata.?annotations[?{annotation}].orValue('') == 'true' || (object.spec.?automountServiceAccountToken.orValue(true) == false && !object.spec.?volumes.orValue([]).exists(v, v.?projected.?sources.orValue([]).exists(s, has(s.serviceAccountToken))))))",
+            on("denyServiceAccountToken"),
+            annotation = cel_string(crate::core::api::SERVICE_ACCOUNT_TOKEN_ANNOTATION)
+        ),
+        format!(
+            "({created} && {} && object.spec.?serviceAccountName.orValue('') in ['', 'default'])",
+            on("denyDefaultServiceAccount")
+        ),
+        format!(
+            "({created} && {} && !object.metadata.?ownerReferences.orValue([]).exists(o, o.?controller.orValue(false)))",
+            on("requireController")
+        ),
+        format!(
+            "({} && !object.metadata.?ownerReferences.orValue([]).exists(o, o.?controller.orValue(false) && o.kind == 'Job' && o.apiVersion.startsWith('batch/')) && ({}))",
+            on("requireProbes"),
+            any_container(
+                &["containers"],
+                "!has(c.livenessProbe) || !has(c.readinessProbe)"
+            )
+        ),
+        format!(
+            "({} && ({}))",
+            on("requireReadOnlyMounts"),
+            any_container(
+                &ALL,
+                &format!("c.?volumeMounts.orValue([]).exists(m, {writable_mount})")
+            )
+        ),
+        format!(
+            "({} && ({}))",
+            on("denyMountPropagation"),
+            any_container(
+                &ALL,
+                "c.?volumeMounts.orValue([]).exists(m, m.?mountPropagation.orValue('None') != 'None')"
+            )
+        ),
+    ];
+    format!("!({IS_POD}) || {}", broken.join(" || "))
+}
+
+/// The warnings policy's matchCondition: false for a pod request none of whose regular or
+/// init containers exposes several ports or starts a process supervisor (ephemeral
+/// containers have no ports), judged on every container and without exceptions, a superset
+/// of what `oneServicePerContainer` warns about.
+fn may_warn() -> String {
+    let supervisor = format!(
+        "size(c.?command.orValue([])) > 0 && c.command[0].substring(c.command[0].lastIndexOf('/') + 1) in [{}]",
+        SUPERVISORS.map(cel_string).join(", ")
+    );
+    format!(
+        "!({IS_POD}) || ({}) && ({})",
+        "params.spec.?guardrails.?oneServicePerContainer.orValue(false)",
+        any_container(
+            &["containers", "initContainers"],
+            &format!(
+                "c.?ports.orValue([]).map(p, p.containerPort).exists(p, p != c.ports[0].containerPort) || ({supervisor})"
+            )
+        )
+    )
 }
 
 /// The mutating policy and binding that set the profile's Pod Security labels on a namespace
@@ -859,17 +1137,6 @@ fn variables(env: &AdmissionEnv) -> Value {
                     .join(", ")
             ),
         ),
-        // A new pod, or new ephemeral containers in one: what the creation gate holds back.
-        (
-            "podAdmission",
-            "request.resource.?group.orValue('') == '' && request.resource.resource == 'pods' && ((request.operation == 'CREATE' && request.?subResource.orValue('') == '') || (request.operation == 'UPDATE' && request.?subResource.orValue('') == 'ephemeralcontainers'))".to_owned(),
-        ),
-        (
-            "stamped",
-            format!(
-                "namespaceObject != null && namespaceObject.metadata.?annotations[?'{STAMP}'].orValue('') == params.metadata.name"
-            ),
-        ),
         (
             "newEphemeral",
             "variables.isPod && request.?subResource.orValue('') == 'ephemeralcontainers' ? object.spec.?ephemeralContainers.orValue([]).map(c, c.name).filter(n, !(oldObject != null && n in oldObject.spec.?ephemeralContainers.orValue([]).map(c, c.name))) : []".to_owned(),
@@ -1212,11 +1479,6 @@ fn validations(env: &AdmissionEnv) -> Value {
     ]);
     let forbidden = |expression: &str, message: String| json!({ "expression": expression, "messageExpression": message, "reason": "Forbidden" });
     let rules = rules.as_array_mut().expect("an array");
-    // The creation gate.
-    rules.push(forbidden(
-        "!variables.enforcing || !variables.podAdmission || variables.stamped || variables.breakGlass",
-        "'namespace ' + request.namespace + ' is not hardened yet by HardeningProfile ' + params.metadata.name + ': no pod or ephemeral container is admitted before the operator has applied the profile there and stamped the namespace, usually within a second of its creation. This is temporary: retry (controllers do on their own); if it lasts, check that hardening-operator runs'".to_owned(),
-    ));
     if env.operator.is_some() {
         let break_glass = cel_string(&format!(
             "; change the profile instead, or in an emergency act with the group {} (kubectl --as=<you> --as-group={})",
@@ -1750,6 +2012,8 @@ mod tests {
                 .map(|(_, o)| o["metadata"]["name"].as_str().unwrap())
                 .collect::<Vec<_>>(),
             [
+                "hardening.dev-p-gate",
+                "hardening.dev-p-gate",
                 "hardening.dev-p",
                 "hardening.dev-p",
                 "hardening.dev-p-warnings",
@@ -1763,6 +2027,74 @@ mod tests {
                 .unwrap()
                 .warnings,
             None
+        );
+    }
+
+    /// The main policy skips a pod request that breaks none of its rules (judged on every
+    /// container, without exceptions: a superset of what its validations refuse), the warnings
+    /// policy one that could not warn; every pod rule of the validations has its clause.
+    #[test]
+    fn match_conditions_skip_only_pods_that_break_no_rule() {
+        let objects = rendered(&guarded("p", &all_rules()), &BTreeSet::new()).unwrap();
+        let conditions = &objects.policy["spec"]["matchConditions"];
+        assert_eq!(conditions.as_array().unwrap().len(), 1);
+        assert_eq!(conditions[0]["name"], "mayBreakARule");
+        let condition = conditions[0]["expression"].as_str().unwrap();
+        assert!(
+            condition.starts_with(&format!("!({IS_POD}) || ")),
+            "every other request is judged in full: {condition}"
+        );
+        assert!(
+            !condition.contains("variables."),
+            "matchConditions have no variables"
+        );
+        assert!(
+            !condition.contains("exceptions"),
+            "judged without exceptions"
+        );
+        assert!(
+            !condition.contains("namespaceObject"),
+            "null in matchConditions"
+        );
+        // Every rule judging pods in the validations is in the condition.
+        let judged_on_pods = objects.policy["spec"]["validations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(rule_of)
+            .filter(|rule| {
+                ![
+                    "denyPortForward",
+                    "denyPodProxy",
+                    "denyWideningNetworkPolicies",
+                    "highAvailability",
+                ]
+                .contains(rule)
+            })
+            .collect::<BTreeSet<_>>();
+        assert_eq!(judged_on_pods.len(), 14, "{judged_on_pods:?}");
+        for rule in judged_on_pods {
+            assert!(
+                condition.contains(&format!("guardrails.?{rule}")),
+                "{rule} missing from {condition}"
+            );
+        }
+        let (warnings, _) = objects.warnings.as_ref().unwrap();
+        let warn = warnings["spec"]["matchConditions"][0]["expression"]
+            .as_str()
+            .unwrap();
+        assert_eq!(warnings["spec"]["matchConditions"][0]["name"], "mayWarn");
+        assert!(warn.starts_with(&format!("!({IS_POD}) || ")));
+        assert!(
+            warn.contains("guardrails.?oneServicePerContainer") && warn.contains("supervisord")
+        );
+        assert!(!warn.contains("ephemeralContainers"), "they have no ports");
+        // The gate reads the namespace: not in the main policy any more.
+        assert!(
+            !objects
+                .policy
+                .to_string()
+                .contains("namespaceObject.metadata.?annotations")
         );
     }
 
@@ -1783,11 +2115,10 @@ mod tests {
             .flat_map(|r| r["resources"].as_array().unwrap())
             .map(|r| r.as_str().unwrap())
             .collect();
+        // No guardrails: the main policy judges no pod; the gate has a policy of its own.
         assert_eq!(
             resources,
             [
-                "pods",
-                "pods/ephemeralcontainers",
                 "networkpolicies",
                 "limitranges",
                 "resourcequotas",
@@ -1807,13 +2138,46 @@ mod tests {
             .iter()
             .filter(|v| v["reason"] == "Forbidden")
             .collect();
-        assert_eq!(forbidden.len(), 3, "gate, objects, namespace labels");
+        assert_eq!(forbidden.len(), 2, "objects, namespace labels");
+        let (gate, gate_binding) = objects.gate.as_ref().unwrap();
+        assert_eq!(gate["metadata"]["name"], "hardening.dev-shop-gate");
+        assert_eq!(
+            gate_binding["spec"]["policyName"],
+            "hardening.dev-shop-gate"
+        );
+        assert_eq!(gate_binding["spec"]["validationActions"], json!(["Deny"]));
+        assert_eq!(
+            gate_binding["spec"]["matchResources"], objects.binding["spec"]["matchResources"],
+            "the namespaces of the main binding"
+        );
+        assert_eq!(
+            gate["spec"]["matchConstraints"]["resourceRules"],
+            json!([
+                resource_rule("", &["CREATE"], &["pods"]),
+                resource_rule("", &["UPDATE"], &["pods/ephemeralcontainers"])
+            ])
+        );
+        assert_eq!(gate["spec"]["validations"].as_array().unwrap().len(), 1);
+        assert_eq!(gate["spec"]["validations"][0]["reason"], "Forbidden");
         assert!(
-            forbidden[0]["messageExpression"]
+            gate["spec"]["validations"][0]["messageExpression"]
                 .as_str()
                 .unwrap()
                 .contains("is not hardened yet by HardeningProfile")
         );
+        assert!(
+            gate["spec"]["validations"][0]["expression"]
+                .as_str()
+                .unwrap()
+                .contains("namespaceObject.metadata.?annotations[?'hardening.dev/profile']")
+        );
+        let conditions = gate["spec"]["matchConditions"].to_string();
+        assert!(conditions.contains("deletionTimestamp") && conditions.contains(r#"\"breakers\""#));
+        // Audit mode: no gate.
+        let audit = scoped("shop")
+            .spec(json!({"mode": "Audit", "guardrails": {"denyExec": true}}))
+            .build();
+        assert_eq!(rendered(&audit, &BTreeSet::new()).unwrap().gate, None);
         // The operator's identity unknown: nothing to trust, so nothing protected (the gate
         // stays: it needs no identity).
         let unknown = AdmissionEnv {
@@ -1829,9 +2193,11 @@ mod tests {
                 .filter(|v| v["reason"] == "Forbidden")
                 .count()
         };
-        assert_eq!(count(&unprotected), 1);
+        assert_eq!(count(&unprotected), 0);
+        assert!(unprotected.gate.is_some());
         let resources = unprotected.policy["spec"]["matchConstraints"]["resourceRules"].to_string();
         assert!(!resources.contains("namespaces") && !resources.contains("resourcequotas"));
+        assert!(resources.contains("pods"), "a policy matches something");
     }
 
     /// The mutating policy sets the profile's Pod Security labels, read from the profile, on
@@ -1860,10 +2226,17 @@ mod tests {
         assert!(mutation.contains(
         r#"?"pod-security.kubernetes.io/enforce": params.spec.?podSecurity.?enforce.hasValue() ? optional.of("#
     ));
+        let kinds: Vec<&str> = objects.iter().map(|(kind, _)| kind).collect();
+        assert_eq!(kinds[..4], KINDS, "applied in this order");
         assert_eq!(
-            objects.iter().map(|(kind, _)| kind).collect::<Vec<_>>(),
-            KINDS,
-            "applied in this order"
+            kinds[4..],
+            [POLICY_KIND, BINDING_KIND],
+            "then the main policy's"
+        );
+        assert_eq!(
+            objects.iter().nth(2).unwrap().1["metadata"]["name"],
+            "hardening.dev-shop-gate",
+            "the gate before the main policy"
         );
         let no_api = AdmissionEnv {
             mutating_policies: false,

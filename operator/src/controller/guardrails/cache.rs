@@ -14,7 +14,7 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::warn;
 
-use crate::core::guardrails::{OBJECT_NAME_PREFIX, POLICY_API_VERSION, WARNINGS_SUFFIX};
+use crate::core::guardrails::{POLICY_API_VERSION, profile_of_name};
 use crate::core::labels::PROFILE_LABEL;
 
 use super::super::managed::{drive, watch_backoff};
@@ -62,12 +62,9 @@ fn profile_of(object: &DynamicObject) -> Option<String> {
     if let Some(profile) = object.labels().get(PROFILE_LABEL) {
         return Some(profile.clone());
     }
-    // `hardening.dev-<profile>` or `hardening.dev-<profile>-warnings` (a profile named
-    // `x-warnings` is then mistaken for `x`, for someone else's object only).
-    let name = object.name_any();
-    let profile = name.strip_prefix(OBJECT_NAME_PREFIX)?;
-    let profile = profile.strip_suffix(WARNINGS_SUFFIX).unwrap_or(profile);
-    (!profile.is_empty()).then(|| profile.to_owned())
+    // `hardening.dev-<profile>`, `...-warnings` or `...-gate` (a profile named `x-warnings`
+    // is then mistaken for `x`, for someone else's object only).
+    profile_of_name(&object.name_any()).map(str::to_owned)
 }
 
 #[derive(Clone)]

@@ -19,7 +19,7 @@ use crate::core::api::{DriftEntry, GuardrailsStatus, HardeningProfile, Mode, Nam
 use crate::core::diff::{Drift, diff_object};
 use crate::core::guardrails::{
     AdmissionEnv, BINDING_KIND, GuardrailObjects, MUTATING_BINDING_KIND, MUTATING_POLICY_KIND,
-    POLICY_API_VERSION, POLICY_KIND, object_name, render, validation_actions, warnings_name,
+    POLICY_API_VERSION, POLICY_KIND, object_name, object_names, render, validation_actions,
 };
 use crate::core::labels::{FIELD_MANAGER, PROFILE_LABEL, RENDERED_ANNOTATION};
 use crate::core::plan::applied_by_operator;
@@ -271,10 +271,7 @@ async fn remove_except(
     caches: &GuardrailCaches,
     desired: Option<&GuardrailObjects>,
 ) -> Result<(), Error> {
-    let names = [
-        object_name(&profile.name_any()),
-        warnings_name(&profile.name_any()),
-    ];
+    let names = object_names(&profile.name_any());
     let kinds: Vec<&'static str> = caches.kinds().collect();
     let mut objects: Vec<(&'static str, String)> = Vec::new();
     for kind in [
@@ -318,10 +315,7 @@ pub fn remaining(profile: &HardeningProfile, ctx: &Context) -> bool {
     let Some(caches) = &ctx.caches.guardrails else {
         return false;
     };
-    let names = [
-        object_name(&profile.name_any()),
-        warnings_name(&profile.name_any()),
-    ];
+    let names = object_names(&profile.name_any());
     let kinds: Vec<&'static str> = caches.kinds().collect();
     kinds.iter().any(|kind| {
         names
