@@ -68,9 +68,23 @@ async fn namespace_and_pod(env: &OperatorEnv, name: &str, pod: &Pod) -> Result<P
         )
         .await
         .unwrap();
-    Api::<Pod>::namespaced(env.client.clone(), name)
-        .create(&PostParams::default(), pod)
-        .await
+    // The ServiceAccount admission plugin runs before every policy and refuses pods until
+    // kube-controller-manager has created the namespace's `default` account (late on a busy
+    // machine): that refusal says nothing about the gate, so the pod is sent again, as a
+    // controller would.
+    let pods = Api::<Pod>::namespaced(env.client.clone(), name);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match pods.create(&PostParams::default(), pod).await {
+            Err(kube::Error::Api(e))
+                if e.message.contains("serviceaccount \"default\" not found")
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            answer => return answer,
+        }
+    }
 }
 
 async fn delete_namespaces(client: &Client, names: &[String]) {
