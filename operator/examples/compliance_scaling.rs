@@ -1,6 +1,6 @@
 //! How long the compliance verdicts take for N governed namespaces (what a status
 //! computation adds): examples/bsi-strict.yaml judged over N namespaces, all in sync and
-//! quiet, then all drifted with running pods breaking every check and tenant rules opening
+//! quiet, then all pending (not reconciled yet, as during a rollout), then all drifted with running pods breaking every check and tenant rules opening
 //! the namespace; prints the time of each fold and the size of the result.
 //!
 //!   cargo run --release -p hardening-operator --example compliance_scaling [-- N...]
@@ -69,6 +69,7 @@ fn main() {
         let names: Vec<String> = (0..count).map(|i| format!("team-{i:05}")).collect();
         for (what, state, drift, running, widening) in [
             ("in sync", NamespaceState::InSync, &[][..], &quiet, &[][..]),
+            ("pending", NamespaceState::Pending, &[][..], &quiet, &[][..]),
             (
                 "drifted, breaking",
                 NamespaceState::Drifted,

@@ -49,9 +49,19 @@ pub async fn reconcile(
     let invalid = validate::invalid(&profile, &ctx);
     let (repairs_baseline, rollout_baseline) = baselines.counts(&profile);
     let cluster = cluster::reconcile(&profile, &ctx, invalid.is_none()).await;
-    let selected = ctx.selected_namespaces(&profile);
     let now = Timestamp::now();
     let (exceptions, wake) = exceptions::judge(&profile, &ctx, now);
+    if let Some(wait) = baselines.status_wait(&name) {
+        // Within the status interval after a write, nothing could be written: the status
+        // (every selected namespace judged, costly while a rollout of thousands of
+        // namespaces asks for it all the time) is computed once the interval is over, from
+        // what holds then. A transient guardrails failure backs off as below.
+        return match cluster.guardrails_error {
+            Some(e) if !e.is_permanent() => Err(e),
+            _ => Ok(Action::requeue(wait)),
+        };
+    }
+    let selected = ctx.selected_namespaces(&profile);
     let found = status::Found {
         selected,
         invalid,

@@ -1342,10 +1342,16 @@ fn network_both_ways(j: &mut Judge<'_>, severity: Verdict) {
 pub struct ProfileAssessment {
     rows: Vec<Row>,
     namespaces: u32,
-    /// The verdicts of a quiet namespace (in sync, nothing found), by which checks ran: every
-    /// such namespace gets the same verdicts and reasons, so it is judged once.
-    quiet: std::collections::HashMap<(bool, bool, bool, bool), Vec<Verdict>>,
+    /// The verdicts of a quiet namespace (in sync or not reconciled yet, nothing found), by
+    /// its state and which checks ran: every such namespace gets the same verdicts and
+    /// reasons, so it is judged once (while a profile rolls out, most of its namespaces are
+    /// pending, and the status is computed up to twice a second).
+    quiet: std::collections::HashMap<QuietKey, Vec<Verdict>>,
 }
+
+/// What a quiet namespace's verdicts depend on: whether it is pending (else in sync), and
+/// whether its pods, tenant NetworkPolicies, running pods and images were checked.
+type QuietKey = (bool, bool, bool, bool, bool);
 
 struct Row {
     counts: VerdictCounts,
@@ -1386,7 +1392,7 @@ impl ProfileAssessment {
         facts: &ProfileFacts,
         ns: &NamespaceFacts<'_>,
     ) {
-        let quiet = ns.state == NamespaceState::InSync
+        let quiet = matches!(ns.state, NamespaceState::InSync | NamespaceState::Pending)
             && ns.drift.is_empty()
             && ns.unconfined.is_none_or(|u| u.count == 0)
             && ns.widening.is_none_or(<[Widening]>::is_empty)
@@ -1398,6 +1404,7 @@ impl ProfileAssessment {
             && ns.vulnerable.is_none_or(|v| v.count == 0)
             && ns.exceptions.is_empty();
         let key = (
+            ns.state == NamespaceState::Pending,
             ns.unconfined.is_some(),
             ns.widening.is_some(),
             ns.running.is_some(),
@@ -2280,6 +2287,56 @@ mod tests {
                 not_met: 1
             })
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever the mix and order of namespaces (in sync, pending, drifted, failed, with
+        /// or without each check, breaking something or not), judging the quiet ones once
+        /// gives exactly what judging every namespace gives.
+        #[test]
+        fn judging_quiet_and_pending_namespaces_once_gives_what_judging_each_gives(
+            parts in proptest::sample::subsequence(
+                vec![RESTRICTED, BASELINE, DENY_BOTH, DENY_IN, CONFINED, REGISTRIES, LIMITS], 0..=7),
+            pods_watched: bool,
+            guardrails_enforced: bool,
+            kinds in proptest::collection::vec((0usize..9, proptest::bool::ANY, proptest::bool::ANY), 0..24),
+        ) {
+            let spec = spec(&s(&parts));
+            let facts = ProfileFacts { pods_watched, guardrails_enforced, images_scanned: false };
+            let names: Vec<String> = (0..kinds.len()).map(|i| format!("ns-{i}")).collect();
+            let states: Vec<State> = kinds
+                .iter()
+                .map(|&(kind, checked, tenants)| {
+                    let base = if checked { clean() } else { State { state: Some(NamespaceState::InSync), ..State::default() } };
+                    let base = if tenants { base } else { State { unconfined: None, widening: None, ..base } };
+                    match kind {
+                        0..=2 => base,
+                        3 | 4 => State { state: Some(NamespaceState::Pending), ..base },
+                        5 => State { running: Some(pods("privileged")), ..base },
+                        6 => State { drift: vec![drift("NetworkPolicy", "hardening-default-deny", "spec.policyTypes")], state: Some(NamespaceState::Drifted), ..base },
+                        7 => State { state: Some(NamespaceState::Failed), ..base },
+                        _ => State { running: Some(guardrail("allowedRegistries")), ..base },
+                    }
+                })
+                .collect();
+            let facts_of = |i: usize| NamespaceFacts {
+                exceptions: Vec::new(),
+                name: &names[i],
+                state: states[i].state.unwrap(),
+                message: (states[i].state == Some(NamespaceState::Failed)).then_some("quota rejected"),
+                drift: &states[i].drift,
+                unconfined: states[i].unconfined.as_ref(),
+                widening: states[i].widening.as_deref(),
+                running: states[i].running.as_ref(),
+                vulnerable: None,
+            };
+            let mut one_by_one = ProfileAssessment::new();
+            for (i, name) in names.iter().enumerate() {
+                one_by_one.add(name, assess_namespace(&spec, &facts, &facts_of(i)));
+            }
+            let memo = assess_profile(&spec, &facts, (0..states.len()).map(facts_of));
+            proptest::prop_assert_eq!(memo, one_by_one.finish());
+        }
     }
 
     /// An exception in force, as the profile's status lists it.
