@@ -41,12 +41,16 @@ pub fn generated_object(mut object: DynamicObject) -> DynamicObject {
 }
 
 /// A Namespace as the namespace reconciler reads it: every label (selection), the
-/// annotations but a client-side apply's copy of the manifest, and of `managedFields`
+/// annotations but a client-side apply's copy of the manifest, no spec or status (its
+/// finalizers and phase: a namespace being deleted has a deletion timestamp), and of
+/// `managedFields`
 /// only what can concern the operator: its own entry's labels and annotations (its stale
 /// keys are removed from those) and other managers' claims on the Pod Security labels
 /// and the operator's annotations (drift attribution). Other managers' entries that claim
 /// none of these are dropped.
 pub fn namespace(mut ns: Namespace) -> Namespace {
+    ns.spec = None;
+    ns.status = None;
     if let Some(annotations) = ns.metadata.annotations.as_mut() {
         annotations.remove(LAST_APPLIED);
     }
@@ -108,7 +112,9 @@ mod tests {
                 "labels": { "team": "a", "pod-security.kubernetes.io/enforce": "baseline" },
                 "annotations": { (LAST_APPLIED): "{\"kind\":\"Namespace\"}", "hardening.dev/profile": "strict" },
                 "managedFields": managed_fields,
-            }
+            },
+            "spec": { "finalizers": ["kubernetes"] },
+            "status": { "phase": "Active" },
         }))
         .unwrap()
     }
@@ -142,6 +148,10 @@ mod tests {
                 json!({ "f:metadata": { "f:labels": { "f:team": {} } } })
             ),
         ])));
+        assert_eq!(
+            (trimmed.spec.as_ref(), trimmed.status.as_ref()),
+            (None, None)
+        );
         assert_eq!(trimmed.metadata.labels.as_ref().unwrap().len(), 2);
         assert_eq!(
             trimmed

@@ -74,7 +74,7 @@ pub async fn start(client: &Client, config: &RunConfig) -> Watches {
 
     let namespace_writer = reflector::store::Writer::<Namespace>::default();
     let namespaces = namespace_writer.as_reader();
-    let namespace_writes = Arc::new(NamespaceWrites::default());
+    let namespace_writes = Arc::new(NamespaceWrites::new(namespaces.clone()));
     let mut relist = Relist {
         own_writes: namespace_writes.clone(),
         ..Relist::default()
