@@ -100,7 +100,7 @@ pub async fn start(
         metrics.clone(),
         config.api_qps,
         config.api_burst,
-        usize::from(config.concurrency),
+        max_writes_in_flight(config.concurrency),
     )
     .map_err(RunError::Client)?;
     let election = if config.leader_election.enabled() {
@@ -250,4 +250,12 @@ fn keep_large_blocks_apart() {
             libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
         }
     }
+}
+
+/// The most writes in flight for `--concurrency` namespaces reconciled at once: twice as
+/// many, since a reconcile writes its objects at once. Reconciles in flight hold what they
+/// render until their writes are answered (memory), while the API server's best write rate
+/// can need more writes in flight than that (the write limit finds how many).
+fn max_writes_in_flight(concurrency: u16) -> usize {
+    2 * usize::from(concurrency)
 }

@@ -60,11 +60,12 @@ settings! {
         #[arg(long, env = "HARDENING_MAX_EXCEPTION_DURATION", default_value = "2160h", value_parser = parse_duration)]
         pub max_exception_duration: Duration => "maxExceptionDuration",
 
-        /// Namespaces reconciled in parallel at most, and writes in flight to the API server
-        /// at most. Within this bound the writes in flight adapt to what the API server
-        /// answers (its write rate, latency, and 429/503 answers, which are retried after
-        /// their Retry-After), starting at 32.
-        #[arg(long, env = "HARDENING_CONCURRENCY", default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        /// Namespaces reconciled in parallel at most; the writes in flight to the API server
+        /// are at most twice that (a reconcile writes its objects at once). Within this bound
+        /// the writes in flight adapt to what the API server answers (its write rate,
+        /// latency, and 429/503 answers, which are retried after their Retry-After),
+        /// starting at 32.
+        #[arg(long, env = "HARDENING_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
         pub concurrency: u16 => "concurrency",
 
         /// Safety-net resync: every namespace is re-checked this often even without a watch
