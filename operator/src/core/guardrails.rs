@@ -461,19 +461,46 @@ fn gate_policy(profile: &str, main: &Value, binding: &Value, env: &AdmissionEnv)
 /// The creation gate's refusal.
 const GATE_MESSAGE: &str = "'namespace ' + request.namespace + ' is not hardened yet by HardeningProfile ' + params.metadata.name + ': no pod or ephemeral container is admitted before the operator has applied the profile there and stamped the namespace, usually within a second of its creation. This is temporary: retry (controllers do on their own); if it lasts, check that hardening-operator runs'";
 
+/// CEL: the request's pod's container list `list` (`containers`, `initContainers`,
+/// `ephemeralContainers`; only the first is never absent).
+fn container_list(list: &str) -> String {
+    if list == "containers" {
+        "object.spec.containers".to_owned()
+    } else {
+        format!("object.spec.?{list}.orValue([])")
+    }
+}
+
+/// CEL: container `c` runs under the profile's seccomp profile: its own, else the pod's.
+/// One text for the main policy's validation and its matchCondition, so they cannot drift.
+const SECCOMP_OK: &str = "!has(params.spec.seccomp) || (c.?securityContext.?seccompProfile.?type.or(object.spec.?securityContext.?seccompProfile.?type).orValue('') == 'Localhost' && c.?securityContext.?seccompProfile.?localhostProfile.or(object.spec.?securityContext.?seccompProfile.?localhostProfile).orValue('') == 'hardening.dev/' + params.metadata.name + '.json')";
+
+/// CEL: container `c` runs under the profile's AppArmor profile (named by `profile`, a CEL
+/// string): its own field, else the pre-1.30 annotation (which the API server copies into
+/// the container's field), else the pod's field.
+fn apparmor_ok(profile: &str) -> String {
+    format!(
+        "!has(params.spec.apparmor) || (c.?securityContext.?appArmorProfile.?type.hasValue() ? (c.securityContext.appArmorProfile.type == 'Localhost' && c.securityContext.appArmorProfile.?localhostProfile.orValue('') == {profile}) : (object.metadata.?annotations[?('{APPARMOR_ANNOTATION_PREFIX}' + c.name)].hasValue() ? object.metadata.annotations['{APPARMOR_ANNOTATION_PREFIX}' + c.name] == 'localhost/' + {profile} : (object.spec.?securityContext.?appArmorProfile.?type.orValue('') == 'Localhost' && object.spec.securityContext.appArmorProfile.?localhostProfile.orValue('') == {profile})))"
+    )
+}
+
+/// CEL: volume mount `m` writes, but to a declared scratch volume (emptyDir or ephemeral).
+const WRITABLE_MOUNT: &str = "!m.?readOnly.orValue(false) && !(m.name in params.spec.guardrails.?scratchVolumes.orValue([]) && object.spec.?volumes.orValue([]).exists(v, v.name == m.name && (has(v.emptyDir) || has(v.ephemeral))))";
+
+/// CEL: container `c` starts a known process supervisor.
+fn supervisor() -> String {
+    format!(
+        "size(c.?command.orValue([])) > 0 && c.command[0].substring(c.command[0].lastIndexOf('/') + 1) in [{}]",
+        SUPERVISORS.map(cel_string).join(", ")
+    )
+}
+
 /// CEL over one container list of the request's pod: `list.exists(c, cond)`, for the
 /// regular, init and ephemeral containers (lists of different types: one `exists` each).
 fn any_container(lists: &[&str], cond: &str) -> String {
     lists
         .iter()
-        .map(|list| {
-            let list = if *list == "containers" {
-                "object.spec.containers".to_owned()
-            } else {
-                format!("object.spec.?{list}.orValue([])")
-            };
-            format!("{list}.exists(c, {cond})")
-        })
+        .map(|list| format!("{}.exists(c, {cond})", container_list(list)))
         .collect::<Vec<_>>()
         .join(" || ")
 }
@@ -495,15 +522,13 @@ fn may_break_a_rule() -> String {
     let on = |field: &str| format!("params.spec.?guardrails.?{field}.orValue(false)");
     let created = "oldObject == null && request.?subResource.orValue('') == ''";
     let apparmor_profile = "'hardening.dev-' + params.metadata.name";
-    let seccomp_ok = "!has(params.spec.seccomp) || (c.?securityContext.?seccompProfile.?type.or(object.spec.?securityContext.?seccompProfile.?type).orValue('') == 'Localhost' && c.?securityContext.?seccompProfile.?localhostProfile.or(object.spec.?securityContext.?seccompProfile.?localhostProfile).orValue('') == 'hardening.dev/' + params.metadata.name + '.json')";
-    let apparmor_ok = format!(
-        "!has(params.spec.apparmor) || (c.?securityContext.?appArmorProfile.?type.hasValue() ? (c.securityContext.appArmorProfile.type == 'Localhost' && c.securityContext.appArmorProfile.?localhostProfile.orValue('') == {apparmor_profile}) : (object.metadata.?annotations[?('{APPARMOR_ANNOTATION_PREFIX}' + c.name)].hasValue() ? object.metadata.annotations['{APPARMOR_ANNOTATION_PREFIX}' + c.name] == 'localhost/' + {apparmor_profile} : (object.spec.?securityContext.?appArmorProfile.?type.orValue('') == 'Localhost' && object.spec.securityContext.appArmorProfile.?localhostProfile.orValue('') == {apparmor_profile})))"
-    );
+    let seccomp_ok = SECCOMP_OK;
+    let apparmor_ok = apparmor_ok(apparmor_profile);
     let secret_pattern = format!(
         "params.spec.?guardrails.?secretEnvNamePattern.orValue({})",
         cel_string(crate::core::api::DEFAULT_SECRET_ENV_NAME_PATTERN)
     );
-    let writable_mount = "!m.?readOnly.orValue(false) && !(m.name in params.spec.guardrails.?scratchVolumes.orValue([]) && object.spec.?volumes.orValue([]).exists(v, v.name == m.name && (has(v.emptyDir) || has(v.ephemeral))))";
+    let writable_mount = WRITABLE_MOUNT;
     let broken = [
         format!(
             "(size(params.spec.?guardrails.?allowedRegistries.orValue([])) > 0 && ({}))",
@@ -605,10 +630,7 @@ fn may_break_a_rule() -> String {
 /// containers have no ports), judged on every container and without exceptions, a superset
 /// of what `oneServicePerContainer` warns about.
 fn may_warn() -> String {
-    let supervisor = format!(
-        "size(c.?command.orValue([])) > 0 && c.command[0].substring(c.command[0].lastIndexOf('/') + 1) in [{}]",
-        SUPERVISORS.map(cel_string).join(", ")
-    );
+    let supervisor = supervisor();
     format!(
         "!({IS_POD}) || ({}) && ({})",
         "params.spec.?guardrails.?oneServicePerContainer.orValue(false)",
@@ -858,33 +880,19 @@ fn variables(env: &AdmissionEnv) -> Value {
         lists
             .iter()
             .map(|list| {
-                let list = if *list == "containers" {
-                    "object.spec.containers".to_owned()
-                } else {
-                    format!("object.spec.?{list}.orValue([])")
-                };
-                format!("{list}.filter(c, !(c.name in variables.oldContainers) && ({cond})).map(c, {{'name': string(c.name), 'text': string({what})}})")
+                format!("{}.filter(c, !(c.name in variables.oldContainers) && ({cond})).map(c, {{'name': string(c.name), 'text': string({what})}})", container_list(list))
             })
             .collect::<Vec<_>>()
             .join(" + ")
     };
     const ALL: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
     let rule_on = |field: &str| format!("params.spec.?guardrails.?{field}.orValue(false)");
-    // A container runs under the profile's seccomp profile: its own, else the pod's.
-    let seccomp_ok = "!has(params.spec.seccomp) || (c.?securityContext.?seccompProfile.?type.or(object.spec.?securityContext.?seccompProfile.?type).orValue('') == 'Localhost' && c.?securityContext.?seccompProfile.?localhostProfile.or(object.spec.?securityContext.?seccompProfile.?localhostProfile).orValue('') == 'hardening.dev/' + params.metadata.name + '.json')";
-    // ... and its AppArmor profile: its own field, else the pre-1.30 annotation (which the API
-    // server copies into the container's field), else the pod's field.
-    let apparmor_ok = format!(
-        "!has(params.spec.apparmor) || (c.?securityContext.?appArmorProfile.?type.hasValue() ? (c.securityContext.appArmorProfile.type == 'Localhost' && c.securityContext.appArmorProfile.?localhostProfile.orValue('') == variables.apparmorProfile) : (object.metadata.?annotations[?('{APPARMOR_ANNOTATION_PREFIX}' + c.name)].hasValue() ? object.metadata.annotations['{APPARMOR_ANNOTATION_PREFIX}' + c.name] == 'localhost/' + variables.apparmorProfile : (object.spec.?securityContext.?appArmorProfile.?type.orValue('') == 'Localhost' && object.spec.securityContext.appArmorProfile.?localhostProfile.orValue('') == variables.apparmorProfile)))"
-    );
+    let seccomp_ok = SECCOMP_OK;
+    let apparmor_ok = apparmor_ok("variables.apparmorProfile");
     let secret_env = "c.?env.orValue([]).exists(e, e.?value.orValue('') != '' && e.name.matches(variables.secretPattern))";
-    // A volume mount that writes, but to a declared scratch volume (emptyDir or ephemeral).
-    let writable_mount = "!m.?readOnly.orValue(false) && !(m.name in params.spec.guardrails.?scratchVolumes.orValue([]) && object.spec.?volumes.orValue([]).exists(v, v.name == m.name && (has(v.emptyDir) || has(v.ephemeral))))";
+    let writable_mount = WRITABLE_MOUNT;
     let propagating_mount = "m.?mountPropagation.orValue('None') != 'None'";
-    let supervisor = format!(
-        "size(c.?command.orValue([])) > 0 && c.command[0].substring(c.command[0].lastIndexOf('/') + 1) in [{}]",
-        SUPERVISORS.map(cel_string).join(", ")
-    );
+    let supervisor = supervisor();
     let pod_vars = [
         (
             "oldContainers",
