@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use hardening_operator::core::api::{HardeningProfile, HardeningProfileStatus, Verdict};
 use hardening_operator::core::policy_report::{REPORT_NAME, ReportApi, cluster_report_name};
+use hardening_operator::core::render::names::QUOTA;
 use hardening_operator::fixtures;
 use hardening_tests::objects::events_for;
 use hardening_tests::profiles::{condition, in_sync, strict_spec};
@@ -257,6 +258,22 @@ fn policy_resource() -> ApiResource {
     ))
 }
 
+/// `status` counts exactly `more` repairs more than `before`.
+fn counted_repairs(
+    status: &HardeningProfileStatus,
+    before: &HardeningProfileStatus,
+    more: u64,
+) -> Result<(), String> {
+    if status.repairs_total == before.repairs_total + more {
+        Ok(())
+    } else {
+        Err(format!(
+            "repairsTotal {} (was {}, {more} more expected)",
+            status.repairs_total, before.repairs_total
+        ))
+    }
+}
+
 fn repaired_notes(events: &[k8s_openapi::api::events::v1::Event]) -> Vec<String> {
     events
         .iter()
@@ -330,14 +347,7 @@ async fn repairs_after_a_restart_are_repairs() {
     .await;
     env.status_where(&name, "both repairs counted", |s| {
         enforced(s)?;
-        if s.repairs_total == before.repairs_total + 2 {
-            Ok(())
-        } else {
-            Err(format!(
-                "repairsTotal {} (was {})",
-                s.repairs_total, before.repairs_total
-            ))
-        }
+        counted_repairs(s, &before, 2)
     })
     .await;
     env.finish().await;
@@ -799,11 +809,7 @@ async fn a_repair_counts_when_another_write_of_its_reconcile_fails() {
     // In effect: a write that changes nothing is refused.
     eventually("the test's refusal of quota writes in effect", || async {
         match quotas
-            .patch(
-                "hardening-quota",
-                &PatchParams::default(),
-                &Patch::Merge(json!({})),
-            )
+            .patch(QUOTA, &PatchParams::default(), &Patch::Merge(json!({})))
             .await
         {
             Err(kube::Error::Api(e)) if e.message.contains("the test refuses quota writes") => {
@@ -818,7 +824,7 @@ async fn a_repair_counts_when_another_write_of_its_reconcile_fails() {
     let break_glass = hardening_tests::clients::break_glass().await;
     Api::<ResourceQuota>::namespaced(break_glass.clone(), &ns)
         .patch(
-            "hardening-quota",
+            QUOTA,
             &PatchParams::default(),
             &Patch::Merge(json!({ "spec": { "hard": { "pods": "20" } } })),
         )
@@ -859,17 +865,15 @@ async fn a_repair_counts_when_another_write_of_its_reconcile_fails() {
     })
     .await;
     env.status_where(&name, "the repair counted, the quota still failing", |s| {
-        if s.repairs_total == before.repairs_total + 1 && s.failed_namespaces == 1 {
+        counted_repairs(s, &before, 1)?;
+        if s.failed_namespaces == 1 {
             Ok(())
         } else {
-            Err(format!(
-                "repairsTotal {} (was {}), failed {}",
-                s.repairs_total, before.repairs_total, s.failed_namespaces
-            ))
+            Err(format!("failed namespaces {}", s.failed_namespaces))
         }
     })
     .await;
-    let quota = quotas.get("hardening-quota").await.unwrap();
+    let quota = quotas.get(QUOTA).await.unwrap();
     assert_eq!(
         quota.spec.unwrap().hard.unwrap()["pods"].0,
         "20",
@@ -887,11 +891,7 @@ async fn a_repair_counts_when_another_write_of_its_reconcile_fails() {
         .unwrap();
     eventually("the test's refusal gone", || async {
         quotas
-            .patch(
-                "hardening-quota",
-                &PatchParams::default(),
-                &Patch::Merge(json!({})),
-            )
+            .patch(QUOTA, &PatchParams::default(), &Patch::Merge(json!({})))
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
@@ -901,7 +901,7 @@ async fn a_repair_counts_when_another_write_of_its_reconcile_fails() {
     // quota again.
     Api::<ResourceQuota>::namespaced(hardening_tests::clients::break_glass().await, &ns)
         .patch(
-            "hardening-quota",
+            QUOTA,
             &PatchParams::default(),
             &Patch::Merge(json!({ "spec": { "hard": { "pods": "30" } } })),
         )
@@ -909,26 +909,11 @@ async fn a_repair_counts_when_another_write_of_its_reconcile_fails() {
         .unwrap();
     env.status_where(&name, "both repairs counted, in sync", |s| {
         in_sync(1)(s)?;
-        if s.repairs_total == before.repairs_total + 2 {
-            Ok(())
-        } else {
-            Err(format!(
-                "repairsTotal {} (was {})",
-                s.repairs_total, before.repairs_total
-            ))
-        }
+        counted_repairs(s, &before, 2)
     })
     .await;
     assert_eq!(
-        quotas
-            .get("hardening-quota")
-            .await
-            .unwrap()
-            .spec
-            .unwrap()
-            .hard
-            .unwrap()["pods"]
-            .0,
+        quotas.get(QUOTA).await.unwrap().spec.unwrap().hard.unwrap()["pods"].0,
         "10"
     );
     env.finish().await;
