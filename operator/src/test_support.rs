@@ -29,3 +29,16 @@ pub fn strings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
+
+/// `fieldsV1` owning every field of `value` (lists as a whole), as a manager that applied
+/// `value` would own it.
+pub fn fields_of(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(k, v)| (format!("f:{k}"), fields_of(v)))
+                .collect(),
+        ),
+        _ => serde_json::json!({}),
+    }
+}

@@ -969,6 +969,7 @@ mod trimmed {
     use crate::core::labels::FIELD_MANAGER;
     use crate::core::plan::plan;
     use crate::core::render::render;
+    use crate::test_support::fields_of;
     use k8s_openapi::api::core::v1::Namespace;
     use proptest::prelude::*;
     use serde_json::json;
@@ -980,17 +981,6 @@ mod trimmed {
         "2026-01-01T00:00:01Z",
         "2026-06-01T12:00:00Z",
     ];
-
-    fn fields_of(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| (format!("f:{k}"), fields_of(v)))
-                    .collect(),
-            ),
-            _ => json!({}),
-        }
-    }
 
     fn fields_for(path: &[String]) -> Value {
         path.iter()

@@ -272,6 +272,7 @@ mod tests {
 
     use super::*;
     use crate::core::render::{Desired, RenderError, names, render_with};
+    use crate::test_support::fields_of;
 
     /// Planning, not protection: no protected networks.
     fn render(
@@ -291,18 +292,6 @@ podSecurity: {enforce: {level: restricted}}
 networkPolicy: {defaultDeny: [Ingress], allowSameNamespace: false}
 resourceQuota: {hard: {pods: \"20\", limits.cpu: \"4\"}}
 ";
-
-    /// `fieldsV1` owning every field of `value` (lists as a whole).
-    fn fields_of(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| (format!("f:{k}"), fields_of(v)))
-                    .collect(),
-            ),
-            _ => json!({}),
-        }
-    }
 
     fn entry(manager: &str, operation: &str, time: &str, fields: Value) -> Value {
         json!({

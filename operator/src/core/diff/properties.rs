@@ -12,6 +12,7 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::test_support::fields_of;
 
 const OWN: &str = "hardening-operator";
 const EDITOR: &str = "kubectl-edit";
@@ -78,18 +79,6 @@ fn node_mut<'a>(value: &'a mut Value, path: &[String]) -> &'a mut Value {
             Some(i) => &mut node[i.parse::<usize>().unwrap()],
             None => &mut node[step.as_str()],
         })
-}
-
-/// `fieldsV1` owning every field of `value`, lists as a whole.
-fn fields_of(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (format!("f:{k}"), fields_of(v)))
-                .collect(),
-        ),
-        _ => json!({}),
-    }
 }
 
 /// The map path of a node: up to (and including) the first list on it, since a list is
