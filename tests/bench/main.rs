@@ -1,7 +1,7 @@
 //! `hardening-bench`: how fast the operator rolls a profile out, hardens new namespaces,
 //! repairs drift and how quiet it is, against the floor of what any client needs, each on a
 //! fresh local control plane; and what its admission policy costs every pod creation. Run
-//! through `tests/bench.sh` (which builds the release binaries first); see
+//! through `tests/bench.sh` (which builds the `dist` binaries first, as shipped); see
 //! docs/benchmark.md. It prints figures and asserts nothing about them.
 
 mod admission;
@@ -35,7 +35,7 @@ use crate::workload::ProfileKind;
 /// namespaces the profile selects: --profile lean (tests/bench/profile.yaml) or full
 /// (examples/bsi-strict.yaml, OpenReports CRDs installed, two pods per namespace). The
 /// floor applies exactly what the operator's pure functions produce. The operator is the
-/// release binary with default flags; after converging it idles, onboards new namespaces,
+/// `dist` binary (as shipped) with default flags; after converging it idles, onboards new namespaces,
 /// repairs drifts, and is stopped for the admission cost. Timings and request counts come
 /// from the API server's audit log. Figures go to stdout as a Markdown table (one column
 /// per client: median, and min-max over the repetitions), progress to stderr.
@@ -391,7 +391,7 @@ async fn measure_operator(
     let mark = cluster.audit.mark();
     let log = cluster.plane().dir().join("operator.log");
     let mut operator = Operator::start(bin, &cluster.measured_kubeconfig(), &log)?;
-    let counts = operator::wait_converged(
+    let converged = operator::wait_converged(
         &cluster.admin,
         &profile_name,
         count,
@@ -399,6 +399,18 @@ async fn measure_operator(
         Duration::from_secs(args.converge_timeout_seconds),
     )
     .await?;
+    let counts = converged.counts;
+    let mut limits: Vec<f64> = converged.write_limits.iter().map(|&l| l as f64).collect();
+    limits.sort_by(f64::total_cmp);
+    if !limits.is_empty() {
+        // What the write limit settled on while converging (sampled once a second).
+        for p in [10.0, 50.0, 90.0] {
+            result.add(
+                format!("write limit p{p} while converging"),
+                percentile(&limits, p),
+            );
+        }
+    }
     let in_sync_at = Instant::now();
     if cluster.kind.reports() {
         operator::wait_for_reports(

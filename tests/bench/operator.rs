@@ -1,4 +1,4 @@
-//! The operator under test: the release binary as a process of its own (so its memory is
+//! The operator under test: the shipped (`dist`) binary as a process of its own (so its memory is
 //! its own), `run` with default flags but for the metrics address, with the kubeconfig of
 //! the measured user; and the wait for its profile status to report every namespace in
 //! sync, through one watch of that profile.
@@ -21,10 +21,14 @@ use serde_json::Value;
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How often progress is printed while the operator converges.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+/// How long a read of the operator's metrics may take.
+const METRICS_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub struct Operator {
     child: Child,
     log: PathBuf,
+    /// Where its metrics are served (127.0.0.1).
+    metrics_port: u16,
     /// When the process was started.
     pub started: SystemTime,
 }
@@ -72,8 +76,33 @@ impl Operator {
         Ok(Self {
             child,
             log: log.to_path_buf(),
+            metrics_port: port,
             started,
         })
+    }
+
+    /// The writes the operator allows in flight now (its `hardening_api_write_limit`
+    /// gauge), read from its metrics endpoint; `None` while it does not answer yet.
+    pub async fn write_limit(&self) -> Option<u64> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let read = async {
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port))
+                .await
+                .ok()?;
+            stream
+                .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                .await
+                .ok()?;
+            let mut body = String::new();
+            stream.read_to_string(&mut body).await.ok()?;
+            Some(body)
+        };
+        let body = tokio::time::timeout(METRICS_TIMEOUT, read).await.ok()??;
+        body.lines()
+            .find_map(|line| line.strip_prefix("hardening_api_write_limit "))?
+            .trim()
+            .parse()
+            .ok()
     }
 
     pub fn memory(&self) -> Option<Memory> {
@@ -169,20 +198,28 @@ pub fn profiles(admin: &Client) -> Api<DynamicObject> {
     Api::all_with(admin.clone(), &ApiResource::erase::<HardeningProfile>(&()))
 }
 
+/// What the wait for convergence saw.
+pub struct Converged {
+    pub counts: Counts,
+    /// The operator's write limit, read once a second while it converged.
+    pub write_limits: Vec<u64>,
+}
+
 /// Waits, through one watch of the profile, until its status counts every namespace in
-/// sync; prints the count every [`PROGRESS_EVERY`]. `Err` when the operator exits or
-/// `timeout` passes first.
+/// sync; reads the operator's write limit every second and prints the count and the limit
+/// every [`PROGRESS_EVERY`]. `Err` when the operator exits or `timeout` passes first.
 pub async fn wait_converged(
     admin: &Client,
     profile: &str,
     namespaces: usize,
     operator: &mut Operator,
     timeout: Duration,
-) -> Result<Counts, String> {
+) -> Result<Converged, String> {
     let config = watcher::Config::default().fields(&format!("metadata.name={profile}"));
     let mut events = std::pin::pin!(watcher(profiles(admin), config).default_backoff());
     let started = Instant::now();
     let mut counts = Counts::default();
+    let mut write_limits = Vec::new();
     let mut progress = tokio::time::interval(PROGRESS_EVERY);
     progress.tick().await;
     let mut alive = tokio::time::interval(Duration::from_secs(1));
@@ -192,7 +229,7 @@ pub async fn wait_converged(
                 Some(Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object))) => {
                     counts = Counts::of(&serde_json::to_value(&object).map_err(|e| e.to_string())?);
                     if counts.converged(namespaces) {
-                        return Ok(counts);
+                        return Ok(Converged { counts, write_limits });
                     }
                 }
                 Some(Ok(_)) => {}
@@ -200,13 +237,15 @@ pub async fn wait_converged(
                 None => return Err("the profile watch ended".into()),
             },
             _ = progress.tick() => eprintln!(
-                "  operator: {}/{} in sync after {:.0} s",
+                "  operator: {}/{} in sync after {:.0} s, write limit {}",
                 counts.in_sync,
                 hardening_operator::core::plural::count(namespaces, "namespace"),
-                started.elapsed().as_secs_f64()
+                started.elapsed().as_secs_f64(),
+                write_limits.last().map_or("unknown".to_owned(), u64::to_string)
             ),
             _ = alive.tick() => {
                 operator.check_running()?;
+                write_limits.extend(operator.write_limit().await);
                 if started.elapsed() > timeout {
                     return Err(format!(
                         "not converged within {timeout:?}: status counts {counts:?}"
