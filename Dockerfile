@@ -17,7 +17,8 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-# tests/build-static.sh holds the one cargo command (the tests build the binary with it too).
+# tests/build-static.sh holds the one cargo command (the tests build the binary with it too,
+# with --profile release instead of the shipped `dist`, which adds fat LTO).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     tests/build-static.sh > /tmp/built && cp "$(tail -n 1 /tmp/built)" /hardening-operator

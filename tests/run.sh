@@ -46,8 +46,9 @@ export HARDENING_REPORT_CRDS
 # cargo-cyclonedx for the release recipe's SBOM (tests/integration/chart_release.rs runs
 # release/release.sh): built once from crates.io, about 3 minutes on 2 cores, then cached.
 release/sbom-tool.sh >/dev/null
-echo "tests/run.sh: building the static image binary (tests/build-static.sh)" >&2
-HARDENING_STATIC_BINARY=$(tests/build-static.sh | tail -n 1)
+# The release profile: the image's `dist` adds whole-program LTO, minutes more on 2 cores.
+echo "tests/run.sh: building the static image binary (tests/build-static.sh --profile release)" >&2
+HARDENING_STATIC_BINARY=$(tests/build-static.sh --profile release | tail -n 1)
 export HARDENING_STATIC_BINARY
 
 # What the control plane and the node make on this machine (tests/harness/node.rs says what

@@ -1,5 +1,6 @@
 //! The container image's binary, built the way the Dockerfile builds it: both run
-//! `tests/build-static.sh`. There is no container engine here, so the test checks what the
+//! `tests/build-static.sh` (here with `--profile release`, the image with `dist`: the same
+//! code and linking, without LTO). There is no container engine here, so the test checks what the
 //! distroless/static base needs: a statically linked executable (no ELF interpreter, no
 //! shared library) that runs.
 
