@@ -503,6 +503,283 @@ async fn a_tenant_with_the_edit_role_cannot_get_around_the_hardening() {
     env.finish().await;
 }
 
+/// The gate's stamp is written by the operator only. Someone who may create and update
+/// Namespace objects (an administrator who is neither the operator nor in the break-glass
+/// group, as a self-service namespace tool would be) cannot create a namespace of the profile
+/// with a stamp copied from a hardened one, nor one outside it (to relabel it in later), nor
+/// add the stamp or `hardening.dev/rendered` to a namespace (also through `namespaces/status`),
+/// nor bring a namespace carrying an old stamp back into the profile while the operator is
+/// down. What leaves the stamp alone passes: a GitOps tool's server-side apply of the
+/// namespace's manifest without the annotations, `kubectl label`, removing a stale stamp. The
+/// operator still stamps and releases namespaces; the break-glass group may stamp; in Audit
+/// mode nothing of it is enforced. Fails without the stamp's policy: the first forged
+/// namespace is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_operator_stamps_a_namespace() {
+    let mut env = OperatorEnv::start("stamp").await;
+    let hardened = env.namespace(&[]).await;
+    let name = env
+        .create_profile(&env.profile("strict", gate_spec()))
+        .await
+        .unwrap()
+        .name_any();
+    env.status_where(&name, "in sync", in_sync(1)).await;
+    let admin: Api<Namespace> = Api::all(env.client.clone());
+    let stamp_of = |ns: &Namespace| {
+        let a = ns.annotations();
+        (
+            a.get("hardening.dev/profile").cloned(),
+            a.get("hardening.dev/rendered").cloned(),
+        )
+    };
+    // The operator's own stamp, the one to forge (`render` computes it as well).
+    let (_, rendered) = stamp_of(&admin.get(&hardened).await.unwrap());
+    let rendered = rendered.expect("stamped by the operator");
+    let stamp = json!({ "hardening.dev/profile": name, "hardening.dev/rendered": rendered });
+    let namespace = |ns: &str, labels: Value, annotations: Value| -> Namespace {
+        serde_json::from_value(json!({
+            "metadata": { "name": ns, "labels": labels, "annotations": annotations }
+        }))
+        .unwrap()
+    };
+    let in_shard = json!({ SHARD_LABEL: env.shard });
+    let attacker: Api<Namespace> = Api::all(admin_other().await);
+    let create = PostParams::default();
+    let dry_run = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let profile_named = format!("HardeningProfile {name}");
+    let forged_profile = [
+        &profile_named[..],
+        "annotation hardening.dev/profile=",
+        "only hardening-operator may write",
+    ];
+    let mut created = Vec::new();
+
+    // A namespace of the profile created with the stamp copied from a hardened one (the
+    // policy is taken in within seconds of its creation).
+    let inside = hardening_tests::unique_name("stamp-forged");
+    hardening_tests::eventually("the stamp's policy in effect", || async {
+        match attacker
+            .create(
+                &dry_run,
+                &namespace(&inside, in_shard.clone(), stamp.clone()),
+            )
+            .await
+        {
+            Err(e) if e.to_string().contains("only hardening-operator may write") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    refused(
+        "a namespace of the profile created with a forged stamp",
+        attacker
+            .create(
+                &create,
+                &namespace(&inside, in_shard.clone(), stamp.clone()),
+            )
+            .await,
+        &forged_profile,
+    );
+    // Outside the profile's namespaces, to be relabelled in later: the stamp, or only its
+    // fingerprint.
+    let outside = hardening_tests::unique_name("stamp-outside");
+    refused(
+        "a namespace outside the profile created with the stamp",
+        attacker
+            .create(&create, &namespace(&outside, json!({}), stamp.clone()))
+            .await,
+        &forged_profile,
+    );
+    refused(
+        "a namespace created with hardening.dev/rendered alone",
+        attacker
+            .create(
+                &create,
+                &namespace(
+                    &outside,
+                    json!({}),
+                    json!({ "hardening.dev/rendered": rendered }),
+                ),
+            )
+            .await,
+        // Naming no profile, it is refused by every profile in Enforce mode (those of the
+        // tests running beside this one too): the message names one of them.
+        &[
+            "annotation hardening.dev/rendered on namespace",
+            "is part of the stamp of HardeningProfile",
+        ],
+    );
+    // Added to a namespace outside, by a patch or through the status subresource.
+    attacker
+        .create(&create, &namespace(&outside, json!({}), json!({})))
+        .await
+        .expect("a namespace without the stamp");
+    created.push(outside.clone());
+    let add_stamp = Patch::Merge(json!({ "metadata": { "annotations": stamp } }));
+    refused(
+        "the stamp added to a namespace outside the profile",
+        attacker
+            .patch(&outside, &PatchParams::default(), &add_stamp)
+            .await,
+        &forged_profile,
+    );
+    refused(
+        "the stamp added through namespaces/status",
+        attacker
+            .patch_status(&outside, &PatchParams::default(), &add_stamp)
+            .await,
+        &forged_profile,
+    );
+    // Relabelled in without a stamp: the operator hardens and stamps it.
+    attacker
+        .patch(
+            &outside,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "labels": in_shard } })),
+        )
+        .await
+        .expect("relabelling a namespace without the stamp");
+    hardening_tests::eventually(
+        "the relabelled namespace stamped by the operator",
+        || async {
+            let ns = admin.get(&outside).await.map_err(|e| e.to_string())?;
+            match stamp_of(&ns) {
+                (Some(p), Some(_)) if p == name => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+
+    // What leaves the stamp alone passes: a GitOps tool applying the namespace's manifest
+    // (without the annotations) server-side, `kubectl label`.
+    let manifest = json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": { "name": hardened, "labels": { SHARD_LABEL: env.shard, "team": "shop" } }
+    });
+    attacker
+        .patch(
+            &hardened,
+            &PatchParams::apply("argocd-controller").force(),
+            &Patch::Apply(&manifest),
+        )
+        .await
+        .expect("a GitOps re-apply without the stamp passes");
+    attacker
+        .patch(
+            &hardened,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "labels": { "owner": "shop-team" } } })),
+        )
+        .await
+        .expect("kubectl label passes");
+    assert_eq!(
+        stamp_of(&admin.get(&hardened).await.unwrap()),
+        (Some(name.clone()), Some(rendered.clone())),
+        "the stamp left as it was"
+    );
+    // The break-glass group may stamp.
+    Api::<Namespace>::all(break_glass().await)
+        .create(
+            &dry_run,
+            &namespace(&inside, in_shard.clone(), stamp.clone()),
+        )
+        .await
+        .expect("the break-glass group may stamp a namespace");
+
+    // A namespace that leaves the profile while the operator is down keeps its stamp, which
+    // no longer says that what the profile generated there is in place (outside, it was
+    // not protected): it comes back only without it.
+    env.stop_operator().await;
+    let leave = Patch::Merge(json!({ "metadata": { "labels": { SHARD_LABEL: null } } }));
+    let come_back = Patch::Merge(json!({ "metadata": { "labels": in_shard } }));
+    attacker
+        .patch(&hardened, &PatchParams::default(), &leave)
+        .await
+        .expect("leaving the profile");
+    refused(
+        "coming back with the old stamp",
+        attacker
+            .patch(&hardened, &PatchParams::default(), &come_back)
+            .await,
+        &[
+            &profile_named[..],
+            "from before it left the profile's namespaces",
+            "Remove the annotations hardening.dev/profile and hardening.dev/rendered first",
+        ],
+    );
+    attacker
+        .patch(
+            &hardened,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "annotations": {
+                "hardening.dev/profile": null, "hardening.dev/rendered": null } } })),
+        )
+        .await
+        .expect("removing the stamp outside the profile");
+    attacker
+        .patch(&hardened, &PatchParams::default(), &come_back)
+        .await
+        .expect("coming back without the stamp");
+    // The operator stamps it again, and releases a namespace that leaves the profile.
+    env.start_operator(hardening_operator::config::RunConfig::default());
+    hardening_tests::eventually("stamped again by the operator", || async {
+        let ns = admin.get(&hardened).await.map_err(|e| e.to_string())?;
+        match stamp_of(&ns) {
+            (Some(p), Some(_)) if p == name => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    admin
+        .patch(&outside, &PatchParams::default(), &leave)
+        .await
+        .unwrap();
+    hardening_tests::eventually("the stamp removed by the operator", || async {
+        let ns = admin.get(&outside).await.map_err(|e| e.to_string())?;
+        match stamp_of(&ns) {
+            (None, None) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    // Audit mode enforces nothing: the stamp's policy goes.
+    env.patch_spec(&name, json!({ "mode": "Audit" })).await;
+    let policies: Api<kube::api::DynamicObject> = Api::all_with(
+        env.client.clone(),
+        &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingAdmissionPolicyBinding",
+        )),
+    );
+    let stamp_binding = hardening_operator::core::guardrails::stamp_name(&name);
+    hardening_tests::eventually("the stamp's binding gone in Audit mode", || async {
+        match policies.get_opt(&stamp_binding).await {
+            Ok(None) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    hardening_tests::eventually("a stamp written by anyone in Audit mode", || async {
+        attacker
+            .create(
+                &dry_run,
+                &namespace(&inside, in_shard.clone(), stamp.clone()),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    delete_namespaces(&env.client, &created).await;
+    env.finish().await;
+}
+
 /// An administrator who is neither the operator (the tests' operators run as `admin`) nor in
 /// the break-glass group: a user of the test control plane, impersonated.
 async fn admin_other() -> Client {
