@@ -435,6 +435,23 @@ async fn a_tenant_with_the_edit_role_cannot_get_around_the_hardening() {
             "only hardening-operator may change them",
         ],
     );
+    // The status subresource changes a namespace's metadata as well.
+    refused(
+        "an administrator lowering the Pod Security label through namespaces/status",
+        Api::<Namespace>::all(other.clone())
+            .patch_status(
+                &ns,
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({ "metadata": { "labels": { "pod-security.kubernetes.io/enforce": "privileged" } } }),
+                ),
+            )
+            .await,
+        &[
+            &profile_named[..],
+            "only hardening-operator may change them",
+        ],
+    );
     refused(
         "an administrator deleting the default deny",
         Api::<NetworkPolicy>::namespaced(other.clone(), &ns)

@@ -320,7 +320,12 @@ pub fn render(
             &["UPDATE", "DELETE"],
             &["limitranges", "resourcequotas"],
         ));
-        rules.push(resource_rule("", &["UPDATE"], &["namespaces"]));
+        // The status and finalize subresources change a namespace's metadata too.
+        rules.push(resource_rule(
+            "",
+            &["UPDATE"],
+            &["namespaces", "namespaces/finalize", "namespaces/status"],
+        ));
     }
     if rules.is_empty() {
         // Enforce mode without guardrails and without the operator's identity: only the
@@ -2302,7 +2307,9 @@ mod tests {
                 "networkpolicies",
                 "limitranges",
                 "resourcequotas",
-                "namespaces"
+                "namespaces",
+                "namespaces/finalize",
+                "namespaces/status"
             ]
         );
         let variables = spec["variables"].to_string();
