@@ -80,6 +80,9 @@ fn render_prints_exactly_the_objects_for_the_selected_namespaces() {
         // The creation gate, a policy of its own (it reads the namespace).
         "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy -/hardening.dev-bsi-strict-gate",
         "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding -/hardening.dev-bsi-strict-gate",
+        // The protection of the gate's stamp, bound to every namespace.
+        "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy -/hardening.dev-bsi-strict-stamp",
+        "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding -/hardening.dev-bsi-strict-stamp",
         "admissionregistration.k8s.io/v1 MutatingAdmissionPolicy -/hardening.dev-bsi-strict",
         "admissionregistration.k8s.io/v1 MutatingAdmissionPolicyBinding -/hardening.dev-bsi-strict",
         // The rules that only warn (oneServicePerContainer), bound with [Warn, Audit].

@@ -435,6 +435,23 @@ async fn a_tenant_with_the_edit_role_cannot_get_around_the_hardening() {
             "only hardening-operator may change them",
         ],
     );
+    // The status subresource changes a namespace's metadata as well.
+    refused(
+        "an administrator lowering the Pod Security label through namespaces/status",
+        Api::<Namespace>::all(other.clone())
+            .patch_status(
+                &ns,
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({ "metadata": { "labels": { "pod-security.kubernetes.io/enforce": "privileged" } } }),
+                ),
+            )
+            .await,
+        &[
+            &profile_named[..],
+            "only hardening-operator may change them",
+        ],
+    );
     refused(
         "an administrator deleting the default deny",
         Api::<NetworkPolicy>::namespaced(other.clone(), &ns)
@@ -500,6 +517,568 @@ async fn a_tenant_with_the_edit_role_cannot_get_around_the_hardening() {
         env.create_profile(&env.profile("shortname", spec)).await,
         &["docker.io/harbor"],
     );
+    env.finish().await;
+}
+
+/// The gate's stamp is written by the operator only. Someone who may create and update
+/// Namespace objects (an administrator who is neither the operator nor in the break-glass
+/// group, as a self-service namespace tool would be) cannot create a namespace of the profile
+/// with a stamp copied from a hardened one, nor one outside it (to relabel it in later), nor
+/// add the stamp or `hardening.dev/rendered` to a namespace (also through `namespaces/status`),
+/// nor bring a namespace carrying an old stamp back into the profile while the operator is
+/// down. What leaves the stamp alone passes: a GitOps tool's server-side apply of the
+/// namespace's manifest without the annotations, `kubectl label`, removing a stale stamp. The
+/// operator still stamps and releases namespaces; the break-glass group may stamp; in Audit
+/// mode nothing of it is enforced. Fails without the stamp's policy: the first forged
+/// namespace is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_operator_stamps_a_namespace() {
+    let mut env = OperatorEnv::start("stamp").await;
+    let hardened = env.namespace(&[]).await;
+    let name = env
+        .create_profile(&env.profile("strict", gate_spec()))
+        .await
+        .unwrap()
+        .name_any();
+    env.status_where(&name, "in sync", in_sync(1)).await;
+    let admin: Api<Namespace> = Api::all(env.client.clone());
+    let stamp_of = |ns: &Namespace| {
+        let a = ns.annotations();
+        (
+            a.get("hardening.dev/profile").cloned(),
+            a.get("hardening.dev/rendered").cloned(),
+        )
+    };
+    // The operator's own stamp, the one to forge (`render` computes it as well).
+    let (_, rendered) = stamp_of(&admin.get(&hardened).await.unwrap());
+    let rendered = rendered.expect("stamped by the operator");
+    let stamp = json!({ "hardening.dev/profile": name, "hardening.dev/rendered": rendered });
+    let namespace = |ns: &str, labels: Value, annotations: Value| -> Namespace {
+        serde_json::from_value(json!({
+            "metadata": { "name": ns, "labels": labels, "annotations": annotations }
+        }))
+        .unwrap()
+    };
+    let in_shard = json!({ SHARD_LABEL: env.shard });
+    let attacker: Api<Namespace> = Api::all(admin_other().await);
+    let create = PostParams::default();
+    let dry_run = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let profile_named = format!("HardeningProfile {name}");
+    let forged_profile = [
+        &profile_named[..],
+        "annotation hardening.dev/profile=",
+        "only hardening-operator may write",
+    ];
+    let mut created = Vec::new();
+
+    // A namespace of the profile created with the stamp copied from a hardened one (the
+    // policy is taken in within seconds of its creation).
+    let inside = hardening_tests::unique_name("stamp-forged");
+    hardening_tests::eventually("the stamp's policy in effect", || async {
+        match attacker
+            .create(
+                &dry_run,
+                &namespace(&inside, in_shard.clone(), stamp.clone()),
+            )
+            .await
+        {
+            Err(e) if e.to_string().contains("only hardening-operator may write") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    refused(
+        "a namespace of the profile created with a forged stamp",
+        attacker
+            .create(
+                &create,
+                &namespace(&inside, in_shard.clone(), stamp.clone()),
+            )
+            .await,
+        &forged_profile,
+    );
+    // Outside the profile's namespaces, to be relabelled in later: the stamp, or only its
+    // fingerprint.
+    let outside = hardening_tests::unique_name("stamp-outside");
+    refused(
+        "a namespace outside the profile created with the stamp",
+        attacker
+            .create(&create, &namespace(&outside, json!({}), stamp.clone()))
+            .await,
+        &forged_profile,
+    );
+    refused(
+        "a namespace created with hardening.dev/rendered alone",
+        attacker
+            .create(
+                &create,
+                &namespace(
+                    &outside,
+                    json!({}),
+                    json!({ "hardening.dev/rendered": rendered }),
+                ),
+            )
+            .await,
+        // Naming no profile, it is refused by every profile in Enforce mode (those of the
+        // tests running beside this one too): the message names one of them.
+        &[
+            "annotation hardening.dev/rendered on namespace",
+            "is part of the stamp of HardeningProfile",
+        ],
+    );
+    // Added to a namespace outside, by a patch or through the status subresource.
+    attacker
+        .create(&create, &namespace(&outside, json!({}), json!({})))
+        .await
+        .expect("a namespace without the stamp");
+    created.push(outside.clone());
+    let add_stamp = Patch::Merge(json!({ "metadata": { "annotations": stamp } }));
+    refused(
+        "the stamp added to a namespace outside the profile",
+        attacker
+            .patch(&outside, &PatchParams::default(), &add_stamp)
+            .await,
+        &forged_profile,
+    );
+    refused(
+        "the stamp added through namespaces/status",
+        attacker
+            .patch_status(&outside, &PatchParams::default(), &add_stamp)
+            .await,
+        &forged_profile,
+    );
+    // Relabelled in without a stamp: the operator hardens and stamps it.
+    attacker
+        .patch(
+            &outside,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "labels": in_shard } })),
+        )
+        .await
+        .expect("relabelling a namespace without the stamp");
+    hardening_tests::eventually(
+        "the relabelled namespace stamped by the operator",
+        || async {
+            let ns = admin.get(&outside).await.map_err(|e| e.to_string())?;
+            match stamp_of(&ns) {
+                (Some(p), Some(_)) if p == name => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+
+    // What leaves the stamp alone passes: a GitOps tool applying the namespace's manifest
+    // (without the annotations) server-side, `kubectl label`.
+    let manifest = json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": { "name": hardened, "labels": { SHARD_LABEL: env.shard, "team": "shop" } }
+    });
+    attacker
+        .patch(
+            &hardened,
+            &PatchParams::apply("argocd-controller").force(),
+            &Patch::Apply(&manifest),
+        )
+        .await
+        .expect("a GitOps re-apply without the stamp passes");
+    attacker
+        .patch(
+            &hardened,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "labels": { "owner": "shop-team" } } })),
+        )
+        .await
+        .expect("kubectl label passes");
+    assert_eq!(
+        stamp_of(&admin.get(&hardened).await.unwrap()),
+        (Some(name.clone()), Some(rendered.clone())),
+        "the stamp left as it was"
+    );
+    // The break-glass group may stamp.
+    Api::<Namespace>::all(break_glass().await)
+        .create(
+            &dry_run,
+            &namespace(&inside, in_shard.clone(), stamp.clone()),
+        )
+        .await
+        .expect("the break-glass group may stamp a namespace");
+
+    // A namespace that leaves the profile while the operator is down keeps its stamp, which
+    // no longer says that what the profile generated there is in place (outside, it was
+    // not protected): it comes back only without it.
+    env.stop_operator().await;
+    let leave = Patch::Merge(json!({ "metadata": { "labels": { SHARD_LABEL: null } } }));
+    let come_back = Patch::Merge(json!({ "metadata": { "labels": in_shard } }));
+    attacker
+        .patch(&hardened, &PatchParams::default(), &leave)
+        .await
+        .expect("leaving the profile");
+    refused(
+        "coming back with the old stamp",
+        attacker
+            .patch(&hardened, &PatchParams::default(), &come_back)
+            .await,
+        &[
+            &profile_named[..],
+            "from before it left the profile's namespaces",
+            "Remove the annotations hardening.dev/profile and hardening.dev/rendered first",
+        ],
+    );
+    attacker
+        .patch(
+            &hardened,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "annotations": {
+                "hardening.dev/profile": null, "hardening.dev/rendered": null } } })),
+        )
+        .await
+        .expect("removing the stamp outside the profile");
+    attacker
+        .patch(&hardened, &PatchParams::default(), &come_back)
+        .await
+        .expect("coming back without the stamp");
+    // The operator stamps it again, and releases a namespace that leaves the profile.
+    env.start_operator(hardening_operator::config::RunConfig::default());
+    hardening_tests::eventually("stamped again by the operator", || async {
+        let ns = admin.get(&hardened).await.map_err(|e| e.to_string())?;
+        match stamp_of(&ns) {
+            (Some(p), Some(_)) if p == name => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    admin
+        .patch(&outside, &PatchParams::default(), &leave)
+        .await
+        .unwrap();
+    hardening_tests::eventually("the stamp removed by the operator", || async {
+        let ns = admin.get(&outside).await.map_err(|e| e.to_string())?;
+        match stamp_of(&ns) {
+            (None, None) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    // Audit mode enforces nothing: the stamp's policy goes.
+    env.patch_spec(&name, json!({ "mode": "Audit" })).await;
+    let policies: Api<kube::api::DynamicObject> = Api::all_with(
+        env.client.clone(),
+        &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingAdmissionPolicyBinding",
+        )),
+    );
+    let stamp_binding = hardening_operator::core::guardrails::stamp_name(&name);
+    hardening_tests::eventually("the stamp's binding gone in Audit mode", || async {
+        match policies.get_opt(&stamp_binding).await {
+            Ok(None) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    hardening_tests::eventually("a stamp written by anyone in Audit mode", || async {
+        attacker
+            .create(
+                &dry_run,
+                &namespace(&inside, in_shard.clone(), stamp.clone()),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    delete_namespaces(&env.client, &created).await;
+    env.finish().await;
+}
+
+/// Generated namespace requests (creations, and updates of namespaces in every state: stamped
+/// for the profile, for another one, with a fingerprint alone, in and out of the profile's
+/// selector and exclusions), sent (dry run) by someone who may write namespaces but is
+/// neither the operator nor in the break-glass group, where a profile enforces: the API server
+/// refuses exactly those a model of the stamp's policy and the protection refuses, built on
+/// the operator's own selection (`core::api::selects`, against the policy's CEL reading of the
+/// selector: matchLabels, In, NotIn, Exists, DoesNotExist and the excluded names), and names
+/// the rule that refused. Each rule is seen refusing at least once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_namespace_requests_are_refused_exactly_as_the_stamp_rules_say() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+    let mut env = OperatorEnv::start("stamp-generated").await;
+    let excluded = hardening_tests::unique_name("stamp-excluded");
+    let never = hardening_tests::unique_name("stamp-never");
+    // No Pod Security labels: no mutating policy changes the requests.
+    let profile = env.profile(
+        "strict",
+        json!({
+            "namespaceSelector": {
+                "matchLabels": { SHARD_LABEL: env.shard },
+                "matchExpressions": [
+                    { "key": "tier", "operator": "In", "values": ["a", "b"] },
+                    { "key": "team", "operator": "NotIn", "values": ["x"] },
+                    { "key": "zone", "operator": "Exists" },
+                    { "key": "legacy", "operator": "DoesNotExist" },
+                ],
+            },
+            "excludedNamespaces": [excluded, never],
+            "networkPolicy": { "defaultDeny": ["Ingress"] },
+        }),
+    );
+    let name = env.create_profile(&profile).await.unwrap().name_any();
+    env.status_where(&name, "in sync", |s| {
+        s.guardrails
+            .as_ref()
+            .is_some_and(|g| g.state == hardening_operator::core::api::NamespaceState::InSync)
+            .then_some(())
+            .ok_or_else(|| "admission objects not in place".to_owned())
+    })
+    .await;
+    // The operator would stamp and release the namespaces below: its admission objects stay.
+    env.stop_operator().await;
+
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[28; 32]),
+    );
+    let mut pick = move |n: u32| (0..n).new_tree(&mut runner).unwrap().current();
+    let other = format!("{name}-other");
+    let shard = env.shard.clone();
+    let labels = |pick: &mut dyn FnMut(u32) -> u32| -> std::collections::BTreeMap<String, String> {
+        let mut l = std::collections::BTreeMap::new();
+        if pick(10) > 0 {
+            l.insert(SHARD_LABEL.to_owned(), shard.clone());
+        }
+        for (key, values) in [
+            ("tier", &["a", "b", "c", ""][..]),
+            ("team", &["x", "y", ""][..]),
+            ("zone", &["z", "z", "z", ""][..]),
+            ("legacy", &["", "", "", "true"][..]),
+        ] {
+            let value = values[pick(values.len() as u32) as usize];
+            if !value.is_empty() {
+                l.insert(key.to_owned(), value.to_owned());
+            }
+        }
+        l
+    };
+    let stamps = |pick: &mut dyn FnMut(u32) -> u32| -> (String, String) {
+        let profile = [&name[..], &name[..], &other[..], ""][pick(4) as usize].to_owned();
+        let rendered = ["0123456789abcdef", "fedcba9876543210", ""][pick(3) as usize].to_owned();
+        (profile, rendered)
+    };
+    let namespace = |ns: &str,
+                     labels: &std::collections::BTreeMap<String, String>,
+                     (profile, rendered): &(String, String)|
+     -> Namespace {
+        let mut annotations = serde_json::Map::new();
+        if !profile.is_empty() {
+            annotations.insert("hardening.dev/profile".into(), json!(profile));
+        }
+        if !rendered.is_empty() {
+            annotations.insert("hardening.dev/rendered".into(), json!(rendered));
+        }
+        serde_json::from_value(json!({
+            "metadata": { "name": ns, "labels": labels, "annotations": annotations }
+        }))
+        .unwrap()
+    };
+    // The namespaces to update, in every state, written by the operator's identity.
+    let admin: Api<Namespace> = Api::all(env.client.clone());
+    let mut pool: Vec<Namespace> = Vec::new();
+    for i in 0..16 {
+        let ns = if i == 0 {
+            excluded.clone()
+        } else {
+            hardening_tests::unique_name("stamp-pool")
+        };
+        let mut l = labels(&mut pick);
+        if i % 2 == 0 {
+            // Half of them selected (but the excluded one).
+            l.insert(SHARD_LABEL.into(), shard.clone());
+            l.insert("tier".into(), "a".into());
+            l.insert("zone".into(), "z".into());
+            l.remove("team");
+            l.remove("legacy");
+        }
+        let stamp = stamps(&mut pick);
+        pool.push(
+            admin
+                .create(&PostParams::default(), &namespace(&ns, &l, &stamp))
+                .await
+                .unwrap(),
+        );
+    }
+    let pool_names: Vec<String> = pool.iter().map(|n| n.name_any()).collect();
+
+    let attacker: Api<Namespace> = Api::all(admin_other().await);
+    let dry_run = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    // Both policies taken in by the API server (within seconds of their creation): a stamp
+    // refused on a new namespace, and on a governed one.
+    let governed: std::collections::BTreeMap<String, String> =
+        [(SHARD_LABEL, &shard[..]), ("tier", "a"), ("zone", "z")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+    let probe = hardening_tests::unique_name("stamp-probe");
+    let stamped = (name.clone(), "0123456789abcdef".to_owned());
+    let probed = admin
+        .create(
+            &PostParams::default(),
+            &namespace(&probe, &governed, &stamped),
+        )
+        .await
+        .unwrap();
+    hardening_tests::eventually("the stamp's policy and the protection in effect", || {
+        let (attacker, dry_run) = (attacker.clone(), dry_run.clone());
+        let created = namespace(
+            &hardening_tests::unique_name("stamp-probe"),
+            &governed,
+            &stamped,
+        );
+        let mut updated = namespace(&probe, &governed, &(name.clone(), String::new()));
+        updated.metadata.resource_version = probed.resource_version();
+        let probe = probe.clone();
+        async move {
+            let create = attacker.create(&dry_run, &created).await;
+            let update = attacker.replace(&probe, &dry_run, &updated).await;
+            match (&create, &update) {
+                (Err(c), Err(u))
+                    if c.to_string().contains("annotation hardening.dev/profile=")
+                        && u.to_string()
+                            .contains("only hardening-operator may change them") =>
+                {
+                    Ok(())
+                }
+                _ => Err(format!("{create:?} {update:?}")),
+            }
+        }
+    })
+    .await;
+    let selects = |ns: &str, l: &std::collections::BTreeMap<String, String>| {
+        hardening_operator::core::api::selects(&profile.spec, ns, l)
+    };
+    let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
+    let (mut admitted, mut refused_count) = (0, 0);
+    for case in 0..240 {
+        let (old, ns) = if pick(3) == 0 {
+            let ns = if pick(8) == 0 {
+                never.clone()
+            } else {
+                hardening_tests::unique_name("stamp-new")
+            };
+            (None, ns)
+        } else {
+            let old = &pool[pick(pool.len() as u32) as usize];
+            (Some(old), old.name_any())
+        };
+        let old_labels = old.map(|o| o.labels().clone()).unwrap_or_default();
+        let old_stamp = old
+            .map(|o| {
+                let a = o.annotations();
+                (
+                    a.get("hardening.dev/profile").cloned().unwrap_or_default(),
+                    a.get("hardening.dev/rendered").cloned().unwrap_or_default(),
+                )
+            })
+            .unwrap_or_default();
+        // An update changes each part with even odds (so that most keep the stamp as it is).
+        let mut new_labels = if old.is_none() || pick(2) == 0 {
+            labels(&mut pick)
+        } else {
+            old_labels.clone()
+        };
+        new_labels.remove("kubernetes.io/metadata.name");
+        let new_stamp = if old.is_none() || pick(2) == 0 {
+            stamps(&mut pick)
+        } else {
+            old_stamp.clone()
+        };
+        let mut body = namespace(&ns, &new_labels, &new_stamp);
+        let answer = match old {
+            None => attacker.create(&dry_run, &body).await,
+            Some(old) => {
+                body.metadata.resource_version = old.resource_version();
+                attacker.replace(&ns, &dry_run, &body).await
+            }
+        };
+        // The model: the stamp's rules, and the protection of a governed namespace's stamp.
+        let mut name_label = new_labels.clone();
+        name_label.insert("kubernetes.io/metadata.name".into(), ns.to_string());
+        let (np, nr) = (&new_stamp.0, &new_stamp.1);
+        let (op, or) = (&old_stamp.0, &old_stamp.1);
+        let selected_now = selects(&ns, &name_label);
+        let rules = [
+            (
+                "forged profile",
+                *np == name && op != np,
+                "annotation hardening.dev/profile=",
+            ),
+            (
+                "forged rendered",
+                !nr.is_empty() && nr != or && (*np == name || np.is_empty()),
+                "annotation hardening.dev/rendered on namespace",
+            ),
+            (
+                "stale stamp",
+                old.is_some()
+                    && *op == name
+                    && *np == name
+                    && selected_now
+                    && !selects(&ns, &old_labels),
+                "from before it left the profile's namespaces",
+            ),
+            (
+                "protection",
+                old.is_some() && *op == name && selected_now && (op != np || or != nr),
+                "only hardening-operator may change them",
+            ),
+        ];
+        let broken: Vec<&(&str, bool, &str)> = rules.iter().filter(|r| r.1).collect();
+        let context = format!(
+            "case {case}: {} {ns} {old_labels:?} {old_stamp:?} -> {new_labels:?} {new_stamp:?}: {answer:?}",
+            if old.is_some() { "update" } else { "create" }
+        );
+        match &answer {
+            Ok(_) => {
+                admitted += 1;
+                assert!(
+                    broken.is_empty(),
+                    "admitted, but the model refuses: {context}"
+                );
+            }
+            Err(e) => {
+                refused_count += 1;
+                let message = e.to_string();
+                let by = broken
+                    .iter()
+                    .find(|r| message.contains(r.2))
+                    .unwrap_or_else(|| panic!("refused by no rule of the model: {context}"));
+                *seen.entry(by.0).or_default() += 1;
+            }
+        }
+    }
+    eprintln!(
+        "240 generated namespace requests: {admitted} admitted, {refused_count} refused ({seen:?})"
+    );
+    for rule in [
+        "forged profile",
+        "forged rendered",
+        "stale stamp",
+        "protection",
+    ] {
+        assert!(seen.contains_key(rule), "{rule} never refused: {seen:?}");
+    }
+    delete_namespaces(&env.client, &pool_names).await;
+    delete_namespaces(&env.client, &[probe]).await;
+    env.start_operator(hardening_operator::config::RunConfig::default());
     env.finish().await;
 }
 

@@ -141,8 +141,8 @@ async fn generated_objects_carry_no_gitops_tracking_labels() {
         }
     }
     // 3 NetworkPolicies, quota, limits, the guardrails' policy and binding, the creation
-    // gate's policy and binding.
-    assert_eq!(seen.len(), 9, "{seen:?}");
+    // gate's policy and binding, its stamp's policy and binding.
+    assert_eq!(seen.len(), 11, "{seen:?}");
 
     // The namespace keeps the tools' keys as they were; the operator owns only its own.
     let stored = namespaces.get(&ns).await.unwrap();

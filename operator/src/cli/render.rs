@@ -40,10 +40,13 @@ use crate::node_agent;
 ///
 /// A profile in Enforce mode, or with spec.guardrails, also gets its cluster-scoped
 /// ValidatingAdmissionPolicy and ValidatingAdmissionPolicyBinding (`hardening.dev-<profile>`:
-/// the guardrails, and in Enforce mode the creation gate and the protection of what the
-/// operator generates, trusting the identity the chart gives the operator,
+/// the guardrails, and in Enforce mode the protection of what the operator generates,
+/// trusting the identity the chart gives the operator,
 /// system:serviceaccount:hardening-system:hardening-operator; in Audit mode with
-/// validationActions [Warn, Audit]) and, in Enforce mode with Pod Security labels, its
+/// validationActions [Warn, Audit]), in Enforce mode those of the creation gate
+/// (`hardening.dev-<profile>-gate`) and of its stamp (`hardening.dev-<profile>-stamp`, bound
+/// to every namespace: only that identity writes the stamp) and, in Enforce mode with Pod
+/// Security labels, its
 /// MutatingAdmissionPolicy and binding (the labels set at namespace creation), printed last;
 /// offline, the bindings exclude only the profile's and the always-excluded namespaces, not
 /// those other profiles govern.
@@ -442,6 +445,8 @@ resourceQuota: {hard: {pods: \"10\"}}
                 "MutatingAdmissionPolicyBinding -/hardening.dev-p",
                 "ValidatingAdmissionPolicy -/hardening.dev-p-gate",
                 "ValidatingAdmissionPolicyBinding -/hardening.dev-p-gate",
+                "ValidatingAdmissionPolicy -/hardening.dev-p-stamp",
+                "ValidatingAdmissionPolicyBinding -/hardening.dev-p-stamp",
                 "ValidatingAdmissionPolicy -/hardening.dev-p",
                 "ValidatingAdmissionPolicyBinding -/hardening.dev-p"
             ]
@@ -741,8 +746,8 @@ resourceQuota: {hard: {pods: \"10\"}}
                 .filter_map(|d| d["kind"].as_str())
                 .filter(|k| k.starts_with("ValidatingAdmissionPolicy"))
                 .collect();
-            // Enforce mode: the creation gate's policy and binding too.
-            let pairs = if mode == Mode::Enforce { 2 } else { 1 };
+            // Enforce mode: the creation gate's and its stamp's policy and binding too.
+            let pairs = if mode == Mode::Enforce { 3 } else { 1 };
             assert_eq!(
                 kinds,
                 [

@@ -18,6 +18,13 @@
 //! is down. It reads the namespace, which a matchCondition cannot. The rules that only warn
 //! have a policy of their own too (`-warnings`).
 //!
+//! The stamp itself has a policy of its own too (Enforce mode, the operator's identity
+//! known), `hardening.dev-<profile>-stamp`, bound to every namespace: only the operator (and
+//! the break-glass group) may create a namespace carrying the stamp of the profile, add or
+//! change it, or bring a namespace still carrying it from before it left the profile back
+//! into the profile's namespaces; otherwise whoever may write Namespace objects could stamp
+//! a namespace themselves and pass the gate before the operator hardened it.
+//!
 //! The mutating policy sets the profile's Pod Security labels on a namespace the moment it is
 //! created (or labelled into the profile), so even the first request in it is judged by Pod
 //! Security.
@@ -116,6 +123,10 @@ pub struct GuardrailObjects {
     /// it reads the namespace (`namespaceObject`), which the main policy's matchConditions
     /// cannot, so the main policy can skip the pods that break none of its rules.
     pub gate: Option<(Value, Value)>,
+    /// The protection of the gate's stamp (Enforce mode, the operator's identity known), in
+    /// a policy of its own, `hardening.dev-<profile>-stamp`, bound to every namespace (a
+    /// namespace stamped outside the profile's namespaces could be relabelled into them).
+    pub stamp: Option<(Value, Value)>,
 }
 
 impl GuardrailObjects {
@@ -135,9 +146,11 @@ impl GuardrailObjects {
         let gate = self
             .gate
             .iter()
+            .chain(&self.stamp)
             .flat_map(|(policy, binding)| [(POLICY_KIND, policy), (BINDING_KIND, binding)]);
-        // The gate before the main policy: on an upgrade from a version whose main policy
-        // held the gate, the gate is in place before the main policy drops it.
+        // The gate (and its stamp's protection) before the main policy: on an upgrade from a
+        // version whose main policy held the gate, the gate is in place before the main
+        // policy drops it.
         mutating
             .chain(gate)
             .chain([(POLICY_KIND, &self.policy), (BINDING_KIND, &self.binding)])
@@ -161,24 +174,34 @@ pub fn gate_name(profile: &str) -> String {
 /// What the names of the creation gate's policy and binding end with.
 pub const GATE_SUFFIX: &str = "-gate";
 
+/// Name of the policy and binding protecting the gate's stamp: `hardening.dev-<profile>-stamp`.
+pub fn stamp_name(profile: &str) -> String {
+    format!("{OBJECT_NAME_PREFIX}{profile}{STAMP_SUFFIX}")
+}
+
+/// What the names of the stamp's policy and binding end with.
+pub const STAMP_SUFFIX: &str = "-stamp";
+
 /// The names of every admission object a profile may have (each a policy and a binding of
 /// that name).
-pub fn object_names(profile: &str) -> [String; 3] {
+pub fn object_names(profile: &str) -> [String; 4] {
     [
         object_name(profile),
         warnings_name(profile),
         gate_name(profile),
+        stamp_name(profile),
     ]
 }
 
 /// The profile whose generated admission object has the name `name`
-/// (`hardening.dev-<profile>`, `...-warnings` or `...-gate`; a profile named `x-warnings` or
-/// `x-gate` is then read as `x`).
+/// (`hardening.dev-<profile>`, `...-warnings`, `...-gate` or `...-stamp`; a profile named
+/// `x-warnings`, `x-gate` or `x-stamp` is then read as `x`).
 pub fn profile_of_name(name: &str) -> Option<&str> {
     let profile = name.strip_prefix(OBJECT_NAME_PREFIX)?;
     let profile = profile
         .strip_suffix(WARNINGS_SUFFIX)
         .or_else(|| profile.strip_suffix(GATE_SUFFIX))
+        .or_else(|| profile.strip_suffix(STAMP_SUFFIX))
         .unwrap_or(profile);
     (!profile.is_empty()).then_some(profile)
 }
@@ -297,7 +320,12 @@ pub fn render(
             &["UPDATE", "DELETE"],
             &["limitranges", "resourcequotas"],
         ));
-        rules.push(resource_rule("", &["UPDATE"], &["namespaces"]));
+        // The status and finalize subresources change a namespace's metadata too.
+        rules.push(resource_rule(
+            "",
+            &["UPDATE"],
+            &["namespaces", "namespaces/finalize", "namespaces/status"],
+        ));
     }
     if rules.is_empty() {
         // Enforce mode without guardrails and without the operator's identity: only the
@@ -385,17 +413,20 @@ pub fn render(
         (policy, binding)
     });
     let mut gate = enforcing.then(|| gate_policy(&profile_name, &policy, &binding, env));
+    let mut stamp = protect.then(|| stamp_policy(profile, &policy, &binding, not_governed, env));
     // Like a namespace's `hardening.dev/rendered`: a live object carrying the fingerprint of
     // what is rendered now and differing anyway was changed by someone else (a repair), one
     // with another fingerprint is due a rollout.
     let mutating_objects = mutating.iter_mut().flat_map(|(p, b)| [p, b]);
     let warning_objects = warnings.iter_mut().flat_map(|(p, b)| [p, b]);
     let gate_objects = gate.iter_mut().flat_map(|(p, b)| [p, b]);
+    let stamp_objects = stamp.iter_mut().flat_map(|(p, b)| [p, b]);
     for object in [&mut policy, &mut binding]
         .into_iter()
         .chain(mutating_objects)
         .chain(warning_objects)
         .chain(gate_objects)
+        .chain(stamp_objects)
     {
         let print = fingerprint(object);
         object["metadata"]["annotations"] = json!({ RENDERED_ANNOTATION: print });
@@ -406,6 +437,7 @@ pub fn render(
         mutating,
         warnings,
         gate,
+        stamp,
     })
 }
 
@@ -455,6 +487,149 @@ fn gate_policy(profile: &str, main: &Value, binding: &Value, env: &AdmissionEnv)
     binding["metadata"]["name"] = json!(name);
     binding["spec"]["policyName"] = json!(name);
     binding["spec"]["validationActions"] = json!(validation_actions(Mode::Enforce));
+    (policy, binding)
+}
+
+/// The protection of the gate's stamp (Enforce mode, the operator's identity known), bound to
+/// every namespace: but for the operator and the break-glass group, nobody
+/// - creates a namespace carrying `hardening.dev/profile: <profile>`, or adds it, or changes
+///   it to name this profile (`forgedProfile`);
+/// - writes `hardening.dev/rendered` (adds or changes its value) on a namespace whose
+///   `hardening.dev/profile` names this profile or nothing (`forgedRendered`: it tells the
+///   operator what is in place);
+/// - brings a namespace that still carries this profile's stamp from before it left the
+///   profile's namespaces back into them (`staleStamp`): while outside, the protection did not
+///   cover what the operator generated there, so the stamp no longer says it is in place.
+///   The operator removes the stamp of a namespace that leaves the profile (usually within a
+///   second); while it is down, the stamp must be removed (outside the profile's namespaces,
+///   where the protection does not hold it) before the namespace is brought in.
+///
+/// Removing the stamp, and every request that leaves it as it is (a GitOps tool re-applying
+/// a manifest without the annotations, `kubectl label`), pass: without the stamp the gate
+/// stays closed. Judged in Enforce mode, also while the profile is being deleted (the
+/// operator removes stamps then, which passes); without the profile (deleted, its objects
+/// not yet collected) nothing is judged (`parameterNotFoundAction: Allow`: the binding covers
+/// every namespace of the cluster). The `namespaces/status` and `namespaces/finalize`
+/// subresources are matched too: they change metadata as well.
+fn stamp_policy(
+    profile: &HardeningProfile,
+    main: &Value,
+    binding: &Value,
+    not_governed: &BTreeSet<String>,
+    env: &AdmissionEnv,
+) -> (Value, Value) {
+    let name = stamp_name(&profile.name_any());
+    let mut excluded: BTreeSet<String> = not_governed.clone();
+    excluded.extend(profile.spec.excluded_namespaces.iter().cloned());
+    let excluded = excluded
+        .iter()
+        .map(|n| cel_string(n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // The namespace `o` (its labels and name) is one of the profile's, as the main binding
+    // selects them.
+    let selected = |o: &str| {
+        format!(
+            "!({o}.metadata.name in [{excluded}]) && {}",
+            selector_matches(
+                "params.spec.namespaceSelector",
+                &format!("{o}.metadata.?labels.orValue({{}})")
+            )
+        )
+    };
+    let annotation = |o: &str, key: &str| {
+        format!(
+            "{o}.metadata.?annotations[?{}].orValue('')",
+            cel_string(key)
+        )
+    };
+    let old_annotation =
+        |key: &str| format!("oldObject == null ? '' : {}", annotation("oldObject", key));
+    let break_glass = cel_string(&format!(
+        "; in an emergency act with the group {} (kubectl --as=<you> --as-group={})",
+        env.break_glass_group, env.break_glass_group
+    ));
+    let stamp_is = "'the stamp of HardeningProfile ' + params.metadata.name + ', which only hardening-operator may write, once it has applied the profile there (the creation gate admits pods where it is)'";
+    let variables = json!([
+        { "name": "newProfile", "expression": annotation("object", STAMP) },
+        { "name": "oldProfile", "expression": old_annotation(STAMP) },
+        { "name": "newRendered", "expression": annotation("object", RENDERED_ANNOTATION) },
+        { "name": "oldRendered", "expression": old_annotation(RENDERED_ANNOTATION) },
+        {
+            "name": "forgedProfile",
+            "expression": "variables.newProfile == params.metadata.name && variables.oldProfile != variables.newProfile",
+        },
+        {
+            "name": "forgedRendered",
+            "expression": "variables.newRendered != '' && variables.newRendered != variables.oldRendered && (variables.newProfile == params.metadata.name || variables.newProfile == '')",
+        },
+        {
+            "name": "staleStamp",
+            "expression": format!(
+                "oldObject != null && variables.oldProfile == params.metadata.name && variables.newProfile == params.metadata.name && ({}) && !({})",
+                selected("object"),
+                selected("oldObject")
+            ),
+        },
+    ]);
+    let forbidden = |expression: &str, message: String| json!({ "expression": expression, "messageExpression": message, "reason": "Forbidden" });
+    let validations = json!([
+        forbidden(
+            "!variables.forgedProfile",
+            format!(
+                "'annotation {STAMP}=' + params.metadata.name + ' on namespace ' + object.metadata.name + ' is ' + {stamp_is} + ': create or update the namespace without it, the operator stamps the namespaces the profile governs' + {break_glass}"
+            ),
+        ),
+        forbidden(
+            "!variables.forgedRendered",
+            format!(
+                "'annotation {RENDERED_ANNOTATION} on namespace ' + object.metadata.name + ' is part of ' + {stamp_is} + ': create or update the namespace without it' + {break_glass}"
+            ),
+        ),
+        forbidden(
+            "!variables.staleStamp",
+            format!(
+                "'namespace ' + object.metadata.name + ' carries the stamp of HardeningProfile ' + params.metadata.name + ' (annotation {STAMP}) from before it left the profile\\'s namespaces, and only hardening-operator may bring it back stamped: what the profile generated there was not protected meanwhile. Remove the annotations {STAMP} and {RENDERED_ANNOTATION} first, while it is outside (the operator stamps it again once it has applied the profile), or let hardening-operator remove them (it does within a second of a namespace leaving the profile, when it runs)' + {break_glass}"
+            ),
+        ),
+    ]);
+    let mut policy = main.clone();
+    policy["metadata"]["name"] = json!(name);
+    policy["spec"] = json!({
+        "failurePolicy": "Fail",
+        "paramKind": main["spec"]["paramKind"],
+        "matchConstraints": {
+            "matchPolicy": "Equivalent",
+            "namespaceSelector": {},
+            "objectSelector": {},
+            "resourceRules": [
+                resource_rule("", &["CREATE", "UPDATE"], &["namespaces"]),
+                resource_rule("", &["UPDATE"], &["namespaces/finalize", "namespaces/status"]),
+            ],
+        },
+        "matchConditions": [
+            {
+                "name": "enforcing",
+                "expression": "params.spec.?mode.orValue('Enforce') == 'Enforce'",
+            },
+            {
+                "name": "notOperatorOrBreakGlass",
+                "expression": format!(
+                    "!(request.userInfo.username in [{}] || {} in request.userInfo.?groups.orValue([]))",
+                    env.operator.iter().map(|o| cel_string(o)).collect::<Vec<_>>().join(", "),
+                    cel_string(&env.break_glass_group)
+                ),
+            },
+        ],
+        "variables": variables,
+        "validations": validations,
+    });
+    let mut binding = binding.clone();
+    binding["metadata"]["name"] = json!(name);
+    binding["spec"]["policyName"] = json!(name);
+    binding["spec"]["paramRef"]["parameterNotFoundAction"] = json!("Allow");
+    binding["spec"]["validationActions"] = json!(validation_actions(Mode::Enforce));
+    binding["spec"]["matchResources"]["namespaceSelector"] = json!({});
     (policy, binding)
 }
 
@@ -2022,6 +2197,8 @@ mod tests {
             [
                 "hardening.dev-p-gate",
                 "hardening.dev-p-gate",
+                "hardening.dev-p-stamp",
+                "hardening.dev-p-stamp",
                 "hardening.dev-p",
                 "hardening.dev-p",
                 "hardening.dev-p-warnings",
@@ -2130,7 +2307,9 @@ mod tests {
                 "networkpolicies",
                 "limitranges",
                 "resourcequotas",
-                "namespaces"
+                "namespaces",
+                "namespaces/finalize",
+                "namespaces/status"
             ]
         );
         let variables = spec["variables"].to_string();
@@ -2208,6 +2387,178 @@ mod tests {
         assert!(resources.contains("pods"), "a policy matches something");
     }
 
+    /// The gate's stamp has a policy of its own, bound to every namespace (a namespace stamped
+    /// outside the profile's could be relabelled into it), refusing everyone but the operator
+    /// and the break-glass group: a stamp naming the profile created, added or changed, a
+    /// `hardening.dev/rendered` written beside it (or alone), and a namespace brought back
+    /// into the profile's namespaces with a stamp from before it left. Only in Enforce mode
+    /// with the operator's identity known (else the operator could not stamp either).
+    #[test]
+    fn enforce_mode_lets_only_the_operator_write_the_gates_stamp() {
+        let profile = scoped("shop")
+            .spec(json!({"podSecurity": {"enforce": {"level": "restricted"}}}))
+            .build();
+        let not_governed = BTreeSet::from(["kube-system".to_owned()]);
+        let objects = rendered(&profile, &not_governed).unwrap();
+        let (policy, binding) = objects.stamp.as_ref().unwrap();
+        let annotations = |o: &Value| o["metadata"]["annotations"].clone();
+        assert_eq!(
+            *binding,
+            json!({
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicyBinding",
+                "metadata": {
+                    "name": "hardening.dev-shop-stamp",
+                    "labels": {
+                        "app.kubernetes.io/managed-by": "hardening-operator",
+                        "hardening.dev/profile": "shop",
+                    },
+                    "ownerReferences": objects.binding["metadata"]["ownerReferences"],
+                    "annotations": annotations(binding),
+                },
+                "spec": {
+                    "policyName": "hardening.dev-shop-stamp",
+                    // Without the profile nothing is judged: the binding covers every
+                    // namespace of the cluster.
+                    "paramRef": { "name": "shop", "parameterNotFoundAction": "Allow" },
+                    "validationActions": ["Deny"],
+                    "matchResources": {
+                        "matchPolicy": "Equivalent",
+                        "namespaceSelector": {},
+                        "objectSelector": {},
+                    },
+                },
+            })
+        );
+        let selected = |o: &str| {
+            format!(
+                "!({o}.metadata.name in [\"kube-system\", \"legacy\"]) && {}",
+                selector_matches(
+                    "params.spec.namespaceSelector",
+                    &format!("{o}.metadata.?labels.orValue({{}})")
+                )
+            )
+        };
+        let emergency = "; in an emergency act with the group breakers (kubectl --as=<you> --as-group=breakers)";
+        let stamp_is = "'the stamp of HardeningProfile ' + params.metadata.name + ', which only hardening-operator may write, once it has applied the profile there (the creation gate admits pods where it is)'";
+        assert_eq!(
+            policy["spec"],
+            json!({
+                "failurePolicy": "Fail",
+                "paramKind": { "apiVersion": "hardening.dev/v1alpha1", "kind": "HardeningProfile" },
+                "matchConstraints": {
+                    "matchPolicy": "Equivalent",
+                    "namespaceSelector": {},
+                    "objectSelector": {},
+                    "resourceRules": [
+                        {
+                            "apiGroups": [""], "apiVersions": ["v1"],
+                            "operations": ["CREATE", "UPDATE"],
+                            "resources": ["namespaces"], "scope": "*",
+                        },
+                        {
+                            "apiGroups": [""], "apiVersions": ["v1"],
+                            "operations": ["UPDATE"],
+                            "resources": ["namespaces/finalize", "namespaces/status"], "scope": "*",
+                        },
+                    ],
+                },
+                "matchConditions": [
+                    {
+                        "name": "enforcing",
+                        "expression": "params.spec.?mode.orValue('Enforce') == 'Enforce'",
+                    },
+                    {
+                        "name": "notOperatorOrBreakGlass",
+                        "expression": "!(request.userInfo.username in [\"system:serviceaccount:ops:hardening\"] || \"breakers\" in request.userInfo.?groups.orValue([]))",
+                    },
+                ],
+                "variables": [
+                    { "name": "newProfile", "expression": "object.metadata.?annotations[?\"hardening.dev/profile\"].orValue('')" },
+                    { "name": "oldProfile", "expression": "oldObject == null ? '' : oldObject.metadata.?annotations[?\"hardening.dev/profile\"].orValue('')" },
+                    { "name": "newRendered", "expression": "object.metadata.?annotations[?\"hardening.dev/rendered\"].orValue('')" },
+                    { "name": "oldRendered", "expression": "oldObject == null ? '' : oldObject.metadata.?annotations[?\"hardening.dev/rendered\"].orValue('')" },
+                    {
+                        "name": "forgedProfile",
+                        "expression": "variables.newProfile == params.metadata.name && variables.oldProfile != variables.newProfile",
+                    },
+                    {
+                        "name": "forgedRendered",
+                        "expression": "variables.newRendered != '' && variables.newRendered != variables.oldRendered && (variables.newProfile == params.metadata.name || variables.newProfile == '')",
+                    },
+                    {
+                        "name": "staleStamp",
+                        "expression": format!(
+                            "oldObject != null && variables.oldProfile == params.metadata.name && variables.newProfile == params.metadata.name && ({}) && !({})",
+                            selected("object"),
+                            selected("oldObject")
+                        ),
+                    },
+                ],
+                "validations": [
+                    {
+                        "expression": "!variables.forgedProfile",
+                        "messageExpression": format!("'annotation hardening.dev/profile=' + params.metadata.name + ' on namespace ' + object.metadata.name + ' is ' + {stamp_is} + ': create or update the namespace without it, the operator stamps the namespaces the profile governs' + \"{emergency}\""),
+                        "reason": "Forbidden",
+                    },
+                    {
+                        "expression": "!variables.forgedRendered",
+                        "messageExpression": format!("'annotation hardening.dev/rendered on namespace ' + object.metadata.name + ' is part of ' + {stamp_is} + ': create or update the namespace without it' + \"{emergency}\""),
+                        "reason": "Forbidden",
+                    },
+                    {
+                        "expression": "!variables.staleStamp",
+                        "messageExpression": format!("'namespace ' + object.metadata.name + ' carries the stamp of HardeningProfile ' + params.metadata.name + ' (annotation hardening.dev/profile) from before it left the profile\\'s namespaces, and only hardening-operator may bring it back stamped: what the profile generated there was not protected meanwhile. Remove the annotations hardening.dev/profile and hardening.dev/rendered first, while it is outside (the operator stamps it again once it has applied the profile), or let hardening-operator remove them (it does within a second of a namespace leaving the profile, when it runs)' + \"{emergency}\""),
+                        "reason": "Forbidden",
+                    },
+                ],
+            })
+        );
+        assert_eq!(policy["metadata"]["name"], "hardening.dev-shop-stamp");
+        let mut unannotated = policy.clone();
+        unannotated["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("annotations");
+        assert_eq!(
+            policy["metadata"]["annotations"][RENDERED_ANNOTATION],
+            fingerprint(&unannotated)
+        );
+        // Applied with the gate, before the main policy.
+        let order: Vec<&str> = objects
+            .iter()
+            .map(|(_, o)| o["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "hardening.dev-shop",
+                "hardening.dev-shop",
+                "hardening.dev-shop-gate",
+                "hardening.dev-shop-gate",
+                "hardening.dev-shop-stamp",
+                "hardening.dev-shop-stamp",
+                "hardening.dev-shop",
+                "hardening.dev-shop",
+            ]
+        );
+        assert_eq!(object_names("shop")[3], "hardening.dev-shop-stamp");
+        assert_eq!(profile_of_name("hardening.dev-shop-stamp"), Some("shop"));
+        // Audit mode: nothing is enforced, the stamp is not protected either.
+        let audit = scoped("shop")
+            .spec(json!({"mode": "Audit", "guardrails": {"denyExec": true}}))
+            .build();
+        assert_eq!(rendered(&audit, &BTreeSet::new()).unwrap().stamp, None);
+        // The operator's identity unknown: nobody could stamp, the operator included.
+        let unknown = AdmissionEnv {
+            operator: None,
+            ..env()
+        };
+        let unprotected = render(&profile, &BTreeSet::new(), &[], &unknown).unwrap();
+        assert_eq!(unprotected.stamp, None);
+        assert!(unprotected.gate.is_some());
+    }
+
     /// The mutating policy sets the profile's Pod Security labels, read from the profile, on
     /// namespaces its selector matches, but those it does not govern; only in Enforce mode, with
     /// Pod Security labels, where the API server serves it.
@@ -2238,8 +2589,8 @@ mod tests {
         assert_eq!(kinds[..4], KINDS, "applied in this order");
         assert_eq!(
             kinds[4..],
-            [POLICY_KIND, BINDING_KIND],
-            "then the main policy's"
+            [POLICY_KIND, BINDING_KIND].repeat(2),
+            "then the stamp's and the main policy's"
         );
         assert_eq!(
             objects.iter().nth(2).unwrap().1["metadata"]["name"],

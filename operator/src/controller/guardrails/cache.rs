@@ -62,8 +62,8 @@ fn profile_of(object: &DynamicObject) -> Option<String> {
     if let Some(profile) = object.labels().get(PROFILE_LABEL) {
         return Some(profile.clone());
     }
-    // `hardening.dev-<profile>`, `...-warnings` or `...-gate` (a profile named `x-warnings`
-    // is then mistaken for `x`, for someone else's object only).
+    // `hardening.dev-<profile>`, `...-warnings`, `...-gate` or `...-stamp` (a profile named
+    // `x-warnings` is then mistaken for `x`, for someone else's object only).
     profile_of_name(&object.name_any()).map(str::to_owned)
 }
 
