@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Namespace;
 use kube::runtime::reflector::Store;
 
 use crate::core::api::{HardeningException, HardeningProfile};
@@ -18,11 +17,12 @@ use super::index::KindIndex;
 use super::nodes::NodeStates;
 use super::pods::PodCache;
 use super::state::NamespaceWrites;
+use super::trim::CachedNamespace;
 use super::vulnerabilities::VulnerabilityCache;
 
 pub struct Caches {
     pub profiles: Store<HardeningProfile>,
-    pub namespaces: Store<Namespace>,
+    pub namespaces: Store<CachedNamespace>,
     /// The operator's namespace writes whose watch events have not arrived yet.
     pub namespace_writes: Arc<NamespaceWrites>,
     /// One index of every object per generated kind.

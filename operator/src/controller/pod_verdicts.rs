@@ -15,11 +15,13 @@ use crate::core::preview::{NamespacePreview, PodVerdict, judge, namespace_previe
 use crate::core::workloads::JudgedPod;
 
 /// One namespace's pod verdicts: for the profile (name, generation, digest of the exceptions
-/// in force covering the namespace) they were made for, each pod's digest and verdict.
+/// in force covering the namespace) they were made for, each pod's name, digest and verdict.
+/// A boxed slice, not a map: every governed namespace's verdicts stay in
+/// memory, and a map's spare slots and per-pod `String`s cost more than its few pods.
 #[derive(Default)]
 struct NamespaceVerdicts {
     profile: (String, i64, u64),
-    pods: HashMap<String, (u64, PodVerdict)>,
+    pods: Box<[(Box<str>, u64, PodVerdict)]>,
 }
 
 /// The pod verdicts of every namespace whose pods the reconciler judged.
@@ -48,12 +50,17 @@ impl PodVerdicts {
         if known.profile != key {
             *known = NamespaceVerdicts {
                 profile: key,
-                pods: HashMap::new(),
+                pods: Box::default(),
             };
         }
-        let mut pods = HashMap::with_capacity(digests.len());
+        let mut before: HashMap<Box<str>, (u64, PodVerdict)> = std::mem::take(&mut known.pods)
+            .into_vec()
+            .into_iter()
+            .map(|(name, digest, verdict)| (name, (digest, verdict)))
+            .collect();
+        let mut pods = Vec::with_capacity(digests.len());
         for (name, digest) in digests {
-            let verdict = match known.pods.remove(&name) {
+            let verdict = match before.remove(name.as_str()) {
                 Some((known_digest, verdict)) if known_digest == digest => verdict,
                 _ => match judged(&name) {
                     Some(pod) => judge(profile, &pod.pod(), exceptions),
@@ -61,19 +68,117 @@ impl PodVerdicts {
                     None => continue,
                 },
             };
-            pods.insert(name, (digest, verdict));
+            pods.push((name.into_boxed_str(), digest, verdict));
         }
-        known.pods = pods;
+        known.pods = pods.into_boxed_slice();
         namespace_preview(
             profile,
             namespace,
             exceptions,
-            known.pods.iter().map(|(name, (_, v))| (name.as_str(), v)),
+            known.pods.iter().map(|(name, _, v)| (&**name, v)),
         )
     }
 
     /// Forgets a namespace (gone, or no longer governed).
     pub fn forget(&self, namespace: &str) {
         self.0.lock().expect("pod verdicts lock").remove(namespace);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::core::workloads::PodView;
+
+    fn pod(name: &str, image: &str) -> JudgedPod {
+        let view: PodView = serde_json::from_value(json!({
+            "metadata": { "name": name, "namespace": "team-a" },
+            "spec": { "containers": [{ "name": "app", "image": image }] },
+        }))
+        .unwrap();
+        JudgedPod::of(&view)
+    }
+
+    fn profile(generation: i64) -> HardeningProfile {
+        let mut profile = crate::fixtures::profile("p")
+            .spec_yaml(
+                "mode: Enforce\npodSecurity: {enforce: {level: restricted}}\nguardrails: {requireImageDigest: true}",
+            )
+            .build();
+        profile.metadata.generation = Some(generation);
+        profile
+    }
+
+    /// The preview of `pods` (name, image) through `verdicts`, and the pods judged anew.
+    fn preview(
+        verdicts: &PodVerdicts,
+        profile: &HardeningProfile,
+        pods: &[(&str, &str)],
+    ) -> (NamespacePreview, Vec<String>) {
+        let judged = RefCell::new(Vec::new());
+        let digests = pods
+            .iter()
+            .map(|(name, image)| (name.to_string(), pod(name, image).digest))
+            .collect();
+        let preview = verdicts.preview("team-a", profile, &[], digests, |name| {
+            judged.borrow_mut().push(name.to_owned());
+            pods.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(n, image)| pod(n, image))
+        });
+        (preview, judged.into_inner())
+    }
+
+    /// The oracle: every pod judged now.
+    fn judged_now(profile: &HardeningProfile, pods: &[(&str, &str)]) -> NamespacePreview {
+        let verdicts: Vec<(&str, PodVerdict)> = pods
+            .iter()
+            .map(|(name, image)| (*name, judge(profile, &pod(name, image).pod(), &[])))
+            .collect();
+        namespace_preview(
+            profile,
+            "team-a",
+            &[],
+            verdicts.iter().map(|(name, v)| (*name, v)),
+        )
+    }
+
+    #[test]
+    fn only_new_and_changed_pods_are_judged_again_and_the_preview_is_all_of_them_judged() {
+        let verdicts = PodVerdicts::default();
+        let p1 = profile(1);
+        let mut pods = vec![("a", "nginx:1"), ("b", "nginx@sha256:0123")];
+        let (first, judged) = preview(&verdicts, &p1, &pods);
+        assert_eq!(judged, ["a", "b"]);
+        assert_eq!(first, judged_now(&p1, &pods));
+        assert!(first.rejected_pods() > 0);
+
+        let (again, judged) = preview(&verdicts, &p1, &pods);
+        assert!(judged.is_empty());
+        assert_eq!(again, first);
+
+        pods[1].1 = "redis:7";
+        pods.push(("c", "nginx:1"));
+        let (changed, judged) = preview(&verdicts, &p1, &pods);
+        assert_eq!(judged, ["b", "c"]);
+        assert_eq!(changed, judged_now(&p1, &pods));
+
+        pods.remove(0);
+        let (fewer, judged) = preview(&verdicts, &p1, &pods);
+        assert!(judged.is_empty());
+        assert_eq!(fewer, judged_now(&p1, &pods));
+
+        // Another generation of the profile: every pod again.
+        let p2 = profile(2);
+        let (_, judged) = preview(&verdicts, &p2, &pods);
+        assert_eq!(judged, ["b", "c"]);
+
+        verdicts.forget("team-a");
+        let (_, judged) = preview(&verdicts, &p2, &pods);
+        assert_eq!(judged, ["b", "c"]);
     }
 }

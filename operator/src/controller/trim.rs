@@ -2,12 +2,18 @@
 //! every namespace and every object of the generated kinds in the cluster, so whatever a
 //! reconcile never reads costs memory in proportion to the cluster and buys nothing.
 
+use std::borrow::Cow;
+
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    FieldsV1, ManagedFieldsEntry, ObjectMeta, Time,
+};
 use kube::api::DynamicObject;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::core::labels::FIELD_MANAGER;
+use crate::core::ownership::NamespaceView;
 
 /// Annotations on namespaces that carry what the operator reads.
 const OPERATOR_ANNOTATION_PREFIX: &str = "hardening.dev/";
@@ -70,6 +76,149 @@ pub fn namespace(mut ns: Namespace) -> Namespace {
         });
     }
     ns
+}
+
+/// A namespace as the watch cache holds it: what [`namespace`] keeps, with the kept
+/// `managedFields` entries in a compact form instead of `fieldsV1` trees of JSON maps (one
+/// map allocation per level of each entry: most of a trimmed namespace's bytes).
+/// Deserialized straight from the API server's JSON: its spec and status are skipped, never
+/// built. `metadata.managedFields` is always empty; [`NamespaceView::managed_entries`]
+/// gives the kept entries back as [`namespace`] keeps them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CachedNamespace {
+    pub metadata: ObjectMeta,
+    #[serde(skip)]
+    managed: Box<[Claims]>,
+}
+
+/// One kept `managedFields` entry: who, how, when, and which label and annotation keys.
+#[derive(Clone, Debug, PartialEq)]
+struct Claims {
+    manager: Option<Box<str>>,
+    operation: Option<Box<str>>,
+    time: Option<Time>,
+    subresource: Option<Box<str>>,
+    /// The keys under `f:metadata`'s `f:labels` and `f:annotations` as written (`f:team`);
+    /// `None`: the entry had no `fieldsV1`.
+    fields: Option<[Box<[Box<str>]>; 2]>,
+}
+
+/// The two sets of a namespace's `fieldsV1` that [`namespace`] keeps, in [`Claims`] order.
+const CLAIMED_SETS: [&str; 2] = ["f:labels", "f:annotations"];
+
+impl Claims {
+    /// `entry` as [`namespace`] left it (only `f:metadata`'s label and annotation sets).
+    fn of(entry: ManagedFieldsEntry) -> Self {
+        let boxed = |s: Option<String>| s.map(String::into_boxed_str);
+        let fields = entry.fields_v1.map(|FieldsV1(fields)| {
+            CLAIMED_SETS.map(|set| {
+                fields
+                    .get("f:metadata")
+                    .and_then(|metadata| metadata.get(set))
+                    .and_then(Value::as_object)
+                    .map(|keys| keys.keys().map(|k| k.as_str().into()).collect())
+                    .unwrap_or_default()
+            })
+        });
+        Self {
+            manager: boxed(entry.manager),
+            operation: boxed(entry.operation),
+            time: entry.time,
+            subresource: boxed(entry.subresource),
+            fields,
+        }
+    }
+
+    /// The entry back as [`namespace`] keeps it, but for its `apiVersion` and `fieldsType`
+    /// (no judgement reads them). Label and annotation keys own leaves (`{}`): their values
+    /// are strings.
+    fn entry(&self) -> ManagedFieldsEntry {
+        let owned = |s: &Option<Box<str>>| s.as_deref().map(str::to_owned);
+        let fields_v1 = self.fields.as_ref().map(|sets| {
+            let mut metadata = serde_json::Map::new();
+            for (set, keys) in CLAIMED_SETS.iter().zip(sets) {
+                if !keys.is_empty() {
+                    let keys = keys
+                        .iter()
+                        .map(|key| (key.to_string(), Value::Object(serde_json::Map::new())));
+                    metadata.insert((*set).to_owned(), Value::Object(keys.collect()));
+                }
+            }
+            FieldsV1(serde_json::json!({ "f:metadata": metadata }))
+        });
+        ManagedFieldsEntry {
+            manager: owned(&self.manager),
+            operation: owned(&self.operation),
+            time: self.time.clone(),
+            subresource: owned(&self.subresource),
+            fields_v1,
+            ..ManagedFieldsEntry::default()
+        }
+    }
+}
+
+impl From<Namespace> for CachedNamespace {
+    fn from(ns: Namespace) -> Self {
+        let mut metadata = namespace(ns).metadata;
+        let managed = metadata
+            .managed_fields
+            .take()
+            .into_iter()
+            .flatten()
+            .map(Claims::of)
+            .collect();
+        Self { metadata, managed }
+    }
+}
+
+impl<'de> Deserialize<'de> for CachedNamespace {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// Only the metadata: serde skips the spec and status without building them.
+        #[derive(Deserialize)]
+        struct Metadata {
+            #[serde(default)]
+            metadata: ObjectMeta,
+        }
+        let Metadata { metadata } = Metadata::deserialize(deserializer)?;
+        Ok(Namespace {
+            metadata,
+            ..Namespace::default()
+        }
+        .into())
+    }
+}
+
+impl kube::Resource for CachedNamespace {
+    type DynamicType = ();
+    type Scope = k8s_openapi::ClusterResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        <Namespace as k8s_openapi::Resource>::KIND.into()
+    }
+    fn group(_: &()) -> Cow<'_, str> {
+        <Namespace as k8s_openapi::Resource>::GROUP.into()
+    }
+    fn version(_: &()) -> Cow<'_, str> {
+        <Namespace as k8s_openapi::Resource>::VERSION.into()
+    }
+    fn api_version(_: &()) -> Cow<'_, str> {
+        <Namespace as k8s_openapi::Resource>::API_VERSION.into()
+    }
+    fn plural(_: &()) -> Cow<'_, str> {
+        <Namespace as k8s_openapi::Resource>::URL_PATH_SEGMENT.into()
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl NamespaceView for CachedNamespace {
+    fn managed_entries(&self) -> Cow<'_, [ManagedFieldsEntry]> {
+        Cow::Owned(self.managed.iter().map(Claims::entry).collect())
+    }
 }
 
 /// The `f:labels` and `f:annotations` of a `fieldsV1` tree's `f:metadata`; for another
@@ -182,6 +331,63 @@ mod tests {
         );
     }
 
+    /// `entries` without what [`CachedNamespace`] does not keep (no judgement reads it).
+    pub(super) fn judged(mut entries: Vec<ManagedFieldsEntry>) -> Vec<ManagedFieldsEntry> {
+        for entry in &mut entries {
+            entry.api_version = None;
+            entry.fields_type = None;
+        }
+        entries
+    }
+
+    #[test]
+    fn the_cache_keeps_what_the_trimmed_namespace_keeps_in_compact_form() {
+        let full = ns(json!([
+            entry(
+                FIELD_MANAGER,
+                json!({ "f:metadata": {
+                    "f:labels": { "f:pod-security.kubernetes.io/enforce": {}, "f:old-key": {} },
+                    "f:annotations": { "f:hardening.dev/profile": {} },
+                }})
+            ),
+            entry(
+                "kubectl",
+                json!({
+                    "f:metadata": { "f:labels": { "f:team": {}, "f:pod-security.kubernetes.io/enforce": {} } },
+                    "f:spec": { "f:finalizers": {} },
+                })
+            ),
+            { "manager": "kube-controller-manager", "operation": "Update", "subresource": "status",
+              "time": "2026-01-01T00:00:00Z", "fieldsType": "FieldsV1",
+              "fieldsV1": { "f:metadata": { "f:annotations": { "f:hardening.dev/rendered": {} } } } },
+            { "manager": FIELD_MANAGER, "operation": "Update" },
+            entry("labeller", json!({ "f:metadata": { "f:labels": { "f:team": {} } } })),
+        ]));
+        let trimmed = namespace(full.clone());
+        let cached = CachedNamespace::from(full.clone());
+        // What the metadata keeps is the trimmed namespace's, but for managedFields, which
+        // only `managed_entries` gives (the same entries).
+        let mut metadata = trimmed.metadata.clone();
+        let entries = metadata.managed_fields.take().unwrap();
+        assert_eq!(cached.metadata, metadata);
+        assert!(kube::ResourceExt::managed_fields(&cached).is_empty());
+        assert_eq!(cached.managed_entries().len(), 4);
+        assert_eq!(cached.managed_entries().into_owned(), judged(entries));
+        // Straight from the API server's JSON: the same, the spec and status never built.
+        let from_json: CachedNamespace =
+            serde_json::from_value(serde_json::to_value(&full).unwrap()).unwrap();
+        assert_eq!(from_json, cached);
+        // As the judgements read it: labels, annotations, identity.
+        let json = serde_json::to_value(&cached).unwrap();
+        assert_eq!(json["metadata"]["labels"]["team"], "a");
+        assert_eq!(json["metadata"].get("managedFields"), None);
+        assert_eq!(json.get("spec"), None);
+        assert_eq!(
+            kube::api::ApiResource::erase::<CachedNamespace>(&()),
+            kube::api::ApiResource::erase::<Namespace>(&())
+        );
+    }
+
     #[test]
     fn generated_objects_lose_status_and_status_writers() {
         let object: DynamicObject = serde_json::from_value(json!({
@@ -198,5 +404,205 @@ mod tests {
         let trimmed = generated_object(object);
         assert!(trimmed.data.get("status").is_none());
         assert_eq!(trimmed.metadata.managed_fields.unwrap().len(), 1);
+    }
+}
+
+/// Property: over generated namespaces with generated `managedFields`, every judgement the
+/// reconciler makes on the cache's compact copy equals the one on the trimmed `Namespace`
+/// (the form the cache held before): the entries given back, the owned paths, the
+/// namespace's drift and its attribution, the plan, what Enforce mode left behind.
+#[cfg(test)]
+mod properties {
+    use std::collections::BTreeMap;
+
+    use kube::ResourceExt;
+    use proptest::prelude::*;
+    use serde_json::{Map, json};
+
+    use super::tests::judged;
+    use super::*;
+    use crate::core::api::Mode;
+    use crate::core::diff::diff_namespace;
+    use crate::core::ownership::owned_paths;
+    use crate::core::plan::{Step, plan};
+    use crate::core::render::render_with;
+
+    const LABELS: [&str; 6] = [
+        "team",
+        "kubernetes.io/metadata.name",
+        "pod-security.kubernetes.io/enforce",
+        "pod-security.kubernetes.io/warn",
+        "pod-security.kubernetes.io/audit-version",
+        "hardening.dev/profile",
+    ];
+    const ANNOTATIONS: [&str; 4] = [
+        "owner",
+        "hardening.dev/profile",
+        "hardening.dev/rendered",
+        LAST_APPLIED,
+    ];
+    const VALUES: [&str; 4] = ["restricted", "baseline", "p", "latest"];
+    const MANAGERS: [&str; 3] = [FIELD_MANAGER, "kubectl", "labeller"];
+
+    fn map_of(keys: &'static [&'static str]) -> impl Strategy<Value = BTreeMap<String, String>> {
+        prop::collection::btree_map(
+            prop::sample::select(keys).prop_map(str::to_owned),
+            prop::sample::select(&VALUES[..]).prop_map(str::to_owned),
+            0..keys.len(),
+        )
+    }
+
+    /// A `fieldsV1` set of keys (`{}` leaves), or none.
+    fn set_of(keys: &'static [&'static str]) -> impl Strategy<Value = Option<Value>> {
+        prop::option::of(
+            prop::sample::subsequence(keys, 0..=keys.len()).prop_map(|keys| {
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (format!("f:{k}"), json!({})))
+                        .collect(),
+                )
+            }),
+        )
+    }
+
+    fn fields() -> impl Strategy<Value = Option<Value>> {
+        prop::option::of(
+            (
+                set_of(&LABELS),
+                set_of(&ANNOTATIONS),
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(labels, annotations, metadata, spec)| {
+                    let mut meta = Map::new();
+                    meta.extend(labels.map(|l| ("f:labels".to_owned(), l)));
+                    meta.extend(annotations.map(|a| ("f:annotations".to_owned(), a)));
+                    meta.insert("f:uid".to_owned(), json!({}));
+                    let mut root = Map::new();
+                    if metadata {
+                        root.insert("f:metadata".to_owned(), Value::Object(meta));
+                    }
+                    if spec {
+                        root.insert("f:spec".to_owned(), json!({ "f:finalizers": {} }));
+                    }
+                    Value::Object(root)
+                }),
+        )
+    }
+
+    fn managed_entry() -> impl Strategy<Value = Value> {
+        (
+            prop::sample::select(&MANAGERS[..]),
+            prop::sample::select(&["Apply", "Update"][..]),
+            prop::option::of(prop::sample::select(&["", "status"][..])),
+            prop::option::of(prop::sample::select(
+                &["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"][..],
+            )),
+            fields(),
+        )
+            .prop_map(|(manager, operation, subresource, time, fields)| {
+                let mut entry = json!({
+                    "manager": manager, "operation": operation, "apiVersion": "v1",
+                    "fieldsType": "FieldsV1",
+                });
+                if let Some(subresource) = subresource {
+                    entry["subresource"] = json!(subresource);
+                }
+                if let Some(time) = time {
+                    entry["time"] = json!(time);
+                }
+                if let Some(fields) = fields {
+                    entry["fieldsV1"] = fields;
+                }
+                entry
+            })
+    }
+
+    fn generated_namespace() -> impl Strategy<Value = Namespace> {
+        (
+            map_of(&LABELS),
+            map_of(&ANNOTATIONS),
+            prop::collection::vec(managed_entry(), 0..5),
+            any::<bool>(),
+        )
+            .prop_map(|(labels, annotations, entries, terminating)| {
+                let mut value = json!({
+                    "metadata": {
+                        "name": "team-a", "uid": "u-1", "resourceVersion": "7",
+                        "labels": labels, "annotations": annotations, "managedFields": entries,
+                    },
+                    "spec": { "finalizers": ["kubernetes"] },
+                    "status": { "phase": "Active" },
+                });
+                if terminating {
+                    value["metadata"]["deletionTimestamp"] = json!("2026-01-03T00:00:00Z");
+                }
+                serde_json::from_value(value).unwrap()
+            })
+    }
+
+    fn summary(
+        steps: &[Step<'_>],
+    ) -> Vec<(
+        String,
+        String,
+        crate::core::plan::Action,
+        Vec<crate::core::diff::Drift>,
+    )> {
+        steps
+            .iter()
+            .map(|s| {
+                (
+                    s.kind.to_owned(),
+                    s.name.clone(),
+                    s.action,
+                    s.drifts.clone(),
+                )
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn judgements_on_the_cache_equal_those_on_the_trimmed_namespace(
+            full in generated_namespace(),
+            desired_labels in map_of(&LABELS[2..5]),
+            desired_annotations in map_of(&ANNOTATIONS[1..3]),
+            governed in prop::sample::subsequence(&LABELS[2..5], 0..=3),
+            enforce in any::<bool>(),
+        ) {
+            let trimmed = namespace(full.clone());
+            let cached: CachedNamespace =
+                serde_json::from_value(serde_json::to_value(&full).unwrap()).unwrap();
+            prop_assert_eq!(&cached, &CachedNamespace::from(full));
+            prop_assert_eq!(
+                cached.managed_entries().into_owned(),
+                judged(trimmed.managed_fields().to_vec())
+            );
+            for manager in MANAGERS {
+                prop_assert_eq!(
+                    owned_paths(&cached.managed_entries(), manager),
+                    owned_paths(trimmed.managed_fields(), manager)
+                );
+            }
+            prop_assert_eq!(
+                diff_namespace(&desired_labels, &desired_annotations, &governed, &cached, FIELD_MANAGER),
+                diff_namespace(&desired_labels, &desired_annotations, &governed, &trimmed, FIELD_MANAGER)
+            );
+            prop_assert_eq!(
+                crate::core::enforced::left_enforcing("p", &cached, &[]),
+                crate::core::enforced::left_enforcing("p", &trimmed, &[])
+            );
+            let mode = if enforce { Mode::Enforce } else { Mode::Audit };
+            let profile = crate::fixtures::profile("p")
+                .uid("1b2c3d4e-0000-4000-8000-000000000001")
+                .spec_yaml("mode: Enforce\npodSecurity: {enforce: {level: restricted}, warn: {level: baseline}}")
+                .build();
+            let desired = render_with(&profile, "team-a", &[]).unwrap();
+            prop_assert_eq!(
+                summary(&plan(&cached, &desired, mode, &[]).unwrap()),
+                summary(&plan(&trimmed, &desired, mode, &[]).unwrap())
+            );
+        }
     }
 }

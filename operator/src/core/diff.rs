@@ -14,11 +14,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use serde_json::Value;
 
 use crate::core::fieldpath::push_key;
+use crate::core::ownership::NamespaceView;
 use crate::core::quantity::ParsedQuantity;
 
 /// `field` of the drift reported when the live object does not exist at all.
@@ -176,17 +176,13 @@ pub fn diff_namespace(
     desired_labels: &BTreeMap<String, String>,
     desired_annotations: &BTreeMap<String, String>,
     governed: &[&str],
-    live: &Namespace,
+    live: &impl NamespaceView,
     own_manager: &str,
 ) -> Vec<Drift> {
     let mut drifts = Vec::new();
     let fields = [
-        ("labels", desired_labels, &live.metadata.labels),
-        (
-            "annotations",
-            desired_annotations,
-            &live.metadata.annotations,
-        ),
+        ("labels", desired_labels, &live.meta().labels),
+        ("annotations", desired_annotations, &live.meta().annotations),
     ];
     for (field, wanted, present) in fields {
         for (key, value) in wanted {
@@ -207,9 +203,9 @@ pub fn diff_namespace(
             }
         }
     }
-    let managed_fields = live.metadata.managed_fields.clone().unwrap_or_default();
+    let managed_fields = live.managed_entries();
     let ours = crate::core::ownership::owned_paths(&managed_fields, own_manager);
-    for (key, value) in live.metadata.labels.iter().flatten() {
+    for (key, value) in live.meta().labels.iter().flatten() {
         let path = ["metadata".to_owned(), "labels".to_owned(), key.clone()];
         if governed.contains(&key.as_str())
             && !desired_labels.contains_key(key)

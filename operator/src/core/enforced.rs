@@ -4,12 +4,11 @@
 //! namespaces at once. So it reports, per namespace, what is still enforced there: the Pod
 //! Security `enforce` label the operator set, and the objects it generated for the profile.
 
-use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::api::DynamicObject;
 
 use crate::core::labels::{FIELD_MANAGER, PROFILE_LABEL, pod_security};
-use crate::core::ownership::owned_paths;
+use crate::core::ownership::{NamespaceView, owned_paths};
 use crate::core::plan::applied_by_operator;
 
 /// What of `profile`'s Enforce mode still acts in `namespace` (`objects`: its objects of the
@@ -17,11 +16,11 @@ use crate::core::plan::applied_by_operator;
 /// `NetworkPolicy hardening-default-deny`.
 pub fn left_enforcing(
     profile: &str,
-    namespace: &Namespace,
+    namespace: &impl NamespaceView,
     objects: &[(&'static str, &DynamicObject)],
 ) -> Vec<String> {
     let mut found = Vec::new();
-    let owned = owned_paths(namespace.managed_fields(), FIELD_MANAGER);
+    let owned = owned_paths(&namespace.managed_entries(), FIELD_MANAGER);
     let ours = |key: &str| {
         owned.contains(&vec![
             "metadata".to_owned(),
@@ -54,6 +53,7 @@ pub fn left_enforcing(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Namespace;
     use serde_json::json;
 
     fn namespace(managed_by_operator: bool) -> Namespace {

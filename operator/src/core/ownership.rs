@@ -3,10 +3,28 @@
 //! fields on the next apply, so their presence means the object must be applied again:
 //! a key dropped from `resourceQuota.hard` or a Pod Security mode removed from a profile.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+use kube::ResourceExt;
 use serde_json::Value;
+
+/// A namespace as the judgements of its labels, annotations and their owners read it: the
+/// full `Namespace` (the offline commands) or the watch cache's compact copy
+/// (`controller::trim::CachedNamespace`), whose `metadata.managedFields` is empty and whose
+/// entries only [`NamespaceView::managed_entries`] gives back.
+pub trait NamespaceView: kube::Resource<DynamicType = ()> + serde::Serialize {
+    /// The namespace's `managedFields` entries (for the cache's copy, what it kept of them).
+    fn managed_entries(&self) -> Cow<'_, [ManagedFieldsEntry]>;
+}
+
+impl NamespaceView for Namespace {
+    fn managed_entries(&self) -> Cow<'_, [ManagedFieldsEntry]> {
+        Cow::Borrowed(self.managed_fields())
+    }
+}
 
 /// Dotted paths of the leaves `manager` owns through `Apply` operations. List items
 /// (`k:`, `v:`, `i:`) end a path: lists are compared as a whole by the diff.

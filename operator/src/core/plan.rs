@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use kube::ResourceExt;
 use kube::api::DynamicObject;
@@ -16,7 +15,7 @@ use crate::core::api::Mode;
 use crate::core::canonical::canonical;
 use crate::core::diff::{Change, Drift, MISSING_OBJECT_FIELD, diff_namespace, diff_object};
 use crate::core::labels::{FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PROFILE_LABEL};
-use crate::core::ownership::{owned_but_not_desired, render_path};
+use crate::core::ownership::{NamespaceView, owned_but_not_desired, render_path};
 use crate::core::render::{Desired, DesiredObject, ManagedKind};
 
 /// What happens to one object.
@@ -75,7 +74,7 @@ pub struct Step<'a> {
 /// the managed-by label and have been applied by the operator; a rendered one that the
 /// operator never applied is foreign.
 pub fn plan<'a>(
-    namespace: &Namespace,
+    namespace: &impl NamespaceView,
     desired: &'a Desired,
     mode: Mode,
     live: &'a [(ManagedKind, Arc<DynamicObject>)],
@@ -102,7 +101,7 @@ pub fn plan<'a>(
     );
     let ns_value = serde_json::to_value(namespace).ok();
     ns_drifts.extend(
-        stale_fields(&ns_body, namespace.managed_fields(), ns_value.as_ref())
+        stale_fields(&ns_body, &namespace.managed_entries(), ns_value.as_ref())
             .into_iter()
             // Annotations left from Enforce mode are not drift: Audit mode changes nothing.
             .filter(|d| enforce || d.path.get(1).map(String::as_str) != Some("annotations")),
@@ -268,6 +267,7 @@ mod tests {
     //! rendered object plus a `managedFields` entry of the operator's field manager owning
     //! every field it sent.
 
+    use k8s_openapi::api::core::v1::Namespace;
     use serde_json::{Value, json};
 
     use super::*;

@@ -9,7 +9,6 @@
 //! reported `NotConverging` and not written again until the profile or the object changes,
 //! so the operator never loops.
 
-use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use serde_json::Value;
 use tracing::debug;
@@ -17,6 +16,7 @@ use tracing::debug;
 use super::super::context::Context;
 use super::super::index::Written;
 use super::super::managed;
+use super::super::trim::CachedNamespace;
 use super::super::write::{NamespaceMetadata, NamespacedObject, ObjectKey, write};
 use super::outcome::{Effects, Governed, Repair};
 use super::validate::Validated;
@@ -33,7 +33,7 @@ use crate::error::Error;
 /// nothing left to repair.
 pub async fn apply(
     ctx: &Context,
-    ns: &Namespace,
+    ns: &CachedNamespace,
     profile: &Validated<'_>,
     desired: &Desired,
     steps: &[Step<'_>],
@@ -129,7 +129,7 @@ pub async fn apply(
 /// written (indices into `changes`) and the first failure.
 async fn enforce_changes(
     ctx: &Context,
-    ns: &Namespace,
+    ns: &CachedNamespace,
     desired: &Desired,
     changes: &[&Step<'_>],
 ) -> (Vec<usize>, Option<Error>) {
@@ -206,7 +206,7 @@ async fn write_object(ctx: &Context, namespace: &str, change: &Step<'_>) -> Resu
 /// labels another manager added that the profile does not set.
 async fn write_namespace(
     ctx: &Context,
-    ns: &Namespace,
+    ns: &CachedNamespace,
     desired: &Desired,
     change: &Step<'_>,
     body: &Value,

@@ -23,11 +23,11 @@ mod validate;
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
 use super::context::Context;
+use super::trim::CachedNamespace;
 use crate::core::api::HardeningProfile;
 use crate::core::plan;
 use crate::core::render::render_with;
@@ -35,7 +35,7 @@ use crate::core::status::NamespaceOutcome;
 use crate::error::Error;
 use outcome::{Effects, Governed};
 
-pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(ns: Arc<CachedNamespace>, ctx: Arc<Context>) -> Result<Action, Error> {
     // Read now (the controller looked it up when it queued this reconcile), and as the
     // operator last wrote it if the cache has not caught up yet.
     let ns = ctx
@@ -108,7 +108,7 @@ pub async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, 
 
 /// Steps 2 to 6 for the governing `profile`.
 async fn govern(
-    ns: &Namespace,
+    ns: &CachedNamespace,
     profile: &HardeningProfile,
     ctx: &Context,
     effects: &mut Effects,

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
 use kube::api::DynamicObject;
@@ -13,6 +12,7 @@ use tracing::warn;
 
 use super::super::context::Context;
 use super::super::index::to_value;
+use super::super::trim::CachedNamespace;
 use crate::core::api::{HardeningProfile, workload_security_context};
 use crate::core::isolation::Widening;
 use crate::core::plan::applied_by_operator;
@@ -80,7 +80,7 @@ pub fn tenants(
 /// checked); it is retried on the next reconcile.
 pub async fn preview(
     ctx: &Context,
-    ns: &Namespace,
+    ns: &CachedNamespace,
     profile: &HardeningProfile,
 ) -> Option<crate::core::preview::NamespacePreview> {
     if !crate::core::preview::applies(profile) {
@@ -133,7 +133,11 @@ fn high_availability(profile: &HardeningProfile) -> bool {
 
 /// Audit mode: what the profile's Enforce mode left here that still acts (see
 /// `core::enforced`); empty in Enforce mode.
-pub fn left_enforcing(ctx: &Context, ns: &Namespace, profile: &HardeningProfile) -> Vec<String> {
+pub fn left_enforcing(
+    ctx: &Context,
+    ns: &CachedNamespace,
+    profile: &HardeningProfile,
+) -> Vec<String> {
     if profile.spec.mode != crate::core::api::Mode::Audit {
         return Vec::new();
     }

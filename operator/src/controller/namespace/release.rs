@@ -4,19 +4,20 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::api::DynamicObject;
 use tracing::{debug, info};
 
 use super::super::context::Context;
 use super::super::managed;
+use super::super::trim::CachedNamespace;
 use super::super::write::apply_namespace;
 use super::observe::live_objects;
 use crate::core::api::{CleanupPolicy, HardeningProfile};
 use crate::core::labels::{
     FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PROFILE_ANNOTATION, PROFILE_LABEL,
 };
+use crate::core::ownership::NamespaceView;
 use crate::core::plan::applied_by_operator;
 use crate::core::render::{ManagedKind, namespace_apply_body};
 use crate::error::Error;
@@ -24,7 +25,7 @@ use crate::error::Error;
 /// If the operator set `ns` up for a profile it knows, undoes that according to the
 /// profile's `cleanupPolicy`.
 pub async fn release(
-    ns: &Namespace,
+    ns: &CachedNamespace,
     profiles: &[Arc<HardeningProfile>],
     ctx: &Context,
 ) -> Result<(), Error> {
@@ -99,8 +100,8 @@ pub async fn release(
 
 /// Labels or annotations (`field`) the operator's field manager owns on the namespace,
 /// with their live values.
-fn owned_keys(ns: &Namespace, field: &str) -> BTreeMap<String, String> {
-    let owned = crate::core::ownership::owned_paths(ns.managed_fields(), FIELD_MANAGER);
+fn owned_keys(ns: &CachedNamespace, field: &str) -> BTreeMap<String, String> {
+    let owned = crate::core::ownership::owned_paths(&ns.managed_entries(), FIELD_MANAGER);
     let live = match field {
         "labels" => ns.labels(),
         _ => ns.annotations(),

@@ -2,17 +2,17 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 
 use super::super::context::Context;
+use super::super::trim::CachedNamespace;
 use crate::core::api::HardeningProfile;
 
 /// The profiles selecting `ns`, the governing one first; none for an excluded namespace.
 /// Profiles being deleted select nothing.
 pub fn candidates<'a>(
     ctx: &Context,
-    ns: &Namespace,
+    ns: &CachedNamespace,
     profiles: &'a [Arc<HardeningProfile>],
 ) -> Vec<&'a HardeningProfile> {
     let name = ns.name_any();

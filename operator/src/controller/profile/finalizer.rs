@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
@@ -12,6 +11,7 @@ use serde_json::json;
 use tracing::info;
 
 use super::super::context::Context;
+use super::super::trim::CachedNamespace;
 use crate::core::api::HardeningProfile;
 use crate::core::labels::{CLEANUP_FINALIZER, PROFILE_ANNOTATION};
 use crate::error::Error;
@@ -65,7 +65,7 @@ pub async fn finalize(profile: &HardeningProfile, ctx: &Context) -> Result<Optio
 }
 
 /// Whether the namespace's annotation names `profile` as the one that set it up.
-fn claims(ns: &Namespace, profile: &str) -> bool {
+fn claims(ns: &CachedNamespace, profile: &str) -> bool {
     ns.annotations().get(PROFILE_ANNOTATION).map(String::as_str) == Some(profile)
 }
 

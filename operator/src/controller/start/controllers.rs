@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, ReflectHandle};
@@ -19,6 +18,7 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::super::context::Context;
+use super::super::trim::CachedNamespace;
 use super::super::{
     LostLeadership, STATUS_INTERVAL, exceptions, namespace, policy_reports, profile,
 };
@@ -61,12 +61,12 @@ where
     let requests =
         futures::stream::poll_fn(move |cx| namespace_rx.poll_recv(cx)).map(move |name| {
             c.state.queue.requested(namespace_key(&name));
-            ObjectRef::<Namespace>::new(&name)
+            ObjectRef::<CachedNamespace>::new(&name)
         });
     // Everything once at the start: the caches filled while standing by.
     let c = ctx.clone();
     let namespace_loop = Controller::for_shared_stream(
-        futures::stream::pending::<Arc<Namespace>>(),
+        futures::stream::pending::<Arc<CachedNamespace>>(),
         ctx.caches.namespaces.clone(),
     )
     .with_config(controller::Config::default().concurrency(ctx.config.concurrency))

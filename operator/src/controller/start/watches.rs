@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Namespace;
 use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -19,9 +18,9 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use super::super::caches::Caches;
 use super::super::managed::{self, watch_backoff};
 use super::super::state::NamespaceWrites;
+use super::super::trim::CachedNamespace;
 use super::super::{
-    access, budgets, cluster_network_policies, exceptions, guardrails, nodes, pods, trim,
-    vulnerabilities,
+    access, budgets, cluster_network_policies, exceptions, guardrails, nodes, pods, vulnerabilities,
 };
 use crate::config::RunConfig;
 use crate::core::api::HardeningProfile;
@@ -72,7 +71,7 @@ pub async fn start(client: &Client, config: &RunConfig) -> Watches {
             .reflect_shared(profile_writer),
     ));
 
-    let namespace_writer = reflector::store::Writer::<Namespace>::default();
+    let namespace_writer = reflector::store::Writer::<CachedNamespace>::default();
     let namespaces = namespace_writer.as_reader();
     let namespace_writes = Arc::new(NamespaceWrites::new(namespaces.clone()));
     let mut relist = Relist {
@@ -82,12 +81,13 @@ pub async fn start(client: &Client, config: &RunConfig) -> Watches {
     let (reader, tx) = (namespaces.clone(), namespace_tx.clone());
     drivers.push(managed::drive(
         "Namespace",
+        // Decoded as the cache keeps them (`trim::CachedNamespace`): the full Namespace is
+        // never built.
         watcher(
-            Api::<Namespace>::all(client.clone()),
+            Api::<CachedNamespace>::all(client.clone()),
             watcher::Config::default(),
         )
         .backoff(watch_backoff())
-        .map_ok(|event| event.modify(|ns| *ns = trim::namespace(std::mem::take(ns))))
         // Before the store takes the event: a re-list is compared with what it held.
         .map_ok(move |event| {
             for name in relist.changed(&event, &reader) {
@@ -222,8 +222,8 @@ struct Relist {
 impl Relist {
     fn changed(
         &mut self,
-        event: &watcher::Event<Namespace>,
-        store: &Store<Namespace>,
+        event: &watcher::Event<CachedNamespace>,
+        store: &Store<CachedNamespace>,
     ) -> Vec<String> {
         match event {
             watcher::Event::Apply(ns) if self.own_writes.echo(ns) => Vec::new(),
@@ -270,7 +270,7 @@ impl Relist {
 /// nothing a namespace gets.
 async fn profile_triggers(
     events: impl Stream<Item = Arc<HardeningProfile>>,
-    namespaces: Store<Namespace>,
+    namespaces: Store<CachedNamespace>,
     trigger: UnboundedSender<String>,
 ) {
     let mut seen: HashMap<String, (Option<String>, Option<i64>, bool, u64)> = HashMap::new();

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use super::super::trim;
+use super::super::trim::CachedNamespace;
 
 /// The operator's writes of namespaces whose watch events have not arrived yet (see
 /// `index` for the generated kinds): reconciles read the namespace as written, and the
@@ -23,14 +23,14 @@ use super::super::trim;
 /// delivered after it, or a deletion, is never hidden.
 #[derive(Default)]
 pub struct NamespaceWrites {
-    writes: Mutex<HashMap<String, Arc<Namespace>>>,
+    writes: Mutex<HashMap<String, Arc<CachedNamespace>>>,
     /// The namespace watch's store (`None`: every write is recorded).
-    store: Option<Store<Namespace>>,
+    store: Option<Store<CachedNamespace>>,
 }
 
 impl NamespaceWrites {
     /// The writes to stand in for `store`'s namespaces.
-    pub fn new(store: Store<Namespace>) -> Self {
+    pub fn new(store: Store<CachedNamespace>) -> Self {
         Self {
             writes: Mutex::default(),
             store: Some(store),
@@ -43,6 +43,7 @@ impl NamespaceWrites {
     /// the lock `settled` takes after the store took an event, so an event that arrives
     /// meanwhile settles the recorded write.
     pub fn record(&self, after: Namespace) {
+        let after = CachedNamespace::from(after);
         let mut writes = self.lock();
         let name = after.name_any();
         if let Some(store) = &self.store
@@ -55,7 +56,7 @@ impl NamespaceWrites {
             }
             return;
         }
-        writes.insert(name, Arc::new(trim::namespace(after)));
+        writes.insert(name, Arc::new(after));
     }
 
     /// Writes recorded and not settled yet.
@@ -64,14 +65,14 @@ impl NamespaceWrites {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Namespace>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<CachedNamespace>>> {
         self.writes.lock().expect("namespace writes lock")
     }
 
     /// The namespace as the store holds it now, or the operator's own write while that is
     /// newer. The store is read under the same lock that `settled` takes after the store
     /// took an event, so the two cannot miss each other. `None` when the namespace is gone.
-    pub fn view(&self, store: &Store<Namespace>, name: &str) -> Option<Arc<Namespace>> {
+    pub fn view(&self, store: &Store<CachedNamespace>, name: &str) -> Option<Arc<CachedNamespace>> {
         let writes = self.lock();
         let cached = store.get(&kube::runtime::reflector::ObjectRef::new(name))?;
         Some(match writes.get(name) {
@@ -82,7 +83,7 @@ impl NamespaceWrites {
 
     /// Whether a watch event echoes the operator's own write (then it asks for no
     /// reconcile). Called before the store takes the event.
-    pub fn echo(&self, event: &Namespace) -> bool {
+    pub fn echo(&self, event: &CachedNamespace) -> bool {
         let writes = self.lock();
         writes
             .get(&event.name_any())
@@ -91,7 +92,7 @@ impl NamespaceWrites {
 
     /// The store took a watch event of the namespace: a write it is at least as new as is
     /// no longer needed (an older event, delivered late, leaves it standing).
-    pub fn settled(&self, event: &Namespace) {
+    pub fn settled(&self, event: &CachedNamespace) {
         let mut writes = self.lock();
         let name = event.name_any();
         if writes.get(&name).is_some_and(|after| !newer(after, event)) {
@@ -106,7 +107,7 @@ impl NamespaceWrites {
 }
 
 /// Whether `a` is known to be a newer version of the namespace than `b`.
-fn newer(a: &Namespace, b: &Namespace) -> bool {
+fn newer(a: &CachedNamespace, b: &CachedNamespace) -> bool {
     match (&a.metadata.resource_version, &b.metadata.resource_version) {
         (Some(a), Some(b)) => crate::core::resource_version::newer(a, b),
         _ => false,
@@ -135,15 +136,15 @@ mod tests {
 
     /// The store and the writes as the namespace watch feeds them: the store takes the
     /// event, then `settled` runs.
-    fn watched(version: &str) -> (Writer<Namespace>, NamespaceWrites) {
-        let mut writer = Writer::<Namespace>::default();
-        writer.apply_watcher_event(&watcher::Event::Apply(trim::namespace(ns(version))));
+    fn watched(version: &str) -> (Writer<CachedNamespace>, NamespaceWrites) {
+        let mut writer = Writer::<CachedNamespace>::default();
+        writer.apply_watcher_event(&watcher::Event::Apply(CachedNamespace::from(ns(version))));
         let writes = NamespaceWrites::new(writer.as_reader());
         (writer, writes)
     }
 
-    fn take(writer: &mut Writer<Namespace>, writes: &NamespaceWrites, version: &str) {
-        let event = trim::namespace(ns(version));
+    fn take(writer: &mut Writer<CachedNamespace>, writes: &NamespaceWrites, version: &str) {
+        let event = CachedNamespace::from(ns(version));
         writer.apply_watcher_event(&watcher::Event::Apply(event.clone()));
         writes.settled(&event);
     }
@@ -152,7 +153,7 @@ mod tests {
     fn a_write_whose_event_came_first_is_not_kept() {
         let (mut writer, writes) = watched("10");
         // The echo of the write (version 11) arrives before the answer to the write.
-        assert!(!writes.echo(&ns("11")));
+        assert!(!writes.echo(&CachedNamespace::from(ns("11"))));
         take(&mut writer, &writes, "11");
         writes.record(ns("11"));
         assert_eq!(writes.len(), 0);
@@ -168,8 +169,8 @@ mod tests {
         let seen = writes.view(&writer.as_reader(), "a").unwrap();
         assert_eq!(seen.resource_version().as_deref(), Some("11"));
         // Kept as the store keeps namespaces.
-        assert_eq!(*seen, trim::namespace(ns("11")));
-        assert!(writes.echo(&ns("11")));
+        assert_eq!(*seen, CachedNamespace::from(ns("11")));
+        assert!(writes.echo(&CachedNamespace::from(ns("11"))));
         take(&mut writer, &writes, "11");
         assert_eq!(writes.len(), 0);
     }
@@ -180,7 +181,7 @@ mod tests {
         writes.record(ns("11"));
         // The store takes version 12 (someone else's change) before the answer to the
         // operator's next write, which stored 12: neither write is kept.
-        writer.apply_watcher_event(&watcher::Event::Apply(trim::namespace(ns("12"))));
+        writer.apply_watcher_event(&watcher::Event::Apply(CachedNamespace::from(ns("12"))));
         writes.record(ns("12"));
         assert_eq!(writes.len(), 0);
     }
