@@ -90,6 +90,26 @@ pub fn assert_admitted(answer: &Answer, what: &str) {
     );
 }
 
+/// Waits until `call` is refused with a message containing `refusal` (an admission policy
+/// taking effect, probed with a request of the test's own; `what` names what is awaited).
+pub async fn until_refused<T, F, Fut>(what: &str, refusal: &str, mut call: F)
+where
+    T: std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    crate::eventually(what, || {
+        let answer = call();
+        async move {
+            match answer.await {
+                Err(e) if e.to_string().contains(refusal) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+}
+
 /// Waits until a server-side dry run of `object` in `namespace` is refused (an admission
 /// policy or binding taking effect; `what` names what is awaited).
 pub async fn until_rejected(client: &Client, namespace: &str, object: &Value, what: &str) {

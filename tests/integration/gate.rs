@@ -10,6 +10,7 @@ use std::time::Duration;
 use hardening_operator::core::api::HardeningProfileStatus;
 use hardening_tests::clients::{break_glass, client_as};
 use hardening_tests::profiles::{condition, in_sync};
+use hardening_tests::requests::until_refused;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
@@ -303,19 +304,13 @@ async fn a_tenant_with_the_edit_role_cannot_get_around_the_hardening() {
     ];
     // The API server takes a new admission policy in within seconds of its creation (the
     // operator's Ready says the objects are in place; a busy API server loads them later).
-    hardening_tests::eventually("the admission policy in effect", || async {
-        match policies
-            .patch(
-                "hardening-default-deny",
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "metadata": { "labels": { "tenant": "was-here" } } })),
-            )
-            .await
-        {
-            Err(e) if e.to_string().contains("only hardening-operator may change") => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
+    let tagged = Patch::Merge(json!({ "metadata": { "labels": { "tenant": "was-here" } } }));
+    let params = PatchParams::default();
+    until_refused(
+        "the admission policy in effect",
+        "only hardening-operator may change",
+        || policies.patch("hardening-default-deny", &params, &tagged),
+    )
     .await;
     refused(
         "deleting the default deny",
@@ -577,18 +572,12 @@ async fn only_the_operator_stamps_a_namespace() {
     // A namespace of the profile created with the stamp copied from a hardened one (the
     // policy is taken in within seconds of its creation).
     let inside = hardening_tests::unique_name("stamp-forged");
-    hardening_tests::eventually("the stamp's policy in effect", || async {
-        match attacker
-            .create(
-                &dry_run,
-                &namespace(&inside, in_shard.clone(), stamp.clone()),
-            )
-            .await
-        {
-            Err(e) if e.to_string().contains("only hardening-operator may write") => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
+    let forged = namespace(&inside, in_shard.clone(), stamp.clone());
+    until_refused(
+        "the stamp's policy in effect",
+        "only hardening-operator may write",
+        || attacker.create(&dry_run, &forged),
+    )
     .await;
     refused(
         "a namespace of the profile created with a forged stamp",
@@ -1188,19 +1177,13 @@ async fn the_operator_deletes_what_its_profile_no_longer_asks_for_under_its_own_
     env.status_where(&name, "in sync", in_sync(1)).await;
     // The policy in effect (the tenant-style edit refused).
     let policies: Api<NetworkPolicy> = Api::namespaced(admin_other().await, &ns);
-    hardening_tests::eventually("the admission policy in effect", || async {
-        match policies
-            .patch(
-                "hardening-allow-same-namespace",
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "metadata": { "labels": { "x": "y" } } })),
-            )
-            .await
-        {
-            Err(e) if e.to_string().contains("only hardening-operator may change") => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
+    let labelled = Patch::Merge(json!({ "metadata": { "labels": { "x": "y" } } }));
+    let params = PatchParams::default();
+    until_refused(
+        "the admission policy in effect",
+        "only hardening-operator may change",
+        || policies.patch("hardening-allow-same-namespace", &params, &labelled),
+    )
     .await;
     env.patch_spec(
         &name,
