@@ -5,8 +5,15 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::ListParams;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::{Api, Client};
+
+/// The cluster-wide API of an `admissionregistration.k8s.io/v1` kind
+/// (`ValidatingAdmissionPolicy`, `ValidatingAdmissionPolicyBinding`, ...), untyped.
+pub fn admission_api(client: &Client, kind: &str) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", kind);
+    Api::all_with(client.clone(), &ApiResource::from_gvk(&gvk))
+}
 
 /// The namespace `name` (it must exist).
 pub async fn namespace(client: &Client, name: &str) -> Namespace {

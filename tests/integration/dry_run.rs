@@ -11,22 +11,16 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use hardening_tests::objects::{labels_of, namespace};
+use hardening_tests::objects::{admission_api, labels_of, namespace};
 use hardening_tests::profiles::{condition, in_sync, strict_spec};
 use hardening_tests::{cluster, unique_name};
 use k8s_openapi::api::core::v1::{LimitRange, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::operator_env::{OperatorEnv, SHARD_LABEL};
-
-fn admission_api(client: &kube::Client, kind: &str) -> Api<DynamicObject> {
-    let gvk = GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", kind);
-    Api::all_with(client.clone(), &ApiResource::from_gvk(&gvk))
-}
 
 /// Audit events of requests with `dryRun=All` to the given namespaces, by namespace.
 fn dry_runs(

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use hardening_operator::core::api::HardeningProfileStatus;
 use hardening_tests::clients::{break_glass, client_as};
+use hardening_tests::objects::admission_api;
 use hardening_tests::profiles::{condition, in_sync};
 use hardening_tests::requests::until_refused;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota};
@@ -755,14 +756,7 @@ async fn only_the_operator_stamps_a_namespace() {
 
     // Audit mode enforces nothing: the stamp's policy goes.
     env.patch_spec(&name, json!({ "mode": "Audit" })).await;
-    let policies: Api<kube::api::DynamicObject> = Api::all_with(
-        env.client.clone(),
-        &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-            "admissionregistration.k8s.io",
-            "v1",
-            "ValidatingAdmissionPolicyBinding",
-        )),
-    );
+    let policies = admission_api(&env.client, "ValidatingAdmissionPolicyBinding");
     let stamp_binding = hardening_operator::core::guardrails::stamp_name(&name);
     hardening_tests::eventually("the stamp's binding gone in Audit mode", || async {
         match policies.get_opt(&stamp_binding).await {
@@ -1119,14 +1113,7 @@ async fn a_switch_to_audit_mode_says_what_stays_enforced() {
         .await;
     // The binding only warns; the mutating policy is gone; new namespaces get no labels and
     // their pods are not held back.
-    let bindings: Api<kube::api::DynamicObject> = Api::all_with(
-        env.client.clone(),
-        &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-            "admissionregistration.k8s.io",
-            "v1",
-            "ValidatingAdmissionPolicyBinding",
-        )),
-    );
+    let bindings = admission_api(&env.client, "ValidatingAdmissionPolicyBinding");
     let object = hardening_operator::core::guardrails::object_name(&name);
     hardening_tests::eventually("the binding warns and audits", || async {
         let binding = bindings.get(&object).await.map_err(|e| e.to_string())?;

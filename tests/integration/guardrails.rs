@@ -10,23 +10,18 @@
 //! namespace without guardrails the same request gets past admission and fails with "does
 //! not have a host assigned").
 
+use hardening_tests::objects::admission_api;
 use std::time::Duration;
 
 use hardening_tests::profiles::condition;
 use hardening_tests::requests::{assert_admitted, assert_rejected, dry_run, send};
 use hardening_tests::{eventually, wait_until};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::{DynamicObject, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind};
-use kube::{Api, Client, ResourceExt};
+use kube::api::{Patch, PatchParams};
+use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::operator_env::OperatorEnv;
-
-fn admission_api(client: &Client, kind: &str) -> Api<DynamicObject> {
-    let gvk = GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", kind);
-    Api::all_with(client.clone(), &ApiResource::from_gvk(&gvk))
-}
 
 fn pod(name: &str, image: &str, read_only: bool) -> Value {
     json!({
