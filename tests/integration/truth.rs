@@ -719,7 +719,8 @@ async fn apply_admin(client: &Client, api_version: &str, kind: &str, body: Value
 }
 
 /// Class 6: a reconcile that really fails against the API server (a missing RBAC rule)
-/// backs off exponentially per object, for both controllers.
+/// backs off exponentially per object, for both controllers; the profile's status write
+/// also while new namespaces keep asking for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_back_off_per_object() {
     let Some(audit_log) = cluster().audit_log() else {
@@ -790,7 +791,13 @@ async fn failures_back_off_per_object() {
         .await
         .unwrap()
         .name_any();
-    tokio::time::sleep(Duration::from_secs(25)).await;
+    // A new selected namespace every second asks for a status update each time (a
+    // rollout does so all along): the failed status write still waits for its backoff.
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(25) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        env.namespace(&[]).await;
+    }
     let refused = |resource: &str, subresource: Option<&str>, namespace: Option<&str>| {
         std::fs::read_to_string(audit_log)
             .unwrap_or_default()

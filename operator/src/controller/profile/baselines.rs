@@ -1,6 +1,7 @@
 //! What the status held when this process first saw a profile, so that counts survive
 //! restarts, and what the profile reconciler remembers between reconciles: the rollouts
-//! announced with an Event, and when each profile's status was last written.
+//! announced with an Event, when each profile's status was last written, and how long a
+//! failed status write holds the next one back.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -10,6 +11,7 @@ use kube::ResourceExt;
 
 use super::super::STATUS_INTERVAL;
 use crate::core::api::HardeningProfile;
+use crate::error::backoff_delay;
 
 /// `repairsTotal` by uid (a re-created profile starts at 0) and the rollout's namespace
 /// count by uid and generation, as first seen; the rollouts announced; the last status
@@ -20,6 +22,13 @@ pub struct Baselines {
     rollouts: Mutex<HashMap<(String, i64), u32>>,
     announced: Mutex<HashSet<(String, i64)>>,
     status_written: Mutex<HashMap<String, Instant>>,
+    status_failed: Mutex<HashMap<String, FailedWrites>>,
+}
+
+/// Status writes of one profile that failed in a row, and when the next may be tried.
+struct FailedWrites {
+    in_a_row: u32,
+    retry_at: Instant,
 }
 
 impl Baselines {
@@ -61,22 +70,86 @@ impl Baselines {
 
     /// How long `profile`'s status must wait before it is written again: at most one
     /// write per [`STATUS_INTERVAL`], whatever asks for the reconcile (namespaces changing,
-    /// the echo of the last status write, a watch of the admission objects).
+    /// the echo of the last status write, a watch of the admission objects), and after a
+    /// failed write until its backoff is over.
     pub fn status_wait(&self, profile: &str) -> Option<Duration> {
-        let written = self.status_written.lock().expect("baselines lock");
-        let since = written.get(profile)?.elapsed();
-        STATUS_INTERVAL.checked_sub(since).filter(|d| !d.is_zero())
+        let now = Instant::now();
+        let interval = self
+            .status_written
+            .lock()
+            .expect("baselines lock")
+            .get(profile)
+            .and_then(|written| (*written + STATUS_INTERVAL).checked_duration_since(now));
+        let backoff = self
+            .status_failed
+            .lock()
+            .expect("baselines lock")
+            .get(profile)
+            .and_then(|failed| failed.retry_at.checked_duration_since(now));
+        interval.max(backoff).filter(|d| !d.is_zero())
+    }
+
+    /// A status write of `profile` failed: the next waits 1 s, doubling with each failure
+    /// in a row (as every transient error of one object backs off). The reconcile's own
+    /// backoff does not hold it: a reconcile that something else asks for (a namespace
+    /// changing, the profile watch) runs at once, and one that waits ends well, which
+    /// resets the reconcile's count.
+    pub fn record_status_failure(&self, profile: &str) {
+        let mut failed = self.status_failed.lock().expect("baselines lock");
+        let in_a_row = failed.get(profile).map_or(0, |f| f.in_a_row) + 1;
+        failed.insert(
+            profile.to_owned(),
+            FailedWrites {
+                in_a_row,
+                retry_at: Instant::now() + backoff_delay(in_a_row),
+            },
+        );
     }
 
     /// A status write of `profile` was answered: the interval runs from the answer, so
     /// that two writes reach the API server at least the interval apart (counted from the
-    /// request, a slow answer and a quick next one came closer). A failed write records
-    /// nothing: the next one waits for the error's backoff, not for the interval (a
-    /// throttled reconcile ends well, which would reset the backoff).
+    /// request, a slow answer and a quick next one came closer). It ends the backoff of
+    /// failed writes.
     pub fn record_status_write(&self, profile: &str) {
+        self.status_failed
+            .lock()
+            .expect("baselines lock")
+            .remove(profile);
         self.status_written
             .lock()
             .expect("baselines lock")
             .insert(profile.to_owned(), Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waits(baselines: &Baselines) -> Duration {
+        baselines.status_wait("p").unwrap_or_default()
+    }
+
+    #[test]
+    fn failed_status_writes_back_off_until_one_is_answered() {
+        let baselines = Baselines::default();
+        assert_eq!(baselines.status_wait("p"), None);
+        // Each failure in a row doubles the wait, whoever asks for the next reconcile.
+        for (failure, backoff) in [(1, 1), (2, 2), (3, 4), (4, 8)] {
+            baselines.record_status_failure("p");
+            let wait = waits(&baselines);
+            let backoff = Duration::from_secs(backoff);
+            assert!(
+                wait <= backoff && wait > backoff - Duration::from_millis(200),
+                "failure {failure}: {wait:?}"
+            );
+        }
+        assert_eq!(baselines.status_wait("other"), None);
+        // An answered write ends the backoff; the interval between writes holds then.
+        baselines.record_status_write("p");
+        assert!(waits(&baselines) <= STATUS_INTERVAL);
+        baselines.record_status_failure("p");
+        assert!(waits(&baselines) > STATUS_INTERVAL);
+        assert!(waits(&baselines) <= Duration::from_secs(1));
     }
 }

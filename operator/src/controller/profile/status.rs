@@ -140,7 +140,12 @@ pub async fn write(
             .await;
     }
     debug!(profile = %name, changed = ?changed_fields(profile.status.as_ref(), status), "writing status");
-    apply_status::<HardeningProfile>(&ctx.client, "HardeningProfile", &name, status).await?;
+    if let Err(e) =
+        apply_status::<HardeningProfile>(&ctx.client, "HardeningProfile", &name, status).await
+    {
+        baselines.record_status_failure(&name);
+        return Err(e);
+    }
     baselines.record_status_write(&name);
     Ok(Write::Done)
 }
