@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::api::{LocalhostProfile, UnconfinedPod, WorkloadSecurityContext};
 use crate::core::plural::count;
+use crate::core::shared::SharedStr;
 
 /// Unconfined pods listed by name per namespace in the status; the rest are counted.
 pub const MAX_LISTED_PODS: usize = 5;
@@ -156,13 +157,17 @@ fn judged_annotation(key: &str) -> bool {
         || key.starts_with("container.seccomp.security.alpha.kubernetes.io/")
 }
 
-/// What the admission rules judge of one pod, as compact JSON (a `Pod` with the decoded
-/// spec and the judged annotations), and a digest of it: a pod whose digest did not change
-/// is judged as before.
+/// What the admission rules judge of one pod: its name and namespace, the rest as compact
+/// JSON (a `Pod` with the decoded spec, the labels, the judged annotations and the
+/// controller, without name and namespace: pods alike in many namespaces share that text,
+/// see [`SharedStr`]), and a digest of all of it: a pod whose digest did not change is judged
+/// as before.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JudgedPod {
     pub digest: u64,
-    json: Box<str>,
+    name: SharedStr,
+    namespace: Option<SharedStr>,
+    json: SharedStr,
 }
 
 impl JudgedPod {
@@ -183,8 +188,6 @@ impl JudgedPod {
         // highly available pods by them, and `highAvailability` reads one.
         let json = serde_json::json!({
             "metadata": {
-                "name": pod.name_any(),
-                "namespace": pod.namespace(),
                 "labels": pod.labels(),
                 "annotations": annotations,
                 "ownerReferences": controller,
@@ -192,17 +195,24 @@ impl JudgedPod {
             "spec": pod.spec,
         })
         .to_string();
+        let name = pod.name_any();
+        let namespace = pod.namespace();
         let mut hasher = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(&json, &mut hasher);
+        std::hash::Hash::hash(&(&name, &namespace, &json), &mut hasher);
         Self {
             digest: std::hash::Hasher::finish(&hasher),
-            json: json.into_boxed_str(),
+            name: name.into(),
+            namespace: namespace.map(SharedStr::from),
+            json: json.into(),
         }
     }
 
     /// The pod as the judges read it.
     pub fn pod(&self) -> Pod {
-        serde_json::from_str(&self.json).expect("a judged pod parses as a Pod")
+        let mut pod: Pod = serde_json::from_str(&self.json).expect("a judged pod parses as a Pod");
+        pod.metadata.name = Some(self.name.to_string());
+        pod.metadata.namespace = self.namespace.as_ref().map(ToString::to_string);
+        pod
     }
 }
 
@@ -212,26 +222,26 @@ pub enum Applied {
     /// Neither the container nor the pod names one: the node's default applies.
     Unset,
     /// `RuntimeDefault`, `Unconfined` (or another type name the API may add).
-    Type(String),
+    Type(SharedStr),
     /// `Localhost` with this profile name.
-    Localhost(String),
+    Localhost(SharedStr),
 }
 
 impl Applied {
     fn from_field(type_: &str, localhost: Option<&str>) -> Self {
         match (type_, localhost) {
-            ("Localhost", Some(name)) => Self::Localhost(name.to_owned()),
-            (other, _) => Self::Type(other.to_owned()),
+            ("Localhost", Some(name)) => Self::Localhost(name.into()),
+            (other, _) => Self::Type(other.into()),
         }
     }
 
     /// `runtime/default`, `localhost/<name>`, `unconfined` (the pre-1.30 annotation).
     fn from_annotation(value: &str) -> Self {
         match value.strip_prefix("localhost/") {
-            Some(name) => Self::Localhost(name.to_owned()),
-            None if value == "runtime/default" => Self::Type("RuntimeDefault".to_owned()),
-            None if value == "unconfined" => Self::Type("Unconfined".to_owned()),
-            None => Self::Type(value.to_owned()),
+            Some(name) => Self::Localhost(name.into()),
+            None if value == "runtime/default" => Self::Type("RuntimeDefault".into()),
+            None if value == "unconfined" => Self::Type("Unconfined".into()),
+            None => Self::Type(value.into()),
         }
     }
 
@@ -242,7 +252,7 @@ impl Applied {
     fn describe(&self) -> String {
         match self {
             Self::Unset => "not set".to_owned(),
-            Self::Type(t) => t.clone(),
+            Self::Type(t) => t.to_string(),
             Self::Localhost(name) => format!("Localhost {name}"),
         }
     }
@@ -251,7 +261,7 @@ impl Applied {
 /// What one container runs under.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContainerProfiles {
-    pub container: String,
+    pub container: SharedStr,
     pub seccomp: Applied,
     pub apparmor: Applied,
 }
@@ -285,7 +295,7 @@ pub fn pod_profiles(pod: &PodView) -> Vec<ContainerProfiles> {
                 })
                 .unwrap_or(Applied::Unset);
             ContainerProfiles {
-                container: c.name.clone(),
+                container: c.name.as_str().into(),
                 seccomp,
                 apparmor,
             }
@@ -389,15 +399,15 @@ impl PodEntry {
     }
 }
 
-type NamespacePods = BTreeMap<String, PodEntry>;
+type NamespacePods = BTreeMap<SharedStr, PodEntry>;
 
 /// The container profiles and judged specs of every active pod, by namespace, fed by a pod
 /// watch.
 #[derive(Debug, Default)]
 pub struct PodIndex {
-    pods: HashMap<String, NamespacePods>,
+    pods: HashMap<SharedStr, NamespacePods>,
     /// A (re-)list in progress: replaces `pods` when complete.
-    relist: Option<HashMap<String, NamespacePods>>,
+    relist: Option<HashMap<SharedStr, NamespacePods>>,
     synced: bool,
 }
 
@@ -411,20 +421,21 @@ impl PodIndex {
             watcher::Event::Apply(pod) => {
                 if let Some(namespace) = pod.namespace() {
                     let entry = PodEntry::of(pod);
-                    let pods = self.pods.entry(namespace.clone()).or_default();
-                    if pods.get(&pod.name_any()) != Some(&entry) {
-                        pods.insert(pod.name_any(), entry);
+                    let pods = self.pods.entry(namespace.as_str().into()).or_default();
+                    let name = pod.name_any();
+                    if pods.get(name.as_str()) != Some(&entry) {
+                        pods.insert(name.into(), entry);
                         changed.insert(namespace);
                     }
                 }
             }
             watcher::Event::Delete(pod) => {
                 if let Some(namespace) = pod.namespace()
-                    && let Some(pods) = self.pods.get_mut(&namespace)
-                    && pods.remove(&pod.name_any()).is_some()
+                    && let Some(pods) = self.pods.get_mut(namespace.as_str())
+                    && pods.remove(pod.name_any().as_str()).is_some()
                 {
                     if pods.is_empty() {
-                        self.pods.remove(&namespace);
+                        self.pods.remove(namespace.as_str());
                     }
                     changed.insert(namespace);
                 }
@@ -433,18 +444,19 @@ impl PodIndex {
             watcher::Event::InitApply(pod) => {
                 if let (Some(relist), Some(namespace)) = (self.relist.as_mut(), pod.namespace()) {
                     relist
-                        .entry(namespace)
+                        .entry(namespace.into())
                         .or_default()
-                        .insert(pod.name_any(), PodEntry::of(pod));
+                        .insert(pod.name_any().into(), PodEntry::of(pod));
                 }
             }
             watcher::Event::InitDone => {
                 let fresh = self.relist.take().unwrap_or_default();
-                let namespaces: BTreeSet<&String> = fresh.keys().chain(self.pods.keys()).collect();
+                let namespaces: BTreeSet<&SharedStr> =
+                    fresh.keys().chain(self.pods.keys()).collect();
                 changed = namespaces
                     .into_iter()
                     .filter(|ns| fresh.get(*ns) != self.pods.get(*ns))
-                    .cloned()
+                    .map(ToString::to_string)
                     .collect();
                 self.pods = fresh;
                 self.synced = true;

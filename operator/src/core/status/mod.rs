@@ -789,7 +789,7 @@ mod tests {
             pod_security: crate::core::preview::PodSecurityPreview {
                 findings: vec![
                     crate::core::preview::PodSecurityFinding {
-                        pod: "q".repeat(253),
+                        pod: "q".repeat(253).into(),
                         other_pods: 7,
                         reason: "privileged, host namespaces, hostPath volumes, hostPort, allowPrivilegeEscalation != false, unrestricted capabilities, runAsNonRoot != true, runAsUser=0, seccompProfile, restricted volume types, procMount, forbidden sysctls".into(),
                     };
@@ -799,9 +799,9 @@ mod tests {
             },
             guardrails: vec![
                 crate::core::preview::GuardrailFinding {
-                    pod: "g".repeat(253),
+                    pod: "g".repeat(253).into(),
                     rule: "allowedRegistries",
-                    reason: "i".repeat(256),
+                    reason: "i".repeat(256).into(),
                 };
                 50
             ],
