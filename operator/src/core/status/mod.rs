@@ -253,6 +253,53 @@ mod tests {
         desired_status(&input, |ns| outcomes.get(ns))
     }
 
+    proptest::proptest! {
+        /// However many namespaces are to be listed, in whatever order of names and states,
+        /// the status lists the most urgent MAX_LISTED_NAMESPACES (by severity, then name)
+        /// and counts the others: as sorting all of them and cutting.
+        #[test]
+        fn the_listed_namespaces_are_the_most_urgent_however_many(
+            namespaces in proptest::collection::btree_map(0u16..500, 0u8..4, 0..150)
+        ) {
+            let p = profile("p").generation(1).spec_yaml(RESTRICTED).build();
+            let state = |s: u8| match s {
+                0 => NamespaceState::Failed,
+                1 => NamespaceState::Drifted,
+                2 => NamespaceState::Pending,
+                _ => NamespaceState::InSync,
+            };
+            let name = |n: u16| format!("ns-{:03}", (n * 7) % 500);
+            let outcomes: HashMap<String, NamespaceOutcome> = namespaces
+                .iter()
+                .filter(|(_, s)| state(**s) != NamespaceState::Pending)
+                .map(|(n, s)| (name(*n), outcome(&[("p", 1)], state(*s))))
+                .collect();
+            let sel: BTreeSet<String> = namespaces.keys().map(|n| name(*n)).collect();
+            let status = status_of(&p, &sel, &outcomes, at(100));
+            let mut all: Vec<(u8, String, NamespaceState)> = namespaces
+                .iter()
+                .map(|(n, s)| (namespaces::severity(state(*s)), name(*n), state(*s)))
+                .filter(|(_, _, s)| *s != NamespaceState::InSync)
+                .collect();
+            all.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+            let listed: Vec<(String, NamespaceState)> = status
+                .namespaces
+                .iter()
+                .map(|n| (n.name.clone(), n.state))
+                .collect();
+            let expected: Vec<(String, NamespaceState)> = all
+                .iter()
+                .take(MAX_LISTED_NAMESPACES)
+                .map(|(_, n, s)| (n.clone(), *s))
+                .collect();
+            proptest::prop_assert_eq!(listed, expected);
+            proptest::prop_assert_eq!(
+                status.unlisted_namespaces as usize,
+                all.len().saturating_sub(MAX_LISTED_NAMESPACES)
+            );
+        }
+    }
+
     /// The input of `p` over `sel` at `now`: pods watched, nothing else known.
     fn input_of<'a>(
         p: &'a HardeningProfile,
