@@ -6,13 +6,13 @@
 //! `hardening-operator diff` uses too).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use kube::ResourceExt;
 
 use crate::core::api::{ActiveException, HardeningProfile};
 use crate::core::preview::{NamespacePreview, PodVerdict, judge, namespace_preview};
-use crate::core::shared::SharedStr;
+use crate::core::shared::{SharedStr, share};
 use crate::core::workloads::JudgedPod;
 
 /// One namespace's pod verdicts: for the profile (name, generation, digest of the exceptions
@@ -20,11 +20,11 @@ use crate::core::workloads::JudgedPod;
 /// A boxed slice in name order, not a map: every governed namespace's verdicts stay in
 /// memory, and a map's spare slots cost more than its few pods. Names and findings are
 /// [`SharedStr`]s: the preview's findings are the verdicts' own, and pods alike in many
-/// namespaces hold their text once.
+/// namespaces hold their text once; equal verdicts are held once ([`share`]).
 #[derive(Default)]
 struct NamespaceVerdicts {
     profile: (SharedStr, i64, u64),
-    pods: Box<[(SharedStr, u64, PodVerdict)]>,
+    pods: Box<[(SharedStr, u64, Arc<PodVerdict>)]>,
 }
 
 /// The pod verdicts of every namespace whose pods the reconciler judged.
@@ -72,7 +72,7 @@ impl PodVerdicts {
             let (name, verdict) = match previous {
                 Some((known, known_digest, verdict)) if known_digest == digest => (known, verdict),
                 _ => match judged(&name) {
-                    Some(pod) => (name.into(), judge(profile, &pod.pod(), exceptions)),
+                    Some(pod) => (name.into(), share(judge(profile, &pod.pod(), exceptions))),
                     // Gone since the digests were read: judged with the next event.
                     None => continue,
                 },
@@ -84,7 +84,7 @@ impl PodVerdicts {
             profile,
             namespace,
             exceptions,
-            known.pods.iter().map(|(name, _, v)| (&**name, v)),
+            known.pods.iter().map(|(name, _, v)| (&**name, &**v)),
         )
     }
 

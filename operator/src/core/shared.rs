@@ -3,11 +3,14 @@
 //! pods and profiles, the judged form of pods alike in every namespace. Equal text is
 //! interned in one pool, so a copy costs a reference count, not an allocation; the pool
 //! forgets text no one holds any more. Only memory changes: a `SharedStr` reads, compares,
-//! hashes, prints and serializes exactly as the `String` it replaces.
+//! hashes, prints and serializes exactly as the `String` it replaces. Values kept per
+//! namespace or per pod that are often equal (a pod's verdict, a namespace's preview) are
+//! shared the same way ([`share`], one pool per type: [`Interned`]).
 
 use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::fmt;
+use std::hash::Hash;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
@@ -17,42 +20,82 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SharedStr(Arc<str>);
 
-/// Every text interned, until no one else holds it.
-struct Pool {
-    texts: HashSet<Arc<str>>,
+/// Every value interned, until no one else holds it.
+pub struct Pool<T: ?Sized> {
+    texts: HashSet<Arc<T>>,
     /// Size after the last sweep: the pool sweeps once it holds twice as many (at least
-    /// [`MIN_SWEEP`]), so it never holds more than twice the live text and a sweep costs
+    /// [`MIN_SWEEP`]), so it never holds more than twice the live values and a sweep costs
     /// amortized constant time per interning.
     swept: usize,
 }
 
-/// The pool is not swept below this many texts.
+/// A pool of one type, empty until first used.
+pub type PoolOf<T> = Mutex<Option<Pool<T>>>;
+
+/// The pool is not swept below this many values.
 const MIN_SWEEP: usize = 1024;
 
-static POOL: Mutex<Option<Pool>> = Mutex::new(None);
+static POOL: PoolOf<str> = Mutex::new(None);
+
+impl<T: ?Sized + Hash + Eq> Pool<T> {
+    /// The pool behind `pool`, created empty on first use.
+    fn of(pool: &PoolOf<T>) -> std::sync::MutexGuard<'_, Option<Self>> {
+        let mut guard = pool.lock().unwrap_or_else(|e| e.into_inner());
+        guard.get_or_insert_with(|| Self {
+            texts: HashSet::new(),
+            swept: 0,
+        });
+        guard
+    }
+
+    /// Pools `made` (no equal value is pooled), sweeping first when due.
+    fn insert(&mut self, made: &Arc<T>) {
+        if self.texts.len() >= MIN_SWEEP.max(2 * self.swept) {
+            self.texts.retain(|t| Arc::strong_count(t) > 1);
+            self.swept = self.texts.len();
+        }
+        self.texts.insert(made.clone());
+    }
+}
+
+/// A type whose equal values are held once ([`share`]).
+pub trait Interned: Hash + Eq + Sized + 'static {
+    fn pool() -> &'static PoolOf<Self>;
+}
+
+/// `value`, held once with every other holder of an equal value (read-only: a holder that
+/// changes it makes its own copy, `Arc::unwrap_or_clone`).
+pub fn share<T: Interned>(value: T) -> Arc<T> {
+    let mut guard = Pool::of(T::pool());
+    let pool = guard.as_mut().expect("created");
+    if let Some(known) = pool.texts.get(&value) {
+        return known.clone();
+    }
+    let made = Arc::new(value);
+    pool.insert(&made);
+    made
+}
 
 impl SharedStr {
     /// `text`, held once with every other holder of the same text.
     pub fn new(text: &str) -> Self {
-        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        let pool = pool.get_or_insert_with(|| Pool {
-            texts: HashSet::new(),
-            swept: 0,
-        });
+        let mut guard = Pool::of(&POOL);
+        let pool = guard.as_mut().expect("created");
         if let Some(known) = pool.texts.get(text) {
             return Self(known.clone());
         }
-        if pool.texts.len() >= MIN_SWEEP.max(2 * pool.swept) {
-            pool.texts.retain(|t| Arc::strong_count(t) > 1);
-            pool.swept = pool.texts.len();
-        }
-        let text: Arc<str> = Arc::from(text);
-        pool.texts.insert(text.clone());
-        Self(text)
+        let made: Arc<str> = Arc::from(text);
+        pool.insert(&made);
+        Self(made)
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether `self` and `other` are one allocation (equal text interned once).
+    pub fn is_shared_with(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
@@ -191,6 +234,29 @@ mod tests {
             prop_assert!(Arc::ptr_eq(&back.0, &sa.0));
             prop_assert!(Arc::ptr_eq(&SharedStr::new(&a).0, &sa.0));
             prop_assert_eq!(String::from(sb), b);
+        }
+    }
+
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct Value(Vec<String>);
+
+    impl Interned for Value {
+        fn pool() -> &'static PoolOf<Self> {
+            static POOL: PoolOf<Value> = Mutex::new(None);
+            &POOL
+        }
+    }
+
+    proptest! {
+        /// A shared value is the value, and equal values share one allocation.
+        #[test]
+        fn a_shared_value_is_the_value(a in proptest::collection::vec(".{0,8}", 0..4),
+                                       b in proptest::collection::vec(".{0,8}", 0..4)) {
+            let (sa, sb) = (share(Value(a.clone())), share(Value(b.clone())));
+            prop_assert_eq!(&sa.0, &a);
+            prop_assert_eq!(&sb.0, &b);
+            prop_assert_eq!(Arc::ptr_eq(&sa, &sb), a == b);
+            prop_assert!(Arc::ptr_eq(&share(Value(a)), &sa));
         }
     }
 

@@ -356,6 +356,24 @@ pub struct UnconfinedPods {
     pub listed: Vec<UnconfinedPod>,
 }
 
+/// Namespaces whose pods are alike have equal findings, held once.
+impl std::hash::Hash for UnconfinedPods {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.count.hash(state);
+        for pod in &self.listed {
+            pod.name.hash(state);
+            pod.reason.hash(state);
+        }
+    }
+}
+
+impl crate::core::shared::Interned for UnconfinedPods {
+    fn pool() -> &'static crate::core::shared::PoolOf<Self> {
+        static POOL: crate::core::shared::PoolOf<UnconfinedPods> = std::sync::Mutex::new(None);
+        &POOL
+    }
+}
+
 /// Assesses `pods` (name, container profiles), in name order, against `required`.
 pub fn assess<'a>(
     pods: impl IntoIterator<Item = (&'a str, &'a [ContainerProfiles])>,
@@ -501,6 +519,72 @@ impl PodIndex {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    proptest::proptest! {
+        /// What the judges read of a pod is the pod as it was read in full before name and
+        /// namespace were kept apart (the oracle: the `Pod` of one JSON document with them
+        /// in its metadata); pods alike in two namespaces share their judged text, and a
+        /// digest changes with the name, the namespace and what is judged.
+        #[test]
+        fn a_judged_pod_is_the_pod_read_in_full_and_alike_pods_share_it(
+            name in "[a-z][a-z0-9-]{0,20}",
+            namespaces in ("[a-z][a-z0-9-]{0,20}", "[a-z][a-z0-9-]{0,20}"),
+            image in "[a-z]{1,10}(:[0-9]{1,3})?",
+            labels in proptest::collection::btree_map("[a-z]{1,8}", "[a-z0-9]{0,8}", 0..4),
+            apparmor in proptest::option::of("(runtime/default|localhost/[a-z]{1,8})"),
+            controller in proptest::bool::ANY,
+        ) {
+            let view = |namespace: &str| -> PodView {
+                let mut annotations = serde_json::Map::new();
+                annotations.insert("unjudged".into(), json!("x"));
+                if let Some(a) = &apparmor {
+                    annotations.insert(format!("{APPARMOR_ANNOTATION_PREFIX}app"), json!(a));
+                }
+                serde_json::from_value(json!({
+                    "metadata": {
+                        "name": name, "namespace": namespace, "labels": labels,
+                        "annotations": annotations,
+                        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                            "name": "rs", "uid": "u", "controller": controller}],
+                    },
+                    "spec": {"containers": [{"name": "app", "image": image,
+                        "env": [{"name": "A", "value": "secret"}],
+                        "command": ["sh", "-c", "x"]}]},
+                }))
+                .unwrap()
+            };
+            let (a, b) = (view(&namespaces.0), view(&namespaces.1));
+            let (ja, jb) = (JudgedPod::of(&a), JudgedPod::of(&b));
+            let annotations: BTreeMap<&String, &String> =
+                a.annotations().iter().filter(|(k, _)| judged_annotation(k)).collect();
+            let owners: Vec<_> = a
+                .owner_references()
+                .iter()
+                .filter(|o| o.controller == Some(true))
+                .collect();
+            let oracle: Pod = serde_json::from_value(json!({
+                "metadata": {
+                    "name": a.name_any(),
+                    "namespace": a.namespace(),
+                    "labels": a.labels(),
+                    "annotations": annotations,
+                    "ownerReferences": owners,
+                },
+                "spec": a.spec,
+            }))
+            .unwrap();
+            proptest::prop_assert_eq!(ja.pod(), oracle);
+            proptest::prop_assert_eq!(jb.pod().metadata.namespace, Some(namespaces.1.clone()));
+            proptest::prop_assert!(ja.json.is_shared_with(&jb.json));
+            proptest::prop_assert_eq!(ja.digest == jb.digest, namespaces.0 == namespaces.1);
+            let mut renamed = a.clone();
+            renamed.metadata.name = Some(format!("{name}-2"));
+            proptest::prop_assert_ne!(JudgedPod::of(&renamed).digest, ja.digest);
+            let mut changed = a.clone();
+            changed.spec.containers[0].image = Some(format!("{image}-2"));
+            proptest::prop_assert_ne!(JudgedPod::of(&changed).digest, ja.digest);
+        }
+    }
 
     fn pod(namespace: &str, name: &str, spec: serde_json::Value) -> PodView {
         serde_json::from_value(json!({

@@ -26,7 +26,7 @@ pub const MAX_LISTED_PREVIEW: usize = 5;
 
 /// Pods Pod Security rejects for one violation (the same reasons), as the API server's
 /// warnings group them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PodSecurityFinding {
     /// The alphabetically first pod with this violation.
     pub pod: SharedStr,
@@ -37,7 +37,7 @@ pub struct PodSecurityFinding {
 }
 
 /// A pod one guardrail would reject.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct GuardrailFinding {
     pub pod: SharedStr,
     /// The rule (`allowedRegistries`, ...); the requirements it serves are
@@ -48,7 +48,7 @@ pub struct GuardrailFinding {
 
 /// What an exception in force lets a pod keep that the profile's rules reject: an accepted
 /// deviation, not a finding.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AcceptedFinding {
     pub pod: SharedStr,
     /// `guardrail requireImageTag` or `Pod Security restricted:latest`.
@@ -59,7 +59,7 @@ pub struct AcceptedFinding {
 }
 
 /// What Pod Security says of a namespace's pods.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PodSecurityPreview {
     pub findings: Vec<PodSecurityFinding>,
     /// Set when some pods could not be judged, and why.
@@ -311,7 +311,7 @@ fn enforce_level_any(profile: &HardeningProfile) -> Option<(PodSecurityLevel, Ve
 }
 
 /// What one pod breaks of `profile`'s admission rules.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PodVerdict {
     /// Pod Security's reasons (`allowPrivilegeEscalation != false, runAsNonRoot != true`),
     /// as its warnings about existing pods word them; `None` when it allows the pod.
@@ -319,6 +319,15 @@ pub struct PodVerdict {
     pub guardrails: Vec<GuardrailFinding>,
     /// What exceptions in force accept of the pod.
     pub accepted: Vec<AcceptedFinding>,
+}
+
+/// Pods alike (the same name in many namespaces, the same spec) have equal verdicts, held
+/// once.
+impl crate::core::shared::Interned for PodVerdict {
+    fn pool() -> &'static crate::core::shared::PoolOf<Self> {
+        static POOL: crate::core::shared::PoolOf<PodVerdict> = std::sync::Mutex::new(None);
+        &POOL
+    }
 }
 
 impl PodVerdict {
@@ -467,7 +476,7 @@ pub fn active(pod: &Pod) -> bool {
 mod pod_rules;
 
 /// Everything one namespace's preview found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct NamespacePreview {
     /// The `enforce` level judged (`restricted:latest`); `None` when the profile sets none
     /// (or `privileged`, which rejects nothing).
@@ -476,6 +485,14 @@ pub struct NamespacePreview {
     pub guardrails: Vec<GuardrailFinding>,
     /// What exceptions in force accept of the pods (not counted as rejected).
     pub accepted: Vec<AcceptedFinding>,
+}
+
+/// Namespaces whose pods are alike have equal previews, held once.
+impl crate::core::shared::Interned for NamespacePreview {
+    fn pool() -> &'static crate::core::shared::PoolOf<Self> {
+        static POOL: crate::core::shared::PoolOf<NamespacePreview> = std::sync::Mutex::new(None);
+        &POOL
+    }
 }
 
 impl NamespacePreview {

@@ -224,8 +224,8 @@ mod tests {
             .build()
     }
 
-    fn unconfined(count: u32, reason: &str) -> UnconfinedPods {
-        UnconfinedPods {
+    fn unconfined(count: u32, reason: &str) -> std::sync::Arc<UnconfinedPods> {
+        std::sync::Arc::new(UnconfinedPods {
             count,
             listed: (0..count.min(crate::core::workloads::MAX_LISTED_PODS as u32))
                 .map(|i| crate::core::api::UnconfinedPod {
@@ -233,7 +233,7 @@ mod tests {
                     reason: reason.to_owned(),
                 })
                 .collect(),
-        }
+        })
     }
 
     fn selected(names: &[&str]) -> BTreeSet<String> {
@@ -830,7 +830,7 @@ mod tests {
             };
             10
         ]);
-        drifted.preview = Some(NamespacePreview {
+        drifted.preview = Some(std::sync::Arc::new(NamespacePreview {
             accepted: Vec::new(),
             level: Some("restricted:latest".into()),
             pod_security: crate::core::preview::PodSecurityPreview {
@@ -852,7 +852,7 @@ mod tests {
                 };
                 50
             ],
-        });
+        }));
         let names: Vec<String> = (0..10_000)
             .map(|i| format!("namespace-with-a-long-name-{i:05}"))
             .collect();
@@ -993,7 +993,7 @@ mod tests {
         let mut a = outcome(&[("strict", 1)], NamespaceState::InSync);
         a.unconfined = Some(unconfined(7, "container app: seccompProfile not set"));
         let mut b = outcome(&[("strict", 1)], NamespaceState::InSync);
-        b.unconfined = Some(UnconfinedPods::default());
+        b.unconfined = Some(UnconfinedPods::default().into());
         let mut c = outcome(&[("strict", 1)], NamespaceState::InSync);
         c.unconfined = Some(unconfined(1, "container x: appArmorProfile not set"));
         // Another profile governs d: its pods are not this profile's to count.
@@ -1297,7 +1297,7 @@ mod tests {
                 NamespaceOutcome {
                     unconfined: Some(unconfined(count, "not set")),
                     widening: Some(Vec::new()),
-                    preview: Some(NamespacePreview::default()),
+                    preview: Some(NamespacePreview::default().into()),
                     ..outcome(&[("strict", 1)], NamespaceState::InSync)
                 },
             )])
