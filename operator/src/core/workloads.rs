@@ -217,7 +217,7 @@ impl JudgedPod {
 }
 
 /// The profile a container runs under, for one of seccomp or AppArmor.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Applied {
     /// Neither the container nor the pod names one: the node's default applies.
     Unset,
@@ -259,7 +259,7 @@ impl Applied {
 }
 
 /// What one container runs under.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ContainerProfiles {
     pub container: SharedStr,
     pub seccomp: Applied,
@@ -356,6 +356,15 @@ pub struct UnconfinedPods {
     pub listed: Vec<UnconfinedPod>,
 }
 
+/// Pods alike run their containers under the same profiles, held once.
+impl crate::core::shared::Interned for Vec<ContainerProfiles> {
+    fn pool() -> &'static crate::core::shared::PoolOf<Self> {
+        static POOL: crate::core::shared::PoolOf<Vec<ContainerProfiles>> =
+            std::sync::Mutex::new(None);
+        &POOL
+    }
+}
+
 /// Namespaces whose pods are alike have equal findings, held once.
 impl std::hash::Hash for UnconfinedPods {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -401,7 +410,8 @@ pub fn assess<'a>(
 /// admission rules judge.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodEntry {
-    pub profiles: Vec<ContainerProfiles>,
+    /// Held once for pods alike ([`crate::core::shared::share`]).
+    pub profiles: std::sync::Arc<Vec<ContainerProfiles>>,
     pub judged: JudgedPod,
     /// Labelled `hardening.dev/high-availability: "true"` (see `core::availability`).
     pub highly_available: bool,
@@ -410,22 +420,79 @@ pub struct PodEntry {
 impl PodEntry {
     fn of(pod: &PodView) -> Self {
         Self {
-            profiles: pod_profiles(pod),
+            profiles: crate::core::shared::share(pod_profiles(pod)),
             judged: JudgedPod::of(pod),
             highly_available: crate::core::availability::highly_available(pod.labels()),
         }
     }
 }
 
-type NamespacePods = BTreeMap<SharedStr, PodEntry>;
+/// The active pods of one namespace in name order: a boxed slice, not a map (a B-tree's
+/// node holds room for eleven pods, about 1 KiB, where most namespaces run a few).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct NamespacePods(Box<[(SharedStr, PodEntry)]>);
+
+impl NamespacePods {
+    /// Pods in any order, a later one replacing an earlier one of the same name.
+    fn of(mut pods: Vec<(SharedStr, PodEntry)>) -> Self {
+        pods.sort_by(|a, b| a.0.cmp(&b.0));
+        pods.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                std::mem::swap(later, earlier);
+            }
+            same
+        });
+        Self(pods.into_boxed_slice())
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name))
+    }
+
+    fn get(&self, name: &str) -> Option<&PodEntry> {
+        self.position(name).ok().map(|i| &self.0[i].1)
+    }
+
+    fn insert(&mut self, name: SharedStr, entry: PodEntry) {
+        match self.position(&name) {
+            Ok(i) => self.0[i].1 = entry,
+            Err(i) => {
+                let mut pods = std::mem::take(&mut self.0).into_vec();
+                pods.insert(i, (name, entry));
+                self.0 = pods.into_boxed_slice();
+            }
+        }
+    }
+
+    fn remove(&mut self, name: &str) -> Option<PodEntry> {
+        let i = self.position(name).ok()?;
+        let mut pods = std::mem::take(&mut self.0).into_vec();
+        let (_, entry) = pods.remove(i);
+        self.0 = pods.into_boxed_slice();
+        Some(entry)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &PodEntry)> {
+        self.0.iter().map(|(name, entry)| (name.as_str(), entry))
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// The container profiles and judged specs of every active pod, by namespace, fed by a pod
 /// watch.
 #[derive(Debug, Default)]
 pub struct PodIndex {
     pods: HashMap<SharedStr, NamespacePods>,
-    /// A (re-)list in progress: replaces `pods` when complete.
-    relist: Option<HashMap<SharedStr, NamespacePods>>,
+    /// A (re-)list in progress, pods in the order listed: replaces `pods` when complete.
+    relist: Option<HashMap<SharedStr, Vec<(SharedStr, PodEntry)>>>,
     synced: bool,
 }
 
@@ -464,11 +531,17 @@ impl PodIndex {
                     relist
                         .entry(namespace.into())
                         .or_default()
-                        .insert(pod.name_any().into(), PodEntry::of(pod));
+                        .push((pod.name_any().into(), PodEntry::of(pod)));
                 }
             }
             watcher::Event::InitDone => {
-                let fresh = self.relist.take().unwrap_or_default();
+                let fresh: HashMap<SharedStr, NamespacePods> = self
+                    .relist
+                    .take()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(namespace, pods)| (namespace, NamespacePods::of(pods)))
+                    .collect();
                 let namespaces: BTreeSet<&SharedStr> =
                     fresh.keys().chain(self.pods.keys()).collect();
                 changed = namespaces
@@ -502,12 +575,12 @@ impl PodIndex {
         self.pods
             .get(namespace)
             .into_iter()
-            .flat_map(|pods| pods.iter().map(|(name, entry)| (name.as_str(), entry)))
+            .flat_map(NamespacePods::iter)
     }
 
     /// Active pods indexed, over all namespaces.
     pub fn len(&self) -> usize {
-        self.pods.values().map(BTreeMap::len).sum()
+        self.pods.values().map(NamespacePods::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -592,6 +665,106 @@ mod tests {
             "spec": spec,
         }))
         .unwrap()
+    }
+
+    /// A watch event of the index's model test: 0 apply, 1 delete, 2 init, 3 init apply,
+    /// 4 init done, of pod `name` in namespace `namespace` running `image`.
+    fn event(kind: u8, namespace: u8, name: u8, image: u8) -> watcher::Event<PodView> {
+        let view = pod(
+            &format!("ns-{namespace}"),
+            &format!("pod-{name}"),
+            json!({"containers": [{"name": "app", "image": format!("img:{image}")}]}),
+        );
+        match kind {
+            0 => watcher::Event::Apply(view),
+            1 => watcher::Event::Delete(view),
+            2 => watcher::Event::Init,
+            3 => watcher::Event::InitApply(view),
+            _ => watcher::Event::InitDone,
+        }
+    }
+
+    /// The index as a map of maps (what it was before its namespaces became sorted slices):
+    /// the oracle of `the_index_is_a_map_of_maps`.
+    #[derive(Default)]
+    struct Model {
+        pods: BTreeMap<String, BTreeMap<String, PodEntry>>,
+        relist: Option<BTreeMap<String, BTreeMap<String, PodEntry>>>,
+    }
+
+    impl Model {
+        fn apply(&mut self, event: &watcher::Event<PodView>) -> BTreeSet<String> {
+            let mut changed = BTreeSet::new();
+            match event {
+                watcher::Event::Apply(pod) => {
+                    let (ns, entry) = (pod.namespace().unwrap(), PodEntry::of(pod));
+                    let pods = self.pods.entry(ns.clone()).or_default();
+                    if pods.get(&pod.name_any()) != Some(&entry) {
+                        pods.insert(pod.name_any(), entry);
+                        changed.insert(ns);
+                    }
+                }
+                watcher::Event::Delete(pod) => {
+                    let ns = pod.namespace().unwrap();
+                    if let Some(pods) = self.pods.get_mut(&ns)
+                        && pods.remove(&pod.name_any()).is_some()
+                    {
+                        if pods.is_empty() {
+                            self.pods.remove(&ns);
+                        }
+                        changed.insert(ns);
+                    }
+                }
+                watcher::Event::Init => self.relist = Some(BTreeMap::new()),
+                watcher::Event::InitApply(pod) => {
+                    if let Some(relist) = self.relist.as_mut() {
+                        relist
+                            .entry(pod.namespace().unwrap())
+                            .or_default()
+                            .insert(pod.name_any(), PodEntry::of(pod));
+                    }
+                }
+                watcher::Event::InitDone => {
+                    let fresh = self.relist.take().unwrap_or_default();
+                    changed = fresh
+                        .keys()
+                        .chain(self.pods.keys())
+                        .filter(|ns| fresh.get(*ns) != self.pods.get(*ns))
+                        .cloned()
+                        .collect();
+                    self.pods = fresh;
+                }
+            }
+            changed
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the watch sends, the index (a sorted slice per namespace) reports the
+        /// same changed namespaces and holds the same pods in the same order as a map of
+        /// maps.
+        #[test]
+        fn the_index_is_a_map_of_maps(
+            events in proptest::collection::vec((0u8..5, 0u8..3, 0u8..6, 0u8..2), 0..80)
+        ) {
+            let (mut index, mut model) = (PodIndex::default(), Model::default());
+            for (kind, namespace, name, image) in events {
+                let event = event(kind, namespace, name, image);
+                proptest::prop_assert_eq!(index.apply(&event), model.apply(&event));
+                for ns in (0..3).map(|n| format!("ns-{n}")) {
+                    let held: Vec<(&str, &PodEntry)> = index.entries(&ns).collect();
+                    let expected: Vec<(&str, &PodEntry)> = model
+                        .pods
+                        .get(&ns)
+                        .into_iter()
+                        .flatten()
+                        .map(|(n, e)| (n.as_str(), e))
+                        .collect();
+                    proptest::prop_assert_eq!(held, expected);
+                }
+                proptest::prop_assert_eq!(index.len(), model.pods.values().map(BTreeMap::len).sum::<usize>());
+            }
+        }
     }
 
     fn required(seccomp: bool, apparmor: bool) -> WorkloadSecurityContext {
