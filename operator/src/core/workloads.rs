@@ -4,8 +4,9 @@
 //! [`WorkloadSecurityContext`].
 //!
 //! Memory stays small however many pods the cluster runs: the watch decodes a pod into a
-//! [`PodView`] (names and the two profile fields only) and the index keeps, per pod, only the
-//! profiles each container runs under.
+//! [`PodView`] (what the rules judge only) and the index keeps, per pod, the profiles each
+//! container runs under and the judged spec ([`JudgedPod`]), both held once for pods alike
+//! ([`crate::core::shared`]), in a sorted slice per namespace.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
