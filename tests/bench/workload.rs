@@ -277,9 +277,9 @@ pub fn namespace_report(profile: &HardeningProfile, namespace: &str, pods: &[Pod
     let outcome = NamespaceOutcome {
         candidates: vec![(profile.name_any(), profile.metadata.generation.unwrap_or(0))],
         state: Some(NamespaceState::InSync),
-        unconfined,
+        unconfined: unconfined.map(Into::into),
         widening,
-        preview,
+        preview: preview.map(Into::into),
         ..NamespaceOutcome::default()
     };
     let facts = ProfileFacts {

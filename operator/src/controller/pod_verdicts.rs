@@ -6,22 +6,25 @@
 //! `hardening-operator diff` uses too).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use kube::ResourceExt;
 
 use crate::core::api::{ActiveException, HardeningProfile};
 use crate::core::preview::{NamespacePreview, PodVerdict, judge, namespace_preview};
+use crate::core::shared::{SharedStr, share};
 use crate::core::workloads::JudgedPod;
 
 /// One namespace's pod verdicts: for the profile (name, generation, digest of the exceptions
 /// in force covering the namespace) they were made for, each pod's name, digest and verdict.
-/// A boxed slice, not a map: every governed namespace's verdicts stay in
-/// memory, and a map's spare slots and per-pod `String`s cost more than its few pods.
+/// A boxed slice in name order, not a map: every governed namespace's verdicts stay in
+/// memory, and a map's spare slots cost more than its few pods. Names and findings are
+/// [`SharedStr`]s: the preview's findings are the verdicts' own, and pods alike in many
+/// namespaces hold their text once; equal verdicts are held once ([`share`]).
 #[derive(Default)]
 struct NamespaceVerdicts {
-    profile: (String, i64, u64),
-    pods: Box<[(Box<str>, u64, PodVerdict)]>,
+    profile: (SharedStr, i64, u64),
+    pods: Box<[(SharedStr, u64, Arc<PodVerdict>)]>,
 }
 
 /// The pod verdicts of every namespace whose pods the reconciler judged.
@@ -29,9 +32,9 @@ struct NamespaceVerdicts {
 pub struct PodVerdicts(Mutex<HashMap<String, NamespaceVerdicts>>);
 
 impl PodVerdicts {
-    /// The preview of `namespace`'s pods (`digests`: name and digest of each active pod)
-    /// with `exceptions` (those in force covering it); `judged` fetches what is judged of a
-    /// pod that is new or changed since the last call.
+    /// The preview of `namespace`'s pods (`digests`: name and digest of each active pod, in
+    /// name order) with `exceptions` (those in force covering it); `judged` fetches what is
+    /// judged of a pod that is new or changed since the last call.
     pub fn preview(
         &self,
         namespace: &str,
@@ -43,7 +46,7 @@ impl PodVerdicts {
         let mut all = self.0.lock().expect("pod verdicts lock");
         let known = all.entry(namespace.to_owned()).or_default();
         let key = (
-            profile.name_any(),
+            SharedStr::new(&profile.name_any()),
             profile.metadata.generation.unwrap_or(0),
             crate::core::exceptions::digest(exceptions),
         );
@@ -53,29 +56,35 @@ impl PodVerdicts {
                 pods: Box::default(),
             };
         }
-        let mut before: HashMap<Box<str>, (u64, PodVerdict)> = std::mem::take(&mut known.pods)
+        debug_assert!(
+            digests.is_sorted_by(|a, b| a.0 < b.0),
+            "digests in name order"
+        );
+        // Both lists are in name order: a merge finds each pod's previous verdict.
+        let mut before = std::mem::take(&mut known.pods)
             .into_vec()
             .into_iter()
-            .map(|(name, digest, verdict)| (name, (digest, verdict)))
-            .collect();
+            .peekable();
         let mut pods = Vec::with_capacity(digests.len());
         for (name, digest) in digests {
-            let verdict = match before.remove(name.as_str()) {
-                Some((known_digest, verdict)) if known_digest == digest => verdict,
+            while before.next_if(|(known, _, _)| **known < *name).is_some() {}
+            let previous = before.next_if(|(known, _, _)| **known == *name);
+            let (name, verdict) = match previous {
+                Some((known, known_digest, verdict)) if known_digest == digest => (known, verdict),
                 _ => match judged(&name) {
-                    Some(pod) => judge(profile, &pod.pod(), exceptions),
+                    Some(pod) => (name.into(), share(judge(profile, &pod.pod(), exceptions))),
                     // Gone since the digests were read: judged with the next event.
                     None => continue,
                 },
             };
-            pods.push((name.into_boxed_str(), digest, verdict));
+            pods.push((name, digest, verdict));
         }
         known.pods = pods.into_boxed_slice();
         namespace_preview(
             profile,
             namespace,
             exceptions,
-            known.pods.iter().map(|(name, _, v)| (&**name, v)),
+            known.pods.iter().map(|(name, _, v)| (&**name, &**v)),
         )
     }
 

@@ -68,9 +68,9 @@ pub fn findings(pods: &[Pod], budgets: &[PodDisruptionBudget]) -> Vec<GuardrailF
                 short.push("no PodDisruptionBudget selects it".to_owned());
             }
             (!short.is_empty()).then(|| GuardrailFinding {
-                pod: pod.name_any(),
+                pod: pod.name_any().into(),
                 rule: AVAILABILITY_RULE,
-                reason: format!("labelled highly available, but {}", short.join(", and ")),
+                reason: format!("labelled highly available, but {}", short.join(", and ")).into(),
             })
         })
         .collect()
@@ -89,7 +89,7 @@ pub fn judged(
     let findings = findings(pods, budgets)
         .into_iter()
         .filter(|finding| {
-            let by = labels.get(&finding.pod).and_then(|labels| {
+            let by = labels.get(finding.pod.as_str()).and_then(|labels| {
                 exceptions.iter().find(|e| {
                     crate::core::exceptions::suspends_rule(e, AVAILABILITY_RULE, labels, None)
                 })
@@ -98,9 +98,9 @@ pub fn judged(
                 Some(e) => {
                     accepted.push(AcceptedFinding {
                         pod: finding.pod.clone(),
-                        rule: format!("guardrail {AVAILABILITY_RULE}"),
+                        rule: format!("guardrail {AVAILABILITY_RULE}").into(),
                         reason: finding.reason.clone(),
-                        exception: e.name.clone(),
+                        exception: e.name.as_str().into(),
                     });
                     false
                 }
@@ -148,7 +148,7 @@ mod tests {
         let web = budget(json!({"matchLabels": {"app": "web"}}));
         let reasons: Vec<(String, String)> = findings(&pods, &[web])
             .into_iter()
-            .map(|f| (f.pod, f.reason))
+            .map(|f| (f.pod.into(), f.reason.into()))
             .collect();
         assert_eq!(
             reasons,

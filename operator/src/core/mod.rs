@@ -24,6 +24,8 @@
 //! - [`write_limit`]: how many writes to keep in flight, from what the API server answers.
 //! - [`labels`]: the labels, annotations and field manager the operator writes with;
 //!   [`plural`]: counted nouns in the messages people read.
+//! - [`shared`]: text held once however often the operator keeps it (findings, pod names,
+//!   judged pods alike across namespaces): memory only, no decision.
 
 pub mod access;
 pub mod api;
@@ -55,6 +57,7 @@ pub mod render;
 pub mod resource_version;
 pub mod review;
 pub mod seccomp;
+pub mod shared;
 pub mod status;
 pub mod vulnerabilities;
 pub mod workloads;

@@ -620,7 +620,7 @@ mod tests {
             state: Some(state),
             drift,
             widening: Some(Vec::new()),
-            preview: Some(NamespacePreview::default()),
+            preview: Some(NamespacePreview::default().into()),
             ..Default::default()
         }
     }
@@ -800,13 +800,16 @@ mod tests {
             .spec_yaml("{seccomp: {baseline: Strict}, apparmor: {denyWrite: [/etc/**]}}")
             .build();
         let mut tenant = outcome(NamespaceState::InSync, vec![]);
-        tenant.unconfined = Some(UnconfinedPods {
-            count: 2,
-            listed: vec![],
-        });
+        tenant.unconfined = Some(
+            UnconfinedPods {
+                count: 2,
+                listed: vec![],
+            }
+            .into(),
+        );
         let results = namespace_results(&confining, "team", &tenant, &FACTS);
         assert_eq!(verdict(&results, "SYS.1.6.A21"), Outcome::Fail);
-        tenant.unconfined = Some(UnconfinedPods::default());
+        tenant.unconfined = Some(UnconfinedPods::default().into());
         // Confined, but only reported (no guardrails.requireProfiles): a warning.
         let results = namespace_results(&confining, "team", &tenant, &FACTS);
         assert_eq!(verdict(&results, "SYS.1.6.A21"), Outcome::Warn);
@@ -886,7 +889,7 @@ mod tests {
             candidates: vec![("strict".into(), 2)],
             state: Some(NamespaceState::InSync),
             widening: Some(Vec::new()),
-            preview: Some(NamespacePreview::default()),
+            preview: Some(NamespacePreview::default().into()),
             ..Default::default()
         };
         let spec = strict().spec;

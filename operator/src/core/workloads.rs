@@ -4,8 +4,9 @@
 //! [`WorkloadSecurityContext`].
 //!
 //! Memory stays small however many pods the cluster runs: the watch decodes a pod into a
-//! [`PodView`] (names and the two profile fields only) and the index keeps, per pod, only the
-//! profiles each container runs under.
+//! [`PodView`] (what the rules judge only) and the index keeps, per pod, the profiles each
+//! container runs under and the judged spec ([`JudgedPod`]), both held once for pods alike
+//! ([`crate::core::shared`]), in a sorted slice per namespace.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::api::{LocalhostProfile, UnconfinedPod, WorkloadSecurityContext};
 use crate::core::plural::count;
+use crate::core::shared::SharedStr;
 
 /// Unconfined pods listed by name per namespace in the status; the rest are counted.
 pub const MAX_LISTED_PODS: usize = 5;
@@ -156,13 +158,17 @@ fn judged_annotation(key: &str) -> bool {
         || key.starts_with("container.seccomp.security.alpha.kubernetes.io/")
 }
 
-/// What the admission rules judge of one pod, as compact JSON (a `Pod` with the decoded
-/// spec and the judged annotations), and a digest of it: a pod whose digest did not change
-/// is judged as before.
+/// What the admission rules judge of one pod: its name and namespace, the rest as compact
+/// JSON (a `Pod` with the decoded spec, the labels, the judged annotations and the
+/// controller, without name and namespace: pods alike in many namespaces share that text,
+/// see [`SharedStr`]), and a digest of all of it: a pod whose digest did not change is judged
+/// as before.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JudgedPod {
     pub digest: u64,
-    json: Box<str>,
+    name: SharedStr,
+    namespace: Option<SharedStr>,
+    json: SharedStr,
 }
 
 impl JudgedPod {
@@ -183,8 +189,6 @@ impl JudgedPod {
         // highly available pods by them, and `highAvailability` reads one.
         let json = serde_json::json!({
             "metadata": {
-                "name": pod.name_any(),
-                "namespace": pod.namespace(),
                 "labels": pod.labels(),
                 "annotations": annotations,
                 "ownerReferences": controller,
@@ -192,46 +196,53 @@ impl JudgedPod {
             "spec": pod.spec,
         })
         .to_string();
+        let name = pod.name_any();
+        let namespace = pod.namespace();
         let mut hasher = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(&json, &mut hasher);
+        std::hash::Hash::hash(&(&name, &namespace, &json), &mut hasher);
         Self {
             digest: std::hash::Hasher::finish(&hasher),
-            json: json.into_boxed_str(),
+            name: name.into(),
+            namespace: namespace.map(SharedStr::from),
+            json: json.into(),
         }
     }
 
     /// The pod as the judges read it.
     pub fn pod(&self) -> Pod {
-        serde_json::from_str(&self.json).expect("a judged pod parses as a Pod")
+        let mut pod: Pod = serde_json::from_str(&self.json).expect("a judged pod parses as a Pod");
+        pod.metadata.name = Some(self.name.to_string());
+        pod.metadata.namespace = self.namespace.as_ref().map(ToString::to_string);
+        pod
     }
 }
 
 /// The profile a container runs under, for one of seccomp or AppArmor.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Applied {
     /// Neither the container nor the pod names one: the node's default applies.
     Unset,
     /// `RuntimeDefault`, `Unconfined` (or another type name the API may add).
-    Type(String),
+    Type(SharedStr),
     /// `Localhost` with this profile name.
-    Localhost(String),
+    Localhost(SharedStr),
 }
 
 impl Applied {
     fn from_field(type_: &str, localhost: Option<&str>) -> Self {
         match (type_, localhost) {
-            ("Localhost", Some(name)) => Self::Localhost(name.to_owned()),
-            (other, _) => Self::Type(other.to_owned()),
+            ("Localhost", Some(name)) => Self::Localhost(name.into()),
+            (other, _) => Self::Type(other.into()),
         }
     }
 
     /// `runtime/default`, `localhost/<name>`, `unconfined` (the pre-1.30 annotation).
     fn from_annotation(value: &str) -> Self {
         match value.strip_prefix("localhost/") {
-            Some(name) => Self::Localhost(name.to_owned()),
-            None if value == "runtime/default" => Self::Type("RuntimeDefault".to_owned()),
-            None if value == "unconfined" => Self::Type("Unconfined".to_owned()),
-            None => Self::Type(value.to_owned()),
+            Some(name) => Self::Localhost(name.into()),
+            None if value == "runtime/default" => Self::Type("RuntimeDefault".into()),
+            None if value == "unconfined" => Self::Type("Unconfined".into()),
+            None => Self::Type(value.into()),
         }
     }
 
@@ -242,16 +253,16 @@ impl Applied {
     fn describe(&self) -> String {
         match self {
             Self::Unset => "not set".to_owned(),
-            Self::Type(t) => t.clone(),
+            Self::Type(t) => t.to_string(),
             Self::Localhost(name) => format!("Localhost {name}"),
         }
     }
 }
 
 /// What one container runs under.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ContainerProfiles {
-    pub container: String,
+    pub container: SharedStr,
     pub seccomp: Applied,
     pub apparmor: Applied,
 }
@@ -285,7 +296,7 @@ pub fn pod_profiles(pod: &PodView) -> Vec<ContainerProfiles> {
                 })
                 .unwrap_or(Applied::Unset);
             ContainerProfiles {
-                container: c.name.clone(),
+                container: c.name.as_str().into(),
                 seccomp,
                 apparmor,
             }
@@ -346,6 +357,33 @@ pub struct UnconfinedPods {
     pub listed: Vec<UnconfinedPod>,
 }
 
+/// Pods alike run their containers under the same profiles, held once.
+impl crate::core::shared::Interned for Vec<ContainerProfiles> {
+    fn pool() -> &'static crate::core::shared::PoolOf<Self> {
+        static POOL: crate::core::shared::PoolOf<Vec<ContainerProfiles>> =
+            std::sync::Mutex::new(None);
+        &POOL
+    }
+}
+
+/// Namespaces whose pods are alike have equal findings, held once.
+impl std::hash::Hash for UnconfinedPods {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.count.hash(state);
+        for pod in &self.listed {
+            pod.name.hash(state);
+            pod.reason.hash(state);
+        }
+    }
+}
+
+impl crate::core::shared::Interned for UnconfinedPods {
+    fn pool() -> &'static crate::core::shared::PoolOf<Self> {
+        static POOL: crate::core::shared::PoolOf<UnconfinedPods> = std::sync::Mutex::new(None);
+        &POOL
+    }
+}
+
 /// Assesses `pods` (name, container profiles), in name order, against `required`.
 pub fn assess<'a>(
     pods: impl IntoIterator<Item = (&'a str, &'a [ContainerProfiles])>,
@@ -373,7 +411,8 @@ pub fn assess<'a>(
 /// admission rules judge.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodEntry {
-    pub profiles: Vec<ContainerProfiles>,
+    /// Held once for pods alike ([`crate::core::shared::share`]).
+    pub profiles: std::sync::Arc<Vec<ContainerProfiles>>,
     pub judged: JudgedPod,
     /// Labelled `hardening.dev/high-availability: "true"` (see `core::availability`).
     pub highly_available: bool,
@@ -382,22 +421,79 @@ pub struct PodEntry {
 impl PodEntry {
     fn of(pod: &PodView) -> Self {
         Self {
-            profiles: pod_profiles(pod),
+            profiles: crate::core::shared::share(pod_profiles(pod)),
             judged: JudgedPod::of(pod),
             highly_available: crate::core::availability::highly_available(pod.labels()),
         }
     }
 }
 
-type NamespacePods = BTreeMap<String, PodEntry>;
+/// The active pods of one namespace in name order: a boxed slice, not a map (a B-tree's
+/// node holds room for eleven pods, about 1 KiB, where most namespaces run a few).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct NamespacePods(Box<[(SharedStr, PodEntry)]>);
+
+impl NamespacePods {
+    /// Pods in any order, a later one replacing an earlier one of the same name.
+    fn of(mut pods: Vec<(SharedStr, PodEntry)>) -> Self {
+        pods.sort_by(|a, b| a.0.cmp(&b.0));
+        pods.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                std::mem::swap(later, earlier);
+            }
+            same
+        });
+        Self(pods.into_boxed_slice())
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name))
+    }
+
+    fn get(&self, name: &str) -> Option<&PodEntry> {
+        self.position(name).ok().map(|i| &self.0[i].1)
+    }
+
+    fn insert(&mut self, name: SharedStr, entry: PodEntry) {
+        match self.position(&name) {
+            Ok(i) => self.0[i].1 = entry,
+            Err(i) => {
+                let mut pods = std::mem::take(&mut self.0).into_vec();
+                pods.insert(i, (name, entry));
+                self.0 = pods.into_boxed_slice();
+            }
+        }
+    }
+
+    fn remove(&mut self, name: &str) -> Option<PodEntry> {
+        let i = self.position(name).ok()?;
+        let mut pods = std::mem::take(&mut self.0).into_vec();
+        let (_, entry) = pods.remove(i);
+        self.0 = pods.into_boxed_slice();
+        Some(entry)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &PodEntry)> {
+        self.0.iter().map(|(name, entry)| (name.as_str(), entry))
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// The container profiles and judged specs of every active pod, by namespace, fed by a pod
 /// watch.
 #[derive(Debug, Default)]
 pub struct PodIndex {
-    pods: HashMap<String, NamespacePods>,
-    /// A (re-)list in progress: replaces `pods` when complete.
-    relist: Option<HashMap<String, NamespacePods>>,
+    pods: HashMap<SharedStr, NamespacePods>,
+    /// A (re-)list in progress, pods in the order listed: replaces `pods` when complete.
+    relist: Option<HashMap<SharedStr, Vec<(SharedStr, PodEntry)>>>,
     synced: bool,
 }
 
@@ -411,20 +507,21 @@ impl PodIndex {
             watcher::Event::Apply(pod) => {
                 if let Some(namespace) = pod.namespace() {
                     let entry = PodEntry::of(pod);
-                    let pods = self.pods.entry(namespace.clone()).or_default();
-                    if pods.get(&pod.name_any()) != Some(&entry) {
-                        pods.insert(pod.name_any(), entry);
+                    let pods = self.pods.entry(namespace.as_str().into()).or_default();
+                    let name = pod.name_any();
+                    if pods.get(name.as_str()) != Some(&entry) {
+                        pods.insert(name.into(), entry);
                         changed.insert(namespace);
                     }
                 }
             }
             watcher::Event::Delete(pod) => {
                 if let Some(namespace) = pod.namespace()
-                    && let Some(pods) = self.pods.get_mut(&namespace)
-                    && pods.remove(&pod.name_any()).is_some()
+                    && let Some(pods) = self.pods.get_mut(namespace.as_str())
+                    && pods.remove(pod.name_any().as_str()).is_some()
                 {
                     if pods.is_empty() {
-                        self.pods.remove(&namespace);
+                        self.pods.remove(namespace.as_str());
                     }
                     changed.insert(namespace);
                 }
@@ -433,18 +530,25 @@ impl PodIndex {
             watcher::Event::InitApply(pod) => {
                 if let (Some(relist), Some(namespace)) = (self.relist.as_mut(), pod.namespace()) {
                     relist
-                        .entry(namespace)
+                        .entry(namespace.into())
                         .or_default()
-                        .insert(pod.name_any(), PodEntry::of(pod));
+                        .push((pod.name_any().into(), PodEntry::of(pod)));
                 }
             }
             watcher::Event::InitDone => {
-                let fresh = self.relist.take().unwrap_or_default();
-                let namespaces: BTreeSet<&String> = fresh.keys().chain(self.pods.keys()).collect();
+                let fresh: HashMap<SharedStr, NamespacePods> = self
+                    .relist
+                    .take()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(namespace, pods)| (namespace, NamespacePods::of(pods)))
+                    .collect();
+                let namespaces: BTreeSet<&SharedStr> =
+                    fresh.keys().chain(self.pods.keys()).collect();
                 changed = namespaces
                     .into_iter()
                     .filter(|ns| fresh.get(*ns) != self.pods.get(*ns))
-                    .cloned()
+                    .map(ToString::to_string)
                     .collect();
                 self.pods = fresh;
                 self.synced = true;
@@ -472,12 +576,12 @@ impl PodIndex {
         self.pods
             .get(namespace)
             .into_iter()
-            .flat_map(|pods| pods.iter().map(|(name, entry)| (name.as_str(), entry)))
+            .flat_map(NamespacePods::iter)
     }
 
     /// Active pods indexed, over all namespaces.
     pub fn len(&self) -> usize {
-        self.pods.values().map(BTreeMap::len).sum()
+        self.pods.values().map(NamespacePods::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -490,12 +594,178 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    proptest::proptest! {
+        /// What the judges read of a pod is the pod as it was read in full before name and
+        /// namespace were kept apart (the oracle: the `Pod` of one JSON document with them
+        /// in its metadata); pods alike in two namespaces share their judged text, and a
+        /// digest changes with the name, the namespace and what is judged.
+        #[test]
+        fn a_judged_pod_is_the_pod_read_in_full_and_alike_pods_share_it(
+            name in "[a-z][a-z0-9-]{0,20}",
+            namespaces in ("[a-z][a-z0-9-]{0,20}", "[a-z][a-z0-9-]{0,20}"),
+            image in "[a-z]{1,10}(:[0-9]{1,3})?",
+            labels in proptest::collection::btree_map("[a-z]{1,8}", "[a-z0-9]{0,8}", 0..4),
+            apparmor in proptest::option::of("(runtime/default|localhost/[a-z]{1,8})"),
+            controller in proptest::bool::ANY,
+        ) {
+            let view = |namespace: &str| -> PodView {
+                let mut annotations = serde_json::Map::new();
+                annotations.insert("unjudged".into(), json!("x"));
+                if let Some(a) = &apparmor {
+                    annotations.insert(format!("{APPARMOR_ANNOTATION_PREFIX}app"), json!(a));
+                }
+                serde_json::from_value(json!({
+                    "metadata": {
+                        "name": name, "namespace": namespace, "labels": labels,
+                        "annotations": annotations,
+                        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                            "name": "rs", "uid": "u", "controller": controller}],
+                    },
+                    "spec": {"containers": [{"name": "app", "image": image,
+                        "env": [{"name": "A", "value": "secret"}],
+                        "command": ["sh", "-c", "x"]}]},
+                }))
+                .unwrap()
+            };
+            let (a, b) = (view(&namespaces.0), view(&namespaces.1));
+            let (ja, jb) = (JudgedPod::of(&a), JudgedPod::of(&b));
+            let annotations: BTreeMap<&String, &String> =
+                a.annotations().iter().filter(|(k, _)| judged_annotation(k)).collect();
+            let owners: Vec<_> = a
+                .owner_references()
+                .iter()
+                .filter(|o| o.controller == Some(true))
+                .collect();
+            let oracle: Pod = serde_json::from_value(json!({
+                "metadata": {
+                    "name": a.name_any(),
+                    "namespace": a.namespace(),
+                    "labels": a.labels(),
+                    "annotations": annotations,
+                    "ownerReferences": owners,
+                },
+                "spec": a.spec,
+            }))
+            .unwrap();
+            proptest::prop_assert_eq!(ja.pod(), oracle);
+            proptest::prop_assert_eq!(jb.pod().metadata.namespace, Some(namespaces.1.clone()));
+            proptest::prop_assert!(ja.json.is_shared_with(&jb.json));
+            proptest::prop_assert_eq!(ja.digest == jb.digest, namespaces.0 == namespaces.1);
+            let mut renamed = a.clone();
+            renamed.metadata.name = Some(format!("{name}-2"));
+            proptest::prop_assert_ne!(JudgedPod::of(&renamed).digest, ja.digest);
+            let mut changed = a.clone();
+            changed.spec.containers[0].image = Some(format!("{image}-2"));
+            proptest::prop_assert_ne!(JudgedPod::of(&changed).digest, ja.digest);
+        }
+    }
+
     fn pod(namespace: &str, name: &str, spec: serde_json::Value) -> PodView {
         serde_json::from_value(json!({
             "metadata": {"namespace": namespace, "name": name},
             "spec": spec,
         }))
         .unwrap()
+    }
+
+    /// A watch event of the index's model test: 0 apply, 1 delete, 2 init, 3 init apply,
+    /// 4 init done, of pod `name` in namespace `namespace` running `image`.
+    fn event(kind: u8, namespace: u8, name: u8, image: u8) -> watcher::Event<PodView> {
+        let view = pod(
+            &format!("ns-{namespace}"),
+            &format!("pod-{name}"),
+            json!({"containers": [{"name": "app", "image": format!("img:{image}")}]}),
+        );
+        match kind {
+            0 => watcher::Event::Apply(view),
+            1 => watcher::Event::Delete(view),
+            2 => watcher::Event::Init,
+            3 => watcher::Event::InitApply(view),
+            _ => watcher::Event::InitDone,
+        }
+    }
+
+    /// The index as a map of maps (what it was before its namespaces became sorted slices):
+    /// the oracle of `the_index_is_a_map_of_maps`.
+    #[derive(Default)]
+    struct Model {
+        pods: BTreeMap<String, BTreeMap<String, PodEntry>>,
+        relist: Option<BTreeMap<String, BTreeMap<String, PodEntry>>>,
+    }
+
+    impl Model {
+        fn apply(&mut self, event: &watcher::Event<PodView>) -> BTreeSet<String> {
+            let mut changed = BTreeSet::new();
+            match event {
+                watcher::Event::Apply(pod) => {
+                    let (ns, entry) = (pod.namespace().unwrap(), PodEntry::of(pod));
+                    let pods = self.pods.entry(ns.clone()).or_default();
+                    if pods.get(&pod.name_any()) != Some(&entry) {
+                        pods.insert(pod.name_any(), entry);
+                        changed.insert(ns);
+                    }
+                }
+                watcher::Event::Delete(pod) => {
+                    let ns = pod.namespace().unwrap();
+                    if let Some(pods) = self.pods.get_mut(&ns)
+                        && pods.remove(&pod.name_any()).is_some()
+                    {
+                        if pods.is_empty() {
+                            self.pods.remove(&ns);
+                        }
+                        changed.insert(ns);
+                    }
+                }
+                watcher::Event::Init => self.relist = Some(BTreeMap::new()),
+                watcher::Event::InitApply(pod) => {
+                    if let Some(relist) = self.relist.as_mut() {
+                        relist
+                            .entry(pod.namespace().unwrap())
+                            .or_default()
+                            .insert(pod.name_any(), PodEntry::of(pod));
+                    }
+                }
+                watcher::Event::InitDone => {
+                    let fresh = self.relist.take().unwrap_or_default();
+                    changed = fresh
+                        .keys()
+                        .chain(self.pods.keys())
+                        .filter(|ns| fresh.get(*ns) != self.pods.get(*ns))
+                        .cloned()
+                        .collect();
+                    self.pods = fresh;
+                }
+            }
+            changed
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the watch sends, the index (a sorted slice per namespace) reports the
+        /// same changed namespaces and holds the same pods in the same order as a map of
+        /// maps.
+        #[test]
+        fn the_index_is_a_map_of_maps(
+            events in proptest::collection::vec((0u8..5, 0u8..3, 0u8..6, 0u8..2), 0..80)
+        ) {
+            let (mut index, mut model) = (PodIndex::default(), Model::default());
+            for (kind, namespace, name, image) in events {
+                let event = event(kind, namespace, name, image);
+                proptest::prop_assert_eq!(index.apply(&event), model.apply(&event));
+                for ns in (0..3).map(|n| format!("ns-{n}")) {
+                    let held: Vec<(&str, &PodEntry)> = index.entries(&ns).collect();
+                    let expected: Vec<(&str, &PodEntry)> = model
+                        .pods
+                        .get(&ns)
+                        .into_iter()
+                        .flatten()
+                        .map(|(n, e)| (n.as_str(), e))
+                        .collect();
+                    proptest::prop_assert_eq!(held, expected);
+                }
+                proptest::prop_assert_eq!(index.len(), model.pods.values().map(BTreeMap::len).sum::<usize>());
+            }
+        }
     }
 
     fn required(seccomp: bool, apparmor: bool) -> WorkloadSecurityContext {

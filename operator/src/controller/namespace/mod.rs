@@ -81,7 +81,7 @@ pub async fn reconcile(ns: Arc<CachedNamespace>, ctx: Arc<Context>) -> Result<Ac
     let outcome = NamespaceOutcome {
         exceptions_digest: crate::core::exceptions::digest(active),
         exceptions,
-        preview,
+        preview: preview.map(crate::core::shared::share),
         enforced,
         candidates: candidates
             .iter()
@@ -92,7 +92,7 @@ pub async fn reconcile(ns: Arc<CachedNamespace>, ctx: Arc<Context>) -> Result<Ac
         permanent: found.permanent,
         message: found.message,
         drift: found.drift,
-        unconfined,
+        unconfined: unconfined.map(crate::core::shared::share),
         widening,
         vulnerable: ctx.caches.vulnerabilities.as_ref().map(|v| v.assess(&name)),
     };

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::api::{ActiveException, HardeningProfile, PodSecurityLevel};
 use crate::core::plural::count;
 use crate::core::pod_security::{self, Version};
+use crate::core::shared::SharedStr;
 
 /// Most findings kept per namespace (the status lists fewer, see `MAX_LISTED_PREVIEW`).
 pub const MAX_FINDINGS: usize = 50;
@@ -25,40 +26,40 @@ pub const MAX_LISTED_PREVIEW: usize = 5;
 
 /// Pods Pod Security rejects for one violation (the same reasons), as the API server's
 /// warnings group them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PodSecurityFinding {
     /// The alphabetically first pod with this violation.
-    pub pod: String,
+    pub pod: SharedStr,
     /// How many more pods have exactly this violation (their names are not given).
     pub other_pods: u32,
     /// What Pod Security forbids, e.g. `allowPrivilegeEscalation != false`.
-    pub reason: String,
+    pub reason: SharedStr,
 }
 
 /// A pod one guardrail would reject.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct GuardrailFinding {
-    pub pod: String,
+    pub pod: SharedStr,
     /// The rule (`allowedRegistries`, ...); the requirements it serves are
     /// [`crate::core::compliance::guardrail_requirements`].
     pub rule: &'static str,
-    pub reason: String,
+    pub reason: SharedStr,
 }
 
 /// What an exception in force lets a pod keep that the profile's rules reject: an accepted
 /// deviation, not a finding.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AcceptedFinding {
-    pub pod: String,
+    pub pod: SharedStr,
     /// `guardrail requireImageTag` or `Pod Security restricted:latest`.
-    pub rule: String,
-    pub reason: String,
+    pub rule: SharedStr,
+    pub reason: SharedStr,
     /// The HardeningException accepting it.
-    pub exception: String,
+    pub exception: SharedStr,
 }
 
 /// What Pod Security says of a namespace's pods.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PodSecurityPreview {
     pub findings: Vec<PodSecurityFinding>,
     /// Set when some pods could not be judged, and why.
@@ -170,7 +171,7 @@ pub fn evaluate_guardrails_with(
         return (Vec::new(), Vec::new());
     };
     let containers = containers(pod);
-    let name = pod.name_any();
+    let name = SharedStr::new(&pod.name_any());
     let labels = pod.labels().clone();
     let mut findings = Vec::new();
     let mut accepted = Vec::new();
@@ -188,15 +189,17 @@ pub fn evaluate_guardrails_with(
             Some(first) => findings.push(GuardrailFinding {
                 pod: name.clone(),
                 rule,
-                reason: reason(first),
+                reason: reason(first).into(),
             }),
             None => {
                 if let Some(first) = breaking.first() {
                     accepted.push(AcceptedFinding {
                         pod: name.clone(),
-                        rule: format!("guardrail {rule}"),
-                        reason: reason(first),
-                        exception: exempt(first).map(|e| e.name.clone()).unwrap_or_default(),
+                        rule: format!("guardrail {rule}").into(),
+                        reason: reason(first).into(),
+                        exception: exempt(first)
+                            .map(|e| SharedStr::new(&e.name))
+                            .unwrap_or_default(),
                     });
                 }
             }
@@ -247,16 +250,16 @@ pub fn evaluate_guardrails_with(
             Some((_, reason)) => findings.push(GuardrailFinding {
                 pod: name.clone(),
                 rule,
-                reason: reason.clone(),
+                reason: reason.into(),
             }),
             None => {
                 if let Some((container, reason)) = breaking.first() {
                     accepted.push(AcceptedFinding {
                         pod: name.clone(),
-                        rule: format!("guardrail {rule}"),
-                        reason: reason.clone(),
+                        rule: format!("guardrail {rule}").into(),
+                        reason: reason.into(),
                         exception: exempt(container)
-                            .map(|e| e.name.clone())
+                            .map(|e| SharedStr::new(&e.name))
                             .unwrap_or_default(),
                     });
                 }
@@ -308,14 +311,23 @@ fn enforce_level_any(profile: &HardeningProfile) -> Option<(PodSecurityLevel, Ve
 }
 
 /// What one pod breaks of `profile`'s admission rules.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PodVerdict {
     /// Pod Security's reasons (`allowPrivilegeEscalation != false, runAsNonRoot != true`),
     /// as its warnings about existing pods word them; `None` when it allows the pod.
-    pub pod_security: Option<String>,
+    pub pod_security: Option<SharedStr>,
     pub guardrails: Vec<GuardrailFinding>,
     /// What exceptions in force accept of the pod.
     pub accepted: Vec<AcceptedFinding>,
+}
+
+/// Pods alike (the same name in many namespaces, the same spec) have equal verdicts, held
+/// once.
+impl crate::core::shared::Interned for PodVerdict {
+    fn pool() -> &'static crate::core::shared::PoolOf<Self> {
+        static POOL: crate::core::shared::PoolOf<PodVerdict> = std::sync::Mutex::new(None);
+        &POOL
+    }
 }
 
 impl PodVerdict {
@@ -345,7 +357,7 @@ pub fn namespace_level(
 /// force covering it): a lowered level judges the pod, and what only the profile's own
 /// level or a suspended guardrail rejects is accepted.
 pub fn judge(profile: &HardeningProfile, pod: &Pod, exceptions: &[ActiveException]) -> PodVerdict {
-    let name = pod.name_any();
+    let name = SharedStr::new(&pod.name_any());
     let namespace = pod.namespace().unwrap_or_default();
     let mut accepted = Vec::new();
     let pod_security = match (
@@ -360,15 +372,15 @@ pub fn judge(profile: &HardeningProfile, pod: &Pod, exceptions: &[ActiveExceptio
                     if !beyond.is_empty() {
                         accepted.push(AcceptedFinding {
                             pod: name.clone(),
-                            rule: format!("Pod Security {}:{own_version}", own.as_str()),
-                            reason: pod_security::forbidden_reason(&beyond),
-                            exception: by,
+                            rule: format!("Pod Security {}:{own_version}", own.as_str()).into(),
+                            reason: pod_security::forbidden_reason(&beyond).into(),
+                            exception: by.into(),
                         });
                     }
                 }
                 None
             } else {
-                Some(pod_security::forbidden_reason(&violations))
+                Some(pod_security::forbidden_reason(&violations).into())
             }
         }
         (Some((own, own_version)), None) => {
@@ -380,9 +392,9 @@ pub fn judge(profile: &HardeningProfile, pod: &Pod, exceptions: &[ActiveExceptio
             {
                 accepted.push(AcceptedFinding {
                     pod: name.clone(),
-                    rule: format!("Pod Security {}:{own_version}", own.as_str()),
-                    reason: pod_security::forbidden_reason(&beyond),
-                    exception: e.name.clone(),
+                    rule: format!("Pod Security {}:{own_version}", own.as_str()).into(),
+                    reason: pod_security::forbidden_reason(&beyond).into(),
+                    exception: SharedStr::new(&e.name),
                 });
             }
             None
@@ -408,7 +420,7 @@ pub fn namespace_preview<'a>(
     exceptions: &[ActiveException],
     verdicts: impl IntoIterator<Item = (&'a str, &'a PodVerdict)>,
 ) -> NamespacePreview {
-    let mut by_reason: BTreeMap<&str, (&str, u32)> = BTreeMap::new();
+    let mut by_reason: BTreeMap<&SharedStr, (&str, u32)> = BTreeMap::new();
     let mut guardrails = Vec::new();
     let mut accepted = Vec::new();
     let mut verdicts: Vec<(&str, &PodVerdict)> = verdicts.into_iter().collect();
@@ -416,7 +428,7 @@ pub fn namespace_preview<'a>(
     for (pod, verdict) in verdicts {
         if let Some(reason) = &verdict.pod_security {
             by_reason
-                .entry(reason.as_str())
+                .entry(reason)
                 .and_modify(|(_, others)| *others += 1)
                 .or_insert((pod, 0));
         }
@@ -426,9 +438,9 @@ pub fn namespace_preview<'a>(
     let mut findings: Vec<PodSecurityFinding> = by_reason
         .into_iter()
         .map(|(reason, (pod, other_pods))| PodSecurityFinding {
-            pod: pod.to_owned(),
+            pod: pod.into(),
             other_pods,
-            reason: reason.to_owned(),
+            reason: reason.clone(),
         })
         .collect();
     findings.sort_by(|a, b| a.pod.cmp(&b.pod));
@@ -437,7 +449,7 @@ pub fn namespace_preview<'a>(
     accepted.truncate(MAX_FINDINGS);
     NamespacePreview {
         level: namespace_level(profile, namespace, exceptions)
-            .map(|(level, version, _)| format!("{}:{version}", level.as_str())),
+            .map(|(level, version, _)| format!("{}:{version}", level.as_str()).into()),
         pod_security: PodSecurityPreview {
             findings,
             incomplete: None,
@@ -464,15 +476,23 @@ pub fn active(pod: &Pod) -> bool {
 mod pod_rules;
 
 /// Everything one namespace's preview found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct NamespacePreview {
     /// The `enforce` level judged (`restricted:latest`); `None` when the profile sets none
     /// (or `privileged`, which rejects nothing).
-    pub level: Option<String>,
+    pub level: Option<SharedStr>,
     pub pod_security: PodSecurityPreview,
     pub guardrails: Vec<GuardrailFinding>,
     /// What exceptions in force accept of the pods (not counted as rejected).
     pub accepted: Vec<AcceptedFinding>,
+}
+
+/// Namespaces whose pods are alike have equal previews, held once.
+impl crate::core::shared::Interned for NamespacePreview {
+    fn pool() -> &'static crate::core::shared::PoolOf<Self> {
+        static POOL: crate::core::shared::PoolOf<NamespacePreview> = std::sync::Mutex::new(None);
+        &POOL
+    }
 }
 
 impl NamespacePreview {
@@ -519,7 +539,7 @@ impl NamespacePreview {
             .iter()
             .map(|f| {
                 let who = match f.other_pods {
-                    0 => f.pod.clone(),
+                    0 => f.pod.to_string(),
                     n => format!("{} (and {})", f.pod, count(n, "other pod")),
                 };
                 (who, format!("Pod Security {level}: {}", f.reason))
@@ -532,7 +552,7 @@ impl NamespacePreview {
                 ", reported, not rejected"
             };
             (
-                f.pod.clone(),
+                f.pod.to_string(),
                 format!(
                     "guardrail {} ({}{kind}): {}",
                     f.rule,

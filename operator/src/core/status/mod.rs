@@ -224,8 +224,8 @@ mod tests {
             .build()
     }
 
-    fn unconfined(count: u32, reason: &str) -> UnconfinedPods {
-        UnconfinedPods {
+    fn unconfined(count: u32, reason: &str) -> std::sync::Arc<UnconfinedPods> {
+        std::sync::Arc::new(UnconfinedPods {
             count,
             listed: (0..count.min(crate::core::workloads::MAX_LISTED_PODS as u32))
                 .map(|i| crate::core::api::UnconfinedPod {
@@ -233,7 +233,7 @@ mod tests {
                     reason: reason.to_owned(),
                 })
                 .collect(),
-        }
+        })
     }
 
     fn selected(names: &[&str]) -> BTreeSet<String> {
@@ -251,6 +251,53 @@ mod tests {
             ..input_of(p, sel, now)
         };
         desired_status(&input, |ns| outcomes.get(ns))
+    }
+
+    proptest::proptest! {
+        /// However many namespaces are to be listed, in whatever order of names and states,
+        /// the status lists the most urgent MAX_LISTED_NAMESPACES (by severity, then name)
+        /// and counts the others: as sorting all of them and cutting.
+        #[test]
+        fn the_listed_namespaces_are_the_most_urgent_however_many(
+            namespaces in proptest::collection::btree_map(0u16..500, 0u8..4, 0..150)
+        ) {
+            let p = profile("p").generation(1).spec_yaml(RESTRICTED).build();
+            let state = |s: u8| match s {
+                0 => NamespaceState::Failed,
+                1 => NamespaceState::Drifted,
+                2 => NamespaceState::Pending,
+                _ => NamespaceState::InSync,
+            };
+            let name = |n: u16| format!("ns-{:03}", (n * 7) % 500);
+            let outcomes: HashMap<String, NamespaceOutcome> = namespaces
+                .iter()
+                .filter(|(_, s)| state(**s) != NamespaceState::Pending)
+                .map(|(n, s)| (name(*n), outcome(&[("p", 1)], state(*s))))
+                .collect();
+            let sel: BTreeSet<String> = namespaces.keys().map(|n| name(*n)).collect();
+            let status = status_of(&p, &sel, &outcomes, at(100));
+            let mut all: Vec<(u8, String, NamespaceState)> = namespaces
+                .iter()
+                .map(|(n, s)| (namespaces::severity(state(*s)), name(*n), state(*s)))
+                .filter(|(_, _, s)| *s != NamespaceState::InSync)
+                .collect();
+            all.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+            let listed: Vec<(String, NamespaceState)> = status
+                .namespaces
+                .iter()
+                .map(|n| (n.name.clone(), n.state))
+                .collect();
+            let expected: Vec<(String, NamespaceState)> = all
+                .iter()
+                .take(MAX_LISTED_NAMESPACES)
+                .map(|(_, n, s)| (n.clone(), *s))
+                .collect();
+            proptest::prop_assert_eq!(listed, expected);
+            proptest::prop_assert_eq!(
+                status.unlisted_namespaces as usize,
+                all.len().saturating_sub(MAX_LISTED_NAMESPACES)
+            );
+        }
     }
 
     /// The input of `p` over `sel` at `now`: pods watched, nothing else known.
@@ -783,13 +830,13 @@ mod tests {
             };
             10
         ]);
-        drifted.preview = Some(NamespacePreview {
+        drifted.preview = Some(std::sync::Arc::new(NamespacePreview {
             accepted: Vec::new(),
             level: Some("restricted:latest".into()),
             pod_security: crate::core::preview::PodSecurityPreview {
                 findings: vec![
                     crate::core::preview::PodSecurityFinding {
-                        pod: "q".repeat(253),
+                        pod: "q".repeat(253).into(),
                         other_pods: 7,
                         reason: "privileged, host namespaces, hostPath volumes, hostPort, allowPrivilegeEscalation != false, unrestricted capabilities, runAsNonRoot != true, runAsUser=0, seccompProfile, restricted volume types, procMount, forbidden sysctls".into(),
                     };
@@ -799,13 +846,13 @@ mod tests {
             },
             guardrails: vec![
                 crate::core::preview::GuardrailFinding {
-                    pod: "g".repeat(253),
+                    pod: "g".repeat(253).into(),
                     rule: "allowedRegistries",
-                    reason: "i".repeat(256),
+                    reason: "i".repeat(256).into(),
                 };
                 50
             ],
-        });
+        }));
         let names: Vec<String> = (0..10_000)
             .map(|i| format!("namespace-with-a-long-name-{i:05}"))
             .collect();
@@ -946,7 +993,7 @@ mod tests {
         let mut a = outcome(&[("strict", 1)], NamespaceState::InSync);
         a.unconfined = Some(unconfined(7, "container app: seccompProfile not set"));
         let mut b = outcome(&[("strict", 1)], NamespaceState::InSync);
-        b.unconfined = Some(UnconfinedPods::default());
+        b.unconfined = Some(UnconfinedPods::default().into());
         let mut c = outcome(&[("strict", 1)], NamespaceState::InSync);
         c.unconfined = Some(unconfined(1, "container x: appArmorProfile not set"));
         // Another profile governs d: its pods are not this profile's to count.
@@ -1250,7 +1297,7 @@ mod tests {
                 NamespaceOutcome {
                     unconfined: Some(unconfined(count, "not set")),
                     widening: Some(Vec::new()),
-                    preview: Some(NamespacePreview::default()),
+                    preview: Some(NamespacePreview::default().into()),
                     ..outcome(&[("strict", 1)], NamespaceState::InSync)
                 },
             )])

@@ -38,7 +38,14 @@ pub(super) fn judge<'a>(
     let name = profile.metadata.name.as_deref().unwrap_or_default();
     let generation = profile.metadata.generation.unwrap_or(0);
 
+    // The listed namespaces so far, at most twice as many as are listed: cut back to the most
+    // urgent whenever full (the order is total: by severity, then by the unique name), so
+    // the status of many namespaces never holds an entry for each of them.
     let mut entries: Vec<NamespaceStatus> = Vec::new();
+    // The least urgent of the MAX_LISTED_NAMESPACES kept at the last cut: a namespace less
+    // urgent is not listed.
+    let mut least_kept: Option<(NamespaceState, String)> = None;
+    let mut to_list = 0usize;
     let mut c = Counts::default();
     let mut assessment = ProfileAssessment::new();
     // The exceptions in force the status will list: namespaces judged with others are not
@@ -105,13 +112,25 @@ pub(super) fn judge<'a>(
         if !view.enforced.is_empty() {
             c.enforced_namespaces += 1;
         }
-        if state != NamespaceState::InSync
+        let listed = state != NamespaceState::InSync
             || unconfined.is_some()
             || widening.is_some()
             || rejected.is_some()
             || !view.enforced.is_empty()
-            || vulnerable.is_some()
-        {
+            || vulnerable.is_some();
+        if listed {
+            to_list += 1;
+        }
+        // Not built when it would be cut: MAX_LISTED_NAMESPACES more urgent ones are kept.
+        let cut = least_kept.as_ref().is_some_and(|(s, n)| {
+            most_urgent_first(&(state, ns.as_str()), &(*s, n.as_str()))
+                == std::cmp::Ordering::Greater
+        });
+        if listed && !cut {
+            if entries.len() >= 2 * MAX_LISTED_NAMESPACES {
+                keep_most_urgent(&mut entries);
+                least_kept = entries.last().map(|e| (e.state, e.name.clone()));
+            }
             entries.push(NamespaceStatus {
                 name: ns.clone(),
                 state,
@@ -155,15 +174,8 @@ pub(super) fn judge<'a>(
             });
         }
     }
-    // Most urgent first (namespaces only listed for what tenants do last), then by name: a
-    // stable order, so an unchanged state patches nothing.
-    entries.sort_by(|a, b| {
-        severity(a.state)
-            .cmp(&severity(b.state))
-            .then_with(|| a.name.cmp(&b.name))
-    });
-    let unlisted = entries.len().saturating_sub(MAX_LISTED_NAMESPACES) as u32;
-    entries.truncate(MAX_LISTED_NAMESPACES);
+    keep_most_urgent(&mut entries);
+    let unlisted = to_list.saturating_sub(MAX_LISTED_NAMESPACES) as u32;
 
     Namespaces {
         entries,
@@ -171,6 +183,20 @@ pub(super) fn judge<'a>(
         counts: c,
         assessment,
     }
+}
+
+/// Most urgent first (namespaces only listed for what tenants do last), then by name: a
+/// stable order, so an unchanged state patches nothing.
+fn most_urgent_first(a: &(NamespaceState, &str), b: &(NamespaceState, &str)) -> std::cmp::Ordering {
+    severity(a.0).cmp(&severity(b.0)).then_with(|| a.1.cmp(b.1))
+}
+
+/// Sorts `entries` most urgent first and keeps the first `MAX_LISTED_NAMESPACES`.
+fn keep_most_urgent(entries: &mut Vec<NamespaceStatus>) {
+    entries.sort_by(|a, b| {
+        most_urgent_first(&(a.state, a.name.as_str()), &(b.state, b.name.as_str()))
+    });
+    entries.truncate(MAX_LISTED_NAMESPACES);
 }
 
 /// What the conditions are judged from.
@@ -211,7 +237,7 @@ pub(super) struct Counts {
 }
 
 /// The order of the listed namespaces: the most urgent first.
-fn severity(state: NamespaceState) -> u8 {
+pub(super) fn severity(state: NamespaceState) -> u8 {
     match state {
         NamespaceState::Failed => 0,
         NamespaceState::Drifted => 1,

@@ -3,6 +3,8 @@
 //! state, the others a conflict, a profile at a newer generation (or with other exceptions
 //! in force) a namespace not judged yet.
 
+use std::sync::Arc;
+
 use crate::core::api::{ActiveException, DriftEntry, NamespaceState};
 use crate::core::compliance::NamespaceFacts;
 use crate::core::isolation::Widening;
@@ -23,15 +25,16 @@ pub struct NamespaceOutcome {
     pub message: Option<String>,
     pub drift: Vec<DriftEntry>,
     /// Pods not using the winner's seccomp/AppArmor profiles; `None` when it declares
-    /// neither or pods are not watched.
-    pub unconfined: Option<UnconfinedPods>,
+    /// neither or pods are not watched. Held once when equal, as `preview`.
+    pub unconfined: Option<Arc<UnconfinedPods>>,
     /// Tenant NetworkPolicy rules opening what the winner denies; `None` when it isolates
     /// no direction.
     pub widening: Option<Vec<Widening>>,
     /// The running pods the winner's Pod Security level and guardrails reject (the preview,
     /// in either mode); `None` when not judged (nothing to preview, not yet, or the preview
-    /// failed): the compliance verdicts then say the running pods are not checked.
-    pub preview: Option<NamespacePreview>,
+    /// failed): the compliance verdicts then say the running pods are not checked. Equal
+    /// previews are held once (`crate::core::shared::share`).
+    pub preview: Option<Arc<NamespacePreview>>,
     /// Audit mode: what the winner's Enforce mode left here that still acts (its Pod
     /// Security enforce label, its generated objects); empty in Enforce mode.
     pub enforced: Vec<String>,
@@ -86,9 +89,9 @@ impl NamespaceOutcome {
             permanent: self.permanent,
             message: self.message.clone(),
             drift: &self.drift,
-            unconfined: self.unconfined.as_ref(),
+            unconfined: self.unconfined.as_deref(),
             widening: self.widening.as_deref(),
-            preview: self.preview.as_ref(),
+            preview: self.preview.as_deref(),
             enforced: &self.enforced,
             vulnerable: self.vulnerable.as_ref(),
         }
@@ -120,9 +123,9 @@ impl NamespaceOutcome {
                 state: self.state.unwrap_or(NamespaceState::Pending),
                 message: self.message.as_deref(),
                 drift: &self.drift,
-                unconfined: self.unconfined.as_ref(),
+                unconfined: self.unconfined.as_deref(),
                 widening: self.widening.as_deref(),
-                running: self.preview.as_ref(),
+                running: self.preview.as_deref(),
                 vulnerable: self.vulnerable.as_ref(),
                 exceptions: self
                     .exceptions
