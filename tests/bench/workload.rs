@@ -36,9 +36,34 @@ pub enum ProfileKind {
     Full,
 }
 
-/// The pods each namespace of the full profile holds before the rollout: one as the
-/// profile wants pods to be, one as many legacy pods are (the preview reports it).
+/// The pods each namespace of the full profile holds before the rollout, by the name of
+/// their Deployment: one as the profile wants pods to be, one as many legacy pods are (the
+/// preview reports it).
 pub const PODS: [&str; 2] = ["app", "legacy"];
+
+/// A pod's name as a Deployment's ReplicaSet names it: `<deployment>-<template hash>-<5
+/// random characters>`. The random part differs per namespace, as in a cluster: pods of
+/// the same name in every namespace would let the operator share whole findings (they name
+/// the pod) that real clusters never share.
+fn replica_name(deployment: &str, namespace: &str) -> String {
+    // The alphabet of Kubernetes' random suffixes (no vowels, no look-alikes).
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    // FNV-1a: stable across runs, different per namespace.
+    let mut hash = namespace
+        .bytes()
+        .chain(deployment.bytes())
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let suffix: String = (0..5)
+        .map(|_| {
+            let c = ALPHABET[(hash % ALPHABET.len() as u64) as usize];
+            hash /= ALPHABET.len() as u64;
+            char::from(c)
+        })
+        .collect();
+    format!("{deployment}-5d8f7c9b4-{suffix}")
+}
 
 impl ProfileKind {
     pub fn name(self) -> &'static str {
@@ -140,11 +165,11 @@ fn legacy_pod(namespace: &str, name: &str) -> Pod {
     .expect("a pod")
 }
 
-/// The pods of `namespace` ([`PODS`]).
+/// The pods of `namespace`, one of each Deployment in [`PODS`].
 pub fn pods(profile: &HardeningProfile, namespace: &str) -> Vec<Pod> {
     vec![
-        conforming_pod(profile, namespace, PODS[0]),
-        legacy_pod(namespace, PODS[1]),
+        conforming_pod(profile, namespace, &replica_name(PODS[0], namespace)),
+        legacy_pod(namespace, &replica_name(PODS[1], namespace)),
     ]
 }
 
@@ -292,4 +317,27 @@ pub fn namespace_report(profile: &HardeningProfile, namespace: &str, pods: &[Pod
         namespace,
         &namespace_results(profile, namespace, &outcome, &facts),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replica_names_differ_per_namespace_as_in_a_cluster() {
+        let names: BTreeSet<String> = (0..1000)
+            .map(|i| replica_name("app", &format!("bench-{i}")))
+            .collect();
+        // 27^5 suffixes: 1,000 namespaces hardly ever share one.
+        assert!(names.len() >= 995, "{}", names.len());
+        let name = replica_name("legacy", "bench-0");
+        assert_eq!(name, replica_name("legacy", "bench-0"));
+        let suffix = name.strip_prefix("legacy-5d8f7c9b4-").expect(&name);
+        assert_eq!(suffix.len(), 5);
+        assert!(
+            suffix
+                .bytes()
+                .all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b))
+        );
+    }
 }
