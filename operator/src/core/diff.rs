@@ -203,8 +203,7 @@ pub fn diff_namespace(
             }
         }
     }
-    let managed_fields = live.managed_entries();
-    let ours = crate::core::ownership::owned_paths(&managed_fields, own_manager);
+    let ours = live.owned_paths(own_manager);
     for (key, value) in live.meta().labels.iter().flatten() {
         let path = ["metadata".to_owned(), "labels".to_owned(), key.clone()];
         if governed.contains(&key.as_str())
@@ -214,7 +213,11 @@ pub fn diff_namespace(
             drifts.push(Drift::at(&path, Change::Added, None, Some(value.clone())));
         }
     }
-    attribute(drifts, &managed_fields, own_manager)
+    if drifts.is_empty() {
+        // Nothing to attribute: the entries are not built.
+        return drifts;
+    }
+    attribute(drifts, &live.managed_entries(), own_manager)
 }
 
 /// The `managedFields` entries of a live object given as JSON.
