@@ -3,6 +3,7 @@
 //! reconcile never reads costs memory in proportion to the cluster and buys nothing.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
@@ -218,6 +219,52 @@ impl kube::Resource for CachedNamespace {
 impl NamespaceView for CachedNamespace {
     fn managed_entries(&self) -> Cow<'_, [ManagedFieldsEntry]> {
         Cow::Owned(self.managed.iter().map(Claims::entry).collect())
+    }
+
+    /// What `owned_paths` finds in [`Claims::entry`]'s trees, read from the claims: a key
+    /// `f:<k>` owns `metadata.<set>.<k>`, a list item key (`k:`, `v:`, `i:`) or a set
+    /// without such keys owns the set itself, an entry with neither set `metadata`.
+    fn owned_paths(&self, manager: &str) -> BTreeSet<Vec<String>> {
+        let mut paths = BTreeSet::new();
+        let path = |steps: &[&str]| steps.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        for claims in &self.managed {
+            if claims.manager.as_deref() != Some(manager)
+                || claims.operation.as_deref() != Some("Apply")
+            {
+                continue;
+            }
+            let Some(sets) = &claims.fields else {
+                continue;
+            };
+            let mut any_set = false;
+            for (set, keys) in CLAIMED_SETS.iter().zip(sets) {
+                if keys.is_empty() {
+                    continue;
+                }
+                any_set = true;
+                let set = set.strip_prefix("f:").unwrap_or(set);
+                let mut has_children = false;
+                for key in keys {
+                    if let Some(field) = key.strip_prefix("f:") {
+                        has_children = true;
+                        paths.insert(path(&["metadata", set, field]));
+                    } else if key.starts_with("k:")
+                        || key.starts_with("v:")
+                        || key.starts_with("i:")
+                    {
+                        has_children = true;
+                        paths.insert(path(&["metadata", set]));
+                    }
+                }
+                if !has_children {
+                    paths.insert(path(&["metadata", set]));
+                }
+            }
+            if !any_set {
+                paths.insert(path(&["metadata"]));
+            }
+        }
+        paths
     }
 }
 
@@ -452,16 +499,25 @@ mod properties {
         )
     }
 
-    /// A `fieldsV1` set of keys (`{}` leaves), or none.
+    /// Keys of a `fieldsV1` set that are not fields: the set itself, list items.
+    const OTHER_KEYS: [&str; 3] = [".", "k:{\"name\":\"a\"}", "v:\"a\""];
+
+    /// A `fieldsV1` set of keys (`{}` leaves), and at times a key that is not a field, or
+    /// none.
     fn set_of(keys: &'static [&'static str]) -> impl Strategy<Value = Option<Value>> {
         prop::option::of(
-            prop::sample::subsequence(keys, 0..=keys.len()).prop_map(|keys| {
-                Value::Object(
-                    keys.into_iter()
-                        .map(|k| (format!("f:{k}"), json!({})))
-                        .collect(),
-                )
-            }),
+            (
+                prop::sample::subsequence(keys, 0..=keys.len()),
+                prop::option::weighted(0.3, prop::sample::select(&OTHER_KEYS[..])),
+            )
+                .prop_map(|(keys, other)| {
+                    Value::Object(
+                        keys.into_iter()
+                            .map(|k| (format!("f:{k}"), json!({})))
+                            .chain(other.map(|k| (k.to_owned(), json!({}))))
+                            .collect(),
+                    )
+                }),
         )
     }
 
@@ -562,7 +618,62 @@ mod properties {
             .collect()
     }
 
+    /// Keys of a `fieldsV1` label or annotation set, fields or not.
+    const SET_KEYS: [&str; 6] = [
+        "f:pod-security.kubernetes.io/enforce",
+        "f:hardening.dev/profile",
+        "f:team",
+        ".",
+        "k:{\"name\":\"a\"}",
+        "i:0",
+    ];
+
+    /// A `managedFields` entry whose `fieldsV1` (if any) holds at most a label set and an
+    /// annotation set of up to three [`SET_KEYS`] each, empty sets and sets without a field
+    /// among them.
+    fn claiming_entry() -> impl Strategy<Value = Value> {
+        let set = || prop::option::of(prop::sample::subsequence(&SET_KEYS[..], 0..=3));
+        (
+            prop::sample::select(&MANAGERS[..]),
+            prop::sample::select(&["Apply", "Update"][..]),
+            prop::option::weighted(0.9, (set(), set())),
+        )
+            .prop_map(|(manager, operation, sets)| {
+                let mut entry = json!({ "manager": manager, "operation": operation });
+                if let Some((labels, annotations)) = sets {
+                    let mut metadata = Map::new();
+                    for (set, keys) in [("f:labels", labels), ("f:annotations", annotations)] {
+                        if let Some(keys) = keys {
+                            let keys = keys.into_iter().map(|k| (k.to_owned(), json!({})));
+                            metadata.insert(set.to_owned(), Value::Object(keys.collect()));
+                        }
+                    }
+                    entry["fieldsV1"] = json!({ "f:metadata": metadata });
+                }
+                entry
+            })
+    }
+
     proptest! {
+        /// The owned paths read from the compact claims are `owned_paths` of the entries
+        /// they stand for, and of the trimmed namespace's.
+        #[test]
+        fn owned_paths_read_from_the_claims_equal_those_of_the_entries(
+            entries in prop::collection::vec(claiming_entry(), 0..4),
+        ) {
+            let full: Namespace = serde_json::from_value(json!({
+                "metadata": { "name": "team-a", "managedFields": entries },
+            }))
+            .unwrap();
+            let trimmed = namespace(full.clone());
+            let cached = CachedNamespace::from(full);
+            for manager in MANAGERS {
+                let expected = owned_paths(trimmed.managed_fields(), manager);
+                prop_assert_eq!(&NamespaceView::owned_paths(&cached, manager), &expected);
+                prop_assert_eq!(&owned_paths(&cached.managed_entries(), manager), &expected);
+            }
+        }
+
         #[test]
         fn judgements_on_the_cache_equal_those_on_the_trimmed_namespace(
             full in generated_namespace(),
@@ -582,6 +693,15 @@ mod properties {
             for manager in MANAGERS {
                 prop_assert_eq!(
                     owned_paths(&cached.managed_entries(), manager),
+                    owned_paths(trimmed.managed_fields(), manager)
+                );
+                // Read from the compact claims, without building their entries.
+                prop_assert_eq!(
+                    NamespaceView::owned_paths(&cached, manager),
+                    owned_paths(trimmed.managed_fields(), manager)
+                );
+                prop_assert_eq!(
+                    NamespaceView::owned_paths(&trimmed, manager),
                     owned_paths(trimmed.managed_fields(), manager)
                 );
             }

@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::core::fieldpath::push_key;
@@ -203,8 +204,7 @@ pub fn diff_namespace(
             }
         }
     }
-    let managed_fields = live.managed_entries();
-    let ours = crate::core::ownership::owned_paths(&managed_fields, own_manager);
+    let ours = live.owned_paths(own_manager);
     for (key, value) in live.meta().labels.iter().flatten() {
         let path = ["metadata".to_owned(), "labels".to_owned(), key.clone()];
         if governed.contains(&key.as_str())
@@ -214,13 +214,18 @@ pub fn diff_namespace(
             drifts.push(Drift::at(&path, Change::Added, None, Some(value.clone())));
         }
     }
-    attribute(drifts, &managed_fields, own_manager)
+    if drifts.is_empty() {
+        // Nothing to attribute: the entries are not built.
+        return drifts;
+    }
+    attribute(drifts, &live.managed_entries(), own_manager)
 }
 
 /// The `managedFields` entries of a live object given as JSON.
 pub fn managed_fields_of(live: &Value) -> Vec<ManagedFieldsEntry> {
+    // Read in place: cloning the entries' `fieldsV1` trees first cost as much again.
     live.pointer("/metadata/managedFields")
-        .and_then(|entries| serde_json::from_value(entries.clone()).ok())
+        .and_then(|entries| Vec::<ManagedFieldsEntry>::deserialize(entries).ok())
         .unwrap_or_default()
 }
 

@@ -8,7 +8,7 @@ use kube::ResourceExt;
 use kube::api::DynamicObject;
 
 use crate::core::labels::{FIELD_MANAGER, PROFILE_LABEL, pod_security};
-use crate::core::ownership::{NamespaceView, owned_paths};
+use crate::core::ownership::NamespaceView;
 use crate::core::plan::applied_by_operator;
 
 /// What of `profile`'s Enforce mode still acts in `namespace` (`objects`: its objects of the
@@ -20,7 +20,7 @@ pub fn left_enforcing(
     objects: &[(&'static str, &DynamicObject)],
 ) -> Vec<String> {
     let mut found = Vec::new();
-    let owned = owned_paths(&namespace.managed_entries(), FIELD_MANAGER);
+    let owned = namespace.owned_paths(FIELD_MANAGER);
     let ours = |key: &str| {
         owned.contains(&vec![
             "metadata".to_owned(),

@@ -45,6 +45,7 @@ pub mod isolation;
 pub mod labels;
 pub mod nodes;
 pub mod ownership;
+pub mod pattern;
 pub mod plan;
 pub mod plural;
 pub mod pod_security;

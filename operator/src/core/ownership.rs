@@ -18,6 +18,13 @@ use serde_json::Value;
 pub trait NamespaceView: kube::Resource<DynamicType = ()> + serde::Serialize {
     /// The namespace's `managedFields` entries (for the cache's copy, what it kept of them).
     fn managed_entries(&self) -> Cow<'_, [ManagedFieldsEntry]>;
+
+    /// [`owned_paths`] of [`NamespaceView::managed_entries`]: the leaves `manager` owns
+    /// through `Apply` operations. The cache's copy answers from its compact entries
+    /// without building their `fieldsV1` JSON (every reconcile asks).
+    fn owned_paths(&self, manager: &str) -> BTreeSet<Vec<String>> {
+        owned_paths(&self.managed_entries(), manager)
+    }
 }
 
 impl NamespaceView for Namespace {
@@ -68,7 +75,13 @@ pub fn owned_but_not_desired(
     managed_fields: &[ManagedFieldsEntry],
     manager: &str,
 ) -> Vec<Vec<String>> {
-    owned_paths(managed_fields, manager)
+    not_desired(desired, owned_paths(managed_fields, manager))
+}
+
+/// Of `owned` (from [`owned_paths`]), the paths that `desired` does not set; status is
+/// ignored.
+pub fn not_desired(desired: &Value, owned: BTreeSet<Vec<String>>) -> Vec<Vec<String>> {
+    owned
         .into_iter()
         .filter(|path| !path.is_empty() && path[0] != "status")
         .filter(|path| !desired_has(desired, path))

@@ -15,7 +15,7 @@ use crate::core::api::Mode;
 use crate::core::canonical::canonical;
 use crate::core::diff::{Change, Drift, MISSING_OBJECT_FIELD, diff_namespace, diff_object};
 use crate::core::labels::{FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PROFILE_LABEL};
-use crate::core::ownership::{NamespaceView, owned_but_not_desired, render_path};
+use crate::core::ownership::{NamespaceView, not_desired, owned_but_not_desired, render_path};
 use crate::core::render::{Desired, DesiredObject, ManagedKind};
 
 /// What happens to one object.
@@ -99,9 +99,15 @@ pub fn plan<'a>(
         namespace,
         FIELD_MANAGER,
     );
-    let ns_value = serde_json::to_value(namespace).ok();
+    let stale = not_desired(&ns_body, namespace.owned_paths(FIELD_MANAGER));
+    // The live values of stale fields, for messages: only when there are any.
+    let ns_value = if stale.is_empty() {
+        None
+    } else {
+        serde_json::to_value(namespace).ok()
+    };
     ns_drifts.extend(
-        stale_fields(&ns_body, &namespace.managed_entries(), ns_value.as_ref())
+        stale_drifts(stale, ns_value.as_ref())
             .into_iter()
             // Annotations left from Enforce mode are not drift: Audit mode changes nothing.
             .filter(|d| enforce || d.path.get(1).map(String::as_str) != Some("annotations")),
@@ -198,7 +204,16 @@ fn stale_fields(
     managed_fields: &[ManagedFieldsEntry],
     live: Option<&Value>,
 ) -> Vec<Drift> {
-    owned_but_not_desired(desired, managed_fields, FIELD_MANAGER)
+    stale_drifts(
+        owned_but_not_desired(desired, managed_fields, FIELD_MANAGER),
+        live,
+    )
+}
+
+/// The drifts of `stale` paths (owned by the operator, not desired), with their values in
+/// `live`.
+fn stale_drifts(stale: Vec<Vec<String>>, live: Option<&Value>) -> Vec<Drift> {
+    stale
         .into_iter()
         .map(|path| Drift {
             field: render_path(&path),

@@ -101,7 +101,7 @@ pub async fn release(
 /// Labels or annotations (`field`) the operator's field manager owns on the namespace,
 /// with their live values.
 fn owned_keys(ns: &CachedNamespace, field: &str) -> BTreeMap<String, String> {
-    let owned = crate::core::ownership::owned_paths(&ns.managed_entries(), FIELD_MANAGER);
+    let owned = ns.owned_paths(FIELD_MANAGER);
     let live = match field {
         "labels" => ns.labels(),
         _ => ns.annotations(),

@@ -86,7 +86,7 @@ pub fn validate(profile: &HardeningProfile) -> Result<(), Vec<ValidationError>> 
             );
         }
         if let Some(pattern) = &guardrails.secret_env_name_pattern
-            && let Err(e) = regex::Regex::new(pattern)
+            && let Err(e) = crate::core::pattern::compiled(pattern)
         {
             errors.push(
                 "spec.guardrails.secretEnvNamePattern",

@@ -273,3 +273,39 @@ fn merge(base: &mut Value, patch: Value) {
         (slot, value) => *slot = value,
     }
 }
+
+proptest! {
+    /// `managed_fields_of` reads the entries in place as `serde_json::from_value` of a copy
+    /// reads them, entries of the wrong shape included (then none).
+    #[test]
+    fn managed_fields_are_read_in_place_as_from_a_copy(
+        entries in prop::collection::vec(
+            (
+                prop::sample::select(&[OWN, EDITOR][..]),
+                prop::sample::select(&["Apply", "Update"][..]),
+                prop::option::of(value()),
+                any::<bool>(),
+            ),
+            0..4,
+        ),
+    ) {
+        let entries: Vec<Value> = entries
+            .into_iter()
+            .map(|(manager, operation, fields, number)| {
+                let mut entry = json!({ "manager": manager, "operation": operation });
+                if let Some(fields) = fields {
+                    entry["fieldsV1"] = fields;
+                }
+                if number {
+                    // Not a string: the entry, and so the list, does not deserialize.
+                    entry["time"] = json!(1);
+                }
+                entry
+            })
+            .collect();
+        let live = json!({ "metadata": { "managedFields": entries } });
+        let copied: Vec<ManagedFieldsEntry> =
+            serde_json::from_value(live["metadata"]["managedFields"].clone()).unwrap_or_default();
+        prop_assert_eq!(managed_fields_of(&live), copied);
+    }
+}

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Pod, PodSpec, SecurityContext, VolumeMount};
 use kube::ResourceExt;
-use regex::Regex;
 
 use crate::core::api::{
     Guardrails, HardeningProfile, SERVICE_ACCOUNT_TOKEN_ANNOTATION, workload_security_context,
@@ -206,7 +205,8 @@ impl<'a> PodRules<'a> {
         }
         // An invalid pattern fails the CEL evaluation, which denies (failurePolicy Fail);
         // `validate()` refuses such a profile before it gets that far.
-        let Ok(pattern) = Regex::new(self.guardrails.secret_env_name_pattern()) else {
+        let Ok(pattern) = crate::core::pattern::compiled(self.guardrails.secret_env_name_pattern())
+        else {
             let reason = format!(
                 "the profile's secretEnvNamePattern {:?} is not a regular expression",
                 self.guardrails.secret_env_name_pattern()
