@@ -198,13 +198,18 @@ async fn helm_uninstall_keeps_the_crd_and_profiles_unless_told_otherwise() {
     assert!(profile_exists(&client, "kept").await);
     helm.uninstall("ops");
     wait_for_crd_gone(&client).await;
-    assert!(
-        Api::<HardeningProfile>::all(client.clone())
-            .list(&Default::default())
-            .await
-            .is_err(),
-        "the HardeningProfile API is gone with its CRD"
-    );
+    // The API server stops serving the resource a moment after the CRD object is gone
+    // (its handler follows the deletion through a watch).
+    wait_until(
+        "the HardeningProfile API to be gone with its CRD",
+        || async {
+            Api::<HardeningProfile>::all(client.clone())
+                .list(&Default::default())
+                .await
+                .is_err()
+        },
+    )
+    .await;
 
     // crds.install=false: a CRD installed by someone else is neither taken over nor
     // deleted. (With the default, helm refuses a CRD it does not own.)
