@@ -579,6 +579,129 @@ async fn the_higher_priority_profile_wins_and_the_other_reports_the_conflict() {
     env.finish().await;
 }
 
+/// A profile being deleted may keep its namespace-mutating admission policy in force in
+/// the API server for a moment after the operator deleted it, and change what the operator
+/// writes to a namespace another profile now governs. Such a write is tried again with a
+/// backoff until it takes, not held as "not converging" (which waited for a change that
+/// never came: CI saw the takeover after deleting the winner stall that way). Here a
+/// mutating policy of the test's own plays the lingering policy, and a profile whose
+/// deletion a finalizer of the test's own holds open is the profile being deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_a_deleted_profiles_policy_undoes_is_tried_again_once_it_is_gone() {
+    let mut env = OperatorEnv::start("lingering").await;
+    let client = env.client.clone();
+    let ns = env.namespace(&[]).await;
+    let low = env
+        .create_profile(&env.profile(
+            "low",
+            json!({ "podSecurity": { "enforce": { "level": "baseline" } } }),
+        ))
+        .await
+        .unwrap()
+        .name_any();
+    env.status_where(&low, "low governs", in_sync(1)).await;
+    // A profile selecting nothing, deleted, its deletion held open.
+    let mut doomed = env.profile(
+        "doomed",
+        json!({ "namespaceSelector": { "matchLabels": { "test.hardening.dev/none": "x" } } }),
+    );
+    doomed.metadata.finalizers = Some(vec!["test.hardening.dev/hold".to_owned()]);
+    let doomed = env.create_profile(&doomed).await.unwrap().name_any();
+    env.profiles_api()
+        .delete(&doomed, &DeleteParams::default())
+        .await
+        .unwrap();
+    // The lingering policy: every update of the namespace gets `restricted`.
+    let policy = format!("{ns}-lingering");
+    let maps = hardening_tests::objects::admission_api(&client, "MutatingAdmissionPolicy");
+    let bindings =
+        hardening_tests::objects::admission_api(&client, "MutatingAdmissionPolicyBinding");
+    let object = |kind: &str, spec: serde_json::Value| {
+        serde_json::from_value::<kube::api::DynamicObject>(json!({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": kind,
+            "metadata": { "name": policy }, "spec": spec,
+        }))
+        .unwrap()
+    };
+    maps.create(
+        &PostParams::default(),
+        &object(
+            "MutatingAdmissionPolicy",
+            json!({
+                "failurePolicy": "Fail",
+                "reinvocationPolicy": "Never",
+                "matchConstraints": { "resourceRules": [{
+                    "apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"],
+                    "resources": ["namespaces"],
+                }] },
+                "matchConditions": [{ "name": "this", "expression": format!("object.metadata.name == '{ns}'") }],
+                "mutations": [{ "patchType": "ApplyConfiguration", "applyConfiguration": {
+                    "expression": "Object{metadata: Object.metadata{labels: {'pod-security.kubernetes.io/enforce': 'restricted'}}}",
+                } }],
+            }),
+        ),
+    )
+    .await
+    .unwrap();
+    bindings
+        .create(
+            &PostParams::default(),
+            &object(
+                "MutatingAdmissionPolicyBinding",
+                json!({ "policyName": policy }),
+            ),
+        )
+        .await
+        .unwrap();
+    // The API server takes new admission policies in within about a second.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A new generation of low writes the namespace; the policy undoes its enforce label.
+    env.profiles_api()
+        .patch(
+            &low,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({ "spec": { "podSecurity": { "warn": { "level": "restricted" } } } }),
+            ),
+        )
+        .await
+        .unwrap();
+    eventually("the namespace's write undone by the policy", || async {
+        let labels = labels_of(&namespace(&client, &ns).await);
+        (labels
+            .get("pod-security.kubernetes.io/warn")
+            .map(String::as_str)
+            == Some("restricted")
+            && labels["pod-security.kubernetes.io/enforce"] == "restricted")
+            .then_some(())
+            .ok_or(format!("{labels:?}"))
+    })
+    .await;
+    // The lingering policy goes; the operator's next try takes.
+    bindings
+        .delete(&policy, &DeleteParams::default())
+        .await
+        .unwrap();
+    maps.delete(&policy, &DeleteParams::default())
+        .await
+        .unwrap();
+    env.status_where(&low, "low in sync again", in_sync(1))
+        .await;
+    assert_eq!(
+        labels_of(&namespace(&client, &ns).await)["pod-security.kubernetes.io/enforce"],
+        "baseline"
+    );
+    env.profiles_api()
+        .patch(
+            &doomed,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "finalizers": null } })),
+        )
+        .await
+        .unwrap();
+    env.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deselected_namespaces_and_deleted_profiles_are_cleaned_up() {
     let mut env = OperatorEnv::start("cleanup").await;

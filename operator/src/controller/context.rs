@@ -102,5 +102,6 @@ impl Context {
     pub fn forget_unconverged(&self, namespace: &str) {
         self.state.verdicts.forget(namespace);
         self.state.unconverged.forget_namespace(namespace);
+        self.state.unconverged.end_retries(namespace);
     }
 }

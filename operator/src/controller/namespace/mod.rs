@@ -97,12 +97,31 @@ pub async fn reconcile(ns: Arc<CachedNamespace>, ctx: Arc<Context>) -> Result<Ac
         vulnerable: ctx.caches.vulnerabilities.as_ref().map(|v| v.assess(&name)),
     };
     outcome::emit(&ctx, &name, &candidates, effects, outcome, error.as_ref()).await;
+    let deleting = profiles
+        .iter()
+        .any(|p| p.metadata.deletion_timestamp.is_some());
     match error {
+        // A profile being deleted may keep its namespace-mutating admission policy in force
+        // for a moment (the API server's caches take in the policy's deletion, or the
+        // profile's deletionTimestamp, a little later) and change what the operator wrote:
+        // that write could take once it is gone, and nothing else would ask for it again.
+        // Tried again after the namespace's own backoff, not held as unconverged.
+        Some(Error::NotConverging { .. }) if deleting => {
+            ctx.state.unconverged.forget_namespace(&name);
+            Ok(Action::requeue(
+                ctx.state.unconverged.retry_while_deleting(&name),
+            ))
+        }
         // Waits for a change of the profile, the namespace or an object in it.
         Some(e) if e.is_permanent() => Ok(Action::await_change()),
         // The controller's error policy backs off per namespace.
         Some(e) => Err(e),
-        None => Ok(Action::requeue(ctx.config.resync_period)),
+        None => {
+            if !deleting {
+                ctx.state.unconverged.end_retries(&name);
+            }
+            Ok(Action::requeue(ctx.config.resync_period))
+        }
     }
 }
 
