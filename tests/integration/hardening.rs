@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use hardening_operator::core::api::{HardeningProfile, NamespaceState};
+use hardening_operator::core::api::{HardeningProfile, HardeningProfileStatus, NamespaceState};
 use hardening_tests::audit::{audit_lines, writes_since};
 use hardening_tests::objects::{events_for, labels_of, namespace};
 use hardening_tests::profiles::{condition, in_sync, strict_spec};
@@ -588,6 +588,24 @@ async fn the_higher_priority_profile_wins_and_the_other_reports_the_conflict() {
 /// deletion a finalizer of the test's own holds open is the profile being deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_a_deleted_profiles_policy_undoes_is_tried_again_once_it_is_gone() {
+    lingering_policy(Doomed::SelectsTheNamespace).await;
+}
+
+/// Only a profile being deleted that selects the namespace makes its write be tried again:
+/// with one selecting other namespaces, a write that does not take is held (reported as
+/// NotConverging, not repeated) until something changes, as any write that does not take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_deleted_elsewhere_does_not_make_a_write_be_tried_again() {
+    lingering_policy(Doomed::SelectsNothing).await;
+}
+
+#[derive(PartialEq)]
+enum Doomed {
+    SelectsTheNamespace,
+    SelectsNothing,
+}
+
+async fn lingering_policy(doomed_selects: Doomed) {
     let mut env = OperatorEnv::start("lingering").await;
     let client = env.client.clone();
     let ns = env.namespace(&[]).await;
@@ -600,10 +618,17 @@ async fn a_write_a_deleted_profiles_policy_undoes_is_tried_again_once_it_is_gone
         .unwrap()
         .name_any();
     env.status_where(&low, "low governs", in_sync(1)).await;
-    // A profile selecting nothing, deleted, its deletion held open.
+    // A profile below low (low keeps governing), deleted, its deletion held open.
+    let selected = match doomed_selects {
+        Doomed::SelectsTheNamespace => ns.as_str(),
+        Doomed::SelectsNothing => "none",
+    };
     let mut doomed = env.profile(
         "doomed",
-        json!({ "namespaceSelector": { "matchLabels": { "test.hardening.dev/none": "x" } } }),
+        json!({
+            "priority": -1,
+            "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": selected } },
+        }),
     );
     doomed.metadata.finalizers = Some(vec!["test.hardening.dev/hold".to_owned()]);
     let doomed = env.create_profile(&doomed).await.unwrap().name_any();
@@ -685,12 +710,28 @@ async fn a_write_a_deleted_profiles_policy_undoes_is_tried_again_once_it_is_gone
     maps.delete(&policy, &DeleteParams::default())
         .await
         .unwrap();
-    env.status_where(&low, "low in sync again", in_sync(1))
-        .await;
-    assert_eq!(
-        labels_of(&namespace(&client, &ns).await)["pod-security.kubernetes.io/enforce"],
-        "baseline"
-    );
+    let enforced = || async {
+        labels_of(&namespace(&client, &ns).await)["pod-security.kubernetes.io/enforce"].clone()
+    };
+    if doomed_selects == Doomed::SelectsTheNamespace {
+        env.status_where(&low, "low in sync again", in_sync(1))
+            .await;
+        assert_eq!(enforced().await, "baseline");
+    } else {
+        let held = |s: &HardeningProfileStatus| match s.namespaces.first() {
+            Some(entry) if entry.reason.as_deref() == Some("NotConverging") => Ok(()),
+            other => Err(format!("{other:?}")),
+        };
+        env.status_where(&low, "low reports the write that did not take", held)
+            .await;
+        // Retries would have come within 1 + 2 + 4 s of the write that did not take.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let status = env
+            .status_where(&low, "low still holds the write", held)
+            .await;
+        assert_eq!(status.in_sync_namespaces, 0);
+        assert_eq!(enforced().await, "restricted");
+    }
     env.profiles_api()
         .patch(
             &doomed,

@@ -347,8 +347,7 @@ pub async fn run(
         // Unlike the other controllers' error policy, every failure backs off, a permanent
         // one too.
         |exception, error, ctx| {
-            let failures = failed(&exception_key(&exception.name_any()), error, &ctx);
-            Action::requeue(crate::error::backoff_delay(failures))
+            Action::requeue(failed(&exception_key(&exception.name_any()), error, &ctx).delay)
         },
         ctx.clone(),
     )

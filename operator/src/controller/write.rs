@@ -29,7 +29,7 @@ use tracing::warn;
 
 use super::index::{KindIndex, WriteToken, Written, to_value};
 use super::managed;
-use super::state::NamespaceWrites;
+use super::state::{Backoffs, NamespaceWrites};
 use crate::core::canonical::canonical;
 use crate::core::diff::{Change, Drift, diff_namespace, diff_object};
 use crate::core::labels::FIELD_MANAGER;
@@ -135,7 +135,7 @@ impl Unconverged {
 pub struct UnconvergedWrites(
     Mutex<HashMap<ObjectKey, Unconverged>>,
     /// Writes in a namespace tried again because a profile was being deleted, in a row.
-    Mutex<HashMap<String, u32>>,
+    Backoffs,
 );
 
 impl UnconvergedWrites {
@@ -178,19 +178,13 @@ impl UnconvergedWrites {
     /// while a profile was being deleted: 1 s, doubling with each such try in a row (a
     /// profile whose deletion never ends does not make a loop of writes).
     pub fn retry_while_deleting(&self, namespace: &str) -> std::time::Duration {
-        let mut retries = self.1.lock().expect("retries lock");
-        let tries = retries.entry(namespace.to_owned()).or_default();
-        *tries += 1;
-        crate::error::backoff_delay(*tries)
+        self.1.fail(namespace).delay
     }
 
     /// The writes in `namespace` took (no profile being deleted): the next retry starts at
     /// 1 s again.
     pub fn end_retries(&self, namespace: &str) {
-        let mut retries = self.1.lock().expect("retries lock");
-        if !retries.is_empty() {
-            retries.remove(namespace);
-        }
+        self.1.clear(namespace);
     }
 
     /// Forgets the writes in `namespace` (it is gone or no longer governed).
@@ -472,23 +466,4 @@ where
         .await
         .map(|_| ())
         .map_err(Error::api("apply status", kind, name))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retries_while_a_profile_is_deleted_back_off_per_namespace_until_they_end() {
-        let writes = UnconvergedWrites::default();
-        let secs = |d: std::time::Duration| d.as_secs();
-        let tries: Vec<u64> = (0..4)
-            .map(|_| secs(writes.retry_while_deleting("a")))
-            .collect();
-        assert_eq!(tries, [1, 2, 4, 8]);
-        assert_eq!(secs(writes.retry_while_deleting("b")), 1);
-        writes.end_retries("a");
-        assert_eq!(secs(writes.retry_while_deleting("a")), 1);
-        assert_eq!(secs(writes.retry_while_deleting("b")), 2);
-    }
 }

@@ -97,9 +97,12 @@ pub async fn reconcile(ns: Arc<CachedNamespace>, ctx: Arc<Context>) -> Result<Ac
         vulnerable: ctx.caches.vulnerabilities.as_ref().map(|v| v.assess(&name)),
     };
     outcome::emit(&ctx, &name, &candidates, effects, outcome, error.as_ref()).await;
-    let deleting = profiles
-        .iter()
-        .any(|p| p.metadata.deletion_timestamp.is_some());
+    // A profile being deleted that selects this namespace: its admission policies may still
+    // act here for a moment.
+    let deleting = profiles.iter().any(|p| {
+        p.metadata.deletion_timestamp.is_some()
+            && crate::core::api::selects(&p.spec, &name, ns.labels())
+    });
     match error {
         // A profile being deleted may keep its namespace-mutating admission policy in force
         // for a moment (the API server's caches take in the policy's deletion, or the

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use kube::ResourceExt;
 
 use super::super::STATUS_INTERVAL;
+use super::super::state::Backoffs;
 use crate::core::api::HardeningProfile;
-use crate::error::backoff_delay;
 
 /// `repairsTotal` by uid (a re-created profile starts at 0) and the rollout's namespace
 /// count by uid and generation, as first seen; the rollouts announced; the last status
@@ -22,13 +22,7 @@ pub struct Baselines {
     rollouts: Mutex<HashMap<(String, i64), u32>>,
     announced: Mutex<HashSet<(String, i64)>>,
     status_written: Mutex<HashMap<String, Instant>>,
-    status_failed: Mutex<HashMap<String, FailedWrites>>,
-}
-
-/// Status writes of one profile that failed in a row, and when the next may be tried.
-struct FailedWrites {
-    in_a_row: u32,
-    retry_at: Instant,
+    status_failed: Backoffs,
 }
 
 impl Baselines {
@@ -80,12 +74,7 @@ impl Baselines {
             .expect("baselines lock")
             .get(profile)
             .and_then(|written| (*written + STATUS_INTERVAL).checked_duration_since(now));
-        let backoff = self
-            .status_failed
-            .lock()
-            .expect("baselines lock")
-            .get(profile)
-            .and_then(|failed| failed.retry_at.checked_duration_since(now));
+        let backoff = self.status_failed.remaining(profile);
         interval.max(backoff).filter(|d| !d.is_zero())
     }
 
@@ -95,15 +84,7 @@ impl Baselines {
     /// changing, the profile watch) runs at once, and one that waits ends well, which
     /// resets the reconcile's count.
     pub fn record_status_failure(&self, profile: &str) {
-        let mut failed = self.status_failed.lock().expect("baselines lock");
-        let in_a_row = failed.get(profile).map_or(0, |f| f.in_a_row) + 1;
-        failed.insert(
-            profile.to_owned(),
-            FailedWrites {
-                in_a_row,
-                retry_at: Instant::now() + backoff_delay(in_a_row),
-            },
-        );
+        self.status_failed.fail(profile);
     }
 
     /// A status write of `profile` was answered: the interval runs from the answer, so
@@ -111,10 +92,7 @@ impl Baselines {
     /// request, a slow answer and a quick next one came closer). It ends the backoff of
     /// failed writes.
     pub fn record_status_write(&self, profile: &str) {
-        self.status_failed
-            .lock()
-            .expect("baselines lock")
-            .remove(profile);
+        self.status_failed.clear(profile);
         self.status_written
             .lock()
             .expect("baselines lock")

@@ -18,12 +18,13 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::super::context::Context;
+use super::super::state::Failure;
 use super::super::trim::CachedNamespace;
 use super::super::{
     LostLeadership, STATUS_INTERVAL, exceptions, namespace, policy_reports, profile,
 };
 use crate::core::api::HardeningProfile;
-use crate::error::{Error, backoff_delay};
+use crate::error::Error;
 use crate::metrics::ControllerKind;
 use crate::server::Health;
 
@@ -198,19 +199,19 @@ fn finished(
 /// Permanent errors wait for a change; every other failure backs off per object: 1 s,
 /// doubling with each failure in a row, up to 5 minutes.
 fn error_policy(key: &str, error: &Error, ctx: &Context) -> Action {
-    let failures = failed(key, error, ctx);
+    let failure = failed(key, error, ctx);
     if error.is_permanent() {
         Action::await_change()
     } else {
-        Action::requeue(backoff_delay(failures))
+        Action::requeue(failure.delay)
     }
 }
 
-/// Counts and logs a failed reconcile of `key`; how many failed in a row.
-pub(crate) fn failed(key: &str, error: &Error, ctx: &Context) -> u32 {
-    let failures = ctx.state.queue.note_failure(key);
-    warn!(object = key, reason = error.reason(), failures, error = %error, "reconcile failed");
-    failures
+/// Counts and logs a failed reconcile of `key`: how many failed in a row, and the backoff.
+pub(crate) fn failed(key: &str, error: &Error, ctx: &Context) -> Failure {
+    let failure = ctx.state.queue.note_failure(key);
+    warn!(object = key, reason = error.reason(), failures = failure.in_a_row, error = %error, "reconcile failed");
+    failure
 }
 
 fn log_result<K: kube::Resource, E: std::fmt::Display, W: std::fmt::Display>(

@@ -9,6 +9,8 @@
 //! - [`Admissions`]: the API server's verdict on each profile generation;
 //! - [`Leadership`]: since when this replica leads, and what the admission rules need then;
 //! - [`Queue`]: reconcile requests not started yet, and failures in a row per object;
+//! - [`Backoffs`]: failures in a row per key and the wait they impose (the queue's, a
+//!   profile's status writes, namespace writes retried while a profile is deleted);
 //! - [`ReportQueue`]: namespaces whose policy report may have changed;
 //! - [`Requests`]: asks another controller for a reconcile (a profile's status, an exception).
 //!
@@ -19,6 +21,7 @@
 //! [`Context`]: super::context::Context
 
 mod admissions;
+mod backoffs;
 mod counts;
 mod leadership;
 mod namespace_writes;
@@ -27,6 +30,7 @@ mod queue;
 mod requests;
 
 pub use admissions::{Admissions, Verdict};
+pub use backoffs::{Backoffs, Failure};
 pub use counts::Counts;
 pub use leadership::Leadership;
 pub use namespace_writes::NamespaceWrites;

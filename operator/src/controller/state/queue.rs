@@ -1,16 +1,17 @@
 //! The reconcile requests not started yet (`hardening_queue_depth`) and the failures in a
 //! row per reconcile key (the per-object backoff).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+use super::{Backoffs, Failure};
 use crate::metrics::Metrics;
 
 /// Reconcile keys (`Namespace/<name>`, `HardeningProfile/<name>`, ...) waiting to start, and
 /// how often each failed in a row.
 pub struct Queue {
     pending: Mutex<HashSet<String>>,
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Backoffs,
     metrics: Arc<Metrics>,
 }
 
@@ -18,7 +19,7 @@ impl Queue {
     pub fn new(metrics: Arc<Metrics>) -> Self {
         Self {
             pending: Mutex::default(),
-            failures: Mutex::default(),
+            failures: Backoffs::default(),
             metrics,
         }
     }
@@ -39,15 +40,12 @@ impl Queue {
         }
     }
 
-    /// Counts a failure of `key` and returns how many happened in a row.
-    pub fn note_failure(&self, key: &str) -> u32 {
-        let mut failures = self.failures.lock().expect("failures lock");
-        let n = failures.entry(key.to_owned()).or_default();
-        *n += 1;
-        *n
+    /// Counts a failure of `key`: how many happened in a row, and the wait before the next.
+    pub fn note_failure(&self, key: &str) -> Failure {
+        self.failures.fail(key)
     }
 
     pub fn note_success(&self, key: &str) {
-        self.failures.lock().expect("failures lock").remove(key);
+        self.failures.clear(key);
     }
 }
