@@ -201,10 +201,14 @@ impl KindIndex {
             .in_namespace(namespace)
     }
 
+    /// The object `name` in `namespace`, as [`KindIndex::in_namespace`] shows it: only
+    /// that one is parsed.
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<DynamicObject>> {
-        self.in_namespace(namespace)
-            .into_iter()
-            .find(|o| o.name_any() == name)
+        let state = self.state.read().expect("index lock");
+        state
+            .visible(namespace)
+            .get(name)
+            .map(|stored| stored.object(namespace))
     }
 
     /// To be taken before a write and passed to [`KindIndex::record_write`] with its result.
@@ -275,6 +279,15 @@ impl IndexState {
     /// The namespace's objects, with the operator's own writes that the watch has not
     /// delivered yet in place of what they replaced.
     fn in_namespace(&self, namespace: &str) -> Vec<Arc<DynamicObject>> {
+        self.visible(namespace)
+            .into_values()
+            .map(|stored| stored.object(namespace))
+            .collect()
+    }
+
+    /// The namespace's objects as [`IndexState::in_namespace`] shows them, by name, not
+    /// parsed.
+    fn visible(&self, namespace: &str) -> BTreeMap<&str, &Stored> {
         let mut objects: BTreeMap<&str, &Stored> = self
             .objects
             .get(namespace)
@@ -300,9 +313,6 @@ impl IndexState {
             }
         }
         objects
-            .into_values()
-            .map(|stored| stored.object(namespace))
-            .collect()
     }
 
     /// Whether `version` is newer than every event taken: the watch has not delivered it.
@@ -322,13 +332,12 @@ impl IndexState {
         }
         let write = match written {
             Written::Stored(object) => {
-                let stored = Stored::new(*object, &mut self.texts);
                 // Its event is here already (and maybe newer ones): nothing to remember.
-                if !self.undelivered(stored.resource_version.as_deref()) {
+                if !self.undelivered(object.metadata.resource_version.as_deref()) {
                     self.forget_write(namespace, name);
                     return;
                 }
-                OwnWrite::Stored(stored)
+                OwnWrite::Stored(Stored::new(*object, &mut self.texts))
             }
             Written::Deleted { uid } => {
                 // Its event is here already (the object is gone, or another one took the
@@ -362,8 +371,16 @@ impl IndexState {
 
     /// Takes the event of `namespace`/`name` at `version` (`None`: a deletion) into account
     /// for the operator's pending write there: whether it echoes that write (then it asks
-    /// for no reconcile). The write is forgotten once the event is at least as new.
-    fn own_echo(&mut self, namespace: &str, object: &DynamicObject, deletion: bool) -> bool {
+    /// for no reconcile), and for an update the write as recorded (an object's content at a
+    /// resource version is the same in the write's answer and in its watch event, so the
+    /// recorded text stands for the event's without trimming and serializing it again).
+    /// The write is forgotten once the event is at least as new.
+    fn own_echo(
+        &mut self,
+        namespace: &str,
+        object: &DynamicObject,
+        deletion: bool,
+    ) -> (bool, Option<Stored>) {
         let name = object.name_any();
         let name = name.as_str();
         let version = object.metadata.resource_version.as_deref();
@@ -373,7 +390,7 @@ impl IndexState {
             .get(namespace)
             .and_then(|writes| writes.get(name))
         else {
-            return false;
+            return (false, None);
         };
         let (echo, settled) = match write {
             OwnWrite::Stored(after) => {
@@ -394,10 +411,12 @@ impl IndexState {
                 (deletion && same, !same || deletion)
             }
         };
-        if settled {
-            self.forget_write(namespace, name);
-        }
-        echo
+        // An echo is always settled (its version is the write's).
+        let recorded = match settled.then(|| self.forget_write(namespace, name)) {
+            Some(Some(OwnWrite::Stored(stored))) if echo => Some(stored),
+            _ => None,
+        };
+        (echo, recorded)
     }
 
     fn take_version(&mut self, version: Option<&str>) {
@@ -419,11 +438,15 @@ impl IndexState {
                 if let Some(namespace) = object.namespace() {
                     let version = object.resource_version();
                     self.take_version(version.as_deref());
-                    let own = self.own_echo(&namespace, &object, false);
+                    let (own, recorded) = self.own_echo(&namespace, &object, false);
+                    let stored = match recorded {
+                        Some(stored) => stored,
+                        None => Stored::new(object, &mut self.texts),
+                    };
                     self.objects
                         .entry(namespace.clone())
                         .or_default()
-                        .insert(Stored::new(object, &mut self.texts));
+                        .insert(stored);
                     if !own {
                         changed.insert(namespace);
                     }
@@ -434,7 +457,7 @@ impl IndexState {
                     // A deletion's event carries the version of the deletion.
                     let version = object.resource_version();
                     self.take_version(version.as_deref());
-                    let own = self.own_echo(&namespace, &object, true);
+                    let (own, _) = self.own_echo(&namespace, &object, true);
                     if let Some(objects) = self.objects.get_mut(&namespace) {
                         objects.remove(&object.name_any());
                         if objects.0.is_empty() {
@@ -583,6 +606,49 @@ mod tests {
         assert!(state.objects.is_empty());
     }
 
+    /// The echo of an own write is not trimmed and serialized again: the index keeps what
+    /// it recorded of the write (at one resource version an object has one content; here
+    /// the event is made to differ only to tell which of the two the index kept).
+    #[test]
+    fn an_echo_keeps_what_was_recorded_of_its_write() {
+        let mut state = IndexState::default();
+        list(&mut state, vec![object("a", "q", "1")]);
+        let with_pods = |version: &str, pods: &str| {
+            let mut object = object("a", "q", version);
+            object.data["spec"]["hard"]["pods"] = serde_json::json!(pods);
+            object
+        };
+        let write = |state: &mut IndexState, object: DynamicObject| {
+            let token = WriteToken {
+                listing: state.listings,
+            };
+            state.record_write(token, "a", "q", Written::Stored(Box::new(object)));
+        };
+        let pods = |state: &IndexState| {
+            let kept = state.objects["a"].get("q").unwrap().object("a");
+            (
+                kept.data["spec"]["hard"]["pods"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                kept.resource_version().unwrap(),
+            )
+        };
+        write(&mut state, with_pods("2", "7"));
+        assert_eq!(
+            state.apply(watcher::Event::Apply(with_pods("2", "8"))),
+            names(&[])
+        );
+        assert_eq!(pods(&state), ("7".into(), "2".into()));
+        // An event at another version is taken from the event.
+        write(&mut state, with_pods("4", "7"));
+        assert_eq!(
+            state.apply(watcher::Event::Apply(with_pods("5", "9"))),
+            names(&["a"])
+        );
+        assert_eq!(pods(&state), ("9".into(), "5".into()));
+    }
+
     #[test]
     fn own_writes_are_read_before_their_events_and_their_echoes_trigger_nothing() {
         let mut state = IndexState::default();
@@ -622,6 +688,14 @@ mod tests {
             names(&[])
         );
         assert!(state.own_writes.is_empty());
+        // What an echo leaves in the index is what its event gives.
+        let event = object("a", "q", "2");
+        let from_event = Stored::new(event, &mut Texts::default()).object("a");
+        assert_eq!(
+            serde_json::to_value(state.objects["a"].get("q").unwrap().object("a").as_ref())
+                .unwrap(),
+            serde_json::to_value(from_event.as_ref()).unwrap()
+        );
         // Someone else's change after the operator's write is one.
         write(&mut state, "q", "4");
         assert_eq!(
@@ -818,7 +892,18 @@ mod model {
     }
 
     fn view(index: &KindIndex, name: &str) -> Option<(u64, String)> {
-        index.get("ns", name).map(|o| {
+        let one = index.get("ns", name);
+        // `get` shows what `in_namespace` shows of the name.
+        let listed = index
+            .in_namespace("ns")
+            .into_iter()
+            .find(|o| o.name_any() == name);
+        assert_eq!(
+            one.as_ref()
+                .map(|o| serde_json::to_value(o.as_ref()).unwrap()),
+            listed.map(|o| serde_json::to_value(o.as_ref()).unwrap())
+        );
+        one.map(|o| {
             (
                 o.resource_version().unwrap().parse().unwrap(),
                 o.labels()["writer"].clone(),

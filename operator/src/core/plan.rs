@@ -142,12 +142,13 @@ pub fn plan<'a>(
             steps.push(step(Action::Foreign, Vec::new()));
             continue;
         }
-        let body = object.to_json();
+        let body = desired.body_of(object);
+        let body = body.as_ref();
         let found_json = found.map(to_value).transpose()?;
-        let mut drifts = diff_object(&canonical(&body), found_json.as_ref(), FIELD_MANAGER);
+        let mut drifts = diff_object(&canonical(body), found_json.as_ref(), FIELD_MANAGER);
         if let Some(found) = found {
             drifts.extend(stale_fields(
-                &body,
+                body,
                 found.managed_fields(),
                 found_json.as_ref(),
             ));

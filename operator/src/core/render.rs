@@ -5,6 +5,7 @@
 //! Values the API server would fill in (port protocol, `policyTypes`) are rendered
 //! explicitly, so a live object equals its desired form and never shows as drift.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::Resource;
@@ -65,6 +66,9 @@ pub struct Desired {
     pub namespace_annotations: BTreeMap<String, String>,
     /// Objects to apply in the namespace, in a fixed order.
     pub objects: Vec<DesiredObject>,
+    /// Each object's JSON ([`DesiredObject::to_json`]), in the order of `objects`: made
+    /// once per rendering for the fingerprint, the plan and the write.
+    bodies: Vec<serde_json::Value>,
 }
 
 /// A generated object, one variant per kind the operator manages.
@@ -108,6 +112,16 @@ impl DesiredObject {
 }
 
 impl Desired {
+    /// `object`'s JSON ([`DesiredObject::to_json`]): made when rendering for one of
+    /// `self.objects`, else now.
+    pub fn body_of(&self, object: &DesiredObject) -> Cow<'_, serde_json::Value> {
+        self.objects
+            .iter()
+            .position(|o| std::ptr::eq(o, object))
+            .and_then(|i| self.bodies.get(i))
+            .map_or_else(|| Cow::Owned(object.to_json()), Cow::Borrowed)
+    }
+
     /// The Namespace the operator applies (server-side, as its field manager) for this
     /// profile in `mode`: see [`namespace_apply_body`]. Audit mode writes nothing into the
     /// namespace, so its body claims no annotation; it is only compared, never applied.
@@ -230,7 +244,8 @@ pub fn render_with(
     }
 
     let namespace_labels = namespace_pod_security_labels(profile, namespace);
-    let rendered = fingerprint(&namespace_labels, &objects);
+    let bodies: Vec<serde_json::Value> = objects.iter().map(DesiredObject::to_json).collect();
+    let rendered = fingerprint_of(&namespace_labels, &bodies);
     Ok(Desired {
         namespace_labels,
         governed_labels: if spec.pod_security.is_some() {
@@ -243,6 +258,7 @@ pub fn render_with(
             (RENDERED_ANNOTATION.to_owned(), rendered),
         ]),
         objects,
+        bodies,
     })
 }
 
@@ -259,24 +275,67 @@ pub fn render_with(
 /// every namespace with another fingerprint and rolls the new one out, one write of the
 /// namespace's annotation each, counted as a rollout and never as a repair.)
 pub fn fingerprint(labels: &BTreeMap<String, String>, objects: &[DesiredObject]) -> String {
-    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-    let labels = serde_json::to_vec(labels).expect("a string map serializes");
-    context.update(&labels);
-    for object in objects {
-        let mut json = object.to_json();
-        if let Some(meta) = json["metadata"].as_object_mut() {
-            meta.remove("ownerReferences");
-        }
-        context.update(b"\n");
-        context.update(json.to_string().as_bytes());
+    let bodies: Vec<serde_json::Value> = objects.iter().map(DesiredObject::to_json).collect();
+    fingerprint_of(labels, &bodies)
+}
+
+/// [`fingerprint`] of the objects' JSON ([`DesiredObject::to_json`]): their compact text
+/// without `metadata.ownerReferences`, hashed as it is written (never built as a string).
+fn fingerprint_of(labels: &BTreeMap<String, String>, bodies: &[serde_json::Value]) -> String {
+    let mut context = Digest(ring::digest::Context::new(&ring::digest::SHA256));
+    serde_json::to_writer(&mut context, labels).expect("a string map serializes");
+    for body in bodies {
+        context.0.update(b"\n");
+        serde_json::to_writer(&mut context, &WithoutOwners(body, true)).expect("JSON serializes");
     }
     context
+        .0
         .finish()
         .as_ref()
         .iter()
         .take(8)
         .map(|byte| format!("{byte:02x}"))
         .collect()
+}
+
+/// A digest that text is written into.
+struct Digest(ring::digest::Context);
+
+impl std::io::Write for Digest {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A JSON value serialized as it is, but (`true`: at the top of an object) without
+/// `metadata.ownerReferences`.
+struct WithoutOwners<'a>(&'a serde_json::Value, bool);
+
+impl serde::Serialize for WithoutOwners<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (serde_json::Value::Object(map), top) = (self.0, self.1) else {
+            return self.0.serialize(serializer);
+        };
+        let skipped = |key: &str| !top && key == "ownerReferences";
+        let len = map.keys().filter(|key| !skipped(key)).count();
+        let mut out = serializer.serialize_map(Some(len))?;
+        for (key, value) in map {
+            if skipped(key) {
+                continue;
+            }
+            if top && key == "metadata" {
+                out.serialize_entry(key, &WithoutOwners(value, false))?;
+            } else {
+                out.serialize_entry(key, value)?;
+            }
+        }
+        out.end()
+    }
 }
 
 /// The Pod Security labels `profile` sets on its namespaces (`enforce`, `audit`, `warn` and
@@ -1128,6 +1187,74 @@ mod tests {
                 "{} sets no Pod Security labels",
                 path.display()
             );
+        }
+    }
+
+    /// The fingerprint as it was computed before it was hashed while written: each
+    /// object's JSON without `metadata.ownerReferences` built as text. A change of the
+    /// bytes hashed would change every namespace's annotation (a rollout everywhere).
+    fn fingerprint_as_text(labels: &BTreeMap<String, String>, objects: &[DesiredObject]) -> String {
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        context.update(&serde_json::to_vec(labels).unwrap());
+        for object in objects {
+            let mut json = object.to_json();
+            if let Some(meta) = json["metadata"].as_object_mut() {
+                meta.remove("ownerReferences");
+            }
+            context.update(b"\n");
+            context.update(json.to_string().as_bytes());
+        }
+        let digest = context.finish();
+        digest.as_ref()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Over the examples (stored and as files), each section alone and every micro-segmented
+    /// rule: the fingerprint hashed while written is the one built as text, and the JSON
+    /// the rendering keeps of each object is its `to_json`.
+    #[test]
+    fn the_fingerprint_and_the_kept_json_are_those_of_the_objects() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+        let mut profiles = Vec::new();
+        for name in ["audit-only.yaml", "baseline.yaml", "bsi-strict.yaml"] {
+            let text = std::fs::read_to_string(format!("{dir}/{name}")).unwrap();
+            let manifest: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+            let profile = crate::core::api::check_manifest(&manifest).unwrap();
+            profiles.push(stored(profile.clone()));
+            profiles.push(profile);
+        }
+        for spec in [
+            "podSecurity: {enforce: {level: baseline}}",
+            "resourceQuota: {hard: {pods: \"3\"}}",
+            "limitRange: {limits: [{type: Container, max: {cpu: \"1\", memory: 1Gi}}]}",
+            "networkPolicy: {defaultDeny: [Ingress, Egress], allowDns: true}",
+        ] {
+            profiles.push(profile("p").uid(UID).spec_yaml(spec).build());
+        }
+        for profile in &profiles {
+            for namespace in ["team-a", "b"] {
+                let desired = render(profile, namespace).unwrap();
+                assert_eq!(
+                    desired.namespace_annotations[RENDERED_ANNOTATION],
+                    fingerprint_as_text(&desired.namespace_labels, &desired.objects)
+                );
+                assert_eq!(
+                    fingerprint(&desired.namespace_labels, &desired.objects),
+                    desired.namespace_annotations[RENDERED_ANNOTATION]
+                );
+                for object in &desired.objects {
+                    assert!(matches!(desired.body_of(object), Cow::Borrowed(_)));
+                    assert_eq!(*desired.body_of(object), object.to_json());
+                }
+                // An object not of this rendering is serialized when asked for.
+                if let Some(object) = desired.objects.first() {
+                    let copy = object.clone();
+                    assert!(matches!(desired.body_of(&copy), Cow::Owned(_)));
+                    assert_eq!(*desired.body_of(&copy), object.to_json());
+                }
+            }
         }
     }
 

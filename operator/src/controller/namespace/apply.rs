@@ -139,7 +139,7 @@ async fn enforce_changes(
         .collect();
     let writes = objects
         .iter()
-        .map(|&i| write_object(ctx, &namespace, changes[i]));
+        .map(|&i| write_object(ctx, &namespace, desired, changes[i]));
     let results = futures::future::join_all(writes).await;
     let mut written = Vec::new();
     let mut error = None;
@@ -165,20 +165,26 @@ async fn enforce_changes(
     (written, None)
 }
 
-async fn write_object(ctx: &Context, namespace: &str, change: &Step<'_>) -> Result<(), Error> {
+async fn write_object(
+    ctx: &Context,
+    namespace: &str,
+    desired: &Desired,
+    change: &Step<'_>,
+) -> Result<(), Error> {
     match &change.target {
         Target::Object(object) => {
             let kind = object.kind();
-            let body = object.to_json();
+            let body = desired.body_of(object);
+            let body = body.as_ref();
             let key: ObjectKey = (namespace.to_owned(), kind.kind(), object.name().to_owned());
             let index = ctx.caches.index_of(kind);
             let mut target =
-                NamespacedObject::new(&ctx.client, index, namespace, object.name(), &body);
+                NamespacedObject::new(&ctx.client, index, namespace, object.name(), body);
             write(
                 &mut target,
                 &ctx.state.unconverged,
                 key,
-                &body,
+                body,
                 &change.drifts,
             )
             .await
