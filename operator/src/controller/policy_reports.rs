@@ -337,9 +337,9 @@ async fn apply(reports: &Api<DynamicObject>, name: &str, report: Value) -> Resul
 /// `None` while its profile's status is not written for the current generation.
 fn desired(ctx: &Context, api: ReportApi, namespace: &str) -> Option<Option<Value>> {
     ctx.state.outcomes.read(|outcomes| {
-        let profile = outcomes
-            .get(namespace)
-            .and_then(|outcome| ctx.caches.profiles.get(&ObjectRef::new(outcome.winner()?)));
+        let outcome = outcomes.get(namespace).map(|r| &r.outcome);
+        let profile =
+            outcome.and_then(|outcome| ctx.caches.profiles.get(&ObjectRef::new(outcome.winner()?)));
         // The verdicts rest on facts the profile's status states (guardrails enforced,
         // images scanned): until it is written for this generation, a report would say
         // what is not so yet and be written again moments later.
@@ -347,16 +347,11 @@ fn desired(ctx: &Context, api: ReportApi, namespace: &str) -> Option<Option<Valu
             ctx.state.reports.touch(namespace);
             return None;
         }
-        Some(
-            outcomes
-                .get(namespace)
-                .zip(profile)
-                .map(|(outcome, profile)| {
-                    let facts = profile_facts_of(&profile, ctx.caches.pods.is_some());
-                    let results = namespace_results(&profile, namespace, outcome, &facts);
-                    report_object(api, namespace, &results)
-                }),
-        )
+        Some(outcome.zip(profile).map(|(outcome, profile)| {
+            let facts = profile_facts_of(&profile, ctx.caches.pods.is_some());
+            let results = namespace_results(&profile, namespace, outcome, &facts);
+            report_object(api, namespace, &results)
+        }))
     })
 }
 

@@ -15,6 +15,7 @@
 pub mod catalogue;
 
 use std::collections::BTreeSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 pub use catalogue::{
     APP_4_4, CATALOGUES, Catalogue, Level, REQUIREMENTS, Requirement, SYS_1_6, Scope, requirement,
@@ -40,7 +41,7 @@ pub const MAX_REASON_CHARS: usize = 400;
 pub const RESTRICTED_COMPLETE_FROM_MINOR: u32 = 23;
 
 /// What holds for a profile as a whole, beyond its spec.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ProfileFacts {
     /// The operator watches pods (`--pod-report`): unconfined pods can be counted.
     pub pods_watched: bool,
@@ -1353,16 +1354,110 @@ pub struct ProfileAssessment {
 /// whether its pods, tenant NetworkPolicies, running pods and images were checked.
 type QuietKey = (bool, bool, bool, bool, bool);
 
+/// One namespace's findings as [`ProfileAssessment`] folds them, without their reasons and
+/// evidence: per requirement, the verdict and a digest of the reason. Kept beside the
+/// namespace's outcome (see [`ProfileAssessment::judge_kept`]) so that a status computed
+/// again judges only the namespaces whose outcome changed; the reason and evidence of the
+/// namespace a verdict names are judged again when the status is finished.
+#[derive(Debug)]
+pub struct Judged {
+    /// What the findings were judged with besides the namespace's outcome (see
+    /// [`judged_key`]): kept findings of another key are judged again.
+    key: u64,
+    verdicts: Box<[Verdict]>,
+    reasons: Box<[u64]>,
+}
+
+impl Judged {
+    fn of(key: u64, findings: &[Finding]) -> Self {
+        Self {
+            key,
+            verdicts: findings.iter().map(|f| f.verdict).collect(),
+            reasons: findings.iter().map(|f| reason_digest(&f.reason)).collect(),
+        }
+    }
+}
+
+/// What a namespace's findings depend on besides its outcome: the profile (its UID and
+/// generation stand for its spec), the facts about it as a whole and the exceptions in force
+/// it lists (their digest).
+pub fn judged_key(
+    uid: Option<&str>,
+    generation: i64,
+    facts: &ProfileFacts,
+    exceptions: u64,
+) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    (uid, generation, facts, exceptions).hash(&mut hasher);
+    hasher.finish()
+}
+
+fn reason_digest(reason: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    reason.hash(&mut hasher);
+    hasher.finish()
+}
+
 struct Row {
     counts: VerdictCounts,
     /// The accepted deviations of every namespace, by exception, namespaces summed.
     deviations: std::collections::BTreeMap<String, AcceptedDeviation>,
-    worst: Option<(Verdict, String, String, Vec<ComplianceEvidence>)>,
+    worst: Option<Worst>,
     /// Whether the namespace of `worst` has accepted deviations here: among namespaces of
     /// the same verdict one with deviations is named, so that the reason says them.
     worst_deviates: bool,
-    /// Distinct reasons among the namespaces with the worst verdict.
-    reasons: BTreeSet<String>,
+    /// Distinct reasons (their digests) among the namespaces with the worst verdict.
+    reasons: BTreeSet<u64>,
+}
+
+/// The worst verdict of a requirement so far and the first namespace with it: its reason
+/// and evidence, or `None` while they are to be judged again ([`Judged`] keeps neither).
+struct Worst {
+    verdict: Verdict,
+    namespace: String,
+    found: Option<(String, Vec<ComplianceEvidence>)>,
+}
+
+impl Row {
+    /// Adds one namespace's verdict here (`found`: its reason and evidence, when at hand).
+    fn add(
+        &mut self,
+        namespace: &str,
+        verdict: Verdict,
+        reason: u64,
+        deviates: bool,
+        found: impl FnOnce() -> Option<(String, Vec<ComplianceEvidence>)>,
+    ) {
+        match verdict {
+            Verdict::Met => self.counts.met += 1,
+            Verdict::Partial => self.counts.partial += 1,
+            Verdict::NotMet => self.counts.not_met += 1,
+            _ => {}
+        }
+        let (worse, deviating) = match &self.worst {
+            None => (true, false),
+            Some(w) => (
+                verdict.severity() > w.verdict.severity(),
+                verdict == w.verdict && deviates && !self.worst_deviates,
+            ),
+        };
+        if worse || deviating {
+            if worse {
+                self.reasons.clear();
+            }
+            self.reasons.insert(reason);
+            self.worst_deviates = deviates;
+            self.worst = Some(Worst {
+                verdict,
+                namespace: namespace.to_owned(),
+                found: found(),
+            });
+        } else if self.reasons.len() < 2
+            && self.worst.as_ref().is_some_and(|w| w.verdict == verdict)
+        {
+            self.reasons.insert(reason);
+        }
+    }
 }
 
 impl ProfileAssessment {
@@ -1391,6 +1486,21 @@ impl ProfileAssessment {
         spec: &HardeningProfileSpec,
         facts: &ProfileFacts,
         ns: &NamespaceFacts<'_>,
+    ) {
+        self.judge_kept(spec, facts, ns, None);
+    }
+
+    /// [`Self::judge`], with `kept` the findings of this namespace judged before
+    /// (`kept.1` what they were judged with, [`judged_key`]): a namespace neither quiet nor
+    /// covered by an exception is judged only when its kept findings are of another key
+    /// (or none), and then kept. The reasons and evidence a verdict names are judged again
+    /// by [`Self::finish_with`].
+    pub fn judge_kept(
+        &mut self,
+        spec: &HardeningProfileSpec,
+        facts: &ProfileFacts,
+        ns: &NamespaceFacts<'_>,
+        kept: Option<(&std::cell::RefCell<Option<Box<Judged>>>, u64)>,
     ) {
         let quiet = matches!(ns.state, NamespaceState::InSync | NamespaceState::Pending)
             && ns.drift.is_empty()
@@ -1422,10 +1532,29 @@ impl ProfileAssessment {
             }
             return;
         }
+        // Accepted deviations are summed by exception: such a namespace is judged each time.
+        let kept = kept.filter(|_| !quiet && ns.exceptions.is_empty());
+        if let Some((cell, judged_with)) = kept
+            && let Some(judged) = cell.borrow().as_deref().filter(|j| j.key == judged_with)
+        {
+            self.namespaces += 1;
+            for ((row, verdict), reason) in self
+                .rows
+                .iter_mut()
+                .zip(&judged.verdicts)
+                .zip(&judged.reasons)
+            {
+                row.add(ns.name, *verdict, *reason, false, || None);
+            }
+            return;
+        }
         let findings = assess_namespace(spec, facts, ns);
         if quiet {
             self.quiet
                 .insert(key, findings.iter().map(|f| f.verdict).collect());
+        }
+        if let Some((cell, judged_with)) = kept {
+            *cell.borrow_mut() = Some(Box::new(Judged::of(judged_with, &findings)));
         }
         self.add(ns.name, findings);
     }
@@ -1434,12 +1563,6 @@ impl ProfileAssessment {
     pub fn add(&mut self, namespace: &str, findings: Vec<Finding>) {
         self.namespaces += 1;
         for (row, finding) in self.rows.iter_mut().zip(findings) {
-            match finding.verdict {
-                Verdict::Met => row.counts.met += 1,
-                Verdict::Partial => row.counts.partial += 1,
-                Verdict::NotMet => row.counts.not_met += 1,
-                _ => {}
-            }
             let deviates = !finding.accepted.is_empty();
             for deviation in finding.accepted {
                 match row.deviations.get_mut(&deviation.exception) {
@@ -1450,39 +1573,39 @@ impl ProfileAssessment {
                     }
                 }
             }
-            let (worse, deviating) = match &row.worst {
-                None => (true, false),
-                Some((v, ..)) => (
-                    finding.verdict.severity() > v.severity(),
-                    finding.verdict == *v && deviates && !row.worst_deviates,
-                ),
-            };
-            if worse || deviating {
-                if worse {
-                    row.reasons.clear();
-                }
-                row.reasons.insert(finding.reason.clone());
-                row.worst_deviates = deviates;
-                row.worst = Some((
-                    finding.verdict,
-                    namespace.to_owned(),
-                    finding.reason,
-                    finding.evidence,
-                ));
-            } else if row.reasons.len() < 2
-                && row
-                    .worst
-                    .as_ref()
-                    .is_some_and(|(v, ..)| *v == finding.verdict)
-                && !row.reasons.contains(&finding.reason)
-            {
-                row.reasons.insert(finding.reason);
-            }
+            let reason = reason_digest(&finding.reason);
+            row.add(namespace, finding.verdict, reason, deviates, || {
+                Some((finding.reason, finding.evidence))
+            });
         }
     }
 
     /// One entry per requirement, in catalogue order.
     pub fn finish(self) -> Vec<RequirementStatus> {
+        self.finish_with(|_| None)
+    }
+
+    /// [`Self::finish`], with `judge_again` the findings of a namespace whose kept findings
+    /// ([`Judged`]) a verdict names, for its reason and evidence (`None`: no longer
+    /// judged; cannot be while the outcomes are read under one lock).
+    pub fn finish_with(
+        mut self,
+        judge_again: impl Fn(&str) -> Option<Vec<Finding>>,
+    ) -> Vec<RequirementStatus> {
+        let mut again: std::collections::HashMap<String, Option<Vec<Finding>>> =
+            std::collections::HashMap::new();
+        for (i, row) in self.rows.iter_mut().enumerate() {
+            let Some(worst) = row.worst.as_mut().filter(|w| w.found.is_none()) else {
+                continue;
+            };
+            let findings = again
+                .entry(worst.namespace.clone())
+                .or_insert_with(|| judge_again(&worst.namespace));
+            worst.found = findings
+                .as_ref()
+                .and_then(|f| f.get(i))
+                .map(|f| (f.reason.clone(), f.evidence.clone()));
+        }
         let total = self.namespaces;
         REQUIREMENTS
             .iter()
@@ -1499,7 +1622,10 @@ impl ProfileAssessment {
                         Vec::new(),
                         None,
                     ),
-                    (Scope::Assessed, Some((verdict, first, reason, evidence))) => {
+                    (Scope::Assessed, Some(worst)) => {
+                        let (reason, evidence) = worst.found.unwrap_or_default();
+                        let first = worst.namespace;
+                        let verdict = worst.verdict;
                         let with = row.counts.of(verdict);
                         let reason = if with == total && row.reasons.len() <= 1 {
                             reason
