@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{DefaultHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,17 +68,37 @@ impl Digests {
 }
 
 /// What decides whether a report changed (metadata aside), as a digest: the writer keeps
-/// one per namespace, not the report.
+/// one per namespace, not the report. `report` is the whole object or its `data` (a
+/// [`DynamicObject`]'s fields besides metadata): only `scope`, `summary`, `results` and
+/// `source` count.
+///
+/// The digest of `{"results":…,"scope":…,"source":…,"summary":…}` as one JSON text (keys
+/// sorted, as `serde_json` writes an object), written into the hasher as it is serialized:
+/// neither a copy of the report nor its text is made.
 fn content(report: &Value) -> u64 {
-    let content = serde_json::json!({
-        "scope": report["scope"],
-        "summary": report["summary"],
-        "results": report["results"],
-        "source": report["source"],
-    });
-    let mut hasher = DefaultHasher::new();
-    content.to_string().hash(&mut hasher);
-    hasher.finish()
+    /// Hashes what is written to it, as `str::hash` hashes the whole text at once (the
+    /// bytes, then 0xFF).
+    struct Hashing(DefaultHasher);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.write(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Hashing(DefaultHasher::new());
+    for (i, key) in ["results", "scope", "source", "summary"].iter().enumerate() {
+        let separator: &[u8] = if i == 0 { b"{" } else { b"," };
+        let _ = std::io::Write::write_all(&mut out, separator);
+        let _ = serde_json::to_writer(&mut out, key);
+        let _ = std::io::Write::write_all(&mut out, b":");
+        let _ = serde_json::to_writer(&mut out, &report[*key]);
+    }
+    let _ = std::io::Write::write_all(&mut out, b"}");
+    out.0.write_u8(0xff);
+    out.0.finish()
 }
 
 fn resource(api: ReportApi) -> ApiResource {
@@ -145,8 +165,7 @@ fn watch_reports(
                     watcher::Event::Delete(o) => (o, true),
                     watcher::Event::Init | watcher::Event::InitDone => return,
                 };
-                let digest =
-                    (!deleted).then(|| content(&serde_json::to_value(&object).unwrap_or_default()));
+                let digest = (!deleted).then(|| content(&object.data));
                 let event = if cluster {
                     object
                         .labels()
@@ -197,9 +216,8 @@ impl ClusterReports {
                     else {
                         continue;
                     };
-                    let value = serde_json::to_value(&report).unwrap_or_default();
                     this.written
-                        .insert(profile, (None, Digests::same(content(&value))));
+                        .insert(profile, (None, Digests::same(content(&report.data))));
                 }
             }
             Err(e) => warn!(error = %e, "cluster policy reports: could not list the existing ones"),
@@ -320,26 +338,24 @@ impl ClusterReports {
 /// A server-side apply of `report` (built by `policy_report`) as `name`: the digest of what
 /// the API server stored.
 async fn apply(reports: &Api<DynamicObject>, name: &str, report: Value) -> Result<u64, String> {
-    let object: DynamicObject =
-        serde_json::from_value(report).map_err(|e| format!("not an object: {e}"))?;
     let stored = reports
         .patch(
             name,
             &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&object),
+            &Patch::Apply(&report),
         )
         .await
         .map_err(|e| e.to_string())?;
-    Ok(content(&serde_json::to_value(&stored).unwrap_or_default()))
+    Ok(content(&stored.data))
 }
 
 /// The report `namespace` should have now (`Some(None)`: not governed, no report), or
 /// `None` while its profile's status is not written for the current generation.
 fn desired(ctx: &Context, api: ReportApi, namespace: &str) -> Option<Option<Value>> {
     ctx.state.outcomes.read(|outcomes| {
-        let profile = outcomes
-            .get(namespace)
-            .and_then(|outcome| ctx.caches.profiles.get(&ObjectRef::new(outcome.winner()?)));
+        let outcome = outcomes.get(namespace).map(|r| &r.outcome);
+        let profile =
+            outcome.and_then(|outcome| ctx.caches.profiles.get(&ObjectRef::new(outcome.winner()?)));
         // The verdicts rest on facts the profile's status states (guardrails enforced,
         // images scanned): until it is written for this generation, a report would say
         // what is not so yet and be written again moments later.
@@ -347,16 +363,11 @@ fn desired(ctx: &Context, api: ReportApi, namespace: &str) -> Option<Option<Valu
             ctx.state.reports.touch(namespace);
             return None;
         }
-        Some(
-            outcomes
-                .get(namespace)
-                .zip(profile)
-                .map(|(outcome, profile)| {
-                    let facts = profile_facts_of(&profile, ctx.caches.pods.is_some());
-                    let results = namespace_results(&profile, namespace, outcome, &facts);
-                    report_object(api, namespace, &results)
-                }),
-        )
+        Some(outcome.zip(profile).map(|(outcome, profile)| {
+            let facts = profile_facts_of(&profile, ctx.caches.pods.is_some());
+            let results = namespace_results(&profile, namespace, outcome, &facts);
+            report_object(api, namespace, &results)
+        }))
     })
 }
 
@@ -449,8 +460,7 @@ pub async fn run(ctx: Arc<Context>, health: Arc<Health>, shutdown: impl Future<O
                     report.metadata.namespace.clone(),
                     report.metadata.name.as_deref() == Some(REPORT_NAME),
                 ) {
-                    let value = serde_json::to_value(&report).unwrap_or_default();
-                    written.insert(namespace, Digests::same(content(&value)));
+                    written.insert(namespace, Digests::same(content(&report.data)));
                 }
             }
         }
@@ -609,6 +619,76 @@ async fn delete(
         Err(e) => {
             warn!(%namespace, error = %e, "policy report: could not delete");
             ctx.state.reports.touch(namespace);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::Hash;
+
+    use super::*;
+    use crate::core::policy_report::{Outcome, ReportResult};
+
+    /// The digest as it was first defined: the JSON text of a new object of the four
+    /// fields, hashed (the oracle: digests of reports written by earlier versions must stay
+    /// equal, or every report would be written again after an upgrade).
+    fn content_as_text(report: &Value) -> u64 {
+        let content = serde_json::json!({
+            "scope": report["scope"],
+            "summary": report["summary"],
+            "results": report["results"],
+            "source": report["source"],
+        });
+        let mut hasher = DefaultHasher::new();
+        content.to_string().hash(&mut hasher);
+        hasher.finish()
+    }
+
+    proptest::proptest! {
+        /// For reports of either API with any results (messages with quotes, escapes and
+        /// non-ASCII text, resources or none), the digest written while serializing equals
+        /// the digest of the JSON text, of the whole object and of a `DynamicObject`'s
+        /// data read back from it (as the watch, the list and the API server's answer
+        /// give it); and it changes with the content.
+        #[test]
+        fn the_content_digest_is_that_of_the_json_text(
+            results in proptest::collection::vec(
+                ("[a-z]{1,8}", "\\PC{0,40}", 0u8..5, proptest::bool::ANY),
+                0..12,
+            ),
+            api in proptest::sample::select(ReportApi::ALL.to_vec()),
+            namespace in "[a-z][a-z0-9-]{0,20}",
+        ) {
+            let results: Vec<ReportResult> = results
+                .into_iter()
+                .map(|(rule, message, outcome, resource)| ReportResult {
+                    source: "hardening-operator".into(),
+                    policy: "BSI SYS.1.6 (2023)".into(),
+                    rule,
+                    category: "c".into(),
+                    result: [Outcome::Pass, Outcome::Fail, Outcome::Warn, Outcome::Error, Outcome::Skip][outcome as usize],
+                    scored: true,
+                    message,
+                    resources: if resource {
+                        vec![k8s_openapi::api::core::v1::ObjectReference {
+                            kind: Some("Pod".into()),
+                            name: Some("app-0".into()),
+                            ..Default::default()
+                        }]
+                    } else {
+                        Vec::new()
+                    },
+                    properties: [("profile".to_owned(), "p".to_owned())].into(),
+                })
+                .collect();
+            let report = report_object(api, &namespace, &results);
+            let digest = content(&report);
+            proptest::prop_assert_eq!(digest, content_as_text(&report));
+            let object: DynamicObject = serde_json::from_value(report.clone()).unwrap();
+            proptest::prop_assert_eq!(content(&object.data), digest);
+            let fewer = report_object(api, &namespace, results.get(1..).unwrap_or_default());
+            proptest::prop_assert_eq!(content(&fewer) == digest, results.is_empty());
         }
     }
 }

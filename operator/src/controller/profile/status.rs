@@ -17,7 +17,7 @@ use super::super::write::apply_status;
 use super::Baselines;
 use super::cluster::Cluster;
 use crate::core::api::{ExceptionsStatus, HardeningProfile, HardeningProfileStatus, RolloutStatus};
-use crate::core::status::{StatusInput, desired_status, needs_update};
+use crate::core::status::{StatusInput, desired_status_kept, needs_update};
 use crate::error::Error;
 
 /// What the steps before found, for the status.
@@ -73,7 +73,7 @@ pub fn desired(
                         .filter(|ns| {
                             outcomes
                                 .get(*ns)
-                                .and_then(|o| o.winner())
+                                .and_then(|r| r.outcome.winner())
                                 .is_none_or(|w| w == name)
                         })
                         .collect();
@@ -103,7 +103,12 @@ pub fn desired(
             repairs_total: found.repairs_baseline + ctx.state.counts.repairs_since_start(&name),
             ..input
         };
-        (desired_status(&input, |ns| outcomes.get(ns)), since_start)
+        // Each namespace's findings are kept beside its outcome: only the namespaces whose
+        // outcome changed since the last computation are judged again.
+        let status = desired_status_kept(&input, |ns| {
+            outcomes.get(ns).map(|r| (&r.outcome, Some(&r.kept)))
+        });
+        (status, since_start)
     })
 }
 

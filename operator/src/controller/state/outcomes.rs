@@ -6,14 +6,21 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use crate::core::status::NamespaceOutcome;
+use crate::core::status::{Kept, NamespaceOutcome};
 use crate::metrics::Metrics;
 
 use super::{ReportQueue, Requests};
 
+/// The last outcome of a namespace, and its compliance findings as its profile's status last
+/// judged them (none until then: each outcome recorded starts without).
+pub struct Recorded {
+    pub outcome: NamespaceOutcome,
+    pub kept: Kept,
+}
+
 /// The last outcome of every namespace a profile selects, by namespace name.
 pub struct Outcomes {
-    outcomes: Mutex<HashMap<String, NamespaceOutcome>>,
+    outcomes: Mutex<HashMap<String, Recorded>>,
     reports: Arc<ReportQueue>,
     status: Requests,
     metrics: Arc<Metrics>,
@@ -39,10 +46,15 @@ impl Outcomes {
     ) -> Option<NamespaceOutcome> {
         let previous = {
             let mut outcomes = self.lock();
-            match &outcome {
-                Some(o) => outcomes.insert(namespace.to_owned(), o.clone()),
+            let recorded = outcome.clone().map(|outcome| Recorded {
+                outcome,
+                kept: Kept::default(),
+            });
+            match recorded {
+                Some(r) => outcomes.insert(namespace.to_owned(), r),
                 None => outcomes.remove(namespace),
             }
+            .map(|r| r.outcome)
         };
         self.reports.touch(namespace);
         let governed = |o: &Option<NamespaceOutcome>| {
@@ -82,7 +94,7 @@ impl Outcomes {
     /// What `read` computes from every outcome, under the lock: one consistent view (a
     /// namespace counts its rollout and repairs before it records its outcome, so counts read
     /// inside see every outcome's).
-    pub fn read<R>(&self, read: impl FnOnce(&HashMap<String, NamespaceOutcome>) -> R) -> R {
+    pub fn read<R>(&self, read: impl FnOnce(&HashMap<String, Recorded>) -> R) -> R {
         read(&self.lock())
     }
 
@@ -90,7 +102,7 @@ impl Outcomes {
     pub fn governed_by(&self, profile: &str) -> Vec<String> {
         self.lock()
             .iter()
-            .filter(|(_, o)| o.winner() == Some(profile))
+            .filter(|(_, r)| r.outcome.winner() == Some(profile))
             .map(|(ns, _)| ns.clone())
             .collect()
     }
@@ -99,7 +111,7 @@ impl Outcomes {
     pub fn winner(&self, namespace: &str) -> Option<String> {
         self.lock()
             .get(namespace)
-            .and_then(|o| o.winner().map(str::to_owned))
+            .and_then(|r| r.outcome.winner().map(str::to_owned))
     }
 
     /// Every namespace with an outcome.
@@ -111,7 +123,7 @@ impl Outcomes {
         self.lock().contains_key(namespace)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, NamespaceOutcome>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Recorded>> {
         self.outcomes.lock().expect("outcomes lock")
     }
 }

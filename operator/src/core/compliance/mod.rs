@@ -15,6 +15,7 @@
 pub mod catalogue;
 
 use std::collections::BTreeSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 pub use catalogue::{
     APP_4_4, CATALOGUES, Catalogue, Level, REQUIREMENTS, Requirement, SYS_1_6, Scope, requirement,
@@ -40,7 +41,7 @@ pub const MAX_REASON_CHARS: usize = 400;
 pub const RESTRICTED_COMPLETE_FROM_MINOR: u32 = 23;
 
 /// What holds for a profile as a whole, beyond its spec.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ProfileFacts {
     /// The operator watches pods (`--pod-report`): unconfined pods can be counted.
     pub pods_watched: bool,
@@ -1347,22 +1348,160 @@ pub struct ProfileAssessment {
     /// reasons, so it is judged once (while a profile rolls out, most of its namespaces are
     /// pending, and the status is computed up to twice a second).
     quiet: std::collections::HashMap<QuietKey, Vec<Verdict>>,
+    /// The findings the namespaces judged in this computation are kept as differences from
+    /// ([`Judged`]): the first one's.
+    base: Option<std::sync::Arc<Rows>>,
 }
 
 /// What a quiet namespace's verdicts depend on: whether it is pending (else in sync), and
 /// whether its pods, tenant NetworkPolicies, running pods and images were checked.
 type QuietKey = (bool, bool, bool, bool, bool);
 
+/// One namespace's findings as [`ProfileAssessment`] folds them, without their reasons and
+/// evidence: per requirement, the verdict and a digest of the reason. Kept beside the
+/// namespace's outcome (see [`ProfileAssessment::judge_kept`]) so that a status computed
+/// again judges only the namespaces whose outcome changed; the reason and evidence of the
+/// namespace a verdict names are judged again when the status is finished.
+///
+/// Held as the requirements where it differs from `base`, the findings of a namespace
+/// judged in the same computation (shared): namespaces of a profile mostly differ in a few
+/// requirements (those whose reasons name their pods or objects), so a namespace costs
+/// some 16 bytes a differing requirement instead of 9 bytes each.
+#[derive(Debug)]
+pub struct Judged {
+    /// What the findings were judged with besides the namespace's outcome (see
+    /// [`judged_key`]): kept findings of another key are judged again.
+    key: u64,
+    base: std::sync::Arc<Rows>,
+    /// Requirement index, verdict and reason digest where this namespace differs from
+    /// `base`, by index.
+    differs: Box<[(u16, Verdict, u64)]>,
+}
+
+/// Per requirement (in catalogue order), the verdict and the digest of the reason.
+#[derive(Debug, PartialEq)]
+pub struct Rows {
+    verdicts: Box<[Verdict]>,
+    reasons: Box<[u64]>,
+}
+
+impl Rows {
+    fn of(findings: &[Finding]) -> Self {
+        Self {
+            verdicts: findings.iter().map(|f| f.verdict).collect(),
+            reasons: findings.iter().map(|f| reason_digest(&f.reason)).collect(),
+        }
+    }
+}
+
+impl Judged {
+    /// `findings` judged with `key`, as they differ from `base`.
+    fn of(key: u64, base: std::sync::Arc<Rows>, findings: &[Finding]) -> Self {
+        let differs = findings
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| {
+                let reason = reason_digest(&f.reason);
+                let same = base.verdicts.get(i) == Some(&f.verdict)
+                    && base.reasons.get(i) == Some(&reason);
+                (!same).then_some((i as u16, f.verdict, reason))
+            })
+            .collect();
+        Self { key, base, differs }
+    }
+
+    /// Per requirement, the verdict and the digest of the reason.
+    fn rows(&self) -> impl Iterator<Item = (Verdict, u64)> + '_ {
+        let mut differs = self.differs.iter().peekable();
+        (0..self.base.verdicts.len()).map(move |i| {
+            match differs.next_if(|(at, ..)| usize::from(*at) == i) {
+                Some((_, verdict, reason)) => (*verdict, *reason),
+                None => (self.base.verdicts[i], self.base.reasons[i]),
+            }
+        })
+    }
+}
+
+/// What a namespace's findings depend on besides its outcome: the profile (its UID and
+/// generation stand for its spec), the facts about it as a whole and the exceptions in force
+/// it lists (their digest).
+pub fn judged_key(
+    uid: Option<&str>,
+    generation: i64,
+    facts: &ProfileFacts,
+    exceptions: u64,
+) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    (uid, generation, facts, exceptions).hash(&mut hasher);
+    hasher.finish()
+}
+
+fn reason_digest(reason: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    reason.hash(&mut hasher);
+    hasher.finish()
+}
+
 struct Row {
     counts: VerdictCounts,
     /// The accepted deviations of every namespace, by exception, namespaces summed.
     deviations: std::collections::BTreeMap<String, AcceptedDeviation>,
-    worst: Option<(Verdict, String, String, Vec<ComplianceEvidence>)>,
+    worst: Option<Worst>,
     /// Whether the namespace of `worst` has accepted deviations here: among namespaces of
     /// the same verdict one with deviations is named, so that the reason says them.
     worst_deviates: bool,
-    /// Distinct reasons among the namespaces with the worst verdict.
-    reasons: BTreeSet<String>,
+    /// Distinct reasons (their digests) among the namespaces with the worst verdict.
+    reasons: BTreeSet<u64>,
+}
+
+/// The worst verdict of a requirement so far and the first namespace with it: its reason
+/// and evidence, or `None` while they are to be judged again ([`Judged`] keeps neither).
+struct Worst {
+    verdict: Verdict,
+    namespace: String,
+    found: Option<(String, Vec<ComplianceEvidence>)>,
+}
+
+impl Row {
+    /// Adds one namespace's verdict here (`found`: its reason and evidence, when at hand).
+    fn add(
+        &mut self,
+        namespace: &str,
+        verdict: Verdict,
+        reason: u64,
+        deviates: bool,
+        found: impl FnOnce() -> Option<(String, Vec<ComplianceEvidence>)>,
+    ) {
+        match verdict {
+            Verdict::Met => self.counts.met += 1,
+            Verdict::Partial => self.counts.partial += 1,
+            Verdict::NotMet => self.counts.not_met += 1,
+            _ => {}
+        }
+        let (worse, deviating) = match &self.worst {
+            None => (true, false),
+            Some(w) => (
+                verdict.severity() > w.verdict.severity(),
+                verdict == w.verdict && deviates && !self.worst_deviates,
+            ),
+        };
+        if worse || deviating {
+            if worse {
+                self.reasons.clear();
+            }
+            self.reasons.insert(reason);
+            self.worst_deviates = deviates;
+            self.worst = Some(Worst {
+                verdict,
+                namespace: namespace.to_owned(),
+                found: found(),
+            });
+        } else if self.reasons.len() < 2
+            && self.worst.as_ref().is_some_and(|w| w.verdict == verdict)
+        {
+            self.reasons.insert(reason);
+        }
+    }
 }
 
 impl ProfileAssessment {
@@ -1380,6 +1519,7 @@ impl ProfileAssessment {
                 .collect(),
             namespaces: 0,
             quiet: std::collections::HashMap::new(),
+            base: None,
         }
     }
 
@@ -1391,6 +1531,21 @@ impl ProfileAssessment {
         spec: &HardeningProfileSpec,
         facts: &ProfileFacts,
         ns: &NamespaceFacts<'_>,
+    ) {
+        self.judge_kept(spec, facts, ns, None);
+    }
+
+    /// [`Self::judge`], with `kept` the findings of this namespace judged before
+    /// (`kept.1` what they were judged with, [`judged_key`]): a namespace neither quiet nor
+    /// covered by an exception is judged only when its kept findings are of another key
+    /// (or none), and then kept. The reasons and evidence a verdict names are judged again
+    /// by [`Self::finish_with`].
+    pub fn judge_kept(
+        &mut self,
+        spec: &HardeningProfileSpec,
+        facts: &ProfileFacts,
+        ns: &NamespaceFacts<'_>,
+        kept: Option<(&std::cell::RefCell<Option<Box<Judged>>>, u64)>,
     ) {
         let quiet = matches!(ns.state, NamespaceState::InSync | NamespaceState::Pending)
             && ns.drift.is_empty()
@@ -1422,10 +1577,28 @@ impl ProfileAssessment {
             }
             return;
         }
+        // Accepted deviations are summed by exception: such a namespace is judged each time.
+        let kept = kept.filter(|_| !quiet && ns.exceptions.is_empty());
+        if let Some((cell, judged_with)) = kept
+            && let Some(judged) = cell.borrow().as_deref().filter(|j| j.key == judged_with)
+        {
+            self.namespaces += 1;
+            for (row, (verdict, reason)) in self.rows.iter_mut().zip(judged.rows()) {
+                row.add(ns.name, verdict, reason, false, || None);
+            }
+            return;
+        }
         let findings = assess_namespace(spec, facts, ns);
         if quiet {
             self.quiet
                 .insert(key, findings.iter().map(|f| f.verdict).collect());
+        }
+        if let Some((cell, judged_with)) = kept {
+            let base = self
+                .base
+                .get_or_insert_with(|| std::sync::Arc::new(Rows::of(&findings)))
+                .clone();
+            *cell.borrow_mut() = Some(Box::new(Judged::of(judged_with, base, &findings)));
         }
         self.add(ns.name, findings);
     }
@@ -1434,12 +1607,6 @@ impl ProfileAssessment {
     pub fn add(&mut self, namespace: &str, findings: Vec<Finding>) {
         self.namespaces += 1;
         for (row, finding) in self.rows.iter_mut().zip(findings) {
-            match finding.verdict {
-                Verdict::Met => row.counts.met += 1,
-                Verdict::Partial => row.counts.partial += 1,
-                Verdict::NotMet => row.counts.not_met += 1,
-                _ => {}
-            }
             let deviates = !finding.accepted.is_empty();
             for deviation in finding.accepted {
                 match row.deviations.get_mut(&deviation.exception) {
@@ -1450,39 +1617,39 @@ impl ProfileAssessment {
                     }
                 }
             }
-            let (worse, deviating) = match &row.worst {
-                None => (true, false),
-                Some((v, ..)) => (
-                    finding.verdict.severity() > v.severity(),
-                    finding.verdict == *v && deviates && !row.worst_deviates,
-                ),
-            };
-            if worse || deviating {
-                if worse {
-                    row.reasons.clear();
-                }
-                row.reasons.insert(finding.reason.clone());
-                row.worst_deviates = deviates;
-                row.worst = Some((
-                    finding.verdict,
-                    namespace.to_owned(),
-                    finding.reason,
-                    finding.evidence,
-                ));
-            } else if row.reasons.len() < 2
-                && row
-                    .worst
-                    .as_ref()
-                    .is_some_and(|(v, ..)| *v == finding.verdict)
-                && !row.reasons.contains(&finding.reason)
-            {
-                row.reasons.insert(finding.reason);
-            }
+            let reason = reason_digest(&finding.reason);
+            row.add(namespace, finding.verdict, reason, deviates, || {
+                Some((finding.reason, finding.evidence))
+            });
         }
     }
 
     /// One entry per requirement, in catalogue order.
     pub fn finish(self) -> Vec<RequirementStatus> {
+        self.finish_with(|_| None)
+    }
+
+    /// [`Self::finish`], with `judge_again` the findings of a namespace whose kept findings
+    /// ([`Judged`]) a verdict names, for its reason and evidence (`None`: no longer
+    /// judged; cannot be while the outcomes are read under one lock).
+    pub fn finish_with(
+        mut self,
+        judge_again: impl Fn(&str) -> Option<Vec<Finding>>,
+    ) -> Vec<RequirementStatus> {
+        let mut again: std::collections::HashMap<String, Option<Vec<Finding>>> =
+            std::collections::HashMap::new();
+        for (i, row) in self.rows.iter_mut().enumerate() {
+            let Some(worst) = row.worst.as_mut().filter(|w| w.found.is_none()) else {
+                continue;
+            };
+            let findings = again
+                .entry(worst.namespace.clone())
+                .or_insert_with(|| judge_again(&worst.namespace));
+            worst.found = findings
+                .as_ref()
+                .and_then(|f| f.get(i))
+                .map(|f| (f.reason.clone(), f.evidence.clone()));
+        }
         let total = self.namespaces;
         REQUIREMENTS
             .iter()
@@ -1499,7 +1666,10 @@ impl ProfileAssessment {
                         Vec::new(),
                         None,
                     ),
-                    (Scope::Assessed, Some((verdict, first, reason, evidence))) => {
+                    (Scope::Assessed, Some(worst)) => {
+                        let (reason, evidence) = worst.found.unwrap_or_default();
+                        let first = worst.namespace;
+                        let verdict = worst.verdict;
                         let with = row.counts.of(verdict);
                         let reason = if with == total && row.reasons.len() <= 1 {
                             reason
@@ -2524,5 +2694,69 @@ mod tests {
                 a6.reason
             );
         }
+    }
+
+    /// Two namespaces whose pods differ only in their names: the second's kept findings are
+    /// the requirements whose reasons name its pods, and read back whole they are its
+    /// verdicts and reason digests, requirement by requirement.
+    #[test]
+    fn kept_findings_are_what_differs_from_the_first_namespace_and_read_back_whole() {
+        let spec = spec(&s(&[RESTRICTED, CONFINED, REGISTRIES]));
+        let facts = ProfileFacts {
+            pods_watched: true,
+            guardrails_enforced: true,
+            images_scanned: false,
+        };
+        let preview = |pod: &str| {
+            let mut p = pods("privileged");
+            p.pod_security.findings[0].pod = pod.into();
+            p.guardrails = vec![GuardrailFinding {
+                pod: pod.into(),
+                rule: "allowedRegistries",
+                reason: "x".into(),
+            }];
+            p
+        };
+        let (a, b) = (preview("app-1"), preview("app-2"));
+        let unconfined = UnconfinedPods::default();
+        fn facts_of<'a>(
+            name: &'a str,
+            running: &'a NamespacePreview,
+            unconfined: &'a UnconfinedPods,
+        ) -> NamespaceFacts<'a> {
+            NamespaceFacts {
+                running: Some(running),
+                unconfined: Some(unconfined),
+                widening: Some(&[]),
+                state: NamespaceState::InSync,
+                ..NamespaceFacts::pending(name)
+            }
+        }
+        let first = assess_namespace(&spec, &facts, &facts_of("a", &a, &unconfined));
+        let second = assess_namespace(&spec, &facts, &facts_of("b", &b, &unconfined));
+        let base = std::sync::Arc::new(Rows::of(&first));
+        let judged = Judged::of(7, base.clone(), &second);
+        let whole = Rows::of(&second);
+        let read: Vec<(Verdict, u64)> = judged.rows().collect();
+        let expected: Vec<(Verdict, u64)> = whole
+            .verdicts
+            .iter()
+            .copied()
+            .zip(whole.reasons.iter().copied())
+            .collect();
+        assert_eq!(read, expected);
+        let differing = first
+            .iter()
+            .zip(&second)
+            .filter(|(x, y)| x.verdict != y.verdict || x.reason != y.reason)
+            .count();
+        assert_eq!(judged.differs.len(), differing);
+        assert!(
+            differing > 0 && differing < REQUIREMENTS.len() / 4,
+            "{differing} of {}",
+            REQUIREMENTS.len()
+        );
+        // Against itself: nothing differs.
+        assert!(Judged::of(7, base, &first).differs.is_empty());
     }
 }

@@ -35,7 +35,7 @@ pub use conditions::{
     GUARDRAILS_ENFORCED, IMAGES_PATCHED, Judged, NETWORK_ISOLATED, NODES_MEET_BASELINE,
     PODS_CONFINED, READY, READY_TO_ENFORCE, RECONCILING, STALLED, STILL_ENFORCED,
 };
-pub use outcome::NamespaceOutcome;
+pub use outcome::{Kept, NamespaceOutcome};
 
 /// Everything the status depends on besides the outcomes.
 pub struct StatusInput<'a> {
@@ -76,6 +76,17 @@ pub fn desired_status<'a>(
     input: &StatusInput<'_>,
     outcome_of: impl Fn(&str) -> Option<&'a NamespaceOutcome>,
 ) -> HardeningProfileStatus {
+    desired_status_kept(input, |ns| outcome_of(ns).map(|o| (o, None)))
+}
+
+/// [`desired_status`], with the compliance findings of each namespace kept beside its
+/// outcome ([`Kept`]): a namespace whose outcome, profile generation, profile facts and
+/// exceptions in force are those it was judged with is not judged again. The same status
+/// as [`desired_status`].
+pub fn desired_status_kept<'a>(
+    input: &StatusInput<'_>,
+    outcome_of: impl Fn(&str) -> Option<(&'a NamespaceOutcome, Option<&'a Kept>)>,
+) -> HardeningProfileStatus {
     let profile = input.profile;
     let generation = profile.metadata.generation.unwrap_or(0);
     let facts = profile_facts(input);
@@ -83,7 +94,7 @@ pub fn desired_status<'a>(
         entries,
         unlisted,
         counts: mut c,
-        assessment,
+        compliance,
     } = namespaces::judge(input, &facts, outcome_of);
 
     c.selected = input.selected.len() as u32;
@@ -110,7 +121,7 @@ pub fn desired_status<'a>(
         repairs_total: input.repairs_total,
         namespaces: entries,
         unlisted_namespaces: unlisted,
-        compliance: assessment.finish(),
+        compliance,
         workload_security_context: required,
         unconfined_pods: c.confinement_reported.then_some(c.unconfined_pods),
         widening_policies: c.isolation_reported.then_some(c.widening_policies),
@@ -1365,5 +1376,228 @@ mod tests {
         let status = desired_status(&input, |ns| outcomes.get(ns));
         assert_eq!(status.rollout, Some(rollout));
         assert_eq!(status.conditions[0].message, "1 namespace in sync");
+    }
+
+    /// One namespace's outcome of kind `kind` (`variant` varies names and reasons) under
+    /// profile `p` at `generation`, judged with the exceptions of digest `digest`.
+    fn varied(i: usize, kind: u8, variant: u8, generation: i64, digest: u64) -> NamespaceOutcome {
+        use crate::core::preview::{GuardrailFinding, PodSecurityFinding, PodSecurityPreview};
+        let base = NamespaceOutcome {
+            exceptions_digest: digest,
+            unconfined: Some(std::sync::Arc::new(UnconfinedPods::default())),
+            widening: Some(Vec::new()),
+            preview: Some(std::sync::Arc::new(NamespacePreview::default())),
+            ..outcome(&[("p", generation)], NamespaceState::InSync)
+        };
+        // Pods named per namespace, as a Deployment's: reasons differ between namespaces.
+        let pod = format!("app-{i}-{variant}");
+        let reason =
+            ["privileged", "runAsNonRoot != true", "host namespaces"][variant as usize % 3];
+        match kind {
+            0 => base,
+            1 => NamespaceOutcome {
+                preview: Some(std::sync::Arc::new(NamespacePreview {
+                    level: Some("restricted:latest".into()),
+                    pod_security: PodSecurityPreview {
+                        findings: vec![PodSecurityFinding {
+                            pod: pod.as_str().into(),
+                            other_pods: u32::from(variant),
+                            reason: reason.into(),
+                        }],
+                        incomplete: None,
+                    },
+                    ..NamespacePreview::default()
+                })),
+                ..base
+            },
+            2 => NamespaceOutcome {
+                state: Some(NamespaceState::Drifted),
+                drift: vec![DriftEntry {
+                    kind: "NetworkPolicy".into(),
+                    name: "hardening-default-deny".into(),
+                    field: format!("spec.policyTypes[{variant}]"),
+                    expected: None,
+                    actual: None,
+                    manager: None,
+                }],
+                ..base
+            },
+            3 => NamespaceOutcome {
+                state: Some(NamespaceState::Failed),
+                reason: Some("Conflict"),
+                message: Some(format!("object in the way ({variant})")),
+                ..base
+            },
+            // Recorded at an older generation: pending.
+            4 => NamespaceOutcome {
+                candidates: vec![("p".into(), generation - 1)],
+                ..base
+            },
+            // Another profile governs it.
+            5 => NamespaceOutcome {
+                candidates: vec![("other".into(), 1), ("p".into(), generation)],
+                ..base
+            },
+            6 => NamespaceOutcome {
+                preview: Some(std::sync::Arc::new(NamespacePreview {
+                    guardrails: vec![GuardrailFinding {
+                        pod: pod.as_str().into(),
+                        rule: "allowedRegistries",
+                        reason: reason.into(),
+                    }],
+                    ..NamespacePreview::default()
+                })),
+                ..base
+            },
+            7 => NamespaceOutcome {
+                unconfined: Some(unconfined(u32::from(variant) + 1, reason)),
+                ..base
+            },
+            // Judged with other exceptions than those in force now: pending.
+            8 => NamespaceOutcome {
+                exceptions_digest: digest ^ 1,
+                ..base
+            },
+            // Covered by an exception in force.
+            9 => NamespaceOutcome {
+                exceptions: vec!["late".into()],
+                ..varied(i, 1, variant, generation, digest)
+            },
+            // Pods not checked.
+            10 => NamespaceOutcome {
+                preview: None,
+                unconfined: None,
+                state: Some(if variant == 0 {
+                    NamespaceState::Pending
+                } else {
+                    NamespaceState::InSync
+                }),
+                ..base
+            },
+            _ => NamespaceOutcome {
+                state: Some(NamespaceState::Pending),
+                ..base
+            },
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// However outcomes change (recorded anew, removed, namespaces selected or not), the
+        /// profile changing its generation, the pod watch, the guardrails or the exceptions
+        /// in force in between: the status computed with each namespace's findings kept
+        /// beside its outcome is exactly the status computed from scratch, at every step.
+        #[test]
+        fn the_status_with_kept_findings_is_the_status_judged_from_scratch(
+            first in proptest::collection::vec((0u8..12, 0u8..3), 1..8),
+            steps in proptest::collection::vec(
+                (0u8..6, 0usize..10, 0u8..12, 0u8..3),
+                1..40,
+            ),
+        ) {
+            let guarded = "guardrails: {allowedRegistries: [registry.example], requireImageTag: true}";
+            let build = |generation: i64, guardrails: bool| {
+                let p = profile("p")
+                    .generation(generation)
+                    .spec_yaml(RESTRICTED)
+                    .spec_yaml("{seccomp: {}, apparmor: {}}");
+                if guardrails { p.spec_yaml(guarded).build() } else { p.build() }
+            };
+            let e = |name: &str| {
+                crate::core::exceptions::active_entry(
+                    &crate::fixtures::exception(name, "p", "ns-1", "2027-01-01T00:00:00Z")
+                        .spec(serde_json::json!({ "rules": ["allowedRegistries"] }))
+                        .build(),
+                )
+            };
+            let in_force = |on: bool| ExceptionsStatus {
+                active: if on { vec![e("late")] } else { Vec::new() },
+                ..ExceptionsStatus::default()
+            };
+            let (mut generation, mut guardrails, mut pods_watched, mut excepted) = (3i64, false, true, true);
+            // Mostly governed namespaces with something found, most of them alike (so that
+            // a verdict's reason is either the same everywhere or not).
+            let common = |kind: u8| [1, 1, 1, 6, 7, 2, 0, 3, 4, 5, 9, 10][kind as usize];
+            let digest = crate::core::exceptions::digest(&in_force(excepted).active);
+            let mut outcomes: HashMap<String, (NamespaceOutcome, Kept)> = first
+                .iter()
+                .enumerate()
+                .map(|(i, (kind, variant))| {
+                    let outcome = varied(i, common(*kind), *variant, generation, digest);
+                    (format!("ns-{i}"), (outcome, Kept::default()))
+                })
+                .collect();
+            let mut sel: BTreeSet<String> = outcomes.keys().cloned().collect();
+            for (op, i, kind, variant) in steps {
+                let ns = format!("ns-{i}");
+                let digest = crate::core::exceptions::digest(&in_force(excepted).active);
+                match op {
+                    0 => {
+                        outcomes.insert(ns, (varied(i, kind, variant, generation, digest), Kept::default()));
+                    }
+                    1 => {
+                        outcomes.insert(ns, (varied(i, common(kind), variant, generation, digest), Kept::default()));
+                    }
+                    2 => {
+                        outcomes.remove(&ns);
+                    }
+                    3 => {
+                        if !sel.remove(&ns) {
+                            sel.insert(ns);
+                        }
+                    }
+                    _ => match variant {
+                        0 => generation += 1,
+                        1 => guardrails = !guardrails,
+                        _ if kind % 2 == 0 => pods_watched = !pods_watched,
+                        _ => excepted = !excepted,
+                    },
+                }
+                let p = build(generation, guardrails);
+                let input = StatusInput {
+                    pods_watched,
+                    exceptions: Some(in_force(excepted)),
+                    guardrails: guardrails.then(guardrails_in_sync),
+                    ..input_of(&p, &sel, at(100))
+                };
+                let kept = desired_status_kept(&input, |ns| outcomes.get(ns).map(|(o, k)| (o, Some(k))));
+                let scratch = desired_status(&input, |ns| outcomes.get(ns).map(|(o, _)| o));
+                proptest::prop_assert_eq!(&kept, &scratch);
+            }
+        }
+    }
+
+    /// The findings of a governed namespace with something found are kept beside its
+    /// outcome by the first computation, and read (not judged again) by the next.
+    #[test]
+    fn findings_are_kept_beside_the_outcome_and_read_again() {
+        let p = profile("p")
+            .generation(3)
+            .spec_yaml(RESTRICTED)
+            .spec_yaml("{seccomp: {}, apparmor: {}}")
+            .build();
+        let sel: BTreeSet<String> = (0..3).map(|i| format!("ns-{i}")).collect();
+        let outcomes: HashMap<String, (NamespaceOutcome, Kept)> = (0..3)
+            .map(|i| (format!("ns-{i}"), (varied(i, 1, 1, 3, 0), Kept::default())))
+            .collect();
+        let input = input_of(&p, &sel, at(100));
+        let first = desired_status_kept(&input, |ns| outcomes.get(ns).map(|(o, k)| (o, Some(k))));
+        assert!(outcomes.values().all(|(_, k)| k.borrow().is_some()));
+        let second = desired_status_kept(&input, |ns| outcomes.get(ns).map(|(o, k)| (o, Some(k))));
+        assert_eq!(first, second);
+        assert_eq!(
+            first,
+            desired_status(&input, |ns| outcomes.get(ns).map(|(o, _)| o))
+        );
+        // Three reasons naming three pods: a verdict they break names the first namespace,
+        // with its reason (judged again from its outcome: the kept findings have none).
+        assert!(
+            first
+                .compliance
+                .iter()
+                .any(|e| e.reason.starts_with("ns-0: ") && e.reason.contains("app-0-1")),
+            "{:?}",
+            first.compliance
+        );
     }
 }

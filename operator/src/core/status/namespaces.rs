@@ -5,15 +5,16 @@
 
 use std::collections::BTreeSet;
 
+use crate::core::api::RequirementStatus;
 use crate::core::api::{
     MAX_LISTED_DRIFT, MAX_LISTED_NAMESPACES, NamespaceState, NamespaceStatus, WideningPolicy,
 };
-use crate::core::compliance::{NamespaceFacts, ProfileAssessment, ProfileFacts};
+use crate::core::compliance::{NamespaceFacts, ProfileAssessment, ProfileFacts, judged_key};
 use crate::core::isolation::MAX_LISTED_POLICIES;
 use crate::core::preview::{MAX_LISTED_PREVIEW, NamespacePreview};
 
 use super::StatusInput;
-use super::outcome::{NamespaceOutcome, View};
+use super::outcome::{Kept, NamespaceOutcome, View};
 
 /// Most lines of what is still enforced listed per namespace.
 const MAX_LISTED_ENFORCED: usize = 8;
@@ -24,15 +25,16 @@ pub(super) struct Namespaces {
     pub(super) entries: Vec<NamespaceStatus>,
     pub(super) unlisted: u32,
     pub(super) counts: Counts,
-    pub(super) assessment: ProfileAssessment,
+    pub(super) compliance: Vec<RequirementStatus>,
 }
 
 /// Every namespace `input.profile` selects, judged from its outcome (`facts`: what holds for
-/// the profile as a whole).
+/// the profile as a whole), with the compliance findings kept beside it when there is a
+/// place for them ([`Kept`]): only namespaces whose outcome changed since are judged again.
 pub(super) fn judge<'a>(
     input: &StatusInput<'_>,
     facts: &ProfileFacts,
-    outcome_of: impl Fn(&str) -> Option<&'a NamespaceOutcome>,
+    outcome_of: impl Fn(&str) -> Option<(&'a NamespaceOutcome, Option<&'a Kept>)>,
 ) -> Namespaces {
     let profile = input.profile;
     let name = profile.metadata.name.as_deref().unwrap_or_default();
@@ -55,19 +57,31 @@ pub(super) fn judge<'a>(
         .as_ref()
         .map_or(&[][..], |e| e.active.as_slice());
     let exceptions = crate::core::exceptions::digest(active);
+    let judged_with = judged_key(
+        profile.metadata.uid.as_deref(),
+        generation,
+        facts,
+        exceptions,
+    );
     for ns in input.selected {
-        let view = match outcome_of(ns) {
-            Some(outcome) => outcome.view(name, generation, exceptions),
+        let found = outcome_of(ns);
+        let view = match found {
+            Some((outcome, _)) => outcome.view(name, generation, exceptions),
             None => View::pending(),
         };
         let state = view.state;
         // A namespace another profile governs is that profile's to judge.
-        let judged = match outcome_of(ns) {
-            Some(outcome) => outcome.compliance_facts(ns, name, generation, active, exceptions),
+        let judged = match found {
+            Some((outcome, _)) => {
+                outcome.compliance_facts(ns, name, generation, active, exceptions)
+            }
             None => Some(NamespaceFacts::pending(ns)),
         };
         if let Some(namespace) = judged {
-            assessment.judge(&profile.spec, facts, &namespace);
+            let kept = found
+                .and_then(|(_, kept)| kept)
+                .map(|kept| (kept, judged_with));
+            assessment.judge_kept(&profile.spec, facts, &namespace, kept);
         }
         let unconfined = view.unconfined.filter(|u| u.count > 0);
         if let Some(u) = unconfined {
@@ -176,12 +190,23 @@ pub(super) fn judge<'a>(
     }
     keep_most_urgent(&mut entries);
     let unlisted = to_list.saturating_sub(MAX_LISTED_NAMESPACES) as u32;
+    // The reasons and evidence of the namespaces the verdicts name, when only their kept
+    // verdicts were read.
+    let compliance = assessment.finish_with(|ns| {
+        let (outcome, _) = outcome_of(ns)?;
+        let namespace = outcome.compliance_facts(ns, name, generation, active, exceptions)?;
+        Some(crate::core::compliance::assess_namespace(
+            &profile.spec,
+            facts,
+            &namespace,
+        ))
+    });
 
     Namespaces {
         entries,
         unlisted,
         counts: c,
-        assessment,
+        compliance,
     }
 }
 

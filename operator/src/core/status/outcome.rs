@@ -12,6 +12,12 @@ use crate::core::preview::NamespacePreview;
 use crate::core::vulnerabilities::VulnerableImages;
 use crate::core::workloads::UnconfinedPods;
 
+/// The compliance findings of a namespace as the status last folded them
+/// ([`crate::core::compliance::Judged`]), kept beside its outcome by whoever holds the
+/// outcomes (replaced with it: a new outcome starts with none). Read and written only
+/// under the lock the outcomes are read under.
+pub type Kept = std::cell::RefCell<Option<Box<crate::core::compliance::Judged>>>;
+
 /// What the last reconcile of one namespace found, from the governing profile's view.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NamespaceOutcome {
