@@ -40,20 +40,14 @@ pub fn watch_backoff() -> impl Backoff {
 pub fn index(
     client: &Client,
     kind: ManagedKind,
-    trigger: impl Fn(String) + Send + 'static,
+    trigger: impl Fn(String) + Send + Sync + 'static,
 ) -> (Arc<KindIndex>, BoxFuture<'static, ()>) {
-    let index = Arc::new(KindIndex::new(kind));
+    let index = Arc::new(KindIndex::new(kind, trigger));
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &api_resource(kind));
     let filled = index.clone();
     let events = watcher(api, watcher::Config::default())
         .backoff(watch_backoff())
-        .map(move |event| {
-            event.map(|event| {
-                for namespace in filled.apply(event) {
-                    trigger(namespace);
-                }
-            })
-        });
+        .map(move |event| event.map(|event| filled.take(event)));
     (index, drive(kind.kind(), events))
 }
 

@@ -27,9 +27,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::warn;
 
-use super::index::{KindIndex, WriteToken, Written, to_value};
+use super::index::{KindIndex, PendingWrite, Written, to_value};
 use super::managed;
-use super::state::{Backoffs, NamespaceWrites};
+use super::state::{Backoffs, NamespaceWrites, PendingNamespaceWrite};
 use crate::core::canonical::canonical;
 use crate::core::diff::{Change, Drift, diff_namespace, diff_object};
 use crate::core::labels::FIELD_MANAGER;
@@ -205,7 +205,8 @@ pub struct NamespacedObject<'a> {
     name: &'a str,
     /// The body as the API server stores it (`canonical`), to compare with.
     compared: Value,
-    token: Option<WriteToken>,
+    /// The write in flight (its object's events held until it is recorded).
+    pending: Option<PendingWrite<'a>>,
 }
 
 impl<'a> NamespacedObject<'a> {
@@ -222,7 +223,7 @@ impl<'a> NamespacedObject<'a> {
             namespace,
             name,
             compared: canonical(body),
-            token: None,
+            pending: None,
         }
     }
 
@@ -236,7 +237,7 @@ impl Object for NamespacedObject<'_> {
 
     /// Forced where the index holds the object, else without force (see `managed::create`).
     async fn apply(&mut self, body: &Value) -> Result<DynamicObject, Error> {
-        self.token = Some(self.index.write_token());
+        self.pending = Some(self.index.begin_write(self.namespace, self.name));
         let (kind, namespace, name) = (self.kind(), self.namespace, self.name);
         if self.index.get(namespace, name).is_some() {
             managed::apply(self.client, kind, namespace, name, body).await
@@ -257,13 +258,10 @@ impl Object for NamespacedObject<'_> {
     }
 
     fn record(&mut self, stored: DynamicObject) {
-        let token = self.token.take().expect("recorded after it was applied");
-        self.index.record_write(
-            token,
-            self.namespace,
-            self.name,
-            Written::Stored(Box::new(stored)),
-        );
+        self.pending
+            .take()
+            .expect("recorded after it was applied")
+            .finish(Written::Stored(Box::new(stored)));
     }
 }
 
@@ -272,6 +270,8 @@ impl Object for NamespacedObject<'_> {
 pub struct NamespaceMetadata<'a> {
     client: &'a Client,
     writes: &'a NamespaceWrites,
+    /// The write in flight (the namespace's events held until it is recorded).
+    pending: Option<PendingNamespaceWrite<'a>>,
     name: &'a str,
     desired: &'a Desired,
     annotations: BTreeMap<String, String>,
@@ -288,6 +288,7 @@ impl<'a> NamespaceMetadata<'a> {
         Self {
             client,
             writes,
+            pending: None,
             name,
             desired,
             annotations: body
@@ -302,6 +303,7 @@ impl Object for NamespaceMetadata<'_> {
     type Stored = Namespace;
 
     async fn apply(&mut self, body: &Value) -> Result<Namespace, Error> {
+        self.pending = Some(self.writes.begin(self.name));
         apply_namespace(self.client, self.name, body).await
     }
 
@@ -335,7 +337,10 @@ impl Object for NamespaceMetadata<'_> {
     }
 
     fn record(&mut self, stored: Namespace) {
-        self.writes.record(stored);
+        match self.pending.take() {
+            Some(pending) => pending.finish(stored),
+            None => self.writes.record(stored),
+        }
     }
 }
 

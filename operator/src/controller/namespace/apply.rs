@@ -191,15 +191,16 @@ async fn write_object(
         }
         Target::Unwanted(kind, live) => {
             let index = ctx.caches.index_of(*kind);
-            let token = index.write_token();
             // Only the object seen: one made meanwhile is someone else's, and a deletion
-            // that found nothing is someone else's too (the index takes their events).
+            // that found nothing is someone else's too (the index takes their events; a
+            // write not finished releases what it held).
             let uid = live.metadata.uid.clone();
             let name = live.name_any();
+            let pending = index.begin_write(namespace, &name);
             if managed::delete(&ctx.client, *kind, namespace, &name, uid.as_deref()).await?
                 && let Some(uid) = uid
             {
-                index.record_write(token, namespace, &name, Written::Deleted { uid });
+                pending.finish(Written::Deleted { uid });
             }
             Ok(())
         }

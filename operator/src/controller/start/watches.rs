@@ -73,7 +73,12 @@ pub async fn start(client: &Client, config: &RunConfig) -> Watches {
 
     let namespace_writer = reflector::store::Writer::<CachedNamespace>::default();
     let namespaces = namespace_writer.as_reader();
-    let namespace_writes = Arc::new(NamespaceWrites::new(namespaces.clone()));
+    let namespace_writes = Arc::new(NamespaceWrites::new(namespaces.clone(), {
+        let tx = namespace_tx.clone();
+        move |name| {
+            let _ = tx.send(name);
+        }
+    }));
     let mut relist = Relist {
         own_writes: namespace_writes.clone(),
         ..Relist::default()
@@ -215,7 +220,8 @@ pub async fn start(client: &Client, config: &RunConfig) -> Watches {
 struct Relist {
     synced: bool,
     seen: Option<HashSet<String>>,
-    /// The echo of the operator's own write asks for nothing.
+    /// The echo of the operator's own write asks for nothing (nor, until the write's answer,
+    /// an event while the write is in flight).
     own_writes: Arc<NamespaceWrites>,
 }
 
@@ -226,7 +232,7 @@ impl Relist {
         store: &Store<CachedNamespace>,
     ) -> Vec<String> {
         match event {
-            watcher::Event::Apply(ns) if self.own_writes.echo(ns) => Vec::new(),
+            watcher::Event::Apply(ns) if self.own_writes.asks_nothing(ns) => Vec::new(),
             watcher::Event::Apply(ns) | watcher::Event::Delete(ns) => vec![ns.name_any()],
             watcher::Event::Init => {
                 self.seen = Some(HashSet::new());

@@ -33,7 +33,7 @@ pub use admissions::{Admissions, Verdict};
 pub use backoffs::{Backoffs, Failure};
 pub use counts::Counts;
 pub use leadership::Leadership;
-pub use namespace_writes::NamespaceWrites;
+pub use namespace_writes::{NamespaceWrites, PendingNamespaceWrite};
 pub use outcomes::Outcomes;
 pub use queue::Queue;
 pub use requests::{ReportQueue, Requests};

@@ -5,7 +5,10 @@
 //! A write's watch event often arrives before the answer to the write: the store then
 //! already holds that version, and a write recorded after it would stand until the
 //! namespace's next event (for every namespace written, a second and untrimmed copy of
-//! it). Such a write is not recorded; what is recorded is trimmed as the store trims.
+//! it). Such a write is not recorded; what is recorded is trimmed as the store trims. An
+//! event that arrives while a write of its namespace is in flight is held until the answer
+//! tells whether it is the write's own (same resource version: it asks for nothing) or
+//! anything else (it asks for the reconcile then); a write that fails releases what it held.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,15 +29,82 @@ pub struct NamespaceWrites {
     writes: Mutex<HashMap<String, Arc<CachedNamespace>>>,
     /// The namespace watch's store (`None`: every write is recorded).
     store: Option<Store<CachedNamespace>>,
+    /// Writes in flight (no answer yet), with the resource versions of the namespace's
+    /// events taken meanwhile.
+    in_flight: Mutex<HashMap<String, Vec<Option<String>>>>,
+    /// Asks for a namespace's reconcile: for the events held while a write was in flight.
+    trigger: Option<Box<dyn Fn(String) + Send + Sync>>,
+}
+
+/// A write of a namespace in flight ([`NamespaceWrites::begin`]): finished with the API
+/// server's answer; dropped unfinished (the write failed), it releases the events it held.
+pub struct PendingNamespaceWrite<'a> {
+    writes: &'a NamespaceWrites,
+    name: String,
+    finished: bool,
+}
+
+impl PendingNamespaceWrite<'_> {
+    /// The API server answered the write with `after`.
+    pub fn finish(mut self, after: Namespace) {
+        self.finished = true;
+        self.writes.record(after);
+    }
+}
+
+impl Drop for PendingNamespaceWrite<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let held = self.writes.end_flight(&self.name);
+            if !held.is_empty() {
+                self.writes.ask(&self.name);
+            }
+        }
+    }
 }
 
 impl NamespaceWrites {
-    /// The writes to stand in for `store`'s namespaces.
-    pub fn new(store: Store<CachedNamespace>) -> Self {
+    /// The writes to stand in for `store`'s namespaces; `trigger` asks for a namespace's
+    /// reconcile.
+    pub fn new(
+        store: Store<CachedNamespace>,
+        trigger: impl Fn(String) + Send + Sync + 'static,
+    ) -> Self {
         Self {
-            writes: Mutex::default(),
             store: Some(store),
+            trigger: Some(Box::new(trigger)),
+            ..Self::default()
         }
+    }
+
+    /// Taken right before the operator writes the namespace `name`: until the write is
+    /// finished (or dropped), the namespace's events are held.
+    pub fn begin(&self, name: &str) -> PendingNamespaceWrite<'_> {
+        self.flights().entry(name.to_owned()).or_default();
+        PendingNamespaceWrite {
+            writes: self,
+            name: name.to_owned(),
+            finished: false,
+        }
+    }
+
+    /// The versions of the events held for the write of `name`, no longer in flight.
+    fn end_flight(&self, name: &str) -> Vec<Option<String>> {
+        let mut flights = self.flights();
+        if flights.is_empty() {
+            return Vec::new();
+        }
+        flights.remove(name).unwrap_or_default()
+    }
+
+    fn ask(&self, name: &str) {
+        if let Some(trigger) = &self.trigger {
+            trigger(name.to_owned());
+        }
+    }
+
+    fn flights(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Option<String>>>> {
+        self.in_flight.lock().expect("namespace writes lock")
     }
 
     /// The operator wrote the namespace; `after` is what was stored. Not recorded when the
@@ -43,6 +113,11 @@ impl NamespaceWrites {
     /// the lock `settled` takes after the store took an event, so an event that arrives
     /// meanwhile settles the recorded write.
     pub fn record(&self, after: Namespace) {
+        // Held while the write was in flight: an event at another version is someone else's.
+        let held = self.end_flight(&after.name_any());
+        if held.iter().any(|v| *v != after.metadata.resource_version) {
+            self.ask(&after.name_any());
+        }
         let after = CachedNamespace::from(after);
         let mut writes = self.lock();
         let name = after.name_any();
@@ -81,13 +156,28 @@ impl NamespaceWrites {
         })
     }
 
-    /// Whether a watch event echoes the operator's own write (then it asks for no
-    /// reconcile). Called before the store takes the event.
-    pub fn echo(&self, event: &CachedNamespace) -> bool {
-        let writes = self.lock();
-        writes
-            .get(&event.name_any())
-            .is_some_and(|after| after.resource_version() == event.resource_version())
+    /// Whether a watch event asks for no reconcile now: it echoes the operator's own write,
+    /// or a write of the namespace is in flight (the event is held until its answer tells).
+    /// Called before the store takes the event.
+    pub fn asks_nothing(&self, event: &CachedNamespace) -> bool {
+        let name = event.name_any();
+        let echo = self
+            .lock()
+            .get(&name)
+            .is_some_and(|after| after.resource_version() == event.resource_version());
+        echo || self.hold(&name, event)
+    }
+
+    /// Holds `event` of `name` while a write of it is in flight: whether it was held.
+    fn hold(&self, name: &str, event: &CachedNamespace) -> bool {
+        let mut flights = self.flights();
+        match flights.get_mut(name) {
+            Some(held) => {
+                held.push(event.metadata.resource_version.clone());
+                true
+            }
+            None => false,
+        }
     }
 
     /// The store took a watch event of the namespace: a write it is at least as new as is
@@ -139,7 +229,7 @@ mod tests {
     fn watched(version: &str) -> (Writer<CachedNamespace>, NamespaceWrites) {
         let mut writer = Writer::<CachedNamespace>::default();
         writer.apply_watcher_event(&watcher::Event::Apply(CachedNamespace::from(ns(version))));
-        let writes = NamespaceWrites::new(writer.as_reader());
+        let writes = NamespaceWrites::new(writer.as_reader(), |_| {});
         (writer, writes)
     }
 
@@ -153,12 +243,49 @@ mod tests {
     fn a_write_whose_event_came_first_is_not_kept() {
         let (mut writer, writes) = watched("10");
         // The echo of the write (version 11) arrives before the answer to the write.
-        assert!(!writes.echo(&CachedNamespace::from(ns("11"))));
+        assert!(!writes.asks_nothing(&CachedNamespace::from(ns("11"))));
         take(&mut writer, &writes, "11");
         writes.record(ns("11"));
         assert_eq!(writes.len(), 0);
         let seen = writes.view(&writer.as_reader(), "a").unwrap();
         assert_eq!(seen.resource_version().as_deref(), Some("11"));
+    }
+
+    #[test]
+    fn events_during_a_write_ask_for_a_reconcile_unless_they_are_the_writes_own() {
+        let mut writer = Writer::<CachedNamespace>::default();
+        writer.apply_watcher_event(&watcher::Event::Apply(CachedNamespace::from(ns("10"))));
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let writes = NamespaceWrites::new(writer.as_reader(), {
+            let asked = asked.clone();
+            move |name| asked.lock().unwrap().push(name)
+        });
+        let asked = || std::mem::take(&mut *asked.lock().unwrap());
+        let event = |version: &str| CachedNamespace::from(ns(version));
+        // The write's echo before its answer: held, and nothing asked at the answer.
+        let pending = writes.begin("a");
+        assert!(writes.asks_nothing(&event("11")));
+        take(&mut writer, &writes, "11");
+        pending.finish(ns("11"));
+        assert_eq!(asked(), Vec::<String>::new());
+        // A tenant's change while the write is in flight: asked for at the answer.
+        let pending = writes.begin("a");
+        for version in ["12", "13"] {
+            assert!(writes.asks_nothing(&event(version)));
+            take(&mut writer, &writes, version);
+        }
+        assert_eq!(asked(), Vec::<String>::new());
+        pending.finish(ns("13"));
+        assert_eq!(asked(), ["a"]);
+        // A write that fails releases what it held; one that held nothing asks nothing.
+        let pending = writes.begin("a");
+        assert!(writes.asks_nothing(&event("14")));
+        drop(pending);
+        assert_eq!(asked(), ["a"]);
+        drop(writes.begin("a"));
+        assert_eq!(asked(), Vec::<String>::new());
+        // No write in flight: an event that is not an echo asks at once.
+        assert!(!writes.asks_nothing(&event("15")));
     }
 
     #[test]
@@ -170,7 +297,7 @@ mod tests {
         assert_eq!(seen.resource_version().as_deref(), Some("11"));
         // Kept as the store keeps namespaces.
         assert_eq!(*seen, CachedNamespace::from(ns("11")));
-        assert!(writes.echo(&CachedNamespace::from(ns("11"))));
+        assert!(writes.asks_nothing(&CachedNamespace::from(ns("11"))));
         take(&mut writer, &writes, "11");
         assert_eq!(writes.len(), 0);
     }
