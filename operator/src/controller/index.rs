@@ -16,7 +16,9 @@
 //! never hide one that arrived first: a watch delivers a kind's events in resource version
 //! order, and resource versions of one resource compare (Kubernetes 1.35, KEP-5504), so a
 //! write is shown only while its resource version is newer than every event the index took
-//! (a tenant who deletes the object after the write deletes it at a newer version). A write
+//! (a tenant who deletes the object after the write deletes it at a newer version). An
+//! event that changes only what the index drops (`trim::generated_object`: the status and
+//! its writers, such as the quota controller's usage) asks for no reconcile. A write
 //! that began before a re-list completed is not compared with the new listing at all.
 //! A write's event often arrives before the write's answer: an event of an object the
 //! operator is writing is held until the answer tells whether it is the write's own (same
@@ -135,6 +137,12 @@ impl Stored {
 
     fn uid(&self) -> Option<&str> {
         self.uid.as_deref()
+    }
+
+    /// Whether `other` reads as this object (the same object, the same kept text; the
+    /// resource version aside).
+    fn reads_as(&self, other: &Stored) -> bool {
+        self.uid == other.uid && self.body == other.body
     }
 }
 
@@ -585,11 +593,14 @@ impl IndexState {
                         Some(stored) => stored,
                         None => Stored::new(object, &mut self.texts),
                     };
-                    self.objects
-                        .entry(namespace.clone())
-                        .or_default()
-                        .insert(stored);
-                    if !own && !held {
+                    let objects = self.objects.entry(namespace.clone()).or_default();
+                    // A change of what the index drops (a status written by a controller,
+                    // such as the quota's usage) leaves what a reconcile reads as it was.
+                    let unchanged = objects
+                        .find(&stored.name)
+                        .is_some_and(|before| before.reads_as(&stored));
+                    objects.insert(stored);
+                    if !own && !held && !unchanged {
                         changed.insert(namespace);
                     }
                 }
@@ -905,15 +916,21 @@ mod tests {
                 .unwrap(),
             serde_json::to_value(from_event.as_ref()).unwrap()
         );
-        // Someone else's change after the operator's write is one.
+        // Someone else's change after the operator's write is one; a controller's write
+        // of the status alone is not (the index keeps no status).
         write(&mut state, "q", "4");
+        let mut edited = object("a", "q", "5");
+        edited.data["spec"]["hard"]["pods"] = json!("2");
         assert_eq!(
-            state.apply(watcher::Event::Apply(object("a", "q", "5"))),
+            state.apply(watcher::Event::Apply(edited.clone())),
             names(&["a"])
         );
+        edited.metadata.resource_version = Some("6".into());
+        edited.data["status"]["used"]["pods"] = json!("1");
+        assert_eq!(state.apply(watcher::Event::Apply(edited)), names(&[]));
         assert_eq!(
             versions(&state),
-            vec![("q".into(), "5".into()), ("r".into(), "3".into())]
+            vec![("q".into(), "6".into()), ("r".into(), "3".into())]
         );
     }
 
@@ -1000,6 +1017,9 @@ mod model {
         OwnDelete(usize),
         ForeignApply(usize),
         ForeignDelete(usize),
+        /// A controller writes the status of the object (its usage): nothing a reconcile
+        /// reads changes.
+        StatusWrite(usize),
         Deliver,
         Record(usize),
         Relist,
@@ -1011,6 +1031,7 @@ mod model {
             1 => (0..NAMES.len()).prop_map(Step::OwnDelete),
             1 => (0..NAMES.len()).prop_map(Step::ForeignApply),
             1 => (0..NAMES.len()).prop_map(Step::ForeignDelete),
+            1 => (0..NAMES.len()).prop_map(Step::StatusWrite),
             3 => Just(Step::Deliver),
             2 => (0..4usize).prop_map(Step::Record),
             1 => Just(Step::Relist),
@@ -1018,20 +1039,49 @@ mod model {
     }
 
     /// One state of a name on the server: who wrote it and the uid of the object.
+    impl Live {
+        fn at(&self, name: &str, version: u64) -> DynamicObject {
+            object(
+                name,
+                version,
+                &self.writer,
+                self.uid,
+                self.content,
+                self.status,
+            )
+        }
+    }
+
     #[derive(Clone, Debug, PartialEq)]
     struct Live {
         writer: String,
         uid: u64,
+        /// The version of the write that set the spec.
+        content: u64,
+        /// The version of the last status write, if any.
+        status: Option<u64>,
     }
 
-    fn object(name: &str, version: u64, writer: &str, uid: u64) -> DynamicObject {
-        serde_json::from_value(json!({
+    /// `name` at `version` as `writer` left it: its spec names the version of that write
+    /// (every write changes what a reconcile reads), and a status written at `status`.
+    fn object(
+        name: &str,
+        version: u64,
+        writer: &str,
+        uid: u64,
+        content: u64,
+        status: Option<u64>,
+    ) -> DynamicObject {
+        let mut o = json!({
             "apiVersion": "v1", "kind": "ResourceQuota",
             "metadata": {"name": name, "namespace": "ns", "resourceVersion": version.to_string(),
                          "uid": uid.to_string(), "labels": {"writer": writer}},
-            "spec": {"hard": {"pods": "1"}},
-        }))
-        .unwrap()
+            "spec": {"hard": {"pods": content.to_string()}},
+        });
+        if let Some(status) = status {
+            o["status"] = json!({"used": {"pods": status.to_string()}});
+        }
+        serde_json::from_value(o).unwrap()
     }
 
     /// A response to one of the operator's writes, not recorded in the index yet.
@@ -1061,15 +1111,30 @@ mod model {
         fn write(&mut self, name: &'static str, writer: &str) -> DynamicObject {
             self.version += 1;
             let v = self.version;
-            let uid = self.now(name).map_or(v, |(_, live)| live.uid);
+            let before = self.now(name).map(|(_, live)| live);
             let live = Live {
                 writer: writer.to_owned(),
-                uid,
+                uid: before.as_ref().map_or(v, |l| l.uid),
+                content: v,
+                status: before.and_then(|l| l.status),
             };
+            let o = live.at(name, v);
             self.history.entry(name).or_default().push((v, Some(live)));
-            let o = object(name, v, writer, uid);
             self.queue.push_back(watcher::Event::Apply(o.clone()));
             o
+        }
+
+        /// A controller writes `name`'s status (if it exists).
+        fn write_status(&mut self, name: &'static str) {
+            let Some((_, mut live)) = self.now(name) else {
+                return;
+            };
+            self.version += 1;
+            let v = self.version;
+            live.status = Some(v);
+            let o = live.at(name, v);
+            self.history.entry(name).or_default().push((v, Some(live)));
+            self.queue.push_back(watcher::Event::Apply(o));
         }
 
         /// Deletes `name` (if it exists) as `deleter`: the deleted object's uid.
@@ -1079,8 +1144,14 @@ mod model {
             let v = self.version;
             self.history.entry(name).or_default().push((v, None));
             // A delete event carries the deleted object, at the deletion's version.
-            self.queue
-                .push_back(watcher::Event::Delete(object(name, v, deleter, live.uid)));
+            self.queue.push_back(watcher::Event::Delete(object(
+                name,
+                v,
+                deleter,
+                live.uid,
+                live.content,
+                live.status,
+            )));
             Some(live.uid)
         }
 
@@ -1128,9 +1199,18 @@ mod model {
         }
     }
 
+    /// Whether the event is a tenant's change (a status write is not: it leaves the
+    /// object's writer as it was, so only its version tells it apart).
     fn tenants(event: &watcher::Event<DynamicObject>) -> bool {
-        matches!(event,
-            watcher::Event::Apply(o) | watcher::Event::Delete(o) if o.labels()["writer"] == "tenant")
+        match event {
+            watcher::Event::Delete(o) => o.labels()["writer"] == "tenant",
+            watcher::Event::Apply(o) => {
+                let version = o.resource_version().unwrap();
+                o.labels()["writer"] == "tenant"
+                    && o.data["spec"]["hard"]["pods"].as_str() == Some(version.as_str())
+            }
+            _ => false,
+        }
     }
 
     /// Reconciles asked for of namespace "ns" so far.
@@ -1159,8 +1239,7 @@ mod model {
         index.take(watcher::Event::Init);
         for name in NAMES {
             if let Some((v, live)) = server.now(name) {
-                let o = object(name, v, &live.writer, live.uid);
-                index.take(watcher::Event::InitApply(o));
+                index.take(watcher::Event::InitApply(live.at(name, v)));
             }
         }
         server.delivered = server.version;
@@ -1215,6 +1294,7 @@ mod model {
                 Step::ForeignDelete(i) => {
                     server.delete(NAMES[i], "tenant");
                 }
+                Step::StatusWrite(i) => server.write_status(NAMES[i]),
                 Step::Deliver => owed = deliver(&index, &count, &mut server, owed),
                 Step::Record(i) => {
                     if !responses.is_empty() {
