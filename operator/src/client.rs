@@ -21,7 +21,7 @@ use tower::buffer::Buffer;
 use tower::{BoxError, Layer, Service, ServiceExt};
 
 use crate::core::write_limit::{Sample, WriteLimit};
-use crate::metrics::Metrics;
+use crate::metrics::{GaugeHold, Metrics};
 
 /// Writes in flight before the first measurement (the limit then follows the write rate).
 pub const INITIAL_WRITES_IN_FLIGHT: usize = 32;
@@ -129,6 +129,8 @@ pub struct Slot {
     permit: OwnedSemaphorePermit,
     queued: bool,
     sent: Instant,
+    /// `hardening_api_writes_in_flight` counts the write while its slot is held.
+    _in_flight: GaugeHold,
 }
 
 impl WriteSlots {
@@ -146,16 +148,19 @@ impl WriteSlots {
     /// Waits for a slot (first come, first served).
     pub async fn acquire(&self) -> Slot {
         let queued = self.semaphore.available_permits() == 0;
+        let waiting = self.metrics.write_waiting();
         let permit = self
             .semaphore
             .clone()
             .acquire_owned()
             .await
             .expect("the write semaphore is never closed");
+        drop(waiting);
         Slot {
             permit,
             queued,
             sent: Instant::now(),
+            _in_flight: self.metrics.write_in_flight(),
         }
     }
 
@@ -561,5 +566,46 @@ mod tests {
             elapsed >= Duration::from_millis(75) && elapsed < Duration::from_secs(2),
             "{elapsed:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn writes_are_counted_while_they_wait_and_while_they_hold_a_slot() {
+        let metrics = Arc::new(Metrics::new());
+        let gauges = || {
+            let text = metrics.encode();
+            let value = |name: &str| -> f64 {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or_else(|| panic!("{name} in {text}"))
+            };
+            (
+                value("hardening_api_writes_waiting"),
+                value("hardening_api_writes_in_flight"),
+            )
+        };
+        let slots = WriteSlots::new(1, 1, metrics.clone());
+        let first = slots.acquire().await;
+        assert_eq!(gauges(), (0.0, 1.0));
+        let second = tokio::spawn({
+            let slots = slots.clone();
+            async move { slots.acquire().await }
+        });
+        while gauges().0 < 1.0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(gauges(), (1.0, 1.0), "one sent, one waiting for the slot");
+        slots.finish(first, false);
+        let second = second.await.unwrap();
+        assert_eq!(gauges(), (0.0, 1.0));
+        // A write that ends without an answer (an error) gives its count back too.
+        drop(second);
+        assert_eq!(gauges(), (0.0, 0.0));
+        // So does a wait that is given up.
+        let held = slots.acquire().await;
+        let given_up = tokio::time::timeout(Duration::from_millis(10), slots.acquire()).await;
+        assert!(given_up.is_err());
+        assert_eq!(gauges(), (0.0, 1.0));
+        drop(held);
     }
 }

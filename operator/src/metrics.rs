@@ -132,6 +132,8 @@ pub struct Metrics {
     widening_policies: Gauge,
     queue_depth: Gauge,
     write_limit: Gauge,
+    writes_in_flight: Gauge,
+    writes_waiting: Gauge,
     api_requests: Family<VerbLabels, Counter>,
     profiles: Family<ReadyLabels, Gauge>,
     /// Whether each profile's last computed status was Ready: the names stay here, only
@@ -209,6 +211,16 @@ impl Metrics {
             "api_write_limit",
             "Writes the operator keeps in flight to the API server at most: adapted to the API server's write rate, latency and overload answers",
         );
+        let writes_in_flight: Gauge = register(
+            &mut registry,
+            "api_writes_in_flight",
+            "Writes the operator sent to the API server and has no answer to yet",
+        );
+        let writes_waiting: Gauge = register(
+            &mut registry,
+            "api_writes_waiting",
+            "Writes waiting for one of the operator's write slots (the write limit) before they are sent",
+        );
         let api_requests: Family<VerbLabels, Counter> = register(
             &mut registry,
             "api_requests",
@@ -268,6 +280,8 @@ impl Metrics {
             widening_policies,
             queue_depth,
             write_limit,
+            writes_in_flight,
+            writes_waiting,
             api_requests,
             profiles,
             readiness: Mutex::new(BTreeMap::new()),
@@ -393,6 +407,16 @@ impl Metrics {
             .set(i64::try_from(limit).unwrap_or(i64::MAX));
     }
 
+    /// Counts one write as sent until the returned hold is dropped (its answer came).
+    pub fn write_in_flight(&self) -> GaugeHold {
+        GaugeHold::new(&self.writes_in_flight)
+    }
+
+    /// Counts one write as waiting for a slot until the returned hold is dropped.
+    pub fn write_waiting(&self) -> GaugeHold {
+        GaugeHold::new(&self.writes_waiting)
+    }
+
     /// `verb` must be one of [`VERBS`].
     pub fn api_request(&self, verb: &'static str) {
         self.api_requests.get_or_create(&VerbLabels { verb }).inc();
@@ -406,6 +430,23 @@ impl Metrics {
 
 /// A new metric registered in `registry` as `name` with `help`: the handle returned and
 /// the registry's are the same metric.
+/// One unit of a gauge, given back when dropped: whatever ends the wait or the write (an
+/// answer, an error, a cancelled future) cannot leave the gauge counting it.
+pub struct GaugeHold(Gauge);
+
+impl GaugeHold {
+    fn new(gauge: &Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for GaugeHold {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 pub(crate) fn register<M>(registry: &mut Registry, name: &str, help: &str) -> M
 where
     M: Metric + Clone + Default,

@@ -339,6 +339,22 @@ fn rendered_writes(cluster: &Cluster) -> usize {
     objects + 1 + usize::from(cluster.kind.reports())
 }
 
+/// The API server's CPU time so far (its `process_cpu_seconds_total`); `None`, and a line
+/// on stderr, when its metrics cannot be read.
+async fn api_server_cpu_seconds(admin: &kube::Client) -> Option<f64> {
+    let request = http::Request::get("/metrics").body(Vec::new()).ok()?;
+    let text = match admin.request_text(request).await {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("  reading the API server's metrics: {e}");
+            return None;
+        }
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("process_cpu_seconds_total "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Up to this long for the audit log to show a request whose answer came back: the API
 /// server logs ResponseComplete after it answered.
 const AUDIT_LAG: Duration = Duration::from_secs(1);
@@ -351,6 +367,7 @@ async fn measure_floor(
     let client = cluster.measured_client().await?;
     cluster.audit.read_new();
     let mark = cluster.audit.mark();
+    let cpu_before = api_server_cpu_seconds(&cluster.admin).await;
     let started = Instant::now();
     floor::apply(
         &client,
@@ -365,6 +382,10 @@ async fn measure_floor(
         "  floor applied everything in {:.1} s (its own clock)",
         started.elapsed().as_secs_f64()
     );
+    if let (Some(before), Some(after)) = (cpu_before, api_server_cpu_seconds(&cluster.admin).await)
+    {
+        result.add("API server CPU while converging (s)", after - before);
+    }
     tokio::time::sleep(AUDIT_LAG).await;
     cluster.audit.read_new();
     let window = cluster.audit.since(mark);
@@ -390,6 +411,7 @@ async fn measure_operator(
     cluster.audit.read_new();
     let mark = cluster.audit.mark();
     let log = cluster.plane().dir().join("operator.log");
+    let api_cpu_before = api_server_cpu_seconds(&cluster.admin).await;
     let mut operator = Operator::start(bin, &cluster.measured_kubeconfig(), &log)?;
     let converged = operator::wait_converged(
         &cluster.admin,
@@ -400,14 +422,36 @@ async fn measure_operator(
     )
     .await?;
     let counts = converged.counts;
-    let mut limits: Vec<f64> = converged.write_limits.iter().map(|&l| l as f64).collect();
-    limits.sort_by(f64::total_cmp);
-    if !limits.is_empty() {
-        // What the write limit settled on while converging (sampled once a second).
+    // Where the machine's CPU went until the status said in sync (both share it here).
+    if let (Some(before), Some(after)) =
+        (api_cpu_before, api_server_cpu_seconds(&cluster.admin).await)
+    {
+        result.add("API server CPU while converging (s)", after - before);
+    }
+    if let Some(cpu) = operator.cpu_seconds() {
+        result.add("operator CPU while converging (s)", cpu);
+    }
+    // What the write slots did while converging (sampled once a second): the limit the
+    // operator settled on, the writes it had in flight, and those waiting for a slot
+    // (waiting most of the time: the limit set the pace, not the operator's own work).
+    let gauges = &converged.write_gauges;
+    for (what, read) in [
+        (
+            "write limit",
+            (|g| g.limit) as fn(&operator::WriteGauges) -> u64,
+        ),
+        ("writes in flight", |g| g.in_flight),
+        ("writes waiting for a slot", |g| g.waiting),
+    ] {
+        let mut values: Vec<f64> = gauges.iter().map(|g| read(g) as f64).collect();
+        values.sort_by(f64::total_cmp);
+        if values.is_empty() {
+            continue;
+        }
         for p in [10.0, 50.0, 90.0] {
             result.add(
-                format!("write limit p{p} while converging"),
-                percentile(&limits, p),
+                format!("{what} p{p} while converging"),
+                percentile(&values, p),
             );
         }
     }

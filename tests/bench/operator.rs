@@ -81,9 +81,10 @@ impl Operator {
         })
     }
 
-    /// The writes the operator allows in flight now (its `hardening_api_write_limit`
-    /// gauge), read from its metrics endpoint; `None` while it does not answer yet.
-    pub async fn write_limit(&self) -> Option<u64> {
+    /// The operator's write gauges now (`hardening_api_write_limit`,
+    /// `hardening_api_writes_in_flight`, `hardening_api_writes_waiting`), read from its
+    /// metrics endpoint; `None` while it does not answer yet.
+    pub async fn write_gauges(&self) -> Option<WriteGauges> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let read = async {
             let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port))
@@ -98,11 +99,30 @@ impl Operator {
             Some(body)
         };
         let body = tokio::time::timeout(METRICS_TIMEOUT, read).await.ok()??;
-        body.lines()
-            .find_map(|line| line.strip_prefix("hardening_api_write_limit "))?
-            .trim()
-            .parse()
-            .ok()
+        let gauge = |name: &str| -> Option<u64> {
+            body.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))?
+                .trim()
+                .parse()
+                .ok()
+        };
+        Some(WriteGauges {
+            limit: gauge("hardening_api_write_limit")?,
+            in_flight: gauge("hardening_api_writes_in_flight")?,
+            waiting: gauge("hardening_api_writes_waiting")?,
+        })
+    }
+
+    /// The CPU time (user and system, seconds) the operator has used so far.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields after the command's closing parenthesis: state is the 3rd field of the
+        // whole line, utime the 14th and stime the 15th.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i - 3)?.parse::<f64>().ok();
+        // SAFETY: sysconf only reads a configuration value.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        (per_second > 0.0).then_some((ticks(14)? + ticks(15)?) / per_second)
     }
 
     pub fn memory(&self) -> Option<Memory> {
@@ -198,15 +218,26 @@ pub fn profiles(admin: &Client) -> Api<DynamicObject> {
     Api::all_with(admin.clone(), &ApiResource::erase::<HardeningProfile>(&()))
 }
 
+/// The operator's write slots at one moment.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteGauges {
+    /// Writes it allows in flight.
+    pub limit: u64,
+    /// Writes sent and not answered yet.
+    pub in_flight: u64,
+    /// Writes waiting for a slot.
+    pub waiting: u64,
+}
+
 /// What the wait for convergence saw.
 pub struct Converged {
     pub counts: Counts,
-    /// The operator's write limit, read once a second while it converged.
-    pub write_limits: Vec<u64>,
+    /// The operator's write gauges, read once a second while it converged.
+    pub write_gauges: Vec<WriteGauges>,
 }
 
 /// Waits, through one watch of the profile, until its status counts every namespace in
-/// sync; reads the operator's write limit every second and prints the count and the limit
+/// sync; reads the operator's write gauges every second and prints the count and the limit
 /// every [`PROGRESS_EVERY`]. `Err` when the operator exits or `timeout` passes first.
 pub async fn wait_converged(
     admin: &Client,
@@ -219,7 +250,7 @@ pub async fn wait_converged(
     let mut events = std::pin::pin!(watcher(profiles(admin), config).default_backoff());
     let started = Instant::now();
     let mut counts = Counts::default();
-    let mut write_limits = Vec::new();
+    let mut write_gauges: Vec<WriteGauges> = Vec::new();
     let mut progress = tokio::time::interval(PROGRESS_EVERY);
     progress.tick().await;
     let mut alive = tokio::time::interval(Duration::from_secs(1));
@@ -229,7 +260,7 @@ pub async fn wait_converged(
                 Some(Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object))) => {
                     counts = Counts::of(&serde_json::to_value(&object).map_err(|e| e.to_string())?);
                     if counts.converged(namespaces) {
-                        return Ok(Converged { counts, write_limits });
+                        return Ok(Converged { counts, write_gauges });
                     }
                 }
                 Some(Ok(_)) => {}
@@ -241,11 +272,13 @@ pub async fn wait_converged(
                 counts.in_sync,
                 hardening_operator::core::plural::count(namespaces, "namespace"),
                 started.elapsed().as_secs_f64(),
-                write_limits.last().map_or("unknown".to_owned(), u64::to_string)
+                write_gauges.last().map_or("unknown".to_owned(), |g| format!(
+                    "{}, {} in flight, {} waiting", g.limit, g.in_flight, g.waiting
+                ))
             ),
             _ = alive.tick() => {
                 operator.check_running()?;
-                write_limits.extend(operator.write_limit().await);
+                write_gauges.extend(operator.write_gauges().await);
                 if started.elapsed() > timeout {
                     return Err(format!(
                         "not converged within {timeout:?}: status counts {counts:?}"

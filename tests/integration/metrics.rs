@@ -126,6 +126,18 @@ async fn metrics_and_health_endpoints() {
     })
     .await;
 
+    // Nor does any write wait for a slot or an answer (each is counted while it waits or
+    // holds its slot, so one that ended in an error is not counted for ever).
+    eventually("no write waiting or in flight", || async {
+        let scraped = scrape(address).await;
+        let waiting = scraped.value("hardening_api_writes_waiting", &[]);
+        let in_flight = scraped.value("hardening_api_writes_in_flight", &[]);
+        (waiting == 0.0 && in_flight == 0.0)
+            .then_some(())
+            .ok_or_else(|| format!("{waiting} waiting, {in_flight} in flight"))
+    })
+    .await;
+
     let response = get(address, "/metrics").await;
     assert!(
         response
@@ -144,6 +156,8 @@ async fn metrics_and_health_endpoints() {
         BTreeMap::from([
             ("hardening_api_requests", "counter"),
             ("hardening_api_write_limit", "gauge"),
+            ("hardening_api_writes_in_flight", "gauge"),
+            ("hardening_api_writes_waiting", "gauge"),
             ("hardening_drifts_detected", "counter"),
             ("hardening_drifts_repaired", "counter"),
             ("hardening_exceptions", "gauge"),
