@@ -43,6 +43,7 @@ use kube::runtime::watcher;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use super::state::InFlight;
 use super::trim;
 use crate::core::render::ManagedKind;
 use crate::core::resource_version;
@@ -360,7 +361,7 @@ struct IndexState {
     own_writes: HashMap<String, HashMap<String, OwnWrite>>,
     /// The operator's writes in flight (no answer yet), by namespace and name, with the
     /// events of the object taken meanwhile (they ask for no reconcile until the answer).
-    in_flight: HashMap<(String, String), Vec<Held>>,
+    in_flight: InFlight<(String, String), Held>,
     /// A listing in progress: filled by `InitApply`, swapped in at `InitDone`.
     relisting: Option<ByNamespace>,
     /// A complete listing has been indexed at least once.
@@ -425,8 +426,7 @@ impl IndexState {
 
     fn begin_flight(&mut self, namespace: &str, name: &str) {
         self.in_flight
-            .entry((namespace.to_owned(), name.to_owned()))
-            .or_default();
+            .begin((namespace.to_owned(), name.to_owned()));
     }
 
     /// The events held for the write of `namespace`/`name`, which is no longer in flight.
@@ -434,27 +434,24 @@ impl IndexState {
         if self.in_flight.is_empty() {
             return Vec::new();
         }
-        self.in_flight
-            .remove(&(namespace.to_owned(), name.to_owned()))
-            .unwrap_or_default()
+        self.in_flight.end(&(namespace.to_owned(), name.to_owned()))
     }
 
     /// Holds an event of `namespace`/`object` while the operator's write of it is in
     /// flight: whether it was held.
     fn hold(&mut self, namespace: &str, object: &DynamicObject, deletion: bool) -> bool {
+        // The key is built only while some write is in flight.
         if self.in_flight.is_empty() {
             return false;
         }
-        let key = (namespace.to_owned(), object.name_any());
-        let Some(held) = self.in_flight.get_mut(&key) else {
-            return false;
-        };
-        held.push(if deletion {
-            Held::Deleted(object.metadata.uid.clone())
-        } else {
-            Held::Applied(object.metadata.resource_version.clone())
-        });
-        true
+        self.in_flight
+            .hold(&(namespace.to_owned(), object.name_any()), || {
+                if deletion {
+                    Held::Deleted(object.metadata.uid.clone())
+                } else {
+                    Held::Applied(object.metadata.resource_version.clone())
+                }
+            })
     }
 
     /// Records the answer to a write; whether an event held while it was in flight was not

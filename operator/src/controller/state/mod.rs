@@ -6,6 +6,8 @@
 //!   off (the policy report queue, the gauges, the profiles' status requests);
 //! - [`Counts`]: repairs and rollouts per profile since this process started;
 //! - [`NamespaceWrites`]: the operator's namespace writes whose watch events are not here yet;
+//! - [`InFlight`]: writes sent and not answered yet, with the events of their objects held
+//!   meanwhile (the namespace writes' and the generated kinds' index's);
 //! - [`Admissions`]: the API server's verdict on each profile generation;
 //! - [`Leadership`]: since when this replica leads, and what the admission rules need then;
 //! - [`Queue`]: reconcile requests not started yet, and failures in a row per object;
@@ -23,6 +25,7 @@
 mod admissions;
 mod backoffs;
 mod counts;
+mod in_flight;
 mod leadership;
 mod namespace_writes;
 mod outcomes;
@@ -32,6 +35,7 @@ mod requests;
 pub use admissions::{Admissions, Verdict};
 pub use backoffs::{Backoffs, Failure};
 pub use counts::Counts;
+pub use in_flight::InFlight;
 pub use leadership::Leadership;
 pub use namespace_writes::{NamespaceWrites, PendingNamespaceWrite};
 pub use outcomes::Outcomes;

@@ -18,6 +18,7 @@ use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::super::trim::CachedNamespace;
+use super::InFlight;
 
 /// The operator's writes of namespaces whose watch events have not arrived yet (see
 /// `index` for the generated kinds): reconciles read the namespace as written, and the
@@ -31,7 +32,7 @@ pub struct NamespaceWrites {
     store: Option<Store<CachedNamespace>>,
     /// Writes in flight (no answer yet), with the resource versions of the namespace's
     /// events taken meanwhile.
-    in_flight: Mutex<HashMap<String, Vec<Option<String>>>>,
+    in_flight: Mutex<InFlight<String, Option<String>>>,
     /// Asks for a namespace's reconcile: for the events held while a write was in flight.
     trigger: Option<Box<dyn Fn(String) + Send + Sync>>,
 }
@@ -80,7 +81,7 @@ impl NamespaceWrites {
     /// Taken right before the operator writes the namespace `name`: until the write is
     /// finished (or dropped), the namespace's events are held.
     pub fn begin(&self, name: &str) -> PendingNamespaceWrite<'_> {
-        self.flights().entry(name.to_owned()).or_default();
+        self.flights().begin(name.to_owned());
         PendingNamespaceWrite {
             writes: self,
             name: name.to_owned(),
@@ -90,11 +91,7 @@ impl NamespaceWrites {
 
     /// The versions of the events held for the write of `name`, no longer in flight.
     fn end_flight(&self, name: &str) -> Vec<Option<String>> {
-        let mut flights = self.flights();
-        if flights.is_empty() {
-            return Vec::new();
-        }
-        flights.remove(name).unwrap_or_default()
+        self.flights().end(name)
     }
 
     fn ask(&self, name: &str) {
@@ -103,7 +100,7 @@ impl NamespaceWrites {
         }
     }
 
-    fn flights(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Option<String>>>> {
+    fn flights(&self) -> std::sync::MutexGuard<'_, InFlight<String, Option<String>>> {
         self.in_flight.lock().expect("namespace writes lock")
     }
 
@@ -165,18 +162,9 @@ impl NamespaceWrites {
             .lock()
             .get(&name)
             .is_some_and(|after| after.resource_version() == event.resource_version());
-        echo || self.hold(&name, event)
-    }
-
-    /// Holds `event` of `name` while a write of it is in flight: whether it was held.
-    fn hold(&self, name: &str, event: &CachedNamespace) -> bool {
-        let mut flights = self.flights();
-        match flights.get_mut(name) {
-            Some(held) => {
-                held.push(event.metadata.resource_version.clone());
-                true
-            }
-            None => false,
+        echo || {
+            self.flights()
+                .hold(name.as_str(), || event.metadata.resource_version.clone())
         }
     }
 
