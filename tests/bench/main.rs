@@ -331,6 +331,17 @@ fn add_requests(result: &mut RunResult, by_verb: &BTreeMap<String, u64>, namespa
     }
 }
 
+/// The measured client's requests the API server answered as overloaded (429 from priority
+/// and fairness, 503, 504): what halves the operator's write limit.
+fn add_overloads(result: &mut RunResult, window: &[Event]) {
+    let overloaded = window
+        .iter()
+        .filter(|e| e.user == MEASURED_USER && e.complete)
+        .filter(|e| matches!(e.code, 429 | 503 | 504))
+        .count();
+    result.add("overload answers (429, 503, 504)", overloaded as f64);
+}
+
 /// The writes `render` asks for in one namespace (its objects and the Namespace), and with
 /// reports the report: what the floor writes there.
 fn rendered_writes(cluster: &Cluster) -> usize {
@@ -393,6 +404,7 @@ async fn measure_floor(
     rollout.add_to(result);
     let by_verb = requests_by_verb(window, MEASURED_USER);
     add_requests(result, &by_verb, cluster.namespaces.len());
+    add_overloads(result, window);
     let verified = verify::objects(&cluster.admin, &cluster.profile, &cluster.namespaces).await?;
     result
         .notes
@@ -501,6 +513,7 @@ async fn measure_operator(
     }
     let by_verb = requests_by_verb(window, MEASURED_USER);
     add_requests(result, &by_verb, count);
+    add_overloads(result, window);
     let expected = rendered_writes(cluster);
     let (most, over) = rollout.most(expected);
     result.add("most writes to one namespace", most as f64);

@@ -18,7 +18,9 @@
 //! writes did not queue (fewer writes were wanted than the limit) says nothing about the
 //! limit: the comparison starts over. An overload answer (429, 503, 504: priority and
 //! fairness rejecting, the API server or etcd struggling), or a phase whose median write
-//! took over [`LATENCY_CEILING`], halves the limit at once.
+//! took over [`LATENCY_CEILING`], halves the limit at once; further overload answers to
+//! writes sent before that halving do not halve it again (they were sent under the old
+//! limit: a burst of rejections is one signal, not one per write).
 //!
 //! Pure: time is passed in (`now`, a monotonic offset), so it is tested by simulation.
 
@@ -104,6 +106,9 @@ pub struct WriteLimit {
     below: Vec<f64>,
     /// After an overload: the halved limit, held until a phase in which writes queued.
     hold: Option<usize>,
+    /// When the limit was last halved: an overload answer to a write sent before then
+    /// says nothing about the halved limit.
+    halved_at: Option<Duration>,
 }
 
 impl WriteLimit {
@@ -121,6 +126,7 @@ impl WriteLimit {
             above: Vec::new(),
             below: Vec::new(),
             hold: None,
+            halved_at: None,
         }
     }
 
@@ -139,6 +145,13 @@ impl WriteLimit {
 
     fn learn(&mut self, sample: Sample) {
         if sample.overloaded {
+            // A burst of overload answers (priority and fairness rejecting a queue's worth
+            // at once) halves the limit once: the writes sent before it was halved were
+            // sent under the old one. As TCP takes one loss per window, not per packet.
+            let sent = sample.now.saturating_sub(sample.latency);
+            if self.halved_at.is_some_and(|halved| sent < halved) {
+                return;
+            }
             return self.back_off(sample.now);
         }
         self.phase.writes += 1;
@@ -215,6 +228,7 @@ impl WriteLimit {
     fn back_off(&mut self, now: Duration) {
         let halved = (self.limit() / 2).max(self.min);
         self.hold = Some(halved);
+        self.halved_at = Some(now);
         self.centre = halved;
         self.restart(Side::Above);
         self.phase = Phase::new(now);
@@ -438,42 +452,33 @@ mod tests {
             overloaded: true,
         };
         assert_eq!(limit.record(overload), Some(40));
-        assert_eq!(
-            limit.record(Sample {
-                now: ms(11),
-                ..overload
-            }),
-            Some(20)
-        );
-        assert_eq!(
-            limit.record(Sample {
-                now: ms(12),
-                ..overload
-            }),
-            Some(10)
-        );
-        assert_eq!(
-            limit.record(Sample {
-                now: ms(13),
-                ..overload
-            }),
-            Some(5)
-        );
-        assert_eq!(
-            limit.record(Sample {
-                now: ms(14),
-                ..overload
-            }),
-            Some(4)
-        );
-        assert_eq!(
-            limit.record(Sample {
-                now: ms(15),
-                ..overload
-            }),
-            None,
-            "never below min"
-        );
+        // The rest of the burst: writes sent (at 5 ms) before the limit was halved.
+        for i in 11..20 {
+            assert_eq!(
+                limit.record(Sample {
+                    now: ms(i),
+                    latency: ms(i - 5),
+                    ..overload
+                }),
+                None,
+                "answer at {i} ms to a write sent before the halving"
+            );
+        }
+        // Writes sent after it that are rejected too halve it again, down to min.
+        let mut now = 20;
+        for expected in [Some(20), Some(10), Some(5), Some(4), None] {
+            now += 10;
+            assert_eq!(
+                limit.record(Sample {
+                    now: ms(now),
+                    latency: ms(5),
+                    ..overload
+                }),
+                expected,
+                "at {now} ms"
+            );
+        }
+        assert_eq!(limit.limit(), 4, "never below min");
         // Held while writes do not queue; measured around it once they do.
         let calm = Sample {
             now: ms(15),
