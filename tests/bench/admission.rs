@@ -441,6 +441,18 @@ async fn wait_for_switch(
     }
 }
 
+/// The API server's CPU time so far (its `process_cpu_seconds_total`); `None`, and a line
+/// on stderr, when its metrics cannot be read.
+pub async fn api_server_cpu_seconds(admin: &Client) -> Option<f64> {
+    match Metrics::read(admin).await {
+        Ok(metrics) => Some(metrics.cpu_seconds),
+        Err(e) => {
+            eprintln!("  {e}");
+            None
+        }
+    }
+}
+
 /// The API server's ValidatingAdmissionPolicy plugin on CREATE requests
 /// (`apiserver_admission_controller_admission_duration_seconds` sum and count), the pods
 /// created (counted by the benchmark) and the API server's CPU time

@@ -350,22 +350,6 @@ fn rendered_writes(cluster: &Cluster) -> usize {
     objects + 1 + usize::from(cluster.kind.reports())
 }
 
-/// The API server's CPU time so far (its `process_cpu_seconds_total`); `None`, and a line
-/// on stderr, when its metrics cannot be read.
-async fn api_server_cpu_seconds(admin: &kube::Client) -> Option<f64> {
-    let request = http::Request::get("/metrics").body(Vec::new()).ok()?;
-    let text = match admin.request_text(request).await {
-        Ok(text) => text,
-        Err(e) => {
-            eprintln!("  reading the API server's metrics: {e}");
-            return None;
-        }
-    };
-    text.lines()
-        .find_map(|l| l.strip_prefix("process_cpu_seconds_total "))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 /// Up to this long for the audit log to show a request whose answer came back: the API
 /// server logs ResponseComplete after it answered.
 const AUDIT_LAG: Duration = Duration::from_secs(1);
@@ -378,7 +362,7 @@ async fn measure_floor(
     let client = cluster.measured_client().await?;
     cluster.audit.read_new();
     let mark = cluster.audit.mark();
-    let cpu_before = api_server_cpu_seconds(&cluster.admin).await;
+    let cpu_before = admission::api_server_cpu_seconds(&cluster.admin).await;
     let started = Instant::now();
     floor::apply(
         &client,
@@ -393,8 +377,10 @@ async fn measure_floor(
         "  floor applied everything in {:.1} s (its own clock)",
         started.elapsed().as_secs_f64()
     );
-    if let (Some(before), Some(after)) = (cpu_before, api_server_cpu_seconds(&cluster.admin).await)
-    {
+    if let (Some(before), Some(after)) = (
+        cpu_before,
+        admission::api_server_cpu_seconds(&cluster.admin).await,
+    ) {
         result.add("API server CPU while converging (s)", after - before);
     }
     tokio::time::sleep(AUDIT_LAG).await;
@@ -423,7 +409,7 @@ async fn measure_operator(
     cluster.audit.read_new();
     let mark = cluster.audit.mark();
     let log = cluster.plane().dir().join("operator.log");
-    let api_cpu_before = api_server_cpu_seconds(&cluster.admin).await;
+    let api_cpu_before = admission::api_server_cpu_seconds(&cluster.admin).await;
     let mut operator = Operator::start(bin, &cluster.measured_kubeconfig(), &log)?;
     let converged = operator::wait_converged(
         &cluster.admin,
@@ -435,9 +421,10 @@ async fn measure_operator(
     .await?;
     let counts = converged.counts;
     // Where the machine's CPU went until the status said in sync (both share it here).
-    if let (Some(before), Some(after)) =
-        (api_cpu_before, api_server_cpu_seconds(&cluster.admin).await)
-    {
+    if let (Some(before), Some(after)) = (
+        api_cpu_before,
+        admission::api_server_cpu_seconds(&cluster.admin).await,
+    ) {
         result.add("API server CPU while converging (s)", after - before);
     }
     if let Some(cpu) = operator.cpu_seconds() {
